@@ -1,0 +1,3 @@
+from chainflow.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Service-free shared code: settings, clock, ids, errors, logging, domain types."""

@@ -1,0 +1,93 @@
+"""One error hierarchy, classified by what the caller must do (STYLE.md section 7).
+
+Every error carries its wire ``code`` (DESIGN.md section 4), its HTTP ``status`` and whether
+the caller may retry. The gateway renders any ``ChainflowError`` as
+``{"error": {"code", "message", "details"}}``; the WebSocket layer renders the same code and
+message as an ``error`` frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ChainflowError(Exception):
+    """Root of every error ChainFlow raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_payload(self) -> dict[str, Any]:
+        """Return the DESIGN.md section 4 error body."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class InvalidInput(ChainflowError):
+    code = "invalid_input"
+    status = 422
+
+
+class ProtocolError(InvalidInput):
+    code = "protocol_error"
+    status = 400
+
+
+class NotFound(ChainflowError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(ChainflowError):
+    code = "conflict"
+    status = 409
+
+
+class Unauthenticated(ChainflowError):
+    code = "unauthenticated"
+    status = 401
+
+
+class Forbidden(ChainflowError):
+    code = "forbidden"
+    status = 403
+
+
+class RateLimited(ChainflowError):
+    code = "rate_limited"
+    status = 429
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = retry_after_s
+
+
+class TierLimitExceeded(ChainflowError):
+    code = "tier_limit_exceeded"
+    status = 403
+
+
+class DependencyUnavailable(ChainflowError):
+    code = "dependency_unavailable"
+    status = 503
+    retryable = True
+
+
+class ConfigurationError(ChainflowError):
+    """Fatal at start-up; the CLI prints it without a traceback."""
+
+    code = "configuration_error"
+    status = 500
+
+
+class PluginError(ChainflowError):
+    """User strategy or model code failed; the caller falls back to ``hold``."""
+
+    code = "plugin_error"
+    status = 500

@@ -1,0 +1,62 @@
+"""Market data domain types: ``Tick``, ``Bar`` and ``Timeframe``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Timeframe(StrEnum):
+    M1 = "M1"
+    M5 = "M5"
+    M15 = "M15"
+    M30 = "M30"
+    H1 = "H1"
+    H4 = "H4"
+    D1 = "D1"
+
+    @property
+    def milliseconds(self) -> int:
+        return _TIMEFRAME_MS[self]
+
+    def bucket_start_ms(self, ts_ms: int) -> int:
+        """Return the open time of the bar that contains ``ts_ms`` (UTC-aligned)."""
+        width = _TIMEFRAME_MS[self]
+        return ts_ms - ts_ms % width
+
+
+_TIMEFRAME_MS: dict[Timeframe, int] = {
+    Timeframe.M1: 60_000,
+    Timeframe.M5: 300_000,
+    Timeframe.M15: 900_000,
+    Timeframe.M30: 1_800_000,
+    Timeframe.H1: 3_600_000,
+    Timeframe.H4: 14_400_000,
+    Timeframe.D1: 86_400_000,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One quote: epoch-millisecond ``ts``, ``bid``/``ask`` prices and tick ``volume``."""
+
+    symbol: str
+    ts: int
+    bid: float
+    ask: float
+    volume: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLCV bar; ``ts`` is the bar's open time in epoch milliseconds."""
+
+    symbol: str
+    timeframe: Timeframe
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    tick_count: int = 0

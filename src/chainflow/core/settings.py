@@ -1,0 +1,153 @@
+"""Settings from ``CHAINFLOW_*`` environment variables (and an optional ``.env`` file).
+
+One sub-model per area, each read with its own prefix, so that the environment names are
+``CHAINFLOW_<AREA>_<FIELD>`` (``CHAINFLOW_DATABASE_URL``, ``CHAINFLOW_CACHE_URL``, ...).
+Nothing here is built at import time: the kernel (or the CLI) calls ``Settings()`` once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "chainflow-dev-secret-do-not-use-in-production"  # noqa: S105
+
+
+def _area(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+
+class DatabaseSettings(BaseSettings):
+    """Relational store: SQLite file by default, PostgreSQL via asyncpg at scale."""
+
+    model_config = _area("CHAINFLOW_DATABASE_")
+
+    url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default SQLite file under home"
+    )
+    pool_size: int = Field(default=10, ge=1, le=500)
+    max_overflow: int = Field(default=20, ge=0, le=1000)
+    pool_timeout_s: float = Field(default=30.0, gt=0)
+    pool_recycle_s: int = Field(default=1800, ge=-1)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    echo: bool = False
+
+
+class TimeSeriesSettings(BaseSettings):
+    """Time-series store: DuckDB file by default, ClickHouse at scale."""
+
+    model_config = _area("CHAINFLOW_TIMESERIES_")
+
+    url: str | None = Field(default=None, description="duckdb:///path or clickhouse://...")
+    batch_max_rows: int = Field(default=5000, ge=1)
+    batch_max_delay_ms: float = Field(default=5.0, ge=0)
+
+
+class CacheSettings(BaseSettings):
+    """Cache, sessions and rate limits: in-process by default, Redis protocol at scale."""
+
+    model_config = _area("CHAINFLOW_CACHE_")
+
+    url: str = "memory://"
+    key_prefix: str = "cf:"
+
+
+class BusSettings(BaseSettings):
+    """Event bus: in-process by default, NATS JetStream at scale."""
+
+    model_config = _area("CHAINFLOW_BUS_")
+
+    url: str = "memory://"
+    stream: str = "CHAINFLOW"
+    subject_prefix: str = "cf"
+    ack_wait_s: float = Field(default=30.0, gt=0)
+    max_deliver: int = Field(default=5, ge=1)
+    request_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class VectorSettings(BaseSettings):
+    model_config = _area("CHAINFLOW_VECTOR_")
+
+    url: str = "memory://"
+
+
+class LogSettings(BaseSettings):
+    model_config = _area("CHAINFLOW_LOG_")
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "json"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class HttpSettings(BaseSettings):
+    model_config = _area("CHAINFLOW_HTTP_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str | None = Field(
+        default=None, description="URL other processes use to reach this one (registry)"
+    )
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+class HubSettings(BaseSettings):
+    model_config = _area("CHAINFLOW_HUB_")
+
+    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    instance_ttl_s: float = Field(default=15.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """All of ChainFlow's settings; built once per process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHAINFLOW_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    home: Path = Path(".chainflow")
+    services: str = Field(default="all", description="comma-separated service names, or all")
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    timeseries: TimeSeriesSettings = Field(default_factory=TimeSeriesSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
+    vector: VectorSettings = Field(default_factory=VectorSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    hub: HubSettings = Field(default_factory=HubSettings)
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_outside_dev(self) -> Settings:
+        if self.env != "dev" and self.secret_key.get_secret_value() == DEV_SECRET_KEY:
+            raise ValueError(
+                "CHAINFLOW_SECRET_KEY must be set outside CHAINFLOW_ENV=dev; "
+                "received the built-in development key"
+            )
+        if len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("CHAINFLOW_SECRET_KEY must be at least 32 characters long")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """Return the relational URL, defaulting to a SQLite file under ``home``."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.home / 'chainflow.db').resolve()}"
+
+    @property
+    def timeseries_url(self) -> str:
+        """Return the time-series URL, defaulting to a DuckDB file under ``home``."""
+        if self.timeseries.url:
+            return self.timeseries.url
+        return f"duckdb:///{(self.home / 'timeseries.duckdb').resolve()}"

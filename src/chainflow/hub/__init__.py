@@ -1,0 +1,1 @@
+"""central-hub: event bus, service registry and discovery, config distribution, health."""

@@ -1,0 +1,142 @@
+"""Public interface of the hub: the event bus and the service registry Protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from chainflow.core.health import HealthReport
+
+# --- event bus -----------------------------------------------------------------------------
+
+
+class BusMessage(Protocol):
+    """One delivered message. ``ack``/``nak``/``term`` settle a durable delivery."""
+
+    subject: str
+    data: bytes
+    headers: Mapping[str, str]
+    delivery_count: int
+
+    async def ack(self) -> None: ...
+
+    async def nak(self, delay_s: float | None = None) -> None:
+        """Ask for redelivery (after ``delay_s``)."""
+        ...
+
+    async def term(self) -> None:
+        """Never redeliver this message."""
+        ...
+
+
+MessageHandler = Callable[[BusMessage], Awaitable[None]]
+RequestHandler = Callable[[bytes], Awaitable[bytes]]
+
+
+class Subscription(Protocol):
+    async def unsubscribe(self) -> None: ...
+
+
+@runtime_checkable
+class EventBus(Protocol):
+    """Publish/subscribe with durable consumers, plus request/reply.
+
+    Contract (tests/contracts/test_bus.py):
+    - ``subscribe(subject, handler)`` without ``durable``: live fan-out; every such subscriber
+      gets each message published after it subscribed. ``*`` matches one token and ``>`` the
+      rest, as in NATS.
+    - ``subscribe(..., durable="name")``: a durable consumer. Messages published while no
+      handler runs are kept and delivered when one subscribes with that name again;
+      subscribers sharing a name share the work (each message to one of them). Delivery is
+      at-least-once with explicit ack: a handler that returns acks, one that raises naks
+      (redelivered, ``delivery_count`` increasing, up to ``max_deliver``), and a handler may
+      settle explicitly with ``ack``/``nak``/``term`` first.
+    - ``request`` sends to the one handler registered with ``serve`` on that subject and
+      returns its reply; no responder or no reply in time raises ``DependencyUnavailable``.
+    """
+
+    backend: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def health(self) -> HealthReport: ...
+
+    async def publish(
+        self, subject: str, data: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None: ...
+
+    async def subscribe(
+        self, subject: str, handler: MessageHandler, *, durable: str | None = None
+    ) -> Subscription: ...
+
+    async def request(
+        self, subject: str, data: bytes, *, timeout_s: float | None = None
+    ) -> bytes: ...
+
+    async def serve(self, subject: str, handler: RequestHandler) -> Subscription: ...
+
+
+# --- service registry ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInstance:
+    """One running process and the services it hosts."""
+
+    instance_id: str
+    services: tuple[str, ...]
+    url: str
+    started_at_ms: int
+    last_heartbeat_ms: int = 0
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instance_id": self.instance_id,
+            "services": list(self.services),
+            "url": self.url,
+            "started_at_ms": self.started_at_ms,
+            "last_heartbeat_ms": self.last_heartbeat_ms,
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ServiceInstance:
+        return cls(
+            instance_id=str(raw["instance_id"]),
+            services=tuple(raw["services"]),
+            url=str(raw["url"]),
+            started_at_ms=int(raw["started_at_ms"]),
+            last_heartbeat_ms=int(raw.get("last_heartbeat_ms", 0)),
+            meta=dict(raw.get("meta") or {}),
+        )
+
+
+@runtime_checkable
+class ServiceRegistry(Protocol):
+    """Which process runs which services, kept alive by heartbeats.
+
+    Contract (tests/contracts/test_registry.py): an instance is discoverable from
+    ``register`` until ``deregister`` or until ``ttl_s`` passes without a heartbeat;
+    ``heartbeat`` of an expired or unknown instance returns False (the caller registers
+    again); ``discover`` returns live instances hosting the service, oldest first.
+    """
+
+    backend: str
+
+    async def close(self) -> None: ...
+
+    async def health(self) -> HealthReport: ...
+
+    async def register(self, instance: ServiceInstance) -> None: ...
+
+    async def heartbeat(self, instance_id: str) -> bool: ...
+
+    async def deregister(self, instance_id: str) -> None: ...
+
+    async def discover(self, service: str) -> list[ServiceInstance]: ...
+
+    async def instances(self) -> list[ServiceInstance]: ...

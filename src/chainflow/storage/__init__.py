@@ -1,0 +1,1 @@
+"""database-service: engines, pools, migrations, store interfaces and their backends."""

@@ -1,0 +1,179 @@
+"""Public interface of the storage service: the store Protocols other services program against.
+
+Backends (DuckDB, ClickHouse, chDB, in-process, Redis) implement these; the kernel builds
+one of each from settings and hands it down. Other services import only this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from chainflow.core.health import HealthReport
+from chainflow.core.ids import TenantId
+from chainflow.core.market import Bar, Tick, Timeframe
+
+# --- time series --------------------------------------------------------------------------
+
+
+class ColumnType(StrEnum):
+    INT64 = "int64"
+    FLOAT64 = "float64"
+    STRING = "string"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    name: str
+    type: ColumnType
+
+
+KEY_COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("tenant_id", ColumnType.STRING),
+    ColumnSpec("symbol", ColumnType.STRING),
+    ColumnSpec("ts", ColumnType.INT64),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """A time-series table: the key columns (tenant_id, symbol, ts epoch-ms) then ``values``.
+
+    Rows are ordered by (tenant_id, symbol, ts). Services declare their own tables
+    (features, predictions, usage) and call ``TimeSeriesStore.ensure_table`` at start.
+    """
+
+    name: str
+    values: tuple[ColumnSpec, ...]
+
+    @property
+    def columns(self) -> tuple[ColumnSpec, ...]:
+        return (*KEY_COLUMNS, *self.values)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+TICKS_TABLE = TableSpec(
+    "ticks",
+    (
+        ColumnSpec("bid", ColumnType.FLOAT64),
+        ColumnSpec("ask", ColumnType.FLOAT64),
+        ColumnSpec("volume", ColumnType.FLOAT64),
+    ),
+)
+
+
+@runtime_checkable
+class TimeSeriesStore(Protocol):
+    """Append-mostly, range-scanned, tenant-keyed time series.
+
+    Contract (tests/contracts/test_timeseries.py holds every backend to it):
+    - ``start`` creates the built-in ``ticks`` table if missing; it is idempotent.
+    - ``append`` is durable when it returns (group-committed with concurrent appends).
+    - ranges are ``start_ms <= ts < end_ms``; results ascending by ts unless ``descending``.
+    - every read is filtered by ``tenant_id``: one tenant never sees another's rows.
+    - ``ohlcv`` buckets ticks by ``timeframe`` (UTC-aligned, bid prices): open = bid of the
+      earliest tick in the bucket, close = bid of the latest, high/low = max/min bid,
+      volume = sum of volume, tick_count = number of ticks. Bars are keyed by bucket open time.
+    """
+
+    backend: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def health(self) -> HealthReport: ...
+
+    async def ensure_table(self, spec: TableSpec) -> None: ...
+
+    async def append(self, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Append ``rows`` (dicts with every column of the table); return how many."""
+        ...
+
+    async def scan(
+        self,
+        table: str,
+        *,
+        tenant_id: TenantId,
+        symbol: str,
+        start_ms: int,
+        end_ms: int,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[dict[str, Any]]: ...
+
+    async def append_ticks(self, tenant_id: TenantId, ticks: Sequence[Tick]) -> int: ...
+
+    async def scan_ticks(
+        self,
+        tenant_id: TenantId,
+        symbol: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        limit: int | None = None,
+    ) -> list[Tick]: ...
+
+    async def ohlcv(
+        self,
+        tenant_id: TenantId,
+        symbol: str,
+        timeframe: Timeframe,
+        start_ms: int,
+        end_ms: int,
+    ) -> list[Bar]: ...
+
+
+# --- cache ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBucketResult:
+    """Outcome of one ``take_token``: whether allowed, tokens left, seconds until one more."""
+
+    allowed: bool
+    remaining: float
+    capacity: float
+    retry_after_s: float
+    reset_after_s: float
+
+
+@runtime_checkable
+class Cache(Protocol):
+    """Key-value cache with TTL, atomic counters and token buckets.
+
+    Keys are namespaced by the backend's ``key_prefix``. Values are bytes. ``ttl_s=None``
+    means no expiry. Token buckets refill continuously at ``refill_per_s`` up to ``capacity``
+    and start full; ``take_token`` is atomic across processes on the Redis backend.
+    """
+
+    backend: str
+
+    async def close(self) -> None: ...
+
+    async def health(self) -> HealthReport: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None: ...
+
+    async def set_if_absent(self, key: str, value: bytes, *, ttl_s: float | None = None) -> bool:
+        """Set only if ``key`` is absent; return whether it was set."""
+        ...
+
+    async def delete(self, key: str) -> bool:
+        """Delete ``key``; return whether it existed."""
+        ...
+
+    async def incr(self, key: str, amount: int = 1, *, ttl_s: float | None = None) -> int:
+        """Add ``amount`` atomically and return the new value; ``ttl_s`` applies on creation."""
+        ...
+
+    async def take_token(
+        self, key: str, *, capacity: float, refill_per_s: float, cost: float = 1.0
+    ) -> TokenBucketResult: ...
