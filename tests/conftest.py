@@ -4,4 +4,4 @@ With ``CI=true`` a backend that should be there and is down fails the test; loca
 skipped with the reason.
 """
 
-pytest_plugins = ["tests.fixtures.backends"]
+pytest_plugins = ["tests.fixtures.backends", "tests.fixtures.database"]

@@ -1,0 +1,1 @@
+"""analytics-service: trading and business analytics, dashboards, reports, exports."""

@@ -1,0 +1,1 @@
+"""backtesting-engine: simulation, metrics, optimization, walk-forward."""

@@ -1,0 +1,1 @@
+"""data-bridge: MT5 WebSocket ingestion, tick validation, per-tenant fan-out, usage metering."""

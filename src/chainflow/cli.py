@@ -1,0 +1,195 @@
+"""The ``chainflow`` command line: serve, db, services, config, version."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from chainflow import __version__
+from chainflow.core.errors import ChainflowError
+from chainflow.core.logging import configure_logging
+from chainflow.core.settings import Settings
+
+app = typer.Typer(help="ChainFlow: AI trading platform backend.", no_args_is_help=True)
+db_app = typer.Typer(help="Relational database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Cluster-wide config overrides (stored, then broadcast).")
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+
+def _fail(message: str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code=1)
+
+
+def _load_settings(**overrides: Any) -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        _fail("invalid settings:\n" + "\n".join(_describe_settings_error(e)))
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def _describe_settings_error(error: ValidationError) -> list[str]:
+    # Each area is read by its own model; the error's title names the model that failed.
+    prefix = "CHAINFLOW_"
+    for field in Settings.model_fields.values():
+        model = field.annotation
+        if isinstance(model, type) and model.__name__ == error.title:
+            prefix = str(model.model_config.get("env_prefix", prefix))
+    lines = []
+    for err in error.errors(include_url=False):
+        where = prefix + "_".join(str(p) for p in err["loc"]).upper()
+        lines.append(f"  {where}: {err['msg']}")
+    return lines
+
+
+def _run(make: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(make())
+    except ChainflowError as e:
+        _fail(e.message)
+    except KeyboardInterrupt:
+        raise typer.Exit(code=130) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the ChainFlow version."""
+    console.print(f"chainflow {__version__}")
+
+
+@app.command()
+def services(
+    services: Annotated[str | None, typer.Option(help="comma-separated names, or all")] = None,
+) -> None:
+    """List the twelve services with their layer and status."""
+    from chainflow.runtime.services import SERVICES, resolve_services
+
+    settings = _load_settings()
+    try:
+        enabled = {s.name for s in resolve_services(services or settings.services)}
+    except ChainflowError as e:
+        _fail(e.message)
+    table = Table(title="ChainFlow services")
+    for column in ("service", "layer", "role", "owns", "status"):
+        table.add_column(column)
+    for spec in SERVICES:
+        if not spec.has_behaviour:
+            status = f"[dim]planned ({spec.planned_in})[/]"
+        elif spec.name in enabled:
+            status = "[green]enabled[/]"
+        else:
+            status = "[yellow]disabled[/]"
+        table.add_row(spec.name, str(spec.layer), spec.role, spec.owns, status)
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    services: Annotated[
+        str | None, typer.Option(help="comma-separated services to run here (default all)")
+    ] = None,
+) -> None:
+    """Run the enabled services in this process (all twelve by default)."""
+    import uvicorn
+
+    from chainflow.runtime.app import create_app
+    from chainflow.runtime.kernel import Kernel
+
+    settings = _load_settings()
+    http = settings.http.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    settings = settings.model_copy(update={"http": http})
+    configure_logging(settings.log.level, settings.log.format)
+
+    async def main() -> None:
+        kernel = Kernel(settings, services=services)
+        kernel.build()
+        await kernel.start()
+        try:
+            config = uvicorn.Config(
+                create_app(kernel),
+                host=http.host,
+                port=http.port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+            )
+            console.print(
+                f"[bold]ChainFlow {__version__}[/] on http://{http.host}:{http.port} "
+                f"services: {', '.join(kernel.running_names)}",
+                highlight=False,
+            )
+            await uvicorn.Server(config).serve()
+        finally:
+            await kernel.stop()
+
+    _run(main)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to CHAINFLOW_DATABASE_URL."""
+    from chainflow.core.logging import redact_url
+    from chainflow.runtime.kernel import Kernel
+
+    settings = _load_settings()
+
+    async def main() -> str | None:
+        kernel = Kernel(settings)
+        kernel.build()
+        try:
+            await kernel.infra.database.check_connection()
+            return await kernel.migrate()
+        finally:
+            await kernel.infra.database.dispose()
+
+    revision = _run(main)
+    console.print(f"database {redact_url(settings.database_url)} is at revision {revision}")
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective config: settings overlaid by stored overrides."""
+    console.print_json(json.dumps(_run(lambda: _with_config(lambda c: _sync(c.effective())))))
+
+
+@config_app.command("set")
+def config_set(key: str, value: str) -> None:
+    """Store an override (VALUE is JSON, or a bare string) and broadcast the change."""
+    try:
+        parsed: Any = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    typed = _run(lambda: _with_config(lambda c: c.set_override(key, parsed, updated_by="cli")))
+    console.print(f"{key} = {typed!r}")
+
+
+async def _sync(value: T) -> T:
+    return value
+
+
+async def _with_config(action: Callable[[Any], Awaitable[T]]) -> T:
+    from chainflow.runtime.kernel import Kernel
+
+    kernel = Kernel(_load_settings(), services="hub,storage")
+    await kernel.start()
+    try:
+        assert kernel.config is not None
+        return await action(kernel.config)
+    finally:
+        await kernel.stop()

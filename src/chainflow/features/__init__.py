@@ -1,0 +1,1 @@
+"""feature-engineering: streaming and batch indicators, correlation, regimes, normalization."""

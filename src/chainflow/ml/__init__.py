@@ -1,0 +1,1 @@
+"""ml-processing: datasets, training, model registry, ONNX inference, patterns, anomalies."""

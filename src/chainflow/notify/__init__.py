@@ -1,0 +1,1 @@
+"""notification-hub: channels, templates, preferences, delivery outbox."""

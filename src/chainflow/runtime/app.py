@@ -1,0 +1,68 @@
+"""The app factory: the gateway app with the routers of every service enabled here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from chainflow import __version__
+from chainflow.gateway.api import MountedRouter
+from chainflow.gateway.app import create_gateway
+from chainflow.gateway.proxy import build_proxy_router
+from chainflow.runtime.kernel import Kernel
+from chainflow.runtime.services import SERVICES
+
+
+def create_app(kernel: Kernel) -> FastAPI:
+    """Build the HTTP app of ``kernel``; its lifespan starts the kernel if not yet running."""
+    kernel.build()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owns_lifecycle = not kernel.is_running
+        if owns_lifecycle:
+            await kernel.start()
+        app.state.kernel = kernel
+        try:
+            yield
+        finally:
+            if owns_lifecycle:
+                await kernel.stop()
+
+    return create_gateway(
+        title="ChainFlow",
+        version=__version__,
+        routers=[*kernel.routers(), *_remote_routes(kernel)],
+        readiness=kernel.readiness,
+        metrics_registry=kernel.metrics_registry,
+        cors_origins=kernel.settings.http.cors_origins,
+        lifespan=lifespan,
+        service_names=kernel.running_names,
+    )
+
+
+def _remote_routes(kernel: Kernel) -> list[MountedRouter]:
+    """When this process runs the gateway, route services running elsewhere to them."""
+    if "gateway" not in kernel.enabled_names:
+        return []
+
+    async def discover(service: str) -> list[str]:
+        instances = await kernel.infra.registry.discover(service)
+        return [i.url for i in instances if i.instance_id != kernel.instance_id]
+
+    return [
+        MountedRouter(
+            service=spec.name,
+            router=build_proxy_router(
+                service=spec.name,
+                prefix=spec.route_prefix,
+                discover=discover,
+                client=kernel.http_client,
+            ),
+            prefix="",
+        )
+        for spec in SERVICES
+        if spec.has_behaviour and spec.route_prefix and spec.name not in kernel.enabled_names
+    ]

@@ -1,0 +1,31 @@
+"""What a built service hands the kernel: its router and its start/stop hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+
+from chainflow.core.health import HealthReport
+
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class ServiceComponent:
+    """A service built for this process; the kernel starts and stops it in layer order."""
+
+    name: str
+    router: APIRouter | None = None
+    on_start: Hook | None = None
+    on_stop: Hook | None = None
+    health: Callable[[], Awaitable[HealthReport]] | None = None
+
+    async def start(self) -> None:
+        if self.on_start is not None:
+            await self.on_start()
+
+    async def stop(self) -> None:
+        if self.on_stop is not None:
+            await self.on_stop()

@@ -1,0 +1,260 @@
+"""The kernel: builds infrastructure once from settings, starts services in layer order.
+
+``build()`` constructs everything without I/O (so the app factory can mount routers);
+``start()`` connects, migrates the embedded database, starts services in layer order and
+registers this process in the hub's registry; ``stop()`` undoes it in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client import CollectorRegistry
+
+from chainflow import __version__
+from chainflow.core.clock import Clock, WallClock
+from chainflow.core.errors import ConfigurationError
+from chainflow.core.health import HealthReport
+from chainflow.core.ids import new_id
+from chainflow.core.logging import get_logger
+from chainflow.core.settings import Settings
+from chainflow.gateway.api import MountedRouter
+from chainflow.hub.api import EventBus, ServiceInstance, ServiceRegistry
+from chainflow.hub.bus import open_bus
+from chainflow.hub.config import ConfigService
+from chainflow.hub.registry import open_registry
+from chainflow.runtime.component import ServiceComponent
+from chainflow.runtime.services import ServiceSpec, resolve_services
+from chainflow.storage.api import Cache, TimeSeriesStore
+from chainflow.storage.cache import open_cache
+from chainflow.storage.relational import Database, current_revision, head_revision, upgrade
+from chainflow.storage.timeseries import open_timeseries
+
+log = get_logger("chainflow.runtime")
+
+READINESS_TIMEOUT_S = 3.0
+
+
+@dataclass(slots=True)
+class Infrastructure:
+    """The shared backends of this process, one of each, built from settings."""
+
+    database: Database
+    timeseries: TimeSeriesStore
+    cache: Cache
+    bus: EventBus
+    registry: ServiceRegistry
+
+
+class Kernel:
+    """Compose one process: infrastructure, the enabled services, their lifecycle."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        services: str | Sequence[str] | None = None,
+        clock: Clock | None = None,
+        public_url: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or WallClock()
+        self.specs: tuple[ServiceSpec, ...] = resolve_services(
+            services if services is not None else settings.services
+        )
+        self.instance_id = new_id()
+        self.public_url = (
+            public_url
+            or settings.http.public_url
+            or f"http://{settings.http.host}:{settings.http.port}"
+        )
+        self.metrics_registry = CollectorRegistry()
+        # One pooled HTTP client per process, for calls to other instances.
+        self.http_client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=2.0))
+        self._infra: Infrastructure | None = None
+        self._components: list[ServiceComponent] = []
+        self._started: list[ServiceComponent] = []
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self.config: ConfigService | None = None  # set when the hub service is built
+        self.is_running = False
+
+    # --- build (no I/O) ------------------------------------------------------------------
+
+    @property
+    def infra(self) -> Infrastructure:
+        if self._infra is None:
+            raise RuntimeError("Kernel.build() must run before the infrastructure is used")
+        return self._infra
+
+    @property
+    def enabled_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.specs)
+
+    @property
+    def running_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self._components)
+
+    def build(self) -> Kernel:
+        """Construct backends and enabled services; raise ConfigurationError on bad settings."""
+        if self._infra is not None:
+            return self
+        s = self.settings
+        self._infra = Infrastructure(
+            database=Database(s.database_url, s.database),
+            timeseries=open_timeseries(s.timeseries_url, s.timeseries),
+            cache=open_cache(s.cache, self.clock),
+            bus=open_bus(s.bus),
+            registry=open_registry(
+                s.cache.url, s.hub.instance_ttl_s, self.clock, s.cache.key_prefix
+            ),
+        )
+        for spec in self.specs:
+            if spec.build is None:
+                log.info("service_has_no_behaviour_yet", service=spec.name, planned=spec.planned_in)
+                continue
+            self._components.append(spec.build(self))
+        return self
+
+    def routers(self) -> list[MountedRouter]:
+        return [
+            MountedRouter(service=c.name, router=c.router)
+            for c in self._components
+            if c.router is not None
+        ]
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, migrate (embedded default), start services, register this instance."""
+        self.build()
+        infra = self.infra
+        try:
+            await infra.database.check_connection()
+            await self._ensure_schema()
+            await infra.timeseries.start()
+            await infra.bus.start()
+            for component in self._components:
+                await component.start()
+                self._started.append(component)
+            await self._register()
+        except BaseException:
+            await self.stop()
+            raise
+        self.is_running = True
+        log.info(
+            "kernel_started",
+            instance_id=self.instance_id,
+            services=list(self.running_names),
+            version=__version__,
+        )
+
+    async def stop(self) -> None:
+        """Stop services in reverse layer order, then close every backend."""
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            await asyncio.gather(self._heartbeat_task, return_exceptions=True)
+            self._heartbeat_task = None
+        if self._infra is None:
+            await self.http_client.aclose()
+            return
+        infra = self._infra
+        if self.is_running:
+            await _quietly("registry.deregister", infra.registry.deregister(self.instance_id))
+        for component in reversed(self._started):
+            await _quietly(f"{component.name}.stop", component.stop())
+        self._started.clear()
+        await _quietly("bus.close", infra.bus.close())
+        await _quietly("registry.close", infra.registry.close())
+        await _quietly("cache.close", infra.cache.close())
+        await _quietly("timeseries.close", infra.timeseries.close())
+        await _quietly("database.dispose", infra.database.dispose())
+        await _quietly("http_client.aclose", self.http_client.aclose())
+        self.is_running = False
+
+    async def readiness(self) -> list[HealthReport]:
+        """Check every configured backend concurrently, each within a timeout."""
+        infra = self.infra
+        checks = {
+            "database": infra.database.health,
+            "timeseries": infra.timeseries.health,
+            "cache": infra.cache.health,
+            "bus": infra.bus.health,
+            "registry": infra.registry.health,
+        }
+        reports = await asyncio.gather(*(_timed(name, fn) for name, fn in checks.items()))
+        return list(reports)
+
+    async def migrate(self) -> str | None:
+        """Import every enabled service's tables and upgrade the database to head."""
+        for spec in self.specs:
+            if spec.models:
+                importlib.import_module(spec.models)
+        await upgrade(self.settings.database_url)
+        return await current_revision(self.settings.database_url)
+
+    async def _ensure_schema(self) -> None:
+        database = self.infra.database
+        if database.dialect == "sqlite":
+            await self.migrate()
+            return
+        current = await current_revision(self.settings.database_url)
+        head = head_revision()
+        if current != head:
+            raise ConfigurationError(
+                f"the database schema must be at revision {head}; it is at {current or 'none'}. "
+                "Run `chainflow db upgrade` first."
+            )
+
+    async def _register(self) -> None:
+        instance = ServiceInstance(
+            instance_id=self.instance_id,
+            services=self.running_names,
+            url=self.public_url,
+            started_at_ms=self.clock.now_ms(),
+            last_heartbeat_ms=self.clock.now_ms(),
+            meta={"version": __version__},
+        )
+        await self.infra.registry.register(instance)
+        self._heartbeat_task = asyncio.create_task(
+            self._heartbeat_loop(instance), name="hub.heartbeat"
+        )
+
+    async def _heartbeat_loop(self, instance: ServiceInstance) -> None:
+        registry = self.infra.registry
+        while True:
+            await asyncio.sleep(self.settings.hub.heartbeat_interval_s)
+            try:
+                if not await registry.heartbeat(instance.instance_id):
+                    await registry.register(instance)
+            except Exception as e:  # keep beating; the registry may come back
+                log.warning("heartbeat_failed", error=f"{type(e).__name__}: {e}")
+
+
+async def _timed(name: str, check: Callable[[], Awaitable[HealthReport]]) -> HealthReport:
+    try:
+        report = await asyncio.wait_for(check(), READINESS_TIMEOUT_S)
+    except TimeoutError:
+        return HealthReport(name=name, ok=False, detail=f"no answer in {READINESS_TIMEOUT_S} s")
+    except Exception as e:
+        return HealthReport(name=name, ok=False, detail=f"{type(e).__name__}: {e}")
+    if report.name != name:
+        report = HealthReport(
+            name=name,
+            ok=report.ok,
+            backend=report.backend,
+            latency_ms=report.latency_ms,
+            detail=report.detail,
+            extra=report.extra,
+        )
+    return report
+
+
+async def _quietly(what: str, awaitable: Awaitable[object]) -> None:
+    try:
+        await awaitable
+    except Exception as e:
+        log.warning("shutdown_step_failed", step=what, error=f"{type(e).__name__}: {e}")

@@ -1,0 +1,159 @@
+"""The table of the twelve services (DESIGN.md section 1): name, layer, role, how to build."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from chainflow.core.errors import ConfigurationError
+from chainflow.runtime.component import ServiceComponent
+
+if TYPE_CHECKING:
+    from chainflow.runtime.kernel import Kernel
+
+Builder = Callable[["Kernel"], ServiceComponent]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """One service of the platform and how this process builds it."""
+
+    name: str
+    layer: int
+    role: str
+    owns: str
+    build: Builder | None = None
+    models: str | None = None  # module holding its SQLAlchemy tables, imported before migrations
+    route_prefix: str | None = None  # where its router lives, for routing from another process
+    planned_in: str | None = None  # where a service without behaviour yet gets it
+
+    @property
+    def has_behaviour(self) -> bool:
+        return self.build is not None
+
+
+def _build_gateway(_kernel: Kernel) -> ServiceComponent:
+    # The gateway is the HTTP app itself (runtime.app); it has no router of its own yet.
+    return ServiceComponent(name="gateway")
+
+
+def _build_storage(_kernel: Kernel) -> ServiceComponent:
+    # Engines and stores are infrastructure the kernel builds for everyone.
+    return ServiceComponent(name="storage")
+
+
+def _build_hub(kernel: Kernel) -> ServiceComponent:
+    from chainflow.runtime.hub_wiring import build_hub_component
+
+    return build_hub_component(kernel)
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        "gateway",
+        1,
+        "api-gateway",
+        "HTTP/WS entry, auth, per-tier rate limits, routing",
+        _build_gateway,
+    ),
+    ServiceSpec(
+        "hub",
+        1,
+        "central-hub",
+        "registry and discovery, health, config distribution, the bus",
+        _build_hub,
+        models="chainflow.hub.models",
+    ),
+    ServiceSpec(
+        "storage",
+        1,
+        "database-service",
+        "engines, pools, migrations, store backends",
+        _build_storage,
+    ),
+    ServiceSpec(
+        "bridge",
+        2,
+        "data-bridge",
+        "MT5 ingestion, tick validation, fan-out, metering",
+        planned_in="issue 5",
+    ),
+    ServiceSpec(
+        "features",
+        2,
+        "feature-engineering",
+        "indicators, correlation, regimes",
+        planned_in="issue 6",
+    ),
+    ServiceSpec(
+        "ml",
+        2,
+        "ml-processing",
+        "datasets, training, registry, ONNX inference",
+        planned_in="issue 7",
+    ),
+    ServiceSpec(
+        "trading",
+        3,
+        "trading-engine",
+        "decisions, signals, paper portfolio",
+        planned_in="issue 8",
+    ),
+    ServiceSpec(
+        "risk",
+        3,
+        "risk-management",
+        "VaR, sizing, limits, drawdown guards",
+        planned_in="issue 8",
+    ),
+    ServiceSpec(
+        "backtest",
+        3,
+        "backtesting-engine",
+        "simulation, optimization, walk-forward",
+        planned_in="issue 9",
+    ),
+    ServiceSpec(
+        "users",
+        4,
+        "user-management",
+        "tenants, users, roles, tiers, API keys, billing",
+        planned_in="issue 4",
+    ),
+    ServiceSpec(
+        "notify",
+        4,
+        "notification-hub",
+        "channels, templates, delivery outbox",
+        planned_in="a later issue",
+    ),
+    ServiceSpec(
+        "analytics",
+        4,
+        "analytics-service",
+        "dashboards, reports, exports",
+        planned_in="a later issue",
+    ),
+)
+
+SERVICE_NAMES: tuple[str, ...] = tuple(s.name for s in SERVICES)
+
+
+def resolve_services(selection: str | Sequence[str]) -> tuple[ServiceSpec, ...]:
+    """Return the specs named by ``selection`` ("all" or names) in layer order."""
+    names = (
+        [n.strip().lower() for n in selection.split(",") if n.strip()]
+        if isinstance(selection, str)
+        else [n.strip().lower() for n in selection]
+    )
+    if not names or names == ["all"]:
+        return SERVICES
+    unknown = sorted(set(names) - set(SERVICE_NAMES))
+    if unknown:
+        raise ConfigurationError(
+            f"services must be 'all' or names from {', '.join(SERVICE_NAMES)}; "
+            f"received unknown {', '.join(unknown)}"
+        )
+    chosen = set(names)
+    return tuple(s for s in SERVICES if s.name in chosen)

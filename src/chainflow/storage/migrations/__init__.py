@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the relational schema (run via ``storage.relational``)."""

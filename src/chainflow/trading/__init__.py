@@ -1,0 +1,1 @@
+"""trading-engine: decision synthesis, signals, execution planning, paper portfolio, attribution."""

@@ -1,0 +1,1 @@
+"""user-management: tenants, users, roles, subscriptions, sessions, API keys, billing."""
