@@ -187,7 +187,7 @@ async def _with_config(action: Callable[[Any], Awaitable[T]]) -> T:
     from chainflow.runtime.kernel import Kernel
 
     kernel = Kernel(_load_settings(), services="hub,storage")
-    await kernel.start()
+    await kernel.start(register=False)
     try:
         assert kernel.config is not None
         return await action(kernel.config)

@@ -11,19 +11,30 @@ from chainflow.hub.config import ConfigService, builtin_config_keys
 from chainflow.hub.errors import InvalidConfigValueError, UnknownConfigKeyError
 from chainflow.hub.events import config_changed_topic
 from chainflow.storage.relational import Database, upgrade
+from tests.fixtures.backends import delete_nats_stream, require_backend, unique_name
 from tests.fixtures.settings import embedded_settings
 
 
-@pytest.fixture
-async def shared(tmp_path: Path):
+@pytest.fixture(params=["memory", "nats"])
+async def shared(request: pytest.FixtureRequest, tmp_path: Path):
+    """A database and a bus shared by two ConfigServices, as by two processes."""
     settings = embedded_settings(tmp_path)
     database = Database(settings.database_url, settings.database)
     await upgrade(settings.database_url)
-    bus = open_bus(BusSettings(url="memory://"))
+    if request.param == "nats":
+        name = unique_name("cfg")
+        bus_settings = BusSettings(
+            url=require_backend("nats"), stream=name.upper(), subject_prefix=name
+        )
+    else:
+        bus_settings = BusSettings(url="memory://")
+    bus = open_bus(bus_settings)
     await bus.start()
     yield settings, database, bus
     await bus.close()
     await database.dispose()
+    if request.param == "nats":
+        await delete_nats_stream(bus_settings.url, bus_settings.stream)
 
 
 def _service(shared, applied: list | None = None) -> ConfigService:

@@ -81,6 +81,7 @@ class Kernel:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.config: ConfigService | None = None  # set when the hub service is built
         self.is_running = False
+        self._is_registered = False
 
     # --- build (no I/O) ------------------------------------------------------------------
 
@@ -104,7 +105,7 @@ class Kernel:
             return self
         s = self.settings
         self._infra = Infrastructure(
-            database=Database(s.database_url, s.database),
+            database=Database(s.database_url, s.database, clock=self.clock),
             timeseries=open_timeseries(s.timeseries_url, s.timeseries),
             cache=open_cache(s.cache, self.clock),
             bus=open_bus(s.bus),
@@ -114,7 +115,9 @@ class Kernel:
         )
         for spec in self.specs:
             if spec.build is None:
-                log.info("service_has_no_behaviour_yet", service=spec.name, planned=spec.planned_in)
+                log.debug(
+                    "service_has_no_behaviour_yet", service=spec.name, planned=spec.planned_in
+                )
                 continue
             self._components.append(spec.build(self))
         return self
@@ -128,8 +131,12 @@ class Kernel:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Connect, migrate (embedded default), start services, register this instance."""
+    async def start(self, *, register: bool = True) -> None:
+        """Connect, migrate (embedded default), start services, register this instance.
+
+        ``register=False`` is for short-lived tools (the CLI's ``config`` commands) that use
+        the services without serving them.
+        """
         self.build()
         infra = self.infra
         try:
@@ -140,7 +147,8 @@ class Kernel:
             for component in self._components:
                 await component.start()
                 self._started.append(component)
-            await self._register()
+            if register:
+                await self._register()
         except BaseException:
             await self.stop()
             raise
@@ -162,7 +170,8 @@ class Kernel:
             await self.http_client.aclose()
             return
         infra = self._infra
-        if self.is_running:
+        if self._is_registered:
+            self._is_registered = False
             await _quietly("registry.deregister", infra.registry.deregister(self.instance_id))
         for component in reversed(self._started):
             await _quietly(f"{component.name}.stop", component.stop())
@@ -219,6 +228,7 @@ class Kernel:
             meta={"version": __version__},
         )
         await self.infra.registry.register(instance)
+        self._is_registered = True
         self._heartbeat_task = asyncio.create_task(
             self._heartbeat_loop(instance), name="hub.heartbeat"
         )

@@ -64,6 +64,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "registry and discovery, health, config distribution, the bus",
         _build_hub,
         models="chainflow.hub.models",
+        route_prefix="/api/v1/hub",
     ),
     ServiceSpec(
         "storage",

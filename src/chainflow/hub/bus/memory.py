@@ -1,0 +1,268 @@
+"""In-process event bus: the embedded default, with the delivery rules of NATS JetStream.
+
+Live subscriptions each own a capped queue and a worker task, so ``publish`` only enqueues
+and never waits for a handler. Durable subscriptions each own a worker task taking turns
+on the retained queue of their durable consumer (``memory_delivery``), which outlives its
+subscribers. Request/reply calls a responder directly, with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from chainflow.core.errors import DependencyUnavailable, InvalidInput
+from chainflow.core.health import HealthReport
+from chainflow.core.logging import get_logger
+from chainflow.hub.api import MessageHandler, RequestHandler
+from chainflow.hub.bus import (
+    describe_failure,
+    subject_matches,
+    validate_durable_name,
+    validate_subject,
+    validate_subject_pattern,
+    validate_timeout_s,
+)
+from chainflow.hub.bus.memory_delivery import (
+    LIVE_PENDING_LIMIT,
+    DurableConsumer,
+    LiveDelivery,
+    PublishedMessage,
+    RetainedMessage,
+)
+
+log = get_logger("chainflow.hub.bus")
+
+
+@dataclass(eq=False)
+class InProcessSubscription:
+    """A live or durable subscription with its own worker task."""
+
+    bus: InProcessBus
+    pattern: str
+    handler: MessageHandler
+    durable: DurableConsumer | None = None
+    pending: asyncio.Queue[PublishedMessage] = field(default_factory=asyncio.Queue)
+    dropped: int = 0
+    worker: asyncio.Task[None] | None = None
+    is_stopping: bool = False
+
+    async def unsubscribe(self) -> None:
+        """Stop receiving; a delivery in progress is handed back for redelivery."""
+        if self.is_stopping:
+            return
+        self.is_stopping = True
+        self.bus.forget(self)
+        worker = self.worker
+        if worker is None or worker.done():
+            return
+        if worker is asyncio.current_task():
+            return  # the worker leaves its loop once the running handler returns
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+
+    def enqueue(self, message: PublishedMessage) -> None:
+        if self.pending.qsize() >= LIVE_PENDING_LIMIT:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % LIVE_PENDING_LIMIT == 0:
+                log.warning(
+                    "bus_slow_subscriber_dropped_messages",
+                    subject=self.pattern,
+                    dropped=self.dropped,
+                    pending_limit=LIVE_PENDING_LIMIT,
+                )
+            return
+        self.pending.put_nowait(message)
+
+    async def run_live(self) -> None:
+        while not self.is_stopping:
+            message = await self.pending.get()
+            try:
+                await self.handler(LiveDelivery(message))
+            except Exception as e:
+                log.error(
+                    "bus_handler_failed",
+                    subject=message.subject,
+                    durable=None,
+                    **describe_failure(e),
+                )
+
+    async def run_durable(self, consumer: DurableConsumer) -> None:
+        while not self.is_stopping:
+            delivery = await consumer.take()
+            try:
+                await self.handler(delivery)
+            except asyncio.CancelledError:
+                consumer.settle(delivery, "nak")
+                raise
+            except Exception as e:
+                log.error(
+                    "bus_handler_failed",
+                    subject=delivery.subject,
+                    durable=consumer.name,
+                    delivery_count=delivery.delivery_count,
+                    **describe_failure(e),
+                )
+                consumer.settle(delivery, "nak")
+            else:
+                consumer.settle(delivery, "ack")
+
+
+@dataclass(eq=False)
+class InProcessResponder:
+    bus: InProcessBus
+    pattern: str
+    handler: RequestHandler
+
+    async def unsubscribe(self) -> None:
+        """Stop answering requests."""
+        self.bus.forget_responder(self)
+
+
+class InProcessBus:
+    """The embedded ``EventBus``: everything stays in this process and this event loop."""
+
+    backend = "memory"
+
+    def __init__(
+        self, *, ack_wait_s: float = 30.0, max_deliver: int = 5, request_timeout_s: float = 5.0
+    ) -> None:
+        self._ack_wait_s = ack_wait_s
+        self._max_deliver = max_deliver
+        self._request_timeout_s = request_timeout_s
+        self._subscriptions: list[InProcessSubscription] = []
+        self._durables: dict[str, DurableConsumer] = {}
+        self._responders: list[InProcessResponder] = []
+        self._responder_turn = itertools.count()
+        self._is_closed = False
+
+    async def start(self) -> None:
+        """Nothing to connect; the bus works from construction."""
+
+    async def close(self) -> None:
+        """Stop every worker, drop retained messages and refuse further use."""
+        self._is_closed = True
+        subscriptions, self._subscriptions = self._subscriptions, []
+        workers = [s.worker for s in subscriptions if s.worker is not None]
+        for subscription in subscriptions:
+            subscription.is_stopping = True
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for consumer in self._durables.values():
+            consumer.close()
+        self._durables.clear()
+        self._responders.clear()
+
+    async def health(self) -> HealthReport:
+        """Report the bus as healthy unless closed, with its subscription counts."""
+        return HealthReport(
+            name="bus",
+            ok=not self._is_closed,
+            backend=self.backend,
+            detail="the bus is closed" if self._is_closed else None,
+            extra={
+                "subscriptions": len(self._subscriptions),
+                "durables": len(self._durables),
+                "retained_messages": sum(c.backlog for c in self._durables.values()),
+            },
+        )
+
+    async def publish(
+        self, subject: str, data: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Hand the message to every matching subscriber and durable; never wait for them."""
+        validate_subject(subject)
+        self._refuse_when_closed()
+        message = PublishedMessage(subject, bytes(data), MappingProxyType(dict(headers or {})))
+        for subscription in self._subscriptions:
+            if subscription.durable is None and subject_matches(subscription.pattern, subject):
+                subscription.enqueue(message)
+        for consumer in self._durables.values():
+            if subject_matches(consumer.pattern, subject):
+                consumer.offer(RetainedMessage(message))
+
+    async def subscribe(
+        self, subject: str, handler: MessageHandler, *, durable: str | None = None
+    ) -> InProcessSubscription:
+        """Start a live subscriber, or a subscriber of the durable consumer ``durable``."""
+        validate_subject_pattern(subject)
+        if durable is not None:
+            validate_durable_name(durable)
+        self._refuse_when_closed()
+        subscription = InProcessSubscription(self, subject, handler)
+        if durable is None:
+            subscription.worker = asyncio.create_task(
+                subscription.run_live(), name=f"bus-live:{subject}"
+            )
+        else:
+            consumer = self._durable_consumer(durable, subject)
+            subscription.durable = consumer
+            subscription.worker = asyncio.create_task(
+                subscription.run_durable(consumer), name=f"bus-durable:{durable}"
+            )
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def request(self, subject: str, data: bytes, *, timeout_s: float | None = None) -> bytes:
+        """Call one handler serving ``subject`` and return its reply."""
+        validate_subject(subject)
+        timeout_s = self._request_timeout_s if timeout_s is None else timeout_s
+        validate_timeout_s(timeout_s)
+        self._refuse_when_closed()
+        responders = [r for r in self._responders if subject_matches(r.pattern, subject)]
+        if not responders:
+            raise DependencyUnavailable(
+                f"a responder serving bus subject {subject!r} was expected; received none"
+            )
+        responder = responders[next(self._responder_turn) % len(responders)]
+        try:
+            return bytes(await asyncio.wait_for(responder.handler(bytes(data)), timeout_s))
+        except TimeoutError as e:
+            raise DependencyUnavailable(
+                f"a reply on bus subject {subject!r} was expected within {timeout_s} s; "
+                "received none in time"
+            ) from e
+        except Exception as e:
+            log.error("bus_responder_failed", subject=subject, **describe_failure(e))
+            raise DependencyUnavailable(
+                f"a reply on bus subject {subject!r} was expected; the responder failed "
+                f"with {type(e).__name__}"
+            ) from e
+
+    async def serve(self, subject: str, handler: RequestHandler) -> InProcessResponder:
+        """Answer requests on ``subject`` (several responders take turns)."""
+        validate_subject_pattern(subject)
+        self._refuse_when_closed()
+        responder = InProcessResponder(self, subject, handler)
+        self._responders.append(responder)
+        return responder
+
+    def forget(self, subscription: InProcessSubscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+    def forget_responder(self, responder: InProcessResponder) -> None:
+        if responder in self._responders:
+            self._responders.remove(responder)
+
+    def _durable_consumer(self, durable: str, subject: str) -> DurableConsumer:
+        consumer = self._durables.get(durable)
+        if consumer is None:
+            consumer = DurableConsumer(
+                durable, subject, ack_wait_s=self._ack_wait_s, max_deliver=self._max_deliver
+            )
+            self._durables[durable] = consumer
+        elif consumer.pattern != subject:
+            raise InvalidInput(
+                f"durable consumer {durable!r} is bound to subject {consumer.pattern!r}, and "
+                f"one durable name serves one subject; received {subject!r} (use a new name)"
+            )
+        return consumer
+
+    def _refuse_when_closed(self) -> None:
+        if self._is_closed:
+            raise DependencyUnavailable("the event bus was expected open; received a closed bus")

@@ -1,0 +1,363 @@
+"""The event bus on NATS JetStream, for services running in several processes.
+
+Subjects: an event ``<s>`` travels on ``<prefix>.ev.<s>`` and a request on
+``<prefix>.rpc.<s>``. The stream (``settings.stream``, file storage, limits retention,
+seven days by default) captures ``<prefix>.ev.>`` only, so request/reply traffic is never
+stored. ``publish`` waits for the stream's PubAck: the event is durable once it returns.
+
+Live subscribers are core NATS subscriptions: every message the stream stores also reaches
+them, at most once. A durable subscriber is a fetcher of a JetStream *pull* consumer named
+after the durable (explicit ack, ``ack_wait_s`` and ``max_deliver`` from settings, deliver
+policy new, filtered on its subject). Pull rather than a push queue group because every
+fetcher asks for one message only when its handler is free: a slow handler never holds a
+backlog whose ack-wait clocks run out before it is even started, fetchers can come and go
+in any process without a shared deliver subject, and this is the consumer kind NATS advises
+for work shared by horizontally scaled processes. Requests use core NATS with one queue
+group, so any one of several serving processes answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext, api
+
+from chainflow.core.errors import ConfigurationError, DependencyUnavailable, InvalidInput
+from chainflow.core.health import HealthReport
+from chainflow.core.logging import get_logger, redact
+from chainflow.core.settings import BusSettings
+from chainflow.hub.api import MessageHandler, RequestHandler, Subscription
+from chainflow.hub.bus import (
+    redact_url_list,
+    validate_durable_name,
+    validate_subject,
+    validate_subject_pattern,
+    validate_timeout_s,
+)
+from chainflow.hub.bus.nats_connection import StreamPlan, connect_nats, ensure_stream
+from chainflow.hub.bus.nats_consumers import (
+    LIVE_PENDING_LIMIT,
+    RESPONDER_ERROR_HEADER,
+    DurableSubscription,
+    LiveSubscription,
+    Responder,
+    WorkerSubscription,
+)
+
+log = get_logger("chainflow.hub.bus")
+
+DEFAULT_STREAM_MAX_AGE_S = 7 * 24 * 3600.0
+CLIENT_NAME = "chainflow"
+
+
+class SubjectMap:
+    """Where the bus's subjects live on the NATS server of one deployment."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.event_root = f"{prefix}.ev."
+        self.request_root = f"{prefix}.rpc."
+
+    def event(self, subject: str) -> str:
+        return self.event_root + subject
+
+    def request(self, subject: str) -> str:
+        return self.request_root + subject
+
+    def strip_event_root(self, nats_subject: str) -> str:
+        return nats_subject.removeprefix(self.event_root)
+
+
+class NatsJetStreamBus:
+    """The ``EventBus`` on a NATS JetStream server (or cluster) named by ``settings.url``."""
+
+    backend = "nats"
+
+    def __init__(
+        self,
+        settings: BusSettings,
+        *,
+        stream_max_age_s: float = DEFAULT_STREAM_MAX_AGE_S,
+        stream_replicas: int = 1,
+    ) -> None:
+        self._settings = settings
+        self._safe_url = redact_url_list(settings.url)
+        try:
+            validate_subject(settings.subject_prefix)
+        except InvalidInput as e:
+            raise ConfigurationError(
+                "CHAINFLOW_BUS_SUBJECT_PREFIX must be dot-separated tokens without spaces "
+                f"or wildcards; received {settings.subject_prefix!r}"
+            ) from e
+        if not settings.stream or any(c in settings.stream for c in ".*> \t/\\"):
+            raise ConfigurationError(
+                "CHAINFLOW_BUS_STREAM must be a name without '.', '*', '>', slashes or "
+                f"spaces; received {settings.stream!r}"
+            )
+        self._subjects = SubjectMap(settings.subject_prefix)
+        self._stream_plan = StreamPlan(
+            name=settings.stream,
+            subjects=(self._subjects.event(">"),),
+            max_age_s=stream_max_age_s,
+            replicas=stream_replicas,
+        )
+        self._connection: NATS | None = None
+        self._js: JetStreamContext | None = None
+        self._subscriptions: list[WorkerSubscription] = []
+        self._is_closed = False
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and create (or update) the event stream; raise DependencyUnavailable."""
+        if self._connection is not None:
+            return
+        if self._is_closed:
+            raise DependencyUnavailable("the event bus was expected open; received a closed bus")
+        connection = await connect_nats(self._settings.url, self._safe_url, client_name=CLIENT_NAME)
+        try:
+            js = connection.jetstream(timeout=self._settings.request_timeout_s)
+            await ensure_stream(js, self._stream_plan)
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection, self._js = connection, js
+        log.info(
+            "bus_started",
+            backend=self.backend,
+            url=self._safe_url,
+            stream=self._stream_plan.name,
+            subject_prefix=self._subjects.prefix,
+        )
+
+    async def close(self) -> None:
+        """Stop every subscription (in-flight deliveries are nakked) and disconnect."""
+        self._is_closed = True
+        subscriptions, self._subscriptions = self._subscriptions, []
+        await asyncio.gather(*(s.unsubscribe() for s in subscriptions), return_exceptions=True)
+        connection, self._connection, self._js = self._connection, None, None
+        if connection is not None and not connection.is_closed:
+            await connection.close()
+
+    async def health(self) -> HealthReport:
+        """Report the connection, the round trip to the server and the stream's size."""
+        connection, js = self._connection, self._js
+        extra: dict[str, object] = {"url": self._safe_url, "stream": self._stream_plan.name}
+        if connection is None or js is None or not connection.is_connected:
+            state = (
+                "closed"
+                if self._is_closed
+                else "not started"
+                if connection is None
+                else "reconnecting"
+            )
+            return HealthReport(
+                name="bus",
+                ok=False,
+                backend=self.backend,
+                detail=f"a connected NATS client was expected; received a {state} one",
+                extra=extra,
+            )
+        server = connection.connected_url
+        if server is not None:
+            extra["server"] = f"{server.hostname}:{server.port}"
+        try:
+            latency_s = await self._round_trip_s(connection)
+            info = await js.stream_info(self._stream_plan.name)
+        except nats.errors.Error as e:
+            return HealthReport(
+                name="bus",
+                ok=False,
+                backend=self.backend,
+                detail=f"NATS health check failed with {type(e).__name__}: {redact(str(e))}",
+                extra=extra,
+            )
+        extra.update(messages=info.state.messages, consumers=info.state.consumer_count)
+        return HealthReport(
+            name="bus", ok=True, backend=self.backend, latency_ms=latency_s * 1000, extra=extra
+        )
+
+    async def _round_trip_s(self, connection: NATS) -> float:
+        timeout_s = self._settings.request_timeout_s
+        rtt = getattr(connection, "rtt", None)
+        if rtt is not None:
+            return float(await rtt(timeout=timeout_s))
+        loop = asyncio.get_running_loop()
+        started_s = loop.time()
+        await connection.flush(timeout=timeout_s)  # type: ignore[arg-type]
+        return loop.time() - started_s
+
+    # --- events --------------------------------------------------------------------------
+
+    async def publish(
+        self, subject: str, data: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Store the event in the stream; return once the stream has acknowledged it."""
+        validate_subject(subject)
+        js = self._jetstream()
+        try:
+            await js.publish(
+                self._subjects.event(subject),
+                bytes(data),
+                timeout=self._settings.request_timeout_s,
+                headers=dict(headers) if headers else None,
+            )
+        except nats.errors.MaxPayloadError as e:
+            raise InvalidInput(
+                f"bus message on {subject!r} must fit the server's maximum payload; "
+                f"received {len(data)} bytes"
+            ) from e
+        except nats.js.errors.NoStreamResponseError as e:
+            raise DependencyUnavailable(
+                f"JetStream stream {self._stream_plan.name!r} was expected to capture the event "
+                f"on {subject!r}; received no stream answer (the stream was deleted or its "
+                "subjects changed; restarting the process recreates it)"
+            ) from e
+        except nats.errors.Error as e:
+            raise DependencyUnavailable(
+                f"JetStream was expected to acknowledge the event on {subject!r} within "
+                f"{self._settings.request_timeout_s} s; received {type(e).__name__}"
+            ) from e
+
+    async def subscribe(
+        self, subject: str, handler: MessageHandler, *, durable: str | None = None
+    ) -> Subscription:
+        """Start a live subscriber, or a fetcher of the durable consumer ``durable``."""
+        validate_subject_pattern(subject)
+        if durable is not None:
+            validate_durable_name(durable)
+        connection, js = self._connection_and_jetstream()
+        nats_subject = self._subjects.event(subject)
+        subscription: WorkerSubscription
+        try:
+            if durable is None:
+                core = await connection.subscribe(
+                    nats_subject, pending_msgs_limit=LIVE_PENDING_LIMIT
+                )
+                subscription = LiveSubscription(
+                    self._forget, core, handler, self._subjects.strip_event_root
+                )
+            else:
+                await self._ensure_consumer(js, durable, subject)
+                pull = await js.pull_subscribe_bind(durable=durable, stream=self._stream_plan.name)
+                subscription = DurableSubscription(
+                    self._forget, pull, handler, self._subjects.strip_event_root, durable
+                )
+        except nats.errors.Error as e:
+            raise DependencyUnavailable(
+                f"NATS was expected to accept a subscription to {subject!r}; received "
+                f"{type(e).__name__}: {redact(str(e))}"
+            ) from e
+        subscription.start(name=f"bus-{'durable:' + durable if durable else 'live'}:{subject}")
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def _ensure_consumer(self, js: JetStreamContext, durable: str, subject: str) -> None:
+        stream = self._stream_plan.name
+        desired = api.ConsumerConfig(
+            name=durable,
+            durable_name=durable,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=self._settings.ack_wait_s,
+            max_deliver=self._settings.max_deliver,
+            deliver_policy=api.DeliverPolicy.NEW,
+            filter_subject=self._subjects.event(subject),
+        )
+        try:
+            existing = (await js.consumer_info(stream, durable)).config
+        except nats.js.errors.NotFoundError:
+            await js.add_consumer(stream, desired)
+            return
+        if existing.deliver_subject:
+            raise ConfigurationError(
+                f"JetStream consumer {durable!r} on stream {stream!r} was expected to be a "
+                "pull consumer; received a push consumer (delete it or use another name)"
+            )
+        if existing.filter_subject != desired.filter_subject:
+            bound = self._subjects.strip_event_root(existing.filter_subject or "")
+            raise InvalidInput(
+                f"durable consumer {durable!r} is bound to subject {bound!r}, and one durable "
+                f"name serves one subject; received {subject!r} (use a new name)"
+            )
+        if (
+            abs((existing.ack_wait or 0) - self._settings.ack_wait_s) > 1e-3
+            or existing.max_deliver != self._settings.max_deliver
+        ):
+            await js.add_consumer(stream, desired)  # create-or-update of editable fields
+
+    # --- request/reply -------------------------------------------------------------------
+
+    async def request(self, subject: str, data: bytes, *, timeout_s: float | None = None) -> bytes:
+        """Send to one responder serving ``subject`` and return its reply."""
+        validate_subject(subject)
+        timeout_s = self._settings.request_timeout_s if timeout_s is None else timeout_s
+        validate_timeout_s(timeout_s)
+        connection, _ = self._connection_and_jetstream()
+        try:
+            reply = await connection.request(
+                self._subjects.request(subject), bytes(data), timeout=timeout_s
+            )
+        except nats.errors.NoRespondersError as e:
+            raise DependencyUnavailable(
+                f"a responder serving bus subject {subject!r} was expected; received none"
+            ) from e
+        except TimeoutError as e:
+            raise DependencyUnavailable(
+                f"a reply on bus subject {subject!r} was expected within {timeout_s} s; "
+                "received none in time"
+            ) from e
+        except nats.errors.MaxPayloadError as e:
+            raise InvalidInput(
+                f"bus request on {subject!r} must fit the server's maximum payload; "
+                f"received {len(data)} bytes"
+            ) from e
+        except nats.errors.Error as e:
+            raise DependencyUnavailable(
+                f"a reply on bus subject {subject!r} was expected; received {type(e).__name__}"
+            ) from e
+        failure = (reply.headers or {}).get(RESPONDER_ERROR_HEADER)
+        if failure is not None:
+            raise DependencyUnavailable(
+                f"a reply on bus subject {subject!r} was expected; the responder failed "
+                f"with {failure}"
+            )
+        return reply.data
+
+    async def serve(self, subject: str, handler: RequestHandler) -> Subscription:
+        """Answer requests on ``subject``; serving processes share them as a queue group."""
+        validate_subject_pattern(subject)
+        connection, _ = self._connection_and_jetstream()
+        try:
+            core = await connection.subscribe(
+                self._subjects.request(subject), queue=f"{self._subjects.prefix}-rpc"
+            )
+        except nats.errors.Error as e:
+            raise DependencyUnavailable(
+                f"NATS was expected to accept a responder on {subject!r}; received "
+                f"{type(e).__name__}"
+            ) from e
+        responder = Responder(self._forget, connection, core, handler, subject)
+        responder.start(name=f"bus-responder:{subject}")
+        self._subscriptions.append(responder)
+        return responder
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _forget(self, subscription: WorkerSubscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+    def _jetstream(self) -> JetStreamContext:
+        return self._connection_and_jetstream()[1]
+
+    def _connection_and_jetstream(self) -> tuple[NATS, JetStreamContext]:
+        if self._connection is None or self._js is None:
+            state = "closed" if self._is_closed else "not started"
+            raise DependencyUnavailable(
+                f"the event bus was expected started (call start() first); received a {state} bus"
+            )
+        return self._connection, self._js

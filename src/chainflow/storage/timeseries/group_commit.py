@@ -1,0 +1,205 @@
+"""Group commit: one writer task turns many concurrent appends into few transactions.
+
+Callers put their rows on a queue and wait. The writer takes the oldest append, gathers
+more until the batch holds ``max_rows`` rows or the oldest append has waited
+``max_delay_s``, commits the batch (one commit per table in it), then resolves every
+caller's future. An append is therefore durable when it returns, and a slow commit
+naturally makes the next batch larger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from chainflow.core.errors import DependencyUnavailable
+from chainflow.core.logging import get_logger
+from chainflow.storage.api import TableSpec
+from chainflow.storage.timeseries.tables import EncodedRow
+
+CommitRows = Callable[[TableSpec, list[EncodedRow]], Awaitable[None]]
+
+_log = get_logger(__name__)
+
+
+@dataclass(slots=True)
+class _PendingAppend:
+    spec: TableSpec
+    rows: list[EncodedRow]
+    enqueued_at: float
+    done: asyncio.Future[int] = field(repr=False)
+
+
+class _Stop:
+    pass
+
+
+_STOP = _Stop()
+
+
+class GroupCommitWriter:
+    """Serialize appends through one task that commits them in batches.
+
+    ``commit`` receives the rows of one table from one batch, in arrival order, and must
+    make all of them durable atomically or raise. Tables are committed one after another,
+    never together, so a failure cannot leave half a commit behind to be retried. If the
+    rows of several appends fail together, each append is retried alone so that one bad
+    append fails only its own caller.
+    """
+
+    def __init__(
+        self, commit: CommitRows, *, max_rows: int, max_delay_s: float, description: str
+    ) -> None:
+        self._commit = commit
+        self._max_rows = max(1, max_rows)
+        self._max_delay_s = max(0.0, max_delay_s)
+        self._description = description
+        self._queue: asyncio.Queue[_PendingAppend | _Stop] = asyncio.Queue()
+        self._carry: _PendingAppend | None = None
+        self._batch: list[_PendingAppend] = []
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.commit_count = 0
+
+    def start(self) -> None:
+        """Start the writer task on the running event loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"group-commit {self._description}"
+            )
+
+    async def append(self, spec: TableSpec, rows: list[EncodedRow]) -> int:
+        """Queue ``rows`` for ``spec`` and return their count once they are committed."""
+        if self._closing or self._task is None:
+            state = "closed" if self._closing else "not started"
+            raise DependencyUnavailable(
+                f"time-series store {self._description} is {state}; expected an open store "
+                f"to append {len(rows)} row(s) to {spec.name!r}"
+            )
+        loop = asyncio.get_running_loop()
+        pending = _PendingAppend(spec, rows, loop.time(), loop.create_future())
+        self._queue.put_nowait(pending)
+        return await pending.done
+
+    async def close(self) -> None:
+        """Refuse new appends, commit every queued one, then stop the writer task."""
+        if self._closing:
+            if self._task is not None:
+                await asyncio.wait([self._task])
+            return
+        self._closing = True
+        if self._task is None:
+            return
+        self._queue.put_nowait(_STOP)
+        await asyncio.wait([self._task])
+        failure = None if self._task.cancelled() else self._task.exception()
+        if failure is not None:
+            _log.error("timeseries.writer_failed", store=self._description, exc_info=failure)
+
+    async def _run(self) -> None:
+        try:
+            stopping = False
+            while not stopping:
+                stopping = await self._gather()
+                if self._batch:
+                    await self._commit_batch(self._batch)
+                self._batch = []
+        except BaseException as e:
+            self._fail_all(e)
+            raise
+
+    async def _gather(self) -> bool:
+        """Fill ``self._batch``; return whether the stop marker was reached."""
+        first = self._carry or await self._queue.get()
+        self._carry = None
+        if isinstance(first, _Stop):
+            return True
+        batch = self._batch = [first]
+        size = len(first.rows)
+        loop = asyncio.get_running_loop()
+        deadline = first.enqueued_at + self._max_delay_s
+        while size < self._max_rows:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            if isinstance(item, _Stop):
+                return True
+            if size + len(item.rows) > self._max_rows:
+                self._carry = item
+                break
+            batch.append(item)
+            size += len(item.rows)
+        return False
+
+    async def _commit_batch(self, batch: list[_PendingAppend]) -> None:
+        by_table: dict[str, list[_PendingAppend]] = {}
+        for pending in batch:
+            if not pending.done.done():
+                by_table.setdefault(pending.spec.name, []).append(pending)
+        for appends in by_table.values():
+            await self._commit_table(appends)
+
+    async def _commit_table(self, appends: list[_PendingAppend]) -> None:
+        spec = appends[0].spec
+        rows = appends[0].rows if len(appends) == 1 else [r for p in appends for r in p.rows]
+        try:
+            await self._commit(spec, rows)
+            self.commit_count += 1
+        except Exception as e:
+            if len(appends) == 1:
+                _resolve(appends[0], error=e)
+                return
+            _log.warning(
+                "timeseries.batch_commit_failed",
+                store=self._description,
+                table=spec.name,
+                appends=len(appends),
+                error=str(e),
+            )
+            for pending in appends:
+                try:
+                    await self._commit(spec, pending.rows)
+                    self.commit_count += 1
+                except Exception as single_error:
+                    _resolve(pending, error=single_error)
+                else:
+                    _resolve(pending)
+            return
+        for pending in appends:
+            _resolve(pending)
+
+    def _fail_all(self, cause: BaseException) -> None:
+        error = DependencyUnavailable(
+            f"time-series store {self._description}: the writer stopped "
+            f"({type(cause).__name__}) before confirming this append; expected it to run "
+            "until close()"
+        )
+        leftovers: list[_PendingAppend] = list(self._batch)
+        if self._carry is not None:
+            leftovers.append(self._carry)
+        with contextlib.suppress(asyncio.QueueEmpty):
+            while True:
+                item = self._queue.get_nowait()
+                if isinstance(item, _PendingAppend):
+                    leftovers.append(item)
+        self._closing = True
+        for pending in leftovers:
+            _resolve(pending, error=error)
+
+
+def _resolve(pending: _PendingAppend, *, error: BaseException | None = None) -> None:
+    if pending.done.done():
+        return
+    if error is None:
+        pending.done.set_result(len(pending.rows))
+    else:
+        pending.done.set_exception(error)

@@ -1,0 +1,315 @@
+"""What every time-series backend shares: lifecycle, validation, group commit, conversions.
+
+A backend subclasses ``TimeSeriesStoreBase`` and supplies the engine-specific steps (open,
+create a table, commit rows, select rows, select bars, ping, close). Everything the
+contract in ``chainflow.storage.api`` promises beyond those steps lives here once, so the
+backends cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeVar
+
+from chainflow.core.errors import DependencyUnavailable, InvalidInput
+from chainflow.core.health import HealthReport
+from chainflow.core.ids import TenantId
+from chainflow.core.market import Bar, Tick, Timeframe
+from chainflow.core.settings import TimeSeriesSettings
+from chainflow.storage.api import TICKS_TABLE, TableSpec
+from chainflow.storage.timeseries.group_commit import GroupCommitWriter
+from chainflow.storage.timeseries.tables import (
+    EncodedRow,
+    TableCatalog,
+    encode_rows,
+    row_decoder,
+    ticks_to_rows,
+    validate_table_spec,
+)
+
+_T = TypeVar("_T")
+_TICK_COLUMNS = ("ts", "bid", "ask", "volume")
+
+
+@dataclass(frozen=True, slots=True)
+class RangeQuery:
+    """One tenant's rows of one symbol with ``start_ms <= ts < end_ms``."""
+
+    tenant_id: str
+    symbol: str
+    start_ms: int
+    end_ms: int
+    limit: int | None = None
+    descending: bool = False
+
+
+class _State(Enum):
+    NEW = "not started"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class TimeSeriesStoreBase(abc.ABC):
+    """A ``TimeSeriesStore`` whose appends go through one group-committing writer."""
+
+    backend: str
+
+    def __init__(self, settings: TimeSeriesSettings, *, location: str) -> None:
+        self.location = location
+        self._catalog = TableCatalog()
+        self._writer = GroupCommitWriter(
+            self._commit,
+            max_rows=settings.batch_max_rows,
+            max_delay_s=settings.batch_max_delay_ms / 1000.0,
+            description=f"{self.backend} at {location}",
+        )
+        self._state = _State.NEW
+        self._reads_in_flight = 0
+        self._reads_idle = asyncio.Event()
+        self._reads_idle.set()
+        self._schema_lock = asyncio.Lock()
+
+    # --- engine-specific steps -------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def _open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _create_table(self, spec: TableSpec) -> None:
+        """Create ``spec`` if missing, then check that the existing table matches it."""
+
+    @abc.abstractmethod
+    async def _commit(self, spec: TableSpec, rows: list[EncodedRow]) -> None:
+        """Insert ``rows`` into ``spec`` atomically; return once they are durable."""
+
+    @abc.abstractmethod
+    async def _select_rows(
+        self, spec: TableSpec, columns: Sequence[str], query: RangeQuery
+    ) -> Sequence[Sequence[Any]]:
+        """Return the values of ``columns`` for the rows ``query`` selects, ordered by ts."""
+
+    @abc.abstractmethod
+    async def _select_bars(self, query: RangeQuery, width_ms: int) -> Sequence[Sequence[Any]]:
+        """Return (bucket, open, high, low, close, volume, tick_count) ordered by bucket."""
+
+    @abc.abstractmethod
+    async def _ping(self) -> None: ...
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the engine, start the writer and create the ``ticks`` table; idempotent."""
+        if self._state is _State.OPEN:
+            return
+        if self._state is _State.CLOSED:
+            raise DependencyUnavailable(
+                f"time-series store {self.backend} at {self.location} is closed; "
+                "expected a new store instance to be built to open it again"
+            )
+        await self._open()
+        self._writer.start()
+        self._state = _State.OPEN
+        await self.ensure_table(TICKS_TABLE)
+
+    async def close(self) -> None:
+        """Commit every queued append, wait for running reads, then close the engine."""
+        if self._state is not _State.OPEN:
+            self._state = _State.CLOSED
+            return
+        self._state = _State.CLOSED
+        await self._writer.close()
+        await self._reads_idle.wait()
+        await self._close()
+
+    async def health(self) -> HealthReport:
+        """Run ``SELECT 1`` and report whether it worked and how long it took."""
+        extra: dict[str, Any] = {"location": self.location}
+        if self._state is not _State.OPEN:
+            return HealthReport(
+                "timeseries",
+                False,
+                self.backend,
+                detail=f"store is {self._state.value}",
+                extra=extra,
+            )
+        started = time.perf_counter()
+        try:
+            await self._run_read(self._ping)
+        except Exception as e:
+            return HealthReport(
+                "timeseries", False, self.backend, detail=f"{type(e).__name__}: {e}", extra=extra
+            )
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        extra["group_commits"] = self._writer.commit_count
+        return HealthReport("timeseries", True, self.backend, latency_ms=latency_ms, extra=extra)
+
+    # --- the TimeSeriesStore protocol ------------------------------------------------------
+
+    async def ensure_table(self, spec: TableSpec) -> None:
+        """Create the table ``spec`` declares if it is missing; idempotent."""
+        self._require_open(f"declare table {getattr(spec, 'name', spec)!r}")
+        validate_table_spec(spec)
+        if spec.name in self._catalog and self._catalog.get(spec.name) == spec:
+            return
+        async with self._schema_lock:
+            if spec.name in self._catalog and self._catalog.get(spec.name) == spec:
+                return
+            self._catalog.check_compatible(spec)
+            await self._create_table(spec)
+            self._catalog.add(spec)
+
+    async def append(self, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Append ``rows`` (dicts with every column of the table); return how many."""
+        self._require_open(f"append to {table!r}")
+        spec = self._catalog.get(table)
+        encoded = encode_rows(spec, rows)
+        if not encoded:
+            return 0
+        return await self._writer.append(spec, encoded)
+
+    async def scan(
+        self,
+        table: str,
+        *,
+        tenant_id: TenantId,
+        symbol: str,
+        start_ms: int,
+        end_ms: int,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Return the tenant's rows of ``symbol`` with ``start_ms <= ts < end_ms``, by ts."""
+        self._require_open(f"scan {table!r}")
+        spec = self._catalog.get(table)
+        query = _range_query(tenant_id, symbol, start_ms, end_ms, limit, descending)
+        if query is None:
+            return []
+        rows = await self._run_read(lambda: self._select_rows(spec, spec.column_names, query))
+        decode = row_decoder(spec)
+        return [decode(row) for row in rows]
+
+    async def append_ticks(self, tenant_id: TenantId, ticks: Sequence[Tick]) -> int:
+        """Append ``ticks`` of tenant ``tenant_id`` to the ``ticks`` table; return how many."""
+        self._require_open("append ticks")
+        _check_text(tenant_id, "tenant_id")
+        encoded = ticks_to_rows(tenant_id, ticks)
+        if not encoded:
+            return 0
+        return await self._writer.append(TICKS_TABLE, encoded)
+
+    async def scan_ticks(
+        self,
+        tenant_id: TenantId,
+        symbol: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        limit: int | None = None,
+    ) -> list[Tick]:
+        """Return the tenant's ticks of ``symbol`` with ``start_ms <= ts < end_ms``, by ts."""
+        self._require_open("scan ticks")
+        query = _range_query(tenant_id, symbol, start_ms, end_ms, limit, False)
+        if query is None:
+            return []
+        rows = await self._run_read(lambda: self._select_rows(TICKS_TABLE, _TICK_COLUMNS, query))
+        return [
+            Tick(symbol=query.symbol, ts=int(ts), bid=float(bid), ask=float(ask), volume=float(vol))
+            for ts, bid, ask, vol in rows
+        ]
+
+    async def ohlcv(
+        self,
+        tenant_id: TenantId,
+        symbol: str,
+        timeframe: Timeframe,
+        start_ms: int,
+        end_ms: int,
+    ) -> list[Bar]:
+        """Return the bars of ``timeframe`` built from the tenant's ticks in the range."""
+        self._require_open("compute bars")
+        if not isinstance(timeframe, Timeframe):
+            raise InvalidInput(
+                f"timeframe must be one of {[t.value for t in Timeframe]}; received {timeframe!r}"
+            )
+        query = _range_query(tenant_id, symbol, start_ms, end_ms, None, False)
+        if query is None:
+            return []
+        width = timeframe.milliseconds
+        rows = await self._run_read(lambda: self._select_bars(query, width))
+        return [
+            Bar(
+                symbol=symbol,
+                timeframe=timeframe,
+                ts=int(r[0]),
+                open=float(r[1]),
+                high=float(r[2]),
+                low=float(r[3]),
+                close=float(r[4]),
+                volume=float(r[5]),
+                tick_count=int(r[6]),
+            )
+            for r in rows
+        ]
+
+    # --- helpers for subclasses ------------------------------------------------------------
+
+    async def _run_read(self, read: Callable[[], Awaitable[_T]]) -> _T:
+        self._reads_in_flight += 1
+        self._reads_idle.clear()
+        try:
+            return await read()
+        finally:
+            self._reads_in_flight -= 1
+            if self._reads_in_flight == 0:
+                self._reads_idle.set()
+
+    def _require_open(self, action: str) -> None:
+        if self._state is not _State.OPEN:
+            raise DependencyUnavailable(
+                f"time-series store {self.backend} at {self.location} is {self._state.value}; "
+                f"expected an open store to {action}"
+            )
+
+
+def _check_text(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{name} must be a non-empty str; received {value!r}")
+    return value
+
+
+def _check_int(value: object, name: str, meaning: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be an int ({meaning}); received {value!r}")
+    return value
+
+
+def _range_query(
+    tenant_id: object,
+    symbol: object,
+    start_ms: object,
+    end_ms: object,
+    limit: object,
+    descending: bool,
+) -> RangeQuery | None:
+    """Return the validated query, or ``None`` when it cannot match a row."""
+    query = RangeQuery(
+        tenant_id=_check_text(tenant_id, "tenant_id"),
+        symbol=_check_text(symbol, "symbol"),
+        start_ms=_check_int(start_ms, "start_ms", "epoch milliseconds"),
+        end_ms=_check_int(end_ms, "end_ms", "epoch milliseconds"),
+        limit=None if limit is None else _check_int(limit, "limit", "a row count"),
+        descending=bool(descending),
+    )
+    if query.limit is not None and query.limit < 0:
+        raise InvalidInput(f"limit must be None or >= 0; received {query.limit}")
+    if query.start_ms >= query.end_ms or query.limit == 0:
+        return None
+    return query
