@@ -17,24 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from urllib.parse import urlsplit
-
-import redis.asyncio as redis_asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
+from collections.abc import Sequence
 
 from chainflow.core.clock import Clock
-from chainflow.core.errors import DependencyUnavailable
 from chainflow.core.health import HealthReport
-from chainflow.core.logging import REDACTED, redact, redact_url
 from chainflow.hub.api import ServiceInstance
 from chainflow.hub.registry import encode_instance, validate_ttl_s
+from chainflow.storage.redis_connection import DEFAULT_TIMEOUT_S, RedisConnection
 
 DEFAULT_MAX_CONNECTIONS = 16
-DEFAULT_TIMEOUT_S = 5.0
 
 HEARTBEAT_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -76,52 +67,31 @@ class RedisRegistry:
         self._clock = clock
         self._ttl_ms = max(1, round(ttl_s * 1000))
         self._key_prefix = key_prefix
-        self._safe_url = redact_url(url)
-        self._password = urlsplit(url).password
-        self._pool = redis_asyncio.BlockingConnectionPool.from_url(
+        self._connection = RedisConnection(
             url,
+            clock,
+            purpose="service registry",
+            health_name="registry",
             max_connections=max_connections,
-            timeout=timeout_s,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=2),
+            timeout_s=timeout_s,
         )
-        self._client = redis_asyncio.Redis(connection_pool=self._pool)
+        self._client = self._connection.client
         self._heartbeat_script = self._client.register_script(HEARTBEAT_SCRIPT)
         self._drop_expired_script = self._client.register_script(DROP_EXPIRED_SCRIPT)
 
     async def close(self) -> None:
         """Close every pooled connection."""
-        await self._client.aclose()
-        await self._pool.aclose()
+        await self._connection.close()
 
     async def health(self) -> HealthReport:
         """PING the server and report the round trip in milliseconds."""
-        started_s = self._clock.monotonic()
-        try:
-            with self._translated_errors():
-                await self._client.ping()
-        except DependencyUnavailable as e:
-            return HealthReport(
-                name="registry",
-                ok=False,
-                backend=self.backend,
-                detail=e.message,
-                extra={"url": self._safe_url},
-            )
-        return HealthReport(
-            name="registry",
-            ok=True,
-            backend=self.backend,
-            latency_ms=(self._clock.monotonic() - started_s) * 1000,
-            extra={"url": self._safe_url},
-        )
+        return await self._connection.health()
 
     async def register(self, instance: ServiceInstance) -> None:
         """Record ``instance`` (replacing one with the same id) with a fresh heartbeat."""
         encoded = encode_instance(instance)
         instance_key = self._instance_key(instance.instance_id)
-        with self._translated_errors():
+        with self._connection.translated_errors():
             previous = await self._client.hget(instance_key, "instance")
             left_services = set(self._services_of(previous)) - set(instance.services)
             score = {instance.instance_id: instance.started_at_ms}
@@ -141,7 +111,7 @@ class RedisRegistry:
 
     async def heartbeat(self, instance_id: str) -> bool:
         """Extend the life of ``instance_id``; return False when it is unknown or expired."""
-        with self._translated_errors():
+        with self._connection.translated_errors():
             extended = await self._heartbeat_script(
                 keys=[self._instance_key(instance_id)],
                 args=[self._clock.now_ms(), self._ttl_ms],
@@ -151,7 +121,7 @@ class RedisRegistry:
     async def deregister(self, instance_id: str) -> None:
         """Forget ``instance_id``; forgetting an unknown instance does nothing."""
         instance_key = self._instance_key(instance_id)
-        with self._translated_errors():
+        with self._connection.translated_errors():
             previous = await self._client.hget(instance_key, "instance")
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.delete(instance_key)
@@ -170,7 +140,7 @@ class RedisRegistry:
         return await self._live_in_index(self._all_index_key())
 
     async def _live_in_index(self, index_key: str) -> list[ServiceInstance]:
-        with self._translated_errors():
+        with self._connection.translated_errors():
             raw_ids: list[bytes] = await self._client.zrange(index_key, 0, -1)
             ids = [raw.decode() for raw in raw_ids]
             async with self._client.pipeline(transaction=False) as pipe:
@@ -212,16 +182,3 @@ class RedisRegistry:
 
     def _service_index_key(self, service: str) -> str:
         return f"{self._key_prefix}registry:service:{service}"
-
-    @contextmanager
-    def _translated_errors(self) -> Iterator[None]:
-        try:
-            yield
-        except (RedisError, OSError) as e:
-            reason = str(redact(str(e)) or type(e).__name__)
-            if self._password:
-                reason = reason.replace(self._password, REDACTED)
-            raise DependencyUnavailable(
-                f"service registry at {self._safe_url} is unavailable: expected a "
-                f"Redis-protocol server to answer; received {type(e).__name__}: {reason}"
-            ) from e

@@ -14,26 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit
 
-import redis.asyncio as redis_asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from chainflow.core.clock import Clock
-from chainflow.core.errors import DependencyUnavailable, InvalidInput
+from chainflow.core.errors import InvalidInput
 from chainflow.core.health import HealthReport
-from chainflow.core.logging import REDACTED, redact, redact_url
 from chainflow.storage.api import TokenBucketResult
 from chainflow.storage.cache import (
     token_bucket_result,
     validate_bucket_arguments,
     validate_ttl_s,
 )
+from chainflow.storage.redis_connection import DEFAULT_TIMEOUT_S, RedisConnection
 
 DEFAULT_MAX_CONNECTIONS = 64
-DEFAULT_TIMEOUT_S = 5.0
 
 TAKE_TOKEN_SCRIPT = """
 local capacity = tonumber(ARGV[1])
@@ -83,47 +78,25 @@ class RedisCache:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
-        self._clock = clock
         self._key_prefix = key_prefix
-        self._safe_url = redact_url(url)
-        self._password = urlsplit(url).password
-        self._pool = redis_asyncio.BlockingConnectionPool.from_url(
+        self._connection = RedisConnection(
             url,
+            clock,
+            purpose="cache",
+            health_name="cache",
             max_connections=max_connections,
-            timeout=timeout_s,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=2),
+            timeout_s=timeout_s,
         )
-        self._client = redis_asyncio.Redis(connection_pool=self._pool)
+        self._client = self._connection.client
         self._take_token_script = self._client.register_script(TAKE_TOKEN_SCRIPT)
 
     async def close(self) -> None:
         """Close every pooled connection."""
-        await self._client.aclose()
-        await self._pool.aclose()
+        await self._connection.close()
 
     async def health(self) -> HealthReport:
         """PING the server and report the round trip in milliseconds."""
-        started_s = self._clock.monotonic()
-        try:
-            with self._translated_errors():
-                await self._client.ping()
-        except DependencyUnavailable as e:
-            return HealthReport(
-                name="cache",
-                ok=False,
-                backend=self.backend,
-                detail=e.message,
-                extra={"url": self._safe_url},
-            )
-        return HealthReport(
-            name="cache",
-            ok=True,
-            backend=self.backend,
-            latency_ms=(self._clock.monotonic() - started_s) * 1000,
-            extra={"url": self._safe_url},
-        )
+        return await self._connection.health()
 
     async def get(self, key: str) -> bytes | None:
         """Return the value of ``key``, or None when it is absent or expired."""
@@ -199,15 +172,6 @@ class RedisCache:
                     f"cache key {key!r} must hold a signed 64-bit integer to be incremented; "
                     "received a value that is not one or would overflow"
                 ) from e
-            raise self._unavailable(e) from e
+            raise self._connection.unavailable(e) from e
         except (RedisError, OSError) as e:
-            raise self._unavailable(e) from e
-
-    def _unavailable(self, error: Exception) -> DependencyUnavailable:
-        reason = str(redact(str(error)) or type(error).__name__)
-        if self._password:
-            reason = reason.replace(self._password, REDACTED)
-        return DependencyUnavailable(
-            f"cache at {self._safe_url} is unavailable: expected a Redis-protocol server "
-            f"to answer; received {type(error).__name__}: {reason}"
-        )
+            raise self._connection.unavailable(e) from e
