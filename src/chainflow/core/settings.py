@@ -68,6 +68,8 @@ class BusSettings(BaseSettings):
     ack_wait_s: float = Field(default=30.0, gt=0)
     max_deliver: int = Field(default=5, ge=1)
     request_timeout_s: float = Field(default=5.0, gt=0)
+    stream_max_age_s: float = Field(default=7 * 86_400.0, gt=0)
+    stream_replicas: int = Field(default=1, ge=1, le=5)
 
 
 class VectorSettings(BaseSettings):

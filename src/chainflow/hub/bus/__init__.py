@@ -43,7 +43,9 @@ def open_bus(settings: BusSettings) -> EventBus:
     if scheme in NATS_SCHEMES:
         try:
             from chainflow.hub.bus.nats_bus import NatsJetStreamBus
-        except ImportError as e:
+        except ModuleNotFoundError as e:
+            if (e.name or "").split(".")[0] != "nats":
+                raise  # a bug in our module, not a missing extra
             raise ConfigurationError(
                 f"bus URL {redact_url_list(settings.url)!r} needs the NATS client library, "
                 "which is not installed; install it with: pip install 'chainflow[nats]'"

@@ -50,7 +50,6 @@ from chainflow.hub.bus.nats_consumers import (
 
 log = get_logger("chainflow.hub.bus")
 
-DEFAULT_STREAM_MAX_AGE_S = 7 * 24 * 3600.0
 CLIENT_NAME = "chainflow"
 
 
@@ -77,13 +76,7 @@ class NatsJetStreamBus:
 
     backend = "nats"
 
-    def __init__(
-        self,
-        settings: BusSettings,
-        *,
-        stream_max_age_s: float = DEFAULT_STREAM_MAX_AGE_S,
-        stream_replicas: int = 1,
-    ) -> None:
+    def __init__(self, settings: BusSettings) -> None:
         self._settings = settings
         self._safe_url = redact_url_list(settings.url)
         try:
@@ -102,8 +95,8 @@ class NatsJetStreamBus:
         self._stream_plan = StreamPlan(
             name=settings.stream,
             subjects=(self._subjects.event(">"),),
-            max_age_s=stream_max_age_s,
-            replicas=stream_replicas,
+            max_age_s=settings.stream_max_age_s,
+            replicas=settings.stream_replicas,
         )
         self._connection: NATS | None = None
         self._js: JetStreamContext | None = None

@@ -31,7 +31,9 @@ def open_registry(cache_url: str, ttl_s: float, clock: Clock, key_prefix: str) -
     if scheme in REDIS_SCHEMES:
         try:
             from chainflow.hub.registry.redis_registry import RedisRegistry
-        except ImportError as e:
+        except ModuleNotFoundError as e:
+            if (e.name or "").split(".")[0] != "redis":
+                raise  # a bug in our module, not a missing extra
             raise ConfigurationError(
                 f"registry URL {redact_url(cache_url)!r} needs the redis client library, "
                 "which is not installed; install it with: pip install 'chainflow[redis]'"

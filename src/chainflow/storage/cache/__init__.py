@@ -31,7 +31,9 @@ def open_cache(settings: CacheSettings, clock: Clock) -> Cache:
     if scheme in REDIS_SCHEMES:
         try:
             from chainflow.storage.cache.redis_cache import RedisCache
-        except ImportError as e:
+        except ModuleNotFoundError as e:
+            if (e.name or "").split(".")[0] != "redis":
+                raise  # a bug in our module, not a missing extra
             raise ConfigurationError(
                 f"cache URL {redact_url(settings.url)!r} needs the redis client library, "
                 "which is not installed; install it with: pip install 'chainflow[redis]'"
