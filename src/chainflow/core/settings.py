@@ -108,6 +108,36 @@ class HubSettings(BaseSettings):
     instance_ttl_s: float = Field(default=15.0, gt=0)
 
 
+class AuthSettings(BaseSettings):
+    """Tokens, sessions and verification. HS256 signs with ``CHAINFLOW_SECRET_KEY``;
+    RS256/EdDSA need a PEM key pair."""
+
+    model_config = _area("CHAINFLOW_AUTH_")
+
+    jwt_algorithm: Literal["HS256", "RS256", "EdDSA"] = "HS256"
+    jwt_private_key: SecretStr | None = Field(default=None, description="PEM, RS256/EdDSA")
+    jwt_public_key: str | None = Field(default=None, description="PEM, RS256/EdDSA")
+    jwt_issuer: str = "chainflow"
+    access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_s: int = Field(default=30 * 86_400, ge=300)
+    verification_token_ttl_s: int = Field(default=48 * 3600, ge=60)
+    password_reset_token_ttl_s: int = Field(default=3600, ge=60)
+    invitation_ttl_s: int = Field(default=7 * 86_400, ge=60)
+    context_cache_ttl_s: float = Field(default=60.0, gt=0, le=3600)
+    require_email_verification: bool | None = Field(
+        default=None, description="default: required in prod, not in dev/test"
+    )
+
+    @model_validator(mode="after")
+    def _asymmetric_needs_keys(self) -> AuthSettings:
+        if self.jwt_algorithm != "HS256" and not (self.jwt_private_key and self.jwt_public_key):
+            raise ValueError(
+                f"CHAINFLOW_AUTH_JWT_ALGORITHM={self.jwt_algorithm} needs "
+                "CHAINFLOW_AUTH_JWT_PRIVATE_KEY and CHAINFLOW_AUTH_JWT_PUBLIC_KEY (PEM)"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """All of ChainFlow's settings; built once per process."""
 
@@ -128,6 +158,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     hub: HubSettings = Field(default_factory=HubSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_dev(self) -> Settings:
@@ -139,6 +170,13 @@ class Settings(BaseSettings):
         if len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("CHAINFLOW_SECRET_KEY must be at least 32 characters long")
         return self
+
+    @property
+    def requires_email_verification(self) -> bool:
+        """Return whether new accounts must verify their e-mail before logging in."""
+        if self.auth.require_email_verification is not None:
+            return self.auth.require_email_verification
+        return self.env == "prod"
 
     @property
     def database_url(self) -> str:
