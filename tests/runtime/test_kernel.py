@@ -2,6 +2,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from chainflow.core.errors import ConfigurationError
 from chainflow.runtime.app import create_app
@@ -69,6 +70,25 @@ class TestEmbeddedKernel:
                 assert health["services"]["hub"] == {"instances": 1, "ready": 1}
                 metrics = (await client.get("/metrics")).text
                 assert 'route="/api/v1/hub/services"' in metrics
+                assert 'chainflow_service_running{service="hub"} 1.0' in metrics
+                info = 'chainflow_backend_info{backend="duckdb",workload="timeseries"} 1.0'
+                assert info in metrics
+                assert "chainflow_timeseries_commits_total" in metrics
+        finally:
+            await kernel.stop()
+
+    async def test_timeseries_commits_are_counted(self, tmp_path: Path) -> None:
+        from chainflow.core.ids import TenantId
+        from chainflow.core.market import Tick
+
+        kernel = Kernel(embedded_settings(tmp_path))
+        await kernel.start()
+        try:
+            ticks = [Tick("EURUSD", 1_700_000_000_000 + i, 1.1, 1.1001, 1.0) for i in range(25)]
+            await kernel.infra.timeseries.append_ticks(TenantId("t1"), ticks)
+            text = generate_latest(kernel.metrics_registry).decode()
+            assert "chainflow_timeseries_rows_total 25.0" in text
+            assert "chainflow_timeseries_commits_total 1.0" in text
         finally:
             await kernel.stop()
 

@@ -28,6 +28,7 @@ from chainflow.hub.bus import open_bus
 from chainflow.hub.config import ConfigService
 from chainflow.hub.registry import open_registry
 from chainflow.runtime.component import ServiceComponent
+from chainflow.runtime.metrics import BackendStatsCollector
 from chainflow.runtime.services import ServiceSpec, resolve_services
 from chainflow.storage.api import Cache, TimeSeriesStore
 from chainflow.storage.cache import open_cache
@@ -113,6 +114,13 @@ class Kernel:
                 s.cache.url, s.hub.instance_ttl_s, self.clock, s.cache.key_prefix
             ),
         )
+        self.metrics_registry.register(
+            BackendStatsCollector(
+                timeseries_stats=self._timeseries_stats,
+                running_services=lambda: self.running_names,
+                backends=self._backend_names,
+            )
+        )
         for spec in self.specs:
             if spec.build is None:
                 log.debug(
@@ -121,6 +129,20 @@ class Kernel:
                 continue
             self._components.append(spec.build(self))
         return self
+
+    def _timeseries_stats(self) -> dict[str, float] | None:
+        stats = getattr(self.infra.timeseries, "stats", None)
+        return stats() if callable(stats) else None
+
+    def _backend_names(self) -> dict[str, str]:
+        infra = self.infra
+        return {
+            "database": infra.database.dialect,
+            "timeseries": infra.timeseries.backend,
+            "cache": infra.cache.backend,
+            "bus": infra.bus.backend,
+            "registry": infra.registry.backend,
+        }
 
     def routers(self) -> list[MountedRouter]:
         return [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -62,6 +63,9 @@ class GroupCommitWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.commit_count = 0
+        self.rows_committed = 0
+        self.commit_seconds = 0.0
+        self.failed_appends = 0
 
     def start(self) -> None:
         """Start the writer task on the running event loop."""
@@ -151,11 +155,13 @@ class GroupCommitWriter:
     async def _commit_table(self, appends: list[_PendingAppend]) -> None:
         spec = appends[0].spec
         rows = appends[0].rows if len(appends) == 1 else [r for p in appends for r in p.rows]
+        started = time.perf_counter()
         try:
             await self._commit(spec, rows)
-            self.commit_count += 1
+            self._count_commit(len(rows), started)
         except Exception as e:
             if len(appends) == 1:
+                self.failed_appends += 1
                 _resolve(appends[0], error=e)
                 return
             _log.warning(
@@ -166,16 +172,23 @@ class GroupCommitWriter:
                 error=str(e),
             )
             for pending in appends:
+                started = time.perf_counter()
                 try:
                     await self._commit(spec, pending.rows)
-                    self.commit_count += 1
+                    self._count_commit(len(pending.rows), started)
                 except Exception as single_error:
+                    self.failed_appends += 1
                     _resolve(pending, error=single_error)
                 else:
                     _resolve(pending)
             return
         for pending in appends:
             _resolve(pending)
+
+    def _count_commit(self, rows: int, started: float) -> None:
+        self.commit_count += 1
+        self.rows_committed += rows
+        self.commit_seconds += time.perf_counter() - started
 
     def _fail_all(self, cause: BaseException) -> None:
         error = DependencyUnavailable(

@@ -151,6 +151,16 @@ class TimeSeriesStoreBase(abc.ABC):
         extra["group_commits"] = self._writer.commit_count
         return HealthReport("timeseries", True, self.backend, latency_ms=latency_ms, extra=extra)
 
+    def stats(self) -> dict[str, float]:
+        """Return cumulative writer counters (read by the metrics collector at scrape)."""
+        writer = self._writer
+        return {
+            "commits": writer.commit_count,
+            "rows": writer.rows_committed,
+            "commit_seconds": writer.commit_seconds,
+            "failed_appends": writer.failed_appends,
+        }
+
     # --- the TimeSeriesStore protocol ------------------------------------------------------
 
     async def ensure_table(self, spec: TableSpec) -> None:

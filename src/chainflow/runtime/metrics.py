@@ -1,0 +1,51 @@
+"""Service metrics read at scrape time from the kernel's backends (no hot-path cost)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class BackendStatsCollector(Collector):
+    """Expose the time-series writer's counters and which services run here."""
+
+    def __init__(
+        self,
+        *,
+        timeseries_stats: Callable[[], dict[str, float] | None],
+        running_services: Callable[[], tuple[str, ...]],
+        backends: Callable[[], dict[str, str]],
+    ) -> None:
+        self._timeseries_stats = timeseries_stats
+        self._running_services = running_services
+        self._backends = backends
+
+    def collect(self) -> Iterator[Any]:
+        stats = self._timeseries_stats()
+        if stats is not None:
+            for name, help_text in (
+                ("commits", "Group commits of the time-series writer."),
+                ("rows", "Rows committed by the time-series writer."),
+                ("commit_seconds", "Seconds spent in time-series commits."),
+                ("failed_appends", "Appends whose commit failed."),
+            ):
+                family = CounterMetricFamily(f"chainflow_timeseries_{name}", help_text)
+                family.add_metric([], float(stats.get(name, 0.0)))
+                yield family
+        services = GaugeMetricFamily(
+            "chainflow_service_running", "1 for each service running in this process.",
+            labels=["service"],
+        )  # fmt: skip
+        for service in self._running_services():
+            services.add_metric([service], 1.0)
+        yield services
+        backends = GaugeMetricFamily(
+            "chainflow_backend_info", "The backend serving each workload.",
+            labels=["workload", "backend"],
+        )  # fmt: skip
+        for workload, backend in self._backends().items():
+            backends.add_metric([workload, backend], 1.0)
+        yield backends
