@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from chainflow.core.errors import ConfigurationError, InvalidInput
 from chainflow.core.logging import redact_url
+from chainflow.core.optional import load_backend
 from chainflow.core.settings import BusSettings
 from chainflow.hub.api import EventBus
 
@@ -41,16 +42,14 @@ def open_bus(settings: BusSettings) -> EventBus:
             request_timeout_s=settings.request_timeout_s,
         )
     if scheme in NATS_SCHEMES:
-        try:
-            from chainflow.hub.bus.nats_bus import NatsJetStreamBus
-        except ModuleNotFoundError as e:
-            if (e.name or "").split(".")[0] != "nats":
-                raise  # a bug in our module, not a missing extra
-            raise ConfigurationError(
-                f"bus URL {redact_url_list(settings.url)!r} needs the NATS client library, "
-                "which is not installed; install it with: pip install 'chainflow[nats]'"
-            ) from e
-        return NatsJetStreamBus(settings)
+        backend_class = load_backend(
+            "chainflow.hub.bus.nats_bus",
+            "NatsJetStreamBus",
+            library="nats",
+            extra="nats",
+            purpose=f"bus URL {redact_url_list(settings.url)!r}",
+        )
+        return backend_class(settings)
     accepted = ", ".join(f"{s}://" for s in ACCEPTED_SCHEMES)
     raise ConfigurationError(
         f"bus URL must start with one of {accepted}; received {redact_url_list(settings.url)!r}"

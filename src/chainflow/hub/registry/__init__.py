@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from chainflow.core.clock import Clock
 from chainflow.core.errors import ConfigurationError, InvalidInput
 from chainflow.core.logging import redact_url
+from chainflow.core.optional import load_backend
 from chainflow.hub.api import ServiceInstance, ServiceRegistry
 
 MEMORY_SCHEMES = ("memory",)
@@ -29,16 +30,14 @@ def open_registry(cache_url: str, ttl_s: float, clock: Clock, key_prefix: str) -
 
         return InProcessRegistry(clock, ttl_s=ttl_s)
     if scheme in REDIS_SCHEMES:
-        try:
-            from chainflow.hub.registry.redis_registry import RedisRegistry
-        except ModuleNotFoundError as e:
-            if (e.name or "").split(".")[0] != "redis":
-                raise  # a bug in our module, not a missing extra
-            raise ConfigurationError(
-                f"registry URL {redact_url(cache_url)!r} needs the redis client library, "
-                "which is not installed; install it with: pip install 'chainflow[redis]'"
-            ) from e
-        return RedisRegistry(cache_url, clock, ttl_s=ttl_s, key_prefix=key_prefix)
+        backend_class = load_backend(
+            "chainflow.hub.registry.redis_registry",
+            "RedisRegistry",
+            library="redis",
+            extra="redis",
+            purpose=f"registry URL {redact_url(cache_url)!r}",
+        )
+        return backend_class(cache_url, clock, ttl_s=ttl_s, key_prefix=key_prefix)
     accepted = ", ".join(f"{s}://" for s in ACCEPTED_SCHEMES)
     raise ConfigurationError(
         f"registry URL must start with one of {accepted}; received {redact_url(cache_url)!r}"

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from chainflow.core.clock import Clock
 from chainflow.core.errors import ConfigurationError, InvalidInput
 from chainflow.core.logging import redact_url
+from chainflow.core.optional import load_backend
 from chainflow.core.settings import CacheSettings
 from chainflow.storage.api import Cache, TokenBucketResult
 
@@ -29,16 +30,14 @@ def open_cache(settings: CacheSettings, clock: Clock) -> Cache:
 
         return InProcessCache(clock, key_prefix=settings.key_prefix)
     if scheme in REDIS_SCHEMES:
-        try:
-            from chainflow.storage.cache.redis_cache import RedisCache
-        except ModuleNotFoundError as e:
-            if (e.name or "").split(".")[0] != "redis":
-                raise  # a bug in our module, not a missing extra
-            raise ConfigurationError(
-                f"cache URL {redact_url(settings.url)!r} needs the redis client library, "
-                "which is not installed; install it with: pip install 'chainflow[redis]'"
-            ) from e
-        return RedisCache(settings.url, clock, key_prefix=settings.key_prefix)
+        backend_class = load_backend(
+            "chainflow.storage.cache.redis_cache",
+            "RedisCache",
+            library="redis",
+            extra="redis",
+            purpose=f"cache URL {redact_url(settings.url)!r}",
+        )
+        return backend_class(settings.url, clock, key_prefix=settings.key_prefix)
     accepted = ", ".join(f"{s}://" for s in ACCEPTED_SCHEMES)
     raise ConfigurationError(
         f"cache URL must start with one of {accepted}; received {redact_url(settings.url)!r}"
