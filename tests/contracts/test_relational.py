@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 import chainflow.hub.models  # noqa: F401  (registers the hub's tables on Base.metadata)
+import chainflow.users.models  # noqa: F401  (and the users service's)
 from chainflow.core.clock import SimulatedClock
 from chainflow.core.errors import ConfigurationError, DependencyUnavailable, Forbidden, NotFound
 from chainflow.core.ids import TenantId, new_id
@@ -366,7 +367,10 @@ class TestTenantRepository:
 
     def test_tenant_tables_lists_only_tenant_owned_tables(self) -> None:
         assert tenant_tables(ContractBase.metadata) == {Note.__tablename__}
-        assert tenant_tables(Base.metadata) == frozenset()
+        assert tenant_tables(Base.metadata) == {
+            "users", "refresh_tokens", "one_time_tokens", "api_keys", "invitations",
+            "tenant_trading_settings",
+        }  # fmt: skip
 
 
 async def select_every_note(session: AsyncSession) -> list[Note]:
@@ -445,7 +449,7 @@ class TestMigrations:
     ) -> None:
         assert await current_revision(fresh_database.url) is None
         await upgrade(fresh_database.url)
-        assert await current_revision(fresh_database.url) == head_revision() == "0001_initial"
+        assert await current_revision(fresh_database.url) == head_revision() == "0002_users"
         database = Database(fresh_database.url, DatabaseSettings())
         try:
             async with database.engine.connect() as connection:

@@ -42,7 +42,7 @@ class TestEmbeddedKernel:
             assert reports["timeseries"].backend == "duckdb"
             assert reports["cache"].backend == "memory"
             assert reports["bus"].backend == "memory"
-            assert kernel.running_names == ("gateway", "hub", "storage")
+            assert kernel.running_names == ("gateway", "hub", "storage", "users")
             instances = await kernel.infra.registry.discover("hub")
             assert [i.instance_id for i in instances] == [kernel.instance_id]
         finally:
@@ -64,7 +64,7 @@ class TestEmbeddedKernel:
                     "database", "timeseries", "cache", "bus", "registry",
                 }  # fmt: skip
                 services = (await client.get("/api/v1/hub/services")).json()["items"]
-                assert services[0]["services"] == ["gateway", "hub", "storage"]
+                assert services[0]["services"] == ["gateway", "hub", "storage", "users"]
                 health = (await client.get("/api/v1/hub/health")).json()
                 assert health["status"] == "ok"
                 assert health["services"]["hub"] == {"instances": 1, "ready": 1}

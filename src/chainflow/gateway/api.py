@@ -16,12 +16,37 @@ from fastapi import APIRouter
 from chainflow.core.auth import Principal
 from chainflow.core.health import ReadinessProbe
 from chainflow.core.ids import TenantId, UserId
+from chainflow.gateway.auth import Authenticator, PrincipalCache
+from chainflow.gateway.deps import (
+    CurrentPrincipal,
+    current_principal,
+    require_feature,
+    require_permission,
+    require_scope,
+    require_superadmin,
+    websocket_principal,
+)
+from chainflow.gateway.rate_limit import RateLimiter, RateLimitState
+from chainflow.gateway.websocket_limit import WebSocketLimiter, WebSocketSlot
 
 __all__ = [
+    "Authenticator",
     "CredentialResolver",
+    "CurrentPrincipal",
     "MountedRouter",
     "OverviewSource",
+    "PrincipalCache",
+    "RateLimitState",
+    "RateLimiter",
     "ReadinessProbe",
+    "WebSocketLimiter",
+    "WebSocketSlot",
+    "current_principal",
+    "require_feature",
+    "require_permission",
+    "require_scope",
+    "require_superadmin",
+    "websocket_principal",
 ]
 
 

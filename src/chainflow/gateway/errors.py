@@ -1,8 +1,14 @@
-"""One error handler: every failure leaves as ``{"error": {"code", "message", "details"}}``."""
+"""One error handler: every failure leaves as ``{"error": {"code", "message", "details"}}``.
+
+Also the gateway's own errors (authentication, authorization, limits). An error may carry
+response ``headers`` (an optional attribute, e.g. the ``RateLimit-*`` headers of a 429);
+the handler adds them. Every 401 carries ``WWW-Authenticate: Bearer`` (RFC 6750).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,7 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chainflow.core.errors import ChainflowError, RateLimited
+from chainflow.core.errors import (
+    ChainflowError,
+    Forbidden,
+    RateLimited,
+    TierLimitExceeded,
+    Unauthenticated,
+)
 from chainflow.core.logging import get_logger
 
 log = get_logger("chainflow.gateway")
@@ -30,6 +42,45 @@ _HTTP_CODES = {
 }
 
 
+class MissingCredentialsError(Unauthenticated):
+    code = "missing_credentials"
+
+
+class InvalidCredentialsError(Unauthenticated):
+    code = "invalid_credentials"
+
+
+class PermissionDeniedError(Forbidden):
+    code = "permission_denied"
+
+
+class ScopeDeniedError(Forbidden):
+    code = "scope_denied"
+
+
+class FeatureNotInTierError(TierLimitExceeded):
+    code = "feature_not_in_tier"
+
+
+class WebSocketLimitError(TierLimitExceeded):
+    code = "websocket_limit"
+
+
+class RateLimitExceededError(RateLimited):
+    """A caller went over its tier's request quota; ``headers`` describe the quota."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float,
+        headers: Mapping[str, str],
+        details: Any = None,
+    ) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, details=details)
+        self.headers = dict(headers)
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
@@ -37,8 +88,13 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 async def _on_chainflow_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ChainflowError)
     headers: dict[str, str] = {}
+    extra_headers = getattr(exc, "headers", None)
+    if isinstance(extra_headers, Mapping):
+        headers.update({str(k): str(v) for k, v in extra_headers.items()})
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    if exc.status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
     if exc.status >= 500:
         log.error("request_failed", code=exc.code, error=exc.message, path=request.url.path)
     return JSONResponse(exc.to_payload(), status_code=exc.status, headers=headers)

@@ -40,6 +40,10 @@ def create_app(kernel: Kernel) -> FastAPI:
         cors_origins=kernel.settings.http.cors_origins,
         lifespan=lifespan,
         service_names=kernel.running_names,
+        authenticator=kernel.authenticator,
+        rate_limiter=kernel.rate_limiter,
+        websocket_limiter=kernel.websocket_limiter,
+        overview_sources=kernel.overview_sources(),
     )
 
 
@@ -56,13 +60,11 @@ def _remote_routes(kernel: Kernel) -> list[MountedRouter]:
         MountedRouter(
             service=spec.name,
             router=build_proxy_router(
-                service=spec.name,
-                prefix=spec.route_prefix,
-                discover=discover,
-                client=kernel.http_client,
+                service=spec.name, prefix=prefix, discover=discover, client=kernel.http_client
             ),
             prefix="",
         )
         for spec in SERVICES
-        if spec.has_behaviour and spec.route_prefix and spec.name not in kernel.enabled_names
+        if spec.has_behaviour and spec.name not in kernel.enabled_names
+        for prefix in spec.route_prefixes
     ]

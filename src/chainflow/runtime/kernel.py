@@ -22,18 +22,25 @@ from chainflow.core.health import HealthReport
 from chainflow.core.ids import new_id
 from chainflow.core.logging import get_logger
 from chainflow.core.settings import Settings
-from chainflow.gateway.api import MountedRouter
+from chainflow.core.tokens import AccessTokenCodec
+from chainflow.gateway.api import CredentialResolver, MountedRouter, OverviewSource
+from chainflow.gateway.auth import Authenticator, PrincipalCache
+from chainflow.gateway.rate_limit import RateLimiter
+from chainflow.gateway.websocket_limit import WebSocketLimiter
 from chainflow.hub.api import EventBus, ServiceInstance, ServiceRegistry
 from chainflow.hub.bus import open_bus
 from chainflow.hub.config import ConfigService
 from chainflow.hub.registry import open_registry
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.metrics import BackendStatsCollector
+from chainflow.runtime.remote import BusCredentialResolver
 from chainflow.runtime.services import ServiceSpec, resolve_services
 from chainflow.storage.api import Cache, TimeSeriesStore
 from chainflow.storage.cache import open_cache
 from chainflow.storage.relational import Database, current_revision, head_revision, upgrade
 from chainflow.storage.timeseries import open_timeseries
+from chainflow.users.overview import build_profile_overview
+from chainflow.users.service import UsersService
 
 log = get_logger("chainflow.runtime")
 
@@ -81,6 +88,10 @@ class Kernel:
         self._started: list[ServiceComponent] = []
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.config: ConfigService | None = None  # set when the hub service is built
+        self.users: UsersService | None = None  # set when the users service is built here
+        self.credential_resolver: CredentialResolver | None = None  # ditto
+        self.access_tokens = AccessTokenCodec(settings.auth, settings.secret_key, self.clock)
+        self._auth: tuple[Authenticator, RateLimiter, WebSocketLimiter] | None = None
         self.is_running = False
         self._is_registered = False
 
@@ -114,6 +125,7 @@ class Kernel:
                 s.cache.url, s.hub.instance_ttl_s, self.clock, s.cache.key_prefix
             ),
         )
+        self.principal_cache = PrincipalCache(self._infra.cache, ttl_s=s.auth.context_cache_ttl_s)
         self.metrics_registry.register(
             BackendStatsCollector(
                 timeseries_stats=self._timeseries_stats,
@@ -128,7 +140,43 @@ class Kernel:
                 )
                 continue
             self._components.append(spec.build(self))
+        # Credentials resolve locally when the users service runs here, else over the bus.
+        resolver = self.credential_resolver or BusCredentialResolver(self._infra.bus)
+        self._auth = (
+            Authenticator(
+                self.access_tokens,
+                resolver,
+                self._infra.cache,
+                self.clock,
+                s.auth.context_cache_ttl_s,
+            ),
+            RateLimiter(self._infra.cache),
+            WebSocketLimiter(self._infra.cache, self.clock),
+        )
         return self
+
+    @property
+    def authenticator(self) -> Authenticator:
+        return self._auth_parts()[0]
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self._auth_parts()[1]
+
+    @property
+    def websocket_limiter(self) -> WebSocketLimiter:
+        return self._auth_parts()[2]
+
+    def _auth_parts(self) -> tuple[Authenticator, RateLimiter, WebSocketLimiter]:
+        if self._auth is None:
+            raise RuntimeError("Kernel.build() must run before auth is used")
+        return self._auth
+
+    def overview_sources(self) -> dict[str, OverviewSource]:
+        """Return the parts of ``/api/v1/me/overview`` the services here provide."""
+        if self.users is None:
+            return {}
+        return {"profile": build_profile_overview(self.users, self.infra.database)}
 
     def _timeseries_stats(self) -> dict[str, float] | None:
         stats = getattr(self.infra.timeseries, "stats", None)
@@ -195,6 +243,8 @@ class Kernel:
         if self._is_registered:
             self._is_registered = False
             await _quietly("registry.deregister", infra.registry.deregister(self.instance_id))
+        if self._auth is not None:
+            await _quietly("authenticator.drain", self._auth[0].drain())
         for component in reversed(self._started):
             await _quietly(f"{component.name}.stop", component.stop())
         self._started.clear()

@@ -25,7 +25,8 @@ class ServiceSpec:
     owns: str
     build: Builder | None = None
     models: str | None = None  # module holding its SQLAlchemy tables, imported before migrations
-    route_prefix: str | None = None  # where its router lives, for routing from another process
+    # Where its routes live, so a gateway in another process can route to it.
+    route_prefixes: tuple[str, ...] = ()
     planned_in: str | None = None  # where a service without behaviour yet gets it
 
     @property
@@ -41,6 +42,12 @@ def _build_gateway(_kernel: Kernel) -> ServiceComponent:
 def _build_storage(_kernel: Kernel) -> ServiceComponent:
     # Engines and stores are infrastructure the kernel builds for everyone.
     return ServiceComponent(name="storage")
+
+
+def _build_users(kernel: Kernel) -> ServiceComponent:
+    from chainflow.runtime.users_wiring import build_users_component
+
+    return build_users_component(kernel)
 
 
 def _build_hub(kernel: Kernel) -> ServiceComponent:
@@ -64,7 +71,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "registry and discovery, health, config distribution, the bus",
         _build_hub,
         models="chainflow.hub.models",
-        route_prefix="/api/v1/hub",
+        route_prefixes=("/api/v1/hub",),
     ),
     ServiceSpec(
         "storage",
@@ -120,7 +127,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
         4,
         "user-management",
         "tenants, users, roles, tiers, API keys, billing",
-        planned_in="issue 4",
+        _build_users,
+        models="chainflow.users.models",
+        route_prefixes=(
+            "/api/v1/auth",
+            "/api/v1/users",
+            "/api/v1/api-keys",
+            "/api/v1/tenant",
+            "/api/v1/admin",
+        ),
     ),
     ServiceSpec(
         "notify",

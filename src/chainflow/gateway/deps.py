@@ -1,0 +1,142 @@
+"""FastAPI dependencies every service's routes use to know and check their caller.
+
+``CurrentPrincipal`` authenticates the request (``Authorization: Bearer``), charges it to
+the tenant's rate limit and binds ``tenant_id``/``user_id`` to the log context. The
+``require_*`` factories build dependencies that also check one permission, scope, feature
+or superadmin, and return the same ``Principal``. FastAPI caches ``current_principal`` per
+request, so a route that uses several of them is authenticated and charged once.
+
+The ``Authenticator`` and ``RateLimiter`` are found on ``app.state`` (``create_gateway``
+puts them there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request, WebSocket
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
+
+from chainflow.core.auth import Feature, Permission, Principal, Scope
+from chainflow.core.errors import ConfigurationError
+from chainflow.core.logging import bind_request_context
+from chainflow.gateway.auth import Authenticator
+from chainflow.gateway.errors import FeatureNotInTierError, PermissionDeniedError, ScopeDeniedError
+from chainflow.gateway.rate_limit import REQUEST_STATE_ATTRIBUTE, RateLimiter
+
+PrincipalDependency = Callable[..., Awaitable[Principal]]
+_StateValue = TypeVar("_StateValue")
+
+# Declares the bearer scheme in OpenAPI (the "Authorize" button of /docs); the header itself
+# is parsed by the Authenticator, which also accepts API keys.
+_bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An access token from /api/v1/auth/login, or an API key (cfk_...).",
+)
+
+
+async def current_principal(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
+) -> Principal:
+    """Authenticate the request, charge it to the tenant's rate limit, return the caller."""
+    authenticator = _from_app_state(request, "authenticator", Authenticator)
+    rate_limiter = _from_app_state(request, "rate_limiter", RateLimiter)
+    principal = await authenticator.authenticate(request.headers.get("authorization"))
+    bind_request_context(tenant_id=principal.tenant_id, user_id=principal.user_id)
+    setattr(request.state, REQUEST_STATE_ATTRIBUTE, await rate_limiter.check(principal))
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_permission(permission: Permission) -> PrincipalDependency:
+    """Return a dependency that yields the caller if it holds ``permission`` (else 403)."""
+
+    async def principal_with_permission(principal: CurrentPrincipal) -> Principal:
+        if not principal.has_permission(permission):
+            raise PermissionDeniedError(
+                f"this action needs the permission {permission.value!r}; the caller's "
+                f"{_grant_source(principal)} does not grant it",
+                details={"required_permission": permission.value},
+            )
+        return principal
+
+    return principal_with_permission
+
+
+def require_scope(scope: Scope) -> PrincipalDependency:
+    """Return a dependency that yields the caller if it holds ``scope`` (else 403)."""
+
+    async def principal_with_scope(principal: CurrentPrincipal) -> Principal:
+        if not principal.has_scope(scope):
+            held = ", ".join(sorted(s.value for s in principal.scopes)) or "none"
+            raise ScopeDeniedError(
+                f"this action needs the scope {scope.value!r}; the caller holds {held}",
+                details={"required_scope": scope.value},
+            )
+        return principal
+
+    return principal_with_scope
+
+
+def require_feature(feature: Feature) -> PrincipalDependency:
+    """Return a dependency that yields the caller if its tier includes ``feature`` (else 403)."""
+
+    async def principal_with_feature(principal: CurrentPrincipal) -> Principal:
+        if not principal.has_feature(feature):
+            raise FeatureNotInTierError(
+                f"this action needs the feature {feature.value!r}, which tier "
+                f"{principal.tier.value!r} does not include; upgrade to use it",
+                details={"required_feature": feature.value, "tier": principal.tier.value},
+            )
+        return principal
+
+    return principal_with_feature
+
+
+async def require_superadmin(principal: CurrentPrincipal) -> Principal:
+    """Yield the caller if it is a platform superadmin (else 403 ``permission_denied``)."""
+    if not principal.is_superadmin:
+        raise PermissionDeniedError(
+            f"this action needs the permission {Permission.PLATFORM_ADMIN.value!r} of a "
+            "platform superadmin; the caller is not one",
+            details={"required_permission": Permission.PLATFORM_ADMIN.value},
+        )
+    return principal
+
+
+async def websocket_principal(websocket: WebSocket) -> Principal:
+    """Authenticate a WebSocket handshake from its ``Authorization`` header, or from an
+    ``access_token`` or ``api_key`` query parameter for clients that cannot set headers."""
+    authenticator = _from_app_state(websocket, "authenticator", Authenticator)
+    header = websocket.headers.get("authorization")
+    query = websocket.query_params
+    principal = await authenticator.authenticate(
+        header or query.get("access_token"), api_key_query=query.get("api_key")
+    )
+    bind_request_context(tenant_id=principal.tenant_id, user_id=principal.user_id)
+    return principal
+
+
+def _grant_source(principal: Principal) -> str:
+    if principal.auth_method == "api_key":
+        scopes = ", ".join(sorted(s.value for s in principal.scopes)) or "none"
+        return f"API key scopes ({scopes}) within role {principal.role.value!r}"
+    return f"role {principal.role.value!r}"
+
+
+def _from_app_state(
+    connection: HTTPConnection, name: str, expected: type[_StateValue]
+) -> _StateValue:
+    value = getattr(connection.app.state, name, None)
+    if not isinstance(value, expected):
+        raise ConfigurationError(
+            f"app.state.{name} must be a {expected.__name__} (pass it to create_gateway); "
+            f"received {type(value).__name__}"
+        )
+    return value

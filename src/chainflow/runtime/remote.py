@@ -1,0 +1,81 @@
+"""Remote proxies: a service's api Protocol implemented over the bus, for processes that
+use a service running elsewhere (DESIGN.md section 2).
+
+``serve_credential_resolver`` runs in the process that hosts the users service;
+``BusCredentialResolver`` is what a gateway-only process uses in its place.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chainflow.core.auth import Principal
+from chainflow.core.ids import TenantId, UserId
+from chainflow.core.messages import topic
+from chainflow.gateway.api import CredentialResolver
+from chainflow.hub.api import EventBus, Subscription
+
+RESOLVE_SESSION = topic("users", "credentials", "resolve_session")
+RESOLVE_API_KEY = topic("users", "credentials", "resolve_api_key")
+RECORD_API_KEY_USE = topic("users", "credentials", "record_api_key_use")
+
+
+def _principal_reply(principal: Principal | None) -> bytes:
+    return json.dumps({"principal": principal.to_dict() if principal else None}).encode()
+
+
+async def serve_credential_resolver(
+    bus: EventBus, resolver: CredentialResolver
+) -> list[Subscription]:
+    """Answer credential lookups from other processes with the local ``resolver``."""
+
+    async def resolve_session(data: bytes) -> bytes:
+        raw = json.loads(data)
+        return _principal_reply(
+            await resolver.resolve_session(
+                UserId(raw["user_id"]), TenantId(raw["tenant_id"]), str(raw["session_id"])
+            )
+        )
+
+    async def resolve_api_key(data: bytes) -> bytes:
+        return _principal_reply(await resolver.resolve_api_key(str(json.loads(data)["key_hash"])))
+
+    async def record_api_key_use(data: bytes) -> bytes:
+        raw = json.loads(data)
+        await resolver.record_api_key_use(str(raw["api_key_id"]), int(raw["used_at_ms"]))
+        return b"{}"
+
+    return [
+        await bus.serve(RESOLVE_SESSION, resolve_session),
+        await bus.serve(RESOLVE_API_KEY, resolve_api_key),
+        await bus.serve(RECORD_API_KEY_USE, record_api_key_use),
+    ]
+
+
+class BusCredentialResolver:
+    """``CredentialResolver`` that asks the users service over bus request/reply."""
+
+    def __init__(self, bus: EventBus, *, timeout_s: float | None = None) -> None:
+        self._bus = bus
+        self._timeout_s = timeout_s
+
+    async def resolve_session(
+        self, user_id: UserId, tenant_id: TenantId, session_id: str
+    ) -> Principal | None:
+        body = {"user_id": user_id, "tenant_id": tenant_id, "session_id": session_id}
+        return await self._ask(RESOLVE_SESSION, body)
+
+    async def resolve_api_key(self, key_hash: str) -> Principal | None:
+        return await self._ask(RESOLVE_API_KEY, {"key_hash": key_hash})
+
+    async def record_api_key_use(self, api_key_id: str, used_at_ms: int) -> None:
+        body = json.dumps({"api_key_id": api_key_id, "used_at_ms": used_at_ms}).encode()
+        await self._bus.request(RECORD_API_KEY_USE, body, timeout_s=self._timeout_s)
+
+    async def _ask(self, subject: str, body: dict[str, Any]) -> Principal | None:
+        reply = await self._bus.request(
+            subject, json.dumps(body).encode(), timeout_s=self._timeout_s
+        )
+        raw = json.loads(reply)["principal"]
+        return Principal.from_dict(raw) if raw is not None else None

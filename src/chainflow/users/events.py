@@ -1,0 +1,107 @@
+"""Events the users service publishes, their topic builders, and the after-commit publisher.
+
+``VerificationRequested``, ``PasswordResetRequested`` and ``InvitationCreated`` carry the
+raw single-use token: the notification hub turns them into e-mails. They go on the bus
+only, never into logs (the log redaction masks any ``token`` field as well).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from chainflow.core.logging import get_logger
+from chainflow.core.messages import Event, topic
+from chainflow.hub.api import EventBus
+from chainflow.storage.relational import UnitOfWork
+
+log = get_logger("chainflow.users.events")
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationRequested(Event):
+    """A user must confirm their e-mail address with ``token`` before ``expires_at_ms``."""
+
+    user_id: str
+    tenant_id: str
+    email: str
+    locale: str
+    token: str
+    expires_at_ms: int
+    ts_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordResetRequested(Event):
+    """A user asked to reset their password; ``token`` allows it once before expiry."""
+
+    user_id: str
+    tenant_id: str
+    email: str
+    locale: str
+    token: str
+    expires_at_ms: int
+    ts_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationCreated(Event):
+    """``email`` was invited into ``tenant_id`` as ``role``; ``token`` accepts it once."""
+
+    invitation_id: str
+    tenant_id: str
+    email: str
+    role: str
+    invited_by: str
+    token: str
+    expires_at_ms: int
+    ts_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TierChanged(Event):
+    """A tenant's subscription tier changed."""
+
+    tenant_id: str
+    previous_tier: str
+    tier: str
+    changed_by: str | None
+    ts_event_ms: int
+
+
+def verification_requested_topic() -> str:
+    return topic("users", "verification", "requested")
+
+
+def password_reset_requested_topic() -> str:
+    return topic("users", "password_reset", "requested")
+
+
+def invitation_created_topic() -> str:
+    return topic("users", "invitation", "created")
+
+
+def tier_changed_topic() -> str:
+    return topic("users", "tier", "changed")
+
+
+def publish_after_commit(uow: UnitOfWork, bus: EventBus, subject: str, event: Event) -> None:
+    """Publish ``event`` on ``subject`` once ``uow`` commits; drop it on rollback.
+
+    A failed publish is logged (without the payload) and does not fail the request: the
+    data is committed by then, and the caller can ask for a fresh token.
+    """
+    data = json.dumps(event.to_dict()).encode()
+
+    async def publish() -> None:
+        try:
+            await bus.publish(subject, data)
+        except Exception as e:
+            log.warning(
+                "users_event_publish_failed",
+                subject=subject,
+                event_type=type(event).__name__,
+                error=type(e).__name__,
+            )
+
+    uow.after_commit(publish)

@@ -1,0 +1,77 @@
+"""Routes of ``/api/v1/admin``: platform administration, for superadmins only.
+
+A superadmin acts on tenants and users named in the path, so these routes open a
+``system=True`` unit of work; ``require_superadmin`` admits nobody else.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from chainflow.core.auth import Principal
+from chainflow.gateway.api import require_superadmin
+from chainflow.storage.relational import Database
+from chainflow.users.schemas import LimitOverridesPut, TenantOut, TierPut, VerificationTokenOut
+from chainflow.users.service import UsersService
+from chainflow.users.service.admin import TenantSummary
+
+Superadmin = Annotated[Principal, Depends(require_superadmin)]
+
+
+def _tenant_out(summary: TenantSummary) -> TenantOut:
+    return TenantOut(
+        tenant_id=summary.tenant_id,
+        name=summary.name,
+        tier=summary.tier,
+        limit_overrides=summary.limit_overrides,
+        limits=summary.limits.to_dict(),
+    )
+
+
+def build_admin_router(service: UsersService, database: Database) -> APIRouter:
+    """Return the ``/admin`` routes."""
+    router = APIRouter(prefix="/admin", tags=["admin"])
+
+    @router.get("/tenants/{tenant_id}", summary="A tenant's tier, overrides and limits")
+    async def get_tenant(tenant_id: str, _principal: Superadmin) -> TenantOut:
+        async with database.unit_of_work(system=True) as uow:
+            summary = await service.admin.get_tenant(uow, tenant_id)
+        return _tenant_out(summary)
+
+    @router.put(
+        "/tenants/{tenant_id}/tier",
+        summary="Move a tenant to another tier; takes effect on its next request",
+    )
+    async def update_tenant_tier(tenant_id: str, body: TierPut, principal: Superadmin) -> TenantOut:
+        async with database.unit_of_work(system=True) as uow:
+            summary = await service.admin.change_tier(uow, principal.user_id, tenant_id, body.tier)
+        return _tenant_out(summary)
+
+    @router.put(
+        "/tenants/{tenant_id}/limits",
+        summary="Replace a tenant's limit overrides ({} restores the tier's limits)",
+    )
+    async def update_tenant_limits(
+        tenant_id: str, body: LimitOverridesPut, _principal: Superadmin
+    ) -> TenantOut:
+        async with database.unit_of_work(system=True) as uow:
+            summary = await service.admin.set_limit_overrides(uow, tenant_id, body.overrides)
+        return _tenant_out(summary)
+
+    @router.post(
+        "/users/{user_id}/verification-token",
+        status_code=status.HTTP_201_CREATED,
+        summary="Issue a fresh e-mail verification token and show it",
+    )
+    async def create_verification_token(
+        user_id: str, _principal: Superadmin
+    ) -> VerificationTokenOut:
+        async with database.unit_of_work(system=True) as uow:
+            issued = await service.admin.issue_verification_token(uow, user_id)
+        return VerificationTokenOut(
+            user_id=user_id, token=issued.token, expires_at=issued.expires_at
+        )
+
+    return router

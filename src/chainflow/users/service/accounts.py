@@ -1,0 +1,264 @@
+"""Accounts: registration, e-mail verification, sign-in, password reset and the profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chainflow.core.auth import Principal, Role, Tier, TierLimits
+from chainflow.core.clock import Clock
+from chainflow.core.ids import TenantId, UserId
+from chainflow.hub.api import EventBus
+from chainflow.storage.relational import UnitOfWork
+from chainflow.users.errors import (
+    AccountDisabledError,
+    EmailAlreadyRegisteredError,
+    EmailNotVerifiedError,
+    InvalidCredentialsError,
+    InvalidEmailError,
+    UserNotFoundError,
+)
+from chainflow.users.events import (
+    PasswordResetRequested,
+    VerificationRequested,
+    password_reset_requested_topic,
+    publish_after_commit,
+    verification_requested_topic,
+)
+from chainflow.users.identity import (
+    DEFAULT_LOCALE,
+    DEFAULT_TIMEZONE,
+    normalize_email,
+    validate_locale,
+    validate_name,
+    validate_timezone,
+)
+from chainflow.users.models import Tenant, User
+from chainflow.users.passwords import Argon2PasswordHasher, require_strong_password
+from chainflow.users.repository import CrossTenantLookup, TenantRecordRepository, UserRepository
+from chainflow.users.service.context import (
+    limits_of,
+    require_session,
+    tenant_context_for,
+)
+from chainflow.users.service.one_time_tokens import IssuedToken, OneTimeTokens, TokenPurpose
+from chainflow.users.service.sessions import ClientInfo, SessionService, TokenPair
+
+INVALID_CREDENTIALS_MESSAGE = (
+    "expected the e-mail address and password of an account; received a combination that "
+    "matches none"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    user_id: UserId
+    tenant_id: TenantId
+    verification_required: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A user as they see themselves (``GET /api/v1/users/me``)."""
+
+    user_id: UserId
+    tenant_id: TenantId
+    email: str
+    role: Role
+    tier: Tier
+    name: str
+    locale: str
+    timezone: str
+    email_verified: bool
+    is_superadmin: bool
+    limits: TierLimits
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileUpdate:
+    """Fields to change; ``None`` leaves a field as it is."""
+
+    name: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+
+
+class AccountService:
+    """Who may sign in, and how they prove it. Never commits: the caller's unit of work does.
+
+    The unauthenticated entry points (register, verify, login, password reset) take a
+    ``system=True`` unit of work: nobody is signed in yet, so the tenant is known only once
+    the e-mail address or the presented token has found its row.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        bus: EventBus,
+        passwords: Argon2PasswordHasher,
+        one_time_tokens: OneTimeTokens,
+        sessions: SessionService,
+        requires_email_verification: bool,
+    ) -> None:
+        self._clock = clock
+        self._bus = bus
+        self._passwords = passwords
+        self._one_time_tokens = one_time_tokens
+        self._sessions = sessions
+        self._requires_email_verification = requires_email_verification
+
+    async def register(
+        self, uow: UnitOfWork, email: str, password: str, name: str | None = None
+    ) -> Registration:
+        """Create a personal tenant (free tier) owned by a new user; send a verification token."""
+        normalized = normalize_email(email)
+        display_name = validate_name(name)
+        require_strong_password(password, normalized)
+        if await CrossTenantLookup(uow.session).user_by_email(normalized) is not None:
+            raise EmailAlreadyRegisteredError(
+                "expected an e-mail address without an account; received one already "
+                "registered. Sign in or reset the password instead."
+            )
+        tenant = await TenantRecordRepository(uow.session).add(
+            Tenant(name=display_name or normalized, tier=Tier.FREE.value, limit_overrides={})
+        )
+        user = await UserRepository(uow.session, tenant_context_for(tenant.id)).add_user(
+            User(
+                email=normalized,
+                password_hash=await self._passwords.hash(password),
+                name=display_name,
+                locale=DEFAULT_LOCALE,
+                timezone=DEFAULT_TIMEZONE,
+                role=Role.OWNER.value,
+                is_superadmin=False,
+                is_active=True,
+            )
+        )
+        await self.send_verification(uow, user)
+        return Registration(UserId(user.id), TenantId(tenant.id), self._requires_email_verification)
+
+    async def send_verification(self, uow: UnitOfWork, user: User) -> IssuedToken:
+        """Issue a fresh verification token for ``user``; publish it after the commit."""
+        issued = await self._one_time_tokens.issue(uow, user, TokenPurpose.VERIFY)
+        event = VerificationRequested(
+            user_id=user.id,
+            tenant_id=user.tenant_id,
+            email=user.email,
+            locale=user.locale,
+            token=issued.token,
+            expires_at_ms=int(issued.expires_at.timestamp() * 1000),
+            ts_event_ms=self._clock.now_ms(),
+        )
+        publish_after_commit(uow, self._bus, verification_requested_topic(), event)
+        return issued
+
+    async def verify_email(self, uow: UnitOfWork, token: str) -> UserId:
+        """Redeem a verification token and mark its user's e-mail address verified."""
+        user = await self._one_time_tokens.redeem(uow, token, TokenPurpose.VERIFY)
+        if user.email_verified_at is None:
+            user.email_verified_at = self._clock.now()
+        return UserId(user.id)
+
+    async def login(
+        self, uow: UnitOfWork, email: str, password: str, client: ClientInfo
+    ) -> TokenPair:
+        """Check the password and open a session; ``uow`` is a ``system=True`` unit of work.
+
+        An unknown address costs the same argon2 verification as a wrong password, so the
+        answer time does not tell which accounts exist.
+        """
+        try:
+            normalized: str | None = normalize_email(email)
+        except InvalidEmailError:
+            normalized = None
+        lookup = CrossTenantLookup(uow.session)
+        user = await lookup.user_by_email(normalized) if normalized else None
+        if user is None:
+            await self._passwords.verify_dummy(password)
+            raise InvalidCredentialsError(INVALID_CREDENTIALS_MESSAGE)
+        if not await self._passwords.verify(user.password_hash, password):
+            raise InvalidCredentialsError(INVALID_CREDENTIALS_MESSAGE)
+        tenant = await TenantRecordRepository(uow.session).get(user.tenant_id)
+        if not user.is_active or tenant is None:
+            raise AccountDisabledError(
+                "expected an active account; this account is disabled. Contact support."
+            )
+        if self._requires_email_verification and user.email_verified_at is None:
+            raise EmailNotVerifiedError(
+                "expected a verified e-mail address before signing in; this address is not "
+                "verified yet. Use the link sent to it."
+            )
+        if self._passwords.needs_rehash(user.password_hash):
+            user.password_hash = await self._passwords.hash(password)
+        return await self._sessions.open_session(uow, user, tenant, client)
+
+    async def request_password_reset(self, uow: UnitOfWork, email: str) -> None:
+        """Send a reset token when the address has an active account; say nothing otherwise."""
+        user = await CrossTenantLookup(uow.session).user_by_email(normalize_email(email))
+        if user is None or not user.is_active:
+            return
+        issued = await self._one_time_tokens.issue(uow, user, TokenPurpose.RESET)
+        event = PasswordResetRequested(
+            user_id=user.id,
+            tenant_id=user.tenant_id,
+            email=user.email,
+            locale=user.locale,
+            token=issued.token,
+            expires_at_ms=int(issued.expires_at.timestamp() * 1000),
+            ts_event_ms=self._clock.now_ms(),
+        )
+        publish_after_commit(uow, self._bus, password_reset_requested_topic(), event)
+
+    async def confirm_password_reset(self, uow: UnitOfWork, token: str, password: str) -> None:
+        """Redeem a reset token, set the new password and sign the user out everywhere."""
+        user = await self._one_time_tokens.redeem(uow, token, TokenPurpose.RESET)
+        require_strong_password(password, user.email)
+        user.password_hash = await self._passwords.hash(password)
+        if user.email_verified_at is None:
+            # The token reached the inbox, which proves the address as well as a
+            # verification token would.
+            user.email_verified_at = self._clock.now()
+        await self._sessions.revoke_all(uow, user)
+
+    async def get_profile(self, uow: UnitOfWork, principal: Principal) -> Profile:
+        """Return the caller's profile with their tenant's tier and limits."""
+        user = await self._current_user(uow, principal)
+        return await self._profile(uow, user)
+
+    async def update_profile(
+        self, uow: UnitOfWork, principal: Principal, update: ProfileUpdate
+    ) -> Profile:
+        """Change the caller's name, locale or time zone; return the new profile."""
+        require_session(principal, "changing the profile")
+        user = await self._current_user(uow, principal)
+        if update.name is not None:
+            user.name = validate_name(update.name)
+        if update.locale is not None:
+            user.locale = validate_locale(update.locale)
+        if update.timezone is not None:
+            user.timezone = validate_timezone(update.timezone)
+        return await self._profile(uow, user)
+
+    async def _current_user(self, uow: UnitOfWork, principal: Principal) -> User:
+        user = await UserRepository(uow.session, principal.tenant).get(principal.user_id)
+        if user is None:
+            raise UserNotFoundError(
+                "expected the signed-in user to exist; it was deleted. Sign in again."
+            )
+        return user
+
+    async def _profile(self, uow: UnitOfWork, user: User) -> Profile:
+        tenant = await TenantRecordRepository(uow.session).get_one(user.tenant_id)
+        return Profile(
+            user_id=UserId(user.id),
+            tenant_id=TenantId(user.tenant_id),
+            email=user.email,
+            role=Role(user.role),
+            tier=Tier(tenant.tier),
+            name=user.name,
+            locale=user.locale,
+            timezone=user.timezone,
+            email_verified=user.email_verified_at is not None,
+            is_superadmin=user.is_superadmin,
+            limits=limits_of(tenant),
+        )
