@@ -27,6 +27,12 @@ err_console = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 
+@app.callback()
+def _quiet_logs_for_tools() -> None:
+    # One-shot commands log warnings and errors only, for humans; `serve` reconfigures.
+    configure_logging("WARNING", "console")
+
+
 def _fail(message: str) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code=1)
@@ -184,12 +190,49 @@ async def _sync(value: T) -> T:
 
 
 async def _with_config(action: Callable[[Any], Awaitable[T]]) -> T:
+    return await _with_kernel("hub,storage", lambda kernel: action(kernel.config))
+
+
+users_app = typer.Typer(help="Operator tasks on users and tenants.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("grant-superadmin")
+def users_grant_superadmin(email: str) -> None:
+    """Make the user with EMAIL a platform superadmin (how the first admin is made)."""
+
+    async def grant(kernel: Any) -> None:
+        async with kernel.infra.database.unit_of_work(system=True) as uow:
+            await kernel.users.admin.grant_superadmin(uow, email)
+
+    _run(lambda: _with_users(grant))
+    console.print(f"{email} is now a superadmin")
+
+
+@users_app.command("set-tier")
+def users_set_tier(email: str, tier: str) -> None:
+    """Move the tenant of the user with EMAIL to TIER (free, pro or enterprise)."""
+
+    async def change(kernel: Any) -> str:
+        async with kernel.infra.database.unit_of_work(system=True) as uow:
+            tenant_id = await kernel.users.admin.tenant_id_for_email(uow, email)
+            summary = await kernel.users.admin.change_tier(uow, None, tenant_id, tier)
+        return f"tenant {summary.tenant_id} of {email} is now on the {summary.tier} tier"
+
+    console.print(_run(lambda: _with_users(change)))
+
+
+async def _with_users(action: Callable[[Any], Awaitable[T]]) -> T:
+    return await _with_kernel("hub,storage,users", action)
+
+
+async def _with_kernel(services: str, action: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``action(kernel)`` on a started kernel that does not register or serve."""
     from chainflow.runtime.kernel import Kernel
 
-    kernel = Kernel(_load_settings(), services="hub,storage")
-    await kernel.start(register=False)
+    kernel = Kernel(_load_settings(), services=services)
+    await kernel.start(serving=False)
     try:
-        assert kernel.config is not None
-        return await action(kernel.config)
+        return await action(kernel)
     finally:
         await kernel.stop()

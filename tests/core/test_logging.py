@@ -63,3 +63,19 @@ class TestStructuredLogging:
         text = log_stream.getvalue()
         assert "hunter22" not in text
         assert "***" in text
+
+
+class TestConsoleFormat:
+    def test_tracebacks_never_show_local_variables(self) -> None:
+        stream = io.StringIO()
+        configure_logging("INFO", "console", stream=stream)
+        try:
+            bearer_token = "eyJhbGciOi-secret-token-value"  # noqa: F841 (a local in the frame)
+            raise RuntimeError("boom")
+        except RuntimeError:
+            get_logger("test").exception("request_failed")
+        finally:
+            logging.getLogger().handlers.clear()
+        text = stream.getvalue()
+        assert "RuntimeError: boom" in text
+        assert "secret-token-value" not in text

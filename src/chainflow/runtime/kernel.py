@@ -94,6 +94,7 @@ class Kernel:
         self._auth: tuple[Authenticator, RateLimiter, WebSocketLimiter] | None = None
         self.is_running = False
         self._is_registered = False
+        self._timeseries_started = False
 
     # --- build (no I/O) ------------------------------------------------------------------
 
@@ -201,23 +202,26 @@ class Kernel:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def start(self, *, register: bool = True) -> None:
+    async def start(self, *, serving: bool = True) -> None:
         """Connect, migrate (embedded default), start services, register this instance.
 
-        ``register=False`` is for short-lived tools (the CLI's ``config`` commands) that use
-        the services without serving them.
+        ``serving=False`` is for short-lived tools (the CLI's ``config`` and ``users``
+        commands): they neither register in the hub nor open the time-series store, which
+        a running embedded server holds exclusively.
         """
         self.build()
         infra = self.infra
         try:
             await infra.database.check_connection()
             await self._ensure_schema()
-            await infra.timeseries.start()
+            if serving:
+                await infra.timeseries.start()
+                self._timeseries_started = True
             await infra.bus.start()
             for component in self._components:
                 await component.start()
                 self._started.append(component)
-            if register:
+            if serving:
                 await self._register()
         except BaseException:
             await self.stop()
@@ -251,7 +255,9 @@ class Kernel:
         await _quietly("bus.close", infra.bus.close())
         await _quietly("registry.close", infra.registry.close())
         await _quietly("cache.close", infra.cache.close())
-        await _quietly("timeseries.close", infra.timeseries.close())
+        if self._timeseries_started:
+            self._timeseries_started = False
+            await _quietly("timeseries.close", infra.timeseries.close())
         await _quietly("database.dispose", infra.database.dispose())
         await _quietly("http_client.aclose", self.http_client.aclose())
         self.is_running = False

@@ -132,6 +132,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         route_prefixes=(
             "/api/v1/auth",
             "/api/v1/users",
+            "/api/v1/me",
             "/api/v1/api-keys",
             "/api/v1/tenant",
             "/api/v1/admin",

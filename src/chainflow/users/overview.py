@@ -18,7 +18,7 @@ def build_profile_overview(service: UsersService, database: Database) -> Overvie
     """Return the ``profile`` source of ``/api/v1/me/overview`` (the ``/users/me`` body)."""
 
     async def profile(principal: Principal) -> dict[str, Any]:
-        async with database.unit_of_work(principal.tenant) as uow:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
             found = await service.accounts.get_profile(uow, principal)
         return profile_out(found).model_dump(mode="json")
 
@@ -38,5 +38,5 @@ class LocalUsersApi:
 
     async def get_trading_settings(self, tenant: TenantContext) -> TradingSettings:
         """Return the tenant's trading settings (defaults when none were stored)."""
-        async with self._database.unit_of_work(tenant) as uow:
+        async with self._database.unit_of_work(tenant, read_only=True) as uow:
             return await self._service.trading_settings.get(uow, tenant)

@@ -40,7 +40,7 @@ class UsersCredentialResolver:
         # The tenant comes from a JWT whose signature the gateway has verified, so this
         # unit of work is scoped to it and PostgreSQL RLS applies as for any request.
         tenant_context = TenantContext(tenant_id=tenant_id, user_id=user_id)
-        async with self._database.unit_of_work(tenant_context) as uow:
+        async with self._database.unit_of_work(tenant_context, read_only=True) as uow:
             sessions = RefreshTokenRepository(uow.session, tenant_context)
             now = self._clock.now()
             if not await sessions.is_session_active(session_id, user_id, now=now):
@@ -68,7 +68,7 @@ class UsersCredentialResolver:
         # unit of work. That is safe: ``key_hash`` is the digest of a 256-bit random secret
         # and the unique key of exactly one row; nothing else is read across tenants, and
         # the principal's tenant is taken from that row, never from the caller.
-        async with self._database.unit_of_work(system=True) as uow:
+        async with self._database.unit_of_work(system=True, read_only=True) as uow:
             lookup = CrossTenantLookup(uow.session)
             api_key = await lookup.api_key_by_hash(key_hash)
             if api_key is None or api_key.revoked_at is not None:

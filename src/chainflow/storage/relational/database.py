@@ -79,19 +79,31 @@ class Database:
         return self._url.render_as_string(hide_password=True)
 
     def unit_of_work(
-        self, tenant: TenantContext | None = None, *, system: bool = False
+        self,
+        tenant: TenantContext | None = None,
+        *,
+        system: bool = False,
+        read_only: bool = False,
     ) -> UnitOfWork:
         """Return a unit of work to use as ``async with database.unit_of_work(tenant) as uow``.
 
         ``tenant`` scopes the transaction to one tenant (PostgreSQL RLS sees its rows
         only). ``system=True`` lets a cross-tenant system job (login by email, schedulers)
-        see every tenant's rows; pass it explicitly and only there.
+        see every tenant's rows; pass it explicitly and only there. ``read_only=True`` is
+        for routes that only read: on SQLite it does not take the write lock, so reads run
+        beside a writer; it ends in a rollback and refuses ``after_commit``.
         """
         if tenant is not None and not isinstance(tenant, TenantContext):
             raise TypeError(
                 f"tenant must be a TenantContext or None; received {type(tenant).__name__}"
             )
-        return UnitOfWork(self._sessionmaker, dialect=self.dialect, tenant=tenant, system=system)
+        return UnitOfWork(
+            self._sessionmaker,
+            dialect=self.dialect,
+            tenant=tenant,
+            system=system,
+            read_only=read_only,
+        )
 
     async def check_connection(self) -> None:
         """Connect once; raise ``DependencyUnavailable`` naming the URL when unreachable.

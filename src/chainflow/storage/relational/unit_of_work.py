@@ -87,7 +87,9 @@ class UnitOfWork:
         dialect: str,
         tenant: TenantContext | None,
         system: bool,
+        read_only: bool = False,
     ) -> None:
+        self._read_only = read_only
         self._sessionmaker = sessionmaker
         self._dialect = dialect
         self._tenant = tenant
@@ -128,6 +130,8 @@ class UnitOfWork:
                 "after_commit needs an open unit of work; register callbacks inside "
                 "`async with database.unit_of_work() as uow:`"
             )
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work never commits; it takes no after_commit")
         self._after_commit.append(callback)
 
     async def __aenter__(self) -> UnitOfWork:
@@ -159,19 +163,24 @@ class UnitOfWork:
             return
         callbacks, self._after_commit = self._after_commit, []
         try:
-            if exc_type is None:
+            if exc_type is None and not self._read_only:
                 await session.commit()
             else:
+                if self._read_only:
+                    # Keep what was read usable after the block: a rollback expires the
+                    # rows still in the session, detached rows keep their loaded values.
+                    session.expunge_all()
                 await session.rollback()
         finally:
             self._session = None
             await session.close()
-        if exc_type is None:
+        if exc_type is None and callbacks:
             await _run_after_commit(callbacks)
 
     async def _begin(self, session: AsyncSession) -> None:
         if self._dialect == "sqlite":
-            await session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            mode = "DEFERRED" if self._read_only else "IMMEDIATE"
+            await session.connection(execution_options={SQLITE_BEGIN_OPTION: mode})
             return
         if self._tenant is not None:
             await session.execute(_SET_TENANT, {"tenant_id": self._tenant.tenant_id})

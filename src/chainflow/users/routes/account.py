@@ -50,8 +50,9 @@ def build_account_router(service: UsersService, database: Database) -> APIRouter
     router = APIRouter()
 
     @router.get("/users/me", tags=["users"], summary="The caller's profile, tier and limits")
+    @router.get("/me", tags=["users"], summary="Alias of /users/me")
     async def get_me(principal: ProfileReader) -> ProfileOut:
-        async with database.unit_of_work(principal.tenant) as uow:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
             profile = await service.accounts.get_profile(uow, principal)
         return profile_out(profile)
 
@@ -75,7 +76,7 @@ def build_account_router(service: UsersService, database: Database) -> APIRouter
 
     @router.get("/api-keys", tags=["api-keys"], summary="Active API keys (prefix only)")
     async def list_api_keys(principal: KeyManager) -> ApiKeysOut:
-        async with database.unit_of_work(principal.tenant) as uow:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
             keys = await service.api_keys.list_keys(uow, principal)
         return ApiKeysOut(items=[api_key_out(key) for key in keys])
 

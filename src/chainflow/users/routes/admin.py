@@ -36,7 +36,7 @@ def build_admin_router(service: UsersService, database: Database) -> APIRouter:
 
     @router.get("/tenants/{tenant_id}", summary="A tenant's tier, overrides and limits")
     async def get_tenant(tenant_id: str, _principal: Superadmin) -> TenantOut:
-        async with database.unit_of_work(system=True) as uow:
+        async with database.unit_of_work(system=True, read_only=True) as uow:
             summary = await service.admin.get_tenant(uow, tenant_id)
         return _tenant_out(summary)
 

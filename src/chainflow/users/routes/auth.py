@@ -134,7 +134,7 @@ def build_auth_router(service: UsersService, database: Database) -> APIRouter:
 
     @router.get("/sessions", summary="The caller's active sessions")
     async def list_sessions(principal: ProfileReader) -> SessionsOut:
-        async with database.unit_of_work(principal.tenant) as uow:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
             sessions = await service.sessions.list_sessions(uow, principal)
         return SessionsOut(
             items=[

@@ -59,7 +59,7 @@ def build_tenant_router(service: UsersService, database: Database) -> APIRouter:
 
     @router.get("/trading-settings", summary="The tenant's trading settings (defaults if unset)")
     async def get_trading_settings(principal: TenantReader) -> TradingSettingsOut:
-        async with database.unit_of_work(principal.tenant) as uow:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
             settings = await service.trading_settings.get(uow, principal.tenant)
         return trading_settings_out(settings)
 
@@ -77,7 +77,7 @@ def build_tenant_router(service: UsersService, database: Database) -> APIRouter:
 
     @router.get("/members", summary="Members of the tenant")
     async def list_members(principal: TenantReader) -> MembersOut:
-        async with database.unit_of_work(principal.tenant) as uow:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
             members = await service.team.list_members(uow, principal)
         return MembersOut(items=[_member_out(m) for m in members])
 
@@ -100,7 +100,7 @@ def build_tenant_router(service: UsersService, database: Database) -> APIRouter:
 
     @router.get("/invitations", summary="Pending invitations of the tenant")
     async def list_invitations(principal: TenantManager) -> InvitationsOut:
-        async with database.unit_of_work(principal.tenant) as uow:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
             invitations = await service.team.list_invitations(uow, principal)
         return InvitationsOut(items=[_invitation_out(i) for i in invitations])
 
