@@ -91,7 +91,7 @@ def build_tenant_router(service: UsersService, database: Database) -> APIRouter:
         "/invitations",
         status_code=status.HTTP_201_CREATED,
         dependencies=[Depends(require_feature(Feature.TEAM_MEMBERS))],
-        summary="Invite someone into the tenant (the token is e-mailed to them)",
+        summary="Invite someone into the tenant (the token goes out as an event on the bus)",
     )
     async def create_invitation(body: InvitationCreate, principal: TenantManager) -> InvitationOut:
         async with database.unit_of_work(principal.tenant) as uow:
