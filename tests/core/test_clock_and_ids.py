@@ -40,3 +40,20 @@ class TestNewId:
 
         time.sleep(0.002)
         assert new_id() > first
+
+
+class TestNewIdMonotonic:
+    def test_strictly_increasing_within_one_millisecond(self) -> None:
+        ids = [new_id() for _ in range(10_000)]
+        assert ids == sorted(ids)
+        assert len(set(ids)) == len(ids)
+
+    def test_increasing_across_threads(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            batches = list(pool.map(lambda _: [new_id() for _ in range(2000)], range(4)))
+        everything = [i for batch in batches for i in batch]
+        assert len(set(everything)) == len(everything)
+        for batch in batches:
+            assert batch == sorted(batch)
