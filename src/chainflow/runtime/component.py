@@ -21,6 +21,7 @@ class ServiceComponent:
     on_start: Hook | None = None
     on_stop: Hook | None = None
     health: Callable[[], Awaitable[HealthReport]] | None = None
+    mount_prefix: str = "/api/v1"  # WebSocket routes (``/ws/...``) mount at the root
 
     async def start(self) -> None:
         if self.on_start is not None:

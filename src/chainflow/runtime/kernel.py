@@ -195,7 +195,7 @@ class Kernel:
 
     def routers(self) -> list[MountedRouter]:
         return [
-            MountedRouter(service=c.name, router=c.router)
+            MountedRouter(service=c.name, router=c.router, prefix=c.mount_prefix)
             for c in self._components
             if c.router is not None
         ]

@@ -44,6 +44,12 @@ def _build_storage(_kernel: Kernel) -> ServiceComponent:
     return ServiceComponent(name="storage")
 
 
+def _build_bridge(kernel: Kernel) -> ServiceComponent:
+    from chainflow.runtime.bridge_wiring import build_bridge_component
+
+    return build_bridge_component(kernel)
+
+
 def _build_users(kernel: Kernel) -> ServiceComponent:
     from chainflow.runtime.users_wiring import build_users_component
 
@@ -85,7 +91,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         2,
         "data-bridge",
         "MT5 ingestion, tick validation, fan-out, metering",
-        planned_in="issue 5",
+        _build_bridge,
     ),
     ServiceSpec(
         "features",

@@ -1,0 +1,122 @@
+"""The ``bars`` time-series table: its spec, the row mapping, persistence, the latest-row reducer.
+
+A bar's key is (tenant_id, symbol, timeframe, ts). The table is append-only, so one key can
+have several rows: the open bar persisted at shutdown (``MultiTimeframeAggregator.flush``),
+the closed bar, and each ``BarRevised``. Every change to a bar adds exactly one tick, so the
+row with the highest ``tick_count`` is the latest; readers reduce rows with ``latest_bars``.
+This holds across restarts when the flushed open bars are ``restore``d into the new
+aggregator; without that, the bar rebuilt after the restart lacks the earlier ticks and
+competes with the flushed row. Either way batch ``TimeSeriesStore.ohlcv`` over the stored
+ticks is the source of truth, and a reader that needs exact bars for old data uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from chainflow.bridge.bars import AggregatedBar
+from chainflow.core.ids import TenantId
+from chainflow.core.market import Timeframe
+from chainflow.storage.api import ColumnSpec, ColumnType, TableSpec, TimeSeriesStore
+
+BAR_TABLE = TableSpec(
+    "bars",
+    (
+        ColumnSpec("timeframe", ColumnType.STRING),
+        ColumnSpec("open", ColumnType.FLOAT64),
+        ColumnSpec("high", ColumnType.FLOAT64),
+        ColumnSpec("low", ColumnType.FLOAT64),
+        ColumnSpec("close", ColumnType.FLOAT64),
+        ColumnSpec("volume", ColumnType.FLOAT64),
+        ColumnSpec("tick_count", ColumnType.INT64),
+        ColumnSpec("spread_min", ColumnType.FLOAT64),
+        ColumnSpec("spread_max", ColumnType.FLOAT64),
+        ColumnSpec("spread_sum", ColumnType.FLOAT64),
+        ColumnSpec("first_tick_ts", ColumnType.INT64),
+        ColumnSpec("last_tick_ts", ColumnType.INT64),
+    ),
+)
+"""Bars keyed by (tenant_id, symbol, ts = bar open time) plus ``timeframe``; see module doc."""
+
+_TIMEFRAME_ORDER = {timeframe.value: index for index, timeframe in enumerate(Timeframe)}
+
+
+def bar_rows(tenant_id: TenantId, bars: Iterable[AggregatedBar]) -> list[dict[str, Any]]:
+    """Return ``bars`` as rows of ``BAR_TABLE`` for tenant ``tenant_id``."""
+    return [
+        {
+            "tenant_id": tenant_id,
+            "symbol": bar.symbol,
+            "ts": bar.ts,
+            "timeframe": bar.timeframe.value,
+            "open": bar.open,
+            "high": bar.high,
+            "low": bar.low,
+            "close": bar.close,
+            "volume": bar.volume,
+            "tick_count": bar.tick_count,
+            "spread_min": bar.spread_min,
+            "spread_max": bar.spread_max,
+            "spread_sum": bar.spread_sum,
+            "first_tick_ts": bar.first_tick_ts,
+            "last_tick_ts": bar.last_tick_ts,
+        }
+        for bar in bars
+    ]
+
+
+def bar_from_row(row: Mapping[str, Any]) -> AggregatedBar:
+    """Return the bar a ``BAR_TABLE`` row holds; raise ``ValueError`` for an unknown timeframe."""
+    return AggregatedBar(
+        symbol=row["symbol"],
+        timeframe=Timeframe(row["timeframe"]),
+        ts=row["ts"],
+        open=row["open"],
+        high=row["high"],
+        low=row["low"],
+        close=row["close"],
+        volume=row["volume"],
+        tick_count=row["tick_count"],
+        spread_min=row["spread_min"],
+        spread_max=row["spread_max"],
+        spread_sum=row["spread_sum"],
+        first_tick_ts=row["first_tick_ts"],
+        last_tick_ts=row["last_tick_ts"],
+    )
+
+
+def latest_bars(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the latest row of each bar key; return them ordered by ts, then timeframe.
+
+    The latest row has the highest ``tick_count``; equal counts (the same bar persisted
+    twice) go to the highest ``last_tick_ts``, then to the row that comes last.
+    """
+    latest: dict[tuple[Any, Any, Any, Any], Mapping[str, Any]] = {}
+    for row in rows:
+        key = (row["tenant_id"], row["symbol"], row["timeframe"], row["ts"])
+        kept = latest.get(key)
+        if kept is None or (row["tick_count"], row["last_tick_ts"]) >= (
+            kept["tick_count"],
+            kept["last_tick_ts"],
+        ):
+            latest[key] = row
+    ordered = sorted(
+        latest.values(),
+        key=lambda row: (row["ts"], _TIMEFRAME_ORDER.get(row["timeframe"], len(_TIMEFRAME_ORDER))),
+    )
+    return [dict(row) for row in ordered]
+
+
+async def persist_bars(
+    store: TimeSeriesStore, tenant_id: TenantId, bars: Sequence[AggregatedBar]
+) -> int:
+    """Append ``bars`` of tenant ``tenant_id`` to ``BAR_TABLE``; return how many rows.
+
+    Declares the table first (idempotent, a dictionary lookup once declared), so callers
+    need not order start-up steps around it.
+    """
+    if not bars:
+        return 0
+    await store.ensure_table(BAR_TABLE)
+    return await store.append(BAR_TABLE.name, bar_rows(tenant_id, bars))

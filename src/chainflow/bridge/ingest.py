@@ -1,0 +1,240 @@
+"""One MT5 connection's ingestion: parse, rate-limit, validate, store durably, ack, publish.
+
+The hot path holds no DB session and no FastAPI object: a ``TenantFeed`` (validator and
+per-tenant state) is shared by every connection of a tenant, an ``IngestSession`` is one
+connection. A frame's ticks are acked only after the time-series store committed them (group
+commit), so a restart loses no acked tick.
+
+Acks carry the highest *contiguous settled* ``seq``: a tick is settled when it is stored or
+definitively refused (an ``error`` frame told the client why, resending it cannot help).
+Rate-limited ticks are not settled: the client resends them, and the ack waits for them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chainflow.bridge.events import TicksAccepted, ticks_topic
+from chainflow.bridge.tick_message import RejectCode, Rejection, parse_tick_message
+from chainflow.bridge.validation import Accepted, TickValidator
+from chainflow.core.auth import Principal
+from chainflow.core.clock import Clock
+from chainflow.core.market import Tick
+from chainflow.hub.api import EventBus
+from chainflow.storage.api import Cache, TimeSeriesStore
+
+MAX_BATCH_ITEMS = 1000
+MAX_ERROR_FRAMES_PER_MESSAGE = 50
+Frame = dict[str, Any]
+
+
+class ProtocolViolation(Exception):
+    """The client broke the protocol; the connection closes with ``close_code``."""
+
+    def __init__(self, message: str, close_code: int = 4002) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+
+
+class SeqTracker:
+    """The highest contiguous settled ``seq`` of one connection."""
+
+    def __init__(self) -> None:
+        self._next: int | None = None
+        self._pending: set[int] = set()
+        self.highest: int | None = None
+
+    def settle(self, seq: int) -> None:
+        if self._next is None:
+            self._next = seq
+        if seq < self._next:
+            return  # settled before (a resend)
+        self._pending.add(seq)
+        while self._next in self._pending:
+            self._pending.discard(self._next)
+            self.highest = self._next
+            self._next += 1
+
+
+@dataclass(slots=True)
+class TenantFeed:
+    """Per-tenant ingestion state shared by the tenant's connections."""
+
+    tenant_id: str
+    validator: TickValidator
+    ticks_per_second: int
+    stats: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class IngestSession:
+    """Handle the frames of one authenticated MT5 connection."""
+
+    def __init__(
+        self,
+        *,
+        principal: Principal,
+        feed: TenantFeed,
+        store: TimeSeriesStore,
+        bus: EventBus,
+        cache: Cache,
+        clock: Clock,
+    ) -> None:
+        self._principal = principal
+        self._feed = feed
+        self._store = store
+        self._bus = bus
+        self._cache = cache
+        self._clock = clock
+        self._seqs = SeqTracker()
+        self._acked: int | None = None
+        self.signals_mode = "on_change"
+        self.symbols: tuple[str, ...] = ()
+
+    async def handle_text(self, text: str) -> list[Frame]:
+        """Process one text frame; return the frames to send back (errors, then an ack)."""
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return [
+                _error(RejectCode.INVALID_SCHEMA, "expected a JSON object; received invalid JSON")
+            ]
+        if not isinstance(message, dict):
+            return [
+                _error(
+                    RejectCode.INVALID_SCHEMA,
+                    f"expected a JSON object; received {type(message).__name__}",
+                )
+            ]
+        kind = message.get("type")
+        if kind == "tick":
+            return await self._ingest([message])
+        if kind == "ticks":
+            items = message.get("items")
+            if not isinstance(items, list):
+                return [_error(RejectCode.INVALID_SCHEMA, "expected 'items' to be a list of ticks")]
+            if len(items) > MAX_BATCH_ITEMS:
+                raise ProtocolViolation(
+                    f"a batch holds at most {MAX_BATCH_ITEMS} ticks; received {len(items)}"
+                )
+            return await self._ingest(items)
+        if kind == "hello":
+            return self._hello(message)
+        return [
+            _error(
+                RejectCode.INVALID_SCHEMA,
+                f"expected type 'tick', 'ticks' or 'hello'; received {str(kind)[:40]!r}",
+            )
+        ]
+
+    def _hello(self, message: dict[str, Any]) -> list[Frame]:
+        mode = message.get("signals", "on_change")
+        if mode not in ("on_change", "every_tick"):
+            return [
+                _error(
+                    RejectCode.INVALID_SCHEMA,
+                    f"expected signals 'on_change' or 'every_tick'; received {str(mode)[:40]!r}",
+                )
+            ]
+        self.signals_mode = mode
+        symbols = message.get("symbols") or []
+        self.symbols = tuple(str(s).upper() for s in symbols if isinstance(s, str))
+        return [{"type": "hello", "signals": mode, "symbols": list(self.symbols)}]
+
+    async def _ingest(self, items: Sequence[Any]) -> list[Frame]:
+        frames: list[Frame] = []
+        parsed: list[tuple[Tick, int | None]] = []
+        for item in items:
+            result = (
+                parse_tick_message(item)
+                if isinstance(item, dict)
+                else Rejection(
+                    RejectCode.INVALID_SCHEMA,
+                    f"expected a tick object; received {type(item).__name__}",
+                )
+            )
+            if isinstance(result, Rejection):
+                self._refuse(result, frames)
+            else:
+                parsed.append((result.tick, result.seq))
+        parsed = await self._within_rate(parsed, frames)
+        accepted: list[tuple[Accepted, int | None]] = []
+        for tick, seq in parsed:
+            outcome = self._feed.validator.validate(tick, seq)
+            if isinstance(outcome, Rejection):
+                self._refuse(outcome, frames)
+            else:
+                accepted.append((outcome, seq))
+        if accepted:
+            ticks = [a.tick for a, _ in accepted]
+            await self._store.append_ticks(self._principal.tenant_id, ticks)  # durable
+            for _, seq in accepted:
+                if seq is not None:
+                    self._seqs.settle(seq)
+            self._feed.stats["ticks_stored"] += len(ticks)
+            await self._publish(accepted)
+        self._feed.stats["messages"] += 1
+        if self._seqs.highest is not None and self._seqs.highest != self._acked:
+            self._acked = self._seqs.highest
+            frames.append({"type": "ack", "seq": self._acked})
+        return frames
+
+    async def _within_rate(
+        self, parsed: list[tuple[Tick, int | None]], frames: list[Frame]
+    ) -> list[tuple[Tick, int | None]]:
+        if not parsed:
+            return parsed
+        capacity = max(1, self._feed.ticks_per_second)
+        wanted = min(len(parsed), capacity)
+        result = await self._cache.take_token(
+            f"rl:ticks:{self._principal.tenant_id}",
+            capacity=float(capacity),
+            refill_per_s=float(capacity),
+            cost=float(wanted),
+        )
+        allowed = wanted if result.allowed else 0
+        limited = parsed[allowed:]
+        if limited:
+            self._feed.stats["rate_limited"] += len(limited)
+            seqs = [seq for _, seq in limited if seq is not None]
+            frames.append(
+                {
+                    "type": "error",
+                    "code": "rate_limited",
+                    "message": (
+                        f"the tier allows {capacity} ticks per second; resend these after "
+                        f"{max(result.retry_after_s, 0.001):.3f} s"
+                    ),
+                    "seq": seqs[0] if seqs else None,
+                    "details": {"seqs": seqs, "retry_after_s": result.retry_after_s},
+                }
+            )
+        return parsed[:allowed]
+
+    def _refuse(self, rejection: Rejection, frames: list[Frame]) -> None:
+        self._feed.stats[f"rejected_{rejection.code.value}"] += 1
+        if rejection.seq is not None:
+            self._seqs.settle(rejection.seq)
+        if len(frames) < MAX_ERROR_FRAMES_PER_MESSAGE:
+            frames.append(_error(rejection.code, rejection.message, rejection.seq))
+
+    async def _publish(self, accepted: list[tuple[Accepted, int | None]]) -> None:
+        by_symbol: dict[str, list[tuple[int, float, float, float, bool]]] = defaultdict(list)
+        for outcome, _ in accepted:
+            t = outcome.tick
+            by_symbol[t.symbol].append((t.ts, t.bid, t.ask, t.volume, outcome.out_of_order))
+        now = self._clock.now_ms()
+        tenant = self._principal.tenant_id
+        for symbol, rows in by_symbol.items():
+            event = TicksAccepted(tenant, symbol, now, tuple(rows))
+            await self._bus.publish(
+                ticks_topic(tenant, symbol), json.dumps(event.to_dict()).encode()
+            )
+
+
+def _error(code: RejectCode | str, message: str, seq: int | None = None) -> Frame:
+    value = code.value if isinstance(code, RejectCode) else code
+    return {"type": "error", "code": value, "message": message, "seq": seq}

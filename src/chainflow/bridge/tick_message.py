@@ -1,0 +1,165 @@
+"""The tick wire item: its schema check and the rejection codes of tick validation.
+
+``parse_tick_message`` checks the schema and types of one item of a ``tick``/``ticks``
+message (DESIGN.md section 4) and never raises on bad input: it returns a ``ParsedTick``
+(symbol not yet normalized, values not yet checked; ``bridge.validation`` does both) or a
+``Rejection`` carrying a ``RejectCode``. Unknown keys such as ``"type"`` are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from chainflow.core.market import Tick
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+class RejectCode(StrEnum):
+    """Why a tick was refused; the value is the wire ``code`` of the ``error`` frame."""
+
+    INVALID_SCHEMA = "invalid_schema"
+    INVALID_SYMBOL = "invalid_symbol"
+    NON_FINITE_PRICE = "non_finite_price"
+    NON_POSITIVE_PRICE = "non_positive_price"
+    CROSSED_QUOTE = "crossed_quote"
+    SPREAD_OUTLIER = "spread_outlier"
+    PRICE_SPIKE = "price_spike"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    STALE_TIMESTAMP = "stale_timestamp"
+    DUPLICATE = "duplicate"
+    INVALID_VOLUME = "invalid_volume"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A refused tick: machine ``code``, human ``message`` and the client's ``seq`` if known."""
+
+    code: RejectCode
+    message: str
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTick:
+    """One wire item that passed the schema check; its values are not validated yet."""
+
+    tick: Tick
+    seq: int | None = None
+
+
+def parse_tick_message(raw: Mapping[str, Any]) -> ParsedTick | Rejection:
+    """Check one wire tick's schema and types; never raise on bad input.
+
+    ``symbol`` is a string; ``ts`` is an int of epoch milliseconds or an ISO-8601 string
+    with a timezone (converted to epoch milliseconds UTC, sub-millisecond digits floored);
+    ``bid``/``ask`` are numbers (a bool is not); ``volume`` is an optional finite number
+    >= 0 (default 0); ``seq`` is an optional int >= 0. A JSON ``null`` counts as absent for
+    the optional fields. Prices are only type-checked here: NaN, infinite (or an int too
+    large for a float) and non-positive prices are ``TickValidator``'s to reject.
+    """
+    if not isinstance(raw, Mapping):
+        return Rejection(
+            RejectCode.INVALID_SCHEMA, f"expected a tick object; received {_describe(raw)}"
+        )
+    seq = raw.get("seq")
+    if seq is not None and (type(seq) is not int or seq < 0):
+        return Rejection(
+            RejectCode.INVALID_SCHEMA,
+            f"expected 'seq' to be an integer >= 0; received {_describe(seq)}",
+        )
+    symbol = raw.get("symbol", _ABSENT)
+    if not isinstance(symbol, str):
+        return Rejection(
+            RejectCode.INVALID_SCHEMA,
+            f"expected 'symbol' to be a string; received {_describe(symbol)}",
+            seq,
+        )
+    raw_ts = raw.get("ts", _ABSENT)
+    if type(raw_ts) is int:
+        ts: int | None = raw_ts
+    elif isinstance(raw_ts, str):
+        ts = _parse_iso_ms(raw_ts)
+    else:
+        ts = None
+    if ts is None:
+        return Rejection(
+            RejectCode.INVALID_SCHEMA,
+            "expected 'ts' to be integer epoch milliseconds or an ISO-8601 string with a "
+            f"timezone; received {_describe(raw_ts)}",
+            seq,
+        )
+    prices: list[float] = []
+    for name in ("bid", "ask"):
+        value = raw.get(name, _ABSENT)
+        if not _is_number(value):
+            return Rejection(
+                RejectCode.INVALID_SCHEMA,
+                f"expected {name!r} to be a number; received {_describe(value)}",
+                seq,
+            )
+        prices.append(_to_float(value))
+    raw_volume = raw.get("volume")
+    if raw_volume is None:
+        volume = 0.0
+    elif not _is_number(raw_volume):
+        return Rejection(
+            RejectCode.INVALID_SCHEMA,
+            f"expected 'volume' to be a number; received {_describe(raw_volume)}",
+            seq,
+        )
+    else:
+        volume = _to_float(raw_volume)
+        if not (volume >= 0.0 and math.isfinite(volume)):
+            return Rejection(
+                RejectCode.INVALID_VOLUME,
+                f"expected 'volume' to be a finite number >= 0; received {_describe(raw_volume)}",
+                seq,
+            )
+    return ParsedTick(Tick(symbol, ts, prices[0], prices[1], volume), seq)
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "nothing (the field is missing)"
+
+
+_ABSENT = _Absent()
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, _Absent):
+        return repr(value)
+    text = repr(value)
+    if len(text) > 60:
+        text = f"{text[:57]}..."
+    return f"{type(value).__name__} {text}"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _to_float(value: float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _parse_iso_ms(text: str) -> int | None:
+    if len(text) > 64:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.utcoffset() is None:
+            return None
+        return (moment - _EPOCH) // _ONE_MS
+    except (ValueError, OverflowError):
+        return None
