@@ -110,10 +110,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run the enabled services in this process (all twelve by default)."""
-    import uvicorn
-
-    from chainflow.runtime.app import create_app
     from chainflow.runtime.kernel import Kernel
+    from chainflow.runtime.server import serve_kernel
 
     settings = _load_settings()
     http = settings.http.model_copy(
@@ -123,26 +121,13 @@ def serve(
     configure_logging(settings.log.level, settings.log.format)
 
     async def main() -> None:
-        kernel = Kernel(settings, services=services)
-        kernel.build()
-        await kernel.start()
-        try:
-            config = uvicorn.Config(
-                create_app(kernel),
-                host=http.host,
-                port=http.port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-            )
-            console.print(
-                f"[bold]ChainFlow {__version__}[/] on http://{http.host}:{http.port} "
-                f"services: {', '.join(kernel.running_names)}",
-                highlight=False,
-            )
-            await uvicorn.Server(config).serve()
-        finally:
-            await kernel.stop()
+        kernel = Kernel(settings, services=services).build()
+        console.print(
+            f"[bold]ChainFlow {__version__}[/] on http://{http.host}:{http.port} "
+            f"services: {', '.join(kernel.running_names)}",
+            highlight=False,
+        )
+        await serve_kernel(kernel, host=http.host, port=http.port)
 
     _run(main)
 

@@ -79,3 +79,14 @@ class TestConsoleFormat:
         text = stream.getvalue()
         assert "RuntimeError: boom" in text
         assert "secret-token-value" not in text
+
+
+class TestQueryStringSecrets:
+    def test_api_keys_and_tokens_in_query_strings_are_masked(self, log_stream: io.StringIO) -> None:
+        logging.getLogger("uvicorn.error").info(
+            '%s - "WebSocket %s" [accepted]', "127.0.0.1:1", "/ws/ticks?api_key=cfk_abc_SECRET1"
+        )
+        get_logger("test").info("redirect", url="https://x/cb?access_token=SECRET2&state=ok")
+        text = log_stream.getvalue()
+        assert "SECRET1" not in text and "SECRET2" not in text
+        assert "api_key=***" in text and "state=ok" in text

@@ -16,6 +16,11 @@ from tests.fixtures.processes import running_server
 PASSWORD = "Stream-Ticks-2026!"
 
 
+def _login(base: str, email: str) -> str:
+    credentials = {"email": email, "password": PASSWORD}
+    return httpx.post(base + "/api/v1/auth/login", json=credentials).json()["access_token"]
+
+
 def _api_key(base: str, email: str, scopes: list[str]) -> str:
     credentials = {"email": email, "password": PASSWORD}
     assert httpx.post(base + "/api/v1/auth/register", json=credentials).status_code == 201
@@ -89,9 +94,29 @@ class TestIngestTicks:
                     assert (await _frames_until_ack(ws, 14))[-1] == {"type": "ack", "seq": 14}
 
             asyncio.run(session())
+            bearer = {"Authorization": f"Bearer {_login(base, 'terminal@example.com')}"}
+            page = httpx.get(
+                base + "/api/v1/market/ticks",
+                params={"symbol": "eurusd", "limit": 4},
+                headers=bearer,
+            ).json()
+            assert [t["ts"] for t in page["items"]] == [now_ms + i * 250 for i in range(4)]
+            assert page["next_start"] == now_ms + 4 * 250
+            bar_page = httpx.get(
+                base + "/api/v1/market/bars",
+                params={"symbol": "EURUSD", "timeframe": "H1"},
+                headers=bearer,
+            ).json()["items"]
+            assert sum(b["tick_count"] for b in bar_page) == 11
+            assert bar_page[0]["open"] == 1.09
         with duckdb.connect(str(home / "timeseries.duckdb"), read_only=True) as db:
             rows = db.execute("SELECT symbol, count(*) FROM ticks GROUP BY symbol").fetchall()
+            stored_bars = db.execute(
+                "SELECT timeframe, sum(tick_count) FROM bars GROUP BY timeframe ORDER BY 1"
+            ).fetchall()
         assert rows == [("EURUSD", 11)]
+        # Open bars are persisted at shutdown: every timeframe holds all 11 ticks.
+        assert {tf: int(n) for tf, n in stored_bars}["D1"] == 11
 
     def test_auth_failure_and_wrong_scope_close_with_4xxx(self, tmp_path: Path) -> None:
         with running_server(tmp_path / "home") as base:

@@ -18,7 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chainflow.bridge.events import TicksAccepted, ticks_topic
+from chainflow.bridge.bar_aggregator import MultiTimeframeAggregator
+from chainflow.bridge.bar_table import persist_bars
+from chainflow.bridge.bars import AggregatedBar, BarRevised
+from chainflow.bridge.events import TicksAccepted, bars_topic, ticks_topic
 from chainflow.bridge.tick_message import RejectCode, Rejection, parse_tick_message
 from chainflow.bridge.validation import Accepted, TickValidator
 from chainflow.core.auth import Principal
@@ -67,6 +70,7 @@ class TenantFeed:
     tenant_id: str
     validator: TickValidator
     ticks_per_second: int
+    bars: MultiTimeframeAggregator = field(default_factory=MultiTimeframeAggregator)
     stats: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -176,6 +180,7 @@ class IngestSession:
                     self._seqs.settle(seq)
             self._feed.stats["ticks_stored"] += len(ticks)
             await self._publish(accepted)
+            await self._update_bars(ticks)
         self._feed.stats["messages"] += 1
         if self._seqs.highest is not None and self._seqs.highest != self._acked:
             self._acked = self._seqs.highest
@@ -232,6 +237,30 @@ class IngestSession:
             event = TicksAccepted(tenant, symbol, now, tuple(rows))
             await self._bus.publish(
                 ticks_topic(tenant, symbol), json.dumps(event.to_dict()).encode()
+            )
+
+    async def _update_bars(self, ticks: list[Tick]) -> None:
+        """Feed stored ticks to the bars; persist and publish the bars that closed."""
+        finished: list[AggregatedBar] = []
+        for tick in ticks:
+            for event in self._feed.bars.on_tick(tick):
+                finished.append(event.bar)
+                self._feed.stats[
+                    "bars_revised" if isinstance(event, BarRevised) else "bars_closed"
+                ] += 1
+        if not finished:
+            return
+        tenant = self._principal.tenant_id
+        await persist_bars(self._store, tenant, finished)
+        for bar in finished:
+            payload = {
+                "tenant_id": tenant, "symbol": bar.symbol, "timeframe": bar.timeframe.value,
+                "ts": bar.ts, "open": bar.open, "high": bar.high, "low": bar.low,
+                "close": bar.close, "volume": bar.volume, "tick_count": bar.tick_count,
+                "spread_mean": bar.spread_mean,
+            }  # fmt: skip
+            await self._bus.publish(
+                bars_topic(tenant, bar.symbol, bar.timeframe), json.dumps(payload).encode()
             )
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from chainflow.bridge.bar_table import persist_bars
 from chainflow.bridge.ingest import TenantFeed
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.validation import TickValidator, ValidationConfig
 from chainflow.core.auth import Principal
 from chainflow.core.clock import Clock
+from chainflow.core.ids import TenantId
+from chainflow.storage.api import TimeSeriesStore
 
 DAY_MS = 86_400_000
 
@@ -14,8 +17,9 @@ DAY_MS = 86_400_000
 class BridgeService:
     """Owns the feeds; a feed's limits follow the tenant's tier when it changes."""
 
-    def __init__(self, *, clock: Clock) -> None:
+    def __init__(self, *, clock: Clock, store: TimeSeriesStore) -> None:
         self._clock = clock
+        self._store = store
         self._feeds: dict[str, TenantFeed] = {}
 
     def feed_for(self, principal: Principal) -> TenantFeed:
@@ -34,3 +38,12 @@ class BridgeService:
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {tenant: dict(feed.stats) for tenant, feed in self._feeds.items()}
+
+    async def flush_open_bars(self) -> int:
+        """Persist every open bar (at shutdown), so the stored bars include the last ticks."""
+        written = 0
+        for tenant_id, feed in self._feeds.items():
+            open_bars = feed.bars.flush()
+            if open_bars:
+                written += await persist_bars(self._store, TenantId(tenant_id), open_bars)
+        return written

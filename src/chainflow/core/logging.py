@@ -16,6 +16,11 @@ SECRET_KEY_PATTERN = re.compile(
     re.IGNORECASE,
 )
 REDACTED = "***"
+# Credentials passed in query strings (``?api_key=`` for MT5 terminals, ``?access_token=``).
+_QUERY_SECRET = re.compile(
+    r"((?:api[_-]?key|access[_-]?token|refresh[_-]?token|token|password)=)[^&\s\"']+",
+    re.IGNORECASE,
+)
 _URL_WITH_PASSWORD = re.compile(r"([a-z][a-z0-9+.\-]*://[^:/@\s]*:)([^@\s]+)(@)", re.IGNORECASE)
 
 
@@ -39,6 +44,8 @@ def redact(value: Any, key: str | None = None) -> Any:
     if key is not None and SECRET_KEY_PATTERN.search(key):
         return REDACTED
     if isinstance(value, str):
+        if "=" in value:
+            value = _QUERY_SECRET.sub(rf"\1{REDACTED}", value)
         return _URL_WITH_PASSWORD.sub(rf"\1{REDACTED}\3", value) if "://" in value else value
     if isinstance(value, Mapping):
         return {k: redact(v, str(k)) for k, v in value.items()}

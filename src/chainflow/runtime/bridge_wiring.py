@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fastapi import APIRouter
+
+from chainflow.bridge.market_routes import build_market_router
 from chainflow.bridge.routes import build_bridge_router
 from chainflow.bridge.service import BridgeService
 from chainflow.runtime.component import ServiceComponent
@@ -14,12 +17,20 @@ if TYPE_CHECKING:
 
 def build_bridge_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
-    service = BridgeService(clock=kernel.clock)
-    router = build_bridge_router(
+    service = BridgeService(clock=kernel.clock, store=infra.timeseries)
+    ingest = build_bridge_router(
         feed_for=service.feed_for,
         store=infra.timeseries,
         bus=infra.bus,
         cache=infra.cache,
         clock=kernel.clock,
     )
-    return ServiceComponent(name="bridge", router=router, mount_prefix="")
+    router = APIRouter()
+    router.include_router(ingest)  # /ws/ticks at the root, as DESIGN.md section 4 names it
+    router.include_router(build_market_router(store=infra.timeseries, clock=kernel.clock),
+                          prefix="/api/v1")  # fmt: skip
+
+    async def stop() -> None:
+        await service.flush_open_bars()
+
+    return ServiceComponent(name="bridge", router=router, on_stop=stop, mount_prefix="")

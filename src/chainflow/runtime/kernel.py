@@ -260,6 +260,8 @@ class Kernel:
             await _quietly("timeseries.close", infra.timeseries.close())
         await _quietly("database.dispose", infra.database.dispose())
         await _quietly("http_client.aclose", self.http_client.aclose())
+        if self.is_running:
+            log.info("kernel_stopped", instance_id=self.instance_id)
         self.is_running = False
 
     async def readiness(self) -> list[HealthReport]:

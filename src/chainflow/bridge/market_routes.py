@@ -1,0 +1,122 @@
+"""``GET /api/v1/market/bars`` and ``/ticks``: a tenant's stored market data, paginated."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from chainflow.bridge.symbols import SymbolNormalizer
+from chainflow.core.auth import Permission, Principal
+from chainflow.core.clock import Clock
+from chainflow.core.errors import InvalidInput
+from chainflow.core.market import Timeframe
+from chainflow.gateway.api import require_permission
+from chainflow.storage.api import TimeSeriesStore
+
+DAY_MS = 86_400_000
+MAX_LIMIT = 5000
+MarketReader = Annotated[Principal, Depends(require_permission(Permission.MARKET_READ))]
+
+
+class BarOut(BaseModel):
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    tick_count: int
+
+
+class TickOut(BaseModel):
+    ts: int
+    bid: float
+    ask: float
+    volume: float
+
+
+class BarsPage(BaseModel):
+    symbol: str
+    timeframe: Timeframe
+    items: list[BarOut]
+    next_start: int | None
+
+
+class TicksPage(BaseModel):
+    symbol: str
+    items: list[TickOut]
+    next_start: int | None
+
+
+def build_market_router(*, store: TimeSeriesStore, clock: Clock) -> APIRouter:
+    router = APIRouter(prefix="/market", tags=["market"])
+    normalizer = SymbolNormalizer()
+
+    def window(principal: Principal, start: int | None, end: int | None) -> tuple[int, int]:
+        now = clock.now_ms()
+        oldest = now - principal.limits.data_retention_days * DAY_MS
+        stop = now + 1 if end is None else end
+        begin = oldest if start is None else max(start, oldest)
+        if begin >= stop:
+            raise InvalidInput(
+                f"expected start < end inside the tier's {principal.limits.data_retention_days}"
+                f"-day retention; received start={start}, end={end}"
+            )
+        return begin, stop
+
+    def symbol_of(raw: str) -> str:
+        symbol = normalizer.normalize(raw)
+        if symbol is None:
+            raise InvalidInput(f"expected a symbol such as EURUSD; received {raw[:40]!r}")
+        return symbol
+
+    @router.get("/bars", summary="OHLCV bars (bid) of a symbol, computed from stored ticks")
+    async def list_bars(
+        principal: MarketReader,
+        symbol: str,
+        timeframe: Timeframe = Timeframe.M1,
+        start: Annotated[int | None, Query(description="epoch ms, inclusive")] = None,
+        end: Annotated[int | None, Query(description="epoch ms, exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
+    ) -> BarsPage:
+        name = symbol_of(symbol)
+        begin, stop = window(principal, start, end)
+        bars = await store.ohlcv(principal.tenant_id, name, timeframe, begin, stop)
+        page, more = bars[:limit], len(bars) > limit
+        return BarsPage(
+            symbol=name,
+            timeframe=timeframe,
+            items=[BarOut(**_bar_fields(b)) for b in page],
+            next_start=page[-1].ts + timeframe.milliseconds if more else None,
+        )
+
+    @router.get("/ticks", summary="Stored ticks of a symbol, oldest first")
+    async def list_ticks(
+        principal: MarketReader,
+        symbol: str,
+        start: Annotated[int | None, Query(description="epoch ms, inclusive")] = None,
+        end: Annotated[int | None, Query(description="epoch ms, exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1000,
+    ) -> TicksPage:
+        name = symbol_of(symbol)
+        begin, stop = window(principal, start, end)
+        ticks = await store.scan_ticks(principal.tenant_id, name, begin, stop, limit=limit + 1)
+        next_start: int | None = None
+        if len(ticks) > limit:
+            # Never split a millisecond across pages: the next page starts at the last ts.
+            last_ts = ticks[limit].ts
+            ticks = [t for t in ticks[:limit] if t.ts < last_ts] or ticks[:limit]
+            next_start = last_ts if ticks[-1].ts < last_ts else last_ts + 1
+        items = [TickOut(ts=t.ts, bid=t.bid, ask=t.ask, volume=t.volume) for t in ticks]
+        return TicksPage(symbol=name, items=items, next_start=next_start)
+
+    return router
+
+
+def _bar_fields(bar: Any) -> dict[str, Any]:
+    return {
+        "ts": bar.ts, "open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close,
+        "volume": bar.volume, "tick_count": bar.tick_count,
+    }  # fmt: skip
