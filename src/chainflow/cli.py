@@ -178,6 +178,16 @@ async def _with_config(action: Callable[[Any], Awaitable[T]]) -> T:
     return await _with_kernel("hub,storage", lambda kernel: action(kernel.config))
 
 
+def _register_market_commands() -> None:
+    from chainflow.bridge.sample_data import sample_data_command
+
+    app.command("sample-data", help="Write a deterministic synthetic market (MT5 files, CSV).")(
+        sample_data_command
+    )
+
+
+_register_market_commands()
+
 users_app = typer.Typer(help="Operator tasks on users and tenants.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
