@@ -217,6 +217,23 @@ def users_set_tier(email: str, tier: str) -> None:
     console.print(_run(lambda: _with_users(change)))
 
 
+@users_app.command("set-limits")
+def users_set_limits(email: str, overrides: str) -> None:
+    """Replace the limit overrides of EMAIL's tenant (JSON, e.g. '{"ticks_per_second": 5000}')."""
+    try:
+        parsed = json.loads(overrides)
+    except json.JSONDecodeError as e:
+        _fail(f"expected OVERRIDES as a JSON object; received invalid JSON ({e.msg})")
+
+    async def change(kernel: Any) -> str:
+        async with kernel.infra.database.unit_of_work(system=True) as uow:
+            tenant_id = await kernel.users.admin.tenant_id_for_email(uow, email)
+            summary = await kernel.users.admin.set_limit_overrides(uow, tenant_id, parsed)
+        return f"tenant {summary.tenant_id} limits: {summary.limits.to_dict()}"
+
+    console.print(_run(lambda: _with_users(change)), highlight=False)
+
+
 async def _with_users(action: Callable[[Any], Awaitable[T]]) -> T:
     return await _with_kernel("hub,storage,users", action)
 
