@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from chainflow.bridge.market_routes import build_market_router
 from chainflow.bridge.routes import build_bridge_router
 from chainflow.bridge.service import BridgeService
+from chainflow.bridge.stream import build_stream_router
 from chainflow.runtime.component import ServiceComponent
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ def build_bridge_component(kernel: Kernel) -> ServiceComponent:
     )
     router = APIRouter()
     router.include_router(ingest)  # /ws/ticks at the root, as DESIGN.md section 4 names it
+    router.include_router(build_stream_router(bus=infra.bus))  # /ws/stream
     router.include_router(build_market_router(store=infra.timeseries, clock=kernel.clock),
                           prefix="/api/v1")  # fmt: skip
 

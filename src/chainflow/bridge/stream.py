@@ -1,0 +1,187 @@
+"""``WS /ws/stream``: a browser (JWT) subscribes per symbol to its tenant's ticks and bars.
+
+Messages come from the bus (live subscriptions: ``bridge.ticks.<tenant>.<symbol>`` and
+``bridge.bars.<tenant>.<symbol>.*``), so this works in any process, whichever one ingests.
+Each connection has a bounded queue and one sender; a consumer that cannot keep up within
+``SEND_TIMEOUT_S`` (or lets its queue fill) is disconnected, never allowed to back up the
+fan-out. Connections live at most the limiter's ``max_connection_lifetime_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from chainflow.bridge.events import ticks_topic
+from chainflow.bridge.symbols import SymbolNormalizer
+from chainflow.core.auth import Permission
+from chainflow.core.errors import ChainflowError, TierLimitExceeded
+from chainflow.core.messages import topic
+from chainflow.gateway.api import websocket_principal
+from chainflow.hub.api import BusMessage, EventBus, Subscription
+
+QUEUE_SIZE = 1000
+SEND_TIMEOUT_S = 2.0
+MAX_SYMBOLS_PER_MESSAGE = 100
+CLOSE_AUTH_FAILED = 4001
+CLOSE_FORBIDDEN = 4003
+CLOSE_TIER_LIMIT = 4008
+CLOSE_SLOW_CONSUMER = 4011
+
+
+class StreamConnection:
+    """One browser's subscriptions and its bounded outbound queue."""
+
+    def __init__(self, websocket: WebSocket, bus: EventBus, tenant_id: str, max_symbols: int):
+        self._websocket = websocket
+        self._bus = bus
+        self._tenant_id = tenant_id
+        self._max_symbols = max_symbols
+        self._subscriptions: dict[str, list[Subscription]] = {}
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        self.overflowed = False
+
+    async def handle(self, raw: str, normalizer: SymbolNormalizer) -> dict[str, Any]:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            return _error("invalid_schema", "expected a JSON object; received invalid JSON")
+        kind = message.get("type") if isinstance(message, dict) else None
+        symbols = message.get("symbols") if isinstance(message, dict) else None
+        if kind not in ("subscribe", "unsubscribe") or not isinstance(symbols, list):
+            return _error(
+                "invalid_schema",
+                "expected {'type': 'subscribe'|'unsubscribe', 'symbols': [...]}",
+            )
+        names = [
+            normalizer.normalize(s) for s in symbols[:MAX_SYMBOLS_PER_MESSAGE] if isinstance(s, str)
+        ]
+        if None in names or len(names) != len(symbols):
+            return _error("invalid_symbol", "expected symbols such as EURUSD")
+        if kind == "subscribe":
+            wanted = [n for n in names if n is not None and n not in self._subscriptions]
+            if len(self._subscriptions) + len(wanted) > self._max_symbols:
+                return _error(
+                    "symbol_limit",
+                    f"the tier streams at most {self._max_symbols} symbols; "
+                    f"received a request for {len(self._subscriptions) + len(wanted)}",
+                )
+            for name in wanted:
+                self._subscriptions[name] = [
+                    await self._bus.subscribe(ticks_topic(self._tenant_id, name), self._on_ticks),
+                    await self._bus.subscribe(_bars_of(self._tenant_id, name), self._on_bar),
+                ]
+        else:
+            for name in names:
+                for subscription in self._subscriptions.pop(str(name), []):
+                    await subscription.unsubscribe()
+        return {"type": "subscribed", "symbols": sorted(self._subscriptions)}
+
+    async def close(self) -> None:
+        for subscriptions in self._subscriptions.values():
+            for subscription in subscriptions:
+                await subscription.unsubscribe()
+        self._subscriptions.clear()
+
+    async def _on_ticks(self, message: BusMessage) -> None:
+        event = json.loads(message.data)
+        ticks = [
+            {"ts": ts, "bid": bid, "ask": ask, "volume": volume}
+            for ts, bid, ask, volume, late in event["ticks"]
+            if not late
+        ]
+        if ticks:
+            self.offer({"type": "ticks", "symbol": event["symbol"], "ticks": ticks})
+
+    async def _on_bar(self, message: BusMessage) -> None:
+        bar = json.loads(message.data)
+        bar.pop("tenant_id", None)
+        self.offer({"type": "bar", **bar})
+
+    def offer(self, frame: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+def build_stream_router(*, bus: EventBus) -> APIRouter:
+    router = APIRouter()
+    normalizer = SymbolNormalizer()
+
+    @router.websocket("/ws/stream")
+    async def stream(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            principal = await websocket_principal(websocket)
+        except ChainflowError as e:
+            await _close(websocket, CLOSE_AUTH_FAILED, e.code, e.message)
+            return
+        if not principal.has_permission(Permission.MARKET_READ):
+            await _close(websocket, CLOSE_FORBIDDEN, "permission_denied", "needs market:read")
+            return
+        limiter = websocket.app.state.websocket_limiter
+        try:
+            slot = await limiter.acquire(principal)
+        except TierLimitExceeded as e:
+            await _close(websocket, CLOSE_TIER_LIMIT, e.code, e.message)
+            return
+        connection = StreamConnection(
+            websocket, bus, principal.tenant_id, principal.limits.symbols_streamed
+        )
+        sender = asyncio.create_task(_send_loop(websocket, connection))
+        try:
+            async with asyncio.timeout(limiter.max_connection_lifetime_s):
+                while not sender.done():
+                    receiving = asyncio.ensure_future(websocket.receive_text())
+                    await asyncio.wait({receiving, sender}, return_when=asyncio.FIRST_COMPLETED)
+                    if not receiving.done():
+                        receiving.cancel()
+                        break
+                    await connection.queue.put(
+                        await connection.handle(receiving.result(), normalizer)
+                    )
+        except (WebSocketDisconnect, TimeoutError, RuntimeError):
+            pass
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+            await connection.close()
+            await limiter.release(slot)
+
+    return router
+
+
+async def _send_loop(websocket: WebSocket, connection: StreamConnection) -> None:
+    while True:
+        frame = await connection.queue.get()
+        if connection.overflowed:
+            await _close(websocket, CLOSE_SLOW_CONSUMER, "slow_consumer", "the stream fell behind")
+            return
+        try:
+            await asyncio.wait_for(websocket.send_text(json.dumps(frame)), SEND_TIMEOUT_S)
+        except TimeoutError:
+            await _close(websocket, CLOSE_SLOW_CONSUMER, "slow_consumer", "sends timed out")
+            return
+
+
+def _bars_of(tenant_id: str, symbol: str) -> str:
+    return topic("bridge", "bars", tokens=(tenant_id, symbol)) + ".*"
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
+
+
+async def _close(websocket: WebSocket, code: int, error_code: str, message: str) -> None:
+    try:
+        await websocket.send_text(json.dumps(_error(error_code, message)))
+        await websocket.close(code=code, reason=error_code)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+
+
+__all__ = ["build_stream_router"]
