@@ -179,14 +179,16 @@ async def _with_config(action: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def _register_market_commands() -> None:
+    from chainflow.bridge.importers import make_import_command
     from chainflow.bridge.sample_data import sample_data_command
 
     app.command("sample-data", help="Write a deterministic synthetic market (MT5 files, CSV).")(
         sample_data_command
     )
+    app.command("import", help="Import an MT5 history export or OHLCV CSV (idempotent).")(
+        make_import_command(_with_kernel)
+    )
 
-
-_register_market_commands()
 
 users_app = typer.Typer(help="Operator tasks on users and tenants.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -248,3 +250,6 @@ async def _with_kernel(services: str, action: Callable[[Any], Awaitable[T]]) -> 
         return await action(kernel)
     finally:
         await kernel.stop()
+
+
+_register_market_commands()

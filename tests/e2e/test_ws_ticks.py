@@ -108,6 +108,9 @@ class TestIngestTicks:
                 headers=bearer,
             ).json()["items"]
             assert sum(b["tick_count"] for b in bar_page) == 11
+            usage = httpx.get(base + "/api/v1/market/usage", headers=bearer).json()["items"]
+            assert len(usage) == 7
+            assert (usage[-1]["ticks"], usage[-1]["messages"]) == (11, 4)
             assert bar_page[0]["open"] == 1.09
         with duckdb.connect(str(home / "timeseries.duckdb"), read_only=True) as db:
             rows = db.execute("SELECT symbol, count(*) FROM ticks GROUP BY symbol").fetchall()

@@ -23,6 +23,7 @@ from chainflow.bridge.bar_table import persist_bars
 from chainflow.bridge.bars import AggregatedBar, BarRevised
 from chainflow.bridge.events import TicksAccepted, bars_topic, ticks_topic
 from chainflow.bridge.tick_message import RejectCode, Rejection, parse_tick_message
+from chainflow.bridge.usage import UsageMeter
 from chainflow.bridge.validation import Accepted, TickValidator
 from chainflow.core.auth import Principal
 from chainflow.core.clock import Clock
@@ -86,7 +87,9 @@ class IngestSession:
         bus: EventBus,
         cache: Cache,
         clock: Clock,
+        usage: UsageMeter | None = None,
     ) -> None:
+        self._usage = usage
         self._principal = principal
         self._feed = feed
         self._store = store
@@ -100,6 +103,9 @@ class IngestSession:
 
     async def handle_text(self, text: str) -> list[Frame]:
         """Process one text frame; return the frames to send back (errors, then an ack)."""
+        self._feed.stats["messages"] += 1
+        if self._usage is not None:  # every frame received is a metered message
+            self._usage.record(self._principal.tenant_id, ticks=0, messages=1)
         try:
             message = json.loads(text)
         except ValueError:
@@ -181,7 +187,8 @@ class IngestSession:
             self._feed.stats["ticks_stored"] += len(ticks)
             await self._publish(accepted)
             await self._update_bars(ticks)
-        self._feed.stats["messages"] += 1
+        if self._usage is not None and accepted:
+            self._usage.record(self._principal.tenant_id, ticks=len(accepted), messages=0)
         if self._seqs.highest is not None and self._seqs.highest != self._acked:
             self._acked = self._seqs.highest
             frames.append({"type": "ack", "seq": self._acked})

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from chainflow.bridge.symbols import SymbolNormalizer
+from chainflow.bridge.usage import UsageMeter
 from chainflow.core.auth import Permission, Principal
 from chainflow.core.clock import Clock
 from chainflow.core.errors import InvalidInput
@@ -50,7 +51,17 @@ class TicksPage(BaseModel):
     next_start: int | None
 
 
-def build_market_router(*, store: TimeSeriesStore, clock: Clock) -> APIRouter:
+class UsageDay(BaseModel):
+    day: int
+    ticks: int
+    messages: int
+
+
+class UsageOut(BaseModel):
+    items: list[UsageDay]
+
+
+def build_market_router(*, store: TimeSeriesStore, clock: Clock, usage: UsageMeter) -> APIRouter:
     router = APIRouter(prefix="/market", tags=["market"])
     normalizer = SymbolNormalizer()
 
@@ -111,6 +122,15 @@ def build_market_router(*, store: TimeSeriesStore, clock: Clock) -> APIRouter:
             next_start = last_ts if ticks[-1].ts < last_ts else last_ts + 1
         items = [TickOut(ts=t.ts, bid=t.bid, ask=t.ask, volume=t.volume) for t in ticks]
         return TicksPage(symbol=name, items=items, next_start=next_start)
+
+    @router.get("/usage", summary="Ticks and messages ingested per UTC day (for billing)")
+    async def get_usage(
+        principal: MarketReader, days: Annotated[int, Query(ge=1, le=366)] = 7
+    ) -> UsageOut:
+        found = await usage.daily(principal.tenant_id, days)
+        return UsageOut(
+            items=[UsageDay(day=d.day_ms, ticks=d.ticks, messages=d.messages) for d in found]
+        )
 
     return router
 

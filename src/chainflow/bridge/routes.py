@@ -9,6 +9,7 @@ from collections.abc import Callable
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from chainflow.bridge.ingest import IngestSession, ProtocolViolation, TenantFeed
+from chainflow.bridge.usage import UsageMeter
 from chainflow.core.auth import Principal, Scope
 from chainflow.core.clock import Clock
 from chainflow.core.errors import ChainflowError, TierLimitExceeded
@@ -31,6 +32,7 @@ def build_bridge_router(
     bus: EventBus,
     cache: Cache,
     clock: Clock,
+    usage: UsageMeter,
 ) -> APIRouter:
     router = APIRouter()
 
@@ -59,6 +61,7 @@ def build_bridge_router(
             bus=bus,
             cache=cache,
             clock=clock,
+            usage=usage,
         )
         try:
             async with asyncio.timeout(limiter.max_connection_lifetime_s):

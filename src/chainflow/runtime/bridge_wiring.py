@@ -10,6 +10,7 @@ from chainflow.bridge.market_routes import build_market_router
 from chainflow.bridge.routes import build_bridge_router
 from chainflow.bridge.service import BridgeService
 from chainflow.bridge.stream import build_stream_router
+from chainflow.bridge.usage import UsageMeter
 from chainflow.runtime.component import ServiceComponent
 
 if TYPE_CHECKING:
@@ -19,20 +20,25 @@ if TYPE_CHECKING:
 def build_bridge_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
     service = BridgeService(clock=kernel.clock, store=infra.timeseries)
+    usage = UsageMeter(store=infra.timeseries, clock=kernel.clock)
     ingest = build_bridge_router(
         feed_for=service.feed_for,
         store=infra.timeseries,
         bus=infra.bus,
         cache=infra.cache,
         clock=kernel.clock,
+        usage=usage,
     )
     router = APIRouter()
     router.include_router(ingest)  # /ws/ticks at the root, as DESIGN.md section 4 names it
     router.include_router(build_stream_router(bus=infra.bus))  # /ws/stream
-    router.include_router(build_market_router(store=infra.timeseries, clock=kernel.clock),
-                          prefix="/api/v1")  # fmt: skip
+    market = build_market_router(store=infra.timeseries, clock=kernel.clock, usage=usage)
+    router.include_router(market, prefix="/api/v1")
 
     async def stop() -> None:
         await service.flush_open_bars()
+        await usage.stop()
 
-    return ServiceComponent(name="bridge", router=router, on_stop=stop, mount_prefix="")
+    return ServiceComponent(
+        name="bridge", router=router, on_start=usage.start, on_stop=stop, mount_prefix=""
+    )
