@@ -181,12 +181,16 @@ async def _with_config(action: Callable[[Any], Awaitable[T]]) -> T:
 def _register_market_commands() -> None:
     from chainflow.bridge.importers import make_import_command
     from chainflow.bridge.sample_data import sample_data_command
+    from chainflow.client.replay import replay_command
 
     app.command("sample-data", help="Write a deterministic synthetic market (MT5 files, CSV).")(
         sample_data_command
     )
     app.command("import", help="Import an MT5 history export or OHLCV CSV (idempotent).")(
         make_import_command(_with_kernel)
+    )
+    app.command("replay", help="Stream an MT5 tick file to a server through WS /ws/ticks.")(
+        replay_command
     )
 
 

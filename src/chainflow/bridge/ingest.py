@@ -45,12 +45,21 @@ class ProtocolViolation(Exception):
 
 
 class SeqTracker:
-    """The highest contiguous settled ``seq`` of one connection."""
+    """The highest contiguous settled ``seq`` of one connection.
+
+    The run starts at the lowest seq of the connection's first message (``observe``), not at
+    the first settled one: if that message's first ticks were rate-limited, the ack must
+    wait for them instead of passing over them.
+    """
 
     def __init__(self) -> None:
         self._next: int | None = None
         self._pending: set[int] = set()
         self.highest: int | None = None
+
+    def observe(self, seqs: list[int]) -> None:
+        if self._next is None and seqs:
+            self._next = min(seqs)
 
     def settle(self, seq: int) -> None:
         if self._next is None:
@@ -170,6 +179,7 @@ class IngestSession:
                 self._refuse(result, frames)
             else:
                 parsed.append((result.tick, result.seq))
+        self._seqs.observe([seq for _, seq in parsed if seq is not None])
         parsed = await self._within_rate(parsed, frames)
         accepted: list[tuple[Accepted, int | None]] = []
         for tick, seq in parsed:
