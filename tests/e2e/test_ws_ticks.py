@@ -111,6 +111,10 @@ class TestIngestTicks:
             usage = httpx.get(base + "/api/v1/market/usage", headers=bearer).json()["items"]
             assert len(usage) == 7
             assert (usage[-1]["ticks"], usage[-1]["messages"]) == (11, 4)
+            metrics = httpx.get(base + "/metrics").text
+            assert 'chainflow_bridge_ticks_total{outcome="stored"} 11.0' in metrics
+            assert 'chainflow_bridge_ticks_total{outcome="crossed_quote"} 1.0' in metrics
+            assert 'chainflow_bridge_ticks_total{outcome="duplicate"} 1.0' in metrics
             assert bar_page[0]["open"] == 1.09
         with duckdb.connect(str(home / "timeseries.duckdb"), read_only=True) as db:
             rows = db.execute("SELECT symbol, count(*) FROM ticks GROUP BY symbol").fetchall()

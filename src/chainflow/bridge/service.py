@@ -39,6 +39,14 @@ class BridgeService:
     def stats(self) -> dict[str, dict[str, int]]:
         return {tenant: dict(feed.stats) for tenant, feed in self._feeds.items()}
 
+    def totals(self) -> dict[str, int]:
+        """Return the counters summed over tenants (metrics stay low-cardinality)."""
+        summed: dict[str, int] = {}
+        for feed in self._feeds.values():
+            for name, value in feed.stats.items():
+                summed[name] = summed.get(name, 0) + value
+        return summed
+
     async def flush_open_bars(self) -> int:
         """Persist every open bar (at shutdown), so the stored bars include the last ticks."""
         written = 0

@@ -21,6 +21,7 @@ def build_bridge_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
     service = BridgeService(clock=kernel.clock, store=infra.timeseries)
     usage = UsageMeter(store=infra.timeseries, clock=kernel.clock)
+    kernel.bridge = service
     ingest = build_bridge_router(
         feed_for=service.feed_for,
         store=infra.timeseries,

@@ -16,6 +16,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from chainflow import __version__
+from chainflow.bridge.service import BridgeService
 from chainflow.core.clock import Clock, WallClock
 from chainflow.core.errors import ConfigurationError
 from chainflow.core.health import HealthReport
@@ -89,6 +90,7 @@ class Kernel:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.config: ConfigService | None = None  # set when the hub service is built
         self.users: UsersService | None = None  # set when the users service is built here
+        self.bridge: BridgeService | None = None  # set when the bridge is built here
         self.credential_resolver: CredentialResolver | None = None  # ditto
         self.access_tokens = AccessTokenCodec(settings.auth, settings.secret_key, self.clock)
         self._auth: tuple[Authenticator, RateLimiter, WebSocketLimiter] | None = None
@@ -132,6 +134,7 @@ class Kernel:
                 timeseries_stats=self._timeseries_stats,
                 running_services=lambda: self.running_names,
                 backends=self._backend_names,
+                ingest_stats=lambda: self.bridge.totals() if self.bridge else {},
             )
         )
         for spec in self.specs:

@@ -18,7 +18,9 @@ class BackendStatsCollector(Collector):
         timeseries_stats: Callable[[], dict[str, float] | None],
         running_services: Callable[[], tuple[str, ...]],
         backends: Callable[[], dict[str, str]],
+        ingest_stats: Callable[[], dict[str, int]] = dict,
     ) -> None:
+        self._ingest_stats = ingest_stats
         self._timeseries_stats = timeseries_stats
         self._running_services = running_services
         self._backends = backends
@@ -42,6 +44,26 @@ class BackendStatsCollector(Collector):
         for service in self._running_services():
             services.add_metric([service], 1.0)
         yield services
+        ingest = self._ingest_stats()
+        if ingest:
+            ticks = CounterMetricFamily(
+                "chainflow_bridge_ticks", "Ticks received over WS /ws/ticks, by outcome.",
+                labels=["outcome"],
+            )  # fmt: skip
+            for name, value in sorted(ingest.items()):
+                if name.startswith("rejected_"):
+                    ticks.add_metric([name.removeprefix("rejected_")], float(value))
+            ticks.add_metric(["stored"], float(ingest.get("ticks_stored", 0)))
+            ticks.add_metric(["rate_limited"], float(ingest.get("rate_limited", 0)))
+            yield ticks
+            for name, help_text in (
+                ("messages", "Frames received over WS /ws/ticks."),
+                ("bars_closed", "Bars closed by ingestion."),
+                ("bars_revised", "Closed bars revised by late ticks."),
+            ):
+                family = CounterMetricFamily(f"chainflow_bridge_{name}", help_text)
+                family.add_metric([], float(ingest.get(name, 0)))
+                yield family
         backends = GaugeMetricFamily(
             "chainflow_backend_info", "The backend serving each workload.",
             labels=["workload", "backend"],
