@@ -534,3 +534,26 @@ class TestValidationStats:
         assert stats.rejected[RejectCode.INVALID_SCHEMA] == 1
         assert stats.rejected_total == 3
         assert set(stats.rejected) == set(RejectCode)
+
+
+class TestLateTicksFarFromNow:
+    def test_a_late_tick_minutes_old_is_not_judged_against_the_price_of_now(self) -> None:
+        from chainflow.bridge.symbols import SymbolNormalizer
+        from chainflow.bridge.validation import Accepted, TickValidator, ValidationConfig
+        from chainflow.core.clock import SimulatedClock
+        from chainflow.core.market import Tick
+
+        start = 1_800_000_000_000
+        validator = TickValidator(
+            ValidationConfig(), SimulatedClock(start + 3_600_000), SymbolNormalizer()
+        )
+        price = 1.1000
+        for i in range(200):  # a steady climb of 0.2 pip per tick, one tick a second
+            price += 0.00002
+            tick = Tick("EURUSD", start + i * 1000, round(price, 5), round(price + 0.0001, 5))
+            assert isinstance(validator.validate(tick), Accepted)
+        # A tick resent 150 s late sits 30 pips below the price of now: it is accepted as
+        # out of order, not refused as a spike.
+        late = Tick("EURUSD", start + 50_000, 1.1010, 1.1011)
+        outcome = validator.validate(late)
+        assert isinstance(outcome, Accepted) and outcome.out_of_order

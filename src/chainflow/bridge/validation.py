@@ -83,6 +83,8 @@ class ValidationConfig:
         spike_confirmation_ticks: A genuine jump to a new level is accepted on the N-th
             consecutive spike whose mid agrees with the previous spike's (within the same
             limit); the N - 1 before it are rejected. The jump is not recorded as a return.
+        out_of_order_spike_window_ms: A tick older than the latest accepted one is checked for
+            a spike only within this distance of it (older ones skip the check).
         spike_gap_ms: A tick more than this after the symbol's previous accepted tick skips
             the spike check (a feed gap or market reopen makes the return incomparable), and
             its return is not recorded.
@@ -102,6 +104,7 @@ class ValidationConfig:
     spike_mad_floor: float = 5e-5
     spike_confirmation_ticks: int = 3
     spike_gap_ms: int = 300_000
+    out_of_order_spike_window_ms: int = 5_000
     duplicate_memory_ticks: int = 1024
     max_symbols: int = 512
 
@@ -118,6 +121,7 @@ class ValidationConfig:
             "spike_mad_floor": 0.0,
             "spike_confirmation_ticks": 2,
             "spike_gap_ms": 0,
+            "out_of_order_spike_window_ms": 0,
             "duplicate_memory_ticks": 1,
             "max_symbols": 1,
         }
@@ -309,7 +313,10 @@ class TickValidator:
         out_of_order = last_ts is not None and ts < last_ts
         record_return = False
         change = 0.0
-        if last_ts is not None and last_mid is not None and ts - last_ts <= config.spike_gap_ms:
+        # A late tick is compared with the latest mid only when it is close to it in time: a
+        # tick resent minutes late legitimately differs from the price of now.
+        window_ms = config.out_of_order_spike_window_ms if out_of_order else config.spike_gap_ms
+        if last_ts is not None and last_mid is not None and abs(ts - last_ts) <= window_ms:
             change = mid / last_mid - 1.0
             record_return = not out_of_order
             sorted_returns = state.sorted_returns
