@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+import chainflow.bridge.models  # noqa: F401
 import chainflow.hub.models  # noqa: F401  (registers the hub's tables on Base.metadata)
 import chainflow.users.models  # noqa: F401  (and the users service's)
 from chainflow.core.clock import SimulatedClock
@@ -369,7 +370,7 @@ class TestTenantRepository:
         assert tenant_tables(ContractBase.metadata) == {Note.__tablename__}
         assert tenant_tables(Base.metadata) == {
             "users", "refresh_tokens", "one_time_tokens", "api_keys", "invitations",
-            "tenant_trading_settings",
+            "tenant_trading_settings", "symbol_aliases",
         }  # fmt: skip
 
 
@@ -449,7 +450,9 @@ class TestMigrations:
     ) -> None:
         assert await current_revision(fresh_database.url) is None
         await upgrade(fresh_database.url)
-        assert await current_revision(fresh_database.url) == head_revision() == "0002_users"
+        assert (
+            await current_revision(fresh_database.url) == head_revision() == "0003_symbol_aliases"
+        )
         database = Database(fresh_database.url, DatabaseSettings())
         try:
             async with database.engine.connect() as connection:

@@ -157,3 +157,44 @@ class TestIngestTicks:
             limited = [f for f in frames if f.get("code") == "rate_limited"]
             assert len(limited) == 1 and limited[0]["details"]["seqs"] == list(range(21, 51))
             assert frames[-1] == {"type": "ack", "seq": 20}
+
+
+class TestSymbolAliases:
+    def test_broker_suffixes_map_to_the_tenant_symbol_even_after_a_change(
+        self, tmp_path: Path
+    ) -> None:
+        now_ms = int(time.time() * 1000) - 60_000
+        with running_server(tmp_path / "home") as base:
+            key = _api_key(base, "broker@example.com", ["ticks:write"])
+            bearer = {"Authorization": f"Bearer {_login(base, 'broker@example.com')}"}
+            url = base.replace("http", "ws") + f"/ws/ticks?api_key={key}"
+            bad = httpx.put(
+                base + "/api/v1/market/aliases",
+                json={"aliases": {"EURUSD.m": "EUR USD!"}},
+                headers=bearer,
+            )
+            assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_input"
+
+            async def stream(symbol: str, first_seq: int, offset_ms: int) -> None:
+                items = [{**t, "symbol": symbol} for t in _ticks(now_ms + offset_ms, 3, first_seq)]
+                async with connect(url) as ws:
+                    await ws.send(json.dumps({"type": "ticks", "items": items}))
+                    await _frames_until_ack(ws, first_seq + 2)
+
+            asyncio.run(stream("EURUSD.m", 1, 0))  # no alias yet: kept as EURUSD.M
+            put = httpx.put(
+                base + "/api/v1/market/aliases",
+                json={"aliases": {"eurusd.m": "eurusd"}},
+                headers=bearer,
+            )
+            assert put.json() == {"aliases": {"EURUSD.M": "EURUSD"}}
+            assert httpx.get(base + "/api/v1/market/aliases", headers=bearer).json() == put.json()
+            asyncio.run(stream("EURUSD.m", 1, 10_000))  # the open feed picks the change up
+
+            def count(symbol: str) -> int:
+                page = httpx.get(
+                    base + "/api/v1/market/ticks", params={"symbol": symbol}, headers=bearer
+                )
+                return len(page.json()["items"])
+
+            assert (count("EURUSD.M"), count("EURUSD")) == (3, 3)

@@ -31,3 +31,12 @@ class TicksAccepted(Event):
     symbol: str
     ts_recv_ms: int
     ticks: tuple[tuple[int, float, float, float, bool], ...]  # (ts, bid, ask, volume, late)
+
+
+def aliases_changed_topic(tenant_id: str) -> str:
+    """Return ``bridge.aliases.changed.<tenant>``: a tenant's alias table was replaced."""
+    return topic("bridge", "aliases", "changed", tokens=(tenant_id,))
+
+
+def all_aliases_changed() -> str:
+    return topic("bridge", "aliases", "changed") + ".*"

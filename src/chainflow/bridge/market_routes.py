@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
+from chainflow.bridge.service import BridgeService
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.usage import UsageMeter
 from chainflow.core.auth import Permission, Principal
@@ -19,6 +20,7 @@ from chainflow.storage.api import TimeSeriesStore
 DAY_MS = 86_400_000
 MAX_LIMIT = 5000
 MarketReader = Annotated[Principal, Depends(require_permission(Permission.MARKET_READ))]
+TenantManager = Annotated[Principal, Depends(require_permission(Permission.TENANT_MANAGE))]
 
 
 class BarOut(BaseModel):
@@ -51,6 +53,14 @@ class TicksPage(BaseModel):
     next_start: int | None
 
 
+class AliasesIn(BaseModel):
+    aliases: dict[str, str]
+
+
+class AliasesOut(BaseModel):
+    aliases: dict[str, str]
+
+
 class UsageDay(BaseModel):
     day: int
     ticks: int
@@ -61,7 +71,9 @@ class UsageOut(BaseModel):
     items: list[UsageDay]
 
 
-def build_market_router(*, store: TimeSeriesStore, clock: Clock, usage: UsageMeter) -> APIRouter:
+def build_market_router(
+    *, store: TimeSeriesStore, clock: Clock, usage: UsageMeter, service: BridgeService
+) -> APIRouter:
     router = APIRouter(prefix="/market", tags=["market"])
     normalizer = SymbolNormalizer()
 
@@ -122,6 +134,14 @@ def build_market_router(*, store: TimeSeriesStore, clock: Clock, usage: UsageMet
             next_start = last_ts if ticks[-1].ts < last_ts else last_ts + 1
         items = [TickOut(ts=t.ts, bid=t.bid, ask=t.ask, volume=t.volume) for t in ticks]
         return TicksPage(symbol=name, items=items, next_start=next_start)
+
+    @router.get("/aliases", summary="The tenant's broker symbol aliases (EURUSD.m -> EURUSD)")
+    async def get_aliases(principal: MarketReader) -> AliasesOut:
+        return AliasesOut(aliases=await service.aliases(principal.tenant))
+
+    @router.put("/aliases", summary="Replace the broker symbol aliases; applies to new ticks")
+    async def put_aliases(body: AliasesIn, principal: TenantManager) -> AliasesOut:
+        return AliasesOut(aliases=await service.replace_aliases(principal.tenant, body.aliases))
 
     @router.get("/usage", summary="Ticks and messages ingested per UTC day (for billing)")
     async def get_usage(

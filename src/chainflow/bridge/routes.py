@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -27,7 +27,7 @@ MAX_FRAME_CHARS = 1_048_576
 
 def build_bridge_router(
     *,
-    feed_for: Callable[[Principal], TenantFeed],
+    feed_for: Callable[[Principal], Awaitable[TenantFeed]],
     store: TimeSeriesStore,
     bus: EventBus,
     cache: Cache,
@@ -56,7 +56,7 @@ def build_bridge_router(
             return
         session = IngestSession(
             principal=principal,
-            feed=feed_for(principal),
+            feed=await feed_for(principal),
             store=store,
             bus=bus,
             cache=cache,

@@ -2,50 +2,100 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
+
 from chainflow.bridge.bar_table import persist_bars
+from chainflow.bridge.events import aliases_changed_topic, all_aliases_changed
 from chainflow.bridge.ingest import TenantFeed
+from chainflow.bridge.repository import SymbolAliasRepository
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.validation import TickValidator, ValidationConfig
 from chainflow.core.auth import Principal
 from chainflow.core.clock import Clock
+from chainflow.core.errors import InvalidInput
 from chainflow.core.ids import TenantId
+from chainflow.core.tenancy import TenantContext
+from chainflow.hub.api import BusMessage, EventBus, Subscription
 from chainflow.storage.api import TimeSeriesStore
+from chainflow.storage.relational import Database
 
 DAY_MS = 86_400_000
+MAX_ALIASES = 500
+ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._#+\-]{0,39}$")
 
 
 class BridgeService:
-    """Owns the feeds; a feed's limits follow the tenant's tier when it changes."""
+    """Owns the feeds; a feed's limits follow the tenant's tier, its aliases the table."""
 
-    def __init__(self, *, clock: Clock, store: TimeSeriesStore) -> None:
+    def __init__(
+        self, *, clock: Clock, store: TimeSeriesStore, database: Database, bus: EventBus
+    ) -> None:
         self._clock = clock
         self._store = store
+        self._database = database
+        self._bus = bus
         self._feeds: dict[str, TenantFeed] = {}
+        self._subscription: Subscription | None = None
 
-    def feed_for(self, principal: Principal) -> TenantFeed:
-        """Return the tenant's feed, made on its first connection."""
+    async def start(self) -> None:
+        # Every process follows alias changes made anywhere (live fan-out, not a queue).
+        self._subscription = await self._bus.subscribe(
+            all_aliases_changed(), self.on_aliases_changed
+        )
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+        await self.flush_open_bars()
+
+    async def feed_for(self, principal: Principal) -> TenantFeed:
+        """Return the tenant's feed, made (with its alias table) on its first connection."""
         limits = principal.limits
         feed = self._feeds.get(principal.tenant_id)
         if feed is None:
             config = ValidationConfig(retention_ms=limits.data_retention_days * DAY_MS)
-            # Per-tenant broker aliases (EURUSD.m -> EURUSD) come from the tenant's settings
-            # once they are stored; until then suffixed symbols are kept as sent.
-            validator = TickValidator(config, self._clock, SymbolNormalizer())
-            feed = TenantFeed(principal.tenant_id, validator, limits.ticks_per_second)
-            self._feeds[principal.tenant_id] = feed
+            normalizer = SymbolNormalizer(await self.aliases(principal.tenant))
+            validator = TickValidator(config, self._clock, normalizer)
+            feed = self._feeds.setdefault(
+                principal.tenant_id,
+                TenantFeed(principal.tenant_id, validator, limits.ticks_per_second),
+            )
         feed.ticks_per_second = limits.ticks_per_second
         return feed
 
-    def stats(self) -> dict[str, dict[str, int]]:
-        return {tenant: dict(feed.stats) for tenant, feed in self._feeds.items()}
+    async def aliases(self, tenant: TenantContext) -> dict[str, str]:
+        async with self._database.unit_of_work(tenant, read_only=True) as uow:
+            return await SymbolAliasRepository(uow.session, tenant).as_mapping()
 
-    def totals(self) -> dict[str, int]:
-        """Return the counters summed over tenants (metrics stay low-cardinality)."""
-        summed: dict[str, int] = {}
-        for feed in self._feeds.values():
-            for name, value in feed.stats.items():
-                summed[name] = summed.get(name, 0) + value
-        return summed
+    async def replace_aliases(
+        self, tenant: TenantContext, aliases: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Validate and store the tenant's whole alias table; every process then uses it."""
+        if len(aliases) > MAX_ALIASES:
+            raise InvalidInput(f"expected at most {MAX_ALIASES} aliases; received {len(aliases)}")
+        for alias in aliases:
+            if not ALIAS_PATTERN.fullmatch(alias):
+                raise InvalidInput(
+                    f"expected a broker symbol matching {ALIAS_PATTERN.pattern}; "
+                    f"received {alias[:40]!r}"
+                )
+        table = dict(SymbolNormalizer(aliases).aliases)  # validates and folds the targets
+        async with self._database.unit_of_work(tenant) as uow:
+            await SymbolAliasRepository(uow.session, tenant).replace_all(table)
+            body = json.dumps({"tenant_id": tenant.tenant_id}).encode()
+            topic = aliases_changed_topic(tenant.tenant_id)
+            uow.after_commit(lambda: self._bus.publish(topic, body))
+        return table
+
+    async def on_aliases_changed(self, message: BusMessage) -> None:
+        tenant_id = json.loads(message.data)["tenant_id"]
+        feed = self._feeds.get(tenant_id)
+        if feed is not None:
+            tenant = TenantContext(tenant_id=TenantId(tenant_id))
+            feed.validator.use_normalizer(SymbolNormalizer(await self.aliases(tenant)))
 
     async def flush_open_bars(self) -> int:
         """Persist every open bar (at shutdown), so the stored bars include the last ticks."""
@@ -55,3 +105,11 @@ class BridgeService:
             if open_bars:
                 written += await persist_bars(self._store, TenantId(tenant_id), open_bars)
         return written
+
+    def totals(self) -> dict[str, int]:
+        """Return the counters summed over tenants (metrics stay low-cardinality)."""
+        summed: dict[str, int] = {}
+        for feed in self._feeds.values():
+            for name, value in feed.stats.items():
+                summed[name] = summed.get(name, 0) + value
+        return summed

@@ -211,6 +211,10 @@ class TickValidator:
         """Return the thresholds this validator applies."""
         return self._config
 
+    def use_normalizer(self, normalizer: SymbolNormalizer) -> None:
+        """Apply a new alias table to the ticks that follow (state per symbol is kept)."""
+        self._normalizer = normalizer
+
     def validate_message(self, raw: Mapping[str, Any]) -> Accepted | Rejection:
         """Parse one wire item and validate it, counting a schema rejection too."""
         parsed = parse_tick_message(raw)

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 def build_bridge_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
-    service = BridgeService(clock=kernel.clock, store=infra.timeseries)
+    service = BridgeService(
+        clock=kernel.clock, store=infra.timeseries, database=infra.database, bus=infra.bus
+    )
     usage = UsageMeter(store=infra.timeseries, clock=kernel.clock)
     kernel.bridge = service
     ingest = build_bridge_router(
@@ -33,13 +35,19 @@ def build_bridge_component(kernel: Kernel) -> ServiceComponent:
     router = APIRouter()
     router.include_router(ingest)  # /ws/ticks at the root, as DESIGN.md section 4 names it
     router.include_router(build_stream_router(bus=infra.bus))  # /ws/stream
-    market = build_market_router(store=infra.timeseries, clock=kernel.clock, usage=usage)
+    market = build_market_router(
+        store=infra.timeseries, clock=kernel.clock, usage=usage, service=service
+    )
     router.include_router(market, prefix="/api/v1")
 
+    async def start() -> None:
+        await usage.start()
+        await service.start()
+
     async def stop() -> None:
-        await service.flush_open_bars()
+        await service.stop()
         await usage.stop()
 
     return ServiceComponent(
-        name="bridge", router=router, on_start=usage.start, on_stop=stop, mount_prefix=""
+        name="bridge", router=router, on_start=start, on_stop=stop, mount_prefix=""
     )

@@ -92,6 +92,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "data-bridge",
         "MT5 ingestion, tick validation, fan-out, metering",
         _build_bridge,
+        models="chainflow.bridge.models",
         route_prefixes=("/api/v1/market",),  # /ws/ticks is served where the bridge runs
     ),
     ServiceSpec(
