@@ -1,0 +1,98 @@
+"""Every bad-input class through a real ingestion session: its code, nothing stored."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chainflow.bridge.ingest import IngestSession, ProtocolViolation, TenantFeed
+from chainflow.bridge.symbols import SymbolNormalizer
+from chainflow.bridge.validation import TickValidator, ValidationConfig
+from chainflow.core.auth import TIER_LIMITS, Principal, Role, Scope, Tier
+from chainflow.core.clock import SimulatedClock
+from chainflow.core.ids import TenantId, UserId
+from chainflow.core.settings import BusSettings, CacheSettings, TimeSeriesSettings
+from chainflow.hub.bus import open_bus
+from chainflow.storage.cache import open_cache
+from chainflow.storage.timeseries import open_timeseries
+
+NOW = 1_800_000_000_000
+LIMITS = TIER_LIMITS[Tier.ENTERPRISE]
+
+
+@pytest.fixture
+async def session(tmp_path: Path):
+    clock = SimulatedClock(NOW)
+    store = open_timeseries(f"duckdb:///{tmp_path / 'ts.duckdb'}", TimeSeriesSettings())
+    await store.start()
+    bus = open_bus(BusSettings())
+    await bus.start()
+    cache = open_cache(CacheSettings(), clock)
+    principal = Principal(
+        UserId("u1"), TenantId("t1"), Role.TRADER, Tier.ENTERPRISE, LIMITS,
+        frozenset({Scope.TICKS_WRITE}), "api_key", api_key_id="k1",
+    )  # fmt: skip
+    validator = TickValidator(ValidationConfig(), clock, SymbolNormalizer())
+    feed = TenantFeed("t1", validator, LIMITS.ticks_per_second)
+    ingest = IngestSession(
+        principal=principal, feed=feed, store=store, bus=bus, cache=cache, clock=clock
+    )
+    # A valid history first, so that the spread and spike checks are warmed up.
+    history = [_tick(NOW - 60_000 + i * 100, 1.1 + (i % 2) * 1e-5, i + 1) for i in range(40)]
+    frames = await ingest.handle_text(json.dumps({"type": "ticks", "items": history}))
+    assert frames == [{"type": "ack", "seq": 40}]
+    yield ingest, store
+    await bus.close()
+    await store.close()
+
+
+def _tick(ts: int, bid: float, seq: int, **changes: object) -> dict:
+    return {"symbol": "EURUSD", "ts": ts, "bid": bid, "ask": round(bid + 0.0001, 5),
+            "volume": 1.0, "seq": seq, **changes}  # fmt: skip
+
+
+async def _stored(store) -> int:
+    return len(await store.scan_ticks(TenantId("t1"), "EURUSD", 0, NOW + 10**9))
+
+
+BAD_INPUTS = {
+    "invalid_schema": {"bid": "1.1"},
+    "invalid_symbol": {"symbol": "EUR USD!"},
+    "non_finite_price": {"bid": float("inf")},
+    "non_positive_price": {"bid": -1.0, "ask": 1.0},
+    "crossed_quote": {"bid": 1.2, "ask": 1.1},
+    "spread_outlier": {"bid": 1.1, "ask": 1.2},
+    "price_spike": {"bid": 1.5, "ask": 1.5001},
+    "future_timestamp": {"ts": NOW + 60_000},
+    "stale_timestamp": {"ts": NOW - 400 * 86_400_000},
+    "duplicate": {"ts": NOW - 60_000, "bid": 1.1, "ask": 1.1001},
+    "invalid_volume": {"volume": -3},
+}
+
+
+class TestBadInput:
+    @pytest.mark.parametrize("code", sorted(BAD_INPUTS))
+    async def test_each_class_gets_its_code_and_nothing_is_stored(self, session, code) -> None:
+        ingest, store = session
+        before = await _stored(store)
+        bad = {**_tick(NOW - 1_000, 1.1, 41), **BAD_INPUTS[code]}
+        raw = json.dumps({"type": "tick", **bad}).replace("Infinity", "1e999")
+        frames = await ingest.handle_text(raw)
+        assert frames[0]["type"] == "error" and frames[0]["code"] == code
+        assert frames[0]["seq"] == 41 and frames[-1] == {"type": "ack", "seq": 41}
+        assert await _stored(store) == before
+        # The session goes on: the next good tick is stored and acked.
+        frames = await ingest.handle_text(json.dumps({"type": "tick", **_tick(NOW - 500, 1.1, 42)}))
+        assert frames == [{"type": "ack", "seq": 42}]
+        assert await _stored(store) == before + 1
+
+    async def test_a_batch_over_the_limit_is_a_protocol_violation(self, session) -> None:
+        ingest, _ = session
+        items = [_tick(NOW - 1_000 + i, 1.1, 41 + i) for i in range(1001)]
+        with pytest.raises(ProtocolViolation, match="at most 1000"):
+            await ingest.handle_text(json.dumps({"type": "ticks", "items": items}))
+
+    async def test_unknown_message_type_is_an_error_frame(self, session) -> None:
+        ingest, _ = session
+        frames = await ingest.handle_text(json.dumps({"type": "trade"}))
+        assert frames[0]["code"] == "invalid_schema" and "received 'trade'" in frames[0]["message"]
