@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from chainflow.core.market import Tick, Timeframe
 from chainflow.core.settings import TimeSeriesSettings
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.timeseries import open_timeseries
+from tests.fixtures.settings import register_embedded_user
 
 TENANT = TenantId("tenant-importers")
 TICK_HEADER = "<DATE>\t<TIME>\t<BID>\t<ASK>\t<LAST>\t<VOLUME>\t<FLAGS>"
@@ -260,35 +260,10 @@ def _runner_for(home: Path) -> Callable[[str, Callable[[Any], Awaitable[Any]]], 
     return run_with_kernel
 
 
-def _register(home: Path, email: str) -> None:
-    import httpx
-
-    from chainflow.runtime.app import create_app
-    from chainflow.runtime.kernel import Kernel
-    from tests.fixtures.settings import embedded_settings
-
-    async def register() -> None:
-        kernel = Kernel(embedded_settings(home))
-        app = create_app(kernel)
-        await kernel.start()
-        try:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                response = await client.post(
-                    "/api/v1/auth/register",
-                    json={"email": email, "password": "Correct-Horse-77"},
-                )
-                assert response.status_code == 201, response.text
-        finally:
-            await kernel.stop()
-
-    asyncio.run(register())
-
-
 class TestCommand:
     def test_import_twice_then_bad_file(self, tmp_path: Path) -> None:
         home = tmp_path / "home"
-        _register(home, "trader@example.com")
+        register_embedded_user(home, "trader@example.com")
         app = typer.Typer()
         app.command("import")(make_import_command(_runner_for(home)))
         app.command("noop")(lambda: None)  # keep `import` a sub-command

@@ -5,6 +5,7 @@ from typer.testing import CliRunner
 
 from chainflow import __version__
 from chainflow.cli import app
+from tests.fixtures.settings import register_embedded_user
 
 runner = CliRunner()
 
@@ -91,34 +92,8 @@ class TestConfig:
 
 
 class TestUsers:
-    def _register(self, home: Path, email: str) -> None:
-        import asyncio
-
-        import httpx
-
-        from chainflow.runtime.app import create_app
-        from chainflow.runtime.kernel import Kernel
-        from tests.fixtures.settings import embedded_settings
-
-        async def register() -> None:
-            kernel = Kernel(embedded_settings(home))
-            app = create_app(kernel)
-            await kernel.start()
-            try:
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                    response = await client.post(
-                        "/api/v1/auth/register",
-                        json={"email": email, "password": "Correct-Horse-77"},
-                    )
-                    assert response.status_code == 201, response.text
-            finally:
-                await kernel.stop()
-
-        asyncio.run(register())
-
     def test_set_tier_and_grant_superadmin(self, home: Path) -> None:
-        self._register(home, "ops@example.com")
+        register_embedded_user(home, "ops@example.com")
         tier = runner.invoke(app, ["users", "set-tier", "ops@example.com", "pro"])
         assert tier.exit_code == 0, tier.output
         assert "is now on the pro tier" in tier.output
@@ -126,7 +101,7 @@ class TestUsers:
         assert grant.exit_code == 0, grant.output
 
     def test_unknown_email_and_bad_tier_fail_cleanly(self, home: Path) -> None:
-        self._register(home, "ops@example.com")
+        register_embedded_user(home, "ops@example.com")
         missing = runner.invoke(app, ["users", "set-tier", "nobody@example.com", "pro"])
         assert missing.exit_code == 1 and "has no account" in missing.output
         bad = runner.invoke(app, ["users", "set-tier", "ops@example.com", "platinum"])

@@ -5,15 +5,13 @@ Files: one per symbol and kind; prices are formatted from whole points, so each 
 exactly the symbol's digits (never ``1.0900000001``). All times are UTC.
 
 - MT5 ticks, ``SYMBOL_ticks.tsv``, laid out as MetaTrader 5's tick export: tab-separated,
-  CRLF, header ``<DATE> <TIME> <BID> <ASK> <LAST> <VOLUME> <FLAGS>``, DATE ``YYYY.MM.DD``
-  and TIME ``HH:MM:SS.mmm``. BID and ASK are on every row. LAST is empty because FX quotes
-  have no last price. VOLUME is the synthetic tick volume; MT5 leaves it empty for FX, and
-  we keep it so that the file round-trips. FLAGS is 2 when the bid changed, 4 when the ask
-  changed and 6 when both did (MT5's TICK_FLAG_BID and TICK_FLAG_ASK).
+  CRLF, header ``<DATE> <TIME> <BID> <ASK> <LAST> <VOLUME> <FLAGS>``, DATE ``YYYY.MM.DD``,
+  TIME ``HH:MM:SS.mmm``; BID and ASK on every row, LAST empty (FX), VOLUME the synthetic
+  tick volume (MT5 leaves it empty for FX; kept so that the file round-trips). FLAGS is 2
+  when the bid changed, 4 when the ask changed, 6 when both did (TICK_FLAG_BID/_ASK).
 - MT5 bars, ``SYMBOL_<TF>.tsv``: ``<DATE> <TIME> <OPEN> <HIGH> <LOW> <CLOSE> <TICKVOL> <VOL>
-  <SPREAD>`` with TIME ``HH:MM:SS`` (the bar's open time) and bid prices. TICKVOL is the
-  number of ticks, VOL the summed tick volume and SPREAD the smallest spread during the bar,
-  in points.
+  <SPREAD>`` with TIME ``HH:MM:SS`` (bar open) and bid prices; TICKVOL the number of
+  ticks, VOL the summed tick volume, SPREAD the smallest spread in the bar (points).
 - OHLCV CSV, ``SYMBOL_<TF>.csv``: ``Date,Open,High,Low,Close,Volume``, with Date
   ``YYYY-MM-DD HH:MM:SS`` and Volume the summed tick volume.
 - Regime segments, ``SYMBOL_regimes.csv``: ``start,end,regime,ticks``, one row per run of

@@ -31,12 +31,12 @@ the MAD is computed only for a move too large for the MAD floor alone to clear.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chainflow.bridge.rolling import median_of_sorted, push_sorted
 from chainflow.bridge.symbols import SYMBOL_PATTERN, SymbolNormalizer
 from chainflow.bridge.tick_message import RejectCode, Rejection, parse_tick_message
 from chainflow.core.clock import Clock
@@ -300,7 +300,7 @@ class TickValidator:
         mid = (bid + ask) * 0.5
         spread = ask - bid
         if len(state.sorted_spreads) >= config.warmup_ticks:
-            median_spread = _median(state.sorted_spreads)
+            median_spread = median_of_sorted(state.sorted_spreads)
             limit = max(
                 config.spread_outlier_factor * median_spread, config.spread_outlier_floor * mid
             )
@@ -325,10 +325,10 @@ class TickValidator:
             record_return = not out_of_order
             sorted_returns = state.sorted_returns
             if len(sorted_returns) >= config.warmup_ticks:
-                median_change = _median(sorted_returns)
+                median_change = median_of_sorted(sorted_returns)
                 deviation = abs(change - median_change)
                 if deviation > self._spike_floor_bound:
-                    mad = _median(sorted(abs(r - median_change) for r in sorted_returns))
+                    mad = median_of_sorted(sorted(abs(r - median_change) for r in sorted_returns))
                     limit = config.spike_threshold * MAD_TO_SIGMA * max(mad, config.spike_mad_floor)
                     if deviation > limit:
                         if out_of_order or not _is_confirmed_level(state, mid, limit, config):
@@ -352,8 +352,8 @@ class TickValidator:
             stats.out_of_order += 1
         else:
             if record_return:
-                _push(state.returns, state.sorted_returns, change, config.spike_window_ticks)
-            _push(state.spreads, state.sorted_spreads, spread, config.spread_window_ticks)
+                push_sorted(state.returns, state.sorted_returns, change, config.spike_window_ticks)
+            push_sorted(state.spreads, state.sorted_spreads, spread, config.spread_window_ticks)
             state.last_ts = ts
             state.last_mid = mid
             state.candidate_mid = None
@@ -381,20 +381,6 @@ class TickValidator:
     def _reject(self, code: RejectCode, message: str, seq: int | None) -> Rejection:
         self.stats.rejected[code] += 1
         return Rejection(code, message, seq)
-
-
-def _median(ordered: list[float]) -> float:
-    half = len(ordered) >> 1
-    if len(ordered) & 1:
-        return ordered[half]
-    return (ordered[half - 1] + ordered[half]) * 0.5
-
-
-def _push(window: deque[float], ordered: list[float], value: float, size: int) -> None:
-    if len(window) >= size:
-        del ordered[bisect_left(ordered, window.popleft())]
-    window.append(value)
-    insort(ordered, value)
 
 
 def _is_confirmed_level(
