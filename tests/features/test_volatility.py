@@ -1,0 +1,330 @@
+"""Volatility indicators: batch == TA-Lib / pure-Python reference, streaming == batch,
+snapshot/restore continuation, no lookahead.
+
+Also holds the shared helpers (``make_ohlcv``, ``assert_same_series``, ``run_stream``,
+``check_*``) used by ``test_trend.py`` and ``test_volume.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+import talib
+from numpy.testing import assert_allclose
+
+from chainflow.features.batch import volatility as bv
+from chainflow.features.stream import volatility as sv
+from tests.fixtures.market_data import OHLCV, make_ohlcv
+
+RTOL = 1e-9
+
+
+DATA = make_ohlcv()
+
+
+def assert_same_series(actual: np.ndarray, expected: np.ndarray, rtol: float = RTOL) -> None:
+    """Identical NaN positions and values within ``rtol`` elsewhere."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected))
+    mask = ~np.isnan(expected)
+    assert mask.any()
+    assert_allclose(actual[mask], expected[mask], rtol=rtol, atol=0.0)
+
+
+Lines = tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One streaming twin: its batch lines, how to make it, how to feed bar ``i``."""
+
+    name: str
+    batch: Callable[[OHLCV], Lines]
+    make: Callable[[], Any]
+    feed: Callable[[Any, OHLCV, int], Any]
+    lines: Callable[[Any], tuple[float, ...]] = lambda ind: (ind.value,)
+
+
+def run_stream(case: Case, data: OHLCV, ind: Any = None, start: int = 0) -> list[Lines]:
+    """Feed bars ``start..`` and collect every line after each update."""
+    ind = case.make() if ind is None else ind
+    rows = []
+    for i in range(start, len(data.close)):
+        case.feed(ind, data, i)
+        rows.append(case.lines(ind))
+    return [np.array(col, dtype=np.float64) for col in zip(*rows, strict=True)]
+
+
+def check_stream_equals_batch(case: Case, data: OHLCV = DATA) -> None:
+    ind = case.make()
+    streamed = run_stream(case, data, ind)
+    expected = case.batch(data)
+    assert len(streamed) == len(expected)
+    for s, b in zip(streamed, expected, strict=True):
+        assert_same_series(s, b)
+    first_ready = int(np.flatnonzero(~np.isnan(expected[0]))[0])
+    probe = case.make()
+    for i in range(first_ready + 1):
+        case.feed(probe, data, i)
+        assert probe.count == i + 1
+        assert probe.is_ready == (i >= first_ready)
+    probe.reset()
+    assert probe.count == 0 and not probe.is_ready
+
+
+def check_snapshot_restore(case: Case, data: OHLCV = DATA, cuts: Sequence[int] = (0, 7, 1501)):
+    whole = run_stream(case, data)
+    for cut in cuts:
+        first = case.make()
+        for i in range(cut):
+            case.feed(first, data, i)
+        snap = json.loads(json.dumps(first.snapshot(), allow_nan=True))
+        second = case.make()
+        second.restore(snap)
+        assert second.count == cut
+        rest = run_stream(case, data, second, start=cut)
+        for w, r in zip(whole, rest, strict=True):
+            np.testing.assert_array_equal(w[cut:], r)
+
+
+def check_no_lookahead(batch: Callable[[OHLCV], Lines], data: OHLCV = DATA) -> None:
+    base = batch(data)
+    for t in (40, 700, 2500):
+        changed = batch(data.perturbed_after(t))
+        for b, c in zip(base, changed, strict=True):
+            np.testing.assert_array_equal(b[: t + 1], c[: t + 1])
+            assert not np.array_equal(b[t + 1 :], c[t + 1 :], equal_nan=True)
+
+
+# --------------------------------------------------------------------------- TA-Lib
+
+
+@pytest.mark.parametrize("n", [2, 5, 14, 20, 50])
+@pytest.mark.parametrize("k", [1.0, 2.0, 2.5])
+def test_bbands_matches_talib(n: int, k: float) -> None:
+    ours = bv.bbands(DATA.close, n, k)
+    ref = talib.BBANDS(DATA.close, timeperiod=n, nbdevup=k, nbdevdn=k, matype=0)
+    for o, r in zip(ours, ref, strict=True):
+        assert_same_series(o, r)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 14, 20, 50])
+def test_atr_matches_talib(n: int) -> None:
+    assert_same_series(
+        bv.atr(DATA.high, DATA.low, DATA.close, n),
+        talib.ATR(DATA.high, DATA.low, DATA.close, timeperiod=n),
+    )
+
+
+def test_trange_matches_talib() -> None:
+    assert_same_series(
+        bv.trange(DATA.high, DATA.low, DATA.close), talib.TRANGE(DATA.high, DATA.low, DATA.close)
+    )
+
+
+# ------------------------------------------------------------ pure-Python references
+
+
+def _ref_bbands(close: np.ndarray, n: int, k: float) -> Lines:
+    up, mid, lo = (np.full(close.size, np.nan) for _ in range(3))
+    for i in range(n - 1, close.size):
+        w = close[i - n + 1 : i + 1].tolist()
+        m = math.fsum(w) / n
+        s = statistics.pstdev(w)
+        up[i], mid[i], lo[i] = m + k * s, m, m - k * s
+    return up, mid, lo
+
+
+def test_percent_b_and_bandwidth_match_reference() -> None:
+    up, mid, lo = _ref_bbands(DATA.close, 20, 2.0)
+    assert_same_series(bv.percent_b(DATA.close, 20, 2.0), (DATA.close - lo) / (up - lo))
+    assert_same_series(bv.bandwidth(DATA.close, 20, 2.0), (up - lo) / mid)
+
+
+def test_bbands_matches_reference() -> None:
+    for o, r in zip(bv.bbands(DATA.close, 20, 2.0), _ref_bbands(DATA.close, 20, 2.0), strict=True):
+        assert_same_series(o, r)
+
+
+@pytest.mark.parametrize("n", [5, 20])
+def test_keltner_matches_reference(n: int) -> None:
+    c = DATA.close.tolist()
+    ema = [math.nan] * len(c)
+    ema[n - 1] = sum(c[:n]) / n
+    for i in range(n, len(c)):
+        ema[i] = ema[i - 1] + 2.0 / (n + 1) * (c[i] - ema[i - 1])
+    mid = np.array(ema)
+    a = talib.ATR(DATA.high, DATA.low, DATA.close, timeperiod=n)
+    mid[np.isnan(a)] = np.nan
+    up, m, lo = bv.keltner(DATA.high, DATA.low, DATA.close, n, 1.5)
+    assert_same_series(m, mid)
+    assert_same_series(up, mid + 1.5 * a)
+    assert_same_series(lo, mid - 1.5 * a)
+    assert int(np.flatnonzero(~np.isnan(m))[0]) == n
+
+
+def test_donchian_matches_reference() -> None:
+    n = 20
+    up, mid, lo = bv.donchian(DATA.high, DATA.low, n)
+    h, lw = DATA.high.tolist(), DATA.low.tolist()
+    ref_up = [math.nan] * (n - 1) + [max(h[i - n + 1 : i + 1]) for i in range(n - 1, len(h))]
+    ref_lo = [math.nan] * (n - 1) + [min(lw[i - n + 1 : i + 1]) for i in range(n - 1, len(h))]
+    assert_same_series(up, ref_up)
+    assert_same_series(lo, ref_lo)
+    assert_same_series(mid, (np.array(ref_up) + np.array(ref_lo)) / 2)
+
+
+def _rolling_ref(terms: list[float], n: int, first: int, f: Callable[[float], float]):
+    out = [math.nan] * len(terms)
+    for i in range(first + n - 1, len(terms)):
+        out[i] = f(math.fsum(terms[i - n + 1 : i + 1]) / n)
+    return out
+
+
+def test_realized_volatility_matches_reference() -> None:
+    n = 20
+    o, h, lw, c = (x.tolist() for x in (DATA.open, DATA.high, DATA.low, DATA.close))
+    r2 = [math.nan] + [math.log(c[i] / c[i - 1]) ** 2 for i in range(1, len(c))]
+    assert_same_series(bv.rv_close_to_close(DATA.close, n), _rolling_ref(r2, n, 1, math.sqrt))
+    hl2 = [math.log(a / b) ** 2 for a, b in zip(h, lw, strict=True)]
+    park = _rolling_ref(hl2, n, 0, lambda m: math.sqrt(m / (4 * math.log(2))))
+    assert_same_series(bv.rv_parkinson(DATA.high, DATA.low, n), park)
+    gk_terms = [
+        0.5 * math.log(hh / ll) ** 2 - (2 * math.log(2) - 1) * math.log(cc / oo) ** 2
+        for oo, hh, ll, cc in zip(o, h, lw, c, strict=True)
+    ]
+    gk = _rolling_ref(gk_terms, n, 0, math.sqrt)
+    assert_same_series(bv.rv_garman_klass(DATA.open, DATA.high, DATA.low, DATA.close, n), gk)
+
+
+def test_zscore_matches_reference() -> None:
+    n = 30
+    x = DATA.close.tolist()
+    ref = [math.nan] * len(x)
+    for i in range(n - 1, len(x)):
+        w = x[i - n + 1 : i + 1]
+        ref[i] = (x[i] - statistics.fmean(w)) / statistics.pstdev(w)
+    assert_same_series(bv.zscore(DATA.close, n), ref)
+    assert bv.zscore(np.ones(10), 3)[2:].tolist() == [0.0] * 8
+
+
+def test_bad_period_rejected() -> None:
+    with pytest.raises(ValueError):
+        bv.bbands(DATA.close, 0)
+    with pytest.raises(ValueError):
+        sv.ATR(0)
+
+
+# ------------------------------------------------------- streaming twins and behaviour
+
+
+def _hlc(ind: Any, d: OHLCV, i: int) -> Any:
+    return ind.update_bar(d.high[i], d.low[i], d.close[i])
+
+
+def _bands(ind: Any) -> tuple[float, ...]:
+    return (ind.upper, ind.middle, ind.lower)
+
+
+CASES = [
+    Case(
+        "BBANDS",
+        lambda d: bv.bbands(d.close, 20, 2.0),
+        lambda: sv.BBANDS(20, 2.0),
+        lambda ind, d, i: ind.update(d.close[i]),
+        _bands,
+    ),
+    Case(
+        "PERCENT_B",
+        lambda d: (bv.percent_b(d.close, 14, 1.5),),
+        lambda: sv.PERCENT_B(14, 1.5),
+        lambda ind, d, i: ind.update(d.close[i]),
+    ),
+    Case(
+        "BANDWIDTH",
+        lambda d: (bv.bandwidth(d.close, 14, 1.5),),
+        lambda: sv.BANDWIDTH(14, 1.5),
+        lambda ind, d, i: ind.update(d.close[i]),
+    ),
+    Case("TRANGE", lambda d: (bv.trange(d.high, d.low, d.close),), sv.TRANGE, _hlc),
+    Case("ATR", lambda d: (bv.atr(d.high, d.low, d.close, 14),), lambda: sv.ATR(14), _hlc),
+    Case("ATR1", lambda d: (bv.atr(d.high, d.low, d.close, 1),), lambda: sv.ATR(1), _hlc),
+    Case(
+        "KELTNER",
+        lambda d: bv.keltner(d.high, d.low, d.close, 20, 2.0),
+        lambda: sv.KELTNER(20, 2.0),
+        _hlc,
+        _bands,
+    ),
+    Case(
+        "DONCHIAN",
+        lambda d: bv.donchian(d.high, d.low, 20),
+        lambda: sv.DONCHIAN(20),
+        lambda ind, d, i: ind.update_bar(d.high[i], d.low[i]),
+        _bands,
+    ),
+    Case(
+        "RV_CLOSE_TO_CLOSE",
+        lambda d: (bv.rv_close_to_close(d.close, 20),),
+        lambda: sv.RV_CLOSE_TO_CLOSE(20),
+        lambda ind, d, i: ind.update(d.close[i]),
+    ),
+    Case(
+        "RV_PARKINSON",
+        lambda d: (bv.rv_parkinson(d.high, d.low, 20),),
+        lambda: sv.RV_PARKINSON(20),
+        lambda ind, d, i: ind.update_bar(d.high[i], d.low[i]),
+    ),
+    Case(
+        "RV_GARMAN_KLASS",
+        lambda d: (bv.rv_garman_klass(d.open, d.high, d.low, d.close, 20),),
+        lambda: sv.RV_GARMAN_KLASS(20),
+        lambda ind, d, i: ind.update_bar(d.open[i], d.high[i], d.low[i], d.close[i]),
+    ),
+    Case(
+        "ZSCORE",
+        lambda d: (bv.zscore(d.close, 30),),
+        lambda: sv.ZSCORE(30),
+        lambda ind, d, i: ind.update(d.close[i]),
+    ),
+]
+IDS = [c.name for c in CASES]
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_stream_equals_batch(case: Case) -> None:
+    check_stream_equals_batch(case)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_snapshot_restore_continues_identically(case: Case) -> None:
+    check_snapshot_restore(case)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_no_lookahead(case: Case) -> None:
+    check_no_lookahead(case.batch)
+
+
+def test_restore_rejects_other_params() -> None:
+    a = sv.BBANDS(20, 2.0)
+    a.update(1.0)
+    with pytest.raises(ValueError):
+        sv.BBANDS(21, 2.0).restore(a.snapshot())
+
+
+def test_bbands_stream_value_is_batch_tuple() -> None:
+    ind = sv.BBANDS(5, 2.0)
+    for x in DATA.close[:50]:
+        ind.update(x)
+    up, mid, lo = bv.bbands(DATA.close[:50], 5, 2.0)
+    assert_allclose(ind.value, (up[-1], mid[-1], lo[-1]), rtol=RTOL)
