@@ -24,14 +24,14 @@ FloatArray = NDArray[np.float64]
 def check_period(n: int, minimum: int, name: str = "n") -> None:
     """Raise ``ValueError`` unless ``n`` is an integer of at least ``minimum``."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
+        raise ValueError(f"expected {name} to be an integer >= {minimum}; received {n!r}")
 
 
 def as_series(x: ArrayLike, name: str = "x") -> FloatArray:
     """Return ``x`` as a 1-D float64 array (a copy only when a conversion is needed)."""
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+        raise ValueError(f"expected {name} to be one-dimensional; received shape {arr.shape}")
     return arr
 
 

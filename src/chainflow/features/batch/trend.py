@@ -34,7 +34,7 @@ def _directional(
 ) -> tuple[Array, Array, Array]:
     """Return ``(adx, plus_di, minus_di)`` by TA-Lib's recursion."""
     if n < 2:
-        raise ValueError(f"period must be >= 2, got {n}")
+        raise ValueError(f"expected a period >= 2; received {n}")
     h = np.asarray(high, dtype=np.float64).tolist()
     lo = np.asarray(low, dtype=np.float64).tolist()
     c = np.asarray(close, dtype=np.float64).tolist()

@@ -53,7 +53,7 @@ def _arr(x: ArrayLike) -> Array:
 
 def _check_period(n: int, minimum: int = 1) -> None:
     if n < minimum:
-        raise ValueError(f"period must be >= {minimum}, got {n}")
+        raise ValueError(f"expected a period >= {minimum}; received {n}")
 
 
 def _rolling_mean_std(x: Array, n: int) -> tuple[Array, Array]:

@@ -25,7 +25,7 @@ class ADX(StreamingIndicator):
     def __init__(self, n: int = 14) -> None:
         super().__init__()
         if n < 2:
-            raise ValueError(f"period must be >= 2, got {n}")
+            raise ValueError(f"expected a period >= 2; received {n}")
         self.n = n
         self.reset()
 

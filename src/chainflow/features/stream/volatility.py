@@ -15,6 +15,7 @@ from collections import deque
 from typing import Any
 
 from chainflow.features.stream.base import NAN, StreamingIndicator
+from chainflow.features.stream.windows import RollingWindow, check_params, check_period
 
 __all__ = [
     "ATR",
@@ -31,79 +32,6 @@ __all__ = [
 ]
 
 _LN2 = math.log(2.0)
-
-
-def _check_period(n: int) -> None:
-    if n < 1:
-        raise ValueError(f"period must be >= 1, got {n}")
-
-
-def _check_params(snapshot: dict[str, Any], params: dict[str, Any]) -> None:
-    if snapshot.get("params") != params:
-        raise ValueError(f"snapshot params {snapshot.get('params')} != {params}")
-
-
-class _Window:
-    """The last ``n`` values with running shifted sums; mean and population variance."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.reset()
-
-    def reset(self) -> None:
-        self.values: deque[float] = deque(maxlen=self.n)
-        self.shift = 0.0
-        self.s1 = 0.0
-        self.s2 = 0.0
-        self.pushes = 0
-
-    @property
-    def full(self) -> bool:
-        return len(self.values) == self.n
-
-    def push(self, x: float) -> None:
-        if len(self.values) == self.n:
-            d = self.values[0] - self.shift
-            self.s1 -= d
-            self.s2 -= d * d
-        self.values.append(x)
-        d = x - self.shift
-        self.s1 += d
-        self.s2 += d * d
-        self.pushes += 1
-        if self.pushes >= self.n:
-            self._resum()
-
-    def _resum(self) -> None:
-        """Exact re-sum (every ``n`` pushes: amortized O(1)), bounding rounding drift."""
-        vals = self.values
-        self.shift = math.fsum(vals) / len(vals)
-        self.s1 = math.fsum(v - self.shift for v in vals)
-        self.s2 = math.fsum((v - self.shift) ** 2 for v in vals)
-        self.pushes = 0
-
-    def mean(self) -> float:
-        return self.shift + self.s1 / self.n
-
-    def pstd(self) -> float:
-        m = self.s1 / self.n
-        return math.sqrt(max(self.s2 / self.n - m * m, 0.0))
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "values": list(self.values),
-            "shift": self.shift,
-            "s1": self.s1,
-            "s2": self.s2,
-            "pushes": self.pushes,
-        }
-
-    def restore(self, snap: dict[str, Any]) -> None:
-        self.values = deque((float(v) for v in snap["values"]), maxlen=self.n)
-        self.shift = float(snap["shift"])
-        self.s1 = float(snap["s1"])
-        self.s2 = float(snap["s2"])
-        self.pushes = int(snap["pushes"])
 
 
 class TRANGE(StreamingIndicator):
@@ -134,7 +62,7 @@ class TRANGE(StreamingIndicator):
         return {"params": {}, "count": self.count, "value": self.value, "pc": self._prev_close}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        _check_params(snapshot, {})
+        check_params(snapshot, {})
         self.count = int(snapshot["count"])
         self.value = float(snapshot["value"])
         self._prev_close = float(snapshot["pc"])
@@ -145,7 +73,7 @@ class ATR(StreamingIndicator):
 
     def __init__(self, n: int = 14) -> None:
         super().__init__()
-        _check_period(n)
+        check_period(n)
         self.n = n
         self.reset()
 
@@ -186,7 +114,7 @@ class ATR(StreamingIndicator):
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        _check_params(snapshot, {"n": self.n})
+        check_params(snapshot, {"n": self.n})
         self.count = int(snapshot["count"])
         self.value = float(snapshot["value"])
         self._seed = float(snapshot["seed"])
@@ -198,10 +126,10 @@ class BBANDS(StreamingIndicator):
 
     def __init__(self, n: int = 20, k: float = 2.0) -> None:
         super().__init__()
-        _check_period(n)
+        check_period(n)
         self.n = n
         self.k = k
-        self._win = _Window(n)
+        self._win = RollingWindow(n)
         self.reset()
 
     def reset(self) -> None:
@@ -252,7 +180,7 @@ class BBANDS(StreamingIndicator):
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        _check_params(snapshot, {"n": self.n, "k": self.k})
+        check_params(snapshot, {"n": self.n, "k": self.k})
         self.count = int(snapshot["count"])
         self._last = float(snapshot["last"])
         self.upper, self.middle, self.lower = (float(v) for v in snapshot["bands"])
@@ -280,7 +208,7 @@ class KELTNER(StreamingIndicator):
 
     def __init__(self, n: int = 20, k: float = 2.0) -> None:
         super().__init__()
-        _check_period(n)
+        check_period(n)
         self.n = n
         self.k = k
         self._alpha = 2.0 / (n + 1)
@@ -329,7 +257,7 @@ class KELTNER(StreamingIndicator):
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        _check_params(snapshot, {"n": self.n, "k": self.k})
+        check_params(snapshot, {"n": self.n, "k": self.k})
         self.count = int(snapshot["count"])
         self._ema = float(snapshot["ema"])
         self._seed = float(snapshot["seed"])
@@ -342,7 +270,7 @@ class DONCHIAN(StreamingIndicator):
 
     def __init__(self, n: int = 20) -> None:
         super().__init__()
-        _check_period(n)
+        check_period(n)
         self.n = n
         self.reset()
 
@@ -396,95 +324,16 @@ class DONCHIAN(StreamingIndicator):
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        _check_params(snapshot, {"n": self.n})
+        check_params(snapshot, {"n": self.n})
         self.count = int(snapshot["count"])
         self._maxq = deque((int(i), float(v)) for i, v in snapshot["max"])
         self._minq = deque((int(i), float(v)) for i, v in snapshot["min"])
 
 
-class _RollingMeanIndicator(StreamingIndicator):
-    """Shared state of the realized volatilities and the z-score: one ``_Window``."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        _check_period(n)
-        self.n = n
-        self._win = _Window(n)
-        self.reset()
-
-    def reset(self) -> None:
-        self.count = 0
-        self.value = NAN
-        self._win.reset()
-        self._prev = NAN
-
-    @property
-    def is_ready(self) -> bool:
-        return self._win.full
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "params": {"n": self.n},
-            "count": self.count,
-            "value": self.value,
-            "prev": self._prev,
-            "window": self._win.snapshot(),
-        }
-
-    def restore(self, snapshot: dict[str, Any]) -> None:
-        _check_params(snapshot, {"n": self.n})
-        self.count = int(snapshot["count"])
-        self.value = float(snapshot["value"])
-        self._prev = float(snapshot["prev"])
-        self._win.restore(snapshot["window"])
-
-
-class RV_CLOSE_TO_CLOSE(_RollingMeanIndicator):
-    """Per-bar close-to-close realized volatility: RMS of the last ``n`` log returns."""
-
-    def update(self, value: float) -> float:
-        self.count += 1
-        if self.count > 1:
-            r = math.log(value / self._prev)
-            self._win.push(r * r)
-            if self._win.full:
-                self.value = math.sqrt(self._win.mean())
-        self._prev = value
-        return self.value
-
-
-class RV_PARKINSON(_RollingMeanIndicator):
-    """Per-bar Parkinson volatility: ``sqrt(mean(ln(h/l)^2) / (4 ln 2))``."""
-
-    def update_bar(self, high: float, low: float) -> float:
-        self.count += 1
-        hl = math.log(high / low)
-        self._win.push(hl * hl)
-        if self._win.full:
-            self.value = math.sqrt(self._win.mean() / (4.0 * _LN2))
-        return self.value
-
-
-class RV_GARMAN_KLASS(_RollingMeanIndicator):
-    """Per-bar Garman-Klass volatility (formula in ``batch.volatility``)."""
-
-    def update_bar(self, open: float, high: float, low: float, close: float) -> float:
-        self.count += 1
-        hl = math.log(high / low)
-        co = math.log(close / open)
-        self._win.push(0.5 * hl * hl - (2.0 * _LN2 - 1.0) * co * co)
-        if self._win.full:
-            self.value = math.sqrt(max(self._win.mean(), 0.0))
-        return self.value
-
-
-class ZSCORE(_RollingMeanIndicator):
-    """Rolling z-score of the current value against the last ``n`` (population std)."""
-
-    def update(self, value: float) -> float:
-        self.count += 1
-        self._win.push(value)
-        if self._win.full:
-            std = self._win.pstd()
-            self.value = (value - self._win.mean()) / std if std > 0.0 else 0.0
-        return self.value
+# Realized volatility and the z-score live in their own module; they are part of this API.
+from chainflow.features.stream.realized import (  # noqa: E402
+    RV_CLOSE_TO_CLOSE,
+    RV_GARMAN_KLASS,
+    RV_PARKINSON,
+    ZSCORE,
+)
