@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,8 +17,10 @@ from chainflow.bridge.bar_table import (
     bar_rows,
     latest_bars,
     persist_bars,
+    read_bars,
 )
 from chainflow.bridge.bars import AggregatedBar, BarRevised
+from chainflow.bridge.events import BarPublished
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Tick, Timeframe
 from chainflow.core.settings import TimeSeriesSettings
@@ -163,3 +166,52 @@ class TestPersistBars:
 
 def _bar_key(bar: AggregatedBar) -> tuple[Any, ...]:
     return (bar.timeframe.milliseconds, bar.ts)
+
+
+class TestReadBars:
+    async def test_returns_latest_rows_of_one_timeframe_before_end(
+        self, store: TimeSeriesStore
+    ) -> None:
+        bars = [make_bar(ts=BASE_TS + i * 60_000, close=1.1 + i * 1e-4) for i in range(50)]
+        hours = [make_bar(Timeframe.H1, ts=BASE_TS + i * 3_600_000) for i in range(3)]
+        revised = make_bar(ts=bars[45].ts, tick_count=5, last_tick_ts=bars[45].ts + 9, close=1.5)
+        await persist_bars(store, TENANT, [*bars, *hours, revised])
+
+        got = await read_bars(store, TENANT, SYMBOL, Timeframe.M1, end_ms=bars[48].ts, count=10)
+
+        assert [b.ts for b in got] == [b.ts for b in bars[38:48]]
+        assert got[7] == revised  # the revision (more ticks) wins over the closed bar
+        assert await read_bars(store, TENANT, SYMBOL, Timeframe.H4, end_ms=FAR_END, count=5) == []
+        assert (
+            len(await read_bars(store, TENANT, SYMBOL, Timeframe.M1, end_ms=FAR_END, count=500))
+            == 50
+        )
+
+    async def test_many_revisions_do_not_hide_older_bars(self, store: TimeSeriesStore) -> None:
+        bars = [make_bar(ts=BASE_TS + i * 60_000) for i in range(5)]
+        revisions = [
+            make_bar(ts=bars[4].ts, tick_count=n, last_tick_ts=bars[4].ts + n) for n in range(2, 40)
+        ]
+        await persist_bars(store, TENANT, [*bars, *revisions])
+
+        got = await read_bars(store, TENANT, SYMBOL, Timeframe.M1, end_ms=FAR_END, count=3)
+
+        assert [b.ts for b in got] == [b.ts for b in bars[2:]]
+        assert got[-1].tick_count == 39
+
+
+class TestBarPublished:
+    def test_json_round_trip_and_nan_spread_becomes_none(self) -> None:
+        bar = BarPublished("t", "EURUSD", "M5", BASE_TS, 1.1, 1.2, 1.0, 1.15, 3.0, 4, 0.0002)
+        assert BarPublished.from_json(bar.to_json()) == bar
+        raw = json.loads(bar.to_json())
+        raw["spread_mean"] = float("nan")
+        assert BarPublished.from_json(json.dumps(raw).encode()).spread_mean is None
+        assert BarPublished.from_json(bar.to_json()).revised is False
+
+    @pytest.mark.parametrize(
+        "data", [b"not json", b"{}", b'{"tenant_id":"t","symbol":"X","timeframe":"M7"}']
+    )
+    def test_anything_else_raises_value_error(self, data: bytes) -> None:
+        with pytest.raises(ValueError, match="expected a published bar"):
+            BarPublished.from_json(data)

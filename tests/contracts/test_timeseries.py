@@ -13,6 +13,7 @@ import random
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -360,6 +361,40 @@ class TestEnsureTable:
         )
 
         assert scanned == rows
+
+    async def test_where_filters_by_string_and_int_columns(
+        self, store: TimeSeriesStore, tenant: TenantId
+    ) -> None:
+        spec = self.custom_spec()
+        await store.ensure_table(spec)
+        rows = [
+            {"tenant_id": tenant, "symbol": SYMBOL, "ts": BASE_TS + i, "value": float(i),
+             "window": i % 3, "label": "it's" if i % 2 else "M1"}
+            for i in range(12)
+        ]  # fmt: skip
+        await store.append(spec.name, rows)
+
+        def scan(**where: str | int) -> Any:
+            return store.scan(
+                spec.name, tenant_id=tenant, symbol=SYMBOL, start_ms=0, end_ms=FAR_END,
+                where=where, descending=True, limit=2,
+            )  # fmt: skip
+
+        assert [r["ts"] for r in await scan(label="it's")] == [BASE_TS + 11, BASE_TS + 9]
+        assert [r["ts"] for r in await scan(label="M1", window=0)] == [BASE_TS + 6, BASE_TS]
+        assert await scan(label="none") == []
+
+    @pytest.mark.parametrize("where", [{"value": 1.0}, {"label": 3}, {"tenant_id": "x"}])
+    async def test_where_on_float_key_or_mistyped_column_raises_invalid_input(
+        self, store: TimeSeriesStore, tenant: TenantId, where: dict[str, Any]
+    ) -> None:
+        spec = self.custom_spec()
+        await store.ensure_table(spec)
+        with pytest.raises(InvalidInput, match="where filters"):
+            await store.scan(
+                spec.name, tenant_id=tenant, symbol=SYMBOL, start_ms=0, end_ms=FAR_END,
+                where=where,
+            )  # fmt: skip
 
     async def test_ensure_table_twice_and_after_reopen_is_idempotent(
         self, open_store: OpenStore, tenant: TenantId

@@ -328,3 +328,22 @@ def test_bbands_stream_value_is_batch_tuple() -> None:
         ind.update(x)
     up, mid, lo = bv.bbands(DATA.close[:50], 5, 2.0)
     assert_allclose(ind.value, (up[-1], mid[-1], lo[-1]), rtol=RTOL)
+
+
+def test_realized_volatility_of_a_flat_stretch_is_zero_not_a_domain_error() -> None:
+    # A random walk then 40 unchanged closes (a quiet M1 market): the running mean of the
+    # squared returns can round below zero; the streaming twins must give 0 like the batch.
+    rng = np.random.default_rng(0)  # this walk's running mean ends at about -1e-20
+    walk = 1.1 * np.exp(np.cumsum(rng.normal(0.0, 1e-2, 60)))
+    close = np.concatenate([walk, np.full(40, walk[-1])])
+    high, low = close * 1.0001, close * 0.9999
+    high[60:], low[60:] = close[60:], close[60:]
+    cc, park = sv.RV_CLOSE_TO_CLOSE(20), sv.RV_PARKINSON(20)
+    streamed_cc = [cc.update(float(c)) for c in close]
+    streamed_park = [park.update_bar(float(h), float(lo)) for h, lo in zip(high, low, strict=True)]
+
+    assert streamed_cc[-1] == 0.0 and streamed_park[-1] == 0.0
+    # Running sums leave a residue of ~1e-22 in the mean (1e-11 after the root) where the
+    # batch's fresh window sums give exactly 0.
+    assert_allclose(streamed_cc, bv.rv_close_to_close(close, 20), rtol=1e-9, atol=1e-10)
+    assert_allclose(streamed_park, bv.rv_parkinson(high, low, 20), rtol=1e-9, atol=1e-10)

@@ -42,7 +42,8 @@ class TestEmbeddedKernel:
             assert reports["timeseries"].backend == "duckdb"
             assert reports["cache"].backend == "memory"
             assert reports["bus"].backend == "memory"
-            assert kernel.running_names == ("gateway", "hub", "storage", "bridge", "users")
+            running = ("gateway", "hub", "storage", "bridge", "features", "users")
+            assert kernel.running_names == running
             instances = await kernel.infra.registry.discover("hub")
             assert [i.instance_id for i in instances] == [kernel.instance_id]
         finally:
@@ -64,7 +65,9 @@ class TestEmbeddedKernel:
                     "database", "timeseries", "cache", "bus", "registry",
                 }  # fmt: skip
                 services = (await client.get("/api/v1/hub/services")).json()["items"]
-                assert services[0]["services"] == ["gateway", "hub", "storage", "bridge", "users"]
+                assert services[0]["services"] == [
+                    "gateway", "hub", "storage", "bridge", "features", "users"
+                ]  # fmt: skip
                 health = (await client.get("/api/v1/hub/health")).json()
                 assert health["status"] == "ok"
                 assert health["services"]["hub"] == {"instances": 1, "ready": 1}
@@ -99,10 +102,10 @@ class TestEmbeddedKernel:
             await kernel.stop()
 
     async def test_planned_services_build_nothing(self, tmp_path: Path) -> None:
-        kernel = Kernel(embedded_settings(tmp_path), services="hub,features").build()
+        kernel = Kernel(embedded_settings(tmp_path), services="hub,ml").build()
         try:
             assert kernel.running_names == ("hub",)
-            assert kernel.enabled_names == ("hub", "features")
+            assert kernel.enabled_names == ("hub", "ml")
         finally:
             await kernel.stop()
 

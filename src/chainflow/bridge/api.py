@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# --- bars: what the bridge publishes and stores (bridge.events, bridge.bar_table) ---------
+from chainflow.bridge.bar_table import read_bars
+from chainflow.bridge.bars import AggregatedBar
+from chainflow.bridge.events import BarPublished, all_bars, bars_topic
+
 # --- tick validation (bridge.tick_message, bridge.symbols, bridge.validation) --------------
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.tick_message import ParsedTick, RejectCode, Rejection, parse_tick_message
@@ -13,6 +18,12 @@ from chainflow.bridge.validation import (
 )
 
 __all__ = [
+    # bars
+    "AggregatedBar",
+    "BarPublished",
+    "all_bars",
+    "bars_topic",
+    "read_bars",
     # tick validation
     "Accepted",
     "ParsedTick",

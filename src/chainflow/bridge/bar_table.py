@@ -120,3 +120,34 @@ async def persist_bars(
         return 0
     await store.ensure_table(BAR_TABLE)
     return await store.append(BAR_TABLE.name, bar_rows(tenant_id, bars))
+
+
+async def read_bars(
+    store: TimeSeriesStore,
+    tenant_id: TenantId,
+    symbol: str,
+    timeframe: Timeframe,
+    *,
+    end_ms: int,
+    count: int,
+) -> list[AggregatedBar]:
+    """Return the latest ``count`` stored bars of one timeframe opened before ``end_ms``, by ts.
+
+    Reads newest rows first and stops at ``count`` distinct bars; each bar is its latest row
+    (``latest_bars``), so revisions and flushed open bars collapse to one bar.
+    """
+    if count <= 0:
+        return []
+    await store.ensure_table(BAR_TABLE)
+    limit = count * 2 + 16  # revisions and flushed open bars add rows for the same key
+    while True:
+        rows = await store.scan(
+            BAR_TABLE.name, tenant_id=tenant_id, symbol=symbol, start_ms=0, end_ms=end_ms,
+            limit=limit, descending=True, where={"timeframe": timeframe.value},
+        )  # fmt: skip
+        bars = latest_bars(rows)
+        if len(bars) > count or len(rows) < limit:
+            break
+        limit *= 2
+    # When the limit cut rows, only the oldest bar can miss rows, and it is left out here.
+    return [bar_from_row(row) for row in bars[-count:]]

@@ -13,6 +13,7 @@ Rate-limited ticks are not settled: the client resends them, and the ack waits f
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 from chainflow.bridge.bar_aggregator import MultiTimeframeAggregator
 from chainflow.bridge.bar_table import persist_bars
 from chainflow.bridge.bars import AggregatedBar, BarRevised
-from chainflow.bridge.events import TicksAccepted, bars_topic, ticks_topic
+from chainflow.bridge.events import BarPublished, TicksAccepted, bars_topic, ticks_topic
 from chainflow.bridge.tick_message import RejectCode, Rejection, parse_tick_message
 from chainflow.bridge.usage import UsageMeter
 from chainflow.bridge.validation import Accepted, TickValidator
@@ -259,26 +260,24 @@ class IngestSession:
     async def _update_bars(self, ticks: list[Tick]) -> None:
         """Feed stored ticks to the bars; persist and publish the bars that closed."""
         finished: list[AggregatedBar] = []
+        revised: list[bool] = []
         for tick in ticks:
             for event in self._feed.bars.on_tick(tick):
                 finished.append(event.bar)
-                self._feed.stats[
-                    "bars_revised" if isinstance(event, BarRevised) else "bars_closed"
-                ] += 1
+                revised.append(isinstance(event, BarRevised))
+                self._feed.stats["bars_revised" if revised[-1] else "bars_closed"] += 1
         if not finished:
             return
         tenant = self._principal.tenant_id
         await persist_bars(self._store, tenant, finished)
-        for bar in finished:
-            payload = {
-                "tenant_id": tenant, "symbol": bar.symbol, "timeframe": bar.timeframe.value,
-                "ts": bar.ts, "open": bar.open, "high": bar.high, "low": bar.low,
-                "close": bar.close, "volume": bar.volume, "tick_count": bar.tick_count,
-                "spread_mean": bar.spread_mean,
-            }  # fmt: skip
-            await self._bus.publish(
-                bars_topic(tenant, bar.symbol, bar.timeframe), json.dumps(payload).encode()
-            )
+        for bar, was_revised in zip(finished, revised, strict=True):
+            spread = bar.spread_mean
+            event = BarPublished(
+                tenant, bar.symbol, bar.timeframe.value, bar.ts, bar.open, bar.high, bar.low,
+                bar.close, bar.volume, bar.tick_count, spread if math.isfinite(spread) else None,
+                revised=was_revised,
+            )  # fmt: skip
+            await self._bus.publish(bars_topic(tenant, bar.symbol, bar.timeframe), event.to_json())
 
 
 def _error(code: RejectCode | str, message: str, seq: int | None = None) -> Frame:

@@ -108,6 +108,22 @@ class HubSettings(BaseSettings):
     instance_ttl_s: float = Field(default=15.0, gt=0)
 
 
+class FeaturesSettings(BaseSettings):
+    """The features service: which feature set it computes live and how it warm-starts."""
+
+    model_config = _area("CHAINFLOW_FEATURES_")
+
+    feature_set: str = Field(default="fx-core@1", description="key of a built-in feature set")
+    timeframes: list[str] = Field(
+        default_factory=lambda: ["M1", "M5", "M15", "M30", "H1", "H4", "D1"],
+        description="bar timeframes that get live features",
+    )
+    replay_bars: int = Field(
+        default=3000, ge=100, le=200_000, description="stored bars replayed on a warm start"
+    )
+    max_symbols_per_request: int = Field(default=20, ge=2, le=100)
+
+
 class AuthSettings(BaseSettings):
     """Tokens, sessions and verification. HS256 signs with ``CHAINFLOW_SECRET_KEY``;
     RS256/EdDSA need a PEM key pair."""
@@ -159,6 +175,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     hub: HubSettings = Field(default_factory=HubSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    features: FeaturesSettings = Field(default_factory=FeaturesSettings)
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_dev(self) -> Settings:

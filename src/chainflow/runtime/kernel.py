@@ -11,6 +11,7 @@ import asyncio
 import importlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -42,6 +43,9 @@ from chainflow.storage.relational import Database, current_revision, head_revisi
 from chainflow.storage.timeseries import open_timeseries
 from chainflow.users.overview import build_profile_overview
 from chainflow.users.service import UsersService
+
+if TYPE_CHECKING:
+    from chainflow.features.api import FeaturesService
 
 log = get_logger("chainflow.runtime")
 
@@ -91,6 +95,7 @@ class Kernel:
         self.config: ConfigService | None = None  # set when the hub service is built
         self.users: UsersService | None = None  # set when the users service is built here
         self.bridge: BridgeService | None = None  # set when the bridge is built here
+        self.features: FeaturesService | None = None  # set when features are built here
         self.credential_resolver: CredentialResolver | None = None  # ditto
         self.access_tokens = AccessTokenCodec(settings.auth, settings.secret_key, self.clock)
         self._auth: tuple[Authenticator, RateLimiter, WebSocketLimiter] | None = None

@@ -50,6 +50,12 @@ def _build_bridge(kernel: Kernel) -> ServiceComponent:
     return build_bridge_component(kernel)
 
 
+def _build_features(kernel: Kernel) -> ServiceComponent:
+    from chainflow.runtime.features_wiring import build_features_component
+
+    return build_features_component(kernel)
+
+
 def _build_users(kernel: Kernel) -> ServiceComponent:
     from chainflow.runtime.users_wiring import build_users_component
 
@@ -99,8 +105,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "features",
         2,
         "feature-engineering",
-        "indicators, correlation, regimes",
-        planned_in="issue 6",
+        "indicators, feature sets, correlation, regimes",
+        _build_features,
+        route_prefixes=("/api/v1/features",),
     ),
     ServiceSpec(
         "ml",

@@ -105,7 +105,10 @@ class TimeSeriesStore(Protocol):
         end_ms: int,
         limit: int | None = None,
         descending: bool = False,
-    ) -> list[dict[str, Any]]: ...
+        where: Mapping[str, str | int] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows of one tenant and symbol in range; ``where`` = equality on STRING/INT64 values."""
+        ...
 
     async def append_ticks(self, tenant_id: TenantId, ticks: Sequence[Tick]) -> int: ...
 

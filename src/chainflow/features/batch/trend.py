@@ -29,7 +29,7 @@ def _is_zero(v: float) -> bool:
     return v == 0.0
 
 
-def _directional(
+def directional(
     high: ArrayLike, low: ArrayLike, close: ArrayLike, n: int
 ) -> tuple[Array, Array, Array]:
     """Return ``(adx, plus_di, minus_di)`` by TA-Lib's recursion."""
@@ -88,14 +88,14 @@ def _directional(
 
 def adx(high: ArrayLike, low: ArrayLike, close: ArrayLike, n: int = 14) -> Array:
     """Average directional index (TA-Lib ``ADX``); first value at index ``2n - 1``."""
-    return _directional(high, low, close, n)[0]
+    return directional(high, low, close, n)[0]
 
 
 def plus_di(high: ArrayLike, low: ArrayLike, close: ArrayLike, n: int = 14) -> Array:
     """Plus directional indicator (TA-Lib ``PLUS_DI``); first value at index ``n``."""
-    return _directional(high, low, close, n)[1]
+    return directional(high, low, close, n)[1]
 
 
 def minus_di(high: ArrayLike, low: ArrayLike, close: ArrayLike, n: int = 14) -> Array:
     """Minus directional indicator (TA-Lib ``MINUS_DI``); first value at index ``n``."""
-    return _directional(high, low, close, n)[2]
+    return directional(high, low, close, n)[2]

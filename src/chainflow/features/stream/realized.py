@@ -59,7 +59,7 @@ class RV_CLOSE_TO_CLOSE(_RollingMeanIndicator):
             r = math.log(value / self._prev)
             self._win.push(r * r)
             if self._win.full:
-                self.value = math.sqrt(self._win.mean())
+                self.value = math.sqrt(max(self._win.mean(), 0.0))  # rounding can dip below 0
         self._prev = value
         return self.value
 
@@ -72,7 +72,7 @@ class RV_PARKINSON(_RollingMeanIndicator):
         hl = math.log(high / low)
         self._win.push(hl * hl)
         if self._win.full:
-            self.value = math.sqrt(self._win.mean() / (4.0 * _LN2))
+            self.value = math.sqrt(max(self._win.mean(), 0.0) / (4.0 * _LN2))
         return self.value
 
 

@@ -114,10 +114,16 @@ def insert_sql(spec: TableSpec, rows: Sequence[EncodedRow]) -> str:
 
 
 def _range_filter(query: RangeQuery) -> str:
+    equalities = "".join(
+        f" AND {quote_identifier(name)} = "
+        + (render_string(value) if isinstance(value, str) else render_int(value))
+        for name, value in query.where
+    )
     return (
         f"WHERE `tenant_id` = {render_string(query.tenant_id)} "
         f"AND `symbol` = {render_string(query.symbol)} "
         f"AND `ts` >= {render_int(query.start_ms)} AND `ts` < {render_int(query.end_ms)}"
+        + equalities
     )
 
 

@@ -64,9 +64,11 @@ def select_rows_sql(
     sql = (
         f"SELECT {selected} FROM {_quote(spec.name)} "
         'WHERE "tenant_id" = ? AND "symbol" = ? AND "ts" >= ? AND "ts" < ? '
-        f'ORDER BY "ts" {order}'
+        + "".join(f"AND {_quote(name)} = ? " for name, _ in query.where)
+        + f'ORDER BY "ts" {order}'
     )
     params: list[Any] = [query.tenant_id, query.symbol, query.start_ms, query.end_ms]
+    params.extend(value for _, value in query.where)
     if query.limit is not None:
         sql += " LIMIT ?"
         params.append(query.limit)

@@ -12,7 +12,7 @@ import abc
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from chainflow.core.health import HealthReport
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Bar, Tick, Timeframe
 from chainflow.core.settings import TimeSeriesSettings
-from chainflow.storage.api import TICKS_TABLE, TableSpec
+from chainflow.storage.api import TICKS_TABLE, ColumnType, TableSpec
 from chainflow.storage.timeseries.group_commit import GroupCommitWriter
 from chainflow.storage.timeseries.tables import (
     EncodedRow,
@@ -46,6 +46,7 @@ class RangeQuery:
     end_ms: int
     limit: int | None = None
     descending: bool = False
+    where: tuple[tuple[str, str | int], ...] = ()  # equality filters on value columns
 
 
 class _State(Enum):
@@ -195,13 +196,19 @@ class TimeSeriesStoreBase(abc.ABC):
         end_ms: int,
         limit: int | None = None,
         descending: bool = False,
+        where: Mapping[str, str | int] | None = None,
     ) -> list[dict[str, Any]]:
-        """Return the tenant's rows of ``symbol`` with ``start_ms <= ts < end_ms``, by ts."""
+        """Return the tenant's rows of ``symbol`` with ``start_ms <= ts < end_ms``, by ts.
+
+        ``where`` keeps only rows whose STRING/INT64 value columns equal the given values.
+        """
         self._require_open(f"scan {table!r}")
         spec = self._catalog.get(table)
         query = _range_query(tenant_id, symbol, start_ms, end_ms, limit, descending)
         if query is None:
             return []
+        if where:
+            query = replace(query, where=_check_where(spec, where))
         rows = await self._run_read(lambda: self._select_rows(spec, spec.column_names, query))
         decode = row_decoder(spec)
         return [decode(row) for row in rows]
@@ -299,6 +306,30 @@ def _check_int(value: object, name: str, meaning: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{name} must be an int ({meaning}); received {value!r}")
     return value
+
+
+def _check_where(spec: TableSpec, where: Mapping[str, object]) -> tuple[tuple[str, str | int], ...]:
+    """Validate equality filters: value columns of ``spec``, STRING or INT64, values typed."""
+    types = {c.name: c.type for c in spec.values}
+    checked: list[tuple[str, str | int]] = []
+    for name, value in sorted(where.items()):
+        column_type = types.get(name)
+        if column_type is ColumnType.STRING and isinstance(value, str):
+            checked.append((name, value))
+        elif (
+            column_type is ColumnType.INT64
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+        ):
+            checked.append((name, value))
+        else:
+            filterable = sorted(n for n, t in types.items() if t is not ColumnType.FLOAT64)
+            raise InvalidInput(
+                f"where filters STRING/INT64 value columns of {spec.name!r} "
+                f"({', '.join(filterable) or 'none'}) by equal-typed values; "
+                f"received {name}={value!r}"
+            )
+    return tuple(checked)
 
 
 def _range_query(

@@ -1,0 +1,30 @@
+"""Public interface of feature engineering: what other services may import."""
+
+from __future__ import annotations
+
+from chainflow.features.engine import BarValues, FeatureEngine
+from chainflow.features.matrix import feature_matrix
+from chainflow.features.regimes import RegimeConfig, RegimeDetector, RegimeState
+from chainflow.features.routes import build_features_router
+from chainflow.features.service import FeaturesService
+from chainflow.features.sets import (
+    FEATURE_SETS,
+    FeatureSet,
+    FeatureSetMismatch,
+    get_feature_set,
+)
+
+__all__ = [
+    "FEATURE_SETS",
+    "BarValues",
+    "FeatureEngine",
+    "FeatureSet",
+    "FeatureSetMismatch",
+    "FeaturesService",
+    "RegimeConfig",
+    "RegimeDetector",
+    "RegimeState",
+    "build_features_router",
+    "feature_matrix",
+    "get_feature_set",
+]

@@ -1,0 +1,67 @@
+"""What the features service publishes, and the topic builders (tokens escaped).
+
+- ``features.<tenant>.<symbol>.<tf>``: ``FeaturesComputed``, one per closed bar (and again,
+  ``revised``, for the bars a late tick changed);
+- ``features.regime.<tenant>.<symbol>.<tf>``: ``RegimeChanged`` when the trend or the
+  volatility regime of a symbol changes.
+
+Tenant ids are UUIDs, so the fixed word ``regime`` never collides with a tenant token.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from chainflow.core.messages import Event, topic
+
+
+def features_topic(tenant_id: str, symbol: str, timeframe: str) -> str:
+    return topic("features", tokens=(tenant_id, symbol, timeframe))
+
+
+def regime_topic(tenant_id: str, symbol: str, timeframe: str) -> str:
+    return topic("features", "regime", tokens=(tenant_id, symbol, timeframe))
+
+
+def finite_or_none(value: float) -> float | None:
+    """Return ``value``, or ``None`` for NaN/inf: published JSON is strict."""
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True, slots=True)
+class FeaturesComputed(Event):
+    """The feature vector of one closed bar; ``values[i]`` is ``names[i]`` (None in warm-up)."""
+
+    tenant_id: str
+    symbol: str
+    timeframe: str
+    ts: int
+    feature_set: str
+    fingerprint: str
+    names: tuple[str, ...]
+    values: tuple[float | None, ...]
+    regime: dict[str, Any] | None
+    revised: bool = False
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), allow_nan=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class RegimeChanged(Event):
+    """The ``kind`` (``trend`` or ``volatility``) regime went from ``previous`` to ``current``."""
+
+    tenant_id: str
+    symbol: str
+    timeframe: str
+    ts: int
+    kind: str
+    previous: str | None
+    current: str | None
+    probabilities: dict[str, float | None]
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), allow_nan=False).encode()

@@ -1,0 +1,118 @@
+"""Live state of one (tenant, symbol, timeframe): the feature engine and the regime detector.
+
+Both are fed the same closed bars in order. The state is a function of the bars fed, so a
+pipeline rebuilt by replaying the stored bars after a restart continues exactly where the
+lost one was (``FeaturesService`` does that), and ``snapshot``/``restore`` carry it as JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chainflow.core.market import Timeframe
+from chainflow.features.engine import BarValues, FeatureEngine
+from chainflow.features.regimes import (
+    RegimeChange,
+    RegimeConfig,
+    RegimeDetector,
+    RegimeState,
+    TrendRegime,
+    VolatilityRegime,
+    regime_changes,
+)
+from chainflow.features.sets import FeatureSet
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOutput:
+    """What one bar produced: the feature vector, the regime, and the regime changes."""
+
+    ts: int
+    values: np.ndarray
+    regime: RegimeState
+    changes: tuple[RegimeChange, ...]
+
+
+class SymbolPipeline:
+    """Features and regimes of one symbol in one timeframe, one closed bar at a time."""
+
+    def __init__(
+        self,
+        feature_set: FeatureSet,
+        timeframe: Timeframe,
+        regime_config: RegimeConfig | None = None,
+    ) -> None:
+        self.feature_set = feature_set
+        self.timeframe = timeframe
+        self.engine = FeatureEngine(feature_set)
+        self.regimes = RegimeDetector(regime_config or RegimeConfig(), timeframe.milliseconds)
+        self._regime: RegimeState | None = None
+
+    @property
+    def last_ts(self) -> int | None:
+        return self.engine.last_ts
+
+    @property
+    def replay_bars_needed(self) -> int:
+        """Return how many past bars rebuild this state exactly (see the module doc)."""
+        return max(self.feature_set.warmup_bars, self.regimes.replay_bars_needed)
+
+    def update(self, bar: BarValues) -> PipelineOutput:
+        """Feed one closed bar (``ts`` after the last one); return what it produced."""
+        values = self.engine.update(bar)
+        regime = self.regimes.update(bar.ts, bar.high, bar.low, bar.close)
+        changes = tuple(regime_changes(self._regime, regime))
+        self._regime = regime
+        return PipelineOutput(bar.ts, values, regime, changes)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "feature_set": self.feature_set.key,
+            "timeframe": self.timeframe.value,
+            "engine": self.engine.snapshot(),
+            "regimes": self.regimes.snapshot(),
+            "regime": None if self._regime is None else self._regime.to_dict(),
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        if snapshot.get("timeframe") != self.timeframe.value:
+            raise ValueError(
+                f"expected a snapshot of timeframe {self.timeframe.value}; "
+                f"received {snapshot.get('timeframe')!r}"
+            )
+        self.engine.restore(snapshot["engine"])
+        self.regimes.restore(snapshot["regimes"])
+        self._regime = None if snapshot["regime"] is None else _regime_from_dict(snapshot["regime"])
+
+
+def _regime_from_dict(raw: dict[str, Any]) -> RegimeState:
+    def probabilities(values: dict[str, float | None]) -> dict[str, float]:
+        return {k: math.nan if v is None else float(v) for k, v in values.items()}
+
+    return RegimeState(
+        ts=raw["ts"],
+        trend=None if raw["trend"] is None else TrendRegime(raw["trend"]),
+        trend_probabilities=probabilities(raw["trend_probabilities"]),
+        volatility=None if raw["volatility"] is None else VolatilityRegime(raw["volatility"]),
+        volatility_probabilities=probabilities(raw["volatility_probabilities"]),
+    )
+
+
+def bar_values(
+    ts: int,
+    open_: float,
+    high: float,
+    low: float,
+    close: float,
+    volume: float,
+    spread: float | None,
+) -> BarValues:
+    """Return the engine's input for one bar; an unknown spread is NaN."""
+    return BarValues(
+        ts=ts, open=open_, high=high, low=low, close=close, volume=volume,
+        spread=math.nan if spread is None else spread,
+    )  # fmt: skip

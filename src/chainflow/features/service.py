@@ -1,0 +1,225 @@
+"""The features service: live feature vectors and regimes from the bars the bridge publishes.
+
+It consumes ``bridge.bars.>`` with the durable consumer ``features`` (bars published while no
+features process runs are delivered when one starts) and keeps one ``SymbolPipeline`` per
+(tenant, symbol, timeframe). For each closed bar it stores the vector in the feature set's
+table, publishes ``FeaturesComputed`` and, when a regime changed, ``RegimeChanged``.
+
+State is never the only copy of anything: a pipeline is a function of the stored bars. On
+the first bar of a key after a (re)start, or a bar that is not after the last one seen (a
+revised bar, a redelivery), the pipeline is rebuilt by replaying the stored bars before it
+(``replay_bars``, at least what the feature set and regime detector need for an exact
+rebuild). For a revised bar the bars after it are replayed too, and their vectors are stored
+and published again with ``revised=True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from chainflow.bridge.api import AggregatedBar, BarPublished, all_bars, read_bars
+from chainflow.core.clock import Clock
+from chainflow.core.ids import TenantId
+from chainflow.core.logging import get_logger
+from chainflow.core.market import Timeframe
+from chainflow.core.settings import FeaturesSettings
+from chainflow.features.engine import BarValues
+from chainflow.features.events import (
+    FeaturesComputed,
+    RegimeChanged,
+    features_topic,
+    finite_or_none,
+    regime_topic,
+)
+from chainflow.features.feature_table import feature_table, vector_row
+from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_values
+from chainflow.features.regimes import RegimeConfig
+from chainflow.features.sets import FeatureSet, get_feature_set
+from chainflow.hub.api import BusMessage, EventBus, Subscription
+from chainflow.storage.api import TimeSeriesStore
+
+log = get_logger("chainflow.features.service")
+
+DURABLE_NAME = "features"
+Key = tuple[str, str, Timeframe]  # (tenant, symbol, timeframe)
+
+
+@dataclass(slots=True)
+class FeaturesStats:
+    bars: int = 0
+    vectors: int = 0
+    rebuilds: int = 0
+    replayed_bars: int = 0
+    regime_changes: int = 0
+    rejected_messages: int = 0
+    rejected_bars: int = 0
+    per_timeframe: dict[str, int] = field(default_factory=dict)
+
+
+class FeaturesService:
+    """Per-process live feature state; see the module doc for the rules."""
+
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        store: TimeSeriesStore,
+        clock: Clock,
+        settings: FeaturesSettings,
+        regime_config: RegimeConfig | None = None,
+    ) -> None:
+        self._bus = bus
+        self._store = store
+        self._clock = clock
+        self.settings = settings
+        self.feature_set: FeatureSet = get_feature_set(settings.feature_set)
+        self._timeframes = frozenset(Timeframe(tf) for tf in settings.timeframes)
+        self._regime_config = regime_config or RegimeConfig()
+        self._table = feature_table(self.feature_set)
+        self._pipelines: dict[Key, SymbolPipeline] = {}
+        self._locks: dict[Key, asyncio.Lock] = {}
+        self._subscription: Subscription | None = None
+        self.stats = FeaturesStats()
+
+    async def start(self) -> None:
+        await self._store.ensure_table(self._table)
+        self._subscription = await self._bus.subscribe(
+            all_bars(), self.on_message, durable=DURABLE_NAME
+        )
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+
+    def pipeline(self, tenant_id: str, symbol: str, timeframe: Timeframe) -> SymbolPipeline | None:
+        """Return the live pipeline of a key, if this process holds one."""
+        return self._pipelines.get((tenant_id, symbol, timeframe))
+
+    def symbols_of(self, tenant_id: str, timeframe: Timeframe) -> list[str]:
+        """Return the symbols of a tenant with live features in ``timeframe`` here."""
+        return sorted(s for t, s, tf in self._pipelines if t == tenant_id and tf == timeframe)
+
+    async def on_message(self, message: BusMessage) -> None:
+        try:
+            bar = BarPublished.from_json(message.data)
+        except ValueError as exc:
+            self.stats.rejected_messages += 1
+            log.warning("features_bad_bar_message", subject=message.subject, error=str(exc))
+            await message.term()
+            return
+        await self.on_bar(bar)
+
+    async def on_bar(self, bar: BarPublished) -> list[PipelineOutput]:
+        """Compute, store and publish the features of one published bar; return the outputs."""
+        timeframe = Timeframe(bar.timeframe)
+        if timeframe not in self._timeframes:
+            return []
+        key: Key = (bar.tenant_id, bar.symbol, timeframe)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            self.stats.bars += 1
+            pipeline = self._pipelines.get(key)
+            try:
+                if (
+                    pipeline is not None
+                    and pipeline.last_ts is not None
+                    and bar.ts > pipeline.last_ts
+                ):
+                    outputs = [pipeline.update(_values_of(bar))]
+                else:
+                    outputs = await self._rebuild(key, bar)
+            except ValueError as exc:  # inconsistent prices: nothing to compute from
+                self.stats.rejected_bars += 1
+                log.warning("features_bar_rejected", symbol=bar.symbol, ts=bar.ts, error=str(exc))
+                return []
+            await self._emit(key, outputs, revised=bar.revised or len(outputs) > 1)
+            return outputs
+
+    async def _rebuild(self, key: Key, bar: BarPublished) -> list[PipelineOutput]:
+        """Rebuild the pipeline of ``key`` from stored bars; return the outputs to emit.
+
+        Replays the bars before ``bar``; then ``bar`` itself, and, when it revised a bar the
+        old pipeline had passed, the stored bars after it up to the old pipeline's last bar.
+        """
+        tenant, symbol, timeframe = key
+        old = self._pipelines.get(key)
+        pipeline = SymbolPipeline(self.feature_set, timeframe, self._regime_config)
+        count = max(self.settings.replay_bars, pipeline.replay_bars_needed)
+        history = await read_bars(
+            self._store, TenantId(tenant), symbol, timeframe, end_ms=bar.ts, count=count
+        )
+        for past in history:
+            try:
+                pipeline.update(_values_of(past))
+            except ValueError:
+                self.stats.rejected_bars += 1  # a bad stored bar is skipped, as it was live
+        outputs = [pipeline.update(_values_of(bar))]
+        if old is not None and old.last_ts is not None and old.last_ts > bar.ts:
+            later = await read_bars(
+                self._store, TenantId(tenant), symbol, timeframe,
+                end_ms=old.last_ts + 1, count=count,
+            )  # fmt: skip
+            outputs += [pipeline.update(_values_of(b)) for b in later if b.ts > bar.ts]
+        self._pipelines[key] = pipeline
+        self.stats.rebuilds += 1
+        self.stats.replayed_bars += len(history)
+        return outputs
+
+    async def _emit(self, key: Key, outputs: Sequence[PipelineOutput], *, revised: bool) -> None:
+        tenant, symbol, timeframe = key
+        fs = self.feature_set
+        now = self._clock.now_ms()
+        rows = [
+            vector_row(
+                TenantId(tenant),
+                symbol,
+                timeframe.value,
+                out.ts,
+                fs,
+                out.values.tolist(),
+                out.regime,
+                computed_ms=now,
+            )  # fmt: skip
+            for out in outputs
+        ]
+        await self._store.ensure_table(self._table)  # a dictionary lookup once declared
+        await self._store.append(self._table.name, rows)
+        for out in outputs:
+            event = FeaturesComputed(
+                tenant_id=tenant, symbol=symbol, timeframe=timeframe.value, ts=out.ts,
+                feature_set=fs.key, fingerprint=fs.fingerprint, names=fs.names,
+                values=tuple(finite_or_none(v) for v in out.values.tolist()),
+                regime=out.regime.to_dict(), revised=revised,
+            )  # fmt: skip
+            await self._bus.publish(
+                features_topic(tenant, symbol, timeframe.value), event.to_json()
+            )
+            for kind, previous, current in out.changes:
+                self.stats.regime_changes += 1
+                probabilities = (
+                    out.regime.trend_probabilities
+                    if kind == "trend"
+                    else out.regime.volatility_probabilities
+                )
+                change = RegimeChanged(
+                    tenant_id=tenant, symbol=symbol, timeframe=timeframe.value, ts=out.ts,
+                    kind=kind, previous=previous, current=current,
+                    probabilities={k: finite_or_none(v) for k, v in probabilities.items()},
+                )  # fmt: skip
+                await self._bus.publish(
+                    regime_topic(tenant, symbol, timeframe.value), change.to_json()
+                )
+        self.stats.vectors += len(outputs)
+        per_tf = self.stats.per_timeframe
+        per_tf[timeframe.value] = per_tf.get(timeframe.value, 0) + len(outputs)
+
+
+def _values_of(bar: BarPublished | AggregatedBar) -> BarValues:
+    if isinstance(bar, AggregatedBar):
+        spread = bar.spread_mean if bar.tick_count else None
+    else:
+        spread = bar.spread_mean
+    return bar_values(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, spread)

@@ -1,0 +1,59 @@
+"""Build the features service from the kernel's infrastructure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from chainflow.features.api import FeaturesService, build_features_router
+from chainflow.runtime.component import ServiceComponent
+
+if TYPE_CHECKING:
+    from chainflow.runtime.kernel import Kernel
+
+_COUNTERS = {
+    "bars": "Bars consumed by the features service.",
+    "vectors": "Feature vectors stored and published.",
+    "rebuilds": "Pipelines rebuilt from stored bars (warm start, revision, redelivery).",
+    "replayed_bars": "Stored bars replayed by rebuilds.",
+    "regime_changes": "Regime changes published.",
+    "rejected_messages": "Bus messages that were not a published bar.",
+    "rejected_bars": "Bars with inconsistent prices (not 0 < low <= close <= high), skipped.",
+}
+
+
+class FeaturesStatsCollector(Collector):
+    """Expose the features service's counters at scrape time."""
+
+    def __init__(self, service: FeaturesService) -> None:
+        self._service = service
+
+    def collect(self) -> Iterator[Any]:
+        stats = asdict(self._service.stats)
+        for name, help_text in _COUNTERS.items():
+            family = CounterMetricFamily(f"chainflow_features_{name}", help_text)
+            family.add_metric([], float(stats[name]))
+            yield family
+
+
+def build_features_component(kernel: Kernel) -> ServiceComponent:
+    infra = kernel.infra
+    settings = kernel.settings.features
+    service = FeaturesService(
+        bus=infra.bus, store=infra.timeseries, clock=kernel.clock, settings=settings
+    )
+    kernel.features = service
+    kernel.metrics_registry.register(FeaturesStatsCollector(service))
+    router = build_features_router(
+        store=infra.timeseries,
+        clock=kernel.clock,
+        feature_set=service.feature_set,
+        max_symbols=settings.max_symbols_per_request,
+    )
+    return ServiceComponent(
+        name="features", router=router, on_start=service.start, on_stop=service.stop
+    )

@@ -1,0 +1,177 @@
+"""``/api/v1/features`` on the whole embedded kernel: bars on the bus in, answers out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from chainflow.bridge.bar_table import persist_bars
+from chainflow.bridge.bars import AggregatedBar
+from chainflow.bridge.events import BarPublished, bars_topic
+from chainflow.core.ids import TenantId
+from chainflow.core.market import Timeframe
+from chainflow.features.cross_asset import aligned_log_returns, correlation_matrix
+from chainflow.runtime.app import create_app
+from chainflow.runtime.kernel import Kernel
+from tests.fixtures.market_data import make_ohlcv
+from tests.fixtures.settings import embedded_settings
+
+PASSWORD = "Feature-Routes-2026!"
+TF = Timeframe.H1
+
+
+def hourly_bars(symbol: str, seed: int, count: int = 300) -> list[AggregatedBar]:
+    data = make_ohlcv(count, seed=seed)
+    start = 1_760_000_000_000 - 1_760_000_000_000 % 3_600_000
+    return [
+        AggregatedBar(
+            symbol,
+            TF,
+            start + i * 3_600_000,
+            float(data.open[i]),
+            float(data.high[i]),
+            float(data.low[i]),
+            float(data.close[i]),
+            float(data.volume[i]),
+            50,
+            0.00008,
+            0.0002,
+            0.005,
+            start + i * 3_600_000,
+            start + i * 3_600_000 + 3_599_000,
+        )  # fmt: skip
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Kernel, str]]:
+    kernel = Kernel(embedded_settings(tmp_path / "home"))
+    app = create_app(kernel)
+    await kernel.start()
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            credentials = {"email": "quant@example.com", "password": PASSWORD}
+            registered = await http.post("/api/v1/auth/register", json=credentials)
+            assert registered.status_code == 201, registered.text
+            token = (await http.post("/api/v1/auth/login", json=credentials)).json()
+            http.headers["Authorization"] = f"Bearer {token['access_token']}"
+            yield http, kernel, registered.json()["tenant_id"]
+    finally:
+        await kernel.stop()
+
+
+async def publish(kernel: Kernel, tenant: str, bars: list[AggregatedBar]) -> None:
+    await persist_bars(kernel.infra.timeseries, TenantId(tenant), bars)
+    for bar in bars:
+        event = BarPublished(
+            tenant, bar.symbol, bar.timeframe.value, bar.ts, bar.open, bar.high, bar.low,
+            bar.close, bar.volume, bar.tick_count, bar.spread_mean,
+        )  # fmt: skip
+        await kernel.infra.bus.publish(bars_topic(tenant, bar.symbol, TF), event.to_json())
+
+
+async def wait_for_vectors(kernel: Kernel, count: int) -> None:
+    assert kernel.features is not None
+    for _ in range(1000):
+        if kernel.features.stats.vectors >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"expected {count} vectors; got {kernel.features.stats.vectors}")
+
+
+class TestLatest:
+    async def test_latest_vector_and_regime_after_bars_on_the_bus(
+        self, client: tuple[httpx.AsyncClient, Kernel, str]
+    ) -> None:
+        http, kernel, tenant = client
+        assert (
+            await http.get("/api/v1/features/latest", params={"symbol": "EURUSD"})
+        ).status_code == 404
+        bars = hourly_bars("EURUSD", seed=21)
+        await publish(kernel, tenant, bars)
+        await wait_for_vectors(kernel, len(bars))
+
+        response = await http.get(
+            "/api/v1/features/latest", params={"symbol": "eurusd", "timeframe": "H1"}
+        )
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["symbol"], body["ts"], body["feature_set"]) == (
+            "EURUSD",
+            bars[-1].ts,
+            "fx-core@1",
+        )
+        assert all(value is not None for value in body["features"].values())
+        assert body["regime"]["trend"] in {"bull", "bear", "sideways"}
+        assert sum(body["regime"]["trend_probabilities"].values()) == pytest.approx(1.0)
+        sets = (await http.get("/api/v1/features/sets")).json()
+        assert sets[0]["key"] == "fx-core@1"
+        assert sets[0]["names"] == list(body["features"])
+
+    async def test_another_tenant_sees_nothing(
+        self, client: tuple[httpx.AsyncClient, Kernel, str]
+    ) -> None:
+        http, kernel, _tenant = client
+        await publish(kernel, "0190a5c0-0000-7000-8000-0000000000aa", hourly_bars("EURUSD", 22, 60))
+        await wait_for_vectors(kernel, 60)
+
+        response = await http.get(
+            "/api/v1/features/latest", params={"symbol": "EURUSD", "timeframe": "H1"}
+        )
+
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+
+
+class TestCorrelation:
+    async def test_matrix_strength_and_lead_lag_from_stored_bars(
+        self, client: tuple[httpx.AsyncClient, Kernel, str]
+    ) -> None:
+        http, kernel, tenant = client
+        symbols = {"EURUSD": 31, "GBPUSD": 32, "USDJPY": 33}
+        stored = {s: hourly_bars(s, seed) for s, seed in symbols.items()}
+        for bars in stored.values():
+            await persist_bars(kernel.infra.timeseries, TenantId(tenant), bars)
+
+        response = await http.get(
+            "/api/v1/features/correlation",
+            params={"symbols": "EURUSD,GBPUSD,usdjpy", "timeframe": "H1", "window": 100},
+        )
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["symbols"] == ["EURUSD", "GBPUSD", "USDJPY"] and body["rows"] == 100
+        _, returns = aligned_log_returns(
+            {s: (np.array([b.ts for b in bars]), np.array([b.close for b in bars]))
+             for s, bars in stored.items()}
+        )  # fmt: skip
+        np.testing.assert_allclose(body["matrix"], correlation_matrix(returns[-100:]), rtol=1e-9)
+        assert set(body["currency_strength"]) == {"EUR", "GBP", "USD", "JPY"}
+        assert len(body["lead_lag"]) == 3
+
+    @pytest.mark.parametrize(
+        ("params", "status"),
+        [
+            ({"symbols": "EURUSD"}, 422),
+            ({"symbols": "EURUSD,GBPUSD", "window": 2}, 422),
+            ({"symbols": "EURUSD,GBPUSD", "timeframe": "M7"}, 422),
+            ({"symbols": "EURUSD,GBPUSD"}, 404),
+        ],
+    )
+    async def test_bad_requests_get_clear_errors(
+        self, client: tuple[httpx.AsyncClient, Kernel, str], params: dict[str, object], status: int
+    ) -> None:
+        http, _kernel, _tenant = client
+
+        response = await http.get("/api/v1/features/correlation", params=params)
+
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["message"]

@@ -1,0 +1,253 @@
+"""The features service on the embedded store and the in-process bus: bars in, vectors out.
+
+Proves: the published/stored vector of each bar equals the batch feature matrix; a service
+started after a crash rebuilds the same state from the stored bars; a revised bar recomputes
+the bars after it; a bad message is terminated and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from chainflow.bridge.bar_table import persist_bars
+from chainflow.bridge.bars import AggregatedBar
+from chainflow.bridge.events import BarPublished, bars_topic
+from chainflow.core.clock import WallClock
+from chainflow.core.ids import TenantId
+from chainflow.core.market import Timeframe
+from chainflow.core.settings import BusSettings, FeaturesSettings, TimeSeriesSettings
+from chainflow.features.events import features_topic
+from chainflow.features.feature_table import read_latest_vector
+from chainflow.features.matrix import feature_matrix
+from chainflow.features.service import FeaturesService
+from chainflow.features.sets import get_feature_set
+from chainflow.hub.api import BusMessage, EventBus
+from chainflow.hub.bus import open_bus
+from chainflow.storage.api import TimeSeriesStore
+from chainflow.storage.timeseries import open_timeseries
+from tests.fixtures.market_data import OHLCV, make_ohlcv
+
+TENANT = TenantId("0190a5c0-0000-7000-8000-00000000feed")
+SYMBOL = "EURUSD"
+TF = Timeframe.M5
+
+
+def aggregated(data: OHLCV, index: int, close: float | None = None) -> AggregatedBar:
+    c = float(data.close[index]) if close is None else close
+    high = max(float(data.high[index]), c)
+    low = min(float(data.low[index]), c)
+    return AggregatedBar(
+        SYMBOL, TF, int(data.ts_ms[index]), float(data.open[index]), high, low, c,
+        float(data.volume[index]), 10, 0.00008, 0.00016, 0.0012,
+        int(data.ts_ms[index]), int(data.ts_ms[index]) + 299_000,
+    )  # fmt: skip
+
+
+def published(bar: AggregatedBar, *, revised: bool = False) -> BarPublished:
+    return BarPublished(
+        TENANT, bar.symbol, bar.timeframe.value, bar.ts, bar.open, bar.high, bar.low,
+        bar.close, bar.volume, bar.tick_count, bar.spread_mean, revised=revised,
+    )  # fmt: skip
+
+
+def batch_rows(bars: list[AggregatedBar]) -> np.ndarray:
+    service_set = get_feature_set("fx-core@1")
+    col = lambda name: np.array([getattr(b, name) for b in bars], dtype=float)  # noqa: E731
+    return feature_matrix(
+        service_set, ts=np.array([b.ts for b in bars], dtype=np.int64), open=col("open"),
+        high=col("high"), low=col("low"), close=col("close"), volume=col("volume"),
+        spread=np.array([b.spread_mean for b in bars]),
+    )  # fmt: skip
+
+
+def assert_vectors_equal(got: Any, want: Any) -> None:
+    got_arr = np.array([math.nan if v is None else v for v in got], dtype=float)
+    want_arr = np.asarray(want, dtype=float)
+    assert np.array_equal(np.isnan(got_arr), np.isnan(want_arr))
+    finite = ~np.isnan(want_arr)
+    np.testing.assert_allclose(got_arr[finite], want_arr[finite], rtol=1e-9, atol=1e-12)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[TimeSeriesStore]:
+    opened = open_timeseries(f"duckdb://{tmp_path}/ts.duckdb", TimeSeriesSettings())
+    await opened.start()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def bus() -> AsyncIterator[EventBus]:
+    opened = open_bus(BusSettings(url="memory://"))
+    await opened.start()
+    yield opened
+    await opened.close()
+
+
+def make_service(store: TimeSeriesStore, bus: EventBus, **overrides: Any) -> FeaturesService:
+    settings = FeaturesSettings(**{"replay_bars": 3000, **overrides})
+    return FeaturesService(bus=bus, store=store, clock=WallClock(), settings=settings)
+
+
+async def feed(service: FeaturesService, store: TimeSeriesStore, bars: list[AggregatedBar]) -> None:
+    """What the bridge does: store the bars, then publish them (here: call the handler)."""
+    await persist_bars(store, TENANT, bars)
+    for bar in bars:
+        await service.on_bar(published(bar))
+
+
+class TestLiveVectors:
+    async def test_bus_bars_give_stored_and_published_vectors_equal_to_batch(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        data = make_ohlcv(400, seed=11)
+        bars = [aggregated(data, i) for i in range(400)]
+        service = make_service(store, bus)
+        await service.start()
+        received: list[dict[str, Any]] = []
+
+        async def collect(message: BusMessage) -> None:
+            received.append(json.loads(message.data))
+
+        await bus.subscribe(features_topic(TENANT, SYMBOL, TF.value), collect)
+        await persist_bars(store, TENANT, bars)
+        for bar in bars:
+            await bus.publish(bars_topic(TENANT, SYMBOL, TF), published(bar).to_json())
+        for _ in range(500):
+            if len(received) == len(bars):
+                break
+            await asyncio.sleep(0.01)
+        await service.stop()
+
+        want = batch_rows(bars)
+        assert [r["ts"] for r in received] == [b.ts for b in bars]
+        for row, message in zip(want, received, strict=True):
+            assert_vectors_equal(message["values"], row)
+        assert received[-1]["feature_set"] == service.feature_set.key
+        assert received[-1]["names"] == list(service.feature_set.names)
+        latest = await read_latest_vector(store, TENANT, SYMBOL, TF.value, service.feature_set)
+        assert latest is not None and latest.ts == bars[-1].ts
+        assert_vectors_equal(latest.values, want[-1])
+        assert service.stats.rebuilds == 1  # only the first bar of the key
+
+    async def test_history_in_the_store_warms_the_first_live_vector(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        data = make_ohlcv(300, seed=12)
+        bars = [aggregated(data, i) for i in range(300)]
+        await persist_bars(store, TENANT, bars[:-1])  # e.g. imported history
+        service = make_service(store, bus)
+
+        await feed(service, store, bars[-1:])
+
+        latest = await read_latest_vector(store, TENANT, SYMBOL, TF.value, service.feature_set)
+        assert latest is not None
+        assert_vectors_equal(latest.values, batch_rows(bars)[-1])
+        assert not any(math.isnan(v) for v in latest.values)
+        assert service.stats.replayed_bars == 299
+
+
+class TestRestart:
+    async def test_a_new_process_rebuilds_identical_state(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        data = make_ohlcv(700, seed=13)
+        bars = [aggregated(data, i) for i in range(700)]
+        before = make_service(store, bus)
+        await feed(before, store, bars[:650])
+        after = make_service(store, bus)  # the crashed process's state is gone
+
+        await feed(after, store, bars[650:])
+        await feed(before, store, bars[650:])  # the process that never crashed
+
+        live = before.pipeline(TENANT, SYMBOL, TF)
+        rebuilt = after.pipeline(TENANT, SYMBOL, TF)
+        assert live is not None and rebuilt is not None
+        assert json.dumps(rebuilt.snapshot(), sort_keys=True) == json.dumps(
+            live.snapshot(), sort_keys=True
+        )
+        assert after.stats.rebuilds == 1 and after.stats.replayed_bars == 650
+
+
+class TestRevisions:
+    async def test_revised_bar_recomputes_it_and_the_bars_after(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        data = make_ohlcv(300, seed=14)
+        bars = [aggregated(data, i) for i in range(300)]
+        service = make_service(store, bus)
+        await feed(service, store, bars)
+        corrected = aggregated(data, 297, close=float(data.close[297]) * 1.001)
+
+        await persist_bars(store, TENANT, [corrected])
+        outputs = await service.on_bar(published(corrected, revised=True))
+
+        fixed = [*bars[:297], corrected, *bars[298:]]
+        assert [o.ts for o in outputs] == [b.ts for b in bars[297:]]
+        want = batch_rows(fixed)
+        for out, row in zip(outputs, want[297:], strict=True):
+            assert_vectors_equal(out.values.tolist(), row)
+        latest = await read_latest_vector(store, TENANT, SYMBOL, TF.value, service.feature_set)
+        assert latest is not None
+        assert_vectors_equal(latest.values, want[-1])
+
+
+class TestBadInput:
+    async def test_bad_message_is_terminated_and_counted(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        service = make_service(store, bus)
+        settled: list[str] = []
+
+        class Message:
+            subject = "bridge.bars.x"
+            data = b"{not json"
+            headers: dict[str, str] = {}
+            delivery_count = 1
+
+            async def ack(self) -> None:
+                settled.append("ack")
+
+            async def nak(self, delay_s: float | None = None) -> None:
+                settled.append("nak")
+
+            async def term(self) -> None:
+                settled.append("term")
+
+        await service.on_message(Message())
+
+        assert settled == ["term"] and service.stats.rejected_messages == 1
+
+    async def test_timeframes_not_enabled_are_ignored(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        service = make_service(store, bus, timeframes=["H1"])
+        data = make_ohlcv(5, seed=15)
+        await feed(service, store, [aggregated(data, 0)])
+        assert service.stats.bars == 0
+
+    async def test_bar_with_inconsistent_prices_is_rejected_and_state_kept(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        data = make_ohlcv(50, seed=16)
+        bars = [aggregated(data, i) for i in range(50)]
+        service = make_service(store, bus)
+        await feed(service, store, bars[:49])
+        bad = AggregatedBar(SYMBOL, TF, bars[49].ts, 1.1, 1.0, 1.2, 1.1, 1.0, 1)  # high < low
+        before = service.pipeline(TENANT, SYMBOL, TF)
+        assert before is not None
+        snapshot = json.dumps(before.snapshot(), sort_keys=True)
+
+        assert await service.on_bar(published(bad)) == []
+
+        assert service.stats.rejected_bars == 1
+        assert json.dumps(before.snapshot(), sort_keys=True) == snapshot
+        assert (await service.on_bar(published(bars[49])))[0].ts == bars[49].ts
