@@ -24,7 +24,8 @@ from chainflow.core.clock import WallClock
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
 from chainflow.core.settings import BusSettings, FeaturesSettings, TimeSeriesSettings
-from chainflow.features.events import features_topic
+from chainflow.features.cross_asset import aligned_log_returns, correlation_matrix
+from chainflow.features.events import correlation_topic, features_topic
 from chainflow.features.feature_table import read_latest_vector
 from chainflow.features.matrix import feature_matrix
 from chainflow.features.service import FeaturesService
@@ -251,3 +252,47 @@ class TestBadInput:
         assert service.stats.rejected_bars == 1
         assert json.dumps(before.snapshot(), sort_keys=True) == snapshot
         assert (await service.on_bar(published(bars[49])))[0].ts == bars[49].ts
+
+
+class TestLiveCorrelation:
+    async def test_correlation_events_match_batch_and_new_symbols_rebuild(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        service = make_service(store, bus, correlation_window=20)
+        events: list[dict[str, Any]] = []
+
+        async def collect(message: BusMessage) -> None:
+            events.append(json.loads(message.data))
+
+        await bus.subscribe(correlation_topic(TENANT, TF.value), collect)
+        series = {"EURUSD": make_ohlcv(60, seed=41), "USDJPY": make_ohlcv(60, seed=42)}
+
+        def bar_of(symbol: str, i: int) -> AggregatedBar:
+            data = series[symbol]
+            return AggregatedBar(
+                symbol, TF, int(data.ts_ms[i]), float(data.open[i]), float(data.high[i]),
+                float(data.low[i]), float(data.close[i]), 1.0, 1,
+            )  # fmt: skip
+
+        for i in range(40):  # EURUSD alone for a while: no matrix yet
+            await feed(service, store, [bar_of("EURUSD", i)])
+        assert events == []
+        for i in range(60):  # USDJPY joins with history: rebuilt, then live row by row
+            await feed(service, store, [bar_of("USDJPY", i)])
+            if i >= 40:
+                await feed(service, store, [bar_of("EURUSD", i)])
+        for _ in range(100):
+            if events and events[-1]["ts"] == int(series["EURUSD"].ts_ms[59]):
+                break
+            await asyncio.sleep(0.01)
+
+        closes = {s: (d.ts_ms, d.close) for s, d in series.items()}
+        _, returns = aligned_log_returns(closes)
+        last = events[-1]
+        assert last["symbols"] == ["EURUSD", "USDJPY"] and last["window"] == 20
+        np.testing.assert_allclose(last["matrix"], correlation_matrix(returns[-20:]), rtol=1e-9)
+        sums = returns[-20:].sum(axis=0)
+        assert last["currency_strength"] == pytest.approx(
+            {"EUR": sums[0], "USD": (-sums[0] + sums[1]) / 2, "JPY": -sums[1]}, rel=1e-9
+        )
+        assert service.stats.correlation_updates == len(events) >= 20

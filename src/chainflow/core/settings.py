@@ -121,7 +121,12 @@ class FeaturesSettings(BaseSettings):
     replay_bars: int = Field(
         default=3000, ge=100, le=200_000, description="stored bars replayed on a warm start"
     )
-    max_symbols_per_request: int = Field(default=20, ge=2, le=100)
+    correlation_window: int = Field(
+        default=100, ge=3, le=5000, description="bars of the live rolling correlation"
+    )
+    correlation_max_symbols: int = Field(
+        default=20, ge=2, le=100, description="symbols per tenant in live and requested correlation"
+    )
 
 
 class AuthSettings(BaseSettings):

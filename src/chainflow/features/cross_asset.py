@@ -132,6 +132,12 @@ class RollingCorrelation:
             return np.full((k, k), np.nan)
         return correlation_from_moments(self.window, self._sums, self._cross_sums)
 
+    def window_return_sums(self) -> FloatArray:
+        """Return each symbol's log return summed over the window (all ``nan`` until ready)."""
+        if not self.is_ready:
+            return np.full(len(self.symbols), np.nan)
+        return np.asarray(self._sums, dtype=np.float64).copy()
+
     def _complete(self, ts: int, closes: list[float]) -> None:
         self.last_complete_ts = ts
         stale = [pending_ts for pending_ts in self._pending if pending_ts < ts]

@@ -3,9 +3,12 @@
 - ``features.<tenant>.<symbol>.<tf>``: ``FeaturesComputed``, one per closed bar (and again,
   ``revised``, for the bars a late tick changed);
 - ``features.regime.<tenant>.<symbol>.<tf>``: ``RegimeChanged`` when the trend or the
-  volatility regime of a symbol changes.
+  volatility regime of a symbol changes;
+- ``features.correlation.<tenant>.<tf>``: ``CorrelationUpdated``, the tenant's rolling
+  correlation matrix and currency strength after each complete row of bars.
 
-Tenant ids are UUIDs, so the fixed word ``regime`` never collides with a tenant token.
+Tenant ids are UUIDs, so the fixed words ``regime`` and ``correlation`` never collide with
+a tenant token.
 """
 
 from __future__ import annotations
@@ -62,6 +65,26 @@ class RegimeChanged(Event):
     previous: str | None
     current: str | None
     probabilities: dict[str, float | None]
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), allow_nan=False).encode()
+
+
+def correlation_topic(tenant_id: str, timeframe: str) -> str:
+    return topic("features", "correlation", tokens=(tenant_id, timeframe))
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelationUpdated(Event):
+    """A tenant's rolling correlation of bar log returns, and its currency strength."""
+
+    tenant_id: str
+    timeframe: str
+    ts: int
+    window: int
+    symbols: tuple[str, ...]
+    matrix: tuple[tuple[float | None, ...], ...]
+    currency_strength: dict[str, float]
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), allow_nan=False).encode()

@@ -25,10 +25,12 @@ from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
 from chainflow.core.settings import FeaturesSettings
+from chainflow.features.cross_asset_live import TenantCrossAsset
 from chainflow.features.engine import BarValues
 from chainflow.features.events import (
     FeaturesComputed,
     RegimeChanged,
+    correlation_topic,
     features_topic,
     finite_or_none,
     regime_topic,
@@ -43,6 +45,7 @@ from chainflow.storage.api import TimeSeriesStore
 log = get_logger("chainflow.features.service")
 
 DURABLE_NAME = "features"
+LATEST = 2**62  # an end_ms after every stored bar
 Key = tuple[str, str, Timeframe]  # (tenant, symbol, timeframe)
 
 
@@ -53,6 +56,7 @@ class FeaturesStats:
     rebuilds: int = 0
     replayed_bars: int = 0
     regime_changes: int = 0
+    correlation_updates: int = 0
     rejected_messages: int = 0
     rejected_bars: int = 0
     per_timeframe: dict[str, int] = field(default_factory=dict)
@@ -80,6 +84,8 @@ class FeaturesService:
         self._table = feature_table(self.feature_set)
         self._pipelines: dict[Key, SymbolPipeline] = {}
         self._locks: dict[Key, asyncio.Lock] = {}
+        self._cross: dict[tuple[str, Timeframe], TenantCrossAsset] = {}
+        self._cross_locks: dict[tuple[str, Timeframe], asyncio.Lock] = {}
         self._subscription: Subscription | None = None
         self.stats = FeaturesStats()
 
@@ -136,7 +142,44 @@ class FeaturesService:
                 log.warning("features_bar_rejected", symbol=bar.symbol, ts=bar.ts, error=str(exc))
                 return []
             await self._emit(key, outputs, revised=bar.revised or len(outputs) > 1)
-            return outputs
+        await self._update_cross_asset(bar, timeframe)
+        return outputs
+
+    async def _update_cross_asset(self, bar: BarPublished, timeframe: Timeframe) -> None:
+        """Feed the tenant's live correlation; publish it after each complete row."""
+        cross_key = (bar.tenant_id, timeframe)
+        async with self._cross_locks.setdefault(cross_key, asyncio.Lock()):
+            cross = self._cross.get(cross_key)
+            if cross is None:
+                cross = self._cross[cross_key] = TenantCrossAsset(
+                    bar.tenant_id, timeframe.value, self.settings.correlation_window,
+                    self.settings.correlation_max_symbols,
+                )  # fmt: skip
+            if cross.wants(bar.symbol) or (bar.revised and bar.symbol in cross.symbols):
+                symbols = sorted({*cross.symbols, bar.symbol})
+                count = 2 * cross.window + 2
+                closes = {
+                    s: await self._stored_closes(bar.tenant_id, s, timeframe, count)
+                    for s in symbols
+                }
+                cross.rebuild(symbols, closes)
+                event = cross.event()
+            else:
+                event = cross.update(bar.symbol, bar.ts, bar.close)
+            if event is not None:
+                self.stats.correlation_updates += 1
+                await self._bus.publish(
+                    correlation_topic(bar.tenant_id, timeframe.value), event.to_json()
+                )
+
+    async def _stored_closes(
+        self, tenant_id: str, symbol: str, timeframe: Timeframe, count: int
+    ) -> list[tuple[int, float]]:
+        """Return ``(ts, close)`` of the latest ``count`` stored bars of one symbol."""
+        bars = await read_bars(
+            self._store, TenantId(tenant_id), symbol, timeframe, end_ms=LATEST, count=count
+        )
+        return [(b.ts, b.close) for b in bars]
 
     async def _rebuild(self, key: Key, bar: BarPublished) -> list[PipelineOutput]:
         """Rebuild the pipeline of ``key`` from stored bars; return the outputs to emit.

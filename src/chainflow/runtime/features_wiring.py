@@ -21,6 +21,7 @@ _COUNTERS = {
     "rebuilds": "Pipelines rebuilt from stored bars (warm start, revision, redelivery).",
     "replayed_bars": "Stored bars replayed by rebuilds.",
     "regime_changes": "Regime changes published.",
+    "correlation_updates": "Live correlation matrices published.",
     "rejected_messages": "Bus messages that were not a published bar.",
     "rejected_bars": "Bars with inconsistent prices (not 0 < low <= close <= high), skipped.",
 }
@@ -52,7 +53,7 @@ def build_features_component(kernel: Kernel) -> ServiceComponent:
         store=infra.timeseries,
         clock=kernel.clock,
         feature_set=service.feature_set,
-        max_symbols=settings.max_symbols_per_request,
+        max_symbols=settings.correlation_max_symbols,
     )
     return ServiceComponent(
         name="features", router=router, on_start=service.start, on_stop=service.stop
