@@ -68,8 +68,8 @@ def _check_kind(snapshot: dict[str, Any], kind: str, params: dict[str, Any]) -> 
         )
 
 
-class RollingZScoreScaler:
-    """``(x - mean) / std`` over the previous ``window`` finite values, clipped."""
+class _RollingScaler:
+    """Parameters shared by the past-only scalers: ``window``, ``clip``, ``min_periods``."""
 
     def __init__(self, window: int, clip: float = 5.0, min_periods: int | None = None) -> None:
         self.min_periods = check_scaler_params(window, clip, min_periods)
@@ -80,6 +80,13 @@ class RollingZScoreScaler:
     @property
     def params(self) -> dict[str, Any]:
         return {"window": self.window, "clip": self.clip, "min_periods": self.min_periods}
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+
+class RollingZScoreScaler(_RollingScaler):
+    """``(x - mean) / std`` over the previous ``window`` finite values, clipped."""
 
     def reset(self) -> None:
         self._values: deque[float] = deque()
@@ -174,18 +181,8 @@ def quantile_sorted(values: list[float], q: float) -> float:
     return v_low + (values[low + 1] - v_low) * (position - low)
 
 
-class RollingRobustScaler:
+class RollingRobustScaler(_RollingScaler):
     """``(x - median) / IQR`` over the previous ``window`` finite values, clipped."""
-
-    def __init__(self, window: int, clip: float = 5.0, min_periods: int | None = None) -> None:
-        self.min_periods = check_scaler_params(window, clip, min_periods)
-        self.window = window
-        self.clip = float(clip)
-        self.reset()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {"window": self.window, "clip": self.clip, "min_periods": self.min_periods}
 
     def reset(self) -> None:
         self._values: deque[float] = deque()
