@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chainflow.bridge.bar_aggregator import MultiTimeframeAggregator
-from chainflow.bridge.bar_table import persist_bars
+from chainflow.bridge.bar_table import persist_bars, read_bars
 from chainflow.bridge.bars import AggregatedBar, BarRevised
 from chainflow.bridge.events import BarPublished, TicksAccepted, bars_topic, ticks_topic
 from chainflow.bridge.tick_message import RejectCode, Rejection, parse_tick_message
@@ -257,8 +257,27 @@ class IngestSession:
                 ticks_topic(tenant, symbol), json.dumps(event.to_dict()).encode()
             )
 
+    async def _restore_open_bars(self, ticks: list[Tick]) -> None:
+        """Continue the bars stored last for each symbol new to this process's aggregator.
+
+        At shutdown the open bars are persisted (``flush``); after a restart the first tick
+        of a symbol reloads them, so a bar spanning the restart keeps its earlier ticks and
+        the bar that was open is closed (and published) by the next bucket's tick.
+        """
+        aggregator = self._feed.bars
+        tenant = self._principal.tenant_id
+        for symbol in {t.symbol for t in ticks} - set(aggregator.symbols):
+            latest: list[AggregatedBar] = []
+            for timeframe in aggregator.timeframes:
+                latest += await read_bars(
+                    self._store, tenant, symbol, timeframe, end_ms=LATEST_MS, count=1
+                )
+            if latest and symbol not in aggregator.symbols:  # another session may have won
+                aggregator.restore(latest)
+
     async def _update_bars(self, ticks: list[Tick]) -> None:
         """Feed stored ticks to the bars; persist and publish the bars that closed."""
+        await self._restore_open_bars(ticks)
         finished: list[AggregatedBar] = []
         revised: list[bool] = []
         for tick in ticks:
@@ -278,6 +297,9 @@ class IngestSession:
                 revised=was_revised,
             )  # fmt: skip
             await self._bus.publish(bars_topic(tenant, bar.symbol, bar.timeframe), event.to_json())
+
+
+LATEST_MS = 2**62  # an end_ms after every stored bar
 
 
 def _error(code: RejectCode | str, message: str, seq: int | None = None) -> Frame:

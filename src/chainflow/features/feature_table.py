@@ -93,6 +93,7 @@ def vector_from_row(feature_set: FeatureSet, row: Mapping[str, Any]) -> StoredVe
     regime: dict[str, Any] | None = None
     if row["trend"] or row["volatility"]:
         regime = {
+            "ts": row["ts"],
             "trend": row["trend"] or None,
             "trend_probabilities": {k: _none(row[f"p_{k}"]) for k in TREND_LABELS},
             "volatility": row["volatility"] or None,

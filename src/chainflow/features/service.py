@@ -57,6 +57,7 @@ class FeaturesStats:
     replayed_bars: int = 0
     regime_changes: int = 0
     correlation_updates: int = 0
+    correlation_failures: int = 0
     rejected_messages: int = 0
     rejected_bars: int = 0
     per_timeframe: dict[str, int] = field(default_factory=dict)
@@ -142,7 +143,11 @@ class FeaturesService:
                 log.warning("features_bar_rejected", symbol=bar.symbol, ts=bar.ts, error=str(exc))
                 return []
             await self._emit(key, outputs, revised=bar.revised or len(outputs) > 1)
-        await self._update_cross_asset(bar, timeframe)
+        try:
+            await self._update_cross_asset(bar, timeframe)
+        except Exception as exc:  # the bar's own vectors are stored and published already
+            self.stats.correlation_failures += 1
+            log.error("features_correlation_failed", symbol=bar.symbol, error=repr(exc))
         return outputs
 
     async def _update_cross_asset(self, bar: BarPublished, timeframe: Timeframe) -> None:

@@ -22,6 +22,7 @@ _COUNTERS = {
     "replayed_bars": "Stored bars replayed by rebuilds.",
     "regime_changes": "Regime changes published.",
     "correlation_updates": "Live correlation matrices published.",
+    "correlation_failures": "Live correlation updates that failed (logged; vectors unaffected).",
     "rejected_messages": "Bus messages that were not a published bar.",
     "rejected_bars": "Bars with inconsistent prices (not 0 < low <= close <= high), skipped.",
 }
