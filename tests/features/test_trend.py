@@ -8,7 +8,7 @@ import talib
 
 from chainflow.features.batch import trend as bt
 from chainflow.features.stream import trend as st
-from tests.features.test_volatility import (
+from tests.fixtures.indicator_checks import (
     DATA,
     Case,
     assert_same_series,

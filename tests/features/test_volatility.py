@@ -1,17 +1,12 @@
 """Volatility indicators: batch == TA-Lib / pure-Python reference, streaming == batch,
-snapshot/restore continuation, no lookahead.
-
-Also holds the shared helpers (``make_ohlcv``, ``assert_same_series``, ``run_stream``,
-``check_*``) used by ``test_trend.py`` and ``test_volume.py``.
+snapshot/restore continuation, no lookahead (shared checks in tests/fixtures/indicator_checks).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,89 +16,17 @@ from numpy.testing import assert_allclose
 
 from chainflow.features.batch import volatility as bv
 from chainflow.features.stream import volatility as sv
-from tests.fixtures.market_data import OHLCV, make_ohlcv
-
-RTOL = 1e-9
-
-
-DATA = make_ohlcv()
-
-
-def assert_same_series(actual: np.ndarray, expected: np.ndarray, rtol: float = RTOL) -> None:
-    """Identical NaN positions and values within ``rtol`` elsewhere."""
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape
-    np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected))
-    mask = ~np.isnan(expected)
-    assert mask.any()
-    assert_allclose(actual[mask], expected[mask], rtol=rtol, atol=0.0)
-
-
-Lines = tuple[np.ndarray, ...]
-
-
-@dataclass(frozen=True)
-class Case:
-    """One streaming twin: its batch lines, how to make it, how to feed bar ``i``."""
-
-    name: str
-    batch: Callable[[OHLCV], Lines]
-    make: Callable[[], Any]
-    feed: Callable[[Any, OHLCV, int], Any]
-    lines: Callable[[Any], tuple[float, ...]] = lambda ind: (ind.value,)
-
-
-def run_stream(case: Case, data: OHLCV, ind: Any = None, start: int = 0) -> list[Lines]:
-    """Feed bars ``start..`` and collect every line after each update."""
-    ind = case.make() if ind is None else ind
-    rows = []
-    for i in range(start, len(data.close)):
-        case.feed(ind, data, i)
-        rows.append(case.lines(ind))
-    return [np.array(col, dtype=np.float64) for col in zip(*rows, strict=True)]
-
-
-def check_stream_equals_batch(case: Case, data: OHLCV = DATA) -> None:
-    ind = case.make()
-    streamed = run_stream(case, data, ind)
-    expected = case.batch(data)
-    assert len(streamed) == len(expected)
-    for s, b in zip(streamed, expected, strict=True):
-        assert_same_series(s, b)
-    first_ready = int(np.flatnonzero(~np.isnan(expected[0]))[0])
-    probe = case.make()
-    for i in range(first_ready + 1):
-        case.feed(probe, data, i)
-        assert probe.count == i + 1
-        assert probe.is_ready == (i >= first_ready)
-    probe.reset()
-    assert probe.count == 0 and not probe.is_ready
-
-
-def check_snapshot_restore(case: Case, data: OHLCV = DATA, cuts: Sequence[int] = (0, 7, 1501)):
-    whole = run_stream(case, data)
-    for cut in cuts:
-        first = case.make()
-        for i in range(cut):
-            case.feed(first, data, i)
-        snap = json.loads(json.dumps(first.snapshot(), allow_nan=True))
-        second = case.make()
-        second.restore(snap)
-        assert second.count == cut
-        rest = run_stream(case, data, second, start=cut)
-        for w, r in zip(whole, rest, strict=True):
-            np.testing.assert_array_equal(w[cut:], r)
-
-
-def check_no_lookahead(batch: Callable[[OHLCV], Lines], data: OHLCV = DATA) -> None:
-    base = batch(data)
-    for t in (40, 700, 2500):
-        changed = batch(data.perturbed_after(t))
-        for b, c in zip(base, changed, strict=True):
-            np.testing.assert_array_equal(b[: t + 1], c[: t + 1])
-            assert not np.array_equal(b[t + 1 :], c[t + 1 :], equal_nan=True)
-
+from tests.fixtures.indicator_checks import (
+    DATA,
+    RTOL,
+    Case,
+    Lines,
+    assert_same_series,
+    check_no_lookahead,
+    check_snapshot_restore,
+    check_stream_equals_batch,
+)
+from tests.fixtures.market_data import OHLCV
 
 # --------------------------------------------------------------------------- TA-Lib
 

@@ -11,7 +11,7 @@ import talib
 
 from chainflow.features.batch import volume as bw
 from chainflow.features.stream import volume as sw
-from tests.features.test_volatility import (
+from tests.fixtures.indicator_checks import (
     DATA,
     Case,
     assert_same_series,
