@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from chainflow.features.engine import BarValues, FeatureEngine
 from chainflow.features.matrix import feature_matrix
+from chainflow.features.regimes import RegimeConfig, RegimeDetector
 from chainflow.features.sets import get_feature_set
 
 BASE_TS = 1_700_000_000_000 - 1_700_000_000_000 % 86_400_000
@@ -90,6 +91,27 @@ def time_stream(key: str, bars: list[BarValues], warmup: int) -> tuple[dict[str,
     }, np.array(rows)
 
 
+def time_regimes(bars: list[BarValues], timeframe_ms: int) -> dict[str, Any]:
+    """Time ``RegimeDetector.update`` per bar, mixture refits included (mean, max)."""
+    detector = RegimeDetector(RegimeConfig(), timeframe_ms)
+    clock = time.perf_counter_ns
+    durations: list[int] = []
+    for bar in bars:
+        started = clock()
+        detector.update(bar.ts, bar.high, bar.low, bar.close)
+        durations.append(clock() - started)
+    settled = durations[RegimeConfig().min_fit_values :]
+    cuts = statistics.quantiles(settled, n=100)
+    return {
+        "updates": len(settled),
+        "p50": round(cuts[49] / 1e3, 2),
+        "p99": round(cuts[98] / 1e3, 2),
+        "mean_with_refits": round(statistics.fmean(settled) / 1e3, 2),
+        "max_refit_ms": round(max(settled) / 1e6, 2),
+        "refit_every_bars": RegimeConfig().refit_every_bars,
+    }
+
+
 def time_batch(key: str, bars: Bars, repeats: int) -> tuple[dict[str, Any], Any]:
     feature_set = get_feature_set(key)
     seconds: list[float] = []
@@ -132,6 +154,7 @@ def main() -> None:
     batch_bars = {k: v[: args.bars] for k, v in bars.items()}
 
     stream, streamed = time_stream(args.feature_set, stream_bars, warmup)
+    regimes = time_regimes(stream_bars, int(bars["ts"][1] - bars["ts"][0]))
     batch, matrix = time_batch(args.feature_set, batch_bars, args.repeats)
     if len(matrix) < len(streamed):  # fewer batch bars than streamed: check on the stream's
         matrix = feature_matrix(feature_set, **{k: v[: len(streamed)] for k, v in bars.items()})
@@ -141,6 +164,7 @@ def main() -> None:
         "fingerprint": feature_set.fingerprint,
         "n_features": len(feature_set.names),
         "stream_update_us": stream,
+        "regime_update_us": regimes,
         "batch_matrix_seconds": batch,
         "batch_us_per_bar": round(batch["seconds"] / max(batch["bars"], 1) * 1e6, 3),
         "stream_matches_batch": compare(streamed, matrix),
