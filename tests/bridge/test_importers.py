@@ -287,3 +287,25 @@ class TestCommand:
         assert unknown.exit_code == 1 and "Traceback" not in unknown.output
         bad_tf = runner.invoke(app, [*args, "--timeframe", "M2"])
         assert bad_tf.exit_code == 1 and "M2" in bad_tf.output
+
+
+class TestReadBarFile:
+    def test_sample_bar_file_reads_back_ordered_and_ticks_are_refused(self, tmp_path: Path) -> None:
+        from chainflow.bridge.api import read_bar_file
+        from chainflow.bridge.sample_data import SampleMarketConfig
+        from chainflow.bridge.sample_files import write_sample_files
+
+        config = SampleMarketConfig(symbols=("EURUSD",), days=2)
+        (summary,) = write_sample_files(config, tmp_path, timeframe=Timeframe.M5)
+        bar_files = [p for p in summary.paths if "_M5" in p.name]  # MT5 export and CSV
+        ticks = [p for p in summary.paths if "ticks" in p.name.lower()]
+        assert bar_files and ticks, summary.paths
+
+        for path in bar_files:
+            bars = read_bar_file(path, "EURUSD", timeframe=Timeframe.M5)
+
+            assert len(bars) > 100
+            assert [b.ts for b in bars] == sorted({b.ts for b in bars})
+            assert all(b.low <= b.close <= b.high for b in bars)
+        with pytest.raises(InvalidInput, match="expected a bar file"):
+            read_bar_file(ticks[0], "EURUSD")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from chainflow.bridge.bar_table import read_bars
 from chainflow.bridge.bars import AggregatedBar
 from chainflow.bridge.events import BarPublished, all_bars, bars_topic
+from chainflow.bridge.importers import read_bar_file
 
 # --- tick validation (bridge.tick_message, bridge.symbols, bridge.validation) --------------
 from chainflow.bridge.symbols import SymbolNormalizer
@@ -23,6 +24,7 @@ __all__ = [
     "BarPublished",
     "all_bars",
     "bars_topic",
+    "read_bar_file",
     "read_bars",
     # tick validation
     "Accepted",

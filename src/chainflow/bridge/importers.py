@@ -263,3 +263,23 @@ def _print_summary(report: ImportReport) -> None:
 def _fail(message: str) -> NoReturn:
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code=1)
+
+
+def read_bar_file(
+    path: Path, symbol: str, *, timeframe: Timeframe = Timeframe.M1, tz_offset_ms: int = 0
+) -> list[AggregatedBar]:
+    """Return every bar of an MT5 bar export or OHLCV CSV, ordered by time, one per open time.
+
+    For files read outside the server (``chainflow train --data FILE``). Raise
+    ``InvalidInput`` for a tick file, an unknown header or a malformed row.
+    """
+    fmt = detect_format(path)
+    if fmt == "mt5-ticks":
+        raise InvalidInput(
+            f"expected a bar file (mt5-bars or OHLCV csv); received a tick export: {path}"
+        )
+    bars: dict[int, AggregatedBar] = {}
+    for chunk in iter_chunks(path, fmt, symbol, timeframe=timeframe, tz_offset_ms=tz_offset_ms):
+        for bar in chunk.rows:
+            bars[bar.ts] = bar  # type: ignore[assignment]
+    return [bars[ts] for ts in sorted(bars)]
