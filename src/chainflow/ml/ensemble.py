@@ -24,10 +24,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import onnx
 from numpy.typing import ArrayLike, NDArray
-from onnx import compose, helper, numpy_helper, version_converter
+from onnx import compose, helper, numpy_helper
 from scipy.optimize import minimize
 
-from chainflow.ml.bundle import INPUT_NAME
+from chainflow.ml.bundle import INPUT_NAME, at_opset, default_opset
 
 N_CLASSES = 3
 OUTPUT_NAME = "probabilities"
@@ -102,7 +102,7 @@ def ensemble_to_onnx(
         raise ValueError("expected at least one member; received none")
     checked_weights = validate_weights(weights, len(members))
     loaded = [onnx.load_from_string(data) for data, _ in members]
-    target_opset = max(_default_opset(model) for model in loaded)
+    target_opset = max(default_opset(model) for model in loaded)
     nodes: list[onnx.NodeProto] = []
     initializers: list[onnx.TensorProto] = []
     sparse: list[onnx.SparseTensorProto] = []
@@ -113,7 +113,7 @@ def ensemble_to_onnx(
     needs_last_step = False
     for index, (model, (_, output)) in enumerate(zip(loaded, members, strict=True)):
         prefix = f"m{index}_"
-        model = compose.add_prefix(_at_opset(model, target_opset, index), prefix=prefix)
+        model = compose.add_prefix(at_opset(model, target_opset), prefix=prefix)
         graph = model.graph
         member_input = _single_input(graph, index)
         takes_window = _input_kind(member_input, window, n_features, index)
@@ -220,25 +220,6 @@ def _onto_simplex(weights: NDArray[np.float64]) -> NDArray[np.float64]:
 
 def _normalized_domain(domain: str) -> str:
     return DEFAULT_DOMAIN if domain == "ai.onnx" else domain
-
-
-def _default_opset(model: onnx.ModelProto) -> int:
-    versions = [o.version for o in model.opset_import if _normalized_domain(o.domain) == ""]
-    if not versions:
-        raise ValueError("expected each member to import the default ONNX domain; one does not")
-    return max(versions)
-
-
-def _at_opset(model: onnx.ModelProto, target: int, index: int) -> onnx.ModelProto:
-    """``model`` with its default-domain opset raised to ``target`` (ops adapted)."""
-    if _default_opset(model) == target:
-        return model
-    try:
-        return version_converter.convert_version(model, target)
-    except Exception as error:  # the converter raises bare RuntimeError/ValueError kinds
-        raise ValueError(
-            f"expected member {index} to convert to opset {target}; received error: {error}"
-        ) from error
 
 
 def _single_input(graph: onnx.GraphProto, index: int) -> onnx.ValueInfoProto:
