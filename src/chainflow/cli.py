@@ -256,4 +256,11 @@ async def _with_kernel(services: str, action: Callable[[Any], Awaitable[T]]) -> 
         await kernel.stop()
 
 
+def _register_models_commands() -> None:
+    from chainflow.ml.cli_models import make_models_app
+
+    app.add_typer(make_models_app(_with_kernel), name="models")
+
+
 _register_market_commands()
+_register_models_commands()

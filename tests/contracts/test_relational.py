@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 import chainflow.bridge.models  # noqa: F401
 import chainflow.hub.models  # noqa: F401  (registers the hub's tables on Base.metadata)
+import chainflow.ml.models  # noqa: F401  (and the model registry's)
 import chainflow.users.models  # noqa: F401  (and the users service's)
 from chainflow.core.clock import SimulatedClock
 from chainflow.core.errors import ConfigurationError, DependencyUnavailable, Forbidden, NotFound
@@ -370,7 +371,7 @@ class TestTenantRepository:
         assert tenant_tables(ContractBase.metadata) == {Note.__tablename__}
         assert tenant_tables(Base.metadata) == {
             "users", "refresh_tokens", "one_time_tokens", "api_keys", "invitations",
-            "tenant_trading_settings", "symbol_aliases",
+            "tenant_trading_settings", "symbol_aliases", "ml_models",
         }  # fmt: skip
 
 
@@ -450,9 +451,7 @@ class TestMigrations:
     ) -> None:
         assert await current_revision(fresh_database.url) is None
         await upgrade(fresh_database.url)
-        assert (
-            await current_revision(fresh_database.url) == head_revision() == "0003_symbol_aliases"
-        )
+        assert await current_revision(fresh_database.url) == head_revision() == "0004_ml_models"
         database = Database(fresh_database.url, DatabaseSettings())
         try:
             async with database.engine.connect() as connection:

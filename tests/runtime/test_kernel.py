@@ -42,7 +42,7 @@ class TestEmbeddedKernel:
             assert reports["timeseries"].backend == "duckdb"
             assert reports["cache"].backend == "memory"
             assert reports["bus"].backend == "memory"
-            running = ("gateway", "hub", "storage", "bridge", "features", "users")
+            running = ("gateway", "hub", "storage", "bridge", "features", "ml", "users")
             assert kernel.running_names == running
             instances = await kernel.infra.registry.discover("hub")
             assert [i.instance_id for i in instances] == [kernel.instance_id]
@@ -66,7 +66,7 @@ class TestEmbeddedKernel:
                 }  # fmt: skip
                 services = (await client.get("/api/v1/hub/services")).json()["items"]
                 assert services[0]["services"] == [
-                    "gateway", "hub", "storage", "bridge", "features", "users"
+                    "gateway", "hub", "storage", "bridge", "features", "ml", "users"
                 ]  # fmt: skip
                 health = (await client.get("/api/v1/hub/health")).json()
                 assert health["status"] == "ok"
@@ -102,10 +102,10 @@ class TestEmbeddedKernel:
             await kernel.stop()
 
     async def test_planned_services_build_nothing(self, tmp_path: Path) -> None:
-        kernel = Kernel(embedded_settings(tmp_path), services="hub,ml").build()
+        kernel = Kernel(embedded_settings(tmp_path), services="hub,trading").build()
         try:
             assert kernel.running_names == ("hub",)
-            assert kernel.enabled_names == ("hub", "ml")
+            assert kernel.enabled_names == ("hub", "trading")
         finally:
             await kernel.stop()
 

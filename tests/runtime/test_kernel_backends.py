@@ -59,7 +59,7 @@ class TestKernelOnRealBackends:
     async def test_ready_reports_each_real_backend(self, scaled_settings) -> None:
         kernel = Kernel(scaled_settings)
         kernel.build()
-        assert await kernel.migrate() == "0003_symbol_aliases"
+        assert await kernel.migrate() == "0004_ml_models"
         app = create_app(kernel)
         await kernel.start()
         try:

@@ -98,6 +98,7 @@ def combine_models(
             domain = "" if opset.domain == "ai.onnx" else opset.domain
             opsets[domain] = max(opsets.get(domain, 0), opset.version)
     assert shared_input is not None
+    opsets.setdefault("", 15)  # the Identity/Gather/Constant nodes added here need it
     graph = helper.make_graph(
         nodes, "chainflow_bundle", [shared_input], outputs,
         initializer=initializers, sparse_initializer=sparse, value_info=value_info,
@@ -116,16 +117,15 @@ def combine_models(
 
 
 def default_opset(model: onnx.ModelProto) -> int:
-    """Return the default-domain (``ai.onnx``) opset version ``model`` imports."""
+    """Return the default-domain (``ai.onnx``) opset ``model`` imports; 0 if it imports none
+    (a graph of ``ai.onnx.ml`` tree operators only)."""
     versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
-    if not versions:
-        raise ValueError("expected a model importing the default ONNX domain; one does not")
-    return max(versions)
+    return max(versions, default=0)
 
 
 def at_opset(model: onnx.ModelProto, target: int) -> onnx.ModelProto:
     """Return ``model`` with its default-domain opset raised to ``target`` (ops adapted)."""
-    if default_opset(model) == target:
+    if default_opset(model) in (0, target):
         return model
     try:
         return version_converter.convert_version(model, target)

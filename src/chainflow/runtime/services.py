@@ -56,6 +56,12 @@ def _build_features(kernel: Kernel) -> ServiceComponent:
     return build_features_component(kernel)
 
 
+def _build_ml(kernel: Kernel) -> ServiceComponent:
+    from chainflow.runtime.ml_wiring import build_ml_component
+
+    return build_ml_component(kernel)
+
+
 def _build_users(kernel: Kernel) -> ServiceComponent:
     from chainflow.runtime.users_wiring import build_users_component
 
@@ -114,7 +120,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         2,
         "ml-processing",
         "datasets, training, registry, ONNX inference",
-        planned_in="issue 7",
+        _build_ml,
+        models="chainflow.ml.models",
+        route_prefixes=("/api/v1/models",),
     ),
     ServiceSpec(
         "trading",

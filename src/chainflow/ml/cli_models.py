@@ -1,0 +1,120 @@
+"""``chainflow models``: list, promote, roll back and archive platform models.
+
+The ml service sits below ``runtime`` and cannot build a kernel itself, so the CLI passes
+its ``_with_kernel``: ``app.add_typer(make_models_app(_with_kernel), name="models")``. Each
+command opens one ``system=True`` unit of work on the kernel's database; artifacts are
+under ``CHAINFLOW_HOME/models``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chainflow.core.errors import ChainflowError
+from chainflow.ml.registry import ModelRegistry, local_model_registry
+from chainflow.ml.registry_types import ModelSummary, ModelVersion
+from chainflow.storage.relational import UnitOfWork
+
+T = TypeVar("T")
+KernelRunner = Callable[[str, Callable[[Any], Awaitable[T]]], Awaitable[T]]
+"""Runs ``action(kernel)`` on a started tool-mode kernel with the named services."""
+KERNEL_SERVICES = "hub,storage"
+RegistryAction = Callable[[ModelRegistry, UnitOfWork], Awaitable[T]]
+
+
+def make_models_app(run_with_kernel: KernelRunner[Any]) -> typer.Typer:
+    """Return the ``chainflow models`` Typer app, running on kernels from ``run_with_kernel``."""
+    models_app = typer.Typer(help="The platform's model registry.", no_args_is_help=True)
+
+    def run(action: RegistryAction[T], *, read_only: bool = False) -> T:
+        async def on_kernel(kernel: Any) -> T:
+            registry = local_model_registry(kernel.settings.home, kernel.clock)
+            database = kernel.infra.database
+            async with database.unit_of_work(system=True, read_only=read_only) as uow:
+                return await action(registry, uow)
+
+        try:
+            return asyncio.run(run_with_kernel(KERNEL_SERVICES, on_kernel))
+        except ChainflowError as e:
+            _fail(e.message)
+        except KeyboardInterrupt:
+            raise typer.Exit(code=130) from None
+
+    @models_app.command("list")
+    def list_models(
+        name: Annotated[str | None, typer.Argument(help="a model name: list its versions")] = None,
+    ) -> None:
+        """List the platform models, or every version of the model NAME."""
+        if name is None:
+            summaries = run(lambda r, uow: r.list(uow), read_only=True)
+            _print_summaries(summaries)
+        else:
+            versions = run(lambda r, uow: r.versions(uow, name), read_only=True)
+            _print_versions(name, versions)
+
+    @models_app.command("promote")
+    def promote(name: str, version: int) -> None:
+        """Make VERSION of the platform model NAME production; archive the previous one."""
+        model = run(lambda r, uow: r.promote(uow, name, version))
+        _print_change(model, "is now in production")
+
+    @models_app.command("rollback")
+    def rollback(name: str) -> None:
+        """Bring back the previous production version of the platform model NAME."""
+        model = run(lambda r, uow: r.rollback(uow, name))
+        _print_change(model, "is back in production")
+
+    @models_app.command("archive")
+    def archive(name: str, version: int) -> None:
+        """Archive VERSION of the platform model NAME."""
+        model = run(lambda r, uow: r.archive(uow, name, version))
+        _print_change(model, "is archived")
+
+    return models_app
+
+
+def _print_summaries(summaries: list[ModelSummary]) -> None:
+    table = Table(title="Platform models")
+    for column in ("name", "family", "production", "latest", "versions"):
+        table.add_column(column)
+    for s in summaries:
+        production = "-" if s.production_version is None else str(s.production_version)
+        table.add_row(s.name, s.family, production, str(s.latest_version), str(s.version_count))
+    Console(soft_wrap=True).print(table if summaries else "no platform models are registered")
+
+
+def _print_versions(name: str, versions: list[ModelVersion]) -> None:
+    table = Table(title=f"Platform model {name}")
+    for column in ("version", "stage", "family", "timeframe", "created", "promoted", "sha256"):
+        table.add_column(column)
+    for v in versions:
+        table.add_row(
+            str(v.version),
+            v.stage.value,
+            v.family,
+            v.timeframe,
+            _moment(v.created_at),
+            _moment(v.promoted_at),
+            v.artifact_sha256[:12],
+        )
+    Console(soft_wrap=True).print(table)
+
+
+def _print_change(model: ModelVersion, what: str) -> None:
+    Console(soft_wrap=True).print(f"model {model.ref} {what}", highlight=False)
+
+
+def _moment(value: datetime | None) -> str:
+    return "-" if value is None else value.isoformat(timespec="seconds")
+
+
+def _fail(message: str) -> NoReturn:
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code=1)

@@ -1,0 +1,129 @@
+"""Values and errors of the model registry: stages, families, versions, summaries.
+
+Kept apart from ``registry`` (the logic) so that routes, the CLI and other services' code
+can name them through ``chainflow.ml.api`` without the repository behind the logic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from chainflow.core.errors import Conflict, Forbidden, NotFound, TierLimitExceeded
+
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ModelStage(StrEnum):
+    CANDIDATE = "candidate"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+
+class ModelFamily(StrEnum):
+    XGBOOST = "xgboost"
+    LIGHTGBM = "lightgbm"
+    SKLEARN = "sklearn"
+    LSTM = "lstm"
+    CNN = "cnn"
+    ENSEMBLE = "ensemble"
+
+
+DEEP_FAMILIES = frozenset({ModelFamily.LSTM, ModelFamily.CNN, ModelFamily.ENSEMBLE})
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+class ModelNotFoundError(NotFound):
+    code = "model_not_found"
+
+
+class ModelStageConflictError(Conflict):
+    """The version is not in a stage the requested transition starts from."""
+
+    code = "model_stage_conflict"
+
+
+class CustomModelsNotInTierError(TierLimitExceeded):
+    code = "feature_not_in_tier"
+
+
+class CustomModelLimitError(TierLimitExceeded):
+    code = "custom_model_limit"
+
+
+class PlatformModelChangeDeniedError(Forbidden):
+    code = "permission_denied"
+
+
+# --- values ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRegistration:
+    """What training hands the registry besides the artifact bytes."""
+
+    name: str
+    family: str
+    feature_set: str
+    feature_set_fingerprint: str
+    label: Mapping[str, Any]
+    symbols: Sequence[str]
+    timeframe: str
+    train_from_ts: int
+    train_to_ts: int
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    created_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One registered version of a model; ``tenant_id`` is None for a platform model."""
+
+    id: str
+    tenant_id: str | None
+    name: str
+    version: int
+    family: str
+    feature_set: str
+    feature_set_fingerprint: str
+    label: dict[str, Any]
+    symbols: tuple[str, ...]
+    timeframe: str
+    train_from_ts: int
+    train_to_ts: int
+    metrics: dict[str, Any]
+    artifact_path: str
+    artifact_sha256: str
+    artifact_bytes: int
+    stage: ModelStage
+    created_at: datetime
+    promoted_at: datetime | None
+    archived_at: datetime | None
+    created_by: str | None
+
+    @property
+    def is_platform(self) -> bool:
+        return self.tenant_id is None
+
+    @property
+    def ref(self) -> str:
+        """Return ``name@version``, as signal frames name the model that produced them."""
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    """One model name and where its versions stand."""
+
+    name: str
+    tenant_id: str | None
+    family: str
+    latest_version: int
+    production_version: int | None
+    version_count: int
