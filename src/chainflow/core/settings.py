@@ -129,6 +129,19 @@ class FeaturesSettings(BaseSettings):
     )
 
 
+class MlSettings(BaseSettings):
+    """The ml service: which registered model serves, batching, live performance."""
+
+    model_config = _area("CHAINFLOW_ML_")
+
+    model: str = Field(default="fx-default", description="registry name of the served model")
+    batch_max: int = Field(default=64, ge=1, le=4096, description="vectors per inference call")
+    refresh_s: float = Field(default=10.0, gt=0, description="how often to re-resolve the model")
+    performance_window: int = Field(default=500, ge=10, description="scored predictions kept")
+    min_scored: int = Field(default=50, ge=1, description="scored before an alert can fire")
+    anomaly_z: float = Field(default=6.0, gt=0, description="robust z beyond training range")
+
+
 class AuthSettings(BaseSettings):
     """Tokens, sessions and verification. HS256 signs with ``CHAINFLOW_SECRET_KEY``;
     RS256/EdDSA need a PEM key pair."""
@@ -181,6 +194,7 @@ class Settings(BaseSettings):
     hub: HubSettings = Field(default_factory=HubSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     features: FeaturesSettings = Field(default_factory=FeaturesSettings)
+    ml: MlSettings = Field(default_factory=MlSettings)
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_dev(self) -> Settings:

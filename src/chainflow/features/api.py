@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from chainflow.features.engine import BarValues, FeatureEngine
+from chainflow.features.events import FeaturesComputed, all_feature_vectors, features_topic
+from chainflow.features.feature_table import StoredVector, read_recent_vectors
 from chainflow.features.matrix import feature_matrix
 from chainflow.features.regimes import RegimeConfig, RegimeDetector, RegimeState
 from chainflow.features.routes import build_features_router
@@ -20,11 +22,16 @@ __all__ = [
     "FeatureEngine",
     "FeatureSet",
     "FeatureSetMismatch",
+    "FeaturesComputed",
     "FeaturesService",
     "RegimeConfig",
     "RegimeDetector",
     "RegimeState",
+    "StoredVector",
+    "all_feature_vectors",
     "build_features_router",
     "feature_matrix",
+    "features_topic",
     "get_feature_set",
+    "read_recent_vectors",
 ]

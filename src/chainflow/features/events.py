@@ -48,9 +48,33 @@ class FeaturesComputed(Event):
     values: tuple[float | None, ...]
     regime: dict[str, Any] | None
     revised: bool = False
+    bar: dict[str, float] | None = None  # the bar's open, high, low, close, volume
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), allow_nan=False).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> FeaturesComputed:
+        """Parse a published vector; raise ``ValueError`` for anything else."""
+        try:
+            raw = json.loads(data)
+            return cls(
+                tenant_id=str(raw["tenant_id"]), symbol=str(raw["symbol"]),
+                timeframe=str(raw["timeframe"]), ts=int(raw["ts"]),
+                feature_set=str(raw["feature_set"]), fingerprint=str(raw["fingerprint"]),
+                names=tuple(raw["names"]),
+                values=tuple(None if v is None else float(v) for v in raw["values"]),
+                regime=raw.get("regime"), revised=bool(raw.get("revised", False)),
+                bar=raw.get("bar"),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"expected a feature vector; received {data[:200]!r}: {exc}") from exc
+
+
+def all_feature_vectors() -> str:
+    """Return the wildcard of every tenant's vectors (it also matches ``features.correlation``
+    events, which have as many tokens: consumers skip what does not parse as a vector)."""
+    return topic("features") + ".*.*.*"
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,3 +134,39 @@ def _prob(value: float | None) -> float:
 
 def _none(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+async def read_recent_vectors(
+    store: TimeSeriesStore,
+    tenant_id: TenantId,
+    symbol: str,
+    timeframe: str,
+    feature_set: FeatureSet,
+    *,
+    end_ms: int,
+    count: int,
+) -> list[StoredVector]:
+    """Return the latest ``count`` stored vectors of bars opened before ``end_ms``, by ts.
+
+    A bar stored more than once (revisions, redeliveries) counts once, with its newest row.
+    """
+    spec = feature_table(feature_set)
+    await store.ensure_table(spec)
+    limit = count * 2 + 8
+    while True:
+        rows = await store.scan(
+            spec.name, tenant_id=tenant_id, symbol=symbol, start_ms=0, end_ms=end_ms,
+            limit=limit, descending=True,
+            where={"timeframe": timeframe, "fingerprint": feature_set.fingerprint},
+        )  # fmt: skip
+        newest: dict[int, Mapping[str, Any]] = {}
+        for row in rows:
+            kept = newest.get(row["ts"])
+            if kept is None or row["computed_ms"] > kept["computed_ms"]:
+                newest[row["ts"]] = row
+        if len(newest) > count or len(rows) < limit:
+            break
+        limit *= 2
+    # When the limit cut rows, only the oldest bar can miss rows, and it is left out here.
+    chosen = sorted(newest)[-count:] if len(rows) < limit else sorted(newest)[1:][-count:]
+    return [vector_from_row(feature_set, newest[ts]) for ts in chosen]

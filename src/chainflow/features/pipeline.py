@@ -35,6 +35,7 @@ class PipelineOutput:
     values: np.ndarray
     regime: RegimeState
     changes: tuple[RegimeChange, ...]
+    bar: BarValues
 
 
 class SymbolPipeline:
@@ -67,7 +68,7 @@ class SymbolPipeline:
         regime = self.regimes.update(bar.ts, bar.high, bar.low, bar.close)
         changes = tuple(regime_changes(self._regime, regime))
         self._regime = regime
-        return PipelineOutput(bar.ts, values, regime, changes)
+        return PipelineOutput(bar.ts, values, regime, changes, bar)
 
     def snapshot(self) -> dict[str, Any]:
         return {

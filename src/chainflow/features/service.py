@@ -241,6 +241,8 @@ class FeaturesService:
                 feature_set=fs.key, fingerprint=fs.fingerprint, names=fs.names,
                 values=tuple(finite_or_none(v) for v in out.values.tolist()),
                 regime=out.regime.to_dict(), revised=revised,
+                bar={"open": out.bar.open, "high": out.bar.high, "low": out.bar.low,
+                     "close": out.bar.close, "volume": out.bar.volume},
             )  # fmt: skip
             await self._bus.publish(
                 features_topic(tenant, symbol, timeframe.value), event.to_json()

@@ -37,15 +37,17 @@ from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.metrics import BackendStatsCollector
 from chainflow.runtime.remote import BusCredentialResolver
 from chainflow.runtime.services import ServiceSpec, resolve_services
-from chainflow.storage.api import Cache, TimeSeriesStore
+from chainflow.storage.api import Cache, TimeSeriesStore, VectorIndex
 from chainflow.storage.cache import open_cache
 from chainflow.storage.relational import Database, current_revision, head_revision, upgrade
 from chainflow.storage.timeseries import open_timeseries
+from chainflow.storage.vectors import open_vector_index
 from chainflow.users.overview import build_profile_overview
 from chainflow.users.service import UsersService
 
 if TYPE_CHECKING:
     from chainflow.features.api import FeaturesService
+    from chainflow.ml.service import MlService
 
 log = get_logger("chainflow.runtime")
 
@@ -61,6 +63,7 @@ class Infrastructure:
     cache: Cache
     bus: EventBus
     registry: ServiceRegistry
+    vectors: VectorIndex
 
 
 class Kernel:
@@ -96,6 +99,7 @@ class Kernel:
         self.users: UsersService | None = None  # set when the users service is built here
         self.bridge: BridgeService | None = None  # set when the bridge is built here
         self.features: FeaturesService | None = None  # set when features are built here
+        self.ml: MlService | None = None  # set when the ml service is built here
         self.credential_resolver: CredentialResolver | None = None  # ditto
         self.access_tokens = AccessTokenCodec(settings.auth, settings.secret_key, self.clock)
         self._auth: tuple[Authenticator, RateLimiter, WebSocketLimiter] | None = None
@@ -132,6 +136,7 @@ class Kernel:
             registry=open_registry(
                 s.cache.url, s.hub.instance_ttl_s, self.clock, s.cache.key_prefix
             ),
+            vectors=open_vector_index(s.vector, self.clock),
         )
         self.principal_cache = PrincipalCache(self._infra.cache, ttl_s=s.auth.context_cache_ttl_s)
         self.metrics_registry.register(
@@ -225,6 +230,7 @@ class Kernel:
             if serving:
                 await infra.timeseries.start()
                 self._timeseries_started = True
+                await infra.vectors.start()
             await infra.bus.start()
             for component in self._components:
                 await component.start()
@@ -263,6 +269,7 @@ class Kernel:
         await _quietly("bus.close", infra.bus.close())
         await _quietly("registry.close", infra.registry.close())
         await _quietly("cache.close", infra.cache.close())
+        await _quietly("vectors.close", infra.vectors.close())
         if self._timeseries_started:
             self._timeseries_started = False
             await _quietly("timeseries.close", infra.timeseries.close())

@@ -1,19 +1,74 @@
-"""Build the ml service from the kernel: for now its model registry and ``/api/v1/models``."""
+"""Build the ml service from the kernel: the registry, live inference and their routes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
+from fastapi import APIRouter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from chainflow.ml.performance_routes import build_performance_router
 from chainflow.ml.registry import local_model_registry
 from chainflow.ml.registry_routes import build_registry_router
+from chainflow.ml.service import MlService
 from chainflow.runtime.component import ServiceComponent
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel
 
 
+class MlStatsCollector(Collector):
+    """Expose the ml service's counters and each model's live hit rate at scrape time."""
+
+    def __init__(self, service: MlService) -> None:
+        self._service = service
+
+    def collect(self) -> Iterator[Any]:
+        stats = {
+            **asdict(self._service.stats),
+            "scored": self._service.scoring.scored,
+            "alerts": self._service.scoring.alerts,
+        }
+        for name, value in stats.items():
+            family = CounterMetricFamily(f"chainflow_ml_{name}", f"ml service: {name}.")
+            family.add_metric([], float(value))
+            yield family
+        hit_rate = GaugeMetricFamily(
+            "chainflow_ml_live_hit_rate", "Rolling live hit rate of a model on a symbol.",
+            labels=["model", "symbol", "timeframe"],
+        )  # fmt: skip
+        brier = GaugeMetricFamily(
+            "chainflow_ml_live_brier", "Rolling live Brier score of a model on a symbol.",
+            labels=["model", "symbol", "timeframe"],
+        )  # fmt: skip
+        for (_tenant, model, symbol, timeframe), tracker in self._service.scoring.trackers.items():
+            if tracker.count:
+                hit_rate.add_metric([model, symbol, timeframe], tracker.hit_rate())
+                brier.add_metric([model, symbol, timeframe], tracker.brier())
+        yield hit_rate
+        yield brier
+
+
 def build_ml_component(kernel: Kernel) -> ServiceComponent:
     # Artifacts live under CHAINFLOW_HOME/models (CHAINFLOW_ML_ARTIFACTS_URL is planned).
+    infra = kernel.infra
     registry = local_model_registry(kernel.settings.home, kernel.clock)
-    router = build_registry_router(registry=registry, database=kernel.infra.database)
-    return ServiceComponent(name="ml", router=router)
+    service = MlService(
+        bus=infra.bus, store=infra.timeseries, database=infra.database, registry=registry,
+        clock=kernel.clock, settings=kernel.settings.ml,
+    )  # fmt: skip
+    kernel.ml = service
+    kernel.metrics_registry.register(MlStatsCollector(service))
+    router = APIRouter()
+    # Before the registry's /models/{name}/{version}, which would take "performance".
+    router.include_router(
+        build_performance_router(
+            registry=registry, database=infra.database, store=infra.timeseries,
+            window=kernel.settings.ml.performance_window,
+        )
+    )  # fmt: skip
+    router.include_router(build_registry_router(registry=registry, database=infra.database))
+    return ServiceComponent(name="ml", router=router, on_start=service.start, on_stop=service.stop)

@@ -1,6 +1,6 @@
 """Public interface of the storage service: the store Protocols other services program against.
 
-Backends (DuckDB, ClickHouse, chDB, in-process, Redis) implement these; the kernel builds
+Backends (DuckDB, ClickHouse, chDB, in-process, Redis, pgvector) implement these; the kernel builds
 one of each from settings and hands it down. Other services import only this module.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from chainflow.core.health import HealthReport
 from chainflow.core.ids import TenantId
@@ -180,3 +180,57 @@ class Cache(Protocol):
     async def take_token(
         self, key: str, *, capacity: float, refill_per_s: float, cost: float = 1.0
     ) -> TokenBucketResult: ...
+
+
+# --- vectors -------------------------------------------------------------------------------
+
+VectorItem: TypeAlias = tuple[str, Sequence[float], Mapping[str, Any]]
+"""One item to index: (id, vector, JSON payload). An integer ``payload["ts"]`` is its time."""
+
+
+@dataclass(frozen=True, slots=True)
+class VectorMatch:
+    """One search result: the item's id, its cosine similarity to the query, its payload."""
+
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """Nearest-neighbour search by cosine similarity, one index per namespace.
+
+    Contract (tests/contracts/test_vectors.py holds every backend to it):
+    - a namespace is an opaque non-empty string; callers put the tenant in it, so one
+      namespace never sees another's items. Its first vector fixes its dimension until
+      ``delete_namespace``; another length, a zero or non-finite vector is ``InvalidInput``.
+    - ``upsert`` replaces an item with the same id (vector and payload); within one call
+      the last of duplicate ids wins. Payloads are JSON objects, returned decoded.
+    - ``search`` is exact: the ``k`` items of highest cosine similarity, best first, ties
+      by id. ``before_ts`` keeps only items whose ``payload["ts"]`` (an int, epoch-ms by
+      convention) is below it; items without a ts are then left out. A missing namespace
+      gives no matches.
+    """
+
+    backend: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def health(self) -> HealthReport: ...
+
+    async def upsert(self, namespace: str, items: Sequence[VectorItem]) -> int:
+        """Insert or replace ``items``; return how many distinct ids were written."""
+        ...
+
+    async def search(
+        self, namespace: str, vector: Sequence[float], k: int, *, before_ts: int | None = None
+    ) -> list[VectorMatch]: ...
+
+    async def delete_namespace(self, namespace: str) -> int:
+        """Delete every item of ``namespace``; return how many there were."""
+        ...
+
+    async def count(self, namespace: str) -> int: ...

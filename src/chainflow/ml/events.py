@@ -1,0 +1,74 @@
+"""What the ml service publishes, and the topic builders (tokens escaped).
+
+- ``predictions.<tenant>.<symbol>.<tf>``: ``PredictionMade`` for every feature vector;
+- ``ml.alerts.<tenant>``: ``ModelUnderperforming`` when a model's rolling live hit rate on
+  a symbol falls below its baseline, and ``ModelRecovered`` when it is back above.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from chainflow.core.messages import Event, topic
+
+
+def predictions_topic(tenant_id: str, symbol: str, timeframe: str) -> str:
+    return topic("predictions", tokens=(tenant_id, symbol, timeframe))
+
+
+def alerts_topic(tenant_id: str) -> str:
+    return topic("ml", "alerts", tokens=(tenant_id,))
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionMade(Event):
+    """A served model's answer for one closed bar (probabilities: down, flat, up)."""
+
+    tenant_id: str
+    symbol: str
+    timeframe: str
+    ts: int
+    model: str  # name@version
+    feature_set: str
+    probabilities: dict[str, float]
+    expected_volatility: float
+    momentum: float
+    horizon: int
+    anomaly: bool
+    anomaly_score: float | None
+    patterns: list[str]
+    latency_ms: float
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), allow_nan=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUnderperforming(Event):
+    tenant_id: str
+    model: str
+    symbol: str
+    timeframe: str
+    ts: int
+    hit_rate: float
+    baseline_accuracy: float
+    scored: int
+
+    def to_json(self) -> bytes:
+        return json.dumps({"type": "model_underperforming", **self.to_dict()}).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecovered(Event):
+    tenant_id: str
+    model: str
+    symbol: str
+    timeframe: str
+    ts: int
+    hit_rate: float
+    baseline_accuracy: float
+    scored: int
+
+    def to_json(self) -> bytes:
+        return json.dumps({"type": "model_recovered", **self.to_dict()}).encode()

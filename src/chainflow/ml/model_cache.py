@@ -1,0 +1,104 @@
+"""Which model serves a tenant, loaded once: the registry's production version, cached.
+
+``ServedModels.resolve(tenant)`` returns the tenant's production version of the configured
+model name (its own custom model, else the platform's) with its ONNX bundle loaded into one
+ONNX Runtime session. The answer is cached per tenant for ``refresh_s``; bundles are cached
+per model version, so a promotion or rollback takes effect within ``refresh_s`` without
+reloading unchanged models.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chainflow.core.clock import Clock
+from chainflow.core.ids import TenantId
+from chainflow.core.logging import get_logger
+from chainflow.core.settings import MlSettings
+from chainflow.core.tenancy import TenantContext
+from chainflow.ml.registry import ModelRegistry
+from chainflow.ml.registry_types import ModelNotFoundError, ModelVersion
+from chainflow.ml.serving import ModelBundle
+from chainflow.storage.relational import Database
+
+log = get_logger("chainflow.ml.models")
+IQR_TO_SIGMA = 1.0 / 1.6832  # P80 - P20 of a normal distribution is 1.6832 sigma
+
+
+@dataclass(slots=True)
+class ServedModel:
+    version: ModelVersion
+    bundle: ModelBundle
+    _robust: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def anomaly_score(self, names: tuple[str, ...], vector: np.ndarray) -> float | None:
+        """Return the largest robust z of ``vector`` against the training distribution.
+
+        Location and scale per feature come from the training deciles stored with the
+        model (median; (P80 - P20) / 1.6832, the normal-equivalent sigma).
+        """
+        centers, scales = self._robust_for(names)
+        if centers.size != vector.size or not np.isfinite(centers).any():
+            return None
+        z = np.abs(vector - centers) / scales
+        finite = z[np.isfinite(z)]
+        return float(finite.max()) if finite.size else None
+
+    def _robust_for(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        cached = self._robust.get(names)
+        if cached is None:
+            stats = self.version.metrics.get("feature_stats") or {}
+            centers, scales = [], []
+            for name in names:
+                edges = (stats.get(name) or {}).get("edges") or []
+                ok = len(edges) == 9
+                centers.append(edges[4] if ok else math.nan)
+                scales.append(max((edges[7] - edges[1]) * IQR_TO_SIGMA, 1e-12) if ok else math.nan)
+            cached = self._robust[names] = (np.array(centers), np.array(scales))
+        return cached
+
+
+class ServedModels:
+    """The production model of each tenant, re-resolved every ``refresh_s`` seconds."""
+
+    def __init__(
+        self, registry: ModelRegistry, database: Database, clock: Clock, settings: MlSettings
+    ) -> None:
+        self._registry = registry
+        self._database = database
+        self._clock = clock
+        self._settings = settings
+        self._by_tenant: dict[str, tuple[float, ServedModel | None]] = {}
+        self._bundles: dict[str, ServedModel] = {}
+
+    async def resolve(self, tenant_id: str) -> ServedModel | None:
+        now = self._clock.now_ms() / 1000.0
+        cached = self._by_tenant.get(tenant_id)
+        if cached is not None and now - cached[0] < self._settings.refresh_s:
+            return cached[1]
+        served = await self._load(tenant_id)
+        self._by_tenant[tenant_id] = (now, served)
+        return served
+
+    def forget(self) -> None:
+        """Re-resolve every tenant on the next vector (after a promotion, in tests)."""
+        self._by_tenant.clear()
+
+    async def _load(self, tenant_id: str) -> ServedModel | None:
+        tenant = TenantContext(tenant_id=TenantId(tenant_id))
+        try:
+            async with self._database.unit_of_work(tenant, read_only=True) as uow:
+                version = await self._registry.production(uow, self._settings.model, viewer=tenant)
+        except ModelNotFoundError:
+            return None
+        if version is None:
+            return None
+        served = self._bundles.get(version.id)
+        if served is None:
+            bundle = ModelBundle(await self._registry.read_artifact(version))
+            served = self._bundles[version.id] = ServedModel(version, bundle)
+            log.info("ml_model_loaded", model=version.ref, window=bundle.window)
+        return served
