@@ -1,0 +1,68 @@
+"""``GET /api/v1/models/{name}/performance`` on the embedded kernel, from stored scores."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chainflow.core.ids import TenantId
+from chainflow.ml.prediction_table import SCORES_TABLE
+from chainflow.runtime.app import create_app
+from chainflow.runtime.kernel import Kernel
+from tests.fixtures.settings import embedded_settings
+from tests.ml.test_service import train_and_promote
+
+PASSWORD = "Model-Performance-2026!"
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Kernel, str]]:
+    kernel = Kernel(embedded_settings(tmp_path / "home"))
+    app = create_app(kernel)
+    await kernel.start()
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            credentials = {"email": "quant@example.com", "password": PASSWORD}
+            registered = await http.post("/api/v1/auth/register", json=credentials)
+            token = (await http.post("/api/v1/auth/login", json=credentials)).json()
+            http.headers["Authorization"] = f"Bearer {token['access_token']}"
+            yield http, kernel, registered.json()["tenant_id"]
+    finally:
+        await kernel.stop()
+
+
+async def test_performance_reports_stored_scores_and_training_baselines(
+    client: tuple[httpx.AsyncClient, Kernel, str], tmp_path: Path
+) -> None:
+    http, kernel, tenant = client
+    missing = await http.get("/api/v1/models/fx-default/performance", params={"symbol": "EURUSD"})
+    assert missing.status_code == 404
+    await train_and_promote(kernel, tmp_path / "home", {})
+    rows = [
+        {"tenant_id": tenant, "symbol": "EURUSD", "ts": 1_700_000_000_000 + i * 300_000,
+         "timeframe": "M5", "model": "fx-default@1", "p_down": 0.2, "p_flat": 0.2,
+         "p_up": 0.6, "realized": 2 if i % 4 else 0, "scored_at_ts": 0}
+        for i in range(40)
+    ]  # fmt: skip
+    await kernel.infra.timeseries.append(SCORES_TABLE.name, rows)
+
+    answer = await http.get(
+        "/api/v1/models/fx-default/performance", params={"symbol": "eurusd", "timeframe": "M5"}
+    )
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["model"], body["symbol"], body["scored"]) == ("fx-default@1", "EURUSD", 40)
+    assert body["hit_rate"] == pytest.approx(0.75)
+    assert body["brier"] == pytest.approx(0.75 * 0.24 + 0.25 * 1.04)  # by hand
+    assert body["training"]["baselines"]["majority"]["accuracy"] > 0
+    assert body["drift"]["vectors"] == 0
+    other = await kernel.infra.timeseries.scan(
+        SCORES_TABLE.name, tenant_id=TenantId("someone-else"), symbol="EURUSD",
+        start_ms=0, end_ms=2**62,
+    )  # fmt: skip
+    assert other == []
