@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -16,6 +17,10 @@ from chainflow import __version__
 from chainflow.core.errors import ChainflowError
 from chainflow.core.logging import configure_logging
 from chainflow.core.settings import Settings
+
+# Training libraries' OpenMP threads spin while idle by default, which starves other
+# processes on small machines; passive waiting costs nothing measurable here.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(help="ChainFlow: AI trading platform backend.", no_args_is_help=True)
 db_app = typer.Typer(help="Relational database schema.", no_args_is_help=True)
@@ -258,8 +263,12 @@ async def _with_kernel(services: str, action: Callable[[Any], Awaitable[T]]) -> 
 
 def _register_models_commands() -> None:
     from chainflow.ml.cli_models import make_models_app
+    from chainflow.ml.cli_train import make_train_command
 
     app.add_typer(make_models_app(_with_kernel), name="models")
+    app.command("train", help="Train a model on bars, compare it with baselines, register it.")(
+        make_train_command(_with_kernel)
+    )
 
 
 _register_market_commands()

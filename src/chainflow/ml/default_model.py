@@ -1,0 +1,112 @@
+"""The model a fresh install serves: ``fx-default``, trained on the sample market if missing.
+
+``ensure_default_model(database, registry)`` returns the production version of the
+platform model ``fx-default``. When there is none (a fresh install, or every version was
+archived) it generates a small deterministic sample market (``bridge`` sample data:
+EURUSD M5 over a week, written as an MT5 bar export to a temporary directory and read back
+as ``chainflow train --data`` would), trains LightGBM on 3 purged folds (a few seconds),
+registers the bundle and promotes it. ``chainflow demo`` calls it; any async caller with
+the kernel's database and a registry built like ``runtime.ml_wiring`` does
+(``local_model_registry(settings.home, clock)``) may.
+
+Training runs in a worker thread, so the event loop keeps serving. Two processes that
+start on a fresh install at the same moment may both train; the second promotion
+archives the first version, and both then serve the same production version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from chainflow.bridge.api import read_bar_file
+from chainflow.bridge.sample_data import SampleMarketConfig
+from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
+from chainflow.core.market import Timeframe
+from chainflow.ml.labels import LabelSpec
+from chainflow.ml.registry import ModelRegistry
+from chainflow.ml.registry_types import ModelNotFoundError, ModelRegistration, ModelVersion
+from chainflow.ml.training import Progress, TrainingConfig, train_on_dataset
+from chainflow.ml.training_runs import (
+    register_trained,
+    registration_for,
+    training_bars,
+    training_dataset,
+)
+from chainflow.storage.relational import Database
+
+DEFAULT_MODEL_NAME = "fx-default"
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultModelRecipe:
+    """What ``fx-default`` is trained on and how (deterministic: same inputs, same model)."""
+
+    symbol: str = "EURUSD"
+    timeframe: Timeframe = Timeframe.M5
+    days: int = 7
+    seed: int = 7
+    family: str = "lightgbm"
+    n_folds: int = 3
+    threads: int = 1  # a background job beside the server: no OpenMP spinning on shared cores
+    label: LabelSpec = LabelSpec()
+
+
+async def ensure_default_model(
+    database: Database,
+    registry: ModelRegistry,
+    *,
+    recipe: DefaultModelRecipe = DefaultModelRecipe(),
+    progress: Progress | None = None,
+) -> ModelVersion:
+    """Return the production ``fx-default``; train, register and promote it if missing."""
+    current = await _production(database, registry)
+    if current is not None:
+        return current
+    registration, artifact = await asyncio.to_thread(_train_default, recipe, progress)
+    async with database.unit_of_work(system=True) as uow:
+        try:  # another process may have promoted one while this one trained
+            current = await registry.production(uow, DEFAULT_MODEL_NAME)
+        except ModelNotFoundError:
+            current = None
+    if current is not None:
+        return current
+    return await register_trained(database, registry, registration, artifact, promote=True)
+
+
+async def _production(database: Database, registry: ModelRegistry) -> ModelVersion | None:
+    async with database.unit_of_work(system=True, read_only=True) as uow:
+        try:
+            return await registry.production(uow, DEFAULT_MODEL_NAME)
+        except ModelNotFoundError:
+            return None
+
+
+def _train_default(
+    recipe: DefaultModelRecipe, progress: Progress | None
+) -> tuple[ModelRegistration, bytes]:
+    market = SampleMarketConfig(symbols=(recipe.symbol,), days=recipe.days, seed=recipe.seed)
+    with tempfile.TemporaryDirectory(prefix="chainflow-default-model-") as directory:
+        (summary,) = write_sample_files(
+            market, Path(directory), kinds=(SampleFileKind.MT5_BARS,), timeframe=recipe.timeframe
+        )
+        bars = read_bar_file(summary.paths[0], recipe.symbol, timeframe=recipe.timeframe)
+    config = TrainingConfig(
+        family=recipe.family, n_folds=recipe.n_folds, seed=recipe.seed, threads=recipe.threads
+    )
+    dataset = training_dataset(
+        training_bars(bars), recipe.label, config, symbol=recipe.symbol, timeframe=recipe.timeframe
+    )
+    result = train_on_dataset(dataset, config, progress)
+    source = {
+        "kind": "sample",
+        "start": market.start.date().isoformat(),
+        "days": recipe.days,
+        "seed": recipe.seed,
+    }
+    registration = registration_for(
+        result, dataset, name=DEFAULT_MODEL_NAME, source=source, created_by="default model"
+    )
+    return registration, result.onnx

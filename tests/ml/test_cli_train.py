@@ -1,0 +1,181 @@
+"""``chainflow train``: sample bars in, a registered platform model and its report out."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from chainflow.bridge.sample_data import SampleMarketConfig
+from chainflow.bridge.sample_files import MT5_TICK_HEADER, SampleFileKind, write_sample_files
+from chainflow.cli import app
+from chainflow.core.market import Timeframe
+from chainflow.ml.api import ModelStage, ModelVersion
+from chainflow.ml.families import torch_available
+from chainflow.ml.registry import local_model_registry
+from chainflow.runtime.kernel import Kernel
+from tests.fixtures.settings import embedded_settings, register_embedded_user
+
+runner = CliRunner()
+WIDE = {"COLUMNS": "200"}
+METRICS = {"accuracy", "balanced_accuracy", "log_loss", "brier", "auc"}
+QUICK = ["--symbol", "EURUSD", "--timeframe", "M5", "--folds", "3", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A week of EURUSD M5 bars as an MT5 bar export and an OHLCV CSV, plus a tick file."""
+    out = tmp_path_factory.mktemp("sample")
+    write_sample_files(
+        SampleMarketConfig(symbols=("EURUSD",), days=7),
+        out,
+        kinds=(SampleFileKind.MT5_BARS, SampleFileKind.OHLCV_CSV),
+        timeframe=Timeframe.M5,
+    )
+    (out / "EURUSD_ticks.tsv").write_text(
+        MT5_TICK_HEADER + "\r\n2026.01.05\t00:00:00.100\t1.08492\t1.08505\t\t1\t6\r\n"
+    )
+    return out
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CHAINFLOW_HOME", str(tmp_path / "home"))
+    for name in ("DATABASE_URL", "TIMESERIES_URL", "CACHE_URL", "BUS_URL", "ENV"):
+        monkeypatch.delenv(f"CHAINFLOW_{name}", raising=False)
+    return tmp_path / "home"
+
+
+def registered(home: Path, name: str, version: int) -> ModelVersion:
+    async def get() -> ModelVersion:
+        kernel = Kernel(embedded_settings(home), services="hub,storage")
+        await kernel.start(serving=False)
+        try:
+            registry = local_model_registry(home, kernel.clock)
+            async with kernel.infra.database.unit_of_work(system=True, read_only=True) as uow:
+                return await registry.get(uow, name, version)
+        finally:
+            await kernel.stop()
+
+    return asyncio.run(get())
+
+
+def train_json(*args: str) -> dict:
+    result = runner.invoke(app, ["train", *args, "--json"], env=WIDE)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # exactly one JSON object, nothing else
+
+
+class TestTrainFromFile:
+    def test_json_report_artifact_and_registry_row(self, home: Path, sample: Path) -> None:
+        report = train_json("--data", str(sample / "EURUSD_M5.tsv"), *QUICK, "--model", "lightgbm")
+        assert report["model"] == "fx-lightgbm@1" and report["stage"] == "candidate"
+        assert set(report["oos"]) == METRICS and report["folds"] == 3
+        assert set(report["baselines"]) == {"majority", "previous_direction"}
+        assert all(set(b) == METRICS for b in report["baselines"].values())
+        artifact = Path(report["artifact"])
+        assert artifact.is_file() and artifact.is_relative_to(home)
+
+        row = registered(home, "fx-lightgbm", 1)
+        assert hashlib.sha256(artifact.read_bytes()).hexdigest() == row.artifact_sha256
+        assert row.stage == ModelStage.CANDIDATE and row.is_platform
+        assert (row.symbols, row.timeframe, row.feature_set) == (("EURUSD",), "M5", "fx-core@1")
+        assert row.label == {"kind": "direction", "horizon": 12, "threshold_atr": 0.5,
+                             "atr_period": 14}  # fmt: skip
+        assert row.train_from_ts == report["train_from_ts"] < row.train_to_ts
+        assert row.metrics["oos"] == report["oos"] and "feature_stats" in row.metrics
+        assert row.metrics["source"] == {"kind": "file", "file": "EURUSD_M5.tsv"}
+
+        listed = runner.invoke(app, ["models", "list", "fx-lightgbm"], env=WIDE)
+        assert listed.exit_code == 0, listed.output
+        assert "candidate" in listed.output and row.artifact_sha256[:12] in listed.output
+
+    def test_csv_needs_a_spread_and_promote_makes_production(
+        self, home: Path, sample: Path
+    ) -> None:
+        csv = str(sample / "EURUSD_M5.csv")
+        refused = runner.invoke(app, ["train", "--data", csv, *QUICK], env=WIDE)
+        assert refused.exit_code == 1 and "--spread" in refused.output
+        report = train_json(
+            "--data", csv, *QUICK, "--spread", "0.00012", "--model", "xgboost",
+            "--name", "fx-csv", "--promote", "--label", "triple_barrier", "--horizon", "6",
+        )  # fmt: skip
+        assert report["model"] == "fx-csv@1" and report["stage"] == "production"
+        row = registered(home, "fx-csv", 1)
+        assert row.stage == ModelStage.PRODUCTION and row.family == "xgboost"
+        assert row.label["kind"] == "triple_barrier" and row.label["horizon"] == 6
+        listed = runner.invoke(app, ["models", "list"], env=WIDE)
+        line = next(x for x in listed.output.splitlines() if "fx-csv" in x)
+        assert "xgboost" in line and " 1 " in line
+
+    def test_human_report_shows_model_against_baselines(self, home: Path, sample: Path) -> None:
+        data = str(sample / "EURUSD_M5.tsv")
+        result = runner.invoke(
+            app, ["train", "--data", data, *QUICK, "--to", "2026-01-10"], env=WIDE
+        )
+        assert result.exit_code == 0, result.output
+        for text in ("baseline: majority", "baseline: previous direction", "balanced accuracy",
+                     "log loss", "brier", "auc", "Folds", "volatility", "momentum",
+                     "registered fx-lightgbm@1 (candidate)"):  # fmt: skip
+            assert text in result.output
+
+    @pytest.mark.skipif(not torch_available(), reason="PyTorch (the train extra) is missing")
+    def test_lstm(self, home: Path, sample: Path) -> None:
+        report = train_json("--data", str(sample / "EURUSD_M5.tsv"), *QUICK, "--model", "lstm")
+        assert report["model"] == "fx-lstm@1" and report["members"] == ["lstm"]
+        assert Path(report["artifact"]).is_file()
+
+
+class TestTrainFromStoredBars:
+    def test_trains_on_the_named_users_bars(self, home: Path, sample: Path) -> None:
+        register_embedded_user(home, "ops@example.com")
+        data = str(sample / "EURUSD_M5.tsv")
+        imported = runner.invoke(
+            app, ["import", data, "--symbol", "EURUSD", "--email", "ops@example.com",
+                    "--timeframe", "M5"], env=WIDE,
+        )  # fmt: skip
+        assert imported.exit_code == 0, imported.output
+        report = train_json("--email", "ops@example.com", *QUICK, "--from", "2026-01-05")
+        assert report["model"] == "fx-lightgbm@1" and report["folds"] == 3
+        assert registered(home, "fx-lightgbm", 1).metrics["source"]["kind"] == "stored"
+
+        unknown = runner.invoke(
+            app, ["train", "--email", "ops@example.com", "--symbol", "GBPUSD",
+                    "--timeframe", "M5"], env=WIDE,
+        )  # fmt: skip
+        assert unknown.exit_code == 1 and "Traceback" not in unknown.output
+        assert "expected stored GBPUSD M5 bars" in unknown.output
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["--data", "missing.tsv", *QUICK], "expected --data to be a readable file"),
+            (["--data", "{sample}/EURUSD_M5.tsv", *QUICK, "--model", "gru"], "received 'gru'"),
+            (["--data", "{sample}/EURUSD_ticks.tsv", *QUICK], "received a tick export"),
+            (
+                ["--data", "{sample}/EURUSD_M5.tsv", "--symbol", "EURUSD", "--timeframe", "H1"],
+                "aligned to H1",
+            ),
+            (
+                ["--data", "{sample}/EURUSD_M5.tsv", *QUICK, "--to", "2026-01-06"],
+                "usable rows for 3 folds",
+            ),
+            (["--symbol", "EURUSD", "--timeframe", "M5"], "expected --data FILE, or --email"),
+            (["--data", "{sample}/EURUSD_M5.tsv", *QUICK, "--from", "yesterday"], "ISO 8601"),
+        ],  # fmt: skip
+    )
+    def test_one_line_error_and_exit_1(
+        self, home: Path, sample: Path, args: list[str], message: str
+    ) -> None:
+        filled = [a.replace("{sample}", str(sample)) for a in args]
+        result = runner.invoke(app, ["train", *filled], env=WIDE)
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "Traceback" not in result.output
+        assert result.output.startswith("error: ") and result.output.count("\n") == 1
