@@ -9,6 +9,13 @@ Inputs are cast to float32 before training. Serving goes through ONNX Runtime wi
 input (``chainflow.ml.onnx_export``), so a model that has only ever seen float32 values cannot
 flip a split on the float64 -> float32 rounding of a value that sits next to a threshold.
 
+The number of trees is chosen by early stopping: the first 80% of the rows (in time order)
+are fitted with the last 20% as validation, boosting stops after 25 rounds without a better
+validation loss, and the model is then refitted on all rows with the best number of rounds
+(at least ``MIN_ROUNDS``). On noisy markets that is often few trees: a model that cannot
+beat the prior should not claim confidence (with a fixed 200 trees the out-of-sample
+log-loss on the sample market was 1.44 against the majority baseline's 1.10).
+
 Classes are ``DOWN=0``, ``FLAT=1``, ``UP=2``. A training fold may miss a class (a calm
 walk-forward window with no ``DOWN`` label, say). Both libraries size their output from the
 labels they see, so such a fold would yield a two-column model. To keep three columns, each
@@ -38,6 +45,11 @@ FLAT = 1
 UP = 2
 CLASS_LABELS: tuple[int, ...] = (DOWN, FLAT, UP)
 N_CLASSES = len(CLASS_LABELS)
+
+EARLY_STOPPING_ROUNDS = 25
+VALIDATION_SHARE = 0.2
+MIN_ROWS_FOR_EARLY_STOPPING = 250
+MIN_ROUNDS = 5
 
 GradientBoostingClassifier = xgboost.XGBClassifier | lightgbm.LGBMClassifier
 GradientBoostingRegressor = xgboost.XGBRegressor | lightgbm.LGBMRegressor
@@ -77,16 +89,15 @@ def train_xgboost_classifier(
 ) -> xgboost.XGBClassifier:
     """Fit a 3-class (DOWN/FLAT/UP) XGBoost classifier; ``params`` override the defaults."""
     features, labels = _validate_classification_data(X, y)
-    features, labels, weights = _add_missing_class_placeholders(features, labels)
-    model = xgboost.XGBClassifier(
-        **_merge(
-            XGBOOST_DEFAULTS,
-            params,
-            objective="multi:softprob",
-            random_state=seed,
-            n_jobs=n_threads,
-        )
+    settings = _merge(
+        XGBOOST_DEFAULTS, params, objective="multi:softprob", random_state=seed, n_jobs=n_threads
     )
+    settings["n_estimators"] = _best_rounds(
+        lambda extra: xgboost.XGBClassifier(**settings, **extra), features, labels,
+        classifier=True, library="xgboost",
+    ) or settings["n_estimators"]  # fmt: skip
+    features, labels, weights = _add_missing_class_placeholders(features, labels)
+    model = xgboost.XGBClassifier(**settings)
     model.fit(features, labels, sample_weight=weights)
     return model
 
@@ -101,15 +112,15 @@ def train_lightgbm_classifier(
 ) -> lightgbm.LGBMClassifier:
     """Fit a 3-class (DOWN/FLAT/UP) LightGBM classifier; ``params`` override the defaults."""
     features, labels = _validate_classification_data(X, y)
-    features, labels, weights = _add_missing_class_placeholders(features, labels)
-    model = lightgbm.LGBMClassifier(
-        **_merge(
-            LIGHTGBM_DEFAULTS,
-            params,
-            objective="multiclass",
-            **_lightgbm_determinism(seed, n_threads),
-        )
+    settings = _merge(
+        LIGHTGBM_DEFAULTS, params, objective="multiclass", **_lightgbm_determinism(seed, n_threads)
     )
+    settings["n_estimators"] = _best_rounds(
+        lambda extra: lightgbm.LGBMClassifier(**settings, **extra), features, labels,
+        classifier=True, library="lightgbm",
+    ) or settings["n_estimators"]  # fmt: skip
+    features, labels, weights = _add_missing_class_placeholders(features, labels)
+    model = lightgbm.LGBMClassifier(**settings)
     model.fit(features, labels, sample_weight=weights)
     return model
 
@@ -124,15 +135,15 @@ def train_xgboost_regressor(
 ) -> xgboost.XGBRegressor:
     """Fit an XGBoost regressor (squared error), e.g. for forward volatility or momentum."""
     features, targets = _validate_regression_data(X, y)
-    model = xgboost.XGBRegressor(
-        **_merge(
-            XGBOOST_DEFAULTS,
-            params,
-            objective="reg:squarederror",
-            random_state=seed,
-            n_jobs=n_threads,
-        )
-    )
+    settings = _merge(
+        XGBOOST_DEFAULTS, params, objective="reg:squarederror", random_state=seed,
+        n_jobs=n_threads,
+    )  # fmt: skip
+    settings["n_estimators"] = _best_rounds(
+        lambda extra: xgboost.XGBRegressor(**settings, **extra), features, targets,
+        classifier=False, library="xgboost",
+    ) or settings["n_estimators"]  # fmt: skip
+    model = xgboost.XGBRegressor(**settings)
     model.fit(features, targets)
     return model
 
@@ -147,16 +158,53 @@ def train_lightgbm_regressor(
 ) -> lightgbm.LGBMRegressor:
     """Fit a LightGBM regressor (L2), e.g. for forward volatility or momentum."""
     features, targets = _validate_regression_data(X, y)
-    model = lightgbm.LGBMRegressor(
-        **_merge(
-            LIGHTGBM_DEFAULTS,
-            params,
-            objective="regression",
-            **_lightgbm_determinism(seed, n_threads),
-        )
+    settings = _merge(
+        LIGHTGBM_DEFAULTS, params, objective="regression", **_lightgbm_determinism(seed, n_threads)
     )
+    settings["n_estimators"] = _best_rounds(
+        lambda extra: lightgbm.LGBMRegressor(**settings, **extra), features, targets,
+        classifier=False, library="lightgbm",
+    ) or settings["n_estimators"]  # fmt: skip
+    model = lightgbm.LGBMRegressor(**settings)
     model.fit(features, targets)
     return model
+
+
+def _best_rounds(
+    make: Any,
+    features: NDArray[np.float32],
+    targets: NDArray[Any],
+    *,
+    classifier: bool,
+    library: str,
+) -> int | None:
+    """Boosting rounds by early stopping on the last ``VALIDATION_SHARE`` of the rows (time
+    order); ``None`` (keep the configured count) for too few rows."""
+    n = len(targets)
+    if n < MIN_ROWS_FOR_EARLY_STOPPING:
+        return None
+    split = int(n * (1.0 - VALIDATION_SHARE))
+    fit_x, fit_y, val_x, val_y = (
+        features[:split],
+        targets[:split],
+        features[split:],
+        targets[split:],
+    )
+    weights = None
+    if classifier:
+        fit_x, fit_y, weights = _add_missing_class_placeholders(fit_x, fit_y)
+    if library == "xgboost":
+        model = make({"early_stopping_rounds": EARLY_STOPPING_ROUNDS})
+        model.fit(fit_x, fit_y, sample_weight=weights, eval_set=[(val_x, val_y)], verbose=False)
+        best = int(model.best_iteration) + 1
+    else:
+        model = make({})
+        model.fit(
+            fit_x, fit_y, sample_weight=weights, eval_X=(val_x,), eval_y=(val_y,),
+            callbacks=[lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+        )  # fmt: skip
+        best = int(model.best_iteration_ or model.n_estimators)
+    return max(best, MIN_ROUNDS)
 
 
 def _merge(
