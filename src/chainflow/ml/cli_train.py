@@ -306,6 +306,12 @@ def _print_report(version: ModelVersion, result: TrainingResult, artifact: str) 
             target, _number(values["rmse"]), _number(values["baseline_rmse"]),
             _number(values["skill"]),
         )  # fmt: skip
+    garch = result.volatility.get("garch")
+    if garch:
+        skill.add_row(
+            "volatility (GARCH 1,1)", _number(garch["rmse"]), _number(garch["naive_rmse"]),
+            _number(1.0 - (garch["rmse"] / garch["naive_rmse"]) ** 2),
+        )  # fmt: skip
     console.print(skill)
     console.print(
         f"registered [bold]{version.ref}[/] ({version.stage.value}) in {result.seconds:.1f} s: "

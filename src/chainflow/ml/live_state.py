@@ -1,8 +1,9 @@
 """What the ml service remembers per (tenant, symbol, timeframe), and how it scores.
 
 - the last ``window`` feature vectors (sequence models read a window);
-- the last bars (open, high, low, close) and a streaming ATR(14) of them: candlestick
-  patterns on the newest bar, and the ATR that scoring compares a move with;
+- the last bars (open, high, low, close) and a streaming ATR(14) of them: the candlestick
+  and chart patterns the newest bar completes, and the ATR that scoring compares a move
+  with;
 - the predictions still waiting for their horizon. A prediction made at bar ``t`` with
   horizon ``h`` is scored at bar ``t + h`` exactly as its training labels were made
   (``chainflow.ml.labels.direction_labels``): the log return close[t+h]/close[t] against
@@ -22,9 +23,11 @@ import numpy as np
 
 from chainflow.features.stream.volatility import ATR
 from chainflow.ml.candlesticks import detect_candlesticks
+from chainflow.ml.chart_patterns import detect_chart_patterns
 from chainflow.ml.labels import DOWN, FLAT, UP
 
 BARS_KEPT = 64
+CHART_MIN_BARS = 30
 ATR_PERIOD = 14
 
 
@@ -94,6 +97,13 @@ class KeyState:
                     found.append(name)
             elif last != 0:
                 found.append(f"{name}:{'bullish' if last > 0 else 'bearish'}")
+        if len(self.bars) >= CHART_MIN_BARS:
+            rows = np.array([b[1:] for b in self.bars], dtype=np.float64)
+            for pattern in detect_chart_patterns(rows[:, 1], rows[:, 2], rows[:, 3]):
+                if pattern.end_index == len(rows) - 1:  # confirmed by the newest bar
+                    found.append(
+                        f"{pattern.kind}:{'bullish' if pattern.direction > 0 else 'bearish'}"
+                    )
         return found
 
     def due(self) -> list[tuple[PendingPrediction, int]]:

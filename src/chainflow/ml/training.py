@@ -7,7 +7,8 @@ the concatenated out-of-sample rows. An ensemble of the available families learn
 weights for fold ``i`` only from the out-of-sample predictions of folds before ``i`` (equal
 weights on the first), so its score is out-of-sample too. The volatility and momentum
 regressors (LightGBM) are scored the same way against naive forecasts (past realized
-volatility; no move). Then every part is fitted on all rows, exported to ONNX and combined
+volatility; no move), and a GARCH(1,1) volatility forecast against the same naive one.
+Then every part is fitted on all rows, exported to ONNX and combined
 into one bundle, whose outputs are checked against the native models on the last rows.
 """
 
@@ -42,6 +43,7 @@ from chainflow.ml.metrics import (
 from chainflow.ml.performance import bin_fractions, quantile_edges
 from chainflow.ml.serving import ModelBundle
 from chainflow.ml.splits import Fold, purged_walk_forward
+from chainflow.ml.volatility_forecast import evaluate_volatility_forecast
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 PARITY_TOLERANCE = 1e-4
@@ -77,7 +79,7 @@ class TrainingResult:
     folds: list[dict[str, Any]]
     oos: dict[str, float]
     baselines: dict[str, dict[str, float]]
-    volatility: dict[str, float]
+    volatility: dict[str, Any]
     momentum: dict[str, float]
     feature_stats: dict[str, dict[str, list[float]]]
     parity_max_abs_diff: float
@@ -300,6 +302,18 @@ def _feature_stats(ds: Dataset) -> dict[str, dict[str, list[float]]]:
         edges = quantile_edges(ds.X[:, index], 10)
         stats[name] = {"edges": edges, "fractions": bin_fractions(edges, ds.X[:, index])}
     return stats
+
+
+def _garch(ds: Dataset) -> dict[str, float] | None:
+    """GARCH(1,1) against the naive forecast on the same closes (refit every 50 bars)."""
+    try:
+        result = evaluate_volatility_forecast(ds.close, ds.label_spec.horizon)
+    except (InvalidInput, ValueError):
+        return None  # too few rows for a fit and a test part
+    return {
+        "forecasts": result.n_forecasts, "mae": result.garch_mae, "rmse": result.garch_rmse,
+        "naive_mae": result.naive_mae, "naive_rmse": result.naive_rmse,
+    }  # fmt: skip
 
 
 def _pick(scores: dict[str, float]) -> dict[str, float]:
