@@ -40,7 +40,7 @@ def test_streaming_atr_and_scoring_equal_the_training_labels() -> None:
             )  # fmt: skip
             if i >= 20:
                 assert math.isclose(state.atr_value, batch_atr[i], rel_tol=1e-9)
-            for pending, label in state.due():
+            for pending, label, _move in state.due():
                 realized[pending.ts] = label
             state.pending.append(
                 PendingPrediction(
@@ -75,6 +75,8 @@ def test_window_needs_consecutive_vectors_and_old_predictions_are_dropped() -> N
     state.add_vector(3, np.full(4, 3.0))
     state.add_vector(2, np.full(4, 9.0))  # not after the last: ignored
     assert np.array_equal(state.window_matrix()[:, 0], [1.0, 2.0, 3.0])
+    assert np.array_equal(state.window_ending(2, 2)[:, 0], [1.0, 2.0])
+    assert state.window_ending(1, 2) is None and state.window_ending(7, 1) is None
     old = fed_state(100)
     old.pending.append(PendingPrediction(0, "m@1", (0.3, 0.3, 0.4), 1.1, 0.001, 6, 0.5))
     assert old.due() == [] and old.pending == []  # older than the bars kept: dropped

@@ -12,8 +12,9 @@ from chainflow.core.ids import TenantId
 from chainflow.ml.prediction_table import SCORES_TABLE
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
+from tests.fixtures.market_data import make_ohlcv
 from tests.fixtures.settings import embedded_settings
-from tests.ml.test_service import train_and_promote
+from tests.ml.test_service import bars_of, publish_bars, settle, train_and_promote
 
 PASSWORD = "Model-Performance-2026!"
 
@@ -66,3 +67,25 @@ async def test_performance_reports_stored_scores_and_training_baselines(
         start_ms=0, end_ms=2**62,
     )  # fmt: skip
     assert other == []
+
+
+async def test_similar_patterns_of_the_latest_window(
+    client: tuple[httpx.AsyncClient, Kernel, str], tmp_path: Path
+) -> None:
+    http, kernel, tenant = client
+    params = {"symbol": "EURUSD", "timeframe": "M5", "k": 5}
+    assert (await http.get("/api/v1/patterns/similar", params=params)).status_code == 404
+    await train_and_promote(kernel, tmp_path / "home", {})
+    data = make_ohlcv(330, seed=71)
+    await publish_bars(kernel, bars_of(data, "EURUSD"), tenant)
+    await settle(kernel, 330)
+
+    answer = await http.get("/api/v1/patterns/similar", params=params)
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["window_end_ts"] == int(data.ts_ms[-1]) and len(body["matches"]) == 5
+    assert all(m["known_ts"] < body["window_end_ts"] for m in body["matches"])
+    assert {m["label"] for m in body["matches"]} <= {"down", "flat", "up"}
+    scores = [m["score"] for m in body["matches"]]
+    assert scores == sorted(scores, reverse=True)

@@ -98,15 +98,15 @@ async def kernel(tmp_path: Path) -> AsyncIterator[Kernel]:
     await running.stop()
 
 
-async def publish_bars(kernel: Kernel, bars: list[AggregatedBar]) -> None:
+async def publish_bars(kernel: Kernel, bars: list[AggregatedBar], tenant: str = TENANT) -> None:
     store, bus = kernel.infra.timeseries, kernel.infra.bus
-    await persist_bars(store, TenantId(TENANT), bars)
+    await persist_bars(store, TenantId(tenant), bars)
     for bar in bars:
         event = BarPublished(
-            TENANT, bar.symbol, TF.value, bar.ts, bar.open, bar.high, bar.low, bar.close,
+            tenant, bar.symbol, TF.value, bar.ts, bar.open, bar.high, bar.low, bar.close,
             bar.volume, bar.tick_count, bar.spread_mean,
         )  # fmt: skip
-        await bus.publish(bars_topic(TENANT, bar.symbol, TF), event.to_json())
+        await bus.publish(bars_topic(tenant, bar.symbol, TF), event.to_json())
 
 
 async def settle(kernel: Kernel, vectors: int) -> None:
@@ -165,6 +165,10 @@ class TestLivePredictions:
         by_ts = {int(t): i for i, t in enumerate(data.ts_ms)}
         assert len(scores) == len(ready) - SPEC.horizon
         assert all(row["realized"] == labels[by_ts[row["ts"]]] for row in scores)
+        # Scored windows enter the pattern memory; later predictions cite their neighbours.
+        assert made[0]["similar"] is None or made[0]["similar"]["matches"] == 0
+        last = made[-1]["similar"]
+        assert last["matches"] == 10 and 0.0 <= last["up_share"] <= 1.0
 
     async def test_below_baseline_raises_an_alert_and_restart_scores_pending(
         self, kernel: Kernel, tmp_path: Path

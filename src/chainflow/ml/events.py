@@ -39,6 +39,7 @@ class PredictionMade(Event):
     anomaly_score: float | None
     patterns: list[str]
     latency_ms: float
+    similar: dict[str, float | int | None] | None = None  # past windows like this one
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), allow_nan=False).encode()

@@ -21,7 +21,7 @@ from chainflow.core.settings import MlSettings
 from chainflow.features.api import FeaturesComputed, get_feature_set, read_recent_vectors
 from chainflow.hub.api import EventBus
 from chainflow.ml.events import ModelRecovered, ModelUnderperforming, alerts_topic
-from chainflow.ml.live_state import BARS_KEPT, KeyState, PendingPrediction
+from chainflow.ml.live_state import BARS_KEPT, VECTORS_KEPT, KeyState, PendingPrediction
 from chainflow.ml.model_cache import ServedModel
 from chainflow.ml.performance import LivePerformance, ScoredPrediction
 from chainflow.ml.prediction_table import (
@@ -31,9 +31,13 @@ from chainflow.ml.prediction_table import (
     recent_rows,
 )
 from chainflow.ml.registry_types import ModelVersion
-from chainflow.storage.api import TimeSeriesStore
+from chainflow.ml.similarity import PatternMemory, pattern_namespace
+from chainflow.storage.api import TimeSeriesStore, VectorIndex
 
-ATR_WARMUP_BARS = 150
+ATR_WARMUP_BARS = 400  # Wilder's ATR from 400 bars back equals the whole history's (1e-13)
+SIMILARITY_WINDOW = 16
+SIMILARITY_FEATURES = 11
+SIMILAR_K = 10
 Key = tuple[str, str, str]
 
 
@@ -48,8 +52,15 @@ class LiveScoring:
     """Per-process scoring and live performance of the served models."""
 
     def __init__(
-        self, *, bus: EventBus, store: TimeSeriesStore, clock: Clock, settings: MlSettings
+        self,
+        *,
+        bus: EventBus,
+        store: TimeSeriesStore,
+        clock: Clock,
+        settings: MlSettings,
+        vectors: VectorIndex | None = None,
     ) -> None:
+        self._vectors = vectors
         self._bus = bus
         self._store = store
         self._clock = clock
@@ -69,14 +80,13 @@ class LiveScoring:
         )  # fmt: skip
         for bar in bars:
             state.add_bar(bar.ts, bar.open, bar.high, bar.low, bar.close)
-        if state.window > 1:
-            feature_set = get_feature_set(vector.feature_set)
-            stored = await read_recent_vectors(
-                self._store, TenantId(tenant), symbol, timeframe, feature_set,
-                end_ms=vector.ts, count=state.window,
-            )  # fmt: skip
-            for item in stored:
-                state.add_vector(item.ts, _array(item.values))
+        feature_set = get_feature_set(vector.feature_set)
+        stored = await read_recent_vectors(
+            self._store, TenantId(tenant), symbol, timeframe, feature_set,
+            end_ms=vector.ts, count=max(state.window, VECTORS_KEPT),
+        )  # fmt: skip
+        for item in stored:
+            state.add_vector(item.ts, _array(item.values))
         if model is not None:
             await self._warm_pending(key, state, vector.ts, model)
         state.warmed = True
@@ -109,7 +119,13 @@ class LiveScoring:
     async def score_due(self, key: Key, state: KeyState, model: ServedModel) -> None:
         tenant, symbol, timeframe = key
         rows = []
-        for pending, realized in state.due():
+        history: list[tuple[int, np.ndarray, float, int]] = []
+        for pending, realized, move in state.due():
+            window = state.window_ending(pending.ts, SIMILARITY_WINDOW)
+            if window is not None and np.all(np.isfinite(window)):
+                history.append(
+                    (pending.ts, window[:, self.similarity_columns(window)], move, realized)
+                )
             rows.append({
                 "tenant_id": tenant, "symbol": symbol, "ts": pending.ts,
                 "timeframe": timeframe, "model": pending.model,
@@ -126,6 +142,41 @@ class LiveScoring:
         if rows:
             await self._store.append(SCORES_TABLE.name, rows)
             self.scored += len(rows)
+        if history and self._vectors is not None:
+            memory = PatternMemory(
+                self._vectors, pattern_namespace(TenantId(tenant), symbol, timeframe)
+            )
+            await memory.add_history(
+                [h[0] for h in history], np.stack([h[1] for h in history]),
+                forward_returns=[h[2] for h in history], labels=[h[3] for h in history],
+                known_ts=[state.last_ts or h[0] for h in history],
+            )  # fmt: skip
+
+    @staticmethod
+    def similarity_columns(window: np.ndarray) -> slice:
+        """The features a pattern is compared on: the first ``SIMILARITY_FEATURES`` of the
+        vector (returns, lags, RSI, MACD in ``fx-core@1``'s order)."""
+        return slice(0, min(SIMILARITY_FEATURES, window.shape[1]))
+
+    async def similar(
+        self, key: Key, state: KeyState, ts: int
+    ) -> dict[str, float | int | None] | None:
+        """Summarize the past windows most like the one ending at ``ts`` (outcomes known
+        before ``ts`` only)."""
+        window = state.window_ending(ts, SIMILARITY_WINDOW)
+        if self._vectors is None or window is None or not np.all(np.isfinite(window)):
+            return None
+        tenant, symbol, timeframe = key
+        memory = PatternMemory(
+            self._vectors, pattern_namespace(TenantId(tenant), symbol, timeframe)
+        )
+        found = await memory.similar(
+            window[:, self.similarity_columns(window)], SIMILAR_K, before_ts=ts
+        )
+        return {
+            "matches": found.count, "up_share": found.up_share, "down_share": found.down_share,
+            "mean_forward_return": found.mean_forward_return, "mean_score": found.mean_score,
+        }  # fmt: skip
 
     async def tracker(self, key: Key, model: ServedModel) -> LivePerformance:
         """Return the live performance of ``model`` on ``key``, warmed from stored scores."""

@@ -27,6 +27,7 @@ from chainflow.ml.chart_patterns import detect_chart_patterns
 from chainflow.ml.labels import DOWN, FLAT, UP
 
 BARS_KEPT = 64
+VECTORS_KEPT = 64  # at least the longest window plus the longest horizon scored
 CHART_MIN_BARS = 30
 ATR_PERIOD = 14
 
@@ -56,7 +57,7 @@ class KeyState:
     warmed: bool = False
 
     def __post_init__(self) -> None:
-        self.vectors = deque(maxlen=max(self.window, 1))
+        self.vectors = deque(maxlen=max(self.window, VECTORS_KEPT))
         self.bars = deque(maxlen=BARS_KEPT)
         self.atr = ATR(ATR_PERIOD)
 
@@ -106,9 +107,17 @@ class KeyState:
                     )
         return found
 
-    def due(self) -> list[tuple[PendingPrediction, int]]:
+    def window_ending(self, ts: int, window: int) -> np.ndarray | None:
+        """Return the ``window`` vectors ending at bar ``ts`` ``(window, k)``, if held."""
+        held = list(self.vectors)
+        ends = [i for i, (vts, _) in enumerate(held) if vts == ts]
+        if not ends or ends[0] + 1 < window:
+            return None
+        return np.stack([v for _, v in held[ends[0] + 1 - window : ends[0] + 1]])
+
+    def due(self) -> list[tuple[PendingPrediction, int, float]]:
         """Remove and return the pending predictions whose horizon has passed, with the
-        realized class (down 0, flat 1, up 2)."""
+        realized class (down 0, flat 1, up 2) and the forward log return."""
         if not self.bars:
             return []
         index = {ts: i for i, (ts, *_rest) in enumerate(self.bars)}
@@ -119,7 +128,8 @@ class KeyState:
                 continue  # older than the bars kept: can no longer be scored
             if start is not None and start + p.horizon < len(self.bars):
                 later = list(self.bars)[start + 1 : start + p.horizon + 1]
-                done.append((p, realized_class(p, later)))
+                move = math.log(later[-1][4] / p.close)
+                done.append((p, realized_class(p, later), move))
             else:
                 waiting.append(p)
         self.pending = waiting

@@ -35,7 +35,7 @@ from chainflow.ml.live_state import KeyState, PendingPrediction
 from chainflow.ml.model_cache import ServedModel, ServedModels
 from chainflow.ml.prediction_table import PREDICTIONS_TABLE, SCORES_TABLE
 from chainflow.ml.registry import ModelRegistry
-from chainflow.storage.api import TimeSeriesStore
+from chainflow.storage.api import TimeSeriesStore, VectorIndex
 from chainflow.storage.relational import Database
 
 log = get_logger("chainflow.ml.service")
@@ -64,6 +64,7 @@ class BarContext:
     close: float
     atr: float
     patterns: list[str]
+    similar: dict[str, float | int | None] | None
 
 
 class MlService:
@@ -78,13 +79,16 @@ class MlService:
         registry: ModelRegistry,
         clock: Clock,
         settings: MlSettings,
+        vectors: VectorIndex | None = None,
     ) -> None:
         self._bus = bus
         self._store = store
         self._clock = clock
         self.settings = settings
         self.models = ServedModels(registry, database, clock, settings)
-        self.scoring = LiveScoring(bus=bus, store=store, clock=clock, settings=settings)
+        self.scoring = LiveScoring(
+            bus=bus, store=store, clock=clock, settings=settings, vectors=vectors
+        )
         self._states: dict[Key, KeyState] = {}
         self._queue: asyncio.Queue[FeaturesComputed] = asyncio.Queue(maxsize=10_000)
         self._worker: asyncio.Task[None] | None = None
@@ -170,6 +174,7 @@ class MlService:
             context = BarContext(
                 state=state, close=state.bars[-1][4] if state.bars else float("nan"),
                 atr=state.atr_value, patterns=state.patterns(),
+                similar=await self.scoring.similar(key, state, vector.ts),
             )  # fmt: skip
             due[model.version.id].append((vector, model, inputs, context))
         made: list[PredictionMade] = []
@@ -208,7 +213,7 @@ class MlService:
             expected_volatility=volatility, momentum=momentum,
             horizon=int(label.get("horizon", 12)),
             anomaly=anomaly_score is not None and anomaly_score > self.settings.anomaly_z,
-            anomaly_score=anomaly_score, patterns=context.patterns,
+            anomaly_score=anomaly_score, patterns=context.patterns, similar=context.similar,
             latency_ms=round(latency_ms, 3),
         )  # fmt: skip
         await self._bus.publish(

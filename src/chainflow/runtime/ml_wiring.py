@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from chainflow.ml.pattern_routes import build_pattern_router
 from chainflow.ml.performance_routes import build_performance_router
 from chainflow.ml.registry import local_model_registry
 from chainflow.ml.registry_routes import build_registry_router
@@ -58,7 +59,7 @@ def build_ml_component(kernel: Kernel) -> ServiceComponent:
     registry = local_model_registry(kernel.settings.home, kernel.clock)
     service = MlService(
         bus=infra.bus, store=infra.timeseries, database=infra.database, registry=registry,
-        clock=kernel.clock, settings=kernel.settings.ml,
+        clock=kernel.clock, settings=kernel.settings.ml, vectors=infra.vectors,
     )  # fmt: skip
     kernel.ml = service
     kernel.metrics_registry.register(MlStatsCollector(service))
@@ -71,4 +72,10 @@ def build_ml_component(kernel: Kernel) -> ServiceComponent:
         )
     )  # fmt: skip
     router.include_router(build_registry_router(registry=registry, database=infra.database))
+    router.include_router(
+        build_pattern_router(
+            store=infra.timeseries, vectors=infra.vectors,
+            feature_set_key=kernel.settings.features.feature_set,
+        )
+    )  # fmt: skip
     return ServiceComponent(name="ml", router=router, on_start=service.start, on_stop=service.stop)

@@ -122,7 +122,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "datasets, training, registry, ONNX inference",
         _build_ml,
         models="chainflow.ml.models",
-        route_prefixes=("/api/v1/models",),
+        route_prefixes=("/api/v1/models", "/api/v1/patterns"),
     ),
     ServiceSpec(
         "trading",
