@@ -151,6 +151,25 @@ class TestTrainFromStoredBars:
         assert unknown.exit_code == 1 and "Traceback" not in unknown.output
         assert "expected stored GBPUSD M5 bars" in unknown.output
 
+    def test_custom_model_needs_the_tier_and_belongs_to_the_tenant(
+        self, home: Path, sample: Path
+    ) -> None:
+        register_embedded_user(home, "quant@example.com")
+        data = str(sample / "EURUSD_M5.tsv")
+        args = ["train", "--data", data, *QUICK, "--email", "quant@example.com", "--custom"]
+
+        refused = runner.invoke(app, args, env=WIDE)  # free tier: no custom models
+        assert refused.exit_code == 1 and "Traceback" not in refused.output
+        assert "custom" in refused.output.lower()
+
+        raised = runner.invoke(app, ["users", "set-tier", "quant@example.com", "enterprise"])
+        assert raised.exit_code == 0, raised.output
+        report = train_json("--data", data, *QUICK, "--email", "quant@example.com", "--custom")
+        assert report["model"] == "fx-lightgbm@1"
+        listed = runner.invoke(app, ["models", "list"], env=WIDE)
+        assert "fx-lightgbm" not in listed.output  # platform models only: it is the tenant's
+        assert runner.invoke(app, ["train", *QUICK, "--custom"], env=WIDE).exit_code == 1
+
 
 class TestBadInput:
     @pytest.mark.parametrize(

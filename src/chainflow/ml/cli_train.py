@@ -37,7 +37,9 @@ from rich.table import Table
 
 from chainflow.bridge.api import AggregatedBar, read_bar_file, read_bars
 from chainflow.core.errors import ChainflowError, InvalidInput
+from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
+from chainflow.core.tenancy import TenantContext
 from chainflow.ml.artifacts import LocalArtifactStore
 from chainflow.ml.datasets import Dataset
 from chainflow.ml.families import family
@@ -91,6 +93,13 @@ def make_train_command(run_with_kernel: KernelRunner[Any]) -> Callable[..., None
         threads: Annotated[int, typer.Option(help="threads per fit")] = 2,
         name: Annotated[str | None, typer.Option(help="registry name (default fx-<model>)")] = None,
         promote: Annotated[bool, typer.Option(help="promote the new version")] = False,
+        custom: Annotated[
+            bool,
+            typer.Option(
+                help="register as the --email user's tenant's own model (Enterprise custom "
+                "models; the tier's custom-model limit applies)"
+            ),
+        ] = False,
         json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     ) -> None:
         """Train a model on bars, compare it with two baselines and register it (candidate)."""
@@ -102,6 +111,8 @@ def make_train_command(run_with_kernel: KernelRunner[Any]) -> Callable[..., None
                 family(model)  # PyTorch missing for lstm/cnn: fail before reading any bar
             span = (_moment("--from", start), _moment("--to", end))
             symbol = symbol.strip().upper()
+            if custom and email is None:
+                raise InvalidInput("expected --email USER with --custom: whose model it is")
             if data is not None:
                 bars, source = _bars_of_file(data, symbol, tf, span)
             elif email is not None:
@@ -118,8 +129,12 @@ def make_train_command(run_with_kernel: KernelRunner[Any]) -> Callable[..., None
             registration = registration_for(
                 result, dataset, name=name or f"fx-{model}", source=source
             )
+            owner_email = email if custom else None
             version, artifact = asyncio.run(
-                run_with_kernel("hub,storage", _register(registration, result.onnx, promote))
+                run_with_kernel(
+                    "hub,storage,users",
+                    _register(registration, result.onnx, promote, owner_email),
+                )
             )
         except ChainflowError as e:
             _fail(e.message)
@@ -134,13 +149,20 @@ def make_train_command(run_with_kernel: KernelRunner[Any]) -> Callable[..., None
 
 
 def _register(
-    registration: ModelRegistration, artifact: bytes, promote: bool
+    registration: ModelRegistration, artifact: bytes, promote: bool, owner_email: str | None
 ) -> Callable[[Any], Awaitable[tuple[ModelVersion, str]]]:
     async def action(kernel: Any) -> tuple[ModelVersion, str]:
         registry = local_model_registry(kernel.settings.home, kernel.clock)
+        owner = limits = None
+        if owner_email is not None:  # the tenant's own model, within its tier
+            async with kernel.infra.database.unit_of_work(system=True, read_only=True) as uow:
+                tenant_id = await kernel.users.admin.tenant_id_for_email(uow, owner_email)
+                limits = (await kernel.users.admin.get_tenant(uow, tenant_id)).limits
+            owner = TenantContext(tenant_id=TenantId(tenant_id))
         version = await register_trained(
-            kernel.infra.database, registry, registration, artifact, promote=promote
-        )
+            kernel.infra.database, registry, registration, artifact, promote=promote,
+            owner=owner, limits=limits,
+        )  # fmt: skip
         store = registry.artifacts
         path = version.artifact_path
         if isinstance(store, LocalArtifactStore):

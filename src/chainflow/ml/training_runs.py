@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 
 from chainflow.bridge.api import AggregatedBar
+from chainflow.core.auth import TierLimits
 from chainflow.core.errors import InvalidInput
 from chainflow.core.market import Timeframe
+from chainflow.core.tenancy import TenantContext
 from chainflow.features.api import get_feature_set
 from chainflow.ml.datasets import Bars, Dataset, build_dataset
 from chainflow.ml.families import SEQUENCE_FAMILIES, SEQUENCE_WINDOW
@@ -108,12 +110,16 @@ async def register_trained(
     artifact: bytes,
     *,
     promote: bool,
+    owner: TenantContext | None = None,
+    limits: TierLimits | None = None,
 ) -> ModelVersion:
-    """Register a platform model version (and promote it) in one system unit of work."""
-    async with database.unit_of_work(system=True) as uow:
-        model = await registry.register(uow, registration, artifact)
+    """Register a model version (and promote it) in one unit of work: a platform model in a
+    system unit of work, or ``owner``'s custom model within its tier ``limits``."""
+    unit = database.unit_of_work(owner) if owner else database.unit_of_work(system=True)
+    async with unit as uow:
+        model = await registry.register(uow, registration, artifact, owner=owner, limits=limits)
         if promote:
-            model = await registry.promote(uow, model.name, model.version)
+            model = await registry.promote(uow, model.name, model.version, owner=owner)
     return model
 
 
