@@ -451,7 +451,7 @@ class TestMigrations:
     ) -> None:
         assert await current_revision(fresh_database.url) is None
         await upgrade(fresh_database.url)
-        assert await current_revision(fresh_database.url) == head_revision() == "0004_ml_models"
+        assert await current_revision(fresh_database.url) == head_revision() == "0005_ml_artifacts"
         database = Database(fresh_database.url, DatabaseSettings())
         try:
             async with database.engine.connect() as connection:

@@ -95,6 +95,33 @@ class TestTrainFromFile:
         assert listed.exit_code == 0, listed.output
         assert "candidate" in listed.output and row.artifact_sha256[:12] in listed.output
 
+    def test_artifacts_in_the_database_for_several_processes(
+        self, home: Path, sample: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("CHAINFLOW_ML_ARTIFACTS_URL", "database")
+        report = train_json("--data", str(sample / "EURUSD_M5.tsv"), *QUICK, "--promote")
+        assert report["artifact"] == "platform/fx-lightgbm/1/model.onnx"  # a database row
+        assert not (home / "models").exists()
+
+        async def served() -> bytes:
+            from chainflow.core.settings import MlSettings
+            from chainflow.ml.registry import model_registry
+
+            settings = embedded_settings(home, ml=MlSettings(artifacts_url="database"))
+            kernel = Kernel(settings, services="hub,storage")
+            await kernel.start(serving=False)
+            try:
+                registry = model_registry(settings, kernel.infra.database, kernel.clock)
+                async with kernel.infra.database.unit_of_work(system=True, read_only=True) as uow:
+                    version = await registry.production(uow, "fx-lightgbm")
+                assert version is not None
+                return await registry.read_artifact(version)
+            finally:
+                await kernel.stop()
+
+        data = asyncio.run(served())
+        assert hashlib.sha256(data).hexdigest() == report["sha256"]
+
     def test_csv_needs_a_spread_and_promote_makes_production(
         self, home: Path, sample: Path
     ) -> None:

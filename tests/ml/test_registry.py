@@ -379,4 +379,4 @@ class TestArtifacts:
             with pytest.raises(InvalidInput, match="relative to the store root"):
                 await store.read(path, "0" * 64)
         with pytest.raises(InvalidInput, match="owner"):
-            await store.write("../x", "m", 1, b"x")
+            await store.write("../x", "m", 1, b"x", uow=None)  # type: ignore[arg-type]

@@ -140,6 +140,9 @@ class MlSettings(BaseSettings):
     performance_window: int = Field(default=500, ge=10, description="scored predictions kept")
     min_scored: int = Field(default=50, ge=1, description="scored before an alert can fire")
     anomaly_z: float = Field(default=6.0, gt=0, description="robust z beyond training range")
+    artifacts_url: Literal["", "database"] = Field(
+        default="", description="'' = files under CHAINFLOW_HOME/models; 'database' = shared"
+    )
 
 
 class AuthSettings(BaseSettings):

@@ -5,9 +5,10 @@ keeps files under ``<CHAINFLOW_HOME>/models`` as
 ``<tenant id or 'platform'>/<name>/<version>/model.onnx``. A registry row stores the path
 relative to that root (so a moved home keeps working), the SHA-256 and the size.
 
-Planned, not read yet: ``CHAINFLOW_ML_ARTIFACTS_URL`` (e.g. ``s3://bucket/prefix``) will
-select an object-store implementation of the same interface, so that several processes
-share artifacts; until then every process reads the local directory.
+``DatabaseArtifactStore`` keeps the same paths in the relational database's
+``ml_artifacts`` table (``CHAINFLOW_ML_ARTIFACTS_URL=database``), so that every process of a
+scaled deployment reads the bytes the training process wrote. An object store (``s3://``)
+would be a third implementation of the same interface.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from chainflow.core.errors import ChainflowError, InvalidInput, NotFound
+from chainflow.ml.repository import ArtifactRepository
+from chainflow.storage.relational import Database, UnitOfWork
 
 ARTIFACT_FILE_NAME = "model.onnx"
 PLATFORM_DIRECTORY = "platform"
@@ -52,9 +55,12 @@ class ArtifactStore(Protocol):
     """Writes and reads model artifacts by (owner, name, version)."""
 
     async def write(
-        self, owner: str | None, name: str, version: int, data: bytes
+        self, owner: str | None, name: str, version: int, data: bytes, *, uow: UnitOfWork
     ) -> StoredArtifact:
-        """Store ``data`` as the artifact of ``owner``'s (None: the platform's) model version."""
+        """Store ``data`` as the artifact of ``owner``'s (None: the platform's) model version.
+
+        ``uow`` is the registration's unit of work: a store that keeps artifacts in the
+        relational database writes in it, so the artifact commits with the registry row."""
         ...
 
     async def read(self, path: str, expected_sha256: str) -> bytes:
@@ -86,7 +92,7 @@ class LocalArtifactStore:
         return self.root.joinpath(*relative.parts)
 
     async def write(
-        self, owner: str | None, name: str, version: int, data: bytes
+        self, owner: str | None, name: str, version: int, data: bytes, *, uow: UnitOfWork
     ) -> StoredArtifact:
         path = self.relative_path(owner, name, version)
         await asyncio.to_thread(_write_atomically, self.resolve(path), data)
@@ -101,14 +107,18 @@ class LocalArtifactStore:
                 f"model artifact {path!r} is missing from {self.root}; expected the file "
                 "written when the model was registered"
             ) from e
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != expected_sha256:
-            raise ArtifactIntegrityError(
-                f"model artifact {path!r} has SHA-256 {actual}; expected {expected_sha256} "
-                "as registered. The file was changed after registration; re-register the model",
-                details={"path": path, "expected_sha256": expected_sha256, "actual": actual},
-            )
-        return data
+        return _verified(path, data, expected_sha256)
+
+
+def _verified(path: str, data: bytes, expected_sha256: str) -> bytes:
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected_sha256:
+        raise ArtifactIntegrityError(
+            f"model artifact {path!r} has SHA-256 {actual}; expected {expected_sha256} "
+            "as registered. It was changed after registration; re-register the model",
+            details={"path": path, "expected_sha256": expected_sha256, "actual": actual},
+        )
+    return data
 
 
 def _segment(what: str, value: str) -> str:
@@ -132,3 +142,31 @@ def _write_atomically(target: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+class DatabaseArtifactStore:
+    """Artifacts in the relational database: written in the registration's unit of work (one
+    commit for row and bytes), read in a short read-only system transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._paths = LocalArtifactStore(Path("."))  # the same path scheme and checks
+
+    async def write(
+        self, owner: str | None, name: str, version: int, data: bytes, *, uow: UnitOfWork
+    ) -> StoredArtifact:
+        path = self._paths.relative_path(owner, name, version)
+        digest = hashlib.sha256(data).hexdigest()
+        await ArtifactRepository(uow.session).put(path, digest, data)
+        return StoredArtifact(path=path, sha256=digest, size=len(data))
+
+    async def read(self, path: str, expected_sha256: str) -> bytes:
+        async with self.database.unit_of_work(system=True, read_only=True) as uow:
+            row = await ArtifactRepository(uow.session).get(path)
+            data = None if row is None else bytes(row.data)
+        if data is None:
+            raise ArtifactMissingError(
+                f"model artifact {path!r} is missing from the database; expected the row "
+                "written when the model was registered"
+            )
+        return _verified(path, data, expected_sha256)

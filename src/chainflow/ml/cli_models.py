@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chainflow.core.errors import ChainflowError
-from chainflow.ml.registry import ModelRegistry, local_model_registry
+from chainflow.ml.registry import ModelRegistry, model_registry
 from chainflow.ml.registry_types import ModelSummary, ModelVersion
 from chainflow.storage.relational import UnitOfWork
 
@@ -35,7 +35,7 @@ def make_models_app(run_with_kernel: KernelRunner[Any]) -> typer.Typer:
 
     def run(action: RegistryAction[T], *, read_only: bool = False) -> T:
         async def on_kernel(kernel: Any) -> T:
-            registry = local_model_registry(kernel.settings.home, kernel.clock)
+            registry = model_registry(kernel.settings, kernel.infra.database, kernel.clock)
             database = kernel.infra.database
             async with database.unit_of_work(system=True, read_only=read_only) as uow:
                 return await action(registry, uow)

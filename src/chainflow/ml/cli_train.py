@@ -44,7 +44,7 @@ from chainflow.ml.artifacts import LocalArtifactStore
 from chainflow.ml.datasets import Dataset
 from chainflow.ml.families import family
 from chainflow.ml.labels import LabelSpec
-from chainflow.ml.registry import local_model_registry
+from chainflow.ml.registry import model_registry
 from chainflow.ml.registry_types import ModelRegistration, ModelVersion
 from chainflow.ml.training import METRIC_KEYS, TrainingConfig, TrainingResult, train_on_dataset
 from chainflow.ml.training_runs import (
@@ -152,7 +152,7 @@ def _register(
     registration: ModelRegistration, artifact: bytes, promote: bool, owner_email: str | None
 ) -> Callable[[Any], Awaitable[tuple[ModelVersion, str]]]:
     async def action(kernel: Any) -> tuple[ModelVersion, str]:
-        registry = local_model_registry(kernel.settings.home, kernel.clock)
+        registry = model_registry(kernel.settings, kernel.infra.database, kernel.clock)
         owner = limits = None
         if owner_email is not None:  # the tenant's own model, within its tier
             async with kernel.infra.database.unit_of_work(system=True, read_only=True) as uow:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, func, text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chainflow.storage.relational import Base, IdMixin, TimestampMixin
@@ -73,4 +73,19 @@ class MlModel(Base, IdMixin, TimestampMixin):
             postgresql_where=text("stage = 'production'"),
             sqlite_where=text("stage = 'production'"),
         ),
+    )
+
+
+class MlArtifact(Base):
+    """A model artifact kept in the relational database (``CHAINFLOW_ML_ARTIFACTS_URL=database``),
+    so every process of a scaled deployment reads the same bytes. Keyed by its store path."""
+
+    __tablename__ = "ml_artifacts"
+
+    path: Mapped[str] = mapped_column(String(300), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
     )

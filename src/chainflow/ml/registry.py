@@ -22,8 +22,9 @@ from pathlib import Path
 from chainflow.core.auth import Feature, TierLimits
 from chainflow.core.clock import Clock
 from chainflow.core.errors import InvalidInput
+from chainflow.core.settings import Settings
 from chainflow.core.tenancy import TenantContext
-from chainflow.ml.artifacts import ArtifactStore, LocalArtifactStore
+from chainflow.ml.artifacts import ArtifactStore, DatabaseArtifactStore, LocalArtifactStore
 from chainflow.ml.models import MlModel
 from chainflow.ml.registry_types import (
     DEEP_FAMILIES,
@@ -39,7 +40,7 @@ from chainflow.ml.registry_types import (
     ModelVersion,
 )
 from chainflow.ml.repository import ModelVersionRepository
-from chainflow.storage.relational import UnitOfWork
+from chainflow.storage.relational import Database, UnitOfWork
 
 ARTIFACTS_DIRECTORY = "models"
 
@@ -129,7 +130,11 @@ class ModelRegistry:
             await self._check_tier(repository, registration.name, family, limits)
         version = await repository.latest_version(registration.name) + 1
         stored = await self.artifacts.write(
-            None if owner is None else owner.tenant_id, registration.name, version, artifact
+            None if owner is None else owner.tenant_id,
+            registration.name,
+            version,
+            artifact,
+            uow=uow,
         )
         row = await repository.add_version(
             MlModel(
@@ -318,6 +323,15 @@ class ModelRegistry:
         return ModelNotFoundError(
             f"model {name!r} {where} {_owner_text(owner)} was not found", details={"name": name}
         )
+
+
+def model_registry(settings: Settings, database: Database, clock: Clock) -> ModelRegistry:
+    """Return the registry ``settings`` ask for: artifacts as files under
+    ``CHAINFLOW_HOME/models`` (one process, or a shared volume), or in the relational
+    database (``CHAINFLOW_ML_ARTIFACTS_URL=database``: every process reads the same bytes)."""
+    if settings.ml.artifacts_url == "database":
+        return ModelRegistry(artifacts=DatabaseArtifactStore(database), clock=clock)
+    return local_model_registry(settings.home, clock)
 
 
 def local_model_registry(home: Path, clock: Clock) -> ModelRegistry:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainflow.core.errors import Conflict
 from chainflow.core.tenancy import TenantContext
-from chainflow.ml.models import PRODUCTION_STAGE, MlModel
+from chainflow.ml.models import PRODUCTION_STAGE, MlArtifact, MlModel
 from chainflow.storage.relational import Repository
 from chainflow.storage.relational.unit_of_work import SYSTEM_INFO_KEY, TENANT_INFO_KEY
 
@@ -174,3 +174,21 @@ def _check_unit_of_work_tenant(session: AsyncSession, tenant: TenantContext) -> 
             f"ModelVersionRepository for tenant {tenant.tenant_id!r} needs a unit of work "
             f"opened for the same tenant (or system=True); it was opened for {opened}"
         )
+
+
+class ArtifactRepository:
+    """Artifacts kept in the relational database (no tenant column: the registry row that
+    points at an artifact is the tenant-scoped record; the path is only reached through it)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def put(self, path: str, sha256: str, data: bytes) -> None:
+        existing = await self._session.get(MlArtifact, path)
+        if existing is None:
+            self._session.add(MlArtifact(path=path, sha256=sha256, size=len(data), data=data))
+        else:  # a version number re-used after a failed registration: the newer bytes win
+            existing.sha256, existing.size, existing.data = sha256, len(data), data
+
+    async def get(self, path: str) -> MlArtifact | None:
+        return await self._session.get(MlArtifact, path)

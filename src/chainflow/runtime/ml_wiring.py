@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 
 from chainflow.ml.pattern_routes import build_pattern_router
 from chainflow.ml.performance_routes import build_performance_router
-from chainflow.ml.registry import local_model_registry
+from chainflow.ml.registry import model_registry
 from chainflow.ml.registry_routes import build_registry_router
 from chainflow.ml.service import MlService
 from chainflow.runtime.component import ServiceComponent
@@ -56,7 +56,7 @@ class MlStatsCollector(Collector):
 def build_ml_component(kernel: Kernel) -> ServiceComponent:
     # Artifacts live under CHAINFLOW_HOME/models (CHAINFLOW_ML_ARTIFACTS_URL is planned).
     infra = kernel.infra
-    registry = local_model_registry(kernel.settings.home, kernel.clock)
+    registry = model_registry(kernel.settings, kernel.infra.database, kernel.clock)
     service = MlService(
         bus=infra.bus, store=infra.timeseries, database=infra.database, registry=registry,
         clock=kernel.clock, settings=kernel.settings.ml, vectors=infra.vectors,
