@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from chainflow.cli import app
@@ -16,15 +15,6 @@ from tests.fixtures.settings import embedded_settings
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200"}
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CHAINFLOW_HOME", str(tmp_path / "home"))
-    for name in ("DATABASE_URL", "TIMESERIES_URL", "CACHE_URL", "BUS_URL", "ENV"):
-        monkeypatch.delenv(f"CHAINFLOW_{name}", raising=False)
-    return tmp_path / "home"
 
 
 def seed_platform_model(home: Path, name: str, versions: int) -> None:

@@ -42,15 +42,6 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CHAINFLOW_HOME", str(tmp_path / "home"))
-    for name in ("DATABASE_URL", "TIMESERIES_URL", "CACHE_URL", "BUS_URL", "ENV"):
-        monkeypatch.delenv(f"CHAINFLOW_{name}", raising=False)
-    return tmp_path / "home"
-
-
 def registered(home: Path, name: str, version: int) -> ModelVersion:
     async def get() -> ModelVersion:
         kernel = Kernel(embedded_settings(home), services="hub,storage")

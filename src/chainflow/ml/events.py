@@ -46,7 +46,9 @@ class PredictionMade(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class ModelUnderperforming(Event):
+class ModelPerformanceChanged(Event):
+    """A model's rolling live hit rate on a symbol crossed its training baseline."""
+
     tenant_id: str
     model: str
     symbol: str
@@ -55,21 +57,21 @@ class ModelUnderperforming(Event):
     hit_rate: float
     baseline_accuracy: float
     scored: int
+    kind = "model_performance_changed"
 
     def to_json(self) -> bytes:
-        return json.dumps({"type": "model_underperforming", **self.to_dict()}).encode()
+        return json.dumps({"type": self.kind, **self.to_dict()}).encode()
 
 
 @dataclass(frozen=True, slots=True)
-class ModelRecovered(Event):
-    tenant_id: str
-    model: str
-    symbol: str
-    timeframe: str
-    ts: int
-    hit_rate: float
-    baseline_accuracy: float
-    scored: int
+class ModelUnderperforming(ModelPerformanceChanged):
+    """The rolling hit rate fell below the baseline."""
 
-    def to_json(self) -> bytes:
-        return json.dumps({"type": "model_recovered", **self.to_dict()}).encode()
+    kind = "model_underperforming"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecovered(ModelPerformanceChanged):
+    """The rolling hit rate is back at or above the baseline."""
+
+    kind = "model_recovered"
