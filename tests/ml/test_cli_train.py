@@ -113,12 +113,14 @@ class TestTrainFromFile:
         data = asyncio.run(served())
         assert hashlib.sha256(data).hexdigest() == report["sha256"]
 
-    def test_csv_needs_a_spread_and_promote_makes_production(
+    def test_csv_without_spread_trains_and_promote_makes_production(
         self, home: Path, sample: Path
     ) -> None:
         csv = str(sample / "EURUSD_M5.csv")
-        refused = runner.invoke(app, ["train", "--data", csv, *QUICK], env=WIDE)
-        assert refused.exit_code == 1 and "--spread" in refused.output
+        plain = runner.invoke(app, ["train", "--data", csv, *QUICK, "--name", "fx-plain"], env=WIDE)
+        assert plain.exit_code == 0, plain.output
+        assert "no spread" in plain.output  # said, on stderr
+        assert "constant" in registered(home, "fx-plain", 1).metrics["source"]["spread"]
         report = train_json(
             "--data", csv, *QUICK, "--spread", "0.00012", "--model", "xgboost",
             "--name", "fx-csv", "--promote", "--label", "triple_barrier", "--horizon", "6",

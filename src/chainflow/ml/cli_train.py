@@ -49,6 +49,7 @@ from chainflow.ml.registry_types import ModelRegistration, ModelVersion
 from chainflow.ml.training import METRIC_KEYS, TrainingConfig, TrainingResult, train_on_dataset
 from chainflow.ml.training_runs import (
     MAX_STORED_BARS,
+    has_spread,
     json_safe,
     register_trained,
     registration_for,
@@ -121,6 +122,13 @@ def make_train_command(run_with_kernel: KernelRunner[Any]) -> Callable[..., None
                 raise InvalidInput(
                     "expected --data FILE, or --email USER to train on that user's stored "
                     "bars (a tenant's data is used only when an operator names the tenant)"
+                )
+            if spread is None and not has_spread(bars):
+                source["spread"] = "none in the data: rel_spread_bps is constant in training"
+                Console(stderr=True).print(
+                    "note: the bars carry no spread, so the spread feature is constant in "
+                    "training and the model does not use it (pass --spread PRICE to set one)",
+                    highlight=False,
                 )
             dataset = training_dataset(
                 training_bars(bars, spread=spread), label_spec, config, symbol=symbol, timeframe=tf

@@ -35,8 +35,9 @@ CREATED_BY = "chainflow train"
 def training_bars(bars: Sequence[AggregatedBar], *, spread: float | None = None) -> Bars:
     """Bars as training arrays; ``spread`` fills the bars whose spread is unknown.
 
-    Raise ``InvalidInput`` when no bar has a spread and ``spread`` is None (fx-core@1
-    needs one, and a made-up value would be a silent lie).
+    When no bar has a spread and ``spread`` is None (an OHLCV CSV has no spread column) the
+    spread is a constant 0: ``rel_spread_bps`` then scales to 0 on every row, so the model
+    learns nothing from it (rather than from a made-up value). ``has_spread`` tells callers.
     """
     if not bars:
         raise InvalidInput("expected bars to train on; received none")
@@ -44,15 +45,17 @@ def training_bars(bars: Sequence[AggregatedBar], *, spread: float | None = None)
     if spread is not None:
         spreads = np.where(np.isfinite(spreads), spreads, spread)
     elif not np.isfinite(spreads).any():
-        raise InvalidInput(
-            f"expected bars with a spread ({FEATURE_SET} uses it); received none (an OHLCV "
-            "CSV has no spread column): pass --spread PRICE, e.g. --spread 0.00012 for EURUSD"
-        )
+        spreads = np.zeros(len(spreads))
     return Bars.from_arrays(
         ts=[b.ts for b in bars], open=[b.open for b in bars], high=[b.high for b in bars],
         low=[b.low for b in bars], close=[b.close for b in bars],
         volume=[b.volume for b in bars], spread=spreads,
     )  # fmt: skip
+
+
+def has_spread(bars: Sequence[AggregatedBar]) -> bool:
+    """Return whether any bar carries a spread (MT5 exports do, OHLCV CSVs do not)."""
+    return any(math.isfinite(b.spread_mean) for b in bars)
 
 
 def training_dataset(
