@@ -68,6 +68,8 @@ class TestTrainFromFile:
         assert report["model"] == "fx-lightgbm@1" and report["stage"] == "candidate"
         assert set(report["oos"]) == METRICS and report["folds"] == 3
         assert set(report["baselines"]) == {"majority", "previous_direction"}
+        garch = report["volatility"]["garch"]  # GARCH(1,1) against the naive forecast
+        assert garch["forecasts"] > 0 and garch["rmse"] > 0 and garch["naive_rmse"] > 0
         assert all(set(b) == METRICS for b in report["baselines"].values())
         artifact = Path(report["artifact"])
         assert artifact.is_file() and artifact.is_relative_to(home)

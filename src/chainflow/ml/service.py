@@ -6,7 +6,8 @@ vectors by model and runs ONE ONNX Runtime call per model for all symbols that a
 each vector it publishes ``PredictionMade`` on ``predictions.<tenant>.<symbol>.<tf>`` and
 stores it. The served model is the tenant's production version of ``CHAINFLOW_ML_MODEL``
 (its own custom model if it has one, else the platform's), re-resolved every
-``refresh_s``; a model trained on another feature set (fingerprint) refuses the vector.
+``refresh_s``; it predicts the timeframe it was trained on, and a model trained on another
+feature set (fingerprint) refuses the vector.
 
 When a prediction's horizon has passed it is scored (``chainflow.ml.live_state``), stored
 in ``prediction_scores`` and added to the model's rolling performance on that symbol; a
@@ -51,6 +52,7 @@ class MlStats:
     predictions: int = 0
     batches: int = 0
     no_model: int = 0
+    other_timeframe: int = 0
     feature_set_mismatches: int = 0
     warming_up: int = 0
     ignored_messages: int = 0
@@ -159,6 +161,9 @@ class MlService:
                 continue
             if model is None:
                 self.stats.no_model += 1
+                continue
+            if model.version.timeframe and model.version.timeframe != vector.timeframe:
+                self.stats.other_timeframe += 1  # a model predicts the bars it was trained on
                 continue
             if model.version.feature_set_fingerprint != vector.fingerprint:
                 self.stats.feature_set_mismatches += 1

@@ -187,11 +187,14 @@ def train_on_dataset(
                 classification_metrics(y_test, np.concatenate(previous_oos))
             ),
         },
-        volatility=regression_skill(
-            ds.forward_volatility[test_rows],
-            np.concatenate(vol_oos),
-            ds.past_volatility[test_rows],
-        ),  # fmt: skip
+        volatility={
+            **regression_skill(
+                ds.forward_volatility[test_rows],
+                np.concatenate(vol_oos),
+                ds.past_volatility[test_rows],
+            ),
+            "garch": _garch(ds),
+        },
         momentum=regression_skill(
             ds.forward_momentum[test_rows], np.concatenate(mom_oos), np.zeros(len(test_rows))
         ),
