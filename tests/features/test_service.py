@@ -201,6 +201,34 @@ class TestRevisions:
         assert_vectors_equal(latest.values, want[-1])
 
 
+class TestLastBarAgain:
+    async def test_revised_last_bar_is_redone_from_the_state_before_it(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        data = make_ohlcv(300, seed=17)
+        bars = [aggregated(data, i) for i in range(300)]
+        service = make_service(store, bus)
+        await feed(service, store, bars)
+        corrected = aggregated(data, 299, close=float(data.close[299]) * 0.999)
+        await persist_bars(store, TENANT, [corrected])
+
+        (output,) = await service.on_bar(published(corrected, revised=True))
+        (again,) = await service.on_bar(published(corrected, revised=True))  # redelivered
+
+        want = batch_rows([*bars[:299], corrected])[-1]
+        assert_vectors_equal(output.values.tolist(), want)
+        assert_vectors_equal(again.values.tolist(), want)
+        assert (service.stats.rebuilds, service.stats.redone_bars) == (1, 2)
+        rebuilt = make_service(store, bus)
+        await rebuilt.on_bar(published(corrected, revised=True))
+        live = service.pipeline(TENANT, SYMBOL, TF)
+        assert live is not None
+        assert json.dumps(live.snapshot(), sort_keys=True) == json.dumps(
+            rebuilt.pipeline(TENANT, SYMBOL, TF).snapshot(),
+            sort_keys=True,  # type: ignore[union-attr]
+        )
+
+
 class TestBadInput:
     async def test_bad_message_is_terminated_and_counted(
         self, store: TimeSeriesStore, bus: EventBus

@@ -5,9 +5,10 @@ features process runs are delivered when one starts) and keeps one ``SymbolPipel
 (tenant, symbol, timeframe). For each closed bar it stores the vector in the feature set's
 table, publishes ``FeaturesComputed`` and, when a regime changed, ``RegimeChanged``.
 
-State is never the only copy of anything: a pipeline is a function of the stored bars. On
-the first bar of a key after a (re)start, or a bar that is not after the last one seen (a
-revised bar, a redelivery), the pipeline is rebuilt by replaying the stored bars before it
+State is never the only copy of anything: a pipeline is a function of the stored bars. A
+new version of the last bar (revised by a late tick, or redelivered) is applied to the
+state kept from before that bar. On the first bar of a key after a (re)start, or an older
+bar that changed, the pipeline is rebuilt by replaying the stored bars before it
 (``replay_bars``, at least what the feature set and regime detector need for an exact
 rebuild). For a revised bar the bars after it are replayed too, and their vectors are stored
 and published again with ``revised=True``.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from chainflow.bridge.api import AggregatedBar, BarPublished, all_bars, read_bars
 from chainflow.core.clock import Clock
@@ -54,6 +56,7 @@ class FeaturesStats:
     bars: int = 0
     vectors: int = 0
     rebuilds: int = 0
+    redone_bars: int = 0
     replayed_bars: int = 0
     regime_changes: int = 0
     correlation_updates: int = 0
@@ -85,6 +88,7 @@ class FeaturesService:
         self._table = feature_table(self.feature_set)
         self._pipelines: dict[Key, SymbolPipeline] = {}
         self._locks: dict[Key, asyncio.Lock] = {}
+        self._undo: dict[Key, dict[str, Any]] = {}  # each pipeline's state before its last bar
         self._cross: dict[tuple[str, Timeframe], TenantCrossAsset] = {}
         self._cross_locks: dict[tuple[str, Timeframe], asyncio.Lock] = {}
         self._subscription: Subscription | None = None
@@ -135,7 +139,11 @@ class FeaturesService:
                     and pipeline.last_ts is not None
                     and bar.ts > pipeline.last_ts
                 ):
+                    undo = pipeline.snapshot()
                     outputs = [pipeline.update(_values_of(bar))]
+                    self._undo[key] = undo
+                elif pipeline is not None and bar.ts == pipeline.last_ts and key in self._undo:
+                    outputs = [self._redo_last(key, pipeline, bar)]
                 else:
                     outputs = await self._rebuild(key, bar)
             except ValueError as exc:  # inconsistent prices: nothing to compute from
@@ -186,6 +194,14 @@ class FeaturesService:
         )
         return [(b.ts, b.close) for b in bars]
 
+    def _redo_last(self, key: Key, pipeline: SymbolPipeline, bar: BarPublished) -> PipelineOutput:
+        """The last bar again (revised by a late tick, or redelivered): restore the state
+        from before it and apply the new bar; the same state a rebuild would reach."""
+        self.stats.redone_bars += 1
+        undo = self._undo[key]
+        pipeline.restore(undo)
+        return pipeline.update(_values_of(bar))
+
     async def _rebuild(self, key: Key, bar: BarPublished) -> list[PipelineOutput]:
         """Rebuild the pipeline of ``key`` from stored bars; return the outputs to emit.
 
@@ -212,6 +228,7 @@ class FeaturesService:
             )  # fmt: skip
             outputs += [pipeline.update(_values_of(b)) for b in later if b.ts > bar.ts]
         self._pipelines[key] = pipeline
+        self._undo.pop(key, None)
         self.stats.rebuilds += 1
         self.stats.replayed_bars += len(history)
         return outputs

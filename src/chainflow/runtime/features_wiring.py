@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 _COUNTERS = {
     "bars": "Bars consumed by the features service.",
     "vectors": "Feature vectors stored and published.",
-    "rebuilds": "Pipelines rebuilt from stored bars (warm start, revision, redelivery).",
+    "rebuilds": "Pipelines rebuilt from stored bars (warm start, an older bar revised).",
+    "redone_bars": "Last bars applied again (revised by a late tick, or redelivered).",
     "replayed_bars": "Stored bars replayed by rebuilds.",
     "regime_changes": "Regime changes published.",
     "correlation_updates": "Live correlation matrices published.",
