@@ -122,7 +122,7 @@ class TestLiveVectors:
         await persist_bars(store, TENANT, bars)
         for bar in bars:
             await bus.publish(bars_topic(TENANT, SYMBOL, TF), published(bar).to_json())
-        for _ in range(500):
+        for _ in range(6000):  # up to 60 s on a loaded CI machine; usually about 2 s
             if len(received) == len(bars):
                 break
             await asyncio.sleep(0.01)
