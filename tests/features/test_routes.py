@@ -79,7 +79,7 @@ async def publish(kernel: Kernel, tenant: str, bars: list[AggregatedBar]) -> Non
 
 async def wait_for_vectors(kernel: Kernel, count: int) -> None:
     assert kernel.features is not None
-    for _ in range(1000):
+    for _ in range(6000):  # up to 60 s on a loaded CI machine
         if kernel.features.stats.vectors >= count:
             return
         await asyncio.sleep(0.01)

@@ -111,7 +111,7 @@ async def publish_bars(kernel: Kernel, bars: list[AggregatedBar], tenant: str = 
 
 async def settle(kernel: Kernel, vectors: int) -> None:
     assert kernel.features is not None and kernel.ml is not None
-    for _ in range(3000):
+    for _ in range(6000):  # up to 60 s on a loaded CI machine
         if kernel.features.stats.vectors >= vectors and kernel.ml.stats.vectors >= vectors:
             await kernel.ml.drain()
             return
