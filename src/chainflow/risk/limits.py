@@ -1,6 +1,6 @@
 """Pre-trade limits and the daily-loss / drawdown circuit breaker.
 
-``check_order`` never raises for a breach: it returns a ``Decision`` that allows the order
+``check_order`` never raises for a breach: it returns an ``OrderCheck`` that allows the order
 (possibly resized down to fit every cap) or refuses it, with the reasons. Percentages are
 in percent (``2.0`` is 2 %). Exposure is gross: every open position counts by ``|lots|``
 whatever its direction, and an order is treated as opening a new position.
@@ -176,7 +176,7 @@ class PortfolioView:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class OrderCheck:
     """The outcome of a pre-trade check: allowed or not, the lots to send, and why."""
 
     allowed: bool
@@ -201,11 +201,11 @@ def check_order(
     portfolio: PortfolioView,
     limits: RiskLimits,
     correlations: Correlations | None = None,
-) -> Decision:
+) -> OrderCheck:
     """Allow, resize down or refuse ``order`` against ``limits``; never raise for a breach."""
     refusal = _refusal(order, portfolio, limits)
     if refusal is not None:
-        return Decision(False, 0.0, (refusal,))
+        return OrderCheck(False, 0.0, (refusal,))
     instrument = order.instrument
     caps: list[tuple[float, str]] = [(instrument.max_lot, f"max lot {instrument.max_lot:g}")]
 
@@ -286,7 +286,7 @@ def _correlated_exposure(
     )
 
 
-def _fit(order: OrderRequest, caps: Sequence[tuple[float, str]]) -> Decision:
+def _fit(order: OrderRequest, caps: Sequence[tuple[float, str]]) -> OrderCheck:
     instrument = order.instrument
     binding_lots, binding_reason = min(caps, key=lambda cap: cap[0])
     wanted = min(order.lots, binding_lots)
@@ -295,8 +295,8 @@ def _fit(order: OrderRequest, caps: Sequence[tuple[float, str]]) -> Decision:
     is_capped = binding_lots < order.lots - instrument.lot_step * 1e-9
     if lots == 0:
         if is_capped:
-            return Decision(False, 0.0, (f"no room under the {binding_reason}",))
-        return Decision(
+            return OrderCheck(False, 0.0, (f"no room under the {binding_reason}",))
+        return OrderCheck(
             False, 0.0, (f"{order.lots:g} lots is below min lot {instrument.min_lot:g}",)
         )
     reasons: list[str] = []
@@ -304,7 +304,7 @@ def _fit(order: OrderRequest, caps: Sequence[tuple[float, str]]) -> Decision:
         reasons.append(f"resized from {order.lots:g} to {lots:g} lots: {binding_reason}")
     elif order.lots - lots > instrument.lot_step * 1e-9:
         reasons.append(f"rounded down to {lots:g} lots (lot step {instrument.lot_step:g})")
-    return Decision(True, lots, tuple(reasons))
+    return OrderCheck(True, lots, tuple(reasons))
 
 
 def _loss_reaches(equity: float, reference_equity: float, limit_pct: float) -> bool:
