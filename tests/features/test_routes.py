@@ -16,12 +16,10 @@ from chainflow.bridge.events import BarPublished, bars_topic
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
 from chainflow.features.cross_asset import aligned_log_returns, correlation_matrix
-from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
+from tests.fixtures.api_client import logged_in_client
 from tests.fixtures.market_data import make_ohlcv
-from tests.fixtures.settings import embedded_settings
 
-PASSWORD = "Feature-Routes-2026!"
 TF = Timeframe.H1
 
 
@@ -51,20 +49,8 @@ def hourly_bars(symbol: str, seed: int, count: int = 300) -> list[AggregatedBar]
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Kernel, str]]:
-    kernel = Kernel(embedded_settings(tmp_path / "home"))
-    app = create_app(kernel)
-    await kernel.start()
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            credentials = {"email": "quant@example.com", "password": PASSWORD}
-            registered = await http.post("/api/v1/auth/register", json=credentials)
-            assert registered.status_code == 201, registered.text
-            token = (await http.post("/api/v1/auth/login", json=credentials)).json()
-            http.headers["Authorization"] = f"Bearer {token['access_token']}"
-            yield http, kernel, registered.json()["tenant_id"]
-    finally:
-        await kernel.stop()
+    async with logged_in_client(tmp_path / "home") as connected:
+        yield connected
 
 
 async def publish(kernel: Kernel, tenant: str, bars: list[AggregatedBar]) -> None:

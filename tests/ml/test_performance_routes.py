@@ -10,30 +10,16 @@ import pytest
 
 from chainflow.core.ids import TenantId
 from chainflow.ml.prediction_table import SCORES_TABLE
-from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
+from tests.fixtures.api_client import logged_in_client
 from tests.fixtures.market_data import make_ohlcv
-from tests.fixtures.settings import embedded_settings
 from tests.ml.test_service import bars_of, publish_bars, settle, train_and_promote
-
-PASSWORD = "Model-Performance-2026!"
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Kernel, str]]:
-    kernel = Kernel(embedded_settings(tmp_path / "home"))
-    app = create_app(kernel)
-    await kernel.start()
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            credentials = {"email": "quant@example.com", "password": PASSWORD}
-            registered = await http.post("/api/v1/auth/register", json=credentials)
-            token = (await http.post("/api/v1/auth/login", json=credentials)).json()
-            http.headers["Authorization"] = f"Bearer {token['access_token']}"
-            yield http, kernel, registered.json()["tenant_id"]
-    finally:
-        await kernel.stop()
+    async with logged_in_client(tmp_path / "home") as connected:
+        yield connected
 
 
 async def test_performance_reports_stored_scores_and_training_baselines(
