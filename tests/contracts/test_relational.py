@@ -371,7 +371,7 @@ class TestTenantRepository:
         assert tenant_tables(ContractBase.metadata) == {Note.__tablename__}
         assert tenant_tables(Base.metadata) == {
             "users", "refresh_tokens", "one_time_tokens", "api_keys", "invitations",
-            "tenant_trading_settings", "symbol_aliases", "ml_models",
+            "tenant_trading_settings", "symbol_aliases", "ml_models", "signals",
         }  # fmt: skip
 
 
@@ -451,7 +451,7 @@ class TestMigrations:
     ) -> None:
         assert await current_revision(fresh_database.url) is None
         await upgrade(fresh_database.url)
-        assert await current_revision(fresh_database.url) == head_revision() == "0005_ml_artifacts"
+        assert await current_revision(fresh_database.url) == head_revision() == "0006_signals"
         database = Database(fresh_database.url, DatabaseSettings())
         try:
             async with database.engine.connect() as connection:

@@ -44,7 +44,7 @@ class TestDbUpgrade:
     def test_embedded_database_reaches_head(self, home: Path) -> None:
         result = runner.invoke(app, ["db", "upgrade"], env={"COLUMNS": "200"})
         assert result.exit_code == 0, result.output
-        assert "is at revision 0005_ml_artifacts" in result.output
+        assert "is at revision 0006_signals" in result.output
         assert (home / "chainflow.db").exists()
 
     def test_unreachable_database_names_url_without_password(self, home: Path) -> None:

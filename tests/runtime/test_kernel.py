@@ -42,7 +42,9 @@ class TestEmbeddedKernel:
             assert reports["timeseries"].backend == "duckdb"
             assert reports["cache"].backend == "memory"
             assert reports["bus"].backend == "memory"
-            running = ("gateway", "hub", "storage", "bridge", "features", "ml", "users")
+            running = (
+                "gateway", "hub", "storage", "bridge", "features", "ml", "trading", "users",
+            )  # fmt: skip
             assert kernel.running_names == running
             instances = await kernel.infra.registry.discover("hub")
             assert [i.instance_id for i in instances] == [kernel.instance_id]
@@ -66,7 +68,7 @@ class TestEmbeddedKernel:
                 }  # fmt: skip
                 services = (await client.get("/api/v1/hub/services")).json()["items"]
                 assert services[0]["services"] == [
-                    "gateway", "hub", "storage", "bridge", "features", "ml", "users"
+                    "gateway", "hub", "storage", "bridge", "features", "ml", "trading", "users"
                 ]  # fmt: skip
                 health = (await client.get("/api/v1/hub/health")).json()
                 assert health["status"] == "ok"
@@ -102,10 +104,10 @@ class TestEmbeddedKernel:
             await kernel.stop()
 
     async def test_planned_services_build_nothing(self, tmp_path: Path) -> None:
-        kernel = Kernel(embedded_settings(tmp_path), services="hub,trading").build()
+        kernel = Kernel(embedded_settings(tmp_path), services="hub,backtest").build()
         try:
             assert kernel.running_names == ("hub",)
-            assert kernel.enabled_names == ("hub", "trading")
+            assert kernel.enabled_names == ("hub", "backtest")
         finally:
             await kernel.stop()
 

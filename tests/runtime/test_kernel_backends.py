@@ -59,7 +59,7 @@ class TestKernelOnRealBackends:
     async def test_ready_reports_each_real_backend(self, scaled_settings) -> None:
         kernel = Kernel(scaled_settings)
         kernel.build()
-        assert await kernel.migrate() == "0005_ml_artifacts"
+        assert await kernel.migrate() == "0006_signals"
         app = create_app(kernel)
         await kernel.start()
         try:

@@ -175,6 +175,27 @@ class AuthSettings(BaseSettings):
         return self
 
 
+class TradingSettings(BaseSettings):
+    """The trading service: how it sizes the signals it issues until paper accounts exist.
+
+    ``paper_equity`` is a notional account equity used for sizing while the paper portfolio
+    (and the tenant's real balance) is not wired to the live loop yet.
+    """
+
+    model_config = _area("CHAINFLOW_TRADING_")
+
+    paper_equity: float = Field(
+        default=10_000.0, gt=0, description="notional equity (account currency) signals size on"
+    )
+    risk_per_trade: float = Field(
+        default=0.01, gt=0, le=0.1, description="fraction of equity lost at a signal's stop"
+    )
+    stop_atr: float = Field(default=1.5, gt=0, le=20, description="stop distance in ATRs")
+    take_profit_atr: float = Field(
+        default=3.0, gt=0, le=50, description="take-profit distance in ATRs"
+    )
+
+
 class Settings(BaseSettings):
     """All of ChainFlow's settings; built once per process."""
 
@@ -198,6 +219,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     features: FeaturesSettings = Field(default_factory=FeaturesSettings)
     ml: MlSettings = Field(default_factory=MlSettings)
+    trading: TradingSettings = Field(default_factory=TradingSettings)
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_dev(self) -> Settings:

@@ -9,6 +9,7 @@ from chainflow.ml.artifacts import (
     LocalArtifactStore,
     StoredArtifact,
 )
+from chainflow.ml.events import PredictionMade, all_predictions, predictions_topic
 from chainflow.ml.registry import ModelRegistry
 from chainflow.ml.registry_types import (
     CustomModelLimitError,
@@ -39,5 +40,8 @@ __all__ = [
     "ModelSummary",
     "ModelVersion",
     "PlatformModelChangeDeniedError",
+    "PredictionMade",
     "StoredArtifact",
+    "all_predictions",
+    "predictions_topic",
 ]

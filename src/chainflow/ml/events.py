@@ -17,6 +17,11 @@ def predictions_topic(tenant_id: str, symbol: str, timeframe: str) -> str:
     return topic("predictions", tokens=(tenant_id, symbol, timeframe))
 
 
+def all_predictions() -> str:
+    """Return the wildcard subject of every tenant's predictions, every symbol and timeframe."""
+    return topic("predictions") + ".>"
+
+
 def alerts_topic(tenant_id: str) -> str:
     return topic("ml", "alerts", tokens=(tenant_id,))
 

@@ -62,6 +62,12 @@ def _build_ml(kernel: Kernel) -> ServiceComponent:
     return build_ml_component(kernel)
 
 
+def _build_trading(kernel: Kernel) -> ServiceComponent:
+    from chainflow.runtime.trading_wiring import build_trading_component
+
+    return build_trading_component(kernel)
+
+
 def _build_users(kernel: Kernel) -> ServiceComponent:
     from chainflow.runtime.users_wiring import build_users_component
 
@@ -129,7 +135,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         3,
         "trading-engine",
         "decisions, signals, paper portfolio",
-        planned_in="issue 8",
+        _build_trading,
+        models="chainflow.trading.models",
+        route_prefixes=("/api/v1/signals",),
     ),
     ServiceSpec(
         "risk",

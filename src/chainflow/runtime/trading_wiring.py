@@ -1,0 +1,52 @@
+"""Build the trading service from the kernel: live signals from predictions, and their route."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from chainflow.runtime.component import ServiceComponent
+from chainflow.trading.api import TradingService, build_signals_router
+
+if TYPE_CHECKING:
+    from chainflow.runtime.kernel import Kernel
+
+_COUNTERS = {
+    "predictions": "Predictions run through a strategy by the trading service.",
+    "signals": "Signals issued (stored and published) on a change of the stable action.",
+    "stale_predictions": "Predictions at or before their key's last bar (redeliveries), skipped.",
+    "rejected_messages": "Bus messages that were not a usable prediction.",
+}
+
+
+class TradingStatsCollector(Collector):
+    """Expose the trading service's counters at scrape time."""
+
+    def __init__(self, service: TradingService) -> None:
+        self._service = service
+
+    def collect(self) -> Iterator[Any]:
+        stats = asdict(self._service.stats)
+        for name, help_text in _COUNTERS.items():
+            family = CounterMetricFamily(f"chainflow_trading_{name}", help_text)
+            family.add_metric([], float(stats[name]))
+            yield family
+
+
+def build_trading_component(kernel: Kernel) -> ServiceComponent:
+    infra = kernel.infra
+    service = TradingService(
+        bus=infra.bus, database=infra.database, store=infra.timeseries, clock=kernel.clock,
+        settings=kernel.settings.trading,
+    )  # fmt: skip
+    kernel.metrics_registry.register(TradingStatsCollector(service))
+    return ServiceComponent(
+        name="trading",
+        router=build_signals_router(service=service),
+        on_start=service.start,
+        on_stop=service.stop,
+    )

@@ -1,0 +1,28 @@
+"""The trading service's relational tables: the signals it issued, per tenant (RLS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from chainflow.storage.relational import Base, IdMixin, TenantOwned, TimestampMixin
+
+
+class SignalRecord(Base, IdMixin, TimestampMixin, TenantOwned):
+    """One issued signal: the stable action of a symbol changed at bar ``ts`` (open, ms)."""
+
+    __tablename__ = "signals"
+    __table_args__ = (Index("ix_signals_tenant_id_symbol_ts", "tenant_id", "symbol", "ts"),)
+
+    symbol: Mapped[str] = mapped_column(String(32), nullable=False)
+    timeframe: Mapped[str] = mapped_column(String(8), nullable=False)
+    ts: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    action: Mapped[str] = mapped_column(String(8), nullable=False)
+    confidence: Mapped[float] = mapped_column(Float, nullable=False)
+    size: Mapped[float] = mapped_column(Float, nullable=False)
+    stop_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    take_profit: Mapped[float | None] = mapped_column(Float, nullable=True)
+    model: Mapped[str] = mapped_column(String(100), nullable=False)
+    reasons: Mapped[list[Any]] = mapped_column(nullable=False)

@@ -1,0 +1,36 @@
+"""All queries of the trading service's tables; tenant-scoped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chainflow.storage.relational import TenantRepository
+from chainflow.trading.events import SignalIssued
+from chainflow.trading.models import SignalRecord
+
+
+class SignalRepository(TenantRepository[SignalRecord]):
+    async def record(self, signal: SignalIssued, timeframe: str) -> SignalRecord:
+        """Store an issued signal for this tenant."""
+        return await self.add(
+            SignalRecord(
+                symbol=signal.symbol,
+                timeframe=timeframe,
+                ts=signal.ts,
+                action=signal.action,
+                confidence=signal.confidence,
+                size=signal.size,
+                stop_loss=signal.stop_loss,
+                take_profit=signal.take_profit,
+                model=signal.model,
+                reasons=list(signal.reasons),
+            )  # fmt: skip
+        )
+
+    async def latest(self, *, symbol: str | None, limit: int) -> Sequence[SignalRecord]:
+        """Return the tenant's newest signals (by bar ts, then issue order), newest first."""
+        statement = self._select()
+        if symbol is not None:
+            statement = statement.where(SignalRecord.symbol == symbol)
+        statement = statement.order_by(SignalRecord.ts.desc(), SignalRecord.id.desc()).limit(limit)
+        return (await self.session.execute(statement)).scalars().all()

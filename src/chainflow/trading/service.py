@@ -1,0 +1,201 @@
+"""The live trading service: ml predictions in, sized signals out (persisted and published).
+
+It consumes every ``predictions.<tenant>.<symbol>.<tf>`` (durable consumer ``trading``) and
+keeps one ``ModelStrategy`` per (tenant, symbol, timeframe). Each prediction is one bar of
+that strategy; when the stable action changes (``hold`` included, when a position is left:
+DESIGN.md §4 ``on_change``) the decision is sized (``signal_sizing``), stored in
+``signals`` and, after the commit, published as ``SignalIssued`` on
+``signals.<tenant>.<symbol>``.
+
+What is provisional in this first slice:
+
+- Preferences are the defaults (``TradingPreferences()``: moderate, every symbol); the
+  tenant's own trading settings come from the users service later.
+- Sizing uses a notional equity (``CHAINFLOW_TRADING_PAPER_EQUITY``) and the default
+  ``risk.Instrument`` of the symbol; paper accounts and broker specs come later.
+- The strategy state lives in this process only: after a restart each key starts flat.
+  A prediction at or before the key's last bar (a redelivery) is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, fields
+
+from chainflow.bridge.api import read_bars
+from chainflow.core.clock import Clock
+from chainflow.core.ids import TenantId
+from chainflow.core.logging import get_logger
+from chainflow.core.market import Timeframe
+from chainflow.core.settings import TradingSettings
+from chainflow.core.tenancy import TenantContext
+from chainflow.hub.api import BusMessage, EventBus, Subscription
+from chainflow.ml.api import PredictionMade, all_predictions
+from chainflow.risk.api import Instrument
+from chainflow.storage.api import TimeSeriesStore
+from chainflow.storage.relational import Database
+from chainflow.trading.decision import Action, TradingPreferences, input_from_prediction
+from chainflow.trading.events import SignalIssued, signals_topic
+from chainflow.trading.repository import SignalRepository
+from chainflow.trading.signal_sizing import SizingPolicy, size_decision
+from chainflow.trading.strategy import ModelStrategy, StrategyContext
+
+log = get_logger("chainflow.trading.service")
+
+DURABLE_NAME = "trading"
+Key = tuple[str, str, str]  # tenant, symbol, timeframe
+_PREDICTION_FIELDS = frozenset(f.name for f in fields(PredictionMade))
+
+
+@dataclass(slots=True)
+class TradingStats:
+    predictions: int = 0
+    signals: int = 0
+    stale_predictions: int = 0
+    rejected_messages: int = 0
+
+
+@dataclass(slots=True)
+class KeyState:
+    strategy: ModelStrategy
+    action: Action = "hold"
+    last_ts: int | None = None
+
+
+def prediction_from_json(data: bytes) -> PredictionMade:
+    """Parse a ``PredictionMade`` message; raise ValueError when it is not one."""
+    try:
+        body = json.loads(data)
+        return PredictionMade(**{k: v for k, v in body.items() if k in _PREDICTION_FIELDS})
+    except (TypeError, json.JSONDecodeError, AttributeError) as exc:
+        raise ValueError(f"expected a PredictionMade message; {exc}") from None
+
+
+class TradingService:
+    """Per-process live signal state; see the module doc."""
+
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        database: Database,
+        store: TimeSeriesStore,
+        clock: Clock,
+        settings: TradingSettings,
+    ) -> None:
+        self._bus = bus
+        self._database = database
+        self._store = store
+        self._clock = clock
+        self.settings = settings
+        self.policy = SizingPolicy(
+            equity=settings.paper_equity, risk_per_trade=settings.risk_per_trade,
+            stop_atr=settings.stop_atr, take_profit_atr=settings.take_profit_atr,
+        )  # fmt: skip
+        self._keys: dict[Key, KeyState] = {}
+        self._locks: dict[Key, asyncio.Lock] = {}
+        self._subscription: Subscription | None = None
+        self.stats = TradingStats()
+
+    async def start(self) -> None:
+        self._subscription = await self._bus.subscribe(
+            all_predictions(), self.on_message, durable=DURABLE_NAME
+        )
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+
+    def action_of(self, tenant_id: str, symbol: str, timeframe: str) -> Action:
+        """Return the stable action of a key here (``hold`` when never seen)."""
+        state = self._keys.get((tenant_id, symbol, timeframe))
+        return "hold" if state is None else state.action
+
+    async def on_message(self, message: BusMessage) -> None:
+        try:
+            prediction = prediction_from_json(message.data)
+        except ValueError as exc:
+            self.stats.rejected_messages += 1
+            log.warning("trading_bad_prediction", subject=message.subject, error=str(exc))
+            await message.term()
+            return
+        await self.on_prediction(prediction)
+
+    async def on_prediction(self, prediction: PredictionMade) -> SignalIssued | None:
+        """Run one prediction through its key's strategy; return the signal if one is issued."""
+        started = self._clock.monotonic()
+        key: Key = (prediction.tenant_id, prediction.symbol, prediction.timeframe)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            state = self._keys.get(key)
+            if state is None:
+                state = self._keys[key] = KeyState(ModelStrategy(TradingPreferences()))
+            if state.last_ts is not None and prediction.ts <= state.last_ts:
+                self.stats.stale_predictions += 1
+                return None
+            self.stats.predictions += 1
+            try:
+                decision_input = input_from_prediction(prediction)
+            except ValueError as exc:
+                self.stats.rejected_messages += 1
+                log.warning("trading_bad_prediction", symbol=prediction.symbol, error=str(exc))
+                return None
+            decision = state.strategy.on_bar(StrategyContext(decision_input))
+            state.last_ts = prediction.ts
+            if decision.action == state.action:
+                return None
+            instrument = Instrument(prediction.symbol)
+            entry = await self._entry_price(prediction) if decision.action != "hold" else None
+            sized = size_decision(
+                decision, entry=entry, expected_volatility=prediction.expected_volatility,
+                policy=self.policy, instrument=instrument,
+            )  # fmt: skip
+            latency_ms = prediction.latency_ms + (self._clock.monotonic() - started) * 1000.0
+            signal = SignalIssued(
+                symbol=prediction.symbol, ts=prediction.ts, action=decision.action,
+                confidence=round(decision.confidence, 6), size=sized.size,
+                stop_loss=sized.stop_loss, take_profit=sized.take_profit, model=decision.model,
+                reasons=[*decision.reasons, *sized.reasons], latency_ms=round(latency_ms, 3),
+            )  # fmt: skip
+            await self._issue(prediction.tenant_id, prediction.timeframe, signal)
+            state.action = decision.action
+            self.stats.signals += 1
+            return signal
+
+    async def recent_signals(
+        self, tenant: TenantContext, *, symbol: str | None, limit: int
+    ) -> list[SignalIssued]:
+        """Return the tenant's newest stored signals, newest first."""
+        async with self._database.unit_of_work(tenant, read_only=True) as uow:
+            rows = await SignalRepository(uow.session, tenant).latest(symbol=symbol, limit=limit)
+            return [
+                SignalIssued(
+                    symbol=r.symbol,
+                    ts=r.ts,
+                    action=r.action,
+                    confidence=r.confidence,
+                    size=r.size,
+                    stop_loss=r.stop_loss,
+                    take_profit=r.take_profit,
+                    model=r.model,
+                    reasons=list(r.reasons),
+                )  # fmt: skip
+                for r in rows
+            ]
+
+    async def _entry_price(self, prediction: PredictionMade) -> float | None:
+        """Return the close of the predicted bar from the stored bars, if stored."""
+        bars = await read_bars(
+            self._store, TenantId(prediction.tenant_id), prediction.symbol,
+            Timeframe(prediction.timeframe), end_ms=prediction.ts + 1, count=1,
+        )  # fmt: skip
+        return bars[-1].close if bars and bars[-1].ts == prediction.ts else None
+
+    async def _issue(self, tenant_id: str, timeframe: str, signal: SignalIssued) -> None:
+        tenant = TenantContext(tenant_id=TenantId(tenant_id))
+        body = signal.to_json()
+        subject = signals_topic(tenant_id, signal.symbol)
+        async with self._database.unit_of_work(tenant) as uow:
+            await SignalRepository(uow.session, tenant).record(signal, timeframe)
+            uow.after_commit(lambda: self._bus.publish(subject, body))
