@@ -1,4 +1,5 @@
-"""``WS /ws/stream``: a browser (JWT) subscribes per symbol to its tenant's ticks and bars.
+"""``WS /ws/stream``: a browser (JWT) subscribes per symbol to its tenant's ticks and bars
+(and the frames of ``frame_topics``, e.g. the trading engine's signals).
 
 Messages come from the bus (live subscriptions: ``bridge.ticks.<tenant>.<symbol>`` and
 ``bridge.bars.<tenant>.<symbol>.*``), so this works in any process, whichever one ingests.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -32,10 +34,23 @@ CLOSE_TIER_LIMIT = 4008
 CLOSE_SLOW_CONSUMER = 4011
 
 
+FrameTopic = Callable[[str, str], str]
+"""(tenant, symbol) -> a subject whose messages are whole frames (JSON with a ``type``), e.g.
+the trading engine's signals; the runtime passes them in, the bridge knows no higher layer."""
+
+
 class StreamConnection:
     """One browser's subscriptions and its bounded outbound queue."""
 
-    def __init__(self, websocket: WebSocket, bus: EventBus, tenant_id: str, max_symbols: int):
+    def __init__(
+        self,
+        websocket: WebSocket,
+        bus: EventBus,
+        tenant_id: str,
+        max_symbols: int,
+        frame_topics: Sequence[FrameTopic] = (),
+    ):
+        self._frame_topics = tuple(frame_topics)
         self._websocket = websocket
         self._bus = bus
         self._tenant_id = tenant_id
@@ -73,6 +88,10 @@ class StreamConnection:
                 self._subscriptions[name] = [
                     await self._bus.subscribe(ticks_topic(self._tenant_id, name), self._on_ticks),
                     await self._bus.subscribe(_bars_of(self._tenant_id, name), self._on_bar),
+                    *[
+                        await self._bus.subscribe(subject(self._tenant_id, name), self._on_frame)
+                        for subject in self._frame_topics
+                    ],
                 ]
         else:
             for name in names:
@@ -101,6 +120,12 @@ class StreamConnection:
         bar.pop("tenant_id", None)
         self.offer({"type": "bar", **bar})
 
+    async def _on_frame(self, message: BusMessage) -> None:
+        frame = json.loads(message.data)
+        if isinstance(frame, dict) and isinstance(frame.get("type"), str):
+            frame.pop("tenant_id", None)
+            self.offer(frame)
+
     def offer(self, frame: dict[str, Any]) -> None:
         try:
             self.queue.put_nowait(frame)
@@ -108,7 +133,7 @@ class StreamConnection:
             self.overflowed = True
 
 
-def build_stream_router(*, bus: EventBus) -> APIRouter:
+def build_stream_router(*, bus: EventBus, frame_topics: Sequence[FrameTopic] = ()) -> APIRouter:
     router = APIRouter()
     normalizer = SymbolNormalizer()
 
@@ -130,7 +155,7 @@ def build_stream_router(*, bus: EventBus) -> APIRouter:
             await _close(websocket, CLOSE_TIER_LIMIT, e.code, e.message)
             return
         connection = StreamConnection(
-            websocket, bus, principal.tenant_id, principal.limits.symbols_streamed
+            websocket, bus, principal.tenant_id, principal.limits.symbols_streamed, frame_topics
         )
         sender = asyncio.create_task(_send_loop(websocket, connection))
         try:

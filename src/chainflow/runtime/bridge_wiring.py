@@ -12,6 +12,7 @@ from chainflow.bridge.service import BridgeService
 from chainflow.bridge.stream import build_stream_router
 from chainflow.bridge.usage import UsageMeter
 from chainflow.runtime.component import ServiceComponent
+from chainflow.trading.api import signals_topic
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel
@@ -34,7 +35,8 @@ def build_bridge_component(kernel: Kernel) -> ServiceComponent:
     )
     router = APIRouter()
     router.include_router(ingest)  # /ws/ticks at the root, as DESIGN.md section 4 names it
-    router.include_router(build_stream_router(bus=infra.bus))  # /ws/stream
+    # /ws/stream; signals come from the trading engine, a layer above the bridge
+    router.include_router(build_stream_router(bus=infra.bus, frame_topics=(signals_topic,)))
     market = build_market_router(
         store=infra.timeseries, clock=kernel.clock, usage=usage, service=service
     )
