@@ -182,3 +182,34 @@ async def test_live_pipeline_signals_are_the_strategy_on_the_published_predictio
     closes = {int(t): float(c) for t, c in zip(data.ts_ms, data.close, strict=True)}
     for signal in items:
         check_signal(signal, closes[signal["ts"]])
+
+
+async def test_the_tenants_trading_settings_gate_and_shape_its_signals(
+    client: tuple[httpx.AsyncClient, Kernel, str],
+) -> None:
+    http, kernel, tenant = client
+    saved = await http.put(
+        "/api/v1/tenant/trading-settings",
+        json={"risk_tolerance": "conservative", "allowed_symbols": ["GBPUSD"]},
+    )
+    assert saved.status_code == 200, saved.text
+    data = make_ohlcv(40, seed=83)
+    bars = bars_of(data, SYMBOL)
+    await persist_bars(kernel.infra.timeseries, TenantId(tenant), bars)
+    for prediction in crafted_predictions(tenant, [b.ts for b in bars]):
+        await kernel.infra.bus.publish(
+            predictions_topic(tenant, SYMBOL, TF.value), prediction.to_json()
+        )
+    assert kernel.trading is not None
+    for _ in range(2000):
+        if kernel.trading.stats.predictions >= len(bars):
+            break
+        await asyncio.sleep(0.01)
+
+    # EURUSD is not among the tenant's allowed symbols: every decision is a hold, so no
+    # signal changes anything (the same predictions gave buy and sell signals by default).
+    assert kernel.trading.stats.predictions == len(bars)
+    assert await listed(http, symbol=SYMBOL) == []
+    preferences = await kernel.trading.preferences_source.preferences(tenant)
+    assert preferences.risk_tolerance == "conservative"
+    assert preferences.allowed_symbols == frozenset({"GBPUSD"})

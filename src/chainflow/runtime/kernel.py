@@ -48,6 +48,7 @@ from chainflow.users.service import UsersService
 if TYPE_CHECKING:
     from chainflow.features.api import FeaturesService
     from chainflow.ml.service import MlService
+    from chainflow.trading.api import TradingService
 
 log = get_logger("chainflow.runtime")
 
@@ -100,6 +101,7 @@ class Kernel:
         self.bridge: BridgeService | None = None  # set when the bridge is built here
         self.features: FeaturesService | None = None  # set when features are built here
         self.ml: MlService | None = None  # set when the ml service is built here
+        self.trading: TradingService | None = None  # set when trading is built here
         self.credential_resolver: CredentialResolver | None = None  # ditto
         self.access_tokens = AccessTokenCodec(settings.auth, settings.secret_key, self.clock)
         self._auth: tuple[Authenticator, RateLimiter, WebSocketLimiter] | None = None

@@ -11,14 +11,23 @@ import json
 from typing import Any
 
 from chainflow.core.auth import Principal
+from chainflow.core.clock import Clock
+from chainflow.core.errors import DependencyUnavailable
 from chainflow.core.ids import TenantId, UserId
+from chainflow.core.logging import get_logger
 from chainflow.core.messages import topic
+from chainflow.core.tenancy import TenantContext
 from chainflow.gateway.api import CredentialResolver
 from chainflow.hub.api import EventBus, Subscription
+from chainflow.storage.relational import Database
+from chainflow.trading.api import TradingPreferences
+
+log = get_logger("chainflow.runtime.remote")
 
 RESOLVE_SESSION = topic("users", "credentials", "resolve_session")
 RESOLVE_API_KEY = topic("users", "credentials", "resolve_api_key")
 RECORD_API_KEY_USE = topic("users", "credentials", "record_api_key_use")
+TRADING_SETTINGS = topic("users", "trading_settings", "get")
 
 
 def _principal_reply(principal: Principal | None) -> bytes:
@@ -79,3 +88,52 @@ class BusCredentialResolver:
         )
         raw = json.loads(reply)["principal"]
         return Principal.from_dict(raw) if raw is not None else None
+
+
+async def serve_trading_settings(bus: EventBus, database: Database, users: Any) -> Subscription:
+    """Answer ``{tenant_id}`` with the tenant's risk tolerance and allowed symbols."""
+
+    async def get(data: bytes) -> bytes:
+        tenant = TenantContext(tenant_id=TenantId(str(json.loads(data)["tenant_id"])))
+        async with database.unit_of_work(tenant, read_only=True) as uow:
+            settings = await users.trading_settings.get(uow, tenant)
+        return json.dumps({
+            "risk_tolerance": str(settings.risk_tolerance),
+            "allowed_symbols": list(settings.allowed_symbols),
+        }).encode()  # fmt: skip
+
+    return await bus.serve(TRADING_SETTINGS, get)
+
+
+class BusTradingPreferences:
+    """The trading engine's ``TradingPreferencesSource`` over the bus, cached ``ttl_s``."""
+
+    def __init__(self, bus: EventBus, clock: Clock, *, ttl_s: float = 30.0) -> None:
+        self._bus = bus
+        self._clock = clock
+        self._ttl_ms = ttl_s * 1000.0
+        self._cache: dict[str, tuple[int, TradingPreferences]] = {}
+
+    def forget(self, tenant_id: str) -> None:
+        self._cache.pop(tenant_id, None)
+
+    async def preferences(self, tenant_id: str) -> TradingPreferences:
+        now = self._clock.now_ms()
+        cached = self._cache.get(tenant_id)
+        if cached is not None and now - cached[0] < self._ttl_ms:
+            return cached[1]
+        try:
+            reply = await self._bus.request(
+                TRADING_SETTINGS, json.dumps({"tenant_id": tenant_id}).encode(), timeout_s=2.0
+            )
+            raw = json.loads(reply)
+            symbols = tuple(str(s) for s in raw["allowed_symbols"])
+            found = TradingPreferences(
+                risk_tolerance=raw["risk_tolerance"],
+                allowed_symbols=frozenset(symbols) if symbols else None,
+            )
+        except (DependencyUnavailable, KeyError, ValueError) as exc:
+            log.warning("trading_settings_unavailable", tenant_id=tenant_id, error=str(exc))
+            found = cached[1] if cached is not None else TradingPreferences()
+        self._cache[tenant_id] = (now, found)
+        return found

@@ -10,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from chainflow.runtime.component import ServiceComponent
+from chainflow.runtime.remote import BusTradingPreferences
 from chainflow.trading.api import TradingService, build_signals_router
 
 if TYPE_CHECKING:
@@ -42,7 +43,9 @@ def build_trading_component(kernel: Kernel) -> ServiceComponent:
     service = TradingService(
         bus=infra.bus, database=infra.database, store=infra.timeseries, clock=kernel.clock,
         settings=kernel.settings.trading,
+        preferences=BusTradingPreferences(infra.bus, kernel.clock),  # the users service's
     )  # fmt: skip
+    kernel.trading = service
     kernel.metrics_registry.register(TradingStatsCollector(service))
     return ServiceComponent(
         name="trading",

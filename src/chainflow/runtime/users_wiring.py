@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from chainflow.hub.api import Subscription
 from chainflow.runtime.component import ServiceComponent
-from chainflow.runtime.remote import serve_credential_resolver
+from chainflow.runtime.remote import serve_credential_resolver, serve_trading_settings
 from chainflow.users.resolver import UsersCredentialResolver
 from chainflow.users.routes import build_users_router
 from chainflow.users.service import build_users_service
@@ -35,6 +35,7 @@ def build_users_component(kernel: Kernel) -> ServiceComponent:
 
     async def start() -> None:
         subscriptions.extend(await serve_credential_resolver(infra.bus, resolver))
+        subscriptions.append(await serve_trading_settings(infra.bus, infra.database, service))
 
     async def stop() -> None:
         while subscriptions:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from chainflow.trading.decision import TradingPreferences
 from chainflow.trading.events import SignalIssued, signals_topic
+from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.routes import build_signals_router
 from chainflow.trading.service import TradingService, TradingStats
 from chainflow.trading.signal_sizing import SizedSignal, SizingPolicy, size_decision
 
 __all__ = [
+    "DefaultPreferences",
+    "TradingPreferences",
+    "TradingPreferencesSource",
     "SignalIssued",
     "SizedSignal",
     "SizingPolicy",

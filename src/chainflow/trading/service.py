@@ -9,8 +9,9 @@ DESIGN.md §4 ``on_change``) the decision is sized (``signal_sizing``), stored i
 
 What is provisional in this first slice:
 
-- Preferences are the defaults (``TradingPreferences()``: moderate, every symbol); the
-  tenant's own trading settings come from the users service later.
+- Preferences are the tenant's trading settings (risk tolerance, allowed symbols) from
+  ``preferences`` (the users service over the bus; defaults when unwired). A change keeps
+  the key's stabilizer state.
 - Sizing uses a notional equity (``CHAINFLOW_TRADING_PAPER_EQUITY``) and the default
   ``risk.Instrument`` of the symbol; paper accounts and broker specs come later.
 - The strategy state lives in this process only: after a restart each key starts flat.
@@ -35,8 +36,9 @@ from chainflow.ml.api import PredictionMade, all_predictions
 from chainflow.risk.api import Instrument
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
-from chainflow.trading.decision import Action, TradingPreferences, input_from_prediction
+from chainflow.trading.decision import Action, input_from_prediction
 from chainflow.trading.events import SignalIssued, signals_topic
+from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.repository import SignalRepository
 from chainflow.trading.signal_sizing import SizingPolicy, size_decision
 from chainflow.trading.strategy import ModelStrategy, StrategyContext
@@ -83,7 +85,9 @@ class TradingService:
         store: TimeSeriesStore,
         clock: Clock,
         settings: TradingSettings,
+        preferences: TradingPreferencesSource | None = None,
     ) -> None:
+        self.preferences_source = preferences or DefaultPreferences()
         self._bus = bus
         self._database = database
         self._store = store
@@ -128,9 +132,14 @@ class TradingService:
         started = self._clock.monotonic()
         key: Key = (prediction.tenant_id, prediction.symbol, prediction.timeframe)
         async with self._locks.setdefault(key, asyncio.Lock()):
+            preferences = await self.preferences_source.preferences(prediction.tenant_id)
             state = self._keys.get(key)
             if state is None:
-                state = self._keys[key] = KeyState(ModelStrategy(TradingPreferences()))
+                state = self._keys[key] = KeyState(ModelStrategy(preferences))
+            elif state.strategy.preferences != preferences:  # changed in the API: keep state
+                kept = state.strategy.snapshot()
+                state.strategy = ModelStrategy(preferences)
+                state.strategy.restore(kept)
             if state.last_ts is not None and prediction.ts <= state.last_ts:
                 self.stats.stale_predictions += 1
                 return None
