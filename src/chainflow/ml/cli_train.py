@@ -1,65 +1,17 @@
-"""``chainflow train``: fit a model family on bars, report it against baselines, register it.
-
-Bars come from a file (``--data FILE``: an MT5 bar export or an OHLCV CSV; no server
-needed) or from the bars stored for a tenant (``--email USER``: that user's tenant, read
-with ``bridge.api.read_bars``). Without ``--data`` the tenant must be named: a platform
-model is trained on a tenant's stored bars only when an operator says whose, so no
-command reads some tenant's data by default. Either way the result is a *platform* model
-(every tenant may use it), registered as the next ``candidate`` version of ``--name``
-(default ``fx-<model>``) in the kernel's database, with its metrics, the feature-set key
-and fingerprint, the label spec, the symbol, the timeframe and the train range; the
-artifact goes under ``CHAINFLOW_HOME/models``. ``--promote`` makes it production.
-
-Features are ``fx-core@1``, which includes the relative spread. An OHLCV CSV carries no
-spread, so such a file needs ``--spread PRICE`` (the typical spread in price units, e.g.
-``0.00012`` for EURUSD); bars that do carry one keep theirs.
-
-The steps shared with ``chainflow.ml.default_model`` live in ``chainflow.ml.training_runs``.
-"""
+"""``chainflow train``: the command's options; the work is in ``chainflow.ml.train_command``,
+imported when the command runs (training pulls in scikit-learn, XGBoost, LightGBM and ONNX,
+which every other ``chainflow`` command should not pay for at start-up)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import math
-import sys
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from chainflow.bridge.api import AggregatedBar, read_bar_file, read_bars
-from chainflow.core.errors import ChainflowError, InvalidInput
-from chainflow.core.ids import TenantId
-from chainflow.core.market import Timeframe
-from chainflow.core.tenancy import TenantContext
-from chainflow.ml.artifacts import LocalArtifactStore
-from chainflow.ml.datasets import Dataset
-from chainflow.ml.families import family
-from chainflow.ml.labels import LabelSpec
-from chainflow.ml.registry import model_registry
-from chainflow.ml.registry_types import ModelRegistration, ModelVersion
-from chainflow.ml.training import METRIC_KEYS, TrainingConfig, TrainingResult, train_on_dataset
-from chainflow.ml.training_runs import (
-    MAX_STORED_BARS,
-    has_spread,
-    json_safe,
-    register_trained,
-    registration_for,
-    training_bars,
-    training_dataset,
-)
-
-T = TypeVar("T")
-KernelRunner = Callable[[str, Callable[[Any], Awaitable[T]]], Awaitable[T]]
-"""Runs ``action(kernel)`` on a started tool-mode kernel with the named services."""
+if TYPE_CHECKING:
+    from chainflow.ml.train_command import KernelRunner
 
 
 def make_train_command(run_with_kernel: KernelRunner[Any]) -> Callable[..., None]:
@@ -104,264 +56,28 @@ def make_train_command(run_with_kernel: KernelRunner[Any]) -> Callable[..., None
         json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     ) -> None:
         """Train a model on bars, compare it with two baselines and register it (candidate)."""
-        try:
-            tf = _timeframe(timeframe)
-            config = TrainingConfig(family=model, n_folds=folds, seed=seed, threads=threads)
-            label_spec = _label_spec(label, horizon, threshold_atr)
-            if model != "ensemble":
-                family(model)  # PyTorch missing for lstm/cnn: fail before reading any bar
-            span = (_moment("--from", start), _moment("--to", end))
-            symbol = symbol.strip().upper()
-            if custom and email is None:
-                raise InvalidInput("expected --email USER with --custom: whose model it is")
-            if data is not None:
-                bars, source = _bars_of_file(data, symbol, tf, span)
-            elif email is not None:
-                bars, source = _stored_bars(run_with_kernel, email, symbol, tf, span)
-            else:
-                raise InvalidInput(
-                    "expected --data FILE, or --email USER to train on that user's stored "
-                    "bars (a tenant's data is used only when an operator names the tenant)"
-                )
-            if spread is None and not has_spread(bars):
-                source["spread"] = "none in the data: rel_spread_bps is constant in training"
-                Console(stderr=True).print(
-                    "note: the bars carry no spread, so the spread feature is constant in "
-                    "training and the model does not use it (pass --spread PRICE to set one)",
-                    highlight=False,
-                )
-            dataset = training_dataset(
-                training_bars(bars, spread=spread), label_spec, config, symbol=symbol, timeframe=tf
-            )
-            result = _train(dataset, config, show_progress=not json_output)
-            registration = registration_for(
-                result, dataset, name=name or f"fx-{model}", source=source
-            )
-            owner_email = email if custom else None
-            version, artifact = asyncio.run(
-                run_with_kernel(
-                    "hub,storage,users",
-                    _register(registration, result.onnx, promote, owner_email),
-                )
-            )
-        except ChainflowError as e:
-            _fail(e.message)
-        except KeyboardInterrupt:
-            raise typer.Exit(code=130) from None
-        if json_output:
-            typer.echo(json.dumps(_summary(version, result, artifact), allow_nan=False))
-        else:
-            _print_report(version, result, artifact)
+        from chainflow.ml.train_command import run_train
+
+        run_train(
+            run_with_kernel,
+            symbol=symbol,
+            timeframe=timeframe,
+            model=model,
+            data=data,
+            email=email,
+            start=start,
+            end=end,
+            spread=spread,
+            horizon=horizon,
+            threshold_atr=threshold_atr,
+            label=label,
+            folds=folds,
+            seed=seed,
+            threads=threads,
+            name=name,
+            promote=promote,
+            custom=custom,
+            json_output=json_output,
+        )
 
     return train_command
-
-
-def _register(
-    registration: ModelRegistration, artifact: bytes, promote: bool, owner_email: str | None
-) -> Callable[[Any], Awaitable[tuple[ModelVersion, str]]]:
-    async def action(kernel: Any) -> tuple[ModelVersion, str]:
-        registry = model_registry(kernel.settings, kernel.infra.database, kernel.clock)
-        owner = limits = None
-        if owner_email is not None:  # the tenant's own model, within its tier
-            async with kernel.infra.database.unit_of_work(system=True, read_only=True) as uow:
-                tenant_id = await kernel.users.admin.tenant_id_for_email(uow, owner_email)
-                limits = (await kernel.users.admin.get_tenant(uow, tenant_id)).limits
-            owner = TenantContext(tenant_id=TenantId(tenant_id))
-        version = await register_trained(
-            kernel.infra.database, registry, registration, artifact, promote=promote,
-            owner=owner, limits=limits,
-        )  # fmt: skip
-        store = registry.artifacts
-        path = version.artifact_path
-        if isinstance(store, LocalArtifactStore):
-            path = str(store.resolve(path))
-        return version, path
-
-    return action
-
-
-def _bars_of_file(
-    path: Path, symbol: str, timeframe: Timeframe, span: tuple[int | None, int | None]
-) -> tuple[list[AggregatedBar], dict[str, Any]]:
-    if not path.is_file():
-        raise InvalidInput(f"expected --data to be a readable file; received {str(path)!r}")
-    bars = _within(read_bar_file(path, symbol, timeframe=timeframe), span)
-    _check_spacing(bars, timeframe)
-    return bars, {"kind": "file", "file": path.name}
-
-
-def _stored_bars(
-    run_with_kernel: KernelRunner[Any],
-    email: str,
-    symbol: str,
-    timeframe: Timeframe,
-    span: tuple[int | None, int | None],
-) -> tuple[list[AggregatedBar], dict[str, Any]]:
-    async def action(kernel: Any) -> tuple[list[AggregatedBar], str]:
-        async with kernel.infra.database.unit_of_work(system=True, read_only=True) as uow:
-            tenant_id = await kernel.users.admin.tenant_id_for_email(uow, email)
-        end_ms = span[1] if span[1] is not None else kernel.clock.now_ms() + 1
-        count = MAX_STORED_BARS
-        if span[0] is not None:
-            count = max(1, -(-(end_ms - span[0]) // timeframe.milliseconds) + 1)
-        store = kernel.infra.timeseries
-        await store.start()  # tool-mode kernels leave the store closed; a server may hold it
-        try:
-            bars = await read_bars(store, tenant_id, symbol, timeframe, end_ms=end_ms, count=count)
-        finally:
-            await store.close()
-        return _within(bars, span), str(tenant_id)
-
-    bars, tenant_id = asyncio.run(run_with_kernel("hub,storage,users", action))
-    if not bars:
-        raise InvalidInput(
-            f"expected stored {symbol} {timeframe.value} bars for the tenant of {email}; "
-            "received none in that range (import some with chainflow import)"
-        )
-    return bars, {"kind": "stored", "tenant_id": tenant_id}
-
-
-def _within(bars: list[AggregatedBar], span: tuple[int | None, int | None]) -> list[AggregatedBar]:
-    low, high = span
-    return [b for b in bars if (low is None or b.ts >= low) and (high is None or b.ts < high)]
-
-
-def _check_spacing(bars: Sequence[AggregatedBar], timeframe: Timeframe) -> None:
-    """Refuse a file whose bars are mostly not ``timeframe`` apart (a wrong --timeframe)."""
-    if len(bars) < 3:
-        return
-    gaps, counts = np.unique(np.diff([b.ts for b in bars]), return_counts=True)
-    usual = int(gaps[np.argmax(counts)])
-    if usual != timeframe.milliseconds:
-        raise InvalidInput(
-            f"expected {timeframe.value} bars ({timeframe.milliseconds // 60_000} minutes "
-            f"apart); received bars mostly {usual // 60_000} minutes apart: pass the file's "
-            "own timeframe as --timeframe"
-        )
-
-
-def _train(dataset: Dataset, config: TrainingConfig, *, show_progress: bool) -> TrainingResult:
-    try:
-        if not show_progress:
-            with contextlib.redirect_stdout(sys.stderr):  # keep stdout to the one JSON object
-                return train_on_dataset(dataset, config)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True)) as bar:
-            task = bar.add_task(f"training {config.family}", total=None)
-
-            def report(stage: str, done: int, total: int) -> None:
-                bar.update(task, description=stage, completed=done, total=total)
-
-            return train_on_dataset(dataset, config, report)
-    except ValueError as e:  # too few rows for the folds, a fold without training rows
-        raise InvalidInput(str(e)) from e
-
-
-def _timeframe(value: str) -> Timeframe:
-    try:
-        return Timeframe(value.strip().upper())
-    except ValueError:
-        expected = ", ".join(t.value for t in Timeframe)
-        raise InvalidInput(f"expected a timeframe among {expected}; received {value!r}") from None
-
-
-def _label_spec(kind: str, horizon: int, threshold_atr: float) -> LabelSpec:
-    try:
-        return LabelSpec(kind=kind, horizon=horizon, threshold_atr=threshold_atr)  # type: ignore[arg-type]
-    except ValueError as e:
-        raise InvalidInput(str(e)) from e
-
-
-def _moment(option: str, value: str | None) -> int | None:
-    """Epoch ms of an ISO 8601 time (UTC unless it says otherwise) or of epoch ms."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"expected {option} as ISO 8601 (2026-01-05 or 2026-01-05T10:00Z) or epoch ms; "
-            f"received {value!r}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-# --- output ------------------------------------------------------------------------------
-
-
-def _summary(version: ModelVersion, result: TrainingResult, artifact: str) -> dict[str, Any]:
-    return json_safe({
-        "model": version.ref, "stage": version.stage.value, "family": result.family,
-        "members": list(result.members), "oos": result.oos, "baselines": result.baselines,
-        "folds": len(result.folds), "fold_scores": result.folds,
-        "volatility": result.volatility, "momentum": result.momentum,
-        "rows": result.dataset["rows"], "train_from_ts": version.train_from_ts,
-        "train_to_ts": version.train_to_ts, "artifact": artifact,
-        "sha256": version.artifact_sha256, "seconds": result.seconds,
-    })  # fmt: skip
-
-
-def _print_report(version: ModelVersion, result: TrainingResult, artifact: str) -> None:
-    console = Console(soft_wrap=True)
-    rows = result.dataset["rows"]
-    scores = Table(title=f"Out-of-sample over {len(result.folds)} folds ({rows} rows)")
-    scores.add_column("")
-    for key in METRIC_KEYS:
-        scores.add_column(key.replace("_", " "), justify="right")
-    scores.add_row(f"[bold]{result.family}[/]", *_cells(result.oos))
-    for baseline, values in result.baselines.items():
-        scores.add_row(f"baseline: {baseline.replace('_', ' ')}", *_cells(values))
-    console.print(scores)
-    folds = Table(title="Folds")
-    for column in ("fold", "train rows", "test rows", "test from", "test to", "accuracy"):
-        folds.add_column(column, justify="right")
-    folds.add_column("log loss", justify="right")
-    for f in result.folds:
-        folds.add_row(
-            str(f["fold"]), str(f["train_rows"]), str(f["test_rows"]),
-            _time(f["test_from_ts"]), _time(f["test_to_ts"]),
-            _number(f["accuracy"]), _number(f["log_loss"]),
-        )  # fmt: skip
-    console.print(folds)
-    skill = Table(title="Regressors against naive forecasts (skill = 1 - MSE / naive MSE)")
-    for column in ("target", "rmse", "naive rmse", "skill"):
-        skill.add_column(column, justify="right")
-    for target, values in (("volatility", result.volatility), ("momentum", result.momentum)):
-        skill.add_row(
-            target, _number(values["rmse"]), _number(values["baseline_rmse"]),
-            _number(values["skill"]),
-        )  # fmt: skip
-    garch = result.volatility.get("garch")
-    if garch:
-        skill.add_row(
-            "volatility (GARCH 1,1)", _number(garch["rmse"]), _number(garch["naive_rmse"]),
-            _number(1.0 - (garch["rmse"] / garch["naive_rmse"]) ** 2),
-        )  # fmt: skip
-    console.print(skill)
-    console.print(
-        f"registered [bold]{version.ref}[/] ({version.stage.value}) in {result.seconds:.1f} s: "
-        f"{artifact}",
-        highlight=False,
-    )
-
-
-def _cells(values: dict[str, float]) -> list[str]:
-    return [_number(values[key]) for key in METRIC_KEYS]
-
-
-def _number(value: float) -> str:
-    return f"{value:.4g}" if math.isfinite(value) else "-"
-
-
-def _time(ts: int) -> str:
-    return datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _fail(message: str) -> NoReturn:
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code=1)
