@@ -18,7 +18,13 @@ from typing import Any
 from chainflow.bridge.bars import AggregatedBar
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
-from chainflow.storage.api import ColumnSpec, ColumnType, TableSpec, TimeSeriesStore
+from chainflow.storage.api import (
+    ColumnSpec,
+    ColumnType,
+    TableSpec,
+    TimeSeriesStore,
+    scan_latest_per_ts,
+)
 
 BAR_TABLE = TableSpec(
     "bars",
@@ -136,18 +142,10 @@ async def read_bars(
     Reads newest rows first and stops at ``count`` distinct bars; each bar is its latest row
     (``latest_bars``), so revisions and flushed open bars collapse to one bar.
     """
-    if count <= 0:
-        return []
     await store.ensure_table(BAR_TABLE)
-    limit = count * 2 + 16  # revisions and flushed open bars add rows for the same key
-    while True:
-        rows = await store.scan(
-            BAR_TABLE.name, tenant_id=tenant_id, symbol=symbol, start_ms=0, end_ms=end_ms,
-            limit=limit, descending=True, where={"timeframe": timeframe.value},
-        )  # fmt: skip
-        bars = latest_bars(rows)
-        if len(bars) > count or len(rows) < limit:
-            break
-        limit *= 2
-    # When the limit cut rows, only the oldest bar can miss rows, and it is left out here.
-    return [bar_from_row(row) for row in bars[-count:]]
+    rows = await scan_latest_per_ts(
+        store, BAR_TABLE.name, tenant_id=tenant_id, symbol=symbol, end_ms=end_ms,
+        count=count, where={"timeframe": timeframe.value},
+        version=lambda row: (row["tick_count"], row["last_tick_ts"]),  # as ``latest_bars``
+    )  # fmt: skip
+    return [bar_from_row(row) for row in rows]

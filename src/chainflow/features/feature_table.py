@@ -18,7 +18,13 @@ from typing import Any
 from chainflow.core.ids import TenantId
 from chainflow.features.regimes import RegimeState, TrendRegime, VolatilityRegime
 from chainflow.features.sets import FeatureSet
-from chainflow.storage.api import ColumnSpec, ColumnType, TableSpec, TimeSeriesStore
+from chainflow.storage.api import (
+    ColumnSpec,
+    ColumnType,
+    TableSpec,
+    TimeSeriesStore,
+    scan_latest_per_ts,
+)
 
 TREND_LABELS = tuple(regime.value for regime in TrendRegime)
 VOLATILITY_LABELS = tuple(regime.value for regime in VolatilityRegime)
@@ -111,17 +117,10 @@ async def read_latest_vector(
     feature_set: FeatureSet,
 ) -> StoredVector | None:
     """Return the newest stored vector of one symbol and timeframe, or ``None``."""
-    spec = feature_table(feature_set)
-    await store.ensure_table(spec)
-    rows = await store.scan(
-        spec.name, tenant_id=tenant_id, symbol=symbol, start_ms=0, end_ms=2**62,
-        limit=8, descending=True,
-        where={"timeframe": timeframe, "fingerprint": feature_set.fingerprint},
-    )  # fmt: skip
-    if not rows:
-        return None
-    newest = max(rows, key=lambda row: (row["ts"], row["computed_ms"]))
-    return vector_from_row(feature_set, newest)
+    latest = await read_recent_vectors(
+        store, tenant_id, symbol, timeframe, feature_set, end_ms=2**62, count=1
+    )
+    return latest[0] if latest else None
 
 
 def _label(value: object) -> str:
@@ -152,21 +151,9 @@ async def read_recent_vectors(
     """
     spec = feature_table(feature_set)
     await store.ensure_table(spec)
-    limit = count * 2 + 8
-    while True:
-        rows = await store.scan(
-            spec.name, tenant_id=tenant_id, symbol=symbol, start_ms=0, end_ms=end_ms,
-            limit=limit, descending=True,
-            where={"timeframe": timeframe, "fingerprint": feature_set.fingerprint},
-        )  # fmt: skip
-        newest: dict[int, Mapping[str, Any]] = {}
-        for row in rows:
-            kept = newest.get(row["ts"])
-            if kept is None or row["computed_ms"] > kept["computed_ms"]:
-                newest[row["ts"]] = row
-        if len(newest) > count or len(rows) < limit:
-            break
-        limit *= 2
-    # When the limit cut rows, only the oldest bar can miss rows, and it is left out here.
-    chosen = sorted(newest)[-count:] if len(rows) < limit else sorted(newest)[1:][-count:]
-    return [vector_from_row(feature_set, newest[ts]) for ts in chosen]
+    rows = await scan_latest_per_ts(
+        store, spec.name, tenant_id=tenant_id, symbol=symbol, end_ms=end_ms, count=count,
+        where={"timeframe": timeframe, "fingerprint": feature_set.fingerprint},
+        version=lambda row: row["computed_ms"],
+    )  # fmt: skip
+    return [vector_from_row(feature_set, row) for row in rows]

@@ -6,7 +6,7 @@ one of each from settings and hands it down. Other services import only this mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, TypeAlias, runtime_checkable
@@ -234,3 +234,41 @@ class VectorIndex(Protocol):
         ...
 
     async def count(self, namespace: str) -> int: ...
+
+
+async def scan_latest_per_ts(
+    store: TimeSeriesStore,
+    table: str,
+    *,
+    tenant_id: TenantId,
+    symbol: str,
+    end_ms: int,
+    count: int,
+    where: Mapping[str, str | int] | None = None,
+    version: Callable[[Mapping[str, Any]], Any],
+) -> list[dict[str, Any]]:
+    """Return the latest ``count`` distinct ``ts`` before ``end_ms``, oldest first, each as its
+    row with the highest ``version`` (append-only tables keep a row per revision of a key).
+
+    Reads newest rows first, doubling the limit until ``count`` keys are complete. When the
+    limit cut rows, only the oldest key can miss some, and it is left out.
+    """
+    if count <= 0:
+        return []
+    limit = count * 2 + 16  # revisions add rows for the same key
+    while True:
+        rows = await store.scan(
+            table, tenant_id=tenant_id, symbol=symbol, start_ms=0, end_ms=end_ms,
+            limit=limit, descending=True, where=where,
+        )  # fmt: skip
+        newest: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            kept = newest.get(row["ts"])
+            if kept is None or version(row) > version(kept):
+                newest[row["ts"]] = row
+        complete = len(rows) < limit
+        if complete or len(newest) > count:
+            break
+        limit *= 2
+    keys = sorted(newest) if complete else sorted(newest)[1:]
+    return [newest[ts] for ts in keys[-count:]]
