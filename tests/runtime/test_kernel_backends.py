@@ -10,6 +10,7 @@ from chainflow.core.errors import ConfigurationError
 from chainflow.core.settings import BusSettings, CacheSettings, DatabaseSettings
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
+from chainflow.storage.relational.migrate import head_revision
 from tests.fixtures.backends import (
     delete_nats_stream,
     delete_redis_keys,
@@ -59,7 +60,7 @@ class TestKernelOnRealBackends:
     async def test_ready_reports_each_real_backend(self, scaled_settings) -> None:
         kernel = Kernel(scaled_settings)
         kernel.build()
-        assert await kernel.migrate() == "0006_signals"
+        assert await kernel.migrate() == head_revision()
         app = create_app(kernel)
         await kernel.start()
         try:

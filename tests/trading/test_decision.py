@@ -194,7 +194,13 @@ class TestInputs:
     def test_preferences_from_users_settings(self) -> None:
         settings = default_trading_settings(RiskTolerance.CONSERVATIVE)
         preferences = TradingPreferences.from_settings(settings)
-        assert preferences == TradingPreferences("conservative", None)
+        assert preferences == TradingPreferences(
+            "conservative", None,
+            max_risk_per_trade_pct=settings.max_risk_per_trade_pct,
+            max_daily_loss_pct=settings.max_daily_loss_pct,
+            max_drawdown_pct=settings.max_drawdown_pct,
+        )  # fmt: skip
+        assert preferences.max_risk_per_trade_pct < TradingPreferences().max_risk_per_trade_pct
 
     def test_input_from_ml_prediction_and_features_regime(self) -> None:
         prediction = PredictionMade(

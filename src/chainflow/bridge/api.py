@@ -5,7 +5,14 @@ from __future__ import annotations
 # --- bars: what the bridge publishes and stores (bridge.events, bridge.bar_table) ---------
 from chainflow.bridge.bar_table import read_bars
 from chainflow.bridge.bars import AggregatedBar
-from chainflow.bridge.events import BarPublished, all_bars, bars_topic
+from chainflow.bridge.events import (
+    BarPublished,
+    TicksAccepted,
+    all_bars,
+    all_market_events,
+    bars_topic,
+    market_event_kind,
+)
 from chainflow.bridge.importers import read_bar_file
 
 # --- tick validation (bridge.tick_message, bridge.symbols, bridge.validation) --------------
@@ -22,8 +29,11 @@ __all__ = [
     # bars
     "AggregatedBar",
     "BarPublished",
+    "TicksAccepted",
     "all_bars",
+    "all_market_events",
     "bars_topic",
+    "market_event_kind",
     "read_bar_file",
     "read_bars",
     # tick validation

@@ -31,14 +31,66 @@ def all_ticks_of_tenant(tenant_id: str) -> str:
     return topic("bridge", "ticks", tokens=(tenant_id,)) + ".*"
 
 
+def all_market_events() -> str:
+    """Return ``bridge.>``: ticks and bars in one subject space, in publication order.
+
+    One subscription on it sees a bar that closed before the ticks of the next bar (the
+    bridge publishes in that order), which the trading hot path relies on.
+    """
+    return topic("bridge") + ".>"
+
+
+def market_event_kind(subject: str) -> str | None:
+    """Return ``"ticks"`` or ``"bars"`` for a subject of ``all_market_events``, else None."""
+    parts = subject.split(".", 2)
+    if len(parts) == 3 and parts[0] == "bridge" and parts[1] in ("ticks", "bars"):
+        return parts[1]
+    return None
+
+
+TickRow = tuple[int, float, float, float, bool, int | None]  # ts, bid, ask, volume, late, seq
+
+
 @dataclass(frozen=True, slots=True)
 class TicksAccepted(Event):
-    """Ticks of one symbol durably stored, in arrival order; ``out_of_order`` per tick."""
+    """Ticks of one symbol durably stored, in arrival order; ``late`` per tick.
+
+    ``connection`` names the MT5 connection they came on and ``signals`` its signal mode
+    (``on_change`` or ``every_tick``), so that the trading hot path can answer that
+    connection with the ticks' ``seq``. ``received_us`` is the wall time (epoch µs) the
+    frame was received: the start of a signal's ``latency_ms``.
+    """
 
     tenant_id: str
     symbol: str
     ts_recv_ms: int
-    ticks: tuple[tuple[int, float, float, float, bool], ...]  # (ts, bid, ask, volume, late)
+    ticks: tuple[TickRow, ...]
+    connection: str = ""
+    signals: str = "on_change"
+    received_us: int = 0
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict()).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> TicksAccepted:
+        """Parse published ticks; raise ``ValueError`` for anything else."""
+        try:
+            raw: dict[str, Any] = json.loads(data)
+            rows = tuple(
+                (int(r[0]), float(r[1]), float(r[2]), float(r[3]), bool(r[4]),
+                 None if len(r) < 6 or r[5] is None else int(r[5]))
+                for r in raw["ticks"]
+            )  # fmt: skip
+            return cls(
+                tenant_id=str(raw["tenant_id"]), symbol=str(raw["symbol"]),
+                ts_recv_ms=int(raw["ts_recv_ms"]), ticks=rows,
+                connection=str(raw.get("connection", "")),
+                signals=str(raw.get("signals", "on_change")),
+                received_us=int(raw.get("received_us", 0)),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ValueError(f"expected published ticks; received {data[:200]!r}: {exc}") from exc
 
 
 def aliases_changed_topic(tenant_id: str) -> str:

@@ -22,12 +22,19 @@ from typing import Any
 from chainflow.bridge.bar_aggregator import MultiTimeframeAggregator
 from chainflow.bridge.bar_table import persist_bars, read_bars
 from chainflow.bridge.bars import AggregatedBar, BarRevised
-from chainflow.bridge.events import BarPublished, TicksAccepted, bars_topic, ticks_topic
+from chainflow.bridge.events import (
+    BarPublished,
+    TickRow,
+    TicksAccepted,
+    bars_topic,
+    ticks_topic,
+)
 from chainflow.bridge.tick_message import RejectCode, Rejection, parse_tick_message
 from chainflow.bridge.usage import UsageMeter
 from chainflow.bridge.validation import Accepted, TickValidator
 from chainflow.core.auth import Principal
 from chainflow.core.clock import Clock
+from chainflow.core.ids import new_id
 from chainflow.core.market import Tick
 from chainflow.hub.api import EventBus
 from chainflow.storage.api import Cache, TimeSeriesStore
@@ -108,12 +115,15 @@ class IngestSession:
         self._clock = clock
         self._seqs = SeqTracker()
         self._acked: int | None = None
+        self.connection_id = new_id()
+        self._received_us = 0
         self.signals_mode = "on_change"
         self.symbols: tuple[str, ...] = ()
 
     async def handle_text(self, text: str) -> list[Frame]:
         """Process one text frame; return the frames to send back (errors, then an ack)."""
         self._feed.stats["messages"] += 1
+        self._received_us = self._clock.now_us()
         if self._usage is not None:  # every frame received is a metered message
             self._usage.record(self._principal.tenant_id, ticks=0, messages=1)
         try:
@@ -196,8 +206,8 @@ class IngestSession:
                 if seq is not None:
                     self._seqs.settle(seq)
             self._feed.stats["ticks_stored"] += len(ticks)
+            await self._update_bars(ticks)  # a closed bar is published before the next ticks
             await self._publish(accepted)
-            await self._update_bars(ticks)
         if self._usage is not None and accepted:
             self._usage.record(self._principal.tenant_id, ticks=len(accepted), messages=0)
         if self._seqs.highest is not None and self._seqs.highest != self._acked:
@@ -245,17 +255,18 @@ class IngestSession:
             frames.append(_error(rejection.code, rejection.message, rejection.seq))
 
     async def _publish(self, accepted: list[tuple[Accepted, int | None]]) -> None:
-        by_symbol: dict[str, list[tuple[int, float, float, float, bool]]] = defaultdict(list)
-        for outcome, _ in accepted:
+        by_symbol: dict[str, list[TickRow]] = defaultdict(list)
+        for outcome, seq in accepted:
             t = outcome.tick
-            by_symbol[t.symbol].append((t.ts, t.bid, t.ask, t.volume, outcome.out_of_order))
+            by_symbol[t.symbol].append((t.ts, t.bid, t.ask, t.volume, outcome.out_of_order, seq))
         now = self._clock.now_ms()
         tenant = self._principal.tenant_id
         for symbol, rows in by_symbol.items():
-            event = TicksAccepted(tenant, symbol, now, tuple(rows))
-            await self._bus.publish(
-                ticks_topic(tenant, symbol), json.dumps(event.to_dict()).encode()
-            )
+            event = TicksAccepted(
+                tenant, symbol, now, tuple(rows), connection=self.connection_id,
+                signals=self.signals_mode, received_us=self._received_us,
+            )  # fmt: skip
+            await self._bus.publish(ticks_topic(tenant, symbol), event.to_json())
 
     async def _restore_open_bars(self, ticks: list[Tick]) -> None:
         """Continue the bars stored last for each symbol new to this process's aggregator.

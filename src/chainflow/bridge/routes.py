@@ -14,7 +14,7 @@ from chainflow.core.auth import Principal, Scope
 from chainflow.core.clock import Clock
 from chainflow.core.errors import ChainflowError, TierLimitExceeded
 from chainflow.gateway.api import websocket_principal
-from chainflow.hub.api import EventBus
+from chainflow.hub.api import BusMessage, EventBus
 from chainflow.storage.api import Cache, TimeSeriesStore
 
 CLOSE_AUTH_FAILED = 4001
@@ -33,7 +33,11 @@ def build_bridge_router(
     cache: Cache,
     clock: Clock,
     usage: UsageMeter,
+    connection_topic: Callable[[str, str], str] | None = None,
 ) -> APIRouter:
+    """``/ws/ticks``; ``connection_topic(tenant, connection)`` names the subject whose
+    messages (``{"frames": [...]}``, e.g. the trading engine's signals for this connection's
+    ticks) are forwarded to the client."""
     router = APIRouter()
 
     @router.websocket("/ws/ticks")
@@ -63,22 +67,69 @@ def build_bridge_router(
             clock=clock,
             usage=usage,
         )
+        outbox: asyncio.Queue[str] = asyncio.Queue()
+        sender = asyncio.create_task(_send_loop(websocket, outbox))
+        subscription = None
+        if connection_topic is not None:
+            subject = connection_topic(principal.tenant_id, session.connection_id)
+            subscription = await bus.subscribe(subject, _forwarder(outbox))
+        closing: tuple[int, str, str] | None = None
         try:
             async with asyncio.timeout(limiter.max_connection_lifetime_s):
-                await _serve(websocket, session)
+                await _serve(websocket, session, outbox)
         except TimeoutError:
-            await _close(websocket, CLOSE_LIFETIME_REACHED, "lifetime_reached", "reconnect")
+            closing = (CLOSE_LIFETIME_REACHED, "lifetime_reached", "reconnect")
         except ProtocolViolation as e:
-            await _close(websocket, e.close_code, "protocol_violation", str(e))
+            closing = (e.close_code, "protocol_violation", str(e))
         except WebSocketDisconnect:
             pass
         finally:
+            if subscription is not None:
+                await subscription.unsubscribe()
+            await _drain(outbox, sender)  # what was queued goes out before the close frame
+            if closing is not None:
+                await _close(websocket, *closing)
             await limiter.release(slot)
 
     return router
 
 
-async def _serve(websocket: WebSocket, session: IngestSession) -> None:
+def _forwarder(outbox: asyncio.Queue[str]) -> Callable[[BusMessage], Awaitable[None]]:
+    async def forward(message: BusMessage) -> None:
+        try:
+            frames = json.loads(message.data)["frames"]
+        except (ValueError, KeyError, TypeError):
+            return
+        for frame in frames:
+            outbox.put_nowait(json.dumps(frame))
+
+    return forward
+
+
+async def _send_loop(websocket: WebSocket, outbox: asyncio.Queue[str]) -> None:
+    """The connection's one sender: acks, errors and forwarded signals, in queue order."""
+    while True:
+        text = await outbox.get()
+        try:
+            await websocket.send_text(text)
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        finally:
+            outbox.task_done()
+
+
+async def _drain(outbox: asyncio.Queue[str], sender: asyncio.Task[None]) -> None:
+    """Let the sender flush what is queued (a close follows), then stop it."""
+    if not sender.done():
+        try:
+            await asyncio.wait_for(outbox.join(), 1.0)
+        except TimeoutError:
+            pass
+    sender.cancel()
+    await asyncio.gather(sender, return_exceptions=True)
+
+
+async def _serve(websocket: WebSocket, session: IngestSession, outbox: asyncio.Queue[str]) -> None:
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -91,7 +142,7 @@ async def _serve(websocket: WebSocket, session: IngestSession) -> None:
                 f"a frame holds at most {MAX_FRAME_CHARS} characters; received {len(text)}"
             )
         for frame in await session.handle_text(text):
-            await websocket.send_text(json.dumps(frame))
+            outbox.put_nowait(json.dumps(frame))
 
 
 async def _close(websocket: WebSocket, code: int, error_code: str, message: str) -> None:

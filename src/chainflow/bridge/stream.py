@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from chainflow.bridge.events import ticks_topic
+from chainflow.bridge.events import TicksAccepted, ticks_topic
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.core.auth import Permission
 from chainflow.core.errors import ChainflowError, TierLimitExceeded
@@ -106,14 +106,14 @@ class StreamConnection:
         self._subscriptions.clear()
 
     async def _on_ticks(self, message: BusMessage) -> None:
-        event = json.loads(message.data)
+        event = TicksAccepted.from_json(message.data)
         ticks = [
             {"ts": ts, "bid": bid, "ask": ask, "volume": volume}
-            for ts, bid, ask, volume, late in event["ticks"]
+            for ts, bid, ask, volume, late, _seq in event.ticks
             if not late
         ]
         if ticks:
-            self.offer({"type": "ticks", "symbol": event["symbol"], "ticks": ticks})
+            self.offer({"type": "ticks", "symbol": event.symbol, "ticks": ticks})
 
     async def _on_bar(self, message: BusMessage) -> None:
         bar = json.loads(message.data)

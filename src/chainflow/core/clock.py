@@ -12,6 +12,10 @@ class Clock(Protocol):
         """Return epoch milliseconds UTC."""
         ...
 
+    def now_us(self) -> int:
+        """Return epoch microseconds UTC (latencies that cross processes)."""
+        ...
+
     def now(self) -> datetime:
         """Return the current time as a tz-aware UTC datetime."""
         ...
@@ -26,6 +30,9 @@ class WallClock:
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
+
+    def now_us(self) -> int:
+        return time.time_ns() // 1_000
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -42,6 +49,9 @@ class SimulatedClock:
 
     def now_ms(self) -> int:
         return self._ms
+
+    def now_us(self) -> int:
+        return self._ms * 1_000
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._ms / 1000, tz=UTC)

@@ -194,6 +194,10 @@ class TradingSettings(BaseSettings):
     take_profit_atr: float = Field(
         default=3.0, gt=0, le=50, description="take-profit distance in ATRs"
     )
+    tick_signals: bool = Field(
+        default=True,
+        description="score every tick on the forming bar and answer its MT5 connection",
+    )
 
 
 class Settings(BaseSettings):

@@ -6,6 +6,7 @@ from chainflow.features.engine import BarValues, FeatureEngine
 from chainflow.features.events import FeaturesComputed, all_feature_vectors, features_topic
 from chainflow.features.feature_table import StoredVector, read_recent_vectors
 from chainflow.features.matrix import feature_matrix
+from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_values
 from chainflow.features.regimes import RegimeConfig, RegimeDetector, RegimeState
 from chainflow.features.routes import build_features_router
 from chainflow.features.service import FeaturesService
@@ -15,8 +16,10 @@ from chainflow.features.sets import (
     FeatureSetMismatch,
     get_feature_set,
 )
+from chainflow.features.stream.volatility import ATR
 
 __all__ = [
+    "ATR",
     "FEATURE_SETS",
     "BarValues",
     "FeatureEngine",
@@ -24,11 +27,14 @@ __all__ = [
     "FeatureSetMismatch",
     "FeaturesComputed",
     "FeaturesService",
+    "PipelineOutput",
     "RegimeConfig",
     "RegimeDetector",
     "RegimeState",
     "StoredVector",
+    "SymbolPipeline",
     "all_feature_vectors",
+    "bar_values",
     "build_features_router",
     "feature_matrix",
     "features_topic",

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from chainflow.core.state_undo import StateRecord
 from chainflow.features.normalize import RollingRobustScaler, RollingZScoreScaler
 from chainflow.features.sets import FeatureSet, FeatureSetMismatch, FeatureSpec, Scaling
 from chainflow.features.stream.momentum import CCI, MACD, ROC, RSI, STOCH, WILLR
@@ -222,6 +223,20 @@ class FeatureEngine:
         self._count += 1
         self._last_ts = bar.ts
         return vector
+
+    def preview(self, bar: BarValues) -> NDArray[np.float64]:
+        """Return the vector ``update(bar)`` would return, leaving the engine unchanged.
+
+        How the live hot path scores the forming bar on every tick: the components' state
+        is recorded (``StateRecord``), the bar is fed and the state is put back in place.
+        """
+        record = StateRecord(self._components.values())
+        count, last_ts = self._count, self._last_ts
+        try:
+            return self.update(bar)
+        finally:
+            record.restore()
+            self._count, self._last_ts = count, last_ts
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state as strict JSON, tagged with the feature set key and fingerprint."""

@@ -58,6 +58,11 @@ class SymbolPipeline:
         return self.engine.last_ts
 
     @property
+    def regime(self) -> RegimeState | None:
+        """Return the regime of the last bar fed (``None`` before the first)."""
+        return self._regime
+
+    @property
     def replay_bars_needed(self) -> int:
         """Return how many past bars rebuild this state exactly (see the module doc)."""
         return max(self.feature_set.warmup_bars, self.regimes.replay_bars_needed)

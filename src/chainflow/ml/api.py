@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from chainflow.ml.artifacts import (
     ArtifactIntegrityError,
     ArtifactMissingError,
@@ -10,7 +12,8 @@ from chainflow.ml.artifacts import (
     StoredArtifact,
 )
 from chainflow.ml.events import PredictionMade, all_predictions, predictions_topic
-from chainflow.ml.registry import ModelRegistry
+from chainflow.ml.model_cache import ServedModel, ServedModels
+from chainflow.ml.registry import ModelRegistry, model_registry
 from chainflow.ml.registry_types import (
     CustomModelLimitError,
     CustomModelsNotInTierError,
@@ -23,6 +26,9 @@ from chainflow.ml.registry_types import (
     ModelVersion,
     PlatformModelChangeDeniedError,
 )
+
+if TYPE_CHECKING:
+    from chainflow.ml.window_model import WindowModel
 
 __all__ = [
     "ArtifactIntegrityError",
@@ -41,7 +47,19 @@ __all__ = [
     "ModelVersion",
     "PlatformModelChangeDeniedError",
     "PredictionMade",
+    "ServedModel",
+    "ServedModels",
     "StoredArtifact",
     "all_predictions",
+    "model_registry",
     "predictions_topic",
+    "train_window_model",
 ]
+
+
+def train_window_model(**bars_and_settings: Any) -> WindowModel:
+    """Fit a light XGBoost bundle on one window of bars (walk-forward retraining); see
+    ``chainflow.ml.window_model``. Imported on call: it loads XGBoost and ONNX."""
+    from chainflow.ml.window_model import train_window_model as train
+
+    return train(**bars_and_settings)

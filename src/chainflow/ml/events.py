@@ -45,6 +45,8 @@ class PredictionMade(Event):
     patterns: list[str]
     latency_ms: float
     similar: dict[str, float | int | None] | None = None  # past windows like this one
+    close: float | None = None  # the bar's close (bid)
+    atr: float | None = None  # ATR(14) of the bars up to this one, price units
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), allow_nan=False).encode()

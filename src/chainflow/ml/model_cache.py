@@ -74,6 +74,11 @@ class ServedModels:
         self._by_tenant: dict[str, tuple[float, ServedModel | None]] = {}
         self._bundles: dict[str, ServedModel] = {}
 
+    @property
+    def anomaly_z(self) -> float:
+        """Return the robust z beyond which a vector is flagged anomalous."""
+        return self._settings.anomaly_z
+
     async def resolve(self, tenant_id: str) -> ServedModel | None:
         now = self._clock.now_ms() / 1000.0
         cached = self._by_tenant.get(tenant_id)

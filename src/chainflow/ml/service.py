@@ -19,6 +19,7 @@ queued: predictions are derived data, and the vectors they come from are stored.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -219,7 +220,8 @@ class MlService:
             horizon=int(label.get("horizon", 12)),
             anomaly=anomaly_score is not None and anomaly_score > self.settings.anomaly_z,
             anomaly_score=anomaly_score, patterns=context.patterns, similar=context.similar,
-            latency_ms=round(latency_ms, 3),
+            latency_ms=round(latency_ms, 3), close=_finite(context.close),
+            atr=_finite(context.atr),
         )  # fmt: skip
         await self._bus.publish(
             predictions_topic(vector.tenant_id, vector.symbol, vector.timeframe), event.to_json()
@@ -261,3 +263,7 @@ class MlService:
             state.add_bar(vector.ts, bar["open"], bar["high"], bar["low"], bar["close"])
         values = np.array([np.nan if v is None else v for v in vector.values], dtype=np.float64)
         state.add_vector(vector.ts, values)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

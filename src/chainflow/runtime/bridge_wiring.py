@@ -12,7 +12,7 @@ from chainflow.bridge.service import BridgeService
 from chainflow.bridge.stream import build_stream_router
 from chainflow.bridge.usage import UsageMeter
 from chainflow.runtime.component import ServiceComponent
-from chainflow.trading.api import signals_topic
+from chainflow.trading.api import connection_topic, signals_topic
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel
@@ -32,6 +32,7 @@ def build_bridge_component(kernel: Kernel) -> ServiceComponent:
         cache=infra.cache,
         clock=kernel.clock,
         usage=usage,
+        connection_topic=connection_topic,  # the trading hot path's answers to each tick
     )
     router = APIRouter()
     router.include_router(ingest)  # /ws/ticks at the root, as DESIGN.md section 4 names it

@@ -91,7 +91,7 @@ class BusCredentialResolver:
 
 
 async def serve_trading_settings(bus: EventBus, database: Database, users: Any) -> Subscription:
-    """Answer ``{tenant_id}`` with the tenant's risk tolerance and allowed symbols."""
+    """Answer ``{tenant_id}`` with the tenant's risk tolerance, symbols and risk limits."""
 
     async def get(data: bytes) -> bytes:
         tenant = TenantContext(tenant_id=TenantId(str(json.loads(data)["tenant_id"])))
@@ -100,6 +100,9 @@ async def serve_trading_settings(bus: EventBus, database: Database, users: Any) 
         return json.dumps({
             "risk_tolerance": str(settings.risk_tolerance),
             "allowed_symbols": list(settings.allowed_symbols),
+            "max_risk_per_trade_pct": settings.max_risk_per_trade_pct,
+            "max_daily_loss_pct": settings.max_daily_loss_pct,
+            "max_drawdown_pct": settings.max_drawdown_pct,
         }).encode()  # fmt: skip
 
     return await bus.serve(TRADING_SETTINGS, get)
@@ -131,8 +134,11 @@ class BusTradingPreferences:
             found = TradingPreferences(
                 risk_tolerance=raw["risk_tolerance"],
                 allowed_symbols=frozenset(symbols) if symbols else None,
+                max_risk_per_trade_pct=float(raw["max_risk_per_trade_pct"]),
+                max_daily_loss_pct=float(raw["max_daily_loss_pct"]),
+                max_drawdown_pct=float(raw["max_drawdown_pct"]),
             )
-        except (DependencyUnavailable, KeyError, ValueError) as exc:
+        except (DependencyUnavailable, KeyError, TypeError, ValueError) as exc:
             log.warning("trading_settings_unavailable", tenant_id=tenant_id, error=str(exc))
             found = cached[1] if cached is not None else TradingPreferences()
         self._cache[tenant_id] = (now, found)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from chainflow.ml.api import ServedModels, model_registry
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.remote import BusTradingPreferences
 from chainflow.trading.api import TradingService, build_signals_router
@@ -40,10 +41,16 @@ class TradingStatsCollector(Collector):
 
 def build_trading_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
+    # One process: the ml service's loaded models; alone: this process loads its own.
+    models = kernel.ml.models if kernel.ml is not None else ServedModels(
+        model_registry(kernel.settings, infra.database, kernel.clock), infra.database,
+        kernel.clock, kernel.settings.ml,
+    )  # fmt: skip
     service = TradingService(
         bus=infra.bus, database=infra.database, store=infra.timeseries, clock=kernel.clock,
         settings=kernel.settings.trading,
         preferences=BusTradingPreferences(infra.bus, kernel.clock),  # the users service's
+        models=models if kernel.settings.trading.tick_signals else None,
     )  # fmt: skip
     kernel.trading = service
     kernel.metrics_registry.register(TradingStatsCollector(service))

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from chainflow.trading.decision import TradingPreferences
-from chainflow.trading.events import SignalIssued, signals_topic
+from chainflow.trading.decision import (
+    Action,
+    Decision,
+    DecisionInput,
+    TradingPreferences,
+    input_from_prediction,
+)
+from chainflow.trading.events import SignalIssued, connection_topic, signals_topic
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.routes import build_signals_router
 from chainflow.trading.service import TradingService, TradingStats
 from chainflow.trading.signal_sizing import SizedSignal, SizingPolicy, size_decision
+from chainflow.trading.strategy import ModelStrategy, Strategy, StrategyContext
 
 __all__ = [
+    "Action",
+    "Decision",
+    "DecisionInput",
+    "ModelStrategy",
+    "Strategy",
+    "StrategyContext",
+    "input_from_prediction",
     "DefaultPreferences",
     "TradingPreferences",
     "TradingPreferencesSource",
@@ -19,6 +33,7 @@ __all__ = [
     "TradingService",
     "TradingStats",
     "build_signals_router",
+    "connection_topic",
     "signals_topic",
     "size_decision",
 ]

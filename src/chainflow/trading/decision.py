@@ -188,17 +188,26 @@ class TradingSettingsFields(Protocol):
     def risk_tolerance(self) -> str: ...
     @property
     def allowed_symbols(self) -> tuple[str, ...]: ...
+    @property
+    def max_risk_per_trade_pct(self) -> float: ...
+    @property
+    def max_daily_loss_pct(self) -> float: ...
+    @property
+    def max_drawdown_pct(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
 class TradingPreferences:
     """The tenant settings a decision depends on; ``allowed_symbols`` None allows all.
 
-    Sizing settings (risk per trade, loss limits, lot size, leverage) belong to risk.
+    The risk limits (percent of equity) cap the sizing and trip the circuit breaker.
     """
 
     risk_tolerance: RiskToleranceName = "moderate"
     allowed_symbols: frozenset[str] | None = None
+    max_risk_per_trade_pct: float = 1.0
+    max_daily_loss_pct: float = 5.0
+    max_drawdown_pct: float = 20.0
 
     def __post_init__(self) -> None:
         if self.risk_tolerance not in RISK_TOLERANCES:
@@ -218,6 +227,9 @@ class TradingPreferences:
         return cls(
             risk_tolerance=str(settings.risk_tolerance),  # type: ignore[arg-type]
             allowed_symbols=frozenset(symbols) if symbols else None,
+            max_risk_per_trade_pct=float(settings.max_risk_per_trade_pct),
+            max_daily_loss_pct=float(settings.max_daily_loss_pct),
+            max_drawdown_pct=float(settings.max_drawdown_pct),
         )
 
     def allows_symbol(self, symbol: str) -> bool:

@@ -17,6 +17,15 @@ def signals_topic(tenant_id: str, symbol: str) -> str:
     return topic("signals", tokens=(tenant_id, symbol))
 
 
+def connection_topic(tenant_id: str, connection: str) -> str:
+    """Return ``trading.connection.<tenant>.<connection>``: frames for one MT5 connection.
+
+    Each message is ``{"frames": [signal, ...]}``; the bridge forwards them on the
+    ``WS /ws/ticks`` connection ``connection`` (the tick hot path's answers).
+    """
+    return topic("trading", "connection", tokens=(tenant_id, connection))
+
+
 @dataclass(frozen=True, slots=True)
 class SignalIssued(Event):
     """A sized, risk-checked trading signal (DESIGN.md §4 ``signal`` frame).

@@ -32,16 +32,17 @@ from chainflow.core.market import Timeframe
 from chainflow.core.settings import TradingSettings
 from chainflow.core.tenancy import TenantContext
 from chainflow.hub.api import BusMessage, EventBus, Subscription
-from chainflow.ml.api import PredictionMade, all_predictions
+from chainflow.ml.api import PredictionMade, ServedModels, all_predictions
 from chainflow.risk.api import Instrument
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
-from chainflow.trading.decision import Action, input_from_prediction
+from chainflow.trading.decision import Action, TradingPreferences, input_from_prediction
 from chainflow.trading.events import SignalIssued, signals_topic
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.repository import SignalRepository
 from chainflow.trading.signal_sizing import SizingPolicy, size_decision
 from chainflow.trading.strategy import ModelStrategy, StrategyContext
+from chainflow.trading.tick_path import TickPath
 
 log = get_logger("chainflow.trading.service")
 
@@ -86,6 +87,7 @@ class TradingService:
         clock: Clock,
         settings: TradingSettings,
         preferences: TradingPreferencesSource | None = None,
+        models: ServedModels | None = None,
     ) -> None:
         self.preferences_source = preferences or DefaultPreferences()
         self._bus = bus
@@ -101,16 +103,41 @@ class TradingService:
         self._locks: dict[Key, asyncio.Lock] = {}
         self._subscription: Subscription | None = None
         self.stats = TradingStats()
+        self.tick_path = (
+            None if models is None else TickPath(
+                bus=bus, store=store, clock=clock, models=models,
+                strategy_for=self.strategy_for, policy=self.policy,
+            )
+        )  # fmt: skip
 
     async def start(self) -> None:
         self._subscription = await self._bus.subscribe(
             all_predictions(), self.on_message, durable=DURABLE_NAME
         )
+        if self.tick_path is not None:
+            await self.tick_path.start()
 
     async def stop(self) -> None:
+        if self.tick_path is not None:
+            await self.tick_path.stop()
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None
+
+    async def strategy_for(
+        self, tenant_id: str, symbol: str, timeframe: str
+    ) -> tuple[ModelStrategy, TradingPreferences]:
+        """Return the key's strategy (made on first use) and the tenant's preferences."""
+        preferences = await self.preferences_source.preferences(tenant_id)
+        key: Key = (tenant_id, symbol, timeframe)
+        state = self._keys.get(key)
+        if state is None:
+            state = self._keys[key] = KeyState(ModelStrategy(preferences))
+        elif state.strategy.preferences != preferences:  # changed in the API: keep state
+            kept = state.strategy.snapshot()
+            state.strategy = ModelStrategy(preferences)
+            state.strategy.restore(kept)
+        return state.strategy, preferences
 
     def action_of(self, tenant_id: str, symbol: str, timeframe: str) -> Action:
         """Return the stable action of a key here (``hold`` when never seen)."""
@@ -132,14 +159,8 @@ class TradingService:
         started = self._clock.monotonic()
         key: Key = (prediction.tenant_id, prediction.symbol, prediction.timeframe)
         async with self._locks.setdefault(key, asyncio.Lock()):
-            preferences = await self.preferences_source.preferences(prediction.tenant_id)
-            state = self._keys.get(key)
-            if state is None:
-                state = self._keys[key] = KeyState(ModelStrategy(preferences))
-            elif state.strategy.preferences != preferences:  # changed in the API: keep state
-                kept = state.strategy.snapshot()
-                state.strategy = ModelStrategy(preferences)
-                state.strategy.restore(kept)
+            strategy, preferences = await self.strategy_for(*key)
+            state = self._keys[key]
             if state.last_ts is not None and prediction.ts <= state.last_ts:
                 self.stats.stale_predictions += 1
                 return None
@@ -155,10 +176,13 @@ class TradingService:
             if decision.action == state.action:
                 return None
             instrument = Instrument(prediction.symbol)
-            entry = await self._entry_price(prediction) if decision.action != "hold" else None
+            entry = prediction.close
+            if entry is None and decision.action != "hold":
+                entry = await self._entry_price(prediction)
             sized = size_decision(
                 decision, entry=entry, expected_volatility=prediction.expected_volatility,
-                policy=self.policy, instrument=instrument,
+                policy=self.policy.capped(preferences.max_risk_per_trade_pct),
+                instrument=instrument, atr=prediction.atr,
             )  # fmt: skip
             latency_ms = prediction.latency_ms + (self._clock.monotonic() - started) * 1000.0
             signal = SignalIssued(

@@ -29,6 +29,13 @@ class SizingPolicy:
     stop_atr: float = 1.5
     take_profit_atr: float = 3.0
 
+    def capped(self, max_risk_per_trade_pct: float) -> SizingPolicy:
+        """Return this policy with its risk per trade at most the tenant's limit (percent)."""
+        cap = max_risk_per_trade_pct / 100.0
+        if cap >= self.risk_per_trade:
+            return self
+        return SizingPolicy(self.equity, cap, self.stop_atr, self.take_profit_atr)
+
 
 @dataclass(frozen=True, slots=True)
 class SizedSignal:

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chainflow.core.state_undo import StateRecord
+from chainflow.features.engine import BarValues  # not features.api: no FastAPI here
 from chainflow.trading.decision import (
     Action,
     Decision,
@@ -26,19 +28,39 @@ from chainflow.trading.hysteresis import SignalStabilizer, StabilizerSettings
 
 @dataclass(frozen=True, slots=True)
 class StrategyContext:
-    """What a strategy sees at one bar: the decision input and the symbol's position.
+    """What a strategy sees at one bar: the model's input, the bar and the position.
 
-    ``position`` is the signed volume held in lots: above 0 long, below 0 short, 0 flat.
-    ``None`` means the engine does not track positions (the strategy assumes its signals
-    were followed).
+    ``decision_input`` is the ml prediction and regime of the bar (``None`` for strategies
+    that read only prices, such as the backtester's built-in indicator strategies).
+    ``bar`` is the bar just closed (in live, the forming bar when run per tick); at least
+    one of the two is given. ``position`` is the signed volume held in lots: above 0 long,
+    below 0 short, 0 flat. ``None`` means the engine does not track positions (the strategy
+    assumes its signals were followed).
     """
 
-    decision_input: DecisionInput
+    decision_input: DecisionInput | None = None
     position: float | None = None
+    bar: BarValues | None = None
+    symbol_name: str = ""
 
     def __post_init__(self) -> None:
         if self.position is not None and not math.isfinite(self.position):
             raise ValueError(f"expected a finite position or None; received {self.position!r}")
+        if self.decision_input is None and self.bar is None:
+            raise ValueError("expected a decision_input or a bar; received neither")
+
+    @property
+    def symbol(self) -> str:
+        """Return the symbol (of the decision input, else ``symbol_name``)."""
+        return self.decision_input.symbol if self.decision_input is not None else self.symbol_name
+
+    @property
+    def ts(self) -> int:
+        """Return the decision time: the prediction's ``ts``, else the bar's open time."""
+        if self.decision_input is not None:
+            return self.decision_input.ts
+        assert self.bar is not None
+        return self.bar.ts
 
     @property
     def position_side(self) -> Action | None:
@@ -90,9 +112,23 @@ class ModelStrategy:
         self.stabilizer = SignalStabilizer(settings)
 
     def on_bar(self, context: StrategyContext) -> Decision:
-        """Return the stable decision for this bar."""
+        """Return the stable decision for this bar (it needs the model's input)."""
+        if context.decision_input is None:
+            raise ValueError(f"strategy {self.name!r} expected a decision_input; received None")
         raw = synthesize(context.decision_input, self.preferences, self.thresholds)
         return self.stabilizer.update(raw, position=context.position_side)
+
+    def preview(self, context: StrategyContext) -> Decision:
+        """Return what ``on_bar(context)`` would decide, leaving the state unchanged.
+
+        The live hot path asks this on every tick of the forming bar; only the bar's close
+        (``on_bar``) moves the hysteresis and cooldown on.
+        """
+        record = StateRecord([self.stabilizer])
+        try:
+            return self.on_bar(context)
+        finally:
+            record.restore()
 
     def snapshot(self) -> dict[str, Any]:
         """Return the stabilizer state (the only state this strategy has)."""

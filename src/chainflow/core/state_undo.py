@@ -1,0 +1,104 @@
+"""Undo a streaming update in place: record an object graph's state, run, put it back.
+
+The live hot path scores the *forming* bar on every tick: the feature engine is advanced by
+the forming bar and must then be exactly as before, ready for the next tick or the bar's
+close. A JSON ``snapshot``/``restore`` round trip costs milliseconds and ``copy.deepcopy``
+would leave the engine's readers (closures over the components) pointing at the originals,
+so ``StateRecord`` records the attributes of the components instead — scalars by value,
+containers (``deque``, ``list``, ``dict``, NumPy arrays) by a shallow copy of their items —
+and ``restore`` writes them back *into the same container objects*, which closures and
+other components may hold. Items of containers that are themselves stateful objects are
+recorded recursively; functions, strings, tuples, frozen dataclasses and other immutable
+values are kept by reference. A list or deque is scanned for stateful items only when its
+first item is one (the engine's windows hold floats).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+_ATOMS = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, np.generic)
+
+
+def _is_stateful(value: Any) -> bool:
+    if isinstance(value, _ATOMS) or callable(value) or isinstance(value, type):
+        return False
+    if dataclasses.is_dataclass(value) and value.__dataclass_params__.frozen:  # type: ignore[union-attr]
+        return False
+    return hasattr(value, "__dict__") or hasattr(type(value), "__slots__")
+
+
+def _attribute_names(obj: Any) -> Iterable[str]:
+    names: list[str] = list(getattr(obj, "__dict__", {}))
+    for cls in type(obj).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
+                names.append(name)
+    return names
+
+
+class StateRecord:
+    """The recorded state of some objects; ``restore()`` puts every attribute back."""
+
+    __slots__ = ("_attributes", "_containers", "_seen")
+
+    def __init__(self, roots: Iterable[Any]) -> None:
+        self._attributes: list[tuple[Any, str, Any]] = []
+        self._containers: list[tuple[Any, Any]] = []
+        self._seen: set[int] = set()
+        for root in roots:
+            self._record_object(root)
+
+    def _record_object(self, obj: Any) -> None:
+        if id(obj) in self._seen:
+            return
+        self._seen.add(id(obj))
+        for name in _attribute_names(obj):
+            value = getattr(obj, name)
+            self._attributes.append((obj, name, value))
+            self._record_value(value)
+
+    def _record_value(self, value: Any) -> None:
+        if isinstance(value, (deque, list)):
+            if id(value) not in self._seen:
+                self._seen.add(id(value))
+                self._containers.append((value, list(value)))
+                # Containers are homogeneous: windows of floats are not scanned item by item.
+                if value and _is_stateful(value[0]):
+                    for item in value:
+                        if _is_stateful(item):
+                            self._record_object(item)
+        elif isinstance(value, dict):
+            if id(value) not in self._seen:
+                self._seen.add(id(value))
+                self._containers.append((value, dict(value)))
+                for item in value.values():
+                    if _is_stateful(item):
+                        self._record_object(item)
+        elif isinstance(value, np.ndarray):
+            if id(value) not in self._seen:
+                self._seen.add(id(value))
+                self._containers.append((value, value.copy()))
+        elif _is_stateful(value):
+            self._record_object(value)
+
+    def restore(self) -> None:
+        """Put every recorded attribute and container item back as recorded."""
+        for container, items in self._containers:
+            if isinstance(container, deque):
+                container.clear()
+                container.extend(items)
+            elif isinstance(container, list):
+                container[:] = items
+            elif isinstance(container, dict):
+                container.clear()
+                container.update(items)
+            else:
+                container[...] = items
+        for obj, name, value in self._attributes:
+            setattr(obj, name, value)

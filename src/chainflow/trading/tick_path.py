@@ -1,0 +1,351 @@
+"""The per-tick hot path: every accepted tick comes back as a signal on its own connection.
+
+DESIGN.md §4: a tick accepted on ``WS /ws/ticks`` runs streaming features on the forming
+bar → model inference → decision → sizing, and a ``signal`` frame carrying the tick's
+``seq`` and ``latency_ms`` (from the frame's receipt by the bridge) goes back on that
+connection. ``TickPath`` subscribes to ``bridge.>`` once, so it sees a bar that closed
+before the ticks of the next bar (the bridge publishes in that order):
+
+- **Bars** of the model's timeframe advance the key's ``SymbolPipeline`` (features and
+  regimes at the last closed bar), its ATR and its window of closed vectors. A revised bar,
+  a gap in the sequence or a model change rebuilds the key from the stored bars.
+- **Ticks** extend the key's forming bar (late ticks are stored but do not move it). The
+  forming bar is scored with ``FeatureEngine.preview`` (the committed state is put back),
+  the tenant's production model (ONNX), and ``ModelStrategy.preview`` of the trading
+  service's strategy of the key (shared with the bar-close signals, so the hysteresis is
+  one). The decision is sized at the tick's ask (buy) or bid (sell) with the ATR of the
+  forming bar.
+- **Frames.** ``every_tick`` connections get one frame per tick (``hold`` included, with
+  the reason while features warm up or no model serves); ``on_change`` connections get a
+  frame when the action differs from the last one sent to them or a new bar opened. A
+  frame of several ticks of a symbol is scored once, at its last tick.
+
+After a restart the forming bar starts at the first tick seen (its earlier ticks are in
+the store but not replayed here); it is exact from the next bar on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chainflow.bridge.api import (
+    BarPublished,
+    TicksAccepted,
+    all_market_events,
+    market_event_kind,
+    read_bars,
+)
+from chainflow.core.clock import Clock
+from chainflow.core.ids import TenantId
+from chainflow.core.logging import get_logger
+from chainflow.core.market import Timeframe
+from chainflow.core.state_undo import StateRecord
+from chainflow.features.api import (
+    ATR,
+    BarValues,
+    RegimeState,
+    SymbolPipeline,
+    bar_values,
+    get_feature_set,
+)
+from chainflow.hub.api import BusMessage, EventBus, Subscription
+from chainflow.ml.api import ServedModel, ServedModels
+from chainflow.risk.api import Instrument
+from chainflow.storage.api import TimeSeriesStore
+from chainflow.trading.decision import Decision, DecisionInput, TradingPreferences
+from chainflow.trading.events import connection_topic
+from chainflow.trading.signal_sizing import SizedSignal, SizingPolicy, size_decision
+from chainflow.trading.strategy import ModelStrategy, StrategyContext
+
+log = get_logger("chainflow.trading.tick_path")
+
+ATR_PERIOD = 14
+MAX_REMEMBERED_CONNECTIONS = 100_000
+Key = tuple[str, str]  # tenant, symbol
+StrategyFor = Callable[[str, str, str], Awaitable[tuple[ModelStrategy, TradingPreferences]]]
+
+
+@dataclass(slots=True)
+class TickPathStats:
+    ticks: int = 0
+    frames: int = 0
+    scored: int = 0
+    warming_up: int = 0
+    no_model: int = 0
+    rebuilds: int = 0
+    bad_messages: int = 0
+
+
+@dataclass(slots=True)
+class FormingBar:
+    """The bar the ticks are building: bid OHLC as the bridge's bars, mean spread."""
+
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    spread_sum: float
+    ticks: int = 1
+
+    def add(self, bid: float, ask: float, volume: float) -> None:
+        self.high = max(self.high, bid)
+        self.low = min(self.low, bid)
+        self.close = bid
+        self.volume += volume
+        self.spread_sum += ask - bid
+        self.ticks += 1
+
+    def values(self) -> BarValues:
+        return bar_values(
+            self.ts, self.open, self.high, self.low, self.close, self.volume,
+            self.spread_sum / self.ticks,
+        )  # fmt: skip
+
+
+@dataclass(slots=True)
+class KeyState:
+    model_id: str
+    timeframe: Timeframe
+    pipeline: SymbolPipeline
+    atr: ATR = field(default_factory=lambda: ATR(ATR_PERIOD))
+    closed: deque[np.ndarray] = field(default_factory=deque)
+    forming: FormingBar | None = None
+    stale: bool = False
+
+
+class TickPath:
+    """Score every accepted tick and answer its connection; see the module doc."""
+
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        store: TimeSeriesStore,
+        clock: Clock,
+        models: ServedModels,
+        strategy_for: StrategyFor,
+        policy: SizingPolicy,
+    ) -> None:
+        self._anomaly_z = models.anomaly_z
+        # (connection, symbol) -> (action, bar ts) last sent to an on_change connection
+        self._sent: dict[tuple[str, str], tuple[str, int]] = {}
+        self._bus = bus
+        self._store = store
+        self._clock = clock
+        self._models = models
+        self._strategy_for = strategy_for
+        self._policy = policy
+        self._keys: dict[Key, KeyState] = {}
+        self._subscription: Subscription | None = None
+        self.stats = TickPathStats()
+
+    async def start(self) -> None:
+        self._subscription = await self._bus.subscribe(all_market_events(), self.on_message)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+
+    async def on_message(self, message: BusMessage) -> None:
+        kind = market_event_kind(message.subject)
+        try:
+            if kind == "ticks":
+                await self.on_ticks(TicksAccepted.from_json(message.data))
+            elif kind == "bars":
+                self.on_bar(BarPublished.from_json(message.data))
+        except ValueError as exc:
+            self.stats.bad_messages += 1
+            log.warning("tick_path_bad_message", subject=message.subject, error=str(exc))
+
+    def on_bar(self, bar: BarPublished) -> None:
+        """Advance the key's closed-bar state (or mark it for a rebuild)."""
+        state = self._keys.get((bar.tenant_id, bar.symbol))
+        if state is None or bar.timeframe != state.timeframe.value or state.stale:
+            return
+        last = state.pipeline.last_ts
+        if bar.revised or (last is not None and bar.ts <= last):
+            state.stale = True  # rebuilt from the stored bars on the next tick
+            return
+        self._advance(state, bar_values(
+            bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.spread_mean
+        ))  # fmt: skip
+
+    async def on_ticks(self, event: TicksAccepted) -> None:
+        """Score the event's ticks and publish the frames their connection asked for."""
+        self.stats.ticks += len(event.ticks)
+        model = await self._models.resolve(event.tenant_id)
+        state = await self._state(event, model) if model is not None else None
+        if model is None:
+            self.stats.no_model += 1
+        live = [row for row in event.ticks if not row[4]]
+        if state is not None:
+            for ts, bid, ask, volume, _late, _seq in live:
+                self._extend(state, ts, bid, ask, volume)
+        last = (live or list(event.ticks))[-1]
+        signal = await self._score(event, state, model, bid=last[1], ask=last[2])
+        frames = self._frames(event, state, signal)
+        if frames:
+            latency_ms = round((self._clock.now_us() - event.received_us) / 1000.0, 3)
+            for frame in frames:
+                frame["latency_ms"] = latency_ms
+            self.stats.frames += len(frames)
+            body = json.dumps({"frames": frames}, allow_nan=False).encode()
+            await self._bus.publish(connection_topic(event.tenant_id, event.connection), body)
+
+    async def _state(self, event: TicksAccepted, model: ServedModel) -> KeyState:
+        key = (event.tenant_id, event.symbol)
+        state = self._keys.get(key)
+        if state is not None and state.model_id == model.version.id and not state.stale:
+            return state
+        timeframe = Timeframe(model.version.timeframe or "M5")
+        pipeline = SymbolPipeline(get_feature_set(model.version.feature_set), timeframe)
+        fresh = KeyState(model.version.id, timeframe, pipeline)
+        fresh.closed = deque(maxlen=max(1, model.bundle.window - 1))
+        first_ts = event.ticks[0][0]
+        stored = await read_bars(
+            self._store, TenantId(event.tenant_id), event.symbol, timeframe,
+            end_ms=timeframe.bucket_start_ms(first_ts), count=pipeline.replay_bars_needed,
+        )  # fmt: skip
+        for bar in stored:
+            spread = bar.spread_mean if math.isfinite(bar.spread_mean) else None
+            self._advance(fresh, bar_values(
+                bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, spread
+            ))  # fmt: skip
+        self._keys[key] = fresh
+        self.stats.rebuilds += 1
+        return fresh
+
+    def _advance(self, state: KeyState, bar: BarValues) -> None:
+        output = state.pipeline.update(bar)
+        state.atr.update_bar(bar.high, bar.low, bar.close)
+        if state.closed.maxlen:
+            state.closed.append(output.values)
+        if state.forming is not None and state.forming.ts <= bar.ts:
+            state.forming = None
+
+    def _extend(self, state: KeyState, ts: int, bid: float, ask: float, volume: float) -> None:
+        bucket = state.timeframe.bucket_start_ms(ts)
+        last = state.pipeline.last_ts
+        if last is not None and bucket <= last:
+            return  # a tick of a bar already closed here (the bridge revises it)
+        forming = state.forming
+        if forming is None or bucket > forming.ts:
+            state.forming = FormingBar(bucket, bid, bid, bid, bid, volume, ask - bid)
+        elif bucket == forming.ts:
+            forming.add(bid, ask, volume)
+
+    async def _score(
+        self,
+        event: TicksAccepted,
+        state: KeyState | None,
+        model: ServedModel | None,
+        *,
+        bid: float,
+        ask: float,
+    ) -> dict[str, Any]:
+        """Return the signal of the key now (a ``hold`` with the reason when it cannot)."""
+        base: dict[str, Any] = {"type": "signal", "symbol": event.symbol}
+        if model is None or state is None:
+            return {**base, **_hold("no production model serves this tenant yet", "")}
+        if state.forming is None:
+            return {**base, **_hold("no forming bar yet", model.version.ref)}
+        bar = state.forming.values()
+        vector = state.pipeline.engine.preview(bar)
+        inputs = np.stack([*state.closed, vector]) if model.bundle.window > 1 else vector
+        if len(state.closed) + 1 < model.bundle.window or not np.all(np.isfinite(inputs)):
+            self.stats.warming_up += 1
+            needed = state.pipeline.feature_set.warmup_bars - state.pipeline.engine.count
+            reason = f"features warming up ({max(needed, 1)} more closed bars needed)"
+            return {**base, **_hold(reason, model.version.ref)}
+        output = model.bundle.predict(inputs[np.newaxis])
+        anomaly_score = model.anomaly_score(state.pipeline.feature_set.names, vector)
+        regime = state.pipeline.regime
+        p = [float(x) for x in output.probabilities[0]]
+        decision_input = DecisionInput(
+            symbol=event.symbol, ts=bar.ts, probabilities=(p[0], p[1], p[2]),
+            model=model.version.ref, expected_volatility=float(output.volatility[0]),
+            momentum=float(output.momentum[0]),
+            anomaly=anomaly_score is not None and anomaly_score > self._anomaly_z,
+            **_regime_fields(regime),
+        )  # fmt: skip
+        strategy, preferences = await self._strategy_for(
+            event.tenant_id, event.symbol, state.timeframe.value
+        )
+        decision = strategy.preview(StrategyContext(decision_input))
+        sized = self._size(decision, state, bar, preferences, bid=bid, ask=ask)
+        self.stats.scored += 1
+        return {
+            **base, "action": decision.action, "confidence": round(decision.confidence, 6),
+            "size": sized.size, "stop_loss": sized.stop_loss, "take_profit": sized.take_profit,
+            "model": decision.model, "reasons": [*decision.reasons, *sized.reasons],
+        }  # fmt: skip
+
+    def _size(
+        self,
+        decision: Decision,
+        state: KeyState,
+        bar: BarValues,
+        preferences: TradingPreferences,
+        *,
+        bid: float,
+        ask: float,
+    ) -> SizedSignal:
+        record = StateRecord([state.atr])
+        try:
+            atr = state.atr.update_bar(bar.high, bar.low, bar.close)
+        finally:
+            record.restore()
+        policy = self._policy.capped(preferences.max_risk_per_trade_pct)
+        entry = ask if decision.action == "buy" else bid
+        return size_decision(
+            decision, entry=entry, expected_volatility=0.0, policy=policy,
+            instrument=Instrument(decision.symbol), atr=atr if math.isfinite(atr) else None,
+        )  # fmt: skip
+
+    def _frames(
+        self, event: TicksAccepted, state: KeyState | None, signal: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        if event.signals == "every_tick":
+            return [{**signal, "ts": row[0], "seq": row[5]} for row in event.ticks]
+        last = event.ticks[-1]
+        bar_ts = state.forming.ts if state is not None and state.forming is not None else -1
+        key = (event.connection, event.symbol)
+        if self._sent.get(key) == (signal["action"], bar_ts):
+            return []
+        if len(self._sent) >= MAX_REMEMBERED_CONNECTIONS:
+            del self._sent[next(iter(self._sent))]  # the oldest entry: a connection long gone
+        self._sent[key] = (signal["action"], bar_ts)
+        return [{**signal, "ts": last[0], "seq": last[5]}]
+
+
+def _regime_fields(regime: RegimeState | None) -> dict[str, Any]:
+    """The regime of the last closed bar as ``DecisionInput`` fields (none when unknown)."""
+    if regime is None:
+        return {}
+    fields: dict[str, Any] = {}
+    if regime.trend is not None:
+        fields["trend"] = regime.trend.value
+        p = regime.trend_probabilities.get(regime.trend.value, math.nan)
+        fields["trend_probability"] = p if math.isfinite(p) else None
+    if regime.volatility is not None:
+        fields["volatility"] = regime.volatility.value
+        p = regime.volatility_probabilities.get(regime.volatility.value, math.nan)
+        fields["volatility_probability"] = p if math.isfinite(p) else None
+    return fields
+
+
+def _hold(reason: str, model: str) -> dict[str, Any]:
+    return {
+        "action": "hold", "confidence": 0.0, "size": 0.0, "stop_loss": None,
+        "take_profit": None, "model": model, "reasons": [reason],
+    }  # fmt: skip

@@ -1,0 +1,60 @@
+"""``StateRecord``: put an object graph back in place after it was mutated."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from chainflow.core.state_undo import StateRecord
+
+
+class Inner:
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.window: deque[float] = deque(maxlen=3)
+
+
+class Outer:
+    __slots__ = ("count", "inner", "items", "table", "values")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.inner = Inner()
+        self.items: list[Inner] = [Inner(), Inner()]
+        self.table = {"a": 1.0}
+        self.values = np.zeros(3)
+
+
+def mutate(outer: Outer) -> None:
+    outer.count += 1
+    outer.inner.total += 2.5
+    outer.inner.window.append(7.0)
+    outer.items[1].window.append(1.0)
+    outer.items.append(Inner())
+    outer.table["b"] = 2.0
+    outer.values[1] = 9.0
+
+
+class TestStateRecord:
+    def test_restore_puts_everything_back_into_the_same_containers(self) -> None:
+        outer = Outer()
+        outer.inner.window.extend([1.0, 2.0, 3.0])
+        window, items, table, values = outer.inner.window, outer.items, outer.table, outer.values
+        record = StateRecord([outer])
+        mutate(outer)
+        record.restore()
+        assert outer.count == 0 and outer.inner.total == 0.0
+        assert list(outer.inner.window) == [1.0, 2.0, 3.0] and outer.inner.window is window
+        assert len(outer.items) == 2 and outer.items is items
+        assert list(outer.items[1].window) == []
+        assert outer.table == {"a": 1.0} and outer.table is table
+        assert outer.values.tolist() == [0.0, 0.0, 0.0] and outer.values is values
+
+    def test_an_attribute_replaced_by_a_new_object_is_put_back(self) -> None:
+        outer = Outer()
+        original = outer.inner
+        record = StateRecord([outer])
+        outer.inner = Inner()
+        record.restore()
+        assert outer.inner is original

@@ -1,0 +1,213 @@
+"""The per-tick hot path on the embedded kernel: ticks in, signal frames for their connection.
+
+Bars are stored (not published: no bar-close predictions run) and a production model is
+promoted; ``TicksAccepted`` events as the bridge publishes them are answered on
+``trading.connection.<tenant>.<connection>``. Proves: one frame per tick with its ``seq``
+for ``every_tick``; the decision equals ``ModelStrategy`` on the model's answer for the batch
+feature row of the stored bars plus the forming bar; stops on the right side of the tick's
+price; ``on_change`` sends only changes and one frame per new bar; warm-up and "no model"
+answer ``hold`` with the reason; the committed feature state is untouched by the ticks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from chainflow.bridge.bar_table import persist_bars
+from chainflow.bridge.events import BarPublished, TicksAccepted, bars_topic, ticks_topic
+from chainflow.core.ids import TenantId
+from chainflow.core.settings import MlSettings
+from chainflow.features.api import feature_matrix, get_feature_set
+from chainflow.hub.api import BusMessage
+from chainflow.ml.serving import ModelBundle
+from chainflow.runtime.kernel import Kernel
+from chainflow.trading.decision import DecisionInput, TradingPreferences
+from chainflow.trading.events import connection_topic
+from chainflow.trading.strategy import ModelStrategy, StrategyContext
+from chainflow.trading.tick_path import _regime_fields
+from tests.fixtures.market_data import make_ohlcv
+from tests.fixtures.settings import embedded_settings
+from tests.ml.test_service import TENANT, TF, bars_of, train_and_promote
+
+SERVICES = "hub,storage,bridge,features,ml,trading"
+SYMBOL = "EURUSD"
+STEP_MS = 1_000
+
+
+@pytest.fixture
+async def kernel(tmp_path: Path) -> AsyncIterator[Kernel]:
+    settings = embedded_settings(tmp_path / "home", ml=MlSettings(refresh_s=0.01))
+    running = Kernel(settings, services=SERVICES)
+    running.build()
+    await running.start()
+    yield running
+    await running.stop()
+
+
+async def frames_of(kernel: Kernel, tenant: str, connection: str) -> list[dict[str, Any]]:
+    received: list[dict[str, Any]] = []
+
+    async def on(message: BusMessage) -> None:
+        received.extend(json.loads(message.data)["frames"])
+
+    await kernel.infra.bus.subscribe(connection_topic(tenant, connection), on)
+    return received
+
+
+async def send_ticks(
+    kernel: Kernel,
+    rows: list[tuple[int, float, float, float, bool, int | None]],
+    *,
+    connection: str,
+    signals: str = "every_tick",
+    tenant: str = TENANT,
+    symbol: str = SYMBOL,
+) -> None:
+    event = TicksAccepted(
+        tenant, symbol, kernel.clock.now_ms(), tuple(rows), connection=connection,
+        signals=signals, received_us=kernel.clock.now_us(),
+    )  # fmt: skip
+    await kernel.infra.bus.publish(ticks_topic(tenant, symbol), event.to_json())
+
+
+async def until(frames: list[dict[str, Any]], count: int) -> None:
+    for _ in range(3000):
+        if len(frames) >= count:
+            await asyncio.sleep(0.05)  # and nothing more arrives
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"expected {count} frames; received {len(frames)}: {frames}")
+
+
+def tick_rows(start_ms: int, bids: list[float], first_seq: int = 1) -> list[Any]:
+    return [
+        (start_ms + i * STEP_MS, bid, round(bid + 0.0001, 6), 1.0, False, first_seq + i)
+        for i, bid in enumerate(bids)
+    ]
+
+
+async def stored_market(kernel: Kernel, bars: int, symbol: str = SYMBOL) -> Any:
+    data = make_ohlcv(bars, seed=91)
+    data = dataclasses.replace(data, ts_ms=data.ts_ms - data.ts_ms[0] % TF.milliseconds)
+    await persist_bars(kernel.infra.timeseries, TenantId(TENANT), bars_of(data, symbol))
+    return data
+
+
+class TestEveryTick:
+    async def test_each_tick_gets_the_strategy_decision_on_the_forming_bar(
+        self, kernel: Kernel, tmp_path: Path
+    ) -> None:
+        onnx = await train_and_promote(kernel, tmp_path / "home", {})
+        data = await stored_market(kernel, 400)
+        frames = await frames_of(kernel, TENANT, "conn-a")
+        forming_ts = int(data.ts_ms[-1]) + TF.milliseconds
+        last_close = float(data.close[-1])
+        bids = [round(last_close * (1 + d), 5) for d in (0.0, 0.0004, -0.0003, 0.0012, 0.0007)]
+        await send_ticks(kernel, tick_rows(forming_ts, bids), connection="conn-a")
+        await until(frames, 5)
+
+        assert [f["seq"] for f in frames] == [1, 2, 3, 4, 5]
+        assert [f["ts"] for f in frames] == [forming_ts + i * STEP_MS for i in range(5)]
+        assert len(frames) == 5 and all(f["type"] == "signal" for f in frames)
+        assert all(f["model"] == "fx-default@1" and f["latency_ms"] >= 0 for f in frames)
+        # One event: every frame carries the decision at its last tick, recomputed here
+        # from the batch features of the stored bars plus the forming bar.
+        last = frames[-1]
+        ts = np.append(data.ts_ms, forming_ts)
+        matrix = feature_matrix(
+            get_feature_set("fx-core@1"), ts=ts, open=np.append(data.open, bids[0]),
+            high=np.append(data.high, max(bids)), low=np.append(data.low, min(bids)),
+            close=np.append(data.close, bids[-1]), volume=np.append(data.volume, 5.0),
+            spread=np.append(np.full(len(data.close), 0.0001), 0.0001),
+        )  # fmt: skip
+        output = ModelBundle(onnx).predict(matrix[-1:])
+        assert kernel.trading is not None and kernel.trading.tick_path is not None
+        state = kernel.trading.tick_path._keys[(TENANT, SYMBOL)]
+        p = [float(x) for x in output.probabilities[0]]
+        decision_input = DecisionInput(
+            symbol=SYMBOL, ts=forming_ts, probabilities=(p[0], p[1], p[2]),
+            model="fx-default@1", expected_volatility=float(output.volatility[0]),
+            momentum=float(output.momentum[0]), **_regime_fields(state.pipeline.regime),
+        )  # fmt: skip
+        expected = ModelStrategy(TradingPreferences()).on_bar(StrategyContext(decision_input))
+        assert last["action"] == expected.action
+        assert last["confidence"] == pytest.approx(expected.confidence, abs=2e-6)
+        assert last["reasons"][: len(expected.reasons)] == list(expected.reasons)
+        if last["action"] == "buy":
+            assert last["size"] > 0 and last["stop_loss"] < bids[-1] + 0.0001 < last["take_profit"]
+        elif last["action"] == "sell":
+            assert last["size"] > 0 and last["take_profit"] < bids[-1] < last["stop_loss"]
+        else:
+            assert last["size"] == 0 and last["stop_loss"] is None
+        # The committed state is the stored bars' (the ticks only previewed the forming bar).
+        assert state.pipeline.last_ts == int(data.ts_ms[-1])
+        assert state.forming is not None and state.forming.ts == forming_ts
+
+    async def test_warm_up_and_no_model_answer_hold_with_the_reason(
+        self, kernel: Kernel, tmp_path: Path
+    ) -> None:
+        frames_other = await frames_of(kernel, "0190a5c0-0000-7000-8000-0000000other", "c")
+        await send_ticks(
+            kernel, tick_rows(1_700_000_000_000, [1.1, 1.1001]), connection="c",
+            tenant="0190a5c0-0000-7000-8000-0000000other",
+        )  # fmt: skip
+        await until(frames_other, 2)
+        assert {f["action"] for f in frames_other} == {"hold"}
+        assert "no production model" in frames_other[0]["reasons"][0]
+
+        await train_and_promote(kernel, tmp_path / "home", {})
+        data = await stored_market(kernel, 20, symbol="GBPUSD")
+        frames = await frames_of(kernel, TENANT, "w")
+        start = int(data.ts_ms[-1]) + TF.milliseconds
+        await send_ticks(kernel, tick_rows(start, [1.27]), connection="w", symbol="GBPUSD")
+        await until(frames, 1)
+        assert frames[0]["action"] == "hold" and frames[0]["seq"] == 1
+        assert "warming up" in frames[0]["reasons"][0]
+
+
+class TestOnChange:
+    async def test_a_frame_on_each_change_and_on_each_new_bar(
+        self, kernel: Kernel, tmp_path: Path
+    ) -> None:
+        await train_and_promote(kernel, tmp_path / "home", {})
+        data = await stored_market(kernel, 400)
+        every = await frames_of(kernel, TENANT, "every")
+        changes = await frames_of(kernel, TENANT, "changes")
+        forming_ts = int(data.ts_ms[-1]) + TF.milliseconds
+        close = float(data.close[-1])
+        bids = [round(close * (1 + 0.0006 * np.sin(i)), 5) for i in range(8)]
+        for i, row in enumerate(tick_rows(forming_ts, bids)):  # one tick per frame, as MT5
+            await send_ticks(kernel, [row], connection="every")
+            await until(every, i + 1)
+            await send_ticks(kernel, [row], connection="changes", signals="on_change")
+        await until(every, 8)
+        actions = [f["action"] for f in every]
+        switches = [i for i in range(8) if i == 0 or actions[i] != actions[i - 1]]
+        await until(changes, len(switches))
+        assert [f["seq"] for f in changes] == [i + 1 for i in switches]
+        assert [f["action"] for f in changes] == [actions[i] for i in switches]
+
+        # The bar closes (the bridge publishes it before the next bar's ticks): one frame.
+        bar = BarPublished(
+            TENANT, SYMBOL, TF.value, forming_ts, bids[0], max(bids), min(bids), bids[-1],
+            8.0, 8, 0.0001,
+        )  # fmt: skip
+        await kernel.infra.bus.publish(bars_topic(TENANT, SYMBOL, TF), bar.to_json())
+        next_bar = forming_ts + TF.milliseconds
+        await send_ticks(
+            kernel, tick_rows(next_bar, [bids[-1]], first_seq=9), connection="changes",
+            signals="on_change",
+        )  # fmt: skip
+        await until(changes, len(switches) + 1)
+        assert changes[-1]["seq"] == 9 and changes[-1]["ts"] == next_bar
+        assert kernel.trading is not None and kernel.trading.tick_path is not None
+        state = kernel.trading.tick_path._keys[(TENANT, SYMBOL)]
+        assert state.pipeline.last_ts == forming_ts  # the closed bar was committed
