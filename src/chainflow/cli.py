@@ -197,6 +197,9 @@ def _register_market_commands() -> None:
     app.command("replay", help="Stream an MT5 tick file to a server through WS /ws/ticks.")(
         replay_command
     )
+    from chainflow.runtime.demo import demo_command
+
+    app.command("demo", help="Run the platform on sample data and show live signals.")(demo_command)
 
 
 users_app = typer.Typer(help="Operator tasks on users and tenants.", no_args_is_help=True)
@@ -271,5 +274,13 @@ def _register_models_commands() -> None:
     )
 
 
+def _register_backtest_commands() -> None:
+    from chainflow.backtest.cli import make_backtest_commands
+
+    for name, (command, help_text) in make_backtest_commands(_with_kernel).items():
+        app.command(name, help=help_text)(command)
+
+
 _register_market_commands()
 _register_models_commands()
+_register_backtest_commands()

@@ -21,9 +21,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+import chainflow.backtest.models  # noqa: F401  (the backtest jobs)
 import chainflow.bridge.models  # noqa: F401
 import chainflow.hub.models  # noqa: F401  (registers the hub's tables on Base.metadata)
 import chainflow.ml.models  # noqa: F401  (and the model registry's)
+import chainflow.trading.models  # noqa: F401  (the issued signals)
 import chainflow.users.models  # noqa: F401  (and the users service's)
 from chainflow.core.clock import SimulatedClock
 from chainflow.core.errors import ConfigurationError, DependencyUnavailable, Forbidden, NotFound
@@ -54,6 +56,8 @@ from tests.fixtures.database import ProvisionedDatabase
 START_MS = 1_700_000_000_000
 UNREACHABLE_URL = "postgresql+asyncpg://u:secretpw@127.0.0.1:1/x"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+LATEST_MIGRATION = "0007_backtest_jobs"  # the newest file in storage/migrations/versions
 
 
 class ContractBase(DeclarativeBase):
@@ -372,6 +376,7 @@ class TestTenantRepository:
         assert tenant_tables(Base.metadata) == {
             "users", "refresh_tokens", "one_time_tokens", "api_keys", "invitations",
             "tenant_trading_settings", "symbol_aliases", "ml_models", "signals",
+            "backtest_jobs",
         }  # fmt: skip
 
 
@@ -451,7 +456,7 @@ class TestMigrations:
     ) -> None:
         assert await current_revision(fresh_database.url) is None
         await upgrade(fresh_database.url)
-        assert await current_revision(fresh_database.url) == head_revision() == "0006_signals"
+        assert await current_revision(fresh_database.url) == head_revision() == LATEST_MIGRATION
         database = Database(fresh_database.url, DatabaseSettings())
         try:
             async with database.engine.connect() as connection:

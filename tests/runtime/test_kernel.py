@@ -43,7 +43,8 @@ class TestEmbeddedKernel:
             assert reports["cache"].backend == "memory"
             assert reports["bus"].backend == "memory"
             running = (
-                "gateway", "hub", "storage", "bridge", "features", "ml", "trading", "users",
+                "gateway", "hub", "storage", "bridge", "features", "ml", "trading", "risk",
+                "backtest", "users",
             )  # fmt: skip
             assert kernel.running_names == running
             instances = await kernel.infra.registry.discover("hub")
@@ -68,7 +69,8 @@ class TestEmbeddedKernel:
                 }  # fmt: skip
                 services = (await client.get("/api/v1/hub/services")).json()["items"]
                 assert services[0]["services"] == [
-                    "gateway", "hub", "storage", "bridge", "features", "ml", "trading", "users"
+                    "gateway", "hub", "storage", "bridge", "features", "ml", "trading", "risk",
+                    "backtest", "users",
                 ]  # fmt: skip
                 health = (await client.get("/api/v1/hub/health")).json()
                 assert health["status"] == "ok"
@@ -104,10 +106,10 @@ class TestEmbeddedKernel:
             await kernel.stop()
 
     async def test_planned_services_build_nothing(self, tmp_path: Path) -> None:
-        kernel = Kernel(embedded_settings(tmp_path), services="hub,backtest").build()
+        kernel = Kernel(embedded_settings(tmp_path), services="hub,notify").build()
         try:
             assert kernel.running_names == ("hub",)
-            assert kernel.enabled_names == ("hub", "backtest")
+            assert kernel.enabled_names == ("hub", "notify")
         finally:
             await kernel.stop()
 

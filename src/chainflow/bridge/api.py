@@ -7,6 +7,7 @@ from chainflow.bridge.bar_table import read_bars
 from chainflow.bridge.bars import AggregatedBar
 from chainflow.bridge.events import (
     BarPublished,
+    ExecutionReported,
     TicksAccepted,
     all_bars,
     all_market_events,
@@ -29,6 +30,7 @@ __all__ = [
     # bars
     "AggregatedBar",
     "BarPublished",
+    "ExecutionReported",
     "TicksAccepted",
     "all_bars",
     "all_market_events",

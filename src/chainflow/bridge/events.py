@@ -41,9 +41,9 @@ def all_market_events() -> str:
 
 
 def market_event_kind(subject: str) -> str | None:
-    """Return ``"ticks"`` or ``"bars"`` for a subject of ``all_market_events``, else None."""
+    """Return ``"ticks"``, ``"bars"`` or ``"executions"`` for a ``bridge.>`` subject."""
     parts = subject.split(".", 2)
-    if len(parts) == 3 and parts[0] == "bridge" and parts[1] in ("ticks", "bars"):
+    if len(parts) == 3 and parts[0] == "bridge" and parts[1] in ("ticks", "bars", "executions"):
         return parts[1]
     return None
 
@@ -91,6 +91,34 @@ class TicksAccepted(Event):
             )  # fmt: skip
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ValueError(f"expected published ticks; received {data[:200]!r}: {exc}") from exc
+
+
+def executions_topic(tenant_id: str) -> str:
+    """Return ``bridge.executions.<tenant>``: MT5 execution reports of a tenant's clients."""
+    return topic("bridge", "executions", tokens=(tenant_id,))
+
+
+EXECUTION_FIELDS = ("symbol", "side", "volume", "price", "ticket", "ts")
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReported(Event):
+    """A real fill the MT5 client reported (``{"type":"execution",...}``), as received."""
+
+    tenant_id: str
+    connection: str
+    fields: dict[str, Any]
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict()).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ExecutionReported:
+        try:
+            raw = json.loads(data)
+            return cls(str(raw["tenant_id"]), str(raw["connection"]), dict(raw["fields"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"expected an execution report; received {data[:200]!r}") from exc
 
 
 def aliases_changed_topic(tenant_id: str) -> str:

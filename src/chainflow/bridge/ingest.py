@@ -23,13 +23,21 @@ from chainflow.bridge.bar_aggregator import MultiTimeframeAggregator
 from chainflow.bridge.bar_table import persist_bars, read_bars
 from chainflow.bridge.bars import AggregatedBar, BarRevised
 from chainflow.bridge.events import (
+    EXECUTION_FIELDS,
     BarPublished,
+    ExecutionReported,
     TickRow,
     TicksAccepted,
     bars_topic,
+    executions_topic,
     ticks_topic,
 )
-from chainflow.bridge.tick_message import RejectCode, Rejection, parse_tick_message
+from chainflow.bridge.tick_message import (
+    RejectCode,
+    Rejection,
+    parse_tick_message,
+    parse_timestamp,
+)
 from chainflow.bridge.usage import UsageMeter
 from chainflow.bridge.validation import Accepted, TickValidator
 from chainflow.core.auth import Principal
@@ -153,12 +161,49 @@ class IngestSession:
             return await self._ingest(items)
         if kind == "hello":
             return self._hello(message)
+        if kind == "execution":
+            return await self._execution(message)
         return [
             _error(
                 RejectCode.INVALID_SCHEMA,
-                f"expected type 'tick', 'ticks' or 'hello'; received {str(kind)[:40]!r}",
+                "expected type 'tick', 'ticks', 'hello' or 'execution'; "
+                f"received {str(kind)[:40]!r}",
             )
         ]
+
+    async def _execution(self, message: dict[str, Any]) -> list[Frame]:
+        """Publish a real fill the client reports; the trading engine reconciles it."""
+        missing = [k for k in EXECUTION_FIELDS if message.get(k) is None]
+        side = str(message.get("side", "")).lower()
+        problem = None
+        if missing:
+            problem = f"expected execution fields {list(EXECUTION_FIELDS)}; missing {missing}"
+        elif side not in ("buy", "sell"):
+            problem = f"expected side 'buy' or 'sell'; received {str(message['side'])[:20]!r}"
+        else:
+            try:
+                volume, price = float(message["volume"]), float(message["price"])
+            except (TypeError, ValueError):
+                volume = price = math.nan
+            ts = parse_timestamp(message["ts"]) or 0
+            if not (volume > 0 and price > 0 and math.isfinite(volume + price) and ts > 0):
+                problem = (
+                    "expected volume > 0, price > 0 and a valid ts; received "
+                    f"volume {message['volume']!r}, price {message['price']!r}, "
+                    f"ts {message['ts']!r}"
+                )
+        if problem is not None:
+            return [_error(RejectCode.INVALID_SCHEMA, problem)]
+        symbol = self._feed.validator.normalize_symbol(str(message["symbol"]))
+        fields = {
+            "symbol": symbol, "side": side, "volume": volume, "price": price,
+            "ticket": str(message["ticket"]), "ts": ts,
+        }  # fmt: skip
+        tenant = self._principal.tenant_id
+        event = ExecutionReported(tenant, self.connection_id, fields)
+        await self._bus.publish(executions_topic(tenant), event.to_json())
+        self._feed.stats["executions"] += 1
+        return []
 
     def _hello(self, message: dict[str, Any]) -> list[Frame]:
         mode = message.get("signals", "on_change")
@@ -201,13 +246,16 @@ class IngestSession:
                 accepted.append((outcome, seq))
         if accepted:
             ticks = [a.tick for a, _ in accepted]
+            # The hot path scores the ticks while the store commits them: a signal does not
+            # wait for the disk, the ack does (a tick that fails to store is not acked and
+            # the client resends it).
+            await self._publish(accepted)
             await self._store.append_ticks(self._principal.tenant_id, ticks)  # durable
             for _, seq in accepted:
                 if seq is not None:
                     self._seqs.settle(seq)
             self._feed.stats["ticks_stored"] += len(ticks)
-            await self._update_bars(ticks)  # a closed bar is published before the next ticks
-            await self._publish(accepted)
+            await self._update_bars(ticks)
         if self._usage is not None and accepted:
             self._usage.record(self._principal.tenant_id, ticks=len(accepted), messages=0)
         if self._seqs.highest is not None and self._seqs.highest != self._acked:

@@ -82,12 +82,7 @@ def parse_tick_message(raw: Mapping[str, Any]) -> ParsedTick | Rejection:
             seq,
         )
     raw_ts = raw.get("ts", _ABSENT)
-    if type(raw_ts) is int:
-        ts: int | None = raw_ts
-    elif isinstance(raw_ts, str):
-        ts = _parse_iso_ms(raw_ts)
-    else:
-        ts = None
+    ts = parse_timestamp(raw_ts)
     if ts is None:
         return Rejection(
             RejectCode.INVALID_SCHEMA,
@@ -151,6 +146,15 @@ def _to_float(value: float) -> float:
         return float(value)
     except OverflowError:
         return math.inf if value > 0 else -math.inf
+
+
+def parse_timestamp(raw: Any) -> int | None:
+    """Return epoch ms of an integer or an ISO-8601 string with a timezone, else None."""
+    if type(raw) is int:
+        return raw
+    if isinstance(raw, str):
+        return _parse_iso_ms(raw)
+    return None
 
 
 def _parse_iso_ms(text: str) -> int | None:

@@ -215,6 +215,10 @@ class TickValidator:
         """Apply a new alias table to the ticks that follow (state per symbol is kept)."""
         self._normalizer = normalizer
 
+    def normalize_symbol(self, symbol: str) -> str:
+        """Return the canonical name of ``symbol`` (itself, upper-cased, when unknown)."""
+        return self._normalizer.normalize(symbol) or symbol.upper()
+
     def validate_message(self, raw: Mapping[str, Any]) -> Accepted | Rejection:
         """Parse one wire item and validate it, counting a schema rejection too."""
         parsed = parse_tick_message(raw)

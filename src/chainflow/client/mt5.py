@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -61,6 +61,7 @@ class Mt5Client:
         symbols: tuple[str, ...] = (),
         open_timeout_s: float = 10.0,
         signal_buffer: int = 10_000,
+        on_sent: Callable[[list[Frame], float], None] | None = None,
     ) -> None:
         if not 1 <= batch_size <= MAX_BATCH_ITEMS:
             raise ValueError(f"batch_size must be in 1..{MAX_BATCH_ITEMS}; received {batch_size}")
@@ -72,6 +73,9 @@ class Mt5Client:
         self.max_reconnect_attempts = max_reconnect_attempts
         self._hello = {"type": "hello", "signals": signals_mode, "symbols": list(symbols)}
         self._open_timeout_s = open_timeout_s
+        # Called as on_sent(items, time.perf_counter()) after each batch is written: items
+        # carry their connection seq, which signal frames echo (client-side latency).
+        self._on_sent = on_sent
         self.stats = ClientStats()
         self._signals: asyncio.Queue[Any] = asyncio.Queue(maxsize=signal_buffer)
         self._cond = asyncio.Condition()
@@ -277,6 +281,8 @@ class Mt5Client:
             if not items:
                 continue
             await ws.send(json.dumps({"type": "ticks", "items": items}))
+            if self._on_sent is not None:
+                self._on_sent(items, time.perf_counter())
             self.stats.frames_sent += 1
             self.stats.ticks_sent += len(items)
 

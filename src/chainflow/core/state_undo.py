@@ -102,3 +102,68 @@ class StateRecord:
                 container[...] = items
         for obj, name, value in self._attributes:
             setattr(obj, name, value)
+
+
+_ATOM, _DEQUE, _LIST, _DICT, _ARRAY = range(5)
+
+
+def _kind(value: Any) -> int:
+    if isinstance(value, deque):
+        return _DEQUE
+    if isinstance(value, list):
+        return _LIST
+    if isinstance(value, dict):
+        return _DICT
+    if isinstance(value, np.ndarray):
+        return _ARRAY
+    return _ATOM
+
+
+class StatePlan:
+    """``StateRecord`` for a graph whose shape does not change: walked once, then cheap.
+
+    The walk (which attributes exist, which hold containers, which objects are nested) is
+    done at construction; ``record()`` then only reads the attributes and copies the
+    containers' items, and ``restore(saved)`` writes them back in place. ``record`` returns
+    None when an attribute's type changed since the walk (e.g. ``None`` became an object
+    whose state the plan does not know): the caller makes a new plan.
+    """
+
+    __slots__ = ("_slots",)
+
+    def __init__(self, roots: Iterable[Any]) -> None:
+        walk = StateRecord(roots)
+        self._slots = [
+            (obj, name, _kind(value), type(value)) for obj, name, value in walk._attributes
+        ]
+
+    def record(self) -> list[tuple[Any, Any]] | None:
+        saved: list[tuple[Any, Any]] = []
+        append = saved.append
+        for obj, name, kind, planned_type in self._slots:
+            value = getattr(obj, name)
+            if type(value) is not planned_type:
+                return None
+            if kind == _ATOM:
+                append((value, None))
+            elif kind == _DEQUE or kind == _LIST:
+                append((value, list(value)))
+            elif kind == _DICT:
+                append((value, dict(value)))
+            else:
+                append((value, value.copy()))
+        return saved
+
+    def restore(self, saved: list[tuple[Any, Any]]) -> None:
+        for (obj, name, kind, _), (value, items) in zip(self._slots, saved, strict=True):
+            if kind == _DEQUE:
+                value.clear()
+                value.extend(items)
+            elif kind == _LIST:
+                value[:] = items
+            elif kind == _DICT:
+                value.clear()
+                value.update(items)
+            elif kind == _ARRAY:
+                value[...] = items
+            setattr(obj, name, value)

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from chainflow.core.state_undo import StateRecord
+from chainflow.core.state_undo import StatePlan
 from chainflow.features.normalize import RollingRobustScaler, RollingZScoreScaler
 from chainflow.features.sets import FeatureSet, FeatureSetMismatch, FeatureSpec, Scaling
 from chainflow.features.stream.momentum import CCI, MACD, ROC, RSI, STOCH, WILLR
@@ -186,6 +186,7 @@ class FeatureEngine:
         self._outputs: list[Reader] = [self._compile(spec) for spec in feature_set.features]
         self._count = 0
         self._last_ts: int | None = None
+        self._plan: StatePlan | None = None
 
     @property
     def feature_set(self) -> FeatureSet:
@@ -228,14 +229,20 @@ class FeatureEngine:
         """Return the vector ``update(bar)`` would return, leaving the engine unchanged.
 
         How the live hot path scores the forming bar on every tick: the components' state
-        is recorded (``StateRecord``), the bar is fed and the state is put back in place.
+        is recorded (``StatePlan``, walked once), the bar is fed and the state is put back
+        in place.
         """
-        record = StateRecord(self._components.values())
+        plan = self._plan
+        saved = plan.record() if plan is not None else None
+        if saved is None:  # first preview, or a restore() replaced the components' state
+            plan = self._plan = StatePlan(self._components.values())
+            saved = plan.record()
+            assert saved is not None
         count, last_ts = self._count, self._last_ts
         try:
             return self.update(bar)
         finally:
-            record.restore()
+            plan.restore(saved)
             self._count, self._last_ts = count, last_ts
 
     def snapshot(self) -> dict[str, Any]:
@@ -263,6 +270,7 @@ class FeatureEngine:
             )
         for key, component in self._components.items():
             component.restore(decode_floats(components[key]))
+        self._plan = None  # restores may replace nested state objects: walk again
         self._count = int(snapshot["count"])
         last_ts = snapshot["last_ts"]
         self._last_ts = None if last_ts is None else int(last_ts)

@@ -26,6 +26,7 @@ from chainflow.ml.registry_types import (
     ModelVersion,
     PlatformModelChangeDeniedError,
 )
+from chainflow.ml.serving import BundleOutput, ModelBundle
 
 if TYPE_CHECKING:
     from chainflow.ml.window_model import WindowModel
@@ -34,9 +35,11 @@ __all__ = [
     "ArtifactIntegrityError",
     "ArtifactMissingError",
     "ArtifactStore",
+    "BundleOutput",
     "CustomModelLimitError",
     "CustomModelsNotInTierError",
     "LocalArtifactStore",
+    "ModelBundle",
     "ModelFamily",
     "ModelNotFoundError",
     "ModelRegistration",

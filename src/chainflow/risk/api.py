@@ -20,6 +20,7 @@ from chainflow.risk.limits import (
     check_order,
     correlation_between,
 )
+from chainflow.risk.portfolio import PortfolioSnapshot, PortfolioSource
 from chainflow.risk.sizing import (
     SizingResult,
     fixed_fractional,
@@ -43,6 +44,8 @@ __all__ = [
     "Instrument",
     "OrderCheck",
     "OrderRequest",
+    "PortfolioSnapshot",
+    "PortfolioSource",
     "PortfolioView",
     "Position",
     "RiskLimits",

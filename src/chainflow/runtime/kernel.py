@@ -46,8 +46,10 @@ from chainflow.users.overview import build_profile_overview
 from chainflow.users.service import UsersService
 
 if TYPE_CHECKING:
+    from chainflow.backtest.service import BacktestService
     from chainflow.features.api import FeaturesService
     from chainflow.ml.service import MlService
+    from chainflow.risk.service import RiskService
     from chainflow.trading.api import TradingService
 
 log = get_logger("chainflow.runtime")
@@ -102,6 +104,8 @@ class Kernel:
         self.features: FeaturesService | None = None  # set when features are built here
         self.ml: MlService | None = None  # set when the ml service is built here
         self.trading: TradingService | None = None  # set when trading is built here
+        self.risk: RiskService | None = None  # set when risk is built here
+        self.backtest: BacktestService | None = None  # set when backtest is built here
         self.credential_resolver: CredentialResolver | None = None  # ditto
         self.access_tokens = AccessTokenCodec(settings.auth, settings.secret_key, self.clock)
         self._auth: tuple[Authenticator, RateLimiter, WebSocketLimiter] | None = None

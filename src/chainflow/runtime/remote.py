@@ -19,6 +19,7 @@ from chainflow.core.messages import topic
 from chainflow.core.tenancy import TenantContext
 from chainflow.gateway.api import CredentialResolver
 from chainflow.hub.api import EventBus, Subscription
+from chainflow.risk.settings_source import TenantRiskSettings
 from chainflow.storage.relational import Database
 from chainflow.trading.api import TradingPreferences
 
@@ -91,7 +92,8 @@ class BusCredentialResolver:
 
 
 async def serve_trading_settings(bus: EventBus, database: Database, users: Any) -> Subscription:
-    """Answer ``{tenant_id}`` with the tenant's risk tolerance, symbols and risk limits."""
+    """Answer ``{tenant_id}`` with the tenant's risk tolerance, symbols, risk limits and
+    leverage."""
 
     async def get(data: bytes) -> bytes:
         tenant = TenantContext(tenant_id=TenantId(str(json.loads(data)["tenant_id"])))
@@ -103,6 +105,7 @@ async def serve_trading_settings(bus: EventBus, database: Database, users: Any) 
             "max_risk_per_trade_pct": settings.max_risk_per_trade_pct,
             "max_daily_loss_pct": settings.max_daily_loss_pct,
             "max_drawdown_pct": settings.max_drawdown_pct,
+            "leverage": settings.leverage,
         }).encode()  # fmt: skip
 
     return await bus.serve(TRADING_SETTINGS, get)
@@ -141,5 +144,40 @@ class BusTradingPreferences:
         except (DependencyUnavailable, KeyError, TypeError, ValueError) as exc:
             log.warning("trading_settings_unavailable", tenant_id=tenant_id, error=str(exc))
             found = cached[1] if cached is not None else TradingPreferences()
+        self._cache[tenant_id] = (now, found)
+        return found
+
+
+class BusRiskSettings:
+    """The risk service's ``RiskSettingsSource`` over the same bus request, cached ``ttl_s``.
+
+    Without an answer (users unreachable) a tenant keeps its last answer, else the defaults.
+    """
+
+    def __init__(self, bus: EventBus, clock: Clock, *, ttl_s: float = 30.0) -> None:
+        self._bus = bus
+        self._clock = clock
+        self._ttl_ms = ttl_s * 1000.0
+        self._cache: dict[str, tuple[int, TenantRiskSettings]] = {}
+
+    async def risk_settings(self, tenant_id: str) -> TenantRiskSettings:
+        now = self._clock.now_ms()
+        cached = self._cache.get(tenant_id)
+        if cached is not None and now - cached[0] < self._ttl_ms:
+            return cached[1]
+        try:
+            reply = await self._bus.request(
+                TRADING_SETTINGS, json.dumps({"tenant_id": tenant_id}).encode(), timeout_s=2.0
+            )
+            raw = json.loads(reply)
+            found = TenantRiskSettings(
+                max_risk_per_trade_pct=float(raw["max_risk_per_trade_pct"]),
+                max_daily_loss_pct=float(raw["max_daily_loss_pct"]),
+                max_drawdown_pct=float(raw["max_drawdown_pct"]),
+                leverage=int(raw.get("leverage", TenantRiskSettings().leverage)),
+            )
+        except (DependencyUnavailable, KeyError, TypeError, ValueError) as exc:
+            log.warning("risk_settings_unavailable", tenant_id=tenant_id, error=str(exc))
+            found = cached[1] if cached is not None else TenantRiskSettings()
         self._cache[tenant_id] = (now, found)
         return found

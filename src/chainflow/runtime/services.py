@@ -68,6 +68,18 @@ def _build_trading(kernel: Kernel) -> ServiceComponent:
     return build_trading_component(kernel)
 
 
+def _build_risk(kernel: Kernel) -> ServiceComponent:
+    from chainflow.runtime.risk_wiring import build_risk_component
+
+    return build_risk_component(kernel)
+
+
+def _build_backtest(kernel: Kernel) -> ServiceComponent:
+    from chainflow.runtime.backtest_wiring import build_backtest_component
+
+    return build_backtest_component(kernel)
+
+
 def _build_users(kernel: Kernel) -> ServiceComponent:
     from chainflow.runtime.users_wiring import build_users_component
 
@@ -137,21 +149,24 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "decisions, signals, paper portfolio",
         _build_trading,
         models="chainflow.trading.models",
-        route_prefixes=("/api/v1/signals",),
+        route_prefixes=("/api/v1/signals", "/api/v1/trading"),
     ),
     ServiceSpec(
         "risk",
         3,
         "risk-management",
         "VaR, sizing, limits, drawdown guards",
-        planned_in="issue 8",
+        _build_risk,
+        route_prefixes=("/api/v1/risk",),
     ),
     ServiceSpec(
         "backtest",
         3,
         "backtesting-engine",
         "simulation, optimization, walk-forward",
-        planned_in="issue 9",
+        _build_backtest,
+        models="chainflow.backtest.models",
+        route_prefixes=("/api/v1/backtests",),
     ),
     ServiceSpec(
         "users",

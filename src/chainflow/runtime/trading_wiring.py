@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 from chainflow.ml.api import ServedModels, model_registry
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.remote import BusTradingPreferences
-from chainflow.trading.api import TradingService, build_signals_router
+from chainflow.trading.api import TradingService, build_trading_router
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel
@@ -22,6 +22,7 @@ _COUNTERS = {
     "signals": "Signals issued (stored and published) on a change of the stable action.",
     "stale_predictions": "Predictions at or before their key's last bar (redeliveries), skipped.",
     "rejected_messages": "Bus messages that were not a usable prediction.",
+    "risk_refused": "Signals turned to hold because risk refused the entry.",
 }
 
 
@@ -56,7 +57,7 @@ def build_trading_component(kernel: Kernel) -> ServiceComponent:
     kernel.metrics_registry.register(TradingStatsCollector(service))
     return ServiceComponent(
         name="trading",
-        router=build_signals_router(service=service),
+        router=build_trading_router(service=service),
         on_start=service.start,
         on_stop=service.stop,
     )

@@ -11,7 +11,7 @@ from chainflow.trading.decision import (
 )
 from chainflow.trading.events import SignalIssued, connection_topic, signals_topic
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
-from chainflow.trading.routes import build_signals_router
+from chainflow.trading.routes import build_signals_router, build_trading_router
 from chainflow.trading.service import TradingService, TradingStats
 from chainflow.trading.signal_sizing import SizedSignal, SizingPolicy, size_decision
 from chainflow.trading.strategy import ModelStrategy, Strategy, StrategyContext
@@ -33,6 +33,7 @@ __all__ = [
     "TradingService",
     "TradingStats",
     "build_signals_router",
+    "build_trading_router",
     "connection_topic",
     "signals_topic",
     "size_decision",

@@ -17,6 +17,11 @@ def signals_topic(tenant_id: str, symbol: str) -> str:
     return topic("signals", tokens=(tenant_id, symbol))
 
 
+def risk_events_topic(tenant_id: str) -> str:
+    """Return ``trading.risk.<tenant>``: the tenant's circuit breaker tripped (and why)."""
+    return topic("trading", "risk", tokens=(tenant_id,))
+
+
 def connection_topic(tenant_id: str, connection: str) -> str:
     """Return ``trading.connection.<tenant>.<connection>``: frames for one MT5 connection.
 

@@ -1,4 +1,10 @@
-"""``GET /api/v1/signals``: the tenant's issued signals, newest first."""
+"""The trading engine's routes: signals, the paper account and its attribution.
+
+- ``GET /api/v1/signals``: the tenant's issued signals, newest first.
+- ``GET /api/v1/trading/paper``: the tenant's paper account (summary, positions, queued
+  orders, recent trades, reconciled MT5 fills, equity curve).
+- ``GET /api/v1/trading/attribution``: P&L and hit rate by model, symbol, regime and reason.
+"""
 
 from __future__ import annotations
 
@@ -26,4 +32,32 @@ def build_signals_router(*, service: TradingService) -> APIRouter:
         signals = await service.recent_signals(principal.tenant, symbol=wanted, limit=limit)
         return {"items": [s.to_wire() for s in signals]}
 
+    return router
+
+
+def build_trading_router(*, service: TradingService) -> APIRouter:
+    """``/signals`` and ``/trading/...`` (mounted under ``/api/v1``)."""
+    router = APIRouter()
+    router.include_router(build_signals_router(service=service))
+    trading = APIRouter(prefix="/trading", tags=["trading"])
+
+    @trading.get("/paper", summary="The tenant's paper-trading account")
+    async def paper_account(
+        principal: Reader,
+        curve_points: Annotated[int, Query(ge=0, le=10_080)] = 500,
+    ) -> dict[str, Any]:
+        return service.desk.account_view(str(principal.tenant_id), curve_points=curve_points)
+
+    @trading.get(
+        "/attribution",
+        summary="P&L and hit rate by model, symbol, regime and signal reason",
+        description=(
+            "Closed trades count for the signal that opened them; open positions with their "
+            "unrealized P&L. `total.pnl + swaps == account_pnl` (equity - starting balance)."
+        ),
+    )
+    async def attribution(principal: Reader) -> dict[str, Any]:
+        return service.desk.attribution(str(principal.tenant_id)).to_dict()
+
+    router.include_router(trading)
     return router

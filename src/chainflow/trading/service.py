@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from chainflow.bridge.api import read_bars
 from chainflow.core.clock import Clock
@@ -37,9 +37,11 @@ from chainflow.risk.api import Instrument
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
 from chainflow.trading.decision import Action, TradingPreferences, input_from_prediction
-from chainflow.trading.events import SignalIssued, signals_topic
+from chainflow.trading.events import SignalIssued, risk_events_topic, signals_topic
+from chainflow.trading.paper_desk import PaperDesk, PaperSignal
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.repository import SignalRepository
+from chainflow.trading.signal_risk import risk_check
 from chainflow.trading.signal_sizing import SizingPolicy, size_decision
 from chainflow.trading.strategy import ModelStrategy, StrategyContext
 from chainflow.trading.tick_path import TickPath
@@ -57,6 +59,7 @@ class TradingStats:
     signals: int = 0
     stale_predictions: int = 0
     rejected_messages: int = 0
+    risk_refused: int = 0
 
 
 @dataclass(slots=True)
@@ -103,23 +106,22 @@ class TradingService:
         self._locks: dict[Key, asyncio.Lock] = {}
         self._subscription: Subscription | None = None
         self.stats = TradingStats()
-        self.tick_path = (
-            None if models is None else TickPath(
-                bus=bus, store=store, clock=clock, models=models,
-                strategy_for=self.strategy_for, policy=self.policy,
-            )
+        self.desk = PaperDesk(
+            starting_balance=settings.paper_equity, on_breaker=self._breaker_tripped
+        )
+        self.tick_path = TickPath(
+            bus=bus, store=store, clock=clock, models=models, desk=self.desk,
+            strategy_for=self.strategy_for, policy=self.policy,
         )  # fmt: skip
 
     async def start(self) -> None:
         self._subscription = await self._bus.subscribe(
             all_predictions(), self.on_message, durable=DURABLE_NAME
         )
-        if self.tick_path is not None:
-            await self.tick_path.start()
+        await self.tick_path.start()
 
     async def stop(self) -> None:
-        if self.tick_path is not None:
-            await self.tick_path.stop()
+        await self.tick_path.stop()
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None
@@ -171,30 +173,61 @@ class TradingService:
                 self.stats.rejected_messages += 1
                 log.warning("trading_bad_prediction", symbol=prediction.symbol, error=str(exc))
                 return None
-            decision = state.strategy.on_bar(StrategyContext(decision_input))
+            tenant_id = prediction.tenant_id
+            held = self.desk.intended_lots(tenant_id, prediction.symbol)
+            decision = state.strategy.on_bar(StrategyContext(decision_input, held))
             state.last_ts = prediction.ts
             if decision.action == state.action:
                 return None
+            state.action = decision.action  # a refused entry is explained once, not every bar
             instrument = Instrument(prediction.symbol)
             entry = prediction.close
             if entry is None and decision.action != "hold":
                 entry = await self._entry_price(prediction)
+            self.desk.set_limits(
+                tenant_id, preferences.max_daily_loss_pct, preferences.max_drawdown_pct
+            )
+            policy = self.policy.capped(preferences.max_risk_per_trade_pct)
+            policy = replace(policy, equity=self.desk.equity(tenant_id))
             sized = size_decision(
                 decision, entry=entry, expected_volatility=prediction.expected_volatility,
-                policy=self.policy.capped(preferences.max_risk_per_trade_pct),
-                instrument=instrument, atr=prediction.atr,
+                policy=policy, instrument=instrument, atr=prediction.atr,
+            )  # fmt: skip
+            portfolio = await self.desk.portfolio(tenant_id)
+            checked = risk_check(
+                action=decision.action, size=sized.size, entry=entry,
+                stop_loss=sized.stop_loss, take_profit=sized.take_profit, instrument=instrument,
+                equity=portfolio.equity, positions=portfolio.positions,
+                prices=portfolio.prices, preferences=preferences,
+                breaker=self.desk.book(tenant_id).breaker,
             )  # fmt: skip
             latency_ms = prediction.latency_ms + (self._clock.monotonic() - started) * 1000.0
             signal = SignalIssued(
-                symbol=prediction.symbol, ts=prediction.ts, action=decision.action,
-                confidence=round(decision.confidence, 6), size=sized.size,
-                stop_loss=sized.stop_loss, take_profit=sized.take_profit, model=decision.model,
-                reasons=[*decision.reasons, *sized.reasons], latency_ms=round(latency_ms, 3),
+                symbol=prediction.symbol, ts=prediction.ts, action=checked.action,
+                confidence=round(decision.confidence, 6), size=checked.size,
+                stop_loss=checked.stop_loss, take_profit=checked.take_profit,
+                model=decision.model, latency_ms=round(latency_ms, 3),
+                reasons=[*decision.reasons, *sized.reasons, *checked.reasons],
             )  # fmt: skip
-            await self._issue(prediction.tenant_id, prediction.timeframe, signal)
-            state.action = decision.action
+            await self._issue(tenant_id, prediction.timeframe, signal)
+            self.desk.on_signal(tenant_id, PaperSignal(
+                symbol=signal.symbol, ts=signal.ts, action=signal.action, size=signal.size,
+                stop_loss=signal.stop_loss, take_profit=signal.take_profit, model=signal.model,
+                reasons=decision.reasons, regime=self._regime_of(tenant_id, signal.symbol),
+            ))  # fmt: skip
             self.stats.signals += 1
+            self.stats.risk_refused += int(checked.action != decision.action)
             return signal
+
+    def _regime_of(self, tenant_id: str, symbol: str) -> str | None:
+        return self.tick_path.regime_label(tenant_id, symbol)
+
+    async def _breaker_tripped(self, tenant_id: str, reason: str) -> None:
+        """Tell the tenant (``trading.risk.<tenant>``) that its signals are halted."""
+        body = {"type": "circuit_breaker", "tenant_id": tenant_id, "reason": reason,
+                "ts": self._clock.now_ms()}  # fmt: skip
+        log.warning("trading_circuit_breaker", tenant_id=tenant_id, reason=reason)
+        await self._bus.publish(risk_events_topic(tenant_id), json.dumps(body).encode())
 
     async def recent_signals(
         self, tenant: TenantContext, *, symbol: str | None, limit: int

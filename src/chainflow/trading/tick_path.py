@@ -3,13 +3,18 @@
 DESIGN.md §4: a tick accepted on ``WS /ws/ticks`` runs streaming features on the forming
 bar → model inference → decision → sizing, and a ``signal`` frame carrying the tick's
 ``seq`` and ``latency_ms`` (from the frame's receipt by the bridge) goes back on that
-connection. ``TickPath`` subscribes to ``bridge.>`` once, so it sees a bar that closed
-before the ticks of the next bar (the bridge publishes in that order):
+connection. The bridge publishes accepted ticks while it stores them (a signal does not
+wait for the disk; the ack does). ``TickPath`` subscribes to ``bridge.>`` once:
 
-- **Bars** of the model's timeframe advance the key's ``SymbolPipeline`` (features and
-  regimes at the last closed bar), its ATR and its window of closed vectors. A revised bar,
-  a gap in the sequence or a model change rebuilds the key from the stored bars.
 - **Ticks** extend the key's forming bar (late ticks are stored but do not move it). The
+  first tick of a new bar commits the forming bar as closed — the key's ``SymbolPipeline``
+  (features and regimes), ATR and window of closed vectors advance — so that tick is
+  scored on the bar just closed without waiting for the bridge's bar.
+- **Bars** of the model's timeframe confirm what was committed: the bridge's bar equal to
+  it changes nothing, one this process did not see (or saw differently: it missed ticks,
+  e.g. after a restart) advances the state or marks the key stale, and a revised bar or a
+  model change rebuilds the key from the stored bars on its next tick.
+- **Scoring.** The
   forming bar is scored with ``FeatureEngine.preview`` (the committed state is put back),
   the tenant's production model (ONNX), and ``ModelStrategy.preview`` of the trading
   service's strategy of the key (shared with the bar-close signals, so the hysteresis is
@@ -37,6 +42,7 @@ import numpy as np
 
 from chainflow.bridge.api import (
     BarPublished,
+    ExecutionReported,
     TicksAccepted,
     all_market_events,
     market_event_kind,
@@ -61,6 +67,7 @@ from chainflow.risk.api import Instrument
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.trading.decision import Decision, DecisionInput, TradingPreferences
 from chainflow.trading.events import connection_topic
+from chainflow.trading.paper_desk import PaperDesk
 from chainflow.trading.signal_sizing import SizedSignal, SizingPolicy, size_decision
 from chainflow.trading.strategy import ModelStrategy, StrategyContext
 
@@ -119,6 +126,7 @@ class KeyState:
     atr: ATR = field(default_factory=lambda: ATR(ATR_PERIOD))
     closed: deque[np.ndarray] = field(default_factory=deque)
     forming: FormingBar | None = None
+    committed: BarValues | None = None  # the last closed bar fed to the pipeline
     stale: bool = False
 
 
@@ -131,11 +139,13 @@ class TickPath:
         bus: EventBus,
         store: TimeSeriesStore,
         clock: Clock,
-        models: ServedModels,
+        models: ServedModels | None,
+        desk: PaperDesk,
         strategy_for: StrategyFor,
         policy: SizingPolicy,
     ) -> None:
-        self._anomaly_z = models.anomaly_z
+        self._anomaly_z = models.anomaly_z if models is not None else math.inf
+        self._desk = desk
         # (connection, symbol) -> (action, bar ts) last sent to an on_change connection
         self._sent: dict[tuple[str, str], tuple[str, int]] = {}
         self._bus = bus
@@ -163,9 +173,22 @@ class TickPath:
                 await self.on_ticks(TicksAccepted.from_json(message.data))
             elif kind == "bars":
                 self.on_bar(BarPublished.from_json(message.data))
+            elif kind == "executions":
+                execution = ExecutionReported.from_json(message.data)
+                self._desk.on_execution(execution.tenant_id, execution.fields)
         except ValueError as exc:
             self.stats.bad_messages += 1
             log.warning("tick_path_bad_message", subject=message.subject, error=str(exc))
+
+    def regime_label(self, tenant_id: str, symbol: str) -> str | None:
+        """Return ``trend/volatility`` of the symbol's last closed bar (None when unknown)."""
+        state = self._keys.get((tenant_id, symbol))
+        regime = state.pipeline.regime if state is not None else None
+        if regime is None:
+            return None
+        trend = regime.trend.value if regime.trend is not None else "?"
+        volatility = regime.volatility.value if regime.volatility is not None else "?"
+        return f"{trend}/{volatility}"
 
     def on_bar(self, bar: BarPublished) -> None:
         """Advance the key's closed-bar state (or mark it for a rebuild)."""
@@ -173,16 +196,26 @@ class TickPath:
         if state is None or bar.timeframe != state.timeframe.value or state.stale:
             return
         last = state.pipeline.last_ts
-        if bar.revised or (last is not None and bar.ts <= last):
+        values = bar_values(
+            bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.spread_mean
+        )
+        if not bar.revised and last is not None and bar.ts == last:
+            if not _same_bar(state.committed, values):
+                state.stale = True  # this process saw the bar differently: rebuild it
+            return
+        if bar.revised or (last is not None and bar.ts < last):
             state.stale = True  # rebuilt from the stored bars on the next tick
             return
-        self._advance(state, bar_values(
-            bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.spread_mean
-        ))  # fmt: skip
+        self._advance(state, values)
 
     async def on_ticks(self, event: TicksAccepted) -> None:
         """Score the event's ticks and publish the frames their connection asked for."""
         self.stats.ticks += len(event.ticks)
+        for ts, bid, ask, _volume, late, _seq in event.ticks:
+            if not late:  # the paper account fills and marks on every in-order tick
+                await self._desk.on_tick(event.tenant_id, event.symbol, ts, bid, ask)
+        if self._models is None:
+            return  # CHAINFLOW_TRADING_TICK_SIGNALS=false: no per-tick answers
         model = await self._models.resolve(event.tenant_id)
         state = await self._state(event, model) if model is not None else None
         if model is None:
@@ -227,6 +260,7 @@ class TickPath:
 
     def _advance(self, state: KeyState, bar: BarValues) -> None:
         output = state.pipeline.update(bar)
+        state.committed = bar
         state.atr.update_bar(bar.high, bar.low, bar.close)
         if state.closed.maxlen:
             state.closed.append(output.values)
@@ -239,7 +273,10 @@ class TickPath:
         if last is not None and bucket <= last:
             return  # a tick of a bar already closed here (the bridge revises it)
         forming = state.forming
-        if forming is None or bucket > forming.ts:
+        if forming is not None and bucket > forming.ts:
+            self._advance(state, forming.values())  # the bar closed: commit it now
+            forming = None
+        if forming is None:
             state.forming = FormingBar(bucket, bid, bid, bid, bid, volume, ask - bid)
         elif bucket == forming.ts:
             forming.add(bid, ask, volume)
@@ -259,6 +296,9 @@ class TickPath:
             return {**base, **_hold("no production model serves this tenant yet", "")}
         if state.forming is None:
             return {**base, **_hold("no forming bar yet", model.version.ref)}
+        halted = self._desk.halted(event.tenant_id)
+        if halted is not None:
+            return {**base, **_hold(f"circuit breaker tripped: {halted}", model.version.ref)}
         bar = state.forming.values()
         vector = state.pipeline.engine.preview(bar)
         inputs = np.stack([*state.closed, vector]) if model.bundle.window > 1 else vector
@@ -326,6 +366,19 @@ class TickPath:
             del self._sent[next(iter(self._sent))]  # the oldest entry: a connection long gone
         self._sent[key] = (signal["action"], bar_ts)
         return [{**signal, "ts": last[0], "seq": last[5]}]
+
+
+def _same_bar(mine: BarValues | None, theirs: BarValues) -> bool:
+    """Whether the bridge's closed bar is the one this process committed from its ticks."""
+    if mine is None or mine.ts != theirs.ts:
+        return False
+    prices = (mine.open, mine.high, mine.low, mine.close) == (
+        theirs.open, theirs.high, theirs.low, theirs.close,
+    )  # fmt: skip
+    volume = math.isclose(mine.volume, theirs.volume, rel_tol=1e-9, abs_tol=1e-9)
+    spreads = (mine.spread, theirs.spread)
+    spread = any(math.isnan(s) for s in spreads) or math.isclose(*spreads, abs_tol=1e-12)
+    return prices and volume and spread
 
 
 def _regime_fields(regime: RegimeState | None) -> dict[str, Any]:

@@ -1,0 +1,163 @@
+"""Public interface of the backtesting engine: what the CLI, HTTP jobs and optimizer use.
+
+``run_backtest`` runs a built-in strategy by name (with typed, validated parameters) or any
+``chainflow.trading`` ``Strategy`` object (such as ``MlStrategy``) on ``Bars``. Built-in
+strategies take the vectorized path by default; everything else runs on the event engine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from chainflow.backtest.engine import run_event
+from chainflow.backtest.metrics import (
+    AccountTotals,
+    compute_metrics,
+    drawdown_curve,
+    infer_periods_per_year,
+)
+from chainflow.backtest.ml_strategy import MlStrategy, PredictionStrategy, feature_rows
+from chainflow.backtest.strategies import (
+    BUILT_IN_STRATEGIES,
+    IndicatorStrategy,
+    StrategyParams,
+)
+from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars, Trade
+from chainflow.backtest.vectorized import run_signals
+from chainflow.trading.api import Strategy
+
+EngineChoice = Literal["auto", "event", "vectorized"]
+
+
+@dataclass(frozen=True, slots=True)
+class StrategySpec:
+    """A built-in strategy: its name, parameter model, description and whether it vectorizes."""
+
+    name: str
+    params: type[StrategyParams]
+    description: str
+    vectorizable: bool
+    factory: type[IndicatorStrategy]
+
+    def build(self, params: Mapping[str, Any] | None = None) -> IndicatorStrategy:
+        """Return a strategy instance with validated ``params`` (defaults for the missing)."""
+        return self.factory(self.params(**dict(params or {})))
+
+
+STRATEGIES: Mapping[str, StrategySpec] = MappingProxyType(
+    {
+        cls.name: StrategySpec(
+            name=cls.name,
+            params=cls.params_model,
+            description=(cls.__doc__ or "").strip().splitlines()[0],
+            vectorizable=cls.vectorizable,
+            factory=cls,
+        )
+        for cls in BUILT_IN_STRATEGIES
+    }
+)
+
+
+def strategy_spec(strategy: str) -> StrategySpec:
+    """Return the spec of built-in ``strategy``, or raise ``ValueError`` naming the choices."""
+    spec = STRATEGIES.get(strategy)
+    if spec is None:
+        raise ValueError(f"expected a strategy among {sorted(STRATEGIES)}; received {strategy!r}")
+    return spec
+
+
+def parse_params(strategy: str, raw: Mapping[str, str | int | float]) -> dict[str, Any]:
+    """Return ``raw`` validated against ``strategy``'s parameters (strings are coerced).
+
+    Missing parameters take their defaults. An unknown strategy or parameter, or a value
+    that fails validation, raises ``ValueError`` naming what is allowed.
+    """
+    spec = strategy_spec(strategy)
+    allowed = sorted(spec.params.model_fields)
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"expected parameters of {strategy!r} among {allowed}; received unknown {unknown}"
+        )
+    try:
+        return spec.params(**dict(raw)).model_dump()
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}" for err in e.errors()
+        )
+        raise ValueError(
+            f"expected valid parameters of {strategy!r} {allowed}; received {dict(raw)} "
+            f"({problems})"
+        ) from e
+
+
+def run_backtest(
+    bars: Bars,
+    strategy: str | Strategy,
+    params: Mapping[str, Any] | None = None,
+    config: BacktestConfig = BacktestConfig(),  # noqa: B008 - frozen, so safe to share
+    *,
+    engine: EngineChoice = "auto",
+) -> BacktestResult:
+    """Backtest ``strategy`` on ``bars`` and return trades, equity and metrics.
+
+    ``strategy`` is a built-in name (``STRATEGIES``; ``params`` validated by
+    ``parse_params``) or a ``Strategy`` object (``params`` is then only recorded).
+    ``engine="auto"`` takes the vectorized path for strategies with a batch ``signals``
+    array (the built-ins) and the event engine otherwise; both give the same trades.
+    """
+    if engine not in ("auto", "event", "vectorized"):
+        raise ValueError(f"expected engine 'auto', 'event' or 'vectorized'; received {engine!r}")
+    started = time.perf_counter()
+    if isinstance(strategy, str):
+        checked = parse_params(strategy, params or {})
+        instance: Any = strategy_spec(strategy).build(checked)
+    else:
+        checked = dict(params or {})
+        instance = strategy
+    name = str(getattr(instance, "name", type(instance).__name__))
+    vectorizable = bool(getattr(instance, "vectorizable", False)) and callable(
+        getattr(instance, "signals", None)
+    )
+    notes: list[str] = []
+    if engine == "vectorized" and not vectorizable:
+        raise ValueError(
+            f"expected a strategy with a batch signals array for the vectorized engine; "
+            f"received {name!r} (use engine='event' or 'auto')"
+        )
+    if engine == "auto" and not vectorizable:
+        notes.append(f"strategy {name!r} has no batch signals array: ran on the event engine")
+    if engine == "event" or not vectorizable:
+        return run_event(bars, instance, config, params=checked, notes=notes)
+    signals = instance.signals(bars)
+    return run_signals(
+        bars, signals, config, strategy=name, params=checked, notes=notes, started=started
+    )
+
+
+__all__ = [
+    "STRATEGIES",
+    "AccountTotals",
+    "BacktestConfig",
+    "BacktestResult",
+    "Bars",
+    "EngineChoice",
+    "MlStrategy",
+    "PredictionStrategy",
+    "StrategySpec",
+    "Trade",
+    "compute_metrics",
+    "drawdown_curve",
+    "feature_rows",
+    "infer_periods_per_year",
+    "parse_params",
+    "run_backtest",
+    "run_signals",
+    "strategy_spec",
+]

@@ -1,0 +1,149 @@
+"""Bars for the backtester: from a bar file (MT5 export or OHLCV CSV) or the bar store.
+
+Both paths give ``Bars`` arrays; a bar's mean spread (MT5 exports carry it, CSVs do not)
+becomes ``Bars.spread`` in price units, ``None`` when no bar has one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainflow.backtest.types import Bars
+from chainflow.bridge.api import AggregatedBar, read_bar_file, read_bars
+from chainflow.core.errors import InvalidInput
+from chainflow.core.ids import TenantId
+from chainflow.core.market import Timeframe
+
+MAX_STORED_BARS = 2_000_000
+
+
+def parse_timeframe(value: str) -> Timeframe:
+    """Return the timeframe ``value`` names (any case); raise ``InvalidInput`` otherwise."""
+    try:
+        return Timeframe(value.strip().upper())
+    except ValueError:
+        expected = ", ".join(t.value for t in Timeframe)
+        raise InvalidInput(f"expected a timeframe among {expected}; received {value!r}") from None
+
+
+def parse_moment(option: str, value: str | None) -> int | None:
+    """Return epoch ms of an ISO 8601 time (UTC unless it says otherwise) or of epoch ms."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"expected {option} as ISO 8601 (2026-01-05 or 2026-01-05T10:00Z) or epoch ms; "
+            f"received {value!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def bars_from_aggregated(
+    bars: Sequence[AggregatedBar], symbol: str = "", timeframe: str = ""
+) -> Bars:
+    """Return ``bars`` as backtester arrays; raise ``InvalidInput`` when there are none."""
+    if not bars:
+        raise InvalidInput(f"expected bars to backtest {symbol} {timeframe}; received none")
+    spread = np.array([b.spread_mean for b in bars], dtype=np.float64)
+    return Bars(
+        ts=np.array([b.ts for b in bars], dtype=np.int64),
+        open=np.array([b.open for b in bars], dtype=np.float64),
+        high=np.array([b.high for b in bars], dtype=np.float64),
+        low=np.array([b.low for b in bars], dtype=np.float64),
+        close=np.array([b.close for b in bars], dtype=np.float64),
+        volume=np.array([b.volume for b in bars], dtype=np.float64),
+        spread=spread if bool(np.isfinite(spread).any()) else None,
+        symbol=symbol,
+        timeframe=timeframe,
+    )
+
+
+def within(bars: Bars, start_ms: int | None, end_ms: int | None) -> Bars:
+    """Return the bars opened in ``[start_ms, end_ms)`` (either bound may be open)."""
+    low = 0 if start_ms is None else int(np.searchsorted(bars.ts, start_ms, side="left"))
+    high = len(bars) if end_ms is None else int(np.searchsorted(bars.ts, end_ms, side="left"))
+    return bars.slice(low, max(low, high))
+
+
+def symbol_of_file(path: Path) -> str:
+    """Guess a symbol from a file name such as ``EURUSD_M5.tsv`` (else ``DATA``)."""
+    head = path.stem.split("_")[0].split(".")[0].upper()
+    return head if head.isalnum() else "DATA"
+
+
+def timeframe_of_spacing(ts: Sequence[int] | np.ndarray) -> Timeframe | None:
+    """Return the timeframe matching the most common spacing of ``ts``, if one does."""
+    if len(ts) < 2:
+        return None
+    gaps, counts = np.unique(np.diff(np.asarray(ts, dtype=np.int64)), return_counts=True)
+    usual = int(gaps[np.argmax(counts)])
+    return next((t for t in Timeframe if t.milliseconds == usual), None)
+
+
+def load_file(
+    path: Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> Bars:
+    """Read a bar file; the symbol defaults to the file name's, the timeframe to the bars'
+    spacing. Raise ``InvalidInput`` for a missing file or one without bars in range."""
+    if not path.is_file():
+        raise InvalidInput(f"expected --data to be a readable file; received {str(path)!r}")
+    name = (symbol or symbol_of_file(path)).strip().upper()
+    wanted = parse_timeframe(timeframe) if timeframe else None
+    raw = read_bar_file(path, name, timeframe=wanted or Timeframe.M1)
+    found = timeframe_of_spacing([b.ts for b in raw])
+    if wanted is None:
+        wanted = found or Timeframe.M1
+    elif found is not None and found != wanted:
+        raise InvalidInput(
+            f"expected {wanted.value} bars ({wanted.milliseconds // 60_000} minutes apart); "
+            f"received {found.value} bars: pass the file's own timeframe as --timeframe"
+        )
+    bars = bars_from_aggregated(raw, name, wanted.value)
+    picked = within(bars, start_ms, end_ms)
+    if not len(picked):
+        raise InvalidInput(
+            f"expected bars in the chosen --from/--to range; received none of {len(bars)}"
+        )
+    return picked
+
+
+async def load_stored(
+    store: Any,
+    tenant_id: TenantId,
+    symbol: str,
+    timeframe: Timeframe,
+    *,
+    start_ms: int | None,
+    end_ms: int,
+) -> Bars:
+    """Read a tenant's stored bars opened in ``[start_ms, end_ms)`` (the latest
+    ``MAX_STORED_BARS`` without ``start_ms``); raise ``InvalidInput`` when there are none."""
+    count = MAX_STORED_BARS
+    if start_ms is not None:
+        count = min(count, max(1, math.ceil((end_ms - start_ms) / timeframe.milliseconds) + 1))
+    rows = await read_bars(store, tenant_id, symbol, timeframe, end_ms=end_ms, count=count)
+    bars = [b for b in rows if start_ms is None or b.ts >= start_ms]
+    if not bars:
+        raise InvalidInput(
+            f"expected stored {symbol} {timeframe.value} bars in that range; received none "
+            "(import some with chainflow import, or stream ticks)"
+        )
+    return bars_from_aggregated(bars, symbol, timeframe.value)

@@ -1,0 +1,156 @@
+"""What one asynchronous job computes, apart from storage: the request checked and turned
+into engine inputs, then the backtest, optimization or walk-forward run on given bars.
+
+This runs in a worker thread (``BacktestService``), so it never touches the event loop or
+the database; ``progress(fraction)`` is its only channel out while it runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from chainflow.backtest.errors import InvalidBacktestRequestError
+from chainflow.backtest.model_training import ML_STRATEGY, trainer_from_params
+from chainflow.backtest.optimize import Constraints, Evaluation, optimize
+from chainflow.backtest.schemas import BacktestJobCreate
+from chainflow.backtest.search_space import Choice, Dimension, Range
+from chainflow.backtest.types import BacktestConfig, Bars
+from chainflow.backtest.walkforward import walk_forward
+
+CURVE_POINTS = 500
+FractionProgress = Callable[[float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class JobPlan:
+    """A checked request: the engine inputs of one job."""
+
+    kind: str
+    strategy: str
+    params: dict[str, Any]
+    config: BacktestConfig
+    space: dict[str, Dimension]
+    request: BacktestJobCreate
+
+
+def plan_job(request: BacktestJobCreate) -> JobPlan:
+    """Check ``request`` against the strategies and the account rules; raise
+    ``InvalidBacktestRequestError`` naming what is wrong."""
+    from chainflow.backtest.api import parse_params, strategy_spec
+
+    if request.strategy == ML_STRATEGY:
+        return _plan_model_job(request)
+    try:
+        params = parse_params(request.strategy, request.params)
+        config = BacktestConfig(**request.config.model_dump())
+        space: dict[str, Dimension] = {
+            name: Choice(tuple(values)) for name, values in request.grid.items()
+        }
+        for name, spec in request.ranges.items():
+            if name in space:
+                raise ValueError(f"expected {name!r} in grid or ranges; received it in both")
+            space[name] = Range(spec.low, spec.high, spec.step)
+        allowed = sorted(strategy_spec(request.strategy).params.model_fields)
+        unknown = sorted(set(space) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"expected searched parameters among {allowed}; received unknown {unknown}"
+            )
+    except ValueError as e:
+        raise InvalidBacktestRequestError(str(e)) from e
+    return JobPlan(request.kind, request.strategy, params, config, space, request)
+
+
+def run_plan(
+    plan: JobPlan, bars: Bars, progress: FractionProgress, *, workers: int
+) -> dict[str, Any]:
+    """Run the job on ``bars``; return the JSON result (summary and a thinned curve)."""
+    from chainflow.backtest.api import run_backtest
+
+    request = plan.request
+
+    def steps(done: int, total: int) -> None:
+        progress(done / total if total else 0.0)
+
+    if plan.kind == "backtest":
+        result = run_backtest(bars, plan.strategy, plan.params, plan.config, engine=request.engine)
+        progress(1.0)
+        return {**result.to_json(), **_curve(result.ts, result.equity), **_source(bars)}
+    constraints = Constraints(request.min_trades, request.max_drawdown_pct)
+    if plan.kind == "optimize":
+        evaluation = Evaluation(bars, plan.strategy, plan.config, plan.params, request.engine)
+        found = optimize(
+            evaluation, plan.space, method=request.method, trials=request.trials,
+            objective=request.objective, constraints=constraints, workers=workers,
+            seed=request.seed, progress=steps,
+        )  # fmt: skip
+        out = {**found.to_json(top=20), **_source(bars)}
+        if found.best is not None:
+            best = run_backtest(
+                bars, plan.strategy, {**plan.params, **found.best.params}, plan.config,
+                engine=request.engine,
+            )  # fmt: skip
+            out.update(_curve(best.ts, best.equity))
+        return out
+    assert request.in_sample is not None and request.out_of_sample is not None
+    trainer = trainer_from_params(plan.params) if plan.strategy == ML_STRATEGY else None
+    analysis = walk_forward(
+        bars, plan.strategy, plan.space, in_sample=request.in_sample,
+        out_of_sample=request.out_of_sample, step=request.step, anchored=request.anchored,
+        method=request.method, trials=request.trials, objective=request.objective,
+        constraints=constraints, config=plan.config, base_params={} if trainer else plan.params,
+        engine=request.engine, workers=workers, seed=request.seed, trainer=trainer,
+        progress=steps,
+    )  # fmt: skip
+    return {**analysis.to_json(), **_curve(analysis.ts, analysis.equity), **_source(bars)}
+
+
+def moment_ms(value: datetime | int | None) -> int | None:
+    """Return epoch ms of a request's ``from``/``to`` (a datetime or epoch ms)."""
+    if value is None or isinstance(value, int):
+        return value
+    if value.tzinfo is None:  # a time without an offset is UTC, as everywhere on the wire
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+def thin_curve(
+    ts: np.ndarray, values: np.ndarray, points: int = CURVE_POINTS
+) -> dict[str, list[Any]]:
+    """Return at most ``points`` samples of a curve (every k-th, always the last)."""
+    n = len(values)
+    if n == 0:
+        return {"ts": [], "equity": []}
+    picked = np.arange(0, n, max(1, math.ceil(n / points)))
+    if picked[-1] != n - 1:
+        picked = np.append(picked, n - 1)
+    return {"ts": [int(t) for t in ts[picked]], "equity": [float(v) for v in values[picked]]}
+
+
+def _curve(ts: np.ndarray, equity: np.ndarray) -> dict[str, Any]:
+    return {"equity_curve": thin_curve(np.asarray(ts), np.asarray(equity, dtype=np.float64))}
+
+
+def _source(bars: Bars) -> dict[str, Any]:
+    return {"symbol": bars.symbol, "timeframe": bars.timeframe, "bars": len(bars),
+            "from_ts": int(bars.ts[0]), "to_ts": int(bars.ts[-1])}  # fmt: skip
+
+
+def _plan_model_job(request: BacktestJobCreate) -> JobPlan:
+    if request.kind != "walkforward" or request.grid or request.ranges:
+        raise InvalidBacktestRequestError(
+            f"expected kind 'walkforward' without grid or ranges for strategy {ML_STRATEGY!r} "
+            f"(the model is retrained per window); received kind {request.kind!r}"
+        )
+    try:
+        trainer_from_params(request.params)
+        config = BacktestConfig(**request.config.model_dump())
+    except ValueError as e:
+        raise InvalidBacktestRequestError(str(e)) from e
+    return JobPlan(request.kind, ML_STRATEGY, dict(request.params), config, {}, request)

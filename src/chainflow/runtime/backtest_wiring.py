@@ -1,0 +1,27 @@
+"""Build the backtest service from the kernel: asynchronous jobs on the stored bars."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chainflow.backtest.routes import build_backtests_router
+from chainflow.backtest.service import BacktestService
+from chainflow.runtime.component import ServiceComponent
+
+if TYPE_CHECKING:
+    from chainflow.runtime.kernel import Kernel
+
+
+def build_backtest_component(kernel: Kernel) -> ServiceComponent:
+    infra = kernel.infra
+    service = BacktestService(
+        database=infra.database, store=infra.timeseries, clock=kernel.clock,
+        job_threads=1, optimize_workers=1,
+    )  # fmt: skip
+    kernel.backtest = service
+    return ServiceComponent(
+        name="backtest",
+        router=build_backtests_router(service=service),
+        on_start=service.start,
+        on_stop=service.stop,
+    )

@@ -1,0 +1,290 @@
+"""One paper account per tenant, fed by the trading service's signals and the live ticks.
+
+- **Signals** (the bar-close signals the service stores and publishes) become orders: a
+  ``buy`` of ``size`` lots makes the position ``+size`` (reversing a short in one order,
+  netting), a ``sell`` makes it ``-size``, a ``hold`` flattens it. Orders carry the signal's
+  stop loss and take profit and fill on the symbol's *next* tick at its ask (buy) or bid
+  (sell) — ``PaperAccount`` never fills at the signal's own time.
+- **Ticks** (every accepted, in-order tick of the tenant) fill queued orders, trigger stops,
+  book swaps at rollover and mark the equity. Each tick also updates the tenant's circuit
+  breaker on daily loss (from the equity at the first tick of the UTC day) and drawdown
+  (from the peak): once tripped, ``halted(tenant)`` gives the reason, new signals become
+  ``hold`` (which flattens) and ``on_breaker`` is called once.
+- **Executions** (``{"type":"execution",...}`` from the MT5 client) are reconciled against
+  the paper fills (slippage of the real fill), without changing the paper account.
+- **Attribution** of every closed trade and open position to the signal that opened it:
+  ``chainflow.trading.attribution``.
+
+Accounts live in this process (snapshotted as JSON by ``snapshot``); an instrument's specs
+are the defaults of its symbol (``instrument_for``). Quotes of a pair whose base currency is
+the account currency (USDJPY in a USD account) are converted at 1 / price.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chainflow.core.ids import new_id
+from chainflow.risk.api import (
+    CircuitBreaker,
+    Instrument,
+    PortfolioSnapshot,
+    Position,
+    currency_pair,
+)
+from chainflow.trading.attribution import Attribution, SignalTag, attribute
+from chainflow.trading.paper import PaperAccount
+from chainflow.trading.paper_positions import (
+    OrderSide,
+    PaperEvent,
+    PaperInstrument,
+    PaperOrder,
+    PaperOrderRejected,
+)
+from chainflow.trading.paper_reconcile import PaperReconciliation, PaperReconciliationUnmatched
+
+DAY_MS = 86_400_000
+ACCOUNT_CURRENCY = "USD"
+BreakerHook = Callable[[str, str], Awaitable[None]]  # tenant, reason
+
+
+def instrument_for(symbol: str) -> PaperInstrument:
+    """Return the default specs of ``symbol`` (JPY-quoted pairs: 3 digits, pip 0.01)."""
+    pair = currency_pair(symbol)
+    if pair is not None and pair[1] == "JPY":
+        return PaperInstrument(symbol, price_digits=3, pip_size=0.01)
+    return PaperInstrument(symbol)
+
+
+def quote_rate(symbol: str, bid: float, ask: float) -> float | None:
+    """Return quote→account currency for pairs based in the account currency, else None."""
+    pair = currency_pair(symbol)
+    if pair is not None and pair[0] == ACCOUNT_CURRENCY and pair[1] != ACCOUNT_CURRENCY:
+        return 2.0 / (bid + ask)
+    return None
+
+
+@dataclass(slots=True)
+class TenantBook:
+    account: PaperAccount
+    breaker: CircuitBreaker
+    tags: dict[str, SignalTag] = field(default_factory=dict)
+    day: int | None = None
+    day_start_equity: float = 0.0
+    peak_equity: float = 0.0
+    notified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PaperSignal:
+    """What the desk needs of an issued signal (``SignalIssued`` plus the context)."""
+
+    symbol: str
+    ts: int
+    action: str
+    size: float
+    stop_loss: float | None
+    take_profit: float | None
+    model: str
+    reasons: tuple[str, ...]
+    regime: str | None = None
+
+
+class PaperDesk:
+    """Every tenant's paper account; see the module doc."""
+
+    def __init__(
+        self,
+        *,
+        starting_balance: float,
+        leverage: float = 30.0,
+        max_daily_loss_pct: float = 5.0,
+        max_drawdown_pct: float = 20.0,
+        on_breaker: BreakerHook | None = None,
+    ) -> None:
+        self.starting_balance = starting_balance
+        self.leverage = leverage
+        self._limits = (max_daily_loss_pct, max_drawdown_pct)
+        self._on_breaker = on_breaker
+        self._books: dict[str, TenantBook] = {}
+
+    def book(self, tenant_id: str) -> TenantBook:
+        """Return the tenant's book, opening its account on first use."""
+        found = self._books.get(tenant_id)
+        if found is None:
+            account = PaperAccount(
+                [], starting_balance=self.starting_balance, leverage=self.leverage,
+                account_currency=ACCOUNT_CURRENCY,
+            )  # fmt: skip
+            found = self._books[tenant_id] = TenantBook(
+                account, CircuitBreaker(*self._limits), peak_equity=account.starting_balance,
+                day_start_equity=account.starting_balance,
+            )  # fmt: skip
+        return found
+
+    def set_limits(
+        self, tenant_id: str, max_daily_loss_pct: float, max_drawdown_pct: float
+    ) -> None:
+        """Use the tenant's own loss limits from now on (a trip in force stays)."""
+        book = self.book(tenant_id)
+        current = book.breaker
+        if (current.max_daily_loss_pct, current.max_drawdown_pct) == (
+            max_daily_loss_pct, max_drawdown_pct,
+        ):  # fmt: skip
+            return
+        if not current.is_tripped:  # a trip in force stays until its reset
+            book.breaker = CircuitBreaker(max_daily_loss_pct, max_drawdown_pct)
+
+    def equity(self, tenant_id: str) -> float:
+        return self.book(tenant_id).account.equity
+
+    def halted(self, tenant_id: str) -> str | None:
+        """Return why the tenant's circuit breaker halts new signals, else None."""
+        book = self._books.get(tenant_id)
+        return None if book is None else book.breaker.tripped_reason
+
+    def position_lots(self, tenant_id: str, symbol: str) -> float:
+        """Return the signed open lots of ``symbol`` (0 when flat)."""
+        position = self.book(tenant_id).account.positions.get(symbol)
+        if position is None:
+            return 0.0
+        return position.lots if position.side == OrderSide.BUY else -position.lots
+
+    def intended_lots(self, tenant_id: str, symbol: str) -> float:
+        """Return the signed position once the queued orders of ``symbol`` fill.
+
+        What the strategy is told it holds: the signals' intent, except where a stop loss,
+        a take profit or a refused order made the account differ.
+        """
+        lots = self.position_lots(tenant_id, symbol)
+        for order in self.book(tenant_id).account.pending_orders.values():
+            if order.symbol == symbol:
+                lots += order.lots if order.side == OrderSide.BUY else -order.lots
+        return lots
+
+    def on_signal(self, tenant_id: str, signal: PaperSignal) -> list[PaperOrderRejected]:
+        """Queue the orders that take the position to the signal's target."""
+        book = self.book(tenant_id)
+        account = book.account
+        if signal.symbol not in account.instruments:
+            account.instruments[signal.symbol] = instrument_for(signal.symbol)
+        signal_id = new_id()
+        book.tags[signal_id] = SignalTag(
+            signal_id=signal_id, symbol=signal.symbol, ts=signal.ts, action=signal.action,
+            model=signal.model, regime=signal.regime, reasons=signal.reasons,
+        )  # fmt: skip
+        target = {"buy": signal.size, "sell": -signal.size}.get(signal.action, 0.0)
+        delta = target - self.intended_lots(tenant_id, signal.symbol)
+        if abs(delta) < 1e-12:
+            return []
+        order = PaperOrder(
+            symbol=signal.symbol, side=OrderSide.BUY if delta > 0 else OrderSide.SELL,
+            lots=abs(delta), stop_loss=signal.stop_loss if target else None,
+            take_profit=signal.take_profit if target else None, signal_id=signal_id,
+            ts=signal.ts,
+        )  # fmt: skip
+        result = account.submit(order)
+        return [result] if isinstance(result, PaperOrderRejected) else []
+
+    async def on_tick(
+        self, tenant_id: str, symbol: str, ts: int, bid: float, ask: float
+    ) -> list[PaperEvent]:
+        """Feed one in-order tick of the tenant; a tick older than the account's is skipped."""
+        book = self._books.get(tenant_id)
+        if book is None:
+            return []  # no signal yet: nothing to fill or mark
+        account = book.account
+        if account.last_ts is not None and ts < account.last_ts:
+            return []
+        events = account.on_tick(symbol, ts, bid, ask, quote_rate(symbol, bid, ask))
+        equity = account.equity
+        day = ts // DAY_MS
+        if day != book.day:
+            book.day, book.day_start_equity = day, equity
+            book.breaker.reset_for_new_day()
+            book.notified = book.breaker.is_tripped
+        book.peak_equity = max(book.peak_equity, equity)
+        reason = book.breaker.update(equity, book.day_start_equity, book.peak_equity)
+        if reason is not None and not book.notified:
+            book.notified = True
+            if self._on_breaker is not None:
+                await self._on_breaker(tenant_id, reason)
+        return events
+
+    def on_execution(
+        self, tenant_id: str, execution: Mapping[str, Any]
+    ) -> PaperReconciliation | PaperReconciliationUnmatched:
+        """Reconcile a real MT5 fill with the paper fill it matches."""
+        return self.book(tenant_id).account.reconcile(execution)
+
+    def attribution(self, tenant_id: str) -> Attribution:
+        """Return the tenant's P&L and hit rate by model, symbol, regime and reason."""
+        book = self.book(tenant_id)
+        return attribute(book.account, book.tags)
+
+    async def portfolio(self, tenant_id: str) -> PortfolioSnapshot:
+        """Return the tenant's account for the risk service (``risk.PortfolioSource``)."""
+        book = self.book(tenant_id)
+        account = book.account
+        positions = []
+        prices: dict[str, float] = {}
+        for symbol, position in account.positions.items():
+            spec = account.instruments[symbol]
+            rate = account.quote_rates.get(symbol, spec.quote_to_account)
+            instrument = Instrument(
+                symbol, contract_size=spec.contract_size, lot_step=spec.lot_step,
+                min_lot=spec.min_lot, max_lot=spec.max_lot, price_digits=spec.price_digits,
+                pip_size=spec.pip_size, quote_to_account=rate,
+            )  # fmt: skip
+            sign = 1.0 if position.side == OrderSide.BUY else -1.0
+            positions.append(
+                Position(symbol, sign * position.lots, position.entry_price, instrument)
+            )
+            bid, ask = account.quotes.get(symbol, (position.entry_price, position.entry_price))
+            prices[symbol] = bid if sign > 0 else ask
+        return PortfolioSnapshot(
+            tenant_id=tenant_id, account_currency=account.account_currency,
+            balance=account.balance, equity=account.equity,
+            starting_balance=account.starting_balance, peak_equity=book.peak_equity,
+            day_start_equity=book.day_start_equity, positions=tuple(positions), prices=prices,
+            breaker=book.breaker.tripped_reason, ts=account.last_ts,
+        )  # fmt: skip
+
+    def account_view(self, tenant_id: str, curve_points: int = 500) -> dict[str, Any]:
+        """Return the account for ``GET /api/v1/trading/paper``: summary, positions, trades."""
+        book = self.book(tenant_id)
+        account = book.account
+        curve = list(account.equity_curve)[-curve_points:]
+        return {
+            "account": {
+                **_public(account.summary()), "starting_balance": account.starting_balance,
+                "day_start_equity": round(book.day_start_equity, 2),
+                "peak_equity": round(book.peak_equity, 2),
+                "halted": book.breaker.tripped_reason,
+            },
+            "positions": [_public(p) for p in account.positions.values()],
+            "pending_orders": [
+                {"order_id": order_id, **_public(order)}
+                for order_id, order in account.pending_orders.items()
+            ],
+            "trades": [_public(t) for t in account.trades[-100:]],
+            "reconciliations": [_public(r) for r in account.reconciliations[-100:]],
+            "equity_curve": [{"ts": ts, "equity": round(e, 2)} for ts, e in curve],
+        }  # fmt: skip
+
+
+def _public(record: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in record.__dataclass_fields__:
+        value = getattr(record, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        elif hasattr(value, "value") and isinstance(value.value, str):  # enums
+            value = value.value
+        elif hasattr(value, "__dataclass_fields__"):
+            value = _public(value)
+        out[name] = value
+    return out

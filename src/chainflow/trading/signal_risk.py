@@ -1,0 +1,82 @@
+"""Risk-check a sized signal against the tenant's limits and its paper account.
+
+Pure: the caller passes the account's open positions and equity. A ``buy``/``sell`` of
+``size`` lots is checked with ``risk.check_order`` as an order opening ``size`` lots at the
+entry (the symbol's own position is left out of the view: the signal replaces it). The
+limits are the tenant's (max risk per trade, daily loss and drawdown — the breaker) and the
+defaults below for what the tenant does not set. A resize keeps the action with the new
+size; a refusal turns the signal into ``hold`` (which flattens the position); either way the
+reasons say why.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from chainflow.risk.api import (
+    CircuitBreaker,
+    Instrument,
+    OrderRequest,
+    PortfolioView,
+    Position,
+    RiskLimits,
+    check_order,
+)
+from chainflow.trading.decision import TradingPreferences
+
+MAX_OPEN_POSITIONS = 10
+MAX_SYMBOL_EXPOSURE_LOTS = 50.0
+MAX_CORRELATED_EXPOSURE = 5_000_000.0  # account-currency notional
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedSignal:
+    action: str
+    size: float
+    stop_loss: float | None
+    take_profit: float | None
+    reasons: tuple[str, ...]
+
+
+def limits_of(preferences: TradingPreferences) -> RiskLimits:
+    """Return the risk limits of a tenant's preferences (defaults for the rest)."""
+    return RiskLimits(
+        max_risk_per_trade_pct=preferences.max_risk_per_trade_pct,
+        max_open_positions=MAX_OPEN_POSITIONS,
+        max_symbol_exposure_lots=MAX_SYMBOL_EXPOSURE_LOTS,
+        max_correlated_exposure=MAX_CORRELATED_EXPOSURE,
+        max_daily_loss_pct=preferences.max_daily_loss_pct,
+        max_drawdown_pct=preferences.max_drawdown_pct,
+    )
+
+
+def risk_check(
+    *,
+    action: str,
+    size: float,
+    entry: float | None,
+    stop_loss: float | None,
+    take_profit: float | None,
+    instrument: Instrument,
+    equity: float,
+    positions: Sequence[Position],
+    prices: Mapping[str, float],
+    preferences: TradingPreferences,
+    breaker: CircuitBreaker | None,
+) -> CheckedSignal:
+    """Return the signal as risk allows it (see the module doc)."""
+    if action == "hold" or size <= 0 or entry is None or not math.isfinite(entry):
+        return CheckedSignal(action, size, stop_loss, take_profit, ())
+    others = [p for p in positions if p.symbol != instrument.symbol]
+    check = check_order(
+        OrderRequest(action, size, entry, instrument, stop_loss),  # type: ignore[arg-type]
+        PortfolioView(equity, others, prices, breaker),
+        limits_of(preferences),
+    )
+    if not check.allowed:
+        reasons = tuple(f"risk refused the {action}: {r}: hold" for r in check.reasons)
+        return CheckedSignal("hold", 0.0, None, None, reasons)
+    reasons = tuple(f"risk: {r}" for r in check.reasons)
+    return CheckedSignal(action, check.lots, stop_loss, take_profit, reasons)

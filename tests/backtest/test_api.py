@@ -1,0 +1,100 @@
+"""The public interface: strategy specs, parameter parsing, engine choice, JSON, pickling."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+
+from chainflow.backtest.api import STRATEGIES, parse_params, run_backtest
+from chainflow.backtest.types import BacktestConfig
+from tests.backtest.builders import ScriptedStrategy, random_walk_bars
+
+
+class TestStrategies:
+    def test_the_six_built_ins_are_listed_and_vectorizable(self) -> None:
+        assert set(STRATEGIES) == {
+            "sma_crossover", "ema_crossover", "rsi_mean_reversion", "bollinger_breakout",
+            "macd", "donchian_breakout",
+        }  # fmt: skip
+        assert all(spec.vectorizable and spec.description for spec in STRATEGIES.values())
+
+
+class TestParseParams:
+    def test_strings_are_coerced_and_defaults_filled(self) -> None:
+        assert parse_params("sma_crossover", {"fast": "5"}) == {"fast": 5, "slow": 30}
+
+    def test_unknown_strategy_lists_the_choices(self) -> None:
+        with pytest.raises(ValueError, match="expected a strategy among .*'macd'"):
+            parse_params("nope", {})
+
+    def test_unknown_parameter_lists_the_allowed(self) -> None:
+        with pytest.raises(ValueError, match=r"among \['fast', 'slow'\]; received unknown"):
+            parse_params("ema_crossover", {"period": 3})
+
+    def test_invalid_value_is_a_value_error(self) -> None:
+        with pytest.raises(ValueError, match="expected valid parameters"):
+            parse_params("sma_crossover", {"fast": "40", "slow": "30"})
+
+
+class TestRunBacktest:
+    def test_auto_takes_the_vectorized_path_for_built_ins(self) -> None:
+        result = run_backtest(random_walk_bars(500, 1), "sma_crossover", {"fast": "5"})
+        assert result.engine == "vectorized" and result.params == {"fast": 5, "slow": 30}
+        assert result.strategy == "sma_crossover" and result.trades
+
+    def test_auto_runs_other_strategies_on_the_event_engine_and_says_so(self) -> None:
+        strategy = ScriptedStrategy([1, 0, -1, 0, 0])
+        result = run_backtest(random_walk_bars(5, 1), strategy)
+        assert result.engine == "event" and "event engine" in result.notes[0]
+        assert [t.side for t in result.trades] == ["long", "short"]
+
+    def test_vectorized_refuses_a_per_bar_strategy(self) -> None:
+        with pytest.raises(ValueError, match="expected a strategy with a batch signals array"):
+            run_backtest(random_walk_bars(5, 1), ScriptedStrategy([0] * 5), engine="vectorized")
+
+    def test_json_has_the_required_keys_and_is_strict_json(self) -> None:
+        result = run_backtest(random_walk_bars(800, 2), "macd", config=BacktestConfig(cash=5000))
+        data = result.to_json()
+        for key in (
+            "trades",
+            "final_equity",
+            "return_pct",
+            "sharpe",
+            "max_drawdown_pct",
+            "win_rate_pct",
+            "profit_factor",
+            "elapsed_s",
+            "params",
+            "strategy",
+            "engine",
+        ):
+            assert key in data  # fmt: skip
+        assert data["trades"] == len(result.trades)
+        assert "trade_log" not in data
+        json.dumps(data, allow_nan=False)
+        curves = result.to_json(include_curves=True)
+        assert len(curves["trade_log"]) == len(result.trades)
+        assert len(curves["equity_curve"]) == len(curves["drawdown_curve"]) == 800
+        json.dumps(curves, allow_nan=False)
+
+    def test_profit_factor_without_losses_is_null_in_json(self) -> None:
+        strategy = ScriptedStrategy([1, 0, 0])
+        bars = random_walk_bars(3, 1)
+        result = run_backtest(bars, strategy, config=BacktestConfig(sizing="fixed", size=1))
+        if result.trades[0].pnl > 0:
+            assert result.to_json()["profit_factor"] is None
+
+    def test_result_and_config_pickle(self) -> None:
+        config = BacktestConfig(stop_loss=0.001)
+        result = run_backtest(random_walk_bars(300, 3), "rsi_mean_reversion", config=config)
+        again = pickle.loads(pickle.dumps(result))
+        assert again.trades == result.trades and again.metrics == pytest.approx(
+            result.metrics, nan_ok=True
+        )
+        assert pickle.loads(pickle.dumps(config)) == config
+
+    def test_bad_config_says_what_was_expected(self) -> None:
+        with pytest.raises(ValueError, match="expected stop_loss with sizing 'risk'"):
+            BacktestConfig(sizing="risk")
