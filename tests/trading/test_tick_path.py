@@ -32,7 +32,7 @@ from chainflow.runtime.kernel import Kernel
 from chainflow.trading.decision import DecisionInput, TradingPreferences
 from chainflow.trading.events import connection_topic
 from chainflow.trading.strategy import ModelStrategy, StrategyContext
-from chainflow.trading.tick_path import _regime_fields
+from chainflow.trading.tick_state import regime_fields
 from tests.fixtures.market_data import make_ohlcv
 from tests.fixtures.settings import embedded_settings
 from tests.ml.test_service import TENANT, TF, bars_of, train_and_promote
@@ -135,7 +135,7 @@ class TestEveryTick:
         decision_input = DecisionInput(
             symbol=SYMBOL, ts=forming_ts, probabilities=(p[0], p[1], p[2]),
             model="fx-default@1", expected_volatility=float(output.volatility[0]),
-            momentum=float(output.momentum[0]), **_regime_fields(state.pipeline.regime),
+            momentum=float(output.momentum[0]), **regime_fields(state.pipeline.regime),
         )  # fmt: skip
         expected = ModelStrategy(TradingPreferences()).on_bar(StrategyContext(decision_input))
         assert last["action"] == expected.action

@@ -7,6 +7,7 @@ Nothing here is built at import time: the kernel (or the CLI) calls ``Settings()
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -175,6 +176,32 @@ class AuthSettings(BaseSettings):
         return self
 
 
+def parse_hour_ranges(text: str) -> tuple[tuple[int, int], ...]:
+    """Parse ``"21-23,5"`` into half-open UTC hour ranges ``((21, 23), (5, 6))``.
+
+    ``a-b`` is ``[a:00, b:00)`` and wraps past midnight when ``b < a`` (``22-2``); a single
+    hour ``a`` is ``[a:00, a+1:00)``; hours are 0..24 and ``""`` is no range.
+    """
+    ranges: list[tuple[int, int]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        start_text, _, end_text = part.partition("-")
+        try:
+            start = int(start_text)
+            end = int(end_text) if end_text else start + 1
+        except ValueError as e:
+            raise ValueError(
+                f"expected hour ranges like '21-23,5' (UTC hours 0..24); received {part!r}"
+            ) from e
+        if not (0 <= start <= 23 and 0 <= end <= 24) or start == end:
+            raise ValueError(
+                f"expected a range of UTC hours 0..24 with start != end; received {part!r}"
+            )
+        ranges.append((start, end))
+    return tuple(ranges)
+
+
 class TradingSettings(BaseSettings):
     """The trading service: how it sizes the signals it issues until paper accounts exist.
 
@@ -198,6 +225,60 @@ class TradingSettings(BaseSettings):
         default=True,
         description="score every tick on the forming bar and answer its MT5 connection",
     )
+    limit_entry: bool = Field(
+        default=True, description="enter with a limit inside a wide spread instead of at market"
+    )
+    limit_offset_spreads: float = Field(
+        default=0.5, gt=0, le=1, description="how far inside the spread a limit goes (spreads)"
+    )
+    limit_spread_ratio: float = Field(
+        default=1.5, ge=1, description="use a limit when the spread exceeds this × its median"
+    )
+    max_spread_ratio: float = Field(
+        default=3.0, ge=1, description="no entry when the spread exceeds this × its median"
+    )
+    slippage_base_points: float = Field(
+        default=1.0, ge=0, le=1000, description="market-order slippage on a normal spread"
+    )
+    spread_window: int = Field(
+        default=500, ge=10, le=100_000, description="ticks in the rolling spread median"
+    )
+    spread_min_ticks: int = Field(
+        default=20, ge=1, description="ticks before the spread median is trusted"
+    )
+    rollover_hour_utc: int = Field(default=21, ge=0, le=23, description="daily rollover hour")
+    avoid_rollover_minutes: int = Field(
+        default=10, ge=0, le=180, description="no entry this many minutes either side of rollover"
+    )
+    thin_hours_utc: str = Field(
+        default="21-23", description="thin-liquidity UTC hours without entries: '21-23,5' or ''"
+    )
+
+    @field_validator("thin_hours_utc")
+    @classmethod
+    def _valid_hour_ranges(cls, value: str) -> str:
+        parse_hour_ranges(value)
+        return value
+
+    @model_validator(mode="after")
+    def _limit_below_refusal(self) -> TradingSettings:
+        if self.limit_spread_ratio > self.max_spread_ratio:
+            raise ValueError(
+                "expected CHAINFLOW_TRADING_LIMIT_SPREAD_RATIO <= "
+                "CHAINFLOW_TRADING_MAX_SPREAD_RATIO; "
+                f"received {self.limit_spread_ratio} > {self.max_spread_ratio}"
+            )
+        if self.spread_min_ticks > self.spread_window:
+            raise ValueError(
+                "expected CHAINFLOW_TRADING_SPREAD_MIN_TICKS <= CHAINFLOW_TRADING_SPREAD_WINDOW;"
+                f" received {self.spread_min_ticks} > {self.spread_window}"
+            )
+        return self
+
+    @cached_property
+    def thin_hour_ranges(self) -> tuple[tuple[int, int], ...]:
+        """Return ``thin_hours_utc`` parsed (see ``parse_hour_ranges``)."""
+        return parse_hour_ranges(self.thin_hours_utc)
 
 
 class Settings(BaseSettings):

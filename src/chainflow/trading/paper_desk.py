@@ -38,6 +38,7 @@ from chainflow.risk.api import (
 from chainflow.trading.attribution import Attribution, SignalTag, attribute
 from chainflow.trading.paper import PaperAccount
 from chainflow.trading.paper_positions import (
+    OrderKind,
     OrderSide,
     PaperEvent,
     PaperInstrument,
@@ -91,6 +92,7 @@ class PaperSignal:
     model: str
     reasons: tuple[str, ...]
     regime: str | None = None
+    limit_price: float | None = None  # a limit entry (execution plan), else market
 
 
 class PaperDesk:
@@ -101,12 +103,14 @@ class PaperDesk:
         *,
         starting_balance: float,
         leverage: float = 30.0,
+        rollover_hour_utc: int = 21,
         max_daily_loss_pct: float = 5.0,
         max_drawdown_pct: float = 20.0,
         on_breaker: BreakerHook | None = None,
     ) -> None:
         self.starting_balance = starting_balance
         self.leverage = leverage
+        self.rollover_hour_utc = rollover_hour_utc
         self._limits = (max_daily_loss_pct, max_drawdown_pct)
         self._on_breaker = on_breaker
         self._books: dict[str, TenantBook] = {}
@@ -117,7 +121,7 @@ class PaperDesk:
         if found is None:
             account = PaperAccount(
                 [], starting_balance=self.starting_balance, leverage=self.leverage,
-                account_currency=ACCOUNT_CURRENCY,
+                account_currency=ACCOUNT_CURRENCY, rollover_hour_utc=self.rollover_hour_utc,
             )  # fmt: skip
             found = self._books[tenant_id] = TenantBook(
                 account, CircuitBreaker(*self._limits), peak_equity=account.starting_balance,
@@ -177,12 +181,17 @@ class PaperDesk:
             model=signal.model, regime=signal.regime, reasons=signal.reasons,
         )  # fmt: skip
         target = {"buy": signal.size, "sell": -signal.size}.get(signal.action, 0.0)
+        for order_id, order in list(account.pending_orders.items()):
+            if order.symbol == signal.symbol:  # a newer signal replaces what still waits
+                account.cancel(order_id)
         delta = target - self.intended_lots(tenant_id, signal.symbol)
         if abs(delta) < 1e-12:
             return []
+        limit = signal.limit_price if target and abs(delta) > 0 else None
         order = PaperOrder(
             symbol=signal.symbol, side=OrderSide.BUY if delta > 0 else OrderSide.SELL,
-            lots=abs(delta), stop_loss=signal.stop_loss if target else None,
+            lots=abs(delta), kind=OrderKind.LIMIT if limit is not None else OrderKind.MARKET,
+            limit_price=limit, stop_loss=signal.stop_loss if target else None,
             take_profit=signal.take_profit if target else None, signal_id=signal_id,
             ts=signal.ts,
         )  # fmt: skip

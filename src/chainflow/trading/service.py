@@ -38,10 +38,11 @@ from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
 from chainflow.trading.decision import Action, TradingPreferences, input_from_prediction
 from chainflow.trading.events import SignalIssued, risk_events_topic, signals_topic
-from chainflow.trading.paper_desk import PaperDesk, PaperSignal
+from chainflow.trading.execution_plan import NO_ORDER, ExecutionPlan, plan_execution
+from chainflow.trading.paper_desk import PaperDesk, PaperSignal, instrument_for
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.repository import SignalRepository
-from chainflow.trading.signal_risk import risk_check
+from chainflow.trading.signal_risk import CheckedSignal, risk_check
 from chainflow.trading.signal_sizing import SizingPolicy, size_decision
 from chainflow.trading.strategy import ModelStrategy, StrategyContext
 from chainflow.trading.tick_path import TickPath
@@ -65,7 +66,8 @@ class TradingStats:
 @dataclass(slots=True)
 class KeyState:
     strategy: ModelStrategy
-    action: Action = "hold"
+    action: Action = "hold"  # the strategy's last stable decision
+    issued: Action = "hold"  # the action of the last signal issued (after risk)
     last_ts: int | None = None
 
 
@@ -107,11 +109,13 @@ class TradingService:
         self._subscription: Subscription | None = None
         self.stats = TradingStats()
         self.desk = PaperDesk(
-            starting_balance=settings.paper_equity, on_breaker=self._breaker_tripped
-        )
+            starting_balance=settings.paper_equity, on_breaker=self._breaker_tripped,
+            rollover_hour_utc=settings.rollover_hour_utc,
+        )  # fmt: skip
         self.tick_path = TickPath(
             bus=bus, store=store, clock=clock, models=models, desk=self.desk,
             strategy_for=self.strategy_for, policy=self.policy,
+            spread_window=settings.spread_window, spread_min_ticks=settings.spread_min_ticks,
         )  # fmt: skip
 
     async def start(self) -> None:
@@ -201,23 +205,47 @@ class TradingService:
                 prices=portfolio.prices, preferences=preferences,
                 breaker=self.desk.book(tenant_id).breaker,
             )  # fmt: skip
+            checked, plan = self._planned(tenant_id, checked, ts=prediction.ts)
+            if checked.action == "hold" and state.issued == "hold":
+                return None  # refused or avoided while flat: nothing new to tell
+            state.issued = checked.action  # type: ignore[assignment]
             latency_ms = prediction.latency_ms + (self._clock.monotonic() - started) * 1000.0
             signal = SignalIssued(
                 symbol=prediction.symbol, ts=prediction.ts, action=checked.action,
                 confidence=round(decision.confidence, 6), size=checked.size,
                 stop_loss=checked.stop_loss, take_profit=checked.take_profit,
                 model=decision.model, latency_ms=round(latency_ms, 3),
-                reasons=[*decision.reasons, *sized.reasons, *checked.reasons],
+                reasons=[*decision.reasons, *sized.reasons, *checked.reasons, *plan.reasons],
             )  # fmt: skip
             await self._issue(tenant_id, prediction.timeframe, signal)
             self.desk.on_signal(tenant_id, PaperSignal(
                 symbol=signal.symbol, ts=signal.ts, action=signal.action, size=signal.size,
                 stop_loss=signal.stop_loss, take_profit=signal.take_profit, model=signal.model,
                 reasons=decision.reasons, regime=self._regime_of(tenant_id, signal.symbol),
+                limit_price=plan.limit_price,
             ))  # fmt: skip
             self.stats.signals += 1
             self.stats.risk_refused += int(checked.action != decision.action)
             return signal
+
+    def _planned(
+        self, tenant_id: str, checked: CheckedSignal, *, ts: int
+    ) -> tuple[CheckedSignal, ExecutionPlan]:
+        """Plan the entry on the live quote; an avoided entry becomes ``hold`` (why)."""
+        if checked.action == "hold":
+            return checked, NO_ORDER
+        quote = self.tick_path.quote(tenant_id, checked.symbol)
+        if quote is None:
+            return checked, NO_ORDER  # no live quote here (bars only): a market order
+        plan = plan_execution(
+            checked.action, bid=quote.bid, ask=quote.ask, ts=max(ts, quote.ts),
+            spread_median=quote.spreads.median, instrument=instrument_for(checked.symbol),
+            settings=self.settings,
+        )  # fmt: skip
+        if plan.avoid is not None:
+            return replace(checked, action="hold", size=0.0, stop_loss=None,
+                           take_profit=None), plan  # fmt: skip
+        return checked, plan
 
     def _regime_of(self, tenant_id: str, symbol: str) -> str | None:
         return self.tick_path.regime_label(tenant_id, symbol)

@@ -33,6 +33,7 @@ MAX_CORRELATED_EXPOSURE = 5_000_000.0  # account-currency notional
 
 @dataclass(frozen=True, slots=True)
 class CheckedSignal:
+    symbol: str
     action: str
     size: float
     stop_loss: float | None
@@ -68,7 +69,7 @@ def risk_check(
 ) -> CheckedSignal:
     """Return the signal as risk allows it (see the module doc)."""
     if action == "hold" or size <= 0 or entry is None or not math.isfinite(entry):
-        return CheckedSignal(action, size, stop_loss, take_profit, ())
+        return CheckedSignal(instrument.symbol, action, size, stop_loss, take_profit, ())
     others = [p for p in positions if p.symbol != instrument.symbol]
     check = check_order(
         OrderRequest(action, size, entry, instrument, stop_loss),  # type: ignore[arg-type]
@@ -77,6 +78,6 @@ def risk_check(
     )
     if not check.allowed:
         reasons = tuple(f"risk refused the {action}: {r}: hold" for r in check.reasons)
-        return CheckedSignal("hold", 0.0, None, None, reasons)
+        return CheckedSignal(instrument.symbol, "hold", 0.0, None, None, reasons)
     reasons = tuple(f"risk: {r}" for r in check.reasons)
-    return CheckedSignal(action, check.lots, stop_loss, take_profit, reasons)
+    return CheckedSignal(instrument.symbol, action, check.lots, stop_loss, take_profit, reasons)

@@ -31,11 +31,12 @@ the store but not replayed here); it is exact from the next bar on.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,9 +55,7 @@ from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
 from chainflow.core.state_undo import StateRecord
 from chainflow.features.api import (
-    ATR,
     BarValues,
-    RegimeState,
     SymbolPipeline,
     bar_values,
     get_feature_set,
@@ -70,10 +69,17 @@ from chainflow.trading.events import connection_topic
 from chainflow.trading.paper_desk import PaperDesk
 from chainflow.trading.signal_sizing import SizedSignal, SizingPolicy, size_decision
 from chainflow.trading.strategy import ModelStrategy, StrategyContext
+from chainflow.trading.tick_state import (
+    FormingBar,
+    KeyState,
+    LiveQuote,
+    hold_frame,
+    regime_fields,
+    same_bar,
+)
 
 log = get_logger("chainflow.trading.tick_path")
 
-ATR_PERIOD = 14
 MAX_REMEMBERED_CONNECTIONS = 100_000
 Key = tuple[str, str]  # tenant, symbol
 StrategyFor = Callable[[str, str, str], Awaitable[tuple[ModelStrategy, TradingPreferences]]]
@@ -88,46 +94,7 @@ class TickPathStats:
     no_model: int = 0
     rebuilds: int = 0
     bad_messages: int = 0
-
-
-@dataclass(slots=True)
-class FormingBar:
-    """The bar the ticks are building: bid OHLC as the bridge's bars, mean spread."""
-
-    ts: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    spread_sum: float
-    ticks: int = 1
-
-    def add(self, bid: float, ask: float, volume: float) -> None:
-        self.high = max(self.high, bid)
-        self.low = min(self.low, bid)
-        self.close = bid
-        self.volume += volume
-        self.spread_sum += ask - bid
-        self.ticks += 1
-
-    def values(self) -> BarValues:
-        return bar_values(
-            self.ts, self.open, self.high, self.low, self.close, self.volume,
-            self.spread_sum / self.ticks,
-        )  # fmt: skip
-
-
-@dataclass(slots=True)
-class KeyState:
-    model_id: str
-    timeframe: Timeframe
-    pipeline: SymbolPipeline
-    atr: ATR = field(default_factory=lambda: ATR(ATR_PERIOD))
-    closed: deque[np.ndarray] = field(default_factory=deque)
-    forming: FormingBar | None = None
-    committed: BarValues | None = None  # the last closed bar fed to the pipeline
-    stale: bool = False
+    coalesced: int = 0  # tick events answered with a later tick's score (under load)
 
 
 class TickPath:
@@ -143,7 +110,10 @@ class TickPath:
         desk: PaperDesk,
         strategy_for: StrategyFor,
         policy: SizingPolicy,
+        spread_window: int = 500,
+        spread_min_ticks: int = 20,
     ) -> None:
+        self._spread_window, self._spread_min_ticks = spread_window, spread_min_ticks
         self._anomaly_z = models.anomaly_z if models is not None else math.inf
         self._desk = desk
         # (connection, symbol) -> (action, bar ts) last sent to an on_change connection
@@ -156,29 +126,45 @@ class TickPath:
         self._policy = policy
         self._keys: dict[Key, KeyState] = {}
         self._subscription: Subscription | None = None
+        self._queue: list[TicksAccepted | BarPublished] = []
+        self._quotes: dict[Key, LiveQuote] = {}
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
         self.stats = TickPathStats()
 
     async def start(self) -> None:
+        self._worker = asyncio.create_task(self._run(), name="tick-path")
         self._subscription = await self._bus.subscribe(all_market_events(), self.on_message)
 
     async def stop(self) -> None:
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
 
     async def on_message(self, message: BusMessage) -> None:
+        """Queue ticks and bars for the worker (in order); reconcile executions now."""
         kind = market_event_kind(message.subject)
         try:
             if kind == "ticks":
-                await self.on_ticks(TicksAccepted.from_json(message.data))
+                self._queue.append(TicksAccepted.from_json(message.data))
+                self._wake.set()
             elif kind == "bars":
-                self.on_bar(BarPublished.from_json(message.data))
+                self._queue.append(BarPublished.from_json(message.data))
+                self._wake.set()
             elif kind == "executions":
                 execution = ExecutionReported.from_json(message.data)
                 self._desk.on_execution(execution.tenant_id, execution.fields)
         except ValueError as exc:
             self.stats.bad_messages += 1
             log.warning("tick_path_bad_message", subject=message.subject, error=str(exc))
+
+    def quote(self, tenant_id: str, symbol: str) -> LiveQuote | None:
+        """Return the symbol's latest in-order quote and its spread statistics."""
+        return self._quotes.get((tenant_id, symbol))
 
     def regime_label(self, tenant_id: str, symbol: str) -> str | None:
         """Return ``trend/volatility`` of the symbol's last closed bar (None when unknown)."""
@@ -200,7 +186,7 @@ class TickPath:
             bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.spread_mean
         )
         if not bar.revised and last is not None and bar.ts == last:
-            if not _same_bar(state.committed, values):
+            if not same_bar(state.committed, values):
                 state.stale = True  # this process saw the bar differently: rebuild it
             return
         if bar.revised or (last is not None and bar.ts < last):
@@ -208,32 +194,78 @@ class TickPath:
             return
         self._advance(state, values)
 
-    async def on_ticks(self, event: TicksAccepted) -> None:
-        """Score the event's ticks and publish the frames their connection asked for."""
-        self.stats.ticks += len(event.ticks)
-        for ts, bid, ask, _volume, late, _seq in event.ticks:
-            if not late:  # the paper account fills and marks on every in-order tick
-                await self._desk.on_tick(event.tenant_id, event.symbol, ts, bid, ask)
-        if self._models is None:
+    async def _run(self) -> None:
+        """Take everything queued, in order; a key's burst of ticks is scored once."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    await self.process(batch)
+                except Exception:  # one bad batch must not stop the hot path
+                    log.exception("tick_path_batch_failed", events=len(batch))
+
+    async def process(self, batch: list[TicksAccepted | BarPublished]) -> None:
+        """Run a batch: ticks to the paper desk in arrival order, then each key in order.
+
+        A key's consecutive tick events (up to its next bar) are scored once, at the last
+        tick: under load the work per key stays one inference per batch, and every tick
+        still gets its frame (with the latency it really waited).
+        """
+        by_key: dict[Key, list[TicksAccepted | BarPublished]] = {}
+        for event in batch:
+            if isinstance(event, TicksAccepted):
+                self.stats.ticks += len(event.ticks)
+                quote = self._quotes.get((event.tenant_id, event.symbol))
+                if quote is None:
+                    quote = LiveQuote(self._spread_window, self._spread_min_ticks)
+                    self._quotes[(event.tenant_id, event.symbol)] = quote
+                for ts, bid, ask, _volume, late, _seq in event.ticks:
+                    if not late:  # the paper account fills and marks on in-order ticks
+                        quote.update(ts, bid, ask)
+                        await self._desk.on_tick(event.tenant_id, event.symbol, ts, bid, ask)
+            by_key.setdefault((event.tenant_id, event.symbol), []).append(event)
+        for events in by_key.values():
+            run: list[TicksAccepted] = []
+            for event in events:
+                if isinstance(event, BarPublished):
+                    await self.on_ticks(run)
+                    run = []
+                    self.on_bar(event)
+                else:
+                    run.append(event)
+            await self.on_ticks(run)
+
+    async def on_ticks(self, events: list[TicksAccepted]) -> None:
+        """Score one key's tick events at their last tick; answer each event's connection."""
+        if not events or self._models is None:
             return  # CHAINFLOW_TRADING_TICK_SIGNALS=false: no per-tick answers
-        model = await self._models.resolve(event.tenant_id)
-        state = await self._state(event, model) if model is not None else None
+        last_event = events[-1]
+        model = await self._models.resolve(last_event.tenant_id)
+        state = await self._state(events[0], model) if model is not None else None
         if model is None:
             self.stats.no_model += 1
-        live = [row for row in event.ticks if not row[4]]
-        if state is not None:
-            for ts, bid, ask, volume, _late, _seq in live:
-                self._extend(state, ts, bid, ask, volume)
-        last = (live or list(event.ticks))[-1]
-        signal = await self._score(event, state, model, bid=last[1], ask=last[2])
-        frames = self._frames(event, state, signal)
-        if frames:
-            latency_ms = round((self._clock.now_us() - event.received_us) / 1000.0, 3)
-            for frame in frames:
+        last = last_event.ticks[-1]
+        for event in events:
+            for row in event.ticks:
+                if not row[4]:
+                    last = row
+                    if state is not None:
+                        self._extend(state, row[0], row[1], row[2], row[3])
+        signal = await self._score(last_event, state, model, bid=last[1], ask=last[2])
+        self.stats.coalesced += len(events) - 1
+        by_connection: dict[str, list[dict[str, Any]]] = {}
+        now_us = self._clock.now_us()
+        for event in events:
+            latency_ms = round((now_us - event.received_us) / 1000.0, 3)
+            for frame in self._frames(event, state, signal):
                 frame["latency_ms"] = latency_ms
+                by_connection.setdefault(event.connection, []).append(frame)
+        for connection, frames in by_connection.items():
             self.stats.frames += len(frames)
             body = json.dumps({"frames": frames}, allow_nan=False).encode()
-            await self._bus.publish(connection_topic(event.tenant_id, event.connection), body)
+            await self._bus.publish(connection_topic(last_event.tenant_id, connection), body)
 
     async def _state(self, event: TicksAccepted, model: ServedModel) -> KeyState:
         key = (event.tenant_id, event.symbol)
@@ -293,12 +325,12 @@ class TickPath:
         """Return the signal of the key now (a ``hold`` with the reason when it cannot)."""
         base: dict[str, Any] = {"type": "signal", "symbol": event.symbol}
         if model is None or state is None:
-            return {**base, **_hold("no production model serves this tenant yet", "")}
+            return {**base, **hold_frame("no production model serves this tenant yet", "")}
         if state.forming is None:
-            return {**base, **_hold("no forming bar yet", model.version.ref)}
+            return {**base, **hold_frame("no forming bar yet", model.version.ref)}
         halted = self._desk.halted(event.tenant_id)
         if halted is not None:
-            return {**base, **_hold(f"circuit breaker tripped: {halted}", model.version.ref)}
+            return {**base, **hold_frame(f"circuit breaker tripped: {halted}", model.version.ref)}
         bar = state.forming.values()
         vector = state.pipeline.engine.preview(bar)
         inputs = np.stack([*state.closed, vector]) if model.bundle.window > 1 else vector
@@ -306,7 +338,7 @@ class TickPath:
             self.stats.warming_up += 1
             needed = state.pipeline.feature_set.warmup_bars - state.pipeline.engine.count
             reason = f"features warming up ({max(needed, 1)} more closed bars needed)"
-            return {**base, **_hold(reason, model.version.ref)}
+            return {**base, **hold_frame(reason, model.version.ref)}
         output = model.bundle.predict(inputs[np.newaxis])
         anomaly_score = model.anomaly_score(state.pipeline.feature_set.names, vector)
         regime = state.pipeline.regime
@@ -316,7 +348,7 @@ class TickPath:
             model=model.version.ref, expected_volatility=float(output.volatility[0]),
             momentum=float(output.momentum[0]),
             anomaly=anomaly_score is not None and anomaly_score > self._anomaly_z,
-            **_regime_fields(regime),
+            **regime_fields(regime),
         )  # fmt: skip
         strategy, preferences = await self._strategy_for(
             event.tenant_id, event.symbol, state.timeframe.value
@@ -366,39 +398,3 @@ class TickPath:
             del self._sent[next(iter(self._sent))]  # the oldest entry: a connection long gone
         self._sent[key] = (signal["action"], bar_ts)
         return [{**signal, "ts": last[0], "seq": last[5]}]
-
-
-def _same_bar(mine: BarValues | None, theirs: BarValues) -> bool:
-    """Whether the bridge's closed bar is the one this process committed from its ticks."""
-    if mine is None or mine.ts != theirs.ts:
-        return False
-    prices = (mine.open, mine.high, mine.low, mine.close) == (
-        theirs.open, theirs.high, theirs.low, theirs.close,
-    )  # fmt: skip
-    volume = math.isclose(mine.volume, theirs.volume, rel_tol=1e-9, abs_tol=1e-9)
-    spreads = (mine.spread, theirs.spread)
-    spread = any(math.isnan(s) for s in spreads) or math.isclose(*spreads, abs_tol=1e-12)
-    return prices and volume and spread
-
-
-def _regime_fields(regime: RegimeState | None) -> dict[str, Any]:
-    """The regime of the last closed bar as ``DecisionInput`` fields (none when unknown)."""
-    if regime is None:
-        return {}
-    fields: dict[str, Any] = {}
-    if regime.trend is not None:
-        fields["trend"] = regime.trend.value
-        p = regime.trend_probabilities.get(regime.trend.value, math.nan)
-        fields["trend_probability"] = p if math.isfinite(p) else None
-    if regime.volatility is not None:
-        fields["volatility"] = regime.volatility.value
-        p = regime.volatility_probabilities.get(regime.volatility.value, math.nan)
-        fields["volatility_probability"] = p if math.isfinite(p) else None
-    return fields
-
-
-def _hold(reason: str, model: str) -> dict[str, Any]:
-    return {
-        "action": "hold", "confidence": 0.0, "size": 0.0, "stop_loss": None,
-        "take_profit": None, "model": model, "reasons": [reason],
-    }  # fmt: skip

@@ -1,0 +1,107 @@
+"""The per-key state of the tick hot path (``trading.tick_path``) and its small helpers."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chainflow.core.market import Timeframe
+from chainflow.features.api import ATR, BarValues, RegimeState, SymbolPipeline, bar_values
+from chainflow.trading.execution_plan import SpreadTracker
+
+ATR_PERIOD = 14
+
+
+@dataclass(slots=True)
+class FormingBar:
+    """The bar the ticks are building: bid OHLC as the bridge's bars, mean spread."""
+
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    spread_sum: float
+    ticks: int = 1
+
+    def add(self, bid: float, ask: float, volume: float) -> None:
+        self.high = max(self.high, bid)
+        self.low = min(self.low, bid)
+        self.close = bid
+        self.volume += volume
+        self.spread_sum += ask - bid
+        self.ticks += 1
+
+    def values(self) -> BarValues:
+        return bar_values(
+            self.ts, self.open, self.high, self.low, self.close, self.volume,
+            self.spread_sum / self.ticks,
+        )  # fmt: skip
+
+
+@dataclass(slots=True)
+class KeyState:
+    model_id: str
+    timeframe: Timeframe
+    pipeline: SymbolPipeline
+    atr: ATR = field(default_factory=lambda: ATR(ATR_PERIOD))
+    closed: deque[np.ndarray] = field(default_factory=deque)
+    forming: FormingBar | None = None
+    committed: BarValues | None = None  # the last closed bar fed to the pipeline
+    stale: bool = False
+
+
+class LiveQuote:
+    """A symbol's latest in-order quote and the rolling median of its spread."""
+
+    __slots__ = ("ask", "bid", "spreads", "ts")
+
+    def __init__(self, window: int, min_ticks: int) -> None:
+        self.ts = 0
+        self.bid = self.ask = math.nan
+        self.spreads = SpreadTracker(window, min_ticks)
+
+    def update(self, ts: int, bid: float, ask: float) -> None:
+        self.ts, self.bid, self.ask = ts, bid, ask
+        self.spreads.update(bid, ask)
+
+
+def same_bar(mine: BarValues | None, theirs: BarValues) -> bool:
+    """Whether the bridge's closed bar is the one this process committed from its ticks."""
+    if mine is None or mine.ts != theirs.ts:
+        return False
+    prices = (mine.open, mine.high, mine.low, mine.close) == (
+        theirs.open, theirs.high, theirs.low, theirs.close,
+    )  # fmt: skip
+    volume = math.isclose(mine.volume, theirs.volume, rel_tol=1e-9, abs_tol=1e-9)
+    spreads = (mine.spread, theirs.spread)
+    spread = any(math.isnan(s) for s in spreads) or math.isclose(*spreads, abs_tol=1e-12)
+    return prices and volume and spread
+
+
+def regime_fields(regime: RegimeState | None) -> dict[str, Any]:
+    """The regime of the last closed bar as ``DecisionInput`` fields (none when unknown)."""
+    if regime is None:
+        return {}
+    fields: dict[str, Any] = {}
+    if regime.trend is not None:
+        fields["trend"] = regime.trend.value
+        p = regime.trend_probabilities.get(regime.trend.value, math.nan)
+        fields["trend_probability"] = p if math.isfinite(p) else None
+    if regime.volatility is not None:
+        fields["volatility"] = regime.volatility.value
+        p = regime.volatility_probabilities.get(regime.volatility.value, math.nan)
+        fields["volatility_probability"] = p if math.isfinite(p) else None
+    return fields
+
+
+def hold_frame(reason: str, model: str) -> dict[str, Any]:
+    return {
+        "action": "hold", "confidence": 0.0, "size": 0.0, "stop_loss": None,
+        "take_profit": None, "model": model, "reasons": [reason],
+    }  # fmt: skip
