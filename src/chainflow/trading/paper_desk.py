@@ -236,6 +236,10 @@ class PaperDesk:
 
     async def portfolio(self, tenant_id: str) -> PortfolioSnapshot:
         """Return the tenant's account for the risk service (``risk.PortfolioSource``)."""
+        return self.snapshot_of(tenant_id)
+
+    def snapshot_of(self, tenant_id: str) -> PortfolioSnapshot:
+        """Return the tenant's account as risk sees it (positions, marks, breaker)."""
         book = self.book(tenant_id)
         account = book.account
         positions = []

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chainflow.risk.api import (
     CircuitBreaker,
     Instrument,
     OrderRequest,
+    PortfolioSnapshot,
     PortfolioView,
     Position,
     RiskLimits,
     check_order,
 )
-from chainflow.trading.decision import TradingPreferences
+from chainflow.trading.decision import Decision, TradingPreferences
+from chainflow.trading.signal_sizing import SizingPolicy, size_decision
 
 MAX_OPEN_POSITIONS = 10
 MAX_SYMBOL_EXPOSURE_LOTS = 50.0
@@ -81,3 +83,29 @@ def risk_check(
         return CheckedSignal(instrument.symbol, "hold", 0.0, None, None, reasons)
     reasons = tuple(f"risk: {r}" for r in check.reasons)
     return CheckedSignal(instrument.symbol, action, check.lots, stop_loss, take_profit, reasons)
+
+
+def size_and_check(
+    decision: Decision,
+    *,
+    entry: float,
+    atr: float | None,
+    policy: SizingPolicy,
+    preferences: TradingPreferences,
+    account: PortfolioSnapshot,
+    breaker: CircuitBreaker | None,
+) -> CheckedSignal:
+    """Size ``decision`` on the account's equity (capped by the tenant), then check it."""
+    policy = replace(policy.capped(preferences.max_risk_per_trade_pct), equity=account.equity)
+    instrument = Instrument(decision.symbol)
+    sized = size_decision(
+        decision, entry=entry, expected_volatility=0.0, policy=policy, instrument=instrument,
+        atr=atr,
+    )  # fmt: skip
+    checked = risk_check(
+        action=decision.action, size=sized.size, entry=entry, stop_loss=sized.stop_loss,
+        take_profit=sized.take_profit, instrument=instrument, equity=account.equity,
+        positions=account.positions, prices=account.prices, preferences=preferences,
+        breaker=breaker,
+    )  # fmt: skip
+    return replace(checked, reasons=(*sized.reasons, *checked.reasons))

@@ -14,19 +14,17 @@ wait for the disk; the ack does). ``TickPath`` subscribes to ``bridge.>`` once:
   it changes nothing, one this process did not see (or saw differently: it missed ticks,
   e.g. after a restart) advances the state or marks the key stale, and a revised bar or a
   model change rebuilds the key from the stored bars on its next tick.
-- **Scoring.** The
-  forming bar is scored with ``FeatureEngine.preview`` (the committed state is put back),
-  the tenant's production model (ONNX), and ``ModelStrategy.preview`` of the trading
-  service's strategy of the key (shared with the bar-close signals, so the hysteresis is
-  one). The decision is sized at the tick's ask (buy) or bid (sell) with the ATR of the
-  forming bar.
+- **Scoring.** The forming bar is scored with ``FeatureEngine.preview`` (the committed
+  state is put back), the tenant's production model (ONNX) and ``ModelStrategy.preview``
+  of the trading service's strategy of the key (one hysteresis with the bar-close
+  signals); the decision is sized at the tick's ask (buy) or bid (sell) with the forming
+  bar's ATR on the paper account's equity and risk-checked (``signal_risk``).
 - **Frames.** ``every_tick`` connections get one frame per tick (``hold`` included, with
-  the reason while features warm up or no model serves); ``on_change`` connections get a
-  frame when the action differs from the last one sent to them or a new bar opened. A
-  frame of several ticks of a symbol is scored once, at its last tick.
+  the reason while features warm up, no model serves or the breaker halts); ``on_change``
+  connections get a frame when the action differs from the last one sent or a new bar
+  opened. Under load, a key's queued tick events are scored once, at the last tick.
 
-After a restart the forming bar starts at the first tick seen (its earlier ticks are in
-the store but not replayed here); it is exact from the next bar on.
+After a restart the forming bar starts at the first tick seen; exact from the next bar.
 """
 
 from __future__ import annotations
@@ -62,12 +60,12 @@ from chainflow.features.api import (
 )
 from chainflow.hub.api import BusMessage, EventBus, Subscription
 from chainflow.ml.api import ServedModel, ServedModels
-from chainflow.risk.api import Instrument
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.trading.decision import Decision, DecisionInput, TradingPreferences
 from chainflow.trading.events import connection_topic
 from chainflow.trading.paper_desk import PaperDesk
-from chainflow.trading.signal_sizing import SizedSignal, SizingPolicy, size_decision
+from chainflow.trading.signal_risk import CheckedSignal, size_and_check
+from chainflow.trading.signal_sizing import SizingPolicy
 from chainflow.trading.strategy import ModelStrategy, StrategyContext
 from chainflow.trading.tick_state import (
     FormingBar,
@@ -354,16 +352,17 @@ class TickPath:
             event.tenant_id, event.symbol, state.timeframe.value
         )
         decision = strategy.preview(StrategyContext(decision_input))
-        sized = self._size(decision, state, bar, preferences, bid=bid, ask=ask)
+        sized = self._size(event.tenant_id, decision, state, bar, preferences, bid=bid, ask=ask)
         self.stats.scored += 1
         return {
-            **base, "action": decision.action, "confidence": round(decision.confidence, 6),
+            **base, "action": sized.action, "confidence": round(decision.confidence, 6),
             "size": sized.size, "stop_loss": sized.stop_loss, "take_profit": sized.take_profit,
             "model": decision.model, "reasons": [*decision.reasons, *sized.reasons],
         }  # fmt: skip
 
     def _size(
         self,
+        tenant_id: str,
         decision: Decision,
         state: KeyState,
         bar: BarValues,
@@ -371,17 +370,18 @@ class TickPath:
         *,
         bid: float,
         ask: float,
-    ) -> SizedSignal:
+    ) -> CheckedSignal:
+        """Size at the tick's price with the forming bar's ATR, then the risk check."""
         record = StateRecord([state.atr])
         try:
             atr = state.atr.update_bar(bar.high, bar.low, bar.close)
         finally:
             record.restore()
-        policy = self._policy.capped(preferences.max_risk_per_trade_pct)
-        entry = ask if decision.action == "buy" else bid
-        return size_decision(
-            decision, entry=entry, expected_volatility=0.0, policy=policy,
-            instrument=Instrument(decision.symbol), atr=atr if math.isfinite(atr) else None,
+        return size_and_check(
+            decision, entry=ask if decision.action == "buy" else bid,
+            atr=atr if math.isfinite(atr) else None, policy=self._policy,
+            preferences=preferences, account=self._desk.snapshot_of(tenant_id),
+            breaker=self._desk.book(tenant_id).breaker,
         )  # fmt: skip
 
     def _frames(
