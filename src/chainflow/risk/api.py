@@ -21,6 +21,7 @@ from chainflow.risk.limits import (
     correlation_between,
 )
 from chainflow.risk.portfolio import PortfolioSnapshot, PortfolioSource
+from chainflow.risk.settings_source import TenantRiskSettings, limits_for, tier_caps
 from chainflow.risk.sizing import (
     SizingResult,
     fixed_fractional,
@@ -52,6 +53,7 @@ __all__ = [
     "Scenario",
     "SizingResult",
     "StressResult",
+    "TenantRiskSettings",
     "VarResult",
     "atr_stops",
     "check_order",
@@ -61,6 +63,7 @@ __all__ = [
     "correlation_between",
     "currency_pair",
     "fixed_fractional",
+    "limits_for",
     "kelly_fraction",
     "notional_value",
     "pip_value",
@@ -70,6 +73,7 @@ __all__ = [
     "stress_all",
     "stress_portfolio",
     "structure_stop",
+    "tier_caps",
     "value_per_price_unit",
     "volatility_target",
 ]

@@ -99,7 +99,10 @@ async def serve_trading_settings(bus: EventBus, database: Database, users: Any) 
         tenant = TenantContext(tenant_id=TenantId(str(json.loads(data)["tenant_id"])))
         async with database.unit_of_work(tenant, read_only=True) as uow:
             settings = await users.trading_settings.get(uow, tenant)
+        async with database.unit_of_work(system=True, read_only=True) as uow:
+            tier = (await users.admin.get_tenant(uow, tenant.tenant_id)).tier
         return json.dumps({
+            "tier": str(tier.value if hasattr(tier, "value") else tier),
             "risk_tolerance": str(settings.risk_tolerance),
             "allowed_symbols": list(settings.allowed_symbols),
             "max_risk_per_trade_pct": settings.max_risk_per_trade_pct,
@@ -140,6 +143,8 @@ class BusTradingPreferences:
                 max_risk_per_trade_pct=float(raw["max_risk_per_trade_pct"]),
                 max_daily_loss_pct=float(raw["max_daily_loss_pct"]),
                 max_drawdown_pct=float(raw["max_drawdown_pct"]),
+                leverage=int(raw.get("leverage", TradingPreferences().leverage)),
+                tier=str(raw.get("tier", TradingPreferences().tier)),
             )
         except (DependencyUnavailable, KeyError, TypeError, ValueError) as exc:
             log.warning("trading_settings_unavailable", tenant_id=tenant_id, error=str(exc))

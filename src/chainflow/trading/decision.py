@@ -208,6 +208,8 @@ class TradingPreferences:
     max_risk_per_trade_pct: float = 1.0
     max_daily_loss_pct: float = 5.0
     max_drawdown_pct: float = 20.0
+    leverage: int = 50
+    tier: str = "free"  # the tenant's subscription tier: caps open positions (risk)
 
     def __post_init__(self) -> None:
         if self.risk_tolerance not in RISK_TOLERANCES:

@@ -3,9 +3,9 @@
 Pure: the caller passes the account's open positions and equity. A ``buy``/``sell`` of
 ``size`` lots is checked with ``risk.check_order`` as an order opening ``size`` lots at the
 entry (the symbol's own position is left out of the view: the signal replaces it). The
-limits are the tenant's (max risk per trade, daily loss and drawdown — the breaker) and the
-defaults below for what the tenant does not set. A resize keeps the action with the new
-size; a refusal turns the signal into ``hold`` (which flattens the position); either way the
+limits are the tenant's (max risk per trade, daily loss and drawdown — the breaker —,
+leverage) with its tier's caps (open positions, lots per symbol), as ``risk.limits_for``
+makes them for ``POST /api/v1/risk/check``. A resize keeps the action with the new size; a refusal turns the signal into ``hold`` (which flattens the position); either way the
 reasons say why.
 """
 
@@ -23,14 +23,12 @@ from chainflow.risk.api import (
     PortfolioView,
     Position,
     RiskLimits,
+    TenantRiskSettings,
     check_order,
+    limits_for,
 )
 from chainflow.trading.decision import Decision, TradingPreferences
 from chainflow.trading.signal_sizing import SizingPolicy, size_decision
-
-MAX_OPEN_POSITIONS = 10
-MAX_SYMBOL_EXPOSURE_LOTS = 50.0
-MAX_CORRELATED_EXPOSURE = 5_000_000.0  # account-currency notional
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +41,14 @@ class CheckedSignal:
     reasons: tuple[str, ...]
 
 
-def limits_of(preferences: TradingPreferences) -> RiskLimits:
-    """Return the risk limits of a tenant's preferences (defaults for the rest)."""
-    return RiskLimits(
+def limits_of(preferences: TradingPreferences, equity: float) -> RiskLimits:
+    """Return the tenant's risk limits: ``risk.limits_for`` (the same as ``/risk/check``)."""
+    settings = TenantRiskSettings(
         max_risk_per_trade_pct=preferences.max_risk_per_trade_pct,
-        max_open_positions=MAX_OPEN_POSITIONS,
-        max_symbol_exposure_lots=MAX_SYMBOL_EXPOSURE_LOTS,
-        max_correlated_exposure=MAX_CORRELATED_EXPOSURE,
         max_daily_loss_pct=preferences.max_daily_loss_pct,
-        max_drawdown_pct=preferences.max_drawdown_pct,
-    )
+        max_drawdown_pct=preferences.max_drawdown_pct, leverage=preferences.leverage,
+    )  # fmt: skip
+    return limits_for(settings, preferences.tier, equity)
 
 
 def risk_check(
@@ -76,7 +72,7 @@ def risk_check(
     check = check_order(
         OrderRequest(action, size, entry, instrument, stop_loss),  # type: ignore[arg-type]
         PortfolioView(equity, others, prices, breaker),
-        limits_of(preferences),
+        limits_of(preferences, equity),
     )
     if not check.allowed:
         reasons = tuple(f"risk refused the {action}: {r}: hold" for r in check.reasons)
