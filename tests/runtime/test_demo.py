@@ -9,10 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+from rich.console import Console
+
 from chainflow.core.market import Timeframe
 from chainflow.features.sets import get_feature_set
 from chainflow.runtime.demo_market import HOUR_MS, build_demo_market
-from chainflow.runtime.demo_view import DemoState, percentile, summary_lines
+from chainflow.runtime.demo_view import DemoState, paper_panel, percentile, summary_lines
 
 
 class TestDemoCommand:
@@ -32,7 +34,15 @@ class TestDemoCommand:
         assert sent == acked == 150
         received = int(re.search(r"signals: (\d+) received", out).group(1))
         assert received > 0  # every_tick: one per tick once the symbol's features are warm
-        for path in ("/docs", "/api/v1/signals?", "/api/v1/market/bars?", "/metrics", "/ws/stream"):
+        # The paper account and its attribution: the figures add up to the account P&L.
+        equity = float(
+            re.search(r"paper account: equity ([\d,.]+) · balance", out)[1].replace(",", "")
+        )
+        account_pnl = re.search(r"attribution: P&L .* = account P&L ([-+\d,.]+); hit rate", out)
+        assert abs(equity - 10_000 - float(account_pnl[1].replace(",", ""))) < 0.011
+        assert "╭─ paper account" in out  # the panel of the live view
+        for path in ("/docs", "/api/v1/signals?", "/api/v1/market/bars?", "/metrics", "/ws/stream",
+                     "/api/v1/trading/paper", "/api/v1/trading/attribution"):  # fmt: skip
             assert path in out
         assert "password" in out and "token" in out
         assert (home / "chainflow.db").exists()  # --home keeps the data
@@ -70,3 +80,36 @@ class TestSummary:
         assert percentile([5.0, 1.0, 3.0], 50) == 3.0 and percentile([], 99) is None
         text = "\n".join(summary_lines(state))
         assert "ticks: 1 sent, 1 acked" in text and "signals: 1 received (buy 1)" in text
+
+    def test_paper_account_and_attribution_lines_and_panel(self) -> None:
+        state = DemoState(total_ticks=0, symbols={})
+        state.paper = {
+            "account": {"equity": 10034.96, "balance": 9921.89, "unrealized_pnl": 113.07,
+                        "realized_pnl": -78.11, "open_positions": 1, "trades_count": 3,
+                        "halted": None},
+            "positions": [{"symbol": "EURUSD", "side": "sell", "lots": 1.27, "entry_price": 1.08611,
+                           "stop_loss": 1.08683, "take_profit": 1.08467}],
+            "trades": [{"symbol": "GBPUSD", "side": "buy", "lots": 0.81, "entry_price": 1.27487,
+                        "exit_price": 1.27405, "pnl": -66.42, "exit_reason": "order"}],
+        }  # fmt: skip
+        state.attribution = {
+            "total": {"pnl": 34.96, "realized": -78.11, "unrealized": 113.07, "closed_trades": 3,
+                      "hit_rate": 1 / 3},
+            "swaps": 0.0, "account_pnl": 34.96,
+            "by_symbol": [{"key": "EURUSD", "pnl": 116.42, "hit_rate": 1.0},
+                          {"key": "GBPUSD", "pnl": -81.46, "hit_rate": 0.0}],
+        }  # fmt: skip
+        text = "\n".join(summary_lines(state))
+        assert (
+            "paper account: equity 10,034.96 · balance 9,921.89 · open P&L +113.07 · "
+            "realized P&L -78.11 · open positions 1 · trades 3"
+        ) in text
+        assert (
+            "attribution: P&L +34.96 (realized -78.11, open +113.07) + swaps 0.00 = account "
+            "P&L +34.96; hit rate 33% of 3 closed trades"
+        ) in text
+        assert "by symbol: EURUSD +116.42 (100% hits), GBPUSD -81.46 (0% hits)" in text
+        console = Console(width=120, record=True)
+        console.print(paper_panel(state.paper))
+        panel = console.export_text()
+        assert "open positions" in panel and "1.08611" in panel and "-66.42" in panel

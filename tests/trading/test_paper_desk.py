@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from chainflow.risk.api import Instrument
+from chainflow.risk.api import Instrument, PortfolioSnapshot
 from chainflow.trading.attribution import is_consistent, reason_template
-from chainflow.trading.paper_desk import PaperDesk, PaperSignal, instrument_for, quote_rate
-from chainflow.trading.signal_risk import risk_check
+from chainflow.trading.decision import Decision, TradingPreferences
+from chainflow.trading.instruments import quote_rate, risk_instrument
+from chainflow.trading.paper_desk import PaperDesk, PaperSignal, instrument_for
+from chainflow.trading.signal_risk import risk_check, size_and_check
+from chainflow.trading.signal_sizing import SizingPolicy
 
 TENANT = "tenant-a"
 T0 = 1_700_000_000_000  # Tuesday 2023-11-14 22:13:20 UTC
@@ -83,7 +86,23 @@ class TestOrders:
         assert instrument_for("USDJPY").price_digits == 3
         assert instrument_for("EURUSD").price_digits == 5
         assert quote_rate("USDJPY", 150.0, 150.02) == pytest.approx(1 / 150.01)
-        assert quote_rate("EURUSD", 1.1, 1.1001) is None
+        assert quote_rate("EURUSD", 1.1, 1.1001) == 1.0
+
+    def test_a_usd_based_pair_is_sized_in_account_currency(self) -> None:
+        # USDJPY at 149.33, ATR 0.087: the stop 1.5 ATR above, at 149.461 (3 digits), is
+        # 0.131 JPY away: 0.131 × 100 000 / 149.33 = 87.72 USD per lot; 1% of 10 000 → 1.13.
+        decision = Decision("USDJPY", T0, "m@1", "sell", 0.7, -0.5, ("edge",))
+        checked = size_and_check(
+            decision, entry=149.33, atr=0.087, policy=SizingPolicy(10_000.0, 0.01, 1.5, 3.0),
+            preferences=TradingPreferences(tier="pro"), account=PortfolioSnapshot(
+                tenant_id=TENANT, account_currency="USD", balance=10_000.0, equity=10_000.0,
+                starting_balance=10_000.0, peak_equity=10_000.0, day_start_equity=10_000.0,
+            ), breaker=None,
+        )  # fmt: skip
+        assert checked.action == "sell" and checked.size == 1.13
+        assert checked.stop_loss == pytest.approx(149.461) and risk_instrument(
+            "USDJPY", 149.33
+        ).quote_to_account == pytest.approx(1 / 149.33)
         assert reason_template("edge 0.41 ≥ 0.25, risk 1.5%") == "edge # ≥ #, risk #"
 
 

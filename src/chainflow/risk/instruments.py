@@ -144,3 +144,22 @@ def _step_decimals(step: float) -> int:
 def _require_positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"expected {name} > 0; received {value}")
+
+
+def default_instrument(symbol: str, price: float, account_currency: str = "USD") -> Instrument:
+    """Return a standard-lot specification of ``symbol`` for an account in ``account_currency``.
+
+    100 000 units per lot, 0.01 lot step from 0.01 to 100 lots; JPY-quoted pairs get a 0.01
+    pip and 3 digits, others 0.0001 and 5. The quote converts to the account currency at 1.0
+    when it is the account currency, at ``1 / price`` when the base is; for a cross without
+    either, 1.0 (an approximation until conversion rates are read).
+    """
+    pair = currency_pair(symbol)
+    is_jpy = pair is not None and pair[1] == "JPY"
+    conversion = 1.0
+    if pair is not None and pair[1] != account_currency and pair[0] == account_currency:
+        conversion = 1.0 / price
+    return Instrument(
+        symbol, pip_size=0.01 if is_jpy else 0.0001, price_digits=3 if is_jpy else 5,
+        quote_to_account=conversion,
+    )  # fmt: skip

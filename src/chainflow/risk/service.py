@@ -19,9 +19,8 @@ from chainflow.core.errors import InvalidInput
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
 from chainflow.risk.instruments import (
-    Instrument,
     Side,
-    currency_pair,
+    default_instrument,
     notional_value,
     value_per_price_unit,
 )
@@ -111,24 +110,6 @@ class EmptyPortfolioSource:
         return PortfolioSnapshot(tenant_id, self._currency, e, e, e, e, e, ts=self._clock.now_ms())
 
 
-def instrument_for(symbol: str, account_currency: str, price: float) -> Instrument:
-    """Return a standard-lot specification of ``symbol`` for an account in ``account_currency``.
-
-    JPY-quoted pairs get a 0.01 pip and 3 digits. The quote converts to the account currency
-    at 1.0 when it is the account currency, at ``1 / price`` when the base is; for a cross
-    without either, 1.0 (an approximation until conversion rates are read).
-    """
-    pair = currency_pair(symbol)
-    is_jpy = pair is not None and pair[1] == "JPY"
-    conversion = 1.0
-    if pair is not None and pair[1] != account_currency and pair[0] == account_currency:
-        conversion = 1.0 / price
-    return Instrument(
-        symbol, pip_size=0.01 if is_jpy else 0.0001, price_digits=3 if is_jpy else 5,
-        quote_to_account=conversion,
-    )  # fmt: skip
-
-
 class RiskService:
     """Answer risk reports and order checks for one tenant at a time."""
 
@@ -191,7 +172,7 @@ class RiskService:
         held = [p for p in snapshot.positions if p.symbol == symbol]
         instrument = (
             held[0].instrument if held
-            else instrument_for(symbol, snapshot.account_currency, entry)
+            else default_instrument(symbol, entry, snapshot.account_currency)
         )  # fmt: skip
         reasons: list[str] = []
         if order.lots is not None:

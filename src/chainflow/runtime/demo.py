@@ -6,8 +6,9 @@ unless ``--home`` is given, a free port), makes sure a production model exists
 tenant, user and API key through the HTTP API, stores a few days of sample bars so that
 the features are warm, then replays sample ticks through ``WS /ws/ticks`` with the client
 SDK (``"signals": "every_tick"``, so every tick's signal and its latency come back). A Rich
-live table shows the signals per symbol; at the end come a summary and the URLs to explore
-(kept up with ``--keep-running``).
+live table shows the signals per symbol and a panel the tenant's paper account (every
+bar-close signal is paper-traded); at the end come a summary (with the account and its
+attribution) and the URLs to explore (kept up with ``--keep-running``).
 
 The module imports only light things; the server stack is imported when the demo runs.
 """
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 PAPER_ACCOUNT_PATH = "/api/v1/trading/paper"
 """The paper-account hook: polled during the replay; the panel shows when it answers 200."""
+ATTRIBUTION_PATH = "/api/v1/trading/attribution"
+"""Read once after the replay for the summary (P&L and hit rate by symbol)."""
 SIGNAL_GRACE_S = 3.0
 """How long to wait after the last ack for the signals still on their way."""
 
@@ -59,7 +62,7 @@ class DemoOptions:
 
 async def run_demo(options: DemoOptions, console: Console) -> DemoState:
     """Run the demo end to end; return the final state (the summary's figures)."""
-    from chainflow.runtime.demo_market import build_demo_market, describe_window
+    from chainflow.runtime.demo_market import WEEK_MS, build_demo_market, describe_window
     from chainflow.runtime.demo_server import (
         DemoServer,
         create_account,
@@ -99,6 +102,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoState:
             now_ms=server.kernel.clock.now_ms(),
             minutes=options.minutes,
             max_ticks=options.ticks,
+            shift_step_ms=WEEK_MS,  # the sample's weekday and hour, whenever the demo runs
         )
         stored = await store_history(server, account.tenant_id, market.bars)
         console.print(
@@ -180,6 +184,7 @@ async def _replay_live(
             replay.result()
             state.elapsed_s = time.perf_counter() - began
             await _await_signals(client, state, every_tick=options.signals_mode == "every_tick")
+            await _read_account(http, state)
         finally:
             state.acked, state.rejected = client.stats.settled, dict(client.stats.rejected)
             await client.close()
@@ -233,6 +238,20 @@ async def _poll_paper(http: httpx.AsyncClient, state: DemoState) -> None:
         await asyncio.sleep(1.0)
 
 
+async def _read_account(http: httpx.AsyncClient, state: DemoState) -> None:
+    """Read the final paper account and its attribution (the summary's figures)."""
+    for path in (PAPER_ACCOUNT_PATH, ATTRIBUTION_PATH):
+        try:
+            response = await http.get(path)
+        except Exception:  # optional figures: the summary goes on without them
+            continue
+        if response.status_code == 200 and isinstance(body := response.json(), dict):
+            if path == PAPER_ACCOUNT_PATH:
+                state.paper = body
+            else:
+                state.attribution = body
+
+
 async def _redraw(live: Any, state: DemoState, began: float) -> None:
     while True:
         state.elapsed_s = time.perf_counter() - began
@@ -255,6 +274,8 @@ def _print_urls(
     for line in (
         f"  API docs      {base}/docs",
         f"  signals       {base}/api/v1/signals?symbol={symbol}&limit=20",
+        f"  paper account {base}{PAPER_ACCOUNT_PATH}",
+        f"  attribution   {base}{ATTRIBUTION_PATH}",
         f"  bars          {base}/api/v1/market/bars?symbol={symbol}&timeframe=M5&limit=50",
         f"  metrics       {base}/metrics",
         f"  live stream   {server.ws_base_url}/ws/stream?access_token=<token>",

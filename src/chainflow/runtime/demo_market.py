@@ -4,9 +4,13 @@ A deterministic sample market (``bridge`` sample data) is cut at ``REPLAY_START_
 its last day, the busy London/New York overlap. Everything before the cut becomes stored
 bars, so that the features of every symbol are warm (the feature set needs a few hundred
 bars) when the first live tick arrives; the ticks after the cut are replayed through
-``WS /ws/ticks``. Both are shifted by one whole number of hours so that the replayed ticks
-end just before now: the server refuses ticks older than the tenant's retention window, and
-whole hours keep every bar of ``HISTORY_TIMEFRAMES`` aligned to its bucket.
+``WS /ws/ticks``. Both are shifted by a whole number of ``shift_step_ms`` so that the
+replayed ticks end before now, within one step (the server refuses ticks older than the
+tenant's retention window), and every bar of ``HISTORY_TIMEFRAMES`` stays aligned to its
+bucket. The default step, an hour, ends the ticks just before now but puts them at the
+hour of the day it is now; ``chainflow demo`` shifts by whole weeks (``WEEK_MS``), which
+keeps the sample's weekday and hour — the overlap, outside the execution plan's
+thin-liquidity and rollover windows — whenever it runs.
 
 ``alias`` plays one known symbol's series under other names (the benchmark's 50 clients
 each stream their own symbol).
@@ -30,6 +34,8 @@ REPLAY_START_HOUR = 13
 HISTORY_DAYS = 2
 HISTORY_TIMEFRAMES = (Timeframe.M1, Timeframe.M5)
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+WEEK_MS = 7 * DAY_MS
 # A Monday: two weekdays of history before the replayed Wednesday afternoon.
 DEMO_START = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -53,12 +59,20 @@ def build_demo_market(
     seed: int = 7,
     alias: Mapping[str, str] | None = None,
     timeframes: Sequence[Timeframe] = HISTORY_TIMEFRAMES,
+    shift_step_ms: int = HOUR_MS,
 ) -> DemoMarket:
     """Return the demo market of ``symbols``: warm-up bars and up to ``max_ticks`` live ticks.
 
     ``minutes`` bounds the replayed market time (``None``: the rest of the day); ``alias``
-    maps an output symbol to the known sample symbol whose series it plays.
+    maps an output symbol to the known sample symbol whose series it plays. The market is
+    shifted by a whole number of ``shift_step_ms`` (a multiple of an hour): ``WEEK_MS``
+    keeps the sample's weekday and time of day, so what depends on the hour (sessions,
+    thin-liquidity and rollover windows) is the same whenever it runs.
     """
+    if shift_step_ms <= 0 or shift_step_ms % HOUR_MS:
+        raise InvalidInput(
+            f"expected shift_step_ms a multiple of {HOUR_MS}; received {shift_step_ms}"
+        )
     if minutes is not None and minutes <= 0:
         raise InvalidInput(f"expected minutes > 0; received {minutes}")
     if max_ticks is not None and max_ticks < 1:
@@ -93,7 +107,7 @@ def build_demo_market(
     if max_ticks is not None:
         live = live[:max_ticks]
     last_ts = live[-1].ts if live else cut_ms
-    offset_ms = (now_ms - 1_000 - last_ts) // HOUR_MS * HOUR_MS
+    offset_ms = (now_ms - 1_000 - last_ts) // shift_step_ms * shift_step_ms
     return DemoMarket(
         symbols=names,
         bars=tuple(replace(b, ts=b.ts + offset_ms, first_tick_ts=b.first_tick_ts + offset_ms,

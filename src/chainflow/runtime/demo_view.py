@@ -2,7 +2,9 @@
 
 Pure rendering of a ``DemoState``; the demo's replay loop updates the state and a Rich
 ``Live`` redraws it a few times a second (on a pipe or in CI, Rich prints the last frame
-once instead of animating).
+once instead of animating). The paper panel renders the answer of
+``GET /api/v1/trading/paper`` (account figures, open positions, the last trades); the
+summary adds ``GET /api/v1/trading/attribution`` (P&L and hit rate, by symbol).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ PAPER_FIELDS = (
     ("open_positions", "open positions"),
     ("trades_count", "trades"),
 )
+MONEY_FIELDS = frozenset({"equity", "balance", "unrealized_pnl", "realized_pnl", "swaps"})
+SIGNED_FIELDS = frozenset({"unrealized_pnl", "realized_pnl", "swaps"})
+PANEL_ROWS = 5
+"""How many open positions and recent trades the paper panel lists."""
 
 
 @dataclass(slots=True)
@@ -55,6 +61,7 @@ class DemoState:
     server_latency_ms: list[float] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)
     paper: dict[str, Any] | None = None
+    attribution: dict[str, Any] | None = None
     elapsed_s: float = 0.0
 
     def record_sent(self, items: list[dict[str, Any]]) -> None:
@@ -135,21 +142,77 @@ def footer(state: DemoState) -> str:
 
 
 def paper_panel(paper: dict[str, Any]) -> Panel:
-    """Return the paper account (``GET /api/v1/trading/paper``) as a small panel."""
+    """Return the paper account (``GET /api/v1/trading/paper``) as a panel.
+
+    One line of account figures, then the open positions and the last trades (newest
+    first), each up to ``PANEL_ROWS``; a tripped circuit breaker is named.
+    """
     account = paper.get("account", paper)
+    parts: list[RenderableType] = [Text(account_line(account))]
+    if account.get("halted"):
+        parts.append(Text(f"circuit breaker: {account['halted']}", style="bold red"))
+    positions = [p for p in paper.get("positions") or [] if isinstance(p, dict)]
+    if positions:
+        table = _panel_table("open positions", "symbol", "side", "lots", "entry", "stop loss",
+                             "take profit")  # fmt: skip
+        for position in positions[:PANEL_ROWS]:
+            side = str(position.get("side", "-"))
+            table.add_row(
+                str(position.get("symbol", "-")), Text(side, style=ACTION_STYLES.get(side, "")),
+                _number(position.get("lots"), 2), _price(position.get("entry_price")),
+                _price(position.get("stop_loss")), _price(position.get("take_profit")),
+            )  # fmt: skip
+        parts.append(table)
+    trades = [t for t in paper.get("trades") or [] if isinstance(t, dict)]
+    if trades:
+        table = _panel_table("last trades", "symbol", "side", "lots", "entry", "exit", "P&L",
+                             "exit by")  # fmt: skip
+        for trade in list(reversed(trades))[:PANEL_ROWS]:
+            side, pnl = str(trade.get("side", "-")), trade.get("pnl")
+            table.add_row(
+                str(trade.get("symbol", "-")), Text(side, style=ACTION_STYLES.get(side, "")),
+                _number(trade.get("lots"), 2), _price(trade.get("entry_price")),
+                _price(trade.get("exit_price")), Text(_money(pnl), style=_pnl_style(pnl)),
+                str(trade.get("exit_reason", "-")).replace("_", " "),
+            )  # fmt: skip
+        parts.append(table)
+    return Panel(Group(*parts), title="paper account", title_align="left", expand=False)
+
+
+def account_line(account: dict[str, Any]) -> str:
+    """Return the paper account's figures on one line, e.g. ``equity 10,034.96 · ...``."""
+    figures = []
+    for key, label in PAPER_FIELDS:
+        if key in account:
+            value = account[key]
+            text = _money(value, signed=key in SIGNED_FIELDS) if key in MONEY_FIELDS else value
+            figures.append(f"{label} {text}")
+    return " · ".join(figures) or "no figures yet"
+
+
+def attribution_lines(attribution: dict[str, Any]) -> list[str]:
+    """Return the summary lines of ``GET /api/v1/trading/attribution``."""
+    total = attribution.get("total") or {}
+    closed = total.get("closed_trades", 0)
+    hit_rate = total.get("hit_rate")
+    hits = f"{hit_rate:.0%} of {closed} closed trades" if isinstance(hit_rate, float) else (
+        "no closed trades"
+    )  # fmt: skip
     lines = [
-        f"{label}: {account[key]:,.2f}" if isinstance(account[key], float) else
-        f"{label}: {account[key]}"
-        for key, label in PAPER_FIELDS if key in account
-    ]  # fmt: skip
-    positions = paper.get("positions")
-    if isinstance(positions, list):
-        for position in positions[:5]:
-            lines.append(
-                f"  {position.get('symbol')} {position.get('side')} {position.get('lots')} "
-                f"@ {position.get('avg_price', position.get('price'))}"
-            )
-    return Panel("\n".join(lines) or "no figures yet", title="paper account", expand=False)
+        f"attribution: P&L {_money(total.get('pnl'), signed=True)} (realized "
+        f"{_money(total.get('realized'), signed=True)}, open "
+        f"{_money(total.get('unrealized'), signed=True)}) + swaps "
+        f"{_money(attribution.get('swaps'), signed=True)} = account P&L "
+        f"{_money(attribution.get('account_pnl'), signed=True)}; hit rate {hits}"
+    ]
+    by_symbol = [
+        f"{row.get('key')} {_money(row.get('pnl'), signed=True)}"
+        + (f" ({row['hit_rate']:.0%} hits)" if isinstance(row.get("hit_rate"), float) else "")
+        for row in attribution.get("by_symbol") or []
+    ]
+    if by_symbol:
+        lines.append(f"  by symbol: {', '.join(by_symbol)}")
+    return lines
 
 
 def summary_lines(state: DemoState) -> list[str]:
@@ -169,10 +232,9 @@ def summary_lines(state: DemoState) -> list[str]:
     ]
     if state.paper is not None:
         account = state.paper.get("account", state.paper)
-        figures = ", ".join(
-            f"{label} {account[key]}" for key, label in PAPER_FIELDS if key in account
-        )
-        lines.append(f"paper account: {figures}")
+        lines.append(f"paper account: {account_line(account)}")
+    if state.attribution is not None:
+        lines.extend(attribution_lines(state.attribution))
     return lines
 
 
@@ -182,3 +244,22 @@ def _price(value: Any) -> str:
 
 def _number(value: Any, digits: int) -> str:
     return f"{value:.{digits}f}" if isinstance(value, int | float) else "-"
+
+
+def _money(value: Any, *, signed: bool = False) -> str:
+    if not isinstance(value, int | float):
+        return "-"
+    return f"{value:+,.2f}" if signed and value else f"{value:,.2f}"
+
+
+def _pnl_style(value: Any) -> str:
+    if not isinstance(value, int | float) or value == 0:
+        return ""
+    return "green" if value > 0 else "red"
+
+
+def _panel_table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, expand=False)
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("symbol", "side", "exit by") else "right")
+    return table

@@ -33,39 +33,24 @@ from chainflow.risk.api import (
     Instrument,
     PortfolioSnapshot,
     Position,
-    currency_pair,
 )
 from chainflow.trading.attribution import Attribution, SignalTag, attribute
+from chainflow.trading.instruments import ACCOUNT_CURRENCY, paper_instrument, quote_rate
 from chainflow.trading.paper import PaperAccount
 from chainflow.trading.paper_positions import (
     OrderKind,
     OrderSide,
     PaperEvent,
-    PaperInstrument,
     PaperOrder,
     PaperOrderRejected,
 )
 from chainflow.trading.paper_reconcile import PaperReconciliation, PaperReconciliationUnmatched
 
 DAY_MS = 86_400_000
-ACCOUNT_CURRENCY = "USD"
 BreakerHook = Callable[[str, str], Awaitable[None]]  # tenant, reason
 
 
-def instrument_for(symbol: str) -> PaperInstrument:
-    """Return the default specs of ``symbol`` (JPY-quoted pairs: 3 digits, pip 0.01)."""
-    pair = currency_pair(symbol)
-    if pair is not None and pair[1] == "JPY":
-        return PaperInstrument(symbol, price_digits=3, pip_size=0.01)
-    return PaperInstrument(symbol)
-
-
-def quote_rate(symbol: str, bid: float, ask: float) -> float | None:
-    """Return quote→account currency for pairs based in the account currency, else None."""
-    pair = currency_pair(symbol)
-    if pair is not None and pair[0] == ACCOUNT_CURRENCY and pair[1] != ACCOUNT_CURRENCY:
-        return 2.0 / (bid + ask)
-    return None
+instrument_for = paper_instrument  # the desk's instrument specs (trading.instruments)
 
 
 @dataclass(slots=True)

@@ -33,12 +33,12 @@ from chainflow.core.settings import TradingSettings
 from chainflow.core.tenancy import TenantContext
 from chainflow.hub.api import BusMessage, EventBus, Subscription
 from chainflow.ml.api import PredictionMade, ServedModels, all_predictions
-from chainflow.risk.api import Instrument
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
 from chainflow.trading.decision import Action, TradingPreferences, input_from_prediction
 from chainflow.trading.events import SignalIssued, risk_events_topic, signals_topic
 from chainflow.trading.execution_plan import NO_ORDER, ExecutionPlan, plan_execution
+from chainflow.trading.instruments import risk_instrument
 from chainflow.trading.paper_desk import PaperDesk, PaperSignal, instrument_for
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.repository import SignalRepository
@@ -184,10 +184,10 @@ class TradingService:
             if decision.action == state.action:
                 return None
             state.action = decision.action  # a refused entry is explained once, not every bar
-            instrument = Instrument(prediction.symbol)
             entry = prediction.close
             if entry is None and decision.action != "hold":
                 entry = await self._entry_price(prediction)
+            instrument = risk_instrument(prediction.symbol, entry)
             self.desk.set_limits(
                 tenant_id, preferences.max_daily_loss_pct, preferences.max_drawdown_pct
             )

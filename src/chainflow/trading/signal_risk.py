@@ -5,7 +5,8 @@ Pure: the caller passes the account's open positions and equity. A ``buy``/``sel
 entry (the symbol's own position is left out of the view: the signal replaces it). The
 limits are the tenant's (max risk per trade, daily loss and drawdown — the breaker —,
 leverage) with its tier's caps (open positions, lots per symbol), as ``risk.limits_for``
-makes them for ``POST /api/v1/risk/check``. A resize keeps the action with the new size; a refusal turns the signal into ``hold`` (which flattens the position); either way the
+makes them for ``POST /api/v1/risk/check``. A resize keeps the action with the new size;
+a refusal turns the signal into ``hold`` (which flattens the position); either way the
 reasons say why.
 """
 
@@ -28,6 +29,7 @@ from chainflow.risk.api import (
     limits_for,
 )
 from chainflow.trading.decision import Decision, TradingPreferences
+from chainflow.trading.instruments import risk_instrument
 from chainflow.trading.signal_sizing import SizingPolicy, size_decision
 
 
@@ -93,7 +95,7 @@ def size_and_check(
 ) -> CheckedSignal:
     """Size ``decision`` on the account's equity (capped by the tenant), then check it."""
     policy = replace(policy.capped(preferences.max_risk_per_trade_pct), equity=account.equity)
-    instrument = Instrument(decision.symbol)
+    instrument = risk_instrument(decision.symbol, entry)
     sized = size_decision(
         decision, entry=entry, expected_volatility=0.0, policy=policy, instrument=instrument,
         atr=atr,
