@@ -14,6 +14,7 @@ when ``a[i-1] < b[i-1]`` and ``a[i] > b[i]``.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -102,6 +103,45 @@ def levels(buy: NDArray[np.bool_], sell: NDArray[np.bool_]) -> Signals:
     return out
 
 
+DECISION_FIELDS = ("symbol", "ts", "model", "action", "confidence", "edge", "reasons", "gate")
+if tuple(f.name for f in fields(Decision)) != DECISION_FIELDS:  # new_decision sets each
+    raise TypeError(f"expected Decision fields {DECISION_FIELDS}; update new_decision")
+_SETTERS = tuple(getattr(Decision, name).__set__ for name in DECISION_FIELDS)
+
+
+def new_decision(
+    symbol: str,
+    ts: int,
+    model: str,
+    action: int,
+    *,
+    _new: Any = object.__new__,
+    _symbol: Any = _SETTERS[0],
+    _ts: Any = _SETTERS[1],
+    _model: Any = _SETTERS[2],
+    _action: Any = _SETTERS[3],
+    _confidence: Any = _SETTERS[4],
+    _edge: Any = _SETTERS[5],
+    _reasons: Any = _SETTERS[6],
+    _gate: Any = _SETTERS[7],
+) -> Decision:
+    """Return ``Decision(symbol, ts, model, ACTIONS[action], confidence 1 or 0, edge 0, ())``.
+
+    It fills the frozen dataclass's slots directly: about half the time of its
+    ``__init__``, which matters once per bar.
+    """
+    decision = _new(Decision)
+    _symbol(decision, symbol)
+    _ts(decision, ts)
+    _model(decision, model)
+    _action(decision, ACTIONS[action])
+    _confidence(decision, 1.0 if action else 0.0)
+    _edge(decision, 0.0)
+    _reasons(decision, ())
+    _gate(decision, None)
+    return decision
+
+
 def bars_of(history: list[BarValues], symbol: str) -> Bars:
     """Return ``history`` as ``Bars``."""
     columns = np.array(
@@ -124,6 +164,9 @@ class IndicatorStrategy:
     name: ClassVar[str] = "indicator"
     params_model: ClassVar[type[StrategyParams]] = StrategyParams
     vectorizable: ClassVar[bool] = True
+    # on_bar keeps no reference to its context or bar (history stores copies): an engine
+    # may pass one context, updated in place, on every call (``backtest/engine.py``).
+    borrows_context: ClassVar[bool] = True
     max_history: int = 5_000
 
     def __init__(self, params: StrategyParams | None = None, **values: Any) -> None:
@@ -148,18 +191,18 @@ class IndicatorStrategy:
         bar = context.bar
         if bar is None:
             raise ValueError(f"strategy {self.name!r} expected a bar; received None")
-        cursor = self._cursor
-        if cursor < len(self._times) and self._times[cursor] == bar.ts:
+        ts, cursor, times = bar.ts, self._cursor, self._times
+        if cursor < len(times) and times[cursor] == ts:
             action = self._actions[cursor]
             self._cursor = cursor + 1
         else:
             self._actions, self._times = [], []
-            self._history.append(bar)
+            self._history.append(
+                BarValues(ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.spread)
+            )
             del self._history[: -self.max_history]
             action = int(self.signals(bars_of(self._history, context.symbol))[-1])
-        # Positional (faster): symbol, ts, model, action, confidence, edge, reasons.
-        confidence = 1.0 if action else 0.0
-        return Decision(context.symbol, bar.ts, self.name, ACTIONS[action], confidence, 0.0, ())
+        return new_decision(context.symbol, ts, self.name, action)
 
     def snapshot(self) -> dict[str, Any]:
         """Return the bars seen live (the only state) as JSON-ready data."""

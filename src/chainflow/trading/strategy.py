@@ -73,7 +73,13 @@ class StrategyContext:
 
 
 class Strategy(Protocol):
-    """A per-tenant trading strategy run bar by bar by the live engine and the backtester."""
+    """A per-tenant trading strategy run bar by bar by the live engine and the backtester.
+
+    Optional, outside the protocol: a ``borrows_context`` attribute set to ``True`` promises
+    that ``on_bar`` keeps no reference to its context or the context's bar once it returns,
+    so an engine may pass one context, updated in place, on every call (the backtester
+    does). Without it, every call gets its own context.
+    """
 
     name: str
 
