@@ -45,17 +45,18 @@ def _attribute_names(obj: Any) -> Iterable[str]:
 class StateRecord:
     """The recorded state of some objects; ``restore()`` puts every attribute back."""
 
-    __slots__ = ("_attributes", "_containers", "_seen")
+    __slots__ = ("_attributes", "_containers", "_seen", "_skip")
 
-    def __init__(self, roots: Iterable[Any]) -> None:
+    def __init__(self, roots: Iterable[Any], skip: tuple[type, ...] = ()) -> None:
         self._attributes: list[tuple[Any, str, Any]] = []
         self._containers: list[tuple[Any, Any]] = []
         self._seen: set[int] = set()
+        self._skip = skip  # objects of these types are kept by reference, not recorded
         for root in roots:
             self._record_object(root)
 
     def _record_object(self, obj: Any) -> None:
-        if id(obj) in self._seen:
+        if id(obj) in self._seen or isinstance(obj, self._skip):
             return
         self._seen.add(id(obj))
         for name in _attribute_names(obj):
@@ -131,8 +132,8 @@ class StatePlan:
 
     __slots__ = ("_slots",)
 
-    def __init__(self, roots: Iterable[Any]) -> None:
-        walk = StateRecord(roots)
+    def __init__(self, roots: Iterable[Any], skip: tuple[type, ...] = ()) -> None:
+        walk = StateRecord(roots, skip)
         self._slots = [
             (obj, name, _kind(value), type(value)) for obj, name, value in walk._attributes
         ]

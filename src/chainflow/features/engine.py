@@ -21,7 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.core.state_undo import StatePlan
-from chainflow.features.normalize import RollingRobustScaler, RollingZScoreScaler
+from chainflow.features.json_floats import decode_floats, encode_floats
+from chainflow.features.normalize import RollingRobustScaler, RollingZScoreScaler, scalers_in
 from chainflow.features.sets import FeatureSet, FeatureSetMismatch, FeatureSpec, Scaling
 from chainflow.features.stream.momentum import CCI, MACD, ROC, RSI, STOCH, WILLR
 from chainflow.features.stream.realized import RV_CLOSE_TO_CLOSE, RV_PARKINSON, ZSCORE
@@ -187,6 +188,7 @@ class FeatureEngine:
         self._count = 0
         self._last_ts: int | None = None
         self._plan: StatePlan | None = None
+        self._scalers: list[Scaler] = []
 
     @property
     def feature_set(self) -> FeatureSet:
@@ -230,18 +232,25 @@ class FeatureEngine:
 
         How the live hot path scores the forming bar on every tick: the components' state
         is recorded (``StatePlan``, walked once), the bar is fed and the state is put back
-        in place.
+        in place. The rolling scalers (the large windows) are frozen instead: their output
+        for a value never depends on it, so they answer without storing it.
         """
         plan = self._plan
         saved = plan.record() if plan is not None else None
-        if saved is None:  # first preview, or a restore() replaced the components' state
-            plan = self._plan = StatePlan(self._components.values())
+        if plan is None or saved is None:  # first preview, or a restore() replaced state
+            scalers = (RollingZScoreScaler, RollingRobustScaler)
+            plan = self._plan = StatePlan(self._components.values(), skip=scalers)
+            self._scalers = scalers_in(self._components.values())
             saved = plan.record()
             assert saved is not None
         count, last_ts = self._count, self._last_ts
+        for scaler in self._scalers:  # scalers answer without adding the value: no copy
+            scaler.frozen = True
         try:
             return self.update(bar)
         finally:
+            for scaler in self._scalers:
+                scaler.frozen = False
             plan.restore(saved)
             self._count, self._last_ts = count, last_ts
 
@@ -378,28 +387,3 @@ class FeatureEngine:
         if kind == "session_flag":
             return _session(int(p["open_hour"]), int(p["close_hour"]))
         return _calendar_reader(kind)
-
-
-_FLOAT_TAG = "$float"
-
-
-def encode_floats(value: Any) -> Any:
-    """Replace NaN and infinities (anywhere in dicts and lists) by ``{"$float": "nan"}``."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return {_FLOAT_TAG: repr(value)}
-    if isinstance(value, dict):
-        return {k: encode_floats(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [encode_floats(v) for v in value]
-    return value
-
-
-def decode_floats(value: Any) -> Any:
-    """Inverse of ``encode_floats``."""
-    if isinstance(value, dict):
-        if len(value) == 1 and _FLOAT_TAG in value:
-            return float(value[_FLOAT_TAG])
-        return {k: decode_floats(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode_floats(v) for v in value]
-    return value

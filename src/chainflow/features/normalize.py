@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, insort
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,13 @@ def _check_kind(snapshot: dict[str, Any], kind: str, params: dict[str, Any]) -> 
 
 
 class _RollingScaler:
-    """Parameters shared by the past-only scalers: ``window``, ``clip``, ``min_periods``."""
+    """Parameters shared by the past-only scalers: ``window``, ``clip``, ``min_periods``.
+
+    A scaler's output for ``x`` depends only on the window *before* ``x``; while ``frozen``
+    (``FeatureEngine.preview``), ``update`` returns that output without adding ``x``.
+    """
+
+    frozen = False
 
     def __init__(self, window: int, clip: float = 5.0, min_periods: int | None = None) -> None:
         self.min_periods = check_scaler_params(window, clip, min_periods)
@@ -117,7 +124,8 @@ class RollingZScoreScaler(_RollingScaler):
                 var = self._s2 / m - dev * dev
                 std = math.sqrt(var) if var > 0.0 else 0.0
                 out = _clip((x - (self._shift + dev)) / std, self.clip) if std > 0.0 else 0.0
-        self._push(x)
+        if not self.frozen:
+            self._push(x)
         return out
 
     def _push(self, x: float) -> None:
@@ -206,6 +214,8 @@ class RollingRobustScaler(_RollingScaler):
                 out = _clip((x - quantile_sorted(ordered, 0.5)) / iqr, self.clip)
             else:
                 out = 0.0
+        if self.frozen:
+            return out
         values = self._values
         if len(values) == self.window:
             del ordered[bisect_left(ordered, values.popleft())]
@@ -268,3 +278,15 @@ def rolling_robust_scale(
         z = np.clip((values - median) / iqr, -clip, clip)
     z[iqr == 0.0] = 0.0
     return _scatter(arr, finite, z)
+
+
+def scalers_in(components: Iterable[Any]) -> list[RollingZScoreScaler | RollingRobustScaler]:
+    """Return the rolling scalers among ``components`` and held by them (``.scaler``)."""
+    kinds = (RollingZScoreScaler, RollingRobustScaler)
+    found = []
+    for component in components:
+        if isinstance(component, kinds):
+            found.append(component)
+        elif isinstance(getattr(component, "scaler", None), kinds):
+            found.append(component.scaler)
+    return found
