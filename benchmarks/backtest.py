@@ -10,9 +10,10 @@ walk of 1-minute bars with a 1-3 point spread):
 - ``grid_seconds``: a 100-combination grid (fast 5..50 step 5 x slow 60..150 step 10) on
   ``--grid-bars`` bars (default 100,000) with ``--workers`` processes (default: all cores),
   pool start-up included;
-- ``walkforward_seconds``: a rolling walk-forward of the same grid over 4 windows of the
-  bars of ``chainflow sample-data`` (EURUSD M5, 30 days), in-sample 2,000 / out-of-sample
-  1,000 bars.
+- ``walkforward_seconds``: a rolling walk-forward of a 16-combination grid (fast 5..20
+  step 5 x slow 30..60 step 10) over 4 windows of the bars of ``chainflow sample-data``
+  (EURUSD M5, 30 days), in-sample 2,000 / out-of-sample 1,000 bars (each out-of-sample
+  block warmed up on its in-sample bars).
 
 Usage: ``python benchmarks/backtest.py [--bars 1000000] [--grid-bars 100000] [--workers N]``.
 """

@@ -98,3 +98,60 @@ class TestRunBacktest:
     def test_bad_config_says_what_was_expected(self) -> None:
         with pytest.raises(ValueError, match="expected stop_loss with sizing 'risk'"):
             BacktestConfig(sizing="risk")
+
+
+class TestAcceptanceChecks:
+    def test_fit_space_refuses_unknown_names_and_makes_integer_ranges(self) -> None:
+        from chainflow.backtest.api import fit_space
+        from chainflow.backtest.search_space import Range
+
+        with pytest.raises(ValueError, match=r"among \['fast', 'slow'\]; received unknown"):
+            fit_space("sma_crossover", {"bogus": Range(1, 2)})
+        fitted = fit_space(
+            "rsi_mean_reversion", {"period": Range(4.5, 9.7), "lower": Range(20, 30)}
+        )
+        assert fitted == {"period": Range(5, 9, 1), "lower": Range(20, 30)}  # float stays
+        with pytest.raises(ValueError, match="expected an integer in the range"):
+            fit_space("sma_crossover", {"fast": Range(5.2, 5.8)})
+
+    def test_check_bar_count_needs_more_than_the_warm_up(self) -> None:
+        from chainflow.backtest.api import check_bar_count
+
+        check_bar_count("macd", {"fast": 12, "slow": 26, "signal": 9}, 36)
+        with pytest.raises(ValueError, match="expected more than 35 bars for macd"):
+            check_bar_count("macd", {"fast": 12, "slow": 26, "signal": 9}, 35)
+
+    def test_load_compiled_runs_each_built_in(self) -> None:
+        from chainflow.backtest.api import load_compiled
+
+        for name in STRATEGIES:
+            load_compiled(name, parse_params(name, {}), "auto")
+
+    def test_swap_paid_is_never_negative_zero(self) -> None:
+        import math
+
+        result = run_backtest(random_walk_bars(300, 3), "sma_crossover", {"fast": 5})
+        assert math.copysign(1.0, result.metrics["swap_paid"]) == 1.0
+
+    def test_job_request_with_from_after_to_is_refused(self) -> None:
+        from pydantic import ValidationError
+
+        from chainflow.backtest.schemas import BacktestJobCreate
+
+        with pytest.raises(ValidationError, match="expected from before to"):
+            BacktestJobCreate.model_validate({
+                "symbol": "EURUSD", "timeframe": "M5", "strategy": "macd",
+                "from": "2026-01-10", "to": "2026-01-05",
+            })  # fmt: skip
+
+    def test_job_with_an_unknown_objective_is_refused(self) -> None:
+        from chainflow.backtest.errors import InvalidBacktestRequestError
+        from chainflow.backtest.jobs import plan_job
+        from chainflow.backtest.schemas import BacktestJobCreate
+
+        request = BacktestJobCreate.model_validate({
+            "kind": "optimize", "symbol": "EURUSD", "timeframe": "M5", "strategy": "macd",
+            "grid": {"signal": [5, 9]}, "objective": "nope",
+        })  # fmt: skip
+        with pytest.raises(InvalidBacktestRequestError, match="expected an objective among"):
+            plan_job(request)

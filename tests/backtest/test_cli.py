@@ -155,3 +155,107 @@ class TestStoredBars:
         from_file = run_json("backtest", "--data", str(sample), "--strategy", "sma_crossover")
         for key in ("bars", "trades", "final_equity", "from_ts", "to_ts"):
             assert stored[key] == from_file[key]
+
+
+def fails_with(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args, env=WIDE)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert message in " ".join(result.output.split()), result.output
+
+
+class TestBadInput:
+    def test_from_after_to(self, sample: Path) -> None:
+        fails_with(
+            ["backtest", "--data", str(sample), "--strategy", "sma_crossover",
+             "--from", "2026-01-10", "--to", "2026-01-08"],
+            "expected --from before --to; received --from 2026-01-10 and --to 2026-01-08",
+        )  # fmt: skip
+
+    def test_data_shorter_than_the_warm_up(self, sample: Path, tmp_path: Path) -> None:
+        short = tmp_path / "EURUSD_M5.tsv"
+        short.write_text("".join(sample.read_text().splitlines(keepends=True)[:21]))
+        fails_with(
+            ["backtest", "--data", str(short), "--strategy", "sma_crossover"],
+            "expected more than 30 bars for sma_crossover",
+        )
+
+    def test_fast_not_below_slow(self, sample: Path) -> None:
+        fails_with(
+            ["backtest", "--data", str(sample), "--strategy", "ema_crossover",
+             "--param", "fast=30", "--param", "slow=10"],
+            "expected fast < slow; received fast=30, slow=10",
+        )  # fmt: skip
+
+    def test_unknown_searched_parameter(self, sample: Path) -> None:
+        fails_with(
+            ["optimize", "--data", str(sample), "--strategy", "sma_crossover",
+             "--grid", "bogus=1,2", "--workers", "1"],
+            "expected searched parameters of 'sma_crossover' among ['fast', 'slow']; "
+            "received unknown ['bogus']",
+        )  # fmt: skip
+
+    def test_header_only_file(self, tmp_path: Path, sample: Path) -> None:
+        empty = tmp_path / "EURUSD_M5.tsv"
+        empty.write_text(sample.read_text().splitlines(keepends=True)[0])
+        fails_with(["backtest", "--data", str(empty), "--strategy", "macd"], "expected bars")
+
+
+class TestSearch:
+    def test_bayes_over_a_stepless_integer_range_draws_integers(self, sample: Path) -> None:
+        data = run_json(
+            "optimize", "--data", str(sample), "--strategy", "sma_crossover", "--method",
+            "bayes", "--trials", "4", "--range", "fast=5:20", "--range", "slow=30:90",
+            "--workers", "1", "--min-trades", "0",
+        )  # fmt: skip
+        assert data["feasible"] == 4
+        assert all(isinstance(v, int) for v in data["best"]["params"].values())
+
+
+class TestMlBacktest:
+    def test_without_a_registered_model_says_how_to_get_one(self, home: Path, sample: Path) -> None:
+        fails_with(
+            ["backtest", "--data", str(sample), "--strategy", "ml"],
+            "expected a production version of fx-default in the model registry",
+        )
+        fails_with(
+            ["backtest", "--data", str(sample), "--strategy", "ml", "--model", "x@y"],
+            "expected --model NAME or NAME@VERSION; received 'x@y'",
+        )
+
+    def test_registered_model_by_name(self, home: Path, sample: Path) -> None:
+        trained = runner.invoke(app, [
+            "train", "--symbol", "EURUSD", "--timeframe", "M5", "--data", str(sample),
+            "--model", "lightgbm", "--folds", "2", "--threads", "1", "--name", "fx-default",
+            "--promote",
+        ], env=WIDE)  # fmt: skip
+        assert trained.exit_code == 0, trained.output
+        data = run_json("backtest", "--data", str(sample), "--strategy", "ml")
+        assert data["strategy"] == "ml" and data["params"] == {"model": "fx-default@1"}
+        assert data["engine"] == "event" and data["final_equity"] > 0
+        # the model was trained on these very bars: the result says so
+        assert any("in-sample for it" in note for note in data["notes"])
+        pinned = run_json("backtest", "--data", str(sample), "--strategy", "ml",
+                          "--model", "fx-default@1")  # fmt: skip
+        assert pinned["final_equity"] == data["final_equity"]
+        json.dumps(data, allow_nan=False)
+        fails_with(
+            ["backtest", "--data", str(sample), "--strategy", "ml", "--param", "x=1"],
+            "expected no --param for --strategy ml",
+        )
+
+
+class TestSearchChecks:
+    def test_unknown_objective_is_refused_before_any_trial(self, sample: Path) -> None:
+        fails_with(
+            ["optimize", "--data", str(sample), "--strategy", "sma_crossover", "--grid",
+             "fast=5,10", "--objective", "nope", "--workers", "1"],
+            "expected an objective among annualized_return_pct,",
+        )  # fmt: skip
+
+    def test_ml_walk_forward_refuses_a_search(self, sample: Path) -> None:
+        fails_with(
+            ["walkforward", "--data", str(sample), "--strategy", "ml", "--grid", "fast=1,2",
+             "--in-sample", "1000", "--out-of-sample", "500"],
+            "expected no --grid/--range with --strategy ml",
+        )  # fmt: skip

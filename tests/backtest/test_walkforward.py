@@ -65,10 +65,14 @@ class TestWalkForward:
                 ).metrics["return_pct"],
             )  # fmt: skip
             assert (w.params["fast"], w.params["slow"]) == best
+            # the in-sample bars warm the strategy up; only the out-of-sample block trades
             oos = run_backtest(
-                BARS.slice(w.window.oos_start, w.window.oos_stop), "sma_crossover", w.params, CONFIG
-            )
+                BARS.slice(w.window.is_start, w.window.oos_stop), "sma_crossover", w.params,
+                CONFIG, trade_from=w.window.oos_start - w.window.is_start,
+            )  # fmt: skip
             np.testing.assert_allclose(w.oos_equity, oos.equity)
+            np.testing.assert_array_equal(w.oos_ts, BARS.ts[w.window.oos_start : w.window.oos_stop])
+            assert w.oos_metrics == pytest.approx(oos.metrics, nan_ok=True)
             assert w.oos_from_ts == BARS.ts[w.window.oos_start]
             assert w.oos_to_ts == BARS.ts[w.window.oos_stop - 1]
             assert w.is_to_ts < w.oos_from_ts

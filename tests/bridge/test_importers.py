@@ -133,6 +133,7 @@ class TestParsing:
             ("Date,Open,High,Low,Close,Volume", "2026-01-05 10:01:00"),
             ("date;open;high;low;close;volume", "2026-01-05T10:01:00Z"),
             ("DATE,OPEN,HIGH,LOW,CLOSE,VOLUME", str(ms("2026-01-05T10:01"))),
+            ("ts,open,high,low,close,volume", str(ms("2026-01-05T10:01"))),  # our own bars
         ],
     )
     def test_generic_csv_any_case(self, tmp_path: Path, header: str, date: str) -> None:

@@ -7,12 +7,14 @@ strategies take the vectorized path by default; everything else runs on the even
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import ValidationError
 
 from chainflow.backtest.engine import run_event
@@ -23,6 +25,7 @@ from chainflow.backtest.metrics import (
     infer_periods_per_year,
 )
 from chainflow.backtest.ml_strategy import MlStrategy, PredictionStrategy, feature_rows
+from chainflow.backtest.search_space import Dimension, Range
 from chainflow.backtest.strategies import (
     BUILT_IN_STRATEGIES,
     IndicatorStrategy,
@@ -97,6 +100,51 @@ def parse_params(strategy: str, raw: Mapping[str, str | int | float]) -> dict[st
         ) from e
 
 
+def fit_space(strategy: str, space: Mapping[str, Dimension]) -> dict[str, Dimension]:
+    """Return ``space`` checked against built-in ``strategy``'s parameters: an unknown name
+    raises ``ValueError``; a continuous ``Range`` of an integer parameter becomes its
+    integers (``ceil(low)`` to ``floor(high)``, step 1), so no trial gets a fraction."""
+    fields = strategy_spec(strategy).params.model_fields
+    unknown = sorted(set(space) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"expected searched parameters of {strategy!r} among {sorted(fields)}; "
+            f"received unknown {unknown}"
+        )
+    fitted = dict(space)
+    for name, dim in space.items():
+        if isinstance(dim, Range) and dim.step is None and fields[name].annotation is int:
+            low, high = math.ceil(dim.low), math.floor(dim.high)
+            if high < low:
+                raise ValueError(
+                    f"expected an integer in the range of {name!r}; received {dim.low}:{dim.high}"
+                )
+            fitted[name] = Range(low, high, 1)
+    return fitted
+
+
+def check_bar_count(strategy: str, params: Mapping[str, Any], n_bars: int) -> None:
+    """Raise ``ValueError`` when ``n_bars`` cannot get past built-in ``strategy``'s warm-up
+    (a backtest on them could never trade)."""
+    needed = strategy_spec(strategy).params(**dict(params)).warm_up_bars()
+    if n_bars <= needed:
+        raise ValueError(
+            f"expected more than {needed} bars for {strategy} {dict(params)} (its indicators' "
+            f"warm-up); received {n_bars}"
+        )
+
+
+def load_compiled(strategy: str, params: Mapping[str, Any], engine: EngineChoice) -> None:
+    """Run built-in ``strategy`` once, untimed, on a small synthetic series so that the
+    compiled code (numba's cache) is loaded before a timed run: ``elapsed_s`` then times
+    the simulation alone, as ``benchmarks/backtest.py`` does with its warm-up run."""
+    n = 2 * strategy_spec(strategy).params(**dict(params)).warm_up_bars() + 64
+    close = 1.0 + 0.001 * np.sin(np.arange(n) / 7.0)
+    bars = Bars(ts=np.arange(n, dtype=np.int64) * 60_000, open=close, high=close + 0.0005,
+                low=close - 0.0005, close=close, volume=np.ones(n))  # fmt: skip
+    run_backtest(bars, strategy, params, BacktestConfig(), engine=engine)
+
+
 def run_backtest(
     bars: Bars,
     strategy: str | Strategy,
@@ -104,6 +152,7 @@ def run_backtest(
     config: BacktestConfig = BacktestConfig(),  # noqa: B008 - frozen, so safe to share
     *,
     engine: EngineChoice = "auto",
+    trade_from: int = 0,
 ) -> BacktestResult:
     """Backtest ``strategy`` on ``bars`` and return trades, equity and metrics.
 
@@ -111,6 +160,8 @@ def run_backtest(
     ``parse_params``) or a ``Strategy`` object (``params`` is then only recorded).
     ``engine="auto"`` takes the vectorized path for strategies with a batch ``signals``
     array (the built-ins) and the event engine otherwise; both give the same trades.
+    Bars before ``trade_from`` only warm the strategy up: no order fills before bar
+    ``trade_from`` and the curve, trades and metrics start there.
     """
     if engine not in ("auto", "event", "vectorized"):
         raise ValueError(f"expected engine 'auto', 'event' or 'vectorized'; received {engine!r}")
@@ -134,11 +185,12 @@ def run_backtest(
     if engine == "auto" and not vectorizable:
         notes.append(f"strategy {name!r} has no batch signals array: ran on the event engine")
     if engine == "event" or not vectorizable:
-        return run_event(bars, instance, config, params=checked, notes=notes)
+        return run_event(bars, instance, config, params=checked, notes=notes, trade_from=trade_from)
     signals = instance.signals(bars)
     return run_signals(
-        bars, signals, config, strategy=name, params=checked, notes=notes, started=started
-    )
+        bars, signals, config, strategy=name, params=checked, notes=notes, started=started,
+        trade_from=trade_from,
+    )  # fmt: skip
 
 
 __all__ = [
@@ -152,10 +204,13 @@ __all__ = [
     "PredictionStrategy",
     "StrategySpec",
     "Trade",
+    "check_bar_count",
     "compute_metrics",
     "drawdown_curve",
     "feature_rows",
+    "fit_space",
     "infer_periods_per_year",
+    "load_compiled",
     "parse_params",
     "run_backtest",
     "run_signals",

@@ -22,7 +22,13 @@ TimeframeOption = Annotated[
 Email = Annotated[str | None, typer.Option(help="use the bars stored for this user's tenant")]
 Start = Annotated[str | None, typer.Option("--from", help="first bar open time, ISO or epoch ms")]
 End = Annotated[str | None, typer.Option("--to", help="bars opened before this, ISO or epoch ms")]
-StrategyName = Annotated[str, typer.Option(help="strategy name, e.g. sma_crossover")]
+StrategyName = Annotated[
+    str, typer.Option(help="strategy name, e.g. sma_crossover; ml: a registered model")
+]
+Model = Annotated[
+    str | None,
+    typer.Option(help="--strategy ml: registered model NAME or NAME@VERSION (default fx-default)"),
+]
 Params = Annotated[
     list[str] | None, typer.Option("--param", help="strategy parameter k=v (repeatable)")
 ]
@@ -68,7 +74,7 @@ def make_backtest_commands(run_with_kernel: Any) -> dict[str, tuple[Callable[...
         slippage: Slippage = 0.0, sizing: Sizing = "all-in", size: Size = 1.0,
         long_only: LongOnly = False, leverage: Leverage = 1.0, stop_loss: StopLoss = None,
         take_profit: TakeProfit = None, engine: Engine = "auto", json_output: JsonOutput = False,
-        report: Report = None,
+        report: Report = None, model: Model = None,
     ) -> None:  # fmt: skip
         """Backtest a strategy on bars from a file or the store."""
         from chainflow.backtest.commands import run_backtest_command

@@ -30,7 +30,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from chainflow.backtest.api import parse_params, run_backtest
+from chainflow.backtest.api import (
+    STRATEGIES,
+    check_bar_count,
+    load_compiled,
+    parse_params,
+    run_backtest,
+)
 from chainflow.backtest.data import load_file, load_stored, parse_moment, parse_timeframe
 from chainflow.backtest.model_training import ML_STRATEGY, trainer_from_params
 from chainflow.backtest.optimize import Constraints, Evaluation, OptimizationResult, optimize
@@ -51,8 +57,20 @@ def run_backtest_command(run_with_kernel: Any, options: Mapping[str, Any]) -> No
     with _errors():
         bars = _bars(run_with_kernel, options)
         config = config_of(options)
-        params = parse_params(options["strategy"], raw_params(options["param"]))
-        result = run_backtest(bars, options["strategy"], params, config, engine=options["engine"])
+        if options["strategy"] not in (*STRATEGIES, ML_STRATEGY):
+            raise InvalidInput(
+                f"expected a strategy among {[*sorted(STRATEGIES), ML_STRATEGY]}; "
+                f"received {options['strategy']!r}"
+            )
+        if options["strategy"] == ML_STRATEGY:
+            result = _model_backtest(run_with_kernel, bars, config, options)
+        else:
+            params = parse_params(options["strategy"], raw_params(options["param"]))
+            check_bar_count(options["strategy"], params, len(bars))
+            load_compiled(options["strategy"], params, options["engine"])  # untimed
+            result = run_backtest(
+                bars, options["strategy"], params, config, engine=options["engine"]
+            )
         if options["report"] is not None:
             from chainflow.backtest.report import backtest_report
 
@@ -151,6 +169,11 @@ def raw_params(pairs: list[str] | None) -> dict[str, str]:
 def _bars(run_with_kernel: Any, options: Mapping[str, Any]) -> Bars:
     start = parse_moment("--from", options["start"])
     end = parse_moment("--to", options["end"])
+    if start is not None and end is not None and start >= end:
+        raise InvalidInput(
+            f"expected --from before --to; received --from {options['start']} and "
+            f"--to {options['end']}"
+        )
     if options["data"] is not None:
         return load_file(
             Path(options["data"]), symbol=options["symbol"], timeframe=options["timeframe"],
@@ -180,11 +203,42 @@ def _bars(run_with_kernel: Any, options: Mapping[str, Any]) -> Bars:
     return asyncio.run(run_with_kernel("hub,storage,users", action))  # type: ignore[no-any-return]
 
 
+def _model_backtest(
+    run_with_kernel: Any, bars: Bars, config: BacktestConfig, options: Mapping[str, Any]
+) -> BacktestResult:
+    from chainflow.backtest.model_source import (
+        KERNEL_SERVICES,
+        load_registered_model,
+        training_overlap_note,
+    )
+
+    if options["param"]:
+        raise InvalidInput(
+            f"expected no --param for --strategy {ML_STRATEGY} (pick the model with --model); "
+            f"received {options['param']}"
+        )
+    model = asyncio.run(
+        run_with_kernel(KERNEL_SERVICES, lambda k: load_registered_model(k, options["model"]))
+    )
+    result = run_backtest(
+        bars, model.strategy(), {"model": model.ref}, config, engine=options["engine"]
+    )
+    note = training_overlap_note(model, bars)
+    result.notes = [*result.notes, *([note] if note else [])]
+    return result
+
+
 def _search_inputs(
     bars: Bars, options: Mapping[str, Any], *, allow_empty: bool = False
 ) -> tuple[Evaluation, dict[str, Any]]:
     config = config_of(options)
     if options["strategy"] == ML_STRATEGY:  # trained per window; nothing to search
+        if options["grid"] or options["range_"]:
+            searched = [*(options["grid"] or []), *(options["range_"] or [])]
+            raise InvalidInput(
+                f"expected no --grid/--range with --strategy {ML_STRATEGY} (the model is "
+                f"retrained per window); received {searched}"
+            )
         return Evaluation(bars, options["strategy"], config, {}, "event"), {}
     base = parse_params(options["strategy"], raw_params(options["param"]))
     space: dict[str, Any] = {}
@@ -257,6 +311,8 @@ def _print_backtest(result: BacktestResult, bars: Bars) -> None:
         if key in data and not isinstance(data[key], dict | list):
             table.add_row(key, _cell(data[key]))
     _out().print(table)
+    for note in result.notes:
+        _out().print(f"note: {note}", highlight=False)
 
 
 def _print_optimization(result: OptimizationResult, top: int) -> None:

@@ -8,6 +8,11 @@ closed — with the position it now holds. The strategy's decision becomes the o
 ahead. ``buy`` means "be long", ``sell`` "be short" (flat when long-only) and ``hold``
 "keep the current position"; an action equal to the current side places no order.
 
+With ``trade_from = k`` bars ``0 .. k - 1`` are warm-up: the strategy sees them (flat) and
+decides, but no order is placed; its decision at bar ``k - 1`` is the order of bar ``k``'s
+open. The account, the equity curve, the trade log (indices from bar ``k``) and the
+metrics start at bar ``k``. The vectorized path follows the same rule.
+
 A strategy may define ``prepare(bars)``: the engine calls it once before the loop so that a
 built-in strategy computes its indicators in one batch (the values at bar ``i`` still
 depend only on bars up to ``i``; the tests check that on cut data).
@@ -37,15 +42,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.backtest import fills
-from chainflow.backtest.metrics import AccountTotals, compute_metrics
-from chainflow.backtest.types import (
-    EXIT_REASONS,
-    BacktestConfig,
-    BacktestResult,
-    Bars,
-    EngineName,
-    Trade,
-)
+from chainflow.backtest.results import build_result, check_trade_from
+from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
 from chainflow.features.api import BarValues
 from chainflow.trading.api import Decision, Strategy, StrategyContext
 
@@ -53,85 +51,6 @@ ACTION_CODES: dict[str, int] = {"buy": fills.BUY, "sell": fills.SELL, "hold": fi
 # Bars run ahead per compiled call (see ``run_event``): the span adapts between these.
 MIN_SPAN = 8
 MAX_SPAN = 2048
-
-
-def trades_from_buffer(
-    buffer: NDArray[np.float64], count: int, ts: NDArray[np.int64]
-) -> list[Trade]:
-    """Return the ``count`` first trade records of ``buffer`` as ``Trade`` values."""
-    records = buffer[:count]
-    entries = records[:, fills.T_ENTRY_INDEX].astype(np.int64)
-    exits = records[:, fills.T_EXIT_INDEX].astype(np.int64)
-    rows = zip(records.tolist(), ts[entries].tolist(), ts[exits].tolist(), strict=True)
-    trades = []
-    for row, entry_ts, exit_ts in rows:
-        entry_index, exit_index = int(row[fills.T_ENTRY_INDEX]), int(row[fills.T_EXIT_INDEX])
-        trades.append(
-            Trade(
-                side="long" if row[fills.T_SIDE] > 0 else "short",
-                size=row[fills.T_UNITS],
-                entry_ts=entry_ts,
-                entry_price=row[fills.T_ENTRY_PRICE],
-                exit_ts=exit_ts,
-                exit_price=row[fills.T_EXIT_PRICE],
-                pnl=row[fills.T_PNL],
-                commission=row[fills.T_COMMISSION],
-                swap=row[fills.T_SWAP],
-                exit_reason=EXIT_REASONS[int(row[fills.T_REASON])],
-                entry_index=entry_index,
-                exit_index=exit_index,
-            )
-        )
-    return trades
-
-
-def account_totals(state: NDArray[np.float64], cash: float) -> AccountTotals:
-    """Return the running totals of a finished account ``state``."""
-    return AccountTotals(
-        initial_cash=cash,
-        commission=float(state[fills.S_COMMISSION_PAID]),
-        spread=float(state[fills.S_SPREAD_PAID]),
-        slippage=float(state[fills.S_SLIPPAGE_PAID]),
-        swap=float(state[fills.S_SWAP_TOTAL]),
-        traded_value=float(state[fills.S_NOTIONAL]),
-        bars_in_market=int(state[fills.S_BARS_IN_MARKET]),
-    )
-
-
-def build_result(
-    bars: Bars,
-    config: BacktestConfig,
-    equity: NDArray[np.float64],
-    state: NDArray[np.float64],
-    buffer: NDArray[np.float64],
-    *,
-    strategy: str,
-    params: Mapping[str, Any],
-    engine: EngineName,
-    started: float,
-    notes: list[str] | None = None,
-) -> BacktestResult:
-    """Return the result of a finished run (``started`` is a ``perf_counter`` reading)."""
-    trades = trades_from_buffer(buffer, int(state[fills.S_TRADES]), bars.ts)
-    metrics = compute_metrics(
-        equity,
-        bars.ts,
-        trades,
-        account_totals(state, config.cash),
-        risk_free_rate=config.risk_free_rate,
-        periods_per_year=config.periods_per_year,
-    )
-    return BacktestResult(
-        trades=trades,
-        equity=equity,
-        ts=bars.ts,
-        metrics=metrics,
-        params=dict(params),
-        strategy=strategy,
-        engine=engine,
-        elapsed_s=time.perf_counter() - started,
-        notes=list(notes or []),
-    )
 
 
 class BarColumns(dict[int, list[Any]]):
@@ -298,6 +217,27 @@ def show_fresh(
     return i, code
 
 
+def warm_up(
+    stop: int,
+    on_bar: Callable[[StrategyContext], Decision],
+    columns: BarColumns,
+    symbol: str,
+    shared: tuple[StrategyContext, BarView] | None,
+) -> int:
+    """Show bars ``0 .. stop - 1`` flat (through ``shared`` when the strategy borrows its
+    context); return the action code of the last decision (``HOLD`` without bars)."""
+    code = fills.HOLD
+    for i in range(stop):
+        if shared is not None:
+            context, view = shared
+            _SET_INDEX(view, i)
+            _SET_POSITION(context, 0.0)
+        else:
+            context = StrategyContext(None, 0.0, BarView.at(columns, i), symbol)
+        code = ACTION_CODES[on_bar(context).action]
+    return code
+
+
 def run_event(
     bars: Bars,
     strategy: Strategy,
@@ -305,9 +245,12 @@ def run_event(
     *,
     params: Mapping[str, Any] | None = None,
     notes: list[str] | None = None,
+    trade_from: int = 0,
 ) -> BacktestResult:
-    """Backtest ``strategy`` on ``bars`` bar by bar (see the module docstring)."""
+    """Backtest ``strategy`` on ``bars`` bar by bar (see the module docstring); bars
+    before ``trade_from`` only warm the strategy up."""
     started = time.perf_counter()
+    trade_from = check_trade_from(trade_from, len(bars))
     prepare = getattr(strategy, "prepare", None)
     if callable(prepare):
         prepare(bars)
@@ -316,7 +259,7 @@ def run_event(
     state = fills.new_state(config.cash)
     buffer = fills.new_trade_buffer(1024)
     n = len(bars)
-    equity = np.empty(n)
+    equity = np.full(n, float(config.cash))
     spreads = bars.spread if bars.spread is not None else np.full(n, np.nan)
     columns = BarColumns(
         (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume, spreads)
@@ -327,7 +270,9 @@ def run_event(
     view = BarView.at(columns, 0)
     context = StrategyContext(None, 0.0, view, symbol)
     hold = fills.HOLD
-    start, first, then, restore, span = 0, hold, hold, -1, MIN_SPAN
+    shared = (context, view) if borrowed else None
+    first = warm_up(trade_from, on_bar, columns, symbol, shared)
+    start, then, restore, span = trade_from, hold, -1, MIN_SPAN
     while start < n:
         stop = min(n, start + span)
         buffer = with_room(buffer, int(state[fills.S_TRADES]), 3 * (stop - start) + 4)
@@ -363,4 +308,5 @@ def run_event(
         engine="event",
         started=started,
         notes=notes,
+        trade_from=trade_from,
     )

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from chainflow.backtest.errors import InvalidBacktestRequestError
+from chainflow.backtest.metrics import metric_names
 from chainflow.backtest.model_training import ML_STRATEGY, trainer_from_params
 from chainflow.backtest.optimize import Constraints, Evaluation, optimize
 from chainflow.backtest.schemas import BacktestJobCreate
@@ -42,7 +43,7 @@ class JobPlan:
 def plan_job(request: BacktestJobCreate) -> JobPlan:
     """Check ``request`` against the strategies and the account rules; raise
     ``InvalidBacktestRequestError`` naming what is wrong."""
-    from chainflow.backtest.api import parse_params, strategy_spec
+    from chainflow.backtest.api import fit_space, parse_params
 
     if request.strategy == ML_STRATEGY:
         return _plan_model_job(request)
@@ -56,11 +57,11 @@ def plan_job(request: BacktestJobCreate) -> JobPlan:
             if name in space:
                 raise ValueError(f"expected {name!r} in grid or ranges; received it in both")
             space[name] = Range(spec.low, spec.high, spec.step)
-        allowed = sorted(strategy_spec(request.strategy).params.model_fields)
-        unknown = sorted(set(space) - set(allowed))
-        if unknown:
+        space = fit_space(request.strategy, space)
+        if request.kind != "backtest" and request.objective not in [*metric_names(), "trades"]:
             raise ValueError(
-                f"expected searched parameters among {allowed}; received unknown {unknown}"
+                f"expected an objective among {[*metric_names(), 'trades']}; "
+                f"received {request.objective!r}"
             )
     except ValueError as e:
         raise InvalidBacktestRequestError(str(e)) from e
@@ -71,7 +72,7 @@ def run_plan(
     plan: JobPlan, bars: Bars, progress: FractionProgress, *, workers: int
 ) -> dict[str, Any]:
     """Run the job on ``bars``; return the JSON result (summary and a thinned curve)."""
-    from chainflow.backtest.api import run_backtest
+    from chainflow.backtest.api import check_bar_count, load_compiled, run_backtest
 
     request = plan.request
 
@@ -79,6 +80,11 @@ def run_plan(
         progress(done / total if total else 0.0)
 
     if plan.kind == "backtest":
+        try:
+            check_bar_count(plan.strategy, plan.params, len(bars))
+        except ValueError as e:
+            raise InvalidBacktestRequestError(str(e)) from e
+        load_compiled(plan.strategy, plan.params, request.engine)  # untimed: elapsed_s
         result = run_backtest(bars, plan.strategy, plan.params, plan.config, engine=request.engine)
         progress(1.0)
         return {**result.to_json(), **_curve(result.ts, result.equity), **_source(bars)}

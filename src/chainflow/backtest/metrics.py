@@ -157,7 +157,7 @@ def trade_metrics(trades: Sequence[Trade]) -> dict[str, float]:
 
 def cost_metrics(totals: AccountTotals, n_bars: int) -> dict[str, float]:
     """Return the costs paid, the turnover and the exposure of a run."""
-    swap_paid = -totals.swap
+    swap_paid = 0.0 - totals.swap + 0.0  # never -0.0
     return {
         "commission_paid": totals.commission,
         "spread_paid": totals.spread,
@@ -193,3 +193,9 @@ def compute_metrics(
     metrics.update(trade_metrics(trades))
     metrics.update(cost_metrics(totals, len(equity)))
     return metrics
+
+
+def metric_names() -> list[str]:
+    """Return the names of the metrics every backtest reports (``compute_metrics``'s keys)."""
+    one = np.ones(1)
+    return sorted(compute_metrics(one, np.zeros(1, dtype=np.int64), [], AccountTotals(1.0)))

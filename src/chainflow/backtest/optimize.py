@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from chainflow.backtest.metrics import metric_names
 from chainflow.backtest.search_space import (
     ParamValue,
     SearchSpace,
@@ -217,10 +218,17 @@ def optimize(
     """
     if method not in METHODS:
         raise ValueError(f"expected a method among {', '.join(METHODS)}; received {method!r}")
+    if objective not in (known := [*metric_names(), "trades"]):
+        names = ", ".join(sorted(known))
+        raise ValueError(f"expected an objective among {names}; received {objective!r}")
     if not space:
         raise ValueError("expected at least one parameter to search; received none")
     if method != "grid" and (trials is None or trials < 1):
         raise ValueError(f"expected --trials N >= 1 for {method} search; received {trials}")
+    if isinstance(evaluation.strategy, str):
+        from chainflow.backtest.api import fit_space
+
+        space = fit_space(evaluation.strategy, space)
     limits = constraints or Constraints()
     direction = objective_direction(objective)
     count = workers if workers is not None else (os.cpu_count() or 1)
@@ -269,10 +277,7 @@ class _Scorer:
             return Trial(index, params, {}, None, error or "the backtest failed")
         reason = self.constraints.violation(metrics, trades)
         value = metrics.get(self.objective)
-        if reason is None and value is None:
-            known = ", ".join(sorted(metrics))
-            reason = f"expected an objective among {known}; received {self.objective!r}"
-        elif reason is None and not math.isfinite(value):  # type: ignore[arg-type]
+        if reason is None and (value is None or not math.isfinite(value)):
             reason = f"expected a finite {self.objective}; received {value}"
         return Trial(index, params, metrics, None if reason else float(value), reason)  # type: ignore[arg-type]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -89,6 +89,11 @@ class BacktestJobCreate(BaseModel):
             )
         if self.kind != "backtest" and self.method != "grid" and self.trials is None:
             raise ValueError(f"expected trials for method {self.method!r}; received none")
+        start, end = _epoch_ms(self.start), _epoch_ms(self.end)
+        if start is not None and end is not None and start >= end:
+            raise ValueError(
+                f"expected from before to; received from {self.start} and to {self.end}"
+            )
         return self
 
 
@@ -111,3 +116,11 @@ class BacktestJobRead(BaseModel):
 
 class BacktestJobPage(BaseModel):
     items: list[BacktestJobRead]
+
+
+def _epoch_ms(value: datetime | int | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    if value.tzinfo is None:  # as ``jobs.moment_ms``: a time without an offset is UTC
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)

@@ -93,7 +93,7 @@ class BacktestService:
         feature = KIND_FEATURES.get(request.kind)
         if feature is not None and not principal.has_feature(feature):
             raise BacktestFeatureNotInTierError(
-                f"a {request.kind} job needs the feature {feature.value!r}, which tier "
+                f"a {request.kind!r} job needs the feature {feature.value!r}, which tier "
                 f"{principal.tier.value!r} does not include; upgrade to use it",
                 details={"required_feature": feature.value, "tier": principal.tier.value},
             )

@@ -37,6 +37,12 @@ class StrategyParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    def warm_up_bars(self) -> int:
+        """Return the bars the indicators need before a first action can come: the sum of
+        the integer periods (``slow + signal`` for MACD), at least 1."""
+        periods = [v for k, v in self if isinstance(v, int) and k != "fast"]
+        return max(1, sum(periods))
+
 
 class CrossoverParams(StrategyParams):
     fast: int = Field(10, ge=2, description="fast moving-average period (bars)")

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.backtest import fills
-from chainflow.backtest.engine import build_result
+from chainflow.backtest.results import build_result, check_trade_from
 from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
 
 
@@ -28,12 +28,14 @@ def run_signal_loop(
     cfg: NDArray[np.float64],
     state: NDArray[np.float64],
     trades: NDArray[np.float64],
+    start: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Run the account over every bar acting on ``signals``; return equity and trades."""
+    """Run the account over bars ``start ..`` acting on ``signals``; return equity and
+    trades. Bar ``start`` acts on ``signals[start - 1]`` (the last warm-up decision)."""
     n = market.shape[1]
-    equity = np.empty(n)
-    action = 0
-    for i in range(n):
+    equity = np.full(n, cfg[fills.C_CASH])
+    action = int(signals[start - 1]) if 0 < start <= n else 0
+    for i in range(start, n):
         trades = fills.grown(trades, int(state[fills.S_TRADES]))
         fills.step_bar(i, action, market, cfg, state, trades, equity)
         action = int(signals[i])
@@ -63,14 +65,21 @@ def run_signals(
     params: Mapping[str, Any] | None = None,
     notes: list[str] | None = None,
     started: float | None = None,
+    trade_from: int = 0,
 ) -> BacktestResult:
-    """Backtest an action array on ``bars``: ``signals[i]`` acts at bar ``i + 1``'s open."""
+    """Backtest an action array on ``bars``: ``signals[i]`` acts at bar ``i + 1``'s open.
+
+    Bars before ``trade_from`` are warm-up: no order fills before bar ``trade_from``, and
+    the curve, trades and metrics start there (as ``engine.run_event``).
+    """
     started = time.perf_counter() if started is None else started
+    trade_from = check_trade_from(trade_from, len(bars))
     actions = check_signals(signals, len(bars))
     market = fills.market_matrix(bars, config)
     state = fills.new_state(config.cash)
     buffer = fills.new_trade_buffer(256)
-    equity, buffer = run_signal_loop(actions, market, fills.config_vector(config), state, buffer)
+    cfg = fills.config_vector(config)
+    equity, buffer = run_signal_loop(actions, market, cfg, state, buffer, trade_from)
     return build_result(
         bars,
         config,
@@ -82,4 +91,5 @@ def run_signals(
         engine="vectorized",
         started=started,
         notes=notes,
+        trade_from=trade_from,
     )

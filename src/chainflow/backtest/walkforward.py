@@ -9,8 +9,11 @@ out-of-sample length so that out-of-sample blocks tile the data without overlap:
   same out-of-sample block after it.
 
 Only whole windows are run (a last out-of-sample block shorter than ``OOS`` is dropped).
-Each out-of-sample backtest runs on its own bars from a fresh account of ``config.cash``,
-so indicators warm up inside the block (no bar before it is read, none after it exists).
+Each out-of-sample backtest starts from a fresh account of ``config.cash`` on the window's
+in-sample bars followed by its out-of-sample block, with ``trade_from`` at the block's first
+bar: the in-sample bars only warm the strategy up (indicators, the model's features), so it
+can trade from the block's first bar, and the curve, trades and metrics cover the block
+alone. No bar after the block exists for it.
 
 Outputs:
 
@@ -280,7 +283,10 @@ def walk_forward(
         out_bars = bars.slice(window.oos_start, window.oos_stop)
         if training is not None:
             chosen = training.build()
-        oos = _backtest(out_bars, chosen, {**fixed, **params}, cfg, engine)
+        oos = _backtest(
+            bars.slice(window.is_start, window.oos_stop), chosen, {**fixed, **params}, cfg,
+            engine, window.oos_start - window.is_start,
+        )  # fmt: skip
         if progress:
             progress(offset + per_window, total)
         is_annual = annualized_return(is_metrics, in_sample_bars(window), per_year)
@@ -367,12 +373,11 @@ def parameter_stability(
     return out
 
 
-def _backtest(
-    bars: Bars, strategy: Any, params: dict[str, Any], config: BacktestConfig, engine: str
-) -> BacktestResult:
+def _backtest(bars: Bars, strategy: Any, params: dict[str, Any], config: BacktestConfig,
+              engine: Any, trade_from: int) -> BacktestResult:  # fmt: skip
     from chainflow.backtest.api import run_backtest
 
-    return run_backtest(bars, strategy, params, config, engine=engine)  # type: ignore[arg-type]
+    return run_backtest(bars, strategy, params, config, engine=engine, trade_from=trade_from)
 
 
 def _annualize(total_return: float, n_bars: int, per_year: float) -> float:

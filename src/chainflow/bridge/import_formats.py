@@ -55,7 +55,7 @@ DEFAULT_CHUNK_ROWS = 50_000
 _MT5_TICK_COLUMNS = ("<DATE>", "<TIME>", "<BID>", "<ASK>")
 _MT5_BAR_COLUMNS = ("<DATE>", "<OPEN>", "<HIGH>", "<LOW>", "<CLOSE>")
 _CSV_COLUMNS = ("date", "open", "high", "low", "close")
-_CSV_DATE_NAMES = ("date", "datetime", "time", "timestamp")
+_CSV_DATE_NAMES = ("date", "datetime", "time", "timestamp", "ts")
 _EXPECTED_HEADERS = (
     "an MT5 tick export header (<DATE> <TIME> <BID> <ASK> <LAST> <VOLUME> <FLAGS>), "
     "an MT5 bar export header (<DATE> <TIME> <OPEN> <HIGH> <LOW> <CLOSE> <TICKVOL> <VOL> "
