@@ -58,7 +58,7 @@ async def _serve(home: Path, port: int, clients: int, path_file: Path) -> None:
     )
 
     configure_logging("WARNING", "console")
-    server = DemoServer(home, port)
+    server = DemoServer(home, port, tune_gc=True)
     await server.start()
     try:
         model = await ensure_model(server)
@@ -299,7 +299,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve:
         home, port, clients, paths = args.serve
-        asyncio.run(_serve(Path(home), int(port), int(clients), Path(paths)))
+        from chainflow.runtime.server import run_serving
+
+        run_serving(_serve(Path(home), int(port), int(clients), Path(paths)))
         return
     runs = [_run(int(n), args) for n in args.clients.split(",") if n.strip()]
     print(json.dumps({

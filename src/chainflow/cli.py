@@ -116,7 +116,7 @@ def serve(
 ) -> None:
     """Run the enabled services in this process (all twelve by default)."""
     from chainflow.runtime.kernel import Kernel
-    from chainflow.runtime.server import serve_kernel
+    from chainflow.runtime.server import run_serving, serve_kernel
 
     settings = _load_settings()
     http = settings.http.model_copy(
@@ -134,7 +134,12 @@ def serve(
         )
         await serve_kernel(kernel, host=http.host, port=http.port)
 
-    _run(main)
+    try:
+        run_serving(main())
+    except ChainflowError as e:
+        _fail(e.message)
+    except KeyboardInterrupt:
+        raise typer.Exit(code=130) from None
 
 
 @db_app.command("upgrade")

@@ -56,7 +56,7 @@ async def frames_of(kernel: Kernel, tenant: str, connection: str) -> list[dict[s
     received: list[dict[str, Any]] = []
 
     async def on(message: BusMessage) -> None:
-        received.extend(json.loads(message.data)["frames"])
+        received.extend(json.loads(line) for line in message.data.split(b"\n") if line)
 
     await kernel.infra.bus.subscribe(connection_topic(tenant, connection), on)
     return received

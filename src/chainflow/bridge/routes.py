@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
+import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from chainflow.bridge.ingest import IngestSession, ProtocolViolation, TenantFeed
@@ -96,12 +97,9 @@ def build_bridge_router(
 
 def _forwarder(outbox: asyncio.Queue[str]) -> Callable[[BusMessage], Awaitable[None]]:
     async def forward(message: BusMessage) -> None:
-        try:
-            frames = json.loads(message.data)["frames"]
-        except (ValueError, KeyError, TypeError):
-            return
-        for frame in frames:
-            outbox.put_nowait(json.dumps(frame))
+        for line in message.data.split(b"\n"):  # one JSON frame per line
+            if line:
+                outbox.put_nowait(line.decode())
 
     return forward
 
@@ -142,7 +140,7 @@ async def _serve(websocket: WebSocket, session: IngestSession, outbox: asyncio.Q
                 f"a frame holds at most {MAX_FRAME_CHARS} characters; received {len(text)}"
             )
         for frame in await session.handle_text(text):
-            outbox.put_nowait(json.dumps(frame))
+            outbox.put_nowait(orjson.dumps(frame).decode())
 
 
 async def _close(websocket: WebSocket, code: int, error_code: str, message: str) -> None:

@@ -73,7 +73,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoState:
 
     temporary = options.home is None
     home = options.home or Path(tempfile.mkdtemp(prefix="chainflow-demo-")) / "home"
-    server = DemoServer(home, options.port)
+    server = DemoServer(home, options.port, tune_gc=True)
     began = time.perf_counter()
     try:
         await server.start()
@@ -328,8 +328,10 @@ def demo_command(
     console = Console(soft_wrap=True)
     if not console.is_terminal:  # pipes and CI logs do not wrap: room for the whole table
         console = Console(soft_wrap=True, width=120)
+    from chainflow.runtime.server import run_serving
+
     try:
-        asyncio.run(run_demo(options, console))
+        run_serving(run_demo(options, console))
     except KeyboardInterrupt:
         console.print("interrupted")
         raise typer.Exit(130) from None

@@ -34,7 +34,7 @@ from chainflow.ml.default_model import ensure_default_model
 from chainflow.ml.registry import model_registry
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
-from chainflow.runtime.server import GracefulServer
+from chainflow.runtime.server import GracefulServer, tune_gc_for_serving
 
 UNLIMITED = {"ticks_per_second": 10_000_000, "websocket_connections": 1000}
 """Limit overrides of the demo tenant: the server, not the quota, sets the pace."""
@@ -93,7 +93,10 @@ def demo_settings(home: Path, port: int) -> Settings:
 class DemoServer:
     """The kernel and its HTTP/WebSocket server, running as a task of this event loop."""
 
-    def __init__(self, home: Path, port: int | None = None) -> None:
+    def __init__(self, home: Path, port: int | None = None, *, tune_gc: bool = False) -> None:
+        """``tune_gc``: freeze the started heap (``tune_gc_for_serving``) — for a process
+        that only serves (the demo, the benchmark), not for one that runs many kernels."""
+        self.tune_gc = tune_gc
         self.home = home
         self.port = port or free_port()
         self.settings = demo_settings(home, self.port)
@@ -120,6 +123,8 @@ class DemoServer:
 
         self.home.mkdir(parents=True, exist_ok=True)
         await self.kernel.start()
+        if self.tune_gc:
+            tune_gc_for_serving()
         config = uvicorn.Config(
             create_app(self.kernel),
             host="127.0.0.1",

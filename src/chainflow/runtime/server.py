@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -13,6 +16,7 @@ from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+T = TypeVar("T")
 
 
 class GracefulServer(uvicorn.Server):
@@ -36,9 +40,34 @@ class GracefulServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def run_serving(main: Coroutine[Any, Any, T]) -> T:
+    """Run a serving coroutine on uvloop (libuv: cheaper sockets and callbacks), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs it on Linux/macOS
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
+def tune_gc_for_serving() -> None:
+    """Keep the cyclic garbage collector off the tick path's latency.
+
+    A full collection scans every tracked object; with the services' state loaded that is
+    a pause of tens to hundreds of milliseconds every few seconds under load. What exists
+    once the server is up (code, models, pipelines) is moved to the permanent generation
+    (``gc.freeze``) and young collections run every 50 000 allocations instead of 700.
+    Reference counting still frees almost everything at once; cycles are still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 async def serve_kernel(kernel: Kernel, *, host: str, port: int) -> None:
     """Start ``kernel``, serve its app until a signal, then stop the kernel."""
     await kernel.start()
+    tune_gc_for_serving()
     try:
         config = uvicorn.Config(
             create_app(kernel),

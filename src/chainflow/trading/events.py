@@ -25,8 +25,9 @@ def risk_events_topic(tenant_id: str) -> str:
 def connection_topic(tenant_id: str, connection: str) -> str:
     """Return ``trading.connection.<tenant>.<connection>``: frames for one MT5 connection.
 
-    Each message is ``{"frames": [signal, ...]}``; the bridge forwards them on the
-    ``WS /ws/ticks`` connection ``connection`` (the tick hot path's answers).
+    Each message is one or more ``signal`` frames as JSON lines (one frame per line); the
+    bridge forwards each line as a text frame on the ``WS /ws/ticks`` connection
+    ``connection`` (the tick hot path's answers), without parsing it again.
     """
     return topic("trading", "connection", tokens=(tenant_id, connection))
 

@@ -30,7 +30,6 @@ After a restart the forming bar starts at the first tick seen; exact from the ne
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from chainflow.bridge.api import (
     BarPublished,
@@ -262,7 +262,9 @@ class TickPath:
                 by_connection.setdefault(event.connection, []).append(frame)
         for connection, frames in by_connection.items():
             self.stats.frames += len(frames)
-            body = json.dumps({"frames": frames}, allow_nan=False).encode()
+            body = b"\n".join(
+                orjson.dumps(frame, option=orjson.OPT_SERIALIZE_NUMPY) for frame in frames
+            )
             await self._bus.publish(connection_topic(last_event.tenant_id, connection), body)
 
     async def _state(self, event: TicksAccepted, model: ServedModel) -> KeyState:
