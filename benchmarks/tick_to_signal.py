@@ -15,7 +15,9 @@ the same ``seq`` (p50/p99/p99.9/max), the server's ``latency_ms`` (p50/p99), and
 run: ticks sent/acked/lost (lost = sent - acked, must be 0), signals missing (ticks with no
 signal frame), achieved acked throughput, the generator's scheduling lag and both processes'
 CPU use. A warm-up (each client waits for the signal of its first ticks, then streams at the
-target rate for ``--warmup-seconds``) precedes the measured ``--seconds``.
+target rate for ``--warmup-seconds``, default 65 s so that every symbol's first M1 bar close —
+where the features service warms its state from the stored bars, a one-off cost per symbol —
+falls before it) precedes the measured ``--seconds``.
 
     python benchmarks/tick_to_signal.py --clients 10,50 --rate 1000 --seconds 20
 """
@@ -293,7 +295,9 @@ def main() -> None:
     parser.add_argument("--clients", default="10,50", help="comma-separated client counts")
     parser.add_argument("--rate", type=float, default=1000.0, help="total ticks/s")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds")
-    parser.add_argument("--warmup-seconds", type=float, default=5.0)
+    # 65 s: every symbol sees an M1 bar close before measuring — the features service warms
+    # each new symbol's state from the stored bars on its first bar (a one-off cost).
+    parser.add_argument("--warmup-seconds", type=float, default=65.0)
     parser.add_argument("--serve", nargs=4, metavar=("HOME", "PORT", "CLIENTS", "PATHS"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args()
