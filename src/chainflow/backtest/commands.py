@@ -37,7 +37,7 @@ from chainflow.backtest.api import (
     parse_params,
     run_backtest,
 )
-from chainflow.backtest.data import load_file, load_stored, parse_moment, parse_timeframe
+from chainflow.backtest.data import load_file, load_stored, parse_timeframe
 from chainflow.backtest.model_training import ML_STRATEGY, trainer_from_params
 from chainflow.backtest.optimize import Constraints, Evaluation, OptimizationResult, optimize
 from chainflow.backtest.search_space import build_space
@@ -45,6 +45,7 @@ from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
 from chainflow.backtest.walkforward import WalkForwardResult, walk_forward
 from chainflow.core.errors import ChainflowError, InvalidInput
 from chainflow.core.ids import TenantId
+from chainflow.core.market import parse_moment
 
 SUMMARY_KEYS = (
     "trades", "final_equity", "return_pct", "sharpe", "max_drawdown_pct", "win_rate_pct",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,25 +29,6 @@ def parse_timeframe(value: str) -> Timeframe:
     except ValueError:
         expected = ", ".join(t.value for t in Timeframe)
         raise InvalidInput(f"expected a timeframe among {expected}; received {value!r}") from None
-
-
-def parse_moment(option: str, value: str | None) -> int | None:
-    """Return epoch ms of an ISO 8601 time (UTC unless it says otherwise) or of epoch ms."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"expected {option} as ISO 8601 (2026-01-05 or 2026-01-05T10:00Z) or epoch ms; "
-            f"received {value!r}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def bars_from_aggregated(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
+
+from chainflow.core.errors import InvalidInput
 
 
 class Timeframe(StrEnum):
@@ -60,3 +63,25 @@ class Bar:
     close: float
     volume: float
     tick_count: int = 0
+
+
+def parse_moment(option: str, value: str | None) -> int | None:
+    """Return epoch ms of an ISO 8601 time (UTC unless it says otherwise) or of epoch ms.
+
+    ``option`` names the input in the error (a CLI option such as ``--from``).
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"expected {option} as ISO 8601 (2026-01-05 or 2026-01-05T10:00Z) or epoch ms; "
+            f"received {value!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

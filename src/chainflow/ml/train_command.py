@@ -40,7 +40,7 @@ from rich.table import Table
 from chainflow.bridge.api import AggregatedBar, read_bar_file, read_bars
 from chainflow.core.errors import ChainflowError, InvalidInput
 from chainflow.core.ids import TenantId
-from chainflow.core.market import Timeframe
+from chainflow.core.market import Timeframe, parse_moment
 from chainflow.core.tenancy import TenantContext
 from chainflow.ml.artifacts import LocalArtifactStore
 from chainflow.ml.datasets import Dataset
@@ -93,7 +93,7 @@ def run_train(
         label_spec = _label_spec(label, horizon, threshold_atr)
         if model != "ensemble":
             family(model)  # PyTorch missing for lstm/cnn: fail before reading any bar
-        span = (_moment("--from", start), _moment("--to", end))
+        span = (parse_moment("--from", start), parse_moment("--to", end))
         symbol = symbol.strip().upper()
         if custom and email is None:
             raise InvalidInput("expected --email USER with --custom: whose model it is")
@@ -249,28 +249,6 @@ def _label_spec(kind: str, horizon: int, threshold_atr: float) -> LabelSpec:
         return LabelSpec(kind=kind, horizon=horizon, threshold_atr=threshold_atr)  # type: ignore[arg-type]
     except ValueError as e:
         raise InvalidInput(str(e)) from e
-
-
-def _moment(option: str, value: str | None) -> int | None:
-    """Epoch ms of an ISO 8601 time (UTC unless it says otherwise) or of epoch ms."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"expected {option} as ISO 8601 (2026-01-05 or 2026-01-05T10:00Z) or epoch ms; "
-            f"received {value!r}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-# --- output ------------------------------------------------------------------------------
 
 
 def _summary(version: ModelVersion, result: TrainingResult, artifact: str) -> dict[str, Any]:

@@ -8,7 +8,8 @@ use a service running elsewhere (DESIGN.md section 2).
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from chainflow.core.auth import Principal
 from chainflow.core.clock import Clock
@@ -23,6 +24,7 @@ from chainflow.risk.settings_source import TenantRiskSettings
 from chainflow.storage.relational import Database
 from chainflow.trading.api import TradingPreferences
 
+S = TypeVar("S")
 log = get_logger("chainflow.runtime.remote")
 
 RESOLVE_SESSION = topic("users", "credentials", "resolve_session")
@@ -114,19 +116,34 @@ async def serve_trading_settings(bus: EventBus, database: Database, users: Any) 
     return await bus.serve(TRADING_SETTINGS, get)
 
 
-class BusTradingPreferences:
-    """The trading engine's ``TradingPreferencesSource`` over the bus, cached ``ttl_s``."""
+class CachedSettingsRequest(Generic[S]):
+    """A tenant's trading settings from the users service over the bus, cached ``ttl_s``.
 
-    def __init__(self, bus: EventBus, clock: Clock, *, ttl_s: float = 30.0) -> None:
+    ``parse`` turns the reply into what the caller keeps. Without an answer (users
+    unreachable, or a reply it cannot parse) a tenant keeps its last answer, else
+    ``default``.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        clock: Clock,
+        parse: Callable[[dict[str, Any]], S],
+        default: S,
+        *,
+        ttl_s: float = 30.0,
+    ) -> None:
         self._bus = bus
         self._clock = clock
+        self._parse = parse
+        self._default = default
         self._ttl_ms = ttl_s * 1000.0
-        self._cache: dict[str, tuple[int, TradingPreferences]] = {}
+        self._cache: dict[str, tuple[int, S]] = {}
 
     def forget(self, tenant_id: str) -> None:
         self._cache.pop(tenant_id, None)
 
-    async def preferences(self, tenant_id: str) -> TradingPreferences:
+    async def get(self, tenant_id: str) -> S:
         now = self._clock.now_ms()
         cached = self._cache.get(tenant_id)
         if cached is not None and now - cached[0] < self._ttl_ms:
@@ -135,54 +152,58 @@ class BusTradingPreferences:
             reply = await self._bus.request(
                 TRADING_SETTINGS, json.dumps({"tenant_id": tenant_id}).encode(), timeout_s=2.0
             )
-            raw = json.loads(reply)
-            symbols = tuple(str(s) for s in raw["allowed_symbols"])
-            found = TradingPreferences(
-                risk_tolerance=raw["risk_tolerance"],
-                allowed_symbols=frozenset(symbols) if symbols else None,
-                max_risk_per_trade_pct=float(raw["max_risk_per_trade_pct"]),
-                max_daily_loss_pct=float(raw["max_daily_loss_pct"]),
-                max_drawdown_pct=float(raw["max_drawdown_pct"]),
-                leverage=int(raw.get("leverage", TradingPreferences().leverage)),
-                tier=str(raw.get("tier", TradingPreferences().tier)),
-            )
+            found = self._parse(json.loads(reply))
         except (DependencyUnavailable, KeyError, TypeError, ValueError) as exc:
             log.warning("trading_settings_unavailable", tenant_id=tenant_id, error=str(exc))
-            found = cached[1] if cached is not None else TradingPreferences()
+            found = cached[1] if cached is not None else self._default
         self._cache[tenant_id] = (now, found)
         return found
+
+
+def _preferences_of(raw: dict[str, Any]) -> TradingPreferences:
+    symbols = tuple(str(s) for s in raw["allowed_symbols"])
+    return TradingPreferences(
+        risk_tolerance=raw["risk_tolerance"],
+        allowed_symbols=frozenset(symbols) if symbols else None,
+        max_risk_per_trade_pct=float(raw["max_risk_per_trade_pct"]),
+        max_daily_loss_pct=float(raw["max_daily_loss_pct"]),
+        max_drawdown_pct=float(raw["max_drawdown_pct"]),
+        leverage=int(raw.get("leverage", TradingPreferences().leverage)),
+        tier=str(raw.get("tier", TradingPreferences().tier)),
+    )
+
+
+def _risk_settings_of(raw: dict[str, Any]) -> TenantRiskSettings:
+    return TenantRiskSettings(
+        max_risk_per_trade_pct=float(raw["max_risk_per_trade_pct"]),
+        max_daily_loss_pct=float(raw["max_daily_loss_pct"]),
+        max_drawdown_pct=float(raw["max_drawdown_pct"]),
+        leverage=int(raw.get("leverage", TenantRiskSettings().leverage)),
+    )
+
+
+class BusTradingPreferences:
+    """The trading engine's ``TradingPreferencesSource`` over the bus, cached ``ttl_s``."""
+
+    def __init__(self, bus: EventBus, clock: Clock, *, ttl_s: float = 30.0) -> None:
+        self._request = CachedSettingsRequest(
+            bus, clock, _preferences_of, TradingPreferences(), ttl_s=ttl_s
+        )
+
+    def forget(self, tenant_id: str) -> None:
+        self._request.forget(tenant_id)
+
+    async def preferences(self, tenant_id: str) -> TradingPreferences:
+        return await self._request.get(tenant_id)
 
 
 class BusRiskSettings:
-    """The risk service's ``RiskSettingsSource`` over the same bus request, cached ``ttl_s``.
-
-    Without an answer (users unreachable) a tenant keeps its last answer, else the defaults.
-    """
+    """The risk service's ``RiskSettingsSource`` over the same bus request, cached ``ttl_s``."""
 
     def __init__(self, bus: EventBus, clock: Clock, *, ttl_s: float = 30.0) -> None:
-        self._bus = bus
-        self._clock = clock
-        self._ttl_ms = ttl_s * 1000.0
-        self._cache: dict[str, tuple[int, TenantRiskSettings]] = {}
+        self._request = CachedSettingsRequest(
+            bus, clock, _risk_settings_of, TenantRiskSettings(), ttl_s=ttl_s
+        )
 
     async def risk_settings(self, tenant_id: str) -> TenantRiskSettings:
-        now = self._clock.now_ms()
-        cached = self._cache.get(tenant_id)
-        if cached is not None and now - cached[0] < self._ttl_ms:
-            return cached[1]
-        try:
-            reply = await self._bus.request(
-                TRADING_SETTINGS, json.dumps({"tenant_id": tenant_id}).encode(), timeout_s=2.0
-            )
-            raw = json.loads(reply)
-            found = TenantRiskSettings(
-                max_risk_per_trade_pct=float(raw["max_risk_per_trade_pct"]),
-                max_daily_loss_pct=float(raw["max_daily_loss_pct"]),
-                max_drawdown_pct=float(raw["max_drawdown_pct"]),
-                leverage=int(raw.get("leverage", TenantRiskSettings().leverage)),
-            )
-        except (DependencyUnavailable, KeyError, TypeError, ValueError) as exc:
-            log.warning("risk_settings_unavailable", tenant_id=tenant_id, error=str(exc))
-            found = cached[1] if cached is not None else TenantRiskSettings()
-        self._cache[tenant_id] = (now, found)
-        return found
+        return await self._request.get(tenant_id)
