@@ -223,6 +223,28 @@ class TestOptimizeAndWalkForwardJobs:
             assert window["is_to_ts"] < window["oos_from_ts"]
         refused = await platform.post("pro", {**body, "kind": "backtest"})
         assert refused.status_code == 422
+        assert "expected only 'model' in params" in refused.json()["error"]["message"]
+
+    async def test_ml_backtest_trades_the_registered_model(
+        self, platform: Platform, tmp_path: Path
+    ) -> None:
+        from tests.ml.test_service import train_and_promote
+
+        await train_and_promote(platform.kernel, tmp_path / "home", {})
+        body = {"kind": "backtest", "symbol": "EURUSD", "timeframe": "M5", "strategy": "ml"}
+        job = (await platform.post("free", body)).json()
+        done = await platform.finished("free", job["id"])
+        assert done["status"] == "succeeded", done
+        result = done["result"]
+        assert result["strategy"].startswith("ml") or result["engine"] == "event"
+        assert result["bars"] > 0 and result["final_equity"] > 0
+        assert {"trades", "return_pct", "sharpe", "max_drawdown_pct"} <= set(result)
+
+        missing = {**body, "params": {"model": "nope@3"}}
+        job = (await platform.post("free", missing)).json()
+        done = await platform.finished("free", job["id"])
+        assert done["status"] == "failed"
+        assert "expected nope@3 in the model registry" in done["error"]
 
 
 class TestRestart:

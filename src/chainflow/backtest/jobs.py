@@ -17,6 +17,7 @@ import numpy as np
 
 from chainflow.backtest.errors import InvalidBacktestRequestError
 from chainflow.backtest.metrics import metric_names
+from chainflow.backtest.model_source import parse_model_ref, training_overlap_note
 from chainflow.backtest.model_training import ML_STRATEGY, trainer_from_params
 from chainflow.backtest.optimize import Constraints, Evaluation, optimize
 from chainflow.backtest.schemas import BacktestJobCreate
@@ -38,6 +39,7 @@ class JobPlan:
     config: BacktestConfig
     space: dict[str, Dimension]
     request: BacktestJobCreate
+    model: Any = None  # a RegisteredModel for an ML backtest, loaded before running
 
 
 def plan_job(request: BacktestJobCreate) -> JobPlan:
@@ -79,6 +81,14 @@ def run_plan(
     def steps(done: int, total: int) -> None:
         progress(done / total if total else 0.0)
 
+    if plan.kind == "backtest" and plan.strategy == ML_STRATEGY:
+        strategy = plan.model.strategy()
+        result = run_backtest(bars, strategy, None, plan.config, engine="event")
+        note = training_overlap_note(plan.model, bars)
+        if note is not None:
+            result.notes.append(note)
+        progress(1.0)
+        return {**result.to_json(), **_curve(result.ts, result.equity), **_source(bars)}
     if plan.kind == "backtest":
         try:
             check_bar_count(plan.strategy, plan.params, len(bars))
@@ -149,13 +159,24 @@ def _source(bars: Bars) -> dict[str, Any]:
 
 
 def _plan_model_job(request: BacktestJobCreate) -> JobPlan:
-    if request.kind != "walkforward" or request.grid or request.ranges:
+    """``ml``: a backtest of a registered model (``params.model``: NAME or NAME@N, default
+    the served model) or a walk-forward that retrains per window; never a search."""
+    if request.kind == "optimize" or request.grid or request.ranges:
         raise InvalidBacktestRequestError(
-            f"expected kind 'walkforward' without grid or ranges for strategy {ML_STRATEGY!r} "
-            f"(the model is retrained per window); received kind {request.kind!r}"
+            f"expected kind 'backtest' or 'walkforward' without grid or ranges for strategy "
+            f"{ML_STRATEGY!r}; received kind {request.kind!r}"
         )
     try:
-        trainer_from_params(request.params)
+        if request.kind == "backtest":
+            unknown = sorted(set(request.params) - {"model"})
+            if unknown:
+                raise ValueError(
+                    f"expected only 'model' in params of an {ML_STRATEGY!r} backtest; "
+                    f"received {unknown}"
+                )
+            parse_model_ref(str(request.params.get("model", "x")))
+        else:
+            trainer_from_params(request.params)
         config = BacktestConfig(**request.config.model_dump())
     except ValueError as e:
         raise InvalidBacktestRequestError(str(e)) from e

@@ -18,7 +18,9 @@ import numpy as np
 from chainflow.backtest.ml_strategy import MlStrategy
 from chainflow.backtest.types import Bars
 from chainflow.core.errors import InvalidInput
-from chainflow.ml.api import ModelBundle, ModelNotFoundError, model_registry
+from chainflow.core.tenancy import TenantContext
+from chainflow.ml.api import ModelBundle, ModelNotFoundError, ModelRegistry, model_registry
+from chainflow.storage.relational import Database
 
 KERNEL_SERVICES = "hub,storage"
 
@@ -38,6 +40,14 @@ class RegisteredModel:
         return MlStrategy.from_bundle(self.bundle, feature_set=self.feature_set, model=self.ref)
 
 
+@dataclass(frozen=True, slots=True)
+class ModelSource:
+    """Where an ML backtest job finds its model: the registry and the default name."""
+
+    registry: ModelRegistry
+    default: str
+
+
 def parse_model_ref(ref: str) -> tuple[str, int | None]:
     """Return ``(name, version)`` of ``NAME`` or ``NAME@N``; raise ``InvalidInput``."""
     name, _, version = ref.strip().partition("@")
@@ -48,14 +58,23 @@ def parse_model_ref(ref: str) -> tuple[str, int | None]:
 
 async def load_registered_model(kernel: Any, ref: str | None) -> RegisteredModel:
     """Read model ``ref`` (default: the served model) from the kernel's registry."""
-    name, version = parse_model_ref(ref or kernel.settings.ml.model)
     registry = model_registry(kernel.settings, kernel.infra.database, kernel.clock)
-    async with kernel.infra.database.unit_of_work(system=True, read_only=True) as uow:
+    return await load_model(registry, kernel.infra.database, ref or kernel.settings.ml.model)
+
+
+async def load_model(
+    registry: ModelRegistry, database: Database, ref: str, *, viewer: TenantContext | None = None
+) -> RegisteredModel:
+    """Read ``NAME`` (its production version) or ``NAME@N`` as ``viewer`` sees it (a
+    tenant's own custom model first, else the platform's)."""
+    name, version = parse_model_ref(ref)
+    async with database.unit_of_work(system=True, read_only=True) as uow:
         try:
             if version is None:
-                found = await registry.production(uow, name)
+                found = await registry.production(uow, name, viewer=viewer)
             else:
-                found = await registry.get(uow, name, version)
+                owner = await registry.owner_of(uow, name, viewer)
+                found = await registry.get(uow, name, version, owner=owner)
         except ModelNotFoundError:
             found = None
     if found is None:

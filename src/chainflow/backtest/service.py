@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,8 +21,11 @@ from chainflow.backtest.errors import (
     BacktestFeatureNotInTierError,
     BacktestJobNotFoundError,
     BacktestQuotaExceededError,
+    InvalidBacktestRequestError,
 )
 from chainflow.backtest.jobs import JobPlan, moment_ms, plan_job, run_plan
+from chainflow.backtest.model_source import ModelSource, load_model
+from chainflow.backtest.model_training import ML_STRATEGY
 from chainflow.backtest.models import BacktestJob
 from chainflow.backtest.repository import BacktestJobRepository, UnfinishedJobSweep
 from chainflow.backtest.schemas import BacktestJobCreate, BacktestJobRead
@@ -53,7 +57,9 @@ class BacktestService:
         clock: Clock,
         job_threads: int = 1,
         optimize_workers: int = 1,
+        models: ModelSource | None = None,
     ) -> None:
+        self._models = models  # the registry ML backtests read their model from
         self._database = database
         self._store = store
         self._clock = clock
@@ -153,6 +159,8 @@ class BacktestService:
         try:
             await self._set(tenant, job_id, status="running", started_at=self._clock.now())
             bars = await self._bars(tenant, plan)
+            if plan.kind == "backtest" and plan.strategy == ML_STRATEGY:
+                plan = await self._with_model(tenant, plan)
             result = await self._compute(tenant, job_id, plan, bars)
         except asyncio.CancelledError:
             raise
@@ -190,6 +198,14 @@ class BacktestService:
             if latest[0] > written:
                 written = latest[0]
                 await self._set(tenant, job_id, progress=round(written, 4))
+
+    async def _with_model(self, tenant: TenantContext, plan: JobPlan) -> JobPlan:
+        """Load the registered model an ML backtest trades (as the tenant sees it)."""
+        if self._models is None:
+            raise InvalidBacktestRequestError("ML backtests need the model registry here")
+        ref = str(plan.params.get("model") or self._models.default)
+        model = await load_model(self._models.registry, self._database, ref, viewer=tenant)
+        return replace(plan, model=model)
 
     async def _bars(self, tenant: TenantContext, plan: JobPlan) -> Bars:
         from chainflow.backtest.data import load_stored, parse_timeframe

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from chainflow.backtest.model_source import ModelSource
 from chainflow.backtest.routes import build_backtests_router
 from chainflow.backtest.service import BacktestService
+from chainflow.ml.api import model_registry
 from chainflow.runtime.component import ServiceComponent
 
 if TYPE_CHECKING:
@@ -17,6 +19,10 @@ def build_backtest_component(kernel: Kernel) -> ServiceComponent:
     service = BacktestService(
         database=infra.database, store=infra.timeseries, clock=kernel.clock,
         job_threads=1, optimize_workers=1,
+        models=ModelSource(
+            model_registry(kernel.settings, infra.database, kernel.clock),
+            kernel.settings.ml.model,
+        ),
     )  # fmt: skip
     kernel.backtest = service
     return ServiceComponent(
