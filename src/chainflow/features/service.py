@@ -215,11 +215,9 @@ class FeaturesService:
         history = await read_bars(
             self._store, TenantId(tenant), symbol, timeframe, end_ms=bar.ts, count=count
         )
-        for past in history:
-            try:
-                pipeline.update(_values_of(past))
-            except ValueError:
-                self.stats.rejected_bars += 1  # a bad stored bar is skipped, as it was live
+        # The replay (hundreds of bars, mixture refits) runs in a thread on a pipeline no one
+        # else sees yet: the event loop keeps serving ticks between the GIL's switches.
+        self.stats.rejected_bars += await asyncio.to_thread(_replay, pipeline, history)
         outputs = [pipeline.update(_values_of(bar))]
         if old is not None and old.last_ts is not None and old.last_ts > bar.ts:
             later = await read_bars(
@@ -290,3 +288,14 @@ def _values_of(bar: BarPublished | AggregatedBar) -> BarValues:
     else:
         spread = bar.spread_mean
     return bar_values(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, spread)
+
+
+def _replay(pipeline: SymbolPipeline, bars: Sequence[AggregatedBar]) -> int:
+    """Feed stored ``bars`` to ``pipeline``; return how many were refused (and skipped)."""
+    refused = 0
+    for past in bars:
+        try:
+            pipeline.update(_values_of(past))
+        except ValueError:
+            refused += 1  # a bad stored bar is skipped, as it was live
+    return refused

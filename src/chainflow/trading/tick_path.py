@@ -73,6 +73,7 @@ from chainflow.trading.tick_state import (
     LiveQuote,
     hold_frame,
     regime_fields,
+    regime_label,
     same_bar,
 )
 
@@ -167,12 +168,7 @@ class TickPath:
     def regime_label(self, tenant_id: str, symbol: str) -> str | None:
         """Return ``trend/volatility`` of the symbol's last closed bar (None when unknown)."""
         state = self._keys.get((tenant_id, symbol))
-        regime = state.pipeline.regime if state is not None else None
-        if regime is None:
-            return None
-        trend = regime.trend.value if regime.trend is not None else "?"
-        volatility = regime.volatility.value if regime.volatility is not None else "?"
-        return f"{trend}/{volatility}"
+        return regime_label(state.pipeline.regime) if state is not None else None
 
     def on_bar(self, bar: BarPublished) -> None:
         """Advance the key's closed-bar state (or mark it for a rebuild)."""
@@ -281,11 +277,13 @@ class TickPath:
             self._store, TenantId(event.tenant_id), event.symbol, timeframe,
             end_ms=timeframe.bucket_start_ms(first_ts), count=pipeline.replay_bars_needed,
         )  # fmt: skip
-        for bar in stored:
-            spread = bar.spread_mean if math.isfinite(bar.spread_mean) else None
-            self._advance(fresh, bar_values(
-                bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, spread
-            ))  # fmt: skip
+        values = [
+            bar_values(b.ts, b.open, b.high, b.low, b.close, b.volume,
+                       b.spread_mean if math.isfinite(b.spread_mean) else None)
+            for b in stored
+        ]  # fmt: skip
+        # In a thread: the state is not shared yet, and other keys' ticks keep flowing.
+        await asyncio.to_thread(lambda: [self._advance(fresh, v) for v in values])
         self._keys[key] = fresh
         self.stats.rebuilds += 1
         return fresh

@@ -105,3 +105,12 @@ def hold_frame(reason: str, model: str) -> dict[str, Any]:
         "action": "hold", "confidence": 0.0, "size": 0.0, "stop_loss": None,
         "take_profit": None, "model": model, "reasons": [reason],
     }  # fmt: skip
+
+
+def regime_label(regime: RegimeState | None) -> str | None:
+    """Return ``trend/volatility`` of a regime (``?`` for an unknown part), None if none."""
+    if regime is None:
+        return None
+    trend = regime.trend.value if regime.trend is not None else "?"
+    volatility = regime.volatility.value if regime.volatility is not None else "?"
+    return f"{trend}/{volatility}"
