@@ -57,7 +57,7 @@ START_MS = 1_700_000_000_000
 UNREACHABLE_URL = "postgresql+asyncpg://u:secretpw@127.0.0.1:1/x"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-LATEST_MIGRATION = "0007_backtest_jobs"  # the newest file in storage/migrations/versions
+LATEST_MIGRATION = "0008_paper_accounts"  # the newest file in storage/migrations/versions
 
 
 class ContractBase(DeclarativeBase):
@@ -376,7 +376,7 @@ class TestTenantRepository:
         assert tenant_tables(Base.metadata) == {
             "users", "refresh_tokens", "one_time_tokens", "api_keys", "invitations",
             "tenant_trading_settings", "symbol_aliases", "ml_models", "signals",
-            "backtest_jobs",
+            "backtest_jobs", "paper_accounts",
         }  # fmt: skip
 
 

@@ -221,6 +221,9 @@ class TradingSettings(BaseSettings):
     take_profit_atr: float = Field(
         default=3.0, gt=0, le=50, description="take-profit distance in ATRs"
     )
+    paper_save_s: float = Field(
+        default=5.0, gt=0, le=3600, description="how often changed paper accounts are saved"
+    )
     tick_signals: bool = Field(
         default=True,
         description="score every tick on the forming bar and answer its MT5 connection",

@@ -138,6 +138,12 @@ class CircuitBreaker:
         self._tripped_reason = None
         self._tripped_kind = None
 
+    def restore_trip(self, kind: BreakerKind, reason: str) -> None:
+        """Trip as a saved breaker was (a restarted process continues where it stopped)."""
+        if kind not in ("daily_loss", "drawdown"):
+            raise ValueError(f"expected kind 'daily_loss' or 'drawdown'; received {kind!r}")
+        self._trip(kind, reason)
+
     def _trip(self, kind: BreakerKind, reason: str) -> None:
         self._tripped_kind = kind
         self._tripped_reason = reason

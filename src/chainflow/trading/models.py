@@ -1,4 +1,4 @@
-"""The trading service's relational tables: the signals it issued, per tenant (RLS)."""
+"""The trading service's relational tables, per tenant (RLS): issued signals, paper accounts."""
 
 from __future__ import annotations
 
@@ -26,3 +26,11 @@ class SignalRecord(Base, IdMixin, TimestampMixin, TenantOwned):
     take_profit: Mapped[float | None] = mapped_column(Float, nullable=True)
     model: Mapped[str] = mapped_column(String(100), nullable=False)
     reasons: Mapped[list[Any]] = mapped_column(nullable=False)
+
+
+class PaperAccountRecord(Base, IdMixin, TimestampMixin, TenantOwned):
+    """A tenant's paper account as one JSON document (``PaperDesk.dump``), saved often."""
+
+    __tablename__ = "paper_accounts"
+
+    document: Mapped[dict[str, Any]] = mapped_column(nullable=False)

@@ -22,9 +22,10 @@ the account currency (USDJPY in a USD account) are converted at 1 / price.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chainflow.core.ids import new_id
@@ -48,6 +49,7 @@ from chainflow.trading.paper_reconcile import PaperReconciliation, PaperReconcil
 
 DAY_MS = 86_400_000
 BreakerHook = Callable[[str, str], Awaitable[None]]  # tenant, reason
+Loader = Callable[[str], Awaitable[Mapping[str, Any] | None]]
 
 
 instrument_for = paper_instrument  # the desk's instrument specs (trading.instruments)
@@ -92,7 +94,11 @@ class PaperDesk:
         max_daily_loss_pct: float = 5.0,
         max_drawdown_pct: float = 20.0,
         on_breaker: BreakerHook | None = None,
+        loader: Loader | None = None,
     ) -> None:
+        self._loader = loader  # the saved document of a tenant's book (after a restart)
+        self._checked: set[str] = set()
+        self._dirty: set[str] = set()
         self.starting_balance = starting_balance
         self.leverage = leverage
         self.rollover_hour_utc = rollover_hour_utc
@@ -100,8 +106,25 @@ class PaperDesk:
         self._on_breaker = on_breaker
         self._books: dict[str, TenantBook] = {}
 
+    async def ensure(self, tenant_id: str) -> None:
+        """Load the tenant's saved book once per process (before its first tick or signal)."""
+        if tenant_id in self._checked:
+            return
+        self._checked.add(tenant_id)
+        if self._loader is None or tenant_id in self._books:
+            return
+        document = await self._loader(tenant_id)
+        if document is not None and tenant_id not in self._books:
+            self.load(tenant_id, document)
+
+    def take_dirty(self) -> list[str]:
+        """Return (and forget) the tenants whose book changed since the last call."""
+        dirty, self._dirty = sorted(self._dirty), set()
+        return dirty
+
     def book(self, tenant_id: str) -> TenantBook:
         """Return the tenant's book, opening its account on first use."""
+        self._dirty.add(tenant_id)
         found = self._books.get(tenant_id)
         if found is None:
             account = PaperAccount(
@@ -190,6 +213,7 @@ class PaperDesk:
         book = self._books.get(tenant_id)
         if book is None:
             return []  # no signal yet: nothing to fill or mark
+        self._dirty.add(tenant_id)
         account = book.account
         if account.last_ts is not None and ts < account.last_ts:
             return []
@@ -213,6 +237,44 @@ class PaperDesk:
     ) -> PaperReconciliation | PaperReconciliationUnmatched:
         """Reconcile a real MT5 fill with the paper fill it matches."""
         return self.book(tenant_id).account.reconcile(execution)
+
+    def tenants(self) -> list[str]:
+        """Return the tenants with an open book in this process."""
+        return list(self._books)
+
+    def dump(self, tenant_id: str) -> dict[str, Any]:
+        """Return the tenant's book as JSON-ready data (account, signal tags, breaker)."""
+        book = self.book(tenant_id)
+        breaker = book.breaker
+        return {
+            "version": 1, "account": json.loads(book.account.snapshot()),
+            "tags": [asdict(tag) for tag in book.tags.values()],
+            "breaker": {
+                "max_daily_loss_pct": breaker.max_daily_loss_pct,
+                "max_drawdown_pct": breaker.max_drawdown_pct, "kind": breaker.tripped_kind,
+                "reason": breaker.tripped_reason,
+            },
+            "day": book.day, "day_start_equity": book.day_start_equity,
+            "peak_equity": book.peak_equity, "notified": book.notified,
+        }  # fmt: skip
+
+    def load(self, tenant_id: str, document: Mapping[str, Any]) -> None:
+        """Continue the tenant's book from ``dump``'s document; raise ValueError if bad."""
+        try:
+            account = PaperAccount.restore(json.dumps(document["account"]))
+            raw = document["breaker"]
+            breaker = CircuitBreaker(raw["max_daily_loss_pct"], raw["max_drawdown_pct"])
+            if raw["kind"] is not None:
+                breaker.restore_trip(raw["kind"], raw["reason"])
+            tags = {t["signal_id"]: SignalTag(**{**t, "reasons": tuple(t["reasons"])})
+                    for t in document["tags"]}  # fmt: skip
+            self._books[tenant_id] = TenantBook(
+                account, breaker, tags, day=document["day"],
+                day_start_equity=float(document["day_start_equity"]),
+                peak_equity=float(document["peak_equity"]), notified=bool(document["notified"]),
+            )  # fmt: skip
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"expected a paper account document; received {exc!r}") from exc
 
     def attribution(self, tenant_id: str) -> Attribution:
         """Return the tenant's P&L and hit rate by model, symbol, regime and reason."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from chainflow.storage.relational import TenantRepository
 from chainflow.trading.events import SignalIssued
-from chainflow.trading.models import SignalRecord
+from chainflow.trading.models import PaperAccountRecord, SignalRecord
 
 
 class SignalRepository(TenantRepository[SignalRecord]):
@@ -34,3 +35,18 @@ class SignalRepository(TenantRepository[SignalRecord]):
             statement = statement.where(SignalRecord.symbol == symbol)
         statement = statement.order_by(SignalRecord.ts.desc(), SignalRecord.id.desc()).limit(limit)
         return (await self.session.execute(statement)).scalars().all()
+
+
+class PaperAccountRepository(TenantRepository[PaperAccountRecord]):
+    async def load(self) -> dict[str, Any] | None:
+        """Return the tenant's saved paper account document, if any."""
+        found = (await self.session.execute(self._select())).scalar_one_or_none()
+        return None if found is None else dict(found.document)
+
+    async def save(self, document: dict[str, Any]) -> None:
+        """Store the tenant's paper account document (replacing the saved one)."""
+        found = (await self.session.execute(self._select())).scalar_one_or_none()
+        if found is None:
+            await self.add(PaperAccountRecord(document=document))
+        else:
+            found.document = document

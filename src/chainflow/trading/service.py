@@ -40,6 +40,7 @@ from chainflow.trading.events import SignalIssued, risk_events_topic, signals_to
 from chainflow.trading.execution_plan import NO_ORDER, ExecutionPlan, plan_execution
 from chainflow.trading.instruments import risk_instrument
 from chainflow.trading.paper_desk import PaperDesk, PaperSignal, instrument_for
+from chainflow.trading.paper_store import PaperStore
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.repository import SignalRepository
 from chainflow.trading.signal_risk import CheckedSignal, risk_check
@@ -108,10 +109,12 @@ class TradingService:
         self._locks: dict[Key, asyncio.Lock] = {}
         self._subscription: Subscription | None = None
         self.stats = TradingStats()
+        self.paper_store = PaperStore(database)
         self.desk = PaperDesk(
             starting_balance=settings.paper_equity, on_breaker=self._breaker_tripped,
-            rollover_hour_utc=settings.rollover_hour_utc,
+            rollover_hour_utc=settings.rollover_hour_utc, loader=self.paper_store.load,
         )  # fmt: skip
+        self._saver: asyncio.Task[None] | None = None
         self.tick_path = TickPath(
             bus=bus, store=store, clock=clock, models=models, desk=self.desk,
             strategy_for=self.strategy_for, policy=self.policy,
@@ -123,12 +126,20 @@ class TradingService:
             all_predictions(), self.on_message, durable=DURABLE_NAME
         )
         await self.tick_path.start()
+        self._saver = asyncio.create_task(
+            self.paper_store.run(self.desk, self.settings.paper_save_s), name="paper-saver"
+        )
 
     async def stop(self) -> None:
         await self.tick_path.stop()
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None
+        if self._saver is not None:
+            self._saver.cancel()
+            await asyncio.gather(self._saver, return_exceptions=True)
+            self._saver = None
+        await self.paper_store.save_changed(self.desk)  # a clean stop loses nothing
 
     async def strategy_for(
         self, tenant_id: str, symbol: str, timeframe: str
@@ -165,6 +176,7 @@ class TradingService:
         started = self._clock.monotonic()
         key: Key = (prediction.tenant_id, prediction.symbol, prediction.timeframe)
         async with self._locks.setdefault(key, asyncio.Lock()):
+            await self.desk.ensure(prediction.tenant_id)
             strategy, preferences = await self.strategy_for(*key)
             state = self._keys[key]
             if state.last_ts is not None and prediction.ts <= state.last_ts:

@@ -215,6 +215,7 @@ class TickPath:
                 if quote is None:
                     quote = LiveQuote(self._spread_window, self._spread_min_ticks)
                     self._quotes[(event.tenant_id, event.symbol)] = quote
+                await self._desk.ensure(event.tenant_id)
                 for ts, bid, ask, _volume, late, _seq in event.ticks:
                     if not late:  # the paper account fills and marks on in-order ticks
                         quote.update(ts, bid, ask)
