@@ -14,10 +14,10 @@ from chainflow.trading.decision import (
     DecisionInput,
     DecisionThresholds,
     TradingPreferences,
-    input_from_prediction,
     synthesize,
     thresholds_for,
 )
+from chainflow.trading.decision_inputs import input_from_prediction
 from chainflow.users.api import RiskTolerance
 from chainflow.users.trading_rules import default_trading_settings
 

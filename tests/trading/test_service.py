@@ -23,7 +23,8 @@ from chainflow.ml.api import PredictionMade, predictions_topic
 from chainflow.risk.api import Instrument
 from chainflow.runtime.kernel import Kernel
 from chainflow.trading.api import signals_topic
-from chainflow.trading.decision import TradingPreferences, input_from_prediction
+from chainflow.trading.decision import TradingPreferences
+from chainflow.trading.decision_inputs import input_from_prediction
 from chainflow.trading.strategy import ModelStrategy, StrategyContext
 from tests.fixtures.api_client import PASSWORD, logged_in_client
 from tests.fixtures.market_data import make_ohlcv

@@ -7,8 +7,8 @@ from chainflow.trading.decision import (
     Decision,
     DecisionInput,
     TradingPreferences,
-    input_from_prediction,
 )
+from chainflow.trading.decision_inputs import input_from_prediction
 from chainflow.trading.events import SignalIssued, connection_topic, signals_topic
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.routes import build_signals_router, build_trading_router

@@ -35,7 +35,8 @@ from chainflow.hub.api import BusMessage, EventBus, Subscription
 from chainflow.ml.api import PredictionMade, ServedModels, all_predictions
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
-from chainflow.trading.decision import Action, TradingPreferences, input_from_prediction
+from chainflow.trading.decision import Action, TradingPreferences
+from chainflow.trading.decision_inputs import input_from_prediction
 from chainflow.trading.events import SignalIssued, risk_events_topic, signals_topic
 from chainflow.trading.execution_plan import NO_ORDER, ExecutionPlan, plan_execution
 from chainflow.trading.instruments import risk_instrument

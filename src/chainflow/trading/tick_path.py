@@ -115,12 +115,8 @@ class TickPath:
         self._spread_window, self._spread_min_ticks = spread_window, spread_min_ticks
         self._anomaly_z = models.anomaly_z if models is not None else math.inf
         self._desk = desk
-        # (connection, symbol) -> (action, bar ts) last sent to an on_change connection
-        self._sent: dict[tuple[str, str], tuple[str, int]] = {}
-        self._bus = bus
-        self._store = store
-        self._clock = clock
-        self._models = models
+        self._sent: dict[tuple[str, str], tuple[str, int]] = {}  # on_change: last sent
+        self._bus, self._store, self._clock, self._models = bus, store, clock, models
         self._strategy_for = strategy_for
         self._policy = policy
         self._keys: dict[Key, KeyState] = {}
