@@ -1,10 +1,12 @@
 """Every bad-input class through a real ingestion session: its code, nothing stored."""
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
+from chainflow.bridge.events import ExecutionReported, executions_topic
 from chainflow.bridge.ingest import IngestSession, ProtocolViolation, TenantFeed
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.validation import TickValidator, ValidationConfig
@@ -96,3 +98,53 @@ class TestBadInput:
         ingest, _ = session
         frames = await ingest.handle_text(json.dumps({"type": "trade"}))
         assert frames[0]["code"] == "invalid_schema" and "received 'trade'" in frames[0]["message"]
+
+
+EXECUTION = {"type": "execution", "symbol": "eurusd", "side": "BUY", "volume": 0.1,
+             "price": 1.10012, "ticket": 987, "ts": NOW - 1_000}  # fmt: skip
+
+
+class TestExecutionReports:
+    @pytest.mark.parametrize(
+        ("change", "expected"),
+        [
+            ({"price": None}, "missing ['price']"),
+            ({"side": "hold"}, "expected side 'buy' or 'sell'; received 'hold'"),
+            ({"volume": 0}, "expected volume > 0, price > 0 and a valid ts"),
+            ({"price": "abc"}, "expected volume > 0, price > 0 and a valid ts"),
+            ({"ts": "yesterday"}, "expected volume > 0, price > 0 and a valid ts"),
+        ],
+    )
+    async def test_a_bad_report_is_an_error_frame_and_nothing_is_published(
+        self, session, change: dict, expected: str
+    ) -> None:
+        ingest, _ = session
+        published: list[bytes] = []
+
+        async def on(message) -> None:  # type: ignore[no-untyped-def]
+            published.append(message.data)
+
+        await ingest._bus.subscribe(executions_topic("t1"), on)
+        frames = await ingest.handle_text(json.dumps({**EXECUTION, **change}))
+        assert len(frames) == 1 and frames[0]["code"] == "invalid_schema"
+        assert expected in frames[0]["message"]
+        await asyncio.sleep(0.05)
+        assert published == []
+
+    async def test_a_good_report_is_published_for_reconciliation(self, session) -> None:
+        ingest, _ = session
+        published: list[ExecutionReported] = []
+
+        async def on(message) -> None:  # type: ignore[no-untyped-def]
+            published.append(ExecutionReported.from_json(message.data))
+
+        await ingest._bus.subscribe(executions_topic("t1"), on)
+        assert await ingest.handle_text(json.dumps(EXECUTION)) == []  # no frame: accepted
+        for _ in range(100):
+            if published:
+                break
+            await asyncio.sleep(0.01)
+        (report,) = published
+        assert report.connection == ingest.connection_id
+        assert report.fields == {"symbol": "EURUSD", "side": "buy", "volume": 0.1,
+                                 "price": 1.10012, "ticket": "987", "ts": NOW - 1_000}  # fmt: skip

@@ -124,9 +124,9 @@ class PaperDesk:
 
     def book(self, tenant_id: str) -> TenantBook:
         """Return the tenant's book, opening its account on first use."""
-        self._dirty.add(tenant_id)
         found = self._books.get(tenant_id)
         if found is None:
+            self._dirty.add(tenant_id)
             account = PaperAccount(
                 [], starting_balance=self.starting_balance, leverage=self.leverage,
                 account_currency=ACCOUNT_CURRENCY, rollover_hour_utc=self.rollover_hour_utc,
@@ -149,6 +149,7 @@ class PaperDesk:
             return
         if not current.is_tripped:  # a trip in force stays until its reset
             book.breaker = CircuitBreaker(max_daily_loss_pct, max_drawdown_pct)
+            self._dirty.add(tenant_id)
 
     def equity(self, tenant_id: str) -> float:
         return self.book(tenant_id).account.equity
@@ -180,6 +181,7 @@ class PaperDesk:
     def on_signal(self, tenant_id: str, signal: PaperSignal) -> list[PaperOrderRejected]:
         """Queue the orders that take the position to the signal's target."""
         book = self.book(tenant_id)
+        self._dirty.add(tenant_id)
         account = book.account
         if signal.symbol not in account.instruments:
             account.instruments[signal.symbol] = instrument_for(signal.symbol)
@@ -236,6 +238,7 @@ class PaperDesk:
         self, tenant_id: str, execution: Mapping[str, Any]
     ) -> PaperReconciliation | PaperReconciliationUnmatched:
         """Reconcile a real MT5 fill with the paper fill it matches."""
+        self._dirty.add(tenant_id)
         return self.book(tenant_id).account.reconcile(execution)
 
     def tenants(self) -> list[str]:
