@@ -12,6 +12,7 @@ import asyncio
 import random
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -323,6 +324,75 @@ class TestDurability:
         reopened = await open_store()
 
         assert await reopened.scan_ticks(tenant, SYMBOL, 0, FAR_END) == ticks
+
+
+class TestExactlyOnce:
+    """A tick already stored is never stored again (docs/mt5-protocol.md §8)."""
+
+    async def test_resend_of_6000_after_6000_stores_nothing(
+        self, store: TimeSeriesStore, tenant: TenantId
+    ) -> None:
+        ticks = make_ticks(6000, span_ms=6 * 3_600_000)
+        for start in range(0, 6000, 500):
+            assert await store.append_ticks(tenant, ticks[start : start + 500]) == 500
+
+        resent = await store.insert_ticks(tenant, ticks)
+
+        assert resent == [False] * 6000
+        assert await store.scan_ticks(tenant, SYMBOL, 0, FAR_END) == ticks
+
+    async def test_resend_after_reopen_stores_only_the_new_ticks(
+        self, open_store: OpenStore, tenant: TenantId
+    ) -> None:
+        ticks = make_ticks(3000)
+        first = await open_store()
+        await first.append_ticks(tenant, ticks[:2000])
+        await first.close()
+        reopened = await open_store()
+
+        # The client's unacked window: the last 1,100 stored ticks and 1,000 never stored.
+        stored_now = await reopened.insert_ticks(tenant, ticks[900:])
+
+        assert stored_now == [False] * 1100 + [True] * 1000
+        assert await reopened.scan_ticks(tenant, SYMBOL, 0, FAR_END) == ticks
+        for timeframe in (Timeframe.M1, Timeframe.H1):
+            bars = await reopened.ohlcv(tenant, SYMBOL, timeframe, 0, FAR_END)
+            assert bars == reference_bars(ticks, timeframe, 0, FAR_END)
+
+    async def test_late_and_repeated_ticks_within_one_call(
+        self, store: TimeSeriesStore, tenant: TenantId
+    ) -> None:
+        ticks = make_ticks(10)
+        await store.append_ticks(tenant, ticks[5:])
+        same_ts_other_price = replace(ticks[7], bid=ticks[7].bid + 0.0001)
+
+        mask = await store.insert_ticks(
+            tenant, [ticks[0], ticks[0], ticks[6], same_ts_other_price, ticks[1]]
+        )
+
+        assert mask == [True, False, False, True, True]
+        assert len(await store.scan_ticks(tenant, SYMBOL, 0, FAR_END)) == 8
+
+    async def test_concurrent_resends_store_each_tick_once(
+        self, store: TimeSeriesStore, tenant: TenantId
+    ) -> None:
+        ticks = make_ticks(400)
+
+        masks = await asyncio.gather(*(store.insert_ticks(tenant, ticks) for _ in range(4)))
+
+        assert [sum(column) for column in zip(*masks, strict=True)] == [1] * 400
+        assert await store.scan_ticks(tenant, SYMBOL, 0, FAR_END) == ticks
+
+    async def test_generic_append_to_ticks_is_deduplicated_too(
+        self, store: TimeSeriesStore, tenant: TenantId
+    ) -> None:
+        tick = Tick(SYMBOL, BASE_TS, 1.1, 1.2, 1.0)
+        row = {"tenant_id": tenant, "symbol": SYMBOL, "ts": BASE_TS, "bid": 1.1, "ask": 1.2}
+
+        await store.append_ticks(tenant, [tick])
+
+        assert await store.append("ticks", [{**row, "volume": 1.0}]) == 0
+        assert await store.append_ticks(TenantId(unique_name("other")), [tick]) == 1
 
 
 class TestEnsureTable:

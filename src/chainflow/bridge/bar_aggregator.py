@@ -59,6 +59,10 @@ class MultiTimeframeAggregator:
             for builder in builders
         )
 
+    def add_symbol(self, symbol: str) -> tuple[BarBuilder, ...]:
+        """Return the builders of ``symbol``, creating empty ones if it is new."""
+        return self._builders_by_symbol.get(symbol) or self._add_symbol(symbol)
+
     def on_tick(self, tick: Tick) -> tuple[BarEvent, ...]:
         """Add ``tick`` to every timeframe of its symbol; return the bar events it caused."""
         builders = self._builders_by_symbol.get(tick.symbol)

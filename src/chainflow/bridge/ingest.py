@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chainflow.bridge.bar_aggregator import MultiTimeframeAggregator
-from chainflow.bridge.bar_table import persist_bars, read_bars
+from chainflow.bridge.bar_recovery import recover_bars
+from chainflow.bridge.bar_table import persist_bars
 from chainflow.bridge.bars import AggregatedBar, BarRevised
 from chainflow.bridge.events import (
     EXECUTION_FIELDS,
@@ -244,24 +245,61 @@ class IngestSession:
                 self._refuse(outcome, frames)
             else:
                 accepted.append((outcome, seq))
-        if accepted:
-            ticks = [a.tick for a, _ in accepted]
-            # The hot path scores the ticks while the store commits them: a signal does not
-            # wait for the disk, the ack does (a tick that fails to store is not acked and
-            # the client resends it).
-            await self._publish(accepted)
-            await self._store.append_ticks(self._principal.tenant_id, ticks)  # durable
-            for _, seq in accepted:
-                if seq is not None:
-                    self._seqs.settle(seq)
-            self._feed.stats["ticks_stored"] += len(ticks)
-            await self._update_bars(ticks)
-        if self._usage is not None and accepted:
-            self._usage.record(self._principal.tenant_id, ticks=len(accepted), messages=0)
+        stored = await self._store_once(accepted, frames) if accepted else []
+        if self._usage is not None and stored:
+            self._usage.record(self._principal.tenant_id, ticks=len(stored), messages=0)
         if self._seqs.highest is not None and self._seqs.highest != self._acked:
             self._acked = self._seqs.highest
             frames.append({"type": "ack", "seq": self._acked})
         return frames
+
+    async def _store_once(
+        self, accepted: list[tuple[Accepted, int | None]], frames: list[Frame]
+    ) -> list[Tick]:
+        """Store the ticks not stored before; publish them; return them.
+
+        A tick later than everything stored for its symbol (the live edge) is scored by the
+        hot path while the store commits it: a signal does not wait for the disk, the ack
+        does. A tick at or before that edge may be a resend of a stored tick (after a
+        reconnect or a restart), so it is published only once the store took it as new.
+        A tick the store already held is refused as ``duplicate``: stored once, it settles.
+        """
+        tenant = self._principal.tenant_id
+        store = self._store
+        live = [
+            pair
+            for pair in accepted
+            if pair[0].tick.ts
+            > _live_edge(store.stored_tick_watermark(tenant, pair[0].tick.symbol))
+        ]
+        if live:
+            await self._publish(live)
+        ticks = [outcome.tick for outcome, _ in accepted]
+        recovered = await self._recover_bars(ticks)
+        try:
+            is_new = await store.insert_ticks(tenant, ticks)  # durable
+        except Exception:
+            self._feed.validator.forget(ticks)  # not acked: the resend must be taken
+            raise
+        live_ids = {id(pair) for pair in live}
+        later: list[tuple[Accepted, int | None]] = []
+        for pair, new in zip(accepted, is_new, strict=True):
+            if not new:
+                self._refuse(_duplicate(pair[0].tick, pair[1]), frames)
+            elif id(pair) not in live_ids:
+                later.append(pair)
+            elif pair[1] is not None:
+                self._seqs.settle(pair[1])
+        if later:
+            await self._publish(later)
+            for _, seq in later:
+                if seq is not None:
+                    self._seqs.settle(seq)
+        stored = [tick for tick, new in zip(ticks, is_new, strict=True) if new]
+        self._feed.stats["ticks_stored"] += len(stored)
+        if stored or recovered:
+            await self._update_bars(stored, recovered)
+        return stored
 
     async def _within_rate(
         self, parsed: list[tuple[Tick, int | None]], frames: list[Frame]
@@ -316,29 +354,23 @@ class IngestSession:
             )  # fmt: skip
             await self._bus.publish(ticks_topic(tenant, symbol), event.to_json())
 
-    async def _restore_open_bars(self, ticks: list[Tick]) -> None:
-        """Continue the bars stored last for each symbol new to this process's aggregator.
+    async def _recover_bars(self, ticks: list[Tick]) -> list[tuple[AggregatedBar, bool]]:
+        """Continue the stored bars of each symbol new to this process (``bar_recovery``).
 
-        At shutdown the open bars are persisted (``flush``); after a restart the first tick
-        of a symbol reloads them, so a bar spanning the restart keeps its earlier ticks and
-        the bar that was open is closed (and published) by the next bucket's tick.
+        Runs before the ticks are stored, so the replay holds only ticks stored earlier.
         """
         aggregator = self._feed.bars
-        tenant = self._principal.tenant_id
+        closed: list[tuple[AggregatedBar, bool]] = []
         for symbol in {t.symbol for t in ticks} - set(aggregator.symbols):
-            latest: list[AggregatedBar] = []
-            for timeframe in aggregator.timeframes:
-                latest += await read_bars(
-                    self._store, tenant, symbol, timeframe, end_ms=LATEST_MS, count=1
-                )
-            if latest and symbol not in aggregator.symbols:  # another session may have won
-                aggregator.restore(latest)
+            closed += await recover_bars(self._store, self._principal.tenant_id, symbol, aggregator)
+        return closed
 
-    async def _update_bars(self, ticks: list[Tick]) -> None:
+    async def _update_bars(
+        self, ticks: list[Tick], recovered: list[tuple[AggregatedBar, bool]]
+    ) -> None:
         """Feed stored ticks to the bars; persist and publish the bars that closed."""
-        await self._restore_open_bars(ticks)
-        finished: list[AggregatedBar] = []
-        revised: list[bool] = []
+        finished = [bar for bar, _ in recovered]
+        revised = [was_revised for _, was_revised in recovered]
         for tick in ticks:
             for event in self._feed.bars.on_tick(tick):
                 finished.append(event.bar)
@@ -358,7 +390,18 @@ class IngestSession:
             await self._bus.publish(bars_topic(tenant, bar.symbol, bar.timeframe), event.to_json())
 
 
-LATEST_MS = 2**62  # an end_ms after every stored bar
+def _live_edge(watermark: int | None) -> int | float:
+    """Return the ts after which a tick is certainly new (none while the store is unsure)."""
+    return math.inf if watermark is None else watermark
+
+
+def _duplicate(tick: Tick, seq: int | None) -> Rejection:
+    return Rejection(
+        RejectCode.DUPLICATE,
+        f"expected a tick not stored before; {tick.symbol} ts {tick.ts} bid {tick.bid!r} "
+        f"ask {tick.ask!r} is already stored",
+        seq,
+    )
 
 
 def _error(code: RejectCode | str, message: str, seq: int | None = None) -> Frame:

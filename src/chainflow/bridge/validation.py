@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -365,6 +365,17 @@ class TickValidator:
         if symbol != tick.symbol:
             tick = Tick(symbol, ts, bid, ask, volume)
         return Accepted(tick, out_of_order)
+
+    def forget(self, ticks: Sequence[Tick]) -> None:
+        """Drop accepted ``ticks`` from the duplicate memory (they failed to store).
+
+        A tick the store did not take is not acked; the client resends it, and that resend
+        must not be refused as a duplicate of a tick that was never stored.
+        """
+        for tick in ticks:
+            state = self._states.get(tick.symbol)
+            if state is not None:
+                state.seen.discard((tick.ts, tick.bid, tick.ask))
 
     def symbol_snapshot(self, symbol: str) -> SymbolSnapshot | None:
         """Return a copy of the rolling state of ``symbol`` (normalized first), if tracked."""

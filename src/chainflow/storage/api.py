@@ -74,6 +74,9 @@ class TimeSeriesStore(Protocol):
     Contract (tests/contracts/test_timeseries.py holds every backend to it):
     - ``start`` creates the built-in ``ticks`` table if missing; it is idempotent.
     - ``append`` is durable when it returns (group-committed with concurrent appends).
+    - ticks are stored exactly once: appending a tick whose (tenant, symbol, ts, bid, ask)
+      is already stored stores nothing, whether through ``append_ticks``, ``insert_ticks``
+      or ``append("ticks", ...)``, in this process or after a restart.
     - ranges are ``start_ms <= ts < end_ms``; results ascending by ts unless ``descending``.
     - every read is filtered by ``tenant_id``: one tenant never sees another's rows.
     - ``ohlcv`` buckets ticks by ``timeframe`` (UTC-aligned, bid prices): open = bid of the
@@ -110,7 +113,21 @@ class TimeSeriesStore(Protocol):
         """Rows of one tenant and symbol in range; ``where`` = equality on STRING/INT64 values."""
         ...
 
-    async def append_ticks(self, tenant_id: TenantId, ticks: Sequence[Tick]) -> int: ...
+    async def append_ticks(self, tenant_id: TenantId, ticks: Sequence[Tick]) -> int:
+        """Store the ticks not stored before (exactly once); return how many were new."""
+        ...
+
+    async def insert_ticks(self, tenant_id: TenantId, ticks: Sequence[Tick]) -> list[bool]:
+        """Store the ticks not stored before; return, per tick, whether it was new.
+
+        A tick's identity is (tenant, symbol, ts, bid, ask); a tick already stored, or
+        repeated earlier in ``ticks``, is skipped, including after a restart.
+        """
+        ...
+
+    def stored_tick_watermark(self, tenant_id: TenantId, symbol: str) -> int | None:
+        """A ts no stored tick of the pair exceeds, once known to this store; else None."""
+        ...
 
     async def scan_ticks(
         self,

@@ -5,6 +5,9 @@ more until the batch holds ``max_rows`` rows or the oldest append has waited
 ``max_delay_s``, commits the batch (one commit per table in it), then resolves every
 caller's future. An append is therefore durable when it returns, and a slow commit
 naturally makes the next batch larger.
+
+A commit may skip rows (the ``ticks`` table ignores ticks it already holds): it then
+returns, per row, whether the row was stored, and each caller receives its own slice.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from chainflow.core.logging import get_logger
 from chainflow.storage.api import TableSpec
 from chainflow.storage.timeseries.tables import EncodedRow
 
-CommitRows = Callable[[TableSpec, list[EncodedRow]], Awaitable[None]]
+StoredMask = list[bool]
+"""Per row of a commit, whether it was stored (``False``: the table already held it)."""
+
+CommitRows = Callable[[TableSpec, list[EncodedRow]], Awaitable[StoredMask | None]]
 
 _log = get_logger(__name__)
 
@@ -30,7 +36,7 @@ class _PendingAppend:
     spec: TableSpec
     rows: list[EncodedRow]
     enqueued_at: float
-    done: asyncio.Future[int] = field(repr=False)
+    done: asyncio.Future[StoredMask] = field(repr=False)
 
 
 class _Stop:
@@ -44,7 +50,8 @@ class GroupCommitWriter:
     """Serialize appends through one task that commits them in batches.
 
     ``commit`` receives the rows of one table from one batch, in arrival order, and must
-    make all of them durable atomically or raise. Tables are committed one after another,
+    make all of them durable atomically or raise; it returns ``None`` when it stored every
+    row, else the ``StoredMask`` of the rows it stored. Tables are committed one after another,
     never together, so a failure cannot leave half a commit behind to be retried. If the
     rows of several appends fail together, each append is retried alone so that one bad
     append fails only its own caller.
@@ -74,8 +81,8 @@ class GroupCommitWriter:
                 self._run(), name=f"group-commit {self._description}"
             )
 
-    async def append(self, spec: TableSpec, rows: list[EncodedRow]) -> int:
-        """Queue ``rows`` for ``spec`` and return their count once they are committed."""
+    async def append(self, spec: TableSpec, rows: list[EncodedRow]) -> StoredMask:
+        """Queue ``rows`` for ``spec``; once committed, return which of them were stored."""
         if self._closing or self._task is None:
             state = "closed" if self._closing else "not started"
             raise DependencyUnavailable(
@@ -157,7 +164,7 @@ class GroupCommitWriter:
         rows = appends[0].rows if len(appends) == 1 else [r for p in appends for r in p.rows]
         started = time.perf_counter()
         try:
-            await self._commit(spec, rows)
+            mask = await self._commit(spec, rows)
             self._count_commit(len(rows), started)
         except Exception as e:
             if len(appends) == 1:
@@ -174,16 +181,19 @@ class GroupCommitWriter:
             for pending in appends:
                 started = time.perf_counter()
                 try:
-                    await self._commit(spec, pending.rows)
+                    single_mask = await self._commit(spec, pending.rows)
                     self._count_commit(len(pending.rows), started)
                 except Exception as single_error:
                     self.failed_appends += 1
                     _resolve(pending, error=single_error)
                 else:
-                    _resolve(pending)
+                    _resolve(pending, mask=single_mask)
             return
+        offset = 0
         for pending in appends:
-            _resolve(pending)
+            count = len(pending.rows)
+            _resolve(pending, mask=None if mask is None else mask[offset : offset + count])
+            offset += count
 
     def _count_commit(self, rows: int, started: float) -> None:
         self.commit_count += 1
@@ -209,10 +219,15 @@ class GroupCommitWriter:
             _resolve(pending, error=error)
 
 
-def _resolve(pending: _PendingAppend, *, error: BaseException | None = None) -> None:
+def _resolve(
+    pending: _PendingAppend,
+    *,
+    mask: StoredMask | None = None,
+    error: BaseException | None = None,
+) -> None:
     if pending.done.done():
         return
     if error is None:
-        pending.done.set_result(len(pending.rows))
+        pending.done.set_result([True] * len(pending.rows) if mask is None else mask)
     else:
         pending.done.set_exception(error)

@@ -22,8 +22,9 @@ from chainflow.core.ids import TenantId
 from chainflow.core.market import Bar, Tick, Timeframe
 from chainflow.core.settings import TimeSeriesSettings
 from chainflow.storage.api import TICKS_TABLE, ColumnType, TableSpec
-from chainflow.storage.timeseries.group_commit import GroupCommitWriter
+from chainflow.storage.timeseries.group_commit import GroupCommitWriter, StoredMask
 from chainflow.storage.timeseries.tables import (
+    INT64_MAX,
     EncodedRow,
     TableCatalog,
     encode_rows,
@@ -31,9 +32,11 @@ from chainflow.storage.timeseries.tables import (
     ticks_to_rows,
     validate_table_spec,
 )
+from chainflow.storage.timeseries.tick_dedup import StoredTickIndex
 
 _T = TypeVar("_T")
 _TICK_COLUMNS = ("ts", "bid", "ask", "volume")
+_TICK_KEY_COLUMNS = ("ts", "bid", "ask")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +66,9 @@ class TimeSeriesStoreBase(abc.ABC):
     def __init__(self, settings: TimeSeriesSettings, *, location: str) -> None:
         self.location = location
         self._catalog = TableCatalog()
+        self._stored_ticks = StoredTickIndex(self._read_tick_keys)
         self._writer = GroupCommitWriter(
-            self._commit,
+            self._commit_once,
             max_rows=settings.batch_max_rows,
             max_delay_s=settings.batch_max_delay_ms / 1000.0,
             description=f"{self.backend} at {location}",
@@ -184,7 +188,7 @@ class TimeSeriesStoreBase(abc.ABC):
         encoded = encode_rows(spec, rows)
         if not encoded:
             return 0
-        return await self._writer.append(spec, encoded)
+        return sum(await self._writer.append(spec, encoded))
 
     async def scan(
         self,
@@ -214,13 +218,29 @@ class TimeSeriesStoreBase(abc.ABC):
         return [decode(row) for row in rows]
 
     async def append_ticks(self, tenant_id: TenantId, ticks: Sequence[Tick]) -> int:
-        """Append ``ticks`` of tenant ``tenant_id`` to the ``ticks`` table; return how many."""
+        """Store the ticks of ``tenant_id`` not stored before; return how many were new."""
+        return sum(await self.insert_ticks(tenant_id, ticks))
+
+    async def insert_ticks(self, tenant_id: TenantId, ticks: Sequence[Tick]) -> list[bool]:
+        """Store the ticks not stored before; return, per tick, whether it was new.
+
+        A tick is identified by (tenant, symbol, ts, bid, ask): one already stored, or
+        repeated earlier in ``ticks``, is skipped (``False``), before and after a restart.
+        """
         self._require_open("append ticks")
         _check_text(tenant_id, "tenant_id")
         encoded = ticks_to_rows(tenant_id, ticks)
         if not encoded:
-            return 0
+            return []
         return await self._writer.append(TICKS_TABLE, encoded)
+
+    def stored_tick_watermark(self, tenant_id: TenantId, symbol: str) -> int | None:
+        """Return a ts that no stored tick of (tenant, symbol) exceeds, or ``None``.
+
+        Known once this store has committed (or been offered) ticks of the pair; a tick
+        later than it is certainly not stored yet.
+        """
+        return self._stored_ticks.watermark(tenant_id, symbol)
 
     async def scan_ticks(
         self,
@@ -275,6 +295,28 @@ class TimeSeriesStoreBase(abc.ABC):
             )
             for r in rows
         ]
+
+    # --- exactly-once ticks -----------------------------------------------------------------
+
+    async def _commit_once(self, spec: TableSpec, rows: list[EncodedRow]) -> StoredMask | None:
+        """Commit ``rows``; for ``ticks``, only those not stored yet (``tick_dedup``)."""
+        if spec.name != TICKS_TABLE.name:
+            await self._commit(spec, rows)
+            return None
+        mask = await self._stored_ticks.unseen(rows)
+        new_rows = [row for row, new in zip(rows, mask, strict=True) if new]
+        if new_rows:
+            await self._commit(spec, new_rows)
+            self._stored_ticks.committed(rows, mask)
+        return mask
+
+    async def _read_tick_keys(
+        self, tenant_id: str, symbol: str, start_ms: int, end_ms: int
+    ) -> Sequence[Sequence[Any]]:
+        query = RangeQuery(tenant_id, symbol, start_ms, min(end_ms, INT64_MAX))
+        return await self._run_read(
+            lambda: self._select_rows(TICKS_TABLE, _TICK_KEY_COLUMNS, query)
+        )
 
     # --- helpers for subclasses ------------------------------------------------------------
 
