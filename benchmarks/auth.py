@@ -6,7 +6,15 @@ logs in, then sends ``GET /api/v1/users/me`` with the access token at a fixed ra
 loop: each request is sent at its scheduled time, whether or not earlier ones returned) and
 prints one JSON document with p50/p90/p99/max latency.
 
-    python benchmarks/auth.py --rate 100 --seconds 10
+Then a sign-in flood: ``--flood`` concurrent logins (half with a wrong password) spread
+over accounts that each stay under the per-address lock, while another signed-in user
+changes their profile (a write) over and over. It reports the answers by status (only
+200/401/429 are acceptable; 500 was "database is locked" when argon2 ran inside the write
+transaction), the login latencies, and the latency of the writes beside the flood. The
+per-client throttle is raised for the server (all requests come from loopback), so every
+login in the flood really runs argon2.
+
+    python benchmarks/auth.py --rate 100 --seconds 10 --flood 64
 
 ``CHAINFLOW_*`` variables in the environment are passed to the server, so the same run
 measures the scaled backends, e.g. ``CHAINFLOW_DATABASE_URL=postgresql+asyncpg://...``
@@ -37,10 +45,73 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+FLOOD_PASSWORD = "Flood-Horse-2026!"
+# Logins per account in the flood: under the per-address limit, so none is locked.
+LOGINS_PER_ACCOUNT = 4
+WRITES_BESIDE_FLOOD = 20
+
+
 def _environment(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"CHAINFLOW_HOME": str(home), "CHAINFLOW_LOG_LEVEL": "WARNING"})
+    env.setdefault("CHAINFLOW_AUTH_THROTTLE_IP_FAILURES", "1000000")
     return env
+
+
+def _percentiles(latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    if not ordered:
+        return {}
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3)
+
+    return {"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": round(ordered[-1], 3)}
+
+
+async def _flood(base: str, token: str, logins: int) -> dict[str, object]:
+    accounts = max(1, -(-logins // LOGINS_PER_ACCOUNT))
+    limits = httpx.Limits(max_connections=logins + 8, max_keepalive_connections=logins + 8)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as client:
+        emails = [f"flood-{i}-{base.rsplit(':', 1)[-1]}@example.com" for i in range(accounts)]
+        for email in emails:
+            body = {"email": email, "password": FLOOD_PASSWORD}
+            (await client.post("/api/v1/auth/register", json=body)).raise_for_status()
+        statuses: dict[int, int] = {}
+        login_ms: list[float] = []
+        idle_write_ms: list[float] = []
+        flood_write_ms: list[float] = []
+
+        async def login(i: int) -> None:
+            password = FLOOD_PASSWORD if i % 2 else "Wrong-Horse-99"
+            body = {"email": emails[i % accounts], "password": password}
+            sent = time.perf_counter()
+            response = await client.post("/api/v1/auth/login", json=body)
+            login_ms.append((time.perf_counter() - sent) * 1000)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        async def write(latencies_ms: list[float]) -> None:
+            headers = {"Authorization": f"Bearer {token}"}
+            for i in range(WRITES_BESIDE_FLOOD):
+                sent = time.perf_counter()
+                body = {"name": f"writer {i}"}
+                await client.patch("/api/v1/users/me", json=body, headers=headers)
+                latencies_ms.append((time.perf_counter() - sent) * 1000)
+
+        await write(idle_write_ms)
+        started = time.perf_counter()
+        await asyncio.gather(write(flood_write_ms), *(login(i) for i in range(logins)))
+        elapsed = time.perf_counter() - started
+    return {
+        "concurrent_logins": logins,
+        "accounts": accounts,
+        "status_counts": {str(k): v for k, v in sorted(statuses.items())},
+        "server_errors": sum(v for k, v in statuses.items() if k >= 500),
+        "seconds": round(elapsed, 3),
+        "login_latency_ms": _percentiles(login_ms),
+        "write_latency_ms_idle": _percentiles(idle_write_ms),
+        "write_latency_ms_during_flood": _percentiles(flood_write_ms),
+    }
 
 
 def _start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
@@ -69,8 +140,12 @@ def _start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def _cli(home: Path, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "chainflow", *args], env=_environment(home),
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "chainflow", *args],
+        env=_environment(home),
+        check=True,
+        capture_output=True,
+    )
 
 
 async def _measure(base: str, token: str, rate: float, seconds: float) -> dict[str, object]:
@@ -108,7 +183,7 @@ async def _measure(base: str, token: str, rate: float, seconds: float) -> dict[s
             "p90": pct(0.90),
             "p99": pct(0.99),
             "max": round(latencies[-1], 3),
-        },  # fmt: skip
+        },
     }
 
 
@@ -116,6 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--flood", type=int, default=64, help="concurrent logins (0: none)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
@@ -125,29 +201,41 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         try:
             email, password = f"load-{port}@example.com", "Measure-Latency-2026!"
-            httpx.post(base + "/api/v1/auth/register",
-                       json={"email": email, "password": password}).raise_for_status()  # fmt: skip
+            httpx.post(
+                base + "/api/v1/auth/register", json={"email": email, "password": password}
+            ).raise_for_status()
             _cli(home, "users", "set-tier", email, "enterprise")
-            login = httpx.post(base + "/api/v1/auth/login",
-                               json={"email": email, "password": password})  # fmt: skip
-            login.raise_for_status()
-            result = asyncio.run(
-                _measure(base, login.json()["access_token"], args.rate, args.seconds)
+            login = httpx.post(
+                base + "/api/v1/auth/login", json={"email": email, "password": password}
             )
+            login.raise_for_status()
+            token = login.json()["access_token"]
+            result = asyncio.run(_measure(base, token, args.rate, args.seconds))
+            if args.flood > 0:
+                result["login_flood"] = asyncio.run(_flood(base, token, args.flood))
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=15)
-    print(json.dumps({
-        "benchmark": "auth",
-        "endpoint": "GET /api/v1/users/me (JWT, rate-limited, context cache hit)",
-        "target_rate_per_s": args.rate,
-        "seconds": args.seconds,
-        **result,
-        "environment": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                        "database": os.environ.get("CHAINFLOW_DATABASE_URL", "embedded SQLite")
-                        .split("@")[-1],
-                        "cache": os.environ.get("CHAINFLOW_CACHE_URL", "in-process")},
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "auth",
+                "endpoint": "GET /api/v1/users/me (JWT, rate-limited, context cache hit)",
+                "target_rate_per_s": args.rate,
+                "seconds": args.seconds,
+                **result,
+                "environment": {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "database": os.environ.get("CHAINFLOW_DATABASE_URL", "embedded SQLite").split(
+                        "@"
+                    )[-1],
+                    "cache": os.environ.get("CHAINFLOW_CACHE_URL", "in-process"),
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -116,13 +116,20 @@ def serve(
 ) -> None:
     """Run the enabled services in this process (all twelve by default)."""
     from chainflow.runtime.kernel import Kernel
-    from chainflow.runtime.server import run_serving, serve_kernel
+    from chainflow.runtime.server import check_serving_key, run_serving, serve_kernel
 
     settings = _load_settings()
     http = settings.http.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
     settings = settings.model_copy(update={"http": http})
+    try:
+        warning = check_serving_key(settings, http.host)
+    except ChainflowError as e:
+        err_console.print(f"[bold red]error:[/] {e.message}", highlight=False)
+        raise typer.Exit(code=2) from None
+    if warning is not None:
+        err_console.print(f"[bold yellow]{warning}[/]", highlight=False)
     configure_logging(settings.log.level, settings.log.format)
 
     async def main() -> None:

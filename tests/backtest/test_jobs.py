@@ -2,99 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from chainflow.backtest.api import run_backtest
 from chainflow.backtest.data import load_file
+from chainflow.backtest.job_runner import INTERRUPTED_MESSAGE
 from chainflow.backtest.repository import BacktestJobRepository
-from chainflow.backtest.service import RESTART_MESSAGE
-from chainflow.bridge.importers import import_file
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
 from chainflow.core.ids import TenantId
-from chainflow.core.market import Timeframe
 from chainflow.core.tenancy import TenantContext
-from chainflow.runtime.app import create_app
-from chainflow.runtime.kernel import Kernel
-from tests.fixtures.settings import embedded_settings
-
-PASSWORD = "Backtest-Jobs-2026!"
-BACKTEST = {"symbol": "EURUSD", "timeframe": "M5", "strategy": "sma_crossover",
-            "params": {"fast": 10, "slow": 30}}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sample")
-    write_sample_files(
-        SampleMarketConfig(symbols=("EURUSD",), days=8), out,
-        kinds=(SampleFileKind.MT5_BARS,), timeframe=Timeframe.M5,
-    )  # fmt: skip
-    return out / "EURUSD_M5.tsv"
-
-
-@dataclass
-class Platform:
-    http: httpx.AsyncClient
-    kernel: Kernel
-    tokens: dict[str, str]
-    tenants: dict[str, str]
-
-    def auth(self, who: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[who]}"}
-
-    async def post(self, who: str, body: dict[str, Any]) -> httpx.Response:
-        return await self.http.post("/api/v1/backtests", json=body, headers=self.auth(who))
-
-    async def finished(self, who: str, job_id: str) -> dict[str, Any]:
-        assert self.kernel.backtest is not None
-        await self.kernel.backtest.idle()
-        answer = await self.http.get(f"/api/v1/backtests/{job_id}", headers=self.auth(who))
-        assert answer.status_code == 200, answer.text
-        return answer.json()
-
-
-@pytest.fixture
-async def platform(tmp_path: Path, sample: Path) -> AsyncIterator[Platform]:
-    """Three tenants: ``free`` (free tier), ``pro`` (pro tier) and ``other`` (free)."""
-    kernel = Kernel(embedded_settings(tmp_path / "home"))
-    app = create_app(kernel)
-    await kernel.start()
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            tokens, tenants = {}, {}
-            for who in ("free", "pro", "other"):
-                credentials = {"email": f"{who}@example.com", "password": PASSWORD}
-                registered = await http.post("/api/v1/auth/register", json=credentials)
-                assert registered.status_code == 201, registered.text
-                tenants[who] = registered.json()["tenant_id"]
-                if who == "pro":
-                    assert kernel.users is not None
-                    async with kernel.infra.database.unit_of_work(system=True) as uow:
-                        await kernel.users.admin.change_tier(uow, None, tenants[who], "pro")
-                login = await http.post("/api/v1/auth/login", json=credentials)
-                tokens[who] = login.json()["access_token"]
-                if who != "other":
-                    await import_file(
-                        kernel.infra.timeseries, TenantId(tenants[who]), sample, "EURUSD",
-                        "mt5-bars", Timeframe.M5,
-                    )  # fmt: skip
-            yield Platform(http, kernel, tokens, tenants)
-    finally:
-        await kernel.stop()
-
-
-def error_of(answer: httpx.Response) -> dict[str, Any]:
-    body = answer.json()
-    assert set(body) == {"error"} and {"code", "message"} <= set(body["error"])
-    return body["error"]
+from tests.backtest.job_platform import BACKTEST, Platform, error_of
 
 
 class TestCreateBacktest:
@@ -143,10 +61,12 @@ class TestCreateBacktest:
         unknown = await platform.post("free", {**BACKTEST, "strategy": "magic"})
         assert error_of(unknown)["code"] == "invalid_backtest_request"
 
-    async def test_missing_bars_fail_the_job_with_the_reason(self, platform: Platform) -> None:
-        job = (await platform.post("free", {**BACKTEST, "symbol": "GBPUSD"})).json()
-        done = await platform.finished("free", job["id"])
-        assert done["status"] == "failed" and "expected stored GBPUSD M5 bars" in done["error"]
+    async def test_missing_bars_are_refused_before_queueing(self, platform: Platform) -> None:
+        answer = await platform.post("free", {**BACKTEST, "symbol": "GBPUSD"})
+        assert answer.status_code == 422
+        assert "expected stored GBPUSD M5 bars" in error_of(answer)["message"]
+        listed = await platform.http.get("/api/v1/backtests", headers=platform.auth("free"))
+        assert listed.json()["items"] == []
 
 
 class TestTenancyAndTiers:
@@ -175,10 +95,7 @@ class TestTenancyAndTiers:
             await platform.kernel.users.admin.set_limit_overrides(
                 uow, platform.tenants["free"], {"backtests_per_day": 2}
             )
-        login = await platform.http.post(  # a new session sees the new limits
-            "/api/v1/auth/login", json={"email": "free@example.com", "password": PASSWORD}
-        )
-        platform.tokens["free"] = login.json()["access_token"]
+        await platform.relogin("free")  # a new session sees the new limits
         for _ in range(2):
             assert (await platform.post("free", BACKTEST)).status_code == 202
 
@@ -248,7 +165,7 @@ class TestOptimizeAndWalkForwardJobs:
 
 
 class TestRestart:
-    async def test_unfinished_jobs_are_failed_on_start(self, platform: Platform) -> None:
+    async def test_unfinished_jobs_are_interrupted_on_start(self, platform: Platform) -> None:
         tenant = TenantContext(tenant_id=TenantId(platform.tenants["free"]))
         async with platform.kernel.infra.database.unit_of_work(tenant) as uow:
             row = await BacktestJobRepository(uow.session, tenant).create({
@@ -262,4 +179,5 @@ class TestRestart:
         await service.start()  # as a restarted process does
 
         done = await platform.finished("free", job_id)
-        assert done["status"] == "failed" and done["error"] == RESTART_MESSAGE
+        assert done["status"] == "interrupted" and done["error"] == INTERRUPTED_MESSAGE
+        assert "resume" in INTERRUPTED_MESSAGE

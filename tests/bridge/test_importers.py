@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from chainflow.bridge.bar_table import BAR_TABLE, latest_bars
-from chainflow.bridge.import_formats import detect_format, iter_chunks
+from chainflow.bridge.import_formats import detect_format, iter_chunks, utc_offset_ms
 from chainflow.bridge.importers import import_file, make_import_command
 from chainflow.core.errors import InvalidInput
 from chainflow.core.ids import TenantId
@@ -310,3 +310,38 @@ class TestReadBarFile:
             assert all(b.low <= b.close <= b.high for b in bars)
         with pytest.raises(InvalidInput, match="expected a bar file"):
             read_bar_file(ticks[0], "EURUSD")
+
+
+class TestTzOffset:
+    @pytest.mark.parametrize("hours", [float("nan"), float("inf"), -float("inf"), -1e6, 14.5])
+    def test_offsets_outside_civil_time_are_refused(self, hours: float) -> None:
+        with pytest.raises(InvalidInput, match="between -14 and \\+14 hours"):
+            utc_offset_ms(hours)
+
+    def test_offsets_within_civil_time_are_milliseconds(self) -> None:
+        assert [utc_offset_ms(h) for h in (-12, 0, 5.75, 14)] == [
+            -12 * 3_600_000, 0, 20_700_000, 14 * 3_600_000,
+        ]  # fmt: skip
+
+    def test_parser_refuses_an_out_of_range_offset(self, tmp_path: Path) -> None:
+        path = write(tmp_path / "t.tsv", tick_lines())
+        with pytest.raises(InvalidInput, match="UTC offset"):
+            parsed(path, "mt5-ticks", tz_offset_ms=-1_000_000 * 3_600_000)
+
+    @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1e6", "15"])
+    def test_command_answers_one_line_and_exit_code_2(self, tmp_path: Path, value: str) -> None:
+        home = tmp_path / "home"
+        app = typer.Typer()
+        app.command("import")(make_import_command(_runner_for(home)))
+        app.command("noop")(lambda: None)  # keep `import` a sub-command
+        path = write(tmp_path / "t.tsv", tick_lines())
+        args = ["import", str(path), "--symbol", "EURUSD", "--email", "trader@example.com"]
+
+        result = CliRunner().invoke(app, [*args, f"--tz-offset-hours={value}"])
+
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1, result.output
+        assert "--tz-offset-hours" in lines[0] and "between -14 and +14 hours" in lines[0]
+        assert not home.exists()  # refused before any kernel or store was opened

@@ -4,6 +4,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import orjson
 import pytest
 
 from chainflow.bridge.events import ExecutionReported, executions_topic
@@ -64,7 +65,8 @@ BAD_INPUTS = {
     "non_positive_price": {"bid": -1.0, "ask": 1.0},
     "crossed_quote": {"bid": 1.2, "ask": 1.1},
     "spread_outlier": {"bid": 1.1, "ask": 1.2},
-    "price_spike": {"bid": 1.5, "ask": 1.5001},
+    "quarantined": {"bid": 1.5, "ask": 1.5001},
+    "price_out_of_range": {"bid": 1e-300, "ask": 1e-300},
     "future_timestamp": {"ts": NOW + 60_000},
     "stale_timestamp": {"ts": NOW - 400 * 86_400_000},
     "duplicate": {"ts": NOW - 60_000, "bid": 1.1, "ask": 1.1001},
@@ -108,11 +110,16 @@ class TestExecutionReports:
     @pytest.mark.parametrize(
         ("change", "expected"),
         [
-            ({"price": None}, "missing ['price']"),
-            ({"side": "hold"}, "expected side 'buy' or 'sell'; received 'hold'"),
-            ({"volume": 0}, "expected volume > 0, price > 0 and a valid ts"),
-            ({"price": "abc"}, "expected volume > 0, price > 0 and a valid ts"),
-            ({"ts": "yesterday"}, "expected volume > 0, price > 0 and a valid ts"),
+            ({"price": None}, "expected 'price' to be a valid number; received NoneType None"),
+            ({"side": "hold"}, "expected 'side' to be 'buy' or 'sell'; received str 'hold'"),
+            ({"volume": 0}, "expected 'volume' to be greater than 0; received int 0"),
+            ({"price": "abc"}, "expected 'price' to be a valid number; received str 'abc'"),
+            ({"ts": "yesterday"}, "expected 'ts' to be integer epoch milliseconds or an ISO"),
+            # Once an OverflowError from float() that ended the connection with 1006.
+            ({"volume": int("9" * 401)}, "expected 'volume' to be a valid number; received int"),
+            ({"symbol": ["EURUSD"]}, "expected 'symbol' to be a valid string; received list"),
+            ({"ticket": "x" * 65}, "expected 'ticket' to be a string of at most 64 characters"),
+            ({"price": 1e300}, "expected 'price' to be less than or equal to 1000000000000;"),
         ],
     )
     async def test_a_bad_report_is_an_error_frame_and_nothing_is_published(
@@ -148,3 +155,79 @@ class TestExecutionReports:
         assert report.connection == ingest.connection_id
         assert report.fields == {"symbol": "EURUSD", "side": "buy", "volume": 0.1,
                                  "price": 1.10012, "ticket": "987", "ts": NOW - 1_000}  # fmt: skip
+
+    async def test_a_symbol_that_does_not_normalize_is_invalid_symbol(self, session) -> None:
+        ingest, _ = session
+        frames = await ingest.handle_text(json.dumps({**EXECUTION, "symbol": "EUR USD!", "seq": 7}))
+        assert [(f["code"], f["seq"]) for f in frames] == [("invalid_symbol", 7)]
+
+
+class TestHello:
+    async def test_a_good_hello_is_echoed_with_symbols_upper_case(self, session) -> None:
+        ingest, _ = session
+        hello = {"type": "hello", "signals": "every_tick", "symbols": ["eurusd", " gbpusd "]}
+        frames = await ingest.handle_text(json.dumps(hello))
+        assert frames == [
+            {"type": "hello", "signals": "every_tick", "symbols": ["EURUSD", "GBPUSD"]}
+        ]
+        assert ingest.signals_mode == "every_tick"
+
+    @pytest.mark.parametrize(
+        ("change", "expected"),
+        [
+            ({"symbols": 5}, "expected 'symbols' to be a valid list; received int 5"),
+            ({"symbols": "EURUSD"}, "expected 'symbols' to be a valid list; received str"),
+            ({"symbols": ["EURUSD", 5]}, "expected 'symbols'[1] to be a valid string"),
+            ({"symbols": ["X"] * 1001}, "to be a list of at most 1000 items; received 1001"),
+            ({"signals": ["x"]}, "expected 'signals' to be 'on_change' or 'every_tick'"),
+        ],
+    )
+    async def test_a_bad_hello_is_an_error_frame_and_changes_nothing(
+        self, session, change: dict, expected: str
+    ) -> None:
+        ingest, _ = session
+        frames = await ingest.handle_text(json.dumps({"type": "hello", **change}))
+        assert len(frames) == 1 and frames[0]["code"] == "invalid_schema"
+        assert expected in frames[0]["message"]
+        assert (ingest.signals_mode, ingest.symbols) == ("on_change", ())
+
+
+class TestHostileFrames:
+    """Frames that once raised out of ``handle_text`` and dropped the connection with 1006."""
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "[" * 100_000,  # RecursionError in json.loads
+            '{"type":"ticks","items":' + "[" * 5000 + "]" * 5000 + "}",  # the same, in items
+            '{"type":"tick","symbol":' + "[" * 900 + "]" * 900 + ',"ts":1,"bid":1,"ask":1}',
+            '{"type":"hello","symbols":5}',  # TypeError: 'int' object is not iterable
+            '{"type":"ticks","items":[1,' + "9" * 5000 + "]}",  # past the int digit limit
+        ],
+    )
+    async def test_each_is_answered_invalid_schema_and_nothing_is_stored(
+        self, session, text: str
+    ) -> None:
+        ingest, store = session
+        before = await _stored(store)
+        frames = await ingest.handle_text(text)
+        assert [f["code"] for f in frames] == ["invalid_schema"]
+        assert await _stored(store) == before
+
+    async def test_a_seq_past_64_bits_is_refused_so_the_answer_can_be_encoded(
+        self, session
+    ) -> None:
+        ingest, store = session
+        before = await _stored(store)
+        tick = {"type": "tick", **_tick(NOW - 1_000, 1.1, 2**70)}
+        frames = await ingest.handle_text(json.dumps(tick))
+        assert [(f["code"], f["seq"]) for f in frames] == [("invalid_schema", None)]
+        orjson.dumps(frames)  # once "Integer exceeds 64-bit range" in the endpoint loop
+        assert await _stored(store) == before
+
+    async def test_a_message_level_error_echoes_a_valid_seq(self, session) -> None:
+        ingest, _ = session
+        frames = await ingest.handle_text(json.dumps({"type": "ticks", "items": {}, "seq": 9}))
+        assert (
+            frames[0]["seq"] == 9 and "expected 'items' to be a valid list" in frames[0]["message"]
+        )

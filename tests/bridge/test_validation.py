@@ -4,6 +4,7 @@ from collections.abc import Iterable
 
 import pytest
 
+from chainflow.bridge.price_sanity import HoldReason
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.tick_message import ParsedTick, RejectCode, Rejection, parse_tick_message
 from chainflow.bridge.validation import (
@@ -347,8 +348,10 @@ class TestValidateRejections:
         validator, ts, mid = warm
         before = validator.symbol_snapshot("EURUSD")
         result = validator.validate(make_tick(mid * (1 + 50 * 1e-4), ts + STEP_MS), 5)
-        assert isinstance(result, Rejection) and result.code is RejectCode.PRICE_SPIKE
+        assert isinstance(result, Rejection) and result.code is RejectCode.QUARANTINED
         assert result.seq == 5 and "received +0.5" in result.message
+        (held,) = validator.take_quarantine_changes().held
+        assert (held.reason, held.seq) == (HoldReason.PRICE_SPIKE, 5)
         after = validator.symbol_snapshot("EURUSD")
         assert before is not None and after is not None
         assert after.recent_returns == before.recent_returns
@@ -424,27 +427,30 @@ class TestValidateAccepts:
         assert isinstance(validator.validate(make_tick(1.1001, ts + STEP_MS)), Accepted)
         assert isinstance(validator.validate(make_tick(1.1, ts + 2 * STEP_MS)), Accepted)
         big = validator.validate(make_tick(1.11, ts + 3 * STEP_MS))
-        assert isinstance(big, Rejection) and big.code is RejectCode.PRICE_SPIKE
+        assert isinstance(big, Rejection) and big.code is RejectCode.QUARANTINED
 
-    def test_no_spike_check_before_warmup(self) -> None:
+    def test_only_the_cold_limit_applies_before_warmup(self) -> None:
         validator = make_validator()
         feed(validator, [1.1, 1.1001, 1.1002])
         assert isinstance(validator.validate(make_tick(1.2, START + 3 * STEP_MS)), Accepted)
+        far = validator.validate(make_tick(1.4, START + 4 * STEP_MS))  # +17 % > 10 %
+        assert isinstance(far, Rejection) and far.code is RejectCode.QUARANTINED
 
-    def test_new_level_accepted_on_third_consistent_spike(
+    def test_new_level_accepted_once_it_held_for_the_confirmation_window(
         self, warm: tuple[TickValidator, int, float]
     ) -> None:
         validator, ts, mid = warm
         level = mid * 1.01
         codes = []
-        for i, jitter in enumerate([0.0, 1e-5, -1e-5], start=1):
+        for i in range(1, 103):  # one tick every 100 ms: the 101st is 10 s after the first
+            jitter = (1e-5, -1e-5)[i % 2]
             result = validator.validate(make_tick(level * (1 + jitter), ts + i * STEP_MS))
             codes.append(result.code if isinstance(result, Rejection) else "accepted")
-        assert codes == [RejectCode.PRICE_SPIKE, RejectCode.PRICE_SPIKE, "accepted"]
+        assert codes == [RejectCode.QUARANTINED] * 100 + ["accepted"] * 2
         snapshot = validator.symbol_snapshot("EURUSD")
         assert snapshot is not None and snapshot.last_mid == pytest.approx(level, rel=1e-4)
         assert max(abs(r) for r in snapshot.recent_returns) < 1e-3  # the jump is not recorded
-        feed(validator, random_walk(50, start=snapshot.last_mid), start_ts=ts + 4 * STEP_MS)
+        feed(validator, random_walk(50, start=snapshot.last_mid), start_ts=ts + 103 * STEP_MS)
 
     def test_inconsistent_spikes_never_confirm(
         self, warm: tuple[TickValidator, int, float]
@@ -452,8 +458,8 @@ class TestValidateAccepts:
         validator, ts, mid = warm
         for i in range(1, 10):
             jump = mid * (1.01 if i % 2 else 0.99)
-            result = validator.validate(make_tick(jump, ts + i * STEP_MS))
-            assert isinstance(result, Rejection) and result.code is RejectCode.PRICE_SPIKE
+            result = validator.validate(make_tick(jump, ts + i * 2_000))
+            assert isinstance(result, Rejection) and result.code is RejectCode.QUARANTINED
 
     def test_jump_after_feed_gap_is_accepted_and_not_recorded(
         self, warm: tuple[TickValidator, int, float]
@@ -491,7 +497,7 @@ class TestValidateAccepts:
     ) -> None:
         validator, ts, mid = warm
         result = validator.validate(make_tick(mid * 1.01, ts - 50))
-        assert isinstance(result, Rejection) and result.code is RejectCode.PRICE_SPIKE
+        assert isinstance(result, Rejection) and result.code is RejectCode.QUARANTINED
         assert tracked(validator, "EURUSD").spike_candidates == 0
 
     def test_symbol_normalized_through_alias_table(self) -> None:
@@ -512,9 +518,9 @@ class TestValidateAccepts:
         same_key = Tick("GBPUSD", ts, 1.27 - 1e-9, 1.2702, 1.0)
         assert isinstance(validator.validate(same_key), Accepted)
         eur_key = make_tick(mid, ts)
-        assert isinstance(
-            validator.validate(Tick("GBPUSD", ts, eur_key.bid, eur_key.ask)), Accepted
-        )
+        on_gbp = validator.validate(Tick("GBPUSD", ts, eur_key.bid, eur_key.ask))
+        # Held by GBPUSD's own move limit (-13 %), not refused as EURUSD's duplicate.
+        assert isinstance(on_gbp, Rejection) and on_gbp.code is RejectCode.QUARANTINED
         assert validator.symbol_snapshot("EURUSD") == before
         assert tracked(validator, "GBPUSD").last_ts == ts
 

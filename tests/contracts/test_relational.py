@@ -57,7 +57,7 @@ START_MS = 1_700_000_000_000
 UNREACHABLE_URL = "postgresql+asyncpg://u:secretpw@127.0.0.1:1/x"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-LATEST_MIGRATION = "0008_paper_accounts"  # the newest file in storage/migrations/versions
+LATEST_MIGRATION = "0010_backtest_checkpoints"  # the newest file in storage/migrations/versions
 
 
 class ContractBase(DeclarativeBase):

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from chainflow.core.settings import DEV_SECRET_KEY, Settings
+from chainflow.core.settings import DEV_SECRET_KEY, AuthSettings, Settings
 
 
 class TestSettings:
@@ -39,6 +39,30 @@ class TestSettings:
         with pytest.raises(ValidationError, match="CHAINFLOW_SECRET_KEY must be set"):
             Settings(env="prod")
 
+    @pytest.mark.parametrize("env", ["prod", "test"])
+    def test_dev_secret_is_refused_outside_dev(self, env: str) -> None:
+        with pytest.raises(ValidationError, match="must be set outside CHAINFLOW_ENV=dev"):
+            Settings(env=env)
+
+    def test_signs_with_dev_key_only_without_a_key_on_hs256(self) -> None:
+        assert Settings().signs_with_dev_key
+        assert not Settings(secret_key="k" * 40).signs_with_dev_key
+        private_pem, public_pem = ed25519_pems()
+        eddsa = AuthSettings(
+            jwt_algorithm="EdDSA", jwt_private_key=private_pem, jwt_public_key=public_pem
+        )
+        assert not Settings(auth=eddsa).signs_with_dev_key
+
+    def test_backtest_settings_are_read_from_the_environment(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        assert Settings().backtest.stop_timeout_s == 10.0
+        monkeypatch.setenv("CHAINFLOW_BACKTEST_STOP_TIMEOUT_S", "3")
+        monkeypatch.setenv("CHAINFLOW_BACKTEST_CHECKPOINT_INTERVAL_S", "2.5")
+        settings = Settings()
+        assert settings.backtest.stop_timeout_s == 3.0
+        assert settings.backtest.checkpoint_interval_s == 2.5
+
     def test_short_secret_is_refused(self) -> None:
         with pytest.raises(ValidationError, match="at least 32 characters"):
             Settings(env="prod", secret_key="short")
@@ -52,3 +76,34 @@ class TestSettings:
         monkeypatch.setenv("CHAINFLOW_DATABASE_POOL_SIZE", "0")
         with pytest.raises(ValidationError, match="pool_size"):
             Settings()
+
+
+def ed25519_pems() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()  # fmt: skip
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private_pem, public_pem
+
+
+class TestAuthThrottleSettings:
+    def test_defaults_and_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CHAINFLOW_AUTH_THROTTLE_ACCOUNT_FAILURES", "7")
+        monkeypatch.setenv("CHAINFLOW_AUTH_TRUST_FORWARDED_FOR", "true")
+        auth = AuthSettings()
+        assert (auth.throttle_account_failures, auth.trust_forwarded_for) == (7, True)
+        assert (auth.throttle_account_lock_s, auth.throttle_account_max_lock_s) == (60.0, 900.0)
+        assert (auth.throttle_ip_failures, auth.throttle_ip_window_s) == (20, 300.0)
+
+    def test_longest_lock_shorter_than_the_first_is_refused(self) -> None:
+        with pytest.raises(ValidationError, match="THROTTLE_IP_MAX_LOCK_S must be at least"):
+            AuthSettings(throttle_ip_lock_s=600, throttle_ip_max_lock_s=300)

@@ -19,6 +19,7 @@ from chainflow.core.errors import ConfigurationError, Unauthenticated
 from chainflow.core.ids import TenantId, UserId
 from chainflow.core.settings import AuthSettings
 from chainflow.core.tokens import (
+    LIFETIME_LEEWAY_S,
     MAX_CLOCK_SKEW_S,
     AccessTokenCodec,
     InvalidTokenError,
@@ -142,6 +143,41 @@ class TestVerifyExpiry:
             AuthSettings(), SECRET, SimulatedClock(START_MS + (MAX_CLOCK_SKEW_S + 5) * 1000)
         )
         assert_invalid(AccessTokenCodec(AuthSettings(), SECRET, clock), issue(future))
+
+
+class TestVerifyLifetime:
+    """A token's lifetime is the settings', whatever it claims (a forged long-lived one)."""
+
+    def resigned(self, codec: AccessTokenCodec, **claims: Any) -> str:
+        payload = {**unverified_payload(issue(codec)), **claims}
+        payload = {k: v for k, v in payload.items() if v is not None}
+        return jwt.encode(payload, SECRET.get_secret_value(), algorithm="HS256")
+
+    def test_ten_year_token_is_invalid(self, codec: AccessTokenCodec) -> None:
+        ten_years = 10 * 365 * 86_400
+        token = self.resigned(codec, exp=START_MS // 1000 + ten_years)
+        error = assert_invalid(codec, token)
+        assert "at most 900 s" in error.message and f"claiming {ten_years} s" in error.message
+
+    def test_lifetime_just_beyond_the_setting_is_invalid(self, codec: AccessTokenCodec) -> None:
+        start_s = START_MS // 1000
+        assert codec.verify(self.resigned(codec, exp=start_s + 900 + LIFETIME_LEEWAY_S))
+        assert_invalid(codec, self.resigned(codec, exp=start_s + 900 + LIFETIME_LEEWAY_S + 1))
+
+    def test_backdated_issue_cannot_stretch_the_lifetime(self, codec: AccessTokenCodec) -> None:
+        start_s = START_MS // 1000
+        assert_invalid(codec, self.resigned(codec, iat=start_s - 86_400, exp=start_s + 600))
+
+    def test_token_without_issue_time_is_invalid(self, codec: AccessTokenCodec) -> None:
+        error = assert_invalid(codec, self.resigned(codec, iat=None))
+        assert "'iat'" in error.message
+
+    def test_shorter_setting_caps_tokens_issued_under_a_longer_one(
+        self, clock: SimulatedClock
+    ) -> None:
+        long_lived = AccessTokenCodec(AuthSettings(access_token_ttl_s=3600), SECRET, clock)
+        short_lived = AccessTokenCodec(AuthSettings(access_token_ttl_s=600), SECRET, clock)
+        assert_invalid(short_lived, issue(long_lived))
 
 
 class TestVerifyTampering:

@@ -68,6 +68,13 @@ class TestStream:
                     assert (await _next(ws, "error"))["code"] == "invalid_schema"
                     await ws.send(json.dumps({"type": "subscribe", "symbols": ["EUR USD!"]}))
                     assert (await _next(ws, "error"))["code"] == "invalid_symbol"
+                    # Once a KeyError and a RecursionError: the connection dropped (1006).
+                    await ws.send(b"\x00\xff")
+                    assert (await _next(ws, "error"))["code"] == "invalid_schema"
+                    await ws.send('{"type":"subscribe","symbols":' + "[" * 5000 + "]" * 5000 + "}")
+                    assert (await _next(ws, "error"))["code"] == "invalid_schema"
+                    await ws.send(json.dumps({"type": "subscribe", "symbols": ["eurusd"]}))
+                    assert (await _next(ws, "subscribed"))["symbols"] == ["EURUSD"]
                 async with connect(f"{ws_base}/ws/stream?access_token=nope") as ws:
                     with pytest.raises(ConnectionClosed) as closed:
                         while True:

@@ -85,7 +85,7 @@ class TestProbes:
             response = await c.get("/ready")
         assert response.status_code == 503
         assert response.json()["status"] == "unavailable"
-        assert response.json()["checks"]["bus"]["detail"] == "down"
+        assert response.json()["checks"]["bus"] == {"name": "bus", "ok": False, "backend": ""}
 
     async def test_metrics_are_prometheus_text_per_route_template(
         self, client: httpx.AsyncClient

@@ -14,13 +14,14 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from chainflow.core.auth import Permission, Principal, Scope
 from chainflow.core.clock import SimulatedClock
 from chainflow.core.health import HealthReport
+from chainflow.core.ids import new_id
 from chainflow.core.settings import AuthSettings, BusSettings, CacheSettings, DatabaseSettings
 from chainflow.core.tokens import AccessTokenCodec
 from chainflow.gateway.api import (
@@ -31,8 +32,9 @@ from chainflow.gateway.api import (
     require_scope,
 )
 from chainflow.gateway.app import create_gateway
-from chainflow.hub.api import BusMessage
+from chainflow.hub.api import BusMessage, EventBus
 from chainflow.hub.bus import open_bus
+from chainflow.storage.api import Cache
 from chainflow.storage.cache import open_cache
 from chainflow.storage.relational import Database, upgrade
 from chainflow.users.overview import build_profile_overview
@@ -45,6 +47,8 @@ from tests.fixtures.database import sqlite_database
 START_MS = 1_750_000_000_000
 SECRET = SecretStr("users-test-secret-key-that-is-long-enough-0123")
 PASSWORD = "Correct-Horse-42"
+# Published by the tests after the events they count: in-process delivery keeps the order.
+SETTLE_SUBJECT = "users.test.settled"
 # Cheap argon2id parameters: the tests exercise the logic, not the cost.
 FAST_HASHING = {"time_cost": 1, "memory_cost_kib": 8, "parallelism": 1}
 
@@ -102,7 +106,17 @@ class UsersHarness:
     service: UsersService
     authenticator: Authenticator
     codec: AccessTokenCodec
+    app: FastAPI
+    cache: Cache
+    bus: EventBus
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @asynccontextmanager
+    async def client_from(self, ip: str) -> AsyncIterator[httpx.AsyncClient]:
+        """Yield a client whose requests come from ``ip`` (``client`` comes from 127.0.0.1)."""
+        transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False, client=(ip, 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
 
     async def register(
         self, email: str, password: str = PASSWORD, name: str | None = None
@@ -153,6 +167,13 @@ class UsersHarness:
             await asyncio.sleep(0.005)
         raise AssertionError(f"no event on {subject} with {match}; saw {self.events}")
 
+    async def settled_subjects(self) -> list[str]:
+        """Return the subjects of every event published so far, once all have arrived."""
+        marker = new_id()
+        await self.bus.publish(SETTLE_SUBJECT, json.dumps({"marker": marker}).encode())
+        await self.event(SETTLE_SUBJECT, marker=marker)
+        return [subject for subject, _ in self.events if subject != SETTLE_SUBJECT]
+
     def advance(self, seconds: float) -> None:
         self.clock.advance_ms(int(seconds * 1000))
 
@@ -164,15 +185,19 @@ async def users_harness(
     requires_email_verification: bool = False,
     passwords: Argon2PasswordHasher | None = None,
     extra_routers: Sequence[MountedRouter] = (),
+    database_settings: DatabaseSettings | None = None,
+    auth: AuthSettings | None = None,
 ) -> AsyncIterator[UsersHarness]:
     """Migrate ``database_url`` and serve the users routes behind the gateway's auth."""
     await upgrade(database_url)
     clock = SimulatedClock(START_MS)
-    database = Database(database_url, DatabaseSettings(url=database_url), clock=clock)
+    database = Database(
+        database_url, database_settings or DatabaseSettings(url=database_url), clock=clock
+    )
     bus = open_bus(BusSettings(url="memory://"))
     await bus.start()
     cache = open_cache(CacheSettings(url="memory://"), clock)
-    auth = AuthSettings()
+    auth = auth or AuthSettings()
     codec = AccessTokenCodec(auth, SECRET, clock)
     resolver = UsersCredentialResolver(database=database, clock=clock)
     authenticator = Authenticator(codec, resolver, cache, clock, auth.context_cache_ttl_s)
@@ -182,6 +207,7 @@ async def users_harness(
         clock=clock,
         bus=bus,
         access_tokens=codec,
+        cache=cache,
         passwords=passwords or Argon2PasswordHasher(**FAST_HASHING),
         invalidate_session=authenticator.invalidate_session,
         invalidate_api_key=authenticator.invalidate_api_key,
@@ -206,7 +232,7 @@ async def users_harness(
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     client = httpx.AsyncClient(transport=transport, base_url="http://test")
-    harness = UsersHarness(client, database, clock, service, authenticator, codec)
+    harness = UsersHarness(client, database, clock, service, authenticator, codec, app, cache, bus)
 
     async def remember(message: BusMessage) -> None:
         harness.events.append((message.subject, json.loads(message.data)))

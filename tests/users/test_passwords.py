@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+
 import pytest
 
 from chainflow.users.errors import WeakPasswordError
@@ -81,3 +84,17 @@ class TestArgon2PasswordHasher:
         hasher = Argon2PasswordHasher(**FAST_HASHING)
         await hasher.verify_dummy("anything")
         await hasher.verify_dummy("anything else")
+
+    def test_concurrent_work_defaults_to_one_per_core(self) -> None:
+        assert Argon2PasswordHasher(**FAST_HASHING).max_concurrent == (os.cpu_count() or 1)
+        assert Argon2PasswordHasher(**FAST_HASHING, max_concurrent=3).max_concurrent == 3
+        with pytest.raises(ValueError, match="at least 1; received 0"):
+            Argon2PasswordHasher(**FAST_HASHING, max_concurrent=0)
+
+    async def test_a_flood_beyond_the_slots_queues_and_completes(self) -> None:
+        hasher = Argon2PasswordHasher(**FAST_HASHING, max_concurrent=1)
+        hashed = await hasher.hash("Correct-Horse-42")
+        results = await asyncio.gather(
+            *(hasher.verify(hashed, "Correct-Horse-42" if i % 2 else "x") for i in range(32))
+        )
+        assert results == [bool(i % 2) for i in range(32)]

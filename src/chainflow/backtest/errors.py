@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from chainflow.core.errors import InvalidInput, NotFound, RateLimited, TierLimitExceeded
+from chainflow.core.errors import (
+    Conflict,
+    DependencyUnavailable,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    TierLimitExceeded,
+)
 
 
 class BacktestJobNotFoundError(NotFound):
@@ -23,3 +30,27 @@ class BacktestFeatureNotInTierError(TierLimitExceeded):
 
 class InvalidBacktestRequestError(InvalidInput):
     code = "invalid_backtest_request"
+
+
+class BacktestTooLargeError(TierLimitExceeded):
+    """A job's combinations x bars exceed the tier's ``backtest_combination_bars``."""
+
+    code = "backtest_too_large"
+
+
+class BacktestJobFinishedError(Conflict):
+    """Cancelling a job that already succeeded or failed."""
+
+    code = "backtest_job_finished"
+
+
+class BacktestJobNotResumableError(Conflict):
+    """Resuming a job that is not cancelled or interrupted."""
+
+    code = "backtest_job_not_resumable"
+
+
+class BacktestServiceStoppingError(DependencyUnavailable):
+    """A job submitted or resumed while this process shuts down; retry on another."""
+
+    code = "backtest_service_stopping"

@@ -1,20 +1,22 @@
 """What one asynchronous job computes, apart from storage: the request checked and turned
 into engine inputs, then the backtest, optimization or walk-forward run on given bars.
 
-This runs in a worker thread (``BacktestService``), so it never touches the event loop or
-the database; ``progress(fraction)`` is its only channel out while it runs.
+This runs in a worker thread (``JobRunner``), so it never touches the event loop or the
+database; its ``JobControl`` is its only channel while it runs: progress out, stop and
+checkpoint requests in, snapshots of the finished trials or windows out. A snapshot also
+pins the bars it was computed on (``bars_pin``): a resume must run on the same bars.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
+from chainflow.backtest.control import JobControl, Snapshot
 from chainflow.backtest.errors import InvalidBacktestRequestError
 from chainflow.backtest.metrics import metric_names
 from chainflow.backtest.model_source import parse_model_ref, training_overlap_note
@@ -26,7 +28,6 @@ from chainflow.backtest.types import BacktestConfig, Bars
 from chainflow.backtest.walkforward import walk_forward
 
 CURVE_POINTS = 500
-FractionProgress = Callable[[float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +72,29 @@ def plan_job(request: BacktestJobCreate) -> JobPlan:
 
 
 def run_plan(
-    plan: JobPlan, bars: Bars, progress: FractionProgress, *, workers: int
+    plan: JobPlan,
+    bars: Bars,
+    control: JobControl,
+    *,
+    workers: int,
+    resume: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the job on ``bars``; return the JSON result (summary and a thinned curve)."""
+    """Run the job on ``bars``; return the JSON result (summary and a thinned curve).
+
+    A search or walk-forward continues from ``resume`` (a snapshot it saved before) and
+    raises ``JobStopped`` at its next step once ``control`` is asked to stop.
+    """
     from chainflow.backtest.api import check_bar_count, load_compiled, run_backtest
 
     request = plan.request
+    progress = control.report
+    pin = bars_pin(bars)
 
     def steps(done: int, total: int) -> None:
         progress(done / total if total else 0.0)
+
+    def on_step(snapshot: Snapshot) -> None:
+        control.step(lambda: {**snapshot(), "bars": pin})
 
     if plan.kind == "backtest" and plan.strategy == ML_STRATEGY:
         strategy = plan.model.strategy()
@@ -104,7 +119,7 @@ def run_plan(
         found = optimize(
             evaluation, plan.space, method=request.method, trials=request.trials,
             objective=request.objective, constraints=constraints, workers=workers,
-            seed=request.seed, progress=steps,
+            seed=request.seed, progress=steps, on_step=on_step, resume=resume,
         )  # fmt: skip
         out = {**found.to_json(top=20), **_source(bars)}
         if found.best is not None:
@@ -122,9 +137,14 @@ def run_plan(
         method=request.method, trials=request.trials, objective=request.objective,
         constraints=constraints, config=plan.config, base_params={} if trainer else plan.params,
         engine=request.engine, workers=workers, seed=request.seed, trainer=trainer,
-        progress=steps,
+        progress=steps, on_step=on_step, resume=resume,
     )  # fmt: skip
     return {**analysis.to_json(), **_curve(analysis.ts, analysis.equity), **_source(bars)}
+
+
+def bars_pin(bars: Bars) -> dict[str, int]:
+    """Return what identifies ``bars`` in a checkpoint: their count and time range."""
+    return {"count": len(bars), "from_ts": int(bars.ts[0]), "to_ts": int(bars.ts[-1])}
 
 
 def moment_ms(value: datetime | int | None) -> int | None:

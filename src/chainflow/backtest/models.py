@@ -14,10 +14,13 @@ from chainflow.storage.relational import Base, IdMixin, TenantOwned, TimestampMi
 class BacktestJob(Base, IdMixin, TimestampMixin, TenantOwned):
     """One backtest, optimization or walk-forward job: its request, status and result.
 
-    ``status`` moves ``queued`` -> ``running`` -> ``succeeded`` | ``failed``; ``progress``
-    goes from 0 to 1. ``request`` is the validated request body; ``result`` the summary
-    (``BacktestResult.to_json`` and a downsampled equity curve) once it succeeded;
-    ``error`` the reason once it failed.
+    ``status`` moves ``queued`` -> ``running`` -> ``succeeded`` | ``failed``, or to
+    ``cancelled`` (by the tenant) or ``interrupted`` (by a shutdown), both of which a resume
+    moves back to ``queued``; ``progress`` goes from 0 to 1. ``request`` is the validated
+    request body; ``result`` the summary (``BacktestResult.to_json`` and a downsampled
+    equity curve) once it succeeded; ``error`` the reason once it failed; ``checkpoint``
+    the finished part of a search or walk-forward (``backtest.checkpoint``), saved while
+    it runs.
     """
 
     __tablename__ = "backtest_jobs"
@@ -32,6 +35,7 @@ class BacktestJob(Base, IdMixin, TimestampMixin, TenantOwned):
     strategy: Mapped[str] = mapped_column(String(64), nullable=False)
     request: Mapped[dict[str, Any]] = mapped_column(nullable=False)
     result: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

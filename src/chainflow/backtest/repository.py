@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainflow.backtest.models import BacktestJob
 from chainflow.storage.relational import TenantRepository
-from chainflow.storage.relational.unit_of_work import SYSTEM_INFO_KEY
+from chainflow.storage.relational.unit_of_work import CLOCK_INFO_KEY, SYSTEM_INFO_KEY
 
 UNFINISHED = ("queued", "running")
 
@@ -45,10 +45,28 @@ class BacktestJobRepository(TenantRepository[BacktestJob]):
         """Update columns of job ``job_id`` (``updated_at`` is stamped); return if it exists."""
         return await self.update_by_id(job_id, values)
 
+    async def set_values_if(
+        self, job_id: str, values: Mapping[str, Any], *, status_in: Sequence[str]
+    ) -> bool:
+        """Update columns of job ``job_id`` only while its status is one of ``status_in``
+        (a compare-and-set against another writer); return whether it was updated."""
+        stamped = dict(values)
+        clock = self.session.info.get(CLOCK_INFO_KEY)
+        if clock is not None and "updated_at" not in stamped:
+            stamped["updated_at"] = clock.now()
+        statement = (
+            self._update()
+            .where(BacktestJob.id == job_id, BacktestJob.status.in_(tuple(status_in)))
+            .values(stamped)
+            .returning(BacktestJob.id)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
 
 class UnfinishedJobSweep:
-    """Marks every tenant's unfinished jobs failed, in a ``system=True`` unit of work (at
-    start-up: a job left queued or running belonged to a process that is gone)."""
+    """Marks every tenant's unfinished jobs interrupted, in a ``system=True`` unit of work
+    (at start-up: a job left queued or running belonged to a process that is gone; its
+    last checkpoint stays, so it can be resumed)."""
 
     def __init__(self, session: AsyncSession) -> None:
         if not session.info.get(SYSTEM_INFO_KEY):
@@ -58,12 +76,12 @@ class UnfinishedJobSweep:
             )
         self.session = session
 
-    async def fail_all(self, *, message: str, at: datetime) -> int:
-        """Mark unfinished jobs failed with ``message``; return how many."""
+    async def interrupt_all(self, *, message: str, at: datetime) -> int:
+        """Mark unfinished jobs interrupted with ``message``; return how many."""
         statement = (
             update(BacktestJob)
             .where(BacktestJob.status.in_(UNFINISHED))
-            .values(status="failed", error=message, finished_at=at, updated_at=at)
+            .values(status="interrupted", error=message, finished_at=at, updated_at=at)
             .returning(BacktestJob.id)
         )
         return len((await self.session.execute(statement)).all())

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 JobKind = Literal["backtest", "optimize", "walkforward"]
-JobStatus = Literal["queued", "running", "succeeded", "failed"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 
 
 class AccountConfig(BaseModel):
@@ -97,8 +97,17 @@ class BacktestJobCreate(BaseModel):
         return self
 
 
+class JobCheckpoint(BaseModel):
+    """How much of a search or walk-forward is saved: ``done`` of ``total`` ``unit``."""
+
+    unit: Literal["trials", "windows"]
+    done: int
+    total: int
+
+
 class BacktestJobRead(BaseModel):
-    """A job's state; ``result`` once it succeeded (omitted from listings)."""
+    """A job's state; ``result`` once it succeeded (omitted from listings); ``checkpoint``
+    what a resume of a ``cancelled`` or ``interrupted`` job starts from."""
 
     id: str
     kind: JobKind
@@ -111,6 +120,7 @@ class BacktestJobRead(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    checkpoint: JobCheckpoint | None = None
     result: dict[str, Any] | None = None
 
 

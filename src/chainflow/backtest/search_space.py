@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -39,6 +39,10 @@ class Choice:
     def grid_values(self) -> tuple[ParamValue, ...]:
         """Return the values a grid visits."""
         return self.values
+
+    def count(self) -> int:
+        """Return how many values a grid visits."""
+        return len(self.values)
 
     def sample(self, rng: np.random.Generator) -> ParamValue:
         """Draw one value uniformly."""
@@ -67,15 +71,20 @@ class Range:
         parts = (self.low, self.high, 1 if self.step is None else self.step)
         return self.step is not None and all(float(p).is_integer() for p in parts)
 
-    def grid_values(self) -> tuple[ParamValue, ...]:
-        """Return ``low, low + step, ...`` up to ``high``; raise without a step."""
+    def count(self) -> int:
+        """Return how many values a grid visits (without listing them); raise without a step."""
         if self.step is None:
             raise ValueError(
                 f"expected a step to walk the range {self.low}:{self.high} on a grid; "
                 "received none (write low:high:step)"
             )
-        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
-        values = [self.low + i * self.step for i in range(count)]
+        return int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+
+    def grid_values(self) -> tuple[ParamValue, ...]:
+        """Return ``low, low + step, ...`` up to ``high``; raise without a step."""
+        count = self.count()
+        step = float(self.step or 0.0)
+        values = [self.low + i * step for i in range(count)]
         if self.is_integer:
             return tuple(int(round(v)) for v in values)
         return tuple(round(v, 12) for v in values)
@@ -93,21 +102,59 @@ SearchSpace = Mapping[str, Dimension]
 
 
 def grid_size(space: SearchSpace) -> int:
-    """Return the number of grid points of ``space``."""
-    return math.prod(len(d.grid_values()) for d in space.values())
+    """Return the number of grid points of ``space`` (without listing them)."""
+    return math.prod(d.count() for d in space.values())
 
 
 def grid_points(space: SearchSpace) -> Iterator[dict[str, ParamValue]]:
     """Yield every combination of ``space`` (the last dimension varies fastest)."""
+    _check_grid_size(space)
+    names = list(space)
+    for combo in itertools.product(*(space[n].grid_values() for n in names)):
+        yield dict(zip(names, combo, strict=True))
+
+
+class GridPoints(Sequence[dict[str, ParamValue]]):
+    """Every combination of ``space`` in ``grid_points`` order, built on demand from its
+    index (a million-point grid costs its dimensions' values, not a million dicts)."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self._size = _check_grid_size(space)
+        self._names = list(space)
+        self._values = [space[n].grid_values() for n in self._names]
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, ParamValue]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, ParamValue]]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> dict[str, ParamValue] | list[dict[str, ParamValue]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if not -self._size <= index < self._size:
+            raise IndexError(f"expected a grid index below {self._size}; received {index}")
+        rest = index % self._size
+        picked: list[ParamValue] = []
+        for values in reversed(self._values):
+            rest, position = divmod(rest, len(values))
+            picked.append(values[position])
+        return dict(zip(self._names, reversed(picked), strict=True))
+
+
+def _check_grid_size(space: SearchSpace) -> int:
     size = grid_size(space)
     if size > MAX_GRID_POINTS:
         raise ValueError(
             f"expected a grid of at most {MAX_GRID_POINTS} combinations; received {size} "
             "(use --method random or bayes with --trials)"
         )
-    names = list(space)
-    for combo in itertools.product(*(space[n].grid_values() for n in names)):
-        yield dict(zip(names, combo, strict=True))
+    return size
 
 
 def random_points(space: SearchSpace, trials: int, seed: int) -> list[dict[str, ParamValue]]:

@@ -43,35 +43,32 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from chainflow.backtest.control import Progress, Snapshot, Step
 from chainflow.backtest.metrics import infer_periods_per_year, risk_metrics
 from chainflow.backtest.optimize import (
     Constraints,
     Evaluation,
     OptimizationResult,
-    Progress,
     evaluate,
     optimize,
 )
 from chainflow.backtest.search_space import SearchSpace, grid_size
 from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """One walk-forward step as bar indices (half-open)."""
-
-    index: int
-    is_start: int
-    is_stop: int
-    oos_start: int
-    oos_stop: int
+from chainflow.backtest.walkforward_types import (
+    ModelTrainer,
+    TrainedModel,
+    WalkForwardResult,
+    Window,
+    WindowResult,
+    windows_checkpoint,
+    windows_from_checkpoint,
+)
 
 
 def walk_forward_windows(
@@ -102,120 +99,6 @@ def walk_forward_windows(
     return windows
 
 
-@dataclass(frozen=True, slots=True)
-class TrainedModel:
-    """A model trained for one window: ``build()`` returns a fresh strategy trading it (one
-    per backtest, so no decision state leaks from in-sample into out-of-sample); its rows
-    used feature bars from ``train_from_ts`` to ``train_to_ts`` and labels up to the bar
-    opened at ``label_end_ts``."""
-
-    build: Callable[[], Any]
-    train_from_ts: int
-    train_to_ts: int
-    label_end_ts: int
-    rows: int = 0
-
-
-class ModelTrainer(Protocol):
-    """Trains a model on in-sample bars and returns the strategy that trades with it."""
-
-    def __call__(self, bars: Bars, *, seed: int) -> TrainedModel: ...
-
-
-@dataclass(slots=True)
-class WindowResult:
-    """One window: the chosen parameters, in-sample and out-of-sample figures."""
-
-    window: Window
-    is_from_ts: int
-    is_to_ts: int
-    oos_from_ts: int
-    oos_to_ts: int
-    params: dict[str, Any]
-    is_metrics: dict[str, float]
-    oos_metrics: dict[str, float]
-    oos_trades: int
-    is_annual_return: float
-    oos_annual_return: float
-    efficiency: float | None
-    oos_equity: NDArray[np.float64]
-    oos_ts: NDArray[np.int64]
-    trials: int = 0
-    feasible: int = 0
-    training: TrainedModel | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the window as JSON-safe data (without its curve)."""
-        out = {
-            "index": self.window.index, "is_start": self.window.is_start,
-            "is_stop": self.window.is_stop, "oos_start": self.window.oos_start,
-            "oos_stop": self.window.oos_stop, "is_from_ts": self.is_from_ts,
-            "is_to_ts": self.is_to_ts, "oos_from_ts": self.oos_from_ts,
-            "oos_to_ts": self.oos_to_ts, "params": self.params, "trials": self.trials,
-            "feasible": self.feasible, "oos_trades": self.oos_trades,
-            "is_return_pct": _json(self.is_metrics.get("return_pct", math.nan)),
-            "oos_return_pct": _json(self.oos_metrics.get("return_pct", math.nan)),
-            "is_sharpe": _json(self.is_metrics.get("sharpe", math.nan)),
-            "oos_sharpe": _json(self.oos_metrics.get("sharpe", math.nan)),
-            "is_annual_return": _json(self.is_annual_return),
-            "oos_annual_return": _json(self.oos_annual_return),
-            "efficiency": _json(self.efficiency),
-        }  # fmt: skip
-        if self.training is not None:
-            out["training"] = {
-                "train_from_ts": self.training.train_from_ts,
-                "train_to_ts": self.training.train_to_ts,
-                "label_end_ts": self.training.label_end_ts, "rows": self.training.rows,
-            }  # fmt: skip
-        return out
-
-
-@dataclass(slots=True)
-class WalkForwardResult:
-    """All windows, the stitched out-of-sample curve and the summary figures."""
-
-    windows: list[WindowResult]
-    equity: NDArray[np.float64]
-    ts: NDArray[np.int64]
-    cash: float
-    bars_per_year: float
-    efficiency: float | None
-    oos_annual_return: float
-    is_annual_return_mean: float
-    stability: dict[str, dict[str, Any]]
-    anchored: bool
-    objective: str
-    method: str
-    elapsed_s: float
-    strategy: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)
-    oos_metrics: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def final_equity(self) -> float:
-        """Return the stitched curve's last equity (the cash without windows)."""
-        return float(self.equity[-1]) if len(self.equity) else self.cash
-
-    def to_json(self, include_curves: bool = False) -> dict[str, Any]:
-        """Return the summary and the per-window table (the curve with ``include_curves``)."""
-        trades = sum(w.oos_trades for w in self.windows)
-        out: dict[str, Any] = {
-            "strategy": self.strategy, "method": self.method, "objective": self.objective,
-            "anchored": self.anchored, **self.settings, "windows": len(self.windows),
-            "oos_trades": trades, "final_equity": self.final_equity,
-            **{k: _json(v) for k, v in self.oos_metrics.items()},
-            "oos_annual_return": _json(self.oos_annual_return),
-            "is_annual_return_mean": _json(self.is_annual_return_mean),
-            "efficiency": _json(self.efficiency), "bars_per_year": self.bars_per_year,
-            "stability": self.stability, "window_results": [w.to_json() for w in self.windows],
-            "elapsed_s": round(self.elapsed_s, 6),
-        }  # fmt: skip
-        if include_curves:
-            out["ts"] = self.ts.tolist()
-            out["equity_curve"] = self.equity.tolist()
-        return out
-
-
 def walk_forward(
     bars: Bars,
     strategy: Any,
@@ -236,12 +119,16 @@ def walk_forward(
     seed: int = 0,
     trainer: ModelTrainer | None = None,
     progress: Progress | None = None,
+    on_step: Step | None = None,
+    resume: Mapping[str, Any] | None = None,
 ) -> WalkForwardResult:
     """Run a walk-forward analysis of ``strategy`` over ``bars`` (see the module docstring).
 
     ``space`` may be empty: each window then only tests ``base_params``. With a
     ``trainer`` (a model strategy), ``strategy`` is ignored, each window trades its own
     trained model and ``space`` must be empty: the per-window fitting is the retraining.
+    ``on_step`` is called between backtests with a snapshot of the finished windows
+    (``windows_checkpoint``); ``resume`` is such a snapshot: its windows are not run again.
     """
     if trainer is not None and space:
         raise ValueError(
@@ -255,11 +142,28 @@ def walk_forward(
     per_year = bars_per_year(bars, cfg)
     fixed = dict(base_params or {})
     results: list[WindowResult] = []
+    if resume is not None:
+        results = windows_from_checkpoint(resume, total=len(windows))
+        if progress:
+            progress(len(results) * per_window, total)
     end_equity = cfg.cash
     curves: list[NDArray[np.float64]] = []
     stamps: list[NDArray[np.int64]] = []
-    for window in windows:
+    for finished in results:
+        curves.append(end_equity * finished.oos_equity / cfg.cash)
+        stamps.append(np.asarray(finished.oos_ts, dtype=np.int64))
+        end_equity = float(curves[-1][-1]) if len(curves[-1]) else end_equity
+
+    def snapshot() -> dict[str, Any]:
+        return windows_checkpoint(results, total=len(windows))
+
+    def between(_inner: Snapshot) -> None:  # a search's step saves the finished windows
+        if on_step is not None:
+            on_step(snapshot)
+
+    for window in windows[len(results) :]:
         offset = window.index * per_window
+        between(snapshot)
 
         def inner(done: int, _total: int, offset: int = offset) -> None:
             if progress:
@@ -275,7 +179,7 @@ def walk_forward(
             search = optimize(
                 evaluation, space, method=method, trials=trials, objective=objective,
                 constraints=constraints, workers=workers, seed=seed + window.index,
-                progress=inner,
+                progress=inner, on_step=between,
             )  # fmt: skip
             best = search.best if search.best is not None else search.trials[0]
             params = dict(best.params)
@@ -392,5 +296,12 @@ def _trials_per_window(space: SearchSpace, method: str, trials: int | None) -> i
     return grid_size(space) if method == "grid" else int(trials or 0)
 
 
-def _json(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
+__all__ = [
+    "ModelTrainer",
+    "TrainedModel",
+    "WalkForwardResult",
+    "Window",
+    "WindowResult",
+    "walk_forward",
+    "walk_forward_windows",
+]

@@ -51,6 +51,9 @@ from chainflow.core.market import Tick, Timeframe
 ImportFormat = Literal["mt5-ticks", "mt5-bars", "csv"]
 IMPORT_FORMATS: tuple[ImportFormat, ...] = ("mt5-ticks", "mt5-bars", "csv")
 DEFAULT_CHUNK_ROWS = 50_000
+# Civil time runs from UTC-12 to UTC+14 (Line Islands); no broker server is outside that.
+MAX_TZ_OFFSET_HOURS = 14
+_HOUR_MS = 3_600_000
 
 _MT5_TICK_COLUMNS = ("<DATE>", "<TIME>", "<BID>", "<ASK>")
 _MT5_BAR_COLUMNS = ("<DATE>", "<OPEN>", "<HIGH>", "<LOW>", "<CLOSE>")
@@ -158,6 +161,16 @@ def detect_format(path: Path) -> ImportFormat:
         return detected
 
 
+def utc_offset_ms(hours: float) -> int:
+    """Return ``hours`` of UTC offset in ms; raise ``InvalidInput`` unless finite, in ±14."""
+    if not math.isfinite(hours) or abs(hours) > MAX_TZ_OFFSET_HOURS:
+        raise InvalidInput(
+            f"expected a UTC offset between -{MAX_TZ_OFFSET_HOURS} and +{MAX_TZ_OFFSET_HOURS} "
+            f"hours; received {hours!r}"
+        )
+    return round(hours * _HOUR_MS)
+
+
 def iter_chunks(
     path: Path,
     fmt: ImportFormat,
@@ -174,6 +187,7 @@ def iter_chunks(
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1; received {chunk_rows}")
+    utc_offset_ms(tz_offset_ms / _HOUR_MS)
     with _open(path) as reader:
         if _format_of(reader.header) != fmt:
             expected = f"a header of the {fmt} format ({_EXPECTED_HEADERS})"

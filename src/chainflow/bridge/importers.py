@@ -34,6 +34,7 @@ from chainflow.bridge.import_formats import (
     ImportFormat,
     detect_format,
     iter_chunks,
+    utc_offset_ms,
 )
 from chainflow.core.errors import ChainflowError, InvalidInput
 from chainflow.core.ids import TenantId
@@ -93,11 +94,12 @@ async def import_file(
     """Store the rows of ``path`` for ``tenant_id`` and ``symbol``, skipping stored ones.
 
     ``fmt`` is ``"auto"`` (detected from the header) or one of ``IMPORT_FORMATS``. Raise
-    ``InvalidInput`` for an unknown format, a header of another format or a malformed row;
-    chunks before the bad row stay stored, and a re-import after fixing the file adds only
-    the rest.
+    ``InvalidInput`` for an unknown format, a header of another format, a malformed row or
+    a ``tz_offset_hours`` outside -14..+14; chunks before a bad row stay stored, and a
+    re-import after fixing the file adds only the rest.
     """
     symbol = _normalized_symbol(symbol)
+    offset_ms = utc_offset_ms(tz_offset_hours)
     if fmt == "auto":
         resolved = detect_format(path)
     elif fmt in IMPORT_FORMATS:
@@ -105,7 +107,6 @@ async def import_file(
     else:
         expected = ", ".join(("auto", *IMPORT_FORMATS))
         raise InvalidInput(f"expected a format among {expected}; received {fmt!r}")
-    tz_offset_ms = round(tz_offset_hours * 3_600_000)
     if resolved != "mt5-ticks":
         await store.ensure_table(BAR_TABLE)
     rows_read = stored = duplicates = without_quote = 0
@@ -116,7 +117,7 @@ async def import_file(
         resolved,
         symbol,
         timeframe=timeframe_for_bars,
-        tz_offset_ms=tz_offset_ms,
+        tz_offset_ms=offset_ms,
         chunk_rows=chunk_rows,
     ):
         without_quote = chunk.rows_without_quote
@@ -198,10 +199,15 @@ def make_import_command(run_with_kernel: KernelRunner[ImportReport]) -> Callable
         ] = "auto",
         timeframe: Annotated[str, typer.Option(help="timeframe of bar files")] = "M1",
         tz_offset_hours: Annotated[
-            float, typer.Option(help="UTC offset of times without one (MT5 server time)")
+            float,
+            typer.Option(help="UTC offset of times without one (MT5 server time), -14..+14"),
         ] = 0.0,
     ) -> None:
         """Import a MetaTrader 5 history export or an OHLCV CSV; re-importing adds nothing."""
+        try:
+            utc_offset_ms(tz_offset_hours)
+        except InvalidInput as e:
+            _fail(f"--tz-offset-hours: {e.message}", exit_code=2)
         try:
             bar_timeframe = parse_timeframe(timeframe)
             if not file.is_file():
@@ -260,9 +266,9 @@ def _print_summary(report: ImportReport) -> None:
     )
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, *, exit_code: int = 1) -> NoReturn:
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code=1)
+    raise typer.Exit(code=exit_code)
 
 
 def read_bar_file(

@@ -12,7 +12,6 @@ Rate-limited ticks are not settled: the client resends them, and the ack waits f
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -24,7 +23,6 @@ from chainflow.bridge.bar_recovery import recover_bars
 from chainflow.bridge.bar_table import persist_bars
 from chainflow.bridge.bars import AggregatedBar, BarRevised
 from chainflow.bridge.events import (
-    EXECUTION_FIELDS,
     BarPublished,
     ExecutionReported,
     TickRow,
@@ -33,14 +31,24 @@ from chainflow.bridge.events import (
     executions_topic,
     ticks_topic,
 )
+from chainflow.bridge.quarantine import TickQuarantine
+from chainflow.bridge.symbols import SYMBOL_PATTERN
 from chainflow.bridge.tick_message import (
     RejectCode,
     Rejection,
+    describe_value,
     parse_tick_message,
-    parse_timestamp,
 )
 from chainflow.bridge.usage import UsageMeter
 from chainflow.bridge.validation import Accepted, TickValidator
+from chainflow.bridge.ws_messages import (
+    ExecutionMessage,
+    HelloMessage,
+    TicksMessage,
+    decode_frame,
+    message_seq,
+    validate_message,
+)
 from chainflow.core.auth import Principal
 from chainflow.core.clock import Clock
 from chainflow.core.ids import new_id
@@ -123,6 +131,7 @@ class IngestSession:
         self._cache = cache
         self._clock = clock
         self._seqs = SeqTracker()
+        self._quarantine = TickQuarantine(store, clock)
         self._acked: int | None = None
         self.connection_id = new_id()
         self._received_us = 0
@@ -135,90 +144,59 @@ class IngestSession:
         self._received_us = self._clock.now_us()
         if self._usage is not None:  # every frame received is a metered message
             self._usage.record(self._principal.tenant_id, ticks=0, messages=1)
-        try:
-            message = json.loads(text)
-        except ValueError:
-            return [
-                _error(RejectCode.INVALID_SCHEMA, "expected a JSON object; received invalid JSON")
-            ]
-        if not isinstance(message, dict):
-            return [
-                _error(
-                    RejectCode.INVALID_SCHEMA,
-                    f"expected a JSON object; received {type(message).__name__}",
-                )
-            ]
+        message = decode_frame(text)  # nesting bounded before parsing; never raises
+        if isinstance(message, Rejection):
+            return [_rejected(message)]
         kind = message.get("type")
         if kind == "tick":
             return await self._ingest([message])
         if kind == "ticks":
-            items = message.get("items")
-            if not isinstance(items, list):
-                return [_error(RejectCode.INVALID_SCHEMA, "expected 'items' to be a list of ticks")]
-            if len(items) > MAX_BATCH_ITEMS:
+            batch = validate_message(TicksMessage, message)
+            if isinstance(batch, Rejection):
+                return [_rejected(batch)]
+            if len(batch.items) > MAX_BATCH_ITEMS:
                 raise ProtocolViolation(
-                    f"a batch holds at most {MAX_BATCH_ITEMS} ticks; received {len(items)}"
+                    f"a batch holds at most {MAX_BATCH_ITEMS} ticks; received {len(batch.items)}"
                 )
-            return await self._ingest(items)
+            return await self._ingest(batch.items)
         if kind == "hello":
             return self._hello(message)
         if kind == "execution":
             return await self._execution(message)
+        received = repr(kind[:40]) if isinstance(kind, str) else describe_value(kind)
         return [
             _error(
                 RejectCode.INVALID_SCHEMA,
-                "expected type 'tick', 'ticks', 'hello' or 'execution'; "
-                f"received {str(kind)[:40]!r}",
+                f"expected type 'tick', 'ticks', 'hello' or 'execution'; received {received}",
+                message_seq(message),
             )
         ]
 
     async def _execution(self, message: dict[str, Any]) -> list[Frame]:
         """Publish a real fill the client reports; the trading engine reconciles it."""
-        missing = [k for k in EXECUTION_FIELDS if message.get(k) is None]
-        side = str(message.get("side", "")).lower()
-        problem = None
-        if missing:
-            problem = f"expected execution fields {list(EXECUTION_FIELDS)}; missing {missing}"
-        elif side not in ("buy", "sell"):
-            problem = f"expected side 'buy' or 'sell'; received {str(message['side'])[:20]!r}"
-        else:
-            try:
-                volume, price = float(message["volume"]), float(message["price"])
-            except (TypeError, ValueError):
-                volume = price = math.nan
-            ts = parse_timestamp(message["ts"]) or 0
-            if not (volume > 0 and price > 0 and math.isfinite(volume + price) and ts > 0):
-                problem = (
-                    "expected volume > 0, price > 0 and a valid ts; received "
-                    f"volume {message['volume']!r}, price {message['price']!r}, "
-                    f"ts {message['ts']!r}"
-                )
-        if problem is not None:
-            return [_error(RejectCode.INVALID_SCHEMA, problem)]
-        symbol = self._feed.validator.normalize_symbol(str(message["symbol"]))
-        fields = {
-            "symbol": symbol, "side": side, "volume": volume, "price": price,
-            "ticket": str(message["ticket"]), "ts": ts,
-        }  # fmt: skip
+        report = validate_message(ExecutionMessage, message)
+        if isinstance(report, Rejection):
+            return [_rejected(report)]
+        symbol = self._feed.validator.normalize_symbol(report.symbol)
+        if SYMBOL_PATTERN.fullmatch(symbol) is None:
+            problem = (
+                f"expected a symbol matching {SYMBOL_PATTERN.pattern} after normalization; "
+                f"received {report.symbol[:40]!r}"
+            )
+            return [_error(RejectCode.INVALID_SYMBOL, problem, message_seq(message))]
         tenant = self._principal.tenant_id
-        event = ExecutionReported(tenant, self.connection_id, fields)
+        event = ExecutionReported(tenant, self.connection_id, report.published_fields(symbol))
         await self._bus.publish(executions_topic(tenant), event.to_json())
         self._feed.stats["executions"] += 1
         return []
 
     def _hello(self, message: dict[str, Any]) -> list[Frame]:
-        mode = message.get("signals", "on_change")
-        if mode not in ("on_change", "every_tick"):
-            return [
-                _error(
-                    RejectCode.INVALID_SCHEMA,
-                    f"expected signals 'on_change' or 'every_tick'; received {str(mode)[:40]!r}",
-                )
-            ]
-        self.signals_mode = mode
-        symbols = message.get("symbols") or []
-        self.symbols = tuple(str(s).upper() for s in symbols if isinstance(s, str))
-        return [{"type": "hello", "signals": mode, "symbols": list(self.symbols)}]
+        hello = validate_message(HelloMessage, message)
+        if isinstance(hello, Rejection):
+            return [_rejected(hello)]
+        self.signals_mode = hello.signals or "on_change"
+        self.symbols = tuple(s.strip().upper() for s in hello.symbols or ())
+        return [{"type": "hello", "signals": self.signals_mode, "symbols": list(self.symbols)}]
 
     async def _ingest(self, items: Sequence[Any]) -> list[Frame]:
         frames: list[Frame] = []
@@ -245,7 +223,15 @@ class IngestSession:
                 self._refuse(outcome, frames)
             else:
                 accepted.append((outcome, seq))
+        # Quarantined ticks are kept before the ack covers them; a new symbol's held ticks
+        # released by this message are stored ahead of its later ticks.
+        quarantine = self._feed.validator.take_quarantine_changes()
+        if quarantine:
+            await self._quarantine.hold(self._principal.tenant_id, quarantine.held)
+            accepted[:0] = [(Accepted(tick), None) for tick in quarantine.released]
         stored = await self._store_once(accepted, frames) if accepted else []
+        if quarantine.released:
+            await self._quarantine.mark_released(self._principal.tenant_id, quarantine.released)
         if self._usage is not None and stored:
             self._usage.record(self._principal.tenant_id, ticks=len(stored), messages=0)
         if self._seqs.highest is not None and self._seqs.highest != self._acked:
@@ -407,3 +393,7 @@ def _duplicate(tick: Tick, seq: int | None) -> Rejection:
 def _error(code: RejectCode | str, message: str, seq: int | None = None) -> Frame:
     value = code.value if isinstance(code, RejectCode) else code
     return {"type": "error", "code": value, "message": message, "seq": seq}
+
+
+def _rejected(rejection: Rejection) -> Frame:
+    return _error(rejection.code, rejection.message, rejection.seq)

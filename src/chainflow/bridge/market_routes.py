@@ -1,12 +1,13 @@
-"""``GET /api/v1/market/bars`` and ``/ticks``: a tenant's stored market data, paginated."""
+"""``GET /api/v1/market/bars``, ``/ticks``, ``/quarantine``: a tenant's market data, paginated."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from chainflow.bridge.quarantine import MAX_RELEASE_TICKS, TickQuarantine
 from chainflow.bridge.service import BridgeService
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.usage import UsageMeter
@@ -19,6 +20,7 @@ from chainflow.storage.api import TimeSeriesStore
 
 DAY_MS = 86_400_000
 MAX_LIMIT = 5000
+MAX_END_MS = 2**62
 MarketReader = Annotated[Principal, Depends(require_permission(Permission.MARKET_READ))]
 TenantManager = Annotated[Principal, Depends(require_permission(Permission.TENANT_MANAGE))]
 
@@ -53,6 +55,34 @@ class TicksPage(BaseModel):
     next_start: int | None
 
 
+class QuarantinedTickOut(BaseModel):
+    ts: int
+    bid: float
+    ask: float
+    volume: float
+    reason: str = Field(description="price_band, new_symbol or price_spike")
+    held_at: int = Field(description="server time the tick was quarantined, epoch ms")
+
+
+class QuarantineOut(BaseModel):
+    symbol: str
+    items: list[QuarantinedTickOut]
+    next_start: int | None
+
+
+class QuarantineReleaseIn(BaseModel):
+    symbol: str = Field(min_length=1, max_length=64, examples=["EURUSD"])
+    start: int | None = Field(default=None, description="epoch ms, inclusive")
+    end: int | None = Field(default=None, description="epoch ms, exclusive")
+
+
+class QuarantineReleaseOut(BaseModel):
+    symbol: str
+    released: int = Field(description="held ticks released (stored unless already stored)")
+    stored: int = Field(description="released ticks that were new to the stored ticks")
+    next_start: int | None = Field(description=f"set when more than {MAX_RELEASE_TICKS} matched")
+
+
 class AliasesIn(BaseModel):
     aliases: dict[str, str]
 
@@ -76,11 +106,12 @@ def build_market_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/market", tags=["market"])
     normalizer = SymbolNormalizer()
+    quarantine = TickQuarantine(store, clock)
 
     def window(principal: Principal, start: int | None, end: int | None) -> tuple[int, int]:
         now = clock.now_ms()
         oldest = now - principal.limits.data_retention_days * DAY_MS
-        stop = now + 1 if end is None else end
+        stop = now + 1 if end is None else min(end, MAX_END_MS)  # an int64 for every store
         begin = oldest if start is None else max(start, oldest)
         if begin >= stop:
             raise InvalidInput(
@@ -134,6 +165,46 @@ def build_market_router(
             next_start = last_ts if ticks[-1].ts < last_ts else last_ts + 1
         items = [TickOut(ts=t.ts, bid=t.bid, ask=t.ask, volume=t.volume) for t in ticks]
         return TicksPage(symbol=name, items=items, next_start=next_start)
+
+    @router.get("/quarantine", summary="Ticks held as implausible (not stored), oldest first")
+    async def list_quarantine(
+        principal: MarketReader,
+        symbol: str,
+        start: Annotated[int | None, Query(description="epoch ms, inclusive")] = None,
+        end: Annotated[int | None, Query(description="epoch ms, exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1000,
+    ) -> QuarantineOut:
+        name = symbol_of(symbol)
+        begin, stop = window(principal, start, end)
+        page = await quarantine.list_held(principal.tenant_id, name, begin, stop, limit)
+        items = [
+            QuarantinedTickOut(
+                ts=item.tick.ts,
+                bid=item.tick.bid,
+                ask=item.tick.ask,
+                volume=item.tick.volume,
+                reason=item.reason,
+                held_at=item.held_at,
+            )
+            for item in page.items
+        ]
+        return QuarantineOut(symbol=name, items=items, next_start=page.next_start)
+
+    @router.post(
+        "/quarantine/release", summary="Store the quarantined ticks of a symbol in [start, end)"
+    )
+    async def release_quarantine(
+        body: QuarantineReleaseIn, principal: TenantManager
+    ) -> QuarantineReleaseOut:
+        name = symbol_of(body.symbol)
+        begin, stop = window(principal, body.start, body.end)
+        result = await quarantine.release(principal.tenant_id, name, begin, stop)
+        return QuarantineReleaseOut(
+            symbol=name,
+            released=result.released,
+            stored=result.stored,
+            next_start=result.next_start,
+        )
 
     @router.get("/aliases", summary="The tenant's broker symbol aliases (EURUSD.m -> EURUSD)")
     async def get_aliases(principal: MarketReader) -> AliasesOut:

@@ -10,7 +10,9 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from chainflow.bridge.ingest import IngestSession, ProtocolViolation, TenantFeed
+from chainflow.bridge.message_guard import MessageGuard
 from chainflow.bridge.usage import UsageMeter
+from chainflow.bridge.ws_messages import MAX_FRAME_CHARS
 from chainflow.core.auth import Principal, Scope
 from chainflow.core.clock import Clock
 from chainflow.core.errors import ChainflowError, TierLimitExceeded
@@ -23,7 +25,19 @@ CLOSE_PROTOCOL_VIOLATION = 4002
 CLOSE_FORBIDDEN = 4003
 CLOSE_TIER_LIMIT = 4008
 CLOSE_LIFETIME_REACHED = 4010
-MAX_FRAME_CHARS = 1_048_576
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class RetryLater(Exception):
+    """A message failed on a dependency (the store is down): close so the client resends.
+
+    Its ticks are neither stored nor settled, and a client resends unacked ticks only after
+    a reconnect, so the connection closes with 1013 (try again later) after the error frame.
+    """
+
+    def __init__(self, error: ChainflowError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def build_bridge_router(
@@ -74,17 +88,21 @@ def build_bridge_router(
         if connection_topic is not None:
             subject = connection_topic(principal.tenant_id, session.connection_id)
             subscription = await bus.subscribe(subject, _forwarder(outbox))
+        guard = MessageGuard("/ws/ticks", session.connection_id, principal.tenant_id)
         closing: tuple[int, str, str] | None = None
         try:
             async with asyncio.timeout(limiter.max_connection_lifetime_s):
-                await _serve(websocket, session, outbox)
+                await _serve(websocket, session, outbox, guard)
         except TimeoutError:
             closing = (CLOSE_LIFETIME_REACHED, "lifetime_reached", "reconnect")
         except ProtocolViolation as e:
             closing = (e.close_code, "protocol_violation", str(e))
+        except RetryLater as e:
+            closing = (CLOSE_TRY_AGAIN_LATER, e.error.code, e.error.message)
         except WebSocketDisconnect:
             pass
         finally:
+            guard.close()
             if subscription is not None:
                 await subscription.unsubscribe()
             await _drain(outbox, sender)  # what was queued goes out before the close frame
@@ -127,7 +145,10 @@ async def _drain(outbox: asyncio.Queue[str], sender: asyncio.Task[None]) -> None
     await asyncio.gather(sender, return_exceptions=True)
 
 
-async def _serve(websocket: WebSocket, session: IngestSession, outbox: asyncio.Queue[str]) -> None:
+async def _serve(
+    websocket: WebSocket, session: IngestSession, outbox: asyncio.Queue[str], guard: MessageGuard
+) -> None:
+    """Answer each frame in order; only a disconnect or a closing error ends the loop."""
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -139,8 +160,27 @@ async def _serve(websocket: WebSocket, session: IngestSession, outbox: asyncio.Q
             raise ProtocolViolation(
                 f"a frame holds at most {MAX_FRAME_CHARS} characters; received {len(text)}"
             )
-        for frame in await session.handle_text(text):
-            outbox.put_nowait(orjson.dumps(frame).decode())
+        for line in await answer_text(session, text, guard):
+            outbox.put_nowait(line)
+
+
+async def answer_text(session: IngestSession, text: str, guard: MessageGuard) -> list[str]:
+    """Return the encoded frames answering ``text``; a failure is answered, not raised.
+
+    Only ``ProtocolViolation`` and ``RetryLater`` (a retryable ``ChainflowError``, such as
+    the store being down) escape: both close the connection with their code.
+    """
+    try:
+        return [orjson.dumps(frame).decode() for frame in await session.handle_text(text)]
+    except ProtocolViolation:
+        raise
+    except ChainflowError as e:
+        if e.retryable:
+            guard.answer(e)  # logged; the close frame carries the code
+            raise RetryLater(e) from e
+        return [orjson.dumps(guard.answer(e)).decode()]
+    except Exception as e:  # defence in depth: one message must not end the connection
+        return [orjson.dumps(guard.answer(e)).decode()]
 
 
 async def _close(websocket: WebSocket, code: int, error_code: str, message: str) -> None:

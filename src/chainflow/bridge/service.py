@@ -16,6 +16,7 @@ from chainflow.core.auth import Principal
 from chainflow.core.clock import Clock
 from chainflow.core.errors import InvalidInput
 from chainflow.core.ids import TenantId
+from chainflow.core.settings import BridgeSettings
 from chainflow.core.tenancy import TenantContext
 from chainflow.hub.api import BusMessage, EventBus, Subscription
 from chainflow.storage.api import TimeSeriesStore
@@ -30,8 +31,15 @@ class BridgeService:
     """Owns the feeds; a feed's limits follow the tenant's tier, its aliases the table."""
 
     def __init__(
-        self, *, clock: Clock, store: TimeSeriesStore, database: Database, bus: EventBus
+        self,
+        *,
+        clock: Clock,
+        store: TimeSeriesStore,
+        database: Database,
+        bus: EventBus,
+        settings: BridgeSettings | None = None,
     ) -> None:
+        self._settings = settings or BridgeSettings()
         self._clock = clock
         self._store = store
         self._database = database
@@ -56,7 +64,8 @@ class BridgeService:
         limits = principal.limits
         feed = self._feeds.get(principal.tenant_id)
         if feed is None:
-            config = ValidationConfig(retention_ms=limits.data_retention_days * DAY_MS)
+            retention_ms = limits.data_retention_days * DAY_MS
+            config = ValidationConfig.from_settings(self._settings, retention_ms)
             normalizer = SymbolNormalizer(await self.aliases(principal.tenant))
             validator = TickValidator(config, self._clock, normalizer)
             feed = self._feeds.setdefault(

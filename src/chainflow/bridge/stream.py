@@ -6,6 +6,10 @@ Messages come from the bus (live subscriptions: ``bridge.ticks.<tenant>.<symbol>
 Each connection has a bounded queue and one sender; a consumer that cannot keep up within
 ``SEND_TIMEOUT_S`` (or lets its queue fill) is disconnected, never allowed to back up the
 fan-out. Connections live at most the limiter's ``max_connection_lifetime_s``.
+
+Every client message gets an answer and the connection stays open: a binary, oversized,
+too deeply nested or malformed message is answered ``invalid_schema`` (``ws_messages``), and
+a failure while handling one is answered by the ``MessageGuard``.
 """
 
 from __future__ import annotations
@@ -18,16 +22,24 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from chainflow.bridge.events import TicksAccepted, ticks_topic
+from chainflow.bridge.message_guard import MessageGuard
 from chainflow.bridge.symbols import SymbolNormalizer
+from chainflow.bridge.tick_message import Rejection
+from chainflow.bridge.ws_messages import (
+    MAX_FRAME_CHARS,
+    StreamRequest,
+    decode_frame,
+    validate_message,
+)
 from chainflow.core.auth import Permission
 from chainflow.core.errors import ChainflowError, TierLimitExceeded
+from chainflow.core.ids import new_id
 from chainflow.core.messages import topic
 from chainflow.gateway.api import websocket_principal
 from chainflow.hub.api import BusMessage, EventBus, Subscription
 
 QUEUE_SIZE = 1000
 SEND_TIMEOUT_S = 2.0
-MAX_SYMBOLS_PER_MESSAGE = 100
 CLOSE_AUTH_FAILED = 4001
 CLOSE_FORBIDDEN = 4003
 CLOSE_TIER_LIMIT = 4008
@@ -60,22 +72,20 @@ class StreamConnection:
         self.overflowed = False
 
     async def handle(self, raw: str, normalizer: SymbolNormalizer) -> dict[str, Any]:
-        try:
-            message = json.loads(raw)
-        except ValueError:
-            return _error("invalid_schema", "expected a JSON object; received invalid JSON")
-        kind = message.get("type") if isinstance(message, dict) else None
-        symbols = message.get("symbols") if isinstance(message, dict) else None
-        if kind not in ("subscribe", "unsubscribe") or not isinstance(symbols, list):
+        """Apply one client message; return the frame that answers it."""
+        message = decode_frame(raw)
+        if isinstance(message, Rejection):
+            return _error(message.code.value, message.message)
+        request = validate_message(StreamRequest, message)
+        if isinstance(request, Rejection):
+            return _error(request.code.value, request.message)
+        names = [normalizer.normalize(s) for s in request.symbols]
+        if None in names:
+            refused = [s for s, n in zip(request.symbols, names, strict=True) if n is None]
             return _error(
-                "invalid_schema",
-                "expected {'type': 'subscribe'|'unsubscribe', 'symbols': [...]}",
+                "invalid_symbol", f"expected symbols such as EURUSD; received {refused[0][:40]!r}"
             )
-        names = [
-            normalizer.normalize(s) for s in symbols[:MAX_SYMBOLS_PER_MESSAGE] if isinstance(s, str)
-        ]
-        if None in names or len(names) != len(symbols):
-            return _error("invalid_symbol", "expected symbols such as EURUSD")
+        kind = request.type
         if kind == "subscribe":
             wanted = [n for n in names if n is not None and n not in self._subscriptions]
             if len(self._subscriptions) + len(wanted) > self._max_symbols:
@@ -158,26 +168,51 @@ def build_stream_router(*, bus: EventBus, frame_topics: Sequence[FrameTopic] = (
             websocket, bus, principal.tenant_id, principal.limits.symbols_streamed, frame_topics
         )
         sender = asyncio.create_task(_send_loop(websocket, connection))
+        guard = MessageGuard("/ws/stream", new_id(), principal.tenant_id)
         try:
             async with asyncio.timeout(limiter.max_connection_lifetime_s):
                 while not sender.done():
-                    receiving = asyncio.ensure_future(websocket.receive_text())
+                    receiving = asyncio.ensure_future(websocket.receive())
                     await asyncio.wait({receiving, sender}, return_when=asyncio.FIRST_COMPLETED)
                     if not receiving.done():
                         receiving.cancel()
                         break
-                    await connection.queue.put(
-                        await connection.handle(receiving.result(), normalizer)
-                    )
+                    message = receiving.result()
+                    if message["type"] == "websocket.disconnect":
+                        break
+                    answer = await _answer(connection, message, normalizer, guard)
+                    await connection.queue.put(answer)
         except (WebSocketDisconnect, TimeoutError, RuntimeError):
             pass
         finally:
+            guard.close()
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
             await connection.close()
             await limiter.release(slot)
 
     return router
+
+
+async def _answer(
+    connection: StreamConnection,
+    message: dict[str, Any],
+    normalizer: SymbolNormalizer,
+    guard: MessageGuard,
+) -> dict[str, Any]:
+    """Return the frame answering one received message; a failure is answered, not raised."""
+    text = message.get("text")
+    if text is None:
+        return _error("invalid_schema", "expected text frames of JSON; received a binary frame")
+    if len(text) > MAX_FRAME_CHARS:
+        return _error(
+            "invalid_schema",
+            f"expected a frame of at most {MAX_FRAME_CHARS} characters; received {len(text)}",
+        )
+    try:
+        return await connection.handle(text, normalizer)
+    except Exception as e:  # defence in depth: one message must not end the connection
+        return guard.answer(e)
 
 
 async def _send_loop(websocket: WebSocket, connection: StreamConnection) -> None:

@@ -1,4 +1,4 @@
-"""Tick validation for MT5 ingestion: a pure, per-symbol, hot-path module (issue 5, point 2).
+"""Tick validation for MT5 ingestion: a pure, per-symbol, hot-path module (issues 5 and 14).
 
 ``bridge.tick_message.parse_tick_message`` checks a wire item's schema first; then
 ``TickValidator.validate`` checks values and history. Its checks run in this order, the
@@ -9,18 +9,25 @@ first failure wins (stateless before stateful, cheap before costly):
 2. ``non_finite_price``: bid or ask is NaN or infinite;
 3. ``non_positive_price``: bid or ask is zero or negative;
 4. ``crossed_quote``: ask < bid (ask == bid is allowed);
-5. ``invalid_volume``: volume is negative, NaN or infinite;
-6. ``future_timestamp``: ts > now + ``future_tolerance_ms``;
-7. ``stale_timestamp``: ts < now - ``retention_ms``;
-8. ``duplicate``: the same (symbol, ts, bid, ask) is among the symbol's last
-   ``duplicate_memory_ticks`` accepted ticks;
-9. ``spread_outlier``: once warm, ask - bid > max(``spread_outlier_factor`` x rolling median
-   spread, ``spread_outlier_floor`` x mid);
-10. ``price_spike``: once warm, the robust z of the mid-price return exceeds
-    ``spike_threshold`` (the estimator is described on ``ValidationConfig``).
+5. ``price_out_of_range``: bid or ask outside [``min_price``, ``max_price``];
+6. ``spread_outlier``: ask - bid > ``max_relative_spread`` x mid, from the first tick on;
+7. ``invalid_volume``: volume is negative, NaN or infinite;
+8. ``future_timestamp``: ts > now + ``future_tolerance_ms``;
+9. ``stale_timestamp``: ts < now - ``retention_ms``;
+10. ``duplicate``: the same (symbol, ts, bid, ask) is among the symbol's last
+    ``duplicate_memory_ticks`` accepted ticks (or is held as a new symbol's first ticks);
+11. ``quarantined`` (``bridge.price_sanity``): ``price_band``, a known symbol's mid is out of
+    its band; ``new_symbol``, a symbol without a band is held until its first
+    ``new_symbol_ticks`` agree (then accepted together);
+12. ``spread_outlier``: once warm, ask - bid > max(``spread_outlier_factor`` x rolling median
+    spread, ``spread_outlier_floor`` x mid);
+13. ``quarantined`` (``price_spike``): once warm, the robust z of the mid-price return exceeds
+    ``spike_threshold`` (see ``ValidationConfig``), before that or after a feed gap the move
+    exceeds ``cold_move_limit``; a new level passes once held for the confirmation window.
 
 A tick that passes is ``Accepted``; one older than the symbol's last accepted ts is flagged
-``out_of_order``: store it, but do not feed it to streaming features.
+``out_of_order``: store it, but do not feed it to streaming features. The caller persists the
+quarantine's changes (``take_quarantine_changes``).
 
 Only accepted, in-order ticks update a symbol's rolling windows, so a rejected spike never
 poisons the medians; out-of-order ticks enter only the duplicate memory. The windows are
@@ -31,22 +38,32 @@ the MAD is computed only for a move too large for the MAD floor alone to clear.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chainflow.bridge.price_sanity import (
+    HoldReason,
+    NewSymbolHold,
+    QuarantineChanges,
+    QuarantineLedger,
+)
 from chainflow.bridge.rolling import median_of_sorted, push_sorted
+from chainflow.bridge.symbol_state import SymbolSnapshot, SymbolState
 from chainflow.bridge.symbols import SYMBOL_PATTERN, SymbolNormalizer
 from chainflow.bridge.tick_message import RejectCode, Rejection, parse_tick_message
+from chainflow.bridge.validation_config import MAD_TO_SIGMA, ValidationConfig
 from chainflow.core.clock import Clock
-from chainflow.core.errors import ConfigurationError
 from chainflow.core.market import Tick
 
-MAD_TO_SIGMA = 1.4826
-"""Scale that turns a median absolute deviation into a normal standard deviation."""
-
-_DAY_MS = 86_400_000
+__all__ = [
+    "MAD_TO_SIGMA",
+    "Accepted",
+    "SymbolSnapshot",
+    "TickValidator",
+    "ValidationConfig",
+    "ValidationStats",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,88 +74,16 @@ class Accepted:
     out_of_order: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ValidationConfig:
-    """Thresholds of ``TickValidator``; one instance per tenant feed.
-
-    Attributes:
-        future_tolerance_ms: How far ahead of the server clock a ts may be (client clock skew).
-        retention_ms: How far behind the server clock a ts may be. Pass the tenant tier's
-            retention; the default is 30 days.
-        warmup_ticks: Entries a symbol's rolling window must hold before the spread check
-            (spread window) or the spike check (return window) applies.
-        spread_window_ticks: Accepted spreads kept per symbol for the rolling median spread.
-        spread_outlier_factor: A spread above this multiple of the rolling median is an outlier.
-        spread_outlier_floor: A spread at or below this fraction of the mid price is never an
-            outlier, whatever the median (a feed quoting zero spreads would otherwise reject
-            every non-zero one). A fraction of mid, so one config serves EURUSD and BTCUSD.
-        spike_window_ticks: Relative mid-price returns (``mid / previous_mid - 1``) of
-            accepted in-order ticks kept per symbol.
-        spike_threshold: A tick is a spike when its return's robust z,
-            ``|r - median(R)| / (MAD_TO_SIGMA * max(MAD(R), spike_mad_floor))`` over the window
-            ``R``, exceeds this. Centring on the median return lets a steady trend through.
-        spike_mad_floor: Lower bound on MAD(R), as a relative return, so a flat market (MAD 0)
-            does not reject the next small move. The default, 5e-5, lets any move within
-            12 × 1.4826 × 5e-5 ≈ 0.09 % (≈ 10 pips on EURUSD) through without further work.
-        spike_confirmation_ticks: A genuine jump to a new level is accepted on the N-th
-            consecutive spike whose mid agrees with the previous spike's (within the same
-            limit); the N - 1 before it are rejected. The jump is not recorded as a return.
-        out_of_order_spike_window_ms: A tick older than the latest accepted one is checked for
-            a spike only within this distance of it (older ones skip the check).
-        spike_gap_ms: A tick more than this after the symbol's previous accepted tick skips
-            the spike check (a feed gap or market reopen makes the return incomparable), and
-            its return is not recorded.
-        duplicate_memory_ticks: Accepted (ts, bid, ask) keys remembered per symbol, about
-            200 bytes each; must exceed the client's resend window.
-        max_symbols: Distinct symbols one validator tracks; further ones are ``invalid_symbol``.
-    """
-
-    future_tolerance_ms: int = 5_000
-    retention_ms: int = 30 * _DAY_MS
-    warmup_ticks: int = 20
-    spread_window_ticks: int = 50
-    spread_outlier_factor: float = 20.0
-    spread_outlier_floor: float = 5e-4
-    spike_window_ticks: int = 50
-    spike_threshold: float = 12.0
-    spike_mad_floor: float = 5e-5
-    spike_confirmation_ticks: int = 3
-    spike_gap_ms: int = 300_000
-    out_of_order_spike_window_ms: int = 5_000
-    duplicate_memory_ticks: int = 1024
-    max_symbols: int = 512
-
-    def __post_init__(self) -> None:
-        minimums: dict[str, float] = {
-            "future_tolerance_ms": 0,
-            "retention_ms": 1,
-            "warmup_ticks": 1,
-            "spread_window_ticks": self.warmup_ticks,
-            "spread_outlier_factor": 1.0,
-            "spread_outlier_floor": 0.0,
-            "spike_window_ticks": self.warmup_ticks,
-            "spike_threshold": 0.0,
-            "spike_mad_floor": 0.0,
-            "spike_confirmation_ticks": 2,
-            "spike_gap_ms": 0,
-            "out_of_order_spike_window_ms": 0,
-            "duplicate_memory_ticks": 1,
-            "max_symbols": 1,
-        }
-        for name, minimum in minimums.items():
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= minimum):
-                raise ConfigurationError(
-                    f"expected ValidationConfig.{name} to be at least {minimum}; received {value!r}"
-                )
-
-
 @dataclass(slots=True)
 class ValidationStats:
-    """Counters since the validator was built: accepted, out-of-order, rejected per code."""
+    """Counters since the validator was built: accepted, out-of-order, rejected per code.
+
+    ``released`` counts the held ticks of new symbols accepted later (also in ``accepted``).
+    """
 
     accepted: int = 0
     out_of_order: int = 0
+    released: int = 0
     rejected: dict[RejectCode, int] = field(default_factory=lambda: dict.fromkeys(RejectCode, 0))
 
     @property
@@ -147,53 +92,21 @@ class ValidationStats:
         return sum(self.rejected.values())
 
 
-@dataclass(frozen=True, slots=True)
-class SymbolSnapshot:
-    """A copy of one symbol's rolling state (windows in arrival order), for inspection."""
-
-    symbol: str
-    last_ts: int | None
-    last_mid: float | None
-    recent_returns: tuple[float, ...]
-    recent_spreads: tuple[float, ...]
-    remembered_ticks: int
-    spike_candidates: int
-
-
-class _SymbolState:
-    __slots__ = (
-        "last_ts",
-        "last_mid",
-        "returns",
-        "sorted_returns",
-        "spreads",
-        "sorted_spreads",
-        "seen_order",
-        "seen",
-        "candidate_mid",
-        "candidate_count",
-    )
-
-    def __init__(self) -> None:
-        self.last_ts: int | None = None
-        self.last_mid: float | None = None
-        self.returns: deque[float] = deque()
-        self.sorted_returns: list[float] = []
-        self.spreads: deque[float] = deque()
-        self.sorted_spreads: list[float] = []
-        self.seen_order: deque[tuple[int, float, float]] = deque()
-        self.seen: set[tuple[int, float, float]] = set()
-        self.candidate_mid: float | None = None
-        self.candidate_count = 0
-
-
 class TickValidator:
     """Validate ticks of one tenant feed against ``config``, keeping state per symbol.
 
     Not thread-safe: use one instance per tenant feed, called from one event loop.
     """
 
-    __slots__ = ("_config", "_clock", "_normalizer", "_states", "_spike_floor_bound", "stats")
+    __slots__ = (
+        "_config",
+        "_clock",
+        "_normalizer",
+        "_states",
+        "_spike_floor_bound",
+        "_quarantine",
+        "stats",
+    )
 
     def __init__(
         self, config: ValidationConfig, clock: Clock, normalizer: SymbolNormalizer
@@ -201,9 +114,10 @@ class TickValidator:
         self._config = config
         self._clock = clock
         self._normalizer = normalizer
-        self._states: dict[str, _SymbolState] = {}
+        self._states: dict[str, SymbolState] = {}
         # A return deviating less than this can never be a spike: MAD is at least the floor.
         self._spike_floor_bound = config.spike_threshold * MAD_TO_SIGMA * config.spike_mad_floor
+        self._quarantine = QuarantineLedger(config.quarantine_ticks_per_day)
         self.stats = ValidationStats()
 
     @property
@@ -218,6 +132,10 @@ class TickValidator:
     def normalize_symbol(self, symbol: str) -> str:
         """Return the canonical name of ``symbol`` (itself, upper-cased, when unknown)."""
         return self._normalizer.normalize(symbol) or symbol.upper()
+
+    def take_quarantine_changes(self) -> QuarantineChanges:
+        """Return the ticks held and released since the last call, and forget them."""
+        return self._quarantine.take()
 
     def validate_message(self, raw: Mapping[str, Any]) -> Accepted | Rejection:
         """Parse one wire item and validate it, counting a schema rejection too."""
@@ -258,6 +176,22 @@ class TickValidator:
                 f"expected ask >= bid; received bid {bid!r}, ask {ask!r}",
                 seq,
             )
+        if bid < config.min_price or ask > config.max_price:
+            return self._reject(
+                RejectCode.PRICE_OUT_OF_RANGE,
+                f"expected prices within [{config.min_price:g}, {config.max_price:g}]; "
+                f"received bid {bid!r}, ask {ask!r}",
+                seq,
+            )
+        mid = (bid + ask) * 0.5
+        spread = ask - bid
+        if spread > config.max_relative_spread * mid:
+            return self._reject(
+                RejectCode.SPREAD_OUTLIER,
+                f"expected a spread of at most {config.max_relative_spread:.2%} of the mid; "
+                f"received {spread / mid:.2%} (bid {bid!r}, ask {ask!r})",
+                seq,
+            )
         volume = tick.volume
         if not (volume >= 0.0 and math.isfinite(volume)):
             return self._reject(
@@ -291,7 +225,7 @@ class TickValidator:
                     f"received a new one, {symbol!r}",
                     seq,
                 )
-            state = self._states[symbol] = _SymbolState()
+            state = self._states[symbol] = SymbolState.for_symbol(symbol, config)
         key = (ts, bid, ask)
         if key in state.seen:
             return self._reject(
@@ -300,9 +234,20 @@ class TickValidator:
                 f"ask {ask!r} again",
                 seq,
             )
+        if symbol != tick.symbol:
+            tick = Tick(symbol, ts, bid, ask, volume)
+        if not (state.band_low <= mid <= state.band_high):
+            return self._hold(
+                HoldReason.PRICE_BAND,
+                f"expected a {symbol} mid within its band [{state.band_low:g}, "
+                f"{state.band_high:g}]; received {mid:.10g}",
+                tick,
+                seq,
+                now_ms,
+            )
+        if state.new_hold is not None:
+            return self._hold_new_symbol(state, state.new_hold, tick, seq, now_ms)
 
-        mid = (bid + ask) * 0.5
-        spread = ask - bid
         if len(state.sorted_spreads) >= config.warmup_ticks:
             median_spread = median_of_sorted(state.sorted_spreads)
             limit = max(
@@ -321,29 +266,43 @@ class TickValidator:
         out_of_order = last_ts is not None and ts < last_ts
         record_return = False
         change = 0.0
-        # A late tick is compared with the latest mid only when it is close to it in time: a
-        # tick resent minutes late legitimately differs from the price of now.
-        window_ms = config.out_of_order_spike_window_ms if out_of_order else config.spike_gap_ms
-        if last_ts is not None and last_mid is not None and abs(ts - last_ts) <= window_ms:
+        if last_ts is not None and last_mid is not None:
             change = mid / last_mid - 1.0
-            record_return = not out_of_order
+            # A late tick is compared with the latest mid only when it is close to it in
+            # time: a tick resent minutes late legitimately differs from the price of now.
+            near = abs(ts - last_ts) <= (
+                config.out_of_order_spike_window_ms if out_of_order else config.spike_gap_ms
+            )
+            record_return = near and not out_of_order
+            spike_limit = 0.0
+            expected = ""
             sorted_returns = state.sorted_returns
-            if len(sorted_returns) >= config.warmup_ticks:
+            if near and len(sorted_returns) >= config.warmup_ticks:
                 median_change = median_of_sorted(sorted_returns)
                 deviation = abs(change - median_change)
                 if deviation > self._spike_floor_bound:
                     mad = median_of_sorted(sorted(abs(r - median_change) for r in sorted_returns))
                     limit = config.spike_threshold * MAD_TO_SIGMA * max(mad, config.spike_mad_floor)
                     if deviation > limit:
-                        if out_of_order or not _is_confirmed_level(state, mid, limit, config):
-                            return self._reject(
-                                RejectCode.PRICE_SPIKE,
-                                f"expected a mid-price move within {median_change:+.4%} +/- "
-                                f"{limit:.4%}; received {change:+.4%} (mid {mid:.10g} after "
-                                f"{last_mid:.10g})",
-                                seq,
-                            )
-                        record_return = False
+                        spike_limit = limit
+                        expected = f"{median_change:+.4%} +/- {limit:.4%}"
+            elif (near or not out_of_order) and abs(change) > config.cold_move_limit:
+                # Too few returns for the robust check, or the first tick after a gap.
+                spike_limit = config.cold_move_limit
+                expected = f"+/- {spike_limit:.4%}"
+            if spike_limit > 0.0:
+                if out_of_order or not state.confirms_level(mid, ts, change, spike_limit, config):
+                    return self._hold(
+                        HoldReason.PRICE_SPIKE,
+                        f"expected a mid-price move within {expected}, or a new level held "
+                        f"for {config.spike_confirmation_ms} ms and "
+                        f"{config.spike_confirmation_ticks} ticks; received {change:+.4%} "
+                        f"(mid {mid:.10g} after {last_mid:.10g})",
+                        tick,
+                        seq,
+                        now_ms,
+                    )
+                record_return = False
 
         seen_order = state.seen_order
         seen_order.append(key)
@@ -360,10 +319,7 @@ class TickValidator:
             push_sorted(state.spreads, state.sorted_spreads, spread, config.spread_window_ticks)
             state.last_ts = ts
             state.last_mid = mid
-            state.candidate_mid = None
-            state.candidate_count = 0
-        if symbol != tick.symbol:
-            tick = Tick(symbol, ts, bid, ask, volume)
+            state.candidate = None
         return Accepted(tick, out_of_order)
 
     def forget(self, ticks: Sequence[Tick]) -> None:
@@ -383,28 +339,58 @@ class TickValidator:
         state = self._states.get(canonical) if canonical is not None else None
         if canonical is None or state is None:
             return None
-        return SymbolSnapshot(
-            symbol=canonical,
-            last_ts=state.last_ts,
-            last_mid=state.last_mid,
-            recent_returns=tuple(state.returns),
-            recent_spreads=tuple(state.spreads),
-            remembered_ticks=len(state.seen),
-            spike_candidates=state.candidate_count,
+        return state.snapshot(canonical)
+
+    def _hold_new_symbol(
+        self, state: SymbolState, hold: NewSymbolHold, tick: Tick, seq: int | None, now_ms: int
+    ) -> Accepted | Rejection:
+        if hold.holds(tick.ts, tick.bid, tick.ask):
+            return self._reject(
+                RejectCode.DUPLICATE,
+                f"expected a tick not seen before; received {tick.symbol} ts {tick.ts} "
+                f"bid {tick.bid!r} ask {tick.ask!r} again (held as a new symbol's tick)",
+                seq,
+            )
+        message = (
+            f"expected {hold.size} ticks of the new symbol {tick.symbol} with mids within "
+            f"{hold.agreement:.2%} of each other before any is stored; received "
+            f"{len(hold.ticks) + 1} so far (they are stored together once they agree)"
+        )
+        if not self._quarantine.has_room(now_ms):
+            return self._hold(HoldReason.NEW_SYMBOL, message, tick, seq, now_ms)
+        window = hold.add(tick)
+        if window is None:
+            return self._hold(HoldReason.NEW_SYMBOL, message, tick, seq, now_ms)
+        state.new_hold = None
+        return self._release(state, window, tick)
+
+    def _release(self, state: SymbolState, window: list[Tick], current: Tick) -> Accepted:
+        state.admit_window(window, self._config)
+        self._quarantine.release([held for held in window if held is not current])
+        stats = self.stats
+        stats.accepted += len(window)
+        stats.released += len(window) - 1
+        out_of_order = state.last_ts is not None and current.ts < state.last_ts
+        if out_of_order:
+            stats.out_of_order += 1
+        return Accepted(current, out_of_order)
+
+    def _hold(
+        self, reason: HoldReason, message: str, tick: Tick, seq: int | None, now_ms: int
+    ) -> Rejection:
+        quarantine = self._quarantine
+        if not quarantine.has_room(now_ms):
+            return self._reject(
+                reason.refusal_code,
+                f"{message}; not kept: the quarantine is full "
+                f"({quarantine.ticks_per_day} ticks a day)",
+                seq,
+            )
+        quarantine.hold(tick, reason, seq)
+        return self._reject(
+            RejectCode.QUARANTINED, f"{message}; kept in quarantine ({reason.value})", seq
         )
 
     def _reject(self, code: RejectCode, message: str, seq: int | None) -> Rejection:
         self.stats.rejected[code] += 1
         return Rejection(code, message, seq)
-
-
-def _is_confirmed_level(
-    state: _SymbolState, mid: float, limit: float, config: ValidationConfig
-) -> bool:
-    candidate = state.candidate_mid
-    if candidate is not None and abs(mid / candidate - 1.0) <= limit:
-        state.candidate_count += 1
-    else:
-        state.candidate_count = 1
-    state.candidate_mid = mid
-    return state.candidate_count >= config.spike_confirmation_ticks

@@ -124,6 +124,9 @@ class TierLimits:
     notification_channels: int
     data_retention_days: int
     features: frozenset[Feature] = field(default_factory=frozenset)
+    # The size of one backtest job: combinations searched x bars each runs on. The default
+    # keeps limits stored before this field existed readable.
+    backtest_combination_bars: int = 20_000_000
 
     def with_overrides(self, overrides: dict[str, Any]) -> TierLimits:
         """Return these limits with stored per-tenant overrides applied (unknown keys fail)."""
@@ -159,6 +162,7 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
         notification_channels=1,
         data_retention_days=30,
         features=frozenset(),
+        backtest_combination_bars=20_000_000,
     ),
     Tier.PRO: TierLimits(
         rest_requests_per_minute=600,
@@ -178,6 +182,7 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
                 Feature.REPORT_EXPORTS,
             }
         ),  # fmt: skip
+        backtest_combination_bars=500_000_000,
     ),
     Tier.ENTERPRISE: TierLimits(
         rest_requests_per_minute=6000,
@@ -189,6 +194,7 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
         notification_channels=4,
         data_retention_days=1825,
         features=frozenset(Feature),
+        backtest_combination_bars=10_000_000_000,
     ),
 }
 

@@ -28,5 +28,17 @@ class HealthReport:
             out.update(self.extra)
         return out
 
+    def to_public_dict(self) -> dict[str, Any]:
+        """Return what an anonymous caller may see: no error text, no paths or URLs.
+
+        ``detail`` and string ``extra`` values (a DuckDB file, a redacted database URL) stay
+        out; flags and counters such as ``rls_enforced`` stay in.
+        """
+        out: dict[str, Any] = {"name": self.name, "ok": self.ok, "backend": self.backend}
+        if self.latency_ms is not None:
+            out["latency_ms"] = round(self.latency_ms, 3)
+        out.update({k: v for k, v in self.extra.items() if isinstance(v, bool | int | float)})
+        return out
+
 
 ReadinessProbe = Callable[[], Awaitable[Sequence[HealthReport]]]

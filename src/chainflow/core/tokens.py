@@ -3,7 +3,10 @@
 Access tokens are JWTs signed with the one algorithm configured in ``AuthSettings``: HS256
 with ``CHAINFLOW_SECRET_KEY`` by default, RS256 or EdDSA with a PEM key pair. Verification
 pins that algorithm, so ``alg=none`` and algorithm-confusion tokens are refused, and checks
-expiry against the injected ``Clock`` rather than the machine's time.
+expiry against the injected ``Clock`` rather than the machine's time. A token's lifetime is
+capped by the settings whatever it claims: one whose ``exp - iat`` exceeds
+``access_token_ttl_s`` (a forged long-lived token), that lacks ``iat`` or was issued in the
+future is refused.
 
 API keys look like ``cfk_<8-character public prefix>_<43-character secret>``. They carry 256
 random bits, so a fast SHA-256 is the right hash for them (argon2 is for passwords, which
@@ -35,6 +38,9 @@ API_KEY_SECRET_BYTES = 32
 TOKEN_BYTES = 32
 # Tokens issued by a peer whose clock runs ahead of ours are accepted up to this margin.
 MAX_CLOCK_SKEW_S = 60
+# A token may claim a lifetime (exp - iat) this much longer than the configured one: whole
+# seconds are rounded, nothing else; a longer claim was not issued by us.
+LIFETIME_LEEWAY_S = 5
 
 _PUBLIC_PREFIX_ALPHABET = string.ascii_letters + string.digits
 _API_KEY_PATTERN = re.compile(r"^cfk_([A-Za-z0-9]{8})_[A-Za-z0-9_\-]{43,}$")
@@ -147,6 +153,12 @@ class AccessTokenCodec:
                 f"received one that is not ({type(e).__name__})"
             ) from e
         claims = _claims_from_payload(payload)
+        lifetime_s = claims.exp - claims.iat
+        if lifetime_s > self._ttl_s + LIFETIME_LEEWAY_S:
+            raise InvalidTokenError(
+                f"access token must live at most {self._ttl_s} s from issue to expiry "
+                f"(CHAINFLOW_AUTH_ACCESS_TOKEN_TTL_S); received one claiming {lifetime_s} s"
+            )
         now_s = self._clock.now_ms() // 1000
         if claims.iat > now_s + MAX_CLOCK_SKEW_S:
             raise InvalidTokenError(

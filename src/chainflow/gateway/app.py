@@ -1,4 +1,9 @@
-"""The gateway's FastAPI app factory: routers of enabled services, probes, metrics, errors."""
+"""The gateway's FastAPI app factory: routers of enabled services, probes, metrics, errors.
+
+Middleware, outermost first: security headers, request id and metrics, CORS, the body
+limit, the rate-limit headers. So a 413 from the body limit still carries a request id,
+CORS and security headers.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from chainflow.core.errors import ConfigurationError
-from chainflow.core.health import HealthReport
 from chainflow.gateway.api import (
     Authenticator,
     MountedRouter,
@@ -21,11 +24,15 @@ from chainflow.gateway.api import (
     ReadinessProbe,
     WebSocketLimiter,
 )
+from chainflow.gateway.body_limit import BodyLimitMiddleware, BodyLimits
 from chainflow.gateway.errors import install_error_handlers
 from chainflow.gateway.metrics import HttpMetrics
 from chainflow.gateway.middleware import RequestContextMiddleware
+from chainflow.gateway.openapi_responses import install_error_responses
 from chainflow.gateway.overview import build_overview_router
+from chainflow.gateway.probes import build_probe_router
 from chainflow.gateway.rate_limit import RATE_LIMIT_HEADERS, RateLimitHeadersMiddleware
+from chainflow.gateway.security_headers import SecurityHeadersMiddleware
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
@@ -44,12 +51,14 @@ def create_gateway(
     rate_limiter: RateLimiter | None = None,
     websocket_limiter: WebSocketLimiter | None = None,
     overview_sources: Mapping[str, OverviewSource] | None = None,
+    body_limits: BodyLimits | None = None,
 ) -> FastAPI:
     """Build the HTTP app: ``/health``, ``/ready``, ``/metrics`` and every service router.
 
     ``authenticator``, ``rate_limiter`` and ``websocket_limiter`` go on ``app.state``, where
     the auth dependencies of every route find them. ``overview_sources`` adds
-    ``GET /api/v1/me/overview``, which needs the first two.
+    ``GET /api/v1/me/overview``, which needs the first two. ``body_limits`` bounds request
+    bodies (1 MiB and 32 levels of JSON nesting by default).
     """
     if overview_sources is not None and (authenticator is None or rate_limiter is None):
         raise ConfigurationError(
@@ -69,7 +78,9 @@ def create_gateway(
     app.state.websocket_limiter = websocket_limiter
     metrics = HttpMetrics(metrics_registry)
     install_error_handlers(app)
+    install_error_responses(app)
     app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits or BodyLimits())
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -80,23 +91,16 @@ def create_gateway(
             expose_headers=["X-Request-ID", "Retry-After", *RATE_LIMIT_HEADERS],
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-
-    @app.get("/health", tags=["probes"], summary="Liveness: the process answers")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "version": version, "services": list(service_names)}
-
-    @app.get("/ready", tags=["probes"], summary="Readiness: every configured backend answers")
-    async def ready() -> JSONResponse:
-        reports = await readiness()
-        for report in reports:
-            metrics.dependency_up.labels(report.name, report.backend).set(1 if report.ok else 0)
-        body = _readiness_body(reports)
-        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
-
-    @app.get("/metrics", tags=["probes"], summary="Prometheus metrics", include_in_schema=True)
-    async def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
-
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.include_router(
+        build_probe_router(
+            version=version,
+            service_names=service_names,
+            readiness=readiness,
+            metrics=metrics,
+            metrics_registry=metrics_registry,
+        )
+    )
     for mounted in routers:
         app.include_router(
             mounted.router, prefix=mounted.prefix, tags=list(mounted.tags) or [mounted.service]
@@ -104,11 +108,3 @@ def create_gateway(
     if overview_sources is not None:
         app.include_router(build_overview_router(overview_sources), prefix="/api/v1")
     return app
-
-
-def _readiness_body(reports: Sequence[HealthReport]) -> dict[str, Any]:
-    ok = all(r.ok for r in reports)
-    return {
-        "status": "ok" if ok else "unavailable",
-        "checks": {r.name: r.to_dict() for r in reports},
-    }

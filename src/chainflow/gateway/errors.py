@@ -19,11 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chainflow.core.errors import (
     ChainflowError,
     Forbidden,
+    InvalidInput,
     RateLimited,
     TierLimitExceeded,
     Unauthenticated,
 )
 from chainflow.core.logging import get_logger
+from chainflow.gateway.security_headers import security_headers
 
 log = get_logger("chainflow.gateway")
 
@@ -64,6 +66,19 @@ class FeatureNotInTierError(TierLimitExceeded):
 
 class WebSocketLimitError(TierLimitExceeded):
     code = "websocket_limit"
+
+
+class BodyTooLargeError(InvalidInput):
+    """A request body was larger than its route accepts; it was not read further."""
+
+    code = "body_too_large"
+    status = 413
+
+
+class JSONTooDeepError(InvalidInput):
+    """A JSON request body nested deeper than the gateway accepts."""
+
+    code = "invalid_schema"
 
 
 class RateLimitExceededError(RateLimited):
@@ -124,9 +139,15 @@ async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+    # Starlette sends this answer outside every middleware, so it adds their headers itself.
+    headers = security_headers(request.url.path)
+    request_id = getattr(request.state, "request_id", None)
+    if isinstance(request_id, str):
+        headers["X-Request-ID"] = request_id
     return JSONResponse(
         error_body("internal_error", "An unexpected error occurred; it has been logged."),
         status_code=500,
+        headers=headers,
     )
 
 

@@ -71,7 +71,9 @@ class ClusterHealth:
             if instance
             else {"instance_id": self._local_instance_id, "services": [], "url": None}
         )
-        base.update(ready=all(r.ok for r in reports), checks={r.name: r.to_dict() for r in reports})
+        # Anyone may read cluster health: show what /ready shows an anonymous caller.
+        checks = {r.name: r.to_public_dict() for r in reports}
+        base.update(ready=all(r.ok for r in reports), checks=checks)
         return base
 
 

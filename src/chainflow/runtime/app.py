@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from chainflow import __version__
 from chainflow.gateway.api import MountedRouter
 from chainflow.gateway.app import create_gateway
+from chainflow.gateway.body_limit import BodyLimits
 from chainflow.gateway.proxy import build_proxy_router
 from chainflow.runtime.kernel import Kernel
 from chainflow.runtime.services import SERVICES
@@ -44,6 +45,16 @@ def create_app(kernel: Kernel) -> FastAPI:
         rate_limiter=kernel.rate_limiter,
         websocket_limiter=kernel.websocket_limiter,
         overview_sources=kernel.overview_sources(),
+        body_limits=_body_limits(kernel),
+    )
+
+
+def _body_limits(kernel: Kernel) -> BodyLimits:
+    http = kernel.settings.http
+    return BodyLimits(
+        default_bytes=http.max_body_bytes,
+        by_path_prefix=dict(http.body_limits),
+        max_json_depth=http.max_json_depth,
     )
 
 

@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 def build_bridge_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
     service = BridgeService(
-        clock=kernel.clock, store=infra.timeseries, database=infra.database, bus=infra.bus
+        clock=kernel.clock,
+        store=infra.timeseries,
+        database=infra.database,
+        bus=infra.bus,
+        settings=kernel.settings.bridge,
     )
     usage = UsageMeter(store=infra.timeseries, clock=kernel.clock)
     kernel.bridge = service

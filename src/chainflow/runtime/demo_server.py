@@ -20,6 +20,7 @@ import httpx
 
 from chainflow.bridge.api import AggregatedBar
 from chainflow.bridge.bar_table import persist_bars
+from chainflow.bridge.ws_messages import MAX_FRAME_BYTES
 from chainflow.core.ids import TenantId
 from chainflow.core.settings import (
     BusSettings,
@@ -132,7 +133,8 @@ class DemoServer:
             log_config=None,
             access_log=False,
             lifespan="on",
-            ws_max_size=16 * 1024 * 1024,
+            ws_max_size=MAX_FRAME_BYTES,
+            proxy_headers=False,
         )
         self._server = GracefulServer(config)
         self._task = asyncio.create_task(self._server.serve(), name="demo-server")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import ipaddress
 import signal
 import threading
 from collections.abc import Coroutine, Iterator
@@ -12,11 +13,47 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from chainflow.bridge.ws_messages import MAX_FRAME_BYTES
+from chainflow.core.errors import ConfigurationError
+from chainflow.core.settings import Settings
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 T = TypeVar("T")
+DEV_KEY_WARNING = (
+    "warning: access tokens are signed with the public development key "
+    "(CHAINFLOW_SECRET_KEY is unset); serving on loopback only"
+)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Return whether binding ``host`` listens on this machine's loopback interface only."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_serving_key(settings: Settings, host: str) -> str | None:
+    """Return the warning to print when tokens are signed with the development key, or
+    ``None``; raise ``ConfigurationError`` when that key would serve beyond loopback.
+
+    Anyone can sign tokens with the published development key, so a server using it
+    (only possible with ``CHAINFLOW_ENV=dev``; settings refuse it elsewhere) must not be
+    reachable from other machines.
+    """
+    if not settings.signs_with_dev_key:
+        return None
+    if not is_loopback_host(host):
+        raise ConfigurationError(
+            f"expected a loopback --host (127.0.0.1, ::1, localhost) or CHAINFLOW_SECRET_KEY "
+            f"set; received host {host!r} with the public development key, which would let "
+            "anyone sign access tokens"
+        )
+    return DEV_KEY_WARNING
 
 
 class GracefulServer(uvicorn.Server):
@@ -65,7 +102,11 @@ def tune_gc_for_serving() -> None:
 
 
 async def serve_kernel(kernel: Kernel, *, host: str, port: int) -> None:
-    """Start ``kernel``, serve its app until a signal, then stop the kernel."""
+    """Start ``kernel``, serve its app until a signal, then stop the kernel.
+
+    Refuse (``ConfigurationError``) to serve beyond loopback with the development key.
+    """
+    check_serving_key(kernel.settings, host)
     await kernel.start()
     tune_gc_for_serving()
     try:
@@ -76,6 +117,8 @@ async def serve_kernel(kernel: Kernel, *, host: str, port: int) -> None:
             log_config=None,
             access_log=False,
             lifespan="on",
+            ws_max_size=MAX_FRAME_BYTES,  # larger WebSocket messages close with 1009
+            proxy_headers=False,  # the peer is the client unless AUTH_TRUST_FORWARDED_FOR
         )
         await GracefulServer(config).serve()
     finally:

@@ -24,6 +24,7 @@ def build_users_component(kernel: Kernel) -> ServiceComponent:
         clock=kernel.clock,
         bus=infra.bus,
         access_tokens=kernel.access_tokens,
+        cache=infra.cache,
         # The same cache entries the gateway's Authenticator reads, in every process.
         invalidate_session=kernel.principal_cache.invalidate_session,
         invalidate_api_key=kernel.principal_cache.invalidate_api_key,

@@ -11,6 +11,7 @@ from chainflow.core.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     TierLimitExceeded,
     Unauthenticated,
 )
@@ -120,6 +121,15 @@ class EmailNotVerifiedError(Forbidden):
 
 class AccountDisabledError(Forbidden):
     code = "account_disabled"
+
+
+class TooManyAttemptsError(RateLimited):
+    """Too many failed attempts for an address or from a client: locked for a while.
+
+    ``retry_after_s`` becomes the ``Retry-After`` header.
+    """
+
+    code = "too_many_attempts"
 
 
 class SessionRequiredError(Forbidden):

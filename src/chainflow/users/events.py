@@ -59,6 +59,41 @@ class InvitationCreated(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class SignInLocked(Event):
+    """``failed_attempts`` sign-ins to ``email`` within ``window_s`` seconds did not succeed
+    and another came, so sign-ins are locked for ``lock_s`` seconds (until
+    ``locked_until_ms``); the owner should hear of it.
+
+    ``ip`` is the client address of the attempt that started the lock.
+    """
+
+    user_id: str
+    tenant_id: str
+    email: str
+    locale: str
+    failed_attempts: int
+    window_s: float
+    lock_s: float
+    locked_until_ms: int
+    ip: str | None
+    ts_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateRegistrationAttempted(Event):
+    """Someone tried to register ``email``, which already has an account; nothing was
+    created and the caller was answered as for a new account. Tell the owner (who can sign
+    in or reset the password)."""
+
+    user_id: str
+    tenant_id: str
+    email: str
+    locale: str
+    ip: str | None
+    ts_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class TierChanged(Event):
     """A tenant's subscription tier changed."""
 
@@ -85,23 +120,39 @@ def tier_changed_topic() -> str:
     return topic("users", "tier", "changed")
 
 
+def sign_in_locked_topic() -> str:
+    return topic("users", "sign_in", "locked")
+
+
+def duplicate_registration_attempted_topic() -> str:
+    return topic("users", "registration", "duplicate_attempted")
+
+
 def publish_after_commit(uow: UnitOfWork, bus: EventBus, subject: str, event: Event) -> None:
     """Publish ``event`` on ``subject`` once ``uow`` commits; drop it on rollback.
 
     A failed publish is logged (without the payload) and does not fail the request: the
     data is committed by then, and the caller can ask for a fresh token.
     """
-    data = json.dumps(event.to_dict()).encode()
 
     async def publish() -> None:
-        try:
-            await bus.publish(subject, data)
-        except Exception as e:
-            log.warning(
-                "users_event_publish_failed",
-                subject=subject,
-                event_type=type(event).__name__,
-                error=type(e).__name__,
-            )
+        await publish_now(bus, subject, event)
 
     uow.after_commit(publish)
+
+
+async def publish_now(bus: EventBus, subject: str, event: Event) -> None:
+    """Publish ``event`` on ``subject`` now (it records no database change).
+
+    A failed publish is logged (without the payload) and does not fail the request.
+    """
+    data = json.dumps(event.to_dict()).encode()
+    try:
+        await bus.publish(subject, data)
+    except Exception as e:
+        log.warning(
+            "users_event_publish_failed",
+            subject=subject,
+            event_type=type(event).__name__,
+            error=type(e).__name__,
+        )

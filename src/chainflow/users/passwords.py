@@ -6,6 +6,7 @@ The policy's messages say what a good password needs; they never repeat the pass
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -122,6 +123,11 @@ class Argon2PasswordHasher:
     The parameters default to argon2-cffi's (RFC 9106 low-memory profile). A stored hash
     made with other parameters verifies still, and ``needs_rehash`` tells the caller to
     store a fresh one.
+
+    At most ``max_concurrent`` hashes or verifications run at once (default: one per CPU
+    core); the others wait their turn, so a flood of sign-ins queues instead of taking
+    every core and ``memory_cost_kib`` of memory per request. Callers must not hold a
+    database transaction while they wait (see ``users.service.sign_in``).
     """
 
     def __init__(
@@ -130,6 +136,7 @@ class Argon2PasswordHasher:
         time_cost: int | None = None,
         memory_cost_kib: int | None = None,
         parallelism: int | None = None,
+        max_concurrent: int | None = None,
     ) -> None:
         defaults = PasswordHasher()
         self._hasher = PasswordHasher(
@@ -137,15 +144,22 @@ class Argon2PasswordHasher:
             memory_cost=memory_cost_kib if memory_cost_kib is not None else defaults.memory_cost,
             parallelism=parallelism if parallelism is not None else defaults.parallelism,
         )
+        slots = max_concurrent if max_concurrent is not None else (os.cpu_count() or 1)
+        if slots < 1:
+            raise ValueError(f"max_concurrent must be at least 1; received {slots}")
+        self.max_concurrent = slots
+        self._slots = asyncio.Semaphore(slots)
         self._dummy_hash: str | None = None
 
     async def hash(self, password: str) -> str:
         """Return the argon2id hash of ``password``."""
-        return await asyncio.to_thread(self._hasher.hash, password)
+        async with self._slots:
+            return await asyncio.to_thread(self._hasher.hash, password)
 
     async def verify(self, password_hash: str, password: str) -> bool:
         """Return whether ``password`` matches ``password_hash``."""
-        return await asyncio.to_thread(self._verify, password_hash, password)
+        async with self._slots:
+            return await asyncio.to_thread(self._verify, password_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         """Return whether ``password_hash`` was made with other parameters than these."""

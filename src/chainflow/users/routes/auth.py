@@ -1,7 +1,10 @@
 """Routes of ``/api/v1/auth``: sign-up, verification, sign-in, tokens, sessions, resets.
 
 The unauthenticated routes open a ``system=True`` unit of work: the caller's tenant is
-known only once the e-mail address or the presented token has found its row.
+known only once the e-mail address or the presented token has found its row. Passwords
+are hashed or checked before the writing unit of work opens (argon2 must not hold
+SQLite's write lock), and the attempts are throttled per address and per client
+(``users.service.auth_throttle``): a locked caller gets 429 ``too_many_attempts``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from chainflow.core.auth import Permission, Principal
 from chainflow.gateway.api import require_permission
 from chainflow.storage.relational import Database
+from chainflow.users.errors import EmailAlreadyRegisteredError
 from chainflow.users.schemas import (
     Accepted,
     InvitationAccept,
@@ -30,15 +34,18 @@ from chainflow.users.schemas import (
     VerifyRequest,
 )
 from chainflow.users.service import UsersService
+from chainflow.users.service.accounts import Registration, RegistrationRequest
+from chainflow.users.service.auth_throttle import AuthThrottle
 from chainflow.users.service.sessions import ClientInfo, Rejected, TokenPair
 
 ProfileReader = Annotated[Principal, Depends(require_permission(Permission.PROFILE_READ))]
 
 
-def _client(request: Request) -> ClientInfo:
+def _client(request: Request, throttle: AuthThrottle) -> ClientInfo:
+    peer = request.client.host if request.client else None
     return ClientInfo(
         user_agent=request.headers.get("user-agent"),
-        ip=request.client.host if request.client else None,
+        ip=throttle.client_ip(peer, request.headers.getlist("x-forwarded-for")),
     )
 
 
@@ -60,11 +67,12 @@ def build_auth_router(service: UsersService, database: Database) -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         summary="Create an account and its personal tenant (free tier)",
     )
-    async def register(body: RegisterRequest) -> Registered:
-        async with database.unit_of_work(system=True) as uow:
-            registration = await service.accounts.register(
-                uow, body.email, body.password, body.name
-            )
+    async def register(body: RegisterRequest, request: Request) -> Registered:
+        client = _client(request, service.throttle)
+        prepared = await service.accounts.prepare_registration(
+            body.email, body.password, body.name, ip=client.ip
+        )
+        registration = await _register(prepared)
         return Registered(
             user_id=registration.user_id,
             tenant_id=registration.tenant_id,
@@ -72,21 +80,32 @@ def build_auth_router(service: UsersService, database: Database) -> APIRouter:
         )
 
     @router.post("/verify", summary="Confirm an e-mail address with its verification token")
-    async def verify_email(body: VerifyRequest) -> Verified:
-        async with database.unit_of_work(system=True) as uow:
+    async def verify_email(body: VerifyRequest, request: Request) -> Verified:
+        client = _client(request, service.throttle)
+        async with (
+            service.throttle.token_redemption(client.ip),
+            database.unit_of_work(system=True) as uow,
+        ):
             user_id = await service.accounts.verify_email(uow, body.token)
         return Verified(user_id=user_id)
 
     @router.post("/login", summary="Sign in; returns an access and a refresh token")
     async def login(body: LoginRequest, request: Request) -> TokenPairOut:
+        attempt = await service.sign_in.check(body.email, _client(request, service.throttle))
+        async with database.unit_of_work(system=True, read_only=True) as uow:
+            account = await service.sign_in.find_account(uow, attempt)
+        # No transaction is open while argon2 runs.
+        verified = await service.sign_in.verify(attempt, account, body.password)
         async with database.unit_of_work(system=True) as uow:
-            pair = await service.accounts.login(uow, body.email, body.password, _client(request))
+            pair = await service.sign_in.open_session(uow, verified)
         return _token_pair(pair)
 
     @router.post("/refresh", summary="Rotate a refresh token; returns a new token pair")
     async def refresh(body: RefreshRequest, request: Request) -> TokenPairOut:
         async with database.unit_of_work(system=True) as uow:
-            outcome = await service.sessions.refresh(uow, body.refresh_token, _client(request))
+            outcome = await service.sessions.refresh(
+                uow, body.refresh_token, _client(request, service.throttle)
+            )
         if isinstance(outcome, Rejected):
             # Raised after the commit, so that a revoked family stays revoked.
             raise outcome.error
@@ -105,7 +124,9 @@ def build_auth_router(service: UsersService, database: Database) -> APIRouter:
         status_code=status.HTTP_202_ACCEPTED,
         summary="Send a password reset token to the address, if it has an account",
     )
-    async def request_password_reset(body: PasswordResetRequest) -> Accepted:
+    async def request_password_reset(body: PasswordResetRequest, request: Request) -> Accepted:
+        client = _client(request, service.throttle)
+        await service.throttle.reset_requested(body.email, client.ip)
         async with database.unit_of_work(system=True) as uow:
             await service.accounts.request_password_reset(uow, body.email)
         return Accepted()
@@ -115,9 +136,12 @@ def build_auth_router(service: UsersService, database: Database) -> APIRouter:
         status_code=status.HTTP_204_NO_CONTENT,
         summary="Set a new password with a reset token; signs out every session",
     )
-    async def confirm_password_reset(body: PasswordResetConfirm) -> Response:
-        async with database.unit_of_work(system=True) as uow:
-            await service.accounts.confirm_password_reset(uow, body.token, body.password)
+    async def confirm_password_reset(body: PasswordResetConfirm, request: Request) -> Response:
+        client = _client(request, service.throttle)
+        async with service.throttle.token_redemption(client.ip):
+            new_password = await service.accounts.prepare_new_password(body.password)
+            async with database.unit_of_work(system=True) as uow:
+                await service.accounts.confirm_password_reset(uow, body.token, new_password)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post(
@@ -125,8 +149,12 @@ def build_auth_router(service: UsersService, database: Database) -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         summary="Join the inviting tenant with a new account",
     )
-    async def accept_invitation(body: InvitationAccept) -> InvitationAccepted:
-        async with database.unit_of_work(system=True) as uow:
+    async def accept_invitation(body: InvitationAccept, request: Request) -> InvitationAccepted:
+        client = _client(request, service.throttle)
+        async with (
+            service.throttle.token_redemption(client.ip),
+            database.unit_of_work(system=True) as uow,
+        ):
             accepted = await service.team.accept(uow, body.token, body.password, body.name)
         return InvitationAccepted(
             user_id=accepted.user_id, tenant_id=accepted.tenant_id, role=accepted.role
@@ -160,5 +188,14 @@ def build_auth_router(service: UsersService, database: Database) -> APIRouter:
         async with database.unit_of_work(principal.tenant) as uow:
             await service.sessions.revoke_session(uow, principal, session_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    async def _register(prepared: RegistrationRequest) -> Registration:
+        try:
+            async with database.unit_of_work(system=True) as uow:
+                return await service.accounts.register(uow, prepared)
+        except EmailAlreadyRegisteredError:
+            # A concurrent registration took the address first: answer as for a taken one.
+            async with database.unit_of_work(system=True) as uow:
+                return await service.accounts.register(uow, prepared)
 
     return router

@@ -13,10 +13,12 @@ from chainflow.core.clock import Clock
 from chainflow.core.settings import AuthSettings
 from chainflow.core.tokens import AccessTokenCodec
 from chainflow.hub.api import EventBus
+from chainflow.storage.api import Cache
 from chainflow.users.passwords import Argon2PasswordHasher
 from chainflow.users.service.accounts import AccountService
 from chainflow.users.service.admin import AdminService
 from chainflow.users.service.api_keys import ApiKeyService
+from chainflow.users.service.auth_throttle import AuthThrottle
 from chainflow.users.service.context import (
     ApiKeyInvalidator,
     PrincipalCacheInvalidation,
@@ -24,6 +26,7 @@ from chainflow.users.service.context import (
 )
 from chainflow.users.service.one_time_tokens import OneTimeTokens, TokenPurpose
 from chainflow.users.service.sessions import SessionService
+from chainflow.users.service.sign_in import SignInService
 from chainflow.users.service.team import TeamService
 from chainflow.users.service.trading_settings import TradingSettingsService
 
@@ -33,7 +36,9 @@ class UsersService:
     """Every use case of the users service, built once per process."""
 
     accounts: AccountService
+    sign_in: SignInService
     sessions: SessionService
+    throttle: AuthThrottle
     api_keys: ApiKeyService
     team: TeamService
     trading_settings: TradingSettingsService
@@ -47,6 +52,7 @@ def build_users_service(
     clock: Clock,
     bus: EventBus,
     access_tokens: AccessTokenCodec,
+    cache: Cache,
     passwords: Argon2PasswordHasher | None = None,
     invalidate_session: SessionInvalidator | None = None,
     invalidate_api_key: ApiKeyInvalidator | None = None,
@@ -56,7 +62,8 @@ def build_users_service(
     ``invalidate_session`` and ``invalidate_api_key`` are the gateway's
     ``Authenticator.invalidate_session`` / ``invalidate_api_key``: they run after a commit
     that revokes a session or key, or changes the role, tier or limits its cached principal
-    carries.
+    carries. ``cache`` holds the sign-in throttles' counters and locks: the shared cache,
+    so that every process of the service counts the same attempts.
     """
     invalidation = PrincipalCacheInvalidation(
         invalidate_session=invalidate_session, invalidate_api_key=invalidate_api_key
@@ -75,17 +82,29 @@ def build_users_service(
             TokenPurpose.RESET: auth.password_reset_token_ttl_s,
         },
     )
+    throttle = AuthThrottle(cache=cache, clock=clock, settings=auth)
     accounts = AccountService(
         clock=clock,
         bus=bus,
         passwords=hasher,
         one_time_tokens=one_time_tokens,
         sessions=sessions,
+        throttle=throttle,
+        requires_email_verification=requires_email_verification,
+    )
+    sign_in = SignInService(
+        clock=clock,
+        bus=bus,
+        passwords=hasher,
+        sessions=sessions,
+        throttle=throttle,
         requires_email_verification=requires_email_verification,
     )
     return UsersService(
         accounts=accounts,
+        sign_in=sign_in,
         sessions=sessions,
+        throttle=throttle,
         api_keys=ApiKeyService(clock=clock, invalidation=invalidation),
         team=TeamService(
             clock=clock,

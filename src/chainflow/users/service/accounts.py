@@ -1,25 +1,24 @@
-"""Accounts: registration, e-mail verification, sign-in, password reset and the profile."""
+"""Accounts: registration, e-mail verification, password reset and the profile.
+
+Sign-in lives in ``sign_in.py``. Passwords are hashed before the unit of work opens
+(``prepare_registration``, ``prepare_new_password``), so argon2 never holds the write lock.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chainflow.core.auth import Principal, Role, Tier, TierLimits
 from chainflow.core.clock import Clock
-from chainflow.core.ids import TenantId, UserId
+from chainflow.core.ids import TenantId, UserId, new_id
 from chainflow.hub.api import EventBus
 from chainflow.storage.relational import UnitOfWork
-from chainflow.users.errors import (
-    AccountDisabledError,
-    EmailAlreadyRegisteredError,
-    EmailNotVerifiedError,
-    InvalidCredentialsError,
-    InvalidEmailError,
-    UserNotFoundError,
-)
+from chainflow.users.errors import UserNotFoundError
 from chainflow.users.events import (
+    DuplicateRegistrationAttempted,
     PasswordResetRequested,
     VerificationRequested,
+    duplicate_registration_attempted_topic,
     password_reset_requested_topic,
     publish_after_commit,
     verification_requested_topic,
@@ -35,18 +34,14 @@ from chainflow.users.identity import (
 from chainflow.users.models import Tenant, User
 from chainflow.users.passwords import Argon2PasswordHasher, require_strong_password
 from chainflow.users.repository import CrossTenantLookup, TenantRecordRepository, UserRepository
+from chainflow.users.service.auth_throttle import AuthThrottle
 from chainflow.users.service.context import (
     limits_of,
     require_session,
     tenant_context_for,
 )
 from chainflow.users.service.one_time_tokens import IssuedToken, OneTimeTokens, TokenPurpose
-from chainflow.users.service.sessions import ClientInfo, SessionService, TokenPair
-
-INVALID_CREDENTIALS_MESSAGE = (
-    "expected the e-mail address and password of an account; received a combination that "
-    "matches none"
-)
+from chainflow.users.service.sessions import SessionService
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +49,24 @@ class Registration:
     user_id: UserId
     tenant_id: TenantId
     verification_required: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationRequest:
+    """A registration checked and hashed before any transaction opens."""
+
+    email: str
+    name: str | None
+    password_hash: str = field(repr=False)
+    ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPassword:
+    """A new password checked against the policy (without the address) and hashed."""
+
+    password: str = field(repr=False)
+    password_hash: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +96,10 @@ class ProfileUpdate:
 
 
 class AccountService:
-    """Who may sign in, and how they prove it. Never commits: the caller's unit of work does.
+    """Who has an account, and how they prove their address. Never commits: the caller's
+    unit of work does.
 
-    The unauthenticated entry points (register, verify, login, password reset) take a
+    The unauthenticated entry points (register, verify, password reset) take a
     ``system=True`` unit of work: nobody is signed in yet, so the tenant is known only once
     the e-mail address or the presented token has found its row.
     """
@@ -98,6 +112,7 @@ class AccountService:
         passwords: Argon2PasswordHasher,
         one_time_tokens: OneTimeTokens,
         sessions: SessionService,
+        throttle: AuthThrottle,
         requires_email_verification: bool,
     ) -> None:
         self._clock = clock
@@ -105,28 +120,53 @@ class AccountService:
         self._passwords = passwords
         self._one_time_tokens = one_time_tokens
         self._sessions = sessions
+        self._throttle = throttle
         self._requires_email_verification = requires_email_verification
 
-    async def register(
-        self, uow: UnitOfWork, email: str, password: str, name: str | None = None
-    ) -> Registration:
-        """Create a personal tenant (free tier) owned by a new user; send a verification token."""
+    async def prepare_registration(
+        self, email: str, password: str, name: str | None = None, *, ip: str | None = None
+    ) -> RegistrationRequest:
+        """Check the address, name and password policy and hash the password.
+
+        Run it before opening the unit of work: argon2 must not hold the write lock.
+        """
         normalized = normalize_email(email)
         display_name = validate_name(name)
         require_strong_password(password, normalized)
-        if await CrossTenantLookup(uow.session).user_by_email(normalized) is not None:
-            raise EmailAlreadyRegisteredError(
-                "expected an e-mail address without an account; received one already "
-                "registered. Sign in or reset the password instead."
+        password_hash = await self._passwords.hash(password)
+        return RegistrationRequest(normalized, display_name, password_hash, ip)
+
+    async def register(self, uow: UnitOfWork, request: RegistrationRequest) -> Registration:
+        """Create a personal tenant (free tier) owned by a new user; send a verification token.
+
+        An address that already has an account gets the same answer, with fresh ids that
+        name nothing, so registration does not tell who has an account: nothing is created
+        and the owner is told that someone tried (at most once an hour per address).
+        """
+        existing = await CrossTenantLookup(uow.session).user_by_email(request.email)
+        if existing is not None:
+            if await self._throttle.is_first_duplicate_registration(request.email):
+                event = DuplicateRegistrationAttempted(
+                    user_id=existing.id,
+                    tenant_id=existing.tenant_id,
+                    email=existing.email,
+                    locale=existing.locale,
+                    ip=request.ip,
+                    ts_event_ms=self._clock.now_ms(),
+                )
+                topic = duplicate_registration_attempted_topic()
+                publish_after_commit(uow, self._bus, topic, event)
+            return Registration(
+                UserId(new_id()), TenantId(new_id()), self._requires_email_verification
             )
         tenant = await TenantRecordRepository(uow.session).add(
-            Tenant(name=display_name or normalized, tier=Tier.FREE.value, limit_overrides={})
+            Tenant(name=request.name or request.email, tier=Tier.FREE.value, limit_overrides={})
         )
         user = await UserRepository(uow.session, tenant_context_for(tenant.id)).add_user(
             User(
-                email=normalized,
-                password_hash=await self._passwords.hash(password),
-                name=display_name,
+                email=request.email,
+                password_hash=request.password_hash,
+                name=request.name,
                 locale=DEFAULT_LOCALE,
                 timezone=DEFAULT_TIMEZONE,
                 role=Role.OWNER.value,
@@ -159,39 +199,6 @@ class AccountService:
             user.email_verified_at = self._clock.now()
         return UserId(user.id)
 
-    async def login(
-        self, uow: UnitOfWork, email: str, password: str, client: ClientInfo
-    ) -> TokenPair:
-        """Check the password and open a session; ``uow`` is a ``system=True`` unit of work.
-
-        An unknown address costs the same argon2 verification as a wrong password, so the
-        answer time does not tell which accounts exist.
-        """
-        try:
-            normalized: str | None = normalize_email(email)
-        except InvalidEmailError:
-            normalized = None
-        lookup = CrossTenantLookup(uow.session)
-        user = await lookup.user_by_email(normalized) if normalized else None
-        if user is None:
-            await self._passwords.verify_dummy(password)
-            raise InvalidCredentialsError(INVALID_CREDENTIALS_MESSAGE)
-        if not await self._passwords.verify(user.password_hash, password):
-            raise InvalidCredentialsError(INVALID_CREDENTIALS_MESSAGE)
-        tenant = await TenantRecordRepository(uow.session).get(user.tenant_id)
-        if not user.is_active or tenant is None:
-            raise AccountDisabledError(
-                "expected an active account; this account is disabled. Contact support."
-            )
-        if self._requires_email_verification and user.email_verified_at is None:
-            raise EmailNotVerifiedError(
-                "expected a verified e-mail address before signing in; this address is not "
-                "verified yet. Use the link sent to it."
-            )
-        if self._passwords.needs_rehash(user.password_hash):
-            user.password_hash = await self._passwords.hash(password)
-        return await self._sessions.open_session(uow, user, tenant, client)
-
     async def request_password_reset(self, uow: UnitOfWork, email: str) -> None:
         """Send a reset token when the address has an active account; say nothing otherwise."""
         user = await CrossTenantLookup(uow.session).user_by_email(normalize_email(email))
@@ -209,11 +216,21 @@ class AccountService:
         )
         publish_after_commit(uow, self._bus, password_reset_requested_topic(), event)
 
-    async def confirm_password_reset(self, uow: UnitOfWork, token: str, password: str) -> None:
+    async def prepare_new_password(self, password: str) -> NewPassword:
+        """Check ``password`` against the policy and hash it, before any transaction opens.
+
+        ``confirm_password_reset`` checks the rule that needs the account's address.
+        """
+        require_strong_password(password)
+        return NewPassword(password, await self._passwords.hash(password))
+
+    async def confirm_password_reset(
+        self, uow: UnitOfWork, token: str, new_password: NewPassword
+    ) -> None:
         """Redeem a reset token, set the new password and sign the user out everywhere."""
         user = await self._one_time_tokens.redeem(uow, token, TokenPurpose.RESET)
-        require_strong_password(password, user.email)
-        user.password_hash = await self._passwords.hash(password)
+        require_strong_password(new_password.password, user.email)
+        user.password_hash = new_password.password_hash
         if user.email_verified_at is None:
             # The token reached the inbox, which proves the address as well as a
             # verification token would.
