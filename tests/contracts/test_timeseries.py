@@ -395,6 +395,71 @@ class TestExactlyOnce:
         assert await store.append_ticks(TenantId(unique_name("other")), [tick]) == 1
 
 
+class TestReplacingTable:
+    """A table with a ``replace_key`` holds one row per key: the last one appended."""
+
+    @staticmethod
+    def spec() -> TableSpec:
+        return TableSpec(
+            unique_name("revised"),
+            (ColumnSpec("kind", ColumnType.STRING), ColumnSpec("value", ColumnType.FLOAT64)),
+            replace_key=("kind",),
+        )
+
+    async def test_appends_of_one_key_keep_the_last_row(
+        self, store: TimeSeriesStore, tenant: TenantId
+    ) -> None:
+        spec = self.spec()
+        await store.ensure_table(spec)
+
+        def row(ts: int, kind: str, value: float) -> dict:
+            return {"tenant_id": tenant, "symbol": SYMBOL, "ts": ts, "kind": kind, "value": value}
+
+        await store.append(spec.name, [row(BASE_TS, "a", 1.0), row(BASE_TS, "b", 2.0)])
+        for revision in range(1, 30):  # one append per revision, as late ticks arrive
+            await store.append(spec.name, [row(BASE_TS, "a", 1.0 + revision)])
+        await store.append(spec.name, [row(BASE_TS + 1, "a", 7.0), row(BASE_TS + 1, "a", 8.0)])
+
+        rows = await store.scan(
+            spec.name, tenant_id=tenant, symbol=SYMBOL, start_ms=0, end_ms=FAR_END
+        )
+
+        assert sorted((r["ts"], r["kind"], r["value"]) for r in rows) == [
+            (BASE_TS, "a", 30.0),
+            (BASE_TS, "b", 2.0),
+            (BASE_TS + 1, "a", 8.0),
+        ]
+
+    async def test_a_key_of_another_tenant_is_untouched(
+        self, store: TimeSeriesStore, tenant: TenantId
+    ) -> None:
+        spec = self.spec()
+        await store.ensure_table(spec)
+        other = TenantId(unique_name("other"))
+        for owner, value in ((tenant, 1.0), (other, 2.0), (tenant, 3.0)):
+            row = {"tenant_id": owner, "symbol": SYMBOL, "ts": BASE_TS, "kind": "a", "value": value}
+            await store.append(spec.name, [row])
+
+        mine = await store.scan(
+            spec.name, tenant_id=tenant, symbol=SYMBOL, start_ms=0, end_ms=FAR_END
+        )
+        theirs = await store.scan(
+            spec.name, tenant_id=other, symbol=SYMBOL, start_ms=0, end_ms=FAR_END
+        )
+
+        assert [r["value"] for r in mine] == [3.0]
+        assert [r["value"] for r in theirs] == [2.0]
+
+    async def test_replace_key_must_name_keyable_value_columns(
+        self, store: TimeSeriesStore
+    ) -> None:
+        bad = TableSpec(
+            unique_name("bad"), (ColumnSpec("value", ColumnType.FLOAT64),), replace_key=("value",)
+        )
+        with pytest.raises(InvalidInput, match="replace_key"):
+            await store.ensure_table(bad)
+
+
 class TestEnsureTable:
     @staticmethod
     def custom_spec() -> TableSpec:

@@ -1,13 +1,14 @@
 """The ``bars`` time-series table: its spec, the row mapping, persistence, the latest-row reducer.
 
-A bar's key is (tenant_id, symbol, timeframe, ts). The table is append-only, so one key can
-have several rows: the open bar persisted at shutdown (``MultiTimeframeAggregator.flush``),
-the closed bar, and each ``BarRevised``. Every change to a bar adds exactly one tick, so the
-row with the highest ``tick_count`` is the latest; readers reduce rows with ``latest_bars``.
-This holds across restarts when the flushed open bars are ``restore``d into the new
-aggregator; without that, the bar rebuilt after the restart lacks the earlier ticks and
-competes with the flushed row. Either way batch ``TimeSeriesStore.ohlcv`` over the stored
-ticks is the source of truth, and a reader that needs exact bars for old data uses it.
+A bar's key is (tenant_id, symbol, timeframe, ts). The table *replaces* by that key
+(``TableSpec.replace_key``): the open bar persisted at shutdown
+(``MultiTimeframeAggregator.flush``), the closed bar and each ``BarRevised`` overwrite one
+row, so the table holds one row per distinct bar however many late ticks revise it. Tables
+written before replacement existed (and a ClickHouse table first created as a plain
+MergeTree) may still hold a row per revision; every change to a bar adds exactly one tick,
+so the row with the highest ``tick_count`` is the latest, and readers reduce rows with
+``latest_bars``. Batch ``TimeSeriesStore.ohlcv`` over the stored ticks stays the source of
+truth for old data.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ BAR_TABLE = TableSpec(
         ColumnSpec("first_tick_ts", ColumnType.INT64),
         ColumnSpec("last_tick_ts", ColumnType.INT64),
     ),
+    replace_key=("timeframe",),
 )
 """Bars keyed by (tenant_id, symbol, ts = bar open time) plus ``timeframe``; see module doc."""
 

@@ -47,6 +47,10 @@ class TableSpec:
 
     name: str
     values: tuple[ColumnSpec, ...]
+    replace_key: tuple[str, ...] | None = None
+    """``None``: rows are appended. Otherwise a row is identified by (tenant_id, symbol, ts)
+    plus these STRING/INT64 value columns, and appending a row with a stored key replaces
+    that row (the last one appended wins): a revised bar is one row, not one per revision."""
 
     @property
     def columns(self) -> tuple[ColumnSpec, ...]:

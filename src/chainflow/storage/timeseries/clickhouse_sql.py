@@ -85,11 +85,28 @@ def engine_type(column: ColumnSpec) -> str:
 
 
 def create_table_sql(spec: TableSpec) -> str:
-    """Return the MergeTree ``CREATE TABLE IF NOT EXISTS`` statement for ``spec``."""
+    """Return the ``CREATE TABLE IF NOT EXISTS`` statement for ``spec``.
+
+    A replacing table (``spec.replace_key``) is a ``ReplacingMergeTree`` whose sorting key
+    is its row key, so merges keep the last row inserted per key; reads use ``FINAL``.
+    """
     columns = ",\n  ".join(f"{quote_identifier(c.name)} {engine_type(c)}" for c in spec.columns)
+    engine, order_by = "MergeTree", ORDER_BY
+    if spec.replace_key is not None:
+        engine = "ReplacingMergeTree"
+        key = ("tenant_id", "symbol", "ts", *spec.replace_key)
+        order_by = "(" + ", ".join(quote_identifier(name) for name in key) + ")"
     return (
         f"CREATE TABLE IF NOT EXISTS {quote_identifier(spec.name)} (\n  {columns}\n)\n"
-        f"ENGINE = MergeTree\nPARTITION BY {PARTITION_BY}\nORDER BY {ORDER_BY}"
+        f"ENGINE = {engine}\nPARTITION BY {PARTITION_BY}\nORDER BY {order_by}"
+    )
+
+
+def table_engine_sql(table: str) -> str:
+    """Return the query of ``table``'s engine name."""
+    return (
+        "SELECT engine FROM system.tables "
+        f"WHERE database = currentDatabase() AND name = {render_string(table)}"
     )
 
 
@@ -127,14 +144,17 @@ def _range_filter(query: RangeQuery) -> str:
     )
 
 
-def select_rows_sql(spec: TableSpec, columns: Sequence[str], query: RangeQuery) -> str:
-    """Return the range scan of ``query`` on ``spec`` (only ``columns``), ordered by ts."""
+def select_rows_sql(
+    spec: TableSpec, columns: Sequence[str], query: RangeQuery, *, final: bool = False
+) -> str:
+    """Return the range scan of ``query`` on ``spec`` (only ``columns``), ordered by ts.
+
+    ``final`` reads a ReplacingMergeTree as merged: one row per key, the last inserted.
+    """
     selected = ", ".join(quote_identifier(name) for name in columns)
     order = "DESC" if query.descending else "ASC"
-    sql = (
-        f"SELECT {selected} FROM {quote_identifier(spec.name)} {_range_filter(query)} "
-        f"ORDER BY `ts` {order}"
-    )
+    table = quote_identifier(spec.name) + (" FINAL" if final else "")
+    sql = f"SELECT {selected} FROM {table} {_range_filter(query)} ORDER BY `ts` {order}"
     if query.limit is not None:
         sql += f" LIMIT {render_int(query.limit)}"
     return sql

@@ -26,6 +26,7 @@ from chainflow.storage.timeseries.clickhouse_sql import (
     insert_sql,
     select_bars_sql,
     select_rows_sql,
+    table_engine_sql,
 )
 from chainflow.storage.timeseries.store_base import RangeQuery, TimeSeriesStoreBase
 from chainflow.storage.timeseries.tables import EncodedRow, check_existing_columns
@@ -38,6 +39,7 @@ class ClickHouseTimeSeriesStore(TimeSeriesStoreBase):
         self.backend = executor.backend
         super().__init__(settings, location=executor.location)
         self._executor = executor
+        self._replacing: set[str] = set()
 
     async def _open(self) -> None:
         await self._executor.open()
@@ -49,14 +51,24 @@ class ClickHouseTimeSeriesStore(TimeSeriesStoreBase):
         await self._executor.execute(create_table_sql(spec))
         existing = await self._executor.fetch(describe_columns_sql(spec.name))
         check_existing_columns(spec, [(row[0], row[1]) for row in existing], engine_type)
+        engine = await self._executor.fetch(table_engine_sql(spec.name))
+        # A table created as a plain MergeTree before it was declared replacing keeps its
+        # rows per revision; readers reduce them (e.g. ``bar_table.latest_bars``).
+        if engine and str(engine[0][0]).startswith("Replacing"):
+            self._replacing.add(spec.name)
 
     async def _commit(self, spec: TableSpec, rows: list[EncodedRow]) -> None:
+        await self._executor.execute(insert_sql(spec, rows))
+
+    async def _replace(self, spec: TableSpec, rows: list[EncodedRow]) -> None:
+        # ReplacingMergeTree keeps the last row inserted per sorting key; FINAL reads merge.
         await self._executor.execute(insert_sql(spec, rows))
 
     async def _select_rows(
         self, spec: TableSpec, columns: Sequence[str], query: RangeQuery
     ) -> Sequence[Sequence[Any]]:
-        return await self._executor.fetch(select_rows_sql(spec, columns, query))
+        final = spec.name in self._replacing
+        return await self._executor.fetch(select_rows_sql(spec, columns, query, final=final))
 
     async def _select_bars(self, query: RangeQuery, width_ms: int) -> Sequence[Sequence[Any]]:
         return await self._executor.fetch(select_bars_sql(query, width_ms))

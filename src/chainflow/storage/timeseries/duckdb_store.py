@@ -29,6 +29,7 @@ from chainflow.storage.timeseries.store_base import RangeQuery, TimeSeriesStoreB
 from chainflow.storage.timeseries.tables import (
     EncodedRow,
     check_existing_columns,
+    replace_key_indexes,
     validate_identifier,
 )
 
@@ -95,6 +96,29 @@ def select_bars_sql(query: RangeQuery, width_ms: int) -> tuple[str, dict[str, An
     return sql, params
 
 
+_DELETE_CHUNK = 500  # keys per DELETE statement (four parameters each)
+
+
+def delete_keys_sql(spec: TableSpec, keys: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """Return the DELETE of the rows whose replace key is one of ``keys`` and its parameters.
+
+    ``keys`` hold (tenant_id, symbol, ts, *replace_key) values; the ts range bound lets
+    DuckDB skip row groups by their zone maps before it matches the keys.
+    """
+    names = ("tenant_id", "symbol", "ts", *(spec.replace_key or ()))
+    match = " AND ".join(f"t.{_quote(name)} = k.{_quote(name)}" for name in names)
+    placeholders = ", ".join("(" + ", ".join("?" for _ in names) + ")" for _ in keys)
+    columns = ", ".join(_quote(name) for name in names)
+    sql = (
+        f"DELETE FROM {_quote(spec.name)} AS t USING (VALUES {placeholders}) AS k({columns}) "
+        f'WHERE t."ts" BETWEEN ? AND ? AND {match}'
+    )
+    params: list[Any] = [value for key in keys for value in key]
+    stamps = [key[2] for key in keys]
+    params += [min(stamps), max(stamps)]
+    return sql, params
+
+
 class DuckDBTimeSeriesStore(TimeSeriesStoreBase):
     """Time series in one DuckDB file (or ``:memory:``), group-committed by one writer."""
 
@@ -141,6 +165,9 @@ class DuckDBTimeSeriesStore(TimeSeriesStoreBase):
 
     async def _commit(self, spec: TableSpec, rows: list[EncodedRow]) -> None:
         await self._on_writer_thread(self._commit_on_writer, spec, rows)
+
+    async def _replace(self, spec: TableSpec, rows: list[EncodedRow]) -> None:
+        await self._on_writer_thread(self._replace_on_writer, spec, rows)
 
     async def _select_rows(
         self, spec: TableSpec, columns: Sequence[str], query: RangeQuery
@@ -189,9 +216,25 @@ class DuckDBTimeSeriesStore(TimeSeriesStoreBase):
         check_existing_columns(spec, existing, _engine_type)
 
     def _commit_on_writer(self, spec: TableSpec, rows: list[EncodedRow]) -> None:
+        self._append_in_transaction(spec, rows, replace=False)
+
+    def _replace_on_writer(self, spec: TableSpec, rows: list[EncodedRow]) -> None:
+        self._append_in_transaction(spec, rows, replace=True)
+
+    def _append_in_transaction(
+        self, spec: TableSpec, rows: list[EncodedRow], *, replace: bool
+    ) -> None:
+        # With ``replace``, the stored rows of these keys are deleted in the same transaction
+        # as the append: a reader sees the old row or the new one, never both or neither.
         cursor = self._require_writer_cursor()
         cursor.execute("BEGIN TRANSACTION").fetchall()
         try:
+            if replace:
+                indexes = replace_key_indexes(spec)
+                keys = [tuple(row[i] for i in indexes) for row in rows]
+                for start in range(0, len(keys), _DELETE_CHUNK):
+                    sql, params = delete_keys_sql(spec, keys[start : start + _DELETE_CHUNK])
+                    cursor.execute(sql, params).fetchall()
             appender = self._appenders.get(spec.name)
             if appender is None:
                 appender = cursor.appender(spec.name, columns=list(spec.column_names))

@@ -12,7 +12,7 @@ import abc
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -21,13 +21,20 @@ from chainflow.core.health import HealthReport
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Bar, Tick, Timeframe
 from chainflow.core.settings import TimeSeriesSettings
-from chainflow.storage.api import TICKS_TABLE, ColumnType, TableSpec
+from chainflow.storage.api import TICKS_TABLE, TableSpec
 from chainflow.storage.timeseries.group_commit import GroupCommitWriter, StoredMask
+from chainflow.storage.timeseries.range_query import (
+    RangeQuery,
+    check_text,
+    check_where,
+    range_query,
+)
 from chainflow.storage.timeseries.tables import (
     INT64_MAX,
     EncodedRow,
     TableCatalog,
     encode_rows,
+    last_row_per_key,
     row_decoder,
     ticks_to_rows,
     validate_table_spec,
@@ -37,19 +44,6 @@ from chainflow.storage.timeseries.tick_dedup import StoredTickIndex
 _T = TypeVar("_T")
 _TICK_COLUMNS = ("ts", "bid", "ask", "volume")
 _TICK_KEY_COLUMNS = ("ts", "bid", "ask")
-
-
-@dataclass(frozen=True, slots=True)
-class RangeQuery:
-    """One tenant's rows of one symbol with ``start_ms <= ts < end_ms``."""
-
-    tenant_id: str
-    symbol: str
-    start_ms: int
-    end_ms: int
-    limit: int | None = None
-    descending: bool = False
-    where: tuple[tuple[str, str | int], ...] = ()  # equality filters on value columns
 
 
 class _State(Enum):
@@ -208,11 +202,11 @@ class TimeSeriesStoreBase(abc.ABC):
         """
         self._require_open(f"scan {table!r}")
         spec = self._catalog.get(table)
-        query = _range_query(tenant_id, symbol, start_ms, end_ms, limit, descending)
+        query = range_query(tenant_id, symbol, start_ms, end_ms, limit, descending)
         if query is None:
             return []
         if where:
-            query = replace(query, where=_check_where(spec, where))
+            query = replace(query, where=check_where(spec, where))
         rows = await self._run_read(lambda: self._select_rows(spec, spec.column_names, query))
         decode = row_decoder(spec)
         return [decode(row) for row in rows]
@@ -228,7 +222,7 @@ class TimeSeriesStoreBase(abc.ABC):
         repeated earlier in ``ticks``, is skipped (``False``), before and after a restart.
         """
         self._require_open("append ticks")
-        _check_text(tenant_id, "tenant_id")
+        check_text(tenant_id, "tenant_id")
         encoded = ticks_to_rows(tenant_id, ticks)
         if not encoded:
             return []
@@ -253,7 +247,7 @@ class TimeSeriesStoreBase(abc.ABC):
     ) -> list[Tick]:
         """Return the tenant's ticks of ``symbol`` with ``start_ms <= ts < end_ms``, by ts."""
         self._require_open("scan ticks")
-        query = _range_query(tenant_id, symbol, start_ms, end_ms, limit, False)
+        query = range_query(tenant_id, symbol, start_ms, end_ms, limit, False)
         if query is None:
             return []
         rows = await self._run_read(lambda: self._select_rows(TICKS_TABLE, _TICK_COLUMNS, query))
@@ -276,7 +270,7 @@ class TimeSeriesStoreBase(abc.ABC):
             raise InvalidInput(
                 f"timeframe must be one of {[t.value for t in Timeframe]}; received {timeframe!r}"
             )
-        query = _range_query(tenant_id, symbol, start_ms, end_ms, None, False)
+        query = range_query(tenant_id, symbol, start_ms, end_ms, None, False)
         if query is None:
             return []
         width = timeframe.milliseconds
@@ -298,8 +292,16 @@ class TimeSeriesStoreBase(abc.ABC):
 
     # --- exactly-once ticks -----------------------------------------------------------------
 
+    async def _replace(self, spec: TableSpec, rows: list[EncodedRow]) -> None:
+        """Store ``rows`` (one per key) of a replacing table, replacing rows with their key."""
+        raise NotImplementedError(f"{self.backend} cannot replace rows of {spec.name!r}")
+
     async def _commit_once(self, spec: TableSpec, rows: list[EncodedRow]) -> StoredMask | None:
-        """Commit ``rows``; for ``ticks``, only those not stored yet (``tick_dedup``)."""
+        """Commit ``rows``; for ``ticks``, only those not stored yet (``tick_dedup``); for a
+        replacing table, the last row of each key, replacing the stored one."""
+        if spec.replace_key is not None:
+            await self._replace(spec, last_row_per_key(spec, rows))
+            return None
         if spec.name != TICKS_TABLE.name:
             await self._commit(spec, rows)
             return None
@@ -336,63 +338,3 @@ class TimeSeriesStoreBase(abc.ABC):
                 f"time-series store {self.backend} at {self.location} is {self._state.value}; "
                 f"expected an open store to {action}"
             )
-
-
-def _check_text(value: object, name: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{name} must be a non-empty str; received {value!r}")
-    return value
-
-
-def _check_int(value: object, name: str, meaning: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{name} must be an int ({meaning}); received {value!r}")
-    return value
-
-
-def _check_where(spec: TableSpec, where: Mapping[str, object]) -> tuple[tuple[str, str | int], ...]:
-    """Validate equality filters: value columns of ``spec``, STRING or INT64, values typed."""
-    types = {c.name: c.type for c in spec.values}
-    checked: list[tuple[str, str | int]] = []
-    for name, value in sorted(where.items()):
-        column_type = types.get(name)
-        if column_type is ColumnType.STRING and isinstance(value, str):
-            checked.append((name, value))
-        elif (
-            column_type is ColumnType.INT64
-            and isinstance(value, int)
-            and not isinstance(value, bool)
-        ):
-            checked.append((name, value))
-        else:
-            filterable = sorted(n for n, t in types.items() if t is not ColumnType.FLOAT64)
-            raise InvalidInput(
-                f"where filters STRING/INT64 value columns of {spec.name!r} "
-                f"({', '.join(filterable) or 'none'}) by equal-typed values; "
-                f"received {name}={value!r}"
-            )
-    return tuple(checked)
-
-
-def _range_query(
-    tenant_id: object,
-    symbol: object,
-    start_ms: object,
-    end_ms: object,
-    limit: object,
-    descending: bool,
-) -> RangeQuery | None:
-    """Return the validated query, or ``None`` when it cannot match a row."""
-    query = RangeQuery(
-        tenant_id=_check_text(tenant_id, "tenant_id"),
-        symbol=_check_text(symbol, "symbol"),
-        start_ms=_check_int(start_ms, "start_ms", "epoch milliseconds"),
-        end_ms=_check_int(end_ms, "end_ms", "epoch milliseconds"),
-        limit=None if limit is None else _check_int(limit, "limit", "a row count"),
-        descending=bool(descending),
-    )
-    if query.limit is not None and query.limit < 0:
-        raise InvalidInput(f"limit must be None or >= 0; received {query.limit}")
-    if query.start_ms >= query.end_ms or query.limit == 0:
-        return None
-    return query

@@ -54,7 +54,34 @@ def validate_table_spec(spec: TableSpec) -> TableSpec:
                 f"columns distinct from each other and from {sorted(_KEY_NAMES)}"
             )
         seen.add(column.name)
+    if spec.replace_key is not None:
+        keyable = {c.name for c in spec.values if c.type is not ColumnType.FLOAT64}
+        unknown = [name for name in spec.replace_key if name not in keyable]
+        if unknown or len(set(spec.replace_key)) != len(spec.replace_key):
+            raise InvalidInput(
+                f"replace_key of table {spec.name!r} must name distinct STRING/INT64 value "
+                f"columns from {sorted(keyable)}; received {list(spec.replace_key)}"
+            )
     return spec
+
+
+def replace_key_indexes(spec: TableSpec) -> tuple[int, ...]:
+    """Return the positions, in an encoded row, of the columns that identify a row of a
+    replacing table: (tenant_id, symbol, ts) and ``spec.replace_key``."""
+    names = spec.column_names
+    key = ("tenant_id", "symbol", "ts", *(spec.replace_key or ()))
+    return tuple(names.index(name) for name in key)
+
+
+def last_row_per_key(spec: TableSpec, rows: Sequence[EncodedRow]) -> list[EncodedRow]:
+    """Keep, for each key of a replacing table, the last of ``rows``; first-seen order."""
+    indexes = replace_key_indexes(spec)
+    latest: dict[tuple[Any, ...], EncodedRow] = {}
+    for row in rows:
+        key = tuple(row[i] for i in indexes)
+        latest.pop(key, None)  # re-insert so the order follows the last occurrence
+        latest[key] = row
+    return list(latest.values())
 
 
 def _encode_int64(value: Any) -> int:
