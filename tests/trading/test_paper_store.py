@@ -90,3 +90,26 @@ class TestRestart:
             assert before["positions"] and before["positions"][0]["symbol"] == SYMBOL
         finally:
             await again.stop()
+
+    async def test_a_save_cancelled_midway_leaves_the_book_to_the_next_save(
+        self, tmp_path: Path
+    ) -> None:
+        # The periodic saver is cancelled at stop, possibly while it writes: the book it took
+        # must still be saved by the save at stop, or the restart loads an older book.
+        settings = embedded_settings(tmp_path / "home", trading=TradingSettings(paper_save_s=60))
+        kernel = Kernel(settings, services=SERVICES)
+        kernel.build()
+        await kernel.start()
+        try:
+            assert kernel.trading is not None
+            desk, store = kernel.trading.desk, kernel.trading.paper_store
+            desk.on_signal(TENANT, PaperSignal(SYMBOL, T0, "buy", 1.0, 1.09, 1.12, "m@1", (), ""))
+            saving = asyncio.create_task(store.save_changed(desk))
+            await asyncio.sleep(0)  # the save has taken the dirty books and awaits the database
+            saving.cancel()
+            await asyncio.gather(saving, return_exceptions=True)
+
+            assert await store.save_changed(desk) == 1
+            assert (await store.load(TENANT)) is not None
+        finally:
+            await kernel.stop()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -121,6 +121,10 @@ class PaperDesk:
         """Return (and forget) the tenants whose book changed since the last call."""
         dirty, self._dirty = sorted(self._dirty), set()
         return dirty
+
+    def mark_dirty(self, tenant_ids: Iterable[str]) -> None:
+        """Mark books as changed again (a save that took them did not finish)."""
+        self._dirty.update(tenant_ids)
 
     def book(self, tenant_id: str) -> TenantBook:
         """Return the tenant's book, opening its account on first use."""

@@ -36,11 +36,19 @@ class PaperStore:
     async def save_changed(self, desk: PaperDesk) -> int:
         """Save every book that changed since the last save; return how many."""
         tenants = desk.take_dirty()
-        for tenant_id in tenants:
-            tenant = TenantContext(tenant_id=TenantId(tenant_id))
-            async with self._database.unit_of_work(tenant) as uow:
-                await PaperAccountRepository(uow.session, tenant).save(desk.dump(tenant_id))
-        return len(tenants)
+        saved = 0
+        try:
+            for tenant_id in tenants:
+                tenant = TenantContext(tenant_id=TenantId(tenant_id))
+                async with self._database.unit_of_work(tenant) as uow:
+                    await PaperAccountRepository(uow.session, tenant).save(desk.dump(tenant_id))
+                saved += 1
+        except BaseException:
+            # Cancelled (the periodic saver at stop) or failed: the books not saved stay
+            # dirty, so the next save, or the one at stop, still writes them.
+            desk.mark_dirty(tenants[saved:])
+            raise
+        return saved
 
     async def run(self, desk: PaperDesk, interval_s: float) -> None:
         """Save the changed books every ``interval_s`` until cancelled."""
