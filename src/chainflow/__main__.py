@@ -1,3 +1,3 @@
-from chainflow.cli import app
+from chainflow.cli import main
 
-app()
+main()

@@ -76,6 +76,12 @@ class TestBacktestCommand:
         assert result.exit_code == 0, result.output
         assert "final_equity" in result.stdout and "profit_factor" in result.stdout
         assert report.is_file() and '<script src="http' not in report.read_text()
+        # Ten days of bars: the annualized ratios are marked, with the observations.
+        assert "(small sample)" in result.stdout and "span_days" in result.stdout
+        assert "note: small sample: sharpe, sortino" in result.stdout
+        assert (
+            "(small sample)" in report.read_text() and "small sample: sharpe" in report.read_text()
+        )
 
     def test_unknown_strategy_fails_with_the_choices(self, sample: Path) -> None:
         result = runner.invoke(app, ["backtest", "--data", str(sample), "--strategy", "magic"])

@@ -17,6 +17,9 @@ from chainflow.backtest.metrics import (
     infer_periods_per_year,
     max_drawdown_duration,
     risk_metrics,
+    sample_warnings,
+    small_sample_metrics,
+    span_days,
     trade_metrics,
 )
 from chainflow.backtest.types import Trade
@@ -130,3 +133,34 @@ class TestPeriodsPerYear:
         m = compute_metrics(EQUITY, ts, [], AccountTotals(100.0), periods_per_year=4.0)
         assert m["periods_per_year"] == 4.0 and m["final_equity"] == 121.0
         assert m["max_drawdown_duration_bars"] == 2.0
+
+
+class TestSampleWarnings:
+    def test_one_day_of_m5_bars_warns_with_the_observations(self) -> None:
+        ts = np.arange(288, dtype=np.int64) * 300_000  # one day of M5
+        equity = 100.0 * np.cumprod(np.full(288, 1.0005))  # a steady climb: a huge Sharpe
+        m = compute_metrics(equity, ts, [trade(1.0)] * 3, AccountTotals(100.0))
+
+        assert m["span_days"] == pytest.approx(1.0) and m["sharpe"] > 20
+        assert set(small_sample_metrics(m)) == {
+            "sharpe", "sortino", "calmar", "volatility_pct", "annualized_return_pct",
+            "win_rate_pct", "profit_factor", "expectancy",
+        }  # fmt: skip
+        assert sample_warnings(m) == [
+            "small sample: sharpe, sortino, calmar, volatility and the annualized return come "
+            "from 288 bars over 1.0 days (under 30 days or 30 bars they extrapolate noise)",
+            "small sample: win rate, profit factor and expectancy come from 3 closed trades "
+            "(under 30 they are noise)",
+        ]
+
+    def test_a_year_with_many_trades_has_no_warning(self) -> None:
+        ts = np.arange(365, dtype=np.int64) * 86_400_000
+        m = compute_metrics(np.full(365, 100.0), ts, [trade(1.0)] * 40, AccountTotals(100.0))
+
+        assert m["span_days"] == pytest.approx(365.0)
+        assert small_sample_metrics(m) == () and sample_warnings(m) == []
+
+    def test_no_trades_warn_about_returns_only(self) -> None:
+        m = compute_metrics(EQUITY, np.arange(4, dtype=np.int64) * 60_000, [], AccountTotals(100.0))
+        assert span_days(np.arange(4, dtype=np.int64) * 60_000) == pytest.approx(4 / 1440)
+        assert [w.split(":")[1].split(",")[0].strip() for w in sample_warnings(m)] == ["sharpe"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,14 @@ from typer.testing import CliRunner
 
 from chainflow.bridge.bar_table import BAR_TABLE, latest_bars
 from chainflow.bridge.import_formats import detect_format, iter_chunks, utc_offset_ms
-from chainflow.bridge.importers import import_file, make_import_command
+from chainflow.bridge.importers import (
+    ImportJob,
+    ImportReport,
+    ImportRunner,
+    ProgressCallback,
+    import_file,
+    make_import_command,
+)
 from chainflow.core.errors import InvalidInput
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Tick, Timeframe
@@ -246,19 +253,28 @@ class TestImport:
         assert [row["volume"] for row in m1] == [0.0, 1.0, 2.0, 3.0]
 
 
-def _runner_for(home: Path) -> Callable[[str, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]:
+def _runner_for(home: Path) -> ImportRunner:
+    """An import runner on a tool-mode kernel of ``home`` (as the CLI's without a server)."""
+    import asyncio
+
     from chainflow.runtime.kernel import Kernel
+    from chainflow.runtime.operator_tasks import import_for_email
     from tests.fixtures.settings import embedded_settings
 
-    async def run_with_kernel(services: str, action: Callable[[Any], Awaitable[Any]]) -> Any:
-        kernel = Kernel(embedded_settings(home), services=services)
+    async def on_kernel(job: ImportJob, progress: ProgressCallback) -> ImportReport:
+        kernel = Kernel(embedded_settings(home), services="hub,storage,users")
         await kernel.start(serving=False)
+        await kernel.infra.timeseries.start()
         try:
-            return await action(kernel)
+            return await import_for_email(kernel, job, progress)
         finally:
+            await kernel.infra.timeseries.close()
             await kernel.stop()
 
-    return run_with_kernel
+    def run_import(job: ImportJob, progress: ProgressCallback) -> ImportReport:
+        return asyncio.run(on_kernel(job, progress))
+
+    return run_import
 
 
 class TestCommand:
@@ -345,3 +361,66 @@ class TestTzOffset:
         assert len(lines) == 1, result.output
         assert "--tz-offset-hours" in lines[0] and "between -14 and +14 hours" in lines[0]
         assert not home.exists()  # refused before any kernel or store was opened
+
+
+class TestBarFileShapes:
+    """``chainflow import`` reads through the same reader as ``train`` and ``backtest``."""
+
+    async def test_pandas_and_yfinance_shapes_store_the_canonical_bars(
+        self, tmp_path: Path, store: TimeSeriesStore
+    ) -> None:
+        from dataclasses import replace
+
+        from chainflow.bridge.api import read_bars
+        from chainflow.bridge.bar_files import ColumnChoices
+        from tests.bridge.test_bar_files import canonical_csv, pandas_frame
+
+        canonical = canonical_csv(tmp_path / "canonical.csv")
+        shaped = tmp_path / "yf.csv"
+        frame = pandas_frame("America/New_York")
+        frame.insert(4, "Adj Close", frame["Close"])
+        frame["Spread(price)"] = 0.00012
+        frame.index.name = "Datetime"
+        frame.to_csv(shaped)
+        notes: list[str] = []
+        tenants = (TenantId("tenant-canonical"), TenantId("tenant-shaped"))
+        await import_file(store, tenants[0], canonical, "EURUSD", "auto", Timeframe.M5)
+        report = await import_file(
+            store,
+            tenants[1],
+            shaped,
+            "EURUSD",
+            "auto",
+            Timeframe.M5,
+            choices=ColumnChoices(use_adj_close=True),
+            warn=notes.append,
+        )
+        assert report.format == "csv" and report.rows_stored == report.rows_read > 0
+        assert notes == []  # Adj Close used, Spread(price) read: nothing ignored
+        stored = [
+            await read_bars(store, t, "EURUSD", Timeframe.M5, end_ms=FAR_END, count=10_000)
+            for t in tenants
+        ]
+        expected = [replace(b.as_bar(), tick_count=1) for b in stored[0]]  # a tick per spread
+        assert [b.as_bar() for b in stored[1]] == expected
+        assert {b.spread_mean for b in stored[1]} == {0.00012}
+
+    def test_import_job_carries_the_column_choices(self, tmp_path: Path) -> None:
+        from chainflow.bridge.bar_files import ColumnChoices
+        from chainflow.bridge.importers import ImportJob
+
+        choices = ColumnChoices(use_adj_close=True, spread_unit="price")
+        job = ImportJob(tmp_path / "f.csv", "EURUSD", "a@example.com", choices=choices)
+        assert ImportJob.from_json(job.to_json()).choices == choices
+        with pytest.raises(InvalidInput, match="expected --spread-unit points or price"):
+            ImportJob.from_json({**job.to_json(), "spread_unit": "pips"})
+
+    def test_ignored_columns_are_named_once_before_the_import(self, tmp_path: Path) -> None:
+        from chainflow.bridge.bar_files import ColumnChoices, warn_ignored_columns
+
+        lines = [",Open,High,Low,Close,Volume,rsi", "2026-01-05,1,2,0.5,1,3,50"]
+        path = write(tmp_path / "x.csv", lines)
+        notes: list[str] = []
+        warn_ignored_columns(path, "auto", ColumnChoices(), notes.append)
+        warn_ignored_columns(path, "mt5-bars", ColumnChoices(), notes.append)  # not that format
+        assert notes == ["x.csv: ignoring columns rsi"]

@@ -25,6 +25,8 @@ import chainflow.backtest.models  # noqa: F401  (the backtest jobs)
 import chainflow.bridge.models  # noqa: F401
 import chainflow.hub.models  # noqa: F401  (registers the hub's tables on Base.metadata)
 import chainflow.ml.models  # noqa: F401  (and the model registry's)
+import chainflow.notify.models  # noqa: F401  (the notification outbox and preferences)
+import chainflow.notify.telegram_bot.models  # noqa: F401  (Telegram chat bindings, link codes)
 import chainflow.trading.models  # noqa: F401  (the issued signals)
 import chainflow.users.models  # noqa: F401  (and the users service's)
 from chainflow.core.clock import SimulatedClock
@@ -57,7 +59,7 @@ START_MS = 1_700_000_000_000
 UNREACHABLE_URL = "postgresql+asyncpg://u:secretpw@127.0.0.1:1/x"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-LATEST_MIGRATION = "0010_backtest_checkpoints"  # the newest file in storage/migrations/versions
+LATEST_MIGRATION = "0013_telegram_bindings"  # the newest file in storage/migrations/versions
 
 
 class ContractBase(DeclarativeBase):
@@ -376,7 +378,9 @@ class TestTenantRepository:
         assert tenant_tables(Base.metadata) == {
             "users", "refresh_tokens", "one_time_tokens", "api_keys", "invitations",
             "tenant_trading_settings", "symbol_aliases", "ml_models", "signals",
-            "backtest_jobs", "paper_accounts",
+            "backtest_jobs", "paper_accounts", "notification_outbox", "notification_preferences",
+            "billing_orders", "billing_subscriptions", "billing_invoice_counters",
+            "billing_invoices", "telegram_bindings", "telegram_link_codes",
         }  # fmt: skip
 
 

@@ -104,7 +104,8 @@ class TestUsers:
     def test_unknown_email_and_bad_tier_fail_cleanly(self, home: Path) -> None:
         register_embedded_user(home, "ops@example.com")
         missing = runner.invoke(app, ["users", "set-tier", "nobody@example.com", "pro"])
-        assert missing.exit_code == 1 and "has no account" in missing.output
+        assert missing.exit_code == 1
+        assert f"no account for nobody@example.com in home {home.resolve()}" in missing.output
         bad = runner.invoke(app, ["users", "set-tier", "ops@example.com", "platinum"])
         assert bad.exit_code == 1 and "platinum" in bad.output
         assert "Traceback" not in bad.output

@@ -44,7 +44,7 @@ class TestEmbeddedKernel:
             assert reports["bus"].backend == "memory"
             running = (
                 "gateway", "hub", "storage", "bridge", "features", "ml", "trading", "risk",
-                "backtest", "users",
+                "backtest", "users", "notify",
             )  # fmt: skip
             assert kernel.running_names == running
             instances = await kernel.infra.registry.discover("hub")
@@ -70,7 +70,7 @@ class TestEmbeddedKernel:
                 services = (await client.get("/api/v1/hub/services")).json()["items"]
                 assert services[0]["services"] == [
                     "gateway", "hub", "storage", "bridge", "features", "ml", "trading", "risk",
-                    "backtest", "users",
+                    "backtest", "users", "notify",
                 ]  # fmt: skip
                 health = (await client.get("/api/v1/hub/health")).json()
                 assert health["status"] == "ok"
@@ -106,10 +106,10 @@ class TestEmbeddedKernel:
             await kernel.stop()
 
     async def test_planned_services_build_nothing(self, tmp_path: Path) -> None:
-        kernel = Kernel(embedded_settings(tmp_path), services="hub,notify").build()
+        kernel = Kernel(embedded_settings(tmp_path), services="hub,analytics").build()
         try:
             assert kernel.running_names == ("hub",)
-            assert kernel.enabled_names == ("hub", "notify")
+            assert kernel.enabled_names == ("hub", "analytics")
         finally:
             await kernel.stop()
 

@@ -8,22 +8,54 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from chainflow.bridge.stored_bars import StoredBarReader
+
+# Listed here for --help without importing the engines (a test keeps it equal to STRATEGIES).
+BUILT_IN_STRATEGIES = (
+    "sma_crossover",
+    "ema_crossover",
+    "rsi_mean_reversion",
+    "bollinger_breakout",
+    "macd",
+    "donchian_breakout",
+)
+TIMEFRAMES = "M1, M5, M15, M30, H1, H4 or D1"
 
 Data = Annotated[
     Path | None, typer.Option(help="MT5 bar export or OHLCV CSV (instead of stored bars)")
 ]
+TzOffsetHours = Annotated[
+    float,
+    typer.Option(help="--data: UTC offset of times without one (MT5 server time), -14..+14"),
+]
+UseAdjClose = Annotated[
+    bool,
+    typer.Option(
+        "--use-adj-close", help="--data CSV: Adj Close as the close, open/high/low scaled alike"
+    ),
+]
+SpreadUnitOption = Annotated[
+    str | None,
+    typer.Option(help="--data: unit of a Spread column the header does not state: points, price"),
+]
 Symbol = Annotated[str | None, typer.Option(help="symbol, e.g. EURUSD (default: file name's)")]
 TimeframeOption = Annotated[
-    str | None, typer.Option(help="timeframe M1 .. D1 (default for --data: the bars' spacing)")
+    str | None,
+    typer.Option(help=f"timeframe: {TIMEFRAMES} (default for --data: the bars' spacing)"),
 ]
 Email = Annotated[str | None, typer.Option(help="use the bars stored for this user's tenant")]
 Start = Annotated[str | None, typer.Option("--from", help="first bar open time, ISO or epoch ms")]
 End = Annotated[str | None, typer.Option("--to", help="bars opened before this, ISO or epoch ms")]
 StrategyName = Annotated[
-    str, typer.Option(help="strategy name, e.g. sma_crossover; ml: a registered model")
+    str,
+    typer.Option(
+        help=f"strategy: {', '.join(BUILT_IN_STRATEGIES)}, or ml (a registered model, --model)"
+    ),
 ]
 Model = Annotated[
     str | None,
@@ -62,9 +94,11 @@ Seed = Annotated[int, typer.Option(help="random seed (random and bayes search, M
 Top = Annotated[int, typer.Option(help="rows of the results table to show")]
 
 
-def make_backtest_commands(run_with_kernel: Any) -> dict[str, tuple[Callable[..., None], str]]:
-    """Return ``name -> (command, help)`` for the three commands (stored bars are read on a
-    tool-mode kernel from ``run_with_kernel``)."""
+def make_backtest_commands(
+    run_with_kernel: Any, stored_bars: StoredBarReader
+) -> dict[str, tuple[Callable[..., None], str]]:
+    """Return ``name -> (command, help)`` for the three commands: stored bars (``--email``)
+    are read with ``stored_bars``, registered models on kernels from ``run_with_kernel``."""
 
     def backtest(
         strategy: StrategyName, param: Params = None, data: Data = None, symbol: Symbol = None,
@@ -74,12 +108,13 @@ def make_backtest_commands(run_with_kernel: Any) -> dict[str, tuple[Callable[...
         slippage: Slippage = 0.0, sizing: Sizing = "all-in", size: Size = 1.0,
         long_only: LongOnly = False, leverage: Leverage = 1.0, stop_loss: StopLoss = None,
         take_profit: TakeProfit = None, engine: Engine = "auto", json_output: JsonOutput = False,
-        report: Report = None, model: Model = None,
+        report: Report = None, model: Model = None, tz_offset_hours: TzOffsetHours = 0.0,
+        use_adj_close: UseAdjClose = False, spread_unit: SpreadUnitOption = None,
     ) -> None:  # fmt: skip
         """Backtest a strategy on bars from a file or the store."""
         from chainflow.backtest.commands import run_backtest_command
 
-        run_backtest_command(run_with_kernel, locals())
+        run_backtest_command(run_with_kernel, locals(), stored_bars)
 
     def optimize(
         strategy: StrategyName, grid: Grid = None, range_: RangeOption = None,
@@ -93,11 +128,13 @@ def make_backtest_commands(run_with_kernel: Any) -> dict[str, tuple[Callable[...
         size: Size = 1.0, long_only: LongOnly = False, leverage: Leverage = 1.0,
         stop_loss: StopLoss = None, take_profit: TakeProfit = None, engine: Engine = "auto",
         json_output: JsonOutput = False, report: Report = None,
+        tz_offset_hours: TzOffsetHours = 0.0, use_adj_close: UseAdjClose = False,
+        spread_unit: SpreadUnitOption = None,
     ) -> None:  # fmt: skip
         """Search strategy parameters (grid, random or Bayesian) in parallel."""
         from chainflow.backtest.commands import run_optimize_command
 
-        run_optimize_command(run_with_kernel, locals())
+        run_optimize_command(locals(), stored_bars)
 
     def walkforward(
         strategy: StrategyName,
@@ -115,12 +152,13 @@ def make_backtest_commands(run_with_kernel: Any) -> dict[str, tuple[Callable[...
         slippage: Slippage = 0.0, sizing: Sizing = "all-in", size: Size = 1.0,
         long_only: LongOnly = False, leverage: Leverage = 1.0, stop_loss: StopLoss = None,
         take_profit: TakeProfit = None, engine: Engine = "auto", json_output: JsonOutput = False,
-        report: Report = None,
+        report: Report = None, tz_offset_hours: TzOffsetHours = 0.0,
+        use_adj_close: UseAdjClose = False, spread_unit: SpreadUnitOption = None,
     ) -> None:  # fmt: skip
         """Walk-forward analysis: optimize in-sample, test out-of-sample, window by window."""
         from chainflow.backtest.commands import run_walkforward_command
 
-        run_walkforward_command(run_with_kernel, locals())
+        run_walkforward_command(locals(), stored_bars)
 
     return {
         "backtest": (backtest, "Backtest a strategy on bars (file or stored), with metrics."),

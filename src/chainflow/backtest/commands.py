@@ -16,10 +16,11 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -37,15 +38,30 @@ from chainflow.backtest.api import (
     parse_params,
     run_backtest,
 )
-from chainflow.backtest.data import load_file, load_stored, parse_timeframe
+from chainflow.backtest.data import (
+    MAX_STORED_BARS,
+    bars_from_aggregated,
+    load_file,
+    parse_timeframe,
+)
+from chainflow.backtest.metrics import small_sample_metrics
 from chainflow.backtest.model_training import ML_STRATEGY, trainer_from_params
-from chainflow.backtest.optimize import Constraints, Evaluation, OptimizationResult, optimize
+from chainflow.backtest.optimize import (
+    Constraints,
+    Evaluation,
+    OptimizationResult,
+    check_method,
+    optimize,
+)
 from chainflow.backtest.search_space import build_space
 from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
 from chainflow.backtest.walkforward import WalkForwardResult, walk_forward
+from chainflow.bridge.api import options_of_flags, warn_on_stderr
 from chainflow.core.errors import ChainflowError, InvalidInput
-from chainflow.core.ids import TenantId
 from chainflow.core.market import parse_moment
+
+if TYPE_CHECKING:
+    from chainflow.bridge.stored_bars import StoredBarReader
 
 SUMMARY_KEYS = (
     "trades", "final_equity", "return_pct", "sharpe", "max_drawdown_pct", "win_rate_pct",
@@ -53,10 +69,13 @@ SUMMARY_KEYS = (
 )  # fmt: skip
 
 
-def run_backtest_command(run_with_kernel: Any, options: Mapping[str, Any]) -> None:
+def run_backtest_command(
+    run_with_kernel: Any, options: Mapping[str, Any], stored_bars: StoredBarReader
+) -> None:
     """Run ``chainflow backtest`` with its parsed options."""
     with _errors():
-        bars = _bars(run_with_kernel, options)
+        _check_extras(options)
+        bars = _bars(stored_bars, options)
         config = config_of(options)
         if options["strategy"] not in (*STRATEGIES, ML_STRATEGY):
             raise InvalidInput(
@@ -84,10 +103,11 @@ def run_backtest_command(run_with_kernel: Any, options: Mapping[str, Any]) -> No
         _out().print(f"report written to {options['report']}", highlight=False)
 
 
-def run_optimize_command(run_with_kernel: Any, options: Mapping[str, Any]) -> None:
+def run_optimize_command(options: Mapping[str, Any], stored_bars: StoredBarReader) -> None:
     """Run ``chainflow optimize`` with its parsed options."""
     with _errors():
-        bars = _bars(run_with_kernel, options)
+        _check_extras(options)
+        bars = _bars(stored_bars, options)
         evaluation, space = _search_inputs(bars, options)
         with _progress(not options["json_output"], "optimizing") as report:
             result = optimize(
@@ -108,10 +128,11 @@ def run_optimize_command(run_with_kernel: Any, options: Mapping[str, Any]) -> No
         _out().print(f"report written to {options['report']}", highlight=False)
 
 
-def run_walkforward_command(run_with_kernel: Any, options: Mapping[str, Any]) -> None:
+def run_walkforward_command(options: Mapping[str, Any], stored_bars: StoredBarReader) -> None:
     """Run ``chainflow walkforward`` with its parsed options."""
     with _errors():
-        bars = _bars(run_with_kernel, options)
+        _check_extras(options)
+        bars = _bars(stored_bars, options)
         evaluation, space = _search_inputs(bars, options, allow_empty=True)
         trainer = None
         if options["strategy"] == ML_STRATEGY:
@@ -167,7 +188,17 @@ def raw_params(pairs: list[str] | None) -> dict[str, str]:
 # --- inputs ----------------------------------------------------------------------------------
 
 
-def _bars(run_with_kernel: Any, options: Mapping[str, Any]) -> Bars:
+def _check_extras(options: Mapping[str, Any]) -> None:
+    # --method bayes needs Optuna, --report Plotly (extras): refuse before the work.
+    if options.get("method") is not None and (options.get("grid") or options.get("range_")):
+        check_method(options["method"])
+    if options["report"] is not None:
+        from chainflow.backtest.report import check_reports
+
+        check_reports()
+
+
+def _bars(stored_bars: StoredBarReader, options: Mapping[str, Any]) -> Bars:
     start = parse_moment("--from", options["start"])
     end = parse_moment("--to", options["end"])
     if start is not None and end is not None and start >= end:
@@ -176,9 +207,12 @@ def _bars(run_with_kernel: Any, options: Mapping[str, Any]) -> Bars:
             f"--to {options['end']}"
         )
     if options["data"] is not None:
+        flags = (options.get(k) for k in ("tz_offset_hours", "use_adj_close", "spread_unit"))
+        offset_ms, choices = options_of_flags(*flags)
         return load_file(
             Path(options["data"]), symbol=options["symbol"], timeframe=options["timeframe"],
-            start_ms=start, end_ms=end,
+            start_ms=start, end_ms=end, tz_offset_ms=offset_ms, choices=choices,
+            warn=warn_on_stderr,
         )  # fmt: skip
     if not (options["symbol"] and options["timeframe"] and options["email"]):
         raise InvalidInput(
@@ -188,20 +222,15 @@ def _bars(run_with_kernel: Any, options: Mapping[str, Any]) -> Bars:
     symbol = str(options["symbol"]).strip().upper()
     timeframe = parse_timeframe(options["timeframe"])
 
-    async def action(kernel: Any) -> Bars:
-        async with kernel.infra.database.unit_of_work(system=True, read_only=True) as uow:
-            tenant_id = await kernel.users.admin.tenant_id_for_email(uow, options["email"])
-        store = kernel.infra.timeseries
-        await store.start()  # tool-mode kernels leave the store closed
-        try:
-            until = end if end is not None else kernel.clock.now_ms() + 1
-            return await load_stored(
-                store, TenantId(tenant_id), symbol, timeframe, start_ms=start, end_ms=until
-            )
-        finally:
-            await store.close()
-
-    return asyncio.run(run_with_kernel("hub,storage,users", action))  # type: ignore[no-any-return]
+    rows = stored_bars(
+        options["email"], symbol, timeframe, start_ms=start, end_ms=end, limit=MAX_STORED_BARS
+    ).bars
+    if not rows:
+        raise InvalidInput(
+            f"expected stored {symbol} {timeframe.value} bars in that range; received none "
+            "(import some with chainflow import, or stream ticks)"
+        )
+    return bars_from_aggregated(rows, symbol, timeframe.value)
 
 
 def _model_backtest(
@@ -221,11 +250,14 @@ def _model_backtest(
     model = asyncio.run(
         run_with_kernel(KERNEL_SERVICES, lambda k: load_registered_model(k, options["model"]))
     )
-    result = run_backtest(
-        bars, model.strategy(), {"model": model.ref}, config, engine=options["engine"]
-    )
+    from chainflow.backtest.ml_diagnosis import no_trade_notes
+
+    strategy = model.strategy()
+    result = run_backtest(bars, strategy, {"model": model.ref}, config, engine=options["engine"])
     note = training_overlap_note(model, bars)
     result.notes = [*result.notes, *([note] if note else [])]
+    if not result.trades:
+        result.notes = [*no_trade_notes(model, strategy, bars), *result.notes]
     return result
 
 
@@ -308,9 +340,10 @@ def _print_backtest(result: BacktestResult, bars: Bars) -> None:
     table = Table(title=f"{result.strategy} on {bars.symbol} {bars.timeframe} ({len(bars)} bars)")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    small = small_sample_metrics(result.metrics)  # marked, and explained in the notes
     for key in (*SUMMARY_KEYS, *sorted(k for k in data if k not in SUMMARY_KEYS)):
         if key in data and not isinstance(data[key], dict | list):
-            table.add_row(key, _cell(data[key]))
+            table.add_row(key, _cell(data[key]) + (" (small sample)" if key in small else ""))
     _out().print(table)
     for note in result.notes:
         _out().print(f"note: {note}", highlight=False)
@@ -394,5 +427,7 @@ def _out() -> Console:
 
 
 def _fail(message: str) -> NoReturn:
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False
+    )
     raise typer.Exit(code=1)

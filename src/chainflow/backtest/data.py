@@ -1,5 +1,9 @@
 """Bars for the backtester: from a bar file (MT5 export or OHLCV CSV) or the bar store.
 
+A file is read by the bridge's one bar-file reader (``bridge.api.read_bar_file``), as
+``chainflow import`` and ``chainflow train`` read it: pandas/yfinance CSVs, ISO or epoch
+times, a ``Spread`` column in points or price (see ``chainflow.bridge.bar_files``).
+
 Both paths give ``Bars`` arrays; a bar's mean spread (MT5 exports carry it, CSVs do not)
 becomes ``Bars.spread`` in price units, ``None`` when no bar has one.
 """
@@ -7,14 +11,14 @@ becomes ``Bars.spread`` in price units, ``None`` when no bar has one.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from chainflow.backtest.types import Bars
-from chainflow.bridge.api import AggregatedBar, read_bar_file, read_bars
+from chainflow.bridge.api import AggregatedBar, ColumnChoices, read_bar_file, read_bars
 from chainflow.core.errors import InvalidInput
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
@@ -80,14 +84,27 @@ def load_file(
     timeframe: str | None = None,
     start_ms: int | None = None,
     end_ms: int | None = None,
+    tz_offset_ms: int = 0,
+    choices: ColumnChoices | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Bars:
     """Read a bar file; the symbol defaults to the file name's, the timeframe to the bars'
-    spacing. Raise ``InvalidInput`` for a missing file or one without bars in range."""
+    spacing. Raise ``InvalidInput`` for a missing file or one without bars in range.
+
+    ``tz_offset_ms`` (times without an offset), ``choices`` (adjusted close, spread unit)
+    and ``warn`` (told the ignored columns) go to the reader."""
     if not path.is_file():
         raise InvalidInput(f"expected --data to be a readable file; received {str(path)!r}")
     name = (symbol or symbol_of_file(path)).strip().upper()
     wanted = parse_timeframe(timeframe) if timeframe else None
-    raw = read_bar_file(path, name, timeframe=wanted or Timeframe.M1)
+    raw = read_bar_file(
+        path,
+        name,
+        timeframe=wanted or Timeframe.M1,
+        tz_offset_ms=tz_offset_ms,
+        choices=choices or ColumnChoices(),
+        warn=warn,
+    )
     found = timeframe_of_spacing([b.ts for b in raw])
     if wanted is None:
         wanted = found or Timeframe.M1

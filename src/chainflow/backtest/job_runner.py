@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -70,11 +70,13 @@ class JobRunner:
         clock: Clock,
         config: BacktestSettings,
         models: ModelSource | None = None,
+        on_finished: Callable[[str, TenantContext], Awaitable[None]] | None = None,
     ) -> None:
         self._database = database
         self._clock = clock
         self._config = config
         self._models = models
+        self._on_finished = on_finished  # after a job ended succeeded or failed
         self._jobs: dict[str, RunningJob] = {}
         self._slots: asyncio.Semaphore | None = None
         self._checkpoint_every = max(
@@ -165,12 +167,14 @@ class JobRunner:
             message = e.message if isinstance(e, ChainflowError) else f"{type(e).__name__}: {e}"
             log.warning("backtest_job_failed", job_id=job_id, error=message)
             values = {"status": "failed", "error": message, "finished_at": self._clock.now()}
-            await self._update(tenant, job_id, values, ("running",))
+            if await self._update(tenant, job_id, values, ("running",)) and self._on_finished:
+                await self._on_finished(job_id, tenant)
         else:
             if result is not None:
                 values = {"status": "succeeded", "progress": 1.0, "result": result,
                           "checkpoint": None, "finished_at": self._clock.now()}  # fmt: skip
-                await self._update(tenant, job_id, values, ("running",))
+                if await self._update(tenant, job_id, values, ("running",)) and self._on_finished:
+                    await self._on_finished(job_id, tenant)
 
     def _forget(self, job_id: str, job: RunningJob) -> None:
         if self._jobs.get(job_id) is job:

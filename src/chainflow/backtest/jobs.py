@@ -19,9 +19,10 @@ import numpy as np
 from chainflow.backtest.control import JobControl, Snapshot
 from chainflow.backtest.errors import InvalidBacktestRequestError
 from chainflow.backtest.metrics import metric_names
+from chainflow.backtest.ml_diagnosis import no_trade_notes
 from chainflow.backtest.model_source import parse_model_ref, training_overlap_note
 from chainflow.backtest.model_training import ML_STRATEGY, trainer_from_params
-from chainflow.backtest.optimize import Constraints, Evaluation, optimize
+from chainflow.backtest.optimize import Constraints, Evaluation, check_method, optimize
 from chainflow.backtest.schemas import BacktestJobCreate
 from chainflow.backtest.search_space import Choice, Dimension, Range
 from chainflow.backtest.types import BacktestConfig, Bars
@@ -61,6 +62,8 @@ def plan_job(request: BacktestJobCreate) -> JobPlan:
                 raise ValueError(f"expected {name!r} in grid or ranges; received it in both")
             space[name] = Range(spec.low, spec.high, spec.step)
         space = fit_space(request.strategy, space)
+        if request.kind != "backtest" and space:
+            check_method(request.method)  # Bayesian search without Optuna: 501 missing_extra
         if request.kind != "backtest" and request.objective not in [*metric_names(), "trades"]:
             raise ValueError(
                 f"expected an objective among {[*metric_names(), 'trades']}; "
@@ -102,6 +105,8 @@ def run_plan(
         note = training_overlap_note(plan.model, bars)
         if note is not None:
             result.notes.append(note)
+        if not result.trades:
+            result.notes[:0] = no_trade_notes(plan.model, strategy, bars)
         progress(1.0)
         return {**result.to_json(), **_curve(result.ts, result.equity), **_source(bars)}
     if plan.kind == "backtest":

@@ -12,6 +12,11 @@ Conventions (also in ``docs/backtesting.md``):
   deviation ``sqrt(mean(min(r - rf, 0)^2))``; ``rf = (1 + risk_free_rate)^(1/ppy) - 1``.
 - A ratio with a zero denominator is NaN (``null`` in JSON), except the profit factor with
   winning trades and no losing trade, which is infinite (also ``null`` in JSON).
+- Observations: ``bars`` (the returns the risk ratios are computed from), ``span_days``
+  (the calendar time they cover, as ``periods_per_year`` measures it) and ``num_trades``.
+  ``sample_warnings`` says when they are too few for the figures to mean much: the
+  annualized ratios extrapolate a short span (a Sharpe of 21 on one day), the trade
+  statistics rest on a handful of trades.
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ from numpy.typing import NDArray
 from chainflow.backtest.types import Trade
 
 YEAR_MS = 365.25 * 86_400_000
+DAY_MS = 86_400_000
+MIN_SPAN_DAYS = 30.0
+"""Below this span the annualized figures (Sharpe, Sortino, Calmar, annual return) are
+extrapolations of a few days' luck."""
+MIN_BARS = 30
+"""Below this many returns a standard deviation (hence Sharpe and volatility) is noise."""
+MIN_TRADES = 30
+"""Below this many closed trades the win rate, profit factor and expectancy are noise."""
 DEFAULT_PERIODS_PER_YEAR = 252.0
 NAN = math.nan
 
@@ -50,6 +63,49 @@ def infer_periods_per_year(ts: NDArray[np.int64]) -> float:
     spacing = float(np.median(np.diff(ts)))
     span_ms = float(ts[-1] - ts[0]) + spacing
     return len(ts) / (span_ms / YEAR_MS)
+
+
+def span_days(ts: NDArray[np.int64]) -> float:
+    """Return the calendar days ``ts`` covers (its last bar included; 0 without bars)."""
+    if len(ts) == 0:
+        return 0.0
+    spacing = float(np.median(np.diff(ts))) if len(ts) > 1 else 0.0
+    return (float(ts[-1] - ts[0]) + spacing) / DAY_MS
+
+
+RETURN_RATIOS = ("sharpe", "sortino", "calmar", "volatility_pct", "annualized_return_pct")
+TRADE_STATISTICS = ("win_rate_pct", "profit_factor", "expectancy")
+
+
+def small_sample_metrics(metrics: dict[str, float]) -> tuple[str, ...]:
+    """Return the names of the figures of ``metrics`` that rest on too few observations."""
+    bars = int(metrics.get("bars", 0))
+    days = float(metrics.get("span_days", 0.0))
+    trades = int(metrics.get("num_trades", 0))
+    few_returns = bars > 0 and (days < MIN_SPAN_DAYS or bars < MIN_BARS)
+    few_trades = 0 < trades < MIN_TRADES
+    return (RETURN_RATIOS if few_returns else ()) + (TRADE_STATISTICS if few_trades else ())
+
+
+def sample_warnings(metrics: dict[str, float]) -> list[str]:
+    """Return a warning per group of figures resting on too few observations."""
+    warnings: list[str] = []
+    small = small_sample_metrics(metrics)
+    bars = int(metrics.get("bars", 0))
+    days = float(metrics.get("span_days", 0.0))
+    if RETURN_RATIOS[0] in small:
+        warnings.append(
+            f"small sample: sharpe, sortino, calmar, volatility and the annualized return "
+            f"come from {bars} bars over {days:.1f} days (under {MIN_SPAN_DAYS:g} days or "
+            f"{MIN_BARS} bars they extrapolate noise)"
+        )
+    trades = int(metrics.get("num_trades", 0))
+    if TRADE_STATISTICS[0] in small:
+        warnings.append(
+            f"small sample: win rate, profit factor and expectancy come from {trades} closed "
+            f"trade{'s' if trades != 1 else ''} (under {MIN_TRADES} they are noise)"
+        )
+    return warnings
 
 
 def bar_returns(equity: NDArray[np.float64], initial_cash: float) -> NDArray[np.float64]:
@@ -185,6 +241,7 @@ def compute_metrics(
         "initial_cash": totals.initial_cash,
         "final_equity": float(equity[-1]) if len(equity) else totals.initial_cash,
         "bars": float(len(equity)),
+        "span_days": span_days(ts),
         "periods_per_year": ppy,
     }
     metrics.update(risk_metrics(equity, totals.initial_cash, ppy, risk_free_rate))

@@ -134,6 +134,7 @@ class PredictionStrategy:
         self._probabilities: list[list[float]] = []
         self._volatility: list[float] = []
         self._momentum: list[float] = []
+        self._scored: NDArray[np.float64] = np.empty((0, 3))
         if ts is not None and probabilities is not None:
             n = len(ts)
             self.set_predictions(
@@ -157,9 +158,15 @@ class PredictionStrategy:
                 f"received {np.shape(probabilities)}"
             )
         self._rows = {int(t): i for i, t in enumerate(np.asarray(ts).tolist())}
-        self._probabilities = np.asarray(probabilities, dtype=np.float64).tolist()
+        self._scored = np.asarray(probabilities, dtype=np.float64)
+        self._probabilities = self._scored.tolist()
         self._volatility = np.asarray(volatility, dtype=np.float64).tolist()
         self._momentum = np.asarray(momentum, dtype=np.float64).tolist()
+
+    @property
+    def scored_probabilities(self) -> NDArray[np.float64]:
+        """Return the (down, flat, up) rows of the bars that got a prediction."""
+        return self._scored[np.all(np.isfinite(self._scored), axis=1)]
 
     def decision_input(self, symbol: str, ts: int) -> DecisionInput | None:
         """Return the prediction of the bar opened at ``ts`` as a ``DecisionInput``."""

@@ -34,6 +34,7 @@ class RegisteredModel:
     train_from_ts: int
     train_to_ts: int
     bundle: ModelBundle
+    timeframe: str | None = None  # of the bars it was trained on
 
     def strategy(self) -> MlStrategy:
         """Return a fresh ``MlStrategy`` trading this model."""
@@ -87,6 +88,7 @@ async def load_model(
     return RegisteredModel(
         ref=found.ref, feature_set=found.feature_set, train_from_ts=found.train_from_ts,
         train_to_ts=found.train_to_ts, bundle=ModelBundle(await registry.read_artifact(found)),
+        timeframe=found.timeframe,
     )  # fmt: skip
 
 

@@ -19,6 +19,10 @@ A search can be stopped and resumed: between chunks of backtests it calls ``on_s
 ``JobControl.step``) with a snapshot of the trials done so far (``checkpoint``); given that
 snapshot back as ``resume``, it skips those trials and ends with the result an
 uninterrupted search gives (Bayesian search replays the finished trials into Optuna).
+
+Optuna is the ``optimize`` extra: without it Bayesian search is refused before any backtest
+runs (``check_method``) with a ``MissingExtraError`` naming ``pip install
+'chainflow[optimize]'``; grid and random search need nothing beyond the base install.
 """
 
 from __future__ import annotations
@@ -56,9 +60,20 @@ from chainflow.backtest.trial_runner import (
     evaluate,
     open_runner,
 )
+from chainflow.core.optional import import_optional, require_installed
 
 Method = Literal["grid", "random", "bayes"]
 METHODS: tuple[str, ...] = ("grid", "random", "bayes")
+BAYES_PURPOSE = "Bayesian search (method bayes)"
+
+
+def check_method(method: str) -> None:
+    """Raise ``ValueError`` for an unknown search method, ``MissingExtraError`` for Bayesian
+    search without Optuna (the ``optimize`` extra)."""
+    if method not in METHODS:
+        raise ValueError(f"expected a method among {', '.join(METHODS)}; received {method!r}")
+    if method == "bayes":
+        require_installed("optuna", extra="optimize", purpose=BAYES_PURPOSE)
 
 
 def optimize(
@@ -82,8 +97,7 @@ def optimize(
     backtest with one worker). ``on_step`` is called before each chunk with a snapshot of the
     trials done; ``resume`` is such a snapshot to continue from.
     """
-    if method not in METHODS:
-        raise ValueError(f"expected a method among {', '.join(METHODS)}; received {method!r}")
+    check_method(method)
     if objective not in (known := [*metric_names(), "trades"]):
         names = ", ".join(sorted(known))
         raise ValueError(f"expected an objective among {names}; received {objective!r}")
@@ -185,8 +199,7 @@ class _Search:
     ) -> list[Trial]:
         """Ask Optuna for ``batch`` trials at a time; finished ones are told again as they
         were (the seeded sampler then asks the same next trials)."""
-        import optuna
-
+        optuna = import_optional("optuna", extra="optimize", purpose=BAYES_PURPOSE)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.TPESampler(seed=seed)
         study = optuna.create_study(direction=self.direction, sampler=sampler)

@@ -1,13 +1,18 @@
 """Self-contained HTML reports: one file that opens offline (Plotly's JavaScript inlined).
 
-- ``backtest_report``: metrics table, equity and drawdown curves, price with the trades'
-  entries and exits marked, and the trade log;
+- ``backtest_report``: metrics table (figures on too small a sample marked, the notes
+  under it), equity and drawdown curves, price with the trades' entries and exits marked,
+  and the trade log;
 - ``optimization_report``: the best trials, and the objective heatmap for two parameters;
 - ``walkforward_report``: the stitched out-of-sample equity, the per-window table and the
   parameter stability.
 
 Long series are thinned to at most ``MAX_POINTS`` points for the charts (every k-th bar,
 always keeping the last); tables show at most ``MAX_ROWS`` rows.
+
+Plotly is the ``reports`` extra: without it each report (and ``check_reports``, which the
+commands call before computing anything) raises a ``MissingExtraError`` naming
+``pip install 'chainflow[reports]'``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from chainflow.backtest.metrics import small_sample_metrics
+from chainflow.core.optional import import_optional, require_installed
+
 if TYPE_CHECKING:
     from chainflow.backtest.optimize import OptimizationResult
     from chainflow.backtest.types import BacktestResult, Bars
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
 
 MAX_POINTS = 5_000
 MAX_ROWS = 1_000
+REPORTS_PURPOSE = "an HTML report (--report)"
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1b1f24}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
@@ -38,12 +47,23 @@ th{background:#f6f8fa}td.l,th.l{text-align:left}.note{color:#57606a;font-size:.8
 """
 
 
+def check_reports() -> None:
+    """Raise ``MissingExtraError`` unless Plotly (the ``reports`` extra) is installed."""
+    require_installed("plotly", extra="reports", purpose=REPORTS_PURPOSE)
+
+
 def backtest_report(
     result: BacktestResult, path: Path, *, bars: Bars | None = None, title: str | None = None
 ) -> Path:
     """Write the report of one backtest to ``path`` and return it."""
     page = _Page(title or f"Backtest: {result.strategy} {_params(result.params)}")
-    page.table("Metrics", ["metric", "value"], [[k, _num(v)] for k, v in _metrics(result)])
+    small = small_sample_metrics(result.metrics)
+    page.table(
+        "Metrics", ["metric", "value"],
+        [[k, _num(v) + (" (small sample)" if k in small else "")] for k, v in _metrics(result)],
+    )  # fmt: skip
+    for note in result.notes:
+        page.note(note)
     page.figure("Equity", _equity_figure(result.ts, result.equity, "equity"))
     page.figure("Drawdown", _drawdown_figure(result.ts, result.equity))
     if bars is not None and len(bars):
@@ -83,8 +103,7 @@ def optimization_report(
     )
     heatmap = result.heatmap()
     if heatmap is not None:
-        import plotly.graph_objects as go
-
+        go = _plotly("plotly.graph_objects")
         z = [[math.nan if v is None else v for v in row] for row in heatmap.z]
         figure = go.Figure(
             go.Heatmap(
@@ -188,6 +207,7 @@ def walkforward_report(result: WalkForwardResult, path: Path) -> Path:
 
 class _Page:
     def __init__(self, title: str) -> None:
+        check_reports()  # before any figure: a page without its charts is not written
         self.title = title
         self.parts: list[str] = [f"<h1>{html.escape(title)}</h1>"]
         self.has_plotly = False
@@ -196,8 +216,7 @@ class _Page:
         self.parts.append(f'<p class="note">{html.escape(text)}</p>')
 
     def figure(self, heading: str, figure: Any) -> None:
-        import plotly.io as pio
-
+        pio = _plotly("plotly.io")
         figure.update_layout(margin={"l": 50, "r": 20, "t": 30, "b": 40}, template="plotly_white")
         self.parts.append(f"<h2>{html.escape(heading)}</h2>")
         self.parts.append(
@@ -231,6 +250,10 @@ class _Page:
         return path
 
 
+def _plotly(module: str) -> Any:
+    return import_optional(module, extra="reports", purpose=REPORTS_PURPOSE, library="plotly")
+
+
 def _thin(n: int) -> NDArray[np.int64]:
     if n <= MAX_POINTS:
         return np.arange(n, dtype=np.int64)
@@ -243,8 +266,7 @@ def _dates(ts: NDArray[np.int64]) -> NDArray[Any]:
 
 
 def _equity_figure(ts: NDArray[np.int64], equity: NDArray[np.float64], name: str) -> Any:
-    import plotly.graph_objects as go
-
+    go = _plotly("plotly.graph_objects")
     keep = _thin(len(equity))
     figure = go.Figure(
         go.Scatter(x=_dates(ts[keep]), y=np.asarray(equity)[keep], name=name, mode="lines")
@@ -254,8 +276,7 @@ def _equity_figure(ts: NDArray[np.int64], equity: NDArray[np.float64], name: str
 
 
 def _drawdown_figure(ts: NDArray[np.int64], equity: NDArray[np.float64]) -> Any:
-    import plotly.graph_objects as go
-
+    go = _plotly("plotly.graph_objects")
     values = np.asarray(equity, dtype=np.float64)
     peak = np.maximum.accumulate(values) if len(values) else values
     drawdown = (values / np.where(peak > 0, peak, 1.0) - 1.0) * 100.0
@@ -275,8 +296,7 @@ def _drawdown_figure(ts: NDArray[np.int64], equity: NDArray[np.float64]) -> Any:
 
 
 def _trades_figure(result: BacktestResult, bars: Bars) -> Any:
-    import plotly.graph_objects as go
-
+    go = _plotly("plotly.graph_objects")
     keep = _thin(len(bars))
     figure = go.Figure(
         go.Scatter(

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.backtest import fills
-from chainflow.backtest.metrics import AccountTotals, compute_metrics
+from chainflow.backtest.metrics import AccountTotals, compute_metrics, sample_warnings
 from chainflow.backtest.types import (
     EXIT_REASONS,
     BacktestConfig,
@@ -97,7 +97,8 @@ def build_result(
     """Return the result of a finished run (``started`` is a ``perf_counter`` reading).
 
     Bars before ``trade_from`` (warm-up) are left out of the curve, trades and metrics;
-    trade indices count from ``trade_from``.
+    trade indices count from ``trade_from``. Figures resting on too few observations are
+    named in the notes (``metrics.sample_warnings``).
     """
     count = int(state[fills.S_TRADES])
     ts = bars.ts[trade_from:]
@@ -123,5 +124,5 @@ def build_result(
         strategy=strategy,
         engine=engine,
         elapsed_s=time.perf_counter() - started,
-        notes=list(notes or []),
+        notes=[*(notes or []), *sample_warnings(metrics)],
     )

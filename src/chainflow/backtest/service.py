@@ -11,6 +11,7 @@ checkpoint, and ``resume`` runs it again from there on the same bars.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,8 +35,10 @@ from chainflow.core.auth import Feature, Principal
 from chainflow.core.clock import Clock
 from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
+from chainflow.core.messages import topic
 from chainflow.core.settings import BacktestSettings
 from chainflow.core.tenancy import TenantContext
+from chainflow.hub.api import EventBus
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
 
@@ -43,6 +46,11 @@ log = get_logger("chainflow.backtest.service")
 
 KIND_FEATURES = {"optimize": Feature.OPTIMIZATION, "walkforward": Feature.WALK_FORWARD}
 CANCELLABLE = (*UNFINISHED, "interrupted")
+
+
+def job_finished_topic(tenant_id: str) -> str:
+    """Return ``backtest.finished.<tenant>``: a job ended ``succeeded`` or ``failed``."""
+    return topic("backtest", "finished", tokens=(tenant_id,))
 
 
 class BacktestService:
@@ -56,13 +64,16 @@ class BacktestService:
         clock: Clock,
         config: BacktestSettings | None = None,
         models: ModelSource | None = None,
+        bus: EventBus | None = None,
     ) -> None:
         self._database = database
         self._store = store
         self._clock = clock
+        self._bus = bus
         self.runner = JobRunner(
-            database=database, clock=clock, config=config or BacktestSettings(), models=models
-        )
+            database=database, clock=clock, config=config or BacktestSettings(), models=models,
+            on_finished=self._announce_finished if bus is not None else None,
+        )  # fmt: skip
 
     async def start(self) -> None:
         """Accept jobs; mark jobs a previous process left unfinished interrupted."""
@@ -195,6 +206,23 @@ class BacktestService:
         return job
 
     # --- helpers -------------------------------------------------------------------------
+
+    async def _announce_finished(self, job_id: str, tenant: TenantContext) -> None:
+        """Publish ``job_finished_topic`` (the notification hub tells the job's owner)."""
+        async with self._database.unit_of_work(tenant, read_only=True) as uow:
+            row = await BacktestJobRepository(uow.session, tenant).find(job_id)
+            if row is None or self._bus is None:
+                return
+            body = {
+                "tenant_id": tenant.tenant_id, "user_id": row.user_id, "job_id": job_id,
+                "kind": row.kind, "status": row.status, "symbol": row.symbol,
+                "timeframe": row.timeframe, "error": row.error, "ts": self._clock.now_ms(),
+            }  # fmt: skip
+        try:
+            subject = job_finished_topic(tenant.tenant_id)
+            await self._bus.publish(subject, json.dumps(body).encode())
+        except Exception as e:  # the job is stored; a lost announcement must not fail it
+            log.warning("backtest_finished_not_published", job_id=job_id, error=type(e).__name__)
 
     def _schedule_after_commit(
         self,

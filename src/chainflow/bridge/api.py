@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+# --- bar files: the one reader of --data files (bridge.bar_files) --------------------------
+from chainflow.bridge.bar_files import (
+    ColumnChoices,
+    SpreadUnit,
+    options_of_flags,
+    read_bar_file,
+    warn_on_stderr,
+)
+
 # --- bars: what the bridge publishes and stores (bridge.events, bridge.bar_table) ---------
 from chainflow.bridge.bar_table import read_bars
 from chainflow.bridge.bars import AggregatedBar
@@ -14,7 +23,6 @@ from chainflow.bridge.events import (
     bars_topic,
     market_event_kind,
 )
-from chainflow.bridge.importers import read_bar_file
 
 # --- tick validation (bridge.tick_message, bridge.symbols, bridge.validation) --------------
 from chainflow.bridge.symbols import SymbolNormalizer
@@ -38,6 +46,11 @@ __all__ = [
     "market_event_kind",
     "read_bar_file",
     "read_bars",
+    # bar files (bridge.bar_files): the one reader of --data files
+    "ColumnChoices",
+    "SpreadUnit",
+    "options_of_flags",
+    "warn_on_stderr",
     # tick validation
     "Accepted",
     "ParsedTick",

@@ -1,6 +1,7 @@
 """Import history files into a tenant's time series: ``import_file`` and ``chainflow import``.
 
-Parsing lives in ``import_formats`` (formats, encodings, time zones, error messages). Here
+Parsing lives in ``bar_files`` (formats, encodings, time zones, columns, error messages; the
+one reader every command uses, re-exported here as ``read_bar_file``). Here
 each parsed chunk is stored idempotently:
 
 - rows repeated inside a chunk are dropped (ticks: same ts, bid, ask; bars: same ts);
@@ -16,36 +17,41 @@ rows. Ticks go to the ``ticks`` table, bars to ``BAR_TABLE`` with the given time
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar, cast
+from typing import Annotated, Any, NoReturn, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-from chainflow.bridge.bar_table import BAR_TABLE, latest_bars, persist_bars
-from chainflow.bridge.bars import AggregatedBar
-from chainflow.bridge.import_formats import (
+from chainflow.bridge.bar_files import (
     DEFAULT_CHUNK_ROWS,
     IMPORT_FORMATS,
+    ColumnChoices,
     ImportFormat,
+    Warn,
     detect_format,
     iter_chunks,
+    parse_spread_unit,
+    read_bar_file,
     utc_offset_ms,
+    warn_ignored_columns,
+    warn_on_stderr,
 )
+from chainflow.bridge.bar_table import BAR_TABLE, latest_bars, persist_bars
+from chainflow.bridge.bars import AggregatedBar
 from chainflow.core.errors import ChainflowError, InvalidInput
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Tick, Timeframe
 from chainflow.storage.api import TimeSeriesStore
 
-T = TypeVar("T")
+__all__ = ["ImportJob", "ImportReport", "import_file", "make_import_command", "read_bar_file"]
+
 ProgressCallback = Callable[[int, int], None]
 """Called after each chunk with (bytes read, data lines read) so far."""
-KernelRunner = Callable[[str, Callable[[Any], Awaitable[T]]], Awaitable[T]]
-"""Runs ``action(kernel)`` on a started tool-mode kernel with the named services."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +96,16 @@ async def import_file(
     *,
     tz_offset_hours: float = 0.0,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    choices: ColumnChoices | None = None,
+    warn: Warn | None = None,
 ) -> ImportReport:
     """Store the rows of ``path`` for ``tenant_id`` and ``symbol``, skipping stored ones.
 
     ``fmt`` is ``"auto"`` (detected from the header) or one of ``IMPORT_FORMATS``. Raise
     ``InvalidInput`` for an unknown format, a header of another format, a malformed row or
     a ``tz_offset_hours`` outside -14..+14; chunks before a bad row stay stored, and a
-    re-import after fixing the file adds only the rest.
+    re-import after fixing the file adds only the rest. ``choices`` (adjusted close, spread
+    unit) and ``warn`` (told the ignored columns) are passed to the reader.
     """
     symbol = _normalized_symbol(symbol)
     offset_ms = utc_offset_ms(tz_offset_hours)
@@ -119,6 +128,8 @@ async def import_file(
         timeframe=timeframe_for_bars,
         tz_offset_ms=offset_ms,
         chunk_rows=chunk_rows,
+        choices=choices or ColumnChoices(),
+        warn=warn,
     ):
         without_quote = chunk.rows_without_quote
         if chunk.rows:
@@ -182,12 +193,131 @@ async def _new_bars(
 
 # --- the `chainflow import` command ------------------------------------------------------
 
+UseAdjClose = Annotated[
+    bool,
+    typer.Option(
+        "--use-adj-close",
+        help="CSV: use Adj Close as the close and scale open/high/low by it (default: ignore it)",
+    ),
+]
+SpreadUnitOption = Annotated[
+    str | None,
+    typer.Option(
+        help="unit of a Spread column whose header does not say it: points (default) or price"
+    ),
+]
 
-def make_import_command(run_with_kernel: KernelRunner[ImportReport]) -> Callable[..., None]:
-    """Return the ``chainflow import`` Typer command, running on kernels from ``run_with_kernel``.
 
-    The bridge sits below ``runtime`` and cannot build a kernel itself, so the CLI passes its
-    ``_with_kernel``: ``app.command("import")(make_import_command(_with_kernel))``.
+@dataclass(frozen=True, slots=True)
+class ImportJob:
+    """One ``chainflow import``: which file goes to the tenant of which user, read how.
+
+    The CLI runs it on a tool-mode kernel, or hands it to the server that owns the home
+    (``to_json``/``from_json``), which runs it on its own store.
+    """
+
+    file: Path
+    symbol: str
+    email: str
+    format: str = "auto"
+    timeframe: Timeframe = Timeframe.M1
+    tz_offset_hours: float = 0.0
+    choices: ColumnChoices = ColumnChoices()
+
+    async def run(
+        self,
+        store: TimeSeriesStore,
+        tenant_id: TenantId,
+        progress_callback: ProgressCallback | None = None,
+    ) -> ImportReport:
+        """Import the file into ``store`` for ``tenant_id`` (see ``import_file``)."""
+        return await import_file(
+            store,
+            tenant_id,
+            self.file,
+            self.symbol,
+            self.format,
+            self.timeframe,
+            progress_callback,
+            tz_offset_hours=self.tz_offset_hours,
+            choices=self.choices,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the job as JSON values (the file as an absolute path)."""
+        return {
+            "file": str(self.file.resolve()),
+            "symbol": self.symbol,
+            "email": self.email,
+            "format": self.format,
+            "timeframe": self.timeframe.value,
+            "tz_offset_hours": self.tz_offset_hours,
+            "use_adj_close": self.choices.use_adj_close,
+            "spread_unit": self.choices.spread_unit,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ImportJob:
+        """Return the job ``raw`` describes; raise ``InvalidInput`` for a bad field."""
+        try:
+            return cls(
+                file=Path(str(raw["file"])),
+                symbol=str(raw["symbol"]),
+                email=str(raw["email"]),
+                format=str(raw.get("format", "auto")),
+                timeframe=parse_timeframe(str(raw.get("timeframe", "M1"))),
+                tz_offset_hours=float(raw.get("tz_offset_hours", 0.0)),
+                choices=ColumnChoices(
+                    use_adj_close=bool(raw.get("use_adj_close", False)),
+                    spread_unit=parse_spread_unit(raw.get("spread_unit")),
+                ),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise InvalidInput(
+                "expected an import job with file, symbol, email and optional format, "
+                f"timeframe, tz_offset_hours; received {sorted(raw)} ({e})"
+            ) from e
+
+
+ImportRunner = Callable[[ImportJob, ProgressCallback], ImportReport]
+"""Runs an import job (on a tool-mode kernel, or through the server owning the home)."""
+
+
+def report_to_json(report: ImportReport) -> dict[str, Any]:
+    """Return ``report`` as JSON values."""
+    return {
+        "path": str(report.path),
+        "format": report.format,
+        "symbol": report.symbol,
+        "rows_read": report.rows_read,
+        "rows_stored": report.rows_stored,
+        "duplicates_skipped": report.duplicates_skipped,
+        "rows_without_quote": report.rows_without_quote,
+        "first_ts": report.first_ts,
+        "last_ts": report.last_ts,
+    }
+
+
+def report_from_json(raw: dict[str, Any]) -> ImportReport:
+    """Return the report ``report_to_json`` wrote."""
+    return ImportReport(
+        path=Path(raw["path"]),
+        format=raw["format"],
+        symbol=raw["symbol"],
+        rows_read=int(raw["rows_read"]),
+        rows_stored=int(raw["rows_stored"]),
+        duplicates_skipped=int(raw["duplicates_skipped"]),
+        rows_without_quote=int(raw["rows_without_quote"]),
+        first_ts=raw["first_ts"],
+        last_ts=raw["last_ts"],
+    )
+
+
+def make_import_command(run_import: ImportRunner) -> Callable[..., None]:
+    """Return the ``chainflow import`` Typer command; ``run_import`` runs the job.
+
+    The bridge sits below ``runtime`` and cannot build a kernel or find a running server
+    itself, so the CLI passes the runner: ``app.command("import")(make_import_command(r))``.
     """
 
     def import_command(
@@ -197,11 +327,15 @@ def make_import_command(run_with_kernel: KernelRunner[ImportReport]) -> Callable
         format: Annotated[
             str, typer.Option(help="auto, mt5-ticks, mt5-bars or csv (auto reads the header)")
         ] = "auto",
-        timeframe: Annotated[str, typer.Option(help="timeframe of bar files")] = "M1",
+        timeframe: Annotated[
+            str, typer.Option(help="timeframe of bar files: M1, M5, M15, M30, H1, H4 or D1")
+        ] = "M1",
         tz_offset_hours: Annotated[
             float,
             typer.Option(help="UTC offset of times without one (MT5 server time), -14..+14"),
         ] = 0.0,
+        use_adj_close: UseAdjClose = False,
+        spread_unit: SpreadUnitOption = None,
     ) -> None:
         """Import a MetaTrader 5 history export or an OHLCV CSV; re-importing adds nothing."""
         try:
@@ -210,10 +344,14 @@ def make_import_command(run_with_kernel: KernelRunner[ImportReport]) -> Callable
             _fail(f"--tz-offset-hours: {e.message}", exit_code=2)
         try:
             bar_timeframe = parse_timeframe(timeframe)
+            choices = ColumnChoices(use_adj_close, parse_spread_unit(spread_unit))
             if not file.is_file():
                 raise InvalidInput(f"expected FILE to be a readable file; received {str(file)!r}")
+            # Named here, on the CLI's stderr, whichever process (this one or a server) imports.
+            warn_ignored_columns(file, format, choices, warn_on_stderr)
         except InvalidInput as e:
             _fail(e.message)
+        job = ImportJob(file, symbol, email, format, bar_timeframe, tz_offset_hours, choices)
         size = file.stat().st_size
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
         with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True)) as progress:
@@ -222,22 +360,8 @@ def make_import_command(run_with_kernel: KernelRunner[ImportReport]) -> Callable
             def on_progress(bytes_read: int, _lines: int) -> None:
                 progress.update(task, completed=bytes_read)
 
-            async def action(kernel: Any) -> ImportReport:
-                async with kernel.infra.database.unit_of_work(system=True) as uow:
-                    tenant_id = await kernel.users.admin.tenant_id_for_email(uow, email)
-                store = kernel.infra.timeseries
-                # Tool-mode kernels leave the store closed (a server may hold it); open it here.
-                await store.start()
-                try:
-                    return await import_file(
-                        store, tenant_id, file, symbol, format, bar_timeframe, on_progress,
-                        tz_offset_hours=tz_offset_hours,
-                    )  # fmt: skip
-                finally:
-                    await store.close()
-
             try:
-                report = asyncio.run(run_with_kernel("hub,storage,users", action))
+                report = run_import(job, on_progress)
             except ChainflowError as e:
                 progress.stop()
                 _fail(e.message)
@@ -267,25 +391,7 @@ def _print_summary(report: ImportReport) -> None:
 
 
 def _fail(message: str, *, exit_code: int = 1) -> NoReturn:
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False
+    )
     raise typer.Exit(code=exit_code)
-
-
-def read_bar_file(
-    path: Path, symbol: str, *, timeframe: Timeframe = Timeframe.M1, tz_offset_ms: int = 0
-) -> list[AggregatedBar]:
-    """Return every bar of an MT5 bar export or OHLCV CSV, ordered by time, one per open time.
-
-    For files read outside the server (``chainflow train --data FILE``). Raise
-    ``InvalidInput`` for a tick file, an unknown header or a malformed row.
-    """
-    fmt = detect_format(path)
-    if fmt == "mt5-ticks":
-        raise InvalidInput(
-            f"expected a bar file (mt5-bars or OHLCV csv); received a tick export: {path}"
-        )
-    bars: dict[int, AggregatedBar] = {}
-    for chunk in iter_chunks(path, fmt, symbol, timeframe=timeframe, tz_offset_ms=tz_offset_ms):
-        for bar in chunk.rows:
-            bars[bar.ts] = bar  # type: ignore[assignment]
-    return [bars[ts] for ts in sorted(bars)]

@@ -8,6 +8,10 @@ previous value forward. UTF-8 or UTF-16 (MT5's default export encoding), times t
 ``shift_to_now`` (default on) moves every timestamp by one offset so that the file's last
 tick is "now": the server refuses ticks older than the tenant's retention window (30 days
 on the free tier) as ``stale_timestamp``, and sample or historic files are usually older.
+
+The summary counts the signals by action and says why the server held: a ``hold`` carries
+its reasons (features warming up, no production model — with the command that trains one),
+and the most frequent are printed once at the end rather than with every tick.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import codecs
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,10 +52,35 @@ class ReplaySummary:
     signals: int = 0
     reconnects: int = 0
     elapsed_s: float = 0.0
+    actions: Counter[str] = field(default_factory=Counter)
+    hold_reasons: Counter[str] = field(default_factory=Counter)
 
     @property
     def ticks_per_s(self) -> float:
         return self.sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def record_signal(self, frame: dict[str, Any]) -> None:
+        """Count a signal frame by action; remember why a ``hold`` held (its first reason)."""
+        action = str(frame.get("action"))
+        self.actions[action] += 1
+        reasons = frame.get("reasons") or []
+        if action == "hold" and reasons:
+            self.hold_reasons[str(reasons[0])] += 1
+
+
+def summary_lines(summary: ReplaySummary, *, reasons: int = 3) -> list[str]:
+    """Return the end-of-replay lines: the counts, then the most frequent hold reasons."""
+    rejected = ", ".join(f"{k}={v}" for k, v in sorted(summary.rejected.items())) or "none"
+    actions = ", ".join(f"{k} {v}" for k, v in sorted(summary.actions.items()))
+    lines = [
+        f"sent {summary.sent}, acked {summary.acked}, rejected {rejected}, "
+        f"signals {summary.signals}{f' ({actions})' if actions else ''}, "
+        f"reconnects {summary.reconnects}, "
+        f"{summary.ticks_per_s:,.0f} ticks/s in {summary.elapsed_s:.1f} s"
+    ]
+    for reason, count in summary.hold_reasons.most_common(reasons):
+        lines.append(f"hold x{count}: {reason}")
+    return lines
 
 
 def read_mt5_ticks(path: Path) -> Iterator[tuple[int, float, float, float]]:
@@ -124,7 +154,7 @@ async def replay_file(
     began = time.perf_counter()
     client = Mt5Client(url, api_key, **(client_options or {}))
     await client.connect()
-    signals = asyncio.create_task(_consume_signals(client, on_signal))
+    signals = asyncio.create_task(_consume_signals(client, summary, on_signal))
     try:
         first_ts: int | None = None
         for ts, bid, ask, volume in read_mt5_ticks(path):
@@ -138,6 +168,8 @@ async def replay_file(
             if progress is not None and summary.sent % 100 == 0:
                 progress(summary.sent, client.stats.settled, total)
         await client.drain(drain_timeout_s)
+        if (client_options or {}).get("signals_mode") == "every_tick":
+            await _settle_signals(client, timeout_s=min(drain_timeout_s, 10.0))
     finally:
         stats = client.stats
         summary.acked, summary.rejected = stats.settled, dict(stats.rejected)
@@ -150,10 +182,34 @@ async def replay_file(
     return summary
 
 
+async def _settle_signals(client: Mt5Client, timeout_s: float, quiet_s: float = 0.5) -> None:
+    """Wait for the signals of the stored ticks, which may follow their acks.
+
+    A tick is acked once stored, and its signal is computed beside that: the last signals
+    can arrive after the last ack. Stop when every stored tick has one, or when none came
+    for ``quiet_s`` (under load the server scores a symbol's queued ticks once, at the
+    newest), or after ``timeout_s``.
+    """
+    stats = client.stats
+    deadline = time.perf_counter() + timeout_s
+    seen, quiet_since = stats.signals, time.perf_counter()
+    while time.perf_counter() < deadline:
+        if stats.signals >= stats.settled - sum(stats.rejected.values()):
+            return
+        await asyncio.sleep(0.02)
+        if stats.signals != seen:
+            seen, quiet_since = stats.signals, time.perf_counter()
+        elif time.perf_counter() - quiet_since >= quiet_s:
+            return
+
+
 async def _consume_signals(
-    client: Mt5Client, on_signal: Callable[[dict[str, Any]], None] | None
+    client: Mt5Client,
+    summary: ReplaySummary,
+    on_signal: Callable[[dict[str, Any]], None] | None,
 ) -> None:
     async for frame in client.signals():
+        summary.record_signal(frame)
         if on_signal is not None:
             on_signal(frame)
 
@@ -204,11 +260,18 @@ def replay_command(
         def on_progress(sent: int, acked: int, total: int) -> None:
             bar.update(task, completed=acked, total=total, description=f"sent {sent}")
 
+        explained: set[str] = set()  # a hold's reason is printed once, not with every tick
+
         def on_signal(frame: dict[str, Any]) -> None:
+            reasons = frame.get("reasons") or []
+            why = str(reasons[0]) if frame.get("action") == "hold" and reasons else ""
             bar.console.print(
                 f"signal {frame.get('symbol')} {frame.get('action')} "
                 f"conf={frame.get('confidence')} size={frame.get('size')} seq={frame.get('seq')}"
-            )
+                + (f" ({why})" if why and why not in explained else ""),
+                highlight=False, markup=False, soft_wrap=True,
+            )  # fmt: skip
+            explained.add(why)
 
         try:
             summary = asyncio.run(
@@ -220,9 +283,5 @@ def replay_command(
         except (Mt5ClientError, ReplayFileError, TimeoutError, OSError) as e:
             console.print(f"[red]replay failed:[/red] {e or type(e).__name__}")
             raise typer.Exit(1) from e
-    rejected = ", ".join(f"{k}={v}" for k, v in sorted(summary.rejected.items())) or "none"
-    console.print(
-        f"sent {summary.sent}, acked {summary.acked}, rejected {rejected}, "
-        f"signals {summary.signals}, reconnects {summary.reconnects}, "
-        f"{summary.ticks_per_s:,.0f} ticks/s in {summary.elapsed_s:.1f} s"
-    )
+    for line in summary_lines(summary):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)

@@ -30,7 +30,7 @@ from chainflow.gateway.metrics import HttpMetrics
 from chainflow.gateway.middleware import RequestContextMiddleware
 from chainflow.gateway.openapi_responses import install_error_responses
 from chainflow.gateway.overview import build_overview_router
-from chainflow.gateway.probes import build_probe_router
+from chainflow.gateway.probes import ReadinessInfo, build_probe_router
 from chainflow.gateway.rate_limit import RATE_LIMIT_HEADERS, RateLimitHeadersMiddleware
 from chainflow.gateway.security_headers import SecurityHeadersMiddleware
 
@@ -52,6 +52,7 @@ def create_gateway(
     websocket_limiter: WebSocketLimiter | None = None,
     overview_sources: Mapping[str, OverviewSource] | None = None,
     body_limits: BodyLimits | None = None,
+    readiness_info: ReadinessInfo | None = None,
 ) -> FastAPI:
     """Build the HTTP app: ``/health``, ``/ready``, ``/metrics`` and every service router.
 
@@ -99,6 +100,7 @@ def create_gateway(
             readiness=readiness,
             metrics=metrics,
             metrics_registry=metrics_registry,
+            readiness_info=readiness_info,
         )
     )
     for mounted in routers:

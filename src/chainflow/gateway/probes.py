@@ -3,11 +3,15 @@
 ``/ready`` answers anyone, for load balancers and orchestrators, but shows an anonymous
 caller only whether each backend answers, which backend it is and how fast: error texts,
 file locations and URLs are shown to an authenticated platform superadmin only.
+
+``readiness_info`` adds facts that inform without gating readiness, such as ``models``:
+whether a production model serves, and how to make one when none does. A missing model is
+not a broken dependency: the status stays ``ok`` and the answer 200.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,7 +26,10 @@ from chainflow.gateway.metrics import HttpMetrics
 _READINESS_EXAMPLE = {
     "status": "ok",
     "checks": {"database": {"name": "database", "ok": True, "backend": "sqlite"}},
+    "models": {"name": "fx-default", "production": "fx-default@1", "timeframe": "M5"},
 }
+ReadinessInfo = Callable[[], Awaitable[Mapping[str, Any]]]
+"""Extra top-level sections of ``/ready`` that do not change its status."""
 
 
 def build_probe_router(
@@ -32,6 +39,7 @@ def build_probe_router(
     readiness: ReadinessProbe,
     metrics: HttpMetrics,
     metrics_registry: CollectorRegistry,
+    readiness_info: ReadinessInfo | None = None,
 ) -> APIRouter:
     """Return the router of ``/health``, ``/ready`` and ``/metrics``."""
     router = APIRouter(tags=["probes"])
@@ -53,6 +61,8 @@ def build_probe_router(
         for report in reports:
             metrics.dependency_up.labels(report.name, report.backend).set(1 if report.ok else 0)
         body = readiness_body(reports, detailed=await _is_superadmin(request))
+        if readiness_info is not None:
+            body.update({k: v for k, v in (await readiness_info()).items() if k not in body})
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     @router.get(

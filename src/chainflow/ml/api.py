@@ -13,6 +13,7 @@ from chainflow.ml.artifacts import (
 )
 from chainflow.ml.events import PredictionMade, all_predictions, predictions_topic
 from chainflow.ml.model_cache import ServedModel, ServedModels
+from chainflow.ml.model_hint import no_model_reason, train_model_command
 from chainflow.ml.registry import ModelRegistry, model_registry
 from chainflow.ml.registry_types import (
     CustomModelLimitError,
@@ -55,7 +56,9 @@ __all__ = [
     "StoredArtifact",
     "all_predictions",
     "model_registry",
+    "no_model_reason",
     "predictions_topic",
+    "train_model_command",
     "train_window_model",
 ]
 

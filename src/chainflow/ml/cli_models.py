@@ -11,22 +11,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chainflow.core.errors import ChainflowError
-from chainflow.ml.registry import ModelRegistry, model_registry
-from chainflow.ml.registry_types import ModelSummary, ModelVersion
-from chainflow.storage.relational import UnitOfWork
+
+if TYPE_CHECKING:  # the registry pulls in SQLAlchemy: imported when a command runs
+    from chainflow.ml.registry import ModelRegistry
+    from chainflow.ml.registry_types import ModelSummary, ModelVersion
+    from chainflow.storage.relational import UnitOfWork
 
 T = TypeVar("T")
 KernelRunner = Callable[[str, Callable[[Any], Awaitable[T]]], Awaitable[T]]
 """Runs ``action(kernel)`` on a started tool-mode kernel with the named services."""
 KERNEL_SERVICES = "hub,storage"
-RegistryAction = Callable[[ModelRegistry, UnitOfWork], Awaitable[T]]
+RegistryAction = Callable[["ModelRegistry", "UnitOfWork"], Awaitable[T]]
 
 
 def make_models_app(run_with_kernel: KernelRunner[Any]) -> typer.Typer:
@@ -34,6 +37,8 @@ def make_models_app(run_with_kernel: KernelRunner[Any]) -> typer.Typer:
     models_app = typer.Typer(help="The platform's model registry.", no_args_is_help=True)
 
     def run(action: RegistryAction[T], *, read_only: bool = False) -> T:
+        from chainflow.ml.registry import model_registry
+
         async def on_kernel(kernel: Any) -> T:
             registry = model_registry(kernel.settings, kernel.infra.database, kernel.clock)
             database = kernel.infra.database
@@ -116,5 +121,7 @@ def _moment(value: datetime | None) -> str:
 
 
 def _fail(message: str) -> NoReturn:
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False
+    )
     raise typer.Exit(code=1)

@@ -11,17 +11,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from chainflow.bridge.stored_bars import StoredBarReader
     from chainflow.ml.train_command import KernelRunner
 
 
-def make_train_command(run_with_kernel: KernelRunner[Any]) -> Callable[..., None]:
-    """Return the ``chainflow train`` command, running on kernels from ``run_with_kernel``."""
+def make_train_command(
+    run_with_kernel: KernelRunner[Any], stored_bars: StoredBarReader
+) -> Callable[..., None]:
+    """Return the ``chainflow train`` command: it registers models on kernels from
+    ``run_with_kernel`` and reads a tenant's stored bars (``--email``) with ``stored_bars``."""
 
     def train_command(
         symbol: Annotated[str, typer.Option(help="symbol of the bars, e.g. EURUSD")],
-        timeframe: Annotated[str, typer.Option(help="timeframe of the bars (M1 .. D1)")],
+        timeframe: Annotated[
+            str, typer.Option(help="timeframe of the bars: M1, M5, M15, M30, H1, H4 or D1")
+        ],
         model: Annotated[
-            str, typer.Option(help="xgboost, lightgbm, lstm, cnn or ensemble")
+            str, typer.Option(help="model family: lightgbm, xgboost, ensemble, lstm or cnn")
         ] = "lightgbm",
         data: Annotated[
             Path | None, typer.Option(help="MT5 bar export or OHLCV CSV to train on")
@@ -54,12 +60,31 @@ def make_train_command(run_with_kernel: KernelRunner[Any]) -> Callable[..., None
             ),
         ] = False,
         json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+        tz_offset_hours: Annotated[
+            float,
+            typer.Option(
+                help="--data: UTC offset of times without one (MT5 server time), -14..+14"
+            ),
+        ] = 0.0,
+        use_adj_close: Annotated[
+            bool,
+            typer.Option(
+                "--use-adj-close", help="--data CSV: Adj Close as the close, open/high/low scaled"
+            ),
+        ] = False,
+        spread_unit: Annotated[
+            str | None,
+            typer.Option(
+                help="--data: unit of a Spread column the header does not state: points, price"
+            ),
+        ] = None,
     ) -> None:
         """Train a model on bars, compare it with two baselines and register it (candidate)."""
         from chainflow.ml.train_command import run_train
 
         run_train(
             run_with_kernel,
+            stored_bars,
             symbol=symbol,
             timeframe=timeframe,
             model=model,
@@ -78,6 +103,9 @@ def make_train_command(run_with_kernel: KernelRunner[Any]) -> Callable[..., None
             promote=promote,
             custom=custom,
             json_output=json_output,
+            tz_offset_hours=tz_offset_hours,
+            use_adj_close=use_adj_close,
+            spread_unit=spread_unit,
         )
 
     return train_command

@@ -75,6 +75,11 @@ class ServedModels:
         self._bundles: dict[str, ServedModel] = {}
 
     @property
+    def model_name(self) -> str:
+        """Return the registry name served (``CHAINFLOW_ML_MODEL``)."""
+        return self._settings.model
+
+    @property
     def anomaly_z(self) -> float:
         """Return the robust z beyond which a vector is flagged anomalous."""
         return self._settings.anomaly_z

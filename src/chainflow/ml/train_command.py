@@ -12,9 +12,13 @@ command reads some tenant's data by default. Either way the result is a *platfor
 and fingerprint, the label spec, the symbol, the timeframe and the train range; the
 artifact goes under ``CHAINFLOW_HOME/models``. ``--promote`` makes it production.
 
-Features are ``fx-core@1``, which includes the relative spread. An OHLCV CSV carries no
-spread, so such a file needs ``--spread PRICE`` (the typical spread in price units, e.g.
-``0.00012`` for EURUSD); bars that do carry one keep theirs.
+The file is read by the bridge's one bar-file reader (``bridge.api.read_bar_file``, as
+``import`` and ``backtest`` read it): pandas/yfinance CSVs, ISO or epoch times, ``Adj
+Close`` with ``--use-adj-close``, a ``Spread`` column in points or price (``--spread-unit``).
+
+Features are ``fx-core@1``, which includes the relative spread. An OHLCV CSV without a
+spread column carries no spread, so such a file needs ``--spread PRICE`` (the typical
+spread in price units, e.g. ``0.00012`` for EURUSD); bars that do carry one keep theirs.
 
 The steps shared with ``chainflow.ml.default_model`` live in ``chainflow.ml.training_runs``.
 """
@@ -29,15 +33,22 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chainflow.bridge.api import AggregatedBar, read_bar_file, read_bars
+from chainflow.bridge.api import (
+    AggregatedBar,
+    ColumnChoices,
+    options_of_flags,
+    read_bar_file,
+    warn_on_stderr,
+)
 from chainflow.core.errors import ChainflowError, InvalidInput
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe, parse_moment
@@ -59,6 +70,9 @@ from chainflow.ml.training_runs import (
     training_dataset,
 )
 
+if TYPE_CHECKING:
+    from chainflow.bridge.stored_bars import StoredBarReader
+
 T = TypeVar("T")
 KernelRunner = Callable[[str, Callable[[Any], Awaitable[T]]], Awaitable[T]]
 """Runs ``action(kernel)`` on a started tool-mode kernel with the named services."""
@@ -66,6 +80,7 @@ KernelRunner = Callable[[str, Callable[[Any], Awaitable[T]]], Awaitable[T]]
 
 def run_train(
     run_with_kernel: KernelRunner[Any],
+    stored_bars: StoredBarReader,
     *,
     symbol: Any,
     timeframe: Any,
@@ -85,6 +100,9 @@ def run_train(
     promote: Any,
     custom: Any,
     json_output: Any,
+    tz_offset_hours: Any = 0.0,
+    use_adj_close: Any = False,
+    spread_unit: Any = None,
 ) -> None:
     """Run ``chainflow train`` with its parsed options (see ``chainflow.ml.cli_train``)."""
     try:
@@ -98,9 +116,10 @@ def run_train(
         if custom and email is None:
             raise InvalidInput("expected --email USER with --custom: whose model it is")
         if data is not None:
-            bars, source = _bars_of_file(data, symbol, tf, span)
+            reading = options_of_flags(tz_offset_hours, use_adj_close, spread_unit)
+            bars, source = _bars_of_file(data, symbol, tf, span, reading)
         elif email is not None:
-            bars, source = _stored_bars(run_with_kernel, email, symbol, tf, span)
+            bars, source = _stored_bars(stored_bars, email, symbol, tf, span)
         else:
             raise InvalidInput(
                 "expected --data FILE, or --email USER to train on that user's stored "
@@ -160,38 +179,39 @@ def _register(
 
 
 def _bars_of_file(
-    path: Path, symbol: str, timeframe: Timeframe, span: tuple[int | None, int | None]
+    path: Path,
+    symbol: str,
+    timeframe: Timeframe,
+    span: tuple[int | None, int | None],
+    reading: tuple[int, ColumnChoices] = (0, ColumnChoices()),
 ) -> tuple[list[AggregatedBar], dict[str, Any]]:
     if not path.is_file():
         raise InvalidInput(f"expected --data to be a readable file; received {str(path)!r}")
-    bars = _within(read_bar_file(path, symbol, timeframe=timeframe), span)
+    offset_ms, choices = reading
+    read = read_bar_file(
+        path,
+        symbol,
+        timeframe=timeframe,
+        tz_offset_ms=offset_ms,
+        choices=choices,
+        warn=warn_on_stderr,
+    )
+    bars = _within(read, span)
     _check_spacing(bars, timeframe)
     return bars, {"kind": "file", "file": path.name}
 
 
 def _stored_bars(
-    run_with_kernel: KernelRunner[Any],
+    stored_bars: StoredBarReader,
     email: str,
     symbol: str,
     timeframe: Timeframe,
     span: tuple[int | None, int | None],
 ) -> tuple[list[AggregatedBar], dict[str, Any]]:
-    async def action(kernel: Any) -> tuple[list[AggregatedBar], str]:
-        async with kernel.infra.database.unit_of_work(system=True, read_only=True) as uow:
-            tenant_id = await kernel.users.admin.tenant_id_for_email(uow, email)
-        end_ms = span[1] if span[1] is not None else kernel.clock.now_ms() + 1
-        count = MAX_STORED_BARS
-        if span[0] is not None:
-            count = max(1, -(-(end_ms - span[0]) // timeframe.milliseconds) + 1)
-        store = kernel.infra.timeseries
-        await store.start()  # tool-mode kernels leave the store closed; a server may hold it
-        try:
-            bars = await read_bars(store, tenant_id, symbol, timeframe, end_ms=end_ms, count=count)
-        finally:
-            await store.close()
-        return _within(bars, span), str(tenant_id)
-
-    bars, tenant_id = asyncio.run(run_with_kernel("hub,storage,users", action))
+    start_ms, end_ms = span
+    tenant_id, bars = stored_bars(
+        email, symbol, timeframe, start_ms=start_ms, end_ms=end_ms, limit=MAX_STORED_BARS
+    )
     if not bars:
         raise InvalidInput(
             f"expected stored {symbol} {timeframe.value} bars for the tenant of {email}; "
@@ -320,5 +340,7 @@ def _time(ts: int) -> str:
 
 
 def _fail(message: str) -> NoReturn:
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False
+    )
     raise typer.Exit(code=1)

@@ -13,6 +13,7 @@ from chainflow.gateway.app import create_gateway
 from chainflow.gateway.body_limit import BodyLimits
 from chainflow.gateway.proxy import build_proxy_router
 from chainflow.runtime.kernel import Kernel
+from chainflow.runtime.model_readiness import model_readiness
 from chainflow.runtime.services import SERVICES
 
 
@@ -46,6 +47,7 @@ def create_app(kernel: Kernel) -> FastAPI:
         websocket_limiter=kernel.websocket_limiter,
         overview_sources=kernel.overview_sources(),
         body_limits=_body_limits(kernel),
+        readiness_info=model_readiness(kernel),
     )
 
 

@@ -5,10 +5,12 @@ unless ``--home`` is given, a free port), makes sure a production model exists
 (``ensure_default_model``: loaded, or trained on sample data in seconds), creates a demo
 tenant, user and API key through the HTTP API, stores a few days of sample bars so that
 the features are warm, then replays sample ticks through ``WS /ws/ticks`` with the client
-SDK (``"signals": "every_tick"``, so every tick's signal and its latency come back). A Rich
-live table shows the signals per symbol and a panel the tenant's paper account (every
-bar-close signal is paper-traded); at the end come a summary (with the account and its
-attribution) and the URLs to explore (kept up with ``--keep-running``).
+SDK (``"signals": "every_tick"``, so every tick's signal and its latency come back), one
+tick at a time so that every run gives the same signals, trades and account
+(``runtime.demo_replay``). A Rich live table shows the signals per symbol and a panel the
+tenant's paper account (every bar-close signal is paper-traded); at the end come a summary
+(with the account and its attribution) and the URLs to explore (kept up with
+``--keep-running``).
 
 The module imports only light things; the server stack is imported when the demo runs.
 """
@@ -34,13 +36,15 @@ if TYPE_CHECKING:
     import httpx
 
     from chainflow.client.mt5 import Mt5Client
-    from chainflow.core.market import Tick
+    from chainflow.core.market import Tick, Timeframe
     from chainflow.runtime.demo_server import DemoAccount, DemoServer
 
 PAPER_ACCOUNT_PATH = "/api/v1/trading/paper"
 """The paper-account hook: polled during the replay; the panel shows when it answers 200."""
 ATTRIBUTION_PATH = "/api/v1/trading/attribution"
 """Read once after the replay for the summary (P&L and hit rate by symbol)."""
+SIGNALS_PATH = "/api/v1/signals?limit=1000"
+"""Read once after the replay: the bar-close signals issued (``DemoState.issued``)."""
 SIGNAL_GRACE_S = 3.0
 """How long to wait after the last ack for the signals still on their way."""
 
@@ -58,10 +62,12 @@ class DemoOptions:
     keep_running: bool = False
     signals_mode: str = "every_tick"
     risk_tolerance: str = "aggressive"
+    tune_gc: bool = True  # freeze the started heap: a process that only runs the demo
 
 
 async def run_demo(options: DemoOptions, console: Console) -> DemoState:
     """Run the demo end to end; return the final state (the summary's figures)."""
+    from chainflow.core.market import Timeframe
     from chainflow.runtime.demo_market import WEEK_MS, build_demo_market, describe_window
     from chainflow.runtime.demo_server import (
         DemoServer,
@@ -73,7 +79,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoState:
 
     temporary = options.home is None
     home = options.home or Path(tempfile.mkdtemp(prefix="chainflow-demo-")) / "home"
-    server = DemoServer(home, options.port, tune_gc=True)
+    server = DemoServer(home, options.port, tune_gc=options.tune_gc)
     began = time.perf_counter()
     try:
         await server.start()
@@ -112,9 +118,17 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoState:
             highlight=False,
         )
         state = DemoState(
-            total_ticks=len(market.ticks), symbols={s: SymbolState() for s in market.symbols}
+            total_ticks=len(market.ticks), symbols={s: SymbolState() for s in market.symbols},
+            offset_ms=market.offset_ms,
+        )  # fmt: skip
+        timeframe = Timeframe(model.timeframe or "M5")
+        open_bars: dict[str, int] = {}  # the last history bar of each symbol
+        for bar in market.bars:
+            if bar.timeframe == timeframe:
+                open_bars[bar.symbol] = max(bar.ts, open_bars.get(bar.symbol, bar.ts))
+        await _replay_live(
+            server, account, market.ticks, options, state, console, (timeframe, open_bars)
         )
-        await _replay_live(server, account, market.ticks, options, state, console)
         state.elapsed_s = state.elapsed_s or time.perf_counter() - began
         console.print()
         for line in summary_lines(state):
@@ -138,11 +152,13 @@ async def _replay_live(
     options: DemoOptions,
     state: DemoState,
     console: Console,
+    bars: tuple[Timeframe, dict[str, int]],
 ) -> None:
     import httpx
     from rich.live import Live
 
     from chainflow.client.mt5 import Mt5Client
+    from chainflow.runtime.demo_replay import ReplayLockstep, send_ticks
 
     sent_at: dict[int, float] = {}
 
@@ -159,6 +175,13 @@ async def _replay_live(
         max_reconnect_attempts=2,
         on_sent=on_sent,
         signal_buffer=100_000,
+        linger_s=0.0,  # one tick per frame: the replay waits for each (ReplayLockstep)
+    )
+    trading = server.kernel.trading
+    lockstep = (
+        ReplayLockstep(client, trading, account.tenant_id, bars[0], open_bars=bars[1])
+        if trading is not None
+        else None
     )
     began = time.perf_counter()
     http = httpx.AsyncClient(
@@ -174,7 +197,7 @@ async def _replay_live(
             asyncio.create_task(_redraw(live, state, began)),
         ]
         try:
-            replay = asyncio.create_task(_send(client, ticks, options.speed))
+            replay = asyncio.create_task(send_ticks(client, ticks, options.speed, lockstep))
             serving = asyncio.create_task(server.wait())
             done, _ = await asyncio.wait({replay, serving}, return_when=asyncio.FIRST_COMPLETED)
             if replay not in done:  # Ctrl-C stopped the server mid-replay
@@ -187,24 +210,13 @@ async def _replay_live(
             await _read_account(http, state)
         finally:
             state.acked, state.rejected = client.stats.settled, dict(client.stats.rejected)
+            state.unsettled = lockstep.unsettled if lockstep is not None else 0
             await client.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await http.aclose()
             live.update(render(state))
-
-
-async def _send(client: Mt5Client, ticks: tuple[Tick, ...], speed: float | None) -> None:
-    began = time.perf_counter()
-    first_ts = ticks[0].ts if ticks else 0
-    for tick in ticks:
-        if speed is not None:
-            ahead = (tick.ts - first_ts) / 1000 / speed - (time.perf_counter() - began)
-            if ahead > 0:
-                await asyncio.sleep(ahead)
-        await client.send_tick(tick.symbol, tick.ts, tick.bid, tick.ask, tick.volume)
-    await client.drain(120)
 
 
 async def _await_signals(client: Mt5Client, state: DemoState, *, every_tick: bool) -> None:
@@ -239,8 +251,8 @@ async def _poll_paper(http: httpx.AsyncClient, state: DemoState) -> None:
 
 
 async def _read_account(http: httpx.AsyncClient, state: DemoState) -> None:
-    """Read the final paper account and its attribution (the summary's figures)."""
-    for path in (PAPER_ACCOUNT_PATH, ATTRIBUTION_PATH):
+    """Read the final paper account, its attribution and the signals issued."""
+    for path in (PAPER_ACCOUNT_PATH, ATTRIBUTION_PATH, SIGNALS_PATH):
         try:
             response = await http.get(path)
         except Exception:  # optional figures: the summary goes on without them
@@ -248,8 +260,10 @@ async def _read_account(http: httpx.AsyncClient, state: DemoState) -> None:
         if response.status_code == 200 and isinstance(body := response.json(), dict):
             if path == PAPER_ACCOUNT_PATH:
                 state.paper = body
-            else:
+            elif path == ATTRIBUTION_PATH:
                 state.attribution = body
+            else:
+                state.issued = list(reversed(body.get("items") or []))  # oldest first
 
 
 async def _redraw(live: Any, state: DemoState, began: float) -> None:

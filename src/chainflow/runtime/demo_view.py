@@ -63,6 +63,10 @@ class DemoState:
     paper: dict[str, Any] | None = None
     attribution: dict[str, Any] | None = None
     elapsed_s: float = 0.0
+    offset_ms: int = 0  # the market's shift (whole weeks): ts - offset_ms is the sample's
+    decisions: list[tuple[Any, ...]] = field(default_factory=list)  # one per signal frame
+    issued: list[dict[str, Any]] = field(default_factory=list)  # bar-close signals, oldest first
+    unsettled: int = 0  # ticks or bar closes the replay stopped waiting for
 
     def record_sent(self, items: list[dict[str, Any]]) -> None:
         for item in items:
@@ -78,12 +82,22 @@ class DemoState:
             row.changes += 1
         row.last, row.signals = frame, row.signals + 1
         self.signals += 1
+        self.decisions.append(decision_of(frame))
         self.by_action[action] += 1
         if client_latency_ms is not None:
             self.client_latency_ms.append(client_latency_ms)
         server = frame.get("latency_ms")
         if isinstance(server, int | float):
             self.server_latency_ms.append(float(server))
+
+
+def decision_of(frame: dict[str, Any]) -> tuple[Any, ...]:
+    """Return what a signal frame decided (no timing): the figures two runs must share."""
+    return tuple(
+        frame.get(name)
+        for name in ("seq", "symbol", "action", "confidence", "size", "stop_loss",
+                     "take_profit", "model")
+    ) + (tuple(frame.get("reasons") or ()),)  # fmt: skip
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -107,7 +121,7 @@ def render(state: DemoState) -> RenderableType:
         box=box.SIMPLE_HEAD, expand=False,
     )  # fmt: skip
     for name in ("symbol", "bid", "ask", "signal", "conf", "lots", "stop loss", "take profit",
-                 "latency", "signals", "flips"):  # fmt: skip
+                 "server latency", "signals", "flips"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("symbol", "signal") else "right")
     for symbol, row in state.symbols.items():
         last = row.last or {}
@@ -230,6 +244,11 @@ def summary_lines(state: DemoState) -> list[str]:
         f"p99 {fmt_ms(percentile(server, 99))}",
         f"time: {state.elapsed_s:.1f} s ({rate:,.0f} ticks/s)",
     ]
+    if state.unsettled:
+        lines.append(
+            f"note: the replay stopped waiting for {state.unsettled} ticks or bar closes; "
+            "this run's signals and trades may differ from another's"
+        )
     if state.paper is not None:
         account = state.paper.get("account", state.paper)
         lines.append(f"paper account: {account_line(account)}")

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from chainflow.backtest.service import BacktestService
     from chainflow.features.api import FeaturesService
     from chainflow.ml.service import MlService
+    from chainflow.notify.service import NotifyService
     from chainflow.risk.service import RiskService
     from chainflow.trading.api import TradingService
 
@@ -106,6 +107,7 @@ class Kernel:
         self.trading: TradingService | None = None  # set when trading is built here
         self.risk: RiskService | None = None  # set when risk is built here
         self.backtest: BacktestService | None = None  # set when backtest is built here
+        self.notify: NotifyService | None = None  # set when notify is built here
         self.credential_resolver: CredentialResolver | None = None  # ditto
         self.access_tokens = AccessTokenCodec(settings.auth, settings.secret_key, self.clock)
         self._auth: tuple[Authenticator, RateLimiter, WebSocketLimiter] | None = None

@@ -8,7 +8,7 @@ import gc
 import ipaddress
 import signal
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import uvicorn
@@ -18,6 +18,8 @@ from chainflow.core.errors import ConfigurationError
 from chainflow.core.settings import Settings
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
+from chainflow.runtime.local_admin import LOCAL_PREFIX, build_local_admin_router
+from chainflow.runtime.server_file import new_local_token, remove_server_file, write_server_file
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 T = TypeVar("T")
@@ -61,8 +63,26 @@ class GracefulServer(uvicorn.Server):
 
     uvicorn re-raises the captured signal after its own shutdown; under ``asyncio.run``
     that cancels the caller before the kernel has stopped, so buffered state (open bars,
-    the registry entry, the time-series writer) would be lost.
+    the registry entry, the time-series writer) would be lost. ``on_listening`` is called
+    with the bound port once the sockets listen.
     """
+
+    def __init__(
+        self, config: uvicorn.Config, on_listening: Callable[[int], None] | None = None
+    ) -> None:
+        super().__init__(config)
+        self._on_listening = on_listening
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_listening is not None:
+            self._on_listening(self._bound_port())
+
+    def _bound_port(self) -> int:
+        for server in self.servers:
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return self.config.port
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -109,9 +129,15 @@ async def serve_kernel(kernel: Kernel, *, host: str, port: int) -> None:
     check_serving_key(kernel.settings, host)
     await kernel.start()
     tune_gc_for_serving()
+    home = kernel.settings.home
+    token = new_local_token()
     try:
+        app = create_app(kernel)
+        owns_home = kernel.users is not None
+        if owns_home:  # the operator's CLI names tenants by e-mail: needs users here
+            app.include_router(build_local_admin_router(kernel, token), prefix=LOCAL_PREFIX)
         config = uvicorn.Config(
-            create_app(kernel),
+            app,
             host=host,
             port=port,
             log_config=None,
@@ -120,6 +146,22 @@ async def serve_kernel(kernel: Kernel, *, host: str, port: int) -> None:
             ws_max_size=MAX_FRAME_BYTES,  # larger WebSocket messages close with 1009
             proxy_headers=False,  # the peer is the client unless AUTH_TRUST_FORWARDED_FOR
         )
-        await GracefulServer(config).serve()
+
+        def announce(bound_port: int) -> None:
+            if owns_home:
+                write_server_file(home, url=local_url(host, bound_port), token=token)
+
+        await GracefulServer(config, announce).serve()
     finally:
+        remove_server_file(home, token)
         await kernel.stop()
+
+
+def local_url(host: str, port: int) -> str:
+    """Return the URL a process on this machine reaches a server bound to ``host`` at."""
+    bare = host.strip().strip("[]")
+    if bare in ("", "0.0.0.0", "::"):  # noqa: S104 - every interface includes loopback
+        bare = "127.0.0.1"
+    if ":" in bare:
+        return f"http://[{bare}]:{port}"
+    return f"http://{bare}:{port}"

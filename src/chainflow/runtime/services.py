@@ -86,6 +86,12 @@ def _build_users(kernel: Kernel) -> ServiceComponent:
     return build_users_component(kernel)
 
 
+def _build_notify(kernel: Kernel) -> ServiceComponent:
+    from chainflow.runtime.notify_wiring import build_notify_component
+
+    return build_notify_component(kernel)
+
+
 def _build_hub(kernel: Kernel) -> ServiceComponent:
     from chainflow.runtime.hub_wiring import build_hub_component
 
@@ -182,6 +188,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
             "/api/v1/api-keys",
             "/api/v1/tenant",
             "/api/v1/admin",
+            "/api/v1/billing",
         ),
     ),
     ServiceSpec(
@@ -189,7 +196,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         4,
         "notification-hub",
         "channels, templates, delivery outbox",
-        planned_in="a later issue",
+        _build_notify,
+        models="chainflow.notify.models",
+        route_prefixes=("/api/v1/notifications",),
     ),
     ServiceSpec(
         "analytics",

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING
+
+import httpx
 
 from chainflow.hub.api import Subscription
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.remote import serve_credential_resolver, serve_trading_settings
+from chainflow.users.billing.routes import build_billing_router
+from chainflow.users.billing.service import build_billing_service
+from chainflow.users.billing.sweep import run_sweeps
 from chainflow.users.resolver import UsersCredentialResolver
 from chainflow.users.routes import build_users_router
 from chainflow.users.service import build_users_service
@@ -30,21 +37,44 @@ def build_users_component(kernel: Kernel) -> ServiceComponent:
         invalidate_api_key=kernel.principal_cache.invalidate_api_key,
     )
     resolver = UsersCredentialResolver(database=infra.database, clock=kernel.clock)
+    billing_http = httpx.AsyncClient()
+    billing = build_billing_service(
+        settings=settings.billing,
+        clock=kernel.clock,
+        bus=infra.bus,
+        change_tier=service.admin.change_tier,
+        customer_of=service.accounts.get_profile,
+        http=billing_http,
+    )
     kernel.users = service
     kernel.credential_resolver = resolver
     subscriptions: list[Subscription] = []
+    sweeps: list[asyncio.Task[None]] = []
 
     async def start() -> None:
         subscriptions.extend(await serve_credential_resolver(infra.bus, resolver))
         subscriptions.append(await serve_trading_settings(infra.bus, infra.database, service))
+        interval_s = settings.billing.sweep_interval_s
+        if interval_s > 0:
+            sweeper = run_sweeps(infra.database, billing.subscriptions, kernel.clock, interval_s)
+            sweeps.append(asyncio.create_task(sweeper, name="users.sweep_subscriptions"))
 
     async def stop() -> None:
+        while sweeps:
+            task = sweeps.pop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         while subscriptions:
             await subscriptions.pop().unsubscribe()
+        await billing_http.aclose()
+
+    router = build_users_router(service=service, database=infra.database)
+    router.include_router(build_billing_router(billing, infra.database, kernel.clock))
 
     return ServiceComponent(
         name="users",
-        router=build_users_router(service=service, database=infra.database),
+        router=router,
         on_start=start,
         on_stop=stop,
     )

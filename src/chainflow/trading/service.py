@@ -16,6 +16,9 @@ What is provisional in this first slice:
   ``risk.Instrument`` of the symbol; paper accounts and broker specs come later.
 - The strategy state lives in this process only: after a restart each key starts flat.
   A prediction at or before the key's last bar (a redelivery) is ignored.
+- A prediction waits (up to ``TICK_ORDER_WAIT_S``) until the tick path has run the tick
+  that closed its bar (``trading.tick_progress``): the bar's hysteresis step, sizing on the
+  paper equity and paper order then always come after that tick, whatever the timing.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ from chainflow.trading.tick_path import TickPath
 log = get_logger("chainflow.trading.service")
 
 DURABLE_NAME = "trading"
+TICK_ORDER_WAIT_S = 1.0
+"""How long a bar-close decision waits for the tick path to run the tick closing its bar."""
 Key = tuple[str, str, str]  # tenant, symbol, timeframe
 _PREDICTION_FIELDS = frozenset(f.name for f in fields(PredictionMade))
 
@@ -108,6 +113,7 @@ class TradingService:
         )  # fmt: skip
         self._keys: dict[Key, KeyState] = {}
         self._locks: dict[Key, asyncio.Lock] = {}
+        self._decided: dict[Key, int] = {}
         self._subscription: Subscription | None = None
         self.stats = TradingStats()
         self.paper_store = PaperStore(database)
@@ -162,6 +168,11 @@ class TradingService:
         state = self._keys.get((tenant_id, symbol, timeframe))
         return "hold" if state is None else state.action
 
+    def decided_through(self, tenant_id: str, symbol: str, timeframe: str) -> int | None:
+        """Return the open time of the last bar whose prediction has been run to the end
+        (its signal stored and paper order queued, if any); None before the first."""
+        return self._decided.get((tenant_id, symbol, timeframe))
+
     async def on_message(self, message: BusMessage) -> None:
         try:
             prediction = prediction_from_json(message.data)
@@ -174,72 +185,82 @@ class TradingService:
 
     async def on_prediction(self, prediction: PredictionMade) -> SignalIssued | None:
         """Run one prediction through its key's strategy; return the signal if one is issued."""
-        started = self._clock.monotonic()
         key: Key = (prediction.tenant_id, prediction.symbol, prediction.timeframe)
         async with self._locks.setdefault(key, asyncio.Lock()):
-            await self.desk.ensure(prediction.tenant_id)
-            strategy, preferences = await self.strategy_for(*key)
-            state = self._keys[key]
-            if state.last_ts is not None and prediction.ts <= state.last_ts:
-                self.stats.stale_predictions += 1
-                return None
-            self.stats.predictions += 1
             try:
-                decision_input = input_from_prediction(prediction)
-            except ValueError as exc:
-                self.stats.rejected_messages += 1
-                log.warning("trading_bad_prediction", symbol=prediction.symbol, error=str(exc))
-                return None
-            tenant_id = prediction.tenant_id
-            held = self.desk.intended_lots(tenant_id, prediction.symbol)
-            decision = state.strategy.on_bar(StrategyContext(decision_input, held))
-            state.last_ts = prediction.ts
-            if decision.action == state.action:
-                return None
-            state.action = decision.action  # a refused entry is explained once, not every bar
-            entry = prediction.close
-            if entry is None and decision.action != "hold":
-                entry = await self._entry_price(prediction)
-            instrument = risk_instrument(prediction.symbol, entry)
-            self.desk.set_limits(
-                tenant_id, preferences.max_daily_loss_pct, preferences.max_drawdown_pct
-            )
-            policy = self.policy.capped(preferences.max_risk_per_trade_pct)
-            policy = replace(policy, equity=self.desk.equity(tenant_id))
-            sized = size_decision(
-                decision, entry=entry, expected_volatility=prediction.expected_volatility,
-                policy=policy, instrument=instrument, atr=prediction.atr,
-            )  # fmt: skip
-            portfolio = await self.desk.portfolio(tenant_id)
-            checked = risk_check(
-                action=decision.action, size=sized.size, entry=entry,
-                stop_loss=sized.stop_loss, take_profit=sized.take_profit, instrument=instrument,
-                equity=portfolio.equity, positions=portfolio.positions,
-                prices=portfolio.prices, preferences=preferences,
-                breaker=self.desk.book(tenant_id).breaker,
-            )  # fmt: skip
-            checked, plan = self._planned(tenant_id, checked, ts=prediction.ts)
-            if checked.action == "hold" and state.issued == "hold":
-                return None  # refused or avoided while flat: nothing new to tell
-            state.issued = checked.action  # type: ignore[assignment]
-            latency_ms = prediction.latency_ms + (self._clock.monotonic() - started) * 1000.0
-            signal = SignalIssued(
-                symbol=prediction.symbol, ts=prediction.ts, action=checked.action,
-                confidence=round(decision.confidence, 6), size=checked.size,
-                stop_loss=checked.stop_loss, take_profit=checked.take_profit,
-                model=decision.model, latency_ms=round(latency_ms, 3),
-                reasons=[*decision.reasons, *sized.reasons, *checked.reasons, *plan.reasons],
-            )  # fmt: skip
-            await self._issue(tenant_id, prediction.timeframe, signal)
-            self.desk.on_signal(tenant_id, PaperSignal(
-                symbol=signal.symbol, ts=signal.ts, action=signal.action, size=signal.size,
-                stop_loss=signal.stop_loss, take_profit=signal.take_profit, model=signal.model,
-                reasons=decision.reasons, regime=self._regime_of(tenant_id, signal.symbol),
-                limit_price=plan.limit_price,
-            ))  # fmt: skip
-            self.stats.signals += 1
-            self.stats.risk_refused += int(checked.action != decision.action)
-            return signal
+                return await self._decide(prediction, key)
+            finally:  # issued (stored, paper order queued) or not: this bar is decided
+                self._decided[key] = max(self._decided.get(key, prediction.ts), prediction.ts)
+
+    async def _decide(self, prediction: PredictionMade, key: Key) -> SignalIssued | None:
+        started = self._clock.monotonic()
+        await self.desk.ensure(prediction.tenant_id)
+        strategy, preferences = await self.strategy_for(*key)
+        state = self._keys[key]
+        if state.last_ts is not None and prediction.ts <= state.last_ts:
+            self.stats.stale_predictions += 1
+            return None
+        await self.tick_path.progress.scored_through(
+            prediction.tenant_id, prediction.symbol, prediction.timeframe, prediction.ts,
+            timeout_s=TICK_ORDER_WAIT_S,
+        )  # fmt: skip
+        self.stats.predictions += 1
+        try:
+            decision_input = input_from_prediction(prediction)
+        except ValueError as exc:
+            self.stats.rejected_messages += 1
+            log.warning("trading_bad_prediction", symbol=prediction.symbol, error=str(exc))
+            return None
+        tenant_id = prediction.tenant_id
+        held = self.desk.intended_lots(tenant_id, prediction.symbol)
+        decision = state.strategy.on_bar(StrategyContext(decision_input, held))
+        state.last_ts = prediction.ts
+        if decision.action == state.action:
+            return None
+        state.action = decision.action  # a refused entry is explained once, not every bar
+        entry = prediction.close
+        if entry is None and decision.action != "hold":
+            entry = await self._entry_price(prediction)
+        instrument = risk_instrument(prediction.symbol, entry)
+        self.desk.set_limits(
+            tenant_id, preferences.max_daily_loss_pct, preferences.max_drawdown_pct
+        )
+        policy = self.policy.capped(preferences.max_risk_per_trade_pct)
+        policy = replace(policy, equity=self.desk.equity(tenant_id))
+        sized = size_decision(
+            decision, entry=entry, expected_volatility=prediction.expected_volatility,
+            policy=policy, instrument=instrument, atr=prediction.atr,
+        )  # fmt: skip
+        portfolio = await self.desk.portfolio(tenant_id)
+        checked = risk_check(
+            action=decision.action, size=sized.size, entry=entry,
+            stop_loss=sized.stop_loss, take_profit=sized.take_profit, instrument=instrument,
+            equity=portfolio.equity, positions=portfolio.positions,
+            prices=portfolio.prices, preferences=preferences,
+            breaker=self.desk.book(tenant_id).breaker,
+        )  # fmt: skip
+        checked, plan = self._planned(tenant_id, checked, ts=prediction.ts)
+        if checked.action == "hold" and state.issued == "hold":
+            return None  # refused or avoided while flat: nothing new to tell
+        state.issued = checked.action  # type: ignore[assignment]
+        latency_ms = prediction.latency_ms + (self._clock.monotonic() - started) * 1000.0
+        signal = SignalIssued(
+            symbol=prediction.symbol, ts=prediction.ts, action=checked.action,
+            confidence=round(decision.confidence, 6), size=checked.size,
+            stop_loss=checked.stop_loss, take_profit=checked.take_profit,
+            model=decision.model, latency_ms=round(latency_ms, 3),
+            reasons=[*decision.reasons, *sized.reasons, *checked.reasons, *plan.reasons],
+        )  # fmt: skip
+        await self._issue(tenant_id, prediction.timeframe, signal)
+        self.desk.on_signal(tenant_id, PaperSignal(
+            symbol=signal.symbol, ts=signal.ts, action=signal.action, size=signal.size,
+            stop_loss=signal.stop_loss, take_profit=signal.take_profit, model=signal.model,
+            reasons=decision.reasons, regime=self._regime_of(tenant_id, signal.symbol),
+            limit_price=plan.limit_price,
+        ))  # fmt: skip
+        self.stats.signals += 1
+        self.stats.risk_refused += int(checked.action != decision.action)
+        return signal
 
     def _planned(
         self, tenant_id: str, checked: CheckedSignal, *, ts: int

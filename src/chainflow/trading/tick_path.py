@@ -23,6 +23,7 @@ wait for the disk; the ack does). ``TickPath`` subscribes to ``bridge.>`` once:
   the reason while features warm up, no model serves or the breaker halts); ``on_change``
   connections get a frame when the action differs from the last one sent or a new bar
   opened. Under load, a key's queued tick events are scored once, at the last tick.
+- **Order with the bar-close path**: ``progress`` (``trading.tick_progress``).
 
 After a restart the forming bar starts at the first tick seen; exact from the next bar.
 """
@@ -59,7 +60,7 @@ from chainflow.features.api import (
     get_feature_set,
 )
 from chainflow.hub.api import BusMessage, EventBus, Subscription
-from chainflow.ml.api import ServedModel, ServedModels
+from chainflow.ml.api import ServedModel, ServedModels, no_model_reason
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.trading.decision import Decision, DecisionInput, TradingPreferences
 from chainflow.trading.events import connection_topic
@@ -67,8 +68,10 @@ from chainflow.trading.paper_desk import PaperDesk
 from chainflow.trading.signal_risk import CheckedSignal, size_and_check
 from chainflow.trading.signal_sizing import SizingPolicy
 from chainflow.trading.strategy import ModelStrategy, StrategyContext
+from chainflow.trading.tick_progress import TickProgress
 from chainflow.trading.tick_state import (
     FormingBar,
+    FrameSelector,
     KeyState,
     LiveQuote,
     hold_frame,
@@ -79,7 +82,6 @@ from chainflow.trading.tick_state import (
 
 log = get_logger("chainflow.trading.tick_path")
 
-MAX_REMEMBERED_CONNECTIONS = 100_000
 Key = tuple[str, str]  # tenant, symbol
 StrategyFor = Callable[[str, str, str], Awaitable[tuple[ModelStrategy, TradingPreferences]]]
 
@@ -115,7 +117,7 @@ class TickPath:
         self._spread_window, self._spread_min_ticks = spread_window, spread_min_ticks
         self._anomaly_z = models.anomaly_z if models is not None else math.inf
         self._desk = desk
-        self._sent: dict[tuple[str, str], tuple[str, int]] = {}  # on_change: last sent
+        self._frames = FrameSelector()
         self._bus, self._store, self._clock, self._models = bus, store, clock, models
         self._strategy_for = strategy_for
         self._policy = policy
@@ -124,6 +126,7 @@ class TickPath:
         self._queue: list[TicksAccepted | BarPublished] = []
         self._quotes: dict[Key, LiveQuote] = {}
         self._wake = asyncio.Event()
+        self.progress = TickProgress()
         self._worker: asyncio.Task[None] | None = None
         self.stats = TickPathStats()
 
@@ -195,6 +198,18 @@ class TickPath:
                     await self.process(batch)
                 except Exception:  # one bad batch must not stop the hot path
                     log.exception("tick_path_batch_failed", events=len(batch))
+                await self._finished(batch)
+
+    async def _finished(self, batch: list[TicksAccepted | BarPublished]) -> None:
+        bars: dict[Key, tuple[str, int]] = {}
+        keys = {(event.tenant_id, event.symbol) for event in batch}
+        for key in keys:
+            state = self._keys.get(key)
+            if state is not None and state.pipeline.last_ts is not None:
+                bars[key] = (state.timeframe.value, state.pipeline.last_ts)
+        ticks = sum(len(e.ticks) for e in batch if isinstance(e, TicksAccepted))
+        untracked = tuple(key for key in keys if key not in self._keys)
+        await self.progress.record(bars, ticks, untracked)
 
     async def process(self, batch: list[TicksAccepted | BarPublished]) -> None:
         """Run a batch: ticks to the paper desk in arrival order, then each key in order.
@@ -207,6 +222,7 @@ class TickPath:
         for event in batch:
             if isinstance(event, TicksAccepted):
                 self.stats.ticks += len(event.ticks)
+                self.progress.begin((event.tenant_id, event.symbol))
                 quote = self._quotes.get((event.tenant_id, event.symbol))
                 if quote is None:
                     quote = LiveQuote(self._spread_window, self._spread_min_ticks)
@@ -250,7 +266,7 @@ class TickPath:
         now_us = self._clock.now_us()
         for event in events:
             latency_ms = round((now_us - event.received_us) / 1000.0, 3)
-            for frame in self._frames(event, state, signal):
+            for frame in self._frames.frames(event, state, signal):
                 frame["latency_ms"] = latency_ms
                 by_connection.setdefault(event.connection, []).append(frame)
         for connection, frames in by_connection.items():
@@ -282,6 +298,7 @@ class TickPath:
         # In a thread: the state is not shared yet, and other keys' ticks keep flowing.
         await asyncio.to_thread(lambda: [self._advance(fresh, v) for v in values])
         self._keys[key] = fresh
+        self.progress.track(key, timeframe.value)
         self.stats.rebuilds += 1
         return fresh
 
@@ -320,7 +337,8 @@ class TickPath:
         """Return the signal of the key now (a ``hold`` with the reason when it cannot)."""
         base: dict[str, Any] = {"type": "signal", "symbol": event.symbol}
         if model is None or state is None:
-            return {**base, **hold_frame("no production model serves this tenant yet", "")}
+            name = self._models.model_name if self._models is not None else "fx-default"
+            return {**base, **hold_frame(no_model_reason(name), "")}
         if state.forming is None:
             return {**base, **hold_frame("no forming bar yet", model.version.ref)}
         halted = self._desk.halted(event.tenant_id)
@@ -380,18 +398,3 @@ class TickPath:
             preferences=preferences, account=self._desk.snapshot_of(tenant_id),
             breaker=self._desk.book(tenant_id).breaker,
         )  # fmt: skip
-
-    def _frames(
-        self, event: TicksAccepted, state: KeyState | None, signal: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        if event.signals == "every_tick":
-            return [{**signal, "ts": row[0], "seq": row[5]} for row in event.ticks]
-        last = event.ticks[-1]
-        bar_ts = state.forming.ts if state is not None and state.forming is not None else -1
-        key = (event.connection, event.symbol)
-        if self._sent.get(key) == (signal["action"], bar_ts):
-            return []
-        if len(self._sent) >= MAX_REMEMBERED_CONNECTIONS:
-            del self._sent[next(iter(self._sent))]  # the oldest entry: a connection long gone
-        self._sent[key] = (signal["action"], bar_ts)
-        return [{**signal, "ts": last[0], "seq": last[5]}]

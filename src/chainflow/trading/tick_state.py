@@ -9,11 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from chainflow.bridge.api import TicksAccepted
 from chainflow.core.market import Timeframe
 from chainflow.features.api import ATR, BarValues, RegimeState, SymbolPipeline, bar_values
 from chainflow.trading.execution_plan import SpreadTracker
 
 ATR_PERIOD = 14
+MAX_REMEMBERED_CONNECTIONS = 100_000
 
 
 @dataclass(slots=True)
@@ -114,3 +116,26 @@ def regime_label(regime: RegimeState | None) -> str | None:
     trend = regime.trend.value if regime.trend is not None else "?"
     volatility = regime.volatility.value if regime.volatility is not None else "?"
     return f"{trend}/{volatility}"
+
+
+class FrameSelector:
+    """Which frames a tick event's connection gets for one score (``every_tick`` or
+    ``on_change``: when the action differs from the last one sent or a new bar opened)."""
+
+    def __init__(self) -> None:
+        self._sent: dict[tuple[str, str], tuple[str, int]] = {}  # on_change: last sent
+
+    def frames(
+        self, event: TicksAccepted, state: KeyState | None, signal: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        if event.signals == "every_tick":
+            return [{**signal, "ts": row[0], "seq": row[5]} for row in event.ticks]
+        last = event.ticks[-1]
+        bar_ts = state.forming.ts if state is not None and state.forming is not None else -1
+        key = (event.connection, event.symbol)
+        if self._sent.get(key) == (signal["action"], bar_ts):
+            return []
+        if len(self._sent) >= MAX_REMEMBERED_CONNECTIONS:
+            del self._sent[next(iter(self._sent))]  # the oldest entry: a connection long gone
+        self._sent[key] = (signal["action"], bar_ts)
+        return [{**signal, "ts": last[0], "seq": last[5]}]

@@ -133,3 +133,8 @@ class TenantTradingSettings(Base, IdMixin, TimestampMixin, TenantOwned):
     allowed_symbols: Mapped[list[Any]] = mapped_column(nullable=False)
     leverage: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_by: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+
+
+# Billing's tables live in their own sub-package; importing them here puts them on
+# ``Base.metadata`` wherever the users service's models are imported (migrations included).
+from chainflow.users.billing import models as billing_models  # noqa: E402, F401

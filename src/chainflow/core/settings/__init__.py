@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chainflow.core.settings.billing import BillingSettings
 from chainflow.core.settings.infrastructure import (
     AuthSettings,
     BusSettings,
@@ -24,6 +25,7 @@ from chainflow.core.settings.infrastructure import (
     TimeSeriesSettings,
     VectorSettings,
 )
+from chainflow.core.settings.notify import NotifySettings
 from chainflow.core.settings.services import (
     BacktestSettings,
     BridgeSettings,
@@ -40,6 +42,7 @@ __all__ = [
     "Settings",
     "AuthSettings",
     "BacktestSettings",
+    "BillingSettings",
     "BridgeSettings",
     "BusSettings",
     "CacheSettings",
@@ -49,6 +52,7 @@ __all__ = [
     "HubSettings",
     "LogSettings",
     "MlSettings",
+    "NotifySettings",
     "TimeSeriesSettings",
     "TradingSettings",
     "VectorSettings",
@@ -82,6 +86,8 @@ class Settings(BaseSettings):
     trading: TradingSettings = Field(default_factory=TradingSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_dev(self) -> Settings:

@@ -26,6 +26,7 @@ from chainflow.core.clock import Clock, WallClock
 from chainflow.core.errors import ConfigurationError, DependencyUnavailable
 from chainflow.core.health import HealthReport
 from chainflow.core.logging import REDACTED, get_logger, redact_url
+from chainflow.core.optional import import_optional
 from chainflow.core.settings import DatabaseSettings
 from chainflow.core.tenancy import TenantContext
 from chainflow.storage.relational.unit_of_work import (
@@ -158,6 +159,10 @@ class Database:
     # --- engines -----------------------------------------------------------------------
 
     def _create_postgresql_engine(self) -> AsyncEngine:
+        # SQLAlchemy imports the driver while building the engine: check it first, so a
+        # base install names the extra instead of failing with a bare ModuleNotFoundError.
+        purpose = f"database URL {self.redacted_url!r}"
+        import_optional("asyncpg", extra="postgres", purpose=purpose)
         settings = self._settings
         return create_async_engine(
             self._url,

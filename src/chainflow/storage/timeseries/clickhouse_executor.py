@@ -1,8 +1,9 @@
 """Two ways to run ClickHouse SQL: a server over HTTP, or chDB inside this process.
 
 ``ClickHouseStore`` talks only to the small ``ClickHouseExecutor`` interface, so the same
-SQL text runs on both. The optional packages are imported when an executor opens, so a
-missing extra becomes a ``ConfigurationError`` that names the install command.
+SQL text runs on both. The optional packages are imported when an executor opens; an
+executor whose package is not installed is refused when built, before any migration, with a
+``MissingExtraError`` that names the install command.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import orjson
 
 from chainflow.core.errors import ConfigurationError, DependencyUnavailable
 from chainflow.core.logging import redact_url
+from chainflow.core.optional import MissingExtraError, require_installed
 
 _T = TypeVar("_T")
 
@@ -59,6 +61,9 @@ class ClickHouseConnectExecutor:
                 f"received {redact_url(url)!r}"
             )
         self.location = redact_url(url)
+        require_installed(
+            "clickhouse_connect", extra="clickhouse", purpose=f"time-series URL {self.location!r}"
+        )
         self._secure = parts.scheme == "clickhouses"
         self._host = parts.hostname
         self._port = parts.port or (8443 if self._secure else 8123)
@@ -73,7 +78,7 @@ class ClickHouseConnectExecutor:
             import clickhouse_connect
             from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
         except ImportError as e:
-            raise _missing_extra("clickhouse", "clickhouse-connect", e) from e
+            raise _missing_extra("clickhouse", e) from e
         self._connection_errors = (OperationalError, OSError)
         try:
             self._client = await clickhouse_connect.get_async_client(
@@ -87,7 +92,7 @@ class ClickHouseConnectExecutor:
                 settings={"wait_for_async_insert": 1},
             )
         except ImportError as e:  # the async client needs aiohttp
-            raise _missing_extra("clickhouse", "clickhouse-connect[async]", e) from e
+            raise _missing_extra("clickhouse", e) from e
         except (ClickHouseError, OSError) as e:
             raise DependencyUnavailable(
                 f"could not connect to ClickHouse at {self.location}: {e}; expected a "
@@ -193,7 +198,7 @@ class _ChdbEngine:
         try:
             import chdb
         except ImportError as e:
-            raise _missing_extra("chdb", "chdb", e) from e
+            raise _missing_extra("chdb", e) from e
         try:
             if self.path != ":memory:":
                 Path(self.path).mkdir(parents=True, exist_ok=True)
@@ -233,6 +238,7 @@ class ChdbExecutor:
             )
         self.path = path if path == ":memory:" else os.path.normpath(path)
         self.location = self.path
+        require_installed("chdb", extra="chdb", purpose=f"the chDB time-series store {self.path!r}")
         self._engine: _ChdbEngine | None = None
 
     async def open(self) -> None:
@@ -256,8 +262,6 @@ class ChdbExecutor:
         return self._engine
 
 
-def _missing_extra(extra: str, package: str, cause: ImportError) -> ConfigurationError:
-    return ConfigurationError(
-        f"this time-series URL needs the optional package {package!r}, which could not be "
-        f"imported ({cause}); install it with: pip install 'chainflow[{extra}]'"
-    )
+def _missing_extra(extra: str, cause: ImportError) -> MissingExtraError:
+    library = (cause.name or extra).split(".")[0]
+    return MissingExtraError("this time-series URL", library=library, extra=extra)

@@ -1,0 +1,132 @@
+"""The hub's API for routes: delivery log, retry, test-send, preview, preferences."""
+
+from __future__ import annotations
+
+from chainflow.core.auth import Principal
+from chainflow.core.clock import Clock
+from chainflow.core.ids import new_id
+from chainflow.core.tenancy import TenantContext
+from chainflow.notify.channels.registry import ChannelRegistry
+from chainflow.notify.delivery import DeliveryWorker
+from chainflow.notify.errors import (
+    ChannelUnavailableError,
+    NotificationNotFoundError,
+    NotificationNotRetryableError,
+    UnknownTemplateError,
+)
+from chainflow.notify.events import NotifyEvent
+from chainflow.notify.intake import OutboxWriter
+from chainflow.notify.preferences import Preferences
+from chainflow.notify.repository import OutboxRepository, PreferenceRepository
+from chainflow.notify.schemas import NotificationRead, PreviewCreate, PreviewRead
+from chainflow.notify.templates import SAMPLE_DATA, TemplateRenderer
+from chainflow.storage.relational import Database
+
+__all__ = ["NotifyService"]
+
+
+class NotifyService:
+    """One per process, built by the runtime; every method acts for the caller only."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        writer: OutboxWriter,
+        worker: DeliveryWorker,
+        channels: ChannelRegistry,
+        renderer: TemplateRenderer,
+        clock: Clock,
+    ) -> None:
+        self._database = database
+        self.writer = writer
+        self.worker = worker
+        self.channels = channels
+        self._renderer = renderer
+        self._clock = clock
+
+    async def log(
+        self, principal: Principal, *, limit: int, state: str | None
+    ) -> list[NotificationRead]:
+        """Return the caller's notifications, newest first."""
+        async with self._database.unit_of_work(principal.tenant, read_only=True) as uow:
+            rows = await OutboxRepository(uow.session, principal.tenant).for_user(
+                principal.user_id, limit=limit, state=state
+            )
+            return [NotificationRead.model_validate(row) for row in rows]
+
+    async def retry(self, principal: Principal, notification_id: str) -> NotificationRead:
+        """Queue the caller's failed or dead notification again, with a fresh try budget."""
+        tenant = principal.tenant
+        async with self._database.unit_of_work(tenant) as uow:
+            outbox = OutboxRepository(uow.session, tenant)
+            row = await outbox.find(notification_id)
+            if row is None or row.user_id != principal.user_id:
+                raise NotificationNotFoundError(
+                    f"expected the id of one of your notifications; received "
+                    f"{notification_id[:64]!r}"
+                )
+            if not await outbox.requeue(notification_id, at=self._clock.now()):
+                raise NotificationNotRetryableError(
+                    f"expected a failed or dead notification; this one is {row.state}",
+                    details={"state": row.state},
+                )
+            await uow.session.refresh(row)
+            read = NotificationRead.model_validate(row)
+        self.worker.wake()
+        return read
+
+    async def test_send(self, principal: Principal, channel: str) -> int:
+        """Queue a test message to the caller on ``channel``; return how many were queued."""
+        if channel not in self.channels.names:
+            raise ChannelUnavailableError(
+                f"expected a channel configured here ({', '.join(sorted(self.channels.names))}"
+                f"); received {channel!r}"
+            )
+        event = NotifyEvent(
+            event_id=new_id(),
+            kind="test",
+            tenant_id=principal.tenant_id,
+            severity="info",
+            occurred_at_ms=self._clock.now_ms(),
+            data={},
+            user_id=principal.user_id,
+            only_channel=channel,
+        )
+        queued = await self.writer.accept(event)
+        if not queued:
+            raise ChannelUnavailableError(
+                f"expected an address of yours on {channel!r}; you have none linked"
+            )
+        return queued
+
+    def preview(self, request: PreviewCreate) -> PreviewRead:
+        """Render a template with the given data, or the kind's sample data."""
+        if request.kind not in SAMPLE_DATA and request.data is None:
+            raise UnknownTemplateError(
+                f"expected a kind from {', '.join(sorted(SAMPLE_DATA))}; received "
+                f"{request.kind[:64]!r}"
+            )
+        data = {
+            "tenant_name": "Acme Trading",
+            **SAMPLE_DATA.get(request.kind, {}),
+            **(request.data or {}),
+        }
+        rendered = self._renderer.render(request.kind, request.channel, request.locale, data)
+        return PreviewRead(subject=rendered.subject, text=rendered.text, html=rendered.html)
+
+    async def preferences(self, tenant: TenantContext, user_id: str) -> Preferences:
+        """Return the user's preferences (the defaults when none were stored)."""
+        async with self._database.unit_of_work(tenant, read_only=True) as uow:
+            documents = await PreferenceRepository(uow.session, tenant).documents([user_id])
+        return Preferences.model_validate(documents.get(user_id, {}))
+
+    async def save_preferences(
+        self, tenant: TenantContext, user_id: str, preferences: Preferences
+    ) -> Preferences:
+        """Replace the user's preferences."""
+        async with self._database.unit_of_work(tenant) as uow:
+            await PreferenceRepository(uow.session, tenant).save(
+                user_id, preferences.model_dump(mode="json")
+            )
+        return preferences

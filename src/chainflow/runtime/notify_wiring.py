@@ -1,0 +1,239 @@
+"""Build the notification hub from the kernel: channels, outbox writer, worker, consumers,
+the Telegram bot and the router."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter
+
+from chainflow.backtest.service import job_finished_topic
+from chainflow.core.ids import TenantId
+from chainflow.core.messages import topic
+from chainflow.core.tenancy import TenantContext
+from chainflow.hub.api import EventBus
+from chainflow.ml.events import alerts_topic
+from chainflow.notify.api import PARSERS, DeliveryResult, EventSource, NoAddresses, Recipient
+from chainflow.notify.channels.email import SmtpEmailChannel
+from chainflow.notify.channels.push import PushChannel
+from chainflow.notify.channels.registry import ChannelRegistry
+from chainflow.notify.channels.sms import SmsChannel
+from chainflow.notify.channels.telegram import TelegramChannel
+from chainflow.notify.consumers import EventConsumers
+from chainflow.notify.delivery import Claimed, DeliveryWorker
+from chainflow.notify.intake import OutboxWriter
+from chainflow.notify.metrics import NotifyMetrics
+from chainflow.notify.routes import build_notify_router
+from chainflow.notify.service import NotifyService
+from chainflow.notify.templates import TemplateRenderer
+from chainflow.runtime.component import ServiceComponent
+from chainflow.runtime.notify_telegram import TelegramBot
+from chainflow.storage.relational import Database
+from chainflow.trading.events import risk_events_topic
+from chainflow.users.events import (
+    duplicate_registration_attempted_topic,
+    invitation_created_topic,
+    password_reset_requested_topic,
+    sign_in_locked_topic,
+    verification_requested_topic,
+)
+from chainflow.users.repository import TenantRecordRepository, UserRepository
+
+if TYPE_CHECKING:
+    from chainflow.runtime.kernel import Kernel
+
+
+def _any_tenant(subject_of_one: str) -> str:
+    """Return the wildcard of a per-tenant topic: its last token replaced by ``*``."""
+    return subject_of_one.rpartition(".")[0] + ".*"
+
+
+def binding_disabled_topic(tenant_id: str) -> str:
+    return topic("notify", "binding", "disabled", tokens=(tenant_id,))
+
+
+def event_sources() -> list[EventSource]:
+    """Return the durable consumers of the hub: each subject with its parser."""
+    return [
+        EventSource("notify-verification", verification_requested_topic(), PARSERS["verification"]),
+        EventSource(
+            "notify-password-reset", password_reset_requested_topic(), PARSERS["password_reset"]
+        ),
+        EventSource("notify-invitation", invitation_created_topic(), PARSERS["invitation"]),
+        EventSource("notify-sign-in-locked", sign_in_locked_topic(), PARSERS["sign_in_locked"]),
+        EventSource(
+            "notify-duplicate-registration",
+            duplicate_registration_attempted_topic(),
+            PARSERS["duplicate_registration"],
+        ),
+        EventSource(
+            "notify-circuit-breaker",
+            _any_tenant(risk_events_topic("t")),
+            PARSERS["circuit_breaker"],
+        ),
+        EventSource("notify-ml-alerts", _any_tenant(alerts_topic("t")), PARSERS["model_alert"]),
+        EventSource(
+            "notify-backtest-finished",
+            _any_tenant(job_finished_topic("t")),
+            PARSERS["backtest_finished"],
+        ),
+        EventSource(
+            "notify-binding-disabled",
+            _any_tenant(binding_disabled_topic("t")),
+            PARSERS["binding_disabled"],
+        ),
+    ]
+
+
+class UsersDirectory:
+    """The recipients of a tenant, read through the users service's repositories."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def user(self, tenant_id: str, user_id: str) -> Recipient | None:
+        found = [r for r in await self.members(tenant_id) if r.user_id == user_id]
+        return found[0] if found else None
+
+    async def members(self, tenant_id: str) -> Sequence[Recipient]:
+        tenant = TenantContext(tenant_id=TenantId(tenant_id))
+        async with self._database.unit_of_work(tenant, read_only=True) as uow:
+            users = await UserRepository(uow.session, tenant).list_members()
+            record = await TenantRecordRepository(uow.session).get(tenant_id)
+            name = record.name if record is not None else ""
+            return [
+                Recipient(
+                    user_id=u.id,
+                    tenant_id=u.tenant_id,
+                    email=u.email,
+                    locale=u.locale,
+                    timezone=u.timezone,
+                    role=u.role,
+                    tenant_name=name,
+                )
+                for u in users
+                if u.is_active
+            ]
+
+    async def tenant_name(self, tenant_id: str) -> str:
+        async with self._database.unit_of_work(system=True, read_only=True) as uow:
+            record = await TenantRecordRepository(uow.session).get(tenant_id)
+        return record.name if record is not None else ""
+
+
+def binding_disabled_hook(
+    bus: EventBus, clock_ms: Callable[[], int], telegram: TelegramBot | None
+) -> Callable[[Claimed, DeliveryResult], Awaitable[None]]:
+    """Return the worker hook run when a recipient refused delivery for good (Telegram 403).
+
+    A Telegram chat's binding is disabled first; the user is then told by the bus event
+    ``notify.binding.disabled.<tenant>``, which the hub consumes like any other (e-mail by
+    default, and no longer to the disabled chat). A chat already disabled (several queued
+    messages to it failed) is announced once only.
+    """
+
+    async def on_disabled(item: Claimed, result: DeliveryResult) -> None:
+        reason = result.error or "the recipient refused delivery"
+        if item.message.channel == "telegram" and telegram is not None:
+            if not await telegram.disable_chat(item.message.address, reason):
+                return
+        if item.user_id is None:
+            return
+        body = {
+            "tenant_id": item.tenant_id,
+            "user_id": item.user_id,
+            "channel": item.message.channel,
+            "address": item.message.address,
+            "reason": reason,
+            "ts": clock_ms(),
+        }
+        await bus.publish(binding_disabled_topic(item.tenant_id), json.dumps(body).encode())
+
+    return on_disabled
+
+
+def build_channels(kernel: Kernel) -> ChannelRegistry:
+    """Return the channels configured by settings.
+
+    E-mail when an SMTP host is set, Telegram when a bot token is, SMS when an account and
+    a sender are, push when a VAPID key or an FCM service account is.
+    """
+    registry = ChannelRegistry()
+    settings = kernel.settings.notify
+    if settings.smtp_host:
+        tls = ssl.create_default_context(cafile=settings.smtp_ca_file or None)
+        registry.add(SmtpEmailChannel(settings, tls_context=tls))
+    if settings.telegram_bot_token.get_secret_value():
+        registry.add(TelegramChannel(settings, clock=kernel.clock))
+    if settings.sms_account_id and settings.sms_from:
+        registry.add(SmsChannel(settings))
+    vapid = settings.webpush_vapid_private_key.get_secret_value()
+    if vapid or settings.fcm_service_account_json.get_secret_value():
+        registry.add(PushChannel(settings, clock=kernel.clock))
+    return registry
+
+
+def build_notify_component(kernel: Kernel) -> ServiceComponent:
+    """Build ``NotifyService`` (``kernel.notify``), its worker, consumers, bot and router."""
+    infra, settings = kernel.infra, kernel.settings.notify
+    channels = build_channels(kernel)
+    telegram_channel = channels.get("telegram")
+    telegram = (
+        TelegramBot(kernel, telegram_channel)
+        if isinstance(telegram_channel, TelegramChannel)
+        else None
+    )
+    renderer = TemplateRenderer(
+        base_url=settings.public_base_url, default_locale=settings.default_locale
+    )
+    worker = DeliveryWorker(
+        database=infra.database,
+        channels=channels,
+        clock=kernel.clock,
+        settings=settings,
+        metrics=NotifyMetrics(kernel.metrics_registry),
+        on_binding_disabled=binding_disabled_hook(infra.bus, kernel.clock.now_ms, telegram),
+    )
+    writer = OutboxWriter(
+        database=infra.database,
+        directory=UsersDirectory(infra.database),
+        addresses=telegram if telegram is not None else NoAddresses(),
+        channels=channels,
+        renderer=renderer,
+        clock=kernel.clock,
+        unsubscribe_url=f"{settings.public_base_url.rstrip('/')}/settings/notifications",
+        on_queued=worker.wake,
+    )
+    service = NotifyService(
+        database=infra.database,
+        writer=writer,
+        worker=worker,
+        channels=channels,
+        renderer=renderer,
+        clock=kernel.clock,
+    )
+    consumers = EventConsumers(infra.bus, writer, event_sources())
+    kernel.notify = service
+    router = APIRouter()
+    if telegram is not None:  # first: its paths are more specific than /{id}/retry
+        router.include_router(telegram.router())
+    router.include_router(build_notify_router(service=service))
+
+    async def start() -> None:
+        await consumers.start()
+        if settings.worker_enabled:
+            await worker.start()
+        if telegram is not None:
+            await telegram.start()
+
+    async def stop() -> None:
+        if telegram is not None:
+            await telegram.stop()
+        await consumers.stop()
+        await worker.stop()
+        await channels.close()
+
+    return ServiceComponent(name="notify", router=router, on_start=start, on_stop=stop)

@@ -1,0 +1,2 @@
+"""Billing of the users service: plans in rupiah, Midtrans checkout and notifications,
+subscriptions, invoices."""

@@ -1,0 +1,56 @@
+"""An invoice as an HTML page (Jinja2, autoescaped), for the browser or printing."""
+
+from __future__ import annotations
+
+from jinja2 import Environment, select_autoescape
+
+from chainflow.users.billing.invoices import InvoiceView
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Invoice {{ invoice.invoice_number }}</title>
+<style>
+body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%}
+td,th{padding:.4em;border-bottom:1px solid #ddd;text-align:left}.num{text-align:right}
+</style></head><body>
+<h1>Invoice {{ invoice.invoice_number }}</h1>
+<p>Issued {{ invoice.issued_at.strftime("%Y-%m-%d %H:%M UTC") }} &middot;
+Order {{ invoice.order_id }}</p>
+<p>Billed to: {{ invoice.customer_name }} &lt;{{ invoice.customer_email }}&gt;</p>
+{% if invoice.period_start and invoice.period_end %}
+<p>Service period: {{ invoice.period_start.strftime("%Y-%m-%d") }} to
+{{ invoice.period_end.strftime("%Y-%m-%d") }}</p>
+{% endif %}
+<table>
+<thead><tr><th>Description</th><th class="num">Qty</th><th class="num">Unit price</th>
+<th class="num">Amount</th></tr></thead>
+<tbody>
+{% for line in invoice.lines %}
+<tr><td>{{ line.description }}</td><td class="num">{{ line.quantity }}</td>
+<td class="num">{{ rupiah(line.unit_price_idr) }}</td>
+<td class="num">{{ rupiah(line.amount_idr) }}</td></tr>
+{% endfor %}
+</tbody>
+<tfoot>
+<tr><th colspan="3">Subtotal</th><td class="num">{{ rupiah(invoice.subtotal_idr) }}</td></tr>
+{% if invoice.discount_idr %}
+<tr><th colspan="3">Discount</th><td class="num">-{{ rupiah(invoice.discount_idr) }}</td></tr>
+{% endif %}
+<tr><th colspan="3">PPN {{ invoice.tax_rate_percent }}%</th>
+<td class="num">{{ rupiah(invoice.tax_idr) }}</td></tr>
+<tr><th colspan="3">Total</th><td class="num">{{ rupiah(invoice.total_idr) }}</td></tr>
+</tfoot></table>
+</body></html>
+"""
+
+
+def rupiah(amount_idr: int) -> str:
+    """Return ``amount_idr`` as Indonesian rupiah text: ``Rp 1.234.567``."""
+    return "Rp " + f"{amount_idr:,}".replace(",", ".")
+
+
+def render_invoice_html(invoice: InvoiceView) -> str:
+    """Return ``invoice`` as a standalone HTML document."""
+    environment = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+    template = environment.from_string(_TEMPLATE)
+    return template.render(invoice=invoice, rupiah=rupiah)

@@ -1,0 +1,162 @@
+"""All queries of billing's tables (STYLE.md section 3).
+
+Tenant tables go through ``TenantRepository`` subclasses. ``BillingLookup`` holds the few
+queries that cross tenants: finding the order a Midtrans notification names, the
+superadmin's order list, and the subscriptions an expiry sweep must visit; it refuses any
+session not opened with ``system=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chainflow.storage.relational import Repository, TenantRepository
+from chainflow.storage.relational.unit_of_work import SYSTEM_INFO_KEY
+from chainflow.users.billing.errors import CouponExistsError
+from chainflow.users.billing.models import (
+    BillingOrder,
+    Coupon,
+    Invoice,
+    InvoiceCounter,
+    Subscription,
+)
+
+ADMIN_PAGE_LIMIT = 200
+
+
+class OrderRepository(TenantRepository[BillingOrder]):
+    async def by_order_id(self, order_id: str, *, lock: bool = False) -> BillingOrder | None:
+        """Return the tenant's order ``order_id``; with ``lock``, hold its row until the
+        transaction ends, so that concurrent notifications apply one after the other."""
+        statement = self._select().where(BillingOrder.order_id == order_id)
+        if lock:
+            statement = statement.with_for_update()
+        result = await self.session.execute(statement)
+        return result.scalar_one_or_none()
+
+    async def recent(self, limit: int = 50) -> Sequence[BillingOrder]:
+        statement = self._select().order_by(BillingOrder.id.desc()).limit(limit)
+        return (await self.session.execute(statement)).scalars().all()
+
+
+class SubscriptionRepository(TenantRepository[Subscription]):
+    async def current(self, *, lock: bool = False) -> Subscription | None:
+        statement = self._select()
+        if lock:
+            statement = statement.with_for_update()
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+
+class InvoiceRepository(TenantRepository[Invoice]):
+    async def list_all(self) -> Sequence[Invoice]:
+        statement = self._select().order_by(Invoice.number.desc())
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def by_id(self, invoice_id: str) -> Invoice | None:
+        result = await self.session.execute(self._select().where(Invoice.id == invoice_id))
+        return result.scalar_one_or_none()
+
+    async def by_order_id(self, order_id: str) -> Invoice | None:
+        result = await self.session.execute(self._select().where(Invoice.order_id == order_id))
+        return result.scalar_one_or_none()
+
+
+class InvoiceCounterRepository(TenantRepository[InvoiceCounter]):
+    async def next_number(self) -> int:
+        """Return the tenant's next invoice number, counted in this transaction.
+
+        The counter row is bumped with one ``UPDATE ... RETURNING`` (which locks it until the
+        commit), so a rolled-back invoice gives its number back and the sequence has no gaps.
+        """
+        statement = (
+            self._update()
+            .values(last_number=InvoiceCounter.last_number + 1)
+            .returning(InvoiceCounter.last_number)
+        )
+        bumped = (await self.session.execute(statement)).scalar_one_or_none()
+        if bumped is not None:
+            return int(bumped)
+        await self.add(InvoiceCounter(last_number=1))
+        return 1
+
+
+class CouponRepository(Repository[Coupon]):
+    async def by_code(self, code: str) -> Coupon | None:
+        result = await self.session.execute(self._select().where(Coupon.code == code))
+        return result.scalar_one_or_none()
+
+    async def add_coupon(self, coupon: Coupon) -> Coupon:
+        """Store ``coupon``; raise ``CouponExistsError`` if its code is taken."""
+        try:
+            async with self.session.begin_nested():
+                return await self.add(coupon)
+        except IntegrityError as e:
+            raise CouponExistsError(
+                f"expected a new coupon code; {coupon.code!r} exists already"
+            ) from e
+
+    async def redeem(self, code: str) -> bool:
+        """Count one redemption of ``code`` unless it is used up; return whether it counted."""
+        statement = (
+            self._update()
+            .where(
+                Coupon.code == code,
+                or_(
+                    Coupon.max_redemptions.is_(None),
+                    Coupon.redemptions < Coupon.max_redemptions,
+                ),
+            )
+            .values(redemptions=Coupon.redemptions + 1)
+            .returning(Coupon.id)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    async def release(self, code: str) -> None:
+        """Give back one redemption of ``code`` (its order never reached Midtrans)."""
+        await self.session.execute(
+            self._update()
+            .where(Coupon.code == code, Coupon.redemptions > 0)
+            .values(redemptions=Coupon.redemptions - 1)
+        )
+
+
+class BillingLookup:
+    """Cross-tenant billing queries, in a ``system=True`` unit of work only."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        if not session.info.get(SYSTEM_INFO_KEY):
+            raise ValueError(
+                "BillingLookup needs a unit of work opened with system=True; "
+                "it received a tenant-scoped one"
+            )
+        self.session = session
+
+    async def tenant_of_order(self, order_id: str) -> str | None:
+        """Return the tenant that owns ``order_id``, or ``None``."""
+        statement = select(BillingOrder.tenant_id).where(BillingOrder.order_id == order_id)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def orders(self, status: str | None, limit: int) -> Sequence[BillingOrder]:
+        """Return the newest orders of every tenant, only those in ``status`` if given."""
+        statement = select(BillingOrder).order_by(BillingOrder.id.desc()).limit(limit)
+        if status is not None:
+            statement = statement.where(BillingOrder.status == status)
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def tenants_due_for_sweep(self, now: datetime) -> list[str]:
+        """Return tenants whose subscription's period or grace ended by ``now``."""
+        statement = select(Subscription.tenant_id).where(
+            or_(
+                and_(
+                    Subscription.status.in_(("active", "canceled")),
+                    Subscription.current_period_end <= now,
+                ),
+                and_(Subscription.status == "past_due", Subscription.grace_until <= now),
+            )
+        )
+        return list((await self.session.execute(statement)).scalars().all())

@@ -1,0 +1,238 @@
+"""Routes of ``/api/v1/billing`` and ``/api/v1/admin/billing``. Thin: authorise, open the
+unit of work, call the service, shape the answer; no transaction spans a Midtrans call.
+
+Checkout and billing reads need ``tenant:manage`` (a tenant's owner or admin, signed in;
+API keys never hold it). The notification route has no auth: Midtrans calls it, and the
+signature plus the Core API's confirmation stand in for it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from chainflow.core.auth import Permission, Principal
+from chainflow.core.clock import Clock
+from chainflow.gateway.api import require_permission, require_superadmin
+from chainflow.storage.relational import Database
+from chainflow.users.billing.coupons import CouponCreate
+from chainflow.users.billing.errors import InvalidNotificationError, PaymentGatewayError
+from chainflow.users.billing.invoice_html import render_invoice_html
+from chainflow.users.billing.order_state import OrderStatus
+from chainflow.users.billing.plans import PLANS, Period, usd_cents
+from chainflow.users.billing.pricing import rate_text
+from chainflow.users.billing.schemas import (
+    CheckoutCreate,
+    CheckoutOut,
+    CouponCreateIn,
+    CouponOut,
+    InvoiceOut,
+    InvoicesOut,
+    NotificationAck,
+    OrderOut,
+    OrdersOut,
+    PlanOut,
+    PlanPrice,
+    PlansOut,
+    SubscriptionOut,
+    SweepOut,
+)
+from chainflow.users.billing.service import BillingService
+from chainflow.users.billing.sweep import sweep_subscriptions
+
+BillingManager = Annotated[Principal, Depends(require_permission(Permission.TENANT_MANAGE))]
+BillingReader = Annotated[Principal, Depends(require_permission(Permission.TENANT_READ))]
+Superadmin = Annotated[Principal, Depends(require_superadmin)]
+
+
+class InvoiceFormat(StrEnum):
+    JSON = "json"
+    HTML = "html"
+
+
+def _plans_out(billing: BillingService) -> PlansOut:
+    rate = billing.settings.idr_per_usd
+    items = []
+    for plan in PLANS.values():
+        prices = {}
+        for period in Period:
+            idr = plan.price_idr(period)
+            cents = usd_cents(idr, rate)
+            prices[period.value] = PlanPrice(
+                idr=idr, usd_display=f"{cents // 100}.{cents % 100:02d}"
+            )
+        items.append(PlanOut(plan=plan.code, name=plan.name, tier=plan.tier.value, prices=prices))
+    return PlansOut(ppn_rate_percent=rate_text(billing.settings.ppn_rate_percent), items=items)
+
+
+def build_billing_router(billing: BillingService, database: Database, clock: Clock) -> APIRouter:
+    """Return the billing routes, to mount under ``/api/v1``."""
+    router = APIRouter(tags=["billing"])
+
+    @router.get("/billing/plans", summary="Plans and prices in rupiah (USD for display)")
+    async def list_plans() -> PlansOut:
+        return _plans_out(billing)
+
+    @router.post(
+        "/billing/checkout",
+        status_code=status.HTTP_201_CREATED,
+        summary="Create an order and its Midtrans Snap payment page",
+        responses={502: {"description": "Midtrans refused or failed; the order is failed"}},
+    )
+    async def create_checkout(body: CheckoutCreate, principal: BillingManager) -> CheckoutOut:
+        async with database.unit_of_work(principal.tenant) as uow:
+            order, payload = await billing.orders.create(
+                uow, principal, body.plan, body.period, body.coupon
+            )
+        try:
+            snap = await billing.midtrans.create_snap_transaction(payload)
+        except PaymentGatewayError as e:
+            async with database.unit_of_work(principal.tenant) as uow:
+                await billing.orders.mark_failed(uow, principal.tenant, order.order_id, e.message)
+            raise
+        async with database.unit_of_work(principal.tenant) as uow:
+            await billing.orders.record_snap(uow, principal.tenant, order.order_id, snap)
+        return CheckoutOut(
+            order_id=order.order_id,
+            token=snap.token,
+            redirect_url=snap.redirect_url,
+            gross_amount_idr=order.gross_amount_idr,
+        )
+
+    @router.post(
+        "/billing/midtrans/notification",
+        summary="Midtrans payment notification (HTTP notification URL); signed, no auth",
+        responses={
+            400: {"description": "The body is not a Midtrans notification"},
+            403: {"description": "The signature does not match (recorded as a security event)"},
+            404: {"description": "No order has this order_id"},
+            409: {"description": "Midtrans's confirmed status disagrees with the order"},
+            502: {"description": "Midtrans's status API did not answer"},
+            503: {"description": "Billing is not configured (no server key)"},
+        },
+    )
+    async def receive_notification(request: Request) -> NotificationAck:
+        ip = request.client.host if request.client else None
+        try:
+            body = await request.json()
+        except ValueError as e:
+            raise InvalidNotificationError(
+                "expected a JSON notification body; received invalid JSON"
+            ) from e
+        notification = await billing.notifications.verify(body, ip)
+        async with database.unit_of_work(system=True, read_only=True) as uow:
+            tenant_id = await billing.notifications.tenant_of(uow, notification.order_id)
+        confirmed = await billing.midtrans.transaction_status(notification.order_id)
+        async with database.unit_of_work(system=True) as uow:
+            outcome = await billing.notifications.apply(uow, tenant_id, notification, confirmed, ip)
+        return NotificationAck(
+            order_id=outcome.order_id, status=outcome.status, changed=outcome.changed
+        )
+
+    @router.get("/billing/orders", summary="The tenant's newest orders")
+    async def list_orders(principal: BillingManager) -> OrdersOut:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
+            orders = await billing.orders.list_recent(uow, principal.tenant)
+        return OrdersOut(items=[OrderOut.model_validate(o, from_attributes=True) for o in orders])
+
+    @router.get("/billing/orders/{order_id}", summary="One of the tenant's orders")
+    async def get_order(order_id: str, principal: BillingManager) -> OrderOut:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
+            order = await billing.orders.get(uow, principal.tenant, order_id)
+        return OrderOut.model_validate(order, from_attributes=True)
+
+    @router.get(
+        "/billing/subscription",
+        summary="The tenant's subscription",
+        responses={404: {"description": "The tenant has never had a paid subscription"}},
+    )
+    async def get_subscription(principal: BillingReader) -> SubscriptionOut:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
+            view = await billing.subscriptions.get(uow, principal.tenant_id)
+        return SubscriptionOut.model_validate(view, from_attributes=True)
+
+    @router.post(
+        "/billing/subscription/cancel",
+        summary="Cancel at the period end: the plan stays until then, then the free tier",
+        responses={404: {"description": "The tenant has no subscription to cancel"}},
+    )
+    async def cancel_subscription(principal: BillingManager) -> SubscriptionOut:
+        async with database.unit_of_work(principal.tenant) as uow:
+            view = await billing.subscriptions.cancel(uow, principal.tenant_id)
+        return SubscriptionOut.model_validate(view, from_attributes=True)
+
+    @router.get("/billing/invoices", summary="The tenant's invoices, newest first")
+    async def list_invoices(principal: BillingManager) -> InvoicesOut:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
+            invoices = await billing.invoices.list_invoices(uow, principal.tenant)
+        return InvoicesOut(
+            items=[InvoiceOut.model_validate(i, from_attributes=True) for i in invoices]
+        )
+
+    @router.get(
+        "/billing/invoices/{invoice_id}",
+        summary="One invoice: JSON, or HTML with ?format=html or Accept: text/html",
+        response_model=InvoiceOut,
+        responses={200: {"content": {"text/html": {}}}},
+    )
+    async def get_invoice(
+        invoice_id: str,
+        request: Request,
+        principal: BillingManager,
+        output_format: Annotated[InvoiceFormat | None, Query(alias="format")] = None,
+    ) -> Response | InvoiceOut:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
+            invoice = await billing.invoices.get(uow, principal.tenant, invoice_id)
+        wants_html = output_format is InvoiceFormat.HTML or (
+            output_format is None and "text/html" in request.headers.get("accept", "")
+        )
+        if wants_html:
+            return Response(render_invoice_html(invoice), media_type="text/html; charset=utf-8")
+        return InvoiceOut.model_validate(invoice, from_attributes=True)
+
+    @router.get("/admin/billing/orders", tags=["admin"], summary="Every tenant's orders")
+    async def list_all_orders(
+        _principal: Superadmin,
+        order_status: Annotated[OrderStatus | None, Query(alias="status")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> OrdersOut:
+        async with database.unit_of_work(system=True, read_only=True) as uow:
+            orders = await billing.orders.list_all(
+                uow, order_status.value if order_status else None, limit
+            )
+        return OrdersOut(items=[OrderOut.model_validate(o, from_attributes=True) for o in orders])
+
+    @router.post(
+        "/admin/billing/coupons",
+        tags=["admin"],
+        status_code=status.HTTP_201_CREATED,
+        summary="Create a coupon",
+    )
+    async def create_coupon(body: CouponCreateIn, _principal: Superadmin) -> CouponOut:
+        terms = CouponCreate(
+            code=body.code,
+            kind=body.kind,
+            value=body.value,
+            plans=tuple(body.plans),
+            expires_at=body.expires_at,
+            max_redemptions=body.max_redemptions,
+        )
+        async with database.unit_of_work(system=True) as uow:
+            coupon = await billing.coupons.create(uow, terms)
+        return CouponOut.model_validate(coupon, from_attributes=True)
+
+    @router.post(
+        "/admin/billing/sweep",
+        tags=["admin"],
+        summary="Expire and downgrade due subscriptions now (also runs periodically)",
+    )
+    async def sweep_now(_principal: Superadmin) -> SweepOut:
+        result = await sweep_subscriptions(database, billing.subscriptions, clock)
+        return SweepOut(visited=result.visited, changed=result.changed)
+
+    return router
+
+
+__all__ = ["build_billing_router"]

@@ -1,0 +1,221 @@
+"""A Midtrans look-alike on loopback: Snap ``POST /snap/v1/transactions`` and Core API
+``GET /v2/{order_id}/status``, both behind Basic auth with the server key, and signed
+notifications for the webhook under test.
+
+The tests set each transaction's status as Midtrans would hold it (``set_status``) and
+deliver notifications (``deliver``); the status answer is what the app confirms against.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.fixtures.loopback_server import serving_on_loopback
+
+NOTIFICATION_PATH = "/api/v1/billing/midtrans/notification"
+# The status_code Midtrans sends with each transaction_status.
+STATUS_CODES = {
+    "capture": "200",
+    "settlement": "200",
+    "pending": "201",
+    "authorize": "200",
+    "deny": "202",
+    "cancel": "200",
+    "expire": "407",
+    "refund": "200",
+    "partial_refund": "200",
+}
+
+
+@dataclass
+class PeerTransaction:
+    order_id: str
+    gross_amount: int
+    request: dict[str, Any]
+    transaction_status: str | None = None
+    fraud_status: str | None = None
+    payment_type: str = "bank_transfer"
+    transaction_id: str = field(default_factory=lambda: secrets.token_hex(8))
+
+
+class MidtransPeer:
+    """The look-alike's state (thread-safe: uvicorn serves it from another thread)."""
+
+    def __init__(self, server_key: str) -> None:
+        self.server_key = server_key
+        self.base_url = ""
+        self.transactions: dict[str, PeerTransaction] = {}
+        self.snap_requests: list[dict[str, Any]] = []
+        self.status_requests: list[str] = []
+        self.rejected_auth = 0
+        self.snap_failure_status: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def snap_url(self) -> str:
+        return f"{self.base_url}/snap/v1"
+
+    @property
+    def core_api_url(self) -> str:
+        return f"{self.base_url}/v2"
+
+    def set_status(
+        self,
+        order_id: str,
+        transaction_status: str,
+        fraud_status: str | None = None,
+        *,
+        gross_amount: int | None = None,
+    ) -> None:
+        """Make the Core API report ``transaction_status`` for ``order_id`` from now on."""
+        with self._lock:
+            transaction = self.transactions[order_id]
+            transaction.transaction_status = transaction_status
+            transaction.fraud_status = fraud_status
+            if gross_amount is not None:
+                transaction.gross_amount = gross_amount
+
+    def notification(
+        self,
+        order_id: str,
+        transaction_status: str,
+        fraud_status: str | None = None,
+        *,
+        signing_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Return the body Midtrans would POST, signed with ``signing_key`` (default ours)."""
+        with self._lock:
+            transaction = self.transactions[order_id]
+            gross_amount = f"{transaction.gross_amount}.00"
+            transaction_id = transaction.transaction_id
+        status_code = STATUS_CODES[transaction_status]
+        key = self.server_key if signing_key is None else signing_key
+        signature = hashlib.sha512(
+            f"{order_id}{status_code}{gross_amount}{key}".encode()
+        ).hexdigest()
+        body: dict[str, Any] = {
+            "transaction_time": "2026-11-27 10:00:00",
+            "transaction_status": transaction_status,
+            "transaction_id": transaction_id,
+            "status_message": "midtrans payment notification",
+            "status_code": status_code,
+            "signature_key": signature,
+            "payment_type": "bank_transfer",
+            "order_id": order_id,
+            "merchant_id": "G000000000",
+            "gross_amount": gross_amount,
+            "currency": "IDR",
+        }
+        if fraud_status is not None:
+            body["fraud_status"] = fraud_status
+        return body
+
+    async def deliver(
+        self,
+        client: httpx.AsyncClient,
+        order_id: str,
+        transaction_status: str,
+        fraud_status: str | None = None,
+        *,
+        confirm: bool = True,
+    ) -> httpx.Response:
+        """POST a signed notification to the app; with ``confirm`` the Core API reports the
+        same status first (as when Midtrans notifies a change it has just made)."""
+        if confirm:
+            self.set_status(order_id, transaction_status, fraud_status)
+        body = self.notification(order_id, transaction_status, fraud_status)
+        return await client.post(NOTIFICATION_PATH, json=body)
+
+    # --- the HTTP side ---------------------------------------------------------------------
+
+    def _authorized(self, request: Request) -> bool:
+        expected = "Basic " + base64.b64encode(f"{self.server_key}:".encode()).decode()
+        if request.headers.get("authorization") != expected:
+            with self._lock:
+                self.rejected_auth += 1
+            return False
+        return True
+
+    async def _create_transaction(self, request: Request) -> JSONResponse:
+        if not self._authorized(request):
+            return JSONResponse({"error_messages": ["Access denied"]}, status_code=401)
+        body = await request.json()
+        details = body["transaction_details"]
+        items_total = sum(item["price"] * item["quantity"] for item in body["item_details"])
+        if details["gross_amount"] != items_total:
+            return JSONResponse(
+                {"error_messages": ["transaction_details.gross_amount is not equal to the sum"]},
+                status_code=400,
+            )
+        with self._lock:
+            self.snap_requests.append(body)
+            if self.snap_failure_status is not None:
+                return JSONResponse(
+                    {"error_messages": ["simulated failure"]}, status_code=self.snap_failure_status
+                )
+            order_id = details["order_id"]
+            if order_id in self.transactions:
+                return JSONResponse(
+                    {"error_messages": ["transaction_details.order_id has already been taken"]},
+                    status_code=400,
+                )
+            self.transactions[order_id] = PeerTransaction(order_id, details["gross_amount"], body)
+        token = secrets.token_hex(16)
+        return JSONResponse(
+            {"token": token, "redirect_url": f"{self.snap_url}/v4/redirection/{token}"},
+            status_code=201,
+        )
+
+    async def _status(self, request: Request) -> JSONResponse:
+        if not self._authorized(request):
+            return JSONResponse({"status_code": "401", "status_message": "denied"}, 401)
+        order_id = request.path_params["order_id"]
+        with self._lock:
+            self.status_requests.append(order_id)
+            transaction = self.transactions.get(order_id)
+            if transaction is None or transaction.transaction_status is None:
+                body = {"status_code": "404", "status_message": "Transaction doesn't exist."}
+                return JSONResponse(body, status_code=404)
+            status = transaction.transaction_status
+            body = {
+                "status_code": STATUS_CODES[status],
+                "transaction_status": status,
+                "order_id": order_id,
+                "gross_amount": f"{transaction.gross_amount}.00",
+                "currency": "IDR",
+                "payment_type": transaction.payment_type,
+                "transaction_id": transaction.transaction_id,
+            }
+            if transaction.fraud_status is not None:
+                body["fraud_status"] = transaction.fraud_status
+        return JSONResponse(body)
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/snap/v1/transactions", self._create_transaction, methods=["POST"]),
+                Route("/v2/{order_id}/status", self._status, methods=["GET"]),
+            ]
+        )
+
+
+@contextmanager
+def running_midtrans_peer(server_key: str) -> Iterator[MidtransPeer]:
+    """Serve a ``MidtransPeer`` on a free loopback port for the block."""
+    peer = MidtransPeer(server_key)
+    with serving_on_loopback(peer.app()) as (host, port):
+        peer.base_url = f"http://{host}:{port}"
+        yield peer
