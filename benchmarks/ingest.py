@@ -135,7 +135,8 @@ async def _connection(
                 frame = json.loads(await ws.recv())
                 if frame["type"] == "ack" and frame["seq"] >= seq:
                     break
-                if frame["type"] == "error":
+                if frame["type"] == "error" and frame["code"] != "quarantined":
+                    # A new symbol's first ticks are held until they agree (then stored).
                     raise SystemExit(f"unexpected error frame: {frame}")
             latencies.append((time.perf_counter() - sent) * 1000)
             acked = seq
@@ -248,7 +249,7 @@ class _Client:
         if frame["type"] == "ack":
             for seq in [s for s in self.unacked if s <= frame["seq"]]:
                 del self.unacked[seq]
-        elif frame["type"] == "error" and frame["code"] not in ("duplicate",):
+        elif frame["type"] == "error" and frame["code"] not in ("duplicate", "quarantined"):
             raise SystemExit(f"unexpected error frame: {frame}")
 
 
