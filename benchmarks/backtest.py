@@ -77,9 +77,11 @@ def sample_bars() -> Bars:
 
     with tempfile.TemporaryDirectory() as out:
         write_sample_files(
-            SampleMarketConfig(symbols=("EURUSD",), days=30), Path(out),
-            kinds=(SampleFileKind.MT5_BARS,), timeframe=Timeframe.M5,
-        )  # fmt: skip
+            SampleMarketConfig(symbols=("EURUSD",), days=30),
+            Path(out),
+            kinds=(SampleFileKind.MT5_BARS,),
+            timeframe=Timeframe.M5,
+        )
         return load_file(Path(out) / "EURUSD_M5.tsv")
 
 
@@ -112,9 +114,14 @@ def main() -> None:
     sample = sample_bars()
     started = time.perf_counter()
     walk = walk_forward(
-        sample, "sma_crossover", {"fast": Range(5, 20, 5), "slow": Range(30, 60, 10)},
-        in_sample=2_000, out_of_sample=1_000, config=config, workers=args.workers,
-    )  # fmt: skip
+        sample,
+        "sma_crossover",
+        {"fast": Range(5, 20, 5), "slow": Range(30, 60, 10)},
+        in_sample=2_000,
+        out_of_sample=1_000,
+        config=config,
+        workers=args.workers,
+    )
     walk_s = time.perf_counter() - started
     print(
         json.dumps(

@@ -31,9 +31,17 @@ from chainflow.core.market import Tick
 START_MS = 1_700_000_000_000
 STEP_MS = 100
 SYMBOLS = [
-    "EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCHF",
-    "USDCAD", "NZDUSD", "EURGBP", "EURJPY", "XAUUSD",
-]  # fmt: skip
+    "EURUSD",
+    "GBPUSD",
+    "USDJPY",
+    "AUDUSD",
+    "USDCHF",
+    "USDCAD",
+    "NZDUSD",
+    "EURGBP",
+    "EURJPY",
+    "XAUUSD",
+]
 START_PRICES = [1.09, 1.27, 150.0, 0.66, 0.88, 1.36, 0.61, 0.86, 163.0, 2000.0]
 
 

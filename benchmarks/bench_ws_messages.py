@@ -29,8 +29,14 @@ from chainflow.bridge.tick_message import ParsedTick, parse_tick_message
 from chainflow.bridge.ws_messages import decode_frame, is_nested_deeper
 from chainflow.core.market import Tick
 
-TICK = {"symbol": "EURUSD", "ts": 1_700_000_000_123, "bid": 1.09001, "ask": 1.09013,
-        "volume": 1.0, "seq": 42}  # fmt: skip
+TICK = {
+    "symbol": "EURUSD",
+    "ts": 1_700_000_000_123,
+    "bid": 1.09001,
+    "ask": 1.09013,
+    "volume": 1.0,
+    "seq": 42,
+}
 
 
 class TickItem(BaseModel):

@@ -42,10 +42,13 @@ def synthetic_bars(count: int, seed: int) -> Bars:
     wick = np.abs(rng.standard_normal((2, count))) * np.abs(rets).mean() * close
     return Bars.from_arrays(
         ts=1_700_000_000_000 + np.arange(count, dtype=np.int64) * 300_000,
-        open=open_, high=np.maximum(open_, close) + wick[0],
-        low=np.minimum(open_, close) - wick[1], close=close,
-        volume=np.round(rng.lognormal(6.0, 0.6, count)), spread=np.full(count, 0.0001),
-    )  # fmt: skip
+        open=open_,
+        high=np.maximum(open_, close) + wick[0],
+        low=np.minimum(open_, close) - wick[1],
+        close=close,
+        volume=np.round(rng.lognormal(6.0, 0.6, count)),
+        spread=np.full(count, 0.0001),
+    )
 
 
 def time_family(
@@ -97,11 +100,20 @@ def main() -> None:
             "bundle_bytes": len(trained.onnx),
             **time_family(bundle, inputs, args.samples, args.symbols),
         }
-    print(json.dumps({
-        "benchmark": "inference", "feature_set": "fx-core@1", "runtime": "onnxruntime",
-        "threads": 1, "families": results, "python": sys.version.split()[0],
-        "machine": platform.machine(),
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "inference",
+                "feature_set": "fx-core@1",
+                "runtime": "onnxruntime",
+                "threads": 1,
+                "families": results,
+                "python": sys.version.split()[0],
+                "machine": platform.machine(),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

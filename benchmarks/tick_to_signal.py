@@ -68,9 +68,12 @@ async def _serve(home: Path, port: int, clients: int, path_file: Path) -> None:
         names = [f"{SOURCES[i % len(SOURCES)]}.C{i:02d}" for i in range(clients)]
         alias = {name: name.split(".")[0] for name in names}
         market = await asyncio.to_thread(
-            build_demo_market, names, now_ms=server.kernel.clock.now_ms(),
-            minutes=HISTORY_MINUTES, alias=alias,
-        )  # fmt: skip
+            build_demo_market,
+            names,
+            now_ms=server.kernel.clock.now_ms(),
+            minutes=HISTORY_MINUTES,
+            alias=alias,
+        )
         await store_history(server, account.tenant_id, market.bars)
         # The history ends HISTORY_MINUTES (plus < 1 h) before now; the live ticks continue
         # its price path, stamped with the wall clock by the generator.
@@ -111,8 +114,15 @@ class Connection:
         i = (self.seq - 1) % (2 * n)
         bid, ask, volume = self.path[i if i < n else 2 * n - 1 - i]  # back and forth: no jump
         self.last_ts = max(time.time_ns() // 1_000_000, self.last_ts + 1)
-        return {"type": "tick", "symbol": self.symbol, "ts": self.last_ts, "bid": bid,
-                "ask": ask, "volume": volume, "seq": self.seq}  # fmt: skip
+        return {
+            "type": "tick",
+            "symbol": self.symbol,
+            "ts": self.last_ts,
+            "bid": bid,
+            "ask": ask,
+            "volume": volume,
+            "seq": self.seq,
+        }
 
 
 async def _reader(ws: Any, conn: Connection) -> None:
@@ -136,8 +146,9 @@ async def _reader(ws: Any, conn: Connection) -> None:
             conn.errors[str(frame.get("code"))] += 1
 
 
-async def _stream(ws: Any, conn: Connection, rate: float, start: float, until: float,
-                  measure: bool) -> None:  # fmt: skip
+async def _stream(
+    ws: Any, conn: Connection, rate: float, start: float, until: float, measure: bool
+) -> None:
     i = 0
     while True:
         due = start + i / rate
@@ -156,9 +167,16 @@ async def _stream(ws: Any, conn: Connection, rate: float, start: float, until: f
         i += 1
 
 
-async def _client(url: str, conn: Connection, rate_each: float, stagger: float,
-                  warmup_s: float, seconds: float, clock: dict[str, float],
-                  go: asyncio.Event) -> None:  # fmt: skip
+async def _client(
+    url: str,
+    conn: Connection,
+    rate_each: float,
+    stagger: float,
+    warmup_s: float,
+    seconds: float,
+    clock: dict[str, float],
+    go: asyncio.Event,
+) -> None:
     async with connect(url, max_size=None, compression=None) as ws:
         await ws.send(json.dumps({"type": "hello", "signals": "every_tick"}))
         reader = asyncio.create_task(_reader(ws, conn))
@@ -183,8 +201,9 @@ async def _client(url: str, conn: Connection, rate_each: float, stagger: float,
         await asyncio.gather(reader, return_exceptions=True)
 
 
-async def _generate(url: str, paths: dict[str, list[list[float]]], rate: float,
-                    warmup_s: float, seconds: float) -> dict[str, Any]:  # fmt: skip
+async def _generate(
+    url: str, paths: dict[str, list[list[float]]], rate: float, warmup_s: float, seconds: float
+) -> dict[str, Any]:
     conns = [Connection(symbol, path) for symbol, path in paths.items()]
     n = len(conns)
     clock = {"ready": 0.0, "start": 0.0}
@@ -262,8 +281,11 @@ def _run(clients: int, args: argparse.Namespace) -> dict[str, Any]:
         child = ["--serve", str(home), str(port), str(clients), str(path_file)]
         server = subprocess.Popen(
             [sys.executable, __file__, *child],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         try:
             line = server.stdout.readline() if server.stdout else ""
             if not line:
@@ -298,8 +320,9 @@ def main() -> None:
     # 65 s: every symbol sees an M1 bar close before measuring — the features service warms
     # each new symbol's state from the stored bars on its first bar (a one-off cost).
     parser.add_argument("--warmup-seconds", type=float, default=65.0)
-    parser.add_argument("--serve", nargs=4, metavar=("HOME", "PORT", "CLIENTS", "PATHS"),
-                        help=argparse.SUPPRESS)  # fmt: skip
+    parser.add_argument(
+        "--serve", nargs=4, metavar=("HOME", "PORT", "CLIENTS", "PATHS"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.serve:
         home, port, clients, paths = args.serve
@@ -308,19 +331,27 @@ def main() -> None:
         run_serving(_serve(Path(home), int(port), int(clients), Path(paths)))
         return
     runs = [_run(int(n), args) for n in args.clients.split(",") if n.strip()]
-    print(json.dumps({
-        "benchmark": "tick_to_signal",
-        "how": "server: one child process (all services, embedded storage, in-process bus); "
-               "load generator: this process, one asyncio loop, one WebSocket per client, "
-               "one tick frame per tick at a fixed schedule; both share the machine's CPUs",
-        "rate_ticks_per_s": args.rate,
-        "seconds": args.seconds,
-        "warmup_seconds": args.warmup_seconds,
-        "signals": "every_tick",
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "runs": runs,
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "tick_to_signal",
+                "how": (
+                    "server: one child process (all services, embedded storage, "
+                    "in-process bus); load generator: this process, one asyncio loop, "
+                    "one WebSocket per client, one tick frame per tick at a fixed "
+                    "schedule; both share the machine's CPUs"
+                ),
+                "rate_ticks_per_s": args.rate,
+                "seconds": args.seconds,
+                "warmup_seconds": args.warmup_seconds,
+                "signals": "every_tick",
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "runs": runs,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

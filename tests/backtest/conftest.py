@@ -17,9 +17,11 @@ from tests.backtest.job_platform import Platform, open_platform
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample")
     write_sample_files(
-        SampleMarketConfig(symbols=("EURUSD",), days=8), out,
-        kinds=(SampleFileKind.MT5_BARS,), timeframe=Timeframe.M5,
-    )  # fmt: skip
+        SampleMarketConfig(symbols=("EURUSD",), days=8),
+        out,
+        kinds=(SampleFileKind.MT5_BARS,),
+        timeframe=Timeframe.M5,
+    )
     return out / "EURUSD_M5.tsv"
 
 

@@ -21,8 +21,12 @@ from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings
 
 PASSWORD = "Backtest-Jobs-2026!"
-BACKTEST = {"symbol": "EURUSD", "timeframe": "M5", "strategy": "sma_crossover",
-            "params": {"fast": 10, "slow": 30}}  # fmt: skip
+BACKTEST = {
+    "symbol": "EURUSD",
+    "timeframe": "M5",
+    "strategy": "sma_crossover",
+    "params": {"fast": 10, "slow": 30},
+}
 WAIT_LIMIT_S = 120.0  # a guard against a hung test, not a timing assertion
 
 
@@ -99,9 +103,13 @@ async def open_platform(
                 tokens[who] = login.json()["access_token"]
                 if who != "other":
                     await import_file(
-                        kernel.infra.timeseries, TenantId(tenants[who]), sample, "EURUSD",
-                        "mt5-bars", Timeframe.M5,
-                    )  # fmt: skip
+                        kernel.infra.timeseries,
+                        TenantId(tenants[who]),
+                        sample,
+                        "EURUSD",
+                        "mt5-bars",
+                        Timeframe.M5,
+                    )
             yield Platform(http, kernel, tokens, tenants)
     finally:
         await kernel.stop()

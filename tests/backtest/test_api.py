@@ -15,9 +15,13 @@ from tests.backtest.builders import ScriptedStrategy, random_walk_bars
 class TestStrategies:
     def test_the_six_built_ins_are_listed_and_vectorizable(self) -> None:
         assert set(STRATEGIES) == {
-            "sma_crossover", "ema_crossover", "rsi_mean_reversion", "bollinger_breakout",
-            "macd", "donchian_breakout",
-        }  # fmt: skip
+            "sma_crossover",
+            "ema_crossover",
+            "rsi_mean_reversion",
+            "bollinger_breakout",
+            "macd",
+            "donchian_breakout",
+        }
         assert all(spec.vectorizable and spec.description for spec in STRATEGIES.values())
 
 
@@ -70,7 +74,7 @@ class TestRunBacktest:
             "strategy",
             "engine",
         ):
-            assert key in data  # fmt: skip
+            assert key in data
         assert data["trades"] == len(result.trades)
         assert "trade_log" not in data
         json.dumps(data, allow_nan=False)
@@ -139,19 +143,30 @@ class TestAcceptanceChecks:
         from chainflow.backtest.schemas import BacktestJobCreate
 
         with pytest.raises(ValidationError, match="expected from before to"):
-            BacktestJobCreate.model_validate({
-                "symbol": "EURUSD", "timeframe": "M5", "strategy": "macd",
-                "from": "2026-01-10", "to": "2026-01-05",
-            })  # fmt: skip
+            BacktestJobCreate.model_validate(
+                {
+                    "symbol": "EURUSD",
+                    "timeframe": "M5",
+                    "strategy": "macd",
+                    "from": "2026-01-10",
+                    "to": "2026-01-05",
+                }
+            )
 
     def test_job_with_an_unknown_objective_is_refused(self) -> None:
         from chainflow.backtest.errors import InvalidBacktestRequestError
         from chainflow.backtest.jobs import plan_job
         from chainflow.backtest.schemas import BacktestJobCreate
 
-        request = BacktestJobCreate.model_validate({
-            "kind": "optimize", "symbol": "EURUSD", "timeframe": "M5", "strategy": "macd",
-            "grid": {"signal": [5, 9]}, "objective": "nope",
-        })  # fmt: skip
+        request = BacktestJobCreate.model_validate(
+            {
+                "kind": "optimize",
+                "symbol": "EURUSD",
+                "timeframe": "M5",
+                "strategy": "macd",
+                "grid": {"signal": [5, 9]},
+                "objective": "nope",
+            }
+        )
         with pytest.raises(InvalidBacktestRequestError, match="expected an objective among"):
             plan_job(request)

@@ -73,16 +73,24 @@ class TestResumeSearch:
         whole = optimize(evaluation(), SPACE, **options)
         control = JobControl()
         with pytest.raises(JobStopped):
-            optimize(evaluation(), SPACE, **options, progress=stopping_after(control, 11),
-                     on_step=control.step)  # fmt: skip
+            optimize(
+                evaluation(),
+                SPACE,
+                **options,
+                progress=stopping_after(control, 11),
+                on_step=control.step,
+            )
         checkpoint = stored(control.latest()[1])
         assert checkpoint["done"] == 11 and len(checkpoint["scores"]) == 11
         seen: list[int] = []
 
         resumed = optimize(
-            evaluation(), SPACE, **options, resume=checkpoint,
+            evaluation(),
+            SPACE,
+            **options,
+            resume=checkpoint,
             progress=lambda done, _total: seen.append(done),
-        )  # fmt: skip
+        )
 
         assert seen[0] == 11 and seen[1] == 12  # no finished trial ran again
         assert without_timing(resumed.to_json(top=20)) == without_timing(whole.to_json(top=20))
@@ -90,8 +98,13 @@ class TestResumeSearch:
     def test_checkpoint_of_another_search_is_refused(self) -> None:
         control = JobControl()
         with pytest.raises(JobStopped):
-            optimize(evaluation(), SPACE, workers=1, progress=stopping_after(control, 3),
-                     on_step=control.step)  # fmt: skip
+            optimize(
+                evaluation(),
+                SPACE,
+                workers=1,
+                progress=stopping_after(control, 3),
+                on_step=control.step,
+            )
         smaller = {"fast": Range(3, 5, 1)}
         with pytest.raises(ValueError, match="expected a checkpoint of a search of 3 trials"):
             optimize(evaluation(), smaller, workers=1, resume=stored(control.latest()[1]))
@@ -100,23 +113,38 @@ class TestResumeSearch:
 class TestResumeWalkForward:
     def test_resumed_walk_forward_skips_finished_windows_and_ends_alike(self) -> None:
         space = {"fast": Choice((5, 10)), "slow": Choice((30, 60))}
-        options: dict[str, Any] = {"in_sample": 500, "out_of_sample": 250, "config": CONFIG,
-                                   "workers": 1, "objective": "return_pct"}  # fmt: skip
+        options: dict[str, Any] = {
+            "in_sample": 500,
+            "out_of_sample": 250,
+            "config": CONFIG,
+            "workers": 1,
+            "objective": "return_pct",
+        }
         whole = walk_forward(BARS, "sma_crossover", space, **options)
         assert len(whole.windows) == 4
         control = JobControl()
         per_window = 4 + 1
         with pytest.raises(JobStopped):
-            walk_forward(BARS, "sma_crossover", space, **options, on_step=control.step,
-                         progress=stopping_after(control, 2 * per_window))  # fmt: skip
+            walk_forward(
+                BARS,
+                "sma_crossover",
+                space,
+                **options,
+                on_step=control.step,
+                progress=stopping_after(control, 2 * per_window),
+            )
         checkpoint = stored(control.latest()[1])
         assert (checkpoint["unit"], checkpoint["done"], checkpoint["total"]) == ("windows", 2, 4)
         seen: list[int] = []
 
         resumed = walk_forward(
-            BARS, "sma_crossover", space, **options, resume=checkpoint,
+            BARS,
+            "sma_crossover",
+            space,
+            **options,
+            resume=checkpoint,
             progress=lambda done, _total: seen.append(done),
-        )  # fmt: skip
+        )
 
         assert seen[0] == 2 * per_window and seen[1] == 2 * per_window + 1
         expected = without_timing(whole.to_json(include_curves=True))

@@ -19,8 +19,16 @@ from tests.fixtures.settings import register_embedded_user
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200"}
-SUMMARY = {"trades", "final_equity", "return_pct", "sharpe", "max_drawdown_pct",
-           "win_rate_pct", "profit_factor", "elapsed_s"}  # fmt: skip
+SUMMARY = {
+    "trades",
+    "final_equity",
+    "return_pct",
+    "sharpe",
+    "max_drawdown_pct",
+    "win_rate_pct",
+    "profit_factor",
+    "elapsed_s",
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +36,11 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Ten days of EURUSD M5 bars as ``chainflow sample-data --format mt5-bars`` writes."""
     out = tmp_path_factory.mktemp("sample")
     write_sample_files(
-        SampleMarketConfig(symbols=("EURUSD",), days=10), out,
-        kinds=(SampleFileKind.MT5_BARS,), timeframe=Timeframe.M5,
-    )  # fmt: skip
+        SampleMarketConfig(symbols=("EURUSD",), days=10),
+        out,
+        kinds=(SampleFileKind.MT5_BARS,),
+        timeframe=Timeframe.M5,
+    )
     return out / "EURUSD_M5.tsv"
 
 
@@ -52,16 +62,28 @@ def run_json(*args: str) -> dict:
 class TestBacktestCommand:
     def test_json_matches_the_engine_on_the_file(self, sample: Path) -> None:
         data = run_json(
-            "backtest", "--data", str(sample), "--strategy", "sma_crossover", "--param", "fast=10",
-            "--param", "slow=30", "--commission", "0.0001", "--long-only",
-        )  # fmt: skip
+            "backtest",
+            "--data",
+            str(sample),
+            "--strategy",
+            "sma_crossover",
+            "--param",
+            "fast=10",
+            "--param",
+            "slow=30",
+            "--commission",
+            "0.0001",
+            "--long-only",
+        )
 
         assert SUMMARY <= set(data)
         bars = load_file(sample)
         expected = run_backtest(
-            bars, "sma_crossover", {"fast": 10, "slow": 30},
+            bars,
+            "sma_crossover",
+            {"fast": 10, "slow": 30},
             BacktestConfig(commission=0.0001, long_only=True),
-        )  # fmt: skip
+        )
         assert data["trades"] == len(expected.trades) > 0
         assert data["final_equity"] == pytest.approx(expected.final_equity)
         assert (data["symbol"], data["timeframe"], data["bars"]) == ("EURUSD", "M5", len(bars))
@@ -70,9 +92,18 @@ class TestBacktestCommand:
     def test_table_and_report(self, sample: Path, tmp_path: Path) -> None:
         report = tmp_path / "bt.html"
         result = runner.invoke(
-            app, ["backtest", "--data", str(sample), "--strategy", "ema_crossover",
-                  "--report", str(report)], env=WIDE,
-        )  # fmt: skip
+            app,
+            [
+                "backtest",
+                "--data",
+                str(sample),
+                "--strategy",
+                "ema_crossover",
+                "--report",
+                str(report),
+            ],
+            env=WIDE,
+        )
         assert result.exit_code == 0, result.output
         assert "final_equity" in result.stdout and "profit_factor" in result.stdout
         assert report.is_file() and '<script src="http' not in report.read_text()
@@ -96,9 +127,20 @@ class TestBacktestCommand:
 class TestOptimizeCommand:
     def test_grid_json_is_sorted_with_a_heatmap(self, sample: Path) -> None:
         data = run_json(
-            "optimize", "--data", str(sample), "--strategy", "sma_crossover",
-            "--grid", "fast=5,10", "--range", "slow=20:40:10", "--workers", "1", "--top", "6",
-        )  # fmt: skip
+            "optimize",
+            "--data",
+            str(sample),
+            "--strategy",
+            "sma_crossover",
+            "--grid",
+            "fast=5,10",
+            "--range",
+            "slow=20:40:10",
+            "--workers",
+            "1",
+            "--top",
+            "6",
+        )
         assert data["trials"] == 6 and data["method"] == "grid"
         scores = [r["score"] for r in data["results"] if r["feasible"]]
         assert scores == sorted(scores, reverse=True)
@@ -111,10 +153,24 @@ class TestOptimizeCommand:
 
     def test_bayes_with_min_trades(self, sample: Path) -> None:
         data = run_json(
-            "optimize", "--data", str(sample), "--strategy", "rsi_mean_reversion",
-            "--range", "period=5:30:1", "--method", "bayes", "--trials", "6",
-            "--min-trades", "1000000", "--workers", "1", "--seed", "2",
-        )  # fmt: skip
+            "optimize",
+            "--data",
+            str(sample),
+            "--strategy",
+            "rsi_mean_reversion",
+            "--range",
+            "period=5:30:1",
+            "--method",
+            "bayes",
+            "--trials",
+            "6",
+            "--min-trades",
+            "1000000",
+            "--workers",
+            "1",
+            "--seed",
+            "2",
+        )
         assert data["trials"] == 6 and data["feasible"] == 0 and data["best"] is None
 
 
@@ -122,10 +178,24 @@ class TestWalkforwardCommand:
     def test_json_windows_and_efficiency(self, sample: Path, tmp_path: Path) -> None:
         report = tmp_path / "wf.html"
         data = run_json(
-            "walkforward", "--data", str(sample), "--strategy", "sma_crossover",
-            "--grid", "fast=5,10", "--param", "slow=40", "--in-sample", "1000",
-            "--out-of-sample", "500", "--workers", "1", "--report", str(report),
-        )  # fmt: skip
+            "walkforward",
+            "--data",
+            str(sample),
+            "--strategy",
+            "sma_crossover",
+            "--grid",
+            "fast=5,10",
+            "--param",
+            "slow=40",
+            "--in-sample",
+            "1000",
+            "--out-of-sample",
+            "500",
+            "--workers",
+            "1",
+            "--report",
+            str(report),
+        )
         windows = data["window_results"]
         assert data["windows"] == len(windows) >= 2
         assert [w["oos_start"] for w in windows] == [1000 + 500 * i for i in range(len(windows))]
@@ -135,9 +205,18 @@ class TestWalkforwardCommand:
 
     def test_ml_strategy_is_retrained_per_window(self, sample: Path) -> None:
         data = run_json(
-            "walkforward", "--data", str(sample), "--strategy", "ml", "--param", "horizon=6",
-            "--in-sample", "1000", "--out-of-sample", "500",
-        )  # fmt: skip
+            "walkforward",
+            "--data",
+            str(sample),
+            "--strategy",
+            "ml",
+            "--param",
+            "horizon=6",
+            "--in-sample",
+            "1000",
+            "--out-of-sample",
+            "500",
+        )
         assert data["windows"] >= 2
         for window in data["window_results"]:
             training = window["training"]
@@ -149,15 +228,32 @@ class TestStoredBars:
     def test_backtest_on_imported_bars_equals_the_file(self, home: Path, sample: Path) -> None:
         register_embedded_user(home, "cli-backtest@example.com")
         imported = runner.invoke(
-            app, ["import", str(sample), "--symbol", "EURUSD", "--email",
-                  "cli-backtest@example.com", "--timeframe", "M5"], env=WIDE,
-        )  # fmt: skip
+            app,
+            [
+                "import",
+                str(sample),
+                "--symbol",
+                "EURUSD",
+                "--email",
+                "cli-backtest@example.com",
+                "--timeframe",
+                "M5",
+            ],
+            env=WIDE,
+        )
         assert imported.exit_code == 0, imported.output
 
         stored = run_json(
-            "backtest", "--symbol", "EURUSD", "--timeframe", "M5", "--email",
-            "cli-backtest@example.com", "--strategy", "sma_crossover",
-        )  # fmt: skip
+            "backtest",
+            "--symbol",
+            "EURUSD",
+            "--timeframe",
+            "M5",
+            "--email",
+            "cli-backtest@example.com",
+            "--strategy",
+            "sma_crossover",
+        )
         from_file = run_json("backtest", "--data", str(sample), "--strategy", "sma_crossover")
         for key in ("bars", "trades", "final_equity", "from_ts", "to_ts"):
             assert stored[key] == from_file[key]
@@ -173,10 +269,19 @@ def fails_with(args: list[str], message: str) -> None:
 class TestBadInput:
     def test_from_after_to(self, sample: Path) -> None:
         fails_with(
-            ["backtest", "--data", str(sample), "--strategy", "sma_crossover",
-             "--from", "2026-01-10", "--to", "2026-01-08"],
+            [
+                "backtest",
+                "--data",
+                str(sample),
+                "--strategy",
+                "sma_crossover",
+                "--from",
+                "2026-01-10",
+                "--to",
+                "2026-01-08",
+            ],
             "expected --from before --to; received --from 2026-01-10 and --to 2026-01-08",
-        )  # fmt: skip
+        )
 
     def test_data_shorter_than_the_warm_up(self, sample: Path, tmp_path: Path) -> None:
         short = tmp_path / "EURUSD_M5.tsv"
@@ -188,18 +293,36 @@ class TestBadInput:
 
     def test_fast_not_below_slow(self, sample: Path) -> None:
         fails_with(
-            ["backtest", "--data", str(sample), "--strategy", "ema_crossover",
-             "--param", "fast=30", "--param", "slow=10"],
+            [
+                "backtest",
+                "--data",
+                str(sample),
+                "--strategy",
+                "ema_crossover",
+                "--param",
+                "fast=30",
+                "--param",
+                "slow=10",
+            ],
             "expected fast < slow; received fast=30, slow=10",
-        )  # fmt: skip
+        )
 
     def test_unknown_searched_parameter(self, sample: Path) -> None:
         fails_with(
-            ["optimize", "--data", str(sample), "--strategy", "sma_crossover",
-             "--grid", "bogus=1,2", "--workers", "1"],
+            [
+                "optimize",
+                "--data",
+                str(sample),
+                "--strategy",
+                "sma_crossover",
+                "--grid",
+                "bogus=1,2",
+                "--workers",
+                "1",
+            ],
             "expected searched parameters of 'sma_crossover' among ['fast', 'slow']; "
             "received unknown ['bogus']",
-        )  # fmt: skip
+        )
 
     def test_header_only_file(self, tmp_path: Path, sample: Path) -> None:
         empty = tmp_path / "EURUSD_M5.tsv"
@@ -210,10 +333,24 @@ class TestBadInput:
 class TestSearch:
     def test_bayes_over_a_stepless_integer_range_draws_integers(self, sample: Path) -> None:
         data = run_json(
-            "optimize", "--data", str(sample), "--strategy", "sma_crossover", "--method",
-            "bayes", "--trials", "4", "--range", "fast=5:20", "--range", "slow=30:90",
-            "--workers", "1", "--min-trades", "0",
-        )  # fmt: skip
+            "optimize",
+            "--data",
+            str(sample),
+            "--strategy",
+            "sma_crossover",
+            "--method",
+            "bayes",
+            "--trials",
+            "4",
+            "--range",
+            "fast=5:20",
+            "--range",
+            "slow=30:90",
+            "--workers",
+            "1",
+            "--min-trades",
+            "0",
+        )
         assert data["feasible"] == 4
         assert all(isinstance(v, int) for v in data["best"]["params"].values())
 
@@ -230,19 +367,37 @@ class TestMlBacktest:
         )
 
     def test_registered_model_by_name(self, home: Path, sample: Path) -> None:
-        trained = runner.invoke(app, [
-            "train", "--symbol", "EURUSD", "--timeframe", "M5", "--data", str(sample),
-            "--model", "lightgbm", "--folds", "2", "--threads", "1", "--name", "fx-default",
-            "--promote",
-        ], env=WIDE)  # fmt: skip
+        trained = runner.invoke(
+            app,
+            [
+                "train",
+                "--symbol",
+                "EURUSD",
+                "--timeframe",
+                "M5",
+                "--data",
+                str(sample),
+                "--model",
+                "lightgbm",
+                "--folds",
+                "2",
+                "--threads",
+                "1",
+                "--name",
+                "fx-default",
+                "--promote",
+            ],
+            env=WIDE,
+        )
         assert trained.exit_code == 0, trained.output
         data = run_json("backtest", "--data", str(sample), "--strategy", "ml")
         assert data["strategy"] == "ml" and data["params"] == {"model": "fx-default@1"}
         assert data["engine"] == "event" and data["final_equity"] > 0
         # the model was trained on these very bars: the result says so
         assert any("in-sample for it" in note for note in data["notes"])
-        pinned = run_json("backtest", "--data", str(sample), "--strategy", "ml",
-                          "--model", "fx-default@1")  # fmt: skip
+        pinned = run_json(
+            "backtest", "--data", str(sample), "--strategy", "ml", "--model", "fx-default@1"
+        )
         assert pinned["final_equity"] == data["final_equity"]
         json.dumps(data, allow_nan=False)
         fails_with(
@@ -254,14 +409,36 @@ class TestMlBacktest:
 class TestSearchChecks:
     def test_unknown_objective_is_refused_before_any_trial(self, sample: Path) -> None:
         fails_with(
-            ["optimize", "--data", str(sample), "--strategy", "sma_crossover", "--grid",
-             "fast=5,10", "--objective", "nope", "--workers", "1"],
+            [
+                "optimize",
+                "--data",
+                str(sample),
+                "--strategy",
+                "sma_crossover",
+                "--grid",
+                "fast=5,10",
+                "--objective",
+                "nope",
+                "--workers",
+                "1",
+            ],
             "expected an objective among annualized_return_pct,",
-        )  # fmt: skip
+        )
 
     def test_ml_walk_forward_refuses_a_search(self, sample: Path) -> None:
         fails_with(
-            ["walkforward", "--data", str(sample), "--strategy", "ml", "--grid", "fast=1,2",
-             "--in-sample", "1000", "--out-of-sample", "500"],
+            [
+                "walkforward",
+                "--data",
+                str(sample),
+                "--strategy",
+                "ml",
+                "--grid",
+                "fast=1,2",
+                "--in-sample",
+                "1000",
+                "--out-of-sample",
+                "500",
+            ],
             "expected no --grid/--range with --strategy ml",
-        )  # fmt: skip
+        )

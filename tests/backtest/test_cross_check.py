@@ -49,8 +49,9 @@ def reference_sma_crossover(
             cash += units * price - units * price * commission
         else:
             cash -= -units * price + -units * price * commission
-        trades.append(("long" if units > 0 else "short", entry_index, i, entry_price, price,
-                       abs(units)))  # fmt: skip
+        trades.append(
+            ("long" if units > 0 else "short", entry_index, i, entry_price, price, abs(units))
+        )
         units = 0.0
 
     def open_position(i: int, side: str) -> None:
@@ -118,9 +119,15 @@ def test_sma_crossover_matches_the_plain_loop_reference(
         bars, "sma_crossover", {"fast": fast, "slow": slow}, config, engine=engine
     )  # type: ignore[arg-type]
     expected, final_cash = reference_sma_crossover(
-        bars.open.tolist(), bars.close.tolist(), spread, 10_000.0, commission, fast, slow,
+        bars.open.tolist(),
+        bars.close.tolist(),
+        spread,
+        10_000.0,
+        commission,
+        fast,
+        slow,
         long_only,
-    )  # fmt: skip
+    )
     got = [
         (t.side, t.entry_index, t.exit_index, t.entry_price, t.exit_price, t.size)
         for t in result.trades

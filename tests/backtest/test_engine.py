@@ -25,17 +25,26 @@ CONFIGS = {
         lot_size=100_000,
         swap_long=-0.00001,
         swap_short=0.000005,
-    ),  # fmt: skip
+    ),
     "risk": BacktestConfig(sizing="risk", size=0.01, stop_loss=0.001, take_profit=0.003),
 }
 
 
 def trade_rows(result: object) -> list[tuple[object, ...]]:
     return [
-        (t.side, t.size, t.entry_index, t.exit_index, t.entry_price, t.exit_price, t.pnl,
-         t.exit_reason, t.swap)
+        (
+            t.side,
+            t.size,
+            t.entry_index,
+            t.exit_index,
+            t.entry_price,
+            t.exit_price,
+            t.pnl,
+            t.exit_reason,
+            t.swap,
+        )
         for t in result.trades  # type: ignore[attr-defined]
-    ]  # fmt: skip
+    ]
 
 
 class TestEventEqualsVectorized:
@@ -119,9 +128,13 @@ class TestNoLookahead:
         noise = np.concatenate((np.zeros(cut), rng.normal(0, 0.01, len(bars) - cut)))
         wider = np.where(noise != 0, 0.02, 0.0)
         changed = Bars(
-            ts=bars.ts, open=bars.open + noise, high=bars.high + noise + wider,
-            low=bars.low + noise - wider, close=bars.close + noise, volume=bars.volume,
-        )  # fmt: skip
+            ts=bars.ts,
+            open=bars.open + noise,
+            high=bars.high + noise + wider,
+            low=bars.low + noise - wider,
+            close=bars.close + noise,
+            volume=bars.volume,
+        )
         config = BacktestConfig(stop_loss=0.002, commission=0.0002)
         before = run_backtest(bars, name, {}, config, engine=engine)  # type: ignore[arg-type]
         after = run_backtest(changed, name, {}, config, engine=engine)  # type: ignore[arg-type]

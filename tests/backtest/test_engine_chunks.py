@@ -37,7 +37,7 @@ CONFIGS = {
         stop_out_level=0.5,
         swap_long=-0.00002,
         swap_short=0.00001,
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -87,21 +87,35 @@ def reference_run(bars: Bars, strategy: Any, config: BacktestConfig) -> tuple[An
 
 def trade_rows(trades: list[Trade]) -> list[tuple[Any, ...]]:
     return [
-        (t.side, t.size, t.entry_index, t.entry_price, t.exit_index, t.exit_price, t.pnl,
-         t.exit_reason)
+        (
+            t.side,
+            t.size,
+            t.entry_index,
+            t.entry_price,
+            t.exit_index,
+            t.exit_price,
+            t.pnl,
+            t.exit_reason,
+        )
         for t in trades
-    ]  # fmt: skip
+    ]
 
 
 def buffer_rows(records: Any) -> list[tuple[Any, ...]]:
     sides = {1.0: "long", -1.0: "short"}
     return [
-        (sides[r[fills.T_SIDE]], r[fills.T_UNITS], int(r[fills.T_ENTRY_INDEX]),
-         r[fills.T_ENTRY_PRICE], int(r[fills.T_EXIT_INDEX]), r[fills.T_EXIT_PRICE],
-         r[fills.T_PNL], ("signal", "stop_loss", "take_profit", "stop_out", "end")[
-             int(r[fills.T_REASON])])
+        (
+            sides[r[fills.T_SIDE]],
+            r[fills.T_UNITS],
+            int(r[fills.T_ENTRY_INDEX]),
+            r[fills.T_ENTRY_PRICE],
+            int(r[fills.T_EXIT_INDEX]),
+            r[fills.T_EXIT_PRICE],
+            r[fills.T_PNL],
+            ("signal", "stop_loss", "take_profit", "stop_out", "end")[int(r[fills.T_REASON])],
+        )
         for r in records.tolist()
-    ]  # fmt: skip
+    ]
 
 
 def seen(contexts: list[StrategyContext]) -> list[tuple[Any, ...]]:

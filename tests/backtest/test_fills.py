@@ -61,16 +61,20 @@ class TestMarketFills:
         assert short.pnl == pytest.approx(5 * 9.0)
         # the buy signal reverses: a long opens at the same ask, closed at the end (bid close)
         assert (long.side, long.entry_price, long.exit_price, long.exit_reason) == (
-            "long", 91.0, 90.0, "end"
-        )  # fmt: skip
+            "long",
+            91.0,
+            90.0,
+            "end",
+        )
         assert result.metrics["spread_paid"] == pytest.approx(10.0)
 
     def test_long_only_sell_goes_flat_and_never_short(self, engine: str) -> None:
         bars = make_bars([FLAT] * 5)
         result = run(bars, [1, -1, -1, 1, 0], BacktestConfig(long_only=True), engine)
         assert [(t.side, t.entry_index, t.exit_index) for t in result.trades] == [
-            ("long", 1, 2), ("long", 4, 4)
-        ]  # fmt: skip
+            ("long", 1, 2),
+            ("long", 4, 4),
+        ]
 
     def test_hold_keeps_position_and_last_decision_is_not_filled(self, engine: str) -> None:
         bars = make_bars([FLAT] * 4)
@@ -171,8 +175,12 @@ class TestSwaps:
         bars = make_bars([FLAT] * 6, step_ms=DAY_MS)
         bars = Bars(
             ts=np.array([START_MS + d * DAY_MS + 43_200_000 for d in days]),
-            open=bars.open, high=bars.high, low=bars.low, close=bars.close, volume=bars.volume,
-        )  # fmt: skip
+            open=bars.open,
+            high=bars.high,
+            low=bars.low,
+            close=bars.close,
+            volume=bars.volume,
+        )
         config = BacktestConfig(sizing="fixed", size=10, swap_long=-0.5, swap_short=0.2)
         result = run(bars, [1, 0, 0, 0, 0, 0], config, engine)
         (trade,) = result.trades

@@ -13,8 +13,10 @@ SAMPLE_BARS = 1728  # M5 bars of the 8-day sample (weekdays)
 
 
 def optimization(fast: tuple[int, int], slow: tuple[int, int]) -> dict[str, Any]:
-    ranges = {name: {"low": low, "high": high, "step": 1}
-              for name, (low, high) in (("fast", fast), ("slow", slow))}  # fmt: skip
+    ranges = {
+        name: {"low": low, "high": high, "step": 1}
+        for name, (low, high) in (("fast", fast), ("slow", slow))
+    }
     return {**BACKTEST, "kind": "optimize", "ranges": ranges}
 
 
@@ -199,14 +201,23 @@ class TestJobSizeLimit:
         assert f"11 combinations x {SAMPLE_BARS} bars = {product}" in error["message"]
         assert f"at most {10 * SAMPLE_BARS} combination-bars" in error["message"]
         assert error["details"] == {
-            "combinations": 11, "bars": SAMPLE_BARS, "windows": None,
-            "combination_bars": product, "limit": 10 * SAMPLE_BARS, "tier": "pro",
-        }  # fmt: skip
+            "combinations": 11,
+            "bars": SAMPLE_BARS,
+            "windows": None,
+            "combination_bars": product,
+            "limit": 10 * SAMPLE_BARS,
+            "tier": "pro",
+        }
         await platform.finished("pro", accepted.json()["id"])
 
     async def test_walk_forward_counts_the_bars_of_every_window(self, platform: Platform) -> None:
-        body = {**BACKTEST, "kind": "walkforward", "grid": {"fast": [5, 10]},
-                "in_sample": 800, "out_of_sample": 400}  # fmt: skip
+        body = {
+            **BACKTEST,
+            "kind": "walkforward",
+            "grid": {"fast": [5, 10]},
+            "in_sample": 800,
+            "out_of_sample": 400,
+        }
         assert platform.kernel.users is not None
         async with platform.kernel.infra.database.unit_of_work(system=True) as uow:
             await platform.kernel.users.admin.set_limit_overrides(

@@ -29,8 +29,14 @@ class TestCreateBacktest:
         result = done["result"]
         assert result["trades"] == len(expected.trades) > 0
         assert result["final_equity"] == pytest.approx(expected.final_equity)
-        for key in ("return_pct", "sharpe", "max_drawdown_pct", "win_rate_pct", "profit_factor",
-                    "elapsed_s"):  # fmt: skip
+        for key in (
+            "return_pct",
+            "sharpe",
+            "max_drawdown_pct",
+            "win_rate_pct",
+            "profit_factor",
+            "elapsed_s",
+        ):
             assert key in result
         curve = result["equity_curve"]
         assert 2 <= len(curve["equity"]) <= 501 and len(curve["ts"]) == len(curve["equity"])
@@ -110,8 +116,12 @@ class TestTenancyAndTiers:
 
 class TestOptimizeAndWalkForwardJobs:
     async def test_pro_tier_optimizes_with_a_heatmap(self, platform: Platform) -> None:
-        body = {**BACKTEST, "kind": "optimize", "grid": {"fast": [5, 10]},
-                "ranges": {"slow": {"low": 20, "high": 40, "step": 20}}}  # fmt: skip
+        body = {
+            **BACKTEST,
+            "kind": "optimize",
+            "grid": {"fast": [5, 10]},
+            "ranges": {"slow": {"low": 20, "high": 40, "step": 20}},
+        }
         job = (await platform.post("pro", body)).json()
         done = await platform.finished("pro", job["id"])
         assert done["status"] == "succeeded", done
@@ -120,8 +130,13 @@ class TestOptimizeAndWalkForwardJobs:
         assert result["heatmap"]["x"] == "fast" and result["equity_curve"]["equity"]
 
     async def test_pro_tier_walks_forward(self, platform: Platform) -> None:
-        body = {**BACKTEST, "kind": "walkforward", "grid": {"fast": [5, 10]},
-                "in_sample": 800, "out_of_sample": 400}  # fmt: skip
+        body = {
+            **BACKTEST,
+            "kind": "walkforward",
+            "grid": {"fast": [5, 10]},
+            "in_sample": 800,
+            "out_of_sample": 400,
+        }
         job = (await platform.post("pro", body)).json()
         done = await platform.finished("pro", job["id"])
         assert done["status"] == "succeeded", done
@@ -130,8 +145,15 @@ class TestOptimizeAndWalkForwardJobs:
         assert len(result["equity_curve"]["equity"]) <= 501
 
     async def test_ml_walk_forward_retrains_per_window(self, platform: Platform) -> None:
-        body = {"kind": "walkforward", "symbol": "EURUSD", "timeframe": "M5", "strategy": "ml",
-                "params": {"horizon": 6}, "in_sample": 1000, "out_of_sample": 500}  # fmt: skip
+        body = {
+            "kind": "walkforward",
+            "symbol": "EURUSD",
+            "timeframe": "M5",
+            "strategy": "ml",
+            "params": {"horizon": 6},
+            "in_sample": 1000,
+            "out_of_sample": 500,
+        }
         job = (await platform.post("pro", body)).json()
         done = await platform.finished("pro", job["id"])
         assert done["status"] == "succeeded", done
@@ -168,10 +190,17 @@ class TestRestart:
     async def test_unfinished_jobs_are_interrupted_on_start(self, platform: Platform) -> None:
         tenant = TenantContext(tenant_id=TenantId(platform.tenants["free"]))
         async with platform.kernel.infra.database.unit_of_work(tenant) as uow:
-            row = await BacktestJobRepository(uow.session, tenant).create({
-                "kind": "backtest", "status": "running", "progress": 0.3, "symbol": "EURUSD",
-                "timeframe": "M5", "strategy": "sma_crossover", "request": BACKTEST,
-            })  # fmt: skip
+            row = await BacktestJobRepository(uow.session, tenant).create(
+                {
+                    "kind": "backtest",
+                    "status": "running",
+                    "progress": 0.3,
+                    "symbol": "EURUSD",
+                    "timeframe": "M5",
+                    "strategy": "sma_crossover",
+                    "request": BACKTEST,
+                }
+            )
             job_id = row.id
         service = platform.kernel.backtest
         assert service is not None

@@ -105,9 +105,14 @@ class TestTrades:
 class TestCosts:
     def test_costs_turnover_and_exposure(self) -> None:
         totals = AccountTotals(
-            initial_cash=1000.0, commission=3.0, spread=2.0, slippage=1.0, swap=-4.0,
-            traded_value=5000.0, bars_in_market=25,
-        )  # fmt: skip
+            initial_cash=1000.0,
+            commission=3.0,
+            spread=2.0,
+            slippage=1.0,
+            swap=-4.0,
+            traded_value=5000.0,
+            bars_in_market=25,
+        )
         m = cost_metrics(totals, n_bars=100)
         assert m["costs_paid"] == pytest.approx(10.0)
         assert m["swap_paid"] == 4.0
@@ -143,9 +148,15 @@ class TestSampleWarnings:
 
         assert m["span_days"] == pytest.approx(1.0) and m["sharpe"] > 20
         assert set(small_sample_metrics(m)) == {
-            "sharpe", "sortino", "calmar", "volatility_pct", "annualized_return_pct",
-            "win_rate_pct", "profit_factor", "expectancy",
-        }  # fmt: skip
+            "sharpe",
+            "sortino",
+            "calmar",
+            "volatility_pct",
+            "annualized_return_pct",
+            "win_rate_pct",
+            "profit_factor",
+            "expectancy",
+        }
         assert sample_warnings(m) == [
             "small sample: sharpe, sortino, calmar, volatility and the annualized return come "
             "from 288 bars over 1.0 days (under 30 days or 30 bars they extrapolate noise)",

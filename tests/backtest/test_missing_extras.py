@@ -37,9 +37,13 @@ class TestWithoutOptuna:
         calls: list[tuple[int, int]] = []
         with pytest.raises(MissingExtraError) as caught:
             optimize(
-                evaluation(), SPACE, method="bayes", trials=4, workers=1,
+                evaluation(),
+                SPACE,
+                method="bayes",
+                trials=4,
+                workers=1,
                 progress=lambda done, total: calls.append((done, total)),
-            )  # fmt: skip
+            )
         assert "pip install 'chainflow[optimize]'" in caught.value.message
         assert calls == []
 
@@ -53,8 +57,13 @@ class TestWithoutOptuna:
         self, platform: Platform, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         hide_modules(monkeypatch, "optuna")
-        body = {**BACKTEST, "kind": "optimize", "method": "bayes", "trials": 4,
-                "grid": {"fast": [5, 10]}}  # fmt: skip
+        body = {
+            **BACKTEST,
+            "kind": "optimize",
+            "method": "bayes",
+            "trials": 4,
+            "grid": {"fast": [5, 10]},
+        }
         answer = await platform.post("pro", body)
         assert answer.status_code == 501, answer.text
         error = error_of(answer)

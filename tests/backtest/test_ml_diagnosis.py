@@ -43,9 +43,13 @@ class ConstantModel:
 def _notes(probabilities: tuple[float, float, float], bars: Bars, timeframe: str) -> list[str]:
     bundle: Any = ConstantModel(probabilities)
     model = RegisteredModel(
-        ref="fx-test@1", feature_set="fx-core@1", train_from_ts=0, train_to_ts=0,
-        bundle=bundle, timeframe=timeframe,
-    )  # fmt: skip
+        ref="fx-test@1",
+        feature_set="fx-core@1",
+        train_from_ts=0,
+        train_to_ts=0,
+        bundle=bundle,
+        timeframe=timeframe,
+    )
     strategy = MlStrategy.from_bundle(
         bundle, TradingPreferences(risk_tolerance="aggressive"), model=model.ref
     )

@@ -42,8 +42,10 @@ class TestSearchSpace:
     def test_grid_varies_the_last_dimension_fastest(self) -> None:
         points = list(grid_points(SPACE))
         assert points[:3] == [
-            {"fast": 5, "slow": 20}, {"fast": 5, "slow": 40}, {"fast": 5, "slow": 60},
-        ]  # fmt: skip
+            {"fast": 5, "slow": 20},
+            {"fast": 5, "slow": 40},
+            {"fast": 5, "slow": 60},
+        ]
         assert len(points) == 9
 
     def test_options_parse_to_dimensions(self) -> None:
@@ -98,8 +100,9 @@ class TestGrid:
         counts = sorted(t.metrics["num_trades"] for t in free.trials if t.is_feasible)
         cut = counts[len(counts) // 2]
 
-        result = optimize(evaluation(), SPACE, constraints=Constraints(min_trades=int(cut)),
-                          workers=1)  # fmt: skip
+        result = optimize(
+            evaluation(), SPACE, constraints=Constraints(min_trades=int(cut)), workers=1
+        )
 
         for trial in result.trials:
             if trial.metrics and trial.metrics["num_trades"] < cut:
@@ -116,8 +119,9 @@ class TestGrid:
         assert result.best is not None and result.best.score == min(feasible)
 
     def test_unknown_objective_is_refused_before_any_trial(self) -> None:
-        with pytest.raises(ValueError, match="expected an objective among .*sharpe.*"
-                                             "received 'happiness'"):  # fmt: skip
+        with pytest.raises(
+            ValueError, match="expected an objective among .*sharpe.*received 'happiness'"
+        ):
             optimize(evaluation(), SPACE, objective="happiness", workers=1)
 
     def test_progress_reports_every_backtest(self) -> None:

@@ -54,9 +54,14 @@ class TestOptimizationReport:
 class TestWalkForwardReport:
     def test_report_has_the_stitched_equity_and_windows(self, tmp_path: Path) -> None:
         result = walk_forward(
-            BARS, "sma_crossover", {"fast": Choice((5, 10))}, in_sample=500, out_of_sample=250,
-            base_params={"slow": 30}, workers=1,
-        )  # fmt: skip
+            BARS,
+            "sma_crossover",
+            {"fast": Choice((5, 10))},
+            in_sample=500,
+            out_of_sample=250,
+            base_params={"slow": 30},
+            workers=1,
+        )
         path = walkforward_report(result, tmp_path / "wf.html")
 
         text = path.read_text(encoding="utf-8")

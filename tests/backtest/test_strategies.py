@@ -71,9 +71,13 @@ class TestOnBar:
         actions = []
         for i in range(len(bars)):
             bar = BarValues(
-                int(bars.ts[i]), float(bars.open[i]), float(bars.high[i]), float(bars.low[i]),
-                float(bars.close[i]), float(bars.volume[i]),
-            )  # fmt: skip
+                int(bars.ts[i]),
+                float(bars.open[i]),
+                float(bars.high[i]),
+                float(bars.low[i]),
+                float(bars.close[i]),
+                float(bars.volume[i]),
+            )
             decision = strategy.on_bar(StrategyContext(position=0.0, bar=bar, symbol_name="X"))
             actions.append({"buy": 1, "sell": -1, "hold": 0}[decision.action])
         assert actions == expected

@@ -25,18 +25,23 @@ SPACE = {"fast": Choice((5, 10)), "slow": Choice((30, 60))}
 class TestWindows:
     def test_rolling_windows_by_hand(self) -> None:
         assert walk_forward_windows(100, 40, 20) == [
-            Window(0, 0, 40, 40, 60), Window(1, 20, 60, 60, 80), Window(2, 40, 80, 80, 100),
-        ]  # fmt: skip
+            Window(0, 0, 40, 40, 60),
+            Window(1, 20, 60, 60, 80),
+            Window(2, 40, 80, 80, 100),
+        ]
 
     def test_rolling_windows_with_a_step_drop_the_partial_tail(self) -> None:
         assert walk_forward_windows(95, 40, 20, step=30) == [
-            Window(0, 0, 40, 40, 60), Window(1, 30, 70, 70, 90),
-        ]  # fmt: skip
+            Window(0, 0, 40, 40, 60),
+            Window(1, 30, 70, 70, 90),
+        ]
 
     def test_anchored_windows_grow_from_bar_zero(self) -> None:
         assert walk_forward_windows(100, 40, 20, anchored=True) == [
-            Window(0, 0, 40, 40, 60), Window(1, 0, 60, 60, 80), Window(2, 0, 80, 80, 100),
-        ]  # fmt: skip
+            Window(0, 0, 40, 40, 60),
+            Window(1, 0, 60, 60, 80),
+            Window(2, 0, 80, 80, 100),
+        ]
 
     def test_too_few_bars_are_refused(self) -> None:
         with pytest.raises(ValueError, match="expected at least in_sample"):
@@ -48,9 +53,15 @@ class TestWindows:
 @pytest.fixture(scope="module")
 def analysis():  # type: ignore[no-untyped-def]
     return walk_forward(
-        BARS, "sma_crossover", SPACE, in_sample=800, out_of_sample=400, config=CONFIG,
-        workers=1, objective="return_pct",
-    )  # fmt: skip
+        BARS,
+        "sma_crossover",
+        SPACE,
+        in_sample=800,
+        out_of_sample=400,
+        config=CONFIG,
+        workers=1,
+        objective="return_pct",
+    )
 
 
 class TestWalkForward:
@@ -60,16 +71,21 @@ class TestWalkForward:
             best = max(
                 ((f, s) for f in (5, 10) for s in (30, 60)),
                 key=lambda p: run_backtest(
-                    BARS.slice(w.window.is_start, w.window.is_stop), "sma_crossover",
-                    {"fast": p[0], "slow": p[1]}, CONFIG,
+                    BARS.slice(w.window.is_start, w.window.is_stop),
+                    "sma_crossover",
+                    {"fast": p[0], "slow": p[1]},
+                    CONFIG,
                 ).metrics["return_pct"],
-            )  # fmt: skip
+            )
             assert (w.params["fast"], w.params["slow"]) == best
             # the in-sample bars warm the strategy up; only the out-of-sample block trades
             oos = run_backtest(
-                BARS.slice(w.window.is_start, w.window.oos_stop), "sma_crossover", w.params,
-                CONFIG, trade_from=w.window.oos_start - w.window.is_start,
-            )  # fmt: skip
+                BARS.slice(w.window.is_start, w.window.oos_stop),
+                "sma_crossover",
+                w.params,
+                CONFIG,
+                trade_from=w.window.oos_start - w.window.is_start,
+            )
             np.testing.assert_allclose(w.oos_equity, oos.equity)
             np.testing.assert_array_equal(w.oos_ts, BARS.ts[w.window.oos_start : w.window.oos_stop])
             assert w.oos_metrics == pytest.approx(oos.metrics, nan_ok=True)
@@ -121,9 +137,16 @@ class TestWalkForward:
 
     def test_anchored_and_empty_space_runs_base_params(self) -> None:
         result = walk_forward(
-            BARS, "sma_crossover", {}, in_sample=1000, out_of_sample=700, anchored=True,
-            config=CONFIG, base_params={"fast": 7, "slow": 40}, workers=1,
-        )  # fmt: skip
+            BARS,
+            "sma_crossover",
+            {},
+            in_sample=1000,
+            out_of_sample=700,
+            anchored=True,
+            config=CONFIG,
+            base_params={"fast": 7, "slow": 40},
+            workers=1,
+        )
         assert [w.window.is_start for w in result.windows] == [0, 0]
         assert all(w.params == {"fast": 7, "slow": 40} for w in result.windows)
 
@@ -131,10 +154,16 @@ class TestWalkForward:
 def ml_bars(n: int) -> Bars:
     bars = random_walk_bars(n, seed=21, with_spread=True)
     return Bars(
-        ts=1_704_067_200_000 + np.arange(n, dtype=np.int64) * 300_000, open=bars.open,
-        high=bars.high, low=bars.low, close=bars.close, volume=np.full(n, 50.0),
-        spread=bars.spread, symbol="EURUSD", timeframe="M5",
-    )  # fmt: skip
+        ts=1_704_067_200_000 + np.arange(n, dtype=np.int64) * 300_000,
+        open=bars.open,
+        high=bars.high,
+        low=bars.low,
+        close=bars.close,
+        volume=np.full(n, 50.0),
+        spread=bars.spread,
+        symbol="EURUSD",
+        timeframe="M5",
+    )
 
 
 class TestModelRetraining:
@@ -148,9 +177,16 @@ class TestModelRetraining:
             return trainer(in_sample, seed=seed)
 
         result = walk_forward(
-            bars, "ml", {}, in_sample=600, out_of_sample=300, step=450, config=CONFIG,
-            trainer=recording, workers=1,
-        )  # fmt: skip
+            bars,
+            "ml",
+            {},
+            in_sample=600,
+            out_of_sample=300,
+            step=450,
+            config=CONFIG,
+            trainer=recording,
+            workers=1,
+        )
 
         assert len(result.windows) == 2
         for w, (first, last) in zip(result.windows, seen, strict=True):
@@ -169,6 +205,10 @@ class TestModelRetraining:
     def test_a_search_with_a_trainer_is_refused(self) -> None:
         with pytest.raises(ValueError, match="no parameter search"):
             walk_forward(
-                ml_bars(400), "ml", SPACE, in_sample=200, out_of_sample=100,
+                ml_bars(400),
+                "ml",
+                SPACE,
+                in_sample=200,
+                out_of_sample=100,
                 trainer=WindowModelTrainer(),
-            )  # fmt: skip
+            )

@@ -35,10 +35,12 @@ class TestEventEqualsVectorizedWithWarmUp:
     ) -> None:
         bars = random_walk_bars(1500, 3, with_spread=True)
         for name in STRATEGIES:
-            event = run_backtest(bars, name, {}, CONFIGS[config_name], engine="event",
-                                 trade_from=trade_from)  # fmt: skip
-            fast = run_backtest(bars, name, {}, CONFIGS[config_name], engine="vectorized",
-                                trade_from=trade_from)  # fmt: skip
+            event = run_backtest(
+                bars, name, {}, CONFIGS[config_name], engine="event", trade_from=trade_from
+            )
+            fast = run_backtest(
+                bars, name, {}, CONFIGS[config_name], engine="vectorized", trade_from=trade_from
+            )
             assert trade_rows(event) == trade_rows(fast), name
             np.testing.assert_array_equal(event.equity, fast.equity)
             assert event.metrics == pytest.approx(fast.metrics, nan_ok=True)
@@ -57,8 +59,12 @@ class TestEventEqualsVectorizedWithWarmUp:
 
 
 class TestWarmUpByHand:
-    BARS = make_bars([(1.0 + k / 100, 1.0 + k / 100 + 0.005, 1.0 + k / 100 - 0.005,
-                       1.0 + k / 100) for k in range(8)])  # fmt: skip
+    BARS = make_bars(
+        [
+            (1.0 + k / 100, 1.0 + k / 100 + 0.005, 1.0 + k / 100 - 0.005, 1.0 + k / 100)
+            for k in range(8)
+        ]
+    )
 
     def test_no_order_before_trade_from_and_the_last_warm_up_decision_fills_first(self) -> None:
         # buy at bar 1 (warm-up: never filled), sell at bar 2 (warm-up: never filled),
@@ -89,9 +95,10 @@ class TestWarmUpByHand:
         assert warm.metrics == pytest.approx(cut.metrics, nan_ok=True)
         assert warm.metrics["num_trades"] == len(cut.trades)
         assert warm.metrics["sharpe"] == pytest.approx(
-            compute_metrics(warm.equity, bars.ts[300:], warm.trades,
-                            AccountTotals(config.cash))["sharpe"]
-        )  # fmt: skip
+            compute_metrics(warm.equity, bars.ts[300:], warm.trades, AccountTotals(config.cash))[
+                "sharpe"
+            ]
+        )
 
     @pytest.mark.parametrize("bad", [-1, 8, 100])
     def test_trade_from_must_leave_a_bar_to_trade(self, bad: int) -> None:
@@ -105,8 +112,9 @@ class TestWalkForwardWarmUp:
     def test_oos_trades_start_on_the_first_oos_bar(self) -> None:
         bars = random_walk_bars(1_000, seed=9)
         config = BacktestConfig(commission=0.001)
-        result = walk_forward(bars, AlwaysLong(), {}, in_sample=400, out_of_sample=200,
-                              config=config, workers=1)  # fmt: skip
+        result = walk_forward(
+            bars, AlwaysLong(), {}, in_sample=400, out_of_sample=200, config=config, workers=1
+        )
         assert len(result.windows) == 3
         for w in result.windows:
             # long from the first out-of-sample bar's open: commission paid at bar 0 ...
@@ -118,13 +126,23 @@ class TestWalkForwardWarmUp:
 
     def test_indicators_are_warm_on_the_first_oos_bar(self) -> None:
         bars = random_walk_bars(2_400, seed=5)
-        result = walk_forward(bars, "sma_crossover", {}, in_sample=800, out_of_sample=400,
-                              base_params={"fast": 10, "slow": 120}, workers=1)  # fmt: skip
+        result = walk_forward(
+            bars,
+            "sma_crossover",
+            {},
+            in_sample=800,
+            out_of_sample=400,
+            base_params={"fast": 10, "slow": 120},
+            workers=1,
+        )
         firsts = []
         for w in result.windows:
-            run = run_backtest(bars.slice(w.window.is_start, w.window.oos_stop),
-                               "sma_crossover", w.params,
-                               trade_from=w.window.oos_start - w.window.is_start)  # fmt: skip
+            run = run_backtest(
+                bars.slice(w.window.is_start, w.window.oos_stop),
+                "sma_crossover",
+                w.params,
+                trade_from=w.window.oos_start - w.window.is_start,
+            )
             firsts.append(run.trades[0].entry_index if run.trades else 400)
             np.testing.assert_allclose(w.oos_equity, run.equity)
         # without warm-up no trade could enter before the slow SMA's 120 bars

@@ -125,9 +125,11 @@ class TestMultiTimeframeAggregatorOnTick:
         self, store: TimeSeriesStore, shuffled_within: Timeframe | None
     ) -> None:
         ticks = make_random_walk_ticks(4_000, seed=11)
-        arrival = ticks if shuffled_within is None else shuffle_within_buckets(
-            ticks, shuffled_within, seed=5
-        )  # fmt: skip
+        arrival = (
+            ticks
+            if shuffled_within is None
+            else shuffle_within_buckets(ticks, shuffled_within, seed=5)
+        )
         await store.append_ticks(TENANT, arrival)
         aggregator = MultiTimeframeAggregator()
 
@@ -202,8 +204,9 @@ class TestMultiTimeframeAggregatorOnTick:
         assert [bar.open for bar in aggregator.open_bars("GBPUSD")] == [1.3]
 
     def test_closed_bars_use_no_tick_after_their_end(self) -> None:
-        arrival = delay_some_ticks(make_random_walk_ticks(3_000, seed=41), share=0.03,
-                                   max_delay=50, seed=2)  # fmt: skip
+        arrival = delay_some_ticks(
+            make_random_walk_ticks(3_000, seed=41), share=0.03, max_delay=50, seed=2
+        )
         aggregator = MultiTimeframeAggregator()
 
         for index, tick in enumerate(arrival):
@@ -219,8 +222,9 @@ class TestMultiTimeframeAggregatorOnTick:
 
     def test_prefix_emits_the_same_events_as_the_full_stream(self) -> None:
         """No lookahead: events up to tick *n* do not depend on the ticks after *n*."""
-        arrival = delay_some_ticks(make_random_walk_ticks(3_000, seed=53), share=0.05,
-                                   max_delay=100, seed=4)  # fmt: skip
+        arrival = delay_some_ticks(
+            make_random_walk_ticks(3_000, seed=53), share=0.05, max_delay=100, seed=4
+        )
         full = MultiTimeframeAggregator()
         full_events: list[tuple[int, BarEvent]] = [
             (index, event) for index, tick in enumerate(arrival) for event in full.on_tick(tick)
@@ -243,8 +247,9 @@ class TestMultiTimeframeAggregatorState:
 
         assert aggregator.timeframes == (Timeframe.M1, Timeframe.H1)
         assert [(bar.timeframe, bar.ts) for bar in bars] == [
-            (Timeframe.M1, BASE_TS), (Timeframe.H1, BASE_TS),
-        ]  # fmt: skip
+            (Timeframe.M1, BASE_TS),
+            (Timeframe.H1, BASE_TS),
+        ]
         assert aggregator.open_bars("UNSEEN") == []
 
     def test_flush_returns_open_bars_and_keeps_building_them(self) -> None:

@@ -34,13 +34,30 @@ FAR_END = 2**62
 
 
 def make_bar(
-    timeframe: Timeframe = Timeframe.M1, *, ts: int = BASE_TS, tick_count: int = 1,
-    last_tick_ts: int = BASE_TS, close: float = 1.1, symbol: str = SYMBOL,
-) -> AggregatedBar:  # fmt: skip
+    timeframe: Timeframe = Timeframe.M1,
+    *,
+    ts: int = BASE_TS,
+    tick_count: int = 1,
+    last_tick_ts: int = BASE_TS,
+    close: float = 1.1,
+    symbol: str = SYMBOL,
+) -> AggregatedBar:
     return AggregatedBar(
-        symbol, timeframe, ts, 1.1, 1.2, 1.0, close, 2.5, tick_count,
-        0.0001, 0.0003, 0.0002 * tick_count, ts, last_tick_ts,
-    )  # fmt: skip
+        symbol,
+        timeframe,
+        ts,
+        1.1,
+        1.2,
+        1.0,
+        close,
+        2.5,
+        tick_count,
+        0.0001,
+        0.0003,
+        0.0002 * tick_count,
+        ts,
+        last_tick_ts,
+    )
 
 
 def make_arrival(count: int, *, seed: int) -> list[Tick]:

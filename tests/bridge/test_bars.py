@@ -37,9 +37,21 @@ class TestBarBuilderUpdate:
         assert events is NO_BAR_EVENTS
         spread = spread_of(tick)
         assert builder.open_bar == AggregatedBar(
-            SYMBOL, Timeframe.M1, BASE_TS, 1.1, 1.1, 1.1, 1.1, 1.0, 1,
-            spread, spread, spread, BASE_TS + 5, BASE_TS + 5,
-        )  # fmt: skip
+            SYMBOL,
+            Timeframe.M1,
+            BASE_TS,
+            1.1,
+            1.1,
+            1.1,
+            1.1,
+            1.0,
+            1,
+            spread,
+            spread,
+            spread,
+            BASE_TS + 5,
+            BASE_TS + 5,
+        )
 
     def test_tick_at_bucket_start_belongs_to_the_new_bar(self) -> None:
         builder = BarBuilder(SYMBOL, Timeframe.M1)
@@ -77,8 +89,11 @@ class TestBarBuilderUpdate:
         assert bar is not None
         assert (bar.open, bar.high, bar.low, bar.close) == (1.0, 1.3, 1.0, 1.3)
         assert (bar.first_tick_ts, bar.last_tick_ts, bar.tick_count, bar.volume) == (
-            BASE_TS + 5, BASE_TS + 20, 3, 2.5,
-        )  # fmt: skip
+            BASE_TS + 5,
+            BASE_TS + 20,
+            3,
+            2.5,
+        )
 
     def test_late_tick_inside_the_bar_keeps_open_and_close(self) -> None:
         builder = BarBuilder(SYMBOL, Timeframe.M1)
@@ -122,12 +137,23 @@ class TestBarBuilderUpdate:
         assert events == (
             BarRevised(
                 AggregatedBar(
-                    SYMBOL, Timeframe.M1, BASE_TS, 1.0, 1.3, 1.0, 1.3, 2.5, 3,
-                    closed.bar.spread_min, spread_of(late), closed.bar.spread_sum + spread_of(late),
-                    BASE_TS + 5, BASE_TS + 20,
+                    SYMBOL,
+                    Timeframe.M1,
+                    BASE_TS,
+                    1.0,
+                    1.3,
+                    1.0,
+                    1.3,
+                    2.5,
+                    3,
+                    closed.bar.spread_min,
+                    spread_of(late),
+                    closed.bar.spread_sum + spread_of(late),
+                    BASE_TS + 5,
+                    BASE_TS + 20,
                 )
             ),
-        )  # fmt: skip
+        )
         assert builder.closed_bars == (events[0].bar,)
         assert builder.open_bar is not None and builder.open_bar.tick_count == 1
 
@@ -139,8 +165,10 @@ class TestBarBuilderUpdate:
         (event,) = builder.update(make_tick(BASE_TS + MINUTE_MS - 1, 1.25))
 
         assert (event.bar.open, event.bar.close, event.bar.last_tick_ts) == (
-            1.2, 1.25, BASE_TS + MINUTE_MS - 1,
-        )  # fmt: skip
+            1.2,
+            1.25,
+            BASE_TS + MINUTE_MS - 1,
+        )
 
     def test_late_tick_in_empty_bucket_between_held_bars_creates_the_bar(self) -> None:
         builder = BarBuilder(SYMBOL, Timeframe.M1)
@@ -152,8 +180,10 @@ class TestBarBuilderUpdate:
         assert isinstance(event, BarRevised)
         assert (event.bar.ts, event.bar.open, event.bar.tick_count) == (BASE_TS + MINUTE_MS, 1.0, 1)
         assert [bar.ts for bar in builder.closed_bars] == [
-            BASE_TS, BASE_TS + MINUTE_MS, BASE_TS + 2 * MINUTE_MS,
-        ]  # fmt: skip
+            BASE_TS,
+            BASE_TS + MINUTE_MS,
+            BASE_TS + 2 * MINUTE_MS,
+        ]
 
     def test_late_tick_older_than_held_bars_is_dropped_and_counted(self) -> None:
         builder = BarBuilder(SYMBOL, Timeframe.M1, closed_bars_kept=2)
@@ -165,8 +195,9 @@ class TestBarBuilderUpdate:
         assert events is NO_BAR_EVENTS
         assert builder.late_ticks_dropped == 1
         assert [bar.ts for bar in builder.closed_bars] == [
-            BASE_TS + 2 * MINUTE_MS, BASE_TS + 3 * MINUTE_MS,
-        ]  # fmt: skip
+            BASE_TS + 2 * MINUTE_MS,
+            BASE_TS + 3 * MINUTE_MS,
+        ]
 
     def test_zero_closed_bars_kept_drops_every_late_tick_for_a_closed_bar(self) -> None:
         builder = BarBuilder(SYMBOL, Timeframe.M1, closed_bars_kept=0)

@@ -150,8 +150,13 @@ class TestParsing:
         assert detect_format(path) == "csv"
         [bar] = parsed(path, "csv")
         assert (bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume) == (
-            ms("2026-01-05T10:01"), 1.1, 1.3, 1.0, 1.2, 42.0,
-        )  # fmt: skip
+            ms("2026-01-05T10:01"),
+            1.1,
+            1.3,
+            1.0,
+            1.2,
+            42.0,
+        )
 
     def test_daily_csv_dates(self, tmp_path: Path) -> None:
         path = write(tmp_path / "c.csv", ["Date,Open,High,Low,Close", "2026-01-06,1,2,0.5,1.5"])
@@ -207,9 +212,15 @@ class TestImport:
         path = write(tmp_path / "t.tsv", [*tick_lines(), tick_lines()[1]], encoding="utf-16")
         seen: list[tuple[int, int]] = []
         report = await import_file(
-            store, TENANT, path, "eurusd", "auto", Timeframe.M1,
-            lambda b, n: seen.append((b, n)), chunk_rows=2,
-        )  # fmt: skip
+            store,
+            TENANT,
+            path,
+            "eurusd",
+            "auto",
+            Timeframe.M1,
+            lambda b, n: seen.append((b, n)),
+            chunk_rows=2,
+        )
         assert (report.format, report.rows_read, report.rows_stored) == ("mt5-ticks", 5, 4)
         assert report.duplicates_skipped == 1  # the repeated first row, caught across chunks
         assert (report.first_ts, report.last_ts) == (EXPECTED_TICKS[0].ts, EXPECTED_TICKS[-1].ts)
@@ -246,9 +257,10 @@ class TestImport:
         other = await import_file(store, TENANT, m5, "EURUSD", "csv", Timeframe.M5)
         assert other.rows_stored == 1  # same open time, another timeframe: a new bar
         stored = latest_bars(
-            await store.scan(BAR_TABLE.name, tenant_id=TENANT, symbol="EURUSD", start_ms=0,
-                             end_ms=FAR_END)
-        )  # fmt: skip
+            await store.scan(
+                BAR_TABLE.name, tenant_id=TENANT, symbol="EURUSD", start_ms=0, end_ms=FAR_END
+            )
+        )
         m1 = [row for row in stored if row["timeframe"] == "M1"]
         assert [row["volume"] for row in m1] == [0.0, 1.0, 2.0, 3.0]
 
@@ -336,8 +348,11 @@ class TestTzOffset:
 
     def test_offsets_within_civil_time_are_milliseconds(self) -> None:
         assert [utc_offset_ms(h) for h in (-12, 0, 5.75, 14)] == [
-            -12 * 3_600_000, 0, 20_700_000, 14 * 3_600_000,
-        ]  # fmt: skip
+            -12 * 3_600_000,
+            0,
+            20_700_000,
+            14 * 3_600_000,
+        ]
 
     def test_parser_refuses_an_out_of_range_offset(self, tmp_path: Path) -> None:
         path = write(tmp_path / "t.tsv", tick_lines())

@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from chainflow.bridge.events import ExecutionReported, executions_topic
-from chainflow.bridge.ingest import IngestSession, ProtocolViolation, TenantFeed
+from chainflow.bridge.ingest import IngestSession, TenantFeed
+from chainflow.bridge.ingest_protocol import ProtocolViolation
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.validation import TickValidator, ValidationConfig
 from chainflow.core.auth import TIER_LIMITS, Principal, Role, Scope, Tier
@@ -32,9 +33,15 @@ async def session(tmp_path: Path):
     await bus.start()
     cache = open_cache(CacheSettings(), clock)
     principal = Principal(
-        UserId("u1"), TenantId("t1"), Role.TRADER, Tier.ENTERPRISE, LIMITS,
-        frozenset({Scope.TICKS_WRITE}), "api_key", api_key_id="k1",
-    )  # fmt: skip
+        UserId("u1"),
+        TenantId("t1"),
+        Role.TRADER,
+        Tier.ENTERPRISE,
+        LIMITS,
+        frozenset({Scope.TICKS_WRITE}),
+        "api_key",
+        api_key_id="k1",
+    )
     validator = TickValidator(ValidationConfig(), clock, SymbolNormalizer())
     feed = TenantFeed("t1", validator, LIMITS.ticks_per_second)
     ingest = IngestSession(
@@ -50,8 +57,15 @@ async def session(tmp_path: Path):
 
 
 def _tick(ts: int, bid: float, seq: int, **changes: object) -> dict:
-    return {"symbol": "EURUSD", "ts": ts, "bid": bid, "ask": round(bid + 0.0001, 5),
-            "volume": 1.0, "seq": seq, **changes}  # fmt: skip
+    return {
+        "symbol": "EURUSD",
+        "ts": ts,
+        "bid": bid,
+        "ask": round(bid + 0.0001, 5),
+        "volume": 1.0,
+        "seq": seq,
+        **changes,
+    }
 
 
 async def _stored(store) -> int:
@@ -102,8 +116,15 @@ class TestBadInput:
         assert frames[0]["code"] == "invalid_schema" and "received 'trade'" in frames[0]["message"]
 
 
-EXECUTION = {"type": "execution", "symbol": "eurusd", "side": "BUY", "volume": 0.1,
-             "price": 1.10012, "ticket": 987, "ts": NOW - 1_000}  # fmt: skip
+EXECUTION = {
+    "type": "execution",
+    "symbol": "eurusd",
+    "side": "BUY",
+    "volume": 0.1,
+    "price": 1.10012,
+    "ticket": 987,
+    "ts": NOW - 1_000,
+}
 
 
 class TestExecutionReports:
@@ -153,8 +174,14 @@ class TestExecutionReports:
             await asyncio.sleep(0.01)
         (report,) = published
         assert report.connection == ingest.connection_id
-        assert report.fields == {"symbol": "EURUSD", "side": "buy", "volume": 0.1,
-                                 "price": 1.10012, "ticket": "987", "ts": NOW - 1_000}  # fmt: skip
+        assert report.fields == {
+            "symbol": "EURUSD",
+            "side": "buy",
+            "volume": 0.1,
+            "price": 1.10012,
+            "ticket": "987",
+            "ts": NOW - 1_000,
+        }
 
     async def test_a_symbol_that_does_not_normalize_is_invalid_symbol(self, session) -> None:
         ingest, _ = session

@@ -9,7 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from chainflow.bridge.ingest import IngestSession, ProtocolViolation, TenantFeed
+from chainflow.bridge.ingest import IngestSession, TenantFeed
+from chainflow.bridge.ingest_protocol import ProtocolViolation
 from chainflow.bridge.message_guard import MessageGuard
 from chainflow.bridge.routes import RetryLater, answer_text
 from chainflow.bridge.symbols import SymbolNormalizer
@@ -35,9 +36,15 @@ async def session(tmp_path: Path) -> AsyncIterator[tuple[IngestSession, TimeSeri
     bus = open_bus(BusSettings())
     await bus.start()
     principal = Principal(
-        UserId("u1"), TenantId("t1"), Role.TRADER, Tier.ENTERPRISE, LIMITS,
-        frozenset({Scope.TICKS_WRITE}), "api_key", api_key_id="k1",
-    )  # fmt: skip
+        UserId("u1"),
+        TenantId("t1"),
+        Role.TRADER,
+        Tier.ENTERPRISE,
+        LIMITS,
+        frozenset({Scope.TICKS_WRITE}),
+        "api_key",
+        api_key_id="k1",
+    )
     validator = TickValidator(ValidationConfig(), clock, SymbolNormalizer())
     ingest = IngestSession(
         principal=principal,
@@ -72,8 +79,14 @@ class TestAnswerText:
     async def test_a_store_that_is_down_closes_so_that_the_client_resends(self, session) -> None:
         ingest, store = session
         await store.close()
-        tick = {"type": "tick", "symbol": "EURUSD", "ts": NOW - 1_000, "bid": 1.1, "ask": 1.1001,
-                "seq": 1}  # fmt: skip
+        tick = {
+            "type": "tick",
+            "symbol": "EURUSD",
+            "ts": NOW - 1_000,
+            "bid": 1.1,
+            "ask": 1.1001,
+            "seq": 1,
+        }
         guard = _guard()
         with pytest.raises(RetryLater) as closing:
             await answer_text(ingest, json.dumps(tick), guard)

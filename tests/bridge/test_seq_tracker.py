@@ -1,4 +1,4 @@
-from chainflow.bridge.ingest import SeqTracker
+from chainflow.bridge.ingest_protocol import SeqTracker
 
 
 class TestSeqTracker:

@@ -29,8 +29,11 @@ async def bus() -> AsyncIterator[EventBus]:
 async def test_signal_frames_of_subscribed_symbols_reach_the_queue(bus: EventBus) -> None:
     connection = StreamConnection(
         websocket=None,  # type: ignore[arg-type]  # the queue is what the send loop drains
-        bus=bus, tenant_id=TENANT, max_symbols=5, frame_topics=(signals_topic,),
-    )  # fmt: skip
+        bus=bus,
+        tenant_id=TENANT,
+        max_symbols=5,
+        frame_topics=(signals_topic,),
+    )
     answer = await connection.handle(
         json.dumps({"type": "subscribe", "symbols": ["eurusd"]}), SymbolNormalizer()
     )

@@ -112,8 +112,15 @@ class TestDecodeFrame:
         assert isinstance(decoded, dict | Rejection)
 
 
-EXECUTION = {"type": "execution", "symbol": "eurusd", "side": "Sell", "volume": 0.5,
-             "price": 1.1, "ticket": 12, "ts": "2027-01-15T08:00:00.250+00:00"}  # fmt: skip
+EXECUTION = {
+    "type": "execution",
+    "symbol": "eurusd",
+    "side": "Sell",
+    "volume": 0.5,
+    "price": 1.1,
+    "ticket": 12,
+    "ts": "2027-01-15T08:00:00.250+00:00",
+}
 
 
 class TestExecutionMessage:
@@ -122,8 +129,14 @@ class TestExecutionMessage:
         assert isinstance(report, ExecutionMessage)
         fields = report.published_fields("EURUSD")
         assert tuple(fields) == EXECUTION_FIELDS
-        assert fields == {"symbol": "EURUSD", "side": "sell", "volume": 0.5, "price": 1.1,
-                          "ticket": "12", "ts": NOW + 250}  # fmt: skip
+        assert fields == {
+            "symbol": "EURUSD",
+            "side": "sell",
+            "volume": 0.5,
+            "price": 1.1,
+            "ticket": "12",
+            "ts": NOW + 250,
+        }
 
     @pytest.mark.parametrize(
         ("change", "expected"),
@@ -198,7 +211,7 @@ class TestMessageSeq:
             (True, None),
             (1.0, None),
             ("1", None),
-        ],  # fmt: skip
+        ],
     )
     def test_only_a_valid_seq_is_echoed(self, seq: object, expected: int | None) -> None:
         assert message_seq({"seq": seq}) == expected

@@ -171,10 +171,14 @@ class TestMt5Client:
 
         summary = asyncio.run(
             replay_file(
-                path, account.ws_url, account.key, "EURUSD", None,
+                path,
+                account.ws_url,
+                account.key,
+                "EURUSD",
+                None,
                 lambda *p: progress.append(p),
             )
-        )  # fmt: skip
+        )
         assert (summary.sent, summary.acked, summary.rejected) == (499, 499, {})
         assert progress[-1] == (499, 499, 499)
         stored = _stored(account, "EURUSD")

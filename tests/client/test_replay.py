@@ -27,10 +27,13 @@ class TestReplayFile:
         try:
             account = await create_account(server, email="replay@example.com")
             summary = await replay_file(
-                _tick_file(tmp_path / "EURUSD_ticks.tsv", 30), f"{server.ws_base_url}/ws/ticks",
-                account.api_key, "EURUSD", None,
+                _tick_file(tmp_path / "EURUSD_ticks.tsv", 30),
+                f"{server.ws_base_url}/ws/ticks",
+                account.api_key,
+                "EURUSD",
+                None,
                 client_options={"signals_mode": "every_tick", "symbols": ("EURUSD",)},
-            )  # fmt: skip
+            )
         finally:
             await server.stop()
 

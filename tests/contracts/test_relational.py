@@ -59,7 +59,7 @@ START_MS = 1_700_000_000_000
 UNREACHABLE_URL = "postgresql+asyncpg://u:secretpw@127.0.0.1:1/x"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-LATEST_MIGRATION = "0013_telegram_bindings"  # the newest file in storage/migrations/versions
+LATEST_MIGRATION = "0015_notify_digests"  # the newest file in storage/migrations/versions
 
 
 class ContractBase(DeclarativeBase):
@@ -376,12 +376,31 @@ class TestTenantRepository:
     def test_tenant_tables_lists_only_tenant_owned_tables(self) -> None:
         assert tenant_tables(ContractBase.metadata) == {Note.__tablename__}
         assert tenant_tables(Base.metadata) == {
-            "users", "refresh_tokens", "one_time_tokens", "api_keys", "invitations",
-            "tenant_trading_settings", "symbol_aliases", "ml_models", "signals",
-            "backtest_jobs", "paper_accounts", "notification_outbox", "notification_preferences",
-            "billing_orders", "billing_subscriptions", "billing_invoice_counters",
-            "billing_invoices", "telegram_bindings", "telegram_link_codes",
-        }  # fmt: skip
+            "users",
+            "refresh_tokens",
+            "one_time_tokens",
+            "api_keys",
+            "invitations",
+            "tenant_trading_settings",
+            "symbol_aliases",
+            "ml_models",
+            "signals",
+            "backtest_jobs",
+            "paper_accounts",
+            "notification_outbox",
+            "notification_preferences",
+            "notification_digest_items",
+            "notification_templates",
+            "notification_devices",
+            "billing_orders",
+            "billing_subscriptions",
+            "billing_invoice_counters",
+            "billing_invoices",
+            "billing_coupon_redemptions",
+            "billing_tier_grants",
+            "telegram_bindings",
+            "telegram_link_codes",
+        }
 
 
 async def select_every_note(session: AsyncSession) -> list[Note]:

@@ -503,17 +503,29 @@ class TestEnsureTable:
         spec = self.custom_spec()
         await store.ensure_table(spec)
         rows = [
-            {"tenant_id": tenant, "symbol": SYMBOL, "ts": BASE_TS + i, "value": float(i),
-             "window": i % 3, "label": "it's" if i % 2 else "M1"}
+            {
+                "tenant_id": tenant,
+                "symbol": SYMBOL,
+                "ts": BASE_TS + i,
+                "value": float(i),
+                "window": i % 3,
+                "label": "it's" if i % 2 else "M1",
+            }
             for i in range(12)
-        ]  # fmt: skip
+        ]
         await store.append(spec.name, rows)
 
         def scan(**where: str | int) -> Any:
             return store.scan(
-                spec.name, tenant_id=tenant, symbol=SYMBOL, start_ms=0, end_ms=FAR_END,
-                where=where, descending=True, limit=2,
-            )  # fmt: skip
+                spec.name,
+                tenant_id=tenant,
+                symbol=SYMBOL,
+                start_ms=0,
+                end_ms=FAR_END,
+                where=where,
+                descending=True,
+                limit=2,
+            )
 
         assert [r["ts"] for r in await scan(label="it's")] == [BASE_TS + 11, BASE_TS + 9]
         assert [r["ts"] for r in await scan(label="M1", window=0)] == [BASE_TS + 6, BASE_TS]
@@ -527,9 +539,13 @@ class TestEnsureTable:
         await store.ensure_table(spec)
         with pytest.raises(InvalidInput, match="where filters"):
             await store.scan(
-                spec.name, tenant_id=tenant, symbol=SYMBOL, start_ms=0, end_ms=FAR_END,
+                spec.name,
+                tenant_id=tenant,
+                symbol=SYMBOL,
+                start_ms=0,
+                end_ms=FAR_END,
                 where=where,
-            )  # fmt: skip
+            )
 
     async def test_ensure_table_twice_and_after_reopen_is_idempotent(
         self, open_store: OpenStore, tenant: TenantId

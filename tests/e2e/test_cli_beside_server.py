@@ -32,6 +32,7 @@ from tests.fixtures.processes import free_port, server_process
 EMAIL = "beside@example.com"
 PASSWORD = "Correct-Horse-77"
 BARS = 1728  # 6 trading days of M5 bars in 8 calendar days
+STORED_BARS = ("--symbol", "EURUSD", "--email", EMAIL, "--timeframe", "M5")
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,21 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     return result.stdout
+
+
+def import_bars(home: Path, cwd: Path, bar_file: Path) -> str:
+    """Import ``bar_file`` as the user's EURUSD M5 bars; return the command's output."""
+    return ok(cli(home, cwd, "import", str(bar_file), *STORED_BARS))
+
+
+def backtest_and_train(home: Path, cwd: Path) -> None:
+    """Backtest and train on the user's imported bars; check each command's JSON answer."""
+    strategy = ("--strategy", "sma_crossover", "--json")
+    backtest = json.loads(ok(cli(home, cwd, "backtest", *STORED_BARS, *strategy)))
+    assert backtest["bars"] == BARS
+    model = ("--model", "lightgbm", "--folds", "2", "--json")
+    trained = json.loads(ok(cli(home, cwd, "train", *STORED_BARS, *model)))
+    assert trained["model"] == "fx-lightgbm@1"
 
 
 def register(base: str) -> dict[str, str]:
@@ -139,64 +155,11 @@ class TestCommandsWhileServing:
         assert me["tier"] == "pro"  # the server's cached principal was invalidated
         assert not (elsewhere / ".chainflow").exists()
 
-        imported = ok(
-            cli(
-                home,
-                elsewhere,
-                "import",
-                str(bar_file),
-                "--symbol",
-                "EURUSD",
-                "--email",
-                EMAIL,
-                "--timeframe",
-                "M5",
-            )
-        )
+        imported = import_bars(home, elsewhere, bar_file)
         assert f"{BARS} rows read, {BARS} stored" in imported
         assert len(local_bars(home)) == BARS  # the server's own store holds them
 
-        backtest = json.loads(
-            ok(
-                cli(
-                    home,
-                    elsewhere,
-                    "backtest",
-                    "--email",
-                    EMAIL,
-                    "--symbol",
-                    "EURUSD",
-                    "--timeframe",
-                    "M5",
-                    "--strategy",
-                    "sma_crossover",
-                    "--json",
-                )
-            )
-        )
-        assert backtest["bars"] == BARS
-
-        trained = json.loads(
-            ok(
-                cli(
-                    home,
-                    elsewhere,
-                    "train",
-                    "--email",
-                    EMAIL,
-                    "--symbol",
-                    "EURUSD",
-                    "--timeframe",
-                    "M5",
-                    "--model",
-                    "lightgbm",
-                    "--folds",
-                    "2",
-                    "--json",
-                )
-            )
-        )
-        assert trained["model"] == "fx-lightgbm@1"
+        backtest_and_train(home, elsewhere)
         models = httpx.get(base + "/api/v1/models", headers=headers)
         assert models.status_code == 200, models.text
         assert "fx-lightgbm" in models.text
@@ -231,61 +194,9 @@ class TestCommandsWithoutServer:
 
         tier = ok(cli(home, elsewhere, "users", "set-tier", EMAIL, "pro"))
         assert f"home: {home.resolve()}\n" in tier
-        imported = ok(
-            cli(
-                home,
-                elsewhere,
-                "import",
-                str(bar_file),
-                "--symbol",
-                "EURUSD",
-                "--email",
-                EMAIL,
-                "--timeframe",
-                "M5",
-            )
-        )
+        imported = import_bars(home, elsewhere, bar_file)
         assert f"{BARS} rows read, {BARS} stored" in imported
-        backtest = json.loads(
-            ok(
-                cli(
-                    home,
-                    elsewhere,
-                    "backtest",
-                    "--email",
-                    EMAIL,
-                    "--symbol",
-                    "EURUSD",
-                    "--timeframe",
-                    "M5",
-                    "--strategy",
-                    "sma_crossover",
-                    "--json",
-                )
-            )
-        )
-        assert backtest["bars"] == BARS
-        trained = json.loads(
-            ok(
-                cli(
-                    home,
-                    elsewhere,
-                    "train",
-                    "--email",
-                    EMAIL,
-                    "--symbol",
-                    "EURUSD",
-                    "--timeframe",
-                    "M5",
-                    "--model",
-                    "lightgbm",
-                    "--folds",
-                    "2",
-                    "--json",
-                )
-            )
-        )
-        assert trained["model"] == "fx-lightgbm@1"
+        backtest_and_train(home, elsewhere)
 
     def test_stale_server_files_are_ignored(self, bar_file: Path, tmp_path: Path) -> None:
         home = tmp_path / "home"
@@ -305,20 +216,7 @@ class TestCommandsWithoutServer:
 
         # a live pid (this test's) whose URL answers nothing
         write_server_file(home, url=f"http://127.0.0.1:{free_port()}", token="stale")
-        imported = ok(
-            cli(
-                home,
-                elsewhere,
-                "import",
-                str(bar_file),
-                "--symbol",
-                "EURUSD",
-                "--email",
-                EMAIL,
-                "--timeframe",
-                "M5",
-            )
-        )
+        imported = import_bars(home, elsewhere, bar_file)
         assert f"{BARS} stored" in imported
 
     def test_lookup_in_an_empty_directory_creates_no_home(self, tmp_path: Path) -> None:

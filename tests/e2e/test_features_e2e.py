@@ -44,8 +44,11 @@ def _set_tier(home: Path, tier: str) -> None:
     env["CHAINFLOW_HOME"] = str(home)
     result = subprocess.run(
         [sys.executable, "-m", "chainflow", "users", "set-tier", EMAIL, tier],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"is now on the {tier} tier" in result.stdout
 
@@ -66,10 +69,15 @@ def _ticks(start_ms: int, buckets: range, first_seq: int) -> list[dict[str, Any]
             price += rng.gauss(0.0, 0.00008)
             bid = round(price, 5)
             ticks.append(
-                {"symbol": "EURUSD", "ts": start_ms + bucket * MINUTE_MS + offset_ms,
-                 "bid": bid, "ask": round(bid + 0.0001 + rng.randrange(5) * 1e-5, 5),
-                 "volume": 1.0 + rng.randrange(8) * 0.25, "seq": first_seq + len(ticks)}
-            )  # fmt: skip
+                {
+                    "symbol": "EURUSD",
+                    "ts": start_ms + bucket * MINUTE_MS + offset_ms,
+                    "bid": bid,
+                    "ask": round(bid + 0.0001 + rng.randrange(5) * 1e-5, 5),
+                    "volume": 1.0 + rng.randrange(8) * 0.25,
+                    "seq": first_seq + len(ticks),
+                }
+            )
     return ticks
 
 
@@ -137,9 +145,15 @@ def _batch_vector(home: Path, end_ts: int) -> list[float]:
     assert with_vectors is not None and with_vectors[0] == len(rows)
     ts, open_, high, low, close, volume, spread = columns
     matrix = feature_matrix(
-        get_feature_set("fx-core@1"), ts=ts.astype(np.int64), open=open_, high=high, low=low,
-        close=close, volume=volume, spread=spread,
-    )  # fmt: skip
+        get_feature_set("fx-core@1"),
+        ts=ts.astype(np.int64),
+        open=open_,
+        high=high,
+        low=low,
+        close=close,
+        volume=volume,
+        spread=spread,
+    )
     return matrix[-1].tolist()
 
 

@@ -65,15 +65,23 @@ def assert_names_the_extra(
 
 
 SERVE_CASES = [
-    ("asyncpg", "CHAINFLOW_DATABASE_URL", f"postgresql+asyncpg://cf:{PASSWORD}@127.0.0.1:1/cf",
-     "postgres"),
+    (
+        "asyncpg",
+        "CHAINFLOW_DATABASE_URL",
+        f"postgresql+asyncpg://cf:{PASSWORD}@127.0.0.1:1/cf",
+        "postgres",
+    ),
     ("redis", "CHAINFLOW_CACHE_URL", f"redis://:{PASSWORD}@127.0.0.1:1/0", "redis"),
     ("nats", "CHAINFLOW_BUS_URL", f"nats://cf:{PASSWORD}@127.0.0.1:1", "nats"),
-    ("clickhouse_connect", "CHAINFLOW_TIMESERIES_URL",
-     f"clickhouse://cf:{PASSWORD}@127.0.0.1:1/cf", "clickhouse"),
+    (
+        "clickhouse_connect",
+        "CHAINFLOW_TIMESERIES_URL",
+        f"clickhouse://cf:{PASSWORD}@127.0.0.1:1/cf",
+        "clickhouse",
+    ),
     ("chdb", "CHAINFLOW_TIMESERIES_URL", "chdb://{tmp}/chdb", "chdb"),
     ("asyncpg", "CHAINFLOW_VECTOR_URL", f"postgresql://cf:{PASSWORD}@127.0.0.1:1/cf", "postgres"),
-]  # fmt: skip
+]
 
 
 class TestServe:
@@ -113,18 +121,33 @@ class TestOtherCommands:
         bars = write_bars(tmp_path)
         env = {"CHAINFLOW_TIMESERIES_URL": f"chdb://{tmp_path}/chdb"}
         result = run_without(
-            tmp_path, ["chdb"], env, "import", str(bars), "--symbol", "EURUSD",
-            "--email", "a@example.com",
-        )  # fmt: skip
+            tmp_path,
+            ["chdb"],
+            env,
+            "import",
+            str(bars),
+            "--symbol",
+            "EURUSD",
+            "--email",
+            "a@example.com",
+        )
         assert_names_the_extra(result, "chdb", progress_bar=True)
 
     def test_backtest_report_without_plotly_writes_nothing(self, tmp_path: Path) -> None:
         bars = write_bars(tmp_path)
         report = tmp_path / "report.html"
         result = run_without(
-            tmp_path, ["plotly"], {}, "backtest", "--data", str(bars),
-            "--strategy", "sma_crossover", "--report", str(report),
-        )  # fmt: skip
+            tmp_path,
+            ["plotly"],
+            {},
+            "backtest",
+            "--data",
+            str(bars),
+            "--strategy",
+            "sma_crossover",
+            "--report",
+            str(report),
+        )
         assert_names_the_extra(result, "reports")
         assert not report.exists()
         assert result.stdout == ""  # refused before the backtest ran
@@ -132,26 +155,52 @@ class TestOtherCommands:
     def test_bayes_optimization_without_optuna(self, tmp_path: Path) -> None:
         bars = write_bars(tmp_path)
         result = run_without(
-            tmp_path, ["optuna"], {}, "optimize", "--data", str(bars),
-            "--strategy", "sma_crossover", "--grid", "fast=5,10", "--method", "bayes",
-            "--trials", "3", "--workers", "1",
-        )  # fmt: skip
+            tmp_path,
+            ["optuna"],
+            {},
+            "optimize",
+            "--data",
+            str(bars),
+            "--strategy",
+            "sma_crossover",
+            "--grid",
+            "fast=5,10",
+            "--method",
+            "bayes",
+            "--trials",
+            "3",
+            "--workers",
+            "1",
+        )
         assert_names_the_extra(result, "optimize")
 
     def test_grid_search_needs_no_extra(self, tmp_path: Path) -> None:
         bars = write_bars(tmp_path)
         hidden = ["optuna", "plotly", "asyncpg", "redis", "nats", "clickhouse_connect", "chdb"]
         result = run_without(
-            tmp_path, hidden, {}, "optimize", "--data", str(bars),
-            "--strategy", "sma_crossover", "--grid", "fast=5,10", "--workers", "1", "--json",
-        )  # fmt: skip
+            tmp_path,
+            hidden,
+            {},
+            "optimize",
+            "--data",
+            str(bars),
+            "--strategy",
+            "sma_crossover",
+            "--grid",
+            "fast=5,10",
+            "--workers",
+            "1",
+            "--json",
+        )
         assert result.returncode == 0, result.stderr
         assert '"trials"' in result.stdout
 
 
 def write_bars(tmp_path: Path) -> Path:
     write_sample_files(
-        SampleMarketConfig(symbols=("EURUSD",), days=3), tmp_path,
-        kinds=(SampleFileKind.MT5_BARS,), timeframe=Timeframe.M5,
-    )  # fmt: skip
+        SampleMarketConfig(symbols=("EURUSD",), days=3),
+        tmp_path,
+        kinds=(SampleFileKind.MT5_BARS,),
+        timeframe=Timeframe.M5,
+    )
     return tmp_path / "EURUSD_M5.tsv"

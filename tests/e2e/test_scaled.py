@@ -89,8 +89,9 @@ class TestTwoProcesses:
             assert "ratelimit-remaining" in overview.headers
             me = httpx.get(gateway_url + "/api/v1/users/me", headers=bearer, timeout=10)
             assert me.status_code == 200 and me.json()["email"] == credentials["email"]
-            bad = httpx.get(gateway_url + "/api/v1/me/overview",
-                            headers={"Authorization": "Bearer nope"})  # fmt: skip
+            bad = httpx.get(
+                gateway_url + "/api/v1/me/overview", headers={"Authorization": "Bearer nope"}
+            )
             assert bad.status_code == 401
 
         # With the hub process gone, the gateway answers 503 in the error shape.

@@ -32,10 +32,15 @@ TEN_YEARS_S = 10 * 365 * 86_400
 SIGTERM_EXIT_LIMIT_S = 15.0
 # 100 x 1000 = 100,000 combinations on 1,728 bars: minutes of CPU when left to run.
 BIG_OPTIMIZATION = {
-    "kind": "optimize", "symbol": "EURUSD", "timeframe": "M5", "strategy": "sma_crossover",
-    "ranges": {"fast": {"low": 2, "high": 101, "step": 1},
-               "slow": {"low": 120, "high": 1119, "step": 1}},
-}  # fmt: skip
+    "kind": "optimize",
+    "symbol": "EURUSD",
+    "timeframe": "M5",
+    "strategy": "sma_crossover",
+    "ranges": {
+        "fast": {"low": 2, "high": 101, "step": 1},
+        "slow": {"low": 120, "high": 1119, "step": 1},
+    },
+}
 
 
 def login(base: str) -> dict[str, str]:
@@ -51,9 +56,11 @@ def serve_log(home: Path) -> str:
 def prepare_pro_tenant_with_bars(home: Path, tmp_path: Path) -> None:
     """Register ``EMAIL`` on the pro tier with the sample's EURUSD M5 bars (no server)."""
     write_sample_files(
-        SampleMarketConfig(symbols=("EURUSD",), days=8), tmp_path,
-        kinds=(SampleFileKind.MT5_BARS,), timeframe=Timeframe.M5,
-    )  # fmt: skip
+        SampleMarketConfig(symbols=("EURUSD",), days=8),
+        tmp_path,
+        kinds=(SampleFileKind.MT5_BARS,),
+        timeframe=Timeframe.M5,
+    )
     register_embedded_user(home, EMAIL, PASSWORD)
 
     async def upgrade_and_import() -> None:
@@ -65,9 +72,13 @@ def prepare_pro_tenant_with_bars(home: Path, tmp_path: Path) -> None:
                 tenant_id = await kernel.users.admin.tenant_id_for_email(uow, EMAIL)
                 await kernel.users.admin.change_tier(uow, None, tenant_id, "pro")
             await import_file(
-                kernel.infra.timeseries, TenantId(tenant_id), tmp_path / "EURUSD_M5.tsv",
-                "EURUSD", "mt5-bars", Timeframe.M5,
-            )  # fmt: skip
+                kernel.infra.timeseries,
+                TenantId(tenant_id),
+                tmp_path / "EURUSD_M5.tsv",
+                "EURUSD",
+                "mt5-bars",
+                Timeframe.M5,
+            )
         finally:
             await kernel.stop()
 
@@ -93,8 +104,16 @@ class TestDevelopmentKey:
     def test_beyond_loopback_without_a_key_is_refused(self, tmp_path: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHAINFLOW_")}
         env["CHAINFLOW_HOME"] = str(tmp_path / "home")
-        command = [sys.executable, "-m", "chainflow", "serve", "--host", "0.0.0.0",
-                   "--port", str(free_port())]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "chainflow",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(free_port()),
+        ]
 
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
@@ -132,8 +151,7 @@ class TestShutdown:
         prepare_pro_tenant_with_bars(home, tmp_path)
         with server_process(home) as (base, process):
             headers = login(base)
-            created = httpx.post(base + "/api/v1/backtests", json=BIG_OPTIMIZATION,
-                                 headers=headers)  # fmt: skip
+            created = httpx.post(base + "/api/v1/backtests", json=BIG_OPTIMIZATION, headers=headers)
             assert created.status_code == 202, created.text
             job_path = f"/api/v1/backtests/{created.json()['id']}"
             job_url = base + job_path

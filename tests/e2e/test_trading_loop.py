@@ -70,8 +70,17 @@ MINUTES = 90.0
 TF = Timeframe.M5
 RSI_UP, RSI_DOWN = 0.55, 0.45  # rsi_14 of fx-core is scaled to [0, 1]
 CENT = 0.01 + 1e-9  # two amounts rounded to the cent apart may differ by one cent
-SIGNAL_FIELDS = ("symbol", "ts", "action", "size", "confidence", "stop_loss", "take_profit",
-                 "model", "reasons")  # fmt: skip
+SIGNAL_FIELDS = (
+    "symbol",
+    "ts",
+    "action",
+    "size",
+    "confidence",
+    "stop_loss",
+    "take_profit",
+    "model",
+    "reasons",
+)
 
 
 async def promote_rule_model(server: DemoServer, market: DemoMarket) -> str:
@@ -202,9 +211,14 @@ async def scenario(server: DemoServer) -> None:
         by_seq.update((item["seq"], item) for item in items)
 
     client = Mt5Client(
-        f"{server.ws_base_url}/ws/ticks", account.api_key, signals_mode="every_tick",
-        symbols=SYMBOLS, max_reconnect_attempts=0, on_sent=on_sent, signal_buffer=100_000,
-    )  # fmt: skip
+        f"{server.ws_base_url}/ws/ticks",
+        account.api_key,
+        signals_mode="every_tick",
+        symbols=SYMBOLS,
+        max_reconnect_attempts=0,
+        on_sent=on_sent,
+        signal_buffer=100_000,
+    )
     bearer = {"Authorization": f"Bearer {account.access_token}"}
     async with (
         httpx.AsyncClient(base_url=server.base_url, headers=bearer, timeout=10) as http,
@@ -254,8 +268,10 @@ async def scenario(server: DemoServer) -> None:
         for frame in every_tick:
             sent = by_seq[frame["seq"]]
             assert (frame["type"], frame["symbol"], frame["ts"]) == (
-                "signal", sent["symbol"], sent["ts"],
-            )  # fmt: skip
+                "signal",
+                sent["symbol"],
+                sent["ts"],
+            )
             assert isinstance(frame["latency_ms"], int | float) and frame["latency_ms"] >= 0
             assert frame["action"] in ("buy", "sell", "hold") and frame["model"] == model
 
@@ -268,8 +284,10 @@ async def scenario(server: DemoServer) -> None:
         assert len(signals) == trading.stats.signals
 
         def fields(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return sorted(({k: s[k] for k in SIGNAL_FIELDS} for s in items),
-                          key=lambda s: (s["ts"], s["symbol"]))  # fmt: skip
+            return sorted(
+                ({k: s[k] for k in SIGNAL_FIELDS} for s in items),
+                key=lambda s: (s["ts"], s["symbol"]),
+            )
 
         assert fields(signals) == fields(streamed)
         assert all(s["model"] == model and s["latency_ms"] is not None for s in streamed)
@@ -295,8 +313,9 @@ async def scenario(server: DemoServer) -> None:
         assert {k for k in keys if k[2] != "hold"} <= filled <= keys
         for symbol in SYMBOLS:  # the account holds what each symbol's last signal asked for
             last = [s for s in signals if s["symbol"] == symbol][-1]
-            stopped = any(t["symbol"] == symbol and t["exit_reason"] != "order"
-                          for t in paper["trades"])  # fmt: skip
+            stopped = any(
+                t["symbol"] == symbol and t["exit_reason"] != "order" for t in paper["trades"]
+            )
             held = [(p["side"], p["lots"]) for p in paper["positions"] if p["symbol"] == symbol]
             if not stopped:
                 wanted = [] if last["action"] == "hold" else [(last["action"], last["size"])]
@@ -314,15 +333,17 @@ async def scenario(server: DemoServer) -> None:
         # 4. Attribution adds up to the account's P&L, to the cent.
         total = attribution["total"]
         starting = summary["starting_balance"]
-        assert math.isclose(total["pnl"] + attribution["swaps"], attribution["account_pnl"],
-                            abs_tol=CENT)  # fmt: skip
+        assert math.isclose(
+            total["pnl"] + attribution["swaps"], attribution["account_pnl"], abs_tol=CENT
+        )
         assert math.isclose(attribution["account_pnl"], summary["equity"] - starting, abs_tol=CENT)
         assert math.isclose(total["realized"], summary["realized_pnl"], abs_tol=CENT)
         assert math.isclose(total["unrealized"], summary["unrealized_pnl"], abs_tol=CENT)
         by_symbol = attribution["by_symbol"]
         assert {row["key"] for row in by_symbol} <= set(SYMBOLS)
-        assert math.isclose(sum(row["pnl"] for row in by_symbol), total["pnl"],
-                            abs_tol=CENT * len(by_symbol))  # fmt: skip
+        assert math.isclose(
+            sum(row["pnl"] for row in by_symbol), total["pnl"], abs_tol=CENT * len(by_symbol)
+        )
         assert total["closed_trades"] == summary["trades_count"]
         assert [row["key"] for row in attribution["by_model"]] == [model]
 
@@ -331,9 +352,15 @@ async def scenario(server: DemoServer) -> None:
         point = instrument_for(fill.symbol).point
         worse = 2 * point if fill.side == "buy" else -2 * point
         real_price = round_price(instrument_for(fill.symbol), fill.price + worse)
-        execution = {"type": "execution", "symbol": fill.symbol, "side": str(fill.side),
-                     "volume": fill.lots, "price": real_price, "ticket": "5550001",
-                     "ts": fill.ts + 40}  # fmt: skip
+        execution = {
+            "type": "execution",
+            "symbol": fill.symbol,
+            "side": str(fill.side),
+            "volume": fill.lots,
+            "price": real_price,
+            "ticket": "5550001",
+            "ts": fill.ts + 40,
+        }
         async with connect(
             f"{server.ws_base_url}/ws/ticks",
             additional_headers={"Authorization": f"Bearer {account.api_key}"},
@@ -346,14 +373,20 @@ async def scenario(server: DemoServer) -> None:
             await until(reconciled, "the execution under reconciliations")
         (match,) = (await get(http, "/api/v1/trading/paper"))["reconciliations"]
         assert (match["ticket"], match["symbol"], match["side"]) == (
-            "5550001", fill.symbol, str(fill.side),
-        )  # fmt: skip
+            "5550001",
+            fill.symbol,
+            str(fill.side),
+        )
         assert (match["paper_price"], match["paper_ts"], match["paper_lots"]) == (
-            fill.price, fill.ts, fill.lots,
-        )  # fmt: skip
+            fill.price,
+            fill.ts,
+            fill.lots,
+        )
         assert (match["real_price"], match["real_ts"], match["real_lots"]) == (
-            real_price, fill.ts + 40, fill.lots,
-        )  # fmt: skip
+            real_price,
+            fill.ts + 40,
+            fill.lots,
+        )
         assert match["slippage"] == round_price(
             instrument_for(fill.symbol), real_price - fill.price
         )

@@ -40,8 +40,10 @@ class TestStream:
                     assert (await _next(browser, "subscribed"))["symbols"] == ["EURUSD"]
                     await stranger.send(json.dumps({"type": "subscribe", "symbols": ["EURUSD"]}))
                     await _next(stranger, "subscribed")
-                    gbp = [{**t, "symbol": "GBPUSD", "bid": 1.27, "ask": 1.27015}
-                           for t in _ticks(now_ms, 3, 1)]  # fmt: skip
+                    gbp = [
+                        {**t, "symbol": "GBPUSD", "bid": 1.27, "ask": 1.27015}
+                        for t in _ticks(now_ms, 3, 1)
+                    ]
                     await terminal.send(json.dumps({"type": "ticks", "items": gbp}))
                     await _frames_until_ack(terminal, 3)
                     await terminal.send(

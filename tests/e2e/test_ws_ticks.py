@@ -36,10 +36,16 @@ def _api_key(base: str, email: str, scopes: list[str]) -> str:
 
 def _ticks(start_ms: int, count: int, first_seq: int = 1) -> list[dict]:
     return [
-        {"symbol": "eurusd", "ts": start_ms + i * 250, "bid": 1.09 + i * 1e-5,
-         "ask": 1.09012 + i * 1e-5, "volume": 1.0, "seq": first_seq + i}
+        {
+            "symbol": "eurusd",
+            "ts": start_ms + i * 250,
+            "bid": 1.09 + i * 1e-5,
+            "ask": 1.09012 + i * 1e-5,
+            "volume": 1.0,
+            "seq": first_seq + i,
+        }
         for i in range(count)
-    ]  # fmt: skip
+    ]
 
 
 async def _frames_until_ack(ws, seq: int) -> list[dict]:

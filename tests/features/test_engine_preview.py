@@ -14,10 +14,17 @@ from tests.fixtures.market_data import make_ohlcv
 def bars(count: int, seed: int) -> list[BarValues]:
     data = make_ohlcv(count, seed=seed)
     return [
-        BarValues(int(data.ts_ms[i]), float(data.open[i]), float(data.high[i]),
-                  float(data.low[i]), float(data.close[i]), float(data.volume[i]), 0.0001)
+        BarValues(
+            int(data.ts_ms[i]),
+            float(data.open[i]),
+            float(data.high[i]),
+            float(data.low[i]),
+            float(data.close[i]),
+            float(data.volume[i]),
+            0.0001,
+        )
         for i in range(count)
-    ]  # fmt: skip
+    ]
 
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -33,8 +40,15 @@ class TestPreview:
             before = engine.snapshot()
             # Ticks of the forming bar: its high, low and close move; each is previewed.
             for close in (bar.open, bar.high, bar.low, bar.close):
-                forming = BarValues(bar.ts, bar.open, max(bar.open, close), min(bar.open, close),
-                                    close, bar.volume / 2, 0.0001)  # fmt: skip
+                forming = BarValues(
+                    bar.ts,
+                    bar.open,
+                    max(bar.open, close),
+                    min(bar.open, close),
+                    close,
+                    bar.volume / 2,
+                    0.0001,
+                )
                 previewed = engine.preview(forming)
                 probe = FeatureEngine(FX_CORE_V1)
                 probe.restore(before)

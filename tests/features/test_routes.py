@@ -42,7 +42,7 @@ def hourly_bars(symbol: str, seed: int, count: int = 300) -> list[AggregatedBar]
             0.005,
             start + i * 3_600_000,
             start + i * 3_600_000 + 3_599_000,
-        )  # fmt: skip
+        )
         for i in range(count)
     ]
 
@@ -57,9 +57,18 @@ async def publish(kernel: Kernel, tenant: str, bars: list[AggregatedBar]) -> Non
     await persist_bars(kernel.infra.timeseries, TenantId(tenant), bars)
     for bar in bars:
         event = BarPublished(
-            tenant, bar.symbol, bar.timeframe.value, bar.ts, bar.open, bar.high, bar.low,
-            bar.close, bar.volume, bar.tick_count, bar.spread_mean,
-        )  # fmt: skip
+            tenant,
+            bar.symbol,
+            bar.timeframe.value,
+            bar.ts,
+            bar.open,
+            bar.high,
+            bar.low,
+            bar.close,
+            bar.volume,
+            bar.tick_count,
+            bar.spread_mean,
+        )
         await kernel.infra.bus.publish(bars_topic(tenant, bar.symbol, TF), event.to_json())
 
 
@@ -136,9 +145,11 @@ class TestCorrelation:
         body = response.json()
         assert body["symbols"] == ["EURUSD", "GBPUSD", "USDJPY"] and body["rows"] == 100
         _, returns = aligned_log_returns(
-            {s: (np.array([b.ts for b in bars]), np.array([b.close for b in bars]))
-             for s, bars in stored.items()}
-        )  # fmt: skip
+            {
+                s: (np.array([b.ts for b in bars]), np.array([b.close for b in bars]))
+                for s, bars in stored.items()
+            }
+        )
         np.testing.assert_allclose(body["matrix"], correlation_matrix(returns[-100:]), rtol=1e-9)
         assert set(body["currency_strength"]) == {"EUR", "GBP", "USD", "JPY"}
         assert len(body["lead_lag"]) == 3

@@ -46,27 +46,53 @@ def aggregated(data: OHLCV, index: int, close: float | None = None) -> Aggregate
     high = max(float(data.high[index]), c)
     low = min(float(data.low[index]), c)
     return AggregatedBar(
-        SYMBOL, TF, int(data.ts_ms[index]), float(data.open[index]), high, low, c,
-        float(data.volume[index]), 10, 0.00008, 0.00016, 0.0012,
-        int(data.ts_ms[index]), int(data.ts_ms[index]) + 299_000,
-    )  # fmt: skip
+        SYMBOL,
+        TF,
+        int(data.ts_ms[index]),
+        float(data.open[index]),
+        high,
+        low,
+        c,
+        float(data.volume[index]),
+        10,
+        0.00008,
+        0.00016,
+        0.0012,
+        int(data.ts_ms[index]),
+        int(data.ts_ms[index]) + 299_000,
+    )
 
 
 def published(bar: AggregatedBar, *, revised: bool = False) -> BarPublished:
     return BarPublished(
-        TENANT, bar.symbol, bar.timeframe.value, bar.ts, bar.open, bar.high, bar.low,
-        bar.close, bar.volume, bar.tick_count, bar.spread_mean, revised=revised,
-    )  # fmt: skip
+        TENANT,
+        bar.symbol,
+        bar.timeframe.value,
+        bar.ts,
+        bar.open,
+        bar.high,
+        bar.low,
+        bar.close,
+        bar.volume,
+        bar.tick_count,
+        bar.spread_mean,
+        revised=revised,
+    )
 
 
 def batch_rows(bars: list[AggregatedBar]) -> np.ndarray:
     service_set = get_feature_set("fx-core@1")
     col = lambda name: np.array([getattr(b, name) for b in bars], dtype=float)  # noqa: E731
     return feature_matrix(
-        service_set, ts=np.array([b.ts for b in bars], dtype=np.int64), open=col("open"),
-        high=col("high"), low=col("low"), close=col("close"), volume=col("volume"),
+        service_set,
+        ts=np.array([b.ts for b in bars], dtype=np.int64),
+        open=col("open"),
+        high=col("high"),
+        low=col("low"),
+        close=col("close"),
+        volume=col("volume"),
         spread=np.array([b.spread_mean for b in bars]),
-    )  # fmt: skip
+    )
 
 
 def assert_vectors_equal(got: Any, want: Any) -> None:
@@ -298,9 +324,16 @@ class TestLiveCorrelation:
         def bar_of(symbol: str, i: int) -> AggregatedBar:
             data = series[symbol]
             return AggregatedBar(
-                symbol, TF, int(data.ts_ms[i]), float(data.open[i]), float(data.high[i]),
-                float(data.low[i]), float(data.close[i]), 1.0, 1,
-            )  # fmt: skip
+                symbol,
+                TF,
+                int(data.ts_ms[i]),
+                float(data.open[i]),
+                float(data.high[i]),
+                float(data.low[i]),
+                float(data.close[i]),
+                1.0,
+                1,
+            )
 
         for i in range(40):  # EURUSD alone for a while: no matrix yet
             await feed(service, store, [bar_of("EURUSD", i)])

@@ -398,9 +398,10 @@ class TestWebSocketPrincipal:
 
     async def test_api_key_query(self, stack: AuthStack) -> None:
         key = stack.add_api_key(
-            make_principal(auth_method="api_key", scopes=frozenset({Scope.TICKS_WRITE}),
-                           api_key_id="k-ws")
-        )  # fmt: skip
+            make_principal(
+                auth_method="api_key", scopes=frozenset({Scope.TICKS_WRITE}), api_key_id="k-ws"
+            )
+        )
         principal = await self.connect(stack, [], f"api_key={key}")
         assert principal.api_key_id == "k-ws"
         await stack.authenticator.drain()

@@ -133,9 +133,15 @@ class TestSizeLimit:
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        scope = {"type": "http", "method": "POST", "path": "/x", "headers": [
-            (b"content-length", b"10"), (b"content-type", b"application/json"),
-        ]}  # fmt: skip
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/x",
+            "headers": [
+                (b"content-length", b"10"),
+                (b"content-type", b"application/json"),
+            ],
+        }
         await middleware(scope, receive, send)
 
         assert sent[0]["status"] == 413 and reached == []
@@ -151,8 +157,13 @@ class TestSizeLimit:
     def test_longest_prefix_wins(self) -> None:
         limits = BodyLimits(default_bytes=10, by_path_prefix={"/a": 20, "/a/b/": 30})
         assert [limits.for_path(p) for p in ("/x", "/a", "/a/x", "/a/b", "/a/b/c", "/ab")] == [
-            10, 20, 20, 30, 30, 10,
-        ]  # fmt: skip
+            10,
+            20,
+            20,
+            30,
+            30,
+            10,
+        ]
 
 
 class TestJsonDepth:

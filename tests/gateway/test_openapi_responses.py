@@ -76,13 +76,25 @@ def _codes(schema: dict[str, Any], method: str, path: str) -> list[str]:
 class TestErrorResponses:
     def test_authenticated_read_with_a_path_parameter(self, schema: dict[str, Any]) -> None:
         assert _codes(schema, "get", "/api/v1/things/{thing_id}") == [
-            "200", "401", "403", "404", "422", "429",
-        ]  # fmt: skip
+            "200",
+            "401",
+            "403",
+            "404",
+            "422",
+            "429",
+        ]
 
     def test_authenticated_write_with_a_body(self, schema: dict[str, Any]) -> None:
         assert _codes(schema, "post", "/api/v1/things") == [
-            "200", "400", "401", "403", "409", "413", "422", "429",
-        ]  # fmt: skip
+            "200",
+            "400",
+            "401",
+            "403",
+            "409",
+            "413",
+            "422",
+            "429",
+        ]
 
     def test_public_route_without_input_documents_no_errors(self, schema: dict[str, Any]) -> None:
         assert _codes(schema, "get", "/api/v1/public") == ["200"]
@@ -93,8 +105,15 @@ class TestErrorResponses:
         self, schema: dict[str, Any]
     ) -> None:
         assert _codes(schema, "post", "/api/v1/auth/login") == [
-            "200", "400", "401", "403", "409", "413", "422", "429",
-        ]  # fmt: skip
+            "200",
+            "400",
+            "401",
+            "403",
+            "409",
+            "413",
+            "422",
+            "429",
+        ]
 
     def test_a_route_keeps_what_it_declares(self, schema: dict[str, Any]) -> None:
         responses = schema["paths"]["/api/v1/search"]["get"]["responses"]

@@ -62,15 +62,21 @@ class TestReady:
         assert DUCKDB_PATH not in response.text and "db.internal" not in response.text
         assert response.json()["checks"] == {
             "database": {
-                "name": "database", "ok": True, "backend": "postgresql", "latency_ms": 1.25,
+                "name": "database",
+                "ok": True,
+                "backend": "postgresql",
+                "latency_ms": 1.25,
                 "rls_enforced": True,
             },
             "timeseries": {
-                "name": "timeseries", "ok": True, "backend": "duckdb", "latency_ms": 0.5,
+                "name": "timeseries",
+                "ok": True,
+                "backend": "duckdb",
+                "latency_ms": 0.5,
                 "group_commits": 7,
             },
             "bus": {"name": "bus", "ok": False, "backend": "nats"},
-        }  # fmt: skip
+        }
 
     async def test_a_bad_or_ordinary_credential_gets_the_anonymous_view(
         self, client: httpx.AsyncClient, stack: AuthStack

@@ -35,10 +35,13 @@ def run(data: bytes, inputs: np.ndarray) -> dict[str, np.ndarray]:
 def test_combined_outputs_equal_each_part_run_alone() -> None:
     cls, vol, mom = classifier_bytes(), regressor_bytes(Y_VOL), regressor_bytes(X[:, 3])
     combined = combine_models(
-        {"probabilities": (cls, "probabilities"), "volatility": (vol, "variable"),
-         "momentum": (mom, "variable")},
+        {
+            "probabilities": (cls, "probabilities"),
+            "volatility": (vol, "variable"),
+            "momentum": (mom, "variable"),
+        },
         metadata={"feature_set": "fx-core@1"},
-    )  # fmt: skip
+    )
 
     got = run(combined, X)
 

@@ -242,9 +242,14 @@ def test_detect_candlesticks_runs_every_detector() -> None:
     data = make_ohlcv(500)
     found = cs.detect_candlesticks(data.open, data.high, data.low, data.close)
     assert set(found) == {
-        "doji", "hammer", "shooting_star", "engulfing", "harami",
-        "morning_evening_star", "three_soldiers_crows",
-    }  # fmt: skip
+        "doji",
+        "hammer",
+        "shooting_star",
+        "engulfing",
+        "harami",
+        "morning_evening_star",
+        "three_soldiers_crows",
+    }
     assert all(v.shape == (500,) for v in found.values())
     assert found["doji"].dtype == np.bool_
     assert all(v.dtype == np.int8 for k, v in found.items() if k != "doji")

@@ -175,8 +175,15 @@ def test_head_and_shoulders_near_misses(anchors: list[tuple[int, float]]) -> Non
 
 ASCENDING = [(0, 100), (10, 110), (20, 103), (30, 110), (40, 105), (50, 110), (60, 107), (80, 114)]
 SYMMETRICAL = [
-    (0, 100), (10, 112), (20, 100), (30, 110), (40, 102), (50, 108), (60, 104), (80, 95),
-]  # fmt: skip
+    (0, 100),
+    (10, 112),
+    (20, 100),
+    (30, 110),
+    (40, 102),
+    (50, 108),
+    (60, 104),
+    (80, 95),
+]
 
 
 def test_ascending_triangle_confirmed_at_the_upside_break() -> None:

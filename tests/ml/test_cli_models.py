@@ -38,7 +38,7 @@ def seed_platform_model(home: Path, name: str, versions: int) -> None:
                             train_from_ts=0,
                             train_to_ts=1_000,
                             metrics={"oos": {"accuracy": 0.5}},
-                        ),  # fmt: skip
+                        ),
                         f"artifact-{version}".encode(),
                     )
         finally:

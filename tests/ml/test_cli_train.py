@@ -78,8 +78,12 @@ class TestTrainFromFile:
         assert hashlib.sha256(artifact.read_bytes()).hexdigest() == row.artifact_sha256
         assert row.stage == ModelStage.CANDIDATE and row.is_platform
         assert (row.symbols, row.timeframe, row.feature_set) == (("EURUSD",), "M5", "fx-core@1")
-        assert row.label == {"kind": "direction", "horizon": 12, "threshold_atr": 0.5,
-                             "atr_period": 14}  # fmt: skip
+        assert row.label == {
+            "kind": "direction",
+            "horizon": 12,
+            "threshold_atr": 0.5,
+            "atr_period": 14,
+        }
         assert row.train_from_ts == report["train_from_ts"] < row.train_to_ts
         assert row.metrics["oos"] == report["oos"] and "feature_stats" in row.metrics
         assert row.metrics["source"] == {"kind": "file", "file": "EURUSD_M5.tsv"}
@@ -124,9 +128,21 @@ class TestTrainFromFile:
         assert "no spread" in plain.output  # said, on stderr
         assert "constant" in registered(home, "fx-plain", 1).metrics["source"]["spread"]
         report = train_json(
-            "--data", csv, *QUICK, "--spread", "0.00012", "--model", "xgboost",
-            "--name", "fx-csv", "--promote", "--label", "triple_barrier", "--horizon", "6",
-        )  # fmt: skip
+            "--data",
+            csv,
+            *QUICK,
+            "--spread",
+            "0.00012",
+            "--model",
+            "xgboost",
+            "--name",
+            "fx-csv",
+            "--promote",
+            "--label",
+            "triple_barrier",
+            "--horizon",
+            "6",
+        )
         assert report["model"] == "fx-csv@1" and report["stage"] == "production"
         row = registered(home, "fx-csv", 1)
         assert row.stage == ModelStage.PRODUCTION and row.family == "xgboost"
@@ -141,9 +157,18 @@ class TestTrainFromFile:
             app, ["train", "--data", data, *QUICK, "--to", "2026-01-10"], env=WIDE
         )
         assert result.exit_code == 0, result.output
-        for text in ("baseline: majority", "baseline: previous direction", "balanced accuracy",
-                     "log loss", "brier", "auc", "Folds", "volatility", "momentum",
-                     "registered fx-lightgbm@1 (candidate)"):  # fmt: skip
+        for text in (
+            "baseline: majority",
+            "baseline: previous direction",
+            "balanced accuracy",
+            "log loss",
+            "brier",
+            "auc",
+            "Folds",
+            "volatility",
+            "momentum",
+            "registered fx-lightgbm@1 (candidate)",
+        ):
             assert text in result.output
 
     @pytest.mark.skipif(not torch_available(), reason="PyTorch (the train extra) is missing")
@@ -158,18 +183,29 @@ class TestTrainFromStoredBars:
         register_embedded_user(home, "ops@example.com")
         data = str(sample / "EURUSD_M5.tsv")
         imported = runner.invoke(
-            app, ["import", data, "--symbol", "EURUSD", "--email", "ops@example.com",
-                    "--timeframe", "M5"], env=WIDE,
-        )  # fmt: skip
+            app,
+            [
+                "import",
+                data,
+                "--symbol",
+                "EURUSD",
+                "--email",
+                "ops@example.com",
+                "--timeframe",
+                "M5",
+            ],
+            env=WIDE,
+        )
         assert imported.exit_code == 0, imported.output
         report = train_json("--email", "ops@example.com", *QUICK, "--from", "2026-01-05")
         assert report["model"] == "fx-lightgbm@1" and report["folds"] == 3
         assert registered(home, "fx-lightgbm", 1).metrics["source"]["kind"] == "stored"
 
         unknown = runner.invoke(
-            app, ["train", "--email", "ops@example.com", "--symbol", "GBPUSD",
-                    "--timeframe", "M5"], env=WIDE,
-        )  # fmt: skip
+            app,
+            ["train", "--email", "ops@example.com", "--symbol", "GBPUSD", "--timeframe", "M5"],
+            env=WIDE,
+        )
         assert unknown.exit_code == 1 and "Traceback" not in unknown.output
         assert "expected stored GBPUSD M5 bars" in unknown.output
 
@@ -210,7 +246,7 @@ class TestBadInput:
             ),
             (["--symbol", "EURUSD", "--timeframe", "M5"], "expected --data FILE, or --email"),
             (["--data", "{sample}/EURUSD_M5.tsv", *QUICK, "--from", "yesterday"], "ISO 8601"),
-        ],  # fmt: skip
+        ],
     )
     def test_one_line_error_and_exit_1(
         self, home: Path, sample: Path, args: list[str], message: str

@@ -18,9 +18,12 @@ def fed_state(upto: int) -> KeyState:
     state = KeyState(window=1)
     for i in range(upto):
         state.add_bar(
-            int(DATA.ts_ms[i]), float(DATA.open[i]), float(DATA.high[i]), float(DATA.low[i]),
+            int(DATA.ts_ms[i]),
+            float(DATA.open[i]),
+            float(DATA.high[i]),
+            float(DATA.low[i]),
             float(DATA.close[i]),
-        )  # fmt: skip
+        )
     return state
 
 
@@ -35,20 +38,28 @@ def test_streaming_atr_and_scoring_equal_the_training_labels() -> None:
         realized: dict[int, int] = {}
         for i in range(len(DATA.close)):
             state.add_bar(
-                int(DATA.ts_ms[i]), float(DATA.open[i]), float(DATA.high[i]),
-                float(DATA.low[i]), float(DATA.close[i]),
-            )  # fmt: skip
+                int(DATA.ts_ms[i]),
+                float(DATA.open[i]),
+                float(DATA.high[i]),
+                float(DATA.low[i]),
+                float(DATA.close[i]),
+            )
             if i >= 20:
                 assert math.isclose(state.atr_value, batch_atr[i], rel_tol=1e-9)
             for pending, label, _move in state.due():
                 realized[pending.ts] = label
             state.pending.append(
                 PendingPrediction(
-                    ts=int(DATA.ts_ms[i]), model="m@1", probabilities=(0.3, 0.3, 0.4),
-                    close=float(DATA.close[i]), atr=state.atr_value, horizon=6,
-                    threshold_atr=0.5, kind=kind,
+                    ts=int(DATA.ts_ms[i]),
+                    model="m@1",
+                    probabilities=(0.3, 0.3, 0.4),
+                    close=float(DATA.close[i]),
+                    atr=state.atr_value,
+                    horizon=6,
+                    threshold_atr=0.5,
+                    kind=kind,
                 )
-            )  # fmt: skip
+            )
         scored = range(20, len(DATA.close) - 6)
         assert all(realized[int(DATA.ts_ms[i])] == labels[i] for i in scored), kind
 
@@ -59,9 +70,12 @@ def test_patterns_name_what_the_newest_bar_completes() -> None:
     data = make_ohlcv(2000, seed=5)
     for i in range(len(data.close)):
         state.add_bar(
-            int(data.ts_ms[i]), float(data.open[i]), float(data.high[i]), float(data.low[i]),
+            int(data.ts_ms[i]),
+            float(data.open[i]),
+            float(data.high[i]),
+            float(data.low[i]),
             float(data.close[i]),
-        )  # fmt: skip
+        )
         seen.update(name.split(":")[0] for name in state.patterns())
     assert {"doji", "engulfing", "double_top", "double_bottom"} <= seen
     assert any("triangle" in name for name in seen)

@@ -30,11 +30,20 @@ async def test_performance_reports_stored_scores_and_training_baselines(
     assert missing.status_code == 404
     await train_and_promote(kernel, tmp_path / "home", {})
     rows = [
-        {"tenant_id": tenant, "symbol": "EURUSD", "ts": 1_700_000_000_000 + i * 300_000,
-         "timeframe": "M5", "model": "fx-default@1", "p_down": 0.2, "p_flat": 0.2,
-         "p_up": 0.6, "realized": 2 if i % 4 else 0, "scored_at_ts": 0}
+        {
+            "tenant_id": tenant,
+            "symbol": "EURUSD",
+            "ts": 1_700_000_000_000 + i * 300_000,
+            "timeframe": "M5",
+            "model": "fx-default@1",
+            "p_down": 0.2,
+            "p_flat": 0.2,
+            "p_up": 0.6,
+            "realized": 2 if i % 4 else 0,
+            "scored_at_ts": 0,
+        }
         for i in range(40)
-    ]  # fmt: skip
+    ]
     await kernel.infra.timeseries.append(SCORES_TABLE.name, rows)
 
     answer = await http.get(
@@ -49,9 +58,12 @@ async def test_performance_reports_stored_scores_and_training_baselines(
     assert body["training"]["baselines"]["majority"]["accuracy"] > 0
     assert body["drift"]["vectors"] == 0
     other = await kernel.infra.timeseries.scan(
-        SCORES_TABLE.name, tenant_id=TenantId("someone-else"), symbol="EURUSD",
-        start_ms=0, end_ms=2**62,
-    )  # fmt: skip
+        SCORES_TABLE.name,
+        tenant_id=TenantId("someone-else"),
+        symbol="EURUSD",
+        start_ms=0,
+        end_ms=2**62,
+    )
     assert other == []
 
 

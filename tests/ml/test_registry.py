@@ -166,8 +166,10 @@ class TestPromote:
         await promote(database, registry, name, 1)
         await promote(database, registry, name, 2)
         assert await stages(database, registry, name) == {
-            1: "archived", 2: "production", 3: "candidate",
-        }  # fmt: skip
+            1: "archived",
+            2: "production",
+            3: "candidate",
+        }
         async with database.unit_of_work(system=True, read_only=True) as uow:
             production = await registry.production(uow, name)
         assert production is not None and production.version == 2
@@ -206,8 +208,10 @@ class TestRollback:
             restored = await registry.rollback(uow, name)
         assert restored.version == 1 and restored.stage is ModelStage.PRODUCTION
         assert await stages(database, registry, name) == {
-            1: "production", 2: "archived", 3: "archived",
-        }  # fmt: skip
+            1: "production",
+            2: "archived",
+            3: "archived",
+        }
         clock.advance_ms(1000)
         async with database.unit_of_work(system=True) as uow:
             assert (await registry.rollback(uow, name)).version == 2  # back to before
@@ -326,9 +330,12 @@ class TestTierGate:
     ) -> None:
         with pytest.raises(CustomModelsNotInTierError, match="custom_models"):
             await register(
-                database, registry, unique_name("c"), owner=make_tenant(),
+                database,
+                registry,
+                unique_name("c"),
+                owner=make_tenant(),
                 limits=TIER_LIMITS[Tier.FREE],
-            )  # fmt: skip
+            )
 
     async def test_deep_family_needs_the_deep_models_feature(
         self, database: Database, registry: ModelRegistry

@@ -105,13 +105,18 @@ class TestListModels:
         bob = await world.http.get("/api/v1/models", headers=world.headers("bob"))
         assert alice.status_code == 200, alice.text
         assert {(m["name"], m["owner"]) for m in alice.json()["items"]} == {
-            (PLATFORM, "platform"), (CUSTOM, "tenant"),
-        }  # fmt: skip
+            (PLATFORM, "platform"),
+            (CUSTOM, "tenant"),
+        }
         [platform] = bob.json()["items"]
         assert platform == {
-            "name": PLATFORM, "owner": "platform", "family": "xgboost",
-            "latest_version": 2, "production_version": 1, "version_count": 2,
-        }  # fmt: skip
+            "name": PLATFORM,
+            "owner": "platform",
+            "family": "xgboost",
+            "latest_version": 2,
+            "production_version": 1,
+            "version_count": 2,
+        }
 
     async def test_without_credentials_is_unauthenticated(self, world: World) -> None:
         assert (await world.http.get("/api/v1/models")).status_code == 401
@@ -124,8 +129,9 @@ class TestGetVersions:
         body = versions.json()
         assert body["owner"] == "platform"
         assert [(v["version"], v["stage"]) for v in body["items"]] == [
-            (1, "production"), (2, "candidate"),
-        ]  # fmt: skip
+            (1, "production"),
+            (2, "candidate"),
+        ]
         one = await world.http.get(f"/api/v1/models/{PLATFORM}/2", headers=world.headers("bob"))
         assert one.status_code == 200
         assert one.json()["ref"] == f"{PLATFORM}@2"

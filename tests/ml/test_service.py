@@ -62,7 +62,7 @@ def bars_of(data: OHLCV, symbol: str) -> list[AggregatedBar]:
             0.001,
             int(data.ts_ms[i]),
             int(data.ts_ms[i]) + 1,
-        )  # fmt: skip
+        )
         for i in range(len(data.close))
     ]
 
@@ -70,18 +70,29 @@ def bars_of(data: OHLCV, symbol: str) -> list[AggregatedBar]:
 async def train_and_promote(kernel: Kernel, home: Path, metrics_patch: dict[str, Any]) -> bytes:
     data = make_ohlcv(1500, seed=51)
     bars = Bars.from_arrays(
-        ts=data.ts_ms, open=data.open, high=data.high, low=data.low, close=data.close,
-        volume=data.volume, spread=np.full(1500, 0.0001),
-    )  # fmt: skip
+        ts=data.ts_ms,
+        open=data.open,
+        high=data.high,
+        low=data.low,
+        close=data.close,
+        volume=data.volume,
+        spread=np.full(1500, 0.0001),
+    )
     dataset = build_dataset(bars, get_feature_set("fx-core@1"), SPEC)
     result = train_on_dataset(dataset, TrainingConfig(family="lightgbm", n_folds=2))
     registry = local_model_registry(home, kernel.clock)
     registration = ModelRegistration(
-        name="fx-default", family="lightgbm", feature_set=dataset.feature_set,
-        feature_set_fingerprint=dataset.fingerprint, label=SPEC.to_dict(), symbols=["EURUSD"],
-        timeframe=TF.value, train_from_ts=int(dataset.ts[0]), train_to_ts=int(dataset.ts[-1]),
+        name="fx-default",
+        family="lightgbm",
+        feature_set=dataset.feature_set,
+        feature_set_fingerprint=dataset.fingerprint,
+        label=SPEC.to_dict(),
+        symbols=["EURUSD"],
+        timeframe=TF.value,
+        train_from_ts=int(dataset.ts[0]),
+        train_to_ts=int(dataset.ts[-1]),
         metrics={**result.metrics(), "feature_stats": result.feature_stats, **metrics_patch},
-    )  # fmt: skip
+    )
     async with kernel.infra.database.unit_of_work(system=True) as uow:
         version = await registry.register(uow, registration, result.onnx)
         await registry.promote(uow, "fx-default", version.version)
@@ -103,9 +114,18 @@ async def publish_bars(kernel: Kernel, bars: list[AggregatedBar], tenant: str = 
     await persist_bars(store, TenantId(tenant), bars)
     for bar in bars:
         event = BarPublished(
-            tenant, bar.symbol, TF.value, bar.ts, bar.open, bar.high, bar.low, bar.close,
-            bar.volume, bar.tick_count, bar.spread_mean,
-        )  # fmt: skip
+            tenant,
+            bar.symbol,
+            TF.value,
+            bar.ts,
+            bar.open,
+            bar.high,
+            bar.low,
+            bar.close,
+            bar.volume,
+            bar.tick_count,
+            bar.spread_mean,
+        )
         await bus.publish(bars_topic(tenant, bar.symbol, TF), event.to_json())
 
 
@@ -146,9 +166,15 @@ class TestLivePredictions:
 
         fs = get_feature_set("fx-core@1")
         matrix = feature_matrix(
-            fs, ts=data.ts_ms, open=data.open, high=data.high, low=data.low, close=data.close,
-            volume=data.volume, spread=np.full(len(bars), 0.0001),
-        )  # fmt: skip
+            fs,
+            ts=data.ts_ms,
+            open=data.open,
+            high=data.high,
+            low=data.low,
+            close=data.close,
+            volume=data.volume,
+            spread=np.full(len(bars), 0.0001),
+        )
         ready = np.flatnonzero(np.all(np.isfinite(matrix), axis=1))
         assert [p["ts"] for p in made] == [int(data.ts_ms[i]) for i in ready]
         want = ModelBundle(onnx).predict(matrix[ready])
@@ -158,9 +184,12 @@ class TestLivePredictions:
         assert made[0]["model"] == "fx-default@1" and made[0]["horizon"] == SPEC.horizon
 
         scores = await kernel.infra.timeseries.scan(
-            SCORES_TABLE.name, tenant_id=TenantId(TENANT), symbol="EURUSD",
-            start_ms=0, end_ms=2**62,
-        )  # fmt: skip
+            SCORES_TABLE.name,
+            tenant_id=TenantId(TENANT),
+            symbol="EURUSD",
+            start_ms=0,
+            end_ms=2**62,
+        )
         labels = direction_labels(data.close, atr(data.high, data.low, data.close, 14), 6, 0.5)
         by_ts = {int(t): i for i, t in enumerate(data.ts_ms)}
         assert len(scores) == len(ready) - SPEC.horizon

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +57,17 @@ def notify_settings(smtp: SmtpServer, **overrides: Any) -> NotifySettings:
 
 @asynccontextmanager
 async def open_hub(
-    home: Path, smtp: SmtpServer, *, clock: Clock | None = None, **notify: Any
+    home: Path,
+    smtp: SmtpServer,
+    *,
+    clock: Clock | None = None,
+    env: str = "test",
+    **notify: Any,
 ) -> AsyncIterator[Hub]:
-    """Start the kernel, register ``ana@example.com`` and log her in."""
-    kernel = Kernel(embedded_settings(home, notify=notify_settings(smtp, **notify)), clock=clock)
+    """Start the kernel, register ``ana@example.com`` (in ``prod``: verify her address with
+    the e-mailed link) and log her in."""
+    settings = embedded_settings(home, env=env, notify=notify_settings(smtp, **notify))
+    kernel = Kernel(settings, clock=clock)
     app = create_app(kernel)
     await kernel.start()
     try:
@@ -70,9 +78,6 @@ async def open_hub(
             registered = await http.post("/api/v1/auth/register", json=credentials)
             assert registered.status_code == 201, registered.text
             body = registered.json()
-            login = await http.post("/api/v1/auth/login", json=credentials)
-            assert login.status_code == 200, login.text
-            http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
             if not notify.get("worker_enabled", True):  # deliver the sign-up's mail by hand
                 assert kernel.notify is not None
                 for _ in range(400):
@@ -80,10 +85,31 @@ async def open_hub(
                         break
                     await asyncio.sleep(0.02)
             await eventually(lambda: len(smtp.sink.messages) == 1)  # the verification
-            assert "Confirm" in str(smtp.sink.messages.pop().message["Subject"])
+            verification = smtp.sink.messages.pop().message
+            assert "Confirm" in str(verification["Subject"])
+            if env == "prod":
+                token = token_in(verification, "verify-email?token=")
+                verified = await http.post("/api/v1/auth/verify", json={"token": token})
+                assert verified.status_code == 200, verified.text
+            await log_in(http, credentials)
             yield Hub(http, kernel, body["tenant_id"], body["user_id"], email)
     finally:
         await kernel.stop()
+
+
+async def log_in(http: httpx.AsyncClient, credentials: dict[str, str]) -> None:
+    """Log in and send the new access token with every later request."""
+    login = await http.post("/api/v1/auth/login", json=credentials)
+    assert login.status_code == 200, login.text
+    http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+
+
+def token_in(mail: EmailMessage, marker: str) -> str:
+    """Return the token of the link containing ``marker`` in a mail's plain text."""
+    text = mail.get_body(preferencelist=("plain",))
+    assert text is not None
+    link = next(w for w in text.get_content().split() if marker in w)
+    return link.split(marker, 1)[1]
 
 
 async def eventually(check: Callable[[], bool], *, rounds: int = 400) -> None:

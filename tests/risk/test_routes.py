@@ -31,9 +31,16 @@ class CraftedSource:
         self.asked.append(tenant_id)
         held = (Position("EURUSD", 1.0, 1.1, Instrument("EURUSD")),)
         return PortfolioSnapshot(
-            tenant_id, "USD", 10_000.0, 10_000.0, 10_000.0, 10_000.0, 10_000.0, held,
+            tenant_id,
+            "USD",
+            10_000.0,
+            10_000.0,
+            10_000.0,
+            10_000.0,
+            10_000.0,
+            held,
             {"EURUSD": 1.1},
-        )  # fmt: skip
+        )
 
 
 async def login(http: httpx.AsyncClient, email: str) -> tuple[dict[str, str], str]:
@@ -50,9 +57,11 @@ async def crafted_app(home: Path, source: CraftedSource) -> AsyncIterator[httpx.
     kernel = Kernel(embedded_settings(home))
     app = create_app(kernel)
     service = RiskService(
-        source=source, store=kernel.infra.timeseries, settings_source=DefaultRiskSettings(),
+        source=source,
+        store=kernel.infra.timeseries,
+        settings_source=DefaultRiskSettings(),
         clock=kernel.clock,
-    )  # fmt: skip
+    )
     app.include_router(build_risk_router(service=service), prefix="/api/v1/crafted")
     await kernel.start()
     try:
@@ -79,8 +88,12 @@ class TestGetPortfolio:
             }
             assert len(body["stress"]) == 6
             assert body["limits"]["open_positions"] == {
-                "value": 0.0, "limit": 3.0, "used_pct": 0.0, "unit": "positions", "symbol": None,
-            }  # fmt: skip
+                "value": 0.0,
+                "limit": 3.0,
+                "used_pct": 0.0,
+                "unit": "positions",
+                "symbol": None,
+            }
             assert body["breaker"] == {"tripped": False, "reason": None, "source": None}
 
     async def test_limits_follow_the_tenants_trading_settings(self, tmp_path: Path) -> None:

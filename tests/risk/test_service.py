@@ -51,13 +51,27 @@ class CraftedSource:
 
 
 def snapshot(
-    positions: Sequence[Position] = (), *, tenant: str = TENANT, breaker: str | None = None,
-    equity: float = 10_000.0, peak: float = 10_500.0, day_start: float = 10_100.0,
-) -> PortfolioSnapshot:  # fmt: skip
+    positions: Sequence[Position] = (),
+    *,
+    tenant: str = TENANT,
+    breaker: str | None = None,
+    equity: float = 10_000.0,
+    peak: float = 10_500.0,
+    day_start: float = 10_100.0,
+) -> PortfolioSnapshot:
     return PortfolioSnapshot(
-        tenant, "USD", 10_000.0, equity, 10_000.0, peak, day_start, tuple(positions),
-        PRICES, breaker, START_MS,
-    )  # fmt: skip
+        tenant,
+        "USD",
+        10_000.0,
+        equity,
+        10_000.0,
+        peak,
+        day_start,
+        tuple(positions),
+        PRICES,
+        breaker,
+        START_MS,
+    )
 
 
 TWO_POSITIONS = (
@@ -92,7 +106,7 @@ def bars_of(symbol: str, closes: np.ndarray, timeframe: Timeframe) -> list[Aggre
             0.001,
             START_MS + i * width,
             START_MS + i * width + 1,
-        )  # fmt: skip
+        )
         for i, c in enumerate(closes)
     ]
 
@@ -115,9 +129,12 @@ async def store_bars(
 def make_service(store: TimeSeriesStore, source: CraftedSource, **settings: float) -> RiskService:
     limits = DefaultRiskSettings(TenantRiskSettings(**settings))  # type: ignore[arg-type]
     return RiskService(
-        source=source, store=store, settings_source=limits,
-        clock=SimulatedClock(START_MS + 400 * Timeframe.H1.milliseconds), paths=5_000,
-    )  # fmt: skip
+        source=source,
+        store=store,
+        settings_source=limits,
+        clock=SimulatedClock(START_MS + 400 * Timeframe.H1.milliseconds),
+        paths=5_000,
+    )
 
 
 def figure(report_var: object, method: str, confidence: float) -> object:
@@ -175,9 +192,11 @@ class TestReport:
     async def test_falls_back_to_m5_when_h1_is_short(self, store: TimeSeriesStore) -> None:
         await store_bars(store, closes_of(count=80), Timeframe.M5)
         await store_bars(store, closes_of(count=10), Timeframe.H1)
-        var = (await make_service(store, CraftedSource(snapshot(TWO_POSITIONS))).report(
-            TENANT, Tier.FREE
-        )).var  # fmt: skip
+        var = (
+            await make_service(store, CraftedSource(snapshot(TWO_POSITIONS))).report(
+                TENANT, Tier.FREE
+            )
+        ).var
         assert (var.timeframe, var.observations, var.bars_per_day) == ("M5", 79, 288)
 
     async def test_too_few_bars_gives_null_figures_with_the_reason(
@@ -227,8 +246,9 @@ class TestReport:
         assert limits.drawdown.used_pct == pytest.approx(500 / 10_500 * 100 / 20 * 100)
         assert (limits.open_positions.value, limits.open_positions.limit) == (2, 3)
         assert [(u.symbol, u.value, u.limit) for u in limits.symbol_exposure] == [
-            ("EURUSD", 1.0, 2.0), ("GBPUSD", 0.5, 2.0),
-        ]  # fmt: skip
+            ("EURUSD", 1.0, 2.0),
+            ("GBPUSD", 0.5, 2.0),
+        ]
         assert limits.correlated_exposure[0].limit == 10_000 * 30 * 0.5
         assert limits.risk_per_trade_budget == 100.0
         assert limits.leverage == 30
@@ -238,8 +258,10 @@ class TestReport:
         source = CraftedSource(snapshot(TWO_POSITIONS, breaker="daily loss 5.2% reached"))
         breaker = (await make_service(store, source).report(TENANT, Tier.FREE)).breaker
         assert (breaker.tripped, breaker.reason, breaker.source) == (
-            True, "daily loss 5.2% reached", "account",
-        )  # fmt: skip
+            True,
+            "daily loss 5.2% reached",
+            "account",
+        )
 
     async def test_limits_trip_the_breaker_when_the_account_does_not(
         self, store: TimeSeriesStore

@@ -32,7 +32,7 @@ class TestServices:
         assert result.exit_code == 0, result.output
         for name in ("gateway", "hub", "storage", "bridge", "users", "analytics"):
             assert name in result.output
-        assert "enabled" in result.output and "planned" in result.output
+        assert "enabled" in result.output
 
     def test_unknown_service_fails_cleanly(self, home: Path) -> None:
         result = runner.invoke(app, ["services", "--services", "hub,nope"])

@@ -23,10 +23,26 @@ class TestDemoCommand:
         env["COLUMNS"] = "140"
         home = tmp_path / "demo-home"
         result = subprocess.run(
-            [sys.executable, "-m", "chainflow", "demo", "--ticks", "150", "--speed", "max",
-             "--symbols", "EURUSD,USDJPY", "--home", str(home)],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "chainflow",
+                "demo",
+                "--ticks",
+                "150",
+                "--speed",
+                "max",
+                "--symbols",
+                "EURUSD,USDJPY",
+                "--home",
+                str(home),
+            ],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         out = result.stdout
         assert result.returncode == 0, out + result.stderr
         assert re.search(r"model fx-default@\d+ \(lightgbm, M5\) (trained in|loaded)", out)
@@ -41,8 +57,15 @@ class TestDemoCommand:
         account_pnl = re.search(r"attribution: P&L .* = account P&L ([-+\d,.]+); hit rate", out)
         assert abs(equity - 10_000 - float(account_pnl[1].replace(",", ""))) < 0.011
         assert "╭─ paper account" in out  # the panel of the live view
-        for path in ("/docs", "/api/v1/signals?", "/api/v1/market/bars?", "/metrics", "/ws/stream",
-                     "/api/v1/trading/paper", "/api/v1/trading/attribution"):  # fmt: skip
+        for path in (
+            "/docs",
+            "/api/v1/signals?",
+            "/api/v1/market/bars?",
+            "/metrics",
+            "/ws/stream",
+            "/api/v1/trading/paper",
+            "/api/v1/trading/attribution",
+        ):
             assert path in out
         assert "password" in out and "token" in out
         assert (home / "chainflow.db").exists()  # --home keeps the data
@@ -64,9 +87,11 @@ class TestDemoMarket:
 
     def test_alias_plays_a_known_series_under_another_name(self) -> None:
         market = build_demo_market(
-            ["EURUSD.C01"], now_ms=int(time.time() * 1000), max_ticks=5,
+            ["EURUSD.C01"],
+            now_ms=int(time.time() * 1000),
+            max_ticks=5,
             alias={"EURUSD.C01": "EURUSD"},
-        )  # fmt: skip
+        )
         assert market.symbols == ("EURUSD.C01",) and len(market.ticks) == 5
         assert {t.symbol for t in market.ticks} == {"EURUSD.C01"}
 
@@ -84,21 +109,52 @@ class TestSummary:
     def test_paper_account_and_attribution_lines_and_panel(self) -> None:
         state = DemoState(total_ticks=0, symbols={})
         state.paper = {
-            "account": {"equity": 10034.96, "balance": 9921.89, "unrealized_pnl": 113.07,
-                        "realized_pnl": -78.11, "open_positions": 1, "trades_count": 3,
-                        "halted": None},
-            "positions": [{"symbol": "EURUSD", "side": "sell", "lots": 1.27, "entry_price": 1.08611,
-                           "stop_loss": 1.08683, "take_profit": 1.08467}],
-            "trades": [{"symbol": "GBPUSD", "side": "buy", "lots": 0.81, "entry_price": 1.27487,
-                        "exit_price": 1.27405, "pnl": -66.42, "exit_reason": "order"}],
-        }  # fmt: skip
+            "account": {
+                "equity": 10034.96,
+                "balance": 9921.89,
+                "unrealized_pnl": 113.07,
+                "realized_pnl": -78.11,
+                "open_positions": 1,
+                "trades_count": 3,
+                "halted": None,
+            },
+            "positions": [
+                {
+                    "symbol": "EURUSD",
+                    "side": "sell",
+                    "lots": 1.27,
+                    "entry_price": 1.08611,
+                    "stop_loss": 1.08683,
+                    "take_profit": 1.08467,
+                }
+            ],
+            "trades": [
+                {
+                    "symbol": "GBPUSD",
+                    "side": "buy",
+                    "lots": 0.81,
+                    "entry_price": 1.27487,
+                    "exit_price": 1.27405,
+                    "pnl": -66.42,
+                    "exit_reason": "order",
+                }
+            ],
+        }
         state.attribution = {
-            "total": {"pnl": 34.96, "realized": -78.11, "unrealized": 113.07, "closed_trades": 3,
-                      "hit_rate": 1 / 3},
-            "swaps": 0.0, "account_pnl": 34.96,
-            "by_symbol": [{"key": "EURUSD", "pnl": 116.42, "hit_rate": 1.0},
-                          {"key": "GBPUSD", "pnl": -81.46, "hit_rate": 0.0}],
-        }  # fmt: skip
+            "total": {
+                "pnl": 34.96,
+                "realized": -78.11,
+                "unrealized": 113.07,
+                "closed_trades": 3,
+                "hit_rate": 1 / 3,
+            },
+            "swaps": 0.0,
+            "account_pnl": 34.96,
+            "by_symbol": [
+                {"key": "EURUSD", "pnl": 116.42, "hit_rate": 1.0},
+                {"key": "GBPUSD", "pnl": -81.46, "hit_rate": 0.0},
+            ],
+        }
         text = "\n".join(summary_lines(state))
         assert (
             "paper account: equity 10,034.96 · balance 9,921.89 · open P&L +113.07 · "

@@ -14,11 +14,19 @@ from tests.fixtures.settings import embedded_settings
 class TestServiceTable:
     def test_has_the_twelve_services_in_layer_order(self) -> None:
         assert SERVICE_NAMES == (
-            "gateway", "hub", "storage",
-            "bridge", "features", "ml",
-            "trading", "risk", "backtest",
-            "users", "notify", "analytics",
-        )  # fmt: skip
+            "gateway",
+            "hub",
+            "storage",
+            "bridge",
+            "features",
+            "ml",
+            "trading",
+            "risk",
+            "backtest",
+            "users",
+            "notify",
+            "analytics",
+        )
         assert [s.layer for s in SERVICES] == sorted(s.layer for s in SERVICES)
 
     def test_subset_is_returned_in_layer_order(self) -> None:
@@ -43,9 +51,19 @@ class TestEmbeddedKernel:
             assert reports["cache"].backend == "memory"
             assert reports["bus"].backend == "memory"
             running = (
-                "gateway", "hub", "storage", "bridge", "features", "ml", "trading", "risk",
-                "backtest", "users", "notify",
-            )  # fmt: skip
+                "gateway",
+                "hub",
+                "storage",
+                "bridge",
+                "features",
+                "ml",
+                "trading",
+                "risk",
+                "backtest",
+                "users",
+                "notify",
+                "analytics",
+            )
             assert kernel.running_names == running
             instances = await kernel.infra.registry.discover("hub")
             assert [i.instance_id for i in instances] == [kernel.instance_id]
@@ -65,13 +83,27 @@ class TestEmbeddedKernel:
                 ready = await client.get("/ready")
                 assert ready.status_code == 200, ready.text
                 assert set(ready.json()["checks"]) == {
-                    "database", "timeseries", "cache", "bus", "registry",
-                }  # fmt: skip
+                    "database",
+                    "timeseries",
+                    "cache",
+                    "bus",
+                    "registry",
+                }
                 services = (await client.get("/api/v1/hub/services")).json()["items"]
                 assert services[0]["services"] == [
-                    "gateway", "hub", "storage", "bridge", "features", "ml", "trading", "risk",
-                    "backtest", "users", "notify",
-                ]  # fmt: skip
+                    "gateway",
+                    "hub",
+                    "storage",
+                    "bridge",
+                    "features",
+                    "ml",
+                    "trading",
+                    "risk",
+                    "backtest",
+                    "users",
+                    "notify",
+                    "analytics",
+                ]
                 health = (await client.get("/api/v1/hub/health")).json()
                 assert health["status"] == "ok"
                 assert health["services"]["hub"] == {"instances": 1, "ready": 1}
@@ -105,10 +137,10 @@ class TestEmbeddedKernel:
             await kernel.start()
             await kernel.stop()
 
-    async def test_planned_services_build_nothing(self, tmp_path: Path) -> None:
+    async def test_analytics_builds_without_trading(self, tmp_path: Path) -> None:
         kernel = Kernel(embedded_settings(tmp_path), services="hub,analytics").build()
         try:
-            assert kernel.running_names == ("hub",)
+            assert kernel.running_names == ("hub", "analytics")
             assert kernel.enabled_names == ("hub", "analytics")
         finally:
             await kernel.stop()

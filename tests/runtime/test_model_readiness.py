@@ -26,5 +26,7 @@ class TestReadyModels:
             body = (await http.get("/ready")).json()
 
             assert body["models"] == {
-                "name": "fx-default", "production": "fx-default@1", "timeframe": "M5",
-            }  # fmt: skip
+                "name": "fx-default",
+                "production": "fx-default@1",
+                "timeframe": "M5",
+            }

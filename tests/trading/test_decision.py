@@ -195,33 +195,53 @@ class TestInputs:
         settings = default_trading_settings(RiskTolerance.CONSERVATIVE)
         preferences = TradingPreferences.from_settings(settings)
         assert preferences == TradingPreferences(
-            "conservative", None,
+            "conservative",
+            None,
             max_risk_per_trade_pct=settings.max_risk_per_trade_pct,
             max_daily_loss_pct=settings.max_daily_loss_pct,
             max_drawdown_pct=settings.max_drawdown_pct,
-        )  # fmt: skip
+        )
         assert preferences.max_risk_per_trade_pct < TradingPreferences().max_risk_per_trade_pct
 
     def test_input_from_ml_prediction_and_features_regime(self) -> None:
         prediction = PredictionMade(
-            tenant_id="t1", symbol="EURUSD", timeframe="M5", ts=1_000, model="gbm@3",
-            feature_set="core", probabilities={"down": 0.2, "flat": 0.3, "up": 0.5},
-            expected_volatility=0.001, momentum=0.4, horizon=3, anomaly=False,
-            anomaly_score=None, patterns=["engulfing:bullish"], latency_ms=1.0,
-        )  # fmt: skip
+            tenant_id="t1",
+            symbol="EURUSD",
+            timeframe="M5",
+            ts=1_000,
+            model="gbm@3",
+            feature_set="core",
+            probabilities={"down": 0.2, "flat": 0.3, "up": 0.5},
+            expected_volatility=0.001,
+            momentum=0.4,
+            horizon=3,
+            anomaly=False,
+            anomaly_score=None,
+            patterns=["engulfing:bullish"],
+            latency_ms=1.0,
+        )
         regime = RegimeState(
-            ts=1_000, trend=TrendRegime.BULL,
+            ts=1_000,
+            trend=TrendRegime.BULL,
             trend_probabilities={"bull": 0.8, "bear": 0.1, "sideways": 0.1},
             volatility=VolatilityRegime.HIGH,
             volatility_probabilities={"low": 0.0, "normal": 0.3, "high": 0.7},
-        )  # fmt: skip
+        )
         decision_input = input_from_prediction(prediction, regime)
         assert decision_input == DecisionInput(
-            symbol="EURUSD", ts=1_000, probabilities=(0.2, 0.3, 0.5), model="gbm@3",
-            expected_volatility=0.001, momentum=0.4, trend="bull", trend_probability=0.8,
-            volatility="high", volatility_probability=0.7, patterns=("engulfing:bullish",),
+            symbol="EURUSD",
+            ts=1_000,
+            probabilities=(0.2, 0.3, 0.5),
+            model="gbm@3",
+            expected_volatility=0.001,
+            momentum=0.4,
+            trend="bull",
+            trend_probability=0.8,
+            volatility="high",
+            volatility_probability=0.7,
+            patterns=("engulfing:bullish",),
             anomaly=False,
-        )  # fmt: skip
+        )
         assert input_from_prediction(prediction).trend is None
 
 

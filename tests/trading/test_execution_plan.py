@@ -24,9 +24,7 @@ from chainflow.trading.execution_plan import (
 from chainflow.trading.paper_positions import PaperInstrument
 
 EURUSD = PaperInstrument("EURUSD")
-USDJPY = PaperInstrument(
-    "USDJPY", price_digits=3, pip_size=0.01, quote_to_account=1 / 150.0
-)  # fmt: skip
+USDJPY = PaperInstrument("USDJPY", price_digits=3, pip_size=0.01, quote_to_account=1 / 150.0)
 MEDIAN = 0.0001  # 10 points of EURUSD
 
 
@@ -55,9 +53,15 @@ def plan(
     **overrides: Any,
 ) -> ExecutionPlan:
     return plan_execution(
-        action, bid=bid, ask=ask, ts=ts, spread_median=median, instrument=instrument,
-        settings=settings(**overrides), is_exit=is_exit,
-    )  # fmt: skip
+        action,
+        bid=bid,
+        ask=ask,
+        ts=ts,
+        spread_median=median,
+        instrument=instrument,
+        settings=settings(**overrides),
+        is_exit=is_exit,
+    )
 
 
 class TestPlanExecutionMarket:

@@ -23,9 +23,15 @@ def make_raw(
     symbol: str = "EURUSD",
 ) -> Decision:
     return Decision(
-        symbol=symbol, ts=bar * BAR_MS, model="gbm@3", action=action,  # type: ignore[arg-type]
-        confidence=confidence, edge=edge, reasons=(f"raw {action}",), gate=gate,  # type: ignore[arg-type]
-    )  # fmt: skip
+        symbol=symbol,
+        ts=bar * BAR_MS,
+        model="gbm@3",
+        action=action,  # type: ignore[arg-type]
+        confidence=confidence,
+        edge=edge,
+        reasons=(f"raw {action}",),
+        gate=gate,  # type: ignore[arg-type]
+    )
 
 
 def actions(stabilizer: SignalStabilizer, raws: list[Decision]) -> list[str]:

@@ -18,11 +18,16 @@ T0 = 1_700_000_000_000  # Tuesday 2023-11-14 22:13:20 UTC
 
 def signal(action: str, size: float, ts: int, **extra: object) -> PaperSignal:
     fields: dict[str, object] = {
-        "symbol": "EURUSD", "ts": ts, "action": action, "size": size, "stop_loss": None,
-        "take_profit": None, "model": "fx-default@1",
+        "symbol": "EURUSD",
+        "ts": ts,
+        "action": action,
+        "size": size,
+        "stop_loss": None,
+        "take_profit": None,
+        "model": "fx-default@1",
         "reasons": (f"p(up) 0.61 vs p(down) 0.20: edge 0.41 ≥ 0.25 ({action})",),
         "regime": "bull/normal",
-    }  # fmt: skip
+    }
     fields.update(extra)
     return PaperSignal(**fields)  # type: ignore[arg-type]
 
@@ -59,8 +64,9 @@ class TestOrders:
         assert sum(b.pnl for b in attribution.by_symbol.values()) == pytest.approx(54.0)
         reasons = attribution.to_dict()["by_reason"]
         assert {r["key"] for r in reasons} == {
-            "p(up) # vs p(down) #: edge # ≥ # (buy)", "p(up) # vs p(down) #: edge # ≥ # (sell)",
-        }  # fmt: skip
+            "p(up) # vs p(down) #: edge # ≥ # (buy)",
+            "p(up) # vs p(down) #: edge # ≥ # (sell)",
+        }
 
         desk.on_signal(TENANT, signal("hold", 0.0, T0 + 5_000))
         await desk.on_tick(TENANT, "EURUSD", T0 + 6_000, 1.10090, 1.10100)
@@ -93,12 +99,22 @@ class TestOrders:
         # 0.131 JPY away: 0.131 × 100 000 / 149.33 = 87.72 USD per lot; 1% of 10 000 → 1.13.
         decision = Decision("USDJPY", T0, "m@1", "sell", 0.7, -0.5, ("edge",))
         checked = size_and_check(
-            decision, entry=149.33, atr=0.087, policy=SizingPolicy(10_000.0, 0.01, 1.5, 3.0),
-            preferences=TradingPreferences(tier="pro"), account=PortfolioSnapshot(
-                tenant_id=TENANT, account_currency="USD", balance=10_000.0, equity=10_000.0,
-                starting_balance=10_000.0, peak_equity=10_000.0, day_start_equity=10_000.0,
-            ), breaker=None,
-        )  # fmt: skip
+            decision,
+            entry=149.33,
+            atr=0.087,
+            policy=SizingPolicy(10_000.0, 0.01, 1.5, 3.0),
+            preferences=TradingPreferences(tier="pro"),
+            account=PortfolioSnapshot(
+                tenant_id=TENANT,
+                account_currency="USD",
+                balance=10_000.0,
+                equity=10_000.0,
+                starting_balance=10_000.0,
+                peak_equity=10_000.0,
+                day_start_equity=10_000.0,
+            ),
+            breaker=None,
+        )
         assert checked.action == "sell" and checked.size == 1.13
         assert checked.stop_loss == pytest.approx(149.461) and risk_instrument(
             "USDJPY", 149.33
@@ -130,11 +146,18 @@ class TestCircuitBreaker:
         portfolio = await desk.portfolio(TENANT)
         assert portfolio.breaker == tripped[0][1] and portfolio.positions[0].lots == 1.0
         checked = risk_check(
-            action="sell", size=0.5, entry=1.098, stop_loss=1.1, take_profit=None,
-            instrument=Instrument("GBPUSD"), equity=portfolio.equity,
-            positions=portfolio.positions, prices=portfolio.prices,
-            preferences=_preferences(), breaker=desk.book(TENANT).breaker,
-        )  # fmt: skip
+            action="sell",
+            size=0.5,
+            entry=1.098,
+            stop_loss=1.1,
+            take_profit=None,
+            instrument=Instrument("GBPUSD"),
+            equity=portfolio.equity,
+            positions=portfolio.positions,
+            prices=portfolio.prices,
+            preferences=_preferences(),
+            breaker=desk.book(TENANT).breaker,
+        )
         assert checked.action == "hold" and checked.size == 0.0
         assert checked.reasons[0].startswith("risk refused the sell: circuit breaker tripped")
 

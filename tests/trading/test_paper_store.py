@@ -21,9 +21,13 @@ SERVICES = "hub,storage,bridge,features,ml,trading"
 
 async def tick(kernel: Kernel, ts: int, bid: float) -> None:
     event = TicksAccepted(
-        TENANT, SYMBOL, ts, ((ts, bid, round(bid + 0.0001, 5), 1.0, False, None),),
-        connection="c", received_us=kernel.clock.now_us(),
-    )  # fmt: skip
+        TENANT,
+        SYMBOL,
+        ts,
+        ((ts, bid, round(bid + 0.0001, 5), 1.0, False, None),),
+        connection="c",
+        received_us=kernel.clock.now_us(),
+    )
     await kernel.infra.bus.publish(ticks_topic(TENANT, SYMBOL), event.to_json())
 
 
@@ -38,8 +42,10 @@ async def until(check, what: str):  # type: ignore[no-untyped-def]
 class TestDocument:
     async def test_dump_and_load_continue_the_same_book(self) -> None:
         desk = PaperDesk(starting_balance=10_000.0, max_daily_loss_pct=0.5)
-        desk.on_signal(TENANT, PaperSignal(SYMBOL, T0, "buy", 1.0, 1.09, 1.12, "m@1",
-                                           ("edge 0.4",), "bull/normal"))  # fmt: skip
+        desk.on_signal(
+            TENANT,
+            PaperSignal(SYMBOL, T0, "buy", 1.0, 1.09, 1.12, "m@1", ("edge 0.4",), "bull/normal"),
+        )
         await desk.on_tick(TENANT, SYMBOL, T0 + 1_000, 1.10000, 1.10010)
         await desk.on_tick(TENANT, SYMBOL, T0 + 2_000, 1.09900, 1.09910)  # -1.1%: tripped
         assert desk.halted(TENANT) is not None

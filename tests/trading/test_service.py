@@ -66,8 +66,11 @@ async def other_tenant_token(http: httpx.AsyncClient) -> str:
 
 def crafted_predictions(tenant: str, ts: list[int]) -> list[PredictionMade]:
     """Strong up for 10 bars, no edge for 10, strong down for 10, and again."""
-    phases = ({"down": 0.1, "flat": 0.2, "up": 0.7}, {"down": 0.3, "flat": 0.4, "up": 0.3},
-              {"down": 0.7, "flat": 0.2, "up": 0.1})  # fmt: skip
+    phases = (
+        {"down": 0.1, "flat": 0.2, "up": 0.7},
+        {"down": 0.3, "flat": 0.4, "up": 0.3},
+        {"down": 0.7, "flat": 0.2, "up": 0.1},
+    )
     return [
         PredictionMade(
             tenant_id=tenant,
@@ -84,7 +87,7 @@ def crafted_predictions(tenant: str, ts: list[int]) -> list[PredictionMade]:
             anomaly_score=None,
             patterns=[],
             latency_ms=1.5,
-        )  # fmt: skip
+        )
         for i, t in enumerate(ts)
     ]
 

@@ -40,18 +40,34 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Kerne
 
 def prediction(tenant: str, ts: int, probabilities: dict[str, float]) -> PredictionMade:
     return PredictionMade(
-        tenant_id=tenant, symbol=SYMBOL, timeframe="M5", ts=ts, model="fx-default@1",
-        feature_set="fx-core@1", probabilities=probabilities, expected_volatility=0.001,
-        momentum=0.0, horizon=6, anomaly=False, anomaly_score=None, patterns=[],
-        latency_ms=1.0, close=1.10000, atr=0.002,
-    )  # fmt: skip
+        tenant_id=tenant,
+        symbol=SYMBOL,
+        timeframe="M5",
+        ts=ts,
+        model="fx-default@1",
+        feature_set="fx-core@1",
+        probabilities=probabilities,
+        expected_volatility=0.001,
+        momentum=0.0,
+        horizon=6,
+        anomaly=False,
+        anomaly_score=None,
+        patterns=[],
+        latency_ms=1.0,
+        close=1.10000,
+        atr=0.002,
+    )
 
 
 async def tick(kernel: Kernel, tenant: str, ts: int, bid: float) -> None:
     event = TicksAccepted(
-        tenant, SYMBOL, ts, ((ts, bid, round(bid + 0.0001, 5), 1.0, False, None),),
-        connection="c", received_us=kernel.clock.now_us(),
-    )  # fmt: skip
+        tenant,
+        SYMBOL,
+        ts,
+        ((ts, bid, round(bid + 0.0001, 5), 1.0, False, None),),
+        connection="c",
+        received_us=kernel.clock.now_us(),
+    )
     await kernel.infra.bus.publish(ticks_topic(tenant, SYMBOL), event.to_json())
 
 
@@ -132,8 +148,10 @@ async def test_breaker_trips_on_paper_losses_and_refuses_the_next_entry(
 
     newest = (await eventually(refused, "a second signal"))[0]
     assert newest["action"] == "hold" and newest["size"] == 0
-    assert any(r.startswith("risk refused the sell: circuit breaker tripped: daily loss")
-               for r in newest["reasons"])  # fmt: skip
+    assert any(
+        r.startswith("risk refused the sell: circuit breaker tripped: daily loss")
+        for r in newest["reasons"]
+    )
 
     await tick(kernel, tenant, bar + 1_000, 1.09300)
     paper = (await http.get("/api/v1/trading/paper")).json()

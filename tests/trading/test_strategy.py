@@ -55,9 +55,19 @@ class TestModelStrategy:
         strategy = make_strategy()
         decisions = [strategy.on_bar(c) for c in make_contexts()]
         assert [d.action for d in decisions] == [
-            "hold", "buy", "buy", "hold", "hold", "sell", "sell", "hold",
-            "hold", "buy", "buy", "buy",
-        ]  # fmt: skip
+            "hold",
+            "buy",
+            "buy",
+            "hold",
+            "hold",
+            "sell",
+            "sell",
+            "hold",
+            "hold",
+            "buy",
+            "buy",
+            "buy",
+        ]
         assert decisions[0].reasons[-1] == "confidence 0.41 < 0.45 (moderate): hold"
         assert decisions[6].reasons[-1] == "kept sell: edge 0.36 ≥ exit 0.10"
         assert decisions[8].reasons[-1] == (
@@ -129,9 +139,12 @@ class TestProperties:
             total = sum(row)
             probabilities = (row[0] / total, row[1] / total, row[2] / total)
             decision_input = DecisionInput(
-                "EURUSD", bar * BAR_MS, probabilities, "gbm@3",
+                "EURUSD",
+                bar * BAR_MS,
+                probabilities,
+                "gbm@3",
                 trend="bear" if flip_trend and bar % 2 else "bull",
-            )  # fmt: skip
+            )
             contexts.append(StrategyContext(decision_input))
         first, second = make_strategy(), make_strategy()
         assert [first.on_bar(c) for c in contexts] == [second.on_bar(c) for c in contexts]

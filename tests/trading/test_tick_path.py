@@ -72,9 +72,14 @@ async def send_ticks(
     symbol: str = SYMBOL,
 ) -> None:
     event = TicksAccepted(
-        tenant, symbol, kernel.clock.now_ms(), tuple(rows), connection=connection,
-        signals=signals, received_us=kernel.clock.now_us(),
-    )  # fmt: skip
+        tenant,
+        symbol,
+        kernel.clock.now_ms(),
+        tuple(rows),
+        connection=connection,
+        signals=signals,
+        received_us=kernel.clock.now_us(),
+    )
     await kernel.infra.bus.publish(ticks_topic(tenant, symbol), event.to_json())
 
 
@@ -123,20 +128,28 @@ class TestEveryTick:
         last = frames[-1]
         ts = np.append(data.ts_ms, forming_ts)
         matrix = feature_matrix(
-            get_feature_set("fx-core@1"), ts=ts, open=np.append(data.open, bids[0]),
-            high=np.append(data.high, max(bids)), low=np.append(data.low, min(bids)),
-            close=np.append(data.close, bids[-1]), volume=np.append(data.volume, 5.0),
+            get_feature_set("fx-core@1"),
+            ts=ts,
+            open=np.append(data.open, bids[0]),
+            high=np.append(data.high, max(bids)),
+            low=np.append(data.low, min(bids)),
+            close=np.append(data.close, bids[-1]),
+            volume=np.append(data.volume, 5.0),
             spread=np.append(np.full(len(data.close), 0.0001), 0.0001),
-        )  # fmt: skip
+        )
         output = ModelBundle(onnx).predict(matrix[-1:])
         assert kernel.trading is not None and kernel.trading.tick_path is not None
         state = kernel.trading.tick_path._keys[(TENANT, SYMBOL)]
         p = [float(x) for x in output.probabilities[0]]
         decision_input = DecisionInput(
-            symbol=SYMBOL, ts=forming_ts, probabilities=(p[0], p[1], p[2]),
-            model="fx-default@1", expected_volatility=float(output.volatility[0]),
-            momentum=float(output.momentum[0]), **regime_fields(state.pipeline.regime),
-        )  # fmt: skip
+            symbol=SYMBOL,
+            ts=forming_ts,
+            probabilities=(p[0], p[1], p[2]),
+            model="fx-default@1",
+            expected_volatility=float(output.volatility[0]),
+            momentum=float(output.momentum[0]),
+            **regime_fields(state.pipeline.regime),
+        )
         expected = ModelStrategy(TradingPreferences()).on_bar(StrategyContext(decision_input))
         assert last["action"] == expected.action
         assert last["confidence"] == pytest.approx(expected.confidence, abs=2e-6)
@@ -156,9 +169,11 @@ class TestEveryTick:
     ) -> None:
         frames_other = await frames_of(kernel, "0190a5c0-0000-7000-8000-0000000other", "c")
         await send_ticks(
-            kernel, tick_rows(1_700_000_000_000, [1.1, 1.1001]), connection="c",
+            kernel,
+            tick_rows(1_700_000_000_000, [1.1, 1.1001]),
+            connection="c",
             tenant="0190a5c0-0000-7000-8000-0000000other",
-        )  # fmt: skip
+        )
         await until(frames_other, 2)
         assert {f["action"] for f in frames_other} == {"hold"}
         assert "no production model" in frames_other[0]["reasons"][0]
@@ -197,15 +212,26 @@ class TestOnChange:
 
         # The bar closes (the bridge publishes it before the next bar's ticks): one frame.
         bar = BarPublished(
-            TENANT, SYMBOL, TF.value, forming_ts, bids[0], max(bids), min(bids), bids[-1],
-            8.0, 8, 0.0001,
-        )  # fmt: skip
+            TENANT,
+            SYMBOL,
+            TF.value,
+            forming_ts,
+            bids[0],
+            max(bids),
+            min(bids),
+            bids[-1],
+            8.0,
+            8,
+            0.0001,
+        )
         await kernel.infra.bus.publish(bars_topic(TENANT, SYMBOL, TF), bar.to_json())
         next_bar = forming_ts + TF.milliseconds
         await send_ticks(
-            kernel, tick_rows(next_bar, [bids[-1]], first_seq=9), connection="changes",
+            kernel,
+            tick_rows(next_bar, [bids[-1]], first_seq=9),
+            connection="changes",
             signals="on_change",
-        )  # fmt: skip
+        )
         await until(changes, len(switches) + 1)
         assert changes[-1]["seq"] == 9 and changes[-1]["ts"] == next_bar
         assert kernel.trading is not None and kernel.trading.tick_path is not None

@@ -17,9 +17,13 @@ from tests.fixtures.database import ProvisionedDatabase
 from tests.users.conftest import PASSWORD, Account, UsersHarness, bearer, users_harness
 
 USERS_TENANT_TABLES = (
-    "users", "refresh_tokens", "one_time_tokens", "api_keys", "invitations",
+    "users",
+    "refresh_tokens",
+    "one_time_tokens",
+    "api_keys",
+    "invitations",
     "tenant_trading_settings",
-)  # fmt: skip
+)
 
 
 @dataclass

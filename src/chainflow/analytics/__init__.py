@@ -1,1 +1,1 @@
-"""analytics-service: trading and business analytics, dashboards, reports, exports."""
+"""The analytics service: trading analytics per tenant on rollups, and platform figures."""

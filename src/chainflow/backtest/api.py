@@ -23,6 +23,7 @@ from chainflow.backtest.metrics import (
     compute_metrics,
     drawdown_curve,
     infer_periods_per_year,
+    sample_warnings,
 )
 from chainflow.backtest.ml_strategy import MlStrategy, PredictionStrategy, feature_rows
 from chainflow.backtest.search_space import Dimension, Range
@@ -140,8 +141,14 @@ def load_compiled(strategy: str, params: Mapping[str, Any], engine: EngineChoice
     the simulation alone, as ``benchmarks/backtest.py`` does with its warm-up run."""
     n = 2 * strategy_spec(strategy).params(**dict(params)).warm_up_bars() + 64
     close = 1.0 + 0.001 * np.sin(np.arange(n) / 7.0)
-    bars = Bars(ts=np.arange(n, dtype=np.int64) * 60_000, open=close, high=close + 0.0005,
-                low=close - 0.0005, close=close, volume=np.ones(n))  # fmt: skip
+    bars = Bars(
+        ts=np.arange(n, dtype=np.int64) * 60_000,
+        open=close,
+        high=close + 0.0005,
+        low=close - 0.0005,
+        close=close,
+        volume=np.ones(n),
+    )
     run_backtest(bars, strategy, params, BacktestConfig(), engine=engine)
 
 
@@ -188,9 +195,15 @@ def run_backtest(
         return run_event(bars, instance, config, params=checked, notes=notes, trade_from=trade_from)
     signals = instance.signals(bars)
     return run_signals(
-        bars, signals, config, strategy=name, params=checked, notes=notes, started=started,
+        bars,
+        signals,
+        config,
+        strategy=name,
+        params=checked,
+        notes=notes,
+        started=started,
         trade_from=trade_from,
-    )  # fmt: skip
+    )
 
 
 __all__ = [
@@ -214,5 +227,6 @@ __all__ = [
     "parse_params",
     "run_backtest",
     "run_signals",
+    "sample_warnings",
     "strategy_spec",
 ]

@@ -5,31 +5,15 @@ Bars come from a file (``--data FILE``: an MT5 bar export as ``chainflow sample-
 --format mt5-bars`` writes, or an OHLCV CSV; no server needed) or from the bars stored for
 a tenant (``--symbol S --timeframe TF --email USER``, read with ``bridge.api.read_bars`` on
 a tool-mode kernel). ``--json`` prints one JSON object on stdout and nothing else there
-(progress goes to stderr); otherwise Rich tables.
+(progress goes to stderr); otherwise Rich tables (both in ``command_output``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import math
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
-
-import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from chainflow.backtest.api import (
     STRATEGIES,
@@ -38,13 +22,22 @@ from chainflow.backtest.api import (
     parse_params,
     run_backtest,
 )
+from chainflow.backtest.command_output import (
+    command_errors,
+    console,
+    echo_json,
+    print_backtest,
+    print_optimization,
+    print_walkforward,
+    progress_reporter,
+    source_of,
+)
 from chainflow.backtest.data import (
     MAX_STORED_BARS,
     bars_from_aggregated,
     load_file,
     parse_timeframe,
 )
-from chainflow.backtest.metrics import small_sample_metrics
 from chainflow.backtest.model_training import ML_STRATEGY, trainer_from_params
 from chainflow.backtest.optimize import (
     Constraints,
@@ -55,25 +48,20 @@ from chainflow.backtest.optimize import (
 )
 from chainflow.backtest.search_space import build_space
 from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
-from chainflow.backtest.walkforward import WalkForwardResult, walk_forward
+from chainflow.backtest.walkforward import walk_forward
 from chainflow.bridge.api import options_of_flags, warn_on_stderr
-from chainflow.core.errors import ChainflowError, InvalidInput
+from chainflow.core.errors import InvalidInput
 from chainflow.core.market import parse_moment
 
 if TYPE_CHECKING:
     from chainflow.bridge.stored_bars import StoredBarReader
-
-SUMMARY_KEYS = (
-    "trades", "final_equity", "return_pct", "sharpe", "max_drawdown_pct", "win_rate_pct",
-    "profit_factor", "elapsed_s",
-)  # fmt: skip
 
 
 def run_backtest_command(
     run_with_kernel: Any, options: Mapping[str, Any], stored_bars: StoredBarReader
 ) -> None:
     """Run ``chainflow backtest`` with its parsed options."""
-    with _errors():
+    with command_errors():
         _check_extras(options)
         bars = _bars(stored_bars, options)
         config = config_of(options)
@@ -96,80 +84,102 @@ def run_backtest_command(
 
             backtest_report(result, options["report"], bars=bars)
     if options["json_output"]:
-        _echo({**result.to_json(), **_source(bars)})
+        echo_json({**result.to_json(), **source_of(bars)})
         return
-    _print_backtest(result, bars)
+    print_backtest(result, bars)
     if options["report"] is not None:
-        _out().print(f"report written to {options['report']}", highlight=False)
+        console().print(f"report written to {options['report']}", highlight=False)
 
 
 def run_optimize_command(options: Mapping[str, Any], stored_bars: StoredBarReader) -> None:
     """Run ``chainflow optimize`` with its parsed options."""
-    with _errors():
+    with command_errors():
         _check_extras(options)
         bars = _bars(stored_bars, options)
         evaluation, space = _search_inputs(bars, options)
-        with _progress(not options["json_output"], "optimizing") as report:
+        with progress_reporter(not options["json_output"], "optimizing") as report:
             result = optimize(
-                evaluation, space, method=options["method"], trials=options["trials"],
-                objective=options["objective"], constraints=_constraints(options),
-                workers=options["workers"], seed=options["seed"], progress=report,
-            )  # fmt: skip
+                evaluation,
+                space,
+                method=options["method"],
+                trials=options["trials"],
+                objective=options["objective"],
+                constraints=_constraints(options),
+                workers=options["workers"],
+                seed=options["seed"],
+                progress=report,
+            )
         if options["report"] is not None:
             from chainflow.backtest.report import optimization_report
 
             best = _best_backtest(result, evaluation)
             optimization_report(result, options["report"], best=best)
     if options["json_output"]:
-        _echo({**result.to_json(top=options["top"]), **_source(bars)})
+        echo_json({**result.to_json(top=options["top"]), **source_of(bars)})
         return
-    _print_optimization(result, options["top"])
+    print_optimization(result, options["top"])
     if options["report"] is not None:
-        _out().print(f"report written to {options['report']}", highlight=False)
+        console().print(f"report written to {options['report']}", highlight=False)
 
 
 def run_walkforward_command(options: Mapping[str, Any], stored_bars: StoredBarReader) -> None:
     """Run ``chainflow walkforward`` with its parsed options."""
-    with _errors():
+    with command_errors():
         _check_extras(options)
         bars = _bars(stored_bars, options)
         evaluation, space = _search_inputs(bars, options, allow_empty=True)
         trainer = None
         if options["strategy"] == ML_STRATEGY:
             trainer = trainer_from_params(raw_params(options["param"]))
-        with _progress(not options["json_output"], "walk-forward") as report:
+        with progress_reporter(not options["json_output"], "walk-forward") as report:
             result = walk_forward(
-                bars, options["strategy"], space, in_sample=options["in_sample"],
-                out_of_sample=options["out_of_sample"], step=options["step"],
-                anchored=options["anchored"], method=options["method"],
-                trials=options["trials"], objective=options["objective"],
-                constraints=_constraints(options), config=evaluation.config,
-                base_params=evaluation.base_params, engine=evaluation.engine,
-                workers=options["workers"], seed=options["seed"], trainer=trainer,
+                bars,
+                options["strategy"],
+                space,
+                in_sample=options["in_sample"],
+                out_of_sample=options["out_of_sample"],
+                step=options["step"],
+                anchored=options["anchored"],
+                method=options["method"],
+                trials=options["trials"],
+                objective=options["objective"],
+                constraints=_constraints(options),
+                config=evaluation.config,
+                base_params=evaluation.base_params,
+                engine=evaluation.engine,
+                workers=options["workers"],
+                seed=options["seed"],
+                trainer=trainer,
                 progress=report,
-            )  # fmt: skip
+            )
         if options["report"] is not None:
             from chainflow.backtest.report import walkforward_report
 
             walkforward_report(result, options["report"])
     if options["json_output"]:
-        _echo({**result.to_json(), **_source(bars)})
+        echo_json({**result.to_json(), **source_of(bars)})
         return
-    _print_walkforward(result)
+    print_walkforward(result)
     if options["report"] is not None:
-        _out().print(f"report written to {options['report']}", highlight=False)
+        console().print(f"report written to {options['report']}", highlight=False)
 
 
 def config_of(options: Mapping[str, Any]) -> BacktestConfig:
     """Return the account configuration the options describe (``InvalidInput`` if bad)."""
     try:
         return BacktestConfig(
-            cash=options["cash"], commission=options["commission"],
-            commission_per_lot=options["commission_per_lot"], spread=options["spread"],
-            slippage=options["slippage"], sizing=options["sizing"], size=options["size"],
-            long_only=options["long_only"], leverage=options["leverage"],
-            stop_loss=options["stop_loss"], take_profit=options["take_profit"],
-        )  # fmt: skip
+            cash=options["cash"],
+            commission=options["commission"],
+            commission_per_lot=options["commission_per_lot"],
+            spread=options["spread"],
+            slippage=options["slippage"],
+            sizing=options["sizing"],
+            size=options["size"],
+            long_only=options["long_only"],
+            leverage=options["leverage"],
+            stop_loss=options["stop_loss"],
+            take_profit=options["take_profit"],
+        )
     except ValueError as e:
         raise InvalidInput(str(e)) from e
 
@@ -210,10 +220,15 @@ def _bars(stored_bars: StoredBarReader, options: Mapping[str, Any]) -> Bars:
         flags = (options.get(k) for k in ("tz_offset_hours", "use_adj_close", "spread_unit"))
         offset_ms, choices = options_of_flags(*flags)
         return load_file(
-            Path(options["data"]), symbol=options["symbol"], timeframe=options["timeframe"],
-            start_ms=start, end_ms=end, tz_offset_ms=offset_ms, choices=choices,
+            Path(options["data"]),
+            symbol=options["symbol"],
+            timeframe=options["timeframe"],
+            start_ms=start,
+            end_ms=end,
+            tz_offset_ms=offset_ms,
+            choices=choices,
             warn=warn_on_stderr,
-        )  # fmt: skip
+        )
     if not (options["symbol"] and options["timeframe"] and options["email"]):
         raise InvalidInput(
             "expected --data FILE, or --symbol S --timeframe TF --email USER to use the bars "
@@ -294,140 +309,3 @@ def _best_backtest(result: OptimizationResult, evaluation: Evaluation) -> Backte
     return run_backtest(
         evaluation.bars, evaluation.strategy, params, evaluation.config, engine=evaluation.engine
     )
-
-
-def _source(bars: Bars) -> dict[str, Any]:
-    return {
-        "symbol": bars.symbol, "timeframe": bars.timeframe, "bars": len(bars),
-        "from_ts": int(bars.ts[0]), "to_ts": int(bars.ts[-1]),
-    }  # fmt: skip
-
-
-# --- output ----------------------------------------------------------------------------------
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except ChainflowError as e:
-        _fail(e.message)
-    except ValueError as e:  # a refused parameter or config: the message says which
-        _fail(str(e))
-    except KeyboardInterrupt:
-        raise typer.Exit(code=130) from None
-
-
-@contextmanager
-def _progress(show: bool, description: str) -> Iterator[Callable[[int, int], None] | None]:
-    if not show:
-        yield None
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(
-        *columns, TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True)
-    ) as bar:
-        task = bar.add_task(description, total=None)
-
-        def report(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield report
-
-
-def _print_backtest(result: BacktestResult, bars: Bars) -> None:
-    data = result.to_json()
-    table = Table(title=f"{result.strategy} on {bars.symbol} {bars.timeframe} ({len(bars)} bars)")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    small = small_sample_metrics(result.metrics)  # marked, and explained in the notes
-    for key in (*SUMMARY_KEYS, *sorted(k for k in data if k not in SUMMARY_KEYS)):
-        if key in data and not isinstance(data[key], dict | list):
-            table.add_row(key, _cell(data[key]) + (" (small sample)" if key in small else ""))
-    _out().print(table)
-    for note in result.notes:
-        _out().print(f"note: {note}", highlight=False)
-
-
-def _print_optimization(result: OptimizationResult, top: int) -> None:
-    names = list(result.space)
-    feasible = sum(t.is_feasible for t in result.trials)
-    table = Table(
-        title=f"{result.method} search of {result.strategy} by {result.objective}: "
-        f"{len(result.trials)} trials, {feasible} feasible, {result.elapsed_s:.2f} s"
-    )
-    for column in ("rank", *names, result.objective, "trades", "return %", "max dd %", "note"):
-        table.add_column(column, justify="right")
-    for rank, trial in enumerate(result.trials[:top], start=1):
-        m = trial.metrics
-        table.add_row(
-            str(rank), *(str(trial.params[n]) for n in names), _cell(trial.score),
-            _cell(m.get("trades")), _cell(m.get("return_pct")),
-            _cell(m.get("max_drawdown_pct")), trial.reason or "",
-        )  # fmt: skip
-    _out().print(table)
-
-
-def _print_walkforward(result: WalkForwardResult) -> None:
-    data = result.to_json()
-    table = Table(title=f"walk-forward of {result.strategy}: {len(result.windows)} windows")
-    for column in ("#", "IS bars", "OOS bars", "params", "IS ret %", "OOS ret %", "OOS trades",
-                   "WFE"):  # fmt: skip
-        table.add_column(column, justify="right")
-    for w in data["window_results"]:
-        params = ", ".join(f"{k}={v}" for k, v in w["params"].items())
-        table.add_row(
-            str(w["index"] + 1), f"{w['is_start']}:{w['is_stop']}",
-            f"{w['oos_start']}:{w['oos_stop']}", params, _cell(w["is_return_pct"]),
-            _cell(w["oos_return_pct"]), str(w["oos_trades"]), _cell(w["efficiency"]),
-        )  # fmt: skip
-    _out().print(table)
-    _out().print(
-        f"stitched OOS: final equity {_cell(data['final_equity'])}, return "
-        f"{_cell(data['return_pct'])}%, max drawdown {_cell(data['max_drawdown_pct'])}%, "
-        f"walk-forward efficiency {_cell(data['efficiency'])}",
-        highlight=False,
-    )
-    for name, s in result.stability.items():
-        _out().print(
-            f"{name}: mode {s['mode']} in {s['mode_share']:.0%} of windows, "
-            f"cv {_cell(s.get('cv'))}",
-            highlight=False,
-        )
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "-"
-        return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.4g}"
-    return str(value)
-
-
-def _echo(data: dict[str, Any]) -> None:
-    typer.echo(json.dumps(_json_safe(data), allow_nan=False))
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if hasattr(value, "item"):  # NumPy scalars
-        return _json_safe(value.item())
-    return value
-
-
-def _out() -> Console:
-    return Console(soft_wrap=True)
-
-
-def _fail(message: str) -> NoReturn:
-    Console(stderr=True, soft_wrap=True).print(
-        f"[bold red]error:[/] {escape(message)}", highlight=False
-    )
-    raise typer.Exit(code=1)

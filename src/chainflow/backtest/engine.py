@@ -276,8 +276,9 @@ def run_event(
     while start < n:
         stop = min(n, start + span)
         buffer = with_room(buffer, int(state[fills.S_TRADES]), 3 * (stop - start) + 4)
-        if not step_ahead(start, stop, first, then, restore, market, cfg, state, buffer,
-                          equity, held, saved):  # fmt: skip
+        if not step_ahead(
+            start, stop, first, then, restore, market, cfg, state, buffer, equity, held, saved
+        ):
             raise ValueError(
                 f"expected a finite position; received a non-finite one at bars {start}.."
                 f"{stop - 1} (are the prices finite?)"

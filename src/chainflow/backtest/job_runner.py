@@ -171,8 +171,13 @@ class JobRunner:
                 await self._on_finished(job_id, tenant)
         else:
             if result is not None:
-                values = {"status": "succeeded", "progress": 1.0, "result": result,
-                          "checkpoint": None, "finished_at": self._clock.now()}  # fmt: skip
+                values = {
+                    "status": "succeeded",
+                    "progress": 1.0,
+                    "result": result,
+                    "checkpoint": None,
+                    "finished_at": self._clock.now(),
+                }
                 if await self._update(tenant, job_id, values, ("running",)) and self._on_finished:
                     await self._on_finished(job_id, tenant)
 
@@ -212,9 +217,10 @@ class JobRunner:
         control = job.control
         future = _in_daemon_thread(
             f"backtest-job-{job_id}",
-            lambda: run_plan(plan, bars, control, workers=self._config.optimize_workers,
-                             resume=resume),
-        )  # fmt: skip
+            lambda: run_plan(
+                plan, bars, control, workers=self._config.optimize_workers, resume=resume
+            ),
+        )
         written_progress, written_version, polls = 0.0, 0, 0
         while True:
             done, _ = await asyncio.wait({future}, timeout=PROGRESS_INTERVAL_S)

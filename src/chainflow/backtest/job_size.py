@@ -56,9 +56,12 @@ def job_size(plan: JobPlan, n_bars: int) -> JobSize:
             return JobSize(combinations, n_bars)
         assert request.in_sample is not None and request.out_of_sample is not None
         windows = walk_forward_windows(
-            n_bars, request.in_sample, request.out_of_sample, request.step,
+            n_bars,
+            request.in_sample,
+            request.out_of_sample,
+            request.step,
             anchored=request.anchored,
-        )  # fmt: skip
+        )
     except ValueError as e:
         raise InvalidBacktestRequestError(str(e)) from e
     bars = sum(w.oos_stop - w.is_start for w in windows)
@@ -75,11 +78,14 @@ def check_job_size(principal: Principal, size: JobSize) -> None:
         f"received {size.describe()}. Search fewer combinations, use fewer bars (from/to), "
         "or upgrade",
         details={
-            "combinations": size.combinations, "bars": size.bars, "windows": size.windows,
-            "combination_bars": size.combination_bars, "limit": cap,
+            "combinations": size.combinations,
+            "bars": size.bars,
+            "windows": size.windows,
+            "combination_bars": size.combination_bars,
+            "limit": cap,
             "tier": principal.tier.value,
         },
-    )  # fmt: skip
+    )
 
 
 def _combinations(plan: JobPlan) -> int:

@@ -122,28 +122,53 @@ def run_plan(
     if plan.kind == "optimize":
         evaluation = Evaluation(bars, plan.strategy, plan.config, plan.params, request.engine)
         found = optimize(
-            evaluation, plan.space, method=request.method, trials=request.trials,
-            objective=request.objective, constraints=constraints, workers=workers,
-            seed=request.seed, progress=steps, on_step=on_step, resume=resume,
-        )  # fmt: skip
+            evaluation,
+            plan.space,
+            method=request.method,
+            trials=request.trials,
+            objective=request.objective,
+            constraints=constraints,
+            workers=workers,
+            seed=request.seed,
+            progress=steps,
+            on_step=on_step,
+            resume=resume,
+        )
         out = {**found.to_json(top=20), **_source(bars)}
         if found.best is not None:
             best = run_backtest(
-                bars, plan.strategy, {**plan.params, **found.best.params}, plan.config,
+                bars,
+                plan.strategy,
+                {**plan.params, **found.best.params},
+                plan.config,
                 engine=request.engine,
-            )  # fmt: skip
+            )
             out.update(_curve(best.ts, best.equity))
         return out
     assert request.in_sample is not None and request.out_of_sample is not None
     trainer = trainer_from_params(plan.params) if plan.strategy == ML_STRATEGY else None
     analysis = walk_forward(
-        bars, plan.strategy, plan.space, in_sample=request.in_sample,
-        out_of_sample=request.out_of_sample, step=request.step, anchored=request.anchored,
-        method=request.method, trials=request.trials, objective=request.objective,
-        constraints=constraints, config=plan.config, base_params={} if trainer else plan.params,
-        engine=request.engine, workers=workers, seed=request.seed, trainer=trainer,
-        progress=steps, on_step=on_step, resume=resume,
-    )  # fmt: skip
+        bars,
+        plan.strategy,
+        plan.space,
+        in_sample=request.in_sample,
+        out_of_sample=request.out_of_sample,
+        step=request.step,
+        anchored=request.anchored,
+        method=request.method,
+        trials=request.trials,
+        objective=request.objective,
+        constraints=constraints,
+        config=plan.config,
+        base_params={} if trainer else plan.params,
+        engine=request.engine,
+        workers=workers,
+        seed=request.seed,
+        trainer=trainer,
+        progress=steps,
+        on_step=on_step,
+        resume=resume,
+    )
     return {**analysis.to_json(), **_curve(analysis.ts, analysis.equity), **_source(bars)}
 
 
@@ -179,8 +204,13 @@ def _curve(ts: np.ndarray, equity: np.ndarray) -> dict[str, Any]:
 
 
 def _source(bars: Bars) -> dict[str, Any]:
-    return {"symbol": bars.symbol, "timeframe": bars.timeframe, "bars": len(bars),
-            "from_ts": int(bars.ts[0]), "to_ts": int(bars.ts[-1])}  # fmt: skip
+    return {
+        "symbol": bars.symbol,
+        "timeframe": bars.timeframe,
+        "bars": len(bars),
+        "from_ts": int(bars.ts[0]),
+        "to_ts": int(bars.ts[-1]),
+    }
 
 
 def _plan_model_job(request: BacktestJobCreate) -> JobPlan:

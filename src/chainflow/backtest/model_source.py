@@ -86,10 +86,13 @@ async def load_model(
             "trains fx-default; `chainflow walkforward --strategy ml` trains per window)"
         )
     return RegisteredModel(
-        ref=found.ref, feature_set=found.feature_set, train_from_ts=found.train_from_ts,
-        train_to_ts=found.train_to_ts, bundle=ModelBundle(await registry.read_artifact(found)),
+        ref=found.ref,
+        feature_set=found.feature_set,
+        train_from_ts=found.train_from_ts,
+        train_to_ts=found.train_to_ts,
+        bundle=ModelBundle(await registry.read_artifact(found)),
         timeframe=found.timeframe,
-    )  # fmt: skip
+    )
 
 
 def training_overlap_note(model: RegisteredModel, bars: Bars) -> str | None:

@@ -43,10 +43,18 @@ class WindowModelTrainer:
     def __call__(self, bars: Bars, *, seed: int) -> TrainedModel:
         """Fit on ``bars`` and return the builder of strategies trading the fitted model."""
         model = train_window_model(
-            ts=bars.ts, open=bars.open, high=bars.high, low=bars.low, close=bars.close,
-            volume=bars.volume, spread=bars.spread, horizon=self.horizon,
-            threshold_atr=self.threshold_atr, seed=seed, threads=self.threads,
-        )  # fmt: skip
+            ts=bars.ts,
+            open=bars.open,
+            high=bars.high,
+            low=bars.low,
+            close=bars.close,
+            volume=bars.volume,
+            spread=bars.spread,
+            horizon=self.horizon,
+            threshold_atr=self.threshold_atr,
+            seed=seed,
+            threads=self.threads,
+        )
         name = f"window-{model.train_from_ts}-{model.label_end_ts}"
 
         def build() -> MlStrategy:
@@ -55,9 +63,12 @@ class WindowModelTrainer:
             )
 
         return TrainedModel(
-            build=build, train_from_ts=model.train_from_ts, train_to_ts=model.train_to_ts,
-            label_end_ts=model.label_end_ts, rows=model.rows,
-        )  # fmt: skip
+            build=build,
+            train_from_ts=model.train_from_ts,
+            train_to_ts=model.train_to_ts,
+            label_end_ts=model.label_end_ts,
+            rows=model.rows,
+        )
 
 
 def trainer_from_params(raw: Mapping[str, Any]) -> WindowModelTrainer:

@@ -128,13 +128,19 @@ def optimize(
                 points = GridPoints(space)
             done = search.points(run, points, chunk_size(count), resume)
     return OptimizationResult(
-        method=method, objective=objective, direction=direction, space=describe_space(space),
-        trials=rank_trials(done, direction), elapsed_s=time.perf_counter() - started,
-        workers=count, seed=seed,
-        strategy=evaluation.strategy if isinstance(evaluation.strategy, str)
+        method=method,
+        objective=objective,
+        direction=direction,
+        space=describe_space(space),
+        trials=rank_trials(done, direction),
+        elapsed_s=time.perf_counter() - started,
+        workers=count,
+        seed=seed,
+        strategy=evaluation.strategy
+        if isinstance(evaluation.strategy, str)
         else type(evaluation.strategy).__name__,
         constraints=limits,
-    )  # fmt: skip
+    )
 
 
 class _Scorer:

@@ -62,10 +62,13 @@ class Trial:
     def to_json(self) -> dict[str, Any]:
         """Return the trial as JSON-safe data (non-finite metrics as ``None``)."""
         return {
-            "index": self.index, "params": self.params, "score": self.score,
-            "feasible": self.is_feasible, "reason": self.reason,
+            "index": self.index,
+            "params": self.params,
+            "score": self.score,
+            "feasible": self.is_feasible,
+            "reason": self.reason,
             "metrics": {k: _finite(v) for k, v in self.metrics.items()},
-        }  # fmt: skip
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +84,13 @@ class Heatmap:
 
     def to_json(self) -> dict[str, Any]:
         """Return the matrix as JSON-safe data."""
-        return {"x": self.x, "y": self.y, "x_values": self.x_values,
-                "y_values": self.y_values, "z": self.z}  # fmt: skip
+        return {
+            "x": self.x,
+            "y": self.y,
+            "x_values": self.x_values,
+            "y_values": self.y_values,
+            "z": self.z,
+        }
 
 
 @dataclass(slots=True)
@@ -131,17 +139,24 @@ class OptimizationResult:
         best = self.best
         heatmap = self.heatmap() if len(self.space) == 2 else None
         return {
-            "strategy": self.strategy, "method": self.method, "objective": self.objective,
-            "direction": self.direction, "space": self.space, "seed": self.seed,
-            "workers": self.workers, "trials": len(self.trials),
+            "strategy": self.strategy,
+            "method": self.method,
+            "objective": self.objective,
+            "direction": self.direction,
+            "space": self.space,
+            "seed": self.seed,
+            "workers": self.workers,
+            "trials": len(self.trials),
             "feasible": sum(t.is_feasible for t in self.trials),
-            "constraints": {"min_trades": self.constraints.min_trades,
-                            "max_drawdown_pct": self.constraints.max_drawdown_pct},
+            "constraints": {
+                "min_trades": self.constraints.min_trades,
+                "max_drawdown_pct": self.constraints.max_drawdown_pct,
+            },
             "best": best.to_json() if best else None,
             "results": [t.to_json() for t in (self.trials if top is None else self.trials[:top])],
             "heatmap": heatmap.to_json() if heatmap else None,
             "elapsed_s": round(self.elapsed_s, 6),
-        }  # fmt: skip
+        }
 
 
 def objective_direction(objective: str) -> str:

@@ -59,9 +59,10 @@ def backtest_report(
     page = _Page(title or f"Backtest: {result.strategy} {_params(result.params)}")
     small = small_sample_metrics(result.metrics)
     page.table(
-        "Metrics", ["metric", "value"],
+        "Metrics",
+        ["metric", "value"],
         [[k, _num(v) + (" (small sample)" if k in small else "")] for k, v in _metrics(result)],
-    )  # fmt: skip
+    )
     for note in result.notes:
         page.note(note)
     page.figure("Equity", _equity_figure(result.ts, result.equity, "equity"))
@@ -84,7 +85,7 @@ def backtest_report(
                 t.exit_reason,
             ]
             for i, t in enumerate(result.trades)
-        ],  # fmt: skip
+        ],
     )
     return page.write(path)
 
@@ -107,10 +108,13 @@ def optimization_report(
         z = [[math.nan if v is None else v for v in row] for row in heatmap.z]
         figure = go.Figure(
             go.Heatmap(
-                z=z, x=[str(v) for v in heatmap.x_values], y=[str(v) for v in heatmap.y_values],
-                colorscale="RdYlGn", colorbar={"title": result.objective},
+                z=z,
+                x=[str(v) for v in heatmap.x_values],
+                y=[str(v) for v in heatmap.y_values],
+                colorscale="RdYlGn",
+                colorbar={"title": result.objective},
             )
-        )  # fmt: skip
+        )
         figure.update_layout(xaxis_title=heatmap.x, yaxis_title=heatmap.y, height=520)
         page.figure(f"{result.objective} by {heatmap.x} and {heatmap.y}", figure)
     names = list(result.space)
@@ -127,7 +131,7 @@ def optimization_report(
                 t.reason or "",
             ]
             for rank, t in enumerate(result.trials)
-        ],  # fmt: skip
+        ],
     )
     if best is not None:
         page.figure("Equity of the best parameters", _equity_figure(best.ts, best.equity, "equity"))
@@ -152,7 +156,7 @@ def walkforward_report(result: WalkForwardResult, path: Path) -> Path:
             "efficiency",
             "bars_per_year",
             "elapsed_s",
-        )  # fmt: skip
+        )
     ]
     page.table("Summary", ["figure", "value"], rows)
     page.figure(
@@ -183,7 +187,7 @@ def walkforward_report(result: WalkForwardResult, path: Path) -> Path:
                 _num(w.efficiency),
             ]
             for w in result.windows
-        ],  # fmt: skip
+        ],
     )
     page.table(
         "Parameter stability",
@@ -197,7 +201,7 @@ def walkforward_report(result: WalkForwardResult, path: Path) -> Path:
                 _num(s.get("cv")),
             ]
             for name, s in result.stability.items()
-        ],  # fmt: skip
+        ],
     )
     return page.write(path)
 
@@ -289,7 +293,7 @@ def _drawdown_figure(ts: NDArray[np.int64], equity: NDArray[np.float64]) -> Any:
             mode="lines",
             line={"color": "#cf222e"},
             name="drawdown %",
-        )  # fmt: skip
+        )
     )
     figure.update_layout(height=260, yaxis_title="drawdown %")
     return figure
@@ -305,24 +309,34 @@ def _trades_figure(result: BacktestResult, bars: Bars) -> Any:
             mode="lines",
             name="close",
             line={"color": "#57606a", "width": 1},
-        )  # fmt: skip
+        )
     )
     trades = result.trades[:MAX_POINTS]
-    for side, color, symbol in (("long", "#1a7f37", "triangle-up"),
-                                ("short", "#cf222e", "triangle-down")):  # fmt: skip
+    for side, color, symbol in (
+        ("long", "#1a7f37", "triangle-up"),
+        ("short", "#cf222e", "triangle-down"),
+    ):
         chosen = [t for t in trades if t.side == side]
         if not chosen:
             continue
-        figure.add_trace(go.Scatter(
-            x=_dates(np.array([t.entry_ts for t in chosen])),
-            y=[t.entry_price for t in chosen], mode="markers", name=f"{side} entry",
-            marker={"symbol": symbol, "color": color, "size": 9},
-        ))  # fmt: skip
-        figure.add_trace(go.Scatter(
-            x=_dates(np.array([t.exit_ts for t in chosen])), y=[t.exit_price for t in chosen],
-            mode="markers", name=f"{side} exit",
-            marker={"symbol": "x", "color": color, "size": 8},
-        ))  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=_dates(np.array([t.entry_ts for t in chosen])),
+                y=[t.entry_price for t in chosen],
+                mode="markers",
+                name=f"{side} entry",
+                marker={"symbol": symbol, "color": color, "size": 9},
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=_dates(np.array([t.exit_ts for t in chosen])),
+                y=[t.exit_price for t in chosen],
+                mode="markers",
+                name=f"{side} exit",
+                marker={"symbol": "x", "color": color, "size": 8},
+            )
+        )
     figure.update_layout(height=420, yaxis_title="price")
     return figure
 

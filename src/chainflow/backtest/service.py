@@ -71,9 +71,12 @@ class BacktestService:
         self._clock = clock
         self._bus = bus
         self.runner = JobRunner(
-            database=database, clock=clock, config=config or BacktestSettings(), models=models,
+            database=database,
+            clock=clock,
+            config=config or BacktestSettings(),
+            models=models,
             on_finished=self._announce_finished if bus is not None else None,
-        )  # fmt: skip
+        )
 
     async def start(self) -> None:
         """Accept jobs; mark jobs a previous process left unfinished interrupted."""
@@ -214,10 +217,16 @@ class BacktestService:
             if row is None or self._bus is None:
                 return
             body = {
-                "tenant_id": tenant.tenant_id, "user_id": row.user_id, "job_id": job_id,
-                "kind": row.kind, "status": row.status, "symbol": row.symbol,
-                "timeframe": row.timeframe, "error": row.error, "ts": self._clock.now_ms(),
-            }  # fmt: skip
+                "tenant_id": tenant.tenant_id,
+                "user_id": row.user_id,
+                "job_id": job_id,
+                "kind": row.kind,
+                "status": row.status,
+                "symbol": row.symbol,
+                "timeframe": row.timeframe,
+                "error": row.error,
+                "ts": self._clock.now_ms(),
+            }
         try:
             subject = job_finished_topic(tenant.tenant_id)
             await self._bus.publish(subject, json.dumps(body).encode())

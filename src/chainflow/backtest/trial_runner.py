@@ -76,9 +76,11 @@ def open_runner(evaluation: Evaluation, workers: int) -> Iterator[Runner]:
         yield serial
         return
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=pool_context(), initializer=_init_worker,
+        max_workers=workers,
+        mp_context=pool_context(),
+        initializer=_init_worker,
         initargs=(evaluation,),
-    )  # fmt: skip
+    )
 
     def parallel(points: Sequence[dict[str, Any]]) -> list[Outcome]:
         return list(pool.map(_evaluate_in_worker, points))

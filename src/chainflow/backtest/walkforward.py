@@ -72,13 +72,16 @@ from chainflow.backtest.walkforward_types import (
 
 
 def walk_forward_windows(
-    n_bars: int, in_sample: int, out_of_sample: int, step: int | None = None, *,
+    n_bars: int,
+    in_sample: int,
+    out_of_sample: int,
+    step: int | None = None,
+    *,
     anchored: bool = False,
-) -> list[Window]:  # fmt: skip
+) -> list[Window]:
     """Return the whole windows over ``n_bars`` bars (see the module docstring)."""
     step = out_of_sample if step is None else step
-    for name, value in (("in_sample", in_sample), ("out_of_sample", out_of_sample),
-                        ("step", step)):  # fmt: skip
+    for name, value in (("in_sample", in_sample), ("out_of_sample", out_of_sample), ("step", step)):
         if value < 1:
             raise ValueError(f"expected {name} >= 1 bar; received {value}")
     windows: list[Window] = []
@@ -177,10 +180,17 @@ def walk_forward(
         params: dict[str, Any] = {}
         if space:
             search = optimize(
-                evaluation, space, method=method, trials=trials, objective=objective,
-                constraints=constraints, workers=workers, seed=seed + window.index,
-                progress=inner, on_step=between,
-            )  # fmt: skip
+                evaluation,
+                space,
+                method=method,
+                trials=trials,
+                objective=objective,
+                constraints=constraints,
+                workers=workers,
+                seed=seed + window.index,
+                progress=inner,
+                on_step=between,
+            )
             best = search.best if search.best is not None else search.trials[0]
             params = dict(best.params)
         is_metrics, _ = evaluate(evaluation, params)
@@ -188,9 +198,13 @@ def walk_forward(
         if training is not None:
             chosen = training.build()
         oos = _backtest(
-            bars.slice(window.is_start, window.oos_stop), chosen, {**fixed, **params}, cfg,
-            engine, window.oos_start - window.is_start,
-        )  # fmt: skip
+            bars.slice(window.is_start, window.oos_stop),
+            chosen,
+            {**fixed, **params},
+            cfg,
+            engine,
+            window.oos_start - window.is_start,
+        )
         if progress:
             progress(offset + per_window, total)
         is_annual = annualized_return(is_metrics, in_sample_bars(window), per_year)
@@ -200,34 +214,52 @@ def walk_forward(
         end_equity = float(curves[-1][-1]) if len(curves[-1]) else end_equity
         results.append(
             WindowResult(
-                window=window, is_from_ts=int(in_bars.ts[0]), is_to_ts=int(in_bars.ts[-1]),
-                oos_from_ts=int(out_bars.ts[0]), oos_to_ts=int(out_bars.ts[-1]),
-                params={**fixed, **params}, is_metrics=is_metrics, oos_metrics=oos.metrics,
-                oos_trades=len(oos.trades), is_annual_return=is_annual,
-                oos_annual_return=oos_annual, efficiency=efficiency(oos_annual, is_annual),
-                oos_equity=np.asarray(oos.equity, dtype=np.float64), oos_ts=oos.ts,
+                window=window,
+                is_from_ts=int(in_bars.ts[0]),
+                is_to_ts=int(in_bars.ts[-1]),
+                oos_from_ts=int(out_bars.ts[0]),
+                oos_to_ts=int(out_bars.ts[-1]),
+                params={**fixed, **params},
+                is_metrics=is_metrics,
+                oos_metrics=oos.metrics,
+                oos_trades=len(oos.trades),
+                is_annual_return=is_annual,
+                oos_annual_return=oos_annual,
+                efficiency=efficiency(oos_annual, is_annual),
+                oos_equity=np.asarray(oos.equity, dtype=np.float64),
+                oos_ts=oos.ts,
                 trials=len(search.trials) if search else 0,
                 feasible=sum(t.is_feasible for t in search.trials) if search else 0,
                 training=training,
             )
-        )  # fmt: skip
+        )
     equity = np.concatenate(curves) if curves else np.array([], dtype=np.float64)
     oos_bars = sum(len(c) for c in curves)
     stitched_annual = _annualize(end_equity / cfg.cash - 1.0, oos_bars, per_year)
     is_mean = float(np.mean([w.is_annual_return for w in results]))
     name = strategy if isinstance(strategy, str) else type(strategy).__name__
     return WalkForwardResult(
-        windows=results, equity=equity,
+        windows=results,
+        equity=equity,
         ts=np.concatenate(stamps) if stamps else np.array([], dtype=np.int64),
-        cash=cfg.cash, bars_per_year=per_year,
-        efficiency=efficiency(stitched_annual, is_mean), oos_annual_return=stitched_annual,
-        is_annual_return_mean=is_mean, stability=parameter_stability(results, list(space)),
-        anchored=anchored, objective=objective, method=method,
-        elapsed_s=time.perf_counter() - started, strategy=name,
-        settings={"in_sample": in_sample, "out_of_sample": out_of_sample,
-                  "step": step if step is not None else out_of_sample},
+        cash=cfg.cash,
+        bars_per_year=per_year,
+        efficiency=efficiency(stitched_annual, is_mean),
+        oos_annual_return=stitched_annual,
+        is_annual_return_mean=is_mean,
+        stability=parameter_stability(results, list(space)),
+        anchored=anchored,
+        objective=objective,
+        method=method,
+        elapsed_s=time.perf_counter() - started,
+        strategy=name,
+        settings={
+            "in_sample": in_sample,
+            "out_of_sample": out_of_sample,
+            "step": step if step is not None else out_of_sample,
+        },
         oos_metrics=risk_metrics(equity, cfg.cash, per_year, cfg.risk_free_rate),
-    )  # fmt: skip
+    )
 
 
 def in_sample_bars(window: Window) -> int:
@@ -266,8 +298,11 @@ def parameter_stability(
         values = [w.params.get(name) for w in windows]
         counts = Counter(values)
         mode, hits = max(counts.items(), key=lambda kv: (kv[1], -values.index(kv[0])))
-        entry: dict[str, Any] = {"values": values, "mode": mode,
-                                 "mode_share": hits / len(values) if values else 0.0}  # fmt: skip
+        entry: dict[str, Any] = {
+            "values": values,
+            "mode": mode,
+            "mode_share": hits / len(values) if values else 0.0,
+        }
         numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
         if numbers and len(numbers) == len(values):
             mean = float(np.mean(numbers))
@@ -277,8 +312,14 @@ def parameter_stability(
     return out
 
 
-def _backtest(bars: Bars, strategy: Any, params: dict[str, Any], config: BacktestConfig,
-              engine: Any, trade_from: int) -> BacktestResult:  # fmt: skip
+def _backtest(
+    bars: Bars,
+    strategy: Any,
+    params: dict[str, Any],
+    config: BacktestConfig,
+    engine: Any,
+    trade_from: int,
+) -> BacktestResult:
     from chainflow.backtest.api import run_backtest
 
     return run_backtest(bars, strategy, params, config, engine=engine, trade_from=trade_from)

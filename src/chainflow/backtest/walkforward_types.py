@@ -78,12 +78,19 @@ class WindowResult:
     def to_json(self) -> dict[str, Any]:
         """Return the window as JSON-safe data (without its curve)."""
         out = {
-            "index": self.window.index, "is_start": self.window.is_start,
-            "is_stop": self.window.is_stop, "oos_start": self.window.oos_start,
-            "oos_stop": self.window.oos_stop, "is_from_ts": self.is_from_ts,
-            "is_to_ts": self.is_to_ts, "oos_from_ts": self.oos_from_ts,
-            "oos_to_ts": self.oos_to_ts, "params": self.params, "trials": self.trials,
-            "feasible": self.feasible, "oos_trades": self.oos_trades,
+            "index": self.window.index,
+            "is_start": self.window.is_start,
+            "is_stop": self.window.is_stop,
+            "oos_start": self.window.oos_start,
+            "oos_stop": self.window.oos_stop,
+            "is_from_ts": self.is_from_ts,
+            "is_to_ts": self.is_to_ts,
+            "oos_from_ts": self.oos_from_ts,
+            "oos_to_ts": self.oos_to_ts,
+            "params": self.params,
+            "trials": self.trials,
+            "feasible": self.feasible,
+            "oos_trades": self.oos_trades,
             "is_return_pct": _json(self.is_metrics.get("return_pct", math.nan)),
             "oos_return_pct": _json(self.oos_metrics.get("return_pct", math.nan)),
             "is_sharpe": _json(self.is_metrics.get("sharpe", math.nan)),
@@ -91,13 +98,14 @@ class WindowResult:
             "is_annual_return": _json(self.is_annual_return),
             "oos_annual_return": _json(self.oos_annual_return),
             "efficiency": _json(self.efficiency),
-        }  # fmt: skip
+        }
         if self.training is not None:
             out["training"] = {
                 "train_from_ts": self.training.train_from_ts,
                 "train_to_ts": self.training.train_to_ts,
-                "label_end_ts": self.training.label_end_ts, "rows": self.training.rows,
-            }  # fmt: skip
+                "label_end_ts": self.training.label_end_ts,
+                "rows": self.training.rows,
+            }
         return out
 
 
@@ -131,16 +139,23 @@ class WalkForwardResult:
         """Return the summary and the per-window table (the curve with ``include_curves``)."""
         trades = sum(w.oos_trades for w in self.windows)
         out: dict[str, Any] = {
-            "strategy": self.strategy, "method": self.method, "objective": self.objective,
-            "anchored": self.anchored, **self.settings, "windows": len(self.windows),
-            "oos_trades": trades, "final_equity": self.final_equity,
+            "strategy": self.strategy,
+            "method": self.method,
+            "objective": self.objective,
+            "anchored": self.anchored,
+            **self.settings,
+            "windows": len(self.windows),
+            "oos_trades": trades,
+            "final_equity": self.final_equity,
             **{k: _json(v) for k, v in self.oos_metrics.items()},
             "oos_annual_return": _json(self.oos_annual_return),
             "is_annual_return_mean": _json(self.is_annual_return_mean),
-            "efficiency": _json(self.efficiency), "bars_per_year": self.bars_per_year,
-            "stability": self.stability, "window_results": [w.to_json() for w in self.windows],
+            "efficiency": _json(self.efficiency),
+            "bars_per_year": self.bars_per_year,
+            "stability": self.stability,
+            "window_results": [w.to_json() for w in self.windows],
             "elapsed_s": round(self.elapsed_s, 6),
-        }  # fmt: skip
+        }
         if include_curves:
             out["ts"] = self.ts.tolist()
             out["equity_curve"] = self.equity.tolist()

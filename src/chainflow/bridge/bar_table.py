@@ -146,8 +146,13 @@ async def read_bars(
     """
     await store.ensure_table(BAR_TABLE)
     rows = await scan_latest_per_ts(
-        store, BAR_TABLE.name, tenant_id=tenant_id, symbol=symbol, end_ms=end_ms,
-        count=count, where={"timeframe": timeframe.value},
+        store,
+        BAR_TABLE.name,
+        tenant_id=tenant_id,
+        symbol=symbol,
+        end_ms=end_ms,
+        count=count,
+        where={"timeframe": timeframe.value},
         version=lambda row: (row["tick_count"], row["last_tick_ts"]),  # as ``latest_bars``
-    )  # fmt: skip
+    )
     return [bar_from_row(row) for row in rows]

@@ -269,9 +269,21 @@ def _bar_of_tick(symbol: str, timeframe: Timeframe, bucket: int, tick: Tick) -> 
     spread = tick.ask - tick.bid
     bid = tick.bid
     return AggregatedBar(
-        symbol, timeframe, bucket, bid, bid, bid, bid, tick.volume, 1,
-        spread, spread, spread, tick.ts, tick.ts,
-    )  # fmt: skip
+        symbol,
+        timeframe,
+        bucket,
+        bid,
+        bid,
+        bid,
+        bid,
+        tick.volume,
+        1,
+        spread,
+        spread,
+        spread,
+        tick.ts,
+        tick.ts,
+    )
 
 
 def _add_tick(bar: AggregatedBar, tick: Tick) -> AggregatedBar:

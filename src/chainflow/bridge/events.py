@@ -72,11 +72,18 @@ class TicksAccepted(Event):
     received_us: int = 0
 
     def to_json(self) -> bytes:
-        return orjson.dumps({  # per tick on the hot path: no dataclasses.asdict
-            "tenant_id": self.tenant_id, "symbol": self.symbol, "ts_recv_ms": self.ts_recv_ms,
-            "ticks": self.ticks, "connection": self.connection, "signals": self.signals,
-            "received_us": self.received_us,
-        }, option=orjson.OPT_SERIALIZE_NUMPY)  # fmt: skip
+        return orjson.dumps(
+            {  # per tick on the hot path: no dataclasses.asdict
+                "tenant_id": self.tenant_id,
+                "symbol": self.symbol,
+                "ts_recv_ms": self.ts_recv_ms,
+                "ticks": self.ticks,
+                "connection": self.connection,
+                "signals": self.signals,
+                "received_us": self.received_us,
+            },
+            option=orjson.OPT_SERIALIZE_NUMPY,
+        )
 
     @classmethod
     def from_json(cls, data: bytes) -> TicksAccepted:
@@ -84,17 +91,25 @@ class TicksAccepted(Event):
         try:
             raw: dict[str, Any] = orjson.loads(data)
             rows = tuple(
-                (int(r[0]), float(r[1]), float(r[2]), float(r[3]), bool(r[4]),
-                 None if len(r) < 6 or r[5] is None else int(r[5]))
+                (
+                    int(r[0]),
+                    float(r[1]),
+                    float(r[2]),
+                    float(r[3]),
+                    bool(r[4]),
+                    None if len(r) < 6 or r[5] is None else int(r[5]),
+                )
                 for r in raw["ticks"]
-            )  # fmt: skip
+            )
             return cls(
-                tenant_id=str(raw["tenant_id"]), symbol=str(raw["symbol"]),
-                ts_recv_ms=int(raw["ts_recv_ms"]), ticks=rows,
+                tenant_id=str(raw["tenant_id"]),
+                symbol=str(raw["symbol"]),
+                ts_recv_ms=int(raw["ts_recv_ms"]),
+                ticks=rows,
                 connection=str(raw.get("connection", "")),
                 signals=str(raw.get("signals", "on_change")),
                 received_us=int(raw.get("received_us", 0)),
-            )  # fmt: skip
+            )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ValueError(f"expected published ticks; received {data[:200]!r}: {exc}") from exc
 

@@ -31,6 +31,14 @@ from chainflow.bridge.events import (
     executions_topic,
     ticks_topic,
 )
+from chainflow.bridge.ingest_protocol import (
+    Frame,
+    ProtocolViolation,
+    SeqTracker,
+    duplicate_rejection,
+    error_frame,
+    rejected_frame,
+)
 from chainflow.bridge.quarantine import TickQuarantine
 from chainflow.bridge.symbols import SYMBOL_PATTERN
 from chainflow.bridge.tick_message import (
@@ -58,44 +66,6 @@ from chainflow.storage.api import Cache, TimeSeriesStore
 
 MAX_BATCH_ITEMS = 1000
 MAX_ERROR_FRAMES_PER_MESSAGE = 50
-Frame = dict[str, Any]
-
-
-class ProtocolViolation(Exception):
-    """The client broke the protocol; the connection closes with ``close_code``."""
-
-    def __init__(self, message: str, close_code: int = 4002) -> None:
-        super().__init__(message)
-        self.close_code = close_code
-
-
-class SeqTracker:
-    """The highest contiguous settled ``seq`` of one connection.
-
-    The run starts at the lowest seq of the connection's first message (``observe``), not at
-    the first settled one: if that message's first ticks were rate-limited, the ack must
-    wait for them instead of passing over them.
-    """
-
-    def __init__(self) -> None:
-        self._next: int | None = None
-        self._pending: set[int] = set()
-        self.highest: int | None = None
-
-    def observe(self, seqs: list[int]) -> None:
-        if self._next is None and seqs:
-            self._next = min(seqs)
-
-    def settle(self, seq: int) -> None:
-        if self._next is None:
-            self._next = seq
-        if seq < self._next:
-            return  # settled before (a resend)
-        self._pending.add(seq)
-        while self._next in self._pending:
-            self._pending.discard(self._next)
-            self.highest = self._next
-            self._next += 1
 
 
 @dataclass(slots=True)
@@ -146,14 +116,14 @@ class IngestSession:
             self._usage.record(self._principal.tenant_id, ticks=0, messages=1)
         message = decode_frame(text)  # nesting bounded before parsing; never raises
         if isinstance(message, Rejection):
-            return [_rejected(message)]
+            return [rejected_frame(message)]
         kind = message.get("type")
         if kind == "tick":
             return await self._ingest([message])
         if kind == "ticks":
             batch = validate_message(TicksMessage, message)
             if isinstance(batch, Rejection):
-                return [_rejected(batch)]
+                return [rejected_frame(batch)]
             if len(batch.items) > MAX_BATCH_ITEMS:
                 raise ProtocolViolation(
                     f"a batch holds at most {MAX_BATCH_ITEMS} ticks; received {len(batch.items)}"
@@ -165,7 +135,7 @@ class IngestSession:
             return await self._execution(message)
         received = repr(kind[:40]) if isinstance(kind, str) else describe_value(kind)
         return [
-            _error(
+            error_frame(
                 RejectCode.INVALID_SCHEMA,
                 f"expected type 'tick', 'ticks', 'hello' or 'execution'; received {received}",
                 message_seq(message),
@@ -176,14 +146,14 @@ class IngestSession:
         """Publish a real fill the client reports; the trading engine reconciles it."""
         report = validate_message(ExecutionMessage, message)
         if isinstance(report, Rejection):
-            return [_rejected(report)]
+            return [rejected_frame(report)]
         symbol = self._feed.validator.normalize_symbol(report.symbol)
         if SYMBOL_PATTERN.fullmatch(symbol) is None:
             problem = (
                 f"expected a symbol matching {SYMBOL_PATTERN.pattern} after normalization; "
                 f"received {report.symbol[:40]!r}"
             )
-            return [_error(RejectCode.INVALID_SYMBOL, problem, message_seq(message))]
+            return [error_frame(RejectCode.INVALID_SYMBOL, problem, message_seq(message))]
         tenant = self._principal.tenant_id
         event = ExecutionReported(tenant, self.connection_id, report.published_fields(symbol))
         await self._bus.publish(executions_topic(tenant), event.to_json())
@@ -193,7 +163,7 @@ class IngestSession:
     def _hello(self, message: dict[str, Any]) -> list[Frame]:
         hello = validate_message(HelloMessage, message)
         if isinstance(hello, Rejection):
-            return [_rejected(hello)]
+            return [rejected_frame(hello)]
         self.signals_mode = hello.signals or "on_change"
         self.symbols = tuple(s.strip().upper() for s in hello.symbols or ())
         return [{"type": "hello", "signals": self.signals_mode, "symbols": list(self.symbols)}]
@@ -271,7 +241,7 @@ class IngestSession:
         later: list[tuple[Accepted, int | None]] = []
         for pair, new in zip(accepted, is_new, strict=True):
             if not new:
-                self._refuse(_duplicate(pair[0].tick, pair[1]), frames)
+                self._refuse(duplicate_rejection(pair[0].tick, pair[1]), frames)
             elif id(pair) not in live_ids:
                 later.append(pair)
             elif pair[1] is not None:
@@ -324,7 +294,7 @@ class IngestSession:
         if rejection.seq is not None:
             self._seqs.settle(rejection.seq)
         if len(frames) < MAX_ERROR_FRAMES_PER_MESSAGE:
-            frames.append(_error(rejection.code, rejection.message, rejection.seq))
+            frames.append(error_frame(rejection.code, rejection.message, rejection.seq))
 
     async def _publish(self, accepted: list[tuple[Accepted, int | None]]) -> None:
         by_symbol: dict[str, list[TickRow]] = defaultdict(list)
@@ -335,9 +305,14 @@ class IngestSession:
         tenant = self._principal.tenant_id
         for symbol, rows in by_symbol.items():
             event = TicksAccepted(
-                tenant, symbol, now, tuple(rows), connection=self.connection_id,
-                signals=self.signals_mode, received_us=self._received_us,
-            )  # fmt: skip
+                tenant,
+                symbol,
+                now,
+                tuple(rows),
+                connection=self.connection_id,
+                signals=self.signals_mode,
+                received_us=self._received_us,
+            )
             await self._bus.publish(ticks_topic(tenant, symbol), event.to_json())
 
     async def _recover_bars(self, ticks: list[Tick]) -> list[tuple[AggregatedBar, bool]]:
@@ -369,31 +344,22 @@ class IngestSession:
         for bar, was_revised in zip(finished, revised, strict=True):
             spread = bar.spread_mean
             event = BarPublished(
-                tenant, bar.symbol, bar.timeframe.value, bar.ts, bar.open, bar.high, bar.low,
-                bar.close, bar.volume, bar.tick_count, spread if math.isfinite(spread) else None,
+                tenant,
+                bar.symbol,
+                bar.timeframe.value,
+                bar.ts,
+                bar.open,
+                bar.high,
+                bar.low,
+                bar.close,
+                bar.volume,
+                bar.tick_count,
+                spread if math.isfinite(spread) else None,
                 revised=was_revised,
-            )  # fmt: skip
+            )
             await self._bus.publish(bars_topic(tenant, bar.symbol, bar.timeframe), event.to_json())
 
 
 def _live_edge(watermark: int | None) -> int | float:
     """Return the ts after which a tick is certainly new (none while the store is unsure)."""
     return math.inf if watermark is None else watermark
-
-
-def _duplicate(tick: Tick, seq: int | None) -> Rejection:
-    return Rejection(
-        RejectCode.DUPLICATE,
-        f"expected a tick not stored before; {tick.symbol} ts {tick.ts} bid {tick.bid!r} "
-        f"ask {tick.ask!r} is already stored",
-        seq,
-    )
-
-
-def _error(code: RejectCode | str, message: str, seq: int | None = None) -> Frame:
-    value = code.value if isinstance(code, RejectCode) else code
-    return {"type": "error", "code": value, "message": message, "seq": seq}
-
-
-def _rejected(rejection: Rejection) -> Frame:
-    return _error(rejection.code, rejection.message, rejection.seq)

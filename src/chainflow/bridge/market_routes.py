@@ -228,6 +228,11 @@ def build_market_router(
 
 def _bar_fields(bar: Any) -> dict[str, Any]:
     return {
-        "ts": bar.ts, "open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close,
-        "volume": bar.volume, "tick_count": bar.tick_count,
-    }  # fmt: skip
+        "ts": bar.ts,
+        "open": bar.open,
+        "high": bar.high,
+        "low": bar.low,
+        "close": bar.close,
+        "volume": bar.volume,
+        "tick_count": bar.tick_count,
+    }

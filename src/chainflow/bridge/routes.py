@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from chainflow.bridge.ingest import IngestSession, ProtocolViolation, TenantFeed
+from chainflow.bridge.ingest import IngestSession, TenantFeed
+from chainflow.bridge.ingest_protocol import ProtocolViolation
 from chainflow.bridge.message_guard import MessageGuard
 from chainflow.bridge.usage import UsageMeter
 from chainflow.bridge.ws_messages import MAX_FRAME_CHARS

@@ -269,17 +269,25 @@ def replay_command(
                 f"signal {frame.get('symbol')} {frame.get('action')} "
                 f"conf={frame.get('confidence')} size={frame.get('size')} seq={frame.get('seq')}"
                 + (f" ({why})" if why and why not in explained else ""),
-                highlight=False, markup=False, soft_wrap=True,
-            )  # fmt: skip
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
             explained.add(why)
 
         try:
             summary = asyncio.run(
                 replay_file(
-                    file, ws_ticks_url(url), api_key, name, factor, on_progress,
-                    shift_to_now=shift_to_now, on_signal=on_signal,
+                    file,
+                    ws_ticks_url(url),
+                    api_key,
+                    name,
+                    factor,
+                    on_progress,
+                    shift_to_now=shift_to_now,
+                    on_signal=on_signal,
                 )
-            )  # fmt: skip
+            )
         except (Mt5ClientError, ReplayFileError, TimeoutError, OSError) as e:
             console.print(f"[red]replay failed:[/red] {e or type(e).__name__}")
             raise typer.Exit(1) from e

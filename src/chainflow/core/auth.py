@@ -57,9 +57,13 @@ class Permission(StrEnum):
 
 
 _VIEWER = frozenset(
-    {Permission.PROFILE_READ, Permission.TENANT_READ, Permission.MARKET_READ,
-     Permission.SIGNALS_READ}
-)  # fmt: skip
+    {
+        Permission.PROFILE_READ,
+        Permission.TENANT_READ,
+        Permission.MARKET_READ,
+        Permission.SIGNALS_READ,
+    }
+)
 _TRADER = _VIEWER | {
     Permission.TRADE,
     Permission.BACKTEST_RUN,
@@ -94,7 +98,7 @@ SCOPE_PERMISSIONS: dict[Scope, frozenset[Permission]] = {
             Permission.MARKET_READ,
             Permission.SIGNALS_READ,
         }
-    ),  # fmt: skip
+    ),
     Scope.TRADE: frozenset({Permission.TRADE}),
 }
 
@@ -181,7 +185,7 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
                 Feature.OPTIMIZATION,
                 Feature.REPORT_EXPORTS,
             }
-        ),  # fmt: skip
+        ),
         backtest_combination_bars=500_000_000,
     ),
     Tier.ENTERPRISE: TierLimits(

@@ -72,10 +72,14 @@ async def correlation_report(
                 lag = result.best_lag
                 if lag < 0:
                     leader, follower, lag = symbols[j], first, -lag
-                pairs.append({
-                    "leader": leader, "follower": follower, "best_lag": lag,
-                    "correlation": _finite(result.best_correlation),
-                })  # fmt: skip
+                pairs.append(
+                    {
+                        "leader": leader,
+                        "follower": follower,
+                        "best_lag": lag,
+                        "correlation": _finite(result.best_correlation),
+                    }
+                )
     return {
         "timeframe": timeframe,
         "window": window,

@@ -59,14 +59,18 @@ class FeaturesComputed(Event):
         try:
             raw = json.loads(data)
             return cls(
-                tenant_id=str(raw["tenant_id"]), symbol=str(raw["symbol"]),
-                timeframe=str(raw["timeframe"]), ts=int(raw["ts"]),
-                feature_set=str(raw["feature_set"]), fingerprint=str(raw["fingerprint"]),
+                tenant_id=str(raw["tenant_id"]),
+                symbol=str(raw["symbol"]),
+                timeframe=str(raw["timeframe"]),
+                ts=int(raw["ts"]),
+                feature_set=str(raw["feature_set"]),
+                fingerprint=str(raw["fingerprint"]),
                 names=tuple(raw["names"]),
                 values=tuple(None if v is None else float(v) for v in raw["values"]),
-                regime=raw.get("regime"), revised=bool(raw.get("revised", False)),
+                regime=raw.get("regime"),
+                revised=bool(raw.get("revised", False)),
                 bar=raw.get("bar"),
-            )  # fmt: skip
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"expected a feature vector; received {data[:200]!r}: {exc}") from exc
 

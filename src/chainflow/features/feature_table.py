@@ -152,8 +152,13 @@ async def read_recent_vectors(
     spec = feature_table(feature_set)
     await store.ensure_table(spec)
     rows = await scan_latest_per_ts(
-        store, spec.name, tenant_id=tenant_id, symbol=symbol, end_ms=end_ms, count=count,
+        store,
+        spec.name,
+        tenant_id=tenant_id,
+        symbol=symbol,
+        end_ms=end_ms,
+        count=count,
         where={"timeframe": timeframe, "fingerprint": feature_set.fingerprint},
         version=lambda row: row["computed_ms"],
-    )  # fmt: skip
+    )
     return [vector_from_row(feature_set, row) for row in rows]

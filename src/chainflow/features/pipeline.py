@@ -119,6 +119,11 @@ def bar_values(
 ) -> BarValues:
     """Return the engine's input for one bar; an unknown spread is NaN."""
     return BarValues(
-        ts=ts, open=open_, high=high, low=low, close=close, volume=volume,
+        ts=ts,
+        open=open_,
+        high=high,
+        low=low,
+        close=close,
+        volume=volume,
         spread=math.nan if spread is None else spread,
-    )  # fmt: skip
+    )

@@ -83,7 +83,7 @@ def build_features_router(
                 names=list(fs.names),
                 warmup_bars=fs.warmup_bars,
                 definition=fs.to_dict(),
-            )  # fmt: skip
+            )
             for fs in FEATURE_SETS.values()
         ]
 
@@ -101,13 +101,16 @@ def build_features_router(
                 "(stream ticks to /ws/ticks or import bars)"
             )
         return LatestFeaturesOut(
-            symbol=name, timeframe=timeframe, ts=stored.ts, feature_set=feature_set.key,
+            symbol=name,
+            timeframe=timeframe,
+            ts=stored.ts,
+            feature_set=feature_set.key,
             fingerprint=feature_set.fingerprint,
             features={
                 n: finite_or_none(v) for n, v in zip(feature_set.names, stored.values, strict=True)
             },
             regime=stored.regime,
-        )  # fmt: skip
+        )
 
     @router.get("/correlation", summary="Rolling correlation, currency strength and lead-lag")
     async def correlation(
@@ -123,9 +126,14 @@ def build_features_router(
                 f"expected 2 to {max_symbols} distinct symbols; received {len(names)}"
             )
         report = await correlation_report(
-            store, principal.tenant_id, names, timeframe,
-            window=window, max_lag=max_lag, end_ms=clock.now_ms() + 1,
-        )  # fmt: skip
+            store,
+            principal.tenant_id,
+            names,
+            timeframe,
+            window=window,
+            max_lag=max_lag,
+            end_ms=clock.now_ms() + 1,
+        )
         return CorrelationOut(**report)
 
     return router

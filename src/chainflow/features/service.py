@@ -165,9 +165,11 @@ class FeaturesService:
             cross = self._cross.get(cross_key)
             if cross is None:
                 cross = self._cross[cross_key] = TenantCrossAsset(
-                    bar.tenant_id, timeframe.value, self.settings.correlation_window,
+                    bar.tenant_id,
+                    timeframe.value,
+                    self.settings.correlation_window,
                     self.settings.correlation_max_symbols,
-                )  # fmt: skip
+                )
             if cross.wants(bar.symbol) or (bar.revised and bar.symbol in cross.symbols):
                 symbols = sorted({*cross.symbols, bar.symbol})
                 count = 2 * cross.window + 2
@@ -221,9 +223,13 @@ class FeaturesService:
         outputs = [pipeline.update(_values_of(bar))]
         if old is not None and old.last_ts is not None and old.last_ts > bar.ts:
             later = await read_bars(
-                self._store, TenantId(tenant), symbol, timeframe,
-                end_ms=old.last_ts + 1, count=count,
-            )  # fmt: skip
+                self._store,
+                TenantId(tenant),
+                symbol,
+                timeframe,
+                end_ms=old.last_ts + 1,
+                count=count,
+            )
             outputs += [pipeline.update(_values_of(b)) for b in later if b.ts > bar.ts]
         self._pipelines[key] = pipeline
         self._undo.pop(key, None)
@@ -245,20 +251,31 @@ class FeaturesService:
                 out.values.tolist(),
                 out.regime,
                 computed_ms=now,
-            )  # fmt: skip
+            )
             for out in outputs
         ]
         await self._store.ensure_table(self._table)  # a dictionary lookup once declared
         await self._store.append(self._table.name, rows)
         for out in outputs:
             event = FeaturesComputed(
-                tenant_id=tenant, symbol=symbol, timeframe=timeframe.value, ts=out.ts,
-                feature_set=fs.key, fingerprint=fs.fingerprint, names=fs.names,
+                tenant_id=tenant,
+                symbol=symbol,
+                timeframe=timeframe.value,
+                ts=out.ts,
+                feature_set=fs.key,
+                fingerprint=fs.fingerprint,
+                names=fs.names,
                 values=tuple(finite_or_none(v) for v in out.values.tolist()),
-                regime=out.regime.to_dict(), revised=revised,
-                bar={"open": out.bar.open, "high": out.bar.high, "low": out.bar.low,
-                     "close": out.bar.close, "volume": out.bar.volume},
-            )  # fmt: skip
+                regime=out.regime.to_dict(),
+                revised=revised,
+                bar={
+                    "open": out.bar.open,
+                    "high": out.bar.high,
+                    "low": out.bar.low,
+                    "close": out.bar.close,
+                    "volume": out.bar.volume,
+                },
+            )
             await self._bus.publish(
                 features_topic(tenant, symbol, timeframe.value), event.to_json()
             )
@@ -270,10 +287,15 @@ class FeaturesService:
                     else out.regime.volatility_probabilities
                 )
                 change = RegimeChanged(
-                    tenant_id=tenant, symbol=symbol, timeframe=timeframe.value, ts=out.ts,
-                    kind=kind, previous=previous, current=current,
+                    tenant_id=tenant,
+                    symbol=symbol,
+                    timeframe=timeframe.value,
+                    ts=out.ts,
+                    kind=kind,
+                    previous=previous,
+                    current=current,
                     probabilities={k: finite_or_none(v) for k, v in probabilities.items()},
-                )  # fmt: skip
+                )
                 await self._bus.publish(
                     regime_topic(tenant, symbol, timeframe.value), change.to_json()
                 )

@@ -100,9 +100,14 @@ def combine_models(
     assert shared_input is not None
     opsets.setdefault("", 15)  # the Identity/Gather/Constant nodes added here need it
     graph = helper.make_graph(
-        nodes, "chainflow_bundle", [shared_input], outputs,
-        initializer=initializers, sparse_initializer=sparse, value_info=value_info,
-    )  # fmt: skip
+        nodes,
+        "chainflow_bundle",
+        [shared_input],
+        outputs,
+        initializer=initializers,
+        sparse_initializer=sparse,
+        value_info=value_info,
+    )
     combined = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid(domain, v) for domain, v in sorted(opsets.items())],
@@ -152,7 +157,7 @@ def _windowed_feed(
             [],
             [last],
             value=numpy_helper.from_array(np.array(window - 1, dtype=np.int64), last),
-        ),  # fmt: skip
+        ),
         helper.make_node("Gather", [input_name, last], [part_input.name], axis=1),
     ]
 

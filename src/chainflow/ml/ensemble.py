@@ -63,10 +63,14 @@ def fit_ensemble_weights(
 
     uniform = np.full(n_members, 1.0 / n_members)
     result = minimize(
-        loss, uniform, jac=gradient, method="SLSQP", bounds=[(0.0, 1.0)] * n_members,
+        loss,
+        uniform,
+        jac=gradient,
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * n_members,
         constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": np.ones_like}],
         options={"maxiter": max_iterations, "ftol": 1e-12},
-    )  # fmt: skip
+    )
     candidates = [_onto_simplex(result.x), uniform, *np.eye(n_members)]
     return min(candidates, key=loss)
 
@@ -146,15 +150,22 @@ def ensemble_to_onnx(
         )
     nodes.append(helper.make_node("Sum", weighted, [OUTPUT_NAME]))
     graph = helper.make_graph(
-        nodes, "chainflow_ensemble",
-        [helper.make_tensor_value_info(
-            INPUT_NAME, onnx.TensorProto.FLOAT, [BATCH_AXIS_NAME, window, n_features]
-        )],
-        [helper.make_tensor_value_info(
-            OUTPUT_NAME, onnx.TensorProto.FLOAT, [BATCH_AXIS_NAME, N_CLASSES]
-        )],
-        initializer=initializers, sparse_initializer=sparse, value_info=value_info,
-    )  # fmt: skip
+        nodes,
+        "chainflow_ensemble",
+        [
+            helper.make_tensor_value_info(
+                INPUT_NAME, onnx.TensorProto.FLOAT, [BATCH_AXIS_NAME, window, n_features]
+            )
+        ],
+        [
+            helper.make_tensor_value_info(
+                OUTPUT_NAME, onnx.TensorProto.FLOAT, [BATCH_AXIS_NAME, N_CLASSES]
+            )
+        ],
+        initializer=initializers,
+        sparse_initializer=sparse,
+        value_info=value_info,
+    )
     combined = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid(domain, v) for domain, v in sorted(opsets.items())],

@@ -49,24 +49,26 @@ def family(name: str, *, threads: int = 2, max_seconds: float | None = None) -> 
             "lightgbm": gbm.train_lightgbm_classifier,
         }[name]
         return Family(
-            name, 1,
+            name,
+            1,
             fit=lambda X, y, seed: train(X, y, seed=seed, n_threads=threads),
             predict=_gbm_predict,
             export=lambda model, k: onnx_export.classifier_to_onnx(model, k),
-        )  # fmt: skip
+        )
     if name in SEQUENCE_FAMILIES:
         sequence = _sequence_module(name)
         train_sequence = (
             sequence.train_lstm_classifier if name == "lstm" else sequence.train_cnn_classifier
         )
         return Family(
-            name, SEQUENCE_WINDOW,
+            name,
+            SEQUENCE_WINDOW,
             fit=lambda X, y, seed: train_sequence(
                 X, y, seed=seed, num_threads=threads, max_seconds=max_seconds
             ),
             predict=lambda model, X: np.asarray(sequence.predict_proba(model, X), dtype=np.float64),
             export=lambda model, k: sequence.sequence_to_onnx(model, SEQUENCE_WINDOW, k),
-        )  # fmt: skip
+        )
     raise InvalidInput(f"expected a model family among {', '.join(FAMILIES)}; received {name!r}")
 
 

@@ -92,14 +92,9 @@ def train_xgboost_classifier(
     settings = _merge(
         XGBOOST_DEFAULTS, params, objective="multi:softprob", random_state=seed, n_jobs=n_threads
     )
-    settings["n_estimators"] = _best_rounds(
-        lambda extra: xgboost.XGBClassifier(**settings, **extra), features, labels,
-        classifier=True, library="xgboost",
-    ) or settings["n_estimators"]  # fmt: skip
-    features, labels, weights = _add_missing_class_placeholders(features, labels)
-    model = xgboost.XGBClassifier(**settings)
-    model.fit(features, labels, sample_weight=weights)
-    return model
+    return _fit(
+        xgboost.XGBClassifier, settings, features, labels, classifier=True, library="xgboost"
+    )
 
 
 def train_lightgbm_classifier(
@@ -115,14 +110,9 @@ def train_lightgbm_classifier(
     settings = _merge(
         LIGHTGBM_DEFAULTS, params, objective="multiclass", **_lightgbm_determinism(seed, n_threads)
     )
-    settings["n_estimators"] = _best_rounds(
-        lambda extra: lightgbm.LGBMClassifier(**settings, **extra), features, labels,
-        classifier=True, library="lightgbm",
-    ) or settings["n_estimators"]  # fmt: skip
-    features, labels, weights = _add_missing_class_placeholders(features, labels)
-    model = lightgbm.LGBMClassifier(**settings)
-    model.fit(features, labels, sample_weight=weights)
-    return model
+    return _fit(
+        lightgbm.LGBMClassifier, settings, features, labels, classifier=True, library="lightgbm"
+    )
 
 
 def train_xgboost_regressor(
@@ -136,16 +126,15 @@ def train_xgboost_regressor(
     """Fit an XGBoost regressor (squared error), e.g. for forward volatility or momentum."""
     features, targets = _validate_regression_data(X, y)
     settings = _merge(
-        XGBOOST_DEFAULTS, params, objective="reg:squarederror", random_state=seed,
+        XGBOOST_DEFAULTS,
+        params,
+        objective="reg:squarederror",
+        random_state=seed,
         n_jobs=n_threads,
-    )  # fmt: skip
-    settings["n_estimators"] = _best_rounds(
-        lambda extra: xgboost.XGBRegressor(**settings, **extra), features, targets,
-        classifier=False, library="xgboost",
-    ) or settings["n_estimators"]  # fmt: skip
-    model = xgboost.XGBRegressor(**settings)
-    model.fit(features, targets)
-    return model
+    )
+    return _fit(
+        xgboost.XGBRegressor, settings, features, targets, classifier=False, library="xgboost"
+    )
 
 
 def train_lightgbm_regressor(
@@ -161,12 +150,39 @@ def train_lightgbm_regressor(
     settings = _merge(
         LIGHTGBM_DEFAULTS, params, objective="regression", **_lightgbm_determinism(seed, n_threads)
     )
-    settings["n_estimators"] = _best_rounds(
-        lambda extra: lightgbm.LGBMRegressor(**settings, **extra), features, targets,
-        classifier=False, library="lightgbm",
-    ) or settings["n_estimators"]  # fmt: skip
-    model = lightgbm.LGBMRegressor(**settings)
-    model.fit(features, targets)
+    return _fit(
+        lightgbm.LGBMRegressor, settings, features, targets, classifier=False, library="lightgbm"
+    )
+
+
+def _fit(
+    make: Any,
+    settings: dict[str, Any],
+    features: NDArray[np.float32],
+    targets: NDArray[Any],
+    *,
+    classifier: bool,
+    library: str,
+) -> Any:
+    """Fit ``make(**settings)`` with the rounds early stopping chose (else the configured
+    count); a classifier first gets placeholders for the classes its labels lack."""
+    settings["n_estimators"] = (
+        _best_rounds(
+            lambda extra: make(**settings, **extra),
+            features,
+            targets,
+            classifier=classifier,
+            library=library,
+        )
+        or settings["n_estimators"]
+    )
+    if not classifier:
+        model = make(**settings)
+        model.fit(features, targets)
+        return model
+    features, targets, weights = _add_missing_class_placeholders(features, targets)
+    model = make(**settings)
+    model.fit(features, targets, sample_weight=weights)
     return model
 
 
@@ -200,9 +216,13 @@ def _best_rounds(
     else:
         model = make({})
         model.fit(
-            fit_x, fit_y, sample_weight=weights, eval_X=(val_x,), eval_y=(val_y,),
+            fit_x,
+            fit_y,
+            sample_weight=weights,
+            eval_X=(val_x,),
+            eval_y=(val_y,),
             callbacks=[lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
-        )  # fmt: skip
+        )
         best = int(model.best_iteration_ or model.n_estimators)
     return max(best, MIN_ROUNDS)
 

@@ -75,16 +75,25 @@ class LiveScoring:
         """Fill ``state`` with what the store holds before ``vector``'s bar."""
         tenant, symbol, timeframe = key
         bars = await read_bars(
-            self._store, TenantId(tenant), symbol, Timeframe(timeframe),
-            end_ms=vector.ts, count=BARS_KEPT + ATR_WARMUP_BARS,
-        )  # fmt: skip
+            self._store,
+            TenantId(tenant),
+            symbol,
+            Timeframe(timeframe),
+            end_ms=vector.ts,
+            count=BARS_KEPT + ATR_WARMUP_BARS,
+        )
         for bar in bars:
             state.add_bar(bar.ts, bar.open, bar.high, bar.low, bar.close)
         feature_set = get_feature_set(vector.feature_set)
         stored = await read_recent_vectors(
-            self._store, TenantId(tenant), symbol, timeframe, feature_set,
-            end_ms=vector.ts, count=max(state.window, VECTORS_KEPT),
-        )  # fmt: skip
+            self._store,
+            TenantId(tenant),
+            symbol,
+            timeframe,
+            feature_set,
+            end_ms=vector.ts,
+            count=max(state.window, VECTORS_KEPT),
+        )
         for item in stored:
             state.add_vector(item.ts, _array(item.values))
         if model is not None:
@@ -97,24 +106,41 @@ class LiveScoring:
         tenant, symbol, timeframe = key
         ref = model.version.ref
         made = await recent_rows(
-            self._store, PREDICTIONS_TABLE, TenantId(tenant), symbol, timeframe, ref,
-            end_ms=end_ms, count=BARS_KEPT,
-        )  # fmt: skip
+            self._store,
+            PREDICTIONS_TABLE,
+            TenantId(tenant),
+            symbol,
+            timeframe,
+            ref,
+            end_ms=end_ms,
+            count=BARS_KEPT,
+        )
         scored = await recent_rows(
-            self._store, SCORES_TABLE, TenantId(tenant), symbol, timeframe, ref,
-            end_ms=end_ms, count=BARS_KEPT,
-        )  # fmt: skip
+            self._store,
+            SCORES_TABLE,
+            TenantId(tenant),
+            symbol,
+            timeframe,
+            ref,
+            end_ms=end_ms,
+            count=BARS_KEPT,
+        )
         done = {row["ts"] for row in scored}
         kind = str(model.version.label.get("kind", "direction"))
         for row in made:
             if row["ts"] not in done:
                 state.pending.append(
                     PendingPrediction(
-                        ts=row["ts"], model=ref, probabilities=probabilities_of(row),
-                        close=row["close"], atr=row["atr"], horizon=row["horizon"],
-                        threshold_atr=row["threshold_atr"], kind=kind,
+                        ts=row["ts"],
+                        model=ref,
+                        probabilities=probabilities_of(row),
+                        close=row["close"],
+                        atr=row["atr"],
+                        horizon=row["horizon"],
+                        threshold_atr=row["threshold_atr"],
+                        kind=kind,
                     )
-                )  # fmt: skip
+                )
 
     async def score_due(self, key: Key, state: KeyState, model: ServedModel) -> None:
         tenant, symbol, timeframe = key
@@ -126,13 +152,20 @@ class LiveScoring:
                 history.append(
                     (pending.ts, window[:, self.similarity_columns(window)], move, realized)
                 )
-            rows.append({
-                "tenant_id": tenant, "symbol": symbol, "ts": pending.ts,
-                "timeframe": timeframe, "model": pending.model,
-                "p_down": pending.probabilities[0], "p_flat": pending.probabilities[1],
-                "p_up": pending.probabilities[2], "realized": realized,
-                "scored_at_ts": state.last_ts or pending.ts,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "tenant_id": tenant,
+                    "symbol": symbol,
+                    "ts": pending.ts,
+                    "timeframe": timeframe,
+                    "model": pending.model,
+                    "p_down": pending.probabilities[0],
+                    "p_flat": pending.probabilities[1],
+                    "p_up": pending.probabilities[2],
+                    "realized": realized,
+                    "scored_at_ts": state.last_ts or pending.ts,
+                }
+            )
             if pending.model == model.version.ref:
                 tracker = await self.tracker(key, model)
                 before = tracker.below_baseline
@@ -147,10 +180,12 @@ class LiveScoring:
                 self._vectors, pattern_namespace(TenantId(tenant), symbol, timeframe)
             )
             await memory.add_history(
-                [h[0] for h in history], np.stack([h[1] for h in history]),
-                forward_returns=[h[2] for h in history], labels=[h[3] for h in history],
+                [h[0] for h in history],
+                np.stack([h[1] for h in history]),
+                forward_returns=[h[2] for h in history],
+                labels=[h[3] for h in history],
                 known_ts=[state.last_ts or h[0] for h in history],
-            )  # fmt: skip
+            )
 
     @staticmethod
     def similarity_columns(window: np.ndarray) -> slice:
@@ -174,9 +209,12 @@ class LiveScoring:
             window[:, self.similarity_columns(window)], SIMILAR_K, before_ts=ts
         )
         return {
-            "matches": found.count, "up_share": found.up_share, "down_share": found.down_share,
-            "mean_forward_return": found.mean_forward_return, "mean_score": found.mean_score,
-        }  # fmt: skip
+            "matches": found.count,
+            "up_share": found.up_share,
+            "down_share": found.down_share,
+            "mean_forward_return": found.mean_forward_return,
+            "mean_score": found.mean_score,
+        }
 
     async def tracker(self, key: Key, model: ServedModel) -> LivePerformance:
         """Return the live performance of ``model`` on ``key``, warmed from stored scores."""
@@ -190,9 +228,15 @@ class LiveScoring:
                 baseline_accuracy=baseline_accuracy(model.version),
             )
             for row in await recent_rows(
-                self._store, SCORES_TABLE, TenantId(tenant), symbol, timeframe,
-                model.version.ref, end_ms=2**62, count=self._settings.performance_window,
-            ):  # fmt: skip
+                self._store,
+                SCORES_TABLE,
+                TenantId(tenant),
+                symbol,
+                timeframe,
+                model.version.ref,
+                end_ms=2**62,
+                count=self._settings.performance_window,
+            ):
                 tracker.add(ScoredPrediction(row["ts"], probabilities_of(row), row["realized"]))
             self.trackers[tracker_key] = tracker
         return tracker
@@ -201,10 +245,15 @@ class LiveScoring:
         tenant, symbol, timeframe = key
         kind = ModelUnderperforming if tracker.below_baseline else ModelRecovered
         event = kind(
-            tenant_id=tenant, model=model.version.ref, symbol=symbol, timeframe=timeframe,
-            ts=ts, hit_rate=tracker.hit_rate(), baseline_accuracy=tracker.baseline_accuracy,
+            tenant_id=tenant,
+            model=model.version.ref,
+            symbol=symbol,
+            timeframe=timeframe,
+            ts=ts,
+            hit_rate=tracker.hit_rate(),
+            baseline_accuracy=tracker.baseline_accuracy,
             scored=tracker.count,
-        )  # fmt: skip
+        )
         await self._bus.publish(alerts_topic(tenant), event.to_json())
         self.alerts += 1
 

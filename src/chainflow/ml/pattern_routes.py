@@ -45,45 +45,75 @@ def build_pattern_router(
     ) -> dict[str, Any]:
         symbol = symbol.strip().upper()
         stored = await read_recent_vectors(
-            store, principal.tenant_id, symbol, timeframe.value,
-            get_feature_set(feature_set_key), end_ms=2**62, count=SIMILARITY_WINDOW,
-        )  # fmt: skip
+            store,
+            principal.tenant_id,
+            symbol,
+            timeframe.value,
+            get_feature_set(feature_set_key),
+            end_ms=2**62,
+            count=SIMILARITY_WINDOW,
+        )
         empty = {
-            "symbol": symbol, "timeframe": timeframe.value, "window": SIMILARITY_WINDOW,
-            "window_end_ts": stored[-1].ts if stored else None, "matches": [],
-            "up_share": None, "down_share": None, "flat_share": None,
+            "symbol": symbol,
+            "timeframe": timeframe.value,
+            "window": SIMILARITY_WINDOW,
+            "window_end_ts": stored[-1].ts if stored else None,
+            "matches": [],
+            "up_share": None,
+            "down_share": None,
+            "flat_share": None,
             "mean_forward_return": None,
-        }  # fmt: skip
+        }
         if len(stored) < SIMILARITY_WINDOW:
-            return {**empty, "reason": (
-                f"too little history: a window needs {SIMILARITY_WINDOW} stored feature "
-                f"vectors of {symbol} {timeframe.value} (one per closed bar); there are "
-                f"{len(stored)}"
-            )}  # fmt: skip
+            return {
+                **empty,
+                "reason": (
+                    f"too little history: a window needs {SIMILARITY_WINDOW} stored feature "
+                    f"vectors of {symbol} {timeframe.value} (one per closed bar); there are "
+                    f"{len(stored)}"
+                ),
+            }
         window = np.array([v.values for v in stored], dtype=np.float64)[:, :SIMILARITY_FEATURES]
         if not np.all(np.isfinite(window)):
-            return {**empty, "reason": (
-                f"too little history: the latest {symbol} {timeframe.value} window is still "
-                "warming up (its features need more closed bars)"
-            )}  # fmt: skip
+            return {
+                **empty,
+                "reason": (
+                    f"too little history: the latest {symbol} {timeframe.value} window is still "
+                    "warming up (its features need more closed bars)"
+                ),
+            }
         memory = PatternMemory(
             vectors, pattern_namespace(principal.tenant_id, symbol, timeframe.value)
         )
         found = await memory.similar(window, k, before_ts=stored[-1].ts)
-        reason = None if found.matches else (
-            f"too little history: no past {symbol} {timeframe.value} window has a known "
-            "outcome yet (a window is remembered once its prediction horizon has passed)"
-        )  # fmt: skip
+        reason = (
+            None
+            if found.matches
+            else (
+                f"too little history: no past {symbol} {timeframe.value} window has a known "
+                "outcome yet (a window is remembered once its prediction horizon has passed)"
+            )
+        )
         return {
-            "symbol": symbol, "timeframe": timeframe.value, "window_end_ts": stored[-1].ts,
-            "window": SIMILARITY_WINDOW, "reason": reason, "matches": [
-                {"window_ts": m.window_ts, "known_ts": m.known_ts, "score": m.score,
-                 "forward_return": m.forward_return,
-                 "label": ("down", "flat", "up")[m.label]}
+            "symbol": symbol,
+            "timeframe": timeframe.value,
+            "window_end_ts": stored[-1].ts,
+            "window": SIMILARITY_WINDOW,
+            "reason": reason,
+            "matches": [
+                {
+                    "window_ts": m.window_ts,
+                    "known_ts": m.known_ts,
+                    "score": m.score,
+                    "forward_return": m.forward_return,
+                    "label": ("down", "flat", "up")[m.label],
+                }
                 for m in found.matches
             ],
-            "up_share": found.up_share, "down_share": found.down_share,
-            "flat_share": found.flat_share, "mean_forward_return": found.mean_forward_return,
-        }  # fmt: skip
+            "up_share": found.up_share,
+            "down_share": found.down_share,
+            "flat_share": found.flat_share,
+            "mean_forward_return": found.mean_forward_return,
+        }
 
     return router

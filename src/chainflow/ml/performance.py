@@ -83,11 +83,15 @@ class LivePerformance:
         for low, high in zip(CALIBRATION_BINS, CALIBRATION_BINS[1:], strict=False):
             members = [s for s in self._recent if low <= max(s.probabilities) < high]
             if members:
-                rows.append({
-                    "low": low, "high": min(high, 1.0), "count": len(members),
-                    "confidence": _mean([max(s.probabilities) for s in members]),
-                    "hit_rate": _mean([s.hit for s in members]),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "low": low,
+                        "high": min(high, 1.0),
+                        "count": len(members),
+                        "confidence": _mean([max(s.probabilities) for s in members]),
+                        "hit_rate": _mean([s.hit for s in members]),
+                    }
+                )
         return rows
 
     @property

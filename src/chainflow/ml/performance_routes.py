@@ -49,18 +49,27 @@ def build_performance_router(
         tracker = LivePerformance(window=window, baseline_accuracy=baseline_accuracy(version))
         symbol = symbol.strip().upper()
         for row in await recent_rows(
-            store, SCORES_TABLE, principal.tenant_id, symbol, timeframe.value, version.ref,
-            end_ms=2**62, count=window,
-        ):  # fmt: skip
+            store,
+            SCORES_TABLE,
+            principal.tenant_id,
+            symbol,
+            timeframe.value,
+            version.ref,
+            end_ms=2**62,
+            count=window,
+        ):
             tracker.add(ScoredPrediction(row["ts"], probabilities_of(row), row["realized"]))
         return {
-            "model": version.ref, "symbol": symbol, "timeframe": timeframe.value,
+            "model": version.ref,
+            "symbol": symbol,
+            "timeframe": timeframe.value,
             **tracker.report(),
             "training": {
-                "oos": version.metrics.get("oos"), "baselines": version.metrics.get("baselines"),
+                "oos": version.metrics.get("oos"),
+                "baselines": version.metrics.get("baselines"),
             },
             "drift": await _drift(store, principal, symbol, timeframe, version),
-        }  # fmt: skip
+        }
 
     return router
 
@@ -76,9 +85,14 @@ async def _drift(
     stats: dict[str, Any] = version.metrics.get("feature_stats") or {}
     feature_set = get_feature_set(version.feature_set)
     vectors = await read_recent_vectors(
-        store, principal.tenant_id, symbol, timeframe.value, feature_set,
-        end_ms=2**62, count=DRIFT_VECTORS,
-    )  # fmt: skip
+        store,
+        principal.tenant_id,
+        symbol,
+        timeframe.value,
+        feature_set,
+        end_ms=2**62,
+        count=DRIFT_VECTORS,
+    )
     if not vectors or not stats:
         return {"vectors": len(vectors), "psi": {}, "max_psi": None, "drifting": []}
     matrix = np.array([v.values for v in vectors], dtype=np.float64)
@@ -91,6 +105,8 @@ async def _drift(
                 psi[name] = round(value, 4)
     drifting = sorted((n for n, v in psi.items() if v > 0.25), key=lambda n: -psi[n])
     return {
-        "vectors": len(vectors), "psi": psi,
-        "max_psi": max(psi.values()) if psi else None, "drifting": drifting,
-    }  # fmt: skip
+        "vectors": len(vectors),
+        "psi": psi,
+        "max_psi": max(psi.values()) if psi else None,
+        "drifting": drifting,
+    }

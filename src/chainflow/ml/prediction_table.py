@@ -34,7 +34,7 @@ PREDICTIONS_TABLE = TableSpec(
             ("atr", F),
             ("anomaly", N),
             ("latency_ms", F),
-        )  # fmt: skip
+        )
     ),
 )
 
@@ -50,7 +50,7 @@ SCORES_TABLE = TableSpec(
             ("p_up", F),
             ("realized", N),
             ("scored_at_ts", N),
-        )  # fmt: skip
+        )
     ),
 )
 
@@ -69,9 +69,15 @@ async def recent_rows(
     """Return the latest ``count`` rows of one model, symbol and timeframe, oldest first."""
     await store.ensure_table(table)
     rows = await store.scan(
-        table.name, tenant_id=tenant_id, symbol=symbol, start_ms=0, end_ms=end_ms,
-        limit=count, descending=True, where={"timeframe": timeframe, "model": model},
-    )  # fmt: skip
+        table.name,
+        tenant_id=tenant_id,
+        symbol=symbol,
+        start_ms=0,
+        end_ms=end_ms,
+        limit=count,
+        descending=True,
+        where={"timeframe": timeframe, "model": model},
+    )
     return list(reversed(rows))
 
 

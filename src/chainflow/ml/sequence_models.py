@@ -124,10 +124,18 @@ def train_lstm_classifier(
         standardizer = _fit_standardizer(features, _split_index(len(labels), validation_share))
         model = LSTMClassifier(standardizer, features.shape[2], hidden)
         return _fit(
-            model, features, labels, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-            max_seconds=max_seconds, balance_classes=balance_classes,
-            validation_share=validation_share, patience=patience,
-        )  # fmt: skip
+            model,
+            features,
+            labels,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            max_seconds=max_seconds,
+            balance_classes=balance_classes,
+            validation_share=validation_share,
+            patience=patience,
+        )
 
 
 def train_cnn_classifier(
@@ -159,10 +167,18 @@ def train_cnn_classifier(
         standardizer = _fit_standardizer(features, _split_index(len(labels), validation_share))
         model = CNNClassifier(standardizer, features.shape[2], channels, kernel_size)
         return _fit(
-            model, features, labels, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-            max_seconds=max_seconds, balance_classes=balance_classes,
-            validation_share=validation_share, patience=patience,
-        )  # fmt: skip
+            model,
+            features,
+            labels,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            max_seconds=max_seconds,
+            balance_classes=balance_classes,
+            validation_share=validation_share,
+            patience=patience,
+        )
 
 
 def predict_proba(model: nn.Module, windows: ArrayLike, *, batch_size: int = 4096) -> NDArray:
@@ -220,10 +236,15 @@ def sequence_to_onnx(
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
         torch.onnx.export(
-            wrapped, (example,), buffer, dynamo=False, opset_version=opset,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            wrapped,
+            (example,),
+            buffer,
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: BATCH_AXIS_NAME}, OUTPUT_NAME: {0: BATCH_AXIS_NAME}},
-        )  # fmt: skip
+        )
     exported = onnx.load_from_string(buffer.getvalue())
     exported.producer_name = "chainflow"
     for key, value in (metadata or {}).items():

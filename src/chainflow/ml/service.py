@@ -169,19 +169,23 @@ class MlService:
             if model.version.feature_set_fingerprint != vector.fingerprint:
                 self.stats.feature_set_mismatches += 1
                 log.warning(
-                    "ml_feature_set_mismatch", model=model.version.ref,
-                    expected=model.version.feature_set, received=vector.feature_set,
-                )  # fmt: skip
+                    "ml_feature_set_mismatch",
+                    model=model.version.ref,
+                    expected=model.version.feature_set,
+                    received=vector.feature_set,
+                )
                 continue
             inputs = state.window_matrix() if model.bundle.window > 1 else state.vectors[-1][1]
             if inputs is None or not np.all(np.isfinite(inputs)):
                 self.stats.warming_up += 1
                 continue
             context = BarContext(
-                state=state, close=state.bars[-1][4] if state.bars else float("nan"),
-                atr=state.atr_value, patterns=state.patterns(),
+                state=state,
+                close=state.bars[-1][4] if state.bars else float("nan"),
+                atr=state.atr_value,
+                patterns=state.patterns(),
                 similar=await self.scoring.similar(key, state, vector.ts),
-            )  # fmt: skip
+            )
             due[model.version.id].append((vector, model, inputs, context))
         made: list[PredictionMade] = []
         for items in due.values():
@@ -213,36 +217,63 @@ class MlService:
         anomaly_score = model.anomaly_score(vector.names, latest)
         label = model.version.label
         event = PredictionMade(
-            tenant_id=vector.tenant_id, symbol=vector.symbol, timeframe=vector.timeframe,
-            ts=vector.ts, model=model.version.ref, feature_set=vector.feature_set,
+            tenant_id=vector.tenant_id,
+            symbol=vector.symbol,
+            timeframe=vector.timeframe,
+            ts=vector.ts,
+            model=model.version.ref,
+            feature_set=vector.feature_set,
             probabilities=dict(zip(CLASS_NAMES, probabilities, strict=True)),
-            expected_volatility=volatility, momentum=momentum,
+            expected_volatility=volatility,
+            momentum=momentum,
             horizon=int(label.get("horizon", 12)),
             anomaly=anomaly_score is not None and anomaly_score > self.settings.anomaly_z,
-            anomaly_score=anomaly_score, patterns=context.patterns, similar=context.similar,
-            latency_ms=round(latency_ms, 3), close=_finite(context.close),
+            anomaly_score=anomaly_score,
+            patterns=context.patterns,
+            similar=context.similar,
+            latency_ms=round(latency_ms, 3),
+            close=_finite(context.close),
             atr=_finite(context.atr),
-        )  # fmt: skip
+        )
         await self._bus.publish(
             predictions_topic(vector.tenant_id, vector.symbol, vector.timeframe), event.to_json()
         )
         close = context.close
-        await self._store.append(PREDICTIONS_TABLE.name, [{
-            "tenant_id": vector.tenant_id, "symbol": vector.symbol, "ts": vector.ts,
-            "timeframe": vector.timeframe, "model": model.version.ref,
-            "p_down": probabilities[0], "p_flat": probabilities[1], "p_up": probabilities[2],
-            "volatility": volatility, "momentum": momentum, "horizon": event.horizon,
-            "threshold_atr": float(label.get("threshold_atr", 0.5)), "close": close,
-            "atr": context.atr, "anomaly": int(event.anomaly), "latency_ms": latency_ms,
-        }])  # fmt: skip
+        await self._store.append(
+            PREDICTIONS_TABLE.name,
+            [
+                {
+                    "tenant_id": vector.tenant_id,
+                    "symbol": vector.symbol,
+                    "ts": vector.ts,
+                    "timeframe": vector.timeframe,
+                    "model": model.version.ref,
+                    "p_down": probabilities[0],
+                    "p_flat": probabilities[1],
+                    "p_up": probabilities[2],
+                    "volatility": volatility,
+                    "momentum": momentum,
+                    "horizon": event.horizon,
+                    "threshold_atr": float(label.get("threshold_atr", 0.5)),
+                    "close": close,
+                    "atr": context.atr,
+                    "anomaly": int(event.anomaly),
+                    "latency_ms": latency_ms,
+                }
+            ],
+        )
         context.state.pending.append(
             PendingPrediction(
-                ts=vector.ts, model=model.version.ref, probabilities=probabilities,  # type: ignore[arg-type]
-                close=close, atr=context.atr, horizon=event.horizon,
+                ts=vector.ts,
+                model=model.version.ref,
+                probabilities=probabilities,  # type: ignore[arg-type]
+                close=close,
+                atr=context.atr,
+                horizon=event.horizon,
                 threshold_atr=float(label.get("threshold_atr", 0.5)),
                 kind=str(label.get("kind", "direction")),
             )
-        )  # fmt: skip
+        )
         self.stats.predictions += 1
         return event
 

@@ -166,9 +166,14 @@ def _register(
                 limits = (await kernel.users.admin.get_tenant(uow, tenant_id)).limits
             owner = TenantContext(tenant_id=TenantId(tenant_id))
         version = await register_trained(
-            kernel.infra.database, registry, registration, artifact, promote=promote,
-            owner=owner, limits=limits,
-        )  # fmt: skip
+            kernel.infra.database,
+            registry,
+            registration,
+            artifact,
+            promote=promote,
+            owner=owner,
+            limits=limits,
+        )
         store = registry.artifacts
         path = version.artifact_path
         if isinstance(store, LocalArtifactStore):
@@ -272,15 +277,26 @@ def _label_spec(kind: str, horizon: int, threshold_atr: float) -> LabelSpec:
 
 
 def _summary(version: ModelVersion, result: TrainingResult, artifact: str) -> dict[str, Any]:
-    return json_safe({
-        "model": version.ref, "stage": version.stage.value, "family": result.family,
-        "members": list(result.members), "oos": result.oos, "baselines": result.baselines,
-        "folds": len(result.folds), "fold_scores": result.folds,
-        "volatility": result.volatility, "momentum": result.momentum,
-        "rows": result.dataset["rows"], "train_from_ts": version.train_from_ts,
-        "train_to_ts": version.train_to_ts, "artifact": artifact,
-        "sha256": version.artifact_sha256, "seconds": result.seconds,
-    })  # fmt: skip
+    return json_safe(
+        {
+            "model": version.ref,
+            "stage": version.stage.value,
+            "family": result.family,
+            "members": list(result.members),
+            "oos": result.oos,
+            "baselines": result.baselines,
+            "folds": len(result.folds),
+            "fold_scores": result.folds,
+            "volatility": result.volatility,
+            "momentum": result.momentum,
+            "rows": result.dataset["rows"],
+            "train_from_ts": version.train_from_ts,
+            "train_to_ts": version.train_to_ts,
+            "artifact": artifact,
+            "sha256": version.artifact_sha256,
+            "seconds": result.seconds,
+        }
+    )
 
 
 def _print_report(version: ModelVersion, result: TrainingResult, artifact: str) -> None:
@@ -300,25 +316,33 @@ def _print_report(version: ModelVersion, result: TrainingResult, artifact: str) 
     folds.add_column("log loss", justify="right")
     for f in result.folds:
         folds.add_row(
-            str(f["fold"]), str(f["train_rows"]), str(f["test_rows"]),
-            _time(f["test_from_ts"]), _time(f["test_to_ts"]),
-            _number(f["accuracy"]), _number(f["log_loss"]),
-        )  # fmt: skip
+            str(f["fold"]),
+            str(f["train_rows"]),
+            str(f["test_rows"]),
+            _time(f["test_from_ts"]),
+            _time(f["test_to_ts"]),
+            _number(f["accuracy"]),
+            _number(f["log_loss"]),
+        )
     console.print(folds)
     skill = Table(title="Regressors against naive forecasts (skill = 1 - MSE / naive MSE)")
     for column in ("target", "rmse", "naive rmse", "skill"):
         skill.add_column(column, justify="right")
     for target, values in (("volatility", result.volatility), ("momentum", result.momentum)):
         skill.add_row(
-            target, _number(values["rmse"]), _number(values["baseline_rmse"]),
+            target,
+            _number(values["rmse"]),
+            _number(values["baseline_rmse"]),
             _number(values["skill"]),
-        )  # fmt: skip
+        )
     garch = result.volatility.get("garch")
     if garch:
         skill.add_row(
-            "volatility (GARCH 1,1)", _number(garch["rmse"]), _number(garch["naive_rmse"]),
+            "volatility (GARCH 1,1)",
+            _number(garch["rmse"]),
+            _number(garch["naive_rmse"]),
             _number(1.0 - (garch["rmse"] / garch["naive_rmse"]) ** 2),
-        )  # fmt: skip
+        )
     console.print(skill)
     console.print(
         f"registered [bold]{version.ref}[/] ({version.stage.value}) in {result.seconds:.1f} s: "

@@ -89,12 +89,18 @@ class TrainingResult:
     def metrics(self) -> dict[str, Any]:
         """Everything but the artifact, as the registry stores it."""
         return {
-            "oos": self.oos, "baselines": self.baselines, "folds": self.folds,
-            "volatility": self.volatility, "momentum": self.momentum,
-            "members": list(self.members), "weights": list(self.weights),
-            "window": self.window, "dataset": self.dataset,
-            "parity_max_abs_diff": self.parity_max_abs_diff, "seconds": self.seconds,
-        }  # fmt: skip
+            "oos": self.oos,
+            "baselines": self.baselines,
+            "folds": self.folds,
+            "volatility": self.volatility,
+            "momentum": self.momentum,
+            "members": list(self.members),
+            "weights": list(self.weights),
+            "window": self.window,
+            "dataset": self.dataset,
+            "parity_max_abs_diff": self.parity_max_abs_diff,
+            "seconds": self.seconds,
+        }
 
 
 def members_of(name: str) -> tuple[str, ...]:
@@ -117,9 +123,12 @@ def train_on_dataset(
     window = max(f.window for f in fams)
     ds, windows = _rows_with_windows(dataset, window)
     folds = purged_walk_forward(
-        ds.ts, ds.label_end_ts, n_folds=config.n_folds,
-        min_train_fraction=config.min_train_fraction, embargo=config.embargo,
-    )  # fmt: skip
+        ds.ts,
+        ds.label_end_ts,
+        n_folds=config.n_folds,
+        min_train_fraction=config.min_train_fraction,
+        embargo=config.embargo,
+    )
     inputs = {f.name: (windows if f.window > 1 else ds.X) for f in fams}
     oos_rows: list[NDArray[np.int64]] = []
     member_oos: list[list[NDArray[np.float64]]] = [[] for _ in fams]
@@ -141,10 +150,11 @@ def train_on_dataset(
         majority_oos.append(majority_baseline(ds.y[fold.train], len(fold.test)))
         previous_oos.append(
             previous_direction_baseline(
-                ds.previous_direction[fold.test], ds.y[fold.train],
+                ds.previous_direction[fold.test],
+                ds.y[fold.train],
                 ds.previous_direction[fold.train],
             )
-        )  # fmt: skip
+        )
         vol_oos.append(_regress(ds.X, ds.forward_volatility, fold, config))
         mom_oos.append(_regress(ds.X, ds.forward_momentum, fold, config))
         oos_rows.append(fold.test)
@@ -165,11 +175,14 @@ def train_on_dataset(
         },
         window=window if window > 1 else None,
         metadata={
-            "feature_set": ds.feature_set, "fingerprint": ds.fingerprint,
-            "family": config.family, "members": ",".join(f.name for f in fams),
-            "label_horizon": str(ds.label_spec.horizon), "window": str(window),
+            "feature_set": ds.feature_set,
+            "fingerprint": ds.fingerprint,
+            "family": config.family,
+            "members": ",".join(f.name for f in fams),
+            "label_horizon": str(ds.label_spec.horizon),
+            "window": str(window),
         },
-    )  # fmt: skip
+    )
     parity = _parity(bundle, inputs[fams[-1].name] if window > 1 else ds.X, native)
     done += 2
     report("exported", done, steps)
@@ -292,11 +305,14 @@ def _parity(bundle: bytes, inputs: NDArray[np.float64], native: NDArray[np.float
 def _fold_report(ds: Dataset, fold: Fold, proba: NDArray[np.float64]) -> dict[str, Any]:
     scores = classification_metrics(ds.y[fold.test], proba)
     return {
-        "fold": fold.index + 1, "train_rows": int(len(fold.train)),
-        "test_rows": int(len(fold.test)), "test_from_ts": int(ds.ts[fold.test[0]]),
-        "test_to_ts": int(ds.ts[fold.test[-1]]), "accuracy": scores["accuracy"],
+        "fold": fold.index + 1,
+        "train_rows": int(len(fold.train)),
+        "test_rows": int(len(fold.test)),
+        "test_from_ts": int(ds.ts[fold.test[0]]),
+        "test_to_ts": int(ds.ts[fold.test[-1]]),
+        "accuracy": scores["accuracy"],
         "log_loss": scores["log_loss"],
-    }  # fmt: skip
+    }
 
 
 def _feature_stats(ds: Dataset) -> dict[str, dict[str, list[float]]]:
@@ -314,9 +330,12 @@ def _garch(ds: Dataset) -> dict[str, float] | None:
     except (InvalidInput, ValueError):
         return None  # too few rows for a fit and a test part
     return {
-        "forecasts": result.n_forecasts, "mae": result.garch_mae, "rmse": result.garch_rmse,
-        "naive_mae": result.naive_mae, "naive_rmse": result.naive_rmse,
-    }  # fmt: skip
+        "forecasts": result.n_forecasts,
+        "mae": result.garch_mae,
+        "rmse": result.garch_rmse,
+        "naive_mae": result.naive_mae,
+        "naive_rmse": result.naive_rmse,
+    }
 
 
 def _pick(scores: dict[str, float]) -> dict[str, float]:

@@ -47,10 +47,14 @@ def training_bars(bars: Sequence[AggregatedBar], *, spread: float | None = None)
     elif not np.isfinite(spreads).any():
         spreads = np.zeros(len(spreads))
     return Bars.from_arrays(
-        ts=[b.ts for b in bars], open=[b.open for b in bars], high=[b.high for b in bars],
-        low=[b.low for b in bars], close=[b.close for b in bars],
-        volume=[b.volume for b in bars], spread=spreads,
-    )  # fmt: skip
+        ts=[b.ts for b in bars],
+        open=[b.open for b in bars],
+        high=[b.high for b in bars],
+        low=[b.low for b in bars],
+        close=[b.close for b in bars],
+        volume=[b.volume for b in bars],
+        spread=spreads,
+    )
 
 
 def has_spread(bars: Sequence[AggregatedBar]) -> bool:

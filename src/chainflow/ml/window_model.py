@@ -57,9 +57,14 @@ def train_window_model(
 ) -> WindowModel:
     """Fit the light bundle on these bars only; raise ``ValueError`` when too few rows."""
     bars = Bars.from_arrays(
-        ts=ts, open=open, high=high, low=low, close=close, volume=volume,
+        ts=ts,
+        open=open,
+        high=high,
+        low=low,
+        close=close,
+        volume=volume,
         spread=np.zeros(len(np.asarray(ts))) if spread is None else spread,
-    )  # fmt: skip
+    )
     label = LabelSpec(kind="direction", horizon=horizon, threshold_atr=threshold_atr)
     ds = build_dataset(bars, get_feature_set(FEATURE_SET), label)
     if len(ds) < 50:
@@ -79,10 +84,19 @@ def train_window_model(
         )
         parts[name] = (onnx_export.regressor_to_onnx(model, k), "prediction")
     onnx = combine_models(
-        parts, metadata={"feature_set": FEATURE_SET, "family": "xgboost",
-                         "label_horizon": str(horizon), "window": "1"},
-    )  # fmt: skip
+        parts,
+        metadata={
+            "feature_set": FEATURE_SET,
+            "family": "xgboost",
+            "label_horizon": str(horizon),
+            "window": "1",
+        },
+    )
     return WindowModel(
-        bundle=ModelBundle(onnx, threads=threads), onnx=onnx, train_from_ts=int(ds.ts[0]),
-        train_to_ts=int(ds.ts[-1]), label_end_ts=int(ds.label_end_ts.max()), rows=len(ds),
-    )  # fmt: skip
+        bundle=ModelBundle(onnx, threads=threads),
+        onnx=onnx,
+        train_from_ts=int(ds.ts[0]),
+        train_to_ts=int(ds.ts[-1]),
+        label_end_ts=int(ds.label_end_ts.max()),
+        rows=len(ds),
+    )

@@ -9,6 +9,9 @@ message and before its row is settled leaves the row ``sending``; after
 ``claim_timeout_s`` another round claims it again and the message goes out a second time.
 Channels pass the key to providers that deduplicate on it (``Message.idempotency_key``;
 e-mail uses it as the ``Message-ID``, which lets a receiving system drop the copy).
+
+A round first queues the digests that came due (``DigestFlusher``), at most once per
+``digest_poll_s`` of the injected clock, so their rows are claimed in the same round.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from chainflow.core.logging import get_logger
 from chainflow.core.settings.notify import NotifySettings
 from chainflow.notify.channels.base import DeliveryResult, Message
 from chainflow.notify.channels.registry import ChannelRegistry
+from chainflow.notify.digest import DigestFlusher
 from chainflow.notify.metrics import NotifyMetrics
 from chainflow.notify.models import NotificationOutbox
 from chainflow.notify.repository import OutboxQueue
@@ -87,6 +91,8 @@ class DeliveryWorker:
         settings: NotifySettings,
         metrics: NotifyMetrics,
         on_binding_disabled: BindingDisabled | None = None,
+        digests: DigestFlusher | None = None,
+        digest_poll_s: float = 5.0,
     ) -> None:
         self._database = database
         self._channels = channels
@@ -94,6 +100,9 @@ class DeliveryWorker:
         self._settings = settings
         self._metrics = metrics
         self._on_binding_disabled = on_binding_disabled
+        self._digests = digests
+        self._digest_poll_s = digest_poll_s
+        self._digests_at = float("-inf")
         self._policy = RetryPolicy(
             base_s=settings.backoff_base_s,
             max_s=settings.backoff_max_s,
@@ -122,6 +131,7 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Claim one batch of due rows, deliver them and return how many were claimed."""
+        await self._flush_digests()
         now = self._clock.now()
         async with self._database.unit_of_work(system=True) as uow:
             rows = await OutboxQueue(uow.session).claim(
@@ -135,7 +145,9 @@ class DeliveryWorker:
         return len(claimed)
 
     async def drain(self, *, max_rounds: int = 100) -> int:
-        """Run rounds until nothing is due (tests, the CLI); return rows claimed."""
+        """Queue due digests, then run rounds until nothing is due (tests, the CLI); return
+        rows claimed."""
+        await self._flush_digests(force=True)
         total = 0
         for _ in range(max_rounds):
             claimed = await self.run_once()
@@ -151,6 +163,17 @@ class DeliveryWorker:
         for state, count in depth.items():
             self._metrics.queue_depth.labels(state).set(count)
         return depth
+
+    async def _flush_digests(self, *, force: bool = False) -> None:
+        if self._digests is None:
+            return
+        if not force and self._clock.monotonic() - self._digests_at < self._digest_poll_s:
+            return
+        self._digests_at = self._clock.monotonic()
+        try:
+            await self._digests.flush_due()
+        except Exception as e:  # the digests wait for the next round; deliveries go on
+            log.error("notify_digest_flush_failed", error=f"{type(e).__name__}: {e}")
 
     async def _run(self) -> None:
         depth_at = float("-inf")

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["AddressBook", "NoAddresses", "Recipient", "RecipientDirectory"]
+__all__ = ["AddressBook", "AddressBooks", "NoAddresses", "Recipient", "RecipientDirectory"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +52,17 @@ class NoAddresses:
 
     async def addresses(self, tenant_id: str, user_id: str) -> Mapping[str, Sequence[str]]:
         return {}
+
+
+class AddressBooks:
+    """Several address books read as one (Telegram chats, push devices and phones)."""
+
+    def __init__(self, *books: AddressBook) -> None:
+        self._books = books
+
+    async def addresses(self, tenant_id: str, user_id: str) -> Mapping[str, Sequence[str]]:
+        merged: dict[str, list[str]] = {}
+        for book in self._books:
+            for channel, found in (await book.addresses(tenant_id, user_id)).items():
+                merged.setdefault(channel, []).extend(found)
+        return merged

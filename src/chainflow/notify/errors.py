@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chainflow.core.errors import Conflict, InvalidInput, NotFound
+from chainflow.core.errors import Conflict, InvalidInput, NotFound, TierLimitExceeded
 
 
 class UnknownTemplateError(InvalidInput):
@@ -31,3 +31,29 @@ class ChannelUnavailableError(InvalidInput):
     """The channel is not configured here, or the user has no address on it."""
 
     code = "notification_channel_unavailable"
+
+
+class ChannelNotInTierError(TierLimitExceeded):
+    """The tenant's tier does not include a channel the request enables."""
+
+    code = "notification_channel_not_in_tier"
+
+
+class TemplateOverrideNotFoundError(NotFound):
+    code = "notification_template_override_not_found"
+
+
+class DeviceNotFoundError(NotFound):
+    code = "notification_device_not_found"
+
+
+class DeviceInvalidError(InvalidInput):
+    """A push subscription, FCM token or phone number that is not well formed."""
+
+    code = "notification_device_invalid"
+
+
+class PhoneCodeInvalidError(InvalidInput):
+    """The one-time code of a phone number is wrong, used up or expired."""
+
+    code = "notification_phone_code_invalid"

@@ -31,7 +31,8 @@ class NotifyEvent:
 
     ``user_id`` names the one user it concerns (None: every member of the tenant);
     ``email`` is a fixed address (identity e-mails, invitations), which makes the event
-    ``mandatory``: e-mail only, no preferences, no quiet hours. ``sensitive`` events carry a
+    ``mandatory``: e-mail only, no preferences, no quiet hours; ``phone`` likewise, by SMS
+    (a phone number's one-time code). ``sensitive`` events carry a
     secret (a single-use token) whose message body is erased once delivered.
     """
 
@@ -43,10 +44,12 @@ class NotifyEvent:
     data: Mapping[str, Any]
     user_id: str | None = None
     email: str | None = None
+    phone: str | None = None
     locale: str | None = None
     symbol: str | None = None
     sensitive: bool = False
     only_channel: str | None = None  # a test-send: this channel, whatever the preferences
+    roles: tuple[str, ...] = ()  # only members with one of these roles (empty: every role)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -57,7 +60,7 @@ class NotifyEvent:
     @property
     def mandatory(self) -> bool:
         """Return whether preferences and quiet hours do not apply (a fixed address)."""
-        return self.email is not None
+        return self.email is not None or self.phone is not None
 
 
 Parser = Callable[[str, Mapping[str, Any], str], NotifyEvent | None]
@@ -181,6 +184,27 @@ def _parse_backtest_finished(
     )
 
 
+BILLING_ROLES = ("owner", "admin")
+
+
+def _billing(kind: str, *, severity: str) -> Parser:
+    """Parse a billing reminder (renewal due, payment failed, subscription expiring): it goes
+    to the tenant's owners and admins."""
+
+    def parse(_subject: str, payload: Mapping[str, Any], event_id: str) -> NotifyEvent:
+        return NotifyEvent(
+            event_id=event_id,
+            kind=kind,
+            tenant_id=_text(payload, "tenant_id"),
+            severity=severity,
+            occurred_at_ms=_int(payload, "ts_event_ms"),
+            data=dict(payload),
+            roles=BILLING_ROLES,
+        )
+
+    return parse
+
+
 CHANNEL_NAMES: Mapping[str, str] = {
     "email": "e-mail",
     "telegram": "Telegram",
@@ -216,6 +240,9 @@ PARSERS: Mapping[str, Parser] = {
     "model_alert": _parse_model_alert,
     "backtest_finished": _parse_backtest_finished,
     "binding_disabled": _parse_binding_disabled,
+    "renewal_due": _billing("renewal_due", severity="warning"),
+    "payment_failed": _billing("payment_failed", severity="warning"),
+    "subscription_expiring": _billing("subscription_expiring", severity="warning"),
 }
 
 EVENT_KINDS: tuple[str, ...] = (
@@ -229,5 +256,10 @@ EVENT_KINDS: tuple[str, ...] = (
     "model_recovered",
     "backtest_finished",
     "binding_disabled",
+    "renewal_due",
+    "payment_failed",
+    "subscription_expiring",
+    "digest",
+    "phone_verification",
     "test",
 )

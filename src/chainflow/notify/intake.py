@@ -2,28 +2,40 @@
 
 ``accept`` resolves the recipients first, then writes every row in one tenant unit of work
 (keyed by ``idempotency_key``, so a redelivered event adds nothing) and returns once it has
-committed: a bus consumer acks only after that.
+committed: a bus consumer acks only after that. A recipient in digest mode has the event
+held for their digest instead (``digest.DigestRepository``); channels their tenant's tier
+does not include are left out (``tiers``); the tenant's template overrides apply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from chainflow.core.auth import TierLimits
 from chainflow.core.clock import Clock
 from chainflow.core.ids import TenantId, new_id
 from chainflow.core.tenancy import TenantContext
 from chainflow.notify.channels.registry import ChannelRegistry
+from chainflow.notify.digest import NEVER_DIGESTED, DigestRepository
 from chainflow.notify.directory import AddressBook, Recipient, RecipientDirectory
 from chainflow.notify.events import NotifyEvent, idempotency_key
+from chainflow.notify.overrides import OverrideKey, TemplateOverrideRepository, pick
 from chainflow.notify.preferences import Preferences, zone_of
 from chainflow.notify.repository import OutboxRepository, PreferenceRepository
-from chainflow.notify.templates import TemplateRenderer
+from chainflow.notify.templates import Rendered, TemplateOverride, TemplateRenderer
+from chainflow.notify.tiers import allowed_channels
 from chainflow.storage.relational import Database
 
-__all__ = ["OutboxWriter", "Planned"]
+__all__ = ["OutboxWriter", "Planned", "TenantLimits"]
+
+
+class TenantLimits(Protocol):
+    async def limits(self, tenant_id: str) -> TierLimits | None:
+        """Return the tenant's tier limits (with its overrides), or None when unknown."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +48,8 @@ class Planned:
     address: str
     locale: str | None
     deliver_at: datetime
+    digest_due: datetime | None = None  # held for the digest sent at this boundary
+    digest_period: str = "off"
 
 
 class OutboxWriter:
@@ -52,6 +66,7 @@ class OutboxWriter:
         clock: Clock,
         unsubscribe_url: str,
         on_queued: Callable[[], None] | None = None,
+        tiers: TenantLimits | None = None,
     ) -> None:
         self._database = database
         self._directory = directory
@@ -61,9 +76,11 @@ class OutboxWriter:
         self._clock = clock
         self._unsubscribe_url = unsubscribe_url
         self._on_queued = on_queued
+        self._tiers = tiers
 
     async def accept(self, event: NotifyEvent) -> int:
-        """Queue ``event``'s messages; return how many rows were new."""
+        """Queue ``event``'s messages (or hold them for digests); return how many rows
+        (outbox rows and held digest items) were new."""
         tenant = TenantContext(tenant_id=TenantId(event.tenant_id))
         now = self._clock.now()
         tenant_name = await self._directory.tenant_name(event.tenant_id)
@@ -72,7 +89,10 @@ class OutboxWriter:
             r.user_id: await self._addresses.addresses(event.tenant_id, r.user_id)
             for r in recipients
         }
-        added = 0
+        limits = None
+        if recipients and self._tiers is not None:
+            limits = await self._tiers.limits(event.tenant_id)
+        queued = held = 0
         async with self._database.unit_of_work(tenant) as uow:
             if event.mandatory:
                 plans = self._mandatory_plan(event, now)
@@ -84,23 +104,47 @@ class OutboxWriter:
                     plan
                     for r in recipients
                     for plan in self._plan(
-                        event, r, documents.get(r.user_id), channel_addresses[r.user_id], now
+                        event,
+                        r,
+                        documents.get(r.user_id),
+                        channel_addresses[r.user_id],
+                        now,
+                        limits,
                     )
                 ]
+            overrides: Mapping[OverrideKey, TemplateOverride] = {}
+            if plans:
+                overrides = await TemplateOverrideRepository(uow.session, tenant).overrides(
+                    event.kind
+                )
             outbox = OutboxRepository(uow.session, tenant)
+            digests = DigestRepository(uow.session, tenant)
             for plan in plans:
-                added += await outbox.add_if_absent(self._row(event, plan, tenant_name, now))
-        if added and self._on_queued is not None:
+                rendered = self._rendered(event, plan, tenant_name, overrides)
+                if plan.digest_due is not None:
+                    item = self._held(event, plan, rendered, plan.digest_due)
+                    held += await digests.add_if_absent(item)
+                else:
+                    row = self._row(event, plan, tenant_name, rendered, now)
+                    queued += await outbox.add_if_absent(row)
+        if queued and self._on_queued is not None:
             self._on_queued()
-        return added
+        return queued + held
 
     async def _recipients(self, event: NotifyEvent) -> Sequence[Recipient]:
         if event.user_id is None:
-            return await self._directory.members(event.tenant_id)
+            members = await self._directory.members(event.tenant_id)
+            if event.roles:
+                return [m for m in members if m.role in event.roles]
+            return members
         user = await self._directory.user(event.tenant_id, event.user_id)
         return [] if user is None else [user]
 
     def _mandatory_plan(self, event: NotifyEvent, now: datetime) -> list[Planned]:
+        if event.phone is not None:  # a phone's one-time code
+            if "sms" not in self._channels.names:
+                return []
+            return [Planned(event.phone, event.user_id, "sms", event.phone, event.locale, now)]
         if "email" not in self._channels.names or event.email is None:
             return []
         return [
@@ -114,14 +158,22 @@ class OutboxWriter:
         document: dict[str, Any] | None,
         addresses: Any,
         now: datetime,
+        limits: TierLimits | None,
     ) -> list[Planned]:
         preferences = Preferences.model_validate(document or {})
+        digest_due = None
+        zone = zone_of(recipient.timezone)
         if event.only_channel is not None:
             channels: Sequence[str] = (event.only_channel,)
             deliver_at = now
         else:
             channels = preferences.channels_for(event.kind, event.severity, event.symbol)
-            deliver_at = preferences.deliver_at(event.severity, now, zone_of(recipient.timezone))
+            if limits is not None:
+                allowed = allowed_channels(limits, preferences.channels_used())
+                channels = [c for c in channels if c in allowed]
+            deliver_at = preferences.deliver_at(event.severity, now, zone)
+            if event.kind not in NEVER_DIGESTED:
+                digest_due = preferences.digest_due(event.severity, now, zone)
         plans: list[Planned] = []
         for channel in channels:
             if channel not in self._channels.names:
@@ -135,17 +187,56 @@ class OutboxWriter:
                     address,
                     recipient.locale,
                     deliver_at,
+                    digest_due,
+                    preferences.digest,
                 )
                 for address in targets
                 if address
             )
         return plans
 
-    def _row(
-        self, event: NotifyEvent, plan: Planned, tenant_name: str, now: datetime
-    ) -> dict[str, Any]:
+    def _rendered(
+        self,
+        event: NotifyEvent,
+        plan: Planned,
+        tenant_name: str,
+        overrides: Mapping[OverrideKey, TemplateOverride],
+    ) -> Rendered:
         data = {**event.data, "tenant_name": tenant_name or "ChainFlow"}
-        rendered = self._renderer.render(event.kind, plan.channel, plan.locale, data)
+        override = pick(overrides, plan.channel, self._renderer.locale_of(plan.locale))
+        return self._renderer.render(event.kind, plan.channel, plan.locale, data, override)
+
+    def _held(
+        self, event: NotifyEvent, plan: Planned, rendered: Rendered, due_at: datetime
+    ) -> dict[str, Any]:
+        now = self._clock.now()
+        return {
+            "id": new_id(),
+            "idempotency_key": idempotency_key(
+                event.event_id, plan.recipient, plan.channel, plan.address
+            ),
+            "user_id": plan.recipient,
+            "channel": plan.channel,
+            "address": plan.address,
+            "locale": self._renderer.locale_of(plan.locale),
+            "event_type": event.kind,
+            "severity": event.severity,
+            "subject": rendered.subject,
+            "event_at": datetime.fromtimestamp(event.occurred_at_ms / 1000, tz=UTC),
+            "due_at": due_at,
+            "period": plan.digest_period,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    def _row(
+        self,
+        event: NotifyEvent,
+        plan: Planned,
+        tenant_name: str,
+        rendered: Rendered,
+        now: datetime,
+    ) -> dict[str, Any]:
         meta = {"kind": event.kind, "from_name": tenant_name}
         if event.sensitive:
             meta["sensitive"] = "1"

@@ -1,18 +1,26 @@
-"""The notification hub's tables: the delivery outbox and each user's preferences (RLS)."""
+"""The notification hub's tables (RLS): the delivery outbox, each user's preferences, events
+waiting for a digest, a tenant's template overrides and users' push and SMS devices."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chainflow.notify.telegram_bot import models as telegram_models
 from chainflow.storage.relational import Base, IdMixin, TenantOwned, TimestampMixin, UTCDateTime
 
 # The bot's tables (chat bindings, link codes) register on the same metadata with these.
-__all__ = ["NotificationOutbox", "NotificationPreference", "telegram_models"]
+__all__ = [
+    "NotificationDevice",
+    "NotificationDigestItem",
+    "NotificationOutbox",
+    "NotificationPreference",
+    "NotificationTemplate",
+    "telegram_models",
+]
 
 KEY_LENGTH = 64
 
@@ -43,7 +51,7 @@ class NotificationOutbox(Base, IdMixin, TimestampMixin, TenantOwned):
     event_type: Mapped[str] = mapped_column(String(64), nullable=False)
     user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     channel: Mapped[str] = mapped_column(String(16), nullable=False)
-    address: Mapped[str] = mapped_column(String(320), nullable=False)
+    address: Mapped[str] = mapped_column(Text, nullable=False)  # a push subscription is long
     severity: Mapped[str] = mapped_column(String(16), nullable=False)
     subject: Mapped[str] = mapped_column(Text, nullable=False)
     body_text: Mapped[str] = mapped_column(Text, nullable=False)
@@ -66,3 +74,70 @@ class NotificationPreference(Base, IdMixin, TimestampMixin, TenantOwned):
 
     user_id: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     document: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+
+
+class NotificationDigestItem(Base, IdMixin, TimestampMixin, TenantOwned):
+    """One event held for a user's digest on one channel and address.
+
+    ``due_at`` is the digest boundary (already moved past the quiet hours); the rows of one
+    (user, channel, address, due_at) become one outbox row, whose id is then written to
+    ``digest_id`` in the same transaction. The unique ``idempotency_key`` keeps a
+    redelivered event out of a digest it is already in (or was sent in).
+    """
+
+    __tablename__ = "notification_digest_items"
+    __table_args__ = (
+        Index("ix_notification_digest_items_digest_id_due_at", "digest_id", "due_at"),
+    )
+
+    idempotency_key: Mapped[str] = mapped_column(String(KEY_LENGTH), nullable=False, unique=True)
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    address: Mapped[str] = mapped_column(Text, nullable=False)
+    locale: Mapped[str] = mapped_column(String(16), nullable=False)
+    event_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    severity: Mapped[str] = mapped_column(String(16), nullable=False)
+    subject: Mapped[str] = mapped_column(Text, nullable=False)
+    event_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    period: Mapped[str] = mapped_column(String(8), nullable=False)  # hourly | daily
+    digest_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class NotificationTemplate(Base, IdMixin, TimestampMixin, TenantOwned):
+    """A tenant's override of one (event kind, channel, locale): its subject and text."""
+
+    __tablename__ = "notification_templates"
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", "channel", "locale"),)
+
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    locale: Mapped[str] = mapped_column(String(16), nullable=False)
+    subject: Mapped[str] = mapped_column(Text, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class NotificationDevice(Base, IdMixin, TimestampMixin, TenantOwned):
+    """A user's push subscription, FCM token or phone number: an address of a channel.
+
+    ``kind`` is ``webpush`` (``address`` the subscription JSON), ``fcm`` (``fcm:<token>``)
+    or ``sms`` (an E.164 number). A phone receives nothing until ``verified_at`` is set by
+    the one-time code sent to it (only the code's SHA-256 is stored). ``enabled`` turns
+    false when the provider says the address is gone.
+    """
+
+    __tablename__ = "notification_devices"
+    __table_args__ = (UniqueConstraint("tenant_id", "user_id", "address_hash"),)
+
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    address: Mapped[str] = mapped_column(Text, nullable=False)
+    address_hash: Mapped[str] = mapped_column(String(KEY_LENGTH), nullable=False)
+    label: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    code_hash: Mapped[str | None] = mapped_column(String(KEY_LENGTH), nullable=True)
+    code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    code_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

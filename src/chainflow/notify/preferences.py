@@ -2,19 +2,24 @@
 
 For each event kind, the channels to use (``default_channels`` for a kind not listed); a
 minimum severity; symbols to hear about (empty: all); quiet hours in the user's time zone,
-during which everything but ``critical`` waits until they end.
+during which everything but ``critical`` waits until they end; a digest mode (hourly or
+daily) under which events that are not ``critical`` are gathered and sent as one summary at
+the next boundary in the user's time zone (``digest_due``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chainflow.notify.channels.base import CHANNELS, SEVERITIES
 
-__all__ = ["Preferences", "QuietHours", "severity_rank", "zone_of"]
+__all__ = ["DigestMode", "Preferences", "QuietHours", "digest_boundary", "severity_rank", "zone_of"]
+
+DigestMode = Literal["off", "hourly", "daily"]
 
 
 def severity_rank(severity: str) -> int:
@@ -71,6 +76,14 @@ class Preferences(BaseModel):
     min_severity: str = Field(default="info", description="info, warning or critical")
     symbols: tuple[str, ...] = Field(default=(), description="symbols to hear about; [] = all")
     quiet_hours: QuietHours | None = None
+    digest: DigestMode = Field(
+        default="off",
+        description="off: each event at once; hourly or daily: one summary per channel at the "
+        "next boundary in your time zone (critical events are never held)",
+    )
+    digest_hour: int = Field(
+        default=8, ge=0, le=23, description="local hour the daily digest is sent at"
+    )
 
     @field_validator("default_channels")
     @classmethod
@@ -102,6 +115,24 @@ class Preferences(BaseModel):
             return ()
         return self.events.get(kind, self.default_channels)
 
+    def channels_used(self) -> frozenset[str]:
+        """Return every channel these preferences may send to (defaults and per kind)."""
+        used = set(self.default_channels)
+        for channels in self.events.values():
+            used.update(channels)
+        return frozenset(used)
+
+    def digest_due(self, severity: str, now: datetime, zone: ZoneInfo) -> datetime | None:
+        """Return the digest boundary an event waits for, or None to send it on its own.
+
+        Critical events are never digested; a boundary inside the quiet hours moves to
+        their end.
+        """
+        if self.digest == "off" or severity == "critical":
+            return None
+        boundary = digest_boundary(self.digest, now, zone, self.digest_hour)
+        return self.deliver_at("info", boundary, zone)
+
     def deliver_at(self, severity: str, now: datetime, zone: ZoneInfo) -> datetime:
         """Return when to deliver: now, or the end of the quiet hours (critical passes)."""
         if self.quiet_hours is None or severity == "critical":
@@ -114,3 +145,22 @@ def _checked_channels(value: tuple[str, ...]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"expected channels from {', '.join(CHANNELS)}; received {unknown}")
     return tuple(dict.fromkeys(value))
+
+
+def digest_boundary(mode: DigestMode, now: datetime, zone: ZoneInfo, daily_hour: int) -> datetime:
+    """Return the first digest boundary after ``now`` (in ``now``'s time zone).
+
+    Hourly: the next full local hour (zones a half hour off UTC get their own hour);
+    daily: the next local ``daily_hour:00``.
+    """
+    local = now.astimezone(zone)
+    if mode == "hourly":
+        hour_start = local.replace(minute=0, second=0, microsecond=0)
+        return (hour_start.astimezone(now.tzinfo) + timedelta(hours=1)).astimezone(now.tzinfo)
+    if mode != "daily":
+        raise ValueError(f"expected digest mode hourly or daily; received {mode!r}")
+    at = time(daily_hour)
+    boundary = datetime.combine(local.date(), at, tzinfo=zone)
+    if boundary <= local:
+        boundary = datetime.combine(local.date() + timedelta(days=1), at, tzinfo=zone)
+    return boundary.astimezone(now.tzinfo)

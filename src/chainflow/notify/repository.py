@@ -14,29 +14,45 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chainflow.notify.models import NotificationOutbox, NotificationPreference
+from chainflow.notify.models import (
+    NotificationDigestItem,
+    NotificationOutbox,
+    NotificationPreference,
+    NotificationTemplate,
+)
 from chainflow.storage.relational import TenantRepository
 from chainflow.storage.relational.unit_of_work import SYSTEM_INFO_KEY
 
-__all__ = ["OutboxQueue", "OutboxRepository", "PreferenceRepository"]
+__all__ = [
+    "DigestQueue",
+    "OutboxQueue",
+    "OutboxRepository",
+    "PreferenceRepository",
+    "insert_if_absent",
+]
 
 QUEUED = ("pending", "sending")
 RETRYABLE = ("failed", "dead")
+
+
+async def insert_if_absent(session: AsyncSession, model: Any, row: Mapping[str, Any]) -> bool:
+    """Insert ``row`` into ``model``'s table unless its ``idempotency_key`` exists; return
+    whether it was new (``row`` names its ``tenant_id``)."""
+    module = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    statement = (
+        module.insert(model)
+        .values(dict(row))
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(model.id)
+    )
+    return (await session.execute(statement)).first() is not None
 
 
 class OutboxRepository(TenantRepository[NotificationOutbox]):
     async def add_if_absent(self, values: Mapping[str, Any]) -> bool:
         """Insert one row unless its idempotency key exists; return whether it was new."""
         row = {**values, "tenant_id": self.tenant.tenant_id}
-        dialect = self.session.bind.dialect.name
-        module = postgresql if dialect == "postgresql" else sqlite
-        statement = (
-            module.insert(NotificationOutbox)
-            .values(row)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(NotificationOutbox.id)
-        )
-        return (await self.session.execute(statement)).first() is not None
+        return await insert_if_absent(self.session, NotificationOutbox, row)
 
     async def find(self, notification_id: str) -> NotificationOutbox | None:
         statement = self._select().where(NotificationOutbox.id == notification_id)
@@ -150,3 +166,52 @@ class OutboxQueue:
         for state, count in (await self.session.execute(statement)).all():
             counts[state] = int(count)
         return counts
+
+
+class DigestQueue:
+    """The digest flusher's queries over every tenant's held events (``system=True``)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        if not session.info.get(SYSTEM_INFO_KEY):
+            raise ValueError(
+                "DigestQueue needs a unit of work opened with system=True; "
+                "it received a tenant-scoped one"
+            )
+        self.session = session
+
+    async def due(self, *, now: datetime, limit: int) -> Sequence[NotificationDigestItem]:
+        """Return held events whose digest is due and not yet queued, oldest first."""
+        statement = (
+            select(NotificationDigestItem)
+            .where(NotificationDigestItem.digest_id.is_(None))
+            .where(NotificationDigestItem.due_at <= now)
+            .order_by(NotificationDigestItem.event_at, NotificationDigestItem.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def overrides(self, kind: str, tenants: Sequence[str]) -> list[NotificationTemplate]:
+        """Return the template overrides of ``kind`` of these tenants."""
+        statement = select(NotificationTemplate).where(
+            NotificationTemplate.kind == kind, NotificationTemplate.tenant_id.in_(tenants)
+        )
+        return list((await self.session.execute(statement)).scalars().all())
+
+    async def queue(self, row: Mapping[str, Any], item_ids: Sequence[str], at: datetime) -> bool:
+        """Insert a digest's outbox row (once per key) and mark its items with the row's id;
+        return whether the row was new."""
+        added = await insert_if_absent(self.session, NotificationOutbox, row)
+        outbox_id = (
+            await self.session.execute(
+                select(NotificationOutbox.id).where(
+                    NotificationOutbox.idempotency_key == row["idempotency_key"]
+                )
+            )
+        ).scalar_one()
+        await self.session.execute(
+            update(NotificationDigestItem)
+            .where(NotificationDigestItem.id.in_(item_ids))
+            .where(NotificationDigestItem.digest_id.is_(None))
+            .values(digest_id=outbox_id, updated_at=at)
+        )
+        return added

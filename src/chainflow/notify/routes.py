@@ -41,11 +41,11 @@ def build_notify_router(*, service: NotifyService) -> APIRouter:
 
     @router.put("/preferences", summary="Replace your notification preferences")
     async def put_preferences(principal: Member, body: Preferences) -> Preferences:
-        return await service.save_preferences(principal.tenant, principal.user_id, body)
+        return await service.save_preferences(principal, body)
 
     @router.post("/preview", summary="Render a notification template with sample data")
-    async def preview(_principal: Member, body: PreviewCreate) -> PreviewRead:
-        return service.preview(body)
+    async def preview(principal: Member, body: PreviewCreate) -> PreviewRead:
+        return await service.preview(principal.tenant, body)
 
     @router.post("/test", status_code=202, summary="Send yourself a test notification")
     async def test_send(principal: Member, body: TestSendCreate) -> TestSendRead:

@@ -16,10 +16,12 @@ from chainflow.notify.errors import (
 )
 from chainflow.notify.events import NotifyEvent
 from chainflow.notify.intake import OutboxWriter
+from chainflow.notify.overrides import TemplateOverrides, pick
 from chainflow.notify.preferences import Preferences
 from chainflow.notify.repository import OutboxRepository, PreferenceRepository
 from chainflow.notify.schemas import NotificationRead, PreviewCreate, PreviewRead
 from chainflow.notify.templates import SAMPLE_DATA, TemplateRenderer
+from chainflow.notify.tiers import check_channels
 from chainflow.storage.relational import Database
 
 __all__ = ["NotifyService"]
@@ -44,6 +46,11 @@ class NotifyService:
         self.channels = channels
         self._renderer = renderer
         self._clock = clock
+        self.templates = TemplateOverrides(database=database, renderer=renderer)
+
+    def now_ms(self) -> int:
+        """Return the injected clock's time (epoch milliseconds)."""
+        return self._clock.now_ms()
 
     async def log(
         self, principal: Principal, *, limit: int, state: str | None
@@ -100,8 +107,9 @@ class NotifyService:
             )
         return queued
 
-    def preview(self, request: PreviewCreate) -> PreviewRead:
-        """Render a template with the given data, or the kind's sample data."""
+    async def preview(self, tenant: TenantContext, request: PreviewCreate) -> PreviewRead:
+        """Render a template (the tenant's override, if any) with the given data, or the
+        kind's sample data."""
         if request.kind not in SAMPLE_DATA and request.data is None:
             raise UnknownTemplateError(
                 f"expected a kind from {', '.join(sorted(SAMPLE_DATA))}; received "
@@ -112,7 +120,11 @@ class NotifyService:
             **SAMPLE_DATA.get(request.kind, {}),
             **(request.data or {}),
         }
-        rendered = self._renderer.render(request.kind, request.channel, request.locale, data)
+        overrides = await self.templates.for_kind(tenant, request.kind)
+        override = pick(overrides, request.channel, self._renderer.locale_of(request.locale))
+        rendered = self._renderer.render(
+            request.kind, request.channel, request.locale, data, override
+        )
         return PreviewRead(subject=rendered.subject, text=rendered.text, html=rendered.html)
 
     async def preferences(self, tenant: TenantContext, user_id: str) -> Preferences:
@@ -121,10 +133,11 @@ class NotifyService:
             documents = await PreferenceRepository(uow.session, tenant).documents([user_id])
         return Preferences.model_validate(documents.get(user_id, {}))
 
-    async def save_preferences(
-        self, tenant: TenantContext, user_id: str, preferences: Preferences
-    ) -> Preferences:
-        """Replace the user's preferences."""
+    async def save_preferences(self, principal: Principal, preferences: Preferences) -> Preferences:
+        """Replace the caller's preferences; raise ``ChannelNotInTierError`` (403) when they
+        enable a channel the tenant's tier does not include."""
+        check_channels(principal.limits, principal.tier.value, preferences.channels_used())
+        tenant, user_id = principal.tenant, str(principal.user_id)
         async with self._database.unit_of_work(tenant) as uow:
             await PreferenceRepository(uow.session, tenant).save(
                 user_id, preferences.model_dump(mode="json")

@@ -5,6 +5,13 @@ never escaped) and optionally ``action_url`` and ``action_label``. The HTML of a
 ``templates/layout/email.html`` and a Telegram message ``templates/layout/telegram.html``,
 both autoescaped: whatever an event carries is text there, never markup. A locale without
 a template falls back to the default locale.
+
+A tenant may override the subject and text of one (kind, channel, locale)
+(``TemplateOverride``): both render in the same sandbox, with the same data, and the package
+template still supplies the action link (a verification e-mail keeps its working link). An
+override is checked with the kind's sample data when it is saved (``check_override``); one
+that fails later on an event's data falls back to the package template. The sandbox also
+bounds what a template may build: ``*`` and ``**`` results and the rendered text.
 """
 
 from __future__ import annotations
@@ -14,13 +21,32 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import PackageLoader, StrictUndefined, TemplateNotFound, select_autoescape
+from jinja2 import PackageLoader, StrictUndefined, TemplateNotFound, nodes, select_autoescape
 from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
+from chainflow.core.logging import get_logger
 from chainflow.notify.errors import TemplateRenderError, UnknownTemplateError
 
-__all__ = ["LOCALES", "Rendered", "TemplateRenderer"]
+__all__ = ["LOCALES", "Rendered", "TemplateOverride", "TemplateRenderer"]
+
+log = get_logger("chainflow.notify.templates")
+
+MAX_RENDERED_CHARS = 20_000
+MAX_POWER_EXPONENT = 64
+MAX_RANGE = 1000
+# An override is text with fields, conditions and one level of loops: nothing that nests
+# work without bound (macros recurse, templates include others).
+REFUSED_NODES: tuple[type[nodes.Node], ...] = (
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Include,
+    nodes.Extends,
+    nodes.Block,
+)
 
 LOCALES: tuple[str, ...] = ("en", "id")
 FOOTERS = {
@@ -38,6 +64,60 @@ class Rendered:
     html: str | None
 
 
+def _idr(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return str(value)
+    return "Rp " + f"{value:,}".replace(",", ".")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateOverride:
+    """A tenant's subject and text of one (kind, channel, locale), as Jinja2 source."""
+
+    subject: str
+    text: str
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """The Jinja2 sandbox with ``*`` and ``**`` bounded: ``{{ 'x' * 10**9 }}`` is refused
+    instead of allocating a gigabyte."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.globals["range"] = _bounded_range
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER_EXPONENT:
+            raise SecurityError(f"exponent above {MAX_POWER_EXPONENT}: {right!r}")
+        if operator == "*":
+            for sequence, times in ((left, right), (right, left)):
+                if isinstance(sequence, str | list | tuple) and isinstance(times, int):
+                    if len(sequence) * times > MAX_RENDERED_CHARS:
+                        raise SecurityError(
+                            f"a repetition longer than {MAX_RENDERED_CHARS} characters"
+                        )
+        return super().call_binop(context, operator, left, right)
+
+
+def _bounded_range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise SecurityError(f"a range longer than {MAX_RANGE}: {len(numbers)}")
+    return numbers
+
+
+def _check_shape(env: SandboxedEnvironment, source: str) -> None:
+    """Raise ``SecurityError`` for an override that uses a refused construct or nests loops."""
+    tree = env.parse(source)
+    for node in tree.find_all(REFUSED_NODES):
+        raise SecurityError(f"{type(node).__name__.lower()} is not allowed in an override")
+    for loop in tree.find_all(nodes.For):
+        if any(True for _ in loop.find_all(nodes.For)):
+            raise SecurityError("a loop inside a loop is not allowed in an override")
+
+
 def _datetime_ms(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
@@ -51,13 +131,16 @@ class TemplateRenderer:
     def __init__(self, *, base_url: str, default_locale: str = "en") -> None:
         self._base_url = base_url.rstrip("/")
         self._default_locale = default_locale if default_locale in LOCALES else "en"
-        self._env = SandboxedEnvironment(
+        self._env = BoundedSandbox(
             loader=PackageLoader("chainflow.notify", "templates"),
-            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+            autoescape=select_autoescape(
+                enabled_extensions=("html",), default_for_string=False, default=False
+            ),
             undefined=StrictUndefined,
             keep_trailing_newline=False,
         )
         self._env.filters["datetime_ms"] = _datetime_ms
+        self._env.filters["idr"] = _idr
 
     def locale_of(self, locale: str | None) -> str:
         """Return ``locale``'s language if templates exist for it, else the default."""
@@ -65,15 +148,60 @@ class TemplateRenderer:
         return language if language in LOCALES else self._default_locale
 
     def render(
-        self, kind: str, channel: str, locale: str | None, data: Mapping[str, Any]
+        self,
+        kind: str,
+        channel: str,
+        locale: str | None,
+        data: Mapping[str, Any],
+        override: TemplateOverride | None = None,
     ) -> Rendered:
-        """Render ``kind`` for ``channel`` in ``locale``; raise ``TemplateRenderError``."""
+        """Render ``kind`` for ``channel`` in ``locale``; raise ``TemplateRenderError``.
+
+        With an ``override`` that fails on this data, the package template is used.
+        """
+        if override is not None:
+            try:
+                return self._render(kind, channel, locale, data, override)
+            except TemplateRenderError as e:
+                log.warning("notify_template_override_failed", kind=kind, error=e.message)
+        return self._render(kind, channel, locale, data, None)
+
+    def check_override(
+        self, kind: str, channel: str, locale: str, override: TemplateOverride
+    ) -> Rendered:
+        """Render ``override`` with ``kind``'s sample data; raise ``TemplateRenderError``
+        naming what failed."""
+        if kind not in SAMPLE_DATA:
+            raise UnknownTemplateError(
+                f"expected a kind from {', '.join(sorted(SAMPLE_DATA))}; received {kind[:64]!r}"
+            )
+        data = {"tenant_name": "Acme Trading", **SAMPLE_DATA[kind]}
+        try:
+            _check_shape(self._env, override.subject)
+            _check_shape(self._env, override.text)
+        except (TemplateError, SecurityError) as e:
+            raise TemplateRenderError(
+                f"template {kind!r} override could not render: {type(e).__name__}: {e}",
+                details={"kind": kind, "locale": locale},
+            ) from e
+        return self._render(kind, channel, locale, data, override)
+
+    def _render(
+        self,
+        kind: str,
+        channel: str,
+        locale: str | None,
+        data: Mapping[str, Any],
+        override: TemplateOverride | None,
+    ) -> Rendered:
         language = self.locale_of(locale)
         context = {**data, "base_url": self._base_url, "channel": channel, "locale": language}
         try:
             parts = self._text_parts(kind, language, context)
+            if override is not None:
+                parts |= self._override_parts(override, context)
             html = self._html(channel, language, parts)
-        except (TemplateError, SecurityError, TypeError, ValueError) as e:
+        except (TemplateError, SecurityError, TypeError, ValueError, RecursionError) as e:
             if isinstance(e, TemplateNotFound):
                 raise UnknownTemplateError(
                     f"expected a notification kind with a template; received {kind!r}",
@@ -84,6 +212,12 @@ class TemplateRenderer:
                 details={"kind": kind, "locale": language},
             ) from e
         text = parts["text"]
+        if len(parts["subject"]) + len(text) > MAX_RENDERED_CHARS:
+            raise TemplateRenderError(
+                f"template {kind!r} ({language}) rendered more than {MAX_RENDERED_CHARS} "
+                f"characters",
+                details={"kind": kind, "locale": language},
+            )
         if parts["action_url"]:  # plain text carries the link itself
             text = f"{text}\n\n{parts['action_label']}: {parts['action_url']}"
         return Rendered(subject=parts["subject"], text=text, html=html)
@@ -97,6 +231,13 @@ class TemplateRenderer:
             parts[block] = "".join(render_block(rendered_context)).strip() if render_block else ""
         parts["subject"] = " ".join(parts["subject"].split())  # one line, as a header needs
         return parts
+
+    def _override_parts(
+        self, override: TemplateOverride, context: dict[str, Any]
+    ) -> dict[str, str]:
+        subject = self._env.from_string(override.subject).render(context)
+        text = self._env.from_string(override.text).render(context).strip()
+        return {"subject": " ".join(subject.split()), "text": text}
 
     def _html(self, channel: str, language: str, parts: dict[str, str]) -> str | None:
         if channel not in ("email", "telegram"):
@@ -163,6 +304,37 @@ SAMPLE_DATA: Mapping[str, Mapping[str, Any]] = {
         "error": None,
     },
     "binding_disabled": {"channel_name": "Telegram", "reason": "the bot was blocked"},
+    "digest": {
+        "period": "daily",
+        "count": 2,
+        "more": 0,
+        "items": [
+            {"at_ms": 1_798_758_000_000, "severity": "warning", "subject": "Model alert"},
+            {"at_ms": 1_798_761_600_000, "severity": "info", "subject": "Backtest finished"},
+        ],
+    },
+    "phone_verification": {"code": "123456", "expires_at_ms": 1_798_761_600_000},
+    "renewal_due": {
+        "order_id": "CF-0190f0c1",
+        "plan": "pro",
+        "period": "monthly",
+        "gross_amount_idr": 1_665_000,
+        "redirect_url": "https://app.sandbox.midtrans.com/snap/v4/redirection/sample",
+        "current_period_end_ms": 1_798_761_600_000,
+    },
+    "payment_failed": {
+        "order_id": "CF-0190f0c1",
+        "plan": "pro",
+        "period": "monthly",
+        "kind": "renewal",
+        "status": "expire",
+        "gross_amount_idr": 1_665_000,
+    },
+    "subscription_expiring": {
+        "plan": "pro",
+        "status": "past_due",
+        "expires_at_ms": 1_798_761_600_000,
+    },
     "test": {},
 }
 """Data each kind is previewed with (``POST /api/v1/notifications/preview``)."""

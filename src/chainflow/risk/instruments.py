@@ -160,6 +160,8 @@ def default_instrument(symbol: str, price: float, account_currency: str = "USD")
     if pair is not None and pair[1] != account_currency and pair[0] == account_currency:
         conversion = 1.0 / price
     return Instrument(
-        symbol, pip_size=0.01 if is_jpy else 0.0001, price_digits=3 if is_jpy else 5,
+        symbol,
+        pip_size=0.01 if is_jpy else 0.0001,
+        price_digits=3 if is_jpy else 5,
         quote_to_account=conversion,
-    )  # fmt: skip
+    )

@@ -56,9 +56,13 @@ def build_risk_router(*, service: RiskService) -> APIRouter:
     )
     async def check_order(principal: Reader, body: OrderCheckIn) -> OrderCheckOut:
         proposal = OrderProposal(
-            symbol=body.symbol, side=body.side, lots=body.lots, entry=body.entry,
-            stop_loss=body.stop_loss, take_profit=body.take_profit,
-        )  # fmt: skip
+            symbol=body.symbol,
+            side=body.side,
+            lots=body.lots,
+            entry=body.entry,
+            stop_loss=body.stop_loss,
+            take_profit=body.take_profit,
+        )
         answer = await service.check(principal.tenant_id, principal.tier, proposal)
         return OrderCheckOut.model_validate(answer)
 

@@ -27,9 +27,6 @@ from chainflow.risk.instruments import (
 from chainflow.risk.limits import CircuitBreaker, OrderRequest, PortfolioView, check_order
 from chainflow.risk.portfolio import PortfolioSnapshot, PortfolioSource
 from chainflow.risk.report import (
-    BreakerState,
-    PortfolioReport,
-    ReturnsWindow,
     aligned_log_returns,
     compute_drawdown,
     compute_exposure,
@@ -40,6 +37,7 @@ from chainflow.risk.report import (
     parametric_var_99,
     signed_values,
 )
+from chainflow.risk.report_types import BreakerState, PortfolioReport, ReturnsWindow
 from chainflow.risk.settings_source import RiskSettingsSource, limits_for
 from chainflow.risk.sizing import fixed_fractional
 from chainflow.storage.api import TimeSeriesStore
@@ -147,19 +145,25 @@ class RiskService:
         )
         correlations = correlations_of(window) if window and window.reason is None else {}
         return PortfolioReport(
-            tenant_id=tenant_id, ts=snapshot.ts or self._clock.now_ms(),
-            account_currency=snapshot.account_currency, balance=snapshot.balance,
+            tenant_id=tenant_id,
+            ts=snapshot.ts or self._clock.now_ms(),
+            account_currency=snapshot.account_currency,
+            balance=snapshot.balance,
             equity=snapshot.equity,
             exposure=compute_exposure(positions, prices, snapshot.equity),
             var=compute_var(values, window, paths=self._paths, seed=self._seed),
             stress=compute_stress(positions, prices, snapshot.equity),
             drawdown=drawdown,
             limits=compute_limits(
-                positions, prices, limits, drawdown, leverage=settings.leverage,
+                positions,
+                prices,
+                limits,
+                drawdown,
+                leverage=settings.leverage,
                 correlations=correlations,
             ),
             breaker=_breaker(snapshot, CircuitBreaker.from_limits(limits)),
-        )  # fmt: skip
+        )
 
     async def check(self, tenant_id: str, tier: Tier | str, order: OrderProposal) -> CheckAnswer:
         """Size (when lots are missing) and check ``order`` against the tenant's account."""
@@ -171,18 +175,22 @@ class RiskService:
         _validate_levels(side, entry, order)
         held = [p for p in snapshot.positions if p.symbol == symbol]
         instrument = (
-            held[0].instrument if held
+            held[0].instrument
+            if held
             else default_instrument(symbol, entry, snapshot.account_currency)
-        )  # fmt: skip
+        )
         reasons: list[str] = []
         if order.lots is not None:
             requested = order.lots
         else:
             assert order.stop_loss is not None  # _validate_fields guarantees it
             sizing = fixed_fractional(
-                max(snapshot.equity, 0.0), settings.max_risk_per_trade_pct / 100, entry,
-                order.stop_loss, instrument,
-            )  # fmt: skip
+                max(snapshot.equity, 0.0),
+                settings.max_risk_per_trade_pct / 100,
+                entry,
+                order.stop_loss,
+                instrument,
+            )
             requested = sizing.lots
             distance = abs(entry - order.stop_loss)
             reasons.append(
@@ -193,9 +201,10 @@ class RiskService:
         values_before = signed_values(snapshot.positions, snapshot.prices)
         window_before = await self.returns_window(tenant_id, list(values_before))
         window_after = (
-            window_before if symbol in values_before
+            window_before
+            if symbol in values_before
             else await self.returns_window(tenant_id, [*values_before, symbol])
-        )  # fmt: skip
+        )
         breaker = CircuitBreaker.from_limits(limits)
         state = _breaker(snapshot, breaker)
         if state.tripped and state.source == "account":
@@ -214,20 +223,31 @@ class RiskService:
         values_after[symbol] = values_after.get(symbol, 0.0) + signed
         risk_amount = (
             abs(entry - order.stop_loss) * value_per_price_unit(instrument, shown_lots)
-            if order.stop_loss is not None else None
-        )  # fmt: skip
+            if order.stop_loss is not None
+            else None
+        )
         return CheckAnswer(
-            symbol=symbol, side=side, allowed=allowed, lots=lots, requested_lots=requested,
-            reasons=(*reasons, *found), entry=entry, entry_source=entry_source,
-            stop_loss=order.stop_loss, take_profit=order.take_profit, risk_amount=risk_amount,
+            symbol=symbol,
+            side=side,
+            allowed=allowed,
+            lots=lots,
+            requested_lots=requested,
+            reasons=(*reasons, *found),
+            entry=entry,
+            entry_source=entry_source,
+            stop_loss=order.stop_loss,
+            take_profit=order.take_profit,
+            risk_amount=risk_amount,
             risk_pct=(
                 risk_amount / snapshot.equity * 100
-                if risk_amount is not None and snapshot.equity > 0 else None
+                if risk_amount is not None and snapshot.equity > 0
+                else None
             ),
             margin=notional_value(instrument, shown_lots, entry) / settings.leverage,
-            leverage=settings.leverage, var_before=parametric_var_99(values_before, window_before),
+            leverage=settings.leverage,
+            var_before=parametric_var_99(values_before, window_before),
             var_after=parametric_var_99(values_after, window_after),
-        )  # fmt: skip
+        )
 
     async def returns_window(self, tenant_id: str, symbols: Sequence[str]) -> ReturnsWindow:
         """Return aligned log returns of ``symbols`` on the first timeframe with enough bars.
@@ -243,9 +263,13 @@ class RiskService:
             closes = {}
             for symbol in symbols:
                 bars = await read_bars(
-                    self._store, TenantId(tenant_id), symbol, timeframe, end_ms=end_ms,
+                    self._store,
+                    TenantId(tenant_id),
+                    symbol,
+                    timeframe,
+                    end_ms=end_ms,
                     count=count,
-                )  # fmt: skip
+                )
                 closes[symbol] = {bar.ts: bar.close for bar in bars if bar.close > 0}
                 counts.append(f"{symbol} {len(closes[symbol])} {timeframe.value}")
             window = ReturnsWindow(timeframe, symbols, aligned_log_returns(closes, symbols))
@@ -267,9 +291,13 @@ class RiskService:
         newest: tuple[int, float] | None = None
         for timeframe in PRICE_TIMEFRAMES:
             bars = await read_bars(
-                self._store, TenantId(tenant_id), symbol, timeframe,
-                end_ms=self._clock.now_ms() + 1, count=1,
-            )  # fmt: skip
+                self._store,
+                TenantId(tenant_id),
+                symbol,
+                timeframe,
+                end_ms=self._clock.now_ms() + 1,
+                count=1,
+            )
             if bars and (newest is None or bars[-1].ts > newest[0]):
                 newest = (bars[-1].ts, bars[-1].close)
         return newest[1] if newest else None

@@ -17,13 +17,16 @@ if TYPE_CHECKING:
 def build_backtest_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
     service = BacktestService(
-        database=infra.database, store=infra.timeseries, clock=kernel.clock,
-        config=kernel.settings.backtest, bus=infra.bus,
+        database=infra.database,
+        store=infra.timeseries,
+        clock=kernel.clock,
+        config=kernel.settings.backtest,
+        bus=infra.bus,
         models=ModelSource(
             model_registry(kernel.settings, infra.database, kernel.clock),
             kernel.settings.ml.model,
         ),
-    )  # fmt: skip
+    )
     kernel.backtest = service
     return ServiceComponent(
         name="backtest",

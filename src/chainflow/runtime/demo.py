@@ -118,9 +118,10 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoState:
             highlight=False,
         )
         state = DemoState(
-            total_ticks=len(market.ticks), symbols={s: SymbolState() for s in market.symbols},
+            total_ticks=len(market.ticks),
+            symbols={s: SymbolState() for s in market.symbols},
             offset_ms=market.offset_ms,
-        )  # fmt: skip
+        )
         timeframe = Timeframe(model.timeframe or "M5")
         open_bars: dict[str, int] = {}  # the last history bar of each symbol
         for bar in market.bars:
@@ -334,11 +335,16 @@ def demo_command(
         raise typer.BadParameter(f"expected 'every_tick' or 'on_change'; received {signals!r}")
     names = tuple(s.strip().upper() for s in symbols.split(",") if s.strip())
     options = DemoOptions(
-        home=home, port=port, symbols=names,
-        minutes=minutes if ticks is None else None, ticks=ticks,
-        speed=parse_speed(speed), keep_running=keep_running, signals_mode=signals,
+        home=home,
+        port=port,
+        symbols=names,
+        minutes=minutes if ticks is None else None,
+        ticks=ticks,
+        speed=parse_speed(speed),
+        keep_running=keep_running,
+        signals_mode=signals,
         risk_tolerance=risk_tolerance,
-    )  # fmt: skip
+    )
     console = Console(soft_wrap=True)
     if not console.is_terminal:  # pipes and CI logs do not wrap: room for the whole table
         console = Console(soft_wrap=True, width=120)

@@ -110,11 +110,18 @@ def build_demo_market(
     offset_ms = (now_ms - 1_000 - last_ts) // shift_step_ms * shift_step_ms
     return DemoMarket(
         symbols=names,
-        bars=tuple(replace(b, ts=b.ts + offset_ms, first_tick_ts=b.first_tick_ts + offset_ms,
-                           last_tick_ts=b.last_tick_ts + offset_ms) for b in bars),
+        bars=tuple(
+            replace(
+                b,
+                ts=b.ts + offset_ms,
+                first_tick_ts=b.first_tick_ts + offset_ms,
+                last_tick_ts=b.last_tick_ts + offset_ms,
+            )
+            for b in bars
+        ),
         ticks=tuple(replace(t, ts=t.ts + offset_ms) for t in live),
         offset_ms=offset_ms,
-    )  # fmt: skip
+    )
 
 
 def aggregate_spread_bars(ticks: SymbolTicks, timeframe: Timeframe) -> list[AggregatedBar]:

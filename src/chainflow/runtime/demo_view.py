@@ -95,9 +95,17 @@ def decision_of(frame: dict[str, Any]) -> tuple[Any, ...]:
     """Return what a signal frame decided (no timing): the figures two runs must share."""
     return tuple(
         frame.get(name)
-        for name in ("seq", "symbol", "action", "confidence", "size", "stop_loss",
-                     "take_profit", "model")
-    ) + (tuple(frame.get("reasons") or ()),)  # fmt: skip
+        for name in (
+            "seq",
+            "symbol",
+            "action",
+            "confidence",
+            "size",
+            "stop_loss",
+            "take_profit",
+            "model",
+        )
+    ) + (tuple(frame.get("reasons") or ()),)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -117,11 +125,24 @@ def render(state: DemoState) -> RenderableType:
     """Return the live view: the signal table, its footer and the paper panel if any."""
     model = next((str(r.last["model"]) for r in state.symbols.values() if r.last), "-")
     table = Table(
-        title=f"ChainFlow demo: live signals (model {model})", title_justify="left",
-        box=box.SIMPLE_HEAD, expand=False,
-    )  # fmt: skip
-    for name in ("symbol", "bid", "ask", "signal", "conf", "lots", "stop loss", "take profit",
-                 "server latency", "signals", "flips"):  # fmt: skip
+        title=f"ChainFlow demo: live signals (model {model})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        expand=False,
+    )
+    for name in (
+        "symbol",
+        "bid",
+        "ask",
+        "signal",
+        "conf",
+        "lots",
+        "stop loss",
+        "take profit",
+        "server latency",
+        "signals",
+        "flips",
+    ):
         table.add_column(name, justify="left" if name in ("symbol", "signal") else "right")
     for symbol, row in state.symbols.items():
         last = row.last or {}
@@ -167,28 +188,36 @@ def paper_panel(paper: dict[str, Any]) -> Panel:
         parts.append(Text(f"circuit breaker: {account['halted']}", style="bold red"))
     positions = [p for p in paper.get("positions") or [] if isinstance(p, dict)]
     if positions:
-        table = _panel_table("open positions", "symbol", "side", "lots", "entry", "stop loss",
-                             "take profit")  # fmt: skip
+        table = _panel_table(
+            "open positions", "symbol", "side", "lots", "entry", "stop loss", "take profit"
+        )
         for position in positions[:PANEL_ROWS]:
             side = str(position.get("side", "-"))
             table.add_row(
-                str(position.get("symbol", "-")), Text(side, style=ACTION_STYLES.get(side, "")),
-                _number(position.get("lots"), 2), _price(position.get("entry_price")),
-                _price(position.get("stop_loss")), _price(position.get("take_profit")),
-            )  # fmt: skip
+                str(position.get("symbol", "-")),
+                Text(side, style=ACTION_STYLES.get(side, "")),
+                _number(position.get("lots"), 2),
+                _price(position.get("entry_price")),
+                _price(position.get("stop_loss")),
+                _price(position.get("take_profit")),
+            )
         parts.append(table)
     trades = [t for t in paper.get("trades") or [] if isinstance(t, dict)]
     if trades:
-        table = _panel_table("last trades", "symbol", "side", "lots", "entry", "exit", "P&L",
-                             "exit by")  # fmt: skip
+        table = _panel_table(
+            "last trades", "symbol", "side", "lots", "entry", "exit", "P&L", "exit by"
+        )
         for trade in list(reversed(trades))[:PANEL_ROWS]:
             side, pnl = str(trade.get("side", "-")), trade.get("pnl")
             table.add_row(
-                str(trade.get("symbol", "-")), Text(side, style=ACTION_STYLES.get(side, "")),
-                _number(trade.get("lots"), 2), _price(trade.get("entry_price")),
-                _price(trade.get("exit_price")), Text(_money(pnl), style=_pnl_style(pnl)),
+                str(trade.get("symbol", "-")),
+                Text(side, style=ACTION_STYLES.get(side, "")),
+                _number(trade.get("lots"), 2),
+                _price(trade.get("entry_price")),
+                _price(trade.get("exit_price")),
+                Text(_money(pnl), style=_pnl_style(pnl)),
                 str(trade.get("exit_reason", "-")).replace("_", " "),
-            )  # fmt: skip
+            )
         parts.append(table)
     return Panel(Group(*parts), title="paper account", title_align="left", expand=False)
 
@@ -209,9 +238,11 @@ def attribution_lines(attribution: dict[str, Any]) -> list[str]:
     total = attribution.get("total") or {}
     closed = total.get("closed_trades", 0)
     hit_rate = total.get("hit_rate")
-    hits = f"{hit_rate:.0%} of {closed} closed trades" if isinstance(hit_rate, float) else (
-        "no closed trades"
-    )  # fmt: skip
+    hits = (
+        f"{hit_rate:.0%} of {closed} closed trades"
+        if isinstance(hit_rate, float)
+        else ("no closed trades")
+    )
     lines = [
         f"attribution: P&L {_money(total.get('pnl'), signed=True)} (realized "
         f"{_money(total.get('realized'), signed=True)}, open "

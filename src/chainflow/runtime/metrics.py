@@ -38,18 +38,20 @@ class BackendStatsCollector(Collector):
                 family.add_metric([], float(stats.get(name, 0.0)))
                 yield family
         services = GaugeMetricFamily(
-            "chainflow_service_running", "1 for each service running in this process.",
+            "chainflow_service_running",
+            "1 for each service running in this process.",
             labels=["service"],
-        )  # fmt: skip
+        )
         for service in self._running_services():
             services.add_metric([service], 1.0)
         yield services
         ingest = self._ingest_stats()
         if ingest:
             ticks = CounterMetricFamily(
-                "chainflow_bridge_ticks", "Ticks received over WS /ws/ticks, by outcome.",
+                "chainflow_bridge_ticks",
+                "Ticks received over WS /ws/ticks, by outcome.",
                 labels=["outcome"],
-            )  # fmt: skip
+            )
             for name, value in sorted(ingest.items()):
                 if name.startswith("rejected_"):
                     ticks.add_metric([name.removeprefix("rejected_")], float(value))
@@ -65,9 +67,10 @@ class BackendStatsCollector(Collector):
                 family.add_metric([], float(ingest.get(name, 0)))
                 yield family
         backends = GaugeMetricFamily(
-            "chainflow_backend_info", "The backend serving each workload.",
+            "chainflow_backend_info",
+            "The backend serving each workload.",
             labels=["workload", "backend"],
-        )  # fmt: skip
+        )
         for workload, backend in self._backends().items():
             backends.add_metric([workload, backend], 1.0)
         yield backends

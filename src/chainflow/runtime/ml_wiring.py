@@ -38,13 +38,15 @@ class MlStatsCollector(Collector):
             family.add_metric([], float(value))
             yield family
         hit_rate = GaugeMetricFamily(
-            "chainflow_ml_live_hit_rate", "Rolling live hit rate of a model on a symbol.",
+            "chainflow_ml_live_hit_rate",
+            "Rolling live hit rate of a model on a symbol.",
             labels=["model", "symbol", "timeframe"],
-        )  # fmt: skip
+        )
         brier = GaugeMetricFamily(
-            "chainflow_ml_live_brier", "Rolling live Brier score of a model on a symbol.",
+            "chainflow_ml_live_brier",
+            "Rolling live Brier score of a model on a symbol.",
             labels=["model", "symbol", "timeframe"],
-        )  # fmt: skip
+        )
         for (_tenant, model, symbol, timeframe), tracker in self._service.scoring.trackers.items():
             if tracker.count:
                 hit_rate.add_metric([model, symbol, timeframe], tracker.hit_rate())
@@ -58,24 +60,32 @@ def build_ml_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
     registry = model_registry(kernel.settings, kernel.infra.database, kernel.clock)
     service = MlService(
-        bus=infra.bus, store=infra.timeseries, database=infra.database, registry=registry,
-        clock=kernel.clock, settings=kernel.settings.ml, vectors=infra.vectors,
-    )  # fmt: skip
+        bus=infra.bus,
+        store=infra.timeseries,
+        database=infra.database,
+        registry=registry,
+        clock=kernel.clock,
+        settings=kernel.settings.ml,
+        vectors=infra.vectors,
+    )
     kernel.ml = service
     kernel.metrics_registry.register(MlStatsCollector(service))
     router = APIRouter()
     # Before the registry's /models/{name}/{version}, which would take "performance".
     router.include_router(
         build_performance_router(
-            registry=registry, database=infra.database, store=infra.timeseries,
+            registry=registry,
+            database=infra.database,
+            store=infra.timeseries,
             window=kernel.settings.ml.performance_window,
         )
-    )  # fmt: skip
+    )
     router.include_router(build_registry_router(registry=registry, database=infra.database))
     router.include_router(
         build_pattern_router(
-            store=infra.timeseries, vectors=infra.vectors,
+            store=infra.timeseries,
+            vectors=infra.vectors,
             feature_set_key=kernel.settings.features.feature_set,
         )
-    )  # fmt: skip
+    )
     return ServiceComponent(name="ml", router=router, on_start=service.start, on_stop=service.stop)

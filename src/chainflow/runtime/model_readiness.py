@@ -35,8 +35,13 @@ def model_readiness(kernel: Kernel) -> ReadinessInfo:
             version = None
         except Exception as e:  # the database check above reports the cause
             log.warning("ready_models_unreadable", error=repr(e))
-            return {"models": {**section, "production": None,
-                               "reason": "the model registry could not be read"}}  # fmt: skip
+            return {
+                "models": {
+                    **section,
+                    "production": None,
+                    "reason": "the model registry could not be read",
+                }
+            }
         if version is None:
             return {"models": {**section, "production": None, "reason": no_model_reason(name)}}
         return {"models": {**section, "production": version.ref, "timeframe": version.timeframe}}

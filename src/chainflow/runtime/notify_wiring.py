@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 from chainflow.backtest.service import job_finished_topic
+from chainflow.core.auth import TIER_LIMITS, Tier, TierLimits
 from chainflow.core.ids import TenantId
+from chainflow.core.logging import get_logger
 from chainflow.core.messages import topic
 from chainflow.core.tenancy import TenantContext
 from chainflow.hub.api import EventBus
 from chainflow.ml.events import alerts_topic
-from chainflow.notify.api import PARSERS, DeliveryResult, EventSource, NoAddresses, Recipient
+from chainflow.notify.api import PARSERS, DeliveryResult, EventSource, Recipient
 from chainflow.notify.channels.email import SmtpEmailChannel
 from chainflow.notify.channels.push import PushChannel
 from chainflow.notify.channels.registry import ChannelRegistry
@@ -24,15 +26,25 @@ from chainflow.notify.channels.sms import SmsChannel
 from chainflow.notify.channels.telegram import TelegramChannel
 from chainflow.notify.consumers import EventConsumers
 from chainflow.notify.delivery import Claimed, DeliveryWorker
+from chainflow.notify.device_routes import build_device_router
+from chainflow.notify.devices import DeviceBook
+from chainflow.notify.digest import DigestFlusher
+from chainflow.notify.directory import AddressBook, AddressBooks
 from chainflow.notify.intake import OutboxWriter
 from chainflow.notify.metrics import NotifyMetrics
 from chainflow.notify.routes import build_notify_router
 from chainflow.notify.service import NotifyService
+from chainflow.notify.template_routes import build_template_router
 from chainflow.notify.templates import TemplateRenderer
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.notify_telegram import TelegramBot
 from chainflow.storage.relational import Database
 from chainflow.trading.events import risk_events_topic
+from chainflow.users.billing.events import (
+    payment_failed_topic,
+    renewal_due_topic,
+    subscription_expiring_topic,
+)
 from chainflow.users.events import (
     duplicate_registration_attempted_topic,
     invitation_created_topic,
@@ -44,6 +56,8 @@ from chainflow.users.repository import TenantRecordRepository, UserRepository
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel
+
+log = get_logger("chainflow.runtime.notify_wiring")
 
 
 def _any_tenant(subject_of_one: str) -> str:
@@ -85,6 +99,13 @@ def event_sources() -> list[EventSource]:
             _any_tenant(binding_disabled_topic("t")),
             PARSERS["binding_disabled"],
         ),
+        EventSource("notify-renewal-due", renewal_due_topic(), PARSERS["renewal_due"]),
+        EventSource("notify-payment-failed", payment_failed_topic(), PARSERS["payment_failed"]),
+        EventSource(
+            "notify-subscription-expiring",
+            subscription_expiring_topic(),
+            PARSERS["subscription_expiring"],
+        ),
     ]
 
 
@@ -123,13 +144,26 @@ class UsersDirectory:
             record = await TenantRecordRepository(uow.session).get(tenant_id)
         return record.name if record is not None else ""
 
+    async def limits(self, tenant_id: str) -> TierLimits | None:
+        """Return the tenant's tier limits with its stored overrides (None: no tenant)."""
+        async with self._database.unit_of_work(system=True, read_only=True) as uow:
+            record = await TenantRecordRepository(uow.session).get(tenant_id)
+        if record is None:
+            return None
+        return TIER_LIMITS[Tier(record.tier)].with_overrides(dict(record.limit_overrides or {}))
+
 
 def binding_disabled_hook(
-    bus: EventBus, clock_ms: Callable[[], int], telegram: TelegramBot | None
+    bus: EventBus,
+    clock_ms: Callable[[], int],
+    telegram: TelegramBot | None,
+    devices: DeviceBook | None = None,
 ) -> Callable[[Claimed, DeliveryResult], Awaitable[None]]:
-    """Return the worker hook run when a recipient refused delivery for good (Telegram 403).
+    """Return the worker hook run when a recipient refused delivery for good (Telegram 403,
+    a push subscription gone, a phone that replied STOP).
 
-    A Telegram chat's binding is disabled first; the user is then told by the bus event
+    A Telegram chat's binding, or the push or SMS device, is disabled first; the user is
+    then told by the bus event
     ``notify.binding.disabled.<tenant>``, which the hub consumes like any other (e-mail by
     default, and no longer to the disabled chat). A chat already disabled (several queued
     messages to it failed) is announced once only.
@@ -137,8 +171,12 @@ def binding_disabled_hook(
 
     async def on_disabled(item: Claimed, result: DeliveryResult) -> None:
         reason = result.error or "the recipient refused delivery"
-        if item.message.channel == "telegram" and telegram is not None:
-            if not await telegram.disable_chat(item.message.address, reason):
+        channel, address = item.message.channel, item.message.address
+        if channel == "telegram" and telegram is not None:
+            if not await telegram.disable_chat(address, reason):
+                return
+        elif channel in ("push", "sms") and devices is not None:
+            if not await devices.disable(item.tenant_id, channel, address):
                 return
         if item.user_id is None:
             return
@@ -153,6 +191,20 @@ def binding_disabled_hook(
         await bus.publish(binding_disabled_topic(item.tenant_id), json.dumps(body).encode())
 
     return on_disabled
+
+
+def warn_if_email_unconfigured(kernel: Kernel) -> bool:
+    """Log a warning when ``prod`` runs without SMTP: verification, password-reset and
+    invitation e-mails cannot go out (and admins no longer see tokens). Return whether
+    it warned."""
+    if kernel.settings.env != "prod" or kernel.settings.notify.smtp_host:
+        return False
+    log.warning(
+        "notify_email_not_configured",
+        reason="CHAINFLOW_NOTIFY_SMTP_HOST is empty in prod: verification, password-reset "
+        "and invitation e-mails cannot be sent",
+    )
+    return True
 
 
 def build_channels(kernel: Kernel) -> ChannelRegistry:
@@ -189,23 +241,37 @@ def build_notify_component(kernel: Kernel) -> ServiceComponent:
     renderer = TemplateRenderer(
         base_url=settings.public_base_url, default_locale=settings.default_locale
     )
+    directory = UsersDirectory(infra.database)
+    devices = DeviceBook(database=infra.database, clock=kernel.clock)
+    unsubscribe_url = f"{settings.public_base_url.rstrip('/')}/settings/notifications"
     worker = DeliveryWorker(
         database=infra.database,
         channels=channels,
         clock=kernel.clock,
         settings=settings,
         metrics=NotifyMetrics(kernel.metrics_registry),
-        on_binding_disabled=binding_disabled_hook(infra.bus, kernel.clock.now_ms, telegram),
+        on_binding_disabled=binding_disabled_hook(
+            infra.bus, kernel.clock.now_ms, telegram, devices
+        ),
+        digests=DigestFlusher(
+            database=infra.database,
+            renderer=renderer,
+            clock=kernel.clock,
+            tenant_name=directory.tenant_name,
+            unsubscribe_url=unsubscribe_url,
+        ),
     )
+    books: list[AddressBook] = [devices] if telegram is None else [telegram, devices]
     writer = OutboxWriter(
         database=infra.database,
-        directory=UsersDirectory(infra.database),
-        addresses=telegram if telegram is not None else NoAddresses(),
+        directory=directory,
+        addresses=AddressBooks(*books),
         channels=channels,
         renderer=renderer,
         clock=kernel.clock,
-        unsubscribe_url=f"{settings.public_base_url.rstrip('/')}/settings/notifications",
+        unsubscribe_url=unsubscribe_url,
         on_queued=worker.wake,
+        tiers=directory,
     )
     service = NotifyService(
         database=infra.database,
@@ -220,9 +286,12 @@ def build_notify_component(kernel: Kernel) -> ServiceComponent:
     router = APIRouter()
     if telegram is not None:  # first: its paths are more specific than /{id}/retry
         router.include_router(telegram.router())
+    router.include_router(build_template_router(templates=service.templates))
+    router.include_router(build_device_router(devices=devices, service=service))
     router.include_router(build_notify_router(service=service))
 
     async def start() -> None:
+        warn_if_email_unconfigured(kernel)
         await consumers.start()
         if settings.worker_enabled:
             await worker.start()

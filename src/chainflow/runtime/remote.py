@@ -103,15 +103,17 @@ async def serve_trading_settings(bus: EventBus, database: Database, users: Any) 
             settings = await users.trading_settings.get(uow, tenant)
         async with database.unit_of_work(system=True, read_only=True) as uow:
             tier = (await users.admin.get_tenant(uow, tenant.tenant_id)).tier
-        return json.dumps({
-            "tier": str(tier.value if hasattr(tier, "value") else tier),
-            "risk_tolerance": str(settings.risk_tolerance),
-            "allowed_symbols": list(settings.allowed_symbols),
-            "max_risk_per_trade_pct": settings.max_risk_per_trade_pct,
-            "max_daily_loss_pct": settings.max_daily_loss_pct,
-            "max_drawdown_pct": settings.max_drawdown_pct,
-            "leverage": settings.leverage,
-        }).encode()  # fmt: skip
+        return json.dumps(
+            {
+                "tier": str(tier.value if hasattr(tier, "value") else tier),
+                "risk_tolerance": str(settings.risk_tolerance),
+                "allowed_symbols": list(settings.allowed_symbols),
+                "max_risk_per_trade_pct": settings.max_risk_per_trade_pct,
+                "max_daily_loss_pct": settings.max_daily_loss_pct,
+                "max_drawdown_pct": settings.max_drawdown_pct,
+                "leverage": settings.leverage,
+            }
+        ).encode()
 
     return await bus.serve(TRADING_SETTINGS, get)
 

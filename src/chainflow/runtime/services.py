@@ -92,6 +92,12 @@ def _build_notify(kernel: Kernel) -> ServiceComponent:
     return build_notify_component(kernel)
 
 
+def _build_analytics(kernel: Kernel) -> ServiceComponent:
+    from chainflow.runtime.analytics_wiring import build_analytics_component
+
+    return build_analytics_component(kernel)
+
+
 def _build_hub(kernel: Kernel) -> ServiceComponent:
     from chainflow.runtime.hub_wiring import build_hub_component
 
@@ -205,7 +211,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         4,
         "analytics-service",
         "dashboards, reports, exports",
-        planned_in="a later issue",
+        _build_analytics,
+        route_prefixes=("/api/v1/analytics", "/api/v1/admin/analytics"),
     ),
 )
 

@@ -43,16 +43,25 @@ class TradingStatsCollector(Collector):
 def build_trading_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
     # One process: the ml service's loaded models; alone: this process loads its own.
-    models = kernel.ml.models if kernel.ml is not None else ServedModels(
-        model_registry(kernel.settings, infra.database, kernel.clock), infra.database,
-        kernel.clock, kernel.settings.ml,
-    )  # fmt: skip
+    models = (
+        kernel.ml.models
+        if kernel.ml is not None
+        else ServedModels(
+            model_registry(kernel.settings, infra.database, kernel.clock),
+            infra.database,
+            kernel.clock,
+            kernel.settings.ml,
+        )
+    )
     service = TradingService(
-        bus=infra.bus, database=infra.database, store=infra.timeseries, clock=kernel.clock,
+        bus=infra.bus,
+        database=infra.database,
+        store=infra.timeseries,
+        clock=kernel.clock,
         settings=kernel.settings.trading,
         preferences=BusTradingPreferences(infra.bus, kernel.clock),  # the users service's
         models=models if kernel.settings.trading.tick_signals else None,
-    )  # fmt: skip
+    )
     kernel.trading = service
     kernel.metrics_registry.register(TradingStatsCollector(service))
     return ServiceComponent(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from chainflow.hub.api import Subscription
+from chainflow.runtime.billing_usage import MeteredUsage
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.remote import serve_credential_resolver, serve_trading_settings
 from chainflow.users.billing.routes import build_billing_router
@@ -42,9 +43,12 @@ def build_users_component(kernel: Kernel) -> ServiceComponent:
         settings=settings.billing,
         clock=kernel.clock,
         bus=infra.bus,
+        database=infra.database,
         change_tier=service.admin.change_tier,
+        read_tier=service.admin.get_tenant,
         customer_of=service.accounts.get_profile,
         http=billing_http,
+        usage=MeteredUsage(database=infra.database, timeseries=infra.timeseries),
     )
     kernel.users = service
     kernel.credential_resolver = resolver
@@ -56,7 +60,7 @@ def build_users_component(kernel: Kernel) -> ServiceComponent:
         subscriptions.append(await serve_trading_settings(infra.bus, infra.database, service))
         interval_s = settings.billing.sweep_interval_s
         if interval_s > 0:
-            sweeper = run_sweeps(infra.database, billing.subscriptions, kernel.clock, interval_s)
+            sweeper = run_sweeps(infra.database, billing, kernel.clock, interval_s)
             sweeps.append(asyncio.create_task(sweeper, name="users.sweep_subscriptions"))
 
     async def stop() -> None:
@@ -69,7 +73,11 @@ def build_users_component(kernel: Kernel) -> ServiceComponent:
             await subscriptions.pop().unsubscribe()
         await billing_http.aclose()
 
-    router = build_users_router(service=service, database=infra.database)
+    router = build_users_router(
+        service=service,
+        database=infra.database,
+        reveal_verification_token=settings.env != "prod",
+    )
     router.include_router(build_billing_router(billing, infra.database, kernel.clock))
 
     return ServiceComponent(

@@ -279,9 +279,15 @@ async def scan_latest_per_ts(
     limit = count * 2 + 16  # revisions add rows for the same key
     while True:
         rows = await store.scan(
-            table, tenant_id=tenant_id, symbol=symbol, start_ms=0, end_ms=end_ms,
-            limit=limit, descending=True, where=where,
-        )  # fmt: skip
+            table,
+            tenant_id=tenant_id,
+            symbol=symbol,
+            start_ms=0,
+            end_ms=end_ms,
+            limit=limit,
+            descending=True,
+            where=where,
+        )
         newest: dict[int, dict[str, Any]] = {}
         for row in rows:
             kept = newest.get(row["ts"])

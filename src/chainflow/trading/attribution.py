@@ -60,11 +60,14 @@ class Bucket:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "pnl": round(self.pnl, 2), "realized": round(self.realized, 2),
-            "unrealized": round(self.unrealized, 2), "closed_trades": self.closed_trades,
-            "winning_trades": self.winning_trades, "hit_rate": self.hit_rate,
+            "pnl": round(self.pnl, 2),
+            "realized": round(self.realized, 2),
+            "unrealized": round(self.unrealized, 2),
+            "closed_trades": self.closed_trades,
+            "winning_trades": self.winning_trades,
+            "hit_rate": self.hit_rate,
             "open_positions": self.open_positions,
-        }  # fmt: skip
+        }
 
 
 @dataclass(slots=True)
@@ -83,11 +86,14 @@ class Attribution:
             return [{"key": key, **bucket.to_dict()} for key, bucket in ordered]
 
         return {
-            "total": self.total.to_dict(), "swaps": round(self.swaps, 2),
-            "account_pnl": round(self.account_pnl, 2), "by_model": table(self.by_model),
-            "by_symbol": table(self.by_symbol), "by_regime": table(self.by_regime),
+            "total": self.total.to_dict(),
+            "swaps": round(self.swaps, 2),
+            "account_pnl": round(self.account_pnl, 2),
+            "by_model": table(self.by_model),
+            "by_symbol": table(self.by_symbol),
+            "by_regime": table(self.by_regime),
             "by_reason": table(self.by_reason),
-        }  # fmt: skip
+        }
 
 
 def reason_template(reason: str) -> str:

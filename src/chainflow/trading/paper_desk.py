@@ -132,13 +132,18 @@ class PaperDesk:
         if found is None:
             self._dirty.add(tenant_id)
             account = PaperAccount(
-                [], starting_balance=self.starting_balance, leverage=self.leverage,
-                account_currency=ACCOUNT_CURRENCY, rollover_hour_utc=self.rollover_hour_utc,
-            )  # fmt: skip
+                [],
+                starting_balance=self.starting_balance,
+                leverage=self.leverage,
+                account_currency=ACCOUNT_CURRENCY,
+                rollover_hour_utc=self.rollover_hour_utc,
+            )
             found = self._books[tenant_id] = TenantBook(
-                account, CircuitBreaker(*self._limits), peak_equity=account.starting_balance,
+                account,
+                CircuitBreaker(*self._limits),
+                peak_equity=account.starting_balance,
                 day_start_equity=account.starting_balance,
-            )  # fmt: skip
+            )
         return found
 
     def set_limits(
@@ -148,8 +153,9 @@ class PaperDesk:
         book = self.book(tenant_id)
         current = book.breaker
         if (current.max_daily_loss_pct, current.max_drawdown_pct) == (
-            max_daily_loss_pct, max_drawdown_pct,
-        ):  # fmt: skip
+            max_daily_loss_pct,
+            max_drawdown_pct,
+        ):
             return
         if not current.is_tripped:  # a trip in force stays until its reset
             book.breaker = CircuitBreaker(max_daily_loss_pct, max_drawdown_pct)
@@ -191,9 +197,14 @@ class PaperDesk:
             account.instruments[signal.symbol] = instrument_for(signal.symbol)
         signal_id = new_id()
         book.tags[signal_id] = SignalTag(
-            signal_id=signal_id, symbol=signal.symbol, ts=signal.ts, action=signal.action,
-            model=signal.model, regime=signal.regime, reasons=signal.reasons,
-        )  # fmt: skip
+            signal_id=signal_id,
+            symbol=signal.symbol,
+            ts=signal.ts,
+            action=signal.action,
+            model=signal.model,
+            regime=signal.regime,
+            reasons=signal.reasons,
+        )
         target = {"buy": signal.size, "sell": -signal.size}.get(signal.action, 0.0)
         for order_id, order in list(account.pending_orders.items()):
             if order.symbol == signal.symbol:  # a newer signal replaces what still waits
@@ -203,12 +214,16 @@ class PaperDesk:
             return []
         limit = signal.limit_price if target and abs(delta) > 0 else None
         order = PaperOrder(
-            symbol=signal.symbol, side=OrderSide.BUY if delta > 0 else OrderSide.SELL,
-            lots=abs(delta), kind=OrderKind.LIMIT if limit is not None else OrderKind.MARKET,
-            limit_price=limit, stop_loss=signal.stop_loss if target else None,
-            take_profit=signal.take_profit if target else None, signal_id=signal_id,
+            symbol=signal.symbol,
+            side=OrderSide.BUY if delta > 0 else OrderSide.SELL,
+            lots=abs(delta),
+            kind=OrderKind.LIMIT if limit is not None else OrderKind.MARKET,
+            limit_price=limit,
+            stop_loss=signal.stop_loss if target else None,
+            take_profit=signal.take_profit if target else None,
+            signal_id=signal_id,
             ts=signal.ts,
-        )  # fmt: skip
+        )
         result = account.submit(order)
         return [result] if isinstance(result, PaperOrderRejected) else []
 
@@ -254,16 +269,20 @@ class PaperDesk:
         book = self.book(tenant_id)
         breaker = book.breaker
         return {
-            "version": 1, "account": json.loads(book.account.snapshot()),
+            "version": 1,
+            "account": json.loads(book.account.snapshot()),
             "tags": [asdict(tag) for tag in book.tags.values()],
             "breaker": {
                 "max_daily_loss_pct": breaker.max_daily_loss_pct,
-                "max_drawdown_pct": breaker.max_drawdown_pct, "kind": breaker.tripped_kind,
+                "max_drawdown_pct": breaker.max_drawdown_pct,
+                "kind": breaker.tripped_kind,
                 "reason": breaker.tripped_reason,
             },
-            "day": book.day, "day_start_equity": book.day_start_equity,
-            "peak_equity": book.peak_equity, "notified": book.notified,
-        }  # fmt: skip
+            "day": book.day,
+            "day_start_equity": book.day_start_equity,
+            "peak_equity": book.peak_equity,
+            "notified": book.notified,
+        }
 
     def load(self, tenant_id: str, document: Mapping[str, Any]) -> None:
         """Continue the tenant's book from ``dump``'s document; raise ValueError if bad."""
@@ -273,13 +292,19 @@ class PaperDesk:
             breaker = CircuitBreaker(raw["max_daily_loss_pct"], raw["max_drawdown_pct"])
             if raw["kind"] is not None:
                 breaker.restore_trip(raw["kind"], raw["reason"])
-            tags = {t["signal_id"]: SignalTag(**{**t, "reasons": tuple(t["reasons"])})
-                    for t in document["tags"]}  # fmt: skip
+            tags = {
+                t["signal_id"]: SignalTag(**{**t, "reasons": tuple(t["reasons"])})
+                for t in document["tags"]
+            }
             self._books[tenant_id] = TenantBook(
-                account, breaker, tags, day=document["day"],
+                account,
+                breaker,
+                tags,
+                day=document["day"],
                 day_start_equity=float(document["day_start_equity"]),
-                peak_equity=float(document["peak_equity"]), notified=bool(document["notified"]),
-            )  # fmt: skip
+                peak_equity=float(document["peak_equity"]),
+                notified=bool(document["notified"]),
+            )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"expected a paper account document; received {exc!r}") from exc
 
@@ -302,10 +327,15 @@ class PaperDesk:
             spec = account.instruments[symbol]
             rate = account.quote_rates.get(symbol, spec.quote_to_account)
             instrument = Instrument(
-                symbol, contract_size=spec.contract_size, lot_step=spec.lot_step,
-                min_lot=spec.min_lot, max_lot=spec.max_lot, price_digits=spec.price_digits,
-                pip_size=spec.pip_size, quote_to_account=rate,
-            )  # fmt: skip
+                symbol,
+                contract_size=spec.contract_size,
+                lot_step=spec.lot_step,
+                min_lot=spec.min_lot,
+                max_lot=spec.max_lot,
+                price_digits=spec.price_digits,
+                pip_size=spec.pip_size,
+                quote_to_account=rate,
+            )
             sign = 1.0 if position.side == OrderSide.BUY else -1.0
             positions.append(
                 Position(symbol, sign * position.lots, position.entry_price, instrument)
@@ -313,12 +343,18 @@ class PaperDesk:
             bid, ask = account.quotes.get(symbol, (position.entry_price, position.entry_price))
             prices[symbol] = bid if sign > 0 else ask
         return PortfolioSnapshot(
-            tenant_id=tenant_id, account_currency=account.account_currency,
-            balance=account.balance, equity=account.equity,
-            starting_balance=account.starting_balance, peak_equity=book.peak_equity,
-            day_start_equity=book.day_start_equity, positions=tuple(positions), prices=prices,
-            breaker=book.breaker.tripped_reason, ts=account.last_ts,
-        )  # fmt: skip
+            tenant_id=tenant_id,
+            account_currency=account.account_currency,
+            balance=account.balance,
+            equity=account.equity,
+            starting_balance=account.starting_balance,
+            peak_equity=book.peak_equity,
+            day_start_equity=book.day_start_equity,
+            positions=tuple(positions),
+            prices=prices,
+            breaker=book.breaker.tripped_reason,
+            ts=account.last_ts,
+        )
 
     def account_view(self, tenant_id: str, curve_points: int = 500) -> dict[str, Any]:
         """Return the account for ``GET /api/v1/trading/paper``: summary, positions, trades."""
@@ -327,7 +363,8 @@ class PaperDesk:
         curve = list(account.equity_curve)[-curve_points:]
         return {
             "account": {
-                **_public(account.summary()), "starting_balance": account.starting_balance,
+                **_public(account.summary()),
+                "starting_balance": account.starting_balance,
                 "day_start_equity": round(book.day_start_equity, 2),
                 "peak_equity": round(book.peak_equity, 2),
                 "halted": book.breaker.tripped_reason,
@@ -340,7 +377,7 @@ class PaperDesk:
             "trades": [_public(t) for t in account.trades[-100:]],
             "reconciliations": [_public(r) for r in account.reconciliations[-100:]],
             "equity_curve": [{"ts": ts, "equity": round(e, 2)} for ts, e in curve],
-        }  # fmt: skip
+        }
 
 
 def _public(record: Any) -> dict[str, Any]:

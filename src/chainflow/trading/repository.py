@@ -25,7 +25,7 @@ class SignalRepository(TenantRepository[SignalRecord]):
                 take_profit=signal.take_profit,
                 model=signal.model,
                 reasons=list(signal.reasons),
-            )  # fmt: skip
+            )
         )
 
     async def latest(self, *, symbol: str | None, limit: int) -> Sequence[SignalRecord]:

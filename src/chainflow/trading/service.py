@@ -47,7 +47,7 @@ from chainflow.trading.paper_desk import PaperDesk, PaperSignal, instrument_for
 from chainflow.trading.paper_store import PaperStore
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.repository import SignalRepository
-from chainflow.trading.signal_risk import CheckedSignal, risk_check
+from chainflow.trading.signal_risk import CheckedSignal, check_sized
 from chainflow.trading.signal_sizing import SizingPolicy, size_decision
 from chainflow.trading.strategy import ModelStrategy, StrategyContext
 from chainflow.trading.tick_path import TickPath
@@ -108,9 +108,11 @@ class TradingService:
         self._clock = clock
         self.settings = settings
         self.policy = SizingPolicy(
-            equity=settings.paper_equity, risk_per_trade=settings.risk_per_trade,
-            stop_atr=settings.stop_atr, take_profit_atr=settings.take_profit_atr,
-        )  # fmt: skip
+            equity=settings.paper_equity,
+            risk_per_trade=settings.risk_per_trade,
+            stop_atr=settings.stop_atr,
+            take_profit_atr=settings.take_profit_atr,
+        )
         self._keys: dict[Key, KeyState] = {}
         self._locks: dict[Key, asyncio.Lock] = {}
         self._decided: dict[Key, int] = {}
@@ -118,15 +120,23 @@ class TradingService:
         self.stats = TradingStats()
         self.paper_store = PaperStore(database)
         self.desk = PaperDesk(
-            starting_balance=settings.paper_equity, on_breaker=self._breaker_tripped,
-            rollover_hour_utc=settings.rollover_hour_utc, loader=self.paper_store.load,
-        )  # fmt: skip
+            starting_balance=settings.paper_equity,
+            on_breaker=self._breaker_tripped,
+            rollover_hour_utc=settings.rollover_hour_utc,
+            loader=self.paper_store.load,
+        )
         self._saver: asyncio.Task[None] | None = None
         self.tick_path = TickPath(
-            bus=bus, store=store, clock=clock, models=models, desk=self.desk,
-            strategy_for=self.strategy_for, policy=self.policy,
-            spread_window=settings.spread_window, spread_min_ticks=settings.spread_min_ticks,
-        )  # fmt: skip
+            bus=bus,
+            store=store,
+            clock=clock,
+            models=models,
+            desk=self.desk,
+            strategy_for=self.strategy_for,
+            policy=self.policy,
+            spread_window=settings.spread_window,
+            spread_min_ticks=settings.spread_min_ticks,
+        )
 
     async def start(self) -> None:
         self._subscription = await self._bus.subscribe(
@@ -201,9 +211,12 @@ class TradingService:
             self.stats.stale_predictions += 1
             return None
         await self.tick_path.progress.scored_through(
-            prediction.tenant_id, prediction.symbol, prediction.timeframe, prediction.ts,
+            prediction.tenant_id,
+            prediction.symbol,
+            prediction.timeframe,
+            prediction.ts,
             timeout_s=TICK_ORDER_WAIT_S,
-        )  # fmt: skip
+        )
         self.stats.predictions += 1
         try:
             decision_input = input_from_prediction(prediction)
@@ -228,36 +241,56 @@ class TradingService:
         policy = self.policy.capped(preferences.max_risk_per_trade_pct)
         policy = replace(policy, equity=self.desk.equity(tenant_id))
         sized = size_decision(
-            decision, entry=entry, expected_volatility=prediction.expected_volatility,
-            policy=policy, instrument=instrument, atr=prediction.atr,
-        )  # fmt: skip
+            decision,
+            entry=entry,
+            expected_volatility=prediction.expected_volatility,
+            policy=policy,
+            instrument=instrument,
+            atr=prediction.atr,
+        )
         portfolio = await self.desk.portfolio(tenant_id)
-        checked = risk_check(
-            action=decision.action, size=sized.size, entry=entry,
-            stop_loss=sized.stop_loss, take_profit=sized.take_profit, instrument=instrument,
-            equity=portfolio.equity, positions=portfolio.positions,
-            prices=portfolio.prices, preferences=preferences,
+        checked = check_sized(
+            decision,
+            sized,
+            entry=entry,
+            instrument=instrument,
+            account=portfolio,
+            preferences=preferences,
             breaker=self.desk.book(tenant_id).breaker,
-        )  # fmt: skip
+        )
         checked, plan = self._planned(tenant_id, checked, ts=prediction.ts)
         if checked.action == "hold" and state.issued == "hold":
             return None  # refused or avoided while flat: nothing new to tell
         state.issued = checked.action  # type: ignore[assignment]
         latency_ms = prediction.latency_ms + (self._clock.monotonic() - started) * 1000.0
         signal = SignalIssued(
-            symbol=prediction.symbol, ts=prediction.ts, action=checked.action,
-            confidence=round(decision.confidence, 6), size=checked.size,
-            stop_loss=checked.stop_loss, take_profit=checked.take_profit,
-            model=decision.model, latency_ms=round(latency_ms, 3),
+            symbol=prediction.symbol,
+            ts=prediction.ts,
+            action=checked.action,
+            confidence=round(decision.confidence, 6),
+            size=checked.size,
+            stop_loss=checked.stop_loss,
+            take_profit=checked.take_profit,
+            model=decision.model,
+            latency_ms=round(latency_ms, 3),
             reasons=[*decision.reasons, *sized.reasons, *checked.reasons, *plan.reasons],
-        )  # fmt: skip
+        )
         await self._issue(tenant_id, prediction.timeframe, signal)
-        self.desk.on_signal(tenant_id, PaperSignal(
-            symbol=signal.symbol, ts=signal.ts, action=signal.action, size=signal.size,
-            stop_loss=signal.stop_loss, take_profit=signal.take_profit, model=signal.model,
-            reasons=decision.reasons, regime=self._regime_of(tenant_id, signal.symbol),
-            limit_price=plan.limit_price,
-        ))  # fmt: skip
+        self.desk.on_signal(
+            tenant_id,
+            PaperSignal(
+                symbol=signal.symbol,
+                ts=signal.ts,
+                action=signal.action,
+                size=signal.size,
+                stop_loss=signal.stop_loss,
+                take_profit=signal.take_profit,
+                model=signal.model,
+                reasons=decision.reasons,
+                regime=self._regime_of(tenant_id, signal.symbol),
+                limit_price=plan.limit_price,
+            ),
+        )
         self.stats.signals += 1
         self.stats.risk_refused += int(checked.action != decision.action)
         return signal
@@ -272,13 +305,16 @@ class TradingService:
         if quote is None:
             return checked, NO_ORDER  # no live quote here (bars only): a market order
         plan = plan_execution(
-            checked.action, bid=quote.bid, ask=quote.ask, ts=max(ts, quote.ts),
-            spread_median=quote.spreads.median, instrument=instrument_for(checked.symbol),
+            checked.action,
+            bid=quote.bid,
+            ask=quote.ask,
+            ts=max(ts, quote.ts),
+            spread_median=quote.spreads.median,
+            instrument=instrument_for(checked.symbol),
             settings=self.settings,
-        )  # fmt: skip
+        )
         if plan.avoid is not None:
-            return replace(checked, action="hold", size=0.0, stop_loss=None,
-                           take_profit=None), plan  # fmt: skip
+            return replace(checked, action="hold", size=0.0, stop_loss=None, take_profit=None), plan
         return checked, plan
 
     def _regime_of(self, tenant_id: str, symbol: str) -> str | None:
@@ -286,8 +322,12 @@ class TradingService:
 
     async def _breaker_tripped(self, tenant_id: str, reason: str) -> None:
         """Tell the tenant (``trading.risk.<tenant>``) that its signals are halted."""
-        body = {"type": "circuit_breaker", "tenant_id": tenant_id, "reason": reason,
-                "ts": self._clock.now_ms()}  # fmt: skip
+        body = {
+            "type": "circuit_breaker",
+            "tenant_id": tenant_id,
+            "reason": reason,
+            "ts": self._clock.now_ms(),
+        }
         log.warning("trading_circuit_breaker", tenant_id=tenant_id, reason=reason)
         await self._bus.publish(risk_events_topic(tenant_id), json.dumps(body).encode())
 
@@ -308,16 +348,20 @@ class TradingService:
                     take_profit=r.take_profit,
                     model=r.model,
                     reasons=list(r.reasons),
-                )  # fmt: skip
+                )
                 for r in rows
             ]
 
     async def _entry_price(self, prediction: PredictionMade) -> float | None:
         """Return the close of the predicted bar from the stored bars, if stored."""
         bars = await read_bars(
-            self._store, TenantId(prediction.tenant_id), prediction.symbol,
-            Timeframe(prediction.timeframe), end_ms=prediction.ts + 1, count=1,
-        )  # fmt: skip
+            self._store,
+            TenantId(prediction.tenant_id),
+            prediction.symbol,
+            Timeframe(prediction.timeframe),
+            end_ms=prediction.ts + 1,
+            count=1,
+        )
         return bars[-1].close if bars and bars[-1].ts == prediction.ts else None
 
     async def _issue(self, tenant_id: str, timeframe: str, signal: SignalIssued) -> None:

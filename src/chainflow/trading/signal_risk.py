@@ -30,7 +30,7 @@ from chainflow.risk.api import (
 )
 from chainflow.trading.decision import Decision, TradingPreferences
 from chainflow.trading.instruments import risk_instrument
-from chainflow.trading.signal_sizing import SizingPolicy, size_decision
+from chainflow.trading.signal_sizing import SizedSignal, SizingPolicy, size_decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +48,9 @@ def limits_of(preferences: TradingPreferences, equity: float) -> RiskLimits:
     settings = TenantRiskSettings(
         max_risk_per_trade_pct=preferences.max_risk_per_trade_pct,
         max_daily_loss_pct=preferences.max_daily_loss_pct,
-        max_drawdown_pct=preferences.max_drawdown_pct, leverage=preferences.leverage,
-    )  # fmt: skip
+        max_drawdown_pct=preferences.max_drawdown_pct,
+        leverage=preferences.leverage,
+    )
     return limits_for(settings, preferences.tier, equity)
 
 
@@ -97,13 +98,46 @@ def size_and_check(
     policy = replace(policy.capped(preferences.max_risk_per_trade_pct), equity=account.equity)
     instrument = risk_instrument(decision.symbol, entry)
     sized = size_decision(
-        decision, entry=entry, expected_volatility=0.0, policy=policy, instrument=instrument,
+        decision,
+        entry=entry,
+        expected_volatility=0.0,
+        policy=policy,
+        instrument=instrument,
         atr=atr,
-    )  # fmt: skip
-    checked = risk_check(
-        action=decision.action, size=sized.size, entry=entry, stop_loss=sized.stop_loss,
-        take_profit=sized.take_profit, instrument=instrument, equity=account.equity,
-        positions=account.positions, prices=account.prices, preferences=preferences,
+    )
+    checked = check_sized(
+        decision,
+        sized,
+        entry=entry,
+        instrument=instrument,
+        account=account,
+        preferences=preferences,
         breaker=breaker,
-    )  # fmt: skip
+    )
     return replace(checked, reasons=(*sized.reasons, *checked.reasons))
+
+
+def check_sized(
+    decision: Decision,
+    sized: SizedSignal,
+    *,
+    entry: float | None,
+    instrument: Instrument,
+    account: PortfolioSnapshot,
+    preferences: TradingPreferences,
+    breaker: CircuitBreaker | None,
+) -> CheckedSignal:
+    """Risk-check the sized ``decision`` against the account's positions (``risk_check``)."""
+    return risk_check(
+        action=decision.action,
+        size=sized.size,
+        entry=entry,
+        stop_loss=sized.stop_loss,
+        take_profit=sized.take_profit,
+        instrument=instrument,
+        equity=account.equity,
+        positions=account.positions,
+        prices=account.prices,
+        preferences=preferences,
+        breaker=breaker,
+    )

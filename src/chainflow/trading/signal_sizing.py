@@ -68,9 +68,13 @@ def size_decision(
         return SizedSignal(0.0, None, None, ("no volatility estimate: size 0",))
     try:
         stop, take_profit = atr_stops(
-            decision.action, entry, atr, stop_atr=policy.stop_atr,
-            take_profit_atr=policy.take_profit_atr, price_digits=instrument.price_digits,
-        )  # fmt: skip
+            decision.action,
+            entry,
+            atr,
+            stop_atr=policy.stop_atr,
+            take_profit_atr=policy.take_profit_atr,
+            price_digits=instrument.price_digits,
+        )
     except ValueError as exc:  # an ATR too large for the price
         return SizedSignal(0.0, None, None, (f"no valid stop: {exc}: size 0",))
     sizing = fixed_fractional(policy.equity, policy.risk_per_trade, entry, stop, instrument)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,18 +45,13 @@ from chainflow.bridge.api import (
     TicksAccepted,
     all_market_events,
     market_event_kind,
-    read_bars,
 )
 from chainflow.core.clock import Clock
-from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
-from chainflow.core.market import Timeframe
 from chainflow.core.state_undo import StateRecord
 from chainflow.features.api import (
     BarValues,
-    SymbolPipeline,
     bar_values,
-    get_feature_set,
 )
 from chainflow.hub.api import BusMessage, EventBus, Subscription
 from chainflow.ml.api import ServedModel, ServedModels, no_model_reason
@@ -68,9 +62,9 @@ from chainflow.trading.paper_desk import PaperDesk
 from chainflow.trading.signal_risk import CheckedSignal, size_and_check
 from chainflow.trading.signal_sizing import SizingPolicy
 from chainflow.trading.strategy import ModelStrategy, StrategyContext
+from chainflow.trading.tick_bars import advance_key_state, build_key_state, extend_forming_bar
 from chainflow.trading.tick_progress import TickProgress
 from chainflow.trading.tick_state import (
-    FormingBar,
     FrameSelector,
     KeyState,
     LiveQuote,
@@ -185,7 +179,7 @@ class TickPath:
         if bar.revised or (last is not None and bar.ts < last):
             state.stale = True  # rebuilt from the stored bars on the next tick
             return
-        self._advance(state, values)
+        advance_key_state(state, values)
 
     async def _run(self) -> None:
         """Take everything queued, in order; a key's burst of ticks is scored once."""
@@ -259,7 +253,7 @@ class TickPath:
                 if not row[4]:
                     last = row
                     if state is not None:
-                        self._extend(state, row[0], row[1], row[2], row[3])
+                        extend_forming_bar(state, row[0], row[1], row[2], row[3])
         signal = await self._score(last_event, state, model, bid=last[1], ask=last[2])
         self.stats.coalesced += len(events) - 1
         by_connection: dict[str, list[dict[str, Any]]] = {}
@@ -281,49 +275,11 @@ class TickPath:
         state = self._keys.get(key)
         if state is not None and state.model_id == model.version.id and not state.stale:
             return state
-        timeframe = Timeframe(model.version.timeframe or "M5")
-        pipeline = SymbolPipeline(get_feature_set(model.version.feature_set), timeframe)
-        fresh = KeyState(model.version.id, timeframe, pipeline)
-        fresh.closed = deque(maxlen=max(1, model.bundle.window - 1))
-        first_ts = event.ticks[0][0]
-        stored = await read_bars(
-            self._store, TenantId(event.tenant_id), event.symbol, timeframe,
-            end_ms=timeframe.bucket_start_ms(first_ts), count=pipeline.replay_bars_needed,
-        )  # fmt: skip
-        values = [
-            bar_values(b.ts, b.open, b.high, b.low, b.close, b.volume,
-                       b.spread_mean if math.isfinite(b.spread_mean) else None)
-            for b in stored
-        ]  # fmt: skip
-        # In a thread: the state is not shared yet, and other keys' ticks keep flowing.
-        await asyncio.to_thread(lambda: [self._advance(fresh, v) for v in values])
+        fresh = await build_key_state(self._store, event, model)
         self._keys[key] = fresh
-        self.progress.track(key, timeframe.value)
+        self.progress.track(key, fresh.timeframe.value)
         self.stats.rebuilds += 1
         return fresh
-
-    def _advance(self, state: KeyState, bar: BarValues) -> None:
-        output = state.pipeline.update(bar)
-        state.committed = bar
-        state.atr.update_bar(bar.high, bar.low, bar.close)
-        if state.closed.maxlen:
-            state.closed.append(output.values)
-        if state.forming is not None and state.forming.ts <= bar.ts:
-            state.forming = None
-
-    def _extend(self, state: KeyState, ts: int, bid: float, ask: float, volume: float) -> None:
-        bucket = state.timeframe.bucket_start_ms(ts)
-        last = state.pipeline.last_ts
-        if last is not None and bucket <= last:
-            return  # a tick of a bar already closed here (the bridge revises it)
-        forming = state.forming
-        if forming is not None and bucket > forming.ts:
-            self._advance(state, forming.values())  # the bar closed: commit it now
-            forming = None
-        if forming is None:
-            state.forming = FormingBar(bucket, bid, bid, bid, bid, volume, ask - bid)
-        elif bucket == forming.ts:
-            forming.add(bid, ask, volume)
 
     async def _score(
         self,
@@ -357,12 +313,15 @@ class TickPath:
         regime = state.pipeline.regime
         p = [float(x) for x in output.probabilities[0]]
         decision_input = DecisionInput(
-            symbol=event.symbol, ts=bar.ts, probabilities=(p[0], p[1], p[2]),
-            model=model.version.ref, expected_volatility=float(output.volatility[0]),
+            symbol=event.symbol,
+            ts=bar.ts,
+            probabilities=(p[0], p[1], p[2]),
+            model=model.version.ref,
+            expected_volatility=float(output.volatility[0]),
             momentum=float(output.momentum[0]),
             anomaly=anomaly_score is not None and anomaly_score > self._anomaly_z,
             **regime_fields(regime),
-        )  # fmt: skip
+        )
         strategy, preferences = await self._strategy_for(
             event.tenant_id, event.symbol, state.timeframe.value
         )
@@ -370,10 +329,15 @@ class TickPath:
         sized = self._size(event.tenant_id, decision, state, bar, preferences, bid=bid, ask=ask)
         self.stats.scored += 1
         return {
-            **base, "action": sized.action, "confidence": round(decision.confidence, 6),
-            "size": sized.size, "stop_loss": sized.stop_loss, "take_profit": sized.take_profit,
-            "model": decision.model, "reasons": [*decision.reasons, *sized.reasons],
-        }  # fmt: skip
+            **base,
+            "action": sized.action,
+            "confidence": round(decision.confidence, 6),
+            "size": sized.size,
+            "stop_loss": sized.stop_loss,
+            "take_profit": sized.take_profit,
+            "model": decision.model,
+            "reasons": [*decision.reasons, *sized.reasons],
+        }
 
     def _size(
         self,
@@ -393,8 +357,11 @@ class TickPath:
         finally:
             record.restore()
         return size_and_check(
-            decision, entry=ask if decision.action == "buy" else bid,
-            atr=atr if math.isfinite(atr) else None, policy=self._policy,
-            preferences=preferences, account=self._desk.snapshot_of(tenant_id),
+            decision,
+            entry=ask if decision.action == "buy" else bid,
+            atr=atr if math.isfinite(atr) else None,
+            policy=self._policy,
+            preferences=preferences,
+            account=self._desk.snapshot_of(tenant_id),
             breaker=self._desk.book(tenant_id).breaker,
-        )  # fmt: skip
+        )

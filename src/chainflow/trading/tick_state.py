@@ -41,9 +41,14 @@ class FormingBar:
 
     def values(self) -> BarValues:
         return bar_values(
-            self.ts, self.open, self.high, self.low, self.close, self.volume,
+            self.ts,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
             self.spread_sum / self.ticks,
-        )  # fmt: skip
+        )
 
 
 @dataclass(slots=True)
@@ -78,8 +83,11 @@ def same_bar(mine: BarValues | None, theirs: BarValues) -> bool:
     if mine is None or mine.ts != theirs.ts:
         return False
     prices = (mine.open, mine.high, mine.low, mine.close) == (
-        theirs.open, theirs.high, theirs.low, theirs.close,
-    )  # fmt: skip
+        theirs.open,
+        theirs.high,
+        theirs.low,
+        theirs.close,
+    )
     volume = math.isclose(mine.volume, theirs.volume, rel_tol=1e-9, abs_tol=1e-9)
     spreads = (mine.spread, theirs.spread)
     spread = any(math.isnan(s) for s in spreads) or math.isclose(*spreads, abs_tol=1e-12)
@@ -104,9 +112,14 @@ def regime_fields(regime: RegimeState | None) -> dict[str, Any]:
 
 def hold_frame(reason: str, model: str) -> dict[str, Any]:
     return {
-        "action": "hold", "confidence": 0.0, "size": 0.0, "stop_loss": None,
-        "take_profit": None, "model": model, "reasons": [reason],
-    }  # fmt: skip
+        "action": "hold",
+        "confidence": 0.0,
+        "size": 0.0,
+        "stop_loss": None,
+        "take_profit": None,
+        "model": model,
+        "reasons": [reason],
+    }
 
 
 def regime_label(regime: RegimeState | None) -> str | None:

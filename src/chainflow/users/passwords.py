@@ -23,15 +23,43 @@ MIN_LOCAL_PART_CHECKED = 3
 # guessed by every cracking list. Compared case-insensitively.
 COMMON_PASSWORDS = frozenset(
     {
-        "password123", "password1234", "password12345", "passw0rd123", "p@ssw0rd123",
-        "qwerty12345", "qwerty123456", "qwertyuiop1", "qwertyuiop123", "1q2w3e4r5t",
-        "1q2w3e4r5t6y", "1qaz2wsx3edc", "zaq12wsxcde", "qazwsxedc123", "abcdef12345",
-        "abc123456789", "iloveyou123", "letmein1234", "welcome1234", "welcome123!",
-        "admin12345", "administrator1", "football123", "baseball123", "sunshine123",
-        "princess123", "trustno1234", "changeme123", "monkey12345", "dragon12345",
-        "master12345", "superman123", "chainflow123", "trading1234", "metatrader5",
+        "password123",
+        "password1234",
+        "password12345",
+        "passw0rd123",
+        "p@ssw0rd123",
+        "qwerty12345",
+        "qwerty123456",
+        "qwertyuiop1",
+        "qwertyuiop123",
+        "1q2w3e4r5t",
+        "1q2w3e4r5t6y",
+        "1qaz2wsx3edc",
+        "zaq12wsxcde",
+        "qazwsxedc123",
+        "abcdef12345",
+        "abc123456789",
+        "iloveyou123",
+        "letmein1234",
+        "welcome1234",
+        "welcome123!",
+        "admin12345",
+        "administrator1",
+        "football123",
+        "baseball123",
+        "sunshine123",
+        "princess123",
+        "trustno1234",
+        "changeme123",
+        "monkey12345",
+        "dragon12345",
+        "master12345",
+        "superman123",
+        "chainflow123",
+        "trading1234",
+        "metatrader5",
     }
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True, slots=True)

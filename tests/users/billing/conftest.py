@@ -3,7 +3,7 @@ Midtrans look-alike on loopback as the payment gateway and a simulated clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +18,7 @@ from chainflow.core.settings import BillingSettings
 from chainflow.users.billing.routes import build_billing_router
 from chainflow.users.billing.service import BillingService, build_billing_service
 from chainflow.users.billing.sweep import SweepResult, sweep_subscriptions
+from chainflow.users.billing.usage import UsageSource
 from tests.fixtures.database import ProvisionedDatabase, sqlite_database
 from tests.users.billing.midtrans_peer import MidtransPeer, running_midtrans_peer
 from tests.users.conftest import Account, UsersHarness, users_harness
@@ -92,9 +93,7 @@ class BillingHarness:
         return list(response.json()["items"])
 
     async def sweep(self) -> SweepResult:
-        return await sweep_subscriptions(
-            self.users.database, self.billing.subscriptions, self.users.clock
-        )
+        return await sweep_subscriptions(self.users.database, self.billing, self.users.clock)
 
     async def advance_days(self, days: float, *accounts: Account) -> None:
         """Move the clock on and sign ``accounts`` in again (access tokens live minutes)."""
@@ -120,18 +119,27 @@ def billing_settings(peer: MidtransPeer, server_key: str = SERVER_KEY) -> Billin
 
 @asynccontextmanager
 async def billing_harness(
-    database: ProvisionedDatabase, *, server_key: str = SERVER_KEY
+    database: ProvisionedDatabase,
+    *,
+    server_key: str = SERVER_KEY,
+    configure: Callable[[BillingSettings], BillingSettings] | None = None,
+    usage: Callable[[UsersHarness], UsageSource] | None = None,
 ) -> AsyncIterator[BillingHarness]:
-    """Serve users + billing on ``database`` with a Midtrans look-alike on loopback."""
+    """Serve users + billing on ``database`` with a Midtrans look-alike on loopback;
+    ``configure`` adjusts the settings, ``usage`` builds the metering source."""
     with running_midtrans_peer(SERVER_KEY) as peer:
+        settings = configure(billing_settings(peer, server_key)) if configure else None
         async with users_harness(database.url) as users, httpx.AsyncClient() as http:
             billing = build_billing_service(
-                settings=billing_settings(peer, server_key),
+                settings=settings or billing_settings(peer, server_key),
                 clock=users.clock,
                 bus=users.bus,
+                database=users.database,
                 change_tier=users.service.admin.change_tier,
+                read_tier=users.service.admin.get_tenant,
                 customer_of=users.service.accounts.get_profile,
                 http=http,
+                usage=usage(users) if usage is not None else None,
             )
             router = build_billing_router(billing, users.database, users.clock)
             users.app.include_router(router, prefix="/api/v1")

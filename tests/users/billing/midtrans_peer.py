@@ -1,6 +1,6 @@
-"""A Midtrans look-alike on loopback: Snap ``POST /snap/v1/transactions`` and Core API
-``GET /v2/{order_id}/status``, both behind Basic auth with the server key, and signed
-notifications for the webhook under test.
+"""A Midtrans look-alike on loopback: Snap ``POST /snap/v1/transactions``, Core API
+``GET /v2/{order_id}/status`` and ``POST /v2/{order_id}/refund``, all behind Basic auth with
+the server key, and signed notifications for the webhook under test.
 
 The tests set each transaction's status as Midtrans would hold it (``set_status``) and
 deliver notifications (``deliver``); the status answer is what the app confirms against.
@@ -49,6 +49,8 @@ class PeerTransaction:
     fraud_status: str | None = None
     payment_type: str = "bank_transfer"
     transaction_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    refunded: int = 0
+    refund_keys: dict[str, int] = field(default_factory=dict)
 
 
 class MidtransPeer:
@@ -62,6 +64,7 @@ class MidtransPeer:
         self.status_requests: list[str] = []
         self.rejected_auth = 0
         self.snap_failure_status: int | None = None
+        self.refund_requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
     @property
@@ -203,11 +206,43 @@ class MidtransPeer:
                 body["fraud_status"] = transaction.fraud_status
         return JSONResponse(body)
 
+    async def _refund(self, request: Request) -> JSONResponse:
+        """Refund a settled transaction as the Core API does: HTTP 200 with a body
+        ``status_code`` (412 when it cannot be refunded); a repeated refund_key counts once."""
+        if not self._authorized(request):
+            return JSONResponse({"status_code": "401", "status_message": "denied"}, 401)
+        order_id = request.path_params["order_id"]
+        body = await request.json()
+        with self._lock:
+            self.refund_requests.append({"order_id": order_id, **body})
+            transaction = self.transactions.get(order_id)
+            refundable = ("settlement", "capture", "partial_refund")
+            if transaction is None or transaction.transaction_status not in refundable:
+                return JSONResponse({"status_code": "412", "status_message": "not refundable"})
+            key, amount = str(body["refund_key"]), int(body["amount"])
+            if key not in transaction.refund_keys:
+                if amount > transaction.gross_amount - transaction.refunded:
+                    return JSONResponse({"status_code": "412", "status_message": "too much"})
+                transaction.refund_keys[key] = amount
+                transaction.refunded += amount
+            full = transaction.refunded >= transaction.gross_amount
+            transaction.transaction_status = "refund" if full else "partial_refund"
+            answer = {
+                "status_code": "200",
+                "status_message": "Success, refund request is approved",
+                "order_id": order_id,
+                "transaction_status": transaction.transaction_status,
+                "refund_amount": f"{transaction.refund_keys[key]}.00",
+                "refund_key": key,
+            }
+        return JSONResponse(answer)
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/snap/v1/transactions", self._create_transaction, methods=["POST"]),
                 Route("/v2/{order_id}/status", self._status, methods=["GET"]),
+                Route("/v2/{order_id}/refund", self._refund, methods=["POST"]),
             ]
         )
 

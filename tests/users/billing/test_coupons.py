@@ -95,3 +95,32 @@ class TestCoupons:
             billing, root, code="BAD", kind="percent", value=10, plans=["platinum"]
         )
         assert bad.status_code == 422 and error_code(bad) == "invalid_coupon_terms"
+
+
+class TestOncePerTenant:
+    async def test_a_tenant_redeems_a_coupon_once_and_another_tenant_still_can(
+        self, billing: BillingHarness
+    ) -> None:
+        root = await superadmin(billing)
+        await create_coupon(billing, root, code="WELCOME", kind="percent", value=10)
+        alice = await billing.users.signup("once-a@example.com")
+        bob = await billing.users.signup("once-b@example.com")
+
+        first = await billing.checkout(alice, "pro", "monthly", coupon="welcome")
+        again = await billing.checkout(alice, "pro", "yearly", coupon="welcome")
+        other = await billing.checkout(bob, "pro", "monthly", coupon="welcome")
+
+        assert first.status_code == 201 and other.status_code == 201
+        assert again.status_code == 422 and error_code(again) == "invalid_coupon"
+        assert "redeemed" in again.json()["error"]["message"]
+
+    async def test_a_checkout_that_never_reached_midtrans_gives_the_coupon_back(
+        self, billing: BillingHarness
+    ) -> None:
+        root = await superadmin(billing)
+        await create_coupon(billing, root, code="RETRY", kind="fixed", value=1_000)
+        owner = await billing.users.signup("retry@example.com")
+        billing.peer.snap_failure_status = 500
+        assert (await billing.checkout(owner, coupon="retry")).status_code == 502
+        billing.peer.snap_failure_status = None
+        assert (await billing.checkout(owner, coupon="retry")).status_code == 201

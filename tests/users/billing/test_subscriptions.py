@@ -99,7 +99,11 @@ class TestGraceAndExpiry:
         root = await billing.users.signup("root@example.com")
         await billing.users.make_superadmin("root@example.com")
         response = await billing.client.post("/api/v1/admin/billing/sweep", headers=root.headers)
-        assert response.status_code == 200 and response.json() == {"visited": 0, "changed": {}}
+        assert response.status_code == 200 and response.json() == {
+            "visited": 0,
+            "changed": {},
+            "renewals": {},
+        }
 
 
 class TestCancel:

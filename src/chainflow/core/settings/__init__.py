@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chainflow.core.settings.analytics import AnalyticsSettings
 from chainflow.core.settings.billing import BillingSettings
 from chainflow.core.settings.infrastructure import (
     AuthSettings,
@@ -40,6 +41,7 @@ DEV_SECRET_KEY = "chainflow-dev-secret-do-not-use-in-production"  # noqa: S105
 __all__ = [
     "DEV_SECRET_KEY",
     "Settings",
+    "AnalyticsSettings",
     "AuthSettings",
     "BacktestSettings",
     "BillingSettings",
@@ -88,6 +90,7 @@ class Settings(BaseSettings):
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_dev(self) -> Settings:

@@ -1,4 +1,5 @@
-"""Settings of billing (``CHAINFLOW_BILLING_*``): Midtrans keys and URLs, tax, grace period."""
+"""Settings of billing (``CHAINFLOW_BILLING_*``): Midtrans keys and URLs, tax, grace period,
+trials, renewal lead time and Enterprise overage."""
 
 from __future__ import annotations
 
@@ -49,4 +50,17 @@ class BillingSettings(BaseSettings):
     request_timeout_s: float = Field(default=10.0, gt=0, le=120, description="Midtrans timeout")
     sweep_interval_s: float = Field(
         default=3600.0, ge=0, description="how often expired subscriptions are swept; 0 = never"
+    )
+    trial_days: dict[str, int] = Field(
+        default_factory=dict,
+        description='trial length per plan, e.g. {"pro": 14}; a plan not named has no trial',
+    )
+    renewal_lead_days: int = Field(
+        default=7, ge=0, le=60, description="days before the period end a renewal order is made"
+    )
+    enterprise_included_ticks: int = Field(
+        default=100_000_000, ge=0, description="ticks per period included in Enterprise"
+    )
+    enterprise_overage_idr_per_million_ticks: int = Field(
+        default=25_000, ge=0, description="rupiah per million ticks above the included amount"
     )

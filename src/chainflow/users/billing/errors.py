@@ -86,3 +86,34 @@ class InvoiceNotFoundError(NotFound):
 
 class SubscriptionNotFoundError(NotFound):
     code = "subscription_not_found"
+
+
+class DowngradeAtPeriodEndError(Conflict):
+    """A lower plan is not bought at checkout: it is scheduled for the period end."""
+
+    code = "downgrade_at_period_end"
+
+
+class NotADowngradeError(InvalidInput):
+    code = "not_a_downgrade"
+
+
+class TrialUnavailableError(Conflict):
+    """The plan has no trial, the tenant used its trial, or it is on a plan already."""
+
+    code = "trial_unavailable"
+
+
+class RefundRefusedError(Conflict):
+    """The order cannot be refunded: not paid, or the amount is above what is left."""
+
+    code = "refund_refused"
+
+
+class GrantNotFoundError(NotFound):
+    code = "grant_not_found"
+
+
+class UsageUnavailableError(DependencyUnavailable):
+    code = "usage_unavailable"
+    retryable = False

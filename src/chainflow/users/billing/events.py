@@ -65,6 +65,60 @@ class PaymentNotificationRejected(Event):
     ts_event_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class RenewalDue(Event):
+    """A renewal order awaits payment before the period ends (``renewal_lead_days``).
+
+    ``redirect_url`` is the order's Snap payment page, for the reminder's pay button.
+    """
+
+    tenant_id: str
+    order_id: str
+    plan: str
+    period: str
+    gross_amount_idr: int
+    redirect_url: str
+    current_period_end_ms: int
+    ts_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentFailed(Event):
+    """An order was denied, expired unpaid, or could not reach Midtrans (``failed``)."""
+
+    tenant_id: str
+    order_id: str
+    plan: str
+    period: str
+    kind: str
+    status: str
+    gross_amount_idr: int
+    ts_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionExpiring(Event):
+    """The subscription will end at ``expires_at_ms`` unless paid: it went past due (the
+    grace period's end), or it is canceled or downgraded to free and its period ends soon."""
+
+    tenant_id: str
+    plan: str
+    status: str
+    expires_at_ms: int
+    ts_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TierGranted(Event):
+    """A superadmin granted (``tier`` set) or revoked (``tier`` None) a manual tier."""
+
+    tenant_id: str
+    tier: str | None
+    until_ms: int | None
+    granted_by: str
+    ts_event_ms: int
+
+
 def order_status_changed_topic() -> str:
     return topic("users", "billing", "order_status_changed")
 
@@ -79,3 +133,19 @@ def invoice_issued_topic() -> str:
 
 def payment_notification_rejected_topic() -> str:
     return topic("users", "security", "payment_notification_rejected")
+
+
+def renewal_due_topic() -> str:
+    return topic("users", "billing", "renewal_due")
+
+
+def payment_failed_topic() -> str:
+    return topic("users", "billing", "payment_failed")
+
+
+def subscription_expiring_topic() -> str:
+    return topic("users", "billing", "subscription_expiring")
+
+
+def tier_granted_topic() -> str:
+    return topic("users", "billing", "tier_granted")

@@ -36,6 +36,10 @@ Order {{ invoice.order_id }}</p>
 {% if invoice.discount_idr %}
 <tr><th colspan="3">Discount</th><td class="num">-{{ rupiah(invoice.discount_idr) }}</td></tr>
 {% endif %}
+{% if invoice.credit_idr %}
+<tr><th colspan="3">Credit (unused part of the previous plan)</th>
+<td class="num">-{{ rupiah(invoice.credit_idr) }}</td></tr>
+{% endif %}
 <tr><th colspan="3">PPN {{ invoice.tax_rate_percent }}%</th>
 <td class="num">{{ rupiah(invoice.tax_idr) }}</td></tr>
 <tr><th colspan="3">Total</th><td class="num">{{ rupiah(invoice.total_idr) }}</td></tr>

@@ -45,6 +45,7 @@ class InvoiceView:
     lines: tuple[InvoiceLine, ...]
     subtotal_idr: int
     discount_idr: int
+    credit_idr: int
     tax_rate_percent: str
     tax_idr: int
     total_idr: int
@@ -76,6 +77,7 @@ def invoice_view(row: Invoice) -> InvoiceView:
         lines=lines,
         subtotal_idr=row.subtotal_idr,
         discount_idr=row.discount_idr,
+        credit_idr=row.credit_idr,
         tax_rate_percent=row.tax_rate_percent,
         tax_idr=row.tax_idr,
         total_idr=row.total_idr,
@@ -130,6 +132,7 @@ class InvoiceService:
             lines=_lines_of(order),
             subtotal_idr=order.subtotal_idr,
             discount_idr=order.discount_idr,
+            credit_idr=order.credit_idr,
             tax_rate_percent=order.tax_rate_percent,
             tax_idr=order.tax_idr,
             total_idr=order.gross_amount_idr,

@@ -1,6 +1,6 @@
-"""The Midtrans HTTP client: Snap transactions and Core API status, with Basic auth.
+"""The Midtrans HTTP client: Snap transactions, Core API status and refunds, with Basic auth.
 
-Both calls authenticate with the server key as the user and an empty password. The base
+Every call authenticate with the server key as the user and an empty password. The base
 URLs come from settings, so tests point them at a look-alike server on loopback. Nothing
 here logs or echoes the key.
 """
@@ -86,6 +86,20 @@ class MidtransClient:
             payment_type=_optional_text(body.get("payment_type")),
             transaction_id=_optional_text(body.get("transaction_id")),
         )
+
+    async def refund(self, order_id: str, refund_key: str, amount_idr: int, reason: str) -> None:
+        """Ask the Core API to refund ``amount_idr`` of ``order_id`` (``POST
+        {core}/{order_id}/refund``); ``refund_key`` makes a retried request count once."""
+        url = f"{self._settings.core_api_url.rstrip('/')}/{quote(order_id, safe='')}/refund"
+        payload = {"refund_key": refund_key, "amount": amount_idr, "reason": reason[:255]}
+        body = await self._call("POST", url, json=payload, expected=(200, 201))
+        status_code = str(body.get("status_code", "200"))
+        if status_code not in ("200", "201"):
+            raise PaymentGatewayError(
+                f"expected Midtrans to accept the refund of order {order_id!r}; it answered "
+                f"status_code {status_code!r}: {str(body.get('status_message', ''))[:200]}",
+                details={"gateway_status_code": status_code},
+            )
 
     async def _call(
         self, method: str, url: str, *, expected: tuple[int, ...], json: Any = None

@@ -1,8 +1,10 @@
-"""Billing tables: orders, subscriptions, invoices with their per-tenant counter, coupons.
+"""Billing tables: orders, subscriptions, invoices with their per-tenant counter, coupons,
+coupon redemptions, manual tier grants and the admin audit trail.
 
-Orders, subscriptions, invoices and invoice counters are tenant-owned (queried only through
-``billing.repository`` and guarded by PostgreSQL RLS, migration ``0011_billing``); coupons
-are platform-wide. Every amount is a whole number of rupiah.
+Orders, subscriptions, invoices, invoice counters, redemptions and grants are tenant-owned
+(queried only through ``billing.repository`` and guarded by PostgreSQL RLS, migrations
+``0011_billing`` and ``0014_billing_lifecycle``); coupons and the audit trail are
+platform-wide. Every amount is a whole number of rupiah.
 """
 
 from __future__ import annotations
@@ -52,11 +54,18 @@ class BillingOrder(Base, IdMixin, TimestampMixin, TenantOwned):
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     granted_period_start: Mapped[datetime | None] = mapped_column(nullable=True)
     granted_period_end: Mapped[datetime | None] = mapped_column(nullable=True)
+    # ``new`` (checkout), ``upgrade`` (checkout to a higher tier, with a proration credit)
+    # or ``renewal`` (made by the sweep before the period ends).
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="new")
+    credit_idr: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # The order whose invoice billed the Enterprise overage of this order's period.
+    overage_billed_by: Mapped[str | None] = mapped_column(String(ORDER_ID_LENGTH), nullable=True)
 
 
 class Subscription(Base, IdMixin, TimestampMixin, TenantOwned):
-    """The tenant's paid plan (one row per tenant): ``active``, ``past_due`` (in grace),
-    ``canceled`` (runs to its period end, then expires) or ``expired``."""
+    """The tenant's plan (one row per tenant): ``trialing`` (free until the trial ends),
+    ``active``, ``past_due`` (in grace), ``canceled`` (runs to its period end, then expires)
+    or ``expired``. A downgrade waits in ``scheduled_*`` until ``scheduled_at``."""
 
     __tablename__ = "billing_subscriptions"
     __table_args__ = (UniqueConstraint("tenant_id"),)
@@ -70,6 +79,16 @@ class Subscription(Base, IdMixin, TimestampMixin, TenantOwned):
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     last_order_id: Mapped[str | None] = mapped_column(String(ORDER_ID_LENGTH), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    trial_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    scheduled_plan: Mapped[str | None] = mapped_column(String(CODE_LENGTH), nullable=True)
+    scheduled_period: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    scheduled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The period end whose renewal order or expiry reminder was made (once per period end).
+    reminded_for_end: Mapped[datetime | None] = mapped_column(nullable=True)
+    renewal_order_id: Mapped[str | None] = mapped_column(String(ORDER_ID_LENGTH), nullable=True)
+    # Who pays, for the renewal orders the sweep makes (set by the last order or the trial).
+    payer_user_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    customer_details: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
 
 
 class InvoiceCounter(Base, IdMixin, TenantOwned):
@@ -96,6 +115,7 @@ class Invoice(Base, IdMixin, TimestampMixin, TenantOwned):
     lines: Mapped[list[Any]] = mapped_column(nullable=False)
     subtotal_idr: Mapped[int] = mapped_column(BigInteger, nullable=False)
     discount_idr: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    credit_idr: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     tax_rate_percent: Mapped[str] = mapped_column(String(16), nullable=False)
     tax_idr: Mapped[int] = mapped_column(BigInteger, nullable=False)
     total_idr: Mapped[int] = mapped_column(BigInteger, nullable=False)
@@ -118,3 +138,43 @@ class Coupon(Base, IdMixin, TimestampMixin):
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     max_redemptions: Mapped[int | None] = mapped_column(Integer, nullable=True)
     redemptions: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class CouponRedemption(Base, IdMixin, TimestampMixin, TenantOwned):
+    """A tenant's use of a coupon: at most one per (tenant, coupon)."""
+
+    __tablename__ = "billing_coupon_redemptions"
+    __table_args__ = (UniqueConstraint("tenant_id", "coupon_code"),)
+
+    coupon_code: Mapped[str] = mapped_column(String(CODE_LENGTH), nullable=False)
+    order_id: Mapped[str] = mapped_column(String(ORDER_ID_LENGTH), nullable=False)
+
+
+class TierGrant(Base, IdMixin, TimestampMixin, TenantOwned):
+    """A superadmin's manual tier for a tenant (one per tenant), until ``until`` or revoked.
+
+    The tier billing applies is the higher of this and the live subscription's, so the
+    expiry sweep never takes a granted tier away.
+    """
+
+    __tablename__ = "billing_tier_grants"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    tier: Mapped[str] = mapped_column(String(16), nullable=False)
+    granted_by: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    reason: Mapped[str] = mapped_column(String(500), nullable=False)
+    until: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+
+
+class BillingAudit(Base, IdMixin, TimestampMixin):
+    """Who did what to whose billing, when and why (manual grants, revocations, refunds)."""
+
+    __tablename__ = "billing_audit"
+
+    at: Mapped[datetime] = mapped_column(nullable=False, index=True)
+    actor_user_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    subject_tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False, index=True)
+    order_id: Mapped[str | None] = mapped_column(String(ORDER_ID_LENGTH), nullable=True)
+    reason: Mapped[str] = mapped_column(String(500), nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(nullable=False)

@@ -26,12 +26,15 @@ from chainflow.users.billing.errors import (
 )
 from chainflow.users.billing.events import (
     OrderStatusChanged,
+    PaymentFailed,
     PaymentNotificationRejected,
     order_status_changed_topic,
+    payment_failed_topic,
     payment_notification_rejected_topic,
 )
 from chainflow.users.billing.invoices import InvoiceService
 from chainflow.users.billing.midtrans import ConfirmedStatus
+from chainflow.users.billing.models import BillingOrder
 from chainflow.users.billing.order_state import (
     REVOKING,
     OrderStatus,
@@ -43,9 +46,11 @@ from chainflow.users.billing.ports import tenant_context_for
 from chainflow.users.billing.repository import BillingLookup, OrderRepository
 from chainflow.users.billing.signature import is_valid_signature
 from chainflow.users.billing.subscriptions import SubscriptionService
+from chainflow.users.billing.usage import billed_period_order_ids
 from chainflow.users.events import publish_after_commit, publish_now
 
 _SIGNED_FIELDS = ("order_id", "status_code", "gross_amount", "signature_key")
+FAILING = frozenset({OrderStatus.DENIED, OrderStatus.EXPIRED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +178,7 @@ class NotificationService:
         if is_granting(status) and order.granted_at is None and order.revoked_at is None:
             order.paid_at = self._clock.now()
             await self._subscriptions.grant(uow, order)
+            await self._mark_overage_billed(uow, tenant_id, order)
             await self._invoices.issue(uow, order)
         if status in REVOKING and order.granted_at is not None and order.revoked_at is None:
             await self._subscriptions.revoke(uow, order)
@@ -187,7 +193,31 @@ class NotificationService:
             ts_event_ms=self._clock.now_ms(),
         )
         publish_after_commit(uow, self._bus, order_status_changed_topic(), event)
+        if status in FAILING:
+            failed = PaymentFailed(
+                tenant_id=tenant_id,
+                order_id=order.order_id,
+                plan=order.plan,
+                period=order.period,
+                kind=order.kind,
+                status=status.value,
+                gross_amount_idr=order.gross_amount_idr,
+                ts_event_ms=self._clock.now_ms(),
+            )
+            publish_after_commit(uow, self._bus, payment_failed_topic(), failed)
         return NotificationOutcome(order.order_id, previous.value, status.value)
+
+    async def _mark_overage_billed(
+        self, uow: UnitOfWork, tenant_id: str, order: BillingOrder
+    ) -> None:
+        """Record on each Enterprise period whose overage ``order`` bills that it is billed."""
+        billed = billed_period_order_ids(order)
+        if not billed:
+            return
+        repository = OrderRepository(uow.session, tenant_context_for(tenant_id))
+        for period_order in await repository.by_order_ids(billed):
+            if period_order.overage_billed_by is None:
+                period_order.overage_billed_by = order.order_id
 
     async def _reject(self, notification: SignedNotification, reason: str, ip: str | None) -> None:
         event = PaymentNotificationRejected(

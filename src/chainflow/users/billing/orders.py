@@ -1,4 +1,10 @@
-"""Orders: created at checkout, sent to Snap, moved by confirmed Midtrans statuses.
+"""Orders: created at checkout (or by the sweep, for a renewal), sent to Snap, moved by
+confirmed Midtrans statuses.
+
+A checkout of a higher plan than the live subscription's is an ``upgrade``: it carries a
+negative ``proration`` line crediting the unused part of the current plan (``proration``).
+A checkout of a lower plan is refused: downgrades are scheduled for the period end
+(``SubscriptionService.schedule_downgrade``). A tenant redeems each coupon at most once.
 
 Checkout spans two transactions around the Snap call (no transaction stays open during
 network I/O): ``create`` stores the order as ``created`` and counts the coupon; then
@@ -20,17 +26,40 @@ from chainflow.core.ids import new_id
 from chainflow.core.tenancy import TenantContext
 from chainflow.storage.relational import UnitOfWork
 from chainflow.users.billing.errors import (
+    DowngradeAtPeriodEndError,
     InvalidCouponError,
     OrderNotFoundError,
     PlanNotPurchasableError,
 )
 from chainflow.users.billing.midtrans import SnapTransaction
-from chainflow.users.billing.models import BillingOrder
+from chainflow.users.billing.models import BillingOrder, Subscription
 from chainflow.users.billing.order_state import OrderStatus, join
-from chainflow.users.billing.plans import PLANS, period_named, plan_named
+from chainflow.users.billing.plans import (
+    PLANS,
+    TIER_RANK,
+    Period,
+    Plan,
+    period_named,
+    plan_named,
+)
 from chainflow.users.billing.ports import CustomerLookup
-from chainflow.users.billing.pricing import CouponTerms, coupon_discount, quote, rate_text
-from chainflow.users.billing.repository import BillingLookup, CouponRepository, OrderRepository
+from chainflow.users.billing.pricing import (
+    CouponTerms,
+    LineItem,
+    Quote,
+    coupon_discount,
+    quote,
+    rate_text,
+)
+from chainflow.users.billing.proration import PaidSpan, upgrade_credit
+from chainflow.users.billing.repository import (
+    BillingLookup,
+    CouponRedemptionRepository,
+    CouponRepository,
+    OrderRepository,
+    SubscriptionRepository,
+)
+from chainflow.users.billing.subscription_state import LIVE
 
 ORDER_ID_PREFIX = "CF-"
 FAILURE_REASON_LENGTH = 300
@@ -54,6 +83,8 @@ class OrderView:
     failure_reason: str | None
     created_at: datetime
     paid_at: datetime | None
+    kind: str
+    credit_idr: int
 
 
 def order_view(row: BillingOrder) -> OrderView:
@@ -74,6 +105,8 @@ def order_view(row: BillingOrder) -> OrderView:
         failure_reason=row.failure_reason,
         created_at=row.created_at,
         paid_at=row.paid_at,
+        kind=row.kind,
+        credit_idr=row.credit_idr,
     )
 
 
@@ -121,19 +154,68 @@ class OrderService:
                 "cancel the subscription to return to it"
             )
         tenant = principal.tenant
-        payer = await self._customer_of(uow, principal)
+        customer = await self.customer(uow, principal)
+        subscription = await SubscriptionRepository(uow.session, tenant).current()
+        kind = _kind_of(subscription, plan)
+        order_id = ORDER_ID_PREFIX + new_id()
+        price = plan.price_idr(period)
         discount, code = 0, None
         if coupon_code:
             code = coupon_code.strip().upper()
-            discount = await self._redeem(uow, code, plan.code, plan.price_idr(period))
-        priced = quote(plan, period, self._rate, discount_idr=discount, coupon=code or "")
-        customer = {"first_name": payer.name or payer.email.split("@")[0], "email": payer.email}
+            discount = await self._redeem(uow, tenant, code, plan.code, price, order_id)
+        credit = 0
+        if kind == "upgrade" and subscription is not None:
+            granted = await OrderRepository(uow.session, tenant).granted(subscription.plan)
+            spans = [_paid_span(order) for order in granted]
+            credit = upgrade_credit(
+                [span for span in spans if span is not None], self._clock.now(), price - discount
+            )
+        priced = quote(
+            plan, period, self._rate, discount_idr=discount, coupon=code or "", credit_idr=credit
+        )
+        draft = _Draft(order_id, principal.user_id, plan, period, priced, customer, code, kind)
+        return await self._store(uow, tenant, draft)
+
+    async def customer(self, uow: UnitOfWork, principal: Principal) -> dict[str, Any]:
+        """Return the caller as Midtrans's ``customer_details``."""
+        payer = await self._customer_of(uow, principal)
+        return {"first_name": payer.name or payer.email.split("@")[0], "email": payer.email}
+
+    async def create_renewal(
+        self,
+        uow: UnitOfWork,
+        tenant: TenantContext,
+        subscription: Subscription,
+        plan: Plan,
+        period: Period,
+        extras: tuple[LineItem, ...],
+    ) -> tuple[OrderView, dict[str, Any]]:
+        """Store the renewal order of ``subscription`` (made by the sweep before the period
+        ends), billed to its last payer, with ``extras`` (Enterprise overage)."""
+        priced = quote(plan, period, self._rate, extras=extras)
+        customer = dict(subscription.customer_details or {})
+        draft = _Draft(
+            ORDER_ID_PREFIX + new_id(),
+            subscription.payer_user_id or "",
+            plan,
+            period,
+            priced,
+            customer,
+            None,
+            "renewal",
+        )
+        return await self._store(uow, tenant, draft)
+
+    async def _store(
+        self, uow: UnitOfWork, tenant: TenantContext, draft: _Draft
+    ) -> tuple[OrderView, dict[str, Any]]:
+        priced = draft.priced
         items = [item.to_midtrans() for item in priced.items]
         row = BillingOrder(
-            order_id=ORDER_ID_PREFIX + new_id(),
-            user_id=principal.user_id,
-            plan=plan.code,
-            period=period.value,
+            order_id=draft.order_id,
+            user_id=draft.user_id,
+            plan=draft.plan.code,
+            period=draft.period.value,
             status=OrderStatus.CREATED.value,
             subtotal_idr=priced.subtotal_idr,
             discount_idr=priced.discount_idr,
@@ -141,12 +223,14 @@ class OrderService:
             gross_amount_idr=priced.gross_amount_idr,
             tax_rate_percent=rate_text(priced.tax_rate_percent),
             item_details=items,
-            customer_details=customer,
-            coupon_code=code,
+            customer_details=draft.customer,
+            coupon_code=draft.coupon_code,
+            kind=draft.kind,
+            credit_idr=priced.credit_idr,
         )
         await OrderRepository(uow.session, tenant).add(row)
         view = order_view(row)
-        payload = snap_payload(view, items, customer)
+        payload = snap_payload(view, items, draft.customer)
         if self._finish_url:
             payload["callbacks"] = {"finish": self._finish_url}
         return view, payload
@@ -169,6 +253,7 @@ class OrderService:
         row.failure_reason = reason[:FAILURE_REASON_LENGTH]
         if row.status == OrderStatus.FAILED and row.coupon_code:
             await CouponRepository(uow.session).release(row.coupon_code)
+            await CouponRedemptionRepository(uow.session, tenant).forget(row.order_id)
         return order_view(row)
 
     async def get(self, uow: UnitOfWork, tenant: TenantContext, order_id: str) -> OrderView:
@@ -189,7 +274,15 @@ class OrderService:
         rows = await BillingLookup(uow.session).orders(status, limit)
         return [order_view(row) for row in rows]
 
-    async def _redeem(self, uow: UnitOfWork, code: str, plan_code: str, price_idr: int) -> int:
+    async def _redeem(
+        self,
+        uow: UnitOfWork,
+        tenant: TenantContext,
+        code: str,
+        plan_code: str,
+        price_idr: int,
+        order_id: str,
+    ) -> int:
         coupons = CouponRepository(uow.session)
         row = await coupons.by_code(code)
         if row is None:
@@ -204,6 +297,10 @@ class OrderService:
             redemptions=row.redemptions,
         )
         discount = coupon_discount(terms, plan_named(plan_code), price_idr, self._clock.now())
+        if not await CouponRedemptionRepository(uow.session, tenant).record(code, order_id):
+            raise InvalidCouponError(
+                f"expected a coupon this tenant has not used; it redeemed {code!r} before"
+            )
         if not await coupons.redeem(code):
             raise InvalidCouponError(f"coupon {code!r} was used up by another order just now")
         return discount
@@ -213,3 +310,40 @@ class OrderService:
         if row is None:
             raise OrderNotFoundError(f"expected a stored order; {order_id!r} is not one")
         return row
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    order_id: str
+    user_id: str
+    plan: Plan
+    period: Period
+    priced: Quote
+    customer: dict[str, Any]
+    coupon_code: str | None
+    kind: str
+
+
+def _kind_of(subscription: Subscription | None, plan: Plan) -> str:
+    """Return ``new`` or ``upgrade`` for buying ``plan``; refuse a downgrade."""
+    if subscription is None or subscription.status not in LIVE:
+        return "new"
+    current = plan_named(subscription.plan)
+    if TIER_RANK[plan.tier] > TIER_RANK[current.tier]:
+        return "upgrade"
+    if TIER_RANK[plan.tier] < TIER_RANK[current.tier]:
+        raise DowngradeAtPeriodEndError(
+            f"expected a plan at or above {current.code!r} at checkout; received "
+            f"{plan.code!r}: schedule a downgrade for the period end with "
+            "POST /api/v1/billing/subscription/downgrade"
+        )
+    return "new"
+
+
+def _paid_span(order: BillingOrder) -> PaidSpan | None:
+    start, end = order.granted_period_start, order.granted_period_end
+    if start is None or end is None:
+        return None
+    plan_line = f"{order.plan}-{order.period}"
+    price = sum(int(i["price"]) for i in order.item_details if i.get("id") == plan_line)
+    return PaidSpan(paid_idr=price - order.discount_idr, start=start, end=end)

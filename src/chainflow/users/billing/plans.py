@@ -22,6 +22,7 @@ class Period(StrEnum):
 
 
 PERIOD_MONTHS: dict[Period, int] = {Period.MONTHLY: 1, Period.YEARLY: 12}
+TIER_RANK: dict[Tier, int] = {Tier.FREE: 0, Tier.PRO: 1, Tier.ENTERPRISE: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,16 @@ PLANS: dict[str, Plan] = {
         yearly_idr=24_990_000,
     ),
 }
+
+
+def higher_tier(first: Tier, second: Tier) -> Tier:
+    """Return the higher of two tiers (free < pro < enterprise)."""
+    return first if TIER_RANK[first] >= TIER_RANK[second] else second
+
+
+def monthly_idr(plan: Plan, period: Period) -> int:
+    """Return the plan's price per month for ``period``, floored to the rupiah (for MRR)."""
+    return plan.price_idr(period) // PERIOD_MONTHS[period]
 
 
 def plan_named(code: str) -> Plan:

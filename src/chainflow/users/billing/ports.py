@@ -3,7 +3,7 @@
 Billing never imports the users service's logic, repository or tables: the users tables
 import billing's (so that migrations see them), and the reverse would be a cycle. The
 composition root passes ``AdminService.change_tier`` (the path of ``chainflow users
-set-tier``) and ``AccountService.get_profile``.
+set-tier``), ``AdminService.get_tenant`` and ``AccountService.get_profile``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,17 @@ class TierChanger(Protocol):
     async def __call__(
         self, uow: UnitOfWork, changed_by: str | None, tenant_id: str, raw_tier: str
     ) -> object: ...
+
+
+class HasTier(Protocol):
+    @property
+    def tier(self) -> str: ...
+
+
+class TierReader(Protocol):
+    """Return a tenant's stored tier (``AdminService.get_tenant``)."""
+
+    async def __call__(self, uow: UnitOfWork, tenant_id: str) -> HasTier: ...
 
 
 class CustomerLookup(Protocol):

@@ -2,7 +2,8 @@
 
 Midtrans requires ``gross_amount`` to equal the sum of ``item_details`` price x quantity,
 so the quote is built as those lines and the total is their sum, never computed apart.
-PPN is charged on the price after the discount and rounded half up to the rupiah.
+PPN is charged on the price after the discount, the proration credit of an upgrade and any
+overage lines, rounded half up to the rupiah.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Quote:
     discount_idr: int
     tax_rate_percent: Decimal
     tax_idr: int
+    credit_idr: int = 0
 
     @property
     def gross_amount_idr(self) -> int:
@@ -117,23 +119,40 @@ def tax_of(taxable_idr: int, rate_percent: Decimal) -> int:
     return int(tax.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+PRORATION_ITEM_ID = "proration"
+
+
 def quote(
-    plan: Plan, period: Period, rate_percent: Decimal, *, discount_idr: int = 0, coupon: str = ""
+    plan: Plan,
+    period: Period,
+    rate_percent: Decimal,
+    *,
+    discount_idr: int = 0,
+    coupon: str = "",
+    credit_idr: int = 0,
+    extras: tuple[LineItem, ...] = (),
 ) -> Quote:
-    """Return the lines and totals of buying ``plan`` for ``period``."""
+    """Return the lines and totals of buying ``plan`` for ``period``: the plan, a coupon's
+    discount, an upgrade's credit (a negative line), ``extras`` (overage) and PPN."""
     price = plan.price_idr(period)
     items = [
         LineItem(id=f"{plan.code}-{period.value}", name=f"{plan.name} ({period})", price=price)
     ]
     if discount_idr:
         items.append(LineItem(id="discount", name=f"Coupon {coupon}", price=-discount_idr))
-    tax = tax_of(price - discount_idr, rate_percent)
+    if credit_idr:
+        name = "Credit for the unused part of the current plan"
+        items.append(LineItem(id=PRORATION_ITEM_ID, name=name, price=-credit_idr))
+    items.extend(extras)
+    taxable = price - discount_idr - credit_idr + sum(e.price * e.quantity for e in extras)
+    tax = tax_of(taxable, rate_percent)
     if tax:
         items.append(LineItem(id="ppn", name=f"PPN {rate_text(rate_percent)}%", price=tax))
     return Quote(
         items=tuple(items),
-        subtotal_idr=price,
+        subtotal_idr=price + sum(e.price * e.quantity for e in extras),
         discount_idr=discount_idr,
         tax_rate_percent=rate_percent,
         tax_idr=tax,
+        credit_idr=credit_idr,
     )

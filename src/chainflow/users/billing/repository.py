@@ -8,10 +8,10 @@ session not opened with ``system=True``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,11 +19,14 @@ from chainflow.storage.relational import Repository, TenantRepository
 from chainflow.storage.relational.unit_of_work import SYSTEM_INFO_KEY
 from chainflow.users.billing.errors import CouponExistsError
 from chainflow.users.billing.models import (
+    BillingAudit,
     BillingOrder,
     Coupon,
+    CouponRedemption,
     Invoice,
     InvoiceCounter,
     Subscription,
+    TierGrant,
 )
 
 ADMIN_PAGE_LIMIT = 200
@@ -43,6 +46,19 @@ class OrderRepository(TenantRepository[BillingOrder]):
         statement = self._select().order_by(BillingOrder.id.desc()).limit(limit)
         return (await self.session.execute(statement)).scalars().all()
 
+    async def granted(self, plan: str) -> Sequence[BillingOrder]:
+        """Return the tenant's orders of ``plan`` whose period was granted and not taken back."""
+        statement = self._select().where(
+            BillingOrder.plan == plan,
+            BillingOrder.granted_at.is_not(None),
+            BillingOrder.revoked_at.is_(None),
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def by_order_ids(self, order_ids: Collection[str]) -> Sequence[BillingOrder]:
+        statement = self._select().where(BillingOrder.order_id.in_(list(order_ids)))
+        return (await self.session.execute(statement)).scalars().all()
+
 
 class SubscriptionRepository(TenantRepository[Subscription]):
     async def current(self, *, lock: bool = False) -> Subscription | None:
@@ -50,6 +66,37 @@ class SubscriptionRepository(TenantRepository[Subscription]):
         if lock:
             statement = statement.with_for_update()
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+
+class CouponRedemptionRepository(TenantRepository[CouponRedemption]):
+    async def record(self, code: str, order_id: str) -> bool:
+        """Record the tenant's use of ``code``; return False if it used it before."""
+        try:
+            async with self.session.begin_nested():
+                await self.add(CouponRedemption(coupon_code=code, order_id=order_id))
+        except IntegrityError:
+            return False
+        return True
+
+    async def forget(self, order_id: str) -> None:
+        """Give the coupon of ``order_id`` back to the tenant (its order never reached Snap)."""
+        await self.session.execute(self._delete().where(CouponRedemption.order_id == order_id))
+
+
+class TierGrantRepository(TenantRepository[TierGrant]):
+    async def current(self, *, lock: bool = False) -> TierGrant | None:
+        statement = self._select()
+        if lock:
+            statement = statement.with_for_update()
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+
+class AuditRepository(Repository[BillingAudit]):
+    async def recent(self, tenant_id: str | None, limit: int) -> Sequence[BillingAudit]:
+        statement = select(BillingAudit).order_by(BillingAudit.at.desc(), BillingAudit.id.desc())
+        if tenant_id is not None:
+            statement = statement.where(BillingAudit.subject_tenant_id == tenant_id)
+        return (await self.session.execute(statement.limit(limit))).scalars().all()
 
 
 class InvoiceRepository(TenantRepository[Invoice]):
@@ -148,15 +195,59 @@ class BillingLookup:
             statement = statement.where(BillingOrder.status == status)
         return (await self.session.execute(statement)).scalars().all()
 
-    async def tenants_due_for_sweep(self, now: datetime) -> list[str]:
-        """Return tenants whose subscription's period or grace ended by ``now``."""
-        statement = select(Subscription.tenant_id).where(
-            or_(
-                and_(
-                    Subscription.status.in_(("active", "canceled")),
-                    Subscription.current_period_end <= now,
-                ),
-                and_(Subscription.status == "past_due", Subscription.grace_until <= now),
-            )
+    async def orders_in(self, statuses: Collection[str], limit: int) -> Sequence[BillingOrder]:
+        """Return the newest orders of every tenant in one of ``statuses``."""
+        statement = (
+            select(BillingOrder)
+            .where(BillingOrder.status.in_(list(statuses)))
+            .order_by(BillingOrder.id.desc())
+            .limit(limit)
         )
-        return list((await self.session.execute(statement)).scalars().all())
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def subscriptions(self, status: str | None, limit: int) -> Sequence[Subscription]:
+        """Return every tenant's subscription, soonest period end first."""
+        statement = select(Subscription).order_by(Subscription.current_period_end).limit(limit)
+        if status is not None:
+            statement = statement.where(Subscription.status == status)
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def subscription_counts(self) -> list[tuple[str, str, str, int]]:
+        """Return (plan, period, status, count) over every subscription."""
+        statement = select(
+            Subscription.plan, Subscription.period, Subscription.status, func.count()
+        ).group_by(Subscription.plan, Subscription.period, Subscription.status)
+        rows = (await self.session.execute(statement)).all()
+        return [(str(plan), str(period), str(status), int(n)) for plan, period, status, n in rows]
+
+    async def active_grant_count(self, now: datetime) -> int:
+        statement = (
+            select(func.count())
+            .select_from(TierGrant)
+            .where(or_(TierGrant.until.is_(None), TierGrant.until > now))
+        )
+        return int((await self.session.execute(statement)).scalar_one())
+
+    async def tenants_due_for_sweep(self, now: datetime, lead: timedelta) -> list[str]:
+        """Return tenants with something due by ``now``: a period, trial or grace that ended,
+        a scheduled plan change, a renewal or reminder within ``lead`` of the period end not
+        yet made, or a manual grant that ran out."""
+        live = ("active", "trialing", "canceled")
+        ended = and_(Subscription.status.in_(live), Subscription.current_period_end <= now)
+        grace_over = and_(Subscription.status == "past_due", Subscription.grace_until <= now)
+        scheduled = Subscription.scheduled_at <= now
+        remind = and_(
+            Subscription.status.in_(live),
+            Subscription.current_period_end <= now + lead,
+            or_(
+                Subscription.reminded_for_end.is_(None),
+                Subscription.reminded_for_end != Subscription.current_period_end,
+            ),
+        )
+        subscriptions = select(Subscription.tenant_id).where(
+            or_(ended, grace_over, scheduled, remind)
+        )
+        grants = select(TierGrant.tenant_id).where(TierGrant.until <= now)
+        due = set((await self.session.execute(subscriptions)).scalars().all())
+        due.update((await self.session.execute(grants)).scalars().all())
+        return sorted(due)

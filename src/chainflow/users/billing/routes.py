@@ -1,4 +1,5 @@
-"""Routes of ``/api/v1/billing`` and ``/api/v1/admin/billing``. Thin: authorise, open the
+"""Routes of ``/api/v1/billing`` (the superadmin's ``/api/v1/admin/billing`` are in
+``admin_routes``). Thin: authorise, open the
 unit of work, call the service, shape the answer; no transaction spans a Midtrans call.
 
 Checkout and billing reads need ``tenant:manage`` (a tenant's owner or admin, signed in;
@@ -15,19 +16,17 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from chainflow.core.auth import Permission, Principal
 from chainflow.core.clock import Clock
-from chainflow.gateway.api import require_permission, require_superadmin
+from chainflow.gateway.api import require_permission
 from chainflow.storage.relational import Database
-from chainflow.users.billing.coupons import CouponCreate
+from chainflow.users.billing.admin_routes import build_billing_admin_router
 from chainflow.users.billing.errors import InvalidNotificationError, PaymentGatewayError
 from chainflow.users.billing.invoice_html import render_invoice_html
-from chainflow.users.billing.order_state import OrderStatus
 from chainflow.users.billing.plans import PLANS, Period, usd_cents
 from chainflow.users.billing.pricing import rate_text
 from chainflow.users.billing.schemas import (
     CheckoutCreate,
     CheckoutOut,
-    CouponCreateIn,
-    CouponOut,
+    DowngradeIn,
     InvoiceOut,
     InvoicesOut,
     NotificationAck,
@@ -37,14 +36,13 @@ from chainflow.users.billing.schemas import (
     PlanPrice,
     PlansOut,
     SubscriptionOut,
-    SweepOut,
+    TrialIn,
+    UsageOut,
 )
 from chainflow.users.billing.service import BillingService
-from chainflow.users.billing.sweep import sweep_subscriptions
 
 BillingManager = Annotated[Principal, Depends(require_permission(Permission.TENANT_MANAGE))]
 BillingReader = Annotated[Principal, Depends(require_permission(Permission.TENANT_READ))]
-Superadmin = Annotated[Principal, Depends(require_superadmin)]
 
 
 class InvoiceFormat(StrEnum):
@@ -192,46 +190,40 @@ def build_billing_router(billing: BillingService, database: Database, clock: Clo
             return Response(render_invoice_html(invoice), media_type="text/html; charset=utf-8")
         return InvoiceOut.model_validate(invoice, from_attributes=True)
 
-    @router.get("/admin/billing/orders", tags=["admin"], summary="Every tenant's orders")
-    async def list_all_orders(
-        _principal: Superadmin,
-        order_status: Annotated[OrderStatus | None, Query(alias="status")] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    ) -> OrdersOut:
-        async with database.unit_of_work(system=True, read_only=True) as uow:
-            orders = await billing.orders.list_all(
-                uow, order_status.value if order_status else None, limit
-            )
-        return OrdersOut(items=[OrderOut.model_validate(o, from_attributes=True) for o in orders])
-
     @router.post(
-        "/admin/billing/coupons",
-        tags=["admin"],
+        "/billing/trial",
         status_code=status.HTTP_201_CREATED,
-        summary="Create a coupon",
+        summary="Start the plan's free trial (once per tenant; CHAINFLOW_BILLING_TRIAL_DAYS)",
+        responses={409: {"description": "No trial for this plan, or the tenant had one"}},
     )
-    async def create_coupon(body: CouponCreateIn, _principal: Superadmin) -> CouponOut:
-        terms = CouponCreate(
-            code=body.code,
-            kind=body.kind,
-            value=body.value,
-            plans=tuple(body.plans),
-            expires_at=body.expires_at,
-            max_redemptions=body.max_redemptions,
-        )
-        async with database.unit_of_work(system=True) as uow:
-            coupon = await billing.coupons.create(uow, terms)
-        return CouponOut.model_validate(coupon, from_attributes=True)
+    async def start_trial(body: TrialIn, principal: BillingManager) -> SubscriptionOut:
+        async with database.unit_of_work(principal.tenant) as uow:
+            payer = await billing.orders.customer(uow, principal)
+            view = await billing.subscriptions.start_trial(
+                uow, principal.tenant_id, principal.user_id, payer, body.plan
+            )
+        return SubscriptionOut.model_validate(view, from_attributes=True)
 
     @router.post(
-        "/admin/billing/sweep",
-        tags=["admin"],
-        summary="Expire and downgrade due subscriptions now (also runs periodically)",
+        "/billing/subscription/downgrade",
+        summary="Switch to a lower plan (or the other period) at the period end",
+        responses={404: {"description": "The tenant has no active subscription"}},
     )
-    async def sweep_now(_principal: Superadmin) -> SweepOut:
-        result = await sweep_subscriptions(database, billing.subscriptions, clock)
-        return SweepOut(visited=result.visited, changed=result.changed)
+    async def downgrade(body: DowngradeIn, principal: BillingManager) -> SubscriptionOut:
+        async with database.unit_of_work(principal.tenant) as uow:
+            view = await billing.subscriptions.schedule_downgrade(
+                uow, principal.tenant_id, body.plan, body.period
+            )
+        return SubscriptionOut.model_validate(view, from_attributes=True)
 
+    @router.get("/billing/usage", summary="Metered usage in the current billing period")
+    async def get_usage(principal: BillingReader) -> UsageOut:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
+            period = await billing.usage.period(uow, principal.tenant)
+        view = await billing.usage.report(principal.tenant_id, period)
+        return UsageOut.model_validate(view, from_attributes=True)
+
+    router.include_router(build_billing_admin_router(billing, database, clock))
     return router
 
 

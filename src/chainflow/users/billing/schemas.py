@@ -59,6 +59,8 @@ class OrderOut(BaseModel):
     failure_reason: str | None
     created_at: datetime
     paid_at: datetime | None
+    kind: str = Field(description="new, upgrade (with a proration credit) or renewal")
+    credit_idr: int
 
 
 class OrdersOut(BaseModel):
@@ -75,6 +77,40 @@ class SubscriptionOut(BaseModel):
     current_period_end: datetime
     grace_until: datetime | None
     cancel_at_period_end: bool
+    trial_used: bool
+    scheduled_plan: str | None = Field(description="the plan from scheduled_at (a downgrade)")
+    scheduled_period: str | None
+    scheduled_at: datetime | None
+    renewal_order_id: str | None = Field(description="the renewal order awaiting payment")
+
+
+class TrialIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan: str = Field(max_length=32)
+
+
+class DowngradeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan: str = Field(max_length=32)
+    period: str = Field(max_length=16)
+
+
+class UsageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    plan: str
+    period_start: datetime
+    period_end: datetime
+    ticks: int
+    messages: int
+    backtests: int
+    model_trainings: int
+    api_calls: int | None = Field(description="not metered yet: null")
+    included_ticks: int | None = Field(description="Enterprise only")
+    overage_ticks: int
+    overage_idr: int = Field(description="the overage price so far, billed on the next renewal")
 
 
 class InvoiceLineOut(BaseModel):
@@ -99,6 +135,7 @@ class InvoiceOut(BaseModel):
     lines: list[InvoiceLineOut]
     subtotal_idr: int
     discount_idr: int
+    credit_idr: int
     tax_rate_percent: str
     tax_idr: int
     total_idr: int
@@ -150,3 +187,4 @@ class CouponOut(BaseModel):
 class SweepOut(BaseModel):
     visited: int
     changed: dict[str, str]
+    renewals: dict[str, str] = Field(description="tenant id -> the renewal order made")

@@ -13,11 +13,18 @@ from chainflow.users.routes.tenant import build_tenant_router
 from chainflow.users.service import UsersService
 
 
-def build_users_router(*, service: UsersService, database: Database) -> APIRouter:
-    """Return every route of the users service, to mount under ``/api/v1``."""
+def build_users_router(
+    *, service: UsersService, database: Database, reveal_verification_token: bool = True
+) -> APIRouter:
+    """Return every route of the users service, to mount under ``/api/v1``.
+
+    ``reveal_verification_token`` is false in ``prod`` (``build_admin_router``)."""
     router = APIRouter()
-    for build in (build_auth_router, build_account_router, build_tenant_router, build_admin_router):
+    for build in (build_auth_router, build_account_router, build_tenant_router):
         router.include_router(build(service, database))
+    router.include_router(
+        build_admin_router(service, database, reveal_verification_token=reveal_verification_token)
+    )
     return router
 
 

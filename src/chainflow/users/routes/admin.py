@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
+from fastapi.responses import JSONResponse
 
 from chainflow.core.auth import Principal
 from chainflow.gateway.api import require_superadmin
@@ -30,8 +31,15 @@ def _tenant_out(summary: TenantSummary) -> TenantOut:
     )
 
 
-def build_admin_router(service: UsersService, database: Database) -> APIRouter:
-    """Return the ``/admin`` routes."""
+def build_admin_router(
+    service: UsersService, database: Database, *, reveal_verification_token: bool = True
+) -> APIRouter:
+    """Return the ``/admin`` routes.
+
+    ``reveal_verification_token`` is false in ``prod``: a fresh verification token then
+    goes to the user by e-mail only (the notification hub sends it) and the answer is 202
+    ``{"sent_by": "email"}``.
+    """
     router = APIRouter(prefix="/admin", tags=["admin"])
 
     @router.get("/tenants/{tenant_id}", summary="A tenant's tier, overrides and limits")
@@ -63,13 +71,23 @@ def build_admin_router(service: UsersService, database: Database) -> APIRouter:
     @router.post(
         "/users/{user_id}/verification-token",
         status_code=status.HTTP_201_CREATED,
-        summary="Issue a fresh e-mail verification token and show it",
+        response_model=VerificationTokenOut,
+        summary="Issue a fresh e-mail verification token: shown in dev and test, "
+        "e-mailed to the user in prod (202)",
+        responses={202: {"description": "prod: the token was e-mailed to the user, not shown"}},
     )
     async def create_verification_token(
         user_id: str, _principal: Superadmin
-    ) -> VerificationTokenOut:
+    ) -> VerificationTokenOut | JSONResponse:
         async with database.unit_of_work(system=True) as uow:
             issued = await service.admin.issue_verification_token(uow, user_id)
+        if not reveal_verification_token:  # published after commit: the hub e-mails it
+            body = {
+                "user_id": user_id,
+                "sent_by": "email",
+                "expires_at": issued.expires_at.isoformat(),
+            }
+            return JSONResponse(status_code=status.HTTP_202_ACCEPTED, content=body)
         return VerificationTokenOut(
             user_id=user_id, token=issued.token, expires_at=issued.expires_at
         )

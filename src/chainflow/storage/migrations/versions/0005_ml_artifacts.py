@@ -30,7 +30,7 @@ def upgrade() -> None:
             sa.DateTime(timezone=True),
             nullable=False,
             server_default=sa.func.now(),
-        ),  # fmt: skip
+        ),
     )
 
 

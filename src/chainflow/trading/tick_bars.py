@@ -1,0 +1,82 @@
+"""The closed bars of one key of the tick hot path (``trading.tick_path``).
+
+A key's ``KeyState`` is built from the stored bars (``build_key_state``: on its first tick,
+after a model change or once marked stale), advanced by each closed bar
+(``advance_key_state``) and given each in-order tick's forming bar (``extend_forming_bar``),
+whose first tick of a new bar commits the forming one as closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+
+from chainflow.bridge.api import TicksAccepted, read_bars
+from chainflow.core.ids import TenantId
+from chainflow.core.market import Timeframe
+from chainflow.features.api import BarValues, SymbolPipeline, bar_values, get_feature_set
+from chainflow.ml.api import ServedModel
+from chainflow.storage.api import TimeSeriesStore
+from chainflow.trading.tick_state import FormingBar, KeyState
+
+
+async def build_key_state(
+    store: TimeSeriesStore, event: TicksAccepted, model: ServedModel
+) -> KeyState:
+    """Return the state of ``event``'s key for ``model``, replayed from the stored bars."""
+    timeframe = Timeframe(model.version.timeframe or "M5")
+    pipeline = SymbolPipeline(get_feature_set(model.version.feature_set), timeframe)
+    fresh = KeyState(model.version.id, timeframe, pipeline)
+    fresh.closed = deque(maxlen=max(1, model.bundle.window - 1))
+    first_ts = event.ticks[0][0]
+    stored = await read_bars(
+        store,
+        TenantId(event.tenant_id),
+        event.symbol,
+        timeframe,
+        end_ms=timeframe.bucket_start_ms(first_ts),
+        count=pipeline.replay_bars_needed,
+    )
+    values = [
+        bar_values(
+            b.ts,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume,
+            b.spread_mean if math.isfinite(b.spread_mean) else None,
+        )
+        for b in stored
+    ]
+    # In a thread: the state is not shared yet, and other keys' ticks keep flowing.
+    await asyncio.to_thread(lambda: [advance_key_state(fresh, v) for v in values])
+    return fresh
+
+
+def advance_key_state(state: KeyState, bar: BarValues) -> None:
+    """Advance the key's features, ATR and window of closed vectors by the closed ``bar``."""
+    output = state.pipeline.update(bar)
+    state.committed = bar
+    state.atr.update_bar(bar.high, bar.low, bar.close)
+    if state.closed.maxlen:
+        state.closed.append(output.values)
+    if state.forming is not None and state.forming.ts <= bar.ts:
+        state.forming = None
+
+
+def extend_forming_bar(state: KeyState, ts: int, bid: float, ask: float, volume: float) -> None:
+    """Add an in-order tick to the key's forming bar (committing the previous one if closed)."""
+    bucket = state.timeframe.bucket_start_ms(ts)
+    last = state.pipeline.last_ts
+    if last is not None and bucket <= last:
+        return  # a tick of a bar already closed here (the bridge revises it)
+    forming = state.forming
+    if forming is not None and bucket > forming.ts:
+        advance_key_state(state, forming.values())  # the bar closed: commit it now
+        forming = None
+    if forming is None:
+        state.forming = FormingBar(bucket, bid, bid, bid, bid, volume, ask - bid)
+    elif bucket == forming.ts:
+        forming.add(bid, ask, volume)
