@@ -57,7 +57,7 @@ from chainflow.notify.delivery import DeliveryWorker  # noqa: E402
 from chainflow.notify.directory import Recipient  # noqa: E402
 from chainflow.notify.intake import OutboxWriter  # noqa: E402
 from chainflow.notify.metrics import NotifyMetrics  # noqa: E402
-from chainflow.notify.models import NotificationOutbox, NotificationPreference  # noqa: E402
+from chainflow.notify.models import NotificationOutbox  # noqa: E402
 from chainflow.notify.templates import TemplateRenderer  # noqa: E402
 from chainflow.runtime.notify_wiring import event_sources  # noqa: E402
 from chainflow.storage.relational import Database  # noqa: E402
@@ -139,8 +139,9 @@ async def outbox_latency(
     )
     async with database.unit_of_work(system=True) as uow:
         connection = await uow.session.connection()
-        tables = [NotificationOutbox.__table__, NotificationPreference.__table__]
-        await connection.run_sync(lambda c: tables[0].metadata.create_all(c, tables=tables))
+        metadata = NotificationOutbox.__table__.metadata
+        tables = [t for name, t in metadata.tables.items() if name.startswith("notification_")]
+        await connection.run_sync(lambda c: metadata.create_all(c, tables=tables))
     tenants = Tenants(max(1, int(rate * 2)))
     channels = ChannelRegistry([TelegramChannel(settings, clock=clock)])
     worker = DeliveryWorker(
