@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+import chainflow.analytics.reports.models  # noqa: F401  (report subscriptions)
 import chainflow.backtest.models  # noqa: F401  (the backtest jobs)
 import chainflow.bridge.models  # noqa: F401
 import chainflow.hub.models  # noqa: F401  (registers the hub's tables on Base.metadata)
@@ -59,7 +60,8 @@ START_MS = 1_700_000_000_000
 UNREACHABLE_URL = "postgresql+asyncpg://u:secretpw@127.0.0.1:1/x"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-LATEST_MIGRATION = "0015_notify_digests"  # the newest file in storage/migrations/versions
+# The newest file in storage/migrations/versions.
+LATEST_MIGRATION = "0019_billing_card_subscriptions"
 
 
 class ContractBase(DeclarativeBase):
@@ -392,6 +394,8 @@ class TestTenantRepository:
             "notification_digest_items",
             "notification_templates",
             "notification_devices",
+            "notification_known_addresses",
+            "notification_terminals",
             "billing_orders",
             "billing_subscriptions",
             "billing_invoice_counters",
@@ -400,6 +404,7 @@ class TestTenantRepository:
             "billing_tier_grants",
             "telegram_bindings",
             "telegram_link_codes",
+            "analytics_report_subscriptions",
         }
 
 

@@ -62,7 +62,14 @@ def served_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApi]:
     home = tmp_path_factory.mktemp("schemathesis") / "home"
     register_embedded_user(home, EMAIL, PASSWORD)
     asyncio.run(_make_enterprise_superadmin(home))
-    env = {"CHAINFLOW_ENV": "test", "CHAINFLOW_SECRET_KEY": SECRET_KEY}
+    # E-mail configured (to a closed port: queued, never delivered), so that e-mailing
+    # routes answer as on a real deployment instead of 503 "no e-mail delivery".
+    env = {
+        "CHAINFLOW_ENV": "test",
+        "CHAINFLOW_SECRET_KEY": SECRET_KEY,
+        "CHAINFLOW_NOTIFY_SMTP_HOST": "127.0.0.1",
+        "CHAINFLOW_NOTIFY_SMTP_PORT": "9",
+    }
     with running_server(home, env=env) as base:
         credentials = {"email": EMAIL, "password": PASSWORD}
         login = httpx.post(base + "/api/v1/auth/login", json=credentials)

@@ -204,6 +204,30 @@ class TestRestart:
         assert after.stats.rebuilds == 1 and after.stats.replayed_bars == 650
 
 
+async def revised_vectors(bus: EventBus) -> list[dict[str, Any]]:
+    """Collect the ``revised`` feature vectors published on the bus from now on."""
+    seen: list[dict[str, Any]] = []
+
+    async def on_message(message: BusMessage) -> None:
+        event = json.loads(message.data)
+        if event.get("revised"):
+            seen.append(event)
+
+    await bus.subscribe(features_topic(TENANT, SYMBOL, TF.value), on_message)
+    return seen
+
+
+async def settled(service: FeaturesService, want: int) -> None:
+    for _ in range(500):
+        if (
+            service._deferred.rebuilt >= want
+            and service._deferred.pending((TENANT, SYMBOL, TF)) is None
+        ):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"expected {want} deferred rebuilds; saw {service._deferred.rebuilt}")
+
+
 class TestRevisions:
     async def test_revised_bar_recomputes_it_and_the_bars_after(
         self, store: TimeSeriesStore, bus: EventBus
@@ -212,19 +236,52 @@ class TestRevisions:
         bars = [aggregated(data, i) for i in range(300)]
         service = make_service(store, bus)
         await feed(service, store, bars)
+        published_again = await revised_vectors(bus)
         corrected = aggregated(data, 297, close=float(data.close[297]) * 1.001)
 
         await persist_bars(store, TENANT, [corrected])
-        outputs = await service.on_bar(published(corrected, revised=True))
+        assert await service.on_bar(published(corrected, revised=True)) == []  # a moment later
+        await settled(service, 1)
 
         fixed = [*bars[:297], corrected, *bars[298:]]
-        assert [o.ts for o in outputs] == [b.ts for b in bars[297:]]
+        assert [e["ts"] for e in published_again] == [b.ts for b in bars[297:]]
         want = batch_rows(fixed)
-        for out, row in zip(outputs, want[297:], strict=True):
-            assert_vectors_equal(out.values.tolist(), row)
+        for event, row in zip(published_again, want[297:], strict=True):
+            assert_vectors_equal(event["values"], row)
         latest = await read_latest_vector(store, TENANT, SYMBOL, TF.value, service.feature_set)
         assert latest is not None
         assert_vectors_equal(latest.values, want[-1])
+
+    async def test_a_burst_of_revisions_is_one_rebuild_and_new_bars_keep_flowing(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        data = make_ohlcv(320, seed=15)
+        bars = [aggregated(data, i) for i in range(300)]
+        service = make_service(store, bus)
+        await feed(service, store, bars)
+        rebuilds = service.stats.rebuilds
+        fixed = list(bars)
+        for step in range(12):  # late ticks revising the last three closed bars, repeatedly
+            index = 297 + step % 3
+            fixed[index] = aggregated(data, index, close=float(data.close[index]) * (1.0005))
+            await persist_bars(store, TENANT, [fixed[index]])
+            await service.on_bar(published(fixed[index], revised=True))
+        later = [aggregated(data, i) for i in range(300, 305)]  # new bars meanwhile
+        await feed(service, store, later)
+        await settled(service, 1)
+
+        assert service.stats.rebuilds == rebuilds + 1
+        # the last bar (every third) is redone from its undo; the older ones wait
+        assert (service.stats.deferred_revisions, service.stats.redone_bars) == (8, 4)
+        live = service.pipeline(TENANT, SYMBOL, TF)
+        assert live is not None and live.last_ts == later[-1].ts
+        rebuilt = make_service(store, bus)
+        await rebuilt.on_bar(published(later[-1]))
+        again = rebuilt.pipeline(TENANT, SYMBOL, TF)
+        assert again is not None
+        assert json.dumps(live.snapshot(), sort_keys=True) == json.dumps(
+            again.snapshot(), sort_keys=True
+        )
 
 
 class TestLastBarAgain:

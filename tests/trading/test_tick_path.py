@@ -116,6 +116,8 @@ class TestEveryTick:
         forming_ts = int(data.ts_ms[-1]) + TF.milliseconds
         last_close = float(data.close[-1])
         bids = [round(last_close * (1 + d), 5) for d in (0.0, 0.0004, -0.0003, 0.0012, 0.0007)]
+        assert kernel.trading is not None
+        await kernel.trading.tick_path.warm(TENANT, [SYMBOL], forming_ts)
         await send_ticks(kernel, tick_rows(forming_ts, bids), connection="conn-a")
         await until(frames, 5)
 
@@ -182,10 +184,67 @@ class TestEveryTick:
         data = await stored_market(kernel, 20, symbol="GBPUSD")
         frames = await frames_of(kernel, TENANT, "w")
         start = int(data.ts_ms[-1]) + TF.milliseconds
+        assert kernel.trading is not None
+        await kernel.trading.tick_path.warm(TENANT, ["GBPUSD"], start)
         await send_ticks(kernel, tick_rows(start, [1.27]), connection="w", symbol="GBPUSD")
         await until(frames, 1)
         assert frames[0]["action"] == "hold" and frames[0]["seq"] == 1
-        assert "warming up" in frames[0]["reasons"][0]
+        assert "features warming up" in frames[0]["reasons"][0]
+
+
+class TestColdKeys:
+    async def test_a_new_key_is_answered_at_once_then_scored_once_its_state_is_built(
+        self, kernel: Kernel, tmp_path: Path
+    ) -> None:
+        await train_and_promote(kernel, tmp_path / "home", {})
+        data = await stored_market(kernel, 400)
+        frames = await frames_of(kernel, TENANT, "cold")
+        forming_ts = int(data.ts_ms[-1]) + TF.milliseconds
+        close = float(data.close[-1])
+        await send_ticks(kernel, tick_rows(forming_ts, [close]), connection="cold")
+        await until(frames, 1)
+        assert frames[0]["action"] == "hold" and frames[0]["seq"] == 1
+        assert frames[0]["reasons"][0].startswith("warming:")
+        assert kernel.trading is not None
+        tick_path = kernel.trading.tick_path
+        await tick_path.warm(TENANT, [SYMBOL], forming_ts)  # the build started by tick 1
+        assert tick_path.stats.warming >= 1 and (TENANT, SYMBOL) in tick_path._keys
+        await send_ticks(
+            kernel, tick_rows(forming_ts + STEP_MS, [close], first_seq=2), connection="cold"
+        )
+        await until(frames, 2)
+        assert frames[1]["seq"] == 2 and not frames[1]["reasons"][0].startswith("warming")
+        assert frames[1]["model"] == "fx-default@1"
+
+    async def test_bars_published_while_building_are_applied_to_the_new_state(
+        self, kernel: Kernel, tmp_path: Path
+    ) -> None:
+        await train_and_promote(kernel, tmp_path / "home", {})
+        data = await stored_market(kernel, 400)
+        assert kernel.trading is not None
+        tick_path = kernel.trading.tick_path
+        stored_last = int(data.ts_ms[-1])
+        # The key's state starts building from the stored bars; the bridge closes the
+        # next bar before the build is installed: the state must include it.
+        model = await kernel.trading.tick_path._models.resolve(TENANT)  # type: ignore[union-attr]
+        assert model is not None
+        tick_path._warmup.start((TENANT, SYMBOL), stored_last + TF.milliseconds, model)
+        bar = BarPublished(
+            tenant_id=TENANT,
+            symbol=SYMBOL,
+            timeframe=TF.value,
+            ts=stored_last + TF.milliseconds,
+            open=float(data.close[-1]),
+            high=float(data.close[-1]) + 0.0005,
+            low=float(data.close[-1]) - 0.0005,
+            close=float(data.close[-1]),
+            volume=3.0,
+            tick_count=3,
+            spread_mean=0.0001,
+        )
+        tick_path.on_bar(bar)
+        await tick_path._warmup.wait((TENANT, SYMBOL))
+        assert tick_path._keys[(TENANT, SYMBOL)].pipeline.last_ts == bar.ts
 
 
 class TestOnChange:
@@ -199,6 +258,8 @@ class TestOnChange:
         forming_ts = int(data.ts_ms[-1]) + TF.milliseconds
         close = float(data.close[-1])
         bids = [round(close * (1 + 0.0006 * np.sin(i)), 5) for i in range(8)]
+        assert kernel.trading is not None
+        await kernel.trading.tick_path.warm(TENANT, [SYMBOL], forming_ts)
         for i, row in enumerate(tick_rows(forming_ts, bids)):  # one tick per frame, as MT5
             await send_ticks(kernel, [row], connection="every")
             await until(every, i + 1)

@@ -7,6 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from chainflow.analytics.exports.catalog import export_datasets
+from chainflow.analytics.exports.datasets import ExportQuery, ExportSource
+from chainflow.analytics.exports.routes import build_exports_router
+from chainflow.analytics.exports.service import ExportService
+from chainflow.analytics.live.events import dashboard_request_topic, dashboard_topic
+
 
 @dataclass(frozen=True, slots=True)
 class ClosedTrade:
@@ -63,4 +69,15 @@ class NoTrades:
         return self._starting_balance
 
 
-__all__ = ["ClosedTrade", "NoTrades", "TradeSource"]
+__all__ = [
+    "ClosedTrade",
+    "ExportQuery",
+    "ExportService",
+    "ExportSource",
+    "NoTrades",
+    "TradeSource",
+    "build_exports_router",
+    "dashboard_request_topic",
+    "dashboard_topic",
+    "export_datasets",
+]

@@ -16,11 +16,15 @@ from chainflow.bridge.bar_table import read_bars
 from chainflow.bridge.bars import AggregatedBar
 from chainflow.bridge.events import (
     BarPublished,
+    ConnectionChanged,
     ExecutionReported,
+    TickRow,
     TicksAccepted,
     all_bars,
+    all_connections,
     all_market_events,
     bars_topic,
+    connections_topic,
     market_event_kind,
 )
 
@@ -40,10 +44,15 @@ __all__ = [
     "BarPublished",
     "ExecutionReported",
     "TicksAccepted",
+    "TickRow",
     "all_bars",
     "all_market_events",
     "bars_topic",
     "market_event_kind",
+    # MT5 connections opened and closed (bridge.events)
+    "ConnectionChanged",
+    "all_connections",
+    "connections_topic",
     "read_bar_file",
     "read_bars",
     # bar files (bridge.bar_files): the one reader of --data files

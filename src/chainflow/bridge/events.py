@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -50,7 +50,21 @@ def market_event_kind(subject: str) -> str | None:
     return None
 
 
-TickRow = tuple[int, float, float, float, bool, int | None]  # ts, bid, ask, volume, late, seq
+class TickRow(NamedTuple):
+    """One accepted tick as the hot path reads it (a tuple on the wire: ``[ts, bid, ...]``)."""
+
+    ts: int
+    bid: float
+    ask: float
+    volume: float
+    late: bool  # out of order: stored, but it does not move the forming bar
+    seq: int | None  # the client's frame seq, echoed in the tick's signal
+
+
+def _row_as_list(value: object) -> object:
+    if isinstance(value, TickRow):
+        return tuple(value)
+    raise TypeError(f"cannot serialize {type(value).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +96,7 @@ class TicksAccepted(Event):
                 "signals": self.signals,
                 "received_us": self.received_us,
             },
+            default=_row_as_list,
             option=orjson.OPT_SERIALIZE_NUMPY,
         )
 
@@ -91,7 +106,7 @@ class TicksAccepted(Event):
         try:
             raw: dict[str, Any] = orjson.loads(data)
             rows = tuple(
-                (
+                TickRow(
                     int(r[0]),
                     float(r[1]),
                     float(r[2]),
@@ -140,6 +155,37 @@ class ExecutionReported(Event):
             return cls(str(raw["tenant_id"]), str(raw["connection"]), dict(raw["fields"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"expected an execution report; received {data[:200]!r}") from exc
+
+
+def connections_topic(tenant_id: str) -> str:
+    """Return ``bridge.connections.<tenant>``: MT5 connections of a tenant opened or closed."""
+    return topic("bridge", "connections", tokens=(tenant_id,))
+
+
+def all_connections() -> str:
+    """Return the wildcard subject of every tenant's connection changes."""
+    return topic("bridge", "connections") + ".*"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged(Event):
+    """An authenticated ``WS /ws/ticks`` connection opened (``state="connected"``) or
+    closed (``"disconnected"``, with the close code when the server chose one).
+
+    ``api_key_id`` names the key the terminal signed in with (one key per terminal is the
+    documented use); ``connection`` is the connection's id; ``ts`` is epoch milliseconds.
+    """
+
+    tenant_id: str
+    connection: str
+    api_key_id: str
+    user_id: str
+    state: str
+    ts: int
+    close_code: int | None = None
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict()).encode()
 
 
 def aliases_changed_topic(tenant_id: str) -> str:

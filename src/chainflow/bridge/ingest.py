@@ -13,6 +13,7 @@ Rate-limited ticks are not settled: the client resends them, and the ack waits f
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from chainflow.bridge.tick_message import (
     describe_value,
     parse_tick_message,
 )
+from chainflow.bridge.tick_rate import TickRateGate
 from chainflow.bridge.usage import UsageMeter
 from chainflow.bridge.validation import Accepted, TickValidator
 from chainflow.bridge.ws_messages import (
@@ -98,15 +100,25 @@ class IngestSession:
         self._feed = feed
         self._store = store
         self._bus = bus
-        self._cache = cache
         self._clock = clock
         self._seqs = SeqTracker()
         self._quarantine = TickQuarantine(store, clock)
         self._acked: int | None = None
+        self._rate = TickRateGate(cache, clock, principal.tenant_id)
+        self.cpu_s = 0.0  # time spent computing on this connection's frames (not waiting)
         self.connection_id = new_id()
         self._received_us = 0
         self.signals_mode = "on_change"
         self.symbols: tuple[str, ...] = ()
+
+    @property
+    def tenant_id(self) -> str:
+        return self._principal.tenant_id
+
+    @property
+    def cpu_share(self) -> float:
+        """The share of one core the tenant's tier allows (``TierLimits.cpu_share``)."""
+        return self._principal.limits.cpu_share
 
     async def handle_text(self, text: str) -> list[Frame]:
         """Process one text frame; return the frames to send back (errors, then an ack)."""
@@ -169,6 +181,7 @@ class IngestSession:
         return [{"type": "hello", "signals": self.signals_mode, "symbols": list(self.symbols)}]
 
     async def _ingest(self, items: Sequence[Any]) -> list[Frame]:
+        began = time.perf_counter()  # CPU of this frame's own work, not of waiting on I/O
         frames: list[Frame] = []
         parsed: list[tuple[Tick, int | None]] = []
         for item in items:
@@ -185,7 +198,9 @@ class IngestSession:
             else:
                 parsed.append((result.tick, result.seq))
         self._seqs.observe([seq for _, seq in parsed if seq is not None])
+        self.cpu_s += time.perf_counter() - began
         parsed = await self._within_rate(parsed, frames)
+        began = time.perf_counter()
         accepted: list[tuple[Accepted, int | None]] = []
         for tick, seq in parsed:
             outcome = self._feed.validator.validate(tick, seq)
@@ -193,6 +208,7 @@ class IngestSession:
                 self._refuse(outcome, frames)
             else:
                 accepted.append((outcome, seq))
+        self.cpu_s += time.perf_counter() - began
         # Quarantined ticks are kept before the ack covers them; a new symbol's held ticks
         # released by this message are stored ahead of its later ticks.
         quarantine = self._feed.validator.take_quarantine_changes()
@@ -260,34 +276,12 @@ class IngestSession:
     async def _within_rate(
         self, parsed: list[tuple[Tick, int | None]], frames: list[Frame]
     ) -> list[tuple[Tick, int | None]]:
-        if not parsed:
-            return parsed
-        capacity = max(1, self._feed.ticks_per_second)
-        wanted = min(len(parsed), capacity)
-        result = await self._cache.take_token(
-            f"rl:ticks:{self._principal.tenant_id}",
-            capacity=float(capacity),
-            refill_per_s=float(capacity),
-            cost=float(wanted),
-        )
-        allowed = wanted if result.allowed else 0
-        limited = parsed[allowed:]
-        if limited:
-            self._feed.stats["rate_limited"] += len(limited)
-            seqs = [seq for _, seq in limited if seq is not None]
-            frames.append(
-                {
-                    "type": "error",
-                    "code": "rate_limited",
-                    "message": (
-                        f"the tier allows {capacity} ticks per second; resend these after "
-                        f"{max(result.retry_after_s, 0.001):.3f} s"
-                    ),
-                    "seq": seqs[0] if seqs else None,
-                    "details": {"seqs": seqs, "retry_after_s": result.retry_after_s},
-                }
-            )
-        return parsed[:allowed]
+        """Admit what the tier's tick rate allows, in order (``TickRateGate``)."""
+        admitted, refused = await self._rate.admit(parsed, self._feed.ticks_per_second)
+        if refused is not None:
+            self._feed.stats["rate_limited"] += refused.count
+            frames.append(refused.frame)
+        return admitted
 
     def _refuse(self, rejection: Rejection, frames: list[Frame]) -> None:
         self._feed.stats[f"rejected_{rejection.code.value}"] += 1
@@ -300,7 +294,8 @@ class IngestSession:
         by_symbol: dict[str, list[TickRow]] = defaultdict(list)
         for outcome, seq in accepted:
             t = outcome.tick
-            by_symbol[t.symbol].append((t.ts, t.bid, t.ask, t.volume, outcome.out_of_order, seq))
+            row = TickRow(t.ts, t.bid, t.ask, t.volume, outcome.out_of_order, seq)
+            by_symbol[t.symbol].append(row)
         now = self._clock.now_ms()
         tenant = self._principal.tenant_id
         for symbol, rows in by_symbol.items():
@@ -330,6 +325,7 @@ class IngestSession:
         self, ticks: list[Tick], recovered: list[tuple[AggregatedBar, bool]]
     ) -> None:
         """Feed stored ticks to the bars; persist and publish the bars that closed."""
+        began = time.perf_counter()
         finished = [bar for bar, _ in recovered]
         revised = [was_revised for _, was_revised in recovered]
         for tick in ticks:
@@ -337,6 +333,7 @@ class IngestSession:
                 finished.append(event.bar)
                 revised.append(isinstance(event, BarRevised))
                 self._feed.stats["bars_revised" if revised[-1] else "bars_closed"] += 1
+        self.cpu_s += time.perf_counter() - began
         if not finished:
             return
         tenant = self._principal.tenant_id

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from chainflow.bridge.events import ConnectionChanged, connections_topic
 from chainflow.bridge.ingest import IngestSession, TenantFeed
 from chainflow.bridge.ingest_protocol import ProtocolViolation
 from chainflow.bridge.message_guard import MessageGuard
@@ -16,10 +17,14 @@ from chainflow.bridge.usage import UsageMeter
 from chainflow.bridge.ws_messages import MAX_FRAME_CHARS
 from chainflow.core.auth import Principal, Scope
 from chainflow.core.clock import Clock
+from chainflow.core.cpu_share import CpuShares
 from chainflow.core.errors import ChainflowError, TierLimitExceeded
+from chainflow.core.logging import get_logger
 from chainflow.gateway.api import websocket_principal
 from chainflow.hub.api import BusMessage, EventBus
 from chainflow.storage.api import Cache, TimeSeriesStore
+
+log = get_logger("chainflow.bridge.routes")
 
 CLOSE_AUTH_FAILED = 4001
 CLOSE_PROTOCOL_VIOLATION = 4002
@@ -50,10 +55,12 @@ def build_bridge_router(
     clock: Clock,
     usage: UsageMeter,
     connection_topic: Callable[[str, str], str] | None = None,
+    cpu_shares: CpuShares | None = None,
 ) -> APIRouter:
     """``/ws/ticks``; ``connection_topic(tenant, connection)`` names the subject whose
     messages (``{"frames": [...]}``, e.g. the trading engine's signals for this connection's
-    ticks) are forwarded to the client."""
+    ticks) are forwarded to the client. ``cpu_shares`` meters each tenant's frames against
+    its tier's CPU share and reads the frames of a tenant over it more slowly."""
     router = APIRouter()
 
     @router.websocket("/ws/ticks")
@@ -91,9 +98,10 @@ def build_bridge_router(
             subscription = await bus.subscribe(subject, _forwarder(outbox))
         guard = MessageGuard("/ws/ticks", session.connection_id, principal.tenant_id)
         closing: tuple[int, str, str] | None = None
+        await _announce(bus, clock, principal, session.connection_id, "connected")
         try:
             async with asyncio.timeout(limiter.max_connection_lifetime_s):
-                await _serve(websocket, session, outbox, guard)
+                await _serve(websocket, session, outbox, guard, cpu_shares)
         except TimeoutError:
             closing = (CLOSE_LIFETIME_REACHED, "lifetime_reached", "reconnect")
         except ProtocolViolation as e:
@@ -110,8 +118,35 @@ def build_bridge_router(
             if closing is not None:
                 await _close(websocket, *closing)
             await limiter.release(slot)
+            code = closing[0] if closing is not None else None
+            await _announce(bus, clock, principal, session.connection_id, "disconnected", code)
 
     return router
+
+
+async def _announce(
+    bus: EventBus,
+    clock: Clock,
+    principal: Principal,
+    connection: str,
+    state: str,
+    close_code: int | None = None,
+) -> None:
+    """Publish that a terminal's connection opened or closed (the notification hub alerts
+    on a long absence); a failed publish never ends or fails the connection."""
+    event = ConnectionChanged(
+        tenant_id=principal.tenant_id,
+        connection=connection,
+        api_key_id=principal.api_key_id or "",
+        user_id=principal.user_id,
+        state=state,
+        ts=clock.now_ms(),
+        close_code=close_code,
+    )
+    try:
+        await bus.publish(connections_topic(principal.tenant_id), event.to_json())
+    except Exception as e:
+        log.warning("bridge_connection_event_failed", state=state, error=type(e).__name__)
 
 
 def _forwarder(outbox: asyncio.Queue[str]) -> Callable[[BusMessage], Awaitable[None]]:
@@ -147,10 +182,24 @@ async def _drain(outbox: asyncio.Queue[str], sender: asyncio.Task[None]) -> None
 
 
 async def _serve(
-    websocket: WebSocket, session: IngestSession, outbox: asyncio.Queue[str], guard: MessageGuard
+    websocket: WebSocket,
+    session: IngestSession,
+    outbox: asyncio.Queue[str],
+    guard: MessageGuard,
+    shares: CpuShares | None,
 ) -> None:
-    """Answer each frame in order; only a disconnect or a closing error ends the loop."""
+    """Answer each frame in order; only a disconnect or a closing error ends the loop.
+
+    With ``shares``, the time spent computing each frame's answer (``IngestSession.cpu_s``,
+    not the waits on the store) is charged to the tenant, and the next frame is read only
+    once the tenant is back within its CPU share.
+    """
+    tenant_id = session.tenant_id
+    if shares is not None:
+        shares.declare(tenant_id, session.cpu_share)
     while True:
+        if shares is not None:
+            await shares.admit(tenant_id)
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
@@ -161,8 +210,11 @@ async def _serve(
             raise ProtocolViolation(
                 f"a frame holds at most {MAX_FRAME_CHARS} characters; received {len(text)}"
             )
+        spent = session.cpu_s
         for line in await answer_text(session, text, guard):
             outbox.put_nowait(line)
+        if shares is not None:
+            shares.charge(tenant_id, session.cpu_s - spent)
 
 
 async def answer_text(session: IngestSession, text: str, guard: MessageGuard) -> list[str]:

@@ -10,6 +10,12 @@ fan-out. Connections live at most the limiter's ``max_connection_lifetime_s``.
 Every client message gets an answer and the connection stays open: a binary, oversized,
 too deeply nested or malformed message is answered ``invalid_schema`` (``ws_messages``), and
 a failure while handling one is answered by the ``MessageGuard``.
+
+``tenant_feeds`` are per-tenant subjects (e.g. the analytics service's ``dashboard``
+frames) followed from the connection's start, whose frames are *coalesced*: of each frame
+``type`` at most one waits in the queue, and a newer one replaces it there, so a slow
+client gets the latest state, never a backlog. A feed's ``current`` subject, if any, is
+asked (request/reply, body = tenant id) for the latest frame when the connection opens.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -50,6 +57,16 @@ FrameTopic = Callable[[str, str], str]
 """(tenant, symbol) -> a subject whose messages are whole frames (JSON with a ``type``), e.g.
 the trading engine's signals; the runtime passes them in, the bridge knows no higher layer."""
 
+FEED_REQUEST_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TenantFeed:
+    """A per-tenant subject of whole frames where only the latest of each type matters."""
+
+    topic: Callable[[str], str]
+    current: str | None = None
+
 
 class StreamConnection:
     """One browser's subscriptions and its bounded outbound queue."""
@@ -61,8 +78,12 @@ class StreamConnection:
         tenant_id: str,
         max_symbols: int,
         frame_topics: Sequence[FrameTopic] = (),
+        tenant_feeds: Sequence[TenantFeed] = (),
     ):
         self._frame_topics = tuple(frame_topics)
+        self._tenant_feeds = tuple(tenant_feeds)
+        self._feed_subscriptions: list[Subscription] = []
+        self._latest: dict[str, dict[str, Any]] = {}
         self._websocket = websocket
         self._bus = bus
         self._tenant_id = tenant_id
@@ -109,7 +130,26 @@ class StreamConnection:
                     await subscription.unsubscribe()
         return {"type": "subscribed", "symbols": sorted(self._subscriptions)}
 
+    async def follow_tenant_feeds(self) -> None:
+        """Subscribe to the tenant's feeds and queue each feed's current frame."""
+        for feed in self._tenant_feeds:
+            subject = feed.topic(self._tenant_id)
+            self._feed_subscriptions.append(await self._bus.subscribe(subject, self._on_latest))
+            if feed.current is None:
+                continue
+            try:
+                data = await self._bus.request(
+                    feed.current, self._tenant_id.encode(), timeout_s=FEED_REQUEST_TIMEOUT_S
+                )
+            except ChainflowError:  # nobody serves it (yet): the next published frame comes
+                continue
+            if data:
+                self._offer_latest(json.loads(data))
+
     async def close(self) -> None:
+        for subscription in self._feed_subscriptions:
+            await subscription.unsubscribe()
+        self._feed_subscriptions.clear()
         for subscriptions in self._subscriptions.values():
             for subscription in subscriptions:
                 await subscription.unsubscribe()
@@ -136,6 +176,26 @@ class StreamConnection:
             frame.pop("tenant_id", None)
             self.offer(frame)
 
+    async def _on_latest(self, message: BusMessage) -> None:
+        self._offer_latest(json.loads(message.data))
+
+    def _offer_latest(self, frame: Any) -> None:
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            return
+        frame.pop("tenant_id", None)
+        waiting = self._latest.get(frame["type"])
+        if waiting is not None:  # not sent yet: the newer state takes its place
+            waiting.clear()
+            waiting.update(frame)
+            return
+        self._latest[frame["type"]] = frame
+        self.offer(frame)
+
+    def taken(self, frame: dict[str, Any]) -> None:
+        """Note that the sender took ``frame``: a newer frame of its type queues anew."""
+        if self._latest.get(frame.get("type", "")) is frame:
+            del self._latest[frame["type"]]
+
     def offer(self, frame: dict[str, Any]) -> None:
         try:
             self.queue.put_nowait(frame)
@@ -143,7 +203,12 @@ class StreamConnection:
             self.overflowed = True
 
 
-def build_stream_router(*, bus: EventBus, frame_topics: Sequence[FrameTopic] = ()) -> APIRouter:
+def build_stream_router(
+    *,
+    bus: EventBus,
+    frame_topics: Sequence[FrameTopic] = (),
+    tenant_feeds: Sequence[TenantFeed] = (),
+) -> APIRouter:
     router = APIRouter()
     normalizer = SymbolNormalizer()
 
@@ -165,12 +230,18 @@ def build_stream_router(*, bus: EventBus, frame_topics: Sequence[FrameTopic] = (
             await _close(websocket, CLOSE_TIER_LIMIT, e.code, e.message)
             return
         connection = StreamConnection(
-            websocket, bus, principal.tenant_id, principal.limits.symbols_streamed, frame_topics
+            websocket,
+            bus,
+            principal.tenant_id,
+            principal.limits.symbols_streamed,
+            frame_topics,
+            tenant_feeds,
         )
         sender = asyncio.create_task(_send_loop(websocket, connection))
         guard = MessageGuard("/ws/stream", new_id(), principal.tenant_id)
         try:
             async with asyncio.timeout(limiter.max_connection_lifetime_s):
+                await connection.follow_tenant_feeds()
                 while not sender.done():
                     receiving = asyncio.ensure_future(websocket.receive())
                     await asyncio.wait({receiving, sender}, return_when=asyncio.FIRST_COMPLETED)
@@ -218,6 +289,7 @@ async def _answer(
 async def _send_loop(websocket: WebSocket, connection: StreamConnection) -> None:
     while True:
         frame = await connection.queue.get()
+        connection.taken(frame)
         if connection.overflowed:
             await _close(websocket, CLOSE_SLOW_CONSUMER, "slow_consumer", "the stream fell behind")
             return
@@ -244,4 +316,4 @@ async def _close(websocket: WebSocket, code: int, error_code: str, message: str)
         pass
 
 
-__all__ = ["build_stream_router"]
+__all__ = ["TenantFeed", "build_stream_router"]

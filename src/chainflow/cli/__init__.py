@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from chainflow import __version__
 from chainflow.cli.kernels import load_settings, with_kernel
+from chainflow.cli.notify import notify_app
 from chainflow.cli.output import console, err_console, fail, run
 from chainflow.cli.users import users_app
 from chainflow.core.errors import ChainflowError, ConfigurationError
@@ -46,6 +47,7 @@ config_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(users_app, name="users")
+app.add_typer(notify_app, name="notify")
 T = TypeVar("T")
 QUIET_COMMANDS = frozenset({"version"})
 

@@ -131,6 +131,10 @@ class TierLimits:
     # The size of one backtest job: combinations searched x bars each runs on. The default
     # keeps limits stored before this field existed readable.
     backtest_combination_bars: int = 20_000_000
+    # The share of one core the tenant's hot-path work (frames, ticks, scoring) may take in
+    # one process, in CPU-seconds per second (``core.cpu_share``); over it, its terminals'
+    # frames are read more slowly. The default keeps limits stored before it readable.
+    cpu_share: float = 0.5
 
     def with_overrides(self, overrides: dict[str, Any]) -> TierLimits:
         """Return these limits with stored per-tenant overrides applied (unknown keys fail)."""
@@ -167,6 +171,7 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
         data_retention_days=30,
         features=frozenset(),
         backtest_combination_bars=20_000_000,
+        cpu_share=0.05,
     ),
     Tier.PRO: TierLimits(
         rest_requests_per_minute=600,
@@ -187,6 +192,7 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
             }
         ),
         backtest_combination_bars=500_000_000,
+        cpu_share=0.2,
     ),
     Tier.ENTERPRISE: TierLimits(
         rest_requests_per_minute=6000,
@@ -199,6 +205,7 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
         data_retention_days=1825,
         features=frozenset(Feature),
         backtest_combination_bars=10_000_000_000,
+        cpu_share=0.5,
     ),
 }
 

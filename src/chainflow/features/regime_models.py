@@ -9,7 +9,6 @@ batch twin so that both compute the same numbers. The method itself is described
 from __future__ import annotations
 
 import math
-import warnings
 from collections import deque
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -17,8 +16,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
+
+from chainflow.features.mixture_em import fit_three_components
 
 __all__ = [
     "TREND_COLUMNS",
@@ -267,23 +266,19 @@ class MixtureParams:
             raise ValueError(f"expected three mixture components; received {data!r}") from e
 
 
-def fit_mixture(values: FloatArray, random_state: int) -> MixtureParams | None:
+def fit_mixture(values: FloatArray, random_state: int = 0) -> MixtureParams | None:
     """Fit a three-component Gaussian mixture to 1-D ``values``; ``None`` if they hold
-    fewer than three distinct values (no three components to find)."""
-    if np.unique(values).size < 3:
+    fewer than three distinct values (no three components to find).
+
+    Compiled EM (``mixture_em``), deterministic: ``random_state`` is accepted for
+    compatibility with configurations and snapshots that carry it, and changes nothing.
+    """
+    del random_state
+    data = np.asarray(values, dtype=np.float64).ravel()
+    if np.unique(data).size < 3:
         return None
-    model = GaussianMixture(
-        n_components=3, covariance_type="full", n_init=1, random_state=random_state
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(np.asarray(values, dtype=np.float64).reshape(-1, 1))
-    order = np.argsort(model.means_[:, 0], kind="stable")
-    return MixtureParams(
-        _triple(model.weights_[order]),
-        _triple(model.means_[order, 0]),
-        _triple(model.covariances_[order, 0, 0]),
-    )
+    weights, means, variances = fit_three_components(data)
+    return MixtureParams(weights, means, variances)
 
 
 def _triple(values: Any) -> Triple:

@@ -26,8 +26,10 @@ from chainflow.core.clock import Clock
 from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
+from chainflow.core.python_lane import run_python
 from chainflow.core.settings import FeaturesSettings
 from chainflow.features.cross_asset_live import TenantCrossAsset
+from chainflow.features.deferred_rebuilds import DeferredRebuilds
 from chainflow.features.engine import BarValues
 from chainflow.features.events import (
     FeaturesComputed,
@@ -56,6 +58,7 @@ class FeaturesStats:
     bars: int = 0
     vectors: int = 0
     rebuilds: int = 0
+    deferred_revisions: int = 0  # older bars revised, rebuilt together a moment later
     redone_bars: int = 0
     replayed_bars: int = 0
     regime_changes: int = 0
@@ -93,6 +96,7 @@ class FeaturesService:
         self._cross_locks: dict[tuple[str, Timeframe], asyncio.Lock] = {}
         self._subscription: Subscription | None = None
         self.stats = FeaturesStats()
+        self._deferred: DeferredRebuilds[Key] = DeferredRebuilds(self._rebuild_since)
 
     async def start(self) -> None:
         await self._store.ensure_table(self._table)
@@ -104,6 +108,7 @@ class FeaturesService:
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None
+        await self._deferred.stop()
 
     def pipeline(self, tenant_id: str, symbol: str, timeframe: Timeframe) -> SymbolPipeline | None:
         """Return the live pipeline of a key, if this process holds one."""
@@ -144,6 +149,11 @@ class FeaturesService:
                     self._undo[key] = undo
                 elif pipeline is not None and bar.ts == pipeline.last_ts and key in self._undo:
                     outputs = [self._redo_last(key, pipeline, bar)]
+                elif pipeline is not None and pipeline.last_ts is not None:
+                    # An older bar revised: one rebuild for a burst of them, a moment later.
+                    self.stats.deferred_revisions += 1
+                    self._deferred.mark(key, bar.ts)
+                    return []
                 else:
                     outputs = await self._rebuild(key, bar)
             except ValueError as exc:  # inconsistent prices: nothing to compute from
@@ -157,6 +167,21 @@ class FeaturesService:
             self.stats.correlation_failures += 1
             log.error("features_correlation_failed", symbol=bar.symbol, error=repr(exc))
         return outputs
+
+    async def _rebuild_since(self, key: Key, since_ts: int) -> None:
+        """Rebuild ``key`` from its stored bars and republish from the bar at ``since_ts``
+        (the earliest revised one) through the last one applied."""
+        tenant, symbol, timeframe = key
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            # The bar at since_ts is stored before it is published (or the latest before it).
+            revised = await read_bars(
+                self._store, TenantId(tenant), symbol, timeframe, end_ms=since_ts + 1, count=1
+            )
+            if not revised or key not in self._pipelines:
+                return
+            bar = revised[-1]
+            outputs = await self._rebuild(key, bar)
+            await self._emit(key, outputs, revised=True)
 
     async def _update_cross_asset(self, bar: BarPublished, timeframe: Timeframe) -> None:
         """Feed the tenant's live correlation; publish it after each complete row."""
@@ -218,8 +243,8 @@ class FeaturesService:
             self._store, TenantId(tenant), symbol, timeframe, end_ms=bar.ts, count=count
         )
         # The replay (hundreds of bars, mixture refits) runs in a thread on a pipeline no one
-        # else sees yet: the event loop keeps serving ticks between the GIL's switches.
-        self.stats.rejected_bars += await asyncio.to_thread(_replay, pipeline, history)
+        # else sees yet, one such thread at a time: the event loop keeps serving ticks.
+        self.stats.rejected_bars += await run_python(lambda: _replay(pipeline, history))
         outputs = [pipeline.update(_values_of(bar))]
         if old is not None and old.last_ts is not None and old.last_ts > bar.ts:
             later = await read_bars(

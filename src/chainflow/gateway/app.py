@@ -33,6 +33,7 @@ from chainflow.gateway.overview import build_overview_router
 from chainflow.gateway.probes import ReadinessInfo, build_probe_router
 from chainflow.gateway.rate_limit import RATE_LIMIT_HEADERS, RateLimitHeadersMiddleware
 from chainflow.gateway.security_headers import SecurityHeadersMiddleware
+from chainflow.gateway.webapp import build_webapp_router
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
@@ -103,6 +104,7 @@ def create_gateway(
             readiness_info=readiness_info,
         )
     )
+    app.include_router(build_webapp_router())
     for mounted in routers:
         app.include_router(
             mounted.router, prefix=mounted.prefix, tags=list(mounted.tags) or [mounted.service]

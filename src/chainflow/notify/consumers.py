@@ -1,7 +1,8 @@
 """Durable bus consumers: each event is acked only after its outbox rows committed.
 
 A handler that raises (the database is down) naks, and the bus redelivers; a payload that
-cannot be parsed is terminated (it would never parse) and logged without its content.
+cannot be parsed is terminated (it would never parse) and logged without its content. A
+source's ``gate`` (known sign-in addresses) runs between parsing and queueing.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class EventConsumers:
                 )
                 await message.term()
                 return
+            if event is not None and source.gate is not None:
+                event = await source.gate(event)  # raises -> nak -> redelivered
             if event is not None:
                 await self._writer.accept(event)  # raises -> nak -> redelivered
             await message.ack()

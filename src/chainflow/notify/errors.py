@@ -57,3 +57,15 @@ class PhoneCodeInvalidError(InvalidInput):
     """The one-time code of a phone number is wrong, used up or expired."""
 
     code = "notification_phone_code_invalid"
+
+
+class NotificationAccountNotFoundError(NotFound):
+    """The operator named an e-mail address no account has (``chainflow notify``)."""
+
+    code = "notification_account_not_found"
+
+
+class PreferenceChangeInvalidError(InvalidInput):
+    """A preference change names an unknown event, channel, time or time zone."""
+
+    code = "notification_preference_invalid"

@@ -8,7 +8,7 @@ parser to its subject (``EventSource``) with the publisher's own topic builder.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,8 @@ from chainflow.notify.channels.base import SEVERITIES
 
 __all__ = [
     "EVENT_KINDS",
+    "SECURITY_KINDS",
+    "EventGate",
     "EventSource",
     "NotifyEvent",
     "Parser",
@@ -64,16 +66,23 @@ class NotifyEvent:
 
 
 Parser = Callable[[str, Mapping[str, Any], str], NotifyEvent | None]
+EventGate = Callable[[NotifyEvent], Awaitable[NotifyEvent | None]]
 
 
 @dataclass(frozen=True, slots=True)
 class EventSource:
-    """A durable bus consumer: ``subject`` (may hold wildcards), read with ``parse``."""
+    """A durable bus consumer: ``subject`` (may hold wildcards), read with ``parse``.
+
+    ``gate``, when set, sees each parsed event before it is queued and may drop it (None)
+    or return it changed: it may read and write the database (a sign-in from a known
+    address is dropped); it must decide the same for a redelivered event.
+    """
 
     durable: str
     subject: str
     parse: Parser
     options: Mapping[str, Any] = field(default_factory=dict)
+    gate: EventGate | None = None
 
 
 def event_id_of(subject: str, data: bytes) -> str:
@@ -230,6 +239,63 @@ def _parse_binding_disabled(
     )
 
 
+SECURITY_KINDS: tuple[str, ...] = (
+    "new_sign_in",
+    "api_key_created",
+    "password_changed",
+    "email_changed",
+)
+"""Security notices: ``critical``, so quiet hours, digests and a minimum severity never hold
+them back (only an explicit empty channel list for the kind mutes one)."""
+
+MAX_USER_AGENT = 200
+
+
+def _client_fields(payload: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """Return the named fields plus time, IP and user agent: never the whole payload, so
+    nothing a publisher adds later (a token, a key) can reach a message."""
+    agent = payload.get("user_agent")
+    fields = {name: payload.get(name) for name in names}
+    return {
+        **fields,
+        "ts_event_ms": _int(payload, "ts_event_ms"),
+        "ip": payload.get("ip") or None,
+        "user_agent": agent[:MAX_USER_AGENT] if isinstance(agent, str) and agent else None,
+    }
+
+
+def _security(kind: str, *names: str) -> Parser:
+    """Parse a security event of one user (sign-in, API key created, password changed)."""
+
+    def parse(_subject: str, payload: Mapping[str, Any], event_id: str) -> NotifyEvent:
+        return NotifyEvent(
+            event_id=event_id,
+            kind=kind,
+            tenant_id=_text(payload, "tenant_id"),
+            severity="critical",
+            occurred_at_ms=_int(payload, "ts_event_ms"),
+            data=_client_fields(payload, *names),
+            user_id=_text(payload, "user_id"),
+        )
+
+    return parse
+
+
+def _parse_email_changed(_subject: str, payload: Mapping[str, Any], event_id: str) -> NotifyEvent:
+    # to the old address: the one whose owner must hear that the account moved away
+    return NotifyEvent(
+        event_id=event_id,
+        kind="email_changed",
+        tenant_id=_text(payload, "tenant_id"),
+        severity="critical",
+        occurred_at_ms=_int(payload, "ts_event_ms"),
+        data=_client_fields(payload, "old_email", "new_email"),
+        user_id=_text(payload, "user_id"),
+        email=_text(payload, "old_email"),
+        locale=payload.get("locale") or None,
+    )
+
+
 PARSERS: Mapping[str, Parser] = {
     "verification": _identity("verification", severity="info", sensitive=True),
     "password_reset": _identity("password_reset", severity="info", sensitive=True),
@@ -243,6 +309,10 @@ PARSERS: Mapping[str, Parser] = {
     "renewal_due": _billing("renewal_due", severity="warning"),
     "payment_failed": _billing("payment_failed", severity="warning"),
     "subscription_expiring": _billing("subscription_expiring", severity="warning"),
+    "new_sign_in": _security("new_sign_in", "email"),
+    "api_key_created": _security("api_key_created", "api_key_id", "name", "scopes"),
+    "password_changed": _security("password_changed", "email"),
+    "email_changed": _parse_email_changed,
 }
 
 EVENT_KINDS: tuple[str, ...] = (
@@ -259,6 +329,9 @@ EVENT_KINDS: tuple[str, ...] = (
     "renewal_due",
     "payment_failed",
     "subscription_expiring",
+    *SECURITY_KINDS,
+    "terminal_disconnected",
+    "terminal_reconnected",
     "digest",
     "phone_verification",
     "test",

@@ -1,12 +1,13 @@
 """The notification hub's tables (RLS): the delivery outbox, each user's preferences, events
-waiting for a digest, a tenant's template overrides and users' push and SMS devices."""
+waiting for a digest, a tenant's template overrides, users' push and SMS devices, the
+addresses each user signed in from and the state of each MT5 terminal."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chainflow.notify.telegram_bot import models as telegram_models
@@ -16,9 +17,11 @@ from chainflow.storage.relational import Base, IdMixin, TenantOwned, TimestampMi
 __all__ = [
     "NotificationDevice",
     "NotificationDigestItem",
+    "NotificationKnownAddress",
     "NotificationOutbox",
     "NotificationPreference",
     "NotificationTemplate",
+    "NotificationTerminal",
     "telegram_models",
 ]
 
@@ -141,3 +144,43 @@ class NotificationDevice(Base, IdMixin, TimestampMixin, TenantOwned):
     code_hash: Mapped[str | None] = mapped_column(String(KEY_LENGTH), nullable=True)
     code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     code_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class NotificationKnownAddress(Base, IdMixin, TimestampMixin, TenantOwned):
+    """An IP address ``user_id`` signed in from (``security.KnownAddresses``).
+
+    ``event_id`` is the sign-in event that first saw it, ``first_of_user`` whether it was
+    the user's first address ever (no alert then): a redelivered event decides the same.
+    """
+
+    __tablename__ = "notification_known_addresses"
+    __table_args__ = (UniqueConstraint("tenant_id", "user_id", "ip"),)
+
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    ip: Mapped[str] = mapped_column(String(64), nullable=False)
+    event_id: Mapped[str] = mapped_column(String(KEY_LENGTH), nullable=False)
+    first_of_user: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class NotificationTerminal(Base, IdMixin, TimestampMixin, TenantOwned):
+    """One MT5 terminal (``terminal_key``: its API key id) as the hub last heard of it.
+
+    ``connection_id`` is its newest connection; ``state`` ``up`` or ``down`` (since
+    ``disconnected_at``). ``alerted`` lists the users already told it is away (told again
+    when it is back); ``settled`` turns true once every member's wait has passed.
+    """
+
+    __tablename__ = "notification_terminals"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "terminal_key"),
+        Index("ix_notification_terminals_state_settled", "state", "settled"),
+    )
+
+    terminal_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    label: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    connection_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    state: Mapped[str] = mapped_column(String(8), nullable=False)
+    disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    alerted: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    settled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

@@ -84,6 +84,13 @@ class Preferences(BaseModel):
     digest_hour: int = Field(
         default=8, ge=0, le=23, description="local hour the daily digest is sent at"
     )
+    terminal_offline_min: int | None = Field(
+        default=None,
+        ge=1,
+        le=1440,
+        description="minutes an MT5 terminal may stay disconnected before you are told "
+        "(null: the server's CHAINFLOW_NOTIFY_TERMINAL_OFFLINE_MIN)",
+    )
 
     @field_validator("default_channels")
     @classmethod

@@ -19,6 +19,7 @@ from chainflow.notify.models import (
     NotificationOutbox,
     NotificationPreference,
     NotificationTemplate,
+    NotificationTerminal,
 )
 from chainflow.storage.relational import TenantRepository
 from chainflow.storage.relational.unit_of_work import SYSTEM_INFO_KEY
@@ -215,3 +216,14 @@ class DigestQueue:
             .values(digest_id=outbox_id, updated_at=at)
         )
         return added
+
+
+async def terminals_down(session: AsyncSession) -> Sequence[NotificationTerminal]:
+    """Every tenant's terminals reported down and not settled yet (a ``system=True`` unit
+    of work: the terminal sweep looks at all tenants)."""
+    if not session.info.get(SYSTEM_INFO_KEY):
+        raise ValueError("terminals_down needs a unit of work opened with system=True")
+    statement = select(NotificationTerminal).where(
+        NotificationTerminal.state == "down", NotificationTerminal.settled.is_(False)
+    )
+    return (await session.execute(statement)).scalars().all()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chainflow.core.auth import Principal
+from chainflow.core.auth import Principal, TierLimits
 from chainflow.core.clock import Clock
 from chainflow.core.ids import new_id
 from chainflow.core.tenancy import TenantContext
@@ -56,9 +56,15 @@ class NotifyService:
         self, principal: Principal, *, limit: int, state: str | None
     ) -> list[NotificationRead]:
         """Return the caller's notifications, newest first."""
-        async with self._database.unit_of_work(principal.tenant, read_only=True) as uow:
-            rows = await OutboxRepository(uow.session, principal.tenant).for_user(
-                principal.user_id, limit=limit, state=state
+        return await self.log_of(principal.tenant, principal.user_id, limit=limit, state=state)
+
+    async def log_of(
+        self, tenant: TenantContext, user_id: str, *, limit: int, state: str | None
+    ) -> list[NotificationRead]:
+        """Return the notifications of ``user_id``, newest first (the operator's CLI)."""
+        async with self._database.unit_of_work(tenant, read_only=True) as uow:
+            rows = await OutboxRepository(uow.session, tenant).for_user(
+                user_id, limit=limit, state=state
             )
             return [NotificationRead.model_validate(row) for row in rows]
 
@@ -85,6 +91,10 @@ class NotifyService:
 
     async def test_send(self, principal: Principal, channel: str) -> int:
         """Queue a test message to the caller on ``channel``; return how many were queued."""
+        return await self.send_test(principal.tenant_id, principal.user_id, channel)
+
+    async def send_test(self, tenant_id: str, user_id: str, channel: str) -> int:
+        """Queue a test message to ``user_id`` on ``channel``; return how many were queued."""
         if channel not in self.channels.names:
             raise ChannelUnavailableError(
                 f"expected a channel configured here ({', '.join(sorted(self.channels.names))}"
@@ -93,11 +103,11 @@ class NotifyService:
         event = NotifyEvent(
             event_id=new_id(),
             kind="test",
-            tenant_id=principal.tenant_id,
+            tenant_id=tenant_id,
             severity="info",
             occurred_at_ms=self._clock.now_ms(),
             data={},
-            user_id=principal.user_id,
+            user_id=user_id,
             only_channel=channel,
         )
         queued = await self.writer.accept(event)
@@ -136,8 +146,25 @@ class NotifyService:
     async def save_preferences(self, principal: Principal, preferences: Preferences) -> Preferences:
         """Replace the caller's preferences; raise ``ChannelNotInTierError`` (403) when they
         enable a channel the tenant's tier does not include."""
-        check_channels(principal.limits, principal.tier.value, preferences.channels_used())
-        tenant, user_id = principal.tenant, str(principal.user_id)
+        return await self.store_preferences(
+            principal.tenant,
+            str(principal.user_id),
+            preferences,
+            limits=principal.limits,
+            tier=principal.tier.value,
+        )
+
+    async def store_preferences(
+        self,
+        tenant: TenantContext,
+        user_id: str,
+        preferences: Preferences,
+        *,
+        limits: TierLimits,
+        tier: str,
+    ) -> Preferences:
+        """Replace ``user_id``'s preferences after the tier check (the API and the CLI)."""
+        check_channels(limits, tier, preferences.channels_used())
         async with self._database.unit_of_work(tenant) as uow:
             await PreferenceRepository(uow.session, tenant).save(
                 user_id, preferences.model_dump(mode="json")

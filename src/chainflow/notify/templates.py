@@ -28,8 +28,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from chainflow.core.logging import get_logger
 from chainflow.notify.errors import TemplateRenderError, UnknownTemplateError
+from chainflow.notify.samples import SAMPLE_DATA
 
-__all__ = ["LOCALES", "Rendered", "TemplateOverride", "TemplateRenderer"]
+__all__ = ["LOCALES", "SAMPLE_DATA", "Rendered", "TemplateOverride", "TemplateRenderer"]
 
 log = get_logger("chainflow.notify.templates")
 
@@ -252,89 +253,3 @@ class TemplateRenderer:
             footer=FOOTERS[language],
             locale=language,
         ).strip()
-
-
-SAMPLE_DATA: Mapping[str, Mapping[str, Any]] = {
-    "verification": {
-        "email": "ana@example.com",
-        "token": "sample-token",
-        "expires_at_ms": 1_798_761_600_000,
-    },
-    "password_reset": {
-        "email": "ana@example.com",
-        "token": "sample-token",
-        "expires_at_ms": 1_798_761_600_000,
-    },
-    "invitation": {
-        "email": "budi@example.com",
-        "role": "trader",
-        "token": "sample-token",
-        "expires_at_ms": 1_798_761_600_000,
-    },
-    "sign_in_locked": {
-        "email": "ana@example.com",
-        "failed_attempts": 5,
-        "ip": "203.0.113.7",
-        "locked_until_ms": 1_798_761_600_000,
-    },
-    "duplicate_registration": {"email": "ana@example.com", "ip": "203.0.113.7"},
-    "circuit_breaker": {"reason": "daily loss limit of 3% reached", "ts": 1_798_761_600_000},
-    "model_underperforming": {
-        "model": "fx-default@3",
-        "symbol": "EURUSD",
-        "timeframe": "H1",
-        "hit_rate": 0.41,
-        "baseline_accuracy": 0.55,
-        "scored": 120,
-    },
-    "model_recovered": {
-        "model": "fx-default@3",
-        "symbol": "EURUSD",
-        "timeframe": "H1",
-        "hit_rate": 0.57,
-        "baseline_accuracy": 0.55,
-        "scored": 120,
-    },
-    "backtest_finished": {
-        "job_id": "0190f0c1a2b3",
-        "kind": "backtest",
-        "status": "succeeded",
-        "symbol": "EURUSD",
-        "timeframe": "H1",
-        "error": None,
-    },
-    "binding_disabled": {"channel_name": "Telegram", "reason": "the bot was blocked"},
-    "digest": {
-        "period": "daily",
-        "count": 2,
-        "more": 0,
-        "items": [
-            {"at_ms": 1_798_758_000_000, "severity": "warning", "subject": "Model alert"},
-            {"at_ms": 1_798_761_600_000, "severity": "info", "subject": "Backtest finished"},
-        ],
-    },
-    "phone_verification": {"code": "123456", "expires_at_ms": 1_798_761_600_000},
-    "renewal_due": {
-        "order_id": "CF-0190f0c1",
-        "plan": "pro",
-        "period": "monthly",
-        "gross_amount_idr": 1_665_000,
-        "redirect_url": "https://app.sandbox.midtrans.com/snap/v4/redirection/sample",
-        "current_period_end_ms": 1_798_761_600_000,
-    },
-    "payment_failed": {
-        "order_id": "CF-0190f0c1",
-        "plan": "pro",
-        "period": "monthly",
-        "kind": "renewal",
-        "status": "expire",
-        "gross_amount_idr": 1_665_000,
-    },
-    "subscription_expiring": {
-        "plan": "pro",
-        "status": "past_due",
-        "expires_at_ms": 1_798_761_600_000,
-    },
-    "test": {},
-}
-"""Data each kind is previewed with (``POST /api/v1/notifications/preview``)."""

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 from chainflow.analytics.api import ClosedTrade, NoTrades, TradeSource
 from chainflow.analytics.routes import build_analytics_router
 from chainflow.analytics.service import AnalyticsService
+from chainflow.runtime.analytics_exports import build_export_service, build_exports_router
+from chainflow.runtime.analytics_extras import AnalyticsExtras
+from chainflow.runtime.analytics_reports import AnalyticsReports
 from chainflow.runtime.component import ServiceComponent
 from chainflow.trading.api import TradingService, connection_topic
 from chainflow.trading.attribution import SignalTag, reason_template
@@ -93,9 +96,16 @@ def build_analytics_component(kernel: Kernel) -> ServiceComponent:
         settings=kernel.settings.analytics,
         frames_subject=frames_subject(),
     )
+    router = build_analytics_router(service=service)
+    exports = build_export_service(kernel)
+    router.include_router(build_exports_router(service=exports, clock=kernel.clock))
+    extras = AnalyticsExtras(kernel, service, frames_subject())  # BI, drift, live dashboards
+    reports = AnalyticsReports(kernel, service)  # scheduled e-mail reports
+    mounted = extras.mount(router)
+    mounted.include_router(reports.router())
     return ServiceComponent(
         name="analytics",
-        router=build_analytics_router(service=service),
-        on_start=service.start,
-        on_stop=service.stop,
+        router=mounted,
+        on_start=reports.start_after(extras.start_after(service.start)),
+        on_stop=reports.stop_before(extras.stop_before(service.stop)),
     )

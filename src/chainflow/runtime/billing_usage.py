@@ -1,6 +1,7 @@
-"""Billing's view of metering, composed here because it reads three services' records:
-ticks and messages from the bridge's ``usage`` time-series table, backtests from the
-backtest service's jobs, model trainings from the ML registry's model versions."""
+"""Billing's view of metering, composed here because it reads four services' records:
+ticks and messages from the bridge's ``usage`` time-series table, API calls from the
+gateway's ``api_usage`` table, backtests from the backtest service's jobs, model trainings
+from the ML registry's model versions."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from chainflow.backtest.models import BacktestJob
 from chainflow.bridge.usage import ALL_SYMBOLS, DAY_MS, USAGE_TABLE
 from chainflow.core.ids import TenantId
+from chainflow.gateway.api_metering import count_api_calls
 from chainflow.ml.models import MlModel
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
@@ -46,6 +48,7 @@ class MeteredUsage:
             MlModel.created_at >= start,
             MlModel.created_at < end,
         )
+        api_calls = await count_api_calls(self._timeseries, tenant_id, _day_ms(start), _day_ms(end))
         async with self._database.unit_of_work(system=True, read_only=True) as uow:
             backtest_count = int((await uow.session.execute(backtests)).scalar_one())
             training_count = int((await uow.session.execute(trainings)).scalar_one())
@@ -54,6 +57,7 @@ class MeteredUsage:
             messages=sum(int(row["messages"]) for row in rows),
             backtests=backtest_count,
             model_trainings=training_count,
+            api_calls=api_calls,
         )
 
 

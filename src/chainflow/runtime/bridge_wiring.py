@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
+from chainflow.analytics.api import dashboard_request_topic, dashboard_topic
 from chainflow.bridge.market_routes import build_market_router
 from chainflow.bridge.routes import build_bridge_router
 from chainflow.bridge.service import BridgeService
-from chainflow.bridge.stream import build_stream_router
+from chainflow.bridge.stream import TenantFeed, build_stream_router
 from chainflow.bridge.usage import UsageMeter
 from chainflow.runtime.component import ServiceComponent
 from chainflow.trading.api import connection_topic, signals_topic
@@ -37,11 +38,16 @@ def build_bridge_component(kernel: Kernel) -> ServiceComponent:
         clock=kernel.clock,
         usage=usage,
         connection_topic=connection_topic,  # the trading hot path's answers to each tick
+        cpu_shares=kernel.cpu_shares,
     )
     router = APIRouter()
     router.include_router(ingest)  # /ws/ticks at the root, as DESIGN.md section 4 names it
-    # /ws/stream; signals come from the trading engine, a layer above the bridge
-    router.include_router(build_stream_router(bus=infra.bus, frame_topics=(signals_topic,)))
+    # /ws/stream; signals come from the trading engine, dashboards from analytics (above)
+    dashboards = TenantFeed(dashboard_topic, current=dashboard_request_topic())
+    stream = build_stream_router(
+        bus=infra.bus, frame_topics=(signals_topic,), tenant_feeds=(dashboards,)
+    )
+    router.include_router(stream)
     market = build_market_router(
         store=infra.timeseries, clock=kernel.clock, usage=usage, service=service
     )

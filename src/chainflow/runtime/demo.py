@@ -198,6 +198,8 @@ async def _replay_live(
             asyncio.create_task(_redraw(live, state, began)),
         ]
         try:
+            if trading is not None and ticks:  # as a terminal's hello would: states built first
+                await trading.tick_path.warm(account.tenant_id, list(state.symbols), ticks[0].ts)
             replay = asyncio.create_task(send_ticks(client, ticks, options.speed, lockstep))
             serving = asyncio.create_task(server.wait())
             done, _ = await asyncio.wait({replay, serving}, return_when=asyncio.FIRST_COMPLETED)

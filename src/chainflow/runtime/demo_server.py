@@ -37,7 +37,7 @@ from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
 from chainflow.runtime.server import GracefulServer, tune_gc_for_serving
 
-UNLIMITED = {"ticks_per_second": 10_000_000, "websocket_connections": 1000}
+UNLIMITED = {"ticks_per_second": 10_000_000, "websocket_connections": 1000, "cpu_share": 64.0}
 """Limit overrides of the demo tenant: the server, not the quota, sets the pace."""
 
 
@@ -173,7 +173,11 @@ async def create_account(
     limits: dict[str, Any] | None = None,
     scopes: tuple[str, ...] = ("ticks:write", "signals:read", "read"),
 ) -> DemoAccount:
-    """Register a user (and tenant) over HTTP, lift its limits, log in, make an API key."""
+    """Register a user (and tenant) over HTTP, lift its limits, log in, make an API key.
+
+    ``limits``: the tenant's limit overrides; ``None`` lifts them (``UNLIMITED``), ``{}``
+    keeps the tier's own limits (the benchmark's pro tenants).
+    """
     password = password or "Cf-" + secrets.token_urlsafe(12) + "-7a"
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
         registered = _json(
@@ -187,7 +191,8 @@ async def create_account(
             raise DemoSetupError("expected the users service in this process; it is not enabled")
         async with server.kernel.infra.database.unit_of_work(system=True) as uow:
             await users.admin.change_tier(uow, None, tenant_id, tier)
-            await users.admin.set_limit_overrides(uow, tenant_id, dict(limits or UNLIMITED))
+            overrides = UNLIMITED if limits is None else limits
+            await users.admin.set_limit_overrides(uow, tenant_id, dict(overrides))
         token = _json(
             await http.post("/api/v1/auth/login", json={"email": email, "password": password}),
             200,

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from chainflow import __version__
 from chainflow.bridge.service import BridgeService
 from chainflow.core.clock import Clock, WallClock
+from chainflow.core.cpu_share import CpuShares
 from chainflow.core.errors import ConfigurationError
 from chainflow.core.health import HealthReport
 from chainflow.core.ids import new_id
@@ -26,6 +27,7 @@ from chainflow.core.logging import get_logger
 from chainflow.core.settings import Settings
 from chainflow.core.tokens import AccessTokenCodec
 from chainflow.gateway.api import CredentialResolver, MountedRouter, OverviewSource
+from chainflow.gateway.api_metering import ApiCallMeter, MeteredRateLimiter
 from chainflow.gateway.auth import Authenticator, PrincipalCache
 from chainflow.gateway.rate_limit import RateLimiter
 from chainflow.gateway.websocket_limit import WebSocketLimiter
@@ -87,6 +89,7 @@ class Kernel:
             services if services is not None else settings.services
         )
         self.instance_id = new_id()
+        self.cpu_shares = CpuShares()  # each tenant's hot-path CPU, bridge and trading
         self.public_url = (
             public_url
             or settings.http.public_url
@@ -147,6 +150,7 @@ class Kernel:
             vectors=open_vector_index(s.vector, self.clock),
         )
         self.principal_cache = PrincipalCache(self._infra.cache, ttl_s=s.auth.context_cache_ttl_s)
+        self.api_calls = ApiCallMeter(store=self._infra.timeseries, clock=self.clock)
         self.metrics_registry.register(
             BackendStatsCollector(
                 timeseries_stats=self._timeseries_stats,
@@ -172,7 +176,7 @@ class Kernel:
                 self.clock,
                 s.auth.context_cache_ttl_s,
             ),
-            RateLimiter(self._infra.cache),
+            MeteredRateLimiter(self._infra.cache, self.api_calls),
             WebSocketLimiter(self._infra.cache, self.clock),
         )
         return self
@@ -278,6 +282,8 @@ class Kernel:
         await _quietly("registry.close", infra.registry.close())
         await _quietly("cache.close", infra.cache.close())
         await _quietly("vectors.close", infra.vectors.close())
+        if self._auth is not None:
+            await _quietly("api_calls.stop", self.api_calls.stop())
         if self._timeseries_started:
             self._timeseries_started = False
             await _quietly("timeseries.close", infra.timeseries.close())

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 from chainflow.backtest.service import job_finished_topic
+from chainflow.bridge.api import all_connections
 from chainflow.core.auth import TIER_LIMITS, Tier, TierLimits
 from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
@@ -32,10 +33,13 @@ from chainflow.notify.digest import DigestFlusher
 from chainflow.notify.directory import AddressBook, AddressBooks
 from chainflow.notify.intake import OutboxWriter
 from chainflow.notify.metrics import NotifyMetrics
+from chainflow.notify.operator import Account, NotifyOperator
 from chainflow.notify.routes import build_notify_router
+from chainflow.notify.security import KnownAddresses
 from chainflow.notify.service import NotifyService
 from chainflow.notify.template_routes import build_template_router
 from chainflow.notify.templates import TemplateRenderer
+from chainflow.notify.terminals import TerminalWatch
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.notify_telegram import TelegramBot
 from chainflow.storage.relational import Database
@@ -46,13 +50,23 @@ from chainflow.users.billing.events import (
     subscription_expiring_topic,
 )
 from chainflow.users.events import (
+    api_key_created_topic,
     duplicate_registration_attempted_topic,
+    email_changed_topic,
     invitation_created_topic,
+    password_changed_topic,
     password_reset_requested_topic,
     sign_in_locked_topic,
+    signed_in_topic,
     verification_requested_topic,
 )
-from chainflow.users.repository import TenantRecordRepository, UserRepository
+from chainflow.users.identity import normalize_email, validate_timezone
+from chainflow.users.repository import (
+    ApiKeyRepository,
+    CrossTenantLookup,
+    TenantRecordRepository,
+    UserRepository,
+)
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel
@@ -69,9 +83,28 @@ def binding_disabled_topic(tenant_id: str) -> str:
     return topic("notify", "binding", "disabled", tokens=(tenant_id,))
 
 
-def event_sources() -> list[EventSource]:
-    """Return the durable consumers of the hub: each subject with its parser."""
+def event_sources(known_addresses: KnownAddresses | None = None) -> list[EventSource]:
+    """Return the durable consumers of the hub: each subject with its parser (sign-ins
+    only with ``known_addresses``, their gate)."""
+    sign_ins = (
+        []
+        if known_addresses is None
+        else [
+            EventSource(
+                "notify-new-sign-in",
+                signed_in_topic(),
+                PARSERS["new_sign_in"],
+                gate=known_addresses.screen,
+            )
+        ]
+    )
     return [
+        *sign_ins,
+        EventSource("notify-api-key-created", api_key_created_topic(), PARSERS["api_key_created"]),
+        EventSource(
+            "notify-password-changed", password_changed_topic(), PARSERS["password_changed"]
+        ),
+        EventSource("notify-email-changed", email_changed_topic(), PARSERS["email_changed"]),
         EventSource("notify-verification", verification_requested_topic(), PARSERS["verification"]),
         EventSource(
             "notify-password-reset", password_reset_requested_topic(), PARSERS["password_reset"]
@@ -152,6 +185,33 @@ class UsersDirectory:
             return None
         return TIER_LIMITS[Tier(record.tier)].with_overrides(dict(record.limit_overrides or {}))
 
+    async def api_key_name(self, tenant_id: str, api_key_id: str) -> str:
+        """Return the name of an active API key (a terminal's label), '' when unknown."""
+        tenant = TenantContext(tenant_id=TenantId(tenant_id))
+        async with self._database.unit_of_work(tenant, read_only=True) as uow:
+            key = await ApiKeyRepository(uow.session, tenant).get_active(api_key_id)
+        return key.name if key is not None else ""
+
+    async def by_email(self, email: str) -> Account | None:
+        """Return the active account of ``email`` (the operator's ``chainflow notify``)."""
+        async with self._database.unit_of_work(system=True, read_only=True) as uow:
+            user = await CrossTenantLookup(uow.session).user_by_email(normalize_email(email))
+            record = (
+                None
+                if user is None
+                else await TenantRecordRepository(uow.session).get(user.tenant_id)
+            )
+        if user is None or record is None or not user.is_active:
+            return None
+        limits = TIER_LIMITS[Tier(record.tier)].with_overrides(dict(record.limit_overrides or {}))
+        return Account(user.tenant_id, user.id, user.email, user.timezone, record.tier, limits)
+
+    async def set_timezone(self, account: Account, timezone: str) -> None:
+        async with self._database.unit_of_work(account.tenant) as uow:
+            user = await UserRepository(uow.session, account.tenant).get(account.user_id)
+            if user is not None:
+                user.timezone = validate_timezone(timezone)
+
 
 def binding_disabled_hook(
     bus: EventBus,
@@ -228,8 +288,11 @@ def build_channels(kernel: Kernel) -> ChannelRegistry:
     return registry
 
 
-def build_notify_component(kernel: Kernel) -> ServiceComponent:
-    """Build ``NotifyService`` (``kernel.notify``), its worker, consumers, bot and router."""
+def build_notify_service(
+    kernel: Kernel,
+) -> tuple[NotifyService, UsersDirectory, DeviceBook, TelegramBot | None]:
+    """Build ``NotifyService`` (channels, renderer, outbox writer, delivery worker) without
+    starting anything: the component below and the operator's CLI share it."""
     infra, settings = kernel.infra, kernel.settings.notify
     channels = build_channels(kernel)
     telegram_channel = channels.get("telegram")
@@ -281,7 +344,32 @@ def build_notify_component(kernel: Kernel) -> ServiceComponent:
         renderer=renderer,
         clock=kernel.clock,
     )
-    consumers = EventConsumers(infra.bus, writer, event_sources())
+    return service, directory, devices, telegram
+
+
+def build_notify_operator(kernel: Kernel) -> NotifyOperator:
+    """Return the operator's ``chainflow notify`` tasks on a tool-mode kernel."""
+    service, directory, _devices, _telegram = build_notify_service(kernel)
+    return NotifyOperator(service=service, accounts=directory)
+
+
+def build_notify_component(kernel: Kernel) -> ServiceComponent:
+    """Build ``NotifyService`` (``kernel.notify``), its worker, consumers, bot, terminal
+    watch and router."""
+    infra, settings = kernel.infra, kernel.settings.notify
+    service, directory, devices, telegram = build_notify_service(kernel)
+    worker, writer = service.worker, service.writer
+    known = KnownAddresses(database=infra.database, clock=kernel.clock)
+    consumers = EventConsumers(infra.bus, writer, event_sources(known))
+    terminals = TerminalWatch(
+        database=infra.database,
+        writer=writer,
+        directory=directory,
+        clock=kernel.clock,
+        offline_min=settings.terminal_offline_min,
+        check_s=settings.terminal_check_s,
+        terminal_name=directory.api_key_name,
+    )
     kernel.notify = service
     router = APIRouter()
     if telegram is not None:  # first: its paths are more specific than /{id}/retry
@@ -293,6 +381,7 @@ def build_notify_component(kernel: Kernel) -> ServiceComponent:
     async def start() -> None:
         warn_if_email_unconfigured(kernel)
         await consumers.start()
+        await terminals.start(infra.bus, all_connections(), durable="notify-terminals")
         if settings.worker_enabled:
             await worker.start()
         if telegram is not None:
@@ -301,8 +390,9 @@ def build_notify_component(kernel: Kernel) -> ServiceComponent:
     async def stop() -> None:
         if telegram is not None:
             await telegram.stop()
+        await terminals.stop()
         await consumers.stop()
         await worker.stop()
-        await channels.close()
+        await service.channels.close()
 
     return ServiceComponent(name="notify", router=router, on_start=start, on_stop=stop)

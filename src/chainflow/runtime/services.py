@@ -212,6 +212,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "analytics-service",
         "dashboards, reports, exports",
         _build_analytics,
+        models="chainflow.analytics.reports.models",
         route_prefixes=("/api/v1/analytics", "/api/v1/admin/analytics"),
     ),
 )

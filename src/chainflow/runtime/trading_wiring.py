@@ -61,6 +61,7 @@ def build_trading_component(kernel: Kernel) -> ServiceComponent:
         settings=kernel.settings.trading,
         preferences=BusTradingPreferences(infra.bus, kernel.clock),  # the users service's
         models=models if kernel.settings.trading.tick_signals else None,
+        cpu_shares=kernel.cpu_shares,
     )
     kernel.trading = service
     kernel.metrics_registry.register(TradingStatsCollector(service))

@@ -29,6 +29,7 @@ from dataclasses import dataclass, fields, replace
 
 from chainflow.bridge.api import read_bars
 from chainflow.core.clock import Clock
+from chainflow.core.cpu_share import CpuShares
 from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
@@ -100,6 +101,7 @@ class TradingService:
         settings: TradingSettings,
         preferences: TradingPreferencesSource | None = None,
         models: ServedModels | None = None,
+        cpu_shares: CpuShares | None = None,
     ) -> None:
         self.preferences_source = preferences or DefaultPreferences()
         self._bus = bus
@@ -136,6 +138,7 @@ class TradingService:
             policy=self.policy,
             spread_window=settings.spread_window,
             spread_min_ticks=settings.spread_min_ticks,
+            cpu_shares=cpu_shares,
         )
 
     async def start(self) -> None:

@@ -8,13 +8,13 @@ whose first tick of a new bar commits the forming one as closed.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections import deque
 
-from chainflow.bridge.api import TicksAccepted, read_bars
+from chainflow.bridge.api import read_bars
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
+from chainflow.core.python_lane import run_python
 from chainflow.features.api import BarValues, SymbolPipeline, bar_values, get_feature_set
 from chainflow.ml.api import ServedModel
 from chainflow.storage.api import TimeSeriesStore
@@ -22,18 +22,18 @@ from chainflow.trading.tick_state import FormingBar, KeyState
 
 
 async def build_key_state(
-    store: TimeSeriesStore, event: TicksAccepted, model: ServedModel
+    store: TimeSeriesStore, tenant_id: str, symbol: str, first_ts: int, model: ServedModel
 ) -> KeyState:
-    """Return the state of ``event``'s key for ``model``, replayed from the stored bars."""
+    """Return the state of a key for ``model`` from the bars stored before the bar of
+    ``first_ts`` (the key's forming bar then starts at its next tick)."""
     timeframe = Timeframe(model.version.timeframe or "M5")
     pipeline = SymbolPipeline(get_feature_set(model.version.feature_set), timeframe)
     fresh = KeyState(model.version.id, timeframe, pipeline)
     fresh.closed = deque(maxlen=max(1, model.bundle.window - 1))
-    first_ts = event.ticks[0][0]
     stored = await read_bars(
         store,
-        TenantId(event.tenant_id),
-        event.symbol,
+        TenantId(tenant_id),
+        symbol,
         timeframe,
         end_ms=timeframe.bucket_start_ms(first_ts),
         count=pipeline.replay_bars_needed,
@@ -50,8 +50,8 @@ async def build_key_state(
         )
         for b in stored
     ]
-    # In a thread: the state is not shared yet, and other keys' ticks keep flowing.
-    await asyncio.to_thread(lambda: [advance_key_state(fresh, v) for v in values])
+    # In a thread (one at a time): the state is not shared yet, other keys' ticks keep flowing.
+    await run_python(lambda: [advance_key_state(fresh, v) for v in values])
     return fresh
 
 

@@ -13,6 +13,7 @@ from chainflow.bridge.api import TicksAccepted
 from chainflow.core.market import Timeframe
 from chainflow.features.api import ATR, BarValues, RegimeState, SymbolPipeline, bar_values
 from chainflow.trading.execution_plan import SpreadTracker
+from chainflow.trading.tick_signal import SignalFrame, TickSignal
 
 ATR_PERIOD = 14
 MAX_REMEMBERED_CONNECTIONS = 100_000
@@ -63,6 +64,19 @@ class KeyState:
     stale: bool = False
 
 
+@dataclass(slots=True)
+class TickPathStats:
+    ticks: int = 0
+    frames: int = 0
+    scored: int = 0
+    warming_up: int = 0
+    warming: int = 0  # ticks answered while the key's state was being built
+    no_model: int = 0
+    rebuilds: int = 0
+    bad_messages: int = 0
+    coalesced: int = 0  # tick events answered with a later tick's score (under load)
+
+
 class LiveQuote:
     """A symbol's latest in-order quote and the rolling median of its spread."""
 
@@ -110,18 +124,6 @@ def regime_fields(regime: RegimeState | None) -> dict[str, Any]:
     return fields
 
 
-def hold_frame(reason: str, model: str) -> dict[str, Any]:
-    return {
-        "action": "hold",
-        "confidence": 0.0,
-        "size": 0.0,
-        "stop_loss": None,
-        "take_profit": None,
-        "model": model,
-        "reasons": [reason],
-    }
-
-
 def regime_label(regime: RegimeState | None) -> str | None:
     """Return ``trend/volatility`` of a regime (``?`` for an unknown part), None if none."""
     if regime is None:
@@ -139,16 +141,16 @@ class FrameSelector:
         self._sent: dict[tuple[str, str], tuple[str, int]] = {}  # on_change: last sent
 
     def frames(
-        self, event: TicksAccepted, state: KeyState | None, signal: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+        self, event: TicksAccepted, state: KeyState | None, signal: TickSignal
+    ) -> list[SignalFrame]:
         if event.signals == "every_tick":
-            return [{**signal, "ts": row[0], "seq": row[5]} for row in event.ticks]
+            return [SignalFrame.of(signal, row.ts, row.seq) for row in event.ticks]
         last = event.ticks[-1]
         bar_ts = state.forming.ts if state is not None and state.forming is not None else -1
         key = (event.connection, event.symbol)
-        if self._sent.get(key) == (signal["action"], bar_ts):
+        if self._sent.get(key) == (signal.action, bar_ts):
             return []
         if len(self._sent) >= MAX_REMEMBERED_CONNECTIONS:
             del self._sent[next(iter(self._sent))]  # the oldest entry: a connection long gone
-        self._sent[key] = (signal["action"], bar_ts)
-        return [{**signal, "ts": last[0], "seq": last[5]}]
+        self._sent[key] = (signal.action, bar_ts)
+        return [SignalFrame.of(signal, last.ts, last.seq)]

@@ -21,6 +21,12 @@ from chainflow.users.events import (
     tier_changed_topic,
     verification_requested_topic,
 )
+from chainflow.users.platform_history import (
+    PaidSpan,
+    PlatformHistory,
+    TenantRecord,
+    read_platform_history,
+)
 
 SessionId = NewType("SessionId", str)
 ApiKeyId = NewType("ApiKeyId", str)
@@ -69,15 +75,19 @@ __all__ = [
     "ApiKeyId",
     "InvitationCreated",
     "InvitationId",
+    "PaidSpan",
     "PasswordResetRequested",
+    "PlatformHistory",
     "RiskTolerance",
     "SessionId",
+    "TenantRecord",
     "TierChanged",
     "TradingSettings",
     "UsersApi",
     "VerificationRequested",
     "invitation_created_topic",
     "password_reset_requested_topic",
+    "read_platform_history",
     "tier_changed_topic",
     "verification_requested_topic",
 ]

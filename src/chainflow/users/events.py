@@ -104,6 +104,63 @@ class TierChanged(Event):
     ts_event_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class SignedIn(Event):
+    """``user_id`` signed in with a password from ``ip`` (None when unknown). The
+    notification hub keeps the addresses each user signed in from and tells them of a new
+    one (the first sign-in ever is not news)."""
+
+    user_id: str
+    tenant_id: str
+    email: str
+    locale: str
+    ip: str | None
+    user_agent: str | None
+    ts_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyCreated(Event):
+    """``user_id`` created the API key ``api_key_id`` named ``name``. Never the key itself
+    (nor its prefix): the event says that a key exists, not what it is."""
+
+    user_id: str
+    tenant_id: str
+    api_key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    ts_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChanged(Event):
+    """The password of ``user_id`` changed (``ip``/``user_agent`` of the request, when
+    known); every session was signed out."""
+
+    user_id: str
+    tenant_id: str
+    email: str
+    locale: str
+    ip: str | None
+    user_agent: str | None
+    ts_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmailChanged(Event):
+    """The sign-in address of ``user_id`` changed from ``old_email`` to ``new_email``; the
+    hub tells the old address."""
+
+    user_id: str
+    tenant_id: str
+    old_email: str
+    new_email: str
+    locale: str
+    ip: str | None
+    user_agent: str | None
+    ts_event_ms: int
+
+
 def verification_requested_topic() -> str:
     return topic("users", "verification", "requested")
 
@@ -126,6 +183,22 @@ def sign_in_locked_topic() -> str:
 
 def duplicate_registration_attempted_topic() -> str:
     return topic("users", "registration", "duplicate_attempted")
+
+
+def signed_in_topic() -> str:
+    return topic("users", "sign_in", "succeeded")
+
+
+def api_key_created_topic() -> str:
+    return topic("users", "api_key", "created")
+
+
+def password_changed_topic() -> str:
+    return topic("users", "password", "changed")
+
+
+def email_changed_topic() -> str:
+    return topic("users", "email", "changed")
 
 
 def publish_after_commit(uow: UnitOfWork, bus: EventBus, subject: str, event: Event) -> None:

@@ -110,6 +110,7 @@ def billing_settings(peer: MidtransPeer, server_key: str = SERVER_KEY) -> Billin
         client_key="SB-Mid-client-test",
         snap_url=peer.snap_url,
         core_api_url=peer.core_api_url,
+        payment_links_url=peer.payment_links_url,
         ppn_rate_percent=Decimal("11"),
         grace_period_days=GRACE_DAYS,
         request_timeout_s=5.0,

@@ -1,9 +1,15 @@
-"""A Midtrans look-alike on loopback: Snap ``POST /snap/v1/transactions``, Core API
-``GET /v2/{order_id}/status`` and ``POST /v2/{order_id}/refund``, all behind Basic auth with
-the server key, and signed notifications for the webhook under test.
+"""A Midtrans look-alike on loopback: Snap ``POST /snap/v1/transactions``, the Payment Link
+API ``POST /v1/payment-links``, Core API ``GET /v2/{order_id}/status`` and ``POST
+/v2/{order_id}/refund``, the Subscription API ``/v1/subscriptions`` (``peer_subscriptions``),
+all behind Basic auth with the server key, and signed notifications for the webhook under
+test. A card payment (``pay_by_card``) on a page that allowed saving the card carries a
+``saved_token_id`` in its notification.
 
 The tests set each transaction's status as Midtrans would hold it (``set_status``) and
 deliver notifications (``deliver``); the status answer is what the app confirms against.
+A Payment Link has no transaction until it is paid: its payment is a transaction named
+after the link's order id with a suffix (``<order_id>-<seconds>``), as Midtrans names it;
+``set_status``/``deliver`` given the link's order id act on that payment.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.fixtures.loopback_server import serving_on_loopback
+from tests.users.billing.peer_payment_links import payment_link_problems
+from tests.users.billing.peer_subscriptions import PeerSubscriptions
 
 NOTIFICATION_PATH = "/api/v1/billing/midtrans/notification"
 # The status_code Midtrans sends with each transaction_status.
@@ -51,6 +59,16 @@ class PeerTransaction:
     transaction_id: str = field(default_factory=lambda: secrets.token_hex(8))
     refunded: int = 0
     refund_keys: dict[str, int] = field(default_factory=dict)
+    saved_token_id: str | None = None
+
+
+@dataclass
+class PeerPaymentLink:
+    order_id: str
+    gross_amount: int
+    request: dict[str, Any]
+    link_id: str = field(default_factory=lambda: secrets.token_hex(6))
+    purchase_order_id: str | None = None
 
 
 class MidtransPeer:
@@ -65,7 +83,12 @@ class MidtransPeer:
         self.rejected_auth = 0
         self.snap_failure_status: int | None = None
         self.refund_requests: list[dict[str, Any]] = []
+        self.payment_links: dict[str, PeerPaymentLink] = {}
+        self.payment_link_requests: list[dict[str, Any]] = []
+        self.payment_link_failure_status: int | None = None
         self._lock = threading.Lock()
+        self.saved_tokens: set[str] = set()
+        self.subscriptions = PeerSubscriptions(self, self._lock)
 
     @property
     def snap_url(self) -> str:
@@ -74,6 +97,58 @@ class MidtransPeer:
     @property
     def core_api_url(self) -> str:
         return f"{self.base_url}/v2"
+
+    @property
+    def payment_links_url(self) -> str:
+        return f"{self.base_url}/v1/payment-links"
+
+    @property
+    def payment_page_url(self) -> str:
+        """Where the payment pages of Payment Links live."""
+        return f"{self.base_url}/payment-links"
+
+    def sent(self, order_id: str) -> dict[str, Any]:
+        """Return the body the app sent to create ``order_id``'s Snap page or Payment Link."""
+        with self._lock:
+            link = self.payment_links.get(order_id)
+            if link is not None:
+                return link.request
+            return self.transactions[order_id].request
+
+    def transaction_id_of(self, order_id: str) -> str:
+        """Return the id of the transaction paying ``order_id``: the order id itself (Snap),
+        or the Payment Link's purchase, made on first use as a payer would."""
+        with self._lock:
+            if order_id in self.transactions:
+                return order_id
+            link = self.payment_links[order_id]
+            if link.purchase_order_id is None:
+                purchase = f"{order_id}-{1_700_000_000 + len(self.transactions)}"
+                link.purchase_order_id = purchase
+                self.transactions[purchase] = PeerTransaction(
+                    purchase, link.gross_amount, link.request
+                )
+            return link.purchase_order_id
+
+    def pay_by_card(self, order_id: str, *, save: bool = True) -> str | None:
+        """Make ``order_id``'s payment a card payment; when the payer ticks "save card" on a
+        page whose request allowed it (``credit_card.save_card``), Midtrans saves the card
+        and names it by a ``saved_token_id``, returned here."""
+        order_id = self.transaction_id_of(order_id)
+        with self._lock:
+            transaction = self.transactions[order_id]
+            transaction.payment_type = "credit_card"
+            allowed = (transaction.request.get("credit_card") or {}).get("save_card") is True
+            if save and allowed:
+                transaction.saved_token_id = f"481111{secrets.token_hex(10)}1114"
+                self.saved_tokens.add(transaction.saved_token_id)
+            return transaction.saved_token_id
+
+    def add_card_transaction(self, order_id: str, amount: int, request: dict[str, Any]) -> None:
+        """Record a charge of a saved card (a subscription's), as yet without a status."""
+        with self._lock:
+            transaction = PeerTransaction(order_id, amount, request, payment_type="credit_card")
+            self.transactions[order_id] = transaction
 
     def set_status(
         self,
@@ -84,6 +159,7 @@ class MidtransPeer:
         gross_amount: int | None = None,
     ) -> None:
         """Make the Core API report ``transaction_status`` for ``order_id`` from now on."""
+        order_id = self.transaction_id_of(order_id)
         with self._lock:
             transaction = self.transactions[order_id]
             transaction.transaction_status = transaction_status
@@ -100,10 +176,12 @@ class MidtransPeer:
         signing_key: str | None = None,
     ) -> dict[str, Any]:
         """Return the body Midtrans would POST, signed with ``signing_key`` (default ours)."""
+        order_id = self.transaction_id_of(order_id)
         with self._lock:
             transaction = self.transactions[order_id]
             gross_amount = f"{transaction.gross_amount}.00"
             transaction_id = transaction.transaction_id
+            payment_type, token = transaction.payment_type, transaction.saved_token_id
         status_code = STATUS_CODES[transaction_status]
         key = self.server_key if signing_key is None else signing_key
         signature = hashlib.sha512(
@@ -116,7 +194,7 @@ class MidtransPeer:
             "status_message": "midtrans payment notification",
             "status_code": status_code,
             "signature_key": signature,
-            "payment_type": "bank_transfer",
+            "payment_type": payment_type,
             "order_id": order_id,
             "merchant_id": "G000000000",
             "gross_amount": gross_amount,
@@ -124,6 +202,11 @@ class MidtransPeer:
         }
         if fraud_status is not None:
             body["fraud_status"] = fraud_status
+        if payment_type == "credit_card":
+            body["masked_card"] = "48111111-1114"
+        if token is not None:  # in the notification only, as the docs show
+            body["saved_token_id"] = token
+            body["saved_token_id_expired_at"] = "2030-12-31 07:00:00"
         return body
 
     async def deliver(
@@ -144,7 +227,7 @@ class MidtransPeer:
 
     # --- the HTTP side ---------------------------------------------------------------------
 
-    def _authorized(self, request: Request) -> bool:
+    def authorized(self, request: Request) -> bool:
         expected = "Basic " + base64.b64encode(f"{self.server_key}:".encode()).decode()
         if request.headers.get("authorization") != expected:
             with self._lock:
@@ -153,7 +236,7 @@ class MidtransPeer:
         return True
 
     async def _create_transaction(self, request: Request) -> JSONResponse:
-        if not self._authorized(request):
+        if not self.authorized(request):
             return JSONResponse({"error_messages": ["Access denied"]}, status_code=401)
         body = await request.json()
         details = body["transaction_details"]
@@ -182,8 +265,37 @@ class MidtransPeer:
             status_code=201,
         )
 
+    async def _create_payment_link(self, request: Request) -> JSONResponse:
+        """Create a Payment Link as the API does: 200 with ``order_id`` and ``payment_url``;
+        400 with ``error_messages`` for a bad body or an order id taken before."""
+        if not self.authorized(request):
+            return JSONResponse({"error_messages": ["Access denied"]}, status_code=401)
+        body = await request.json()
+        problems = payment_link_problems(body)
+        if problems:
+            return JSONResponse({"error_messages": problems}, status_code=400)
+        details = body["transaction_details"]
+        order_id = details["order_id"]
+        with self._lock:
+            self.payment_link_requests.append(body)
+            if self.payment_link_failure_status is not None:
+                return JSONResponse(
+                    {"error_messages": ["simulated failure"]},
+                    status_code=self.payment_link_failure_status,
+                )
+            if order_id in self.payment_links or order_id in self.transactions:
+                return JSONResponse(
+                    {"error_messages": ["transaction_details.order_id has already been taken"]},
+                    status_code=400,
+                )
+            link = PeerPaymentLink(order_id, details["gross_amount"], body)
+            self.payment_links[order_id] = link
+        return JSONResponse(
+            {"order_id": order_id, "payment_url": f"{self.payment_page_url}/{link.link_id}"}
+        )
+
     async def _status(self, request: Request) -> JSONResponse:
-        if not self._authorized(request):
+        if not self.authorized(request):
             return JSONResponse({"status_code": "401", "status_message": "denied"}, 401)
         order_id = request.path_params["order_id"]
         with self._lock:
@@ -209,7 +321,7 @@ class MidtransPeer:
     async def _refund(self, request: Request) -> JSONResponse:
         """Refund a settled transaction as the Core API does: HTTP 200 with a body
         ``status_code`` (412 when it cannot be refunded); a repeated refund_key counts once."""
-        if not self._authorized(request):
+        if not self.authorized(request):
             return JSONResponse({"status_code": "401", "status_message": "denied"}, 401)
         order_id = request.path_params["order_id"]
         body = await request.json()
@@ -241,8 +353,10 @@ class MidtransPeer:
         return Starlette(
             routes=[
                 Route("/snap/v1/transactions", self._create_transaction, methods=["POST"]),
+                Route("/v1/payment-links", self._create_payment_link, methods=["POST"]),
                 Route("/v2/{order_id}/status", self._status, methods=["GET"]),
                 Route("/v2/{order_id}/refund", self._refund, methods=["POST"]),
+                *self.subscriptions.routes(),
             ]
         )
 

@@ -226,7 +226,7 @@ class TestRenewal:
         assert second.renewals == {} and second.visited == 0
         order = await billing.order(owner, order_id)
         assert order["status"] == "pending" and order["gross_amount_idr"] == 331_890
-        assert order["redirect_url"].startswith(billing.peer.snap_url)
+        assert order["redirect_url"].startswith(billing.peer.payment_page_url)  # a Payment Link
         event = await billing.users.event("users.billing.renewal_due", order_id=order_id)
         assert event["redirect_url"] == order["redirect_url"]
         assert (await billing.subscription(owner))["renewal_order_id"] == order_id
@@ -261,13 +261,13 @@ class TestRenewal:
         assert (await billing.sweep()).changed == {owner.tenant_id: "expired"}
         assert (await billing.me(owner))["tier"] == "free"
 
-    async def test_a_renewal_snap_failure_is_recorded_and_announced(
+    async def test_a_renewal_payment_link_failure_is_recorded_and_announced(
         self, billing: BillingHarness
     ) -> None:
         owner = await billing.users.signup("snapfail@example.com")
         await billing.pay(owner, "pro", "monthly")
         await billing.advance_days(25, owner)
-        billing.peer.snap_failure_status = 503
+        billing.peer.payment_link_failure_status = 503
 
         order_id = (await billing.sweep()).renewals[owner.tenant_id]
 

@@ -100,7 +100,7 @@ class TestUsage:
         assert usage["plan"] == "enterprise"
         assert usage["period_start"] == subscription["current_period_start"]
         assert (usage["ticks"], usage["messages"], usage["backtests"]) == (3_500, 1, 1)
-        assert usage["model_trainings"] == 0 and usage["api_calls"] is None
+        assert usage["model_trainings"] == 0 and usage["api_calls"] == 0
         assert usage["included_ticks"] == INCLUDED_TICKS
         assert (usage["overage_ticks"], usage["overage_idr"]) == (2_500, 2_500)
 
@@ -124,7 +124,7 @@ class TestOverage:
 
         await billing.advance_days(24, owner)  # the first period has not ended yet
         renewal = (await billing.sweep()).renewals[owner.tenant_id]
-        assert [i["id"] for i in billing.peer.snap_requests[-1]["item_details"]] == [
+        assert [i["id"] for i in billing.peer.sent(renewal)["item_details"]] == [
             "enterprise-monthly",
             "ppn",
         ]
@@ -132,7 +132,7 @@ class TestOverage:
 
         await billing.advance_days(31, owner)  # the first period ended; the second ends soon
         second = (await billing.sweep()).renewals[owner.tenant_id]
-        items = {i["id"]: i["price"] for i in billing.peer.snap_requests[-1]["item_details"]}
+        items = {i["id"]: i["price"] for i in billing.peer.sent(second)["item_details"]}
         # PPN 11% of 2,501,500 = 275,165
         assert items == {"enterprise-monthly": 2_499_000, f"overage-{first}": 2_500, "ppn": 275_165}
         await billing.notify(second, "settlement")
@@ -143,5 +143,5 @@ class TestOverage:
         await billing.advance_days(31, owner)
         third = (await billing.sweep()).renewals[owner.tenant_id]
         assert third != second
-        ids = [i["id"] for i in billing.peer.snap_requests[-1]["item_details"]]
+        ids = [i["id"] for i in billing.peer.sent(third)["item_details"]]
         assert ids == ["enterprise-monthly", "ppn"]  # billed once; later periods had none

@@ -25,3 +25,8 @@ class AnalyticsSettings(BaseSettings):
     risk_free_rate: float = Field(
         default=0.0, ge=0.0, lt=1.0, description="annual risk-free rate of Sharpe and Sortino"
     )
+    report_check_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds between the scheduler's looks for due performance reports",
+    )

@@ -4,6 +4,7 @@ trials, renewal lead time and Enterprise overage."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
@@ -63,4 +64,21 @@ class BillingSettings(BaseSettings):
     )
     enterprise_overage_idr_per_million_ticks: int = Field(
         default=25_000, ge=0, description="rupiah per million ticks above the included amount"
+    )
+    enterprise_included_api_calls: int = Field(
+        default=10_000_000, ge=0, description="authenticated API calls per period in Enterprise"
+    )
+    enterprise_overage_idr_per_million_api_calls: int = Field(
+        default=50_000, ge=0, description="rupiah per million API calls above the included amount"
+    )
+    payment_links_url: str = Field(
+        default="https://api.sandbox.midtrans.com/v1/payment-links",
+        description="Payment Link API; production: https://api.midtrans.com/v1/payment-links",
+    )
+    renewal_payment: Literal["payment_link", "snap"] = Field(
+        default="payment_link",
+        description="how renewal orders are paid: a Midtrans Payment Link or a Snap page",
+    )
+    invoice_seller: str = Field(
+        default="ChainFlow", max_length=300, description="the seller printed on invoices"
     )

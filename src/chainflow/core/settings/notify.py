@@ -45,6 +45,14 @@ class NotifySettings(BaseSettings):
     backoff_max_s: float = Field(default=3600.0, gt=0, description="retry delay ceiling")
     default_locale: str = Field(default="en", description="template locale when none is set")
 
+    # --- MT5 terminal watch --------------------------------------------------------------
+    terminal_offline_min: float = Field(
+        default=5.0, gt=0, le=1440, description="alert when a terminal stays away this long"
+    )
+    terminal_check_s: float = Field(
+        default=15.0, gt=0, description="how often disconnected terminals are checked"
+    )
+
     # --- Telegram, SMS, push (owned by the channel helpers: add fields below) ------------
     telegram_bot_token: SecretStr = Field(
         default=SecretStr(""), description="Bot API token from @BotFather; '' disables Telegram"

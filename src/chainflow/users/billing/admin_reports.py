@@ -1,8 +1,9 @@
 """Superadmin views of billing: subscriptions, problem payments, and the inputs of MRR.
 
 MRR counts subscriptions that pay (``active`` and ``past_due``, in grace) at the plan's
-list price normalized to a month (a yearly price divided by 12, floored to the rupiah),
-before coupons and PPN; ``canceled`` ones (paid, ending) and ``trialing`` ones (not paying)
+effective price (the plan table with the superadmin's overrides in force now,
+``plan_prices``) normalized to a month (a yearly price divided by 12, floored to the
+rupiah), before coupons and PPN; ``canceled`` ones (paid, ending) and ``trialing`` ones (not paying)
 are counted apart, as are tenants on a manual grant.
 """
 
@@ -13,8 +14,10 @@ from dataclasses import dataclass
 
 from chainflow.core.clock import Clock
 from chainflow.storage.relational import UnitOfWork
+from chainflow.users.billing.audit import AuditTrail
 from chainflow.users.billing.order_state import OrderStatus
 from chainflow.users.billing.orders import OrderView, order_view
+from chainflow.users.billing.plan_prices import PlanPriceService
 from chainflow.users.billing.plans import Period, monthly_idr, plan_named
 from chainflow.users.billing.repository import BillingLookup
 from chainflow.users.billing.subscription_state import SubscriptionView, view_of
@@ -54,8 +57,10 @@ class MrrInputs:
 class AdminReports:
     """Read billing across tenants (a ``system=True`` unit of work)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, prices: PlanPriceService | None = None) -> None:
         self._clock = clock
+        # Reading effective prices records nothing, so a private audit trail will do.
+        self._prices = prices or PlanPriceService(clock=clock, audit=AuditTrail(clock))
 
     async def subscriptions(
         self, uow: UnitOfWork, status: str | None, limit: int
@@ -77,9 +82,10 @@ class AdminReports:
             by_status[status] += n
             if status in PAYING:
                 counts[(plan, period)] += n
+        effective = {plan.code: plan for plan in await self._prices.effective_plans(uow)}
         lines = []
         for (plan_code, period_code), n in sorted(counts.items()):
-            plan, period = plan_named(plan_code), Period(period_code)
+            plan, period = effective.get(plan_code) or plan_named(plan_code), Period(period_code)
             per_month = monthly_idr(plan, period)
             lines.append(MrrLine(plan_code, period_code, n, plan.price_idr(period), per_month * n))
         return MrrInputs(

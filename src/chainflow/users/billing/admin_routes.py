@@ -20,6 +20,9 @@ from chainflow.users.billing.admin_schemas import (
     GrantIn,
     GrantOut,
     MrrOut,
+    PlanPriceIn,
+    PlanPriceOut,
+    PlanPricesOut,
     RefundIn,
     RefundOut,
     RevokeGrantIn,
@@ -35,6 +38,7 @@ from chainflow.users.billing.sweep import sweep_subscriptions
 
 Superadmin = Annotated[Principal, Depends(require_superadmin)]
 Limit = Annotated[int, Query(ge=1, le=500)]
+ReasonQuery = Annotated[str, Query(min_length=3, max_length=500, description="kept in the audit")]
 
 
 class PaymentGroup(StrEnum):
@@ -154,6 +158,46 @@ def build_billing_admin_router(
             principal.user_id, order_id, body.amount_idr, body.reason
         )
         return RefundOut.model_validate(outcome, from_attributes=True)
+
+    @router.get("/admin/billing/plans/prices", summary="Plan prices: code, override, effective")
+    async def list_plan_prices(_principal: Superadmin) -> PlanPricesOut:
+        async with database.unit_of_work(system=True, read_only=True) as uow:
+            views = await billing.prices.list_prices(uow)
+        return PlanPricesOut(
+            items=[PlanPriceOut.model_validate(v, from_attributes=True) for v in views]
+        )
+
+    @router.put(
+        "/admin/billing/plans/{plan}/{period}/price",
+        summary="Override a plan's price for a period, now or from effective_from (audited)",
+        responses={422: {"description": "Unknown or free plan, unknown period, bad price"}},
+    )
+    async def set_plan_price(
+        plan: str, period: str, body: PlanPriceIn, principal: Superadmin
+    ) -> PlanPriceOut:
+        async with database.unit_of_work(system=True) as uow:
+            view = await billing.prices.set_price(
+                uow,
+                principal.user_id,
+                plan,
+                period,
+                body.price_idr,
+                body.effective_from,
+                body.reason,
+            )
+        return PlanPriceOut.model_validate(view, from_attributes=True)
+
+    @router.delete(
+        "/admin/billing/plans/{plan}/{period}/price",
+        summary="Remove a plan's price override: the plan table's price applies (audited)",
+        responses={404: {"description": "The plan and period have no override"}},
+    )
+    async def revert_plan_price(
+        plan: str, period: str, principal: Superadmin, reason: ReasonQuery
+    ) -> PlanPriceOut:
+        async with database.unit_of_work(system=True) as uow:
+            view = await billing.prices.revert(uow, principal.user_id, plan, period, reason)
+        return PlanPriceOut.model_validate(view, from_attributes=True)
 
     @router.get("/admin/billing/audit", summary="Who granted, revoked or refunded what, and why")
     async def list_audit(

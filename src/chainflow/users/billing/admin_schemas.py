@@ -29,8 +29,10 @@ class MrrLineOut(BaseModel):
     plan: str
     period: str
     subscriptions: int
-    list_price_idr: int
-    monthly_idr: int = Field(description="subscriptions x the list price per month (floored)")
+    list_price_idr: int = Field(
+        description="the price in force now: the plan table's, or a superadmin's override"
+    )
+    monthly_idr: int = Field(description="subscriptions x that price per month (floored)")
 
 
 class MrrOut(BaseModel):
@@ -100,3 +102,32 @@ class AuditEntryOut(BaseModel):
 
 class AuditOut(BaseModel):
     items: list[AuditEntryOut]
+
+
+MAX_PLAN_PRICE_IDR = 1_000_000_000_000
+
+
+class PlanPriceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    price_idr: int = Field(ge=1, le=MAX_PLAN_PRICE_IDR, description="whole rupiah per period")
+    effective_from: AwareDatetime | None = Field(
+        default=None, description="when the price applies (at once when omitted)"
+    )
+    reason: str = REASON
+
+
+class PlanPriceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    plan: str
+    period: str
+    code_price_idr: int = Field(description="the plan table's price")
+    override_idr: int | None = Field(description="the database price, if one is set")
+    effective_from: datetime | None
+    effective_idr: int = Field(description="what a checkout costs now (before coupons, PPN)")
+    set_by: str | None
+
+
+class PlanPricesOut(BaseModel):
+    items: list[PlanPriceOut]

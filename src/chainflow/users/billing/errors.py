@@ -117,3 +117,15 @@ class GrantNotFoundError(NotFound):
 class UsageUnavailableError(DependencyUnavailable):
     code = "usage_unavailable"
     retryable = False
+
+
+class PlanPriceOverrideNotFoundError(NotFound):
+    """The plan and period have no database price: they cost what the plan table says."""
+
+    code = "plan_price_override_not_found"
+
+
+class NoSavedCardError(Conflict):
+    """Auto-renewal charges a card Midtrans saved at a card payment; the tenant has none."""
+
+    code = "no_saved_card"

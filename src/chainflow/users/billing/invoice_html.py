@@ -13,10 +13,13 @@ _TEMPLATE = """<!doctype html>
 body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%}
 td,th{padding:.4em;border-bottom:1px solid #ddd;text-align:left}.num{text-align:right}
 </style></head><body>
+<p><strong>{{ seller }}</strong></p>
 <h1>Invoice {{ invoice.invoice_number }}</h1>
 <p>Issued {{ invoice.issued_at.strftime("%Y-%m-%d %H:%M UTC") }} &middot;
 Order {{ invoice.order_id }}</p>
+<p><strong>Status: Paid</strong></p>
 <p>Billed to: {{ invoice.customer_name }} &lt;{{ invoice.customer_email }}&gt;</p>
+<p>Tenant: {{ invoice.tenant_id }}</p>
 {% if invoice.period_start and invoice.period_end %}
 <p>Service period: {{ invoice.period_start.strftime("%Y-%m-%d") }} to
 {{ invoice.period_end.strftime("%Y-%m-%d") }}</p>
@@ -34,11 +37,11 @@ Order {{ invoice.order_id }}</p>
 <tfoot>
 <tr><th colspan="3">Subtotal</th><td class="num">{{ rupiah(invoice.subtotal_idr) }}</td></tr>
 {% if invoice.discount_idr %}
-<tr><th colspan="3">Discount</th><td class="num">-{{ rupiah(invoice.discount_idr) }}</td></tr>
+<tr><th colspan="3">Discount</th><td class="num">{{ rupiah(-invoice.discount_idr) }}</td></tr>
 {% endif %}
 {% if invoice.credit_idr %}
 <tr><th colspan="3">Credit (unused part of the previous plan)</th>
-<td class="num">-{{ rupiah(invoice.credit_idr) }}</td></tr>
+<td class="num">{{ rupiah(-invoice.credit_idr) }}</td></tr>
 {% endif %}
 <tr><th colspan="3">PPN {{ invoice.tax_rate_percent }}%</th>
 <td class="num">{{ rupiah(invoice.tax_idr) }}</td></tr>
@@ -49,12 +52,14 @@ Order {{ invoice.order_id }}</p>
 
 
 def rupiah(amount_idr: int) -> str:
-    """Return ``amount_idr`` as Indonesian rupiah text: ``Rp 1.234.567``."""
-    return "Rp " + f"{amount_idr:,}".replace(",", ".")
+    """Return ``amount_idr`` as rupiah text in the id-ID style: ``Rp 1.234.567``, and
+    ``-Rp 50.000`` for a negative amount (a discount or credit)."""
+    sign = "-" if amount_idr < 0 else ""
+    return sign + "Rp " + f"{abs(amount_idr):,}".replace(",", ".")
 
 
-def render_invoice_html(invoice: InvoiceView) -> str:
-    """Return ``invoice`` as a standalone HTML document."""
+def render_invoice_html(invoice: InvoiceView, *, seller: str = "ChainFlow") -> str:
+    """Return ``invoice``, sold by ``seller``, as a standalone HTML document."""
     environment = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     template = environment.from_string(_TEMPLATE)
-    return template.render(invoice=invoice, rupiah=rupiah)
+    return template.render(invoice=invoice, rupiah=rupiah, seller=seller)

@@ -36,6 +36,7 @@ class InvoiceLine:
 @dataclass(frozen=True, slots=True)
 class InvoiceView:
     id: str
+    tenant_id: str
     number: int
     invoice_number: str
     order_id: str
@@ -68,6 +69,7 @@ def invoice_view(row: Invoice) -> InvoiceView:
     )
     return InvoiceView(
         id=row.id,
+        tenant_id=row.tenant_id,
         number=row.number,
         invoice_number=row.invoice_number,
         order_id=row.order_id,

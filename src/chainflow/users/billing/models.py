@@ -1,9 +1,10 @@
 """Billing tables: orders, subscriptions, invoices with their per-tenant counter, coupons,
-coupon redemptions, manual tier grants and the admin audit trail.
+coupon redemptions, manual tier grants, the admin audit trail and plan price overrides.
 
 Orders, subscriptions, invoices, invoice counters, redemptions and grants are tenant-owned
 (queried only through ``billing.repository`` and guarded by PostgreSQL RLS, migrations
-``0011_billing`` and ``0014_billing_lifecycle``); coupons and the audit trail are
+``0011_billing``, ``0014_billing_lifecycle``, ``0019_billing_card_subscriptions``);
+coupons, the audit trail and the plan price overrides (``0016_plan_price_overrides``) are
 platform-wide. Every amount is a whole number of rupiah.
 """
 
@@ -21,6 +22,8 @@ from chainflow.storage.relational.base import ID_LENGTH
 ORDER_ID_LENGTH = 50  # Midtrans's limit
 CODE_LENGTH = 32
 STATUS_LENGTH = 24
+MIDTRANS_ID_LENGTH = 100  # ids Midtrans makes: purchase and charge order ids, saved tokens
+SUBSCRIPTION_NAME_LENGTH = 40  # Midtrans's limit on a subscription's name
 
 
 class BillingOrder(Base, IdMixin, TimestampMixin, TenantOwned):
@@ -60,6 +63,12 @@ class BillingOrder(Base, IdMixin, TimestampMixin, TenantOwned):
     credit_idr: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     # The order whose invoice billed the Enterprise overage of this order's period.
     overage_billed_by: Mapped[str | None] = mapped_column(String(ORDER_ID_LENGTH), nullable=True)
+    # The id Midtrans knows the paying transaction by, when it is not ``order_id``: a Payment
+    # Link purchase (``<order_id>-<suffix>``) or a card subscription's charge. Refunds and
+    # status checks use it (``card_subscriptions``, ``payment_links``).
+    midtrans_order_id: Mapped[str | None] = mapped_column(
+        String(MIDTRANS_ID_LENGTH), nullable=True, unique=True
+    )
 
 
 class Subscription(Base, IdMixin, TimestampMixin, TenantOwned):
@@ -89,6 +98,20 @@ class Subscription(Base, IdMixin, TimestampMixin, TenantOwned):
     # Who pays, for the renewal orders the sweep makes (set by the last order or the trial).
     payer_user_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
     customer_details: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    # Card renewals (``card_subscriptions``): the Midtrans ``saved_token_id`` of the last
+    # card payment (never a card number), the tenant's opt-in, and the Midtrans
+    # subscription that charges the card, with the plan, period and amount it charges.
+    card_token_id: Mapped[str | None] = mapped_column(String(MIDTRANS_ID_LENGTH), nullable=True)
+    auto_renew: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    card_subscription_id: Mapped[str | None] = mapped_column(
+        String(MIDTRANS_ID_LENGTH), nullable=True
+    )
+    card_subscription_name: Mapped[str | None] = mapped_column(
+        String(SUBSCRIPTION_NAME_LENGTH), nullable=True, index=True
+    )
+    card_subscription_plan: Mapped[str | None] = mapped_column(String(CODE_LENGTH), nullable=True)
+    card_subscription_period: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    card_subscription_amount_idr: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class InvoiceCounter(Base, IdMixin, TenantOwned):
@@ -178,3 +201,17 @@ class BillingAudit(Base, IdMixin, TimestampMixin):
     order_id: Mapped[str | None] = mapped_column(String(ORDER_ID_LENGTH), nullable=True)
     reason: Mapped[str] = mapped_column(String(500), nullable=False)
     details: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+
+
+class PlanPriceOverride(Base, IdMixin, TimestampMixin):
+    """A superadmin's price for one plan and period, replacing the code's (``plans.PLANS``)
+    from ``effective_from`` (at once when None); at most one per plan and period."""
+
+    __tablename__ = "billing_plan_prices"
+    __table_args__ = (UniqueConstraint("plan", "period"),)
+
+    plan: Mapped[str] = mapped_column(String(CODE_LENGTH), nullable=False)
+    period: Mapped[str] = mapped_column(String(16), nullable=False)
+    price_idr: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    effective_from: Mapped[datetime | None] = mapped_column(nullable=True)
+    set_by: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)

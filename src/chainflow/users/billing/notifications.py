@@ -6,6 +6,13 @@ trusted: the order moves on the status the Core API confirms (``MidtransClient
 .transaction_status``), and only if the confirmed amount is the order's. The order row is
 locked and moved with ``order_state.join`` in one transaction, so retries, duplicates and
 out-of-order deliveries end in the same state, and a repeated one changes nothing.
+
+A notification names the Midtrans transaction, which pays one of our orders: a Snap
+payment has the order's own id, a Payment Link purchase its link's id with a suffix
+(``payment_links``), a card subscription's charge an id carrying the subscription's name
+(``card_subscriptions``). The first such id seen is stored on the order
+(``midtrans_order_id``) and refunds use it; another transaction may take its place only
+while the order is unpaid (a charge retried after a denied one).
 """
 
 from __future__ import annotations
@@ -15,8 +22,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from chainflow.core.clock import Clock
+from chainflow.core.tenancy import TenantContext
 from chainflow.hub.api import EventBus
 from chainflow.storage.relational import UnitOfWork
+from chainflow.users.billing.card_subscriptions import (
+    CARD_PAYMENT,
+    CardSubscriptionService,
+    subscription_name_in,
+)
 from chainflow.users.billing.errors import (
     BillingNotConfiguredError,
     InvalidNotificationError,
@@ -42,6 +55,7 @@ from chainflow.users.billing.order_state import (
     join,
     status_from_midtrans,
 )
+from chainflow.users.billing.payment_links import stored_order_id
 from chainflow.users.billing.ports import tenant_context_for
 from chainflow.users.billing.repository import BillingLookup, OrderRepository
 from chainflow.users.billing.signature import is_valid_signature
@@ -59,6 +73,7 @@ class SignedNotification:
     status_code: str
     gross_amount: str
     transaction_status: str
+    saved_token_id: str | None = None  # a card Midtrans saved (card payments only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +85,21 @@ class NotificationOutcome:
     @property
     def changed(self) -> bool:
         return self.previous_status != self.status
+
+
+def _text(value: Any, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+def _bind(order: BillingOrder, transaction_id: str) -> bool:
+    """Record that the transaction ``transaction_id`` pays ``order``; False when another
+    transaction paid it already (this one then changes nothing)."""
+    if transaction_id in (order.order_id, order.midtrans_order_id):
+        return True
+    if order.midtrans_order_id is None or order.granted_at is None:
+        order.midtrans_order_id = transaction_id
+        return True
+    return False
 
 
 def _amount_matches(confirmed: str, stored_idr: int) -> bool:
@@ -90,12 +120,14 @@ class NotificationService:
         server_key: str,
         subscriptions: SubscriptionService,
         invoices: InvoiceService,
+        cards: CardSubscriptionService,
     ) -> None:
         self._clock = clock
         self._bus = bus
         self._server_key = server_key
         self._subscriptions = subscriptions
         self._invoices = invoices
+        self._cards = cards
 
     async def verify(self, body: Any, ip: str | None) -> SignedNotification:
         """Return the notification if Midtrans signed it; otherwise publish a security event
@@ -117,6 +149,7 @@ class NotificationService:
             status_code=body["status_code"][:8],
             gross_amount=body["gross_amount"][:32],
             transaction_status=str(body.get("transaction_status", ""))[:32],
+            saved_token_id=_text(body.get("saved_token_id"), 100),
         )
         if not is_valid_signature(
             order_id=body["order_id"],
@@ -133,8 +166,17 @@ class NotificationService:
         return notification
 
     async def tenant_of(self, uow: UnitOfWork, order_id: str) -> str:
-        """Return the tenant of ``order_id`` (a ``system=True`` unit of work)."""
-        tenant_id = await BillingLookup(uow.session).tenant_of_order(order_id)
+        """Return the tenant of the order the transaction ``order_id`` pays (a
+        ``system=True`` unit of work): an order's own id, a Payment Link purchase's id (its
+        link's order), a transaction bound to an order before, or a card subscription's
+        charge (the tenant of the subscription named in it)."""
+        lookup = BillingLookup(uow.session)
+        tenant_id = await lookup.tenant_of_order(stored_order_id(order_id))
+        if tenant_id is None:
+            tenant_id = await lookup.tenant_of_transaction(order_id)
+        name = subscription_name_in(order_id)
+        if tenant_id is None and name is not None:
+            tenant_id = await lookup.tenant_of_card_subscription(name)
         if tenant_id is None:
             raise OrderNotFoundError(f"expected the id of a stored order; received {order_id!r}")
         return tenant_id
@@ -151,12 +193,10 @@ class NotificationService:
         of that move: the plan granted on payment, taken back on cancel or full refund, an
         invoice per paid order. A repeat, or a status below the order's, changes nothing."""
         tenant = tenant_context_for(tenant_id)
-        order = await OrderRepository(uow.session, tenant).by_order_id(
-            notification.order_id, lock=True
-        )
+        order = await self._order_paid_by(uow, tenant, notification.order_id)
         if order is None:
             raise OrderNotFoundError(f"expected a stored order; {notification.order_id!r} is not")
-        if confirmed.order_id != order.order_id or not _amount_matches(
+        if confirmed.order_id != notification.order_id or not _amount_matches(
             confirmed.gross_amount, order.gross_amount_idr
         ):
             await self._reject(notification, "payment_mismatch", ip)
@@ -167,6 +207,11 @@ class NotificationService:
             )
         previous = OrderStatus(order.status)
         observed = status_from_midtrans(confirmed.transaction_status, confirmed.fraud_status)
+        if not _bind(order, notification.order_id):
+            if observed is not None and is_granting(observed):
+                # Money moved that no order accounts for: a superadmin must look at it.
+                await self._reject(notification, "paid_by_another_transaction", ip)
+            return NotificationOutcome(order.order_id, previous.value, previous.value)
         status = previous if observed is None else join(previous, observed)
         if status == previous:
             return NotificationOutcome(order.order_id, previous.value, previous.value)
@@ -180,6 +225,9 @@ class NotificationService:
             await self._subscriptions.grant(uow, order)
             await self._mark_overage_billed(uow, tenant_id, order)
             await self._invoices.issue(uow, order)
+            token = confirmed.saved_token_id or notification.saved_token_id
+            if confirmed.payment_type == CARD_PAYMENT and token:
+                await self._cards.remember_card(uow, tenant, token)
         if status in REVOKING and order.granted_at is not None and order.revoked_at is None:
             await self._subscriptions.revoke(uow, order)
         event = OrderStatusChanged(
@@ -206,6 +254,19 @@ class NotificationService:
             )
             publish_after_commit(uow, self._bus, payment_failed_topic(), failed)
         return NotificationOutcome(order.order_id, previous.value, status.value)
+
+    async def _order_paid_by(
+        self, uow: UnitOfWork, tenant: TenantContext, transaction_id: str
+    ) -> BillingOrder | None:
+        """Return (locked) the tenant's order the Midtrans transaction pays, or None."""
+        repository = OrderRepository(uow.session, tenant)
+        order = await repository.by_order_id(stored_order_id(transaction_id), lock=True)
+        if order is None:
+            order = await repository.by_midtrans_order_id(transaction_id, lock=True)
+        name = subscription_name_in(transaction_id)
+        if order is None and name is not None:
+            order = await self._cards.charged_order(uow, tenant, name)
+        return order
 
     async def _mark_overage_billed(
         self, uow: UnitOfWork, tenant_id: str, order: BillingOrder

@@ -31,9 +31,10 @@ from chainflow.users.billing.errors import (
     OrderNotFoundError,
     PlanNotPurchasableError,
 )
-from chainflow.users.billing.midtrans import SnapTransaction
+from chainflow.users.billing.midtrans import PaymentLink, SnapTransaction
 from chainflow.users.billing.models import BillingOrder, Subscription
 from chainflow.users.billing.order_state import OrderStatus, join
+from chainflow.users.billing.plan_prices import PlanPriceService
 from chainflow.users.billing.plans import (
     PLANS,
     TIER_RANK,
@@ -85,6 +86,12 @@ class OrderView:
     paid_at: datetime | None
     kind: str
     credit_idr: int
+    midtrans_order_id: str | None = None
+
+    @property
+    def transaction_id(self) -> str:
+        """The id Midtrans knows the paying transaction by (for status and refunds)."""
+        return self.midtrans_order_id or self.order_id
 
 
 def order_view(row: BillingOrder) -> OrderView:
@@ -107,17 +114,22 @@ def order_view(row: BillingOrder) -> OrderView:
         paid_at=row.paid_at,
         kind=row.kind,
         credit_idr=row.credit_idr,
+        midtrans_order_id=row.midtrans_order_id,
     )
 
 
 def snap_payload(
     order: OrderView, row_items: list[Any], customer: dict[str, Any]
 ) -> dict[str, Any]:
-    """Return the body of Snap's ``POST /transactions`` for ``order``."""
+    """Return the body of Snap's ``POST /transactions`` for ``order``. A card payer may
+    save the card (``save_card``, kept per tenant by ``user_id``): its ``saved_token_id``
+    lets the tenant renew by card (``card_subscriptions``)."""
     return {
         "transaction_details": {"order_id": order.order_id, "gross_amount": order.gross_amount_idr},
         "item_details": row_items,
         "customer_details": customer,
+        "credit_card": {"secure": True, "save_card": True},
+        "user_id": order.tenant_id,
     }
 
 
@@ -131,8 +143,10 @@ class OrderService:
         customer_of: CustomerLookup,
         ppn_rate_percent: Decimal,
         finish_url: str,
+        prices: PlanPriceService,
     ) -> None:
         self._clock = clock
+        self._prices = prices
         self._customer_of = customer_of
         self._rate = ppn_rate_percent
         self._finish_url = finish_url
@@ -147,6 +161,7 @@ class OrderService:
     ) -> tuple[OrderView, dict[str, Any]]:
         """Store a new order for the caller's tenant; return it and its Snap request body."""
         plan, period = plan_named(raw_plan), period_named(raw_period)
+        plan = await self._prices.effective_plan(uow, plan)
         if not plan.is_paid:
             paid = ", ".join(code for code, p in PLANS.items() if p.is_paid)
             raise PlanNotPurchasableError(
@@ -191,7 +206,9 @@ class OrderService:
         extras: tuple[LineItem, ...],
     ) -> tuple[OrderView, dict[str, Any]]:
         """Store the renewal order of ``subscription`` (made by the sweep before the period
-        ends), billed to its last payer, with ``extras`` (Enterprise overage)."""
+        ends), billed to its last payer, with ``extras`` (Enterprise overage), at the
+        plan's price in force now."""
+        plan = await self._prices.effective_plan(uow, plan)
         priced = quote(plan, period, self._rate, extras=extras)
         customer = dict(subscription.customer_details or {})
         draft = _Draft(
@@ -241,6 +258,15 @@ class OrderService:
         """Store Snap's token and URL; the order now awaits payment."""
         row = await self._locked(uow, tenant, order_id)
         row.snap_token, row.redirect_url = snap.token, snap.redirect_url
+        row.status = join(OrderStatus(row.status), OrderStatus.PENDING).value
+        return order_view(row)
+
+    async def record_payment_link(
+        self, uow: UnitOfWork, tenant: TenantContext, order_id: str, link: PaymentLink
+    ) -> OrderView:
+        """Store a Payment Link's URL as the order's payment page; it now awaits payment."""
+        row = await self._locked(uow, tenant, order_id)
+        row.redirect_url = link.payment_url
         row.status = join(OrderStatus(row.status), OrderStatus.PENDING).value
         return order_view(row)
 

@@ -1,6 +1,9 @@
 """Refunds by superadmins through the Midtrans Core API, applied like a notification.
 
-The refund call (``POST {core}/{order_id}/refund``) spans no transaction. Midtrans then
+The refund call (``POST {core}/{id}/refund``) spans no transaction. It names the
+transaction as Midtrans knows it: the order's id for a Snap payment, the purchase id
+(``<order_id>-<suffix>``) for a Payment Link, the charge's id for a card subscription,
+as the webhook stored them (``OrderView.transaction_id``). Midtrans then
 reports ``refund`` or ``partial_refund``; the order moves by that confirmed status through
 ``NotificationService.apply`` (a full refund takes the plan's period back), so a later
 notification of the same refund changes nothing. Each refund is audited.
@@ -65,10 +68,11 @@ class RefundService:
             raise RefundRefusedError(
                 f"expected a refund of 1 to {order.gross_amount_idr} rupiah; received {amount}"
             )
-        await self._midtrans.refund(order_id, "RF-" + new_id(), amount, reason)
-        confirmed = await self._midtrans.transaction_status(order_id)
+        transaction_id = order.transaction_id
+        await self._midtrans.refund(transaction_id, "RF-" + new_id(), amount, reason)
+        confirmed = await self._midtrans.transaction_status(transaction_id)
         notification = SignedNotification(
-            order_id=order_id,
+            order_id=transaction_id,
             status_code=confirmed.status_code,
             gross_amount=confirmed.gross_amount,
             transaction_status=confirmed.transaction_status,
@@ -82,6 +86,10 @@ class RefundService:
                 tenant_id=tenant_id,
                 order_id=order_id,
                 reason=reason,
-                details={"amount_idr": amount, "status": outcome.status},
+                details={
+                    "amount_idr": amount,
+                    "status": outcome.status,
+                    "midtrans_order_id": transaction_id,
+                },
             )
         return RefundOutcome(order_id, tenant_id, amount, outcome.status)

@@ -1,11 +1,13 @@
 """Renewal orders, made by the sweep ``renewal_lead_days`` before a period ends.
 
-A renewal is a Snap order like a checkout (the tenant pays on its ``redirect_url``; the
-``users.billing.renewal_due`` event carries the URL for the notification hub's reminder).
-Midtrans card subscriptions and payment links are not used: every renewal is a new Snap
-order. It is made once per period end (``Subscription.reminded_for_end``), for the plan
-scheduled at the period end if a downgrade is, with a line per finished Enterprise period
-whose overage is not billed yet. No transaction stays open during the Snap call.
+A renewal is an order like a checkout, paid on a Midtrans Payment Link
+(``payment_links``; or a Snap page with ``CHAINFLOW_BILLING_RENEWAL_PAYMENT=snap``): its
+URL is the order's ``redirect_url``, and the ``users.billing.renewal_due`` event carries it
+for the notification hub's reminder. The payment's notification goes through the usual
+webhook and renews the subscription. It is made once per period end
+(``Subscription.reminded_for_end``), for the plan scheduled at the period end if a
+downgrade is, with a line per finished Enterprise period whose overage is not billed yet.
+No transaction stays open during the call to Midtrans.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from chainflow.users.billing.events import (
     payment_failed_topic,
     renewal_due_topic,
 )
-from chainflow.users.billing.midtrans import SnapTransaction
+from chainflow.users.billing.midtrans import PaymentLink, SnapTransaction
 from chainflow.users.billing.models import Subscription
 from chainflow.users.billing.orders import OrderService, OrderView
 from chainflow.users.billing.plans import Period, plan_named
@@ -35,6 +37,7 @@ from chainflow.users.billing.usage import (
     OVERAGE_PLAN,
     OveragePricing,
     UsageSource,
+    api_overage_line,
     overage_line,
     unbilled_periods,
 )
@@ -105,9 +108,11 @@ class RenewalService:
         lines: list[LineItem] = []
         for period in draft.unbilled:
             counts = await self._usage(draft.tenant_id, period.start, period.end)
-            line = overage_line_for(period, counts.ticks, self._overage)
-            if line is not None:
-                lines.append(line)
+            ticks = overage_line_for(period, counts.ticks, self._overage)
+            calls = api_overage_line(
+                period.order_id, period.start, counts.api_calls or 0, self._overage
+            )
+            lines.extend(line for line in (ticks, calls) if line is not None)
         return tuple(lines)
 
     async def create(
@@ -132,10 +137,20 @@ class RenewalService:
         return order, payload
 
     async def record(
-        self, uow: UnitOfWork, tenant: TenantContext, order: OrderView, snap: SnapTransaction
+        self,
+        uow: UnitOfWork,
+        tenant: TenantContext,
+        order: OrderView,
+        page: SnapTransaction | PaymentLink,
     ) -> None:
-        """Store Snap's answer and publish ``users.billing.renewal_due``."""
-        await self._orders.record_snap(uow, tenant, order.order_id, snap)
+        """Store the payment page (Snap's or a Payment Link) and publish
+        ``users.billing.renewal_due`` with its URL."""
+        if isinstance(page, PaymentLink):
+            await self._orders.record_payment_link(uow, tenant, order.order_id, page)
+            url = page.payment_url
+        else:
+            await self._orders.record_snap(uow, tenant, order.order_id, page)
+            url = page.redirect_url
         row = await SubscriptionRepository(uow.session, tenant).current()
         end = row.current_period_end if row is not None else self._clock.now()
         event = RenewalDue(
@@ -144,7 +159,7 @@ class RenewalService:
             plan=order.plan,
             period=order.period,
             gross_amount_idr=order.gross_amount_idr,
-            redirect_url=snap.redirect_url,
+            redirect_url=url,
             current_period_end_ms=ms(end),
             ts_event_ms=self._clock.now_ms(),
         )
@@ -153,7 +168,7 @@ class RenewalService:
     async def failed(
         self, uow: UnitOfWork, tenant: TenantContext, order: OrderView, reason: str
     ) -> None:
-        """Record that Snap refused the renewal and publish ``users.billing.payment_failed``."""
+        """Record that Midtrans refused the renewal and publish ``users.billing.payment_failed``."""
         view = await self._orders.mark_failed(uow, tenant, order.order_id, reason)
         event = PaymentFailed(
             tenant_id=view.tenant_id,

@@ -25,6 +25,7 @@ from chainflow.users.billing.models import (
     CouponRedemption,
     Invoice,
     InvoiceCounter,
+    PlanPriceOverride,
     Subscription,
     TierGrant,
 )
@@ -54,6 +55,16 @@ class OrderRepository(TenantRepository[BillingOrder]):
             BillingOrder.revoked_at.is_(None),
         )
         return (await self.session.execute(statement)).scalars().all()
+
+    async def by_midtrans_order_id(
+        self, midtrans_order_id: str, *, lock: bool = False
+    ) -> BillingOrder | None:
+        """Return the tenant's order paid by the Midtrans transaction ``midtrans_order_id``
+        (a Payment Link purchase or a subscription charge)."""
+        statement = self._select().where(BillingOrder.midtrans_order_id == midtrans_order_id)
+        if lock:
+            statement = statement.with_for_update()
+        return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def by_order_ids(self, order_ids: Collection[str]) -> Sequence[BillingOrder]:
         statement = self._select().where(BillingOrder.order_id.in_(list(order_ids)))
@@ -172,6 +183,22 @@ class CouponRepository(Repository[Coupon]):
         )
 
 
+class PlanPriceRepository(Repository[PlanPriceOverride]):
+    async def list_all(self) -> Sequence[PlanPriceOverride]:
+        statement = self._select().order_by(PlanPriceOverride.plan, PlanPriceOverride.period)
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def by_plan_period(
+        self, plan: str, period: str, *, lock: bool = False
+    ) -> PlanPriceOverride | None:
+        statement = self._select().where(
+            PlanPriceOverride.plan == plan, PlanPriceOverride.period == period
+        )
+        if lock:
+            statement = statement.with_for_update()
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+
 class BillingLookup:
     """Cross-tenant billing queries, in a ``system=True`` unit of work only."""
 
@@ -186,6 +213,20 @@ class BillingLookup:
     async def tenant_of_order(self, order_id: str) -> str | None:
         """Return the tenant that owns ``order_id``, or ``None``."""
         statement = select(BillingOrder.tenant_id).where(BillingOrder.order_id == order_id)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def tenant_of_transaction(self, midtrans_order_id: str) -> str | None:
+        """Return the tenant whose order a Midtrans transaction id was bound to, or ``None``."""
+        statement = select(BillingOrder.tenant_id).where(
+            BillingOrder.midtrans_order_id == midtrans_order_id
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def tenant_of_card_subscription(self, name: str) -> str | None:
+        """Return the tenant whose Midtrans card subscription is named ``name``, or ``None``."""
+        statement = select(Subscription.tenant_id).where(
+            Subscription.card_subscription_name == name
+        )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def orders(self, status: str | None, limit: int) -> Sequence[BillingOrder]:
@@ -231,7 +272,8 @@ class BillingLookup:
     async def tenants_due_for_sweep(self, now: datetime, lead: timedelta) -> list[str]:
         """Return tenants with something due by ``now``: a period, trial or grace that ended,
         a scheduled plan change, a renewal or reminder within ``lead`` of the period end not
-        yet made, or a manual grant that ran out."""
+        yet made, a manual grant that ran out, or a card subscription that may have to stop
+        (``card_subscriptions.keeps_charging`` decides)."""
         live = ("active", "trialing", "canceled")
         ended = and_(Subscription.status.in_(live), Subscription.current_period_end <= now)
         grace_over = and_(Subscription.status == "past_due", Subscription.grace_until <= now)
@@ -244,8 +286,19 @@ class BillingLookup:
                 Subscription.reminded_for_end != Subscription.current_period_end,
             ),
         )
+        stale_card = and_(
+            Subscription.card_subscription_id.is_not(None),
+            or_(
+                Subscription.auto_renew.is_(False),
+                Subscription.cancel_at_period_end.is_(True),
+                Subscription.status.not_in(("active", "past_due")),
+                Subscription.scheduled_plan.is_not(None),
+                Subscription.card_subscription_plan != Subscription.plan,
+                Subscription.card_subscription_period != Subscription.period,
+            ),
+        )
         subscriptions = select(Subscription.tenant_id).where(
-            or_(ended, grace_over, scheduled, remind)
+            or_(ended, grace_over, scheduled, remind, stale_card)
         )
         grants = select(TierGrant.tenant_id).where(TierGrant.until <= now)
         due = set((await self.session.execute(subscriptions)).scalars().all())

@@ -19,11 +19,14 @@ from chainflow.core.clock import Clock
 from chainflow.gateway.api import require_permission
 from chainflow.storage.relational import Database
 from chainflow.users.billing.admin_routes import build_billing_admin_router
+from chainflow.users.billing.card_sync import stop_stale_quietly
 from chainflow.users.billing.errors import InvalidNotificationError, PaymentGatewayError
 from chainflow.users.billing.invoice_html import render_invoice_html
-from chainflow.users.billing.plans import PLANS, Period, usd_cents
+from chainflow.users.billing.invoice_pdf import pdf_filename, render_invoice_pdf
+from chainflow.users.billing.plans import Period, Plan, usd_cents
 from chainflow.users.billing.pricing import rate_text
 from chainflow.users.billing.schemas import (
+    AutoRenewIn,
     CheckoutCreate,
     CheckoutOut,
     DowngradeIn,
@@ -42,6 +45,7 @@ from chainflow.users.billing.schemas import (
 from chainflow.users.billing.service import BillingService
 
 BillingManager = Annotated[Principal, Depends(require_permission(Permission.TENANT_MANAGE))]
+PDF_MEDIA_TYPE = "application/pdf"
 BillingReader = Annotated[Principal, Depends(require_permission(Permission.TENANT_READ))]
 
 
@@ -50,10 +54,10 @@ class InvoiceFormat(StrEnum):
     HTML = "html"
 
 
-def _plans_out(billing: BillingService) -> PlansOut:
+def _plans_out(billing: BillingService, plans: list[Plan]) -> PlansOut:
     rate = billing.settings.idr_per_usd
     items = []
-    for plan in PLANS.values():
+    for plan in plans:
         prices = {}
         for period in Period:
             idr = plan.price_idr(period)
@@ -69,9 +73,11 @@ def build_billing_router(billing: BillingService, database: Database, clock: Clo
     """Return the billing routes, to mount under ``/api/v1``."""
     router = APIRouter(tags=["billing"])
 
-    @router.get("/billing/plans", summary="Plans and prices in rupiah (USD for display)")
+    @router.get("/billing/plans", summary="Plans and prices in force now, in rupiah")
     async def list_plans() -> PlansOut:
-        return _plans_out(billing)
+        async with database.unit_of_work(system=True, read_only=True) as uow:
+            plans = await billing.prices.effective_plans(uow)
+        return _plans_out(billing, plans)
 
     @router.post(
         "/billing/checkout",
@@ -125,6 +131,8 @@ def build_billing_router(billing: BillingService, database: Database, clock: Clo
         confirmed = await billing.midtrans.transaction_status(notification.order_id)
         async with database.unit_of_work(system=True) as uow:
             outcome = await billing.notifications.apply(uow, tenant_id, notification, confirmed, ip)
+        if outcome.changed:
+            await stop_stale_quietly(database, billing, tenant_id)
         return NotificationAck(
             order_id=outcome.order_id, status=outcome.status, changed=outcome.changed
         )
@@ -158,8 +166,8 @@ def build_billing_router(billing: BillingService, database: Database, clock: Clo
     )
     async def cancel_subscription(principal: BillingManager) -> SubscriptionOut:
         async with database.unit_of_work(principal.tenant) as uow:
-            view = await billing.subscriptions.cancel(uow, principal.tenant_id)
-        return SubscriptionOut.model_validate(view, from_attributes=True)
+            await billing.subscriptions.cancel(uow, principal.tenant_id)
+        return await _after_change(principal)
 
     @router.get("/billing/invoices", summary="The tenant's invoices, newest first")
     async def list_invoices(principal: BillingManager) -> InvoicesOut:
@@ -167,6 +175,24 @@ def build_billing_router(billing: BillingService, database: Database, clock: Clo
             invoices = await billing.invoices.list_invoices(uow, principal.tenant)
         return InvoicesOut(
             items=[InvoiceOut.model_validate(i, from_attributes=True) for i in invoices]
+        )
+
+    @router.get(
+        "/billing/invoices/{invoice_id}.pdf",
+        summary="One invoice as a PDF document",
+        response_class=Response,
+        responses={
+            200: {"content": {PDF_MEDIA_TYPE: {}}},
+            404: {"description": "No invoice of the tenant has this id"},
+        },
+    )
+    async def get_invoice_pdf(invoice_id: str, principal: BillingManager) -> Response:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
+            invoice = await billing.invoices.get(uow, principal.tenant, invoice_id)
+        document = render_invoice_pdf(invoice, seller=billing.settings.invoice_seller)
+        disposition = f'inline; filename="{pdf_filename(invoice)}"'
+        return Response(
+            document, media_type=PDF_MEDIA_TYPE, headers={"Content-Disposition": disposition}
         )
 
     @router.get(
@@ -187,7 +213,8 @@ def build_billing_router(billing: BillingService, database: Database, clock: Clo
             output_format is None and "text/html" in request.headers.get("accept", "")
         )
         if wants_html:
-            return Response(render_invoice_html(invoice), media_type="text/html; charset=utf-8")
+            page = render_invoice_html(invoice, seller=billing.settings.invoice_seller)
+            return Response(page, media_type="text/html; charset=utf-8")
         return InvoiceOut.model_validate(invoice, from_attributes=True)
 
     @router.post(
@@ -211,9 +238,29 @@ def build_billing_router(billing: BillingService, database: Database, clock: Clo
     )
     async def downgrade(body: DowngradeIn, principal: BillingManager) -> SubscriptionOut:
         async with database.unit_of_work(principal.tenant) as uow:
-            view = await billing.subscriptions.schedule_downgrade(
+            await billing.subscriptions.schedule_downgrade(
                 uow, principal.tenant_id, body.plan, body.period
             )
+        return await _after_change(principal)
+
+    @router.put(
+        "/billing/subscription/auto-renew",
+        summary="Renew by charging the card saved at a card payment (a Midtrans subscription)",
+        responses={
+            404: {"description": "The tenant has no active subscription"},
+            409: {"description": "No card was saved at a card payment (no_saved_card)"},
+        },
+    )
+    async def set_auto_renew(body: AutoRenewIn, principal: BillingManager) -> SubscriptionOut:
+        async with database.unit_of_work(principal.tenant) as uow:
+            await billing.cards.set_auto_renew(uow, principal.tenant_id, body.enabled)
+        return await _after_change(principal)
+
+    async def _after_change(principal: Principal) -> SubscriptionOut:
+        """Stop a card subscription the change made stale; answer the subscription."""
+        await stop_stale_quietly(database, billing, principal.tenant_id)
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
+            view = await billing.subscriptions.get(uow, principal.tenant_id)
         return SubscriptionOut.model_validate(view, from_attributes=True)
 
     @router.get("/billing/usage", summary="Metered usage in the current billing period")

@@ -61,6 +61,11 @@ class OrderOut(BaseModel):
     paid_at: datetime | None
     kind: str = Field(description="new, upgrade (with a proration credit) or renewal")
     credit_idr: int
+    midtrans_order_id: str | None = Field(
+        default=None,
+        description="the paying Midtrans transaction, when not order_id: a Payment Link "
+        "purchase or a card subscription's charge",
+    )
 
 
 class OrdersOut(BaseModel):
@@ -82,6 +87,21 @@ class SubscriptionOut(BaseModel):
     scheduled_period: str | None
     scheduled_at: datetime | None
     renewal_order_id: str | None = Field(description="the renewal order awaiting payment")
+    auto_renew: bool = Field(
+        default=False, description="renewals are charged to the saved card (PUT .../auto-renew)"
+    )
+    card_saved: bool = Field(
+        default=False, description="a card payment saved a card (its Midtrans token only)"
+    )
+    card_subscription_active: bool = Field(
+        default=False, description="a Midtrans subscription charges the card each period"
+    )
+
+
+class AutoRenewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool
 
 
 class TrialIn(BaseModel):
@@ -107,10 +127,16 @@ class UsageOut(BaseModel):
     messages: int
     backtests: int
     model_trainings: int
-    api_calls: int | None = Field(description="not metered yet: null")
+    api_calls: int | None = Field(
+        description="authenticated API calls (flushed every 10 s; null without metering)"
+    )
     included_ticks: int | None = Field(description="Enterprise only")
     overage_ticks: int
-    overage_idr: int = Field(description="the overage price so far, billed on the next renewal")
+    included_api_calls: int | None = Field(description="Enterprise only")
+    overage_api_calls: int
+    overage_idr: int = Field(
+        description="the overage price (ticks and API calls) so far, billed on the next renewal"
+    )
 
 
 class InvoiceLineOut(BaseModel):

@@ -13,6 +13,7 @@ from chainflow.hub.api import EventBus
 from chainflow.storage.relational import Database
 from chainflow.users.billing.admin_reports import AdminReports
 from chainflow.users.billing.audit import AuditTrail
+from chainflow.users.billing.card_subscriptions import CardSubscriptionService
 from chainflow.users.billing.coupons import CouponService
 from chainflow.users.billing.grants import GrantService
 from chainflow.users.billing.invoices import InvoiceService
@@ -20,6 +21,7 @@ from chainflow.users.billing.lifecycle import SubscriptionClock
 from chainflow.users.billing.midtrans import MidtransClient
 from chainflow.users.billing.notifications import NotificationService
 from chainflow.users.billing.orders import OrderService
+from chainflow.users.billing.plan_prices import PlanPriceService
 from chainflow.users.billing.ports import CustomerLookup, TierChanger, TierReader
 from chainflow.users.billing.refunds import RefundService
 from chainflow.users.billing.renewals import RenewalService
@@ -46,8 +48,10 @@ class BillingService:
     grants: GrantService
     refunds: RefundService
     audit: AuditTrail
+    prices: PlanPriceService
     reports: AdminReports
     usage: UsageReporter
+    cards: CardSubscriptionService
 
 
 def build_billing_service(
@@ -82,23 +86,29 @@ def build_billing_service(
     overage = OveragePricing(
         included_ticks=settings.enterprise_included_ticks,
         idr_per_million_ticks=settings.enterprise_overage_idr_per_million_ticks,
+        included_api_calls=settings.enterprise_included_api_calls,
+        idr_per_million_api_calls=settings.enterprise_overage_idr_per_million_api_calls,
     )
     invoices = InvoiceService(clock=clock, bus=bus)
     midtrans = MidtransClient(settings, http)
+    audit = AuditTrail(clock)
+    prices = PlanPriceService(clock=clock, audit=audit)
     orders = OrderService(
         clock=clock,
         customer_of=customer_of,
         ppn_rate_percent=settings.ppn_rate_percent,
         finish_url=settings.finish_url,
+        prices=prices,
     )
+    cards = CardSubscriptionService(clock=clock)
     notifications = NotificationService(
         clock=clock,
         bus=bus,
         server_key=settings.server_key.get_secret_value(),
         subscriptions=subscriptions,
         invoices=invoices,
+        cards=cards,
     )
-    audit = AuditTrail(clock)
     return BillingService(
         settings=settings,
         midtrans=midtrans,
@@ -125,6 +135,8 @@ def build_billing_service(
             audit=audit,
         ),
         audit=audit,
-        reports=AdminReports(clock),
+        prices=prices,
+        reports=AdminReports(clock, prices=prices),
         usage=UsageReporter(clock=clock, usage=usage, overage=overage),
+        cards=cards,
     )

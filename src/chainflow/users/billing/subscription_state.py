@@ -57,6 +57,9 @@ class SubscriptionView:
     scheduled_period: str | None
     scheduled_at: datetime | None
     renewal_order_id: str | None
+    auto_renew: bool
+    card_saved: bool
+    card_subscription_active: bool
 
 
 def view_of(row: Subscription) -> SubscriptionView:
@@ -73,6 +76,9 @@ def view_of(row: Subscription) -> SubscriptionView:
         scheduled_period=row.scheduled_period,
         scheduled_at=row.scheduled_at,
         renewal_order_id=row.renewal_order_id,
+        auto_renew=bool(row.auto_renew),
+        card_saved=row.card_token_id is not None,
+        card_subscription_active=row.card_subscription_id is not None,
     )
 
 

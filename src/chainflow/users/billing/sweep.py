@@ -3,19 +3,25 @@ the renewal orders that are due.
 
 Run periodically by the users service (``CHAINFLOW_BILLING_SWEEP_INTERVAL_S``) and on
 demand by a superadmin (``POST /api/v1/admin/billing/sweep``). Each tenant is swept in its
-own transactions, so one failure does not hold back the others; a renewal's Snap call runs
-between two transactions, never inside one.
+own transactions, so one failure does not hold back the others; a renewal's call to
+Midtrans (a card subscription, a Payment Link, or a Snap page) runs between two
+transactions, never inside one. A card subscription that must stop charging (the tenant
+canceled, changed plan, opted out or expired) is disabled here too (``card_sync``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from chainflow.core.clock import Clock
 from chainflow.core.logging import get_logger
 from chainflow.storage.relational import Database
+from chainflow.users.billing.card_sync import renew_by_card, stop_stale_quietly
 from chainflow.users.billing.errors import PaymentGatewayError
+from chainflow.users.billing.midtrans import PaymentLink, SnapTransaction
+from chainflow.users.billing.payment_links import payment_link_payload
 from chainflow.users.billing.ports import tenant_context_for
 from chainflow.users.billing.repository import BillingLookup
 from chainflow.users.billing.service import BillingService
@@ -45,7 +51,8 @@ async def sweep_subscriptions(
                 status = await billing.lifecycle.sweep(uow, tenant_id)
             if status is not None:
                 changed[tenant_id] = status
-            order_id = await renew(database, billing, tenant_id)
+            await stop_stale_quietly(database, billing, tenant_id)
+            order_id = await renew(database, billing, tenant_id, clock)
         except Exception as e:
             log.error("billing_sweep_failed", tenant_id=tenant_id, error=type(e).__name__)
             continue
@@ -54,8 +61,11 @@ async def sweep_subscriptions(
     return SweepResult(visited=len(due), changed=changed, renewals=renewals)
 
 
-async def renew(database: Database, billing: BillingService, tenant_id: str) -> str | None:
-    """Make the tenant's renewal order if one is due; return its id."""
+async def renew(
+    database: Database, billing: BillingService, tenant_id: str, clock: Clock
+) -> str | None:
+    """Make the tenant's renewal order if one is due, charged to the saved card of a tenant
+    that opted in, else on a payment page; return its id."""
     async with database.unit_of_work(system=True, read_only=True) as uow:
         draft = await billing.renewals.due(uow, tenant_id)
     if draft is None:
@@ -66,16 +76,35 @@ async def renew(database: Database, billing: BillingService, tenant_id: str) -> 
     if made is None:
         return None
     order, payload = made
+    if await renew_by_card(database, billing, tenant_id, order):
+        return order.order_id
     tenant = tenant_context_for(tenant_id)
     try:
-        snap = await billing.midtrans.create_snap_transaction(payload)
+        page = await _payment_page(billing, clock, order.plan, order.period, payload)
     except PaymentGatewayError as e:
         async with database.unit_of_work(system=True) as uow:
             await billing.renewals.failed(uow, tenant, order, e.message)
         return order.order_id
     async with database.unit_of_work(system=True) as uow:
-        await billing.renewals.record(uow, tenant, order, snap)
+        await billing.renewals.record(uow, tenant, order, page)
     return order.order_id
+
+
+async def _payment_page(
+    billing: BillingService, clock: Clock, plan: str, period: str, payload: dict[str, Any]
+) -> SnapTransaction | PaymentLink:
+    """Ask Midtrans for the renewal's payment page: a Payment Link open until the grace
+    period ends, or a Snap page (``renewal_payment``)."""
+    settings = billing.settings
+    if settings.renewal_payment == "snap":
+        return await billing.midtrans.create_snap_transaction(payload)
+    link = payment_link_payload(
+        payload,
+        title=f"ChainFlow {plan} ({period}) renewal",
+        now=clock.now(),
+        valid_days=settings.renewal_lead_days + settings.grace_period_days,
+    )
+    return await billing.midtrans.create_payment_link(link)
 
 
 async def run_sweeps(

@@ -1,15 +1,16 @@
 """Usage per billing period, from metering, and the Enterprise overage priced from it.
 
 The counts come from an injected ``UsageSource`` (the composition root reads the bridge's
-``usage`` table for ticks and messages, and counts backtest jobs and trained model
-versions). The bridge meters per UTC day: the day a period starts on counts in that period
-and not in the one before.
-API calls are not metered yet: ``api_calls`` is ``None``.
+``usage`` table for ticks and messages, the gateway's ``api_usage`` table for authenticated
+API calls, and counts backtest jobs and trained model versions). Ticks and API calls are
+metered per UTC day: the day a period starts on counts in that period and not in the one
+before.
 
-Enterprise includes ``enterprise_included_ticks`` per period; ticks above it cost
-``enterprise_overage_idr_per_million_ticks`` per million, rounded up to the rupiah, billed
-on the next renewal order (one line per finished period, never twice: the period's order
-records the order that billed it, ``overage_billed_by``).
+Enterprise includes ``enterprise_included_ticks`` and ``enterprise_included_api_calls`` per
+period; above them, ticks cost ``enterprise_overage_idr_per_million_ticks`` and API calls
+``enterprise_overage_idr_per_million_api_calls`` per million, each rounded up to the
+rupiah, billed on the next renewal order (a line per finished period and metric, never
+twice: the period's order records the order that billed it, ``overage_billed_by``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from chainflow.users.billing.pricing import LineItem
 
 OVERAGE_PLAN = "enterprise"
 OVERAGE_ITEM_PREFIX = "overage-"
+API_OVERAGE_ITEM_PREFIX = "overage-api-"
 TICKS_PER_UNIT = 1_000_000
+CALLS_PER_UNIT = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,8 @@ class UsageSource(Protocol):
 class OveragePricing:
     included_ticks: int
     idr_per_million_ticks: int
+    included_api_calls: int = 0
+    idr_per_million_api_calls: int = 0
 
     def ticks_over(self, ticks: int) -> int:
         return max(0, ticks - self.included_ticks)
@@ -55,6 +60,14 @@ class OveragePricing:
         """Return the overage price of ``ticks`` used in a period (rounded up)."""
         over = self.ticks_over(ticks)
         return -(-over * self.idr_per_million_ticks // TICKS_PER_UNIT)
+
+    def api_calls_over(self, calls: int) -> int:
+        return max(0, calls - self.included_api_calls)
+
+    def api_calls_price_idr(self, calls: int) -> int:
+        """Return the overage price of ``calls`` made in a period (rounded up)."""
+        over = self.api_calls_over(calls)
+        return -(-over * self.idr_per_million_api_calls // CALLS_PER_UNIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +121,27 @@ def overage_line(
     return LineItem(id=OVERAGE_ITEM_PREFIX + order_id, name=name, price=price)
 
 
+def api_overage_line(
+    order_id: str, start: datetime, calls: int, pricing: OveragePricing
+) -> LineItem | None:
+    """Return the API-call overage line of the period ``order_id`` paid for (from
+    ``start``), or None when its ``calls`` are within the allowance."""
+    price = pricing.api_calls_price_idr(calls)
+    if price <= 0:
+        return None
+    over = pricing.api_calls_over(calls)
+    name = f"Overage {over:,} API calls from {start:%Y-%m-%d}"  # Midtrans: at most 50 chars
+    return LineItem(id=API_OVERAGE_ITEM_PREFIX + order_id, name=name, price=price)
+
+
 def billed_period_order_ids(order: BillingOrder) -> list[str]:
     """Return the ids of the orders whose overage ``order`` bills (from its lines)."""
-    return [
-        str(item["id"])[len(OVERAGE_ITEM_PREFIX) :]
-        for item in order.item_details
-        if str(item.get("id", "")).startswith(OVERAGE_ITEM_PREFIX)
-    ]
+    billed: list[str] = []
+    for item in order.item_details:
+        item_id = str(item.get("id", ""))
+        for prefix in (API_OVERAGE_ITEM_PREFIX, OVERAGE_ITEM_PREFIX):
+            if item_id.startswith(prefix):
+                if item_id[len(prefix) :] not in billed:
+                    billed.append(item_id[len(prefix) :])
+                break
+    return billed

@@ -1,5 +1,5 @@
 """``GET /api/v1/billing/usage``: the tenant's metered usage in its current period, and for
-Enterprise the ticks above the allowance with their price so far."""
+Enterprise the ticks and API calls above the allowances with their price so far."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ class UsageView:
     api_calls: int | None
     included_ticks: int | None
     overage_ticks: int
+    included_api_calls: int | None
+    overage_api_calls: int
     overage_idr: int
 
 
@@ -57,6 +59,8 @@ class UsageReporter:
             )
         counts = await self._usage(tenant_id, period.start, period.end)
         enterprise = period.plan == OVERAGE_PLAN
+        pricing, calls = self._overage, counts.api_calls or 0
+        overage_idr = pricing.price_idr(counts.ticks) + pricing.api_calls_price_idr(calls)
         return UsageView(
             plan=period.plan,
             period_start=period.start,
@@ -66,7 +70,9 @@ class UsageReporter:
             backtests=counts.backtests,
             model_trainings=counts.model_trainings,
             api_calls=counts.api_calls,
-            included_ticks=self._overage.included_ticks if enterprise else None,
-            overage_ticks=self._overage.ticks_over(counts.ticks) if enterprise else 0,
-            overage_idr=self._overage.price_idr(counts.ticks) if enterprise else 0,
+            included_ticks=pricing.included_ticks if enterprise else None,
+            overage_ticks=pricing.ticks_over(counts.ticks) if enterprise else 0,
+            included_api_calls=pricing.included_api_calls if enterprise else None,
+            overage_api_calls=pricing.api_calls_over(calls) if enterprise else 0,
+            overage_idr=overage_idr if enterprise else 0,
         )

@@ -105,7 +105,7 @@ def build_users_service(
         sign_in=sign_in,
         sessions=sessions,
         throttle=throttle,
-        api_keys=ApiKeyService(clock=clock, invalidation=invalidation),
+        api_keys=ApiKeyService(clock=clock, invalidation=invalidation, bus=bus),
         team=TeamService(
             clock=clock,
             bus=bus,

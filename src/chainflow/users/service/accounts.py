@@ -16,9 +16,11 @@ from chainflow.storage.relational import UnitOfWork
 from chainflow.users.errors import UserNotFoundError
 from chainflow.users.events import (
     DuplicateRegistrationAttempted,
+    PasswordChanged,
     PasswordResetRequested,
     VerificationRequested,
     duplicate_registration_attempted_topic,
+    password_changed_topic,
     password_reset_requested_topic,
     publish_after_commit,
     verification_requested_topic,
@@ -41,7 +43,7 @@ from chainflow.users.service.context import (
     tenant_context_for,
 )
 from chainflow.users.service.one_time_tokens import IssuedToken, OneTimeTokens, TokenPurpose
-from chainflow.users.service.sessions import SessionService
+from chainflow.users.service.sessions import ClientInfo, SessionService
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,9 +227,14 @@ class AccountService:
         return NewPassword(password, await self._passwords.hash(password))
 
     async def confirm_password_reset(
-        self, uow: UnitOfWork, token: str, new_password: NewPassword
+        self,
+        uow: UnitOfWork,
+        token: str,
+        new_password: NewPassword,
+        client: ClientInfo | None = None,
     ) -> None:
-        """Redeem a reset token, set the new password and sign the user out everywhere."""
+        """Redeem a reset token, set the new password and sign the user out everywhere;
+        the owner is told after the commit (a security notice)."""
         user = await self._one_time_tokens.redeem(uow, token, TokenPurpose.RESET)
         require_strong_password(new_password.password, user.email)
         user.password_hash = new_password.password_hash
@@ -236,6 +243,16 @@ class AccountService:
             # verification token would.
             user.email_verified_at = self._clock.now()
         await self._sessions.revoke_all(uow, user)
+        event = PasswordChanged(
+            user_id=user.id,
+            tenant_id=user.tenant_id,
+            email=user.email,
+            locale=user.locale,
+            ip=client.ip if client is not None else None,
+            user_agent=client.user_agent if client is not None else None,
+            ts_event_ms=self._clock.now_ms(),
+        )
+        publish_after_commit(uow, self._bus, password_changed_topic(), event)
 
     async def get_profile(self, uow: UnitOfWork, principal: Principal) -> Profile:
         """Return the caller's profile with their tenant's tier and limits."""

@@ -6,6 +6,7 @@ the request, and the routes admit superadmins only (``require_superadmin``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -39,6 +40,7 @@ from chainflow.users.service.context import (
 from chainflow.users.service.one_time_tokens import IssuedToken
 
 _QUOTA_FIELDS = tuple(f.name for f in fields(TierLimits) if f.name != "features")
+_SHARE_FIELDS = ("cpu_share",)  # fractions (of one core), not counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +63,9 @@ def parse_tier(raw: str) -> Tier:
 
 
 def validated_overrides(raw: dict[str, Any]) -> dict[str, Any]:
-    """Return ``raw`` as storable limit overrides: quota names with whole numbers >= 0, and
-    ``features`` as a list of known features. Raise ``InvalidLimitOverridesError``."""
+    """Return ``raw`` as storable limit overrides: quota names with whole numbers >= 0,
+    ``cpu_share`` a number >= 0 (0: unmetered), and ``features`` as a list of known
+    features. Raise ``InvalidLimitOverridesError``."""
     problems: list[str] = []
     clean: dict[str, Any] = {}
     for name, value in sorted(raw.items()):
@@ -74,6 +77,16 @@ def validated_overrides(raw: dict[str, Any]) -> dict[str, Any]:
                 )
             else:
                 clean[name] = sorted(set(value))
+        elif name in _SHARE_FIELDS:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                problems.append(f"{name} must be a finite number >= 0; received {value!r}")
+            else:
+                clean[name] = float(value)
         elif name in _QUOTA_FIELDS:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 problems.append(f"{name} must be a whole number >= 0; received {value!r}")

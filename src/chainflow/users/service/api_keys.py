@@ -14,6 +14,7 @@ from datetime import datetime
 from chainflow.core.auth import ROLE_SCOPES, Permission, Principal, Scope
 from chainflow.core.clock import Clock
 from chainflow.core.tokens import generate_api_key, hash_api_key
+from chainflow.hub.api import EventBus
 from chainflow.storage.relational import UnitOfWork
 from chainflow.users.api import ApiKeyId
 from chainflow.users.errors import (
@@ -22,6 +23,7 @@ from chainflow.users.errors import (
     InvalidScopeError,
     ScopeNotAllowedError,
 )
+from chainflow.users.events import ApiKeyCreated, api_key_created_topic, publish_after_commit
 from chainflow.users.models import ApiKey
 from chainflow.users.repository import ApiKeyRepository
 from chainflow.users.service.context import PrincipalCacheInvalidation, require_session
@@ -84,9 +86,16 @@ def _summary(row: ApiKey) -> ApiKeySummary:
 class ApiKeyService:
     """Tenant members with ``api_keys:manage`` manage their keys; tenant managers see all."""
 
-    def __init__(self, *, clock: Clock, invalidation: PrincipalCacheInvalidation) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        invalidation: PrincipalCacheInvalidation,
+        bus: EventBus | None = None,
+    ) -> None:
         self._clock = clock
         self._invalidation = invalidation
+        self._bus = bus
 
     async def create(
         self, uow: UnitOfWork, principal: Principal, name: str, scopes: Sequence[str]
@@ -118,6 +127,16 @@ class ApiKeyService:
                 created_at=self._clock.now(),
             )
         )
+        if self._bus is not None:  # a security notice to the creator, without the key
+            event = ApiKeyCreated(
+                user_id=principal.user_id,
+                tenant_id=principal.tenant_id,
+                api_key_id=row.id,
+                name=row.name,
+                scopes=tuple(s.value for s in wanted),
+                ts_event_ms=self._clock.now_ms(),
+            )
+            publish_after_commit(uow, self._bus, api_key_created_topic(), event)
         return CreatedApiKey(key=key, summary=_summary(row))
 
     async def list_keys(self, uow: UnitOfWork, principal: Principal) -> list[ApiKeySummary]:

@@ -30,7 +30,14 @@ from chainflow.users.errors import (
     InvalidCredentialsError,
     InvalidEmailError,
 )
-from chainflow.users.events import SignInLocked, publish_now, sign_in_locked_topic
+from chainflow.users.events import (
+    SignedIn,
+    SignInLocked,
+    publish_after_commit,
+    publish_now,
+    sign_in_locked_topic,
+    signed_in_topic,
+)
 from chainflow.users.identity import normalize_email
 from chainflow.users.passwords import Argon2PasswordHasher
 from chainflow.users.repository import CrossTenantLookup, TenantRecordRepository
@@ -179,7 +186,18 @@ class SignInService:
             raise AccountDisabledError(ACCOUNT_DISABLED_MESSAGE)
         if verified.new_password_hash is not None:
             user.password_hash = verified.new_password_hash
-        return await self._sessions.open_session(uow, user, tenant, verified.client)
+        pair = await self._sessions.open_session(uow, user, tenant, verified.client)
+        event = SignedIn(
+            user_id=user.id,
+            tenant_id=user.tenant_id,
+            email=user.email,
+            locale=user.locale,
+            ip=verified.client.ip,
+            user_agent=verified.client.user_agent,
+            ts_event_ms=self._clock.now_ms(),
+        )
+        publish_after_commit(uow, self._bus, signed_in_topic(), event)  # new-address alerts
+        return pair
 
     async def _tell_owner_of_lock(
         self, account: AccountSnapshot, lock: Lock, client: ClientInfo

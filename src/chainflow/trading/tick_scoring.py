@@ -1,0 +1,145 @@
+"""Scoring one key's tick on the forming bar: features preview, model, strategy, sizing.
+
+The tick hot path (``trading.tick_path``) calls ``TickScorer.score`` once per key and
+round, at the key's last tick: the forming bar is previewed on the key's committed
+features (``FeatureEngine.preview``, the state put back), the tenant's production model
+scores it, the strategy of the key previews its decision (one hysteresis with the bar-close
+signals) and the decision is sized at the tick's ask (buy) or bid (sell) with the forming
+bar's ATR on the paper account, then risk-checked (``signal_risk``). A key whose state is
+being built, a missing model, a halted account or features still warming answer ``hold``
+with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+
+from chainflow.bridge.api import TicksAccepted
+from chainflow.core.state_undo import StateRecord
+from chainflow.features.api import BarValues
+from chainflow.ml.api import ServedModel, ServedModels, no_model_reason
+from chainflow.trading.decision import Decision, DecisionInput, TradingPreferences
+from chainflow.trading.paper_desk import PaperDesk
+from chainflow.trading.signal_risk import CheckedSignal, size_and_check
+from chainflow.trading.signal_sizing import SizingPolicy
+from chainflow.trading.strategy import ModelStrategy, StrategyContext
+from chainflow.trading.tick_signal import TickSignal
+from chainflow.trading.tick_state import KeyState, TickPathStats, regime_fields
+
+StrategyFor = Callable[[str, str, str], Awaitable[tuple[ModelStrategy, TradingPreferences]]]
+WARMING_REASON = (
+    "warming: this symbol's state is being built from its stored bars; "
+    "the model answers from the first tick after it is ready"
+)
+
+
+class TickScorer:
+    """The signal of a key at a tick; see the module doc."""
+
+    def __init__(
+        self,
+        *,
+        models: ServedModels | None,
+        desk: PaperDesk,
+        strategy_for: StrategyFor,
+        policy: SizingPolicy,
+        stats: TickPathStats,
+    ) -> None:
+        self._models = models
+        self._anomaly_z = models.anomaly_z if models is not None else math.inf
+        self._desk = desk
+        self._strategy_for = strategy_for
+        self._policy = policy
+        self.stats = stats
+
+    async def score(
+        self,
+        event: TicksAccepted,
+        state: KeyState | None,
+        model: ServedModel | None,
+        *,
+        bid: float,
+        ask: float,
+    ) -> TickSignal:
+        """Return the signal of the key now (a ``hold`` with the reason when it cannot)."""
+        symbol = event.symbol
+        if model is None:
+            name = self._models.model_name if self._models is not None else "fx-default"
+            return TickSignal.hold(symbol, no_model_reason(name), "")
+        ref = model.version.ref
+        if state is None:
+            self.stats.warming += 1
+            return TickSignal.hold(symbol, WARMING_REASON, ref)
+        if state.forming is None:
+            return TickSignal.hold(symbol, "no forming bar yet", ref)
+        halted = self._desk.halted(event.tenant_id)
+        if halted is not None:
+            return TickSignal.hold(symbol, f"circuit breaker tripped: {halted}", ref)
+        bar = state.forming.values()
+        vector = state.pipeline.engine.preview(bar)
+        inputs = np.stack([*state.closed, vector]) if model.bundle.window > 1 else vector
+        if len(state.closed) + 1 < model.bundle.window or not np.all(np.isfinite(inputs)):
+            self.stats.warming_up += 1
+            needed = state.pipeline.feature_set.warmup_bars - state.pipeline.engine.count
+            reason = f"features warming up ({max(needed, 1)} more closed bars needed)"
+            return TickSignal.hold(symbol, reason, ref)
+        output = model.bundle.predict(inputs[np.newaxis])
+        anomaly_score = model.anomaly_score(state.pipeline.feature_set.names, vector)
+        regime = state.pipeline.regime
+        p = [float(x) for x in output.probabilities[0]]
+        decision_input = DecisionInput(
+            symbol=event.symbol,
+            ts=bar.ts,
+            probabilities=(p[0], p[1], p[2]),
+            model=model.version.ref,
+            expected_volatility=float(output.volatility[0]),
+            momentum=float(output.momentum[0]),
+            anomaly=anomaly_score is not None and anomaly_score > self._anomaly_z,
+            **regime_fields(regime),
+        )
+        strategy, preferences = await self._strategy_for(
+            event.tenant_id, event.symbol, state.timeframe.value
+        )
+        decision = strategy.preview(StrategyContext(decision_input))
+        sized = self.size(event.tenant_id, decision, state, bar, preferences, bid=bid, ask=ask)
+        self.stats.scored += 1
+        return TickSignal(
+            symbol,
+            sized.action,
+            round(decision.confidence, 6),
+            sized.size,
+            sized.stop_loss,
+            sized.take_profit,
+            decision.model,
+            (*decision.reasons, *sized.reasons),
+        )
+
+    def size(
+        self,
+        tenant_id: str,
+        decision: Decision,
+        state: KeyState,
+        bar: BarValues,
+        preferences: TradingPreferences,
+        *,
+        bid: float,
+        ask: float,
+    ) -> CheckedSignal:
+        """Size at the tick's price with the forming bar's ATR, then the risk check."""
+        record = StateRecord([state.atr])
+        try:
+            atr = state.atr.update_bar(bar.high, bar.low, bar.close)
+        finally:
+            record.restore()
+        return size_and_check(
+            decision,
+            entry=ask if decision.action == "buy" else bid,
+            atr=atr if math.isfinite(atr) else None,
+            policy=self._policy,
+            preferences=preferences,
+            account=self._desk.snapshot_of(tenant_id),
+            breaker=self._desk.book(tenant_id).breaker,
+        )
