@@ -89,6 +89,7 @@ class Connection:
     first_ms: float | None = None  # its client latency
     first_sent: float | None = None  # when seq 1 was sent (perf counter)
     model_at: float | None = None  # first signal scored by a model (perf counter)
+    scored: set[str] = field(default_factory=set)  # symbols the model has answered
     _turn: int = 0
     _counts: dict[str, int] = field(default_factory=dict)
     _last_ts: dict[str, int] = field(default_factory=dict)
@@ -155,6 +156,9 @@ def _on_signal(conn: Connection, frame: dict[str, Any], now: float) -> None:
     conn.first_signal.set()
     if frame.get("model") and conn.model_at is None:
         conn.model_at = now
+    reasons = frame.get("reasons") or [""]
+    if not str(reasons[0]).startswith(NOT_SCORED):
+        conn.scored.add(str(frame.get("symbol")))
     if seq == 1 and sent is not None:
         conn.first_frame, conn.first_ms = frame, (now - sent) * 1000
     if seq in conn.measured and sent is not None:
@@ -192,6 +196,11 @@ async def drain(conn: Connection, timeout_s: float = DRAIN_S) -> None:
         await asyncio.sleep(0.05)
 
 
+# A signal with one of these reasons was not scored by the model (state still building).
+NOT_SCORED = ("warming", "features warming up", "no forming bar")
+WARM_MAX_S = 900.0  # a steady scenario waits this long at most for every state to be built
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """A warm terminal's run: ``warm_ticks`` closed-loop ticks before ``go``, then ``rate``
@@ -217,6 +226,12 @@ async def warm_terminal(
         await ws.send(conn.hello(plan.hello_symbols))
         reader = asyncio.create_task(read_frames(ws, conn))
         for _ in range(plan.warm_ticks):  # closed loop until the symbols' features are warm
+            conn.first_signal.clear()
+            await ws.send(conn.send_now(conn.next_tick(), measure=False))
+            await asyncio.wait_for(conn.first_signal.wait(), WAIT_SIGNAL_S)
+        deadline = time.perf_counter() + WARM_MAX_S
+        while conn.scored != set(conn.symbols) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.25)  # the states are being built: a tick now and then
             conn.first_signal.clear()
             await ws.send(conn.send_now(conn.next_tick(), measure=False))
             await asyncio.wait_for(conn.first_signal.wait(), WAIT_SIGNAL_S)

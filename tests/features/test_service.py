@@ -19,7 +19,12 @@ import pytest
 
 from chainflow.bridge.bar_table import persist_bars
 from chainflow.bridge.bars import AggregatedBar
-from chainflow.bridge.events import BarPublished, bars_topic
+from chainflow.bridge.events import (
+    BarPublished,
+    SymbolsDeclared,
+    bars_topic,
+    symbols_declared_topic,
+)
 from chainflow.core.clock import WallClock
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
@@ -282,6 +287,46 @@ class TestRevisions:
         assert json.dumps(live.snapshot(), sort_keys=True) == json.dumps(
             again.snapshot(), sort_keys=True
         )
+
+
+class TestWarm:
+    async def test_a_declared_symbol_is_built_before_its_first_bar_then_continues_cheaply(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        data = make_ohlcv(320, seed=21)
+        bars = [aggregated(data, i) for i in range(320)]
+        await persist_bars(store, TENANT, bars[:300])
+        service = make_service(store, bus)
+        await service.start()  # subscribes to the terminals' hellos
+        declared = SymbolsDeclared(TENANT, "conn", (SYMBOL,), 0)
+        await bus.publish(symbols_declared_topic(TENANT), declared.to_json())
+        for _ in range(500):
+            if service.pipeline(TENANT, SYMBOL, TF) is not None:
+                break
+            await asyncio.sleep(0.01)
+        await service.stop()
+        warm = service.pipeline(TENANT, SYMBOL, TF)
+        assert warm is not None and warm.last_ts == bars[299].ts
+        assert service.stats.rebuilds == 1
+        # The bridge closes the last stored bar again (it continues it), then new bars.
+        await service.on_bar(published(bars[299]))
+        await feed(service, store, bars[300:])
+        assert (service.stats.rebuilds, service.stats.redone_bars) == (1, 1)
+        reference = make_service(store, bus)
+        await reference.on_bar(published(bars[-1]))
+        again = reference.pipeline(TENANT, SYMBOL, TF)
+        live = service.pipeline(TENANT, SYMBOL, TF)
+        assert live is not None and again is not None
+        assert json.dumps(live.snapshot(), sort_keys=True) == json.dumps(
+            again.snapshot(), sort_keys=True
+        )
+
+    async def test_a_symbol_without_stored_bars_is_left_for_its_first_bar(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        service = make_service(store, bus)
+        assert await service.warm(TENANT, ["NOBARS"]) == 0
+        assert service.pipeline(TENANT, "NOBARS", TF) is None
 
 
 class TestLastBarAgain:

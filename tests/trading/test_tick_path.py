@@ -22,7 +22,14 @@ import numpy as np
 import pytest
 
 from chainflow.bridge.bar_table import persist_bars
-from chainflow.bridge.events import BarPublished, TicksAccepted, bars_topic, ticks_topic
+from chainflow.bridge.events import (
+    BarPublished,
+    SymbolsDeclared,
+    TicksAccepted,
+    bars_topic,
+    symbols_declared_topic,
+    ticks_topic,
+)
 from chainflow.core.ids import TenantId
 from chainflow.core.settings import MlSettings
 from chainflow.features.api import feature_matrix, get_feature_set
@@ -215,6 +222,27 @@ class TestColdKeys:
         await until(frames, 2)
         assert frames[1]["seq"] == 2 and not frames[1]["reasons"][0].startswith("warming")
         assert frames[1]["model"] == "fx-default@1"
+
+    async def test_a_terminal_hello_builds_its_symbols_before_their_first_tick(
+        self, kernel: Kernel, tmp_path: Path
+    ) -> None:
+        await train_and_promote(kernel, tmp_path / "home", {})
+        data = await stored_market(kernel, 400)
+        frames = await frames_of(kernel, TENANT, "hello")
+        forming_ts = int(data.ts_ms[-1]) + TF.milliseconds
+        declared = SymbolsDeclared(TENANT, "hello", (SYMBOL,), forming_ts)
+        await kernel.infra.bus.publish(symbols_declared_topic(TENANT), declared.to_json())
+        assert kernel.trading is not None
+        tick_path = kernel.trading.tick_path
+        for _ in range(1000):
+            if (TENANT, SYMBOL) in tick_path._keys:
+                break
+            await asyncio.sleep(0.01)
+        close = float(data.close[-1])
+        await send_ticks(kernel, tick_rows(forming_ts, [close]), connection="hello")
+        await until(frames, 1)
+        assert not frames[0]["reasons"][0].startswith("warming")
+        assert tick_path.stats.warming == 0
 
     async def test_bars_published_while_building_are_applied_to_the_new_state(
         self, kernel: Kernel, tmp_path: Path

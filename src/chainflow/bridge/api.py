@@ -18,14 +18,17 @@ from chainflow.bridge.events import (
     BarPublished,
     ConnectionChanged,
     ExecutionReported,
+    SymbolsDeclared,
     TickRow,
     TicksAccepted,
     all_bars,
     all_connections,
     all_market_events,
+    all_symbols_declared,
     bars_topic,
     connections_topic,
     market_event_kind,
+    symbols_declared_topic,
 )
 
 # --- tick validation (bridge.tick_message, bridge.symbols, bridge.validation) --------------
@@ -51,8 +54,11 @@ __all__ = [
     "market_event_kind",
     # MT5 connections opened and closed (bridge.events)
     "ConnectionChanged",
+    "SymbolsDeclared",
     "all_connections",
+    "all_symbols_declared",
     "connections_topic",
+    "symbols_declared_topic",
     "read_bar_file",
     "read_bars",
     # bar files (bridge.bar_files): the one reader of --data files

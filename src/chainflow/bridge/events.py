@@ -43,9 +43,11 @@ def all_market_events() -> str:
 
 
 def market_event_kind(subject: str) -> str | None:
-    """Return ``"ticks"``, ``"bars"`` or ``"executions"`` for a ``bridge.>`` subject."""
+    """Return ``"ticks"``, ``"bars"``, ``"executions"`` or ``"hello"`` for a ``bridge.>``
+    subject."""
     parts = subject.split(".", 2)
-    if len(parts) == 3 and parts[0] == "bridge" and parts[1] in ("ticks", "bars", "executions"):
+    kinds = ("ticks", "bars", "executions", "hello")
+    if len(parts) == 3 and parts[0] == "bridge" and parts[1] in kinds:
         return parts[1]
     return None
 
@@ -186,6 +188,47 @@ class ConnectionChanged(Event):
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict()).encode()
+
+
+def symbols_declared_topic(tenant_id: str) -> str:
+    """Return ``bridge.hello.<tenant>``: a terminal named the symbols it streams."""
+    return topic("bridge", "hello", tokens=(tenant_id,))
+
+
+def all_symbols_declared() -> str:
+    """Return the wildcard subject of every tenant's terminal hellos."""
+    return topic("bridge", "hello") + ".*"
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolsDeclared(Event):
+    """A terminal's ``hello`` named the (canonical) symbols it will stream, so that their
+    state can be built before their first tick; ``ts`` is the server time, epoch ms."""
+
+    tenant_id: str
+    connection: str
+    symbols: tuple[str, ...]
+    ts: int
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict()).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> SymbolsDeclared:
+        """Parse a published hello; raise ``ValueError`` for anything else."""
+        try:
+            raw: dict[str, Any] = json.loads(data)
+            symbols = raw["symbols"]
+            if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
+                raise TypeError("symbols must be a list of strings")
+            return cls(
+                tenant_id=str(raw["tenant_id"]),
+                connection=str(raw["connection"]),
+                symbols=tuple(symbols),
+                ts=int(raw["ts"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"expected a symbols hello; received {data[:200]!r}: {exc}") from exc
 
 
 def aliases_changed_topic(tenant_id: str) -> str:

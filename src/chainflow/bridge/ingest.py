@@ -26,10 +26,12 @@ from chainflow.bridge.bars import AggregatedBar, BarRevised
 from chainflow.bridge.events import (
     BarPublished,
     ExecutionReported,
+    SymbolsDeclared,
     TickRow,
     TicksAccepted,
     bars_topic,
     executions_topic,
+    symbols_declared_topic,
     ticks_topic,
 )
 from chainflow.bridge.ingest_protocol import (
@@ -142,7 +144,7 @@ class IngestSession:
                 )
             return await self._ingest(batch.items)
         if kind == "hello":
-            return self._hello(message)
+            return await self._hello(message)
         if kind == "execution":
             return await self._execution(message)
         received = repr(kind[:40]) if isinstance(kind, str) else describe_value(kind)
@@ -172,12 +174,24 @@ class IngestSession:
         self._feed.stats["executions"] += 1
         return []
 
-    def _hello(self, message: dict[str, Any]) -> list[Frame]:
+    async def _hello(self, message: dict[str, Any]) -> list[Frame]:
+        """Take the connection's signal mode and symbols; announce the symbols (canonical
+        names), so that their state is built before their first tick."""
         hello = validate_message(HelloMessage, message)
         if isinstance(hello, Rejection):
             return [rejected_frame(hello)]
         self.signals_mode = hello.signals or "on_change"
         self.symbols = tuple(s.strip().upper() for s in hello.symbols or ())
+        if self.symbols:
+            normalize = self._feed.validator.normalize_symbol
+            declared = SymbolsDeclared(
+                tenant_id=self._principal.tenant_id,
+                connection=self.connection_id,
+                symbols=tuple(dict.fromkeys(normalize(s) for s in self.symbols)),
+                ts=self._clock.now_ms(),
+            )
+            tenant = self._principal.tenant_id
+            await self._bus.publish(symbols_declared_topic(tenant), declared.to_json())
         return [{"type": "hello", "signals": self.signals_mode, "symbols": list(self.symbols)}]
 
     async def _ingest(self, items: Sequence[Any]) -> list[Frame]:

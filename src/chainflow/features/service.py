@@ -21,20 +21,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chainflow.bridge.api import AggregatedBar, BarPublished, all_bars, read_bars
+from chainflow.bridge.api import (
+    AggregatedBar,
+    BarPublished,
+    SymbolsDeclared,
+    all_bars,
+    all_symbols_declared,
+    read_bars,
+)
 from chainflow.core.clock import Clock
 from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
 from chainflow.core.python_lane import run_python
 from chainflow.core.settings import FeaturesSettings
-from chainflow.features.cross_asset_live import TenantCrossAsset
+from chainflow.features.cross_asset_feed import CrossAssetFeed
 from chainflow.features.deferred_rebuilds import DeferredRebuilds
 from chainflow.features.engine import BarValues
 from chainflow.features.events import (
     FeaturesComputed,
     RegimeChanged,
-    correlation_topic,
     features_topic,
     finite_or_none,
     regime_topic,
@@ -92,23 +98,83 @@ class FeaturesService:
         self._pipelines: dict[Key, SymbolPipeline] = {}
         self._locks: dict[Key, asyncio.Lock] = {}
         self._undo: dict[Key, dict[str, Any]] = {}  # each pipeline's state before its last bar
-        self._cross: dict[tuple[str, Timeframe], TenantCrossAsset] = {}
-        self._cross_locks: dict[tuple[str, Timeframe], asyncio.Lock] = {}
+        self._cross = CrossAssetFeed(bus=bus, store=store, settings=settings)
         self._subscription: Subscription | None = None
         self.stats = FeaturesStats()
         self._deferred: DeferredRebuilds[Key] = DeferredRebuilds(self._rebuild_since)
+        self._hellos: Subscription | None = None
+        self._warming: set[asyncio.Task[int]] = set()
 
     async def start(self) -> None:
         await self._store.ensure_table(self._table)
         self._subscription = await self._bus.subscribe(
             all_bars(), self.on_message, durable=DURABLE_NAME
         )
+        self._hellos = await self._bus.subscribe(all_symbols_declared(), self.on_hello)
+
+    async def on_hello(self, message: BusMessage) -> None:
+        """A terminal named its symbols: build their pipelines now, in the background."""
+        try:
+            declared = SymbolsDeclared.from_json(message.data)
+        except ValueError as exc:
+            self.stats.rejected_messages += 1
+            log.warning("features_bad_hello_message", error=str(exc))
+            return
+        task = asyncio.create_task(self.warm(declared.tenant_id, declared.symbols))
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
+
+    async def warm(self, tenant_id: str, symbols: Sequence[str]) -> int:
+        """Build the pipelines of ``symbols`` in every timeframe from their stored bars,
+        before their first bar arrives; return how many were built.
+
+        Each replays the stored bars (one replay at a time in the process) and keeps the
+        state from before the last one, so that the bridge closing that bar again (it
+        continues the stored bars) is a cheap redo, not a rebuild.
+        """
+        built = 0
+        for symbol in symbols:
+            for timeframe in sorted(self._timeframes, key=lambda tf: tf.milliseconds):
+                key: Key = (tenant_id, symbol, timeframe)
+                async with self._locks.setdefault(key, asyncio.Lock()):
+                    if key in self._pipelines:
+                        continue
+                    built += await self._warm_key(key)
+        return built
+
+    async def _warm_key(self, key: Key) -> int:
+        tenant, symbol, timeframe = key
+        pipeline = SymbolPipeline(self.feature_set, timeframe, self._regime_config)
+        count = max(self.settings.replay_bars, pipeline.replay_bars_needed)
+        history = await read_bars(
+            self._store, TenantId(tenant), symbol, timeframe, end_ms=LATEST, count=count
+        )
+        if not history:
+            return 0
+        self.stats.rejected_bars += await run_python(lambda: _replay(pipeline, history[:-1]))
+        undo = pipeline.snapshot()
+        try:
+            pipeline.update(_values_of(history[-1]))
+        except ValueError:
+            self.stats.rejected_bars += 1
+            return 0
+        self._pipelines[key] = pipeline
+        self._undo[key] = undo
+        self.stats.rebuilds += 1
+        self.stats.replayed_bars += len(history)
+        return 1
 
     async def stop(self) -> None:
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None
         await self._deferred.stop()
+        if self._hellos is not None:
+            await self._hellos.unsubscribe()
+            self._hellos = None
+        for task in list(self._warming):
+            task.cancel()
+        await asyncio.gather(*self._warming, return_exceptions=True)
 
     def pipeline(self, tenant_id: str, symbol: str, timeframe: Timeframe) -> SymbolPipeline | None:
         """Return the live pipeline of a key, if this process holds one."""
@@ -162,7 +228,8 @@ class FeaturesService:
                 return []
             await self._emit(key, outputs, revised=bar.revised or len(outputs) > 1)
         try:
-            await self._update_cross_asset(bar, timeframe)
+            if await self._cross.update(bar, timeframe):
+                self.stats.correlation_updates += 1
         except Exception as exc:  # the bar's own vectors are stored and published already
             self.stats.correlation_failures += 1
             log.error("features_correlation_failed", symbol=bar.symbol, error=repr(exc))
@@ -182,44 +249,6 @@ class FeaturesService:
             bar = revised[-1]
             outputs = await self._rebuild(key, bar)
             await self._emit(key, outputs, revised=True)
-
-    async def _update_cross_asset(self, bar: BarPublished, timeframe: Timeframe) -> None:
-        """Feed the tenant's live correlation; publish it after each complete row."""
-        cross_key = (bar.tenant_id, timeframe)
-        async with self._cross_locks.setdefault(cross_key, asyncio.Lock()):
-            cross = self._cross.get(cross_key)
-            if cross is None:
-                cross = self._cross[cross_key] = TenantCrossAsset(
-                    bar.tenant_id,
-                    timeframe.value,
-                    self.settings.correlation_window,
-                    self.settings.correlation_max_symbols,
-                )
-            if cross.wants(bar.symbol) or (bar.revised and bar.symbol in cross.symbols):
-                symbols = sorted({*cross.symbols, bar.symbol})
-                count = 2 * cross.window + 2
-                closes = {
-                    s: await self._stored_closes(bar.tenant_id, s, timeframe, count)
-                    for s in symbols
-                }
-                cross.rebuild(symbols, closes)
-                event = cross.event()
-            else:
-                event = cross.update(bar.symbol, bar.ts, bar.close)
-            if event is not None:
-                self.stats.correlation_updates += 1
-                await self._bus.publish(
-                    correlation_topic(bar.tenant_id, timeframe.value), event.to_json()
-                )
-
-    async def _stored_closes(
-        self, tenant_id: str, symbol: str, timeframe: Timeframe, count: int
-    ) -> list[tuple[int, float]]:
-        """Return ``(ts, close)`` of the latest ``count`` stored bars of one symbol."""
-        bars = await read_bars(
-            self._store, TenantId(tenant_id), symbol, timeframe, end_ms=LATEST, count=count
-        )
-        return [(b.ts, b.close) for b in bars]
 
     def _redo_last(self, key: Key, pipeline: SymbolPipeline, bar: BarPublished) -> PipelineOutput:
         """The last bar again (revised by a late tick, or redelivered): restore the state

@@ -40,10 +40,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from chainflow.bridge.api import (
     BarPublished,
     ExecutionReported,
+    SymbolsDeclared,
     TicksAccepted,
     all_market_events,
     market_event_kind,
@@ -143,6 +145,9 @@ class TickPath:
             elif kind == "executions":
                 execution = ExecutionReported.from_json(message.data)
                 self._desk.on_execution(execution.tenant_id, execution.fields)
+            elif kind == "hello":
+                declared = SymbolsDeclared.from_json(message.data)
+                await self.prewarm(declared.tenant_id, declared.symbols, declared.ts)
         except ValueError as exc:
             self.stats.bad_messages += 1
             log.warning("tick_path_bad_message", subject=message.subject, error=str(exc))
@@ -156,8 +161,9 @@ class TickPath:
         state = self._keys.get((tenant_id, symbol))
         return regime_label(state.pipeline.regime) if state is not None else None
 
-    async def warm(self, tenant_id: str, symbols: list[str], first_ts: int) -> None:
-        """Build the states of ``symbols`` now (before their first tick at ``first_ts``)."""
+    async def prewarm(self, tenant_id: str, symbols: Sequence[str], first_ts: int) -> None:
+        """Start building the states of ``symbols`` (a terminal's ``hello`` named them)
+        from the bars stored before ``first_ts``; their first ticks then find them ready."""
         if self._models is None:
             return
         model = await self._models.resolve(tenant_id)
@@ -167,6 +173,10 @@ class TickPath:
             key = (tenant_id, symbol)
             if self._keys.get(key) is None:
                 self._warmup.start(key, first_ts, model)
+
+    async def warm(self, tenant_id: str, symbols: Sequence[str], first_ts: int) -> None:
+        """Build the states of ``symbols`` now (before their first tick at ``first_ts``)."""
+        await self.prewarm(tenant_id, symbols, first_ts)
         for symbol in symbols:
             await self._warmup.wait((tenant_id, symbol))
 
