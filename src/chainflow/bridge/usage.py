@@ -7,14 +7,12 @@ the sum of its rows, so processes and restarts simply add rows.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections import defaultdict
 from dataclasses import dataclass
 
 from chainflow.core.clock import Clock
 from chainflow.core.ids import TenantId
-from chainflow.core.logging import get_logger
+from chainflow.core.periodic import Periodic
 from chainflow.storage.api import ColumnSpec, ColumnType, TableSpec, TimeSeriesStore
 
 DAY_MS = 86_400_000
@@ -24,7 +22,6 @@ USAGE_TABLE = TableSpec(
     "usage",
     (ColumnSpec("ticks", ColumnType.INT64), ColumnSpec("messages", ColumnType.INT64)),
 )
-log = get_logger("chainflow.bridge.usage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +38,7 @@ class UsageMeter:
         self._store = store
         self._clock = clock
         self._pending: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = Periodic("bridge.flush_usage", FLUSH_INTERVAL_S, self.flush)
 
     def record(self, tenant_id: str, *, ticks: int, messages: int) -> None:
         day = self._clock.now_ms() // DAY_MS * DAY_MS
@@ -81,20 +78,8 @@ class UsageMeter:
 
     async def start(self) -> None:
         await self._store.ensure_table(USAGE_TABLE)
-        self._task = asyncio.create_task(self._flush_forever(), name="bridge.flush_usage")
+        self._flusher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._flusher.stop()
         await self.flush()
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL_S)
-            try:
-                await self.flush()
-            except Exception as e:  # keep metering; the counts of this round are logged
-                log.error("usage_flush_failed", error=f"{type(e).__name__}: {e}")

@@ -11,14 +11,12 @@ lost (at most one interval's worth), the price of keeping the database off the r
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections import defaultdict
 
 from chainflow.core.auth import Principal
 from chainflow.core.clock import Clock
 from chainflow.core.ids import TenantId
-from chainflow.core.logging import get_logger
+from chainflow.core.periodic import Periodic
 from chainflow.gateway.rate_limit import RateLimiter, RateLimitState
 from chainflow.storage.api import Cache, ColumnSpec, ColumnType, TableSpec, TimeSeriesStore
 
@@ -26,7 +24,6 @@ DAY_MS = 86_400_000
 FLUSH_INTERVAL_S = 10.0
 ALL_ROUTES = "*"  # the table's symbol column: calls are counted per tenant, not per route
 API_USAGE_TABLE = TableSpec("api_usage", (ColumnSpec("calls", ColumnType.INT64),))
-log = get_logger("chainflow.gateway.api_metering")
 
 
 class ApiCallMeter:
@@ -41,17 +38,16 @@ class ApiCallMeter:
     ) -> None:
         self._store = store
         self._clock = clock
-        self._interval_s = interval_s
         self._pending: defaultdict[tuple[str, int], int] = defaultdict(int)
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = Periodic("gateway.flush_api_calls", interval_s, self.flush)
         self._stopped = False
 
     def record(self, tenant_id: str) -> None:
         """Count one call of ``tenant_id`` today (UTC)."""
         day = self._clock.now_ms() // DAY_MS * DAY_MS
         self._pending[(tenant_id, day)] += 1
-        if self._task is None and not self._stopped:
-            self._task = asyncio.create_task(self._flush_forever(), name="gateway.flush_api_calls")
+        if not self._flusher.running and not self._stopped:
+            self._flusher.start()
 
     @property
     def pending(self) -> int:
@@ -73,20 +69,8 @@ class ApiCallMeter:
     async def stop(self) -> None:
         """Stop the flush task and flush what is left."""
         self._stopped = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._flusher.stop()
         await self.flush()
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.flush()
-            except Exception as e:  # keep metering; this round's counts are lost and logged
-                log.error("api_call_flush_failed", error=f"{type(e).__name__}: {e}")
 
 
 async def count_api_calls(
