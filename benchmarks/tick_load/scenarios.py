@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 from websockets.asyncio.client import connect
 
 from tick_load.clients import (
@@ -55,8 +56,13 @@ async def run_warm(
     conns: Sequence[Connection],
     plans: Sequence[Schedule],
     on_go: Callable[[float], Awaitable[Any]] | None = None,
+    metrics_url: str | None = None,
 ) -> tuple[float, float, Any]:
-    """Run warm terminals together; return (clock start, generator CPU %, ``on_go``'s result)."""
+    """Run warm terminals together; return (clock start, generator CPU %, ``on_go``'s result).
+
+    With ``metrics_url``, start only once the server's background state builds are done
+    (its features rebuild counter unchanged for ``QUIET_S``): a steady-state measurement.
+    """
     clock = {"ready": 0.0, "start": 0.0}
     go = asyncio.Event()
     tasks = [
@@ -64,6 +70,8 @@ async def run_warm(
         for u, c, p in zip(urls, conns, plans, strict=True)
     ]
     await start_together(tasks, clock)
+    if metrics_url is not None:
+        await until_quiet(metrics_url)
     clock["start"] = time.perf_counter() + 0.5
     side = asyncio.create_task(on_go(clock["start"])) if on_go is not None else None
     go.set()
@@ -163,6 +171,32 @@ def aligned_origin(now_ms: int, args: argparse.Namespace) -> tuple[int, int]:
     return hour, hour - int((args.warmup_seconds + lead) * speed * 1000)
 
 
+QUIET_S = 5.0
+
+
+async def until_quiet(metrics_url: str, max_s: float = 900.0) -> float:
+    """Wait until ``chainflow_features_rebuilds_total`` stops changing; return the wait."""
+    began = time.perf_counter()
+    last, since = None, time.perf_counter()
+    async with httpx.AsyncClient(timeout=30) as http:
+        while time.perf_counter() - began < max_s:
+            text = (await http.get(metrics_url)).text
+            value = next(
+                (
+                    line.split()[-1]
+                    for line in text.splitlines()
+                    if line.startswith("chainflow_features_rebuilds_total")
+                ),
+                None,
+            )
+            if value != last:
+                last, since = value, time.perf_counter()
+            elif time.perf_counter() - since >= QUIET_S:
+                break
+            await asyncio.sleep(0.5)
+    return time.perf_counter() - began
+
+
 def run_aligned(entry: str, args: argparse.Namespace) -> dict[str, Any]:
     n, per = args.tenants, args.symbols_per_tenant
     symbols = [tuple(SOURCES[(k + j) % len(SOURCES)] for j in range(per)) for k in range(n)]
@@ -191,7 +225,10 @@ def run_aligned(entry: str, args: argparse.Namespace) -> dict[str, Any]:
             clock.start(start)
             return await server_cpu(ready.pid, [(start + warmup, start + warmup + seconds)])
 
-        start, generator_cpu, cpu = asyncio.run(run_warm(urls, conns, plans, on_go))
+        metrics = f"http://127.0.0.1:{ready.port}/metrics"
+        warm_began = time.perf_counter()
+        start, generator_cpu, cpu = asyncio.run(run_warm(urls, conns, plans, on_go, metrics))
+        warm_s = start - warm_began
     measure_ms = origin + int(warmup * args.time_speed * 1000)
     closes = boundaries(
         measure_ms, measure_ms + int(seconds * args.time_speed * 1000), args.time_speed
@@ -207,6 +244,8 @@ def run_aligned(entry: str, args: argparse.Namespace) -> dict[str, Any]:
         "target_rate": args.rate,
         "time_speed": args.time_speed,
         "hour_crossed_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime(hour / 1000)),
+        # every key's state built from its stored bars (its terminal's hello) before measuring
+        "state_build_s": round(warm_s, 1),
         "bar_boundaries": closes,
         **latency_figures(samples, t0),
         "bar_close_seconds_client_latency_ms": percentiles(

@@ -359,6 +359,22 @@ class TestExactlyOnce:
             bars = await reopened.ohlcv(tenant, SYMBOL, timeframe, 0, FAR_END)
             assert bars == reference_bars(ticks, timeframe, 0, FAR_END)
 
+    async def test_a_loaded_watermark_makes_live_ticks_known_new_and_resends_still_caught(
+        self, open_store: OpenStore, tenant: TenantId
+    ) -> None:
+        ticks = make_ticks(300)
+        first = await open_store()
+        await first.append_ticks(tenant, ticks[:200])
+        await first.close()
+        reopened = await open_store()
+        assert reopened.stored_tick_watermark(tenant, SYMBOL) is None
+        assert await reopened.load_tick_watermark(tenant, SYMBOL) == ticks[199].ts
+        assert await reopened.load_tick_watermark(tenant, "NEVER") == -1
+        assert reopened.stored_tick_watermark(tenant, SYMBOL) == ticks[199].ts
+
+        assert await reopened.insert_ticks(tenant, ticks[150:]) == [False] * 50 + [True] * 100
+        assert await reopened.scan_ticks(tenant, SYMBOL, 0, FAR_END) == ticks
+
     async def test_late_and_repeated_ticks_within_one_call(
         self, store: TimeSeriesStore, tenant: TenantId
     ) -> None:

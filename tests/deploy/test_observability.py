@@ -70,7 +70,8 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Labels:
             add_families(kernel.metrics_registry, labels)
         finally:
             await kernel.stop()
-        # the ingest counters appear once a tick arrived: read them from the same collector
+        # the ingest counters (and ticks per tier) appear once a tick arrived: read them
+        # from the same collector
         ingest = {"ticks_stored": 1, "rejected_stale": 1, "messages": 1, "rate_limited": 0}
         registry = CollectorRegistry()
         registry.register(
@@ -79,6 +80,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Labels:
                 running_services=lambda: ("bridge",),
                 backends=lambda: {"timeseries": "duckdb"},
                 ingest_stats=lambda: ingest,
+                ticks_by_tier=lambda: {"pro": 1},
             )
         )
         add_families(registry, labels)

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 
@@ -121,6 +122,10 @@ class TestIngestTicks:
             assert 'chainflow_bridge_ticks_total{outcome="stored"} 11.0' in metrics
             assert 'chainflow_bridge_ticks_total{outcome="crossed_quote"} 1.0' in metrics
             assert 'chainflow_bridge_ticks_total{outcome="duplicate"} 1.0' in metrics
+            assert 'chainflow_bridge_ticks_by_tier_total{tier="free"} 11.0' in metrics
+            assert 'chainflow_bus_pending_messages{kind="durable"}' in metrics
+            answered = re.search(r"chainflow_tick_to_signal_seconds_count (\S+)", metrics)
+            assert answered is not None and float(answered.group(1)) >= 1.0
             assert bar_page[0]["open"] == 1.09
         with duckdb.connect(str(home / "timeseries.duckdb"), read_only=True) as db:
             rows = db.execute("SELECT symbol, count(*) FROM ticks GROUP BY symbol").fetchall()

@@ -63,7 +63,7 @@ from chainflow.bridge.ws_messages import (
 )
 from chainflow.core.auth import Principal
 from chainflow.core.clock import Clock
-from chainflow.core.ids import new_id
+from chainflow.core.ids import TenantId, new_id
 from chainflow.core.market import Tick
 from chainflow.hub.api import EventBus
 from chainflow.storage.api import Cache, TimeSeriesStore
@@ -81,6 +81,7 @@ class TenantFeed:
     ticks_per_second: int
     bars: MultiTimeframeAggregator = field(default_factory=MultiTimeframeAggregator)
     stats: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    tier: str = ""  # the tenant's tier at its latest connection (usage per tier)
 
 
 class IngestSession:
@@ -192,6 +193,8 @@ class IngestSession:
             )
             tenant = self._principal.tenant_id
             await self._bus.publish(symbols_declared_topic(tenant), declared.to_json())
+            for symbol in declared.symbols:  # their first ticks go live without a read
+                await self._store.load_tick_watermark(TenantId(tenant), symbol)
         return [{"type": "hello", "signals": self.signals_mode, "symbols": list(self.symbols)}]
 
     async def _ingest(self, items: Sequence[Any]) -> list[Frame]:

@@ -73,6 +73,7 @@ class BridgeService:
                 TenantFeed(principal.tenant_id, validator, limits.ticks_per_second),
             )
         feed.ticks_per_second = limits.ticks_per_second
+        feed.tier = principal.tier.value
         return feed
 
     async def aliases(self, tenant: TenantContext) -> dict[str, str]:
@@ -114,6 +115,14 @@ class BridgeService:
             if open_bars:
                 written += await persist_bars(self._store, TenantId(tenant_id), open_bars)
         return written
+
+    def stored_by_tier(self) -> dict[str, int]:
+        """Return the ticks stored per tenant tier (the tier at each tenant's last connection)."""
+        by_tier: dict[str, int] = {}
+        for feed in self._feeds.values():
+            tier = feed.tier or "unknown"
+            by_tier[tier] = by_tier.get(tier, 0) + feed.stats.get("ticks_stored", 0)
+        return by_tier
 
     def totals(self) -> dict[str, int]:
         """Return the counters summed over tenants (metrics stay low-cardinality)."""

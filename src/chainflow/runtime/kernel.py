@@ -157,6 +157,8 @@ class Kernel:
                 running_services=lambda: self.running_names,
                 backends=self._backend_names,
                 ingest_stats=lambda: self.bridge.totals() if self.bridge else {},
+                ticks_by_tier=lambda: self.bridge.stored_by_tier() if self.bridge else {},
+                bus_depth=self._bus_depth,
             )
         )
         for spec in self.specs:
@@ -207,6 +209,11 @@ class Kernel:
     def _timeseries_stats(self) -> dict[str, float] | None:
         stats = getattr(self.infra.timeseries, "stats", None)
         return stats() if callable(stats) else None
+
+    def _bus_depth(self) -> dict[str, int]:
+        """The bus's waiting messages when it can tell without a round trip (embedded)."""
+        depth = getattr(self.infra.bus, "depth", None)
+        return depth() if callable(depth) else {}
 
     def _backend_names(self) -> dict[str, str]:
         infra = self.infra

@@ -19,8 +19,12 @@ class BackendStatsCollector(Collector):
         running_services: Callable[[], tuple[str, ...]],
         backends: Callable[[], dict[str, str]],
         ingest_stats: Callable[[], dict[str, int]] = dict,
+        ticks_by_tier: Callable[[], dict[str, int]] = dict,
+        bus_depth: Callable[[], dict[str, int]] = dict,
     ) -> None:
         self._ingest_stats = ingest_stats
+        self._ticks_by_tier = ticks_by_tier
+        self._bus_depth = bus_depth
         self._timeseries_stats = timeseries_stats
         self._running_services = running_services
         self._backends = backends
@@ -66,6 +70,27 @@ class BackendStatsCollector(Collector):
                 family = CounterMetricFamily(f"chainflow_bridge_{name}", help_text)
                 family.add_metric([], float(ingest.get(name, 0)))
                 yield family
+        by_tier = self._ticks_by_tier()
+        if by_tier:
+            tiers = CounterMetricFamily(
+                "chainflow_bridge_ticks_by_tier",
+                "Ticks stored, by the tenant's tier.",
+                labels=["tier"],
+            )
+            for tier, value in sorted(by_tier.items()):
+                tiers.add_metric([tier], float(value))
+            yield tiers
+        depth = self._bus_depth()
+        if depth:
+            bus = GaugeMetricFamily(
+                "chainflow_bus_pending_messages",
+                "Messages waiting in this process's bus: live subscriptions' queues and "
+                "durable consumers' backlogs.",
+                labels=["kind"],
+            )
+            for kind, value in sorted(depth.items()):
+                bus.add_metric([kind], float(value))
+            yield bus
         backends = GaugeMetricFamily(
             "chainflow_backend_info",
             "The backend serving each workload.",

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from chainflow.ml.api import ServedModels, model_registry
@@ -38,6 +38,13 @@ class TradingStatsCollector(Collector):
             family = CounterMetricFamily(f"chainflow_trading_{name}", help_text)
             family.add_metric([], float(stats[name]))
             yield family
+        latency = self._service.tick_path.latency
+        histogram = HistogramMetricFamily(
+            "chainflow_tick_to_signal_seconds",
+            "Server time from a tick frame's receipt to its signal frame.",
+        )
+        histogram.add_metric([], latency.cumulative(), sum_value=latency.total_s)
+        yield histogram
 
 
 def build_trading_component(kernel: Kernel) -> ServiceComponent:

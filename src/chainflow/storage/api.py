@@ -133,6 +133,10 @@ class TimeSeriesStore(Protocol):
         """A ts no stored tick of the pair exceeds, once known to this store; else None."""
         ...
 
+    async def load_tick_watermark(self, tenant_id: TenantId, symbol: str) -> int:
+        """Read the pair's watermark now (its latest stored tick), before its first commit."""
+        ...
+
     async def scan_ticks(
         self,
         tenant_id: TenantId,

@@ -60,6 +60,7 @@ from chainflow.hub.api import BusMessage, EventBus, Subscription
 from chainflow.ml.api import ServedModel, ServedModels
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.trading.events import connection_topic
+from chainflow.trading.latency_histogram import LatencyHistogram
 from chainflow.trading.paper_desk import PaperDesk
 from chainflow.trading.signal_sizing import SizingPolicy
 from chainflow.trading.tick_bars import advance_key_state, extend_forming_bar
@@ -102,6 +103,7 @@ class TickPath:
     ) -> None:
         self._spread_window, self._spread_min_ticks = spread_window, spread_min_ticks
         self.stats = TickPathStats()
+        self.latency = LatencyHistogram()  # of every signal frame sent
         self._scorer = TickScorer(
             models=models, desk=desk, strategy_for=strategy_for, policy=policy, stats=self.stats
         )
@@ -299,9 +301,12 @@ class TickPath:
         now_us = self._clock.now_us()
         for event in events:
             latency_ms = round((now_us - event.received_us) / 1000.0, 3)
-            for frame in self._frames.frames(event, state, signal):
+            frames = self._frames.frames(event, state, signal)
+            for frame in frames:
                 frame.latency_ms = latency_ms
-                by_connection.setdefault(event.connection, []).append(frame)
+            if frames:
+                self.latency.observe(latency_ms / 1000.0, len(frames))
+                by_connection.setdefault(event.connection, []).extend(frames)
         for connection, frames in by_connection.items():
             self.stats.frames += len(frames)
             body = encode_frames(frames)

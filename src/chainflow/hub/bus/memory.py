@@ -171,6 +171,12 @@ class InProcessBus:
             },
         )
 
+    def depth(self) -> dict[str, int]:
+        """Return the messages waiting: in live subscriptions' queues, in durable backlogs."""
+        live = sum(s.pending.qsize() for s in self._subscriptions if s.durable is None)
+        durable = sum(c.backlog for c in self._durables.values())
+        return {"live": live, "durable": durable}
+
     async def publish(
         self, subject: str, data: bytes, *, headers: Mapping[str, str] | None = None
     ) -> None:

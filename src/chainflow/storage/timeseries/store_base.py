@@ -236,6 +236,23 @@ class TimeSeriesStoreBase(abc.ABC):
         """
         return self._stored_ticks.watermark(tenant_id, symbol)
 
+    async def load_tick_watermark(self, tenant_id: TenantId, symbol: str) -> int:
+        """Know (tenant, symbol)'s watermark before its first commit in this process: one
+        read of its latest stored tick, so that its first live ticks need no read."""
+        known = self._stored_ticks.watermark(tenant_id, symbol)
+        if known is not None:
+            return known
+        latest = await self.scan(
+            TICKS_TABLE.name,
+            tenant_id=tenant_id,
+            symbol=symbol,
+            start_ms=0,
+            end_ms=INT64_MAX,
+            limit=1,
+            descending=True,
+        )
+        return self._stored_ticks.prime(tenant_id, symbol, int(latest[0]["ts"]) if latest else None)
+
     async def scan_ticks(
         self,
         tenant_id: TenantId,

@@ -64,6 +64,14 @@ class StoredTickIndex:
         """Return a ts no stored tick of the pair exceeds, once known (after a commit)."""
         return self._watermarks.get((tenant_id, symbol))
 
+    def prime(self, tenant_id: str, symbol: str, latest_ts: int | None) -> int:
+        """Set the pair's watermark from the latest stored ``ts`` (read by the caller), unless
+        a commit set one first; return the watermark. ``None``: nothing stored, so every
+        tick is later than -1."""
+        return self._watermarks.setdefault(
+            (tenant_id, symbol), -1 if latest_ts is None else latest_ts
+        )
+
     def committed(self, rows: Sequence[EncodedRow], mask: Sequence[bool]) -> None:
         """Advance the watermarks past the rows of ``mask`` now durable."""
         watermarks = self._watermarks
