@@ -233,3 +233,21 @@ async def _score_count(kernel: Kernel, symbol: str) -> int:
         SCORES_TABLE.name, tenant_id=TenantId(TENANT), symbol=symbol, start_ms=0, end_ms=2**62
     )
     return len(rows)
+
+
+async def test_a_promotion_is_picked_up_in_the_background(kernel: Kernel, tmp_path: Path) -> None:
+    """The hot path never waits on the registry for a tenant it already serves."""
+    assert kernel.ml is not None
+    models = kernel.ml.models
+    await train_and_promote(kernel, tmp_path / "home", {})
+    models.forget()
+    first = await models.resolve(TENANT)
+    assert first is not None and first.version.version == 1
+
+    await train_and_promote(kernel, tmp_path / "home", {})  # version 2 promoted
+    await asyncio.sleep(0.02)  # past refresh_s (0.01 in this kernel)
+    stale = await models.resolve(TENANT)  # answered at once with what is known
+    assert stale is not None and stale.version.version == 1
+    await models.refreshed()
+    fresh = await models.resolve(TENANT)
+    assert fresh is not None and fresh.version.version == 2

@@ -9,6 +9,7 @@ reloading unchanged models.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass, field
 
@@ -73,6 +74,7 @@ class ServedModels:
         self._settings = settings
         self._by_tenant: dict[str, tuple[float, ServedModel | None]] = {}
         self._bundles: dict[str, ServedModel] = {}
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
 
     @property
     def model_name(self) -> str:
@@ -85,17 +87,44 @@ class ServedModels:
         return self._settings.anomaly_z
 
     async def resolve(self, tenant_id: str) -> ServedModel | None:
+        """Return the tenant's production model.
+
+        The first call reads the registry; after ``refresh_s`` the model known so far is
+        returned at once while one background task reads the registry again (the hot path
+        never waits on the database for a tenant it already serves).
+        """
         now = self._clock.now_ms() / 1000.0
         cached = self._by_tenant.get(tenant_id)
-        if cached is not None and now - cached[0] < self._settings.refresh_s:
-            return cached[1]
-        served = await self._load(tenant_id)
-        self._by_tenant[tenant_id] = (now, served)
-        return served
+        if cached is None:
+            served = await self._load(tenant_id)
+            self._by_tenant[tenant_id] = (now, served)
+            return served
+        if now - cached[0] >= self._settings.refresh_s and tenant_id not in self._refreshing:
+            task = asyncio.create_task(self._refresh(tenant_id, now), name="ml-model-refresh")
+            self._refreshing[tenant_id] = task
+        return cached[1]
+
+    async def refreshed(self) -> None:
+        """Wait for the background refreshes running now (tests, shutdown)."""
+        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
 
     def forget(self) -> None:
         """Re-resolve every tenant on the next vector (after a promotion, in tests)."""
         self._by_tenant.clear()
+
+    async def _refresh(self, tenant_id: str, now: float) -> None:
+        try:
+            served = await self._load(tenant_id)
+        except Exception:  # keep serving what is known; the next call tries again
+            log.exception("ml_model_refresh_failed", tenant_id=tenant_id)
+            known = self._by_tenant.get(tenant_id)
+            if known is not None:
+                self._by_tenant[tenant_id] = (now, known[1])
+        else:
+            if tenant_id in self._by_tenant:  # not forgotten meanwhile
+                self._by_tenant[tenant_id] = (now, served)
+        finally:
+            self._refreshing.pop(tenant_id, None)
 
     async def _load(self, tenant_id: str) -> ServedModel | None:
         tenant = TenantContext(tenant_id=TenantId(tenant_id))

@@ -19,6 +19,8 @@ from chainflow.core.health import HealthReport
 from chainflow.core.logging import get_logger
 from chainflow.hub.api import MessageHandler, RequestHandler
 from chainflow.hub.bus import (
+    SINGLE_TOKEN_WILDCARD,
+    TAIL_WILDCARD,
     describe_failure,
     subject_matches,
     validate_durable_name,
@@ -134,6 +136,9 @@ class InProcessBus:
         self._max_deliver = max_deliver
         self._request_timeout_s = request_timeout_s
         self._subscriptions: list[InProcessSubscription] = []
+        # Live subscriptions indexed for publish: by exact subject, and those with wildcards.
+        self._literal: dict[str, list[InProcessSubscription]] = {}
+        self._wildcard: list[InProcessSubscription] = []
         self._durables: dict[str, DurableConsumer] = {}
         self._responders: list[InProcessResponder] = []
         self._responder_turn = itertools.count()
@@ -146,6 +151,7 @@ class InProcessBus:
         """Stop every worker, drop retained messages and refuse further use."""
         self._is_closed = True
         subscriptions, self._subscriptions = self._subscriptions, []
+        self._literal, self._wildcard = {}, []
         workers = [s.worker for s in subscriptions if s.worker is not None]
         for subscription in subscriptions:
             subscription.is_stopping = True
@@ -184,8 +190,10 @@ class InProcessBus:
         validate_subject(subject)
         self._refuse_when_closed()
         message = PublishedMessage(subject, bytes(data), MappingProxyType(dict(headers or {})))
-        for subscription in self._subscriptions:
-            if subscription.durable is None and subject_matches(subscription.pattern, subject):
+        for subscription in self._literal.get(subject, ()):
+            subscription.enqueue(message)
+        for subscription in self._wildcard:
+            if subject_matches(subscription.pattern, subject):
                 subscription.enqueue(message)
         for consumer in self._durables.values():
             if subject_matches(consumer.pattern, subject):
@@ -211,6 +219,11 @@ class InProcessBus:
                 subscription.run_durable(consumer), name=f"bus-durable:{durable}"
             )
         self._subscriptions.append(subscription)
+        if durable is None:
+            if _is_literal(subject):  # most live subjects: a connection's, a tenant's
+                self._literal.setdefault(subject, []).append(subscription)
+            else:
+                self._wildcard.append(subscription)
         return subscription
 
     async def request(self, subject: str, data: bytes, *, timeout_s: float | None = None) -> bytes:
@@ -250,6 +263,13 @@ class InProcessBus:
     def forget(self, subscription: InProcessSubscription) -> None:
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
+        same = self._literal.get(subscription.pattern)
+        if same is not None and subscription in same:
+            same.remove(subscription)
+            if not same:
+                del self._literal[subscription.pattern]
+        if subscription in self._wildcard:
+            self._wildcard.remove(subscription)
 
     def forget_responder(self, responder: InProcessResponder) -> None:
         if responder in self._responders:
@@ -272,3 +292,8 @@ class InProcessBus:
     def _refuse_when_closed(self) -> None:
         if self._is_closed:
             raise DependencyUnavailable("the event bus was expected open; received a closed bus")
+
+
+def _is_literal(pattern: str) -> bool:
+    wildcards = (SINGLE_TOKEN_WILDCARD, TAIL_WILDCARD)
+    return not any(token in wildcards for token in pattern.split("."))
