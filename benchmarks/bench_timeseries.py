@@ -7,12 +7,21 @@ Prints one JSON document. For each backend, on a fresh directory:
 - ``concurrent_append``: ``--ticks // 5`` more ticks from ``--tasks`` concurrent tasks,
   batches of ``--batch`` rows, so the group-commit writer merges them: rows/s and per-append
   latency;
-- ``scan``: a range scan returning 100,000 ticks (or all of them, if fewer), median of 5;
-- ``ohlcv_m1``: M1 bars over every tick of the first part, median of 5;
+- ``scan``: a range read of 100,000 ticks (or all of them, if fewer), median of 5, both
+  ways: as ``Tick`` objects (``scan_ticks``) and as NumPy columns (``read_tick_columns``);
+- ``scan_table``: the same range through the generic table scan, as dict rows (``scan``)
+  and as columns (``scan_columns``), median of 5;
+- ``bar_range``: a range read of 100,000 stored M1 bars (a table shaped like the bridge's
+  ``bars``), as dict rows (``scan``) and as columns (``scan_columns`` of ts and the value
+  columns, as a bulk reader asks), median of 5;
+- ``ohlcv_m1``: M1 bars over every tick of the first part, median of 5, as ``Bar`` objects
+  (``ohlcv``) and as columns (``read_bar_columns``);
 - ``disk_bytes``: size on disk after close; for chDB also ``active_parts_bytes``, because
   ClickHouse keeps merged-away parts on disk for ``old_parts_lifetime`` (480 s) after a merge.
 
-Usage: ``python benchmarks/bench_timeseries.py [--ticks 1000000] [--backends duckdb,chdb]``.
+Usage: ``python benchmarks/bench_timeseries.py [--ticks 1000000] [--backends duckdb,chdb]``;
+``--reads-only`` skips the append measurements and loads the ticks in large batches (quick
+to compare the read paths).
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from typing import Any
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Tick, Timeframe
 from chainflow.core.settings import TimeSeriesSettings
-from chainflow.storage.api import TimeSeriesStore
+from chainflow.storage.api import ColumnSpec, ColumnType, TableSpec, TimeSeriesStore
 from chainflow.storage.timeseries import open_timeseries
 
 TENANT = TenantId("bench-tenant")
@@ -44,6 +53,16 @@ BASE_TS = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000
 TICK_SPACING_MS = 250
 SCAN_ROWS = 100_000
 REPEATS = 5
+LOAD_BATCH = 5000  # rows per unmeasured append
+BAR_ROWS = 100_000
+BAR_TABLE = TableSpec(
+    "bench_bars",
+    (
+        *(ColumnSpec(name, ColumnType.FLOAT64) for name in ("open", "high", "low", "close")),
+        ColumnSpec("volume", ColumnType.FLOAT64),
+        ColumnSpec("tick_count", ColumnType.INT64),
+    ),
+)
 
 
 def make_batch(first_index: int, rows: int, rng: random.Random, symbol: str) -> list[Tick]:
@@ -117,6 +136,22 @@ async def measure_concurrent_append(
     }
 
 
+async def rows_vs_columns(
+    rows: Callable[[], Awaitable[int]], columns: Callable[[], Awaitable[int]], unit: str
+) -> dict[str, Any]:
+    """Time both read paths of one range; both must return the same number of rows."""
+    rows_ms, count = await median_run(rows)
+    columns_ms, column_count = await median_run(columns)
+    if column_count != count:
+        raise AssertionError(f"rows read {count} {unit}, columns {column_count}")
+    return {
+        unit: count,
+        "as_objects_ms": rows_ms,
+        "as_columns_ms": columns_ms,
+        "speedup": round(rows_ms / columns_ms, 1) if columns_ms else None,
+    }
+
+
 async def median_run(run: Callable[[], Awaitable[int]]) -> tuple[float, int]:
     durations: list[float] = []
     count = 0
@@ -127,11 +162,96 @@ async def median_run(run: Callable[[], Awaitable[int]]) -> tuple[float, int]:
     return round(statistics.median(durations) * 1000.0, 3), count
 
 
+async def count_of(read: Awaitable[Any], *, column: str | None = None) -> int:
+    """Await one read and return its row count (of ``column`` for a dict of columns)."""
+    result = await read
+    return len(result[column] if column is not None else result)
+
+
 def disk_bytes(path: Path) -> int:
     if path.is_file():
         siblings = path.parent.glob(path.name + "*")  # the database file and its WAL
         return sum(p.stat().st_size for p in siblings if p.is_file())
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+async def load_ticks(store: TimeSeriesStore, ticks: int) -> None:
+    """Store the first part's ticks in large batches, unmeasured (``--reads-only``)."""
+    rng = random.Random(1)
+    for first in range(0, ticks, LOAD_BATCH):
+        batch = make_batch(first, min(LOAD_BATCH, ticks - first), rng, SYMBOL)
+        await store.append_ticks(TENANT, batch)
+
+
+async def measure_bar_range(store: TimeSeriesStore) -> dict[str, Any]:
+    """Store ``BAR_ROWS`` M1 bars (unmeasured), then read them whole both ways."""
+    await store.ensure_table(BAR_TABLE)
+    rng = random.Random(3)
+    width = Timeframe.M1.milliseconds
+    rows = [
+        {
+            "tenant_id": TENANT,
+            "symbol": SYMBOL,
+            "ts": BASE_TS + i * width,
+            **{name: rng.uniform(1.05, 1.15) for name in ("open", "high", "low", "close")},
+            "volume": rng.uniform(0.0, 100.0),
+            "tick_count": rng.randrange(1, 500),
+        }
+        for i in range(BAR_ROWS)
+    ]
+    for first in range(0, BAR_ROWS, LOAD_BATCH):
+        await store.append(BAR_TABLE.name, rows[first : first + LOAD_BATCH])
+    end = BASE_TS + BAR_ROWS * width
+    return await rows_vs_columns(
+        lambda: count_of(
+            store.scan(BAR_TABLE.name, tenant_id=TENANT, symbol=SYMBOL, start_ms=0, end_ms=end)
+        ),
+        lambda: count_of(
+            store.scan_columns(
+                BAR_TABLE.name,
+                tenant_id=TENANT,
+                symbol=SYMBOL,
+                start_ms=0,
+                end_ms=end,
+                columns=("ts", *(c.name for c in BAR_TABLE.values)),
+            ),
+            column="ts",
+        ),
+        "bars",
+    )
+
+
+async def measure_reads(store: TimeSeriesStore, ticks: int) -> dict[str, Any]:
+    """Each read path of the stored ticks, as objects and as columns."""
+    scan_end = BASE_TS + min(SCAN_ROWS, ticks) * TICK_SPACING_MS
+    scan = await rows_vs_columns(
+        lambda: count_of(store.scan_ticks(TENANT, SYMBOL, BASE_TS, scan_end)),
+        lambda: count_of(store.read_tick_columns(TENANT, SYMBOL, BASE_TS, scan_end)),
+        "rows",
+    )
+    scan_table = await rows_vs_columns(
+        lambda: count_of(
+            store.scan("ticks", tenant_id=TENANT, symbol=SYMBOL, start_ms=BASE_TS, end_ms=scan_end)
+        ),
+        lambda: count_of(
+            store.scan_columns(
+                "ticks", tenant_id=TENANT, symbol=SYMBOL, start_ms=BASE_TS, end_ms=scan_end
+            ),
+            column="ts",
+        ),
+        "rows",
+    )
+    ohlcv = await rows_vs_columns(
+        lambda: count_of(store.ohlcv(TENANT, SYMBOL, Timeframe.M1, 0, 2**62)),
+        lambda: count_of(store.read_bar_columns(TENANT, SYMBOL, Timeframe.M1, 0, 2**62)),
+        "bars",
+    )
+    return {
+        "scan": scan,
+        "scan_table": scan_table,
+        "bar_range": await measure_bar_range(store),
+        "ohlcv_m1": {"ticks": ticks, **ohlcv},
+    }
 
 
 async def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -141,31 +261,19 @@ async def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -
     )
     store = open_timeseries(f"{backend}://{location}", settings)
     await store.start()
+    result: dict[str, Any] = {}
     try:
-        append = await measure_sequential_append(store, args.ticks, args.batch)
-        concurrent = await measure_concurrent_append(
-            store, max(args.batch, args.ticks // 5), args.batch, args.tasks
-        )
-        scan_rows = min(SCAN_ROWS, args.ticks)
-        scan_end = BASE_TS + scan_rows * TICK_SPACING_MS
-
-        async def scan() -> int:
-            return len(await store.scan_ticks(TENANT, SYMBOL, BASE_TS, scan_end))
-
-        async def bars() -> int:
-            return len(await store.ohlcv(TENANT, SYMBOL, Timeframe.M1, 0, 2**62))
-
-        scan_ms, scanned = await median_run(scan)
-        ohlcv_ms, bar_count = await median_run(bars)
+        if args.reads_only:
+            await load_ticks(store, args.ticks)
+        else:
+            result["append"] = await measure_sequential_append(store, args.ticks, args.batch)
+            result["concurrent_append"] = await measure_concurrent_append(
+                store, max(args.batch, args.ticks // 5), args.batch, args.tasks
+            )
+        result.update(await measure_reads(store, args.ticks))
     finally:
         await store.close()
-    result: dict[str, Any] = {
-        "append": append,
-        "concurrent_append": concurrent,
-        "scan": {"rows": scanned, "median_ms": scan_ms},
-        "ohlcv_m1": {"ticks": args.ticks, "bars": bar_count, "median_ms": ohlcv_ms},
-        "disk_bytes": disk_bytes(location),
-    }
+    result["disk_bytes"] = disk_bytes(location)
     if backend == "chdb":
         result["active_parts_bytes"] = chdb_active_parts_bytes(location)
     return result
@@ -197,6 +305,11 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="rows per append")
     parser.add_argument("--tasks", type=int, default=32, help="tasks in the concurrent part")
     parser.add_argument("--backends", default="duckdb,chdb")
+    parser.add_argument(
+        "--reads-only",
+        action="store_true",
+        help="load the ticks unmeasured, in large batches, and measure only the reads",
+    )
     parser.add_argument("--batch-max-rows", type=int, default=5000)
     parser.add_argument(
         "--batch-max-delay-ms",
@@ -213,6 +326,7 @@ async def main() -> None:
         "benchmark": "timeseries",
         "ticks": args.ticks,
         "batch_rows": args.batch,
+        "reads_only": args.reads_only,
         "settings": {
             "batch_max_rows": args.batch_max_rows,
             "batch_max_delay_ms": args.batch_max_delay_ms,

@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from chainflow.bridge.bars import AggregatedBar
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
@@ -156,3 +159,41 @@ async def read_bars(
         version=lambda row: (row["tick_count"], row["last_tick_ts"]),  # as ``latest_bars``
     )
     return [bar_from_row(row) for row in rows]
+
+
+BAR_COLUMNS = ("ts", *(c.name for c in BAR_TABLE.values if c.name != "timeframe"))
+"""The columns ``read_bar_columns`` returns: the bar's open time, then its values."""
+
+
+async def read_bar_columns(
+    store: TimeSeriesStore,
+    tenant_id: TenantId,
+    symbol: str,
+    timeframe: Timeframe,
+    *,
+    start_ms: int,
+    end_ms: int,
+) -> dict[str, NDArray[Any]]:
+    """Return the stored bars of one timeframe opened in ``[start_ms, end_ms)``, by ts, as
+    one array per name of ``BAR_COLUMNS`` (``TimeSeriesStore.scan_columns``).
+
+    Each bar is its latest row, as ``read_bars`` picks it: the highest ``tick_count``, then
+    the highest ``last_tick_ts`` (rows equal in both are the same bar persisted twice).
+    """
+    await store.ensure_table(BAR_TABLE)
+    columns = await store.scan_columns(
+        BAR_TABLE.name,
+        tenant_id=tenant_id,
+        symbol=symbol,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        where={"timeframe": timeframe.value},
+        columns=BAR_COLUMNS,
+    )
+    ts = columns["ts"]
+    if len(ts) < 2 or bool(np.all(ts[1:] > ts[:-1])):
+        return columns  # one row per bar (a replacing table): nothing to reduce
+    order = np.lexsort((columns["last_tick_ts"], columns["tick_count"], ts))
+    ordered = ts[order]
+    latest = order[np.append(ordered[1:] != ordered[:-1], True)]  # each ts's last in order
+    return {name: column[latest] for name, column in columns.items()}

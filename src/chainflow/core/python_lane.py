@@ -15,6 +15,8 @@ import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
+from chainflow.core import hot_path
+
 T = TypeVar("T")
 
 _lanes: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
@@ -29,4 +31,5 @@ async def run_python(function: Callable[[], T]) -> T:
             del _lanes[stale]
         lane = _lanes[loop] = asyncio.Semaphore(1)
     async with lane:
+        await hot_path.gate().turn()  # a job holds the GIL often: start it between ticks
         return await asyncio.to_thread(function)

@@ -188,6 +188,7 @@ class FeatureEngine:
         self._count = 0
         self._last_ts: int | None = None
         self._plan: StatePlan | None = None
+        self._saved: list[tuple[Any, Any]] | None = None  # the committed state, recorded
         self._scalers: list[Scaler] = []
 
     @property
@@ -213,6 +214,10 @@ class FeatureEngine:
 
     def update(self, bar: BarValues) -> NDArray[np.float64]:
         """Feed the next closed bar; return its feature vector (a fresh float64 array)."""
+        self._saved = None  # the committed state moves on: record it again at next preview
+        return self._advance(bar)
+
+    def _advance(self, bar: BarValues) -> NDArray[np.float64]:
         if self._last_ts is not None and not bar.ts > self._last_ts:
             raise ValueError(f"expected ts after {self._last_ts}; received {bar.ts}")
         if not (0.0 < bar.low <= bar.high < math.inf and bar.low <= bar.close <= bar.high):
@@ -231,23 +236,26 @@ class FeatureEngine:
         """Return the vector ``update(bar)`` would return, leaving the engine unchanged.
 
         How the live hot path scores the forming bar on every tick: the components' state
-        is recorded (``StatePlan``, walked once), the bar is fed and the state is put back
-        in place. The rolling scalers (the large windows) are frozen instead: their output
+        is recorded (``StatePlan``, walked once; recorded once per committed state, until
+        the next ``update`` or ``restore``), the bar is fed and the state is put back in
+        place. The rolling scalers (the large windows) are frozen instead: their output
         for a value never depends on it, so they answer without storing it.
         """
-        plan = self._plan
-        saved = plan.record() if plan is not None else None
+        plan, saved = self._plan, self._saved
+        if plan is not None and saved is None:
+            saved = plan.record()
         if plan is None or saved is None:  # first preview, or a restore() replaced state
             scalers = (RollingZScoreScaler, RollingRobustScaler)
             plan = self._plan = StatePlan(self._components.values(), skip=scalers)
             self._scalers = scalers_in(self._components.values())
             saved = plan.record()
             assert saved is not None
+        self._saved = saved  # put back after every preview until the next update()
         count, last_ts = self._count, self._last_ts
         for scaler in self._scalers:  # scalers answer without adding the value: no copy
             scaler.frozen = True
         try:
-            return self.update(bar)
+            return self._advance(bar)
         finally:
             for scaler in self._scalers:
                 scaler.frozen = False
@@ -280,6 +288,7 @@ class FeatureEngine:
         for key, component in self._components.items():
             component.restore(decode_floats(components[key]))
         self._plan = None  # restores may replace nested state objects: walk again
+        self._saved = None
         self._count = int(snapshot["count"])
         last_ts = snapshot["last_ts"]
         self._last_ts = None if last_ts is None else int(last_ts)

@@ -9,6 +9,7 @@ from chainflow.risk.instruments import (
     default_instrument,
     notional_value,
     pip_value,
+    quote_to_account,
     round_lots,
     value_per_price_unit,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "correlation_between",
     "currency_pair",
     "default_instrument",
+    "quote_to_account",
     "fixed_fractional",
     "limits_for",
     "kelly_fraction",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal, TypeAlias
 
 Side: TypeAlias = Literal["buy", "sell"]
@@ -78,6 +79,7 @@ class Position:
         _require_positive("entry_price", self.entry_price)
 
 
+@lru_cache(maxsize=8192)  # asked on every tick of every symbol (the paper account's rate)
 def currency_pair(symbol: str) -> tuple[str, str] | None:
     """Split ``EURUSD`` (or a broker form such as ``EURUSD.a``, ``eurusdm``) into currencies.
 
@@ -156,12 +158,18 @@ def default_instrument(symbol: str, price: float, account_currency: str = "USD")
     """
     pair = currency_pair(symbol)
     is_jpy = pair is not None and pair[1] == "JPY"
-    conversion = 1.0
-    if pair is not None and pair[1] != account_currency and pair[0] == account_currency:
-        conversion = 1.0 / price
     return Instrument(
         symbol,
         pip_size=0.01 if is_jpy else 0.0001,
         price_digits=3 if is_jpy else 5,
-        quote_to_account=conversion,
+        quote_to_account=quote_to_account(symbol, price, account_currency),
     )
+
+
+def quote_to_account(symbol: str, price: float, account_currency: str = "USD") -> float:
+    """The quote currency's value in ``account_currency`` (``default_instrument``'s rule):
+    1.0 unless the base is the account currency (then ``1 / price``)."""
+    pair = currency_pair(symbol)
+    if pair is not None and pair[1] != account_currency and pair[0] == account_currency:
+        return 1.0 / price
+    return 1.0

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from chainflow.core.health import HealthReport
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Bar, Tick, Timeframe
+
+if TYPE_CHECKING:
+    from chainflow.storage.timeseries.columns import BarColumns, Column, TickColumns
 
 # --- time series --------------------------------------------------------------------------
 
@@ -155,6 +158,35 @@ class TimeSeriesStore(Protocol):
         start_ms: int,
         end_ms: int,
     ) -> list[Bar]: ...
+
+    # Columnar reads: what the row reads above return, as NumPy columns (no object per row).
+    async def read_tick_columns(
+        self, tenant_id: TenantId, symbol: str, start_ms: int, end_ms: int
+    ) -> TickColumns:
+        """``scan_ticks`` of the range (no limit) as int64 ts and float64 bid/ask/volume."""
+        ...
+
+    async def read_bar_columns(
+        self, tenant_id: TenantId, symbol: str, timeframe: Timeframe, start_ms: int, end_ms: int
+    ) -> BarColumns:
+        """``ohlcv`` of the range as columns."""
+        ...
+
+    async def scan_columns(
+        self,
+        table: str,
+        *,
+        tenant_id: TenantId,
+        symbol: str,
+        start_ms: int,
+        end_ms: int,
+        limit: int | None = None,
+        descending: bool = False,
+        where: Mapping[str, str | int] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> dict[str, Column]:
+        """``scan`` as one array per column (``columns``: which, in order; default all)."""
+        ...
 
 
 # --- cache ---------------------------------------------------------------------------------

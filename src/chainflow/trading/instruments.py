@@ -7,7 +7,7 @@ JPY quotes), quote converted to the USD account at 1 / price when USD is the bas
 
 from __future__ import annotations
 
-from chainflow.risk.api import Instrument, default_instrument
+from chainflow.risk.api import Instrument, default_instrument, quote_to_account
 from chainflow.trading.paper_positions import PaperInstrument
 
 ACCOUNT_CURRENCY = "USD"
@@ -21,7 +21,7 @@ def paper_instrument(symbol: str) -> PaperInstrument:
 
 def quote_rate(symbol: str, bid: float, ask: float) -> float:
     """Return the quote→account conversion of ``symbol`` at the mid of ``bid``/``ask``."""
-    return default_instrument(symbol, (bid + ask) / 2.0, ACCOUNT_CURRENCY).quote_to_account
+    return quote_to_account(symbol, (bid + ask) / 2.0, ACCOUNT_CURRENCY)
 
 
 def risk_instrument(symbol: str, price: float | None) -> Instrument:

@@ -27,6 +27,10 @@ wait for the disk; the ack does). ``TickPath`` subscribes to ``bridge.>`` once:
   deficit-round-robin rounds of at most ``quantum`` ticks per tenant, with the event loop
   given back between rounds: a tenant replaying history at full speed gets its share per
   round and a live tenant's tick waits for at most one round.
+- **Ticks first.** While ticks are queued the loop's ``HotPathGate`` is held: bar-close
+  work (the bus's durable consumers) and state builds wait for the queue to drain (at
+  most ``max_wait_s`` each), so a bar close of every key at once does not queue ahead of
+  the next tick (``core.hot_path``).
 - **Frames.** ``every_tick`` connections get one frame per tick (``hold`` included, with
   the reason while features warm up, no model serves or the breaker halts); ``on_change``
   connections get a frame when the action differs from the last one sent or a new bar
@@ -50,8 +54,10 @@ from chainflow.bridge.api import (
     all_market_events,
     market_event_kind,
 )
+from chainflow.core import hot_path
 from chainflow.core.clock import Clock
 from chainflow.core.cpu_share import CpuShares
+from chainflow.core.hot_path import HotPathGate
 from chainflow.core.logging import get_logger
 from chainflow.features.api import (
     bar_values,
@@ -119,8 +125,10 @@ class TickPath:
         self._wake = asyncio.Event()
         self.progress = TickProgress()
         self._worker: asyncio.Task[None] | None = None
+        self._gate = HotPathGate()  # the loop's own gate from start()
 
     async def start(self) -> None:
+        self._gate = hot_path.gate()
         self._worker = asyncio.create_task(self._run(), name="tick-path")
         self._subscription = await self._bus.subscribe(all_market_events(), self.on_message)
 
@@ -140,9 +148,11 @@ class TickPath:
         try:
             if kind == "ticks":
                 self._queue.put(TicksAccepted.from_json(message.data))
+                self._gate.enter()
                 self._wake.set()
             elif kind == "bars":
                 self._queue.put(BarPublished.from_json(message.data))
+                self._gate.enter()
                 self._wake.set()
             elif kind == "executions":
                 execution = ExecutionReported.from_json(message.data)
@@ -224,6 +234,7 @@ class TickPath:
                         log.exception("tick_path_batch_failed", events=len(batch))
                     await self._finished(batch)
                 await asyncio.sleep(0)  # frames of other connections in between rounds
+            self._gate.leave()  # drained: background work (bar closes) may run
 
     async def _finished(self, batch: list[MarketEvent]) -> None:
         bars: dict[Key, tuple[str, int]] = {}

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 
 from chainflow.bridge.api import TicksAccepted
-from chainflow.core.state_undo import StateRecord
 from chainflow.features.api import BarValues
 from chainflow.ml.api import ServedModel, ServedModels, no_model_reason
 from chainflow.trading.decision import Decision, DecisionInput, TradingPreferences
@@ -129,11 +128,7 @@ class TickScorer:
         ask: float,
     ) -> CheckedSignal:
         """Size at the tick's price with the forming bar's ATR, then the risk check."""
-        record = StateRecord([state.atr])
-        try:
-            atr = state.atr.update_bar(bar.high, bar.low, bar.close)
-        finally:
-            record.restore()
+        atr = state.atr.peek_bar(bar.high, bar.low, bar.close)
         return size_and_check(
             decision,
             entry=ask if decision.action == "buy" else bid,

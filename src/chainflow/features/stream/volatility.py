@@ -58,6 +58,13 @@ class TRANGE(StreamingIndicator):
         self.count += 1
         return self.value
 
+    def peek_bar(self, high: float, low: float) -> float:
+        """The value ``update_bar`` would return for this bar; the state is unchanged."""
+        if self.count > 0:
+            pc = self._prev_close
+            return max(high, pc) - min(low, pc)
+        return self.value
+
     def snapshot(self) -> dict[str, Any]:
         return {"params": {}, "count": self.count, "value": self.value, "pc": self._prev_close}
 
@@ -103,6 +110,19 @@ class ATR(StreamingIndicator):
         else:
             self.value = (self.value * (n - 1) + tr) / n
         return self.value
+
+    def peek_bar(self, high: float, low: float, close: float) -> float:
+        """The value ``update_bar`` would return for this bar, leaving the state unchanged
+        (the live hot path sizes on the forming bar's ATR at every tick)."""
+        tr = self._tr.peek_bar(high, low)
+        count, n = self.count + 1, self.n
+        if count == 1 or (n > 1 and count <= n):
+            return self.value
+        if n == 1:
+            return tr
+        if count == n + 1:
+            return (self._seed + tr) / n
+        return (self.value * (n - 1) + tr) / n
 
     def snapshot(self) -> dict[str, Any]:
         return {

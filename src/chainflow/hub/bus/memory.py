@@ -3,7 +3,9 @@
 Live subscriptions each own a capped queue and a worker task, so ``publish`` only enqueues
 and never waits for a handler. Durable subscriptions each own a worker task taking turns
 on the retained queue of their durable consumer (``memory_delivery``), which outlives its
-subscribers. Request/reply calls a responder directly, with a timeout.
+subscribers; durable consumers do background work (bar closes, notifications), so each
+message waits for the hot path's turn (``core.hot_path``) before its handler.
+Request/reply calls a responder directly, with a timeout.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from chainflow.core import hot_path
 from chainflow.core.errors import DependencyUnavailable, InvalidInput
 from chainflow.core.health import HealthReport
 from chainflow.core.logging import get_logger
@@ -93,9 +96,11 @@ class InProcessSubscription:
                 )
 
     async def run_durable(self, consumer: DurableConsumer) -> None:
+        turn = hot_path.gate().turn  # durable consumers are background work: ticks first
         while not self.is_stopping:
             delivery = await consumer.take()
             try:
+                await turn()
                 await self.handler(delivery)
             except asyncio.CancelledError:
                 consumer.settle(delivery, "nak")

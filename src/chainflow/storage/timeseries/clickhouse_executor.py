@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import orjson
+from numpy.typing import NDArray
 
 from chainflow.core.errors import ConfigurationError, DependencyUnavailable
 from chainflow.core.logging import redact_url
@@ -27,7 +28,8 @@ _T = TypeVar("_T")
 
 
 class ClickHouseExecutor(Protocol):
-    """Runs ClickHouse SQL text: statements without a result, and queries returning rows."""
+    """Runs ClickHouse SQL text: statements without a result, and queries returning rows
+    (``fetch``) or one NumPy array per selected column (``fetch_columns``)."""
 
     backend: str
     location: str
@@ -37,6 +39,8 @@ class ClickHouseExecutor(Protocol):
     async def execute(self, sql: str) -> None: ...
 
     async def fetch(self, sql: str) -> Sequence[Sequence[Any]]: ...
+
+    async def fetch_columns(self, sql: str) -> list[NDArray[Any]]: ...
 
     async def close(self) -> None: ...
 
@@ -114,6 +118,16 @@ class ClickHouseConnectExecutor:
             raise self._unavailable(e) from e
         rows: Sequence[Sequence[Any]] = result.result_rows
         return rows
+
+    async def fetch_columns(self, sql: str) -> list[NDArray[Any]]:
+        # The native format decoded into NumPy columns by the driver; pandas (a core
+        # dependency) names the columns of every shape, an empty result included.
+        client = self._require_client()
+        try:
+            frame = await client.query_df(sql)
+        except self._connection_errors as e:
+            raise self._unavailable(e) from e
+        return [frame.iloc[:, i].to_numpy() for i in range(frame.shape[1])]
 
     def _unavailable(self, cause: BaseException) -> DependencyUnavailable:
         return DependencyUnavailable(
@@ -226,6 +240,13 @@ def _chdb_fetch(connection: Any, sql: str) -> list[tuple[Any, ...]]:
     return list(zip(*columns, strict=True))
 
 
+def _chdb_fetch_columns(connection: Any, sql: str) -> list[NDArray[Any]]:
+    # Arrow (chDB depends on pyarrow): binary columns, no text to parse; numeric columns
+    # convert without a Python object per value.
+    table = connection.query(sql, "ArrowTable")
+    return [table.column(i).to_numpy() for i in range(table.num_columns)]
+
+
 class ChdbExecutor:
     """ClickHouse's engine inside this process (chDB), on a directory: ``chdb:///abs/dir``."""
 
@@ -250,6 +271,9 @@ class ChdbExecutor:
 
     async def fetch(self, sql: str) -> Sequence[Sequence[Any]]:
         return await self._require_engine().run(_chdb_fetch, sql)
+
+    async def fetch_columns(self, sql: str) -> list[NDArray[Any]]:
+        return await self._require_engine().run(_chdb_fetch_columns, sql)
 
     async def close(self) -> None:
         engine, self._engine = self._engine, None

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from numpy.typing import NDArray
+
 from chainflow.core.settings import TimeSeriesSettings
 from chainflow.storage.api import TableSpec
 from chainflow.storage.timeseries.clickhouse_executor import ClickHouseExecutor
@@ -72,6 +74,16 @@ class ClickHouseTimeSeriesStore(TimeSeriesStoreBase):
 
     async def _select_bars(self, query: RangeQuery, width_ms: int) -> Sequence[Sequence[Any]]:
         return await self._executor.fetch(select_bars_sql(query, width_ms))
+
+    async def _select_columns(
+        self, spec: TableSpec, columns: Sequence[str], query: RangeQuery
+    ) -> Sequence[NDArray[Any]]:
+        final = spec.name in self._replacing
+        sql = select_rows_sql(spec, columns, query, final=final)
+        return await self._executor.fetch_columns(sql)
+
+    async def _select_bar_columns(self, query: RangeQuery, width_ms: int) -> Sequence[NDArray[Any]]:
+        return await self._executor.fetch_columns(select_bars_sql(query, width_ms))
 
     async def _ping(self) -> None:
         await self._executor.fetch("SELECT 1")

@@ -8,6 +8,8 @@ flush is ~25x faster than ``executemany`` at 100 rows and ~3x faster than
 
 Reads run through ``asyncio.to_thread`` on one cursor per thread. DuckDB 2.x streams
 results, so every statement's result is fetched in full before the cursor is used again.
+Row reads and columnar reads run the same SQL and both fetch with ``fetchnumpy``; the
+columnar ones hand its arrays over as they are.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
+from numpy.typing import NDArray
 
 from chainflow.core.errors import ConfigurationError, DependencyUnavailable
 from chainflow.core.settings import TimeSeriesSettings
@@ -179,6 +182,16 @@ class DuckDBTimeSeriesStore(TimeSeriesStoreBase):
         sql, params = select_bars_sql(query, width_ms)
         return await asyncio.to_thread(self._fetch_all, sql, params)
 
+    async def _select_columns(
+        self, spec: TableSpec, columns: Sequence[str], query: RangeQuery
+    ) -> Sequence[NDArray[Any]]:
+        sql, params = select_rows_sql(spec, columns, query)
+        return await asyncio.to_thread(self._fetch_columns, sql, params)
+
+    async def _select_bar_columns(self, query: RangeQuery, width_ms: int) -> Sequence[NDArray[Any]]:
+        sql, params = select_bars_sql(query, width_ms)
+        return await asyncio.to_thread(self._fetch_columns, sql, params)
+
     async def _ping(self) -> None:
         await asyncio.to_thread(self._fetch_all, "SELECT 1", [])
 
@@ -263,6 +276,12 @@ class DuckDBTimeSeriesStore(TimeSeriesStoreBase):
         # rows) and yields the same Python values; the column names are unique by design.
         result = self._reader_cursor().execute(sql, params).fetchnumpy()
         return list(zip(*(column.tolist() for column in result.values()), strict=True))
+
+    def _fetch_columns(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> list[NDArray[Any]]:
+        result = self._reader_cursor().execute(sql, params).fetchnumpy()
+        return list(result.values())
 
     def _reader_cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._reader_local, "cursor", None)

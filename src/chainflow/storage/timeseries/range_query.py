@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chainflow.core.errors import InvalidInput
+from chainflow.core.market import Timeframe
 from chainflow.storage.api import ColumnType, TableSpec
 
 
@@ -32,6 +33,14 @@ def check_int(value: object, name: str, meaning: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{name} must be an int ({meaning}); received {value!r}")
     return value
+
+
+def check_timeframe(timeframe: object) -> Timeframe:
+    if not isinstance(timeframe, Timeframe):
+        raise InvalidInput(
+            f"timeframe must be one of {[t.value for t in Timeframe]}; received {timeframe!r}"
+        )
+    return timeframe
 
 
 def check_where(spec: TableSpec, where: Mapping[str, object]) -> tuple[tuple[str, str | int], ...]:

@@ -16,16 +16,18 @@ from dataclasses import replace
 from enum import Enum
 from typing import Any, TypeVar
 
-from chainflow.core.errors import DependencyUnavailable, InvalidInput
+from chainflow.core.errors import DependencyUnavailable
 from chainflow.core.health import HealthReport
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Bar, Tick, Timeframe
 from chainflow.core.settings import TimeSeriesSettings
 from chainflow.storage.api import TICKS_TABLE, TableSpec
+from chainflow.storage.timeseries.columnar_reads import ColumnarReads
 from chainflow.storage.timeseries.group_commit import GroupCommitWriter, StoredMask
 from chainflow.storage.timeseries.range_query import (
     RangeQuery,
     check_text,
+    check_timeframe,
     check_where,
     range_query,
 )
@@ -52,8 +54,12 @@ class _State(Enum):
     CLOSED = "closed"
 
 
-class TimeSeriesStoreBase(abc.ABC):
-    """A ``TimeSeriesStore`` whose appends go through one group-committing writer."""
+class TimeSeriesStoreBase(ColumnarReads):
+    """A ``TimeSeriesStore`` whose appends go through one group-committing writer.
+
+    Its columnar reads (``read_tick_columns``, ``read_bar_columns``, ``scan_columns``) come
+    from ``ColumnarReads``, whose engine steps a backend supplies beside the ones below.
+    """
 
     backend: str
 
@@ -283,10 +289,7 @@ class TimeSeriesStoreBase(abc.ABC):
     ) -> list[Bar]:
         """Return the bars of ``timeframe`` built from the tenant's ticks in the range."""
         self._require_open("compute bars")
-        if not isinstance(timeframe, Timeframe):
-            raise InvalidInput(
-                f"timeframe must be one of {[t.value for t in Timeframe]}; received {timeframe!r}"
-            )
+        check_timeframe(timeframe)
         query = range_query(tenant_id, symbol, start_ms, end_ms, None, False)
         if query is None:
             return []
