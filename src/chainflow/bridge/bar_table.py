@@ -27,7 +27,6 @@ from chainflow.storage.api import (
     ColumnType,
     TableSpec,
     TimeSeriesStore,
-    scan_latest_per_ts,
 )
 
 BAR_TABLE = TableSpec(
@@ -144,21 +143,89 @@ async def read_bars(
 ) -> list[AggregatedBar]:
     """Return the latest ``count`` stored bars of one timeframe opened before ``end_ms``, by ts.
 
-    Reads newest rows first and stops at ``count`` distinct bars; each bar is its latest row
-    (``latest_bars``), so revisions and flushed open bars collapse to one bar.
+    Reads newest rows first as columns (``scan_columns``: no Python row per stored row),
+    doubling the limit until ``count`` distinct bars are complete; each bar is its latest
+    row (``latest_bars``: the highest ``tick_count``, then ``last_tick_ts``), so revisions
+    and flushed open bars collapse to one bar. When the limit cut rows, only the oldest
+    bar can miss some, and it is left out (as ``scan_latest_per_ts``).
     """
+    if count <= 0:
+        return []
     await store.ensure_table(BAR_TABLE)
-    rows = await scan_latest_per_ts(
-        store,
-        BAR_TABLE.name,
-        tenant_id=tenant_id,
-        symbol=symbol,
-        end_ms=end_ms,
-        count=count,
-        where={"timeframe": timeframe.value},
-        version=lambda row: (row["tick_count"], row["last_tick_ts"]),  # as ``latest_bars``
-    )
-    return [bar_from_row(row) for row in rows]
+    limit = count * 2 + 16  # revisions add rows for the same bar
+    while True:
+        columns = await store.scan_columns(
+            BAR_TABLE.name,
+            tenant_id=tenant_id,
+            symbol=symbol,
+            start_ms=0,
+            end_ms=end_ms,
+            limit=limit,
+            descending=True,
+            where={"timeframe": timeframe.value},
+            columns=BAR_COLUMNS,
+        )
+        latest = _latest_per_ts(columns)
+        complete = len(columns["ts"]) < limit
+        if complete or len(latest["ts"]) > count:
+            break
+        limit *= 2
+    first = 0 if complete else 1  # the oldest bar may have lost rows to the limit
+    kept = max(first, len(latest["ts"]) - count)
+    return _bars_of(symbol, timeframe, {name: col[kept:] for name, col in latest.items()})
+
+
+def _latest_per_ts(columns: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+    """Each ts's latest row (highest tick_count, then last_tick_ts, then the later row),
+    ordered by ts."""
+    ts = columns["ts"]
+    if len(ts) == 0:
+        return columns
+    position = np.arange(len(ts))[::-1]  # rows come newest first: a later row ranks higher
+    order = np.lexsort((position, columns["last_tick_ts"], columns["tick_count"], ts))
+    ordered = ts[order]
+    latest = order[np.append(ordered[1:] != ordered[:-1], True)]
+    return {name: column[latest] for name, column in columns.items()}
+
+
+def _bars_of(
+    symbol: str, timeframe: Timeframe, columns: dict[str, NDArray[Any]]
+) -> list[AggregatedBar]:
+    names = ("ts", "open", "high", "low", "close", "volume", "tick_count")
+    spreads = ("spread_min", "spread_max", "spread_sum", "first_tick_ts", "last_tick_ts")
+    rows = zip(*(columns[name].tolist() for name in (*names, *spreads)), strict=True)
+    return [
+        AggregatedBar(
+            symbol=symbol,
+            timeframe=timeframe,
+            ts=ts,
+            open=open_,
+            high=high,
+            low=low,
+            close=close,
+            volume=volume,
+            tick_count=tick_count,
+            spread_min=spread_min,
+            spread_max=spread_max,
+            spread_sum=spread_sum,
+            first_tick_ts=first_tick_ts,
+            last_tick_ts=last_tick_ts,
+        )
+        for (
+            ts,
+            open_,
+            high,
+            low,
+            close,
+            volume,
+            tick_count,
+            spread_min,
+            spread_max,
+            spread_sum,
+            first_tick_ts,
+            last_tick_ts,
+        ) in rows
+    ]
 
 
 BAR_COLUMNS = ("ts", *(c.name for c in BAR_TABLE.values if c.name != "timeframe"))
