@@ -8,7 +8,12 @@ in the UI; it prints each step as a JSON line. With that key this test replays t
 sample market through ``WS /ws/ticks`` with the MT5 client SDK (lockstep, as the demo), while
 the browser watches the live market over ``WS /ws/stream``: ticks form candles, and a
 buy/sell signal shows as a table row and a chart marker; then the paper account shows the
-position it opened.
+position it opened. The browser then starts a backtest in the form on the stored bars,
+watches it run and opens its report (equity and drawdown charts, metrics), again from the
+list of jobs; opens the risk page (limits and their use, VaR, the breaker) and the models
+page (the served model's card and live quality); and follows the e-mail links as the
+templates write them (``/verify-email?token=``, ``/reset-password?token=`` at the root)
+with a made-up token, which the server refuses.
 
 Proves, in the browser: the first load transfers < 300 KB of gzipped JavaScript; the chart
 is redrawn at display rate while at least 10 ticks/s stream (requestAnimationFrame deltas,
@@ -113,6 +118,7 @@ async def _prepare_tenant(server: DemoServer, market: DemoMarket) -> str:
     async with server.kernel.infra.database.unit_of_work(system=True) as uow:
         await users.admin.change_tier(uow, None, tenant_id, "enterprise")
         await users.admin.set_limit_overrides(uow, tenant_id, dict(UNLIMITED))
+        await users.admin.grant_superadmin(uow, EMAIL)  # the admin pages, from the next session
     await store_history(server, tenant_id, market.bars)
     return tenant_id
 
@@ -193,7 +199,7 @@ async def _scenario(home: Path, artifacts: Path) -> dict[str, Any]:
             stopped = True
             done = await events.wait("done")
             assert await process.wait() == 0, log.read_text()[-4000:]
-        return {"events": events.seen, "result": done}
+        return {"events": events.seen, "result": done, "model_ref": model.ref}
     finally:
         if replay is not None and not replay.done():
             replay.cancel()
@@ -238,8 +244,88 @@ def test_webapp_in_headless_chromium(tmp_path: Path) -> None:
     assert result["first_tab"] == "Skip to content"
     assert result["offline_banner"].startswith("Offline"), result["offline_banner"]
     assert result["stream_status"] in ("offline", "connecting")
+    # A backtest started in the form ran to success; its report has both curves and metrics,
+    # and opens again from the list of jobs.
+    backtest = result["backtest"]
+    assert backtest["statuses"][-1] == "succeeded", backtest
+    assert backtest["path"].startswith("/app/backtests/") and backtest["reopened"], backtest
+    assert backtest["equity_points"] > 1 and backtest["drawdown_points"] > 1, backtest
+    assert "Return" in backtest["metrics"] and "Max drawdown" in backtest["metrics"], backtest
+    assert backtest["scope"].startswith("EURUSD M5"), backtest
+    assert backtest["trade_rows"] >= 1, backtest  # the job result's trade log, as a table
+
+    # An optimization of a 2 x 2 grid: a heatmap of both parameters, its trials sortable.
+    search = result["optimization"]
+    assert search["statuses"][-1] == "succeeded", search
+    assert search["cells"] == 4 and 1 <= search["filled"] <= 4, search
+    assert search["trial_rows"] == 4, search
+    assert search["fast_sorted"] == sorted(search["fast_sorted"], reverse=True), search
+    assert search["sort_state"] == "descending", search
+    # A walk-forward on the same grid: its windows and the stitched out-of-sample equity.
+    walk = result["walkforward"]
+    assert walk["statuses"][-1] == "succeeded" and walk["windows"] >= 2, walk
+    assert walk["equity_points"] > 1, walk
+
+    # The settings pages: MT5 terminals (the UI-made key, the WebSocket URL), notification
+    # preferences stored and read back, Telegram's state, the team with an invitation sent,
+    # the plans and the subscription. Their only 4xx answers are the states they show: no
+    # paid subscription yet, no Telegram bot on this server.
+    settings = result["settings"]
+    terminals = settings["terminals"]
+    assert terminals["rows"] == 1 and "/ws/ticks" in terminals["snippet"], terminals
+    notifications = settings["notifications"]
+    assert notifications["kinds"] >= 10 and notifications["own_channels"], notifications
+    assert not notifications["by_telegram"] and notifications["by_email"], notifications
+    assert notifications["telegram"] in ("unavailable", "unlinked"), notifications
+    assert settings["team"]["members"] == 1 and settings["team"]["invitations"] == 1, settings
+    assert settings["billing"]["plans"] >= 2, settings["billing"]
+    assert settings["billing"]["subscription"].startswith("No paid subscription"), settings
+    allowed = {
+        "404 /api/v1/billing/subscription",
+        "404 /api/v1/notifications/telegram/link",
+    }
+    assert set(result["http_errors_settings"]) <= allowed, result["http_errors_settings"]
+    for error in result["console_errors_settings"]:
+        assert "Failed to load resource" in error, result["console_errors_settings"]
+    # Admin: no link before the grant; the business overview and the tenants after it.
+    assert result["admin_links_before"] == 0
+    admin = result["admin"]
+    assert admin["bi_cards"] == 1, admin
+
+    # Risk: every limit with its use, the VaR methods, the breaker's state.
+    risk = result["risk"]
+    assert risk["limit_rows"] >= 3 and risk["var_rows"] == 3, risk
+    assert risk["breaker"].startswith("Circuit breaker"), risk
+
+    # Models: the served model's card, scored against its baselines out of sample.
+    models = result["models"]
+    assert models["card"] == f"Model card: {outcome['model_ref']}", models
+    assert models["score_rows"] >= 2, models
+
+    # E-mail links at the root land in the app, the token out of the address bar; a made-up
+    # token is refused with the server's message; the only console errors are those 4xx.
+    assert result["verify"]["path"] == "/app/verify-email", result["verify"]
+    assert result["reset"]["path"] == "/app/reset-password", result["reset"]
+    assert "token" in result["verify"]["message"].lower(), result["verify"]
+    assert "token" in result["reset"]["message"].lower(), result["reset"]
+    requested = result["reset"]["requested"]
+    assert requested.startswith("If an account has this address"), result["reset"]
+    assert result["console_errors_links"], "expected the refused tokens' answers in the console"
+    for error in result["console_errors_links"]:
+        assert "Failed to load resource" in error, result["console_errors_links"]
+
     for path in result["screenshots"].values():
         assert Path(path).stat().st_size > 10_000, path
     (artifacts / "summary.json").write_text(
-        json.dumps({"frames": frames, "js_transfer_bytes": result["js_transfer_bytes"]}, indent=2)
+        json.dumps(
+            {
+                "frames": frames,
+                "js_transfer_bytes": result["js_transfer_bytes"],
+                "backtest": backtest,
+                "optimization": search,
+                "walkforward": walk,
+                "settings": settings,
+            },
+            indent=2,
+        )
     )

@@ -226,6 +226,42 @@ class TestAssets:
         assert response.headers["cache-control"] == "no-store"
 
 
+class TestEmailLinks:
+    """Links in e-mails name paths at the root; they land in the app, query kept, uncached."""
+
+    @pytest.mark.parametrize(
+        ("path", "target"),
+        [
+            ("/verify-email?token=abc.DEF-123", "/app/verify-email?token=abc.DEF-123"),
+            ("/reset-password?token=t%2Bk%3D&x=1", "/app/reset-password?token=t%2Bk%3D&x=1"),
+            ("/backtests/01a2b3c4", "/app/backtests/01a2b3c4"),
+            ("/backtests/01a2b3c4?tab=trades", "/app/backtests/01a2b3c4?tab=trades"),
+        ],
+    )
+    async def test_redirect_into_the_app(
+        self, client: httpx.AsyncClient, path: str, target: str
+    ) -> None:
+        response = await client.get(path, follow_redirects=False)
+        assert response.status_code == 307
+        assert response.headers["location"] == target
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        followed = await client.get(path, follow_redirects=True)
+        assert followed.status_code == 200 and str(followed.url).endswith(target)
+        assert followed.text == (WEBAPP_DIR / "index.html").read_text()
+
+    async def test_head_redirects_too(self, client: httpx.AsyncClient) -> None:
+        response = await client.head("/verify-email?token=x")
+        assert response.status_code == 307
+        assert response.headers["location"] == "/app/verify-email?token=x"
+        assert response.headers["cache-control"] == "no-store"
+
+    async def test_only_the_email_paths_redirect(self, client: httpx.AsyncClient) -> None:
+        for path in ("/verify", "/backtests", "/backtests/a/b", "/reset-password/x"):
+            response = await client.get(path, follow_redirects=False)
+            assert response.status_code == 404, path
+
+
 class TestWithoutABuild:
     async def test_a_missing_build_answers_503_with_the_fix(self, tmp_path: Path) -> None:
         app = FastAPI()

@@ -5,11 +5,17 @@ This runs in a worker thread (``JobRunner``), so it never touches the event loop
 database; its ``JobControl`` is its only channel while it runs: progress out, stop and
 checkpoint requests in, snapshots of the finished trials or windows out. A snapshot also
 pins the bars it was computed on (``bars_pin``): a resume must run on the same bars.
+
+A backtest's result carries ``trade_log``: its first ``TRADE_LOG_LIMIT`` closed trades,
+oldest first, each with ``side``, ``size``, ``entry_ts``/``entry_price``,
+``exit_ts``/``exit_price``, net ``pnl``, ``commission``, ``swap`` and ``exit_reason``
+(``trades`` counts them all; ``trade_log_truncated`` says whether some were left out).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,10 +31,23 @@ from chainflow.backtest.model_training import ML_STRATEGY, trainer_from_params
 from chainflow.backtest.optimize import Constraints, Evaluation, check_method, optimize
 from chainflow.backtest.schemas import BacktestJobCreate
 from chainflow.backtest.search_space import Choice, Dimension, Range
-from chainflow.backtest.types import BacktestConfig, Bars
+from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars, Trade, json_number
 from chainflow.backtest.walkforward import walk_forward
 
 CURVE_POINTS = 500
+TRADE_LOG_LIMIT = 1_000
+_TRADE_LOG_FIELDS = (
+    "side",
+    "size",
+    "entry_ts",
+    "entry_price",
+    "exit_ts",
+    "exit_price",
+    "pnl",
+    "commission",
+    "swap",
+    "exit_reason",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +127,7 @@ def run_plan(
         if not result.trades:
             result.notes[:0] = no_trade_notes(plan.model, strategy, bars)
         progress(1.0)
-        return {**result.to_json(), **_curve(result.ts, result.equity), **_source(bars)}
+        return _backtest_out(result, bars)
     if plan.kind == "backtest":
         try:
             check_bar_count(plan.strategy, plan.params, len(bars))
@@ -117,7 +136,7 @@ def run_plan(
         load_compiled(plan.strategy, plan.params, request.engine)  # untimed: elapsed_s
         result = run_backtest(bars, plan.strategy, plan.params, plan.config, engine=request.engine)
         progress(1.0)
-        return {**result.to_json(), **_curve(result.ts, result.equity), **_source(bars)}
+        return _backtest_out(result, bars)
     constraints = Constraints(request.min_trades, request.max_drawdown_pct)
     if plan.kind == "optimize":
         evaluation = Evaluation(bars, plan.strategy, plan.config, plan.params, request.engine)
@@ -197,6 +216,29 @@ def thin_curve(
     if picked[-1] != n - 1:
         picked = np.append(picked, n - 1)
     return {"ts": [int(t) for t in ts[picked]], "equity": [float(v) for v in values[picked]]}
+
+
+def trade_log(trades: Sequence[Trade], limit: int = TRADE_LOG_LIMIT) -> dict[str, Any]:
+    """Return the first ``limit`` closed trades as ``trade_log`` (JSON-safe, NaN as ``None``)
+    and ``trade_log_truncated``."""
+    log = []
+    for trade in trades[:limit]:
+        data = trade.to_json()
+        row = {name: data[name] for name in _TRADE_LOG_FIELDS}
+        for name, value in row.items():
+            if isinstance(value, float):
+                row[name] = json_number(value)
+        log.append(row)
+    return {"trade_log": log, "trade_log_truncated": len(trades) > limit}
+
+
+def _backtest_out(result: BacktestResult, bars: Bars) -> dict[str, Any]:
+    return {
+        **result.to_json(),
+        **_curve(result.ts, result.equity),
+        **trade_log(result.trades),
+        **_source(bars),
+    }
 
 
 def _curve(ts: np.ndarray, equity: np.ndarray) -> dict[str, Any]:

@@ -121,7 +121,15 @@ class BacktestJobRead(BaseModel):
     finished_at: datetime | None = None
     error: str | None = None
     checkpoint: JobCheckpoint | None = None
-    result: dict[str, Any] | None = None
+    result: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "the job's result once it succeeded; for kind backtest: the metrics, the equity "
+            "curve, `trade_log` (the first 1,000 closed trades, oldest first: side, size, "
+            "entry and exit time and price, net P&L, commission, swap, exit reason) and "
+            "`trade_log_truncated` (true when more trades closed than the log holds)"
+        ),
+    )
 
 
 class BacktestJobPage(BaseModel):

@@ -7,6 +7,11 @@ a year as ``immutable``; ``index.html`` is ``no-cache`` (revalidated with its ET
 release is picked up at once. Any other ``/app/<route>`` answers ``index.html``: the app
 routes on the client.
 
+Links in e-mails name paths at the server's root (``/verify-email?token=...``,
+``/reset-password?token=...``, ``/backtests/{id}``: the notify templates, under
+``public_base_url``): those redirect to the same path under ``/app``, query kept, never
+cached, no referrer.
+
 Every page of the app gets a strict content security policy: scripts, styles, images and
 fonts only from this origin (no inline script or style element, no CDN), network
 connections only to this origin and its WebSocket endpoints, no framing, no plugins.
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
 
 from chainflow.core.errors import DependencyUnavailable, NotFound
 
@@ -31,6 +37,8 @@ BASE_PATH = "/app"
 ASSET_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PAGE_CACHE_CONTROL = "no-cache"
 GZIP_MIN_BYTES = 512
+EMAIL_LINK_PATHS = ("/verify-email", "/reset-password", "/backtests/{job_id}")
+"""Paths of the links in e-mails (``chainflow.notify`` templates), redirected into the app."""
 _COMPRESSIBLE = ("text/", "application/javascript", "application/json", "image/svg+xml")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?$")
@@ -126,6 +134,19 @@ def build_webapp_router(root: Path = WEBAPP_DIR) -> APIRouter:
                 "`npm ci && npm run build` in web/"
             )
         return _answer(request, index, PAGE_CACHE_CONTROL)
+
+    async def email_link(request: Request) -> Response:
+        target = BASE_PATH + request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(
+            target,
+            status_code=307,
+            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        )
+
+    for path in EMAIL_LINK_PATHS:
+        router.add_api_route(path, email_link, methods=["GET", "HEAD"])
 
     @router.api_route(BASE_PATH, methods=["GET", "HEAD"])
     async def app_root(request: Request) -> Response:

@@ -84,6 +84,19 @@ export function AuthPage({ mode, notice }: { mode: "login" | "register"; notice:
           {busy ? "Please wait…" : registering ? "Register" : "Sign in"}
         </button>
         {error ? <ErrorBox error={error} /> : null}
+        {registering ? null : (
+          <p className="muted small">
+            <a
+              href={`${BASE}/reset-password`}
+              onClick={(event) => {
+                event.preventDefault();
+                navigate("/reset-password");
+              }}
+            >
+              Forgot your password?
+            </a>
+          </p>
+        )}
         <p className="muted small">
           {registering ? "Already have an account? " : "New to ChainFlow? "}
           <a

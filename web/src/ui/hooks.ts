@@ -96,3 +96,31 @@ export function useProfile(): Profile | null {
 export function useTimeZone(): string {
   return useProfile()?.timezone || "UTC";
 }
+
+export interface Action {
+  busy: boolean;
+  error: ApiError | null;
+  /** Run `work`; its error (as an `ApiError`) is kept in `error`, the result returned. */
+  run: <T>(work: () => Promise<T>) => Promise<T | undefined>;
+  clear: () => void;
+}
+
+/** A button's request: busy while it runs, its error kept for an `ErrorBox`. */
+export function useAction(): Action {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const run = useCallback(async <T,>(work: () => Promise<T>): Promise<T | undefined> => {
+    setBusy(true);
+    setError(null);
+    try {
+      return await work();
+    } catch (caught) {
+      setError(caught instanceof ApiError ? caught : new ApiError(0, "client_error", String(caught)));
+      return undefined;
+    } finally {
+      setBusy(false);
+    }
+  }, []);
+  const clear = useCallback(() => setError(null), []);
+  return { busy, error, run, clear };
+}
