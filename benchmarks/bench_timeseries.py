@@ -19,7 +19,8 @@ Prints one JSON document. For each backend, on a fresh directory:
 - ``disk_bytes``: size on disk after close; for chDB also ``active_parts_bytes``, because
   ClickHouse keeps merged-away parts on disk for ``old_parts_lifetime`` (480 s) after a merge.
 
-Usage: ``python benchmarks/bench_timeseries.py [--ticks 1000000] [--backends duckdb,chdb]``;
+Usage: ``python benchmarks/bench_timeseries.py [--ticks 1000000] [--backends duckdb,chdb]``
+(``--backends postgres`` runs in a database made on ``--postgres-url`` and dropped after);
 ``--reads-only`` skips the append measurements and loads the ticks in large batches (quick
 to compare the read paths).
 """
@@ -39,6 +40,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Tick, Timeframe
@@ -255,11 +257,39 @@ async def measure_reads(store: TimeSeriesStore, ticks: int) -> dict[str, Any]:
 
 
 async def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    if backend == "postgres":
+        return await bench_postgres(args, workdir)
     location = workdir / ("store.duckdb" if backend == "duckdb" else "chdb")
+    return await bench_store(backend, f"{backend}://{location}", args, location)
+
+
+async def bench_postgres(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Run the benchmark in a database made for it on ``--postgres-url`` (dropped after)."""
+    import asyncpg
+
+    from chainflow.storage.timeseries.postgres_config import parse_postgres_url
+
+    admin_dsn = parse_postgres_url(args.postgres_url).dsn
+    name = f"bench_timeseries_{workdir.name.replace('-', '_').lower()}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = urlunsplit(urlsplit(admin_dsn)._replace(path=f"/{name}"))
+        result = await bench_store("postgres", url, args, None)
+        result["disk_bytes"] = await admin.fetchval("SELECT pg_database_size($1)", name)
+        return result
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def bench_store(
+    backend: str, url: str, args: argparse.Namespace, location: Path | None
+) -> dict[str, Any]:
     settings = TimeSeriesSettings(
         batch_max_rows=args.batch_max_rows, batch_max_delay_ms=args.batch_max_delay_ms
     )
-    store = open_timeseries(f"{backend}://{location}", settings)
+    store = open_timeseries(url, settings)
     await store.start()
     result: dict[str, Any] = {}
     try:
@@ -273,6 +303,8 @@ async def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -
         result.update(await measure_reads(store, args.ticks))
     finally:
         await store.close()
+    if location is None:
+        return result
     result["disk_bytes"] = disk_bytes(location)
     if backend == "chdb":
         result["active_parts_bytes"] = chdb_active_parts_bytes(location)
@@ -304,7 +336,12 @@ async def main() -> None:
     parser.add_argument("--ticks", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=100, help="rows per append")
     parser.add_argument("--tasks", type=int, default=32, help="tasks in the concurrent part")
-    parser.add_argument("--backends", default="duckdb,chdb")
+    parser.add_argument("--backends", default="duckdb,chdb", help="of duckdb, chdb, postgres")
+    parser.add_argument(
+        "--postgres-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a role that may CREATE DATABASE; the postgres backend runs in a new database",
+    )
     parser.add_argument(
         "--reads-only",
         action="store_true",
@@ -336,6 +373,7 @@ async def main() -> None:
             "machine": platform.machine(),
             "duckdb": package_version("duckdb"),
             "chdb": package_version("chdb"),
+            "asyncpg": package_version("asyncpg"),
         },
         "backends": results,
     }

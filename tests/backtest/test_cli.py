@@ -386,6 +386,9 @@ class TestMlBacktest:
                 "--name",
                 "fx-default",
                 "--promote",
+                "--force",  # a few days of sample bars: the verdict is not what this tests
+                "--reason",
+                "test: backtest of a registered model",
             ],
             env=WIDE,
         )

@@ -1,9 +1,11 @@
 """Contract suite for ``TimeSeriesStore``: every backend, the same behaviour.
 
 Backends: DuckDB (file in tmp_path), chDB (directory in tmp_path; it runs the exact SQL of
-the ClickHouse backend in-process) and a real ClickHouse server when
-``CHAINFLOW_TEST_CLICKHOUSE_URL`` is set. Every test writes under its own tenant id, so the
-suite also runs against a shared server whose ``ticks`` table outlives the test.
+the ClickHouse backend in-process), PostgreSQL on localhost (a database made for the session
+and owned by an ordinary role, dropped afterwards; with ``CI=true`` a missing server fails)
+and a real ClickHouse server when ``CHAINFLOW_TEST_CLICKHOUSE_URL`` is set. Every test
+writes under its own tenant id, so the suite also runs against a shared server whose
+``ticks`` table outlives the test.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from chainflow.core.settings import TimeSeriesSettings
 from chainflow.storage.api import ColumnSpec, ColumnType, TableSpec, TimeSeriesStore
 from chainflow.storage.timeseries import open_timeseries
 from tests.fixtures.backends import require_backend, unique_name
+from tests.fixtures.database import create_postgresql_database, drop_postgresql_database
 
 BASE_TS = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000  # an hour boundary (UTC)
 FAR_END = 2**62
@@ -39,13 +42,40 @@ def _settings() -> TimeSeriesSettings:
     return TimeSeriesSettings(batch_max_rows=5000, batch_max_delay_ms=2.0)
 
 
-@pytest.fixture(params=["duckdb", "chdb", "clickhouse"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "duckdb":
-        return f"duckdb://{tmp_path}/timeseries/store.duckdb"
-    if request.param == "chdb":
-        return f"chdb://{tmp_path}/chdb"
+TIMESERIES_BACKENDS = ["duckdb", "chdb", "postgres", "clickhouse"]
+
+
+@pytest.fixture(scope="session")
+def postgres_timeseries_url() -> Iterator[str]:
+    """Yield the time-series URL of a fresh PostgreSQL database owned by an ordinary role
+    (as production connects), dropped after the session; skip (fail in CI) if it is down.
+
+    Synchronous on purpose: it provisions on its own short-lived event loop, so the tests
+    (each on its own loop) open their pools on theirs.
+    """
+    admin_url = require_backend("postgres")
+    database = asyncio.run(create_postgresql_database(admin_url))
+    try:
+        yield f"{database.url}?schema=timeseries"
+    finally:
+        asyncio.run(drop_postgresql_database(admin_url, database))
+
+
+def backend_url(request: pytest.FixtureRequest, backend: str, directory: Path) -> str:
+    """Return the URL of a store of ``backend`` for one test."""
+    if backend == "duckdb":
+        return f"duckdb://{directory}/timeseries/store.duckdb"
+    if backend == "chdb":
+        return f"chdb://{directory}/chdb"
+    if backend == "postgres":
+        url: str = request.getfixturevalue("postgres_timeseries_url")
+        return url
     return require_backend("clickhouse")
+
+
+@pytest.fixture(params=TIMESERIES_BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return backend_url(request, request.param, tmp_path)
 
 
 @pytest.fixture
@@ -737,7 +767,7 @@ class TestOpenTimeseries:
         message = str(caught.value)
         assert "s3cret-pass" not in message
         assert "influx://admin:***@db.example:8086/ticks" in message
-        for scheme in ("duckdb://", "clickhouse://", "clickhouses://", "chdb://"):
+        for scheme in ("duckdb://", "clickhouse://", "clickhouses://", "chdb://", "postgresql://"):
             assert scheme in message
 
     @pytest.mark.parametrize("url", ["duckdb://relative.duckdb", "duckdb:///", "chdb://host/dir"])
@@ -750,6 +780,25 @@ class TestOpenTimeseries:
         assert open_timeseries("duckdb:///:memory:", _settings()).backend == "duckdb"
         assert open_timeseries(f"chdb://{tmp_path}/c", _settings()).backend == "chdb"
         assert open_timeseries("clickhouses://u:p@h/db", _settings()).backend == "clickhouse"
+        for scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+            assert open_timeseries(f"{scheme}://u:p@h/db", _settings()).backend == "postgres"
+
+    @pytest.mark.parametrize(
+        ("url", "match"),
+        [
+            ("postgresql://u:s3cret@h/db?schema=Bad-Name", "schema"),
+            ("postgresql://u:s3cret@h/db?partition=week", "partition"),
+            ("postgresql://u:s3cret@h/db?pool_size=0", "pool_size"),
+            ("postgresql:///db", "PostgreSQL URL"),
+        ],
+    )
+    def test_bad_postgres_url_raises_configuration_error_without_password(
+        self, url: str, match: str
+    ) -> None:
+        with pytest.raises(ConfigurationError, match=match) as caught:
+            open_timeseries(url, _settings())
+
+        assert "s3cret" not in str(caught.value)
 
 
 class TestChdbSingleDatabase:

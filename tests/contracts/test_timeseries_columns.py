@@ -4,7 +4,8 @@
 columns, exactly what their row twins (``scan_ticks``, ``ohlcv``, ``scan``) return on the
 same data: the same rows in the same order, bit for bit, with the same range bounds
 (``start_ms <= ts < end_ms``) and the same tenant filtering. Same backends as
-``test_timeseries``: DuckDB, chDB (the ClickHouse SQL in-process) and a real ClickHouse
+``test_timeseries``: DuckDB, chDB (the ClickHouse SQL in-process), PostgreSQL on localhost
+(its binary ``COPY`` path for numeric columns, rows for strings) and a real ClickHouse
 server when ``CHAINFLOW_TEST_CLICKHOUSE_URL`` is set.
 """
 
@@ -29,23 +30,27 @@ from tests.contracts.test_timeseries import (
     BASE_TS,
     FAR_END,
     SYMBOL,
+    TIMESERIES_BACKENDS,
+    backend_url,
     make_ticks,
+    postgres_timeseries_url,  # noqa: F401 (a fixture backend_url asks for)
     tricky_floats,
 )
-from tests.fixtures.backends import require_backend, unique_name
+from tests.fixtures.backends import unique_name
 
 TICK_FIELDS = ("ts", "bid", "ask", "volume")
 BAR_FIELDS = ("ts", "open", "high", "low", "close", "volume", "tick_count")
 
 
-@pytest.fixture(params=["duckdb", "chdb", "clickhouse"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    if request.param == "duckdb":
-        url = f"duckdb://{tmp_path}/timeseries/store.duckdb"
-    elif request.param == "chdb":
-        url = f"chdb://{tmp_path}/chdb"
-    else:
-        url = require_backend("clickhouse")
+@pytest.fixture(params=TIMESERIES_BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    # Synchronous: the session's PostgreSQL database is made outside the test's loop.
+    return backend_url(request, request.param, tmp_path)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Any]:
+    url = store_url
     opened = open_timeseries(url, TimeSeriesSettings(batch_max_rows=5000, batch_max_delay_ms=2))
     assert isinstance(opened, TimeSeriesStoreBase)
     await opened.start()
@@ -304,6 +309,24 @@ class TestScanColumns:
         for wrong in (("ts", "nope"), ("ts", "ts"), ()):
             with pytest.raises(InvalidInput):
                 await store.scan_columns(spec.name, **span, columns=wrong)
+
+    @pytest.mark.parametrize("picked", [("symbol", "tenant_id"), ("tenant_id", "ts", "x", "n")])
+    async def test_key_string_columns_alone_or_with_numbers(
+        self, store: Any, tenant: TenantId, picked: tuple[str, ...]
+    ) -> None:
+        spec = _kv_table(replacing=False)
+        await store.ensure_table(spec)
+        await store.append(spec.name, _kv_rows(tenant, 30))
+        await store.append(spec.name, _kv_rows(TenantId(unique_name("other")), 5))
+        span = {"tenant_id": tenant, "symbol": SYMBOL, "start_ms": 0, "end_ms": FAR_END}
+
+        columns = await store.scan_columns(spec.name, **span, where={"kind": "a"}, columns=picked)
+
+        rows = await store.scan(spec.name, **span, where={"kind": "a"})
+        assert rows and list(columns) == list(picked)
+        for name in picked:
+            assert columns[name].tolist() == [r[name] for r in rows], name
+        assert columns["tenant_id"].dtype == object
 
     async def test_empty_range_and_undeclared_table(self, store: Any, tenant: TenantId) -> None:
         spec = _kv_table(replacing=False)

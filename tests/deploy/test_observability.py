@@ -208,11 +208,11 @@ class TestCompose:
         assert "./prometheus/alerts.yml" in mounts and "./grafana/dashboards" in mounts
         prometheus = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
         assert prometheus["rule_files"] == ["/etc/prometheus/alerts.yml"]
-        targets = {
-            target
-            for job in prometheus["scrape_configs"]
-            for config in job["static_configs"]
-            for target in config["targets"]
-        }
-        assert {f"{name}:8000" for name in ("edge", "data")} == targets
-        assert {"edge", "data"} <= set(services)
+        (job,) = prometheus["scrape_configs"]
+        (discovery,) = job["dns_sd_configs"]
+        assert discovery["type"] == "A" and discovery["port"] == 8000
+        # every replica of every ChainFlow layer, found by its compose service's name
+        serving = {name for name, svc in services.items() if svc.get("command", [""])[0] == "serve"}
+        assert set(discovery["names"]) == serving and len(serving) == 4
+        relabel = {"source_labels": ["__meta_dns_name"], "target_label": "process"}
+        assert relabel in job["relabel_configs"]

@@ -15,9 +15,20 @@ from tests.fixtures.settings import embedded_settings
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200"}
+PASSED = {"passed": True, "sentence": "beats both baselines (p=0.004)"}
+FAILED = {
+    "passed": False,
+    "sentence": "does not beat the majority baseline (p=0.41): do not trade it",
+}
 
 
-def seed_platform_model(home: Path, name: str, versions: int) -> None:
+def seed_platform_model(
+    home: Path, name: str, versions: int, verdict: dict[str, object] | None = PASSED
+) -> None:
+    metrics: dict[str, object] = {"oos": {"accuracy": 0.5}}
+    if verdict is not None:
+        metrics["verdict"] = verdict
+
     async def seed() -> None:
         kernel = Kernel(embedded_settings(home), services="hub,storage")
         await kernel.start(serving=False)
@@ -37,7 +48,7 @@ def seed_platform_model(home: Path, name: str, versions: int) -> None:
                             timeframe="M15",
                             train_from_ts=0,
                             train_to_ts=1_000,
-                            metrics={"oos": {"accuracy": 0.5}},
+                            metrics=metrics,
                         ),
                         f"artifact-{version}".encode(),
                     )
@@ -85,3 +96,34 @@ class TestModelsCommands:
         listed = runner.invoke(app, ["models", "list"])
         assert listed.exit_code == 0, listed.output
         assert "no platform models are registered" in listed.output
+
+
+class TestPromotionGate:
+    def test_a_losing_model_needs_force_and_a_reason(self, home: Path) -> None:
+        seed_platform_model(home, "fx-weak", versions=1, verdict=FAILED)
+        refused = runner.invoke(app, ["models", "promote", "fx-weak", "1"], env=WIDE)
+        assert refused.exit_code == 1
+        assert refused.output.startswith("error: model fx-weak@1 was not promoted: it does not")
+        assert "--force --reason" in refused.output and refused.output.count("\n") == 1
+
+        bare = runner.invoke(app, ["models", "promote", "fx-weak", "1", "--force"], env=WIDE)
+        assert bare.exit_code == 1 and "expected a reason with force" in bare.output
+
+        args = ["models", "promote", "fx-weak", "1", "--force", "--reason", "paper only"]
+        forced = runner.invoke(app, args, env=WIDE)
+        assert forced.exit_code == 0, forced.output
+        assert "fx-weak@1 is now in production (forced" in forced.output
+
+        listed = runner.invoke(app, ["models", "list"], env=WIDE)
+        line = next(x for x in listed.output.splitlines() if "fx-weak" in x)
+        assert "failed; forced by" in line and "paper only" in line
+        versions = runner.invoke(app, ["models", "list", "fx-weak"], env=WIDE)
+        assert "does not beat the majority baseline" in versions.output
+        assert "paper only" in versions.output
+
+    def test_a_model_without_a_verdict_is_unknown(self, home: Path) -> None:
+        seed_platform_model(home, "fx-old", versions=1, verdict=None)
+        refused = runner.invoke(app, ["models", "promote", "fx-old", "1"], env=WIDE)
+        assert refused.exit_code == 1 and "no recorded verdict" in refused.output
+        versions = runner.invoke(app, ["models", "list", "fx-old"], env=WIDE)
+        assert "no recorded verdict" in versions.output

@@ -24,6 +24,7 @@ runner = CliRunner()
 WIDE = {"COLUMNS": "200"}
 METRICS = {"accuracy", "balanced_accuracy", "log_loss", "brier", "auc"}
 QUICK = ["--symbol", "EURUSD", "--timeframe", "M5", "--folds", "3", "--threads", "1"]
+FORCE = ["--force", "--reason", "test: a week of sample bars, the verdict does not matter here"]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ class TestTrainFromFile:
         self, home: Path, sample: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("CHAINFLOW_ML_ARTIFACTS_URL", "database")
-        report = train_json("--data", str(sample / "EURUSD_M5.tsv"), *QUICK, "--promote")
+        report = train_json("--data", str(sample / "EURUSD_M5.tsv"), *QUICK, "--promote", *FORCE)
         assert report["artifact"] == "platform/fx-lightgbm/1/model.onnx"  # a database row
         assert not (home / "models").exists()
 
@@ -138,6 +139,7 @@ class TestTrainFromFile:
             "--name",
             "fx-csv",
             "--promote",
+            *FORCE,
             "--label",
             "triple_barrier",
             "--horizon",
@@ -168,6 +170,11 @@ class TestTrainFromFile:
             "volatility",
             "momentum",
             "registered fx-lightgbm@1 (candidate)",
+            "Verdict: model against each baseline (circular block bootstrap",
+            "95% interval",
+            "verdict: ",
+            "rank IC of the edge (p_up - p_down) with the forward return",
+            "hit rate by confidence decile, lowest first",
         ):
             assert text in result.output
 
@@ -176,6 +183,81 @@ class TestTrainFromFile:
         report = train_json("--data", str(sample / "EURUSD_M5.tsv"), *QUICK, "--model", "lstm")
         assert report["model"] == "fx-lstm@1" and report["members"] == ["lstm"]
         assert Path(report["artifact"]).is_file()
+
+
+class TestVerdictAndGate:
+    """The report's verdict, the embargo, and ``--promote`` through the promotion gate."""
+
+    def test_json_verdict_for_every_target_and_the_embargo(self, home: Path, sample: Path) -> None:
+        data = str(sample / "EURUSD_M5.tsv")
+        report = train_json("--data", data, *QUICK, "--embargo", "6")
+        verdict = report["verdict"]
+        assert set(verdict["targets"]) == {"direction", "volatility", "momentum"}
+        direction = verdict["targets"]["direction"]
+        assert direction["metric"] == "log_loss" and verdict["sentence"] == direction["sentence"]
+        baselines = [c["baseline"] for c in direction["comparisons"]]
+        assert baselines == ["majority", "previous_direction"]
+        for c in direction["comparisons"]:
+            gap = c["baseline_value"] - c["model"]
+            assert c["improvement"] == pytest.approx(gap, abs=1e-12)
+            assert c["low"] <= c["improvement"] <= c["high"] and 0 < c["p_value"] <= 1
+        skill = verdict["targets"]["volatility"]["comparisons"][0]
+        assert skill["baseline"] == "naive"
+        assert skill["improvement"] == pytest.approx(report["volatility"]["skill"], rel=1e-9)
+        assert verdict["block"] >= 12  # at least the label horizon
+        assert report["evaluation"]["embargo"] == 6
+        assert report["evaluation"]["embargoed_rows"] == [6, 6, 6]
+        assert registered(home, "fx-lightgbm", 1).metrics["verdict"] == verdict
+        ic = report["quant"]["rank_ic"]
+        assert len(ic["folds"]) == 3 and -1 <= ic["pooled"] <= 1
+        deciles = report["quant"]["hit_rate_by_confidence"]
+        assert [d["decile"] for d in deciles] == list(range(1, 11))
+        assert sum(d["rows"] for d in deciles) == report["evaluation"]["oos_rows"]
+        assert report["promotion"] == {
+            "requested": False,
+            "promoted": False,
+            "refused": None,
+            "override": None,
+            "stage": "candidate",
+        }
+
+    def test_promote_of_a_losing_model_is_refused_and_kept_as_candidate(
+        self, home: Path, sample: Path
+    ) -> None:
+        data = str(sample / "EURUSD_M5.tsv")
+        result = runner.invoke(app, ["train", "--data", data, *QUICK, "--promote", "--json"])
+        assert result.exit_code == 1
+        report = json.loads(result.stdout)  # the report still comes, then the one-line error
+        assert report["verdict"]["passed"] is False
+        assert report["verdict"]["sentence"].endswith(": do not trade it")
+        assert report["stage"] == "candidate" and report["promotion"]["promoted"] is False
+        refused = report["promotion"]["refused"]
+        assert refused.startswith("model fx-lightgbm@1 was not promoted: it does not beat the ")
+        assert f"error: {refused}" in result.output.replace("\n", " ")
+        assert registered(home, "fx-lightgbm", 1).stage == ModelStage.CANDIDATE
+
+        forced = train_json("--data", data, *QUICK, "--promote", *FORCE)
+        assert forced["stage"] == "production" and forced["promotion"]["promoted"]
+        override = forced["promotion"]["override"]
+        assert override["reason"] == FORCE[2] and override["verdict"] == "failed"
+        assert registered(home, "fx-lightgbm", 2).promotion_override == override
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["--force", "--reason", "x"], "expected --promote with --force"),
+            (["--promote", "--force"], "expected --reason TEXT with --force"),
+            (["--reason", "x"], "expected --force with --reason"),
+            (["--embargo", "-1"], "expected --embargo rows >= 0"),
+        ],
+    )
+    def test_bad_force_options_fail_before_training(
+        self, home: Path, sample: Path, args: list[str], message: str
+    ) -> None:
+        data = str(sample / "EURUSD_M5.tsv")
+        result = runner.invoke(app, ["train", "--data", data, *QUICK, *args], env=WIDE)
+        assert result.exit_code == 1 and message in result.output
+        assert result.output.startswith("error: ") and result.output.count("\n") == 1
 
 
 class TestTrainFromStoredBars:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from chainflow.ml.api import ModelStage
-from chainflow.ml.default_model import DEFAULT_MODEL_NAME, ensure_default_model
+from chainflow.ml.default_model import (
+    DEFAULT_MODEL_NAME,
+    DEMO_FORCE_REASON,
+    DefaultModelRecipe,
+    ensure_default_model,
+)
+from chainflow.ml.labels import LabelSpec
 from chainflow.ml.registry import local_model_registry
 from chainflow.ml.serving import ModelBundle
 from chainflow.runtime.kernel import Kernel
@@ -31,6 +37,13 @@ async def test_trains_and_promotes_once_then_returns_the_same_version(tmp_path: 
         assert first.train_from_ts < first.train_to_ts
         assert len(first.metrics["folds"]) == 3 and "feature_stats" in first.metrics
         assert first.metrics["source"]["kind"] == "sample"
+        # The demo's model trades but has no edge on the sample market: its verdict says so
+        # and it is promoted by force with the demo's reason, stored with the version.
+        assert first.label["kind"] == "direction"
+        assert first.metrics["verdict"]["passed"] is False
+        assert "do not trade it" in first.metrics["verdict"]["sentence"]
+        assert first.promotion_override is not None
+        assert first.promotion_override["reason"] == DEMO_FORCE_REASON
         assert stages and stages[-1] == "exported"
         bundle = ModelBundle(await registry.read_artifact(first))
         assert bundle is not None
@@ -61,5 +74,22 @@ async def test_retrains_when_no_version_is_in_production(tmp_path: Path) -> None
         assert second.version == 2 and second.stage == ModelStage.PRODUCTION
         # Same recipe, same data: the deterministic sample market gives the same artifact.
         assert second.artifact_sha256 == first.artifact_sha256
+    finally:
+        await kernel.stop()
+
+
+async def test_a_recipe_that_loses_is_promoted_by_force_and_says_why(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    kernel = Kernel(embedded_settings(home), services="hub,storage")
+    await kernel.start(serving=False)
+    try:
+        registry = local_model_registry(home, kernel.clock)
+        losing = DefaultModelRecipe(days=7, label=LabelSpec())  # direction over 12 bars
+        model = await ensure_default_model(kernel.infra.database, registry, recipe=losing)
+        assert model.stage == ModelStage.PRODUCTION
+        assert model.metrics["verdict"]["passed"] is False
+        override = model.promotion_override
+        assert override is not None and override["reason"] == DEMO_FORCE_REASON
+        assert override["by"] == "default model" and override["verdict"] == "failed"
     finally:
         await kernel.stop()

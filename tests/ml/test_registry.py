@@ -25,6 +25,7 @@ from chainflow.ml.api import (
     CustomModelsNotInTierError,
     LocalArtifactStore,
     ModelNotFoundError,
+    ModelPromotionRefusedError,
     ModelRegistration,
     ModelRegistry,
     ModelStage,
@@ -68,7 +69,19 @@ def make_tenant() -> TenantContext:
     return TenantContext(tenant_id=TenantId(new_id()))
 
 
-def registration(name: str, family: str = "xgboost") -> ModelRegistration:
+PASSED = {"passed": True, "sentence": "beats both baselines (p=0.004)"}
+FAILED = {
+    "passed": False,
+    "sentence": "does not beat the majority baseline (p=0.41): do not trade it",
+}
+
+
+def registration(
+    name: str, family: str = "xgboost", verdict: dict[str, object] | None = PASSED
+) -> ModelRegistration:
+    metrics: dict[str, object] = {"oos": {"accuracy": 0.54}, "baselines": {"majority": 0.5}}
+    if verdict is not None:
+        metrics["verdict"] = verdict
     return ModelRegistration(
         name=name,
         family=family,
@@ -79,7 +92,7 @@ def registration(name: str, family: str = "xgboost") -> ModelRegistration:
         timeframe="H1",
         train_from_ts=START_MS - 86_400_000 * 365,
         train_to_ts=START_MS,
-        metrics={"oos": {"accuracy": 0.54}, "baselines": {"majority": 0.5}},
+        metrics=metrics,
         created_by="test",
     )
 
@@ -93,11 +106,12 @@ async def register(
     artifact: bytes = b"onnx-bytes",
     family: str = "xgboost",
     limits: object = ENTERPRISE,
+    verdict: dict[str, object] | None = PASSED,
 ) -> ModelVersion:
     async with database.unit_of_work(owner, system=owner is None) as uow:
         return await registry.register(
             uow,
-            registration(name, family),
+            registration(name, family, verdict),
             artifact,
             owner=owner,
             limits=limits if owner is not None else None,  # type: ignore[arg-type]
@@ -191,6 +205,97 @@ class TestPromote:
         await register(database, registry, name)
         with pytest.raises(ModelNotFoundError, match=f"{name}@7"):
             await promote(database, registry, name, 7)
+
+
+class TestPromotionGate:
+    """A version whose verdict does not beat its baselines is promoted only by force."""
+
+    @pytest.mark.parametrize(
+        ("verdict", "status", "said"),
+        [
+            (FAILED, "failed", "does not beat the majority"),
+            (None, "unknown", "no recorded verdict"),
+        ],
+    )
+    async def test_refused_without_force(
+        self,
+        database: Database,
+        registry: ModelRegistry,
+        verdict: dict[str, object] | None,
+        status: str,
+        said: str,
+    ) -> None:
+        name = unique_name("gate")
+        await register(database, registry, name, verdict=verdict)
+        with pytest.raises(ModelPromotionRefusedError) as refused:
+            await promote(database, registry, name, 1)
+        assert refused.value.status == 409 and refused.value.code == "promotion_refused"
+        assert said in refused.value.message and "--force --reason" in refused.value.message
+        assert refused.value.details == {
+            "model": f"{name}@1",
+            "verdict": status,
+            "sentence": refused.value.details["sentence"],
+        }
+        assert await stages(database, registry, name) == {1: "candidate"}
+
+    async def test_force_needs_a_reason(self, database: Database, registry: ModelRegistry) -> None:
+        name = unique_name("gate")
+        await register(database, registry, name, verdict=FAILED)
+        for reason in (None, "   "):
+            with pytest.raises(InvalidInput, match="expected a reason with force"):
+                async with database.unit_of_work(system=True) as uow:
+                    await registry.promote(uow, name, 1, force=True, reason=reason)
+        assert await stages(database, registry, name) == {1: "candidate"}
+
+    async def test_forced_promotion_is_stored_and_listed(
+        self, database: Database, registry: ModelRegistry, clock: SimulatedClock
+    ) -> None:
+        name = unique_name("gate")
+        await register(database, registry, name, verdict=FAILED)
+        await register(database, registry, name)  # passes: no override recorded
+        async with database.unit_of_work(system=True) as uow:
+            forced = await registry.promote(
+                uow, name, 1, force=True, reason=" paper trading only ", by="ops"
+            )
+        assert forced.stage is ModelStage.PRODUCTION
+        assert forced.promotion_override == {
+            "reason": "paper trading only",
+            "by": "ops",
+            "at": clock.now().isoformat(timespec="seconds"),
+            "verdict": "failed",
+            "sentence": FAILED["sentence"],
+        }
+        async with database.unit_of_work(system=True, read_only=True) as uow:
+            (summary,) = [s for s in await registry.list(uow) if s.name == name]
+            listed = await registry.versions(uow, name)
+        assert summary.production_version == 1
+        assert summary.production_override == forced.promotion_override
+        assert summary.production_verdict is not None
+        assert summary.production_verdict.status.value == "failed"
+        assert listed[0].promotion_override == forced.promotion_override
+
+        async with database.unit_of_work(system=True) as uow:
+            passed = await registry.promote(uow, name, 2, force=True, reason="not needed")
+        assert passed.promotion_override is None  # the gate let it through on its own
+        async with database.unit_of_work(system=True, read_only=True) as uow:
+            (summary,) = [s for s in await registry.list(uow) if s.name == name]
+        assert summary.production_override is None
+        assert summary.production_verdict is not None and summary.production_verdict.passed
+
+    async def test_rollback_is_not_gated(
+        self, database: Database, registry: ModelRegistry, clock: SimulatedClock
+    ) -> None:
+        name = unique_name("gate")
+        await register(database, registry, name, verdict=FAILED)
+        await register(database, registry, name)
+        async with database.unit_of_work(system=True) as uow:
+            await registry.promote(uow, name, 1, force=True, reason="baseline of a test")
+        clock.advance_ms(1000)
+        await promote(database, registry, name, 2)
+        clock.advance_ms(1000)
+        async with database.unit_of_work(system=True) as uow:
+            restored = await registry.rollback(uow, name)
+        assert restored.version == 1 and restored.promotion_override is not None
 
 
 class TestRollback:

@@ -21,9 +21,20 @@ from tests.fixtures.settings import embedded_settings
 PASSWORD = "Model-Registry-2026!"
 PLATFORM = "fx-gbm"
 CUSTOM = "alice-lstm"
+WEAK = "fx-weak"
+PASSED = {"passed": True, "sentence": "beats both baselines (p=0.004)"}
+FAILED = {
+    "passed": False,
+    "sentence": "does not beat the majority baseline (p=0.41): do not trade it",
+}
 
 
-def registration(name: str, family: str = "xgboost") -> ModelRegistration:
+def registration(
+    name: str, family: str = "xgboost", verdict: dict[str, object] | None = PASSED
+) -> ModelRegistration:
+    metrics: dict[str, object] = {"oos": {"accuracy": 0.55}, "baselines": {"majority": 0.51}}
+    if verdict is not None:
+        metrics["verdict"] = verdict
     return ModelRegistration(
         name=name,
         family=family,
@@ -34,7 +45,7 @@ def registration(name: str, family: str = "xgboost") -> ModelRegistration:
         timeframe="H1",
         train_from_ts=1_700_000_000_000,
         train_to_ts=1_760_000_000_000,
-        metrics={"oos": {"accuracy": 0.55}, "baselines": {"majority": 0.51}},
+        metrics=metrics,
     )
 
 
@@ -116,6 +127,8 @@ class TestListModels:
             "latest_version": 2,
             "production_version": 1,
             "version_count": 2,
+            "production_verdict": {"status": "passed", "sentence": PASSED["sentence"]},
+            "production_override": None,
         }
 
     async def test_without_credentials_is_unauthenticated(self, world: World) -> None:
@@ -209,3 +222,58 @@ class TestChanges:
         denied = await world.http.post(f"/api/v1/models/{PLATFORM}/rollback", headers=key)
         assert denied.status_code == 403
         assert denied.json()["error"]["details"]["required_permission"] == "models:manage"
+
+
+class TestPromotionGate:
+    """Promotion over HTTP refuses a model whose verdict does not beat its baselines."""
+
+    async def register_weak(self, world: World, verdict: dict[str, object] | None) -> str:
+        async with world.kernel.infra.database.unit_of_work(system=True) as uow:
+            await world.registry.register(uow, registration(WEAK, verdict=verdict), b"w")
+        return f"/api/v1/models/{WEAK}/1/promote"
+
+    @pytest.mark.parametrize(("verdict", "status"), [(FAILED, "failed"), (None, "unknown")])
+    async def test_refused_with_the_error_shape(
+        self, world: World, verdict: dict[str, object] | None, status: str
+    ) -> None:
+        path = await self.register_weak(world, verdict)
+        refused = await world.http.post(path, headers=world.headers("root"))
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "promotion_refused"
+        assert error["message"].startswith(f"model {WEAK}@1 was not promoted: it ")
+        assert error["details"]["model"] == f"{WEAK}@1"
+        assert error["details"]["verdict"] == status
+        one = await world.http.get(f"/api/v1/models/{WEAK}/1", headers=world.headers("bob"))
+        assert one.json()["stage"] == "candidate"
+        assert one.json()["verdict"]["status"] == status
+        assert one.json()["promotion_override"] is None
+
+    async def test_force_needs_a_reason(self, world: World) -> None:
+        path = await self.register_weak(world, FAILED)
+        root = world.headers("root")
+        for body in ({"force": True}, {"force": True, "reason": " "}):
+            refused = await world.http.post(path, json=body, headers=root)
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["code"] == "invalid_input"
+        too_long = await world.http.post(
+            path, json={"force": True, "reason": "x" * 501}, headers=root
+        )
+        assert too_long.status_code == 422
+
+    async def test_forced_promotion_is_stored_and_shown(self, world: World) -> None:
+        path = await self.register_weak(world, FAILED)
+        body = {"force": True, "reason": "paper account only, to compare live"}
+        forced = await world.http.post(path, json=body, headers=world.headers("root"))
+        assert forced.status_code == 200, forced.text
+        override = forced.json()["promotion_override"]
+        assert override["reason"] == body["reason"] and override["verdict"] == "failed"
+        assert override["by"].startswith("user ") and override["sentence"] == FAILED["sentence"]
+        assert forced.json()["verdict"] == {"status": "failed", "sentence": FAILED["sentence"]}
+        listed = await world.http.get("/api/v1/models", headers=world.headers("bob"))
+        (weak,) = [m for m in listed.json()["items"] if m["name"] == WEAK]
+        assert weak["production_version"] == 1
+        assert weak["production_override"] == override
+        assert weak["production_verdict"]["status"] == "failed"
+        versions = await world.http.get(f"/api/v1/models/{WEAK}", headers=world.headers("bob"))
+        assert versions.json()["items"][0]["promotion_override"] == override

@@ -46,6 +46,10 @@ class TestDemoCommand:
         out = result.stdout
         assert result.returncode == 0, out + result.stderr
         assert re.search(r"model fx-default@\d+ \(lightgbm, M5\) (trained in|loaded)", out)
+        # Nothing trained on the sample market beats its baselines: the demo says so and
+        # that its model was promoted against its verdict, with the stored reason.
+        assert re.search(r"verdict: does not beat .*: do not trade it", out), out
+        assert "promoted against its verdict (demo: sample market, see verdict)" in out
         sent, acked = map(int, re.search(r"ticks: (\d+) sent, (\d+) acked", out).groups())
         assert sent == acked == 150
         received = int(re.search(r"signals: (\d+) received", out).group(1))

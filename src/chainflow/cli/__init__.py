@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -24,6 +24,9 @@ from chainflow.cli.notify import notify_app
 from chainflow.cli.output import console, err_console, fail, run
 from chainflow.cli.users import users_app
 from chainflow.core.errors import ChainflowError, ConfigurationError
+
+if TYPE_CHECKING:
+    from chainflow.ml.api import SignalWindow, WindowOutcome
 
 # Training libraries' OpenMP threads spin while idle by default, which starves other
 # processes on small machines; passive waiting costs nothing measurable here.
@@ -201,6 +204,13 @@ async def _with_config(action: Callable[[Any], Awaitable[T]]) -> T:
     return await with_kernel("hub,storage", lambda kernel: action(kernel.config))
 
 
+def _backtest_signal_window(window: SignalWindow) -> WindowOutcome:
+    """``chainflow train``'s signal backtest, imported on first use (``--help`` stays fast)."""
+    from chainflow.backtest.oos_signals import backtest_signal_window
+
+    return backtest_signal_window(window)
+
+
 def _register_service_commands() -> None:
     from chainflow.backtest.cli import make_backtest_commands
     from chainflow.bridge.importers import make_import_command
@@ -223,7 +233,7 @@ def _register_service_commands() -> None:
     app.command("demo", help="Run the platform on sample data and show live signals.")(demo_command)
     app.add_typer(make_models_app(with_kernel), name="models")
     app.command("train", help="Train a model on bars, compare it with baselines, register it.")(
-        make_train_command(with_kernel, read_stored_bars)
+        make_train_command(with_kernel, read_stored_bars, _backtest_signal_window)
     )
     for name, (command, help_text) in make_backtest_commands(with_kernel, read_stored_bars).items():
         app.command(name, help=help_text)(command)

@@ -5,25 +5,29 @@ whose row ``t`` is what ``chainflow.features.engine.FeatureEngine.update`` retur
 ``t`` (same NaN positions, values within relative 1e-9). Indicators come from
 ``chainflow.features.batch`` (computed once per distinct indicator and parameters), scaling
 from ``chainflow.features.normalize``; definitions are in ``chainflow.features.sets``.
+
+Every column (indicator, then scaler) is one task on a pool of ``threads`` workers: the
+compiled kernels and NumPy's array operations release the GIL, so the columns run in
+parallel; an indicator shared by several columns is computed once, by the first task
+that needs it. The columns are then copied into the row-major matrix band by band
+(``batch.kernels_matrix.fill_rows``), the bands split between the workers.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.features.batch import momentum, volatility
 from chainflow.features.batch.trend import directional  # one pass: ADX, +DI, -DI
 from chainflow.features.engine import (
-    DAY_MS,
     DAY_OF_WEEK_COS,
     DAY_OF_WEEK_SIN,
-    MINUTE_MS,
     TIME_OF_DAY_COS,
     TIME_OF_DAY_SIN,
     in_session,
@@ -63,12 +67,22 @@ class _Bars:
         self.size = size
         self.open, self.high, self.low = arrays["open"], arrays["high"], arrays["low"]
         self.close, self.volume, self.spread = arrays["close"], arrays["volume"], arrays["spread"]
-        self._cache: dict[Any, Any] = {}
+        self._cache: dict[Any, Future[Any]] = {}
+        self._lock = threading.Lock()
 
     def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
+        """``compute()``, run once per ``key`` whichever thread asks first; the others wait."""
+        with self._lock:
+            future = self._cache.get(key)
+            mine = future is None
+            if future is None:
+                future = self._cache[key] = Future()
+        if mine:
+            try:
+                future.set_result(compute())
+            except BaseException as error:
+                future.set_exception(error)
+        return future.result()
 
     def hlc(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         return self.high, self.low, self.close
@@ -89,9 +103,9 @@ def feature_matrix(
     """Return the ``(len(close), len(feature_set.names))`` feature matrix of the bars.
 
     ``ts`` is each bar's open time (epoch ms, UTC, increasing); ``spread`` the bar mean
-    spread in price units, NaN (or ``None`` for all) where unknown. Rolling scalers (which
-    release the GIL) run on up to ``threads`` worker threads while the indicators that
-    loop in Python run on the calling thread; ``threads=0`` computes everything inline.
+    spread in price units, NaN (or ``None`` for all) where unknown. The columns are
+    computed on up to ``threads`` worker threads; ``threads=0`` computes everything on the
+    calling thread. The result does not depend on ``threads``.
     """
     times = np.asarray(ts, dtype=np.int64)
     columns = {"open": open, "high": high, "low": low, "close": close, "volume": volume}
@@ -102,52 +116,59 @@ def feature_matrix(
         first = int(np.flatnonzero(times[1:] <= times[:-1])[0])
         raise ValueError(f"expected ts after {times[first]}; received {times[first + 1]}")
     features = feature_set.features
-    # Slow scalers first, so their worker threads start while the indicators are computed.
-    order = sorted(range(len(features)), key=lambda j: features[j].scaling.method != "robust")
-    pool = ThreadPoolExecutor(max_workers=threads) if threads > 0 else None
-    try:
-        results: dict[int, Any] = {}
-        for j in order:
-            results[j] = _column(bars, times, features[j], pool)
-        out = np.empty((bars.size, len(features)), dtype=np.float64)
-        for j, spec in enumerate(features):
-            out[:, j] = _resolve(results[j], spec, bars.size)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
+    order = sorted(range(len(features)), key=lambda j: _priority(features[j]))
+    out = np.empty((bars.size, len(features)), dtype=np.float64)
+    if threads <= 0:
+        computed = {j: _column(bars, times, features[j]) for j in order}
+        _fill(out, [computed[j] for j in range(len(features))], [(0, bars.size)], None)
+        return out
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        tasks = {j: pool.submit(_column, bars, times, features[j]) for j in order}
+        done = [tasks[j].result() for j in range(len(features))]
+        step = -(-bars.size // threads)
+        bands = [(lo, min(lo + step, bars.size)) for lo in range(0, bars.size, max(step, 1))]
+        _fill(out, done, bands, pool)
     return out
 
 
-def _submit(pool: ThreadPoolExecutor | None, raw: FloatArray, scaling: Scaling) -> Any:
-    if pool is None or scaling.method == "none":
-        return scale_column(raw, scaling)
-    return pool.submit(scale_column, raw, scaling)
+def _priority(spec: FeatureSpec) -> tuple[bool, bool]:
+    """Sort key of the tasks: slow scalers first, so that the longest tasks do not start
+    last; lagged returns last, as they wait for their unlagged return's scaler."""
+    lagged = spec.kind == "log_return" and int(spec.param_map["lag"]) > 0
+    return lagged, spec.scaling.method != "robust"
 
 
-def _column(
-    bars: _Bars, times: NDArray[np.int64], spec: FeatureSpec, pool: ThreadPoolExecutor | None
-) -> Any:
-    """The column of ``spec``: an array, a future of one, or a ``(lag, future)`` pair."""
+def _fill(
+    out: FloatArray,
+    columns: list[FloatArray],
+    bands: list[tuple[int, int]],
+    pool: ThreadPoolExecutor | None,
+) -> None:
+    """Copy ``columns`` into ``out``, each band of rows on a worker of ``pool``."""
+    from chainflow.features.batch.kernels_matrix import fill_rows  # numba: lazily
+
+    arrays = tuple(np.require(c, np.float64, ["C", "W"]) for c in columns)
+    if pool is None:
+        for first, stop in bands:
+            fill_rows(out, arrays, first, stop)
+        return
+    for job in [pool.submit(fill_rows, out, arrays, first, stop) for first, stop in bands]:
+        job.result()
+
+
+def _column(bars: _Bars, times: NDArray[np.int64], spec: FeatureSpec) -> FloatArray:
+    """The column of ``spec``: its indicator (shared through ``bars``), then its scaler."""
     if spec.kind == "log_return":
         n, lag = int(spec.param_map["n"]), int(spec.param_map["lag"])
         key = ("log_return", n, spec.scaling)
-        return lag, bars.cached(
-            key, lambda: _submit(pool, _log_return(bars.close, n), spec.scaling)
-        )
+        base = bars.cached(key, lambda: scale_column(_log_return(bars.close, n), spec.scaling))
+        out = np.full(bars.size, np.nan)  # the scaled return ``lag`` bars earlier (sets.py)
+        if lag < bars.size:
+            out[lag:] = base[: bars.size - lag]
+        return out
     if spec.kind in _CALENDAR or spec.kind == "session_flag":
-        return _calendar(times, spec)
-    return _submit(pool, _raw(bars, spec), spec.scaling)
-
-
-def _resolve(result: Any, spec: FeatureSpec, size: int) -> FloatArray:
-    if spec.kind != "log_return":
-        return result.result() if isinstance(result, Future) else result
-    lag, base = result
-    base = base.result() if isinstance(base, Future) else base
-    out = np.full(size, np.nan)  # the scaled return ``lag`` bars earlier (see sets.py)
-    if lag < size:
-        out[lag:] = base[: size - lag]
-    return out
+        return _calendar(bars, times, spec)
+    return scale_column(_raw(bars, spec), spec.scaling)
 
 
 def _log_return(close: FloatArray, n: int) -> FloatArray:
@@ -160,13 +181,14 @@ def _log_return(close: FloatArray, n: int) -> FloatArray:
 _CALENDAR = ("time_of_day_sin", "time_of_day_cos", "day_of_week_sin", "day_of_week_cos")
 
 
-def _calendar(times: NDArray[np.int64], spec: FeatureSpec) -> FloatArray:
+def _calendar(bars: _Bars, times: NDArray[np.int64], spec: FeatureSpec) -> FloatArray:
+    from chainflow.features.batch.kernels_matrix import calendar_indices  # numba: lazily
+
+    minute, hour, day = bars.cached("calendar", lambda: calendar_indices(times))
     if spec.kind == "session_flag":
         p = spec.param_map
         flags = [in_session(h, int(p["open_hour"]), int(p["close_hour"])) for h in range(24)]
-        return np.asarray(flags, dtype=np.float64)[times // 3_600_000 % 24]
-    minute = times // MINUTE_MS % 1440
-    day = (times // DAY_MS + 3) % 7
+        return np.asarray(flags, dtype=np.float64)[hour]
     table = {
         "time_of_day_sin": (TIME_OF_DAY_SIN, minute),
         "time_of_day_cos": (TIME_OF_DAY_COS, minute),
@@ -220,6 +242,7 @@ def _raw(bars: _Bars, spec: FeatureSpec) -> FloatArray:  # noqa: C901 - one bran
     if kind == "volume_zscore":
         return volatility.zscore(bars.volume, n)
     if kind == "rel_spread_bps":
-        known = pd.Series(bars.spread).ffill().to_numpy()
-        return known / c * 1e4
+        from chainflow.features.batch.kernels_matrix import forward_fill  # numba: lazily
+
+        return forward_fill(bars.spread) / c * 1e4
     raise ValueError(f"expected a bar-indicator kind; received {kind!r}")

@@ -12,8 +12,9 @@ Then clipped to ``±clip``. NaN (or infinite) input gives NaN and is not added t
 window; the output is NaN until ``min_periods`` past values are known. A zero scale (a
 constant window: all values identical, or a zero IQR) gives 0.0. Streaming and batch agree
 to ~1e-13 relative: the stream keeps sums of deviations from a shift and re-sums exactly
-every ``8 * window`` values; the batch is pandas' rolling (compensated) on the finite values,
-shifted by one. Both treat a window of identical values as exactly constant.
+every ``8 * window`` values; the batch (``batch.kernels_scalers``, compiled) repeats
+pandas' rolling numerics (compensated) on the finite values, shifted by one. Both treat a
+window of identical values as exactly constant.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 NAN = math.nan
-QUARTILES = (0.25, 0.5, 0.75)
 RESUM_EVERY_WINDOWS = 8  # exact re-sum of the z-score window every 8 windows of values
 
 
@@ -232,52 +231,31 @@ class RollingRobustScaler(_RollingScaler):
         self._sorted = sorted(self._values)
 
 
-def _finite_series(x: ArrayLike) -> tuple[FloatArray, NDArray[np.bool_], pd.Series]:
-    arr = np.asarray(x, dtype=np.float64)
+def _series(x: ArrayLike) -> FloatArray:
+    arr = np.ascontiguousarray(x, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"expected a one-dimensional array; received shape {arr.shape}")
-    finite = np.isfinite(arr)
-    return arr, finite, pd.Series(arr[finite])
-
-
-def _scatter(arr: FloatArray, finite: NDArray[np.bool_], scaled: FloatArray) -> FloatArray:
-    out = np.full(arr.shape, np.nan)
-    out[finite] = scaled
-    return out
+    return arr
 
 
 def rolling_zscore_scale(
     x: ArrayLike, window: int, clip: float = 5.0, min_periods: int | None = None
 ) -> FloatArray:
-    """Batch twin of ``RollingZScoreScaler`` (same values, vectorized)."""
+    """Batch twin of ``RollingZScoreScaler`` (one compiled pass, pandas' rolling numerics)."""
+    from chainflow.features.batch.kernels_scalers import zscore_scale_kernel  # numba: lazily
+
     periods = check_scaler_params(window, clip, min_periods)
-    arr, finite, series = _finite_series(x)
-    rolling = series.rolling(window, min_periods=periods)
-    mean = rolling.mean().shift(1).to_numpy()
-    std = rolling.std(ddof=0).shift(1).to_numpy()
-    values = series.to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.clip((values - mean) / std, -clip, clip)
-    z[std == 0.0] = 0.0
-    return _scatter(arr, finite, z)
+    return zscore_scale_kernel(_series(x), window, float(clip), periods)
 
 
 def rolling_robust_scale(
     x: ArrayLike, window: int, clip: float = 5.0, min_periods: int | None = None
 ) -> FloatArray:
-    """Batch twin of ``RollingRobustScaler`` (same values, vectorized)."""
+    """Batch twin of ``RollingRobustScaler`` (one compiled pass over a sorted window)."""
+    from chainflow.features.batch.kernels_scalers import robust_scale_kernel  # numba: lazily
+
     periods = check_scaler_params(window, clip, min_periods)
-    arr, finite, series = _finite_series(x)
-    rolling = series.rolling(window, min_periods=periods)
-    q25, median, q75 = (
-        rolling.quantile(q, interpolation="linear").shift(1).to_numpy() for q in QUARTILES
-    )
-    iqr = q75 - q25
-    values = series.to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.clip((values - median) / iqr, -clip, clip)
-    z[iqr == 0.0] = 0.0
-    return _scatter(arr, finite, z)
+    return robust_scale_kernel(_series(x), window, float(clip), periods)
 
 
 def scalers_in(components: Iterable[Any]) -> list[RollingZScoreScaler | RollingRobustScaler]:

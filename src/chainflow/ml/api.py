@@ -14,18 +14,22 @@ from chainflow.ml.artifacts import (
 from chainflow.ml.events import PredictionMade, all_predictions, predictions_topic
 from chainflow.ml.model_cache import ServedModel, ServedModels
 from chainflow.ml.model_hint import no_model_reason, train_model_command
+from chainflow.ml.oos_backtest import SignalBacktester, SignalWindow, WindowOutcome
 from chainflow.ml.registry import ModelRegistry, model_registry
 from chainflow.ml.registry_types import (
     CustomModelLimitError,
     CustomModelsNotInTierError,
     ModelFamily,
     ModelNotFoundError,
+    ModelPromotionRefusedError,
     ModelRegistration,
     ModelStage,
     ModelStageConflictError,
     ModelSummary,
+    ModelVerdict,
     ModelVersion,
     PlatformModelChangeDeniedError,
+    VerdictStatus,
 )
 from chainflow.ml.serving import BundleOutput, ModelBundle
 
@@ -43,17 +47,23 @@ __all__ = [
     "ModelBundle",
     "ModelFamily",
     "ModelNotFoundError",
+    "ModelPromotionRefusedError",
     "ModelRegistration",
     "ModelRegistry",
     "ModelStage",
     "ModelStageConflictError",
     "ModelSummary",
+    "ModelVerdict",
     "ModelVersion",
     "PlatformModelChangeDeniedError",
     "PredictionMade",
     "ServedModel",
     "ServedModels",
+    "SignalBacktester",
+    "SignalWindow",
     "StoredArtifact",
+    "VerdictStatus",
+    "WindowOutcome",
     "all_predictions",
     "model_registry",
     "no_model_reason",

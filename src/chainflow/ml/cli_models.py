@@ -4,11 +4,17 @@ The ml service sits below ``runtime`` and cannot build a kernel itself, so the C
 its ``_with_kernel``: ``app.add_typer(make_models_app(_with_kernel), name="models")``. Each
 command opens one ``system=True`` unit of work on the kernel's database; artifacts are
 under ``CHAINFLOW_HOME/models``.
+
+``promote`` passes the promotion gate (``chainflow.ml.promotion_gate``): a version whose
+verdict does not say it beats its baselines is refused (exit 1, one line) unless
+``--force --reason TEXT``; the listings show each version's verdict and any forced
+promotion with its reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -65,10 +71,27 @@ def make_models_app(run_with_kernel: KernelRunner[Any]) -> typer.Typer:
             _print_versions(name, versions)
 
     @models_app.command("promote")
-    def promote(name: str, version: int) -> None:
-        """Make VERSION of the platform model NAME production; archive the previous one."""
-        model = run(lambda r, uow: r.promote(uow, name, version))
-        _print_change(model, "is now in production")
+    def promote(
+        name: str,
+        version: int,
+        force: Annotated[
+            bool, typer.Option(help="promote although the verdict does not beat the baselines")
+        ] = False,
+        reason: Annotated[
+            str | None, typer.Option(help="why, with --force (stored with the version)")
+        ] = None,
+    ) -> None:
+        """Make VERSION of the platform model NAME production; archive the previous one.
+
+        Refused when its training verdict does not say it beats its baselines, unless
+        --force with --reason."""
+        model = run(
+            lambda r, uow: r.promote(
+                uow, name, version, force=force, reason=reason, by=operator_name()
+            )
+        )
+        forced = " (forced: the verdict did not allow it)" if model.promotion_override else ""
+        _print_change(model, f"is now in production{forced}")
 
     @models_app.command("rollback")
     def rollback(name: str) -> None:
@@ -85,21 +108,38 @@ def make_models_app(run_with_kernel: KernelRunner[Any]) -> typer.Typer:
     return models_app
 
 
+def operator_name() -> str:
+    """Who runs the command, as a forced promotion records it."""
+    try:
+        return f"{getpass.getuser()} (chainflow CLI)"
+    except (KeyError, OSError):  # no user name in this environment
+        return "chainflow CLI"
+
+
 def _print_summaries(summaries: list[ModelSummary]) -> None:
     table = Table(title="Platform models")
-    for column in ("name", "family", "production", "latest", "versions"):
+    for column in ("name", "family", "production", "latest", "versions", "verdict"):
         table.add_column(column)
     for s in summaries:
         production = "-" if s.production_version is None else str(s.production_version)
-        table.add_row(s.name, s.family, production, str(s.latest_version), str(s.version_count))
+        verdict = "-"
+        if s.production_verdict is not None:
+            verdict = _verdict_cell(s.production_verdict.status.value, s.production_override)
+        table.add_row(
+            s.name, s.family, production, str(s.latest_version), str(s.version_count), verdict
+        )
     Console(soft_wrap=True).print(table if summaries else "no platform models are registered")
 
 
 def _print_versions(name: str, versions: list[ModelVersion]) -> None:
+    from chainflow.ml.promotion_gate import verdict_of
+
     table = Table(title=f"Platform model {name}")
-    for column in ("version", "stage", "family", "timeframe", "created", "promoted", "sha256"):
+    columns = ("version", "stage", "family", "timeframe", "created", "promoted", "sha256")
+    for column in (*columns, "verdict"):
         table.add_column(column)
     for v in versions:
+        verdict = verdict_of(v.metrics)
         table.add_row(
             str(v.version),
             v.stage.value,
@@ -108,8 +148,19 @@ def _print_versions(name: str, versions: list[ModelVersion]) -> None:
             _moment(v.created_at),
             _moment(v.promoted_at),
             v.artifact_sha256[:12],
+            escape(f"{verdict.sentence}{_forced(v.promotion_override)}"),
         )
     Console(soft_wrap=True).print(table)
+
+
+def _verdict_cell(status: str, override: dict[str, Any] | None) -> str:
+    return escape(f"{status}{_forced(override)}")
+
+
+def _forced(override: dict[str, Any] | None) -> str:
+    if override is None:
+        return ""
+    return f"; forced by {override.get('by') or 'unknown'}: {override.get('reason')}"
 
 
 def _print_change(model: ModelVersion, what: str) -> None:

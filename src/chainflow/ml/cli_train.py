@@ -12,14 +12,18 @@ import typer
 
 if TYPE_CHECKING:
     from chainflow.bridge.stored_bars import StoredBarReader
+    from chainflow.ml.oos_backtest import SignalBacktester
     from chainflow.ml.train_command import KernelRunner
 
 
 def make_train_command(
-    run_with_kernel: KernelRunner[Any], stored_bars: StoredBarReader
+    run_with_kernel: KernelRunner[Any],
+    stored_bars: StoredBarReader,
+    backtester: SignalBacktester | None = None,
 ) -> Callable[..., None]:
     """Return the ``chainflow train`` command: it registers models on kernels from
-    ``run_with_kernel`` and reads a tenant's stored bars (``--email``) with ``stored_bars``."""
+    ``run_with_kernel``, reads a tenant's stored bars (``--email``) with ``stored_bars`` and
+    trades the out-of-sample predictions with ``backtester`` (none: the report says so)."""
 
     def train_command(
         symbol: Annotated[str, typer.Option(help="symbol of the bars, e.g. EURUSD")],
@@ -48,10 +52,32 @@ def make_train_command(
         threshold_atr: Annotated[float, typer.Option(help="label band in ATR units")] = 0.5,
         label: Annotated[str, typer.Option(help="direction or triple_barrier")] = "direction",
         folds: Annotated[int, typer.Option(help="purged walk-forward folds")] = 5,
+        embargo: Annotated[
+            int,
+            typer.Option(help="rows dropped before each test block, beyond the purge"),
+        ] = 0,
         seed: Annotated[int, typer.Option(help="random seed")] = 0,
+        seeds: Annotated[
+            int,
+            typer.Option(help="train with this many seeds (from --seed) and report the spread"),
+        ] = 1,
+        calibrate: Annotated[
+            str | None,
+            typer.Option(help="calibrate probabilities on an inner split: isotonic, temperature"),
+        ] = None,
         threads: Annotated[int, typer.Option(help="threads per fit")] = 2,
         name: Annotated[str | None, typer.Option(help="registry name (default fx-<model>)")] = None,
-        promote: Annotated[bool, typer.Option(help="promote the new version")] = False,
+        promote: Annotated[
+            bool,
+            typer.Option(help="promote the new version if its verdict beats the baselines"),
+        ] = False,
+        force: Annotated[
+            bool,
+            typer.Option(help="--promote although the verdict does not beat the baselines"),
+        ] = False,
+        reason: Annotated[
+            str | None, typer.Option(help="why, with --force (stored with the version)")
+        ] = None,
         custom: Annotated[
             bool,
             typer.Option(
@@ -79,7 +105,11 @@ def make_train_command(
             ),
         ] = None,
     ) -> None:
-        """Train a model on bars, compare it with two baselines and register it (candidate)."""
+        """Train a model on bars, compare it with two baselines and register it (candidate).
+
+        The report ends with the verdict: whether the model beats each baseline, with a
+        block-bootstrap interval and p-value. --promote refuses a model whose verdict does
+        not beat its baselines (exit 1) unless --force --reason TEXT."""
         from chainflow.ml.train_command import run_train
 
         run_train(
@@ -106,6 +136,12 @@ def make_train_command(
             tz_offset_hours=tz_offset_hours,
             use_adj_close=use_adj_close,
             spread_unit=spread_unit,
+            embargo=embargo,
+            force=force,
+            reason=reason,
+            seeds=seeds,
+            calibrate=calibrate,
+            backtester=backtester,
         )
 
     return train_command

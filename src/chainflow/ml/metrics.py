@@ -22,6 +22,7 @@ from chainflow.ml.labels import CLASS_NAMES
 __all__ = [
     "PROBABILITY_CLIP",
     "classification_metrics",
+    "log_loss_rows",
     "majority_baseline",
     "previous_direction_baseline",
     "regression_metrics",
@@ -67,6 +68,16 @@ def classification_metrics(y_true: ArrayLike, proba: ArrayLike) -> dict[str, flo
         "brier": float(np.mean(np.sum((p - onehot) ** 2, axis=1))),
         "auc": auc,
     }
+
+
+def log_loss_rows(y_true: ArrayLike, proba: ArrayLike) -> FloatArray:
+    """Each row's log-loss ``-log p[y]``, probabilities clipped and renormalized as in
+    ``classification_metrics`` (whose ``log_loss`` is the mean of these)."""
+    y = _classes("y_true", y_true)
+    p = _probabilities("proba", proba, y.size)
+    clipped = np.clip(p, PROBABILITY_CLIP, 1.0 - PROBABILITY_CLIP)
+    clipped = clipped / clipped.sum(axis=1, keepdims=True)
+    return np.asarray(-np.log(clipped[np.arange(y.size), y]), dtype=np.float64)
 
 
 def majority_baseline(y_train: ArrayLike, n_test: int) -> FloatArray:

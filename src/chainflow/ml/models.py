@@ -54,6 +54,8 @@ class MlModel(Base, IdMixin, TimestampMixin):
     promoted_at: Mapped[datetime | None] = mapped_column(nullable=True)
     archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Set when a promotion overrode the gate (migration 0020): reason, by, at, verdict.
+    promotion_override: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
 
     __table_args__ = (
         Index(

@@ -21,16 +21,26 @@ Notes from the onnxmltools converters (1.16):
   support); the tree operators come from ``ai.onnx.ml`` version 1 (TreeEnsembleClassifier /
   TreeEnsembleRegressor), which every ONNX Runtime since 1.0 runs.
 - Tree thresholds are stored as float32. ``chainflow.ml.gbm`` trains on float32-cast
-  features, so serving float32 features reproduces the native splits exactly; only the sums
-  of leaf values differ by float32 rounding (see the parity tests for measured tolerances).
+  features and serves float32 features, so XGBoost (whose thresholds are float32 and whose
+  test is ``x < t``) reproduces its native splits exactly. LightGBM keeps its thresholds as
+  doubles (``x <= t`` in double precision) and the converter rounds each to the *nearest*
+  float32: when that rounds up, a float32 feature equal to the rounded value goes left in
+  ONNX and right natively, and a whole tree answers another leaf (one row of a 14-day M15
+  run differed by 0.0067 in probability). For float32 ``x``, ``x <= t`` holds exactly when
+  ``x <= floor32(t)``, the largest float32 not above ``t``; ``_floor_lightgbm_thresholds``
+  writes that value into every split node, so both paths take the same branch on every
+  float32 input. Only the sums of leaf values then differ by float32 rounding (see the
+  parity tests for measured tolerances).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import lightgbm
+import numpy as np
 import onnx
 import xgboost
 from onnxmltools import convert_lightgbm, convert_xgboost
@@ -127,9 +137,43 @@ def _convert(model: xgboost.XGBModel | lightgbm.LGBMModel, n_features: int) -> o
             model = copy.deepcopy(model)
             model.get_booster().feature_names = None
         return convert_xgboost(model, initial_types=initial_types, target_opset=TARGET_OPSET)
-    return convert_lightgbm(
+    converted = convert_lightgbm(
         model, initial_types=initial_types, target_opset=TARGET_OPSET, zipmap=False
     )
+    _floor_lightgbm_thresholds(converted, model)
+    return converted
+
+
+def _floor_lightgbm_thresholds(onnx_model: onnx.ModelProto, model: lightgbm.LGBMModel) -> None:
+    """Replace each split value the converter rounded *up* to float32 by the float32 just
+    below it (``floor32`` of the double threshold; rule in the module docstring)."""
+    floors: dict[tuple[int, float], set[float]] = {}
+    for feature, threshold in _lightgbm_splits(model.booster_.dump_model()):
+        nearest = np.float32(threshold)
+        floor = nearest if float(nearest) <= threshold else np.nextafter(nearest, -np.inf)
+        floors.setdefault((feature, float(nearest)), set()).add(float(floor))
+    for node in onnx_model.graph.node:
+        if not node.op_type.startswith("TreeEnsemble"):
+            continue
+        attributes = {a.name: a for a in node.attribute}
+        features = attributes["nodes_featureids"].ints
+        values = attributes["nodes_values"].floats
+        for index, (feature, value) in enumerate(zip(features, values, strict=True)):
+            choices = floors.get((int(feature), float(np.float32(value))))
+            if choices is not None and len(choices) == 1:  # two doubles on either side: keep
+                values[index] = next(iter(choices))
+
+
+def _lightgbm_splits(dump: Mapping[str, Any]) -> Iterator[tuple[int, float]]:
+    """``(feature, threshold)`` of every numerical split of a LightGBM model dump."""
+    stack = [tree["tree_structure"] for tree in dump["tree_info"]]
+    while stack:
+        node = stack.pop()
+        if "split_feature" not in node:
+            continue
+        if node.get("decision_type") == "<=":
+            yield int(node["split_feature"]), float(node["threshold"])
+        stack.extend((node["left_child"], node["right_child"]))
 
 
 def _keep_single_output(onnx_model: onnx.ModelProto, *, source: str, target: str) -> None:

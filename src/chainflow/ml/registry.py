@@ -2,7 +2,9 @@
 
 A model is a name owned by the platform (``owner=None``, usable by every tenant) or by one
 tenant (a custom model, if the tier allows). Each registration adds the next version as a
-``candidate``; ``promote`` makes one version ``production`` and archives the one before;
+``candidate``; ``promote`` makes one version ``production`` and archives the one before,
+if the promotion gate lets it (``chainflow.ml.promotion_gate``: its verdict beats its
+baselines, or it is forced with a reason, which is stored with the version);
 ``rollback`` brings back the version that was production before the current one.
 
 Every call takes the caller's unit of work and never commits (the edge owns the
@@ -26,6 +28,7 @@ from chainflow.core.settings import Settings
 from chainflow.core.tenancy import TenantContext
 from chainflow.ml.artifacts import ArtifactStore, DatabaseArtifactStore, LocalArtifactStore
 from chainflow.ml.models import MlModel
+from chainflow.ml.promotion_gate import check_promotion, verdict_of
 from chainflow.ml.registry_types import (
     DEEP_FAMILIES,
     MODEL_NAME_PATTERN,
@@ -68,6 +71,7 @@ def _version_of(row: MlModel) -> ModelVersion:
         promoted_at=row.promoted_at,
         archived_at=row.archived_at,
         created_by=row.created_by,
+        promotion_override=None if row.promotion_override is None else dict(row.promotion_override),
     )
 
 
@@ -78,15 +82,17 @@ def _summaries(rows: Sequence[MlModel]) -> list[ModelSummary]:
     summaries = []
     for (tenant_id, name), versions in grouped.items():
         latest = max(versions, key=lambda r: r.version)
-        production = [r.version for r in versions if r.stage == ModelStage.PRODUCTION]
+        production = [r for r in versions if r.stage == ModelStage.PRODUCTION]
         summaries.append(
             ModelSummary(
                 name=name,
                 tenant_id=tenant_id,
                 family=latest.family,
                 latest_version=latest.version,
-                production_version=production[0] if production else None,
+                production_version=production[0].version if production else None,
                 version_count=len(versions),
+                production_verdict=verdict_of(production[0].metrics) if production else None,
+                production_override=production[0].promotion_override if production else None,
             )
         )
     return sorted(summaries, key=lambda s: (s.name, s.tenant_id is None))
@@ -159,9 +165,22 @@ class ModelRegistry:
         return _version_of(row)
 
     async def promote(
-        self, uow: UnitOfWork, name: str, version: int, *, owner: TenantContext | None = None
+        self,
+        uow: UnitOfWork,
+        name: str,
+        version: int,
+        *,
+        owner: TenantContext | None = None,
+        force: bool = False,
+        reason: str | None = None,
+        by: str | None = None,
     ) -> ModelVersion:
-        """Make ``version`` the production version of ``name``; archive the one before."""
+        """Make ``version`` the production version of ``name``; archive the one before.
+
+        Raise ``ModelPromotionRefusedError`` when its verdict does not say it beats its
+        baselines, unless ``force`` with a ``reason`` (stored with ``by``; see
+        ``chainflow.ml.promotion_gate``).
+        """
         repository = ModelVersionRepository(uow.session, owner)
         await repository.lock_for_changes(name)
         row = await self._row(repository, name, version)
@@ -170,11 +189,16 @@ class ModelRegistry:
                 f"model {name}@{version} of {_owner_text(owner)} is already in production; "
                 "expected a candidate or archived version"
             )
+        now = self._clock.now()
+        override = check_promotion(
+            f"{name}@{version}", row.metrics, force=force, reason=reason, by=by, at=now
+        )
         current = await repository.production(name)
         if current is not None:
             await self._archive_row(repository, current)
         row.stage = ModelStage.PRODUCTION.value
-        row.promoted_at = self._clock.now()
+        row.promotion_override = override
+        row.promoted_at = now
         row.archived_at = None
         await repository.flush_changes()
         return _version_of(row)

@@ -4,6 +4,11 @@ A name means the caller's own custom model when its tenant registered one, else 
 platform model (``?owner=`` picks explicitly). Reads need ``signals:read``; changes need
 ``models:manage``, and changes of platform models a platform superadmin as well, whose
 requests run in a ``system=True`` unit of work. Another tenant's model is not found (404).
+
+Promotion passes the gate (``chainflow.ml.promotion_gate``): a version whose verdict does
+not say it beats its baselines is refused with 409 ``promotion_refused`` unless the body
+says ``{"force": true, "reason": "..."}``; the reason and the caller's user id are stored
+with the version.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from chainflow.ml.registry_schemas import (
     ModelSummaryOut,
     ModelVersionOut,
     ModelVersionsOut,
+    PromoteIn,
 )
 from chainflow.ml.registry_types import ModelVersion, PlatformModelChangeDeniedError
 from chainflow.storage.relational import Database, UnitOfWork
@@ -98,11 +104,26 @@ def build_registry_router(*, registry: ModelRegistry, database: Database) -> API
         summary="Make a version the production one; the previous production is archived",
     )
     async def promote(
-        name: NamePath, version: VersionPath, principal: ModelManager, owner: OwnerQuery = None
+        name: NamePath,
+        version: VersionPath,
+        principal: ModelManager,
+        owner: OwnerQuery = None,
+        body: PromoteIn | None = None,
     ) -> ModelVersionOut:
-        return await change(
-            principal, name, owner, lambda uow, o: registry.promote(uow, name, version, owner=o)
-        )
+        gate = body or PromoteIn()
+
+        def action(uow: UnitOfWork, model_owner: TenantContext | None) -> Awaitable[ModelVersion]:
+            return registry.promote(
+                uow,
+                name,
+                version,
+                owner=model_owner,
+                force=gate.force,
+                reason=gate.reason,
+                by=f"user {principal.user_id}",
+            )
+
+        return await change(principal, name, owner, action)
 
     @router.post(
         "/{name}/rollback",

@@ -36,6 +36,14 @@ class ModelFamily(StrEnum):
 DEEP_FAMILIES = frozenset({ModelFamily.LSTM, ModelFamily.CNN, ModelFamily.ENSEMBLE})
 
 
+class VerdictStatus(StrEnum):
+    """What a version's training verdict says (``chainflow.ml.promotion_gate``)."""
+
+    PASSED = "passed"  # beats every baseline of its traded target, significantly
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # no verdict recorded (registered before verdicts were kept)
+
+
 # --- errors ----------------------------------------------------------------------------
 
 
@@ -47,6 +55,13 @@ class ModelStageConflictError(Conflict):
     """The version is not in a stage the requested transition starts from."""
 
     code = "model_stage_conflict"
+
+
+class ModelPromotionRefusedError(Conflict):
+    """The version's verdict does not say it beats its baselines (or it has none), and the
+    promotion was not forced with a reason (``chainflow.ml.promotion_gate``)."""
+
+    code = "promotion_refused"
 
 
 class CustomModelsNotInTierError(TierLimitExceeded):
@@ -82,6 +97,18 @@ class ModelRegistration:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelVerdict:
+    """A version's verdict as the promotion gate reads it, with its plain sentence."""
+
+    status: VerdictStatus
+    sentence: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == VerdictStatus.PASSED
+
+
+@dataclass(frozen=True, slots=True)
 class ModelVersion:
     """One registered version of a model; ``tenant_id`` is None for a platform model."""
 
@@ -106,6 +133,7 @@ class ModelVersion:
     promoted_at: datetime | None
     archived_at: datetime | None
     created_by: str | None
+    promotion_override: dict[str, Any] | None = None  # a forced promotion: reason, by, at
 
     @property
     def is_platform(self) -> bool:
@@ -127,3 +155,5 @@ class ModelSummary:
     latest_version: int
     production_version: int | None
     version_count: int
+    production_verdict: ModelVerdict | None = None  # the production version's
+    production_override: dict[str, Any] | None = None  # the production version's, if forced

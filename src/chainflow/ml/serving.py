@@ -5,6 +5,11 @@ window, k]`` windows for sequence models and ensembles that hold one — and ans
 probabilities (down, flat, up), the expected volatility over the label horizon and a
 momentum score (expected move in ATR units). The session is created once; ``predict`` on a
 stacked batch (one row per symbol that is due) is the batched path.
+
+A bundle trained with ``--calibrate`` carries its calibration map in its metadata
+(``chainflow.ml.calibration``); ``predict`` applies it to the probabilities right after
+ONNX Runtime, so every caller (live scoring, backtests, the training parity check) gets
+the calibrated probabilities from the one place.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import onnxruntime
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.core.errors import InvalidInput
+from chainflow.ml.calibration import METADATA_KEY as CALIBRATION_KEY
+from chainflow.ml.calibration import Calibrator
 
 OUTPUTS = ("probabilities", "volatility", "momentum")
 
@@ -53,6 +60,8 @@ class ModelBundle:
         self.n_features: int = int(shape[-1])
         meta = self._session.get_modelmeta().custom_metadata_map
         self.metadata: Mapping[str, str] = MappingProxyType(dict(meta))
+        calibration = meta.get(CALIBRATION_KEY)
+        self.calibrator = None if calibration is None else Calibrator.from_json(calibration)
 
     def predict(self, features: ArrayLike) -> BundleOutput:
         """Score a batch: ``(n, k)`` vectors, or ``(n, window, k)`` windows."""
@@ -64,6 +73,8 @@ class ModelBundle:
                 f"received {batch.shape}"
             )
         probabilities, volatility, momentum = self._session.run(None, {self.input_name: batch})
+        if self.calibrator is not None:
+            probabilities = self.calibrator.apply(probabilities).astype(np.float32)
         return BundleOutput(
             probabilities=probabilities,
             volatility=np.asarray(volatility).reshape(-1),

@@ -10,7 +10,18 @@ command reads some tenant's data by default. Either way the result is a *platfor
 (every tenant may use it), registered as the next ``candidate`` version of ``--name``
 (default ``fx-<model>``) in the kernel's database, with its metrics, the feature-set key
 and fingerprint, the label spec, the symbol, the timeframe and the train range; the
-artifact goes under ``CHAINFLOW_HOME/models``. ``--promote`` makes it production.
+artifact goes under ``CHAINFLOW_HOME/models``. ``--promote`` makes it production if the
+promotion gate lets it (``chainflow.ml.promotion_gate``: the verdict beats the baselines),
+or ``--force --reason TEXT`` overrides the gate; a refused promotion keeps the candidate,
+prints the report and exits 1 with the gate's one line. ``--embargo N`` drops the N rows
+before each test block from its training rows (on top of the purge).
+
+``--seeds N`` trains with N seeds and reports each number's spread over them
+(``chainflow.ml.seeds``: the first seed's model is registered, with the worst seed's
+verdict). ``--calibrate isotonic|temperature`` calibrates the probabilities on an inner
+validation split (``chainflow.ml.fold_fit``). The out-of-sample predictions are traded by
+the ``backtester`` the command was built with (``chainflow.ml.oos_backtest``: the
+backtest engine's ML strategy, spread and commission included).
 
 The file is read by the bridge's one bar-file reader (``bridge.api.read_bar_file``, as
 ``import`` and ``backtest`` read it): pandas/yfinance CSVs, ISO or epoch times, ``Adj
@@ -28,10 +39,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -40,7 +50,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from chainflow.bridge.api import (
     AggregatedBar,
@@ -54,21 +63,29 @@ from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe, parse_moment
 from chainflow.core.tenancy import TenantContext
 from chainflow.ml.artifacts import LocalArtifactStore
+from chainflow.ml.cli_models import operator_name
 from chainflow.ml.datasets import Dataset
 from chainflow.ml.families import family
 from chainflow.ml.labels import LabelSpec
-from chainflow.ml.registry import model_registry
-from chainflow.ml.registry_types import ModelRegistration, ModelVersion
-from chainflow.ml.training import METRIC_KEYS, TrainingConfig, TrainingResult, train_on_dataset
+from chainflow.ml.oos_backtest import SignalBacktester, attach_backtest
+from chainflow.ml.registry import ModelRegistry, model_registry
+from chainflow.ml.registry_types import (
+    ModelPromotionRefusedError,
+    ModelRegistration,
+    ModelVersion,
+)
+from chainflow.ml.seeds import combine_seeds
+from chainflow.ml.train_report import PromotionOutcome, print_report, summary
+from chainflow.ml.training import TrainingConfig, TrainingResult, train_on_dataset
 from chainflow.ml.training_runs import (
     MAX_STORED_BARS,
     has_spread,
-    json_safe,
     register_trained,
     registration_for,
     training_bars,
     training_dataset,
 )
+from chainflow.storage.relational import Database
 
 if TYPE_CHECKING:
     from chainflow.bridge.stored_bars import StoredBarReader
@@ -103,11 +120,29 @@ def run_train(
     tz_offset_hours: Any = 0.0,
     use_adj_close: Any = False,
     spread_unit: Any = None,
+    embargo: Any = 0,
+    force: Any = False,
+    reason: Any = None,
+    seeds: Any = 1,
+    calibrate: Any = None,
+    backtester: SignalBacktester | None = None,
 ) -> None:
     """Run ``chainflow train`` with its parsed options (see ``chainflow.ml.cli_train``)."""
     try:
         tf = _timeframe(timeframe)
-        config = TrainingConfig(family=model, n_folds=folds, seed=seed, threads=threads)
+        force_reason = _force_reason(promote, force, reason)
+        if embargo < 0:
+            raise InvalidInput(f"expected --embargo rows >= 0; received {embargo}")
+        if seeds < 1:
+            raise InvalidInput(f"expected --seeds >= 1; received {seeds}")
+        config = TrainingConfig(
+            family=model,
+            n_folds=folds,
+            seed=seed,
+            threads=threads,
+            embargo=embargo,
+            calibrate=calibrate,
+        )
         label_spec = _label_spec(label, horizon, threshold_atr)
         if model != "ensemble":
             family(model)  # PyTorch missing for lstm/cnn: fail before reading any bar
@@ -132,16 +167,23 @@ def run_train(
                 "training and the model does not use it (pass --spread PRICE to set one)",
                 highlight=False,
             )
-        dataset = training_dataset(
-            training_bars(bars, spread=spread), label_spec, config, symbol=symbol, timeframe=tf
-        )
-        result = _train(dataset, config, show_progress=not json_output)
+        train_bars = training_bars(bars, spread=spread)
+        dataset = training_dataset(train_bars, label_spec, config, symbol=symbol, timeframe=tf)
+        runs = []
+        for offset in range(seeds):
+            run = _train(
+                dataset, replace(config, seed=seed + offset), show_progress=not json_output
+            )
+            attach_backtest(run, train_bars, backtester)
+            runs.append(run)
+        result = combine_seeds(runs)
         registration = registration_for(result, dataset, name=name or f"fx-{model}", source=source)
         owner_email = email if custom else None
-        version, artifact = asyncio.run(
+        promotion = Promotion(requested=promote, force_reason=force_reason, by=operator_name())
+        version, artifact, outcome = asyncio.run(
             run_with_kernel(
                 "hub,storage,users",
-                _register(registration, result.onnx, promote, owner_email),
+                _register(registration, result.onnx, promotion, owner_email),
             )
         )
     except ChainflowError as e:
@@ -149,15 +191,45 @@ def run_train(
     except KeyboardInterrupt:
         raise typer.Exit(code=130) from None
     if json_output:
-        typer.echo(json.dumps(_summary(version, result, artifact), allow_nan=False))
+        typer.echo(json.dumps(summary(version, result, artifact, outcome), allow_nan=False))
     else:
-        _print_report(version, result, artifact)
+        print_report(version, result, artifact, outcome)
+    if outcome.refused is not None:
+        _fail(outcome.refused)
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """What ``--promote`` asks: promote, past the gate with ``force_reason``, by whom."""
+
+    requested: bool
+    force_reason: str | None
+    by: str
+
+
+def _force_reason(promote: bool, force: bool, reason: str | None) -> str | None:
+    """Check ``--force``/``--reason`` before training (not after minutes of it)."""
+    if not force:
+        if reason is not None:
+            raise InvalidInput("expected --force with --reason (a reason is for forcing)")
+        return None
+    if not promote:
+        raise InvalidInput("expected --promote with --force (force what? the promotion)")
+    if reason is None or not reason.strip():
+        raise InvalidInput(
+            "expected --reason TEXT with --force: why this model may trade although its "
+            "verdict does not say it beats its baselines"
+        )
+    return str(reason)
 
 
 def _register(
-    registration: ModelRegistration, artifact: bytes, promote: bool, owner_email: str | None
-) -> Callable[[Any], Awaitable[tuple[ModelVersion, str]]]:
-    async def action(kernel: Any) -> tuple[ModelVersion, str]:
+    registration: ModelRegistration,
+    artifact: bytes,
+    promotion: Promotion,
+    owner_email: str | None,
+) -> Callable[[Any], Awaitable[tuple[ModelVersion, str, PromotionOutcome]]]:
+    async def action(kernel: Any) -> tuple[ModelVersion, str, PromotionOutcome]:
         registry = model_registry(kernel.settings, kernel.infra.database, kernel.clock)
         owner = limits = None
         if owner_email is not None:  # the tenant's own model, within its tier
@@ -170,17 +242,45 @@ def _register(
             registry,
             registration,
             artifact,
-            promote=promote,
+            promote=False,
             owner=owner,
             limits=limits,
         )
+        outcome = PromotionOutcome(requested=promotion.requested)
+        if promotion.requested:
+            try:
+                version = await _promote(kernel.infra.database, registry, version, promotion, owner)
+                outcome = PromotionOutcome(requested=True, override=version.promotion_override)
+            except ModelPromotionRefusedError as e:
+                outcome = PromotionOutcome(requested=True, refused=e.message)
         store = registry.artifacts
         path = version.artifact_path
         if isinstance(store, LocalArtifactStore):
             path = str(store.resolve(path))
-        return version, path
+        return version, path, outcome
 
     return action
+
+
+async def _promote(
+    database: Database,
+    registry: ModelRegistry,
+    version: ModelVersion,
+    promotion: Promotion,
+    owner: TenantContext | None,
+) -> ModelVersion:
+    """Promote the registered ``version`` through the gate (in its own unit of work)."""
+    unit = database.unit_of_work(owner) if owner else database.unit_of_work(system=True)
+    async with unit as uow:
+        return await registry.promote(
+            uow,
+            version.name,
+            version.version,
+            owner=owner,
+            force=promotion.force_reason is not None,
+            reason=promotion.force_reason,
+            by=promotion.by,
+        )
 
 
 def _bars_of_file(
@@ -274,93 +374,6 @@ def _label_spec(kind: str, horizon: int, threshold_atr: float) -> LabelSpec:
         return LabelSpec(kind=kind, horizon=horizon, threshold_atr=threshold_atr)  # type: ignore[arg-type]
     except ValueError as e:
         raise InvalidInput(str(e)) from e
-
-
-def _summary(version: ModelVersion, result: TrainingResult, artifact: str) -> dict[str, Any]:
-    return json_safe(
-        {
-            "model": version.ref,
-            "stage": version.stage.value,
-            "family": result.family,
-            "members": list(result.members),
-            "oos": result.oos,
-            "baselines": result.baselines,
-            "folds": len(result.folds),
-            "fold_scores": result.folds,
-            "volatility": result.volatility,
-            "momentum": result.momentum,
-            "rows": result.dataset["rows"],
-            "train_from_ts": version.train_from_ts,
-            "train_to_ts": version.train_to_ts,
-            "artifact": artifact,
-            "sha256": version.artifact_sha256,
-            "seconds": result.seconds,
-        }
-    )
-
-
-def _print_report(version: ModelVersion, result: TrainingResult, artifact: str) -> None:
-    console = Console(soft_wrap=True)
-    rows = result.dataset["rows"]
-    scores = Table(title=f"Out-of-sample over {len(result.folds)} folds ({rows} rows)")
-    scores.add_column("")
-    for key in METRIC_KEYS:
-        scores.add_column(key.replace("_", " "), justify="right")
-    scores.add_row(f"[bold]{result.family}[/]", *_cells(result.oos))
-    for baseline, values in result.baselines.items():
-        scores.add_row(f"baseline: {baseline.replace('_', ' ')}", *_cells(values))
-    console.print(scores)
-    folds = Table(title="Folds")
-    for column in ("fold", "train rows", "test rows", "test from", "test to", "accuracy"):
-        folds.add_column(column, justify="right")
-    folds.add_column("log loss", justify="right")
-    for f in result.folds:
-        folds.add_row(
-            str(f["fold"]),
-            str(f["train_rows"]),
-            str(f["test_rows"]),
-            _time(f["test_from_ts"]),
-            _time(f["test_to_ts"]),
-            _number(f["accuracy"]),
-            _number(f["log_loss"]),
-        )
-    console.print(folds)
-    skill = Table(title="Regressors against naive forecasts (skill = 1 - MSE / naive MSE)")
-    for column in ("target", "rmse", "naive rmse", "skill"):
-        skill.add_column(column, justify="right")
-    for target, values in (("volatility", result.volatility), ("momentum", result.momentum)):
-        skill.add_row(
-            target,
-            _number(values["rmse"]),
-            _number(values["baseline_rmse"]),
-            _number(values["skill"]),
-        )
-    garch = result.volatility.get("garch")
-    if garch:
-        skill.add_row(
-            "volatility (GARCH 1,1)",
-            _number(garch["rmse"]),
-            _number(garch["naive_rmse"]),
-            _number(1.0 - (garch["rmse"] / garch["naive_rmse"]) ** 2),
-        )
-    console.print(skill)
-    console.print(
-        f"registered [bold]{version.ref}[/] ({version.stage.value}) in {result.seconds:.1f} s: "
-        f"{artifact}",
-        highlight=False,
-    )
-
-
-def _cells(values: dict[str, float]) -> list[str]:
-    return [_number(values[key]) for key in METRIC_KEYS]
-
-
-def _number(value: float) -> str:
-    return f"{value:.4g}" if math.isfinite(value) else "-"
-
-
-def _time(ts: int) -> str:
-    return datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _fail(message: str) -> NoReturn:

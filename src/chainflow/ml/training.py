@@ -8,8 +8,10 @@ weights for fold ``i`` only from the out-of-sample predictions of folds before `
 weights on the first), so its score is out-of-sample too. The volatility and momentum
 regressors (LightGBM) are scored the same way against naive forecasts (past realized
 volatility; no move), and a GARCH(1,1) volatility forecast against the same naive one.
-Then every part is fitted on all rows, exported to ONNX and combined
-into one bundle, whose outputs are checked against the native models on the last rows.
+The verdict (``chainflow.ml.verdict``) says whether the model beats each baseline, with a
+block-bootstrap interval and p-value. Then every part is fitted on all rows, exported to
+ONNX and combined into one bundle, whose outputs are checked against the native models on
+the last rows.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.core.errors import InvalidInput
-from chainflow.ml import ensemble, gbm, onnx_export
+from chainflow.ml import ensemble
 from chainflow.ml.bundle import combine_models
+from chainflow.ml.calibration import METADATA_KEY as CALIBRATION_KEY
+from chainflow.ml.calibration import METHODS, Calibrator, reliability
 from chainflow.ml.datasets import Dataset
 from chainflow.ml.families import (
     FAMILIES,
@@ -34,20 +38,31 @@ from chainflow.ml.families import (
     family,
     torch_available,
 )
+from chainflow.ml.fold_fit import FittedMembers, fit_members, member_permutation
+from chainflow.ml.importance import summarize_importance, tree_shap
+from chainflow.ml.leak_check import with_leak_check
 from chainflow.ml.metrics import (
     classification_metrics,
     majority_baseline,
     previous_direction_baseline,
     regression_skill,
 )
-from chainflow.ml.performance import bin_fractions, quantile_edges
+from chainflow.ml.quant_metrics import quant_report
 from chainflow.ml.serving import ModelBundle
-from chainflow.ml.splits import Fold, purged_walk_forward
-from chainflow.ml.volatility_forecast import evaluate_volatility_forecast
+from chainflow.ml.splits import purged_walk_forward
+from chainflow.ml.training_parts import (
+    feature_stats,
+    final_regressor,
+    fold_report,
+    garch_report,
+    pick_metrics,
+    regress,
+    rows_with_windows,
+    run_verdict,
+)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 PARITY_TOLERANCE = 1e-4
-METRIC_KEYS = ("accuracy", "balanced_accuracy", "log_loss", "brier", "auc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +74,31 @@ class TrainingConfig:
     seed: int = 0
     threads: int = 2
     max_seconds_per_fit: float | None = None  # sequence models: stop an epoch loop early
+    resamples: int = 2000  # block-bootstrap resamples of the verdict
+    calibrate: str | None = None  # "isotonic" or "temperature", fitted on an inner split
+    importance: bool = True  # permutation importance on the OOS rows (and TreeSHAP)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise InvalidInput(
                 f"expected a model family among {', '.join(FAMILIES)}; received {self.family!r}"
             )
+        if self.calibrate is not None and self.calibrate not in METHODS:
+            raise InvalidInput(
+                f"expected --calibrate among {', '.join(METHODS)}; received {self.calibrate!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class OosPredictions:
+    """The out-of-sample rows (their source bar indices, time order), their predictions
+    and the size of each fold's block: what the signal backtest trades."""
+
+    bar_index: NDArray[np.int64]
+    probabilities: NDArray[np.float64]
+    volatility: NDArray[np.float64]
+    momentum: NDArray[np.float64]
+    fold_sizes: tuple[int, ...]
 
 
 @dataclass(slots=True)
@@ -84,16 +118,31 @@ class TrainingResult:
     feature_stats: dict[str, dict[str, list[float]]]
     parity_max_abs_diff: float
     onnx: bytes = field(repr=False)
+    verdict: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    quant: dict[str, Any] = field(default_factory=dict)  # rank IC, hit rate by confidence
+    calibration: dict[str, Any] = field(default_factory=dict)  # reliability, ECE, method
+    importance: dict[str, Any] = field(default_factory=dict)
+    backtest: dict[str, Any] = field(default_factory=dict)  # set by the caller (bars needed)
+    seeds: dict[str, Any] = field(default_factory=dict)  # --seeds N: spread of every metric
+    predictions: OosPredictions | None = field(default=None, repr=False)
     seconds: float = 0.0
 
     def metrics(self) -> dict[str, Any]:
-        """Everything but the artifact, as the registry stores it."""
+        """Everything but the artifact and the raw predictions, as the registry stores it."""
         return {
             "oos": self.oos,
             "baselines": self.baselines,
             "folds": self.folds,
             "volatility": self.volatility,
             "momentum": self.momentum,
+            "verdict": self.verdict,
+            "evaluation": self.evaluation,
+            "quant": self.quant,
+            "calibration": self.calibration,
+            "importance": self.importance,
+            "backtest": self.backtest,
+            "seeds": self.seeds,
             "members": list(self.members),
             "weights": list(self.weights),
             "window": self.window,
@@ -121,7 +170,7 @@ def train_on_dataset(
         for m in members_of(config.family)
     ]
     window = max(f.window for f in fams)
-    ds, windows = _rows_with_windows(dataset, window)
+    ds, windows = rows_with_windows(dataset, window)
     folds = purged_walk_forward(
         ds.ts,
         ds.label_end_ts,
@@ -134,19 +183,28 @@ def train_on_dataset(
     member_oos: list[list[NDArray[np.float64]]] = [[] for _ in fams]
     model_oos, majority_oos, previous_oos, vol_oos, mom_oos = [], [], [], [], []
     fold_reports: list[dict[str, Any]] = []
+    permutation, shap = [], []
     steps = len(folds) * (len(fams) + 1) + len(fams) + 2
     done = 0
     for fold in folds:
-        probas = []
-        for index, fam in enumerate(fams):
-            model = fam.fit(inputs[fam.name][fold.train], ds.y[fold.train], config.seed)
-            probas.append(fam.predict(model, inputs[fam.name][fold.test]))
-            member_oos[index].append(probas[-1])
-            done += 1
-            report(f"fold {fold.index + 1}/{len(folds)}: {fam.name}", done, steps)
         weights = _weights_before(member_oos, ds.y, oos_rows, len(fams))
-        proba = ensemble.ensemble_proba(probas, weights) if len(fams) > 1 else probas[0]
+        fitted = fit_members(fams, inputs, ds, fold.train, weights, config)
+        probas = [
+            fam.predict(m, inputs[fam.name][fold.test])
+            for fam, m in zip(fams, fitted.models, strict=True)
+        ]
+        for index, member in enumerate(probas):
+            member_oos[index].append(member)
+        done += len(fams)
+        report(f"fold {fold.index + 1}/{len(folds)}: {config.family}", done, steps)
+        proba = fitted.combine(probas)
         model_oos.append(proba)
+        if config.importance:
+            test_inputs = {f.name: inputs[f.name][fold.test] for f in fams}
+            permutation.append(_permutation(fams, fitted, test_inputs, ds.y[fold.test], config))
+            values = tree_shap(fitted.models[0], ds.X[fold.test]) if len(fams) == 1 else None
+            if values is not None:
+                shap.append(values)
         majority_oos.append(majority_baseline(ds.y[fold.train], len(fold.test)))
         previous_oos.append(
             previous_direction_baseline(
@@ -155,37 +213,62 @@ def train_on_dataset(
                 ds.previous_direction[fold.train],
             )
         )
-        vol_oos.append(_regress(ds.X, ds.forward_volatility, fold, config))
-        mom_oos.append(_regress(ds.X, ds.forward_momentum, fold, config))
+        vol_oos.append(regress(ds.X, ds.forward_volatility, fold, config))
+        mom_oos.append(regress(ds.X, ds.forward_momentum, fold, config))
         oos_rows.append(fold.test)
-        fold_reports.append(_fold_report(ds, fold, proba))
+        fold_reports.append(fold_report(ds, fold, proba))
         done += 1
         report(f"fold {fold.index + 1}/{len(folds)}: regressors", done, steps)
     test_rows = np.concatenate(oos_rows)
     y_test = ds.y[test_rows]
+    oos = {
+        "model": np.concatenate(model_oos),
+        "majority": np.concatenate(majority_oos),
+        "previous_direction": np.concatenate(previous_oos),
+        "volatility": np.concatenate(vol_oos),
+        "momentum": np.concatenate(mom_oos),
+    }
     final_weights = _weights_before(member_oos, ds.y, oos_rows, len(fams), upto=len(folds))
-    classifier, native = _final_classifier(fams, inputs, ds, final_weights, window, config)
+    classifier, native, calibrator = _final_classifier(
+        fams, inputs, ds, final_weights, window, config
+    )
     done += len(fams)
     report("final model", done, steps)
+    metadata = {
+        "feature_set": ds.feature_set,
+        "fingerprint": ds.fingerprint,
+        "family": config.family,
+        "members": ",".join(f.name for f in fams),
+        "label_horizon": str(ds.label_spec.horizon),
+        "window": str(window),
+    }
+    if calibrator is not None:
+        metadata[CALIBRATION_KEY] = calibrator.to_json()
     bundle = combine_models(
         {
             "probabilities": (classifier, "probabilities"),
-            "volatility": (_final_regressor(ds.X, ds.forward_volatility, config), "prediction"),
-            "momentum": (_final_regressor(ds.X, ds.forward_momentum, config), "prediction"),
+            "volatility": (final_regressor(ds.X, ds.forward_volatility, config), "prediction"),
+            "momentum": (final_regressor(ds.X, ds.forward_momentum, config), "prediction"),
         },
         window=window if window > 1 else None,
-        metadata={
-            "feature_set": ds.feature_set,
-            "fingerprint": ds.fingerprint,
-            "family": config.family,
-            "members": ",".join(f.name for f in fams),
-            "label_horizon": str(ds.label_spec.horizon),
-            "window": str(window),
-        },
+        metadata=metadata,
     )
     parity = _parity(bundle, inputs[fams[-1].name] if window > 1 else ds.X, native)
     done += 2
     report("exported", done, steps)
+    scores = pick_metrics(classification_metrics(y_test, oos["model"]))
+    baselines = {
+        "majority": pick_metrics(classification_metrics(y_test, oos["majority"])),
+        "previous_direction": pick_metrics(
+            classification_metrics(y_test, oos["previous_direction"])
+        ),
+    }
+    quant = quant_report(
+        y_test, oos["model"], ds.forward_momentum[test_rows], [len(f.test) for f in folds]
+    )
+    verdict = with_leak_check(
+        run_verdict(ds, test_rows, oos, config).to_dict(), scores, baselines, quant
+    )
     return TrainingResult(
         family=config.family,
         members=tuple(f.name for f in fams),
@@ -193,41 +276,47 @@ def train_on_dataset(
         window=window,
         dataset=ds.describe(),
         folds=fold_reports,
-        oos=_pick(classification_metrics(y_test, np.concatenate(model_oos))),
-        baselines={
-            "majority": _pick(classification_metrics(y_test, np.concatenate(majority_oos))),
-            "previous_direction": _pick(
-                classification_metrics(y_test, np.concatenate(previous_oos))
-            ),
-        },
+        oos=scores,
+        baselines=baselines,
         volatility={
             **regression_skill(
-                ds.forward_volatility[test_rows],
-                np.concatenate(vol_oos),
-                ds.past_volatility[test_rows],
+                ds.forward_volatility[test_rows], oos["volatility"], ds.past_volatility[test_rows]
             ),
-            "garch": _garch(ds),
+            "garch": garch_report(ds),
         },
         momentum=regression_skill(
-            ds.forward_momentum[test_rows], np.concatenate(mom_oos), np.zeros(len(test_rows))
+            ds.forward_momentum[test_rows], oos["momentum"], np.zeros(len(test_rows))
         ),
-        feature_stats=_feature_stats(ds),
+        verdict=verdict,
+        quant=quant,
+        calibration={
+            "method": config.calibrate,
+            **reliability(y_test, oos["model"]),
+            **({"fitted": calibrator.to_dict()} if calibrator is not None else {}),
+        },
+        importance=summarize_importance(ds.feature_names, permutation, shap) if permutation else {},
+        evaluation={
+            "folds": len(folds),
+            "min_train_fraction": config.min_train_fraction,
+            "embargo": config.embargo,
+            "embargoed_rows": [f.embargoed for f in folds],
+            "purged_rows": [f.purged for f in folds],
+            "oos_rows": int(len(test_rows)),
+            "seed": config.seed,
+            "calibrate": config.calibrate,
+        },
+        feature_stats=feature_stats(ds),
         parity_max_abs_diff=parity,
         onnx=bundle,
+        predictions=OosPredictions(
+            bar_index=ds.bar_index[test_rows],
+            probabilities=oos["model"],
+            volatility=oos["volatility"],
+            momentum=oos["momentum"],
+            fold_sizes=tuple(len(f.test) for f in folds),
+        ),
         seconds=round(time.perf_counter() - started, 3),
     )
-
-
-def _rows_with_windows(dataset: Dataset, window: int) -> tuple[Dataset, NDArray[np.float64]]:
-    if window == 1:
-        return dataset, dataset.X
-    windows, rows = dataset.window_tensor(window)
-    if len(rows) == 0:
-        raise InvalidInput(
-            f"expected at least {window} consecutive usable bars for a window of {window}; "
-            f"received {len(dataset)} rows"
-        )
-    return dataset.subset(rows), windows
 
 
 def _weights_before(
@@ -247,26 +336,6 @@ def _weights_before(
     return ensemble.fit_ensemble_weights(probas, y[np.concatenate(list(oos_rows[:seen]))])
 
 
-def _regress(
-    X: NDArray[np.float64], target: NDArray[np.float64], fold: Fold, config: TrainingConfig
-) -> NDArray[np.float64]:
-    rows = fold.train[np.isfinite(target[fold.train])]
-    model = gbm.train_lightgbm_regressor(
-        X[rows], target[rows], seed=config.seed, n_threads=config.threads
-    )
-    return np.asarray(model.predict(np.asarray(X[fold.test], dtype=np.float32)), dtype=np.float64)
-
-
-def _final_regressor(
-    X: NDArray[np.float64], target: NDArray[np.float64], config: TrainingConfig
-) -> bytes:
-    rows = np.isfinite(target)
-    model = gbm.train_lightgbm_regressor(
-        X[rows], target[rows], seed=config.seed, n_threads=config.threads
-    )
-    return onnx_export.regressor_to_onnx(model, X.shape[1])
-
-
 def _final_classifier(
     fams: Sequence[Family],
     inputs: dict[str, NDArray[np.float64]],
@@ -274,21 +343,33 @@ def _final_classifier(
     weights: NDArray[np.float64],
     window: int,
     config: TrainingConfig,
-) -> tuple[bytes, NDArray[np.float64]]:
-    """Fit every member on all rows; return the classifier's ONNX and its native output on
-    the last rows (for the parity check)."""
+) -> tuple[bytes, NDArray[np.float64], Calibrator | None]:
+    """Fit every member on all rows (less the calibration split); return the classifier's
+    ONNX, its native (calibrated) output on the last rows for the parity check, and the
+    calibrator the bundle applies after ONNX."""
     tail = slice(-min(256, len(ds.y)), None)
-    exported, natives = [], []
-    for fam in fams:
-        model = fam.fit(inputs[fam.name], ds.y, config.seed)
-        exported.append((fam.export(model, ds.X.shape[1]), "probabilities"))
-        natives.append(fam.predict(model, inputs[fam.name][tail]))
+    fitted = fit_members(fams, inputs, ds, np.arange(len(ds.y)), weights, config)
+    exported = [
+        (f.export(m, ds.X.shape[1]), "probabilities")
+        for f, m in zip(fams, fitted.models, strict=True)
+    ]
+    native = fitted.predict(fams, {f.name: inputs[f.name][tail] for f in fams})
     if len(fams) == 1:
-        return exported[0][0], natives[0]
+        return exported[0][0], native, fitted.calibrator
     onnx_bytes = ensemble.ensemble_to_onnx(
         exported, weights, window=window, n_features=ds.X.shape[1]
     )
-    return onnx_bytes, ensemble.ensemble_proba(natives, weights)
+    return onnx_bytes, native, fitted.calibrator
+
+
+def _permutation(
+    fams: Sequence[Family],
+    fitted: FittedMembers,
+    test_inputs: dict[str, NDArray[np.float64]],
+    y: NDArray[np.int64],
+    config: TrainingConfig,
+) -> NDArray[np.float64]:
+    return member_permutation(fams, fitted, test_inputs, y, config.seed)
 
 
 def _parity(bundle: bytes, inputs: NDArray[np.float64], native: NDArray[np.float64]) -> float:
@@ -300,43 +381,3 @@ def _parity(bundle: bytes, inputs: NDArray[np.float64], native: NDArray[np.float
             f"received a max difference of {diff}"
         )
     return diff
-
-
-def _fold_report(ds: Dataset, fold: Fold, proba: NDArray[np.float64]) -> dict[str, Any]:
-    scores = classification_metrics(ds.y[fold.test], proba)
-    return {
-        "fold": fold.index + 1,
-        "train_rows": int(len(fold.train)),
-        "test_rows": int(len(fold.test)),
-        "test_from_ts": int(ds.ts[fold.test[0]]),
-        "test_to_ts": int(ds.ts[fold.test[-1]]),
-        "accuracy": scores["accuracy"],
-        "log_loss": scores["log_loss"],
-    }
-
-
-def _feature_stats(ds: Dataset) -> dict[str, dict[str, list[float]]]:
-    stats = {}
-    for index, name in enumerate(ds.feature_names):
-        edges = quantile_edges(ds.X[:, index], 10)
-        stats[name] = {"edges": edges, "fractions": bin_fractions(edges, ds.X[:, index])}
-    return stats
-
-
-def _garch(ds: Dataset) -> dict[str, float] | None:
-    """GARCH(1,1) against the naive forecast on the same closes (refit every 50 bars)."""
-    try:
-        result = evaluate_volatility_forecast(ds.close, ds.label_spec.horizon)
-    except (InvalidInput, ValueError):
-        return None  # too few rows for a fit and a test part
-    return {
-        "forecasts": result.n_forecasts,
-        "mae": result.garch_mae,
-        "rmse": result.garch_rmse,
-        "naive_mae": result.naive_mae,
-        "naive_rmse": result.naive_rmse,
-    }
-
-
-def _pick(scores: dict[str, float]) -> dict[str, float]:
-    return {key: float(scores[key]) for key in METRIC_KEYS}

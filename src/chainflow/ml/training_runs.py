@@ -119,15 +119,33 @@ async def register_trained(
     promote: bool,
     owner: TenantContext | None = None,
     limits: TierLimits | None = None,
+    force_reason: str | None = None,
+    by: str | None = None,
 ) -> ModelVersion:
-    """Register a model version (and promote it) in one unit of work: a platform model in a
-    system unit of work, or ``owner``'s custom model within its tier ``limits``."""
+    """Register a model version, then promote it if ``promote``: a platform model in
+    system units of work, or ``owner``'s custom model within its tier ``limits``.
+
+    The promotion passes the gate (``chainflow.ml.promotion_gate``); ``force_reason``
+    forces it past a verdict that does not beat the baselines. It runs in a second unit of
+    work, so a refused promotion (``ModelPromotionRefusedError``) leaves the version
+    registered as a candidate.
+    """
     unit = database.unit_of_work(owner) if owner else database.unit_of_work(system=True)
     async with unit as uow:
         model = await registry.register(uow, registration, artifact, owner=owner, limits=limits)
-        if promote:
-            model = await registry.promote(uow, model.name, model.version, owner=owner)
-    return model
+    if not promote:
+        return model
+    unit = database.unit_of_work(owner) if owner else database.unit_of_work(system=True)
+    async with unit as uow:
+        return await registry.promote(
+            uow,
+            model.name,
+            model.version,
+            owner=owner,
+            force=force_reason is not None,
+            reason=force_reason,
+            by=by or registration.created_by,
+        )
 
 
 def json_safe(value: Any) -> Any:

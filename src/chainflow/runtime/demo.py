@@ -94,6 +94,14 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoState:
             f"model {model.ref} ({model.family}, {model.timeframe}) {how}{accuracy}",
             highlight=False,
         )
+        console.print(f"verdict: {model.verdict}", highlight=False, markup=False)
+        if model.forced:
+            console.print(
+                f"promoted against its verdict ({model.forced}): its signals show the "
+                "platform working, not an edge to trade",
+                highlight=False,
+                markup=False,
+            )
         account = await create_account(server, email=f"demo-{secrets.token_hex(3)}@example.com")
         await set_risk_tolerance(server, account, options.risk_tolerance)
         console.print(

@@ -32,6 +32,7 @@ from chainflow.core.settings import (
 )
 from chainflow.ml.api import ModelNotFoundError
 from chainflow.ml.default_model import ensure_default_model
+from chainflow.ml.promotion_gate import verdict_of
 from chainflow.ml.registry import model_registry
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
@@ -67,6 +68,8 @@ class ModelReport:
     trained: bool
     seconds: float
     accuracy: float | None
+    verdict: str = ""  # the training verdict's sentence
+    forced: str | None = None  # the reason it was promoted against its verdict, if it was
 
 
 def free_port() -> int:
@@ -252,6 +255,8 @@ async def ensure_model(server: DemoServer) -> ModelReport:
         trained=trained,
         seconds=seconds,
         accuracy=_accuracy(version.metrics),
+        verdict=verdict_of(version.metrics).sentence,
+        forced=(version.promotion_override or {}).get("reason"),
     )
 
 

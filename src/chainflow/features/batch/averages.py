@@ -10,7 +10,8 @@ length whose first ``lookback`` entries are NaN, exactly where TA-Lib puts them:
   lookback ``2 * (n - 1)``;
 - ``tema``: ``3 * e1 - 3 * e2 + e3``, lookback ``3 * (n - 1)``.
 
-The EMA recursion is a plain loop (O(n)); windowed sums are convolutions.
+Each is one compiled pass (``kernels_averages``), imported on first use so that importing
+this module does not import numba.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ def check_period(n: int, minimum: int, name: str = "n") -> None:
 
 
 def as_series(x: ArrayLike, name: str = "x") -> FloatArray:
-    """Return ``x`` as a 1-D float64 array (a copy only when a conversion is needed)."""
+    """Return ``x`` as a contiguous 1-D float64 array (a copy only when one is needed)."""
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"expected {name} to be one-dimensional; received shape {arr.shape}")
-    return arr
+    return np.ascontiguousarray(arr)
 
 
 def nan_like(x: FloatArray) -> FloatArray:
@@ -42,27 +43,17 @@ def nan_like(x: FloatArray) -> FloatArray:
 
 def ema_core(x: FloatArray, n: int, k: float) -> FloatArray:
     """EMA of ``x`` (no NaN) seeded with the mean of the first ``n`` values; NaN before."""
-    out = nan_like(x)
-    if x.size < n:
-        return out
-    prev = sum(x[:n].tolist()) / n  # sequential, as TA-Lib and the streaming twin do
-    out[n - 1] = prev
-    values = []
-    for v in x[n:].tolist():
-        prev = (v - prev) * k + prev
-        values.append(prev)
-    out[n:] = values
-    return out
+    from chainflow.features.batch.kernels_averages import ema_kernel
+
+    return ema_kernel(np.ascontiguousarray(x, dtype=np.float64), n, k)
 
 
 def sma(x: ArrayLike, n: int) -> FloatArray:
     """Simple moving average over ``n`` values (TA-Lib ``SMA``)."""
+    from chainflow.features.batch.kernels_averages import sma_kernel
+
     check_period(n, 2)
-    arr = as_series(x)
-    out = nan_like(arr)
-    if arr.size >= n:
-        out[n - 1 :] = np.convolve(arr, np.ones(n), "valid") / n
-    return out
+    return sma_kernel(as_series(x), n)
 
 
 def ema(x: ArrayLike, n: int) -> FloatArray:
@@ -73,36 +64,23 @@ def ema(x: ArrayLike, n: int) -> FloatArray:
 
 def wma(x: ArrayLike, n: int) -> FloatArray:
     """Linearly weighted moving average, newest weight ``n`` (TA-Lib ``WMA``)."""
+    from chainflow.features.batch.kernels_averages import wma_kernel
+
     check_period(n, 2)
-    arr = as_series(x)
-    out = nan_like(arr)
-    if arr.size >= n:
-        weights = np.arange(n, 0, -1, dtype=np.float64)  # convolve flips: newest gets n
-        out[n - 1 :] = np.convolve(arr, weights, "valid") / (n * (n + 1) / 2.0)
-    return out
-
-
-def _ema_chain(arr: FloatArray, n: int, depth: int) -> list[FloatArray]:
-    """EMA applied ``depth`` times, each from the first value of the previous one."""
-    k = 2.0 / (n + 1)
-    chain = [ema_core(arr, n, k)]
-    for level in range(1, depth):
-        start = level * (n - 1)
-        nxt = nan_like(arr)
-        nxt[start:] = ema_core(chain[-1][start:], n, k)
-        chain.append(nxt)
-    return chain
+    return wma_kernel(as_series(x), n)
 
 
 def dema(x: ArrayLike, n: int) -> FloatArray:
     """Double EMA ``2 * e1 - e2`` (TA-Lib ``DEMA``)."""
+    from chainflow.features.batch.kernels_averages import ema_chain_kernel
+
     check_period(n, 2)
-    e1, e2 = _ema_chain(as_series(x), n, 2)
-    return 2.0 * e1 - e2
+    return ema_chain_kernel(as_series(x), n, 2)
 
 
 def tema(x: ArrayLike, n: int) -> FloatArray:
     """Triple EMA ``3 * e1 - 3 * e2 + e3`` (TA-Lib ``TEMA``)."""
+    from chainflow.features.batch.kernels_averages import ema_chain_kernel
+
     check_period(n, 2)
-    e1, e2, e3 = _ema_chain(as_series(x), n, 3)
-    return 3.0 * e1 - 3.0 * e2 + e3
+    return ema_chain_kernel(as_series(x), n, 3)

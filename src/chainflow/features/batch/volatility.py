@@ -6,7 +6,9 @@ Conventions (TA-Lib where TA-Lib has the indicator; otherwise stated here):
 - Standard deviations are *population* (divide by ``n``), as TA-Lib ``STDDEV``/``BBANDS``.
 - ``trange``: ``max(high, prev_close) - min(low, prev_close)``; index 0 is ``nan`` (TA-Lib).
 - ``atr``: Wilder; the first value, at index ``n``, is the mean of the true ranges at
-  ``1..n``; then ``atr[i] = (atr[i-1] * (n - 1) + tr[i]) / n`` (TA-Lib ``ATR``).
+  ``1..n``; then ``atr[i] = (atr[i-1] * (n - 1) + tr[i]) / n`` (TA-Lib ``ATR``), computed
+  without a division as ``atr[i-1] * ((n - 1) / n) + tr[i] * (1 / n)`` (~1e-15 relative
+  from TA-Lib's rounding; see ``kernels_volatility``).
 - ``keltner``: middle is the TA-Lib EMA of close (seeded with the SMA of the first ``n``
   closes, ``alpha = 2 / (n + 1)``), bands are ``middle ± k * atr(n)``; first value at ``n``.
 - ``donchian``: highest high / lowest low of the last ``n`` bars (current one included),
@@ -17,6 +19,10 @@ Conventions (TA-Lib where TA-Lib has the indicator; otherwise stated here):
   ``sqrt(mean(0.5 ln(h / l)^2 - (2 ln 2 - 1) ln(c / o)^2))`` (first value at ``n - 1``).
 - ``zscore``: ``(x - mean) / std`` over the last ``n`` values including the current one
   (population std); ``0.0`` where the window is constant.
+
+The indicators are compiled passes (``kernels_volatility``, ``kernels_extremes``,
+``kernels_averages``), imported on first use so that importing this module does not
+import numba.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
@@ -43,7 +48,6 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-_CHUNK = 65_536  # rows of sliding windows reduced at a time (bounds temporary memory)
 _LN2 = math.log(2.0)
 
 
@@ -56,35 +60,19 @@ def _check_period(n: int, minimum: int = 1) -> None:
         raise ValueError(f"expected a period >= {minimum}; received {n}")
 
 
-def _rolling_mean_std(x: Array, n: int) -> tuple[Array, Array]:
-    """Rolling mean and population std (two-pass per window, exact); ``nan`` warm-up."""
-    mean = np.full(x.shape, np.nan)
-    std = np.full(x.shape, np.nan)
-    if x.size < n:
-        return mean, std
-    win = sliding_window_view(x, n)
-    for start in range(0, win.shape[0], _CHUNK):
-        block = win[start : start + _CHUNK]
-        m = block.mean(axis=1)
-        d = block - m[:, None]
-        mean[n - 1 + start : n - 1 + start + block.shape[0]] = m
-        std[n - 1 + start : n - 1 + start + block.shape[0]] = np.sqrt((d * d).mean(axis=1))
-    return mean, std
-
-
 def _rolling_mean(x: Array, n: int) -> Array:
     """Rolling mean of the last ``n`` values; ``nan`` warm-up (and ``nan`` inputs propagate)."""
-    out = np.full(x.shape, np.nan)
-    if x.size >= n:
-        out[n - 1 :] = sliding_window_view(x, n).mean(axis=1)
-    return out
+    from chainflow.features.batch.kernels_volatility import rolling_mean_kernel
+
+    return rolling_mean_kernel(x, n)
 
 
 def bbands(close: ArrayLike, n: int = 20, k: float = 2.0) -> tuple[Array, Array, Array]:
     """Bollinger Bands ``(upper, middle, lower)``: SMA ± ``k`` population std (TA-Lib)."""
+    from chainflow.features.batch.kernels_volatility import BANDS, moments_kernel
+
     _check_period(n)
-    middle, std = _rolling_mean_std(_arr(close), n)
-    return middle + k * std, middle, middle - k * std
+    return moments_kernel(_arr(close), n, float(k), BANDS)
 
 
 def percent_b(close: ArrayLike, n: int = 20, k: float = 2.0) -> Array:
@@ -105,79 +93,45 @@ def bandwidth(close: ArrayLike, n: int = 20, k: float = 2.0) -> Array:
 
 def trange(high: ArrayLike, low: ArrayLike, close: ArrayLike) -> Array:
     """True range (TA-Lib ``TRANGE``); index 0 is ``nan``."""
-    h, lo, c = _arr(high), _arr(low), _arr(close)
-    out = np.full(h.shape, np.nan)
-    if h.size > 1:
-        prev = c[:-1]
-        out[1:] = np.maximum(h[1:], prev) - np.minimum(lo[1:], prev)
-    return out
+    from chainflow.features.batch.kernels_volatility import trange_kernel
 
-
-def _wilder_from_sma(x: list[float], n: int, first: int) -> Array:
-    """TA-Lib ``ATR`` recursion over ``x``: seed at ``first + n - 1`` with the mean of
-    ``x[first : first + n]``, then ``s = (s * (n - 1) + x[i]) / n``."""
-    out = np.full(len(x), np.nan)
-    seed_at = first + n - 1
-    if len(x) <= seed_at:
-        return out
-    total = 0.0
-    for i in range(first, seed_at + 1):
-        total += x[i]
-    prev = total / n
-    out[seed_at] = prev
-    for i in range(seed_at + 1, len(x)):
-        prev = (prev * (n - 1) + x[i]) / n
-        out[i] = prev
-    return out
+    return trange_kernel(_arr(high), _arr(low), _arr(close))
 
 
 def atr(high: ArrayLike, low: ArrayLike, close: ArrayLike, n: int = 14) -> Array:
     """Average true range, Wilder (TA-Lib ``ATR``); first value at index ``n``."""
+    from chainflow.features.batch.kernels_volatility import atr_kernel
+
     _check_period(n)
-    tr = trange(high, low, close)
     if n == 1:
-        return tr
-    return _wilder_from_sma(tr.tolist(), n, 1)
-
-
-def _ema(x: Array, n: int) -> Array:
-    """TA-Lib ``EMA``: SMA seed at ``n - 1``, then ``e += (x - e) * 2 / (n + 1)``."""
-    out = np.full(x.shape, np.nan)
-    if x.size < n:
-        return out
-    vals = x.tolist()
-    alpha = 2.0 / (n + 1)
-    total = 0.0
-    for i in range(n):
-        total += vals[i]
-    prev = total / n
-    out[n - 1] = prev
-    for i in range(n, len(vals)):
-        prev = (vals[i] - prev) * alpha + prev
-        out[i] = prev
-    return out
+        return trange(high, low, close)
+    return atr_kernel(_arr(high), _arr(low), _arr(close), n)
 
 
 def keltner(
     high: ArrayLike, low: ArrayLike, close: ArrayLike, n: int = 20, k: float = 2.0
 ) -> tuple[Array, Array, Array]:
     """Keltner channel ``(upper, middle, lower)``: EMA(close, n) ± ``k`` · ATR(n)."""
+    from chainflow.features.batch.kernels_averages import ema_kernel
+
     _check_period(n)
     a = atr(high, low, close, n)
-    middle = _ema(_arr(close), n)
+    middle = ema_kernel(_arr(close), n, 2.0 / (n + 1))
     middle[np.isnan(a)] = np.nan
     return middle + k * a, middle, middle - k * a
 
 
 def donchian(high: ArrayLike, low: ArrayLike, n: int = 20) -> tuple[Array, Array, Array]:
     """Donchian channel ``(upper, middle, lower)`` over the last ``n`` bars."""
+    from chainflow.features.batch.kernels_extremes import rolling_extreme
+
     _check_period(n)
     h, lo = _arr(high), _arr(low)
     upper = np.full(h.shape, np.nan)
     lower = np.full(h.shape, np.nan)
     if h.size >= n:
-        upper[n - 1 :] = sliding_window_view(h, n).max(axis=1)
-        lower[n - 1 :] = sliding_window_view(lo, n).min(axis=1)
+        upper[n - 1 :] = rolling_extreme(h, n, True)
+        lower[n - 1 :] = rolling_extreme(lo, n, False)
     return upper, (upper + lower) / 2.0, lower
 
 
@@ -212,10 +166,7 @@ def rv_garman_klass(
 
 def zscore(x: ArrayLike, n: int = 20) -> Array:
     """Rolling z-score against the last ``n`` values (current included), population std."""
+    from chainflow.features.batch.kernels_volatility import ZSCORE, moments_kernel
+
     _check_period(n)
-    v = _arr(x)
-    mean, std = _rolling_mean_std(v, n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (v - mean) / std
-    z[std == 0.0] = 0.0
-    return z
+    return moments_kernel(_arr(x), n, 0.0, ZSCORE)[0]

@@ -22,16 +22,12 @@ _HOUR_MS = 3_600_000
 
 
 def obv(close: ArrayLike, volume: ArrayLike) -> Array:
-    """On-balance volume (TA-Lib ``OBV``)."""
-    c = np.asarray(close, dtype=np.float64)
-    v = np.asarray(volume, dtype=np.float64)
-    if c.size == 0:
-        return np.empty(0)
-    step = np.zeros(c.shape)
-    diff = c[1:] - c[:-1]
-    step[1:] = np.where(diff > 0, v[1:], np.where(diff < 0, -v[1:], 0.0))
-    step[0] = v[0]
-    return np.cumsum(step)
+    """On-balance volume (TA-Lib ``OBV``); one compiled pass, a sequential running sum."""
+    from chainflow.features.batch.kernels_volatility import obv_kernel  # numba: lazily
+
+    c = np.ascontiguousarray(close, dtype=np.float64)
+    v = np.ascontiguousarray(volume, dtype=np.float64)
+    return obv_kernel(c, v)
 
 
 def session_id(ts_ms: int, session_start_hour_utc: int = 0) -> int:

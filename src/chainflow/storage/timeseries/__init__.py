@@ -1,4 +1,4 @@
-"""Time-series store backends: DuckDB (embedded default), ClickHouse server, and chDB.
+"""Time-series store backends: DuckDB (embedded default), ClickHouse, chDB, PostgreSQL.
 
 ``open_timeseries`` picks the backend from the URL scheme; the kernel calls it once per
 process and then ``await store.start()``. Backends import their optional packages only
@@ -11,14 +11,24 @@ from urllib.parse import unquote, urlsplit
 
 from chainflow.core.errors import ConfigurationError
 from chainflow.core.logging import redact_url
+from chainflow.core.optional import load_backend
 from chainflow.core.settings import TimeSeriesSettings
 from chainflow.storage.api import TimeSeriesStore
 
-ACCEPTED_SCHEMES = ("duckdb", "clickhouse", "clickhouses", "chdb")
+ACCEPTED_SCHEMES = (
+    "duckdb",
+    "clickhouse",
+    "clickhouses",
+    "chdb",
+    "postgresql",
+    "postgres",
+    "postgresql+asyncpg",
+)
 _URL_FORMS = (
     "duckdb:///abs/path.duckdb (or duckdb:///:memory:), "
     "clickhouse://user:password@host:8123/database (clickhouses:// for TLS), "
-    "chdb:///abs/dir"
+    "chdb:///abs/dir, "
+    "postgresql://user:password@host:5432/database?schema=timeseries"
 )
 
 
@@ -44,6 +54,19 @@ def open_timeseries(url: str, settings: TimeSeriesSettings) -> TimeSeriesStore:
         from chainflow.storage.timeseries.clickhouse_store import ClickHouseTimeSeriesStore
 
         return ClickHouseTimeSeriesStore(ClickHouseConnectExecutor(url), settings)
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        from chainflow.storage.timeseries.postgres_config import parse_postgres_url
+
+        config = parse_postgres_url(url)
+        store_class = load_backend(
+            "chainflow.storage.timeseries.postgres_store",
+            "PostgresTimeSeriesStore",
+            library="asyncpg",
+            extra="postgres",
+            purpose=f"time-series URL {config.location!r}",
+        )
+        store: TimeSeriesStore = store_class(config, settings)
+        return store
     raise ConfigurationError(
         f"unsupported time-series URL {redact_url(url)!r}: expected one of the schemes "
         f"{', '.join(s + '://' for s in ACCEPTED_SCHEMES)}, as in {_URL_FORMS}",
