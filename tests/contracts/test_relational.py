@@ -61,7 +61,7 @@ UNREACHABLE_URL = "postgresql+asyncpg://u:secretpw@127.0.0.1:1/x"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The newest file in storage/migrations/versions.
-LATEST_MIGRATION = "0020_model_promotion_override"
+LATEST_MIGRATION = "0021_signals_tenant_ts_index"
 
 
 class ContractBase(DeclarativeBase):

@@ -8,12 +8,15 @@ in the UI; it prints each step as a JSON line. With that key this test replays t
 sample market through ``WS /ws/ticks`` with the MT5 client SDK (lockstep, as the demo), while
 the browser watches the live market over ``WS /ws/stream``: ticks form candles, and a
 buy/sell signal shows as a table row and a chart marker; then the paper account shows the
-position it opened. The browser then starts a backtest in the form on the stored bars,
-watches it run and opens its report (equity and drawdown charts, metrics), again from the
-list of jobs; opens the risk page (limits and their use, VaR, the breaker) and the models
-page (the served model's card and live quality); and follows the e-mail links as the
-templates write them (``/verify-email?token=``, ``/reset-password?token=`` at the root)
-with a made-up token, which the server refuses.
+position it opened and its attribution by symbol, reconciled with the account's P&L. The
+terminals page lists the replayed terminal as connected (the replay stays connected until
+the browser reports it), and the admin page lists the test's tenant. The browser then
+starts a backtest in the form on the stored bars, watches it run and opens its report
+(equity and drawdown charts, metrics), again from the list of jobs; opens the risk page
+(limits and their use, VaR, the breaker) and the models page (the served model's card and
+live quality); and follows the e-mail links as the templates write them
+(``/verify-email?token=``, ``/reset-password?token=`` at the root) with a made-up token,
+which the server refuses.
 
 Proves, in the browser: the first load transfers < 300 KB of gzipped JavaScript; the chart
 is redrawn at display rate while at least 10 ticks/s stream (requestAnimationFrame deltas,
@@ -124,9 +127,15 @@ async def _prepare_tenant(server: DemoServer, market: DemoMarket) -> str:
 
 
 async def _replay(
-    server: DemoServer, tenant_id: str, api_key: str, market: DemoMarket, timeframe: Timeframe
+    server: DemoServer,
+    tenant_id: str,
+    api_key: str,
+    market: DemoMarket,
+    timeframe: Timeframe,
+    hold: asyncio.Event,
 ) -> None:
-    """Send the market's ticks as an MT5 terminal would, one at a time (the demo's lockstep)."""
+    """Send the market's ticks as an MT5 terminal would, one at a time (the demo's lockstep);
+    stay connected until ``hold`` is set (the browser saw the terminal listed as connected)."""
     trading = server.kernel.trading
     assert trading is not None
     open_bars: dict[str, int] = {}
@@ -147,6 +156,7 @@ async def _replay(
         await trading.tick_path.warm(tenant_id, list(market.symbols), market.ticks[0].ts)
         await send_ticks(client, market.ticks, SPEED, lockstep)
         assert client.stats.settled == len(market.ticks)
+        await asyncio.wait_for(hold.wait(), STEP_TIMEOUT_S * 2)
     finally:
         await client.close()
 
@@ -190,16 +200,25 @@ async def _scenario(home: Path, artifacts: Path) -> dict[str, Any]:
             assert api_key.startswith("cfk_")
             tenant_id = await _prepare_tenant(server, market)
             await events.wait("watching")
+            hold = asyncio.Event()
+            timeframe = Timeframe(model.timeframe or "M5")
             replay = asyncio.create_task(
-                _replay(server, tenant_id, api_key, market, Timeframe(model.timeframe or "M5"))
+                _replay(server, tenant_id, api_key, market, timeframe, hold)
             )
+            await events.wait("terminals_seen", STEP_TIMEOUT_S * 2)
+            hold.set()  # the terminal was listed while connected: it may disconnect now
             await events.wait("stop_server", STEP_TIMEOUT_S * 2)
             await asyncio.wait_for(replay, STEP_TIMEOUT_S)
             await server.stop()  # the browser must now say it is offline
             stopped = True
             done = await events.wait("done")
             assert await process.wait() == 0, log.read_text()[-4000:]
-        return {"events": events.seen, "result": done, "model_ref": model.ref}
+        return {
+            "events": events.seen,
+            "result": done,
+            "model_ref": model.ref,
+            "tenant_id": tenant_id,
+        }
     finally:
         if replay is not None and not replay.done():
             replay.cancel()
@@ -237,6 +256,10 @@ def test_webapp_in_headless_chromium(tmp_path: Path) -> None:
     # The signal on the chart and in the table; the paper account it traded.
     assert result["markers"] >= 1 and result["signal_rows"] >= 1, result
     assert result["positions"] + result["trades"] >= 1, result
+    # Its attribution by symbol, reconciled with the account's P&L.
+    attribution = result["attribution"]
+    assert attribution["rows"] >= 1 and "EURUSD" in attribution["symbols"], attribution
+    assert "✓ reconciled" in attribution["reconciliation"], attribution
     assert result["violations"] == [], result["violations"]
     assert result["console_errors"] == [], result["console_errors"]
     assert (result["theme_before"], result["theme"]) == ("dark", "light")
@@ -273,6 +296,9 @@ def test_webapp_in_headless_chromium(tmp_path: Path) -> None:
     settings = result["settings"]
     terminals = settings["terminals"]
     assert terminals["rows"] == 1 and "/ws/ticks" in terminals["snippet"], terminals
+    # The replayed terminal, connected: its key, the symbols of its hello.
+    assert terminals["live_rows"] == 1, terminals
+    assert "e2e terminal" in terminals["live"] and "EURUSD" in terminals["live"], terminals
     notifications = settings["notifications"]
     assert notifications["kinds"] >= 10 and notifications["own_channels"], notifications
     assert not notifications["by_telegram"] and notifications["by_email"], notifications
@@ -291,6 +317,7 @@ def test_webapp_in_headless_chromium(tmp_path: Path) -> None:
     assert result["admin_links_before"] == 0
     admin = result["admin"]
     assert admin["bi_cards"] == 1, admin
+    assert admin["tenant_rows"] >= 1 and outcome["tenant_id"] in admin["tenants_text"], admin
 
     # Risk: every limit with its use, the VaR methods, the breaker's state.
     risk = result["risk"]

@@ -4,7 +4,8 @@
 // replays MT5 ticks once the browser watches the market. Steps: first load (JavaScript
 // bytes transferred), register, sign out, sign in, create an API key in the UI (printed for
 // the replay), watch the live market until ticks stream (frame timings of the chart while
-// they do) and a buy/sell signal shows as a row and a chart marker, then the paper account;
+// they do) and a buy/sell signal shows as a row and a chart marker, then the paper account
+// and its attribution; the terminals page lists the replayed terminal while it is connected;
 // run a backtest and open its report; the risk and models pages; the links from e-mails
 // (verify, reset) with a made-up token.
 // Screenshots go to ARTIFACTS_DIR. Exit code 0 only when every step passed.
@@ -260,6 +261,14 @@ async function main() {
     result.positions = await page.getByTestId("position-row").count();
     result.trades = await page.locator('[data-testid="trades-table"] tbody tr').count();
     result.paper_summary = (await page.getByTestId("paper-summary").innerText()).replace(/\s+/g, " ").trim();
+    // Its attribution: rows by symbol that add up to the account's P&L.
+    await page.getByTestId("attribution-row").first().waitFor({ timeout: 30000 });
+    result.attribution = {
+      rows: await page.getByTestId("attribution-row").count(),
+      symbols: (await page.getByTestId("attribution-table").innerText()).replace(/\s+/g, " ").trim(),
+      reconciliation: (await page.getByTestId("attribution-reconciliation").innerText()).trim(),
+    };
+    emit("attribution", result.attribution);
     result.screenshots.paper = await shot(page, "paper.png");
 
     // A backtest: started in the form, watched while it runs, its report opened (and again
@@ -374,11 +383,16 @@ async function main() {
     await nav(page, "Terminals");
     await page.getByRole("heading", { name: "MT5 terminals" }).waitFor();
     await page.getByTestId("terminal-row").first().waitFor({ timeout: 15000 });
+    // The replayed terminal, held connected by the test until this step reports it.
+    await page.getByTestId("live-terminal-row").first().waitFor({ timeout: 30000 });
     result.settings.terminals = {
       rows: await page.getByTestId("terminal-row").count(),
       snippet: (await page.getByTestId("terminal-snippet").innerText()).trim(),
+      live_rows: await page.getByTestId("live-terminal-row").count(),
+      live: (await page.getByTestId("live-terminal-row").first().innerText()).replace(/\s+/g, " ").trim(),
     };
     result.screenshots.terminals = await shot(page, "terminals.png", true);
+    emit("terminals_seen", result.settings.terminals);
 
     await nav(page, "Notifications");
     await page.getByRole("heading", { name: "Notifications", exact: true }).waitFor();
@@ -473,6 +487,7 @@ async function main() {
       bi_cards: await page.getByTestId("bi-cards").count(),
       bi_text: (await page.getByTestId("bi-overview").innerText()).replace(/\s+/g, " ").trim().slice(0, 400),
       tenant_rows: await page.getByTestId("tenant-row").count(),
+      tenants_text: (await page.getByTestId("tenants-table").innerText()).replace(/\s+/g, " ").trim(),
     };
     result.screenshots.admin = await shot(page, "admin.png", true);
     emit("admin", result.admin);

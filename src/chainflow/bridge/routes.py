@@ -13,6 +13,7 @@ from chainflow.bridge.events import ConnectionChanged, connections_topic
 from chainflow.bridge.ingest import IngestSession, TenantFeed
 from chainflow.bridge.ingest_protocol import ProtocolViolation
 from chainflow.bridge.message_guard import MessageGuard
+from chainflow.bridge.terminals import TerminalMeter, TerminalRegistry
 from chainflow.bridge.usage import UsageMeter
 from chainflow.bridge.ws_messages import MAX_FRAME_CHARS
 from chainflow.core.auth import Principal, Scope
@@ -56,11 +57,13 @@ def build_bridge_router(
     usage: UsageMeter,
     connection_topic: Callable[[str, str], str] | None = None,
     cpu_shares: CpuShares | None = None,
+    terminals: TerminalRegistry | None = None,
 ) -> APIRouter:
     """``/ws/ticks``; ``connection_topic(tenant, connection)`` names the subject whose
     messages (``{"frames": [...]}``, e.g. the trading engine's signals for this connection's
     ticks) are forwarded to the client. ``cpu_shares`` meters each tenant's frames against
-    its tier's CPU share and reads the frames of a tenant over it more slowly."""
+    its tier's CPU share and reads the frames of a tenant over it more slowly. ``terminals``
+    holds each admitted connection while it is open (``GET /api/v1/terminals``)."""
     router = APIRouter()
 
     @router.websocket("/ws/ticks")
@@ -81,6 +84,7 @@ def build_bridge_router(
         except TierLimitExceeded as e:
             await _close(websocket, CLOSE_TIER_LIMIT, e.code, e.message)
             return
+        meter = TerminalMeter(usage)  # the session's counts, forwarded to the usage meter
         session = IngestSession(
             principal=principal,
             feed=await feed_for(principal),
@@ -88,7 +92,7 @@ def build_bridge_router(
             bus=bus,
             cache=cache,
             clock=clock,
-            usage=usage,
+            usage=meter,  # records as a UsageMeter does
         )
         outbox: asyncio.Queue[str] = asyncio.Queue()
         sender = asyncio.create_task(_send_loop(websocket, outbox))
@@ -99,6 +103,15 @@ def build_bridge_router(
         guard = MessageGuard("/ws/ticks", session.connection_id, principal.tenant_id)
         closing: tuple[int, str, str] | None = None
         await _announce(bus, clock, principal, session.connection_id, "connected")
+        terminal = None
+        if terminals is not None:
+            terminal = terminals.open(
+                principal,
+                session.connection_id,
+                connected_at_ms=clock.now_ms(),
+                meter=meter,
+                symbols=lambda: session.symbols,
+            )
         try:
             async with asyncio.timeout(limiter.max_connection_lifetime_s):
                 await _serve(websocket, session, outbox, guard, cpu_shares)
@@ -111,6 +124,8 @@ def build_bridge_router(
         except WebSocketDisconnect:
             pass
         finally:
+            if terminals is not None and terminal is not None:
+                terminals.close(terminal)
             guard.close()
             if subscription is not None:
                 await subscription.unsubscribe()

@@ -9,12 +9,21 @@ The users service invalidates entries when it revokes a session or a key, or cha
 or tier (``PrincipalCache.invalidate_*``; it needs only the shared cache). Anything it does
 not invalidate is at most ``context_ttl_s`` stale. Cache errors are not swallowed: with the
 cache down, requests fail with ``503 dependency_unavailable`` rather than bypass it.
+
+A warm request neither verifies its JWT nor decodes the cached principal again
+(``VerifiedTokens``, benchmarks/http.py): each process remembers, per exact token string,
+its verified claims and the principal decoded from the cache's value. The cache is still
+read on every request and the remembered principal is used only while the cache holds the
+very bytes it was decoded from, so a revocation, or a role or tier change, made by any
+process takes effect at once, as without the memo.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -40,6 +49,8 @@ log = get_logger("chainflow.gateway.auth")
 
 NEGATIVE_TTL_S = 5.0
 API_KEY_USE_INTERVAL_S = 60.0
+# Tokens whose verification each process remembers (the least recently used go first).
+MAX_VERIFIED_TOKENS = 10_000
 _REFUSED = b"null"
 _BEARER = "bearer"
 
@@ -54,6 +65,11 @@ class PrincipalCache:
         self._ttl_s = ttl_s
         self._negative_ttl_s = negative_ttl_s
 
+    @property
+    def ttl_s(self) -> float:
+        """How long a principal is kept: the bound on changes nobody invalidated."""
+        return self._ttl_s
+
     @staticmethod
     def session_key(session_id: str) -> str:
         return f"auth:sid:{session_id}"
@@ -64,7 +80,15 @@ class PrincipalCache:
 
     async def get(self, key: str) -> Principal | Literal[False] | None:
         """Return the cached principal, ``False`` for a cached refusal, ``None`` on a miss."""
-        raw = await self._cache.get(key)
+        return self.decode(key, await self.get_raw(key))
+
+    async def get_raw(self, key: str) -> bytes | None:
+        """Return the cached value as stored (``decode`` reads it), ``None`` on a miss."""
+        return await self._cache.get(key)
+
+    @staticmethod
+    def decode(key: str, raw: bytes | None) -> Principal | Literal[False] | None:
+        """Read a value of ``get_raw``: a principal, ``False`` for a refusal, ``None``."""
         if raw is None:
             return None
         if raw == _REFUSED:
@@ -75,12 +99,14 @@ class PrincipalCache:
             log.warning("cached_principal_unreadable", cache_key=key, error=type(e).__name__)
             return None
 
-    async def put(self, key: str, principal: Principal | None) -> None:
-        """Cache ``principal``, or a short-lived refusal when it is None."""
+    async def put(self, key: str, principal: Principal | None) -> bytes:
+        """Cache ``principal``, or a short-lived refusal when it is None; return the value."""
         if principal is None:
             await self._cache.set(key, _REFUSED, ttl_s=self._negative_ttl_s)
-        else:
-            await self._cache.set(key, orjson.dumps(principal.to_dict()), ttl_s=self._ttl_s)
+            return _REFUSED
+        raw = orjson.dumps(principal.to_dict())
+        await self._cache.set(key, raw, ttl_s=self._ttl_s)
+        return raw
 
     async def invalidate_session(self, session_id: str) -> None:
         """Forget the cached principal of ``session_id`` (revoked, role or tier changed)."""
@@ -89,6 +115,68 @@ class PrincipalCache:
     async def invalidate_api_key(self, key_hash: str) -> None:
         """Forget the cached principal of the API key whose SHA-256 is ``key_hash``."""
         await self._cache.delete(self.api_key_key(key_hash))
+
+
+@dataclass(slots=True)
+class VerifiedToken:
+    """An access token whose signature and claims were checked, and the principal of its
+    session as decoded from the principal cache's value ``cached``."""
+
+    claims: AccessTokenClaims
+    until_s: float  # ``Clock.monotonic()`` at which the token is verified again
+    cached: bytes | None = None
+    principal: Principal | None = None
+
+    def principal_if_cached(self, raw: bytes | None) -> Principal | None:
+        """Return the remembered principal if ``raw`` is the value it was decoded from."""
+        if raw is None or self.cached is None:
+            return None
+        return self.principal if raw is self.cached or raw == self.cached else None
+
+
+class VerifiedTokens:
+    """Access token -> ``VerifiedToken``: a bounded, least-recently-used memo.
+
+    An entry lives until its token expires or for ``ttl_s`` (the principal cache's time to
+    live), whichever comes first; then the token is verified again, so that an expired one
+    gets ``token_expired`` exactly as without the memo.
+    """
+
+    def __init__(
+        self, codec: AccessTokenCodec, clock: Clock, *, ttl_s: float, max_entries: int
+    ) -> None:
+        self._codec = codec
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, VerifiedToken] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def verify(self, token: str) -> VerifiedToken:
+        """Return the token's entry; raise as ``AccessTokenCodec.verify`` when it is bad."""
+        entry = self._entries.get(token)
+        if entry is not None:
+            if (
+                self._clock.monotonic() < entry.until_s
+                and self._clock.now_ms() // 1000 < entry.claims.exp
+            ):
+                self._entries.move_to_end(token)
+                return entry
+            del self._entries[token]
+        claims = self._codec.verify(token)
+        entry = VerifiedToken(claims, self._clock.monotonic() + self._ttl_s)
+        if self._max_entries > 0:
+            if len(self._entries) >= self._max_entries:
+                self._entries.popitem(last=False)
+            self._entries[token] = entry
+        return entry
+
+    def forget_session(self, session_id: str) -> None:
+        """Drop every token of ``session_id`` (its cached principal was invalidated)."""
+        for token in [t for t, e in self._entries.items() if e.claims.sid == session_id]:
+            del self._entries[token]
 
 
 class Authenticator:
@@ -104,6 +192,7 @@ class Authenticator:
         *,
         negative_ttl_s: float = NEGATIVE_TTL_S,
         api_key_use_interval_s: float = API_KEY_USE_INTERVAL_S,
+        max_verified_tokens: int = MAX_VERIFIED_TOKENS,
     ) -> None:
         self._codec = codec
         self._resolver = resolver
@@ -111,6 +200,9 @@ class Authenticator:
         self._clock = clock
         self._api_key_use_interval_s = api_key_use_interval_s
         self.principals = PrincipalCache(cache, ttl_s=context_ttl_s, negative_ttl_s=negative_ttl_s)
+        self.verified_tokens = VerifiedTokens(
+            codec, clock, ttl_s=context_ttl_s, max_entries=max_verified_tokens
+        )
         self._key_use_noted_at_s: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -138,10 +230,11 @@ class Authenticator:
             )
         if is_api_key(token):
             return await self._authenticate_api_key(token)
-        return await self._authenticate_session(self._codec.verify(token))
+        return await self._authenticate_session(self.verified_tokens.verify(token))
 
     async def invalidate_session(self, session_id: str) -> None:
-        """Forget the cached principal of ``session_id``."""
+        """Forget the cached principal of ``session_id``, and its tokens' entries here."""
+        self.verified_tokens.forget_session(session_id)
         await self.principals.invalidate_session(session_id)
 
     async def invalidate_api_key(self, key_hash: str) -> None:
@@ -155,19 +248,28 @@ class Authenticator:
             await asyncio.gather(*pending, return_exceptions=True)
             self._background.difference_update(pending)
 
-    async def _authenticate_session(self, claims: AccessTokenClaims) -> Principal:
+    async def _authenticate_session(self, verified: VerifiedToken) -> Principal:
+        claims = verified.claims
         cache_key = PrincipalCache.session_key(claims.sid)
-        cached = await self.principals.get(cache_key)
+        raw = await self.principals.get_raw(cache_key)
+        remembered = verified.principal_if_cached(raw)
+        if remembered is not None:
+            return remembered
+        verified.cached = verified.principal = None
+        cached = PrincipalCache.decode(cache_key, raw)
         if cached is False:
             raise _revoked("session")
         if isinstance(cached, Principal):
-            return _checked_session_principal(cached, claims)
-        principal = await self._resolver.resolve_session(claims.sub, claims.tid, claims.sid)
-        if principal is None:
+            principal = _checked_session_principal(cached, claims)
+            verified.cached, verified.principal = raw, principal
+            return principal
+        resolved = await self._resolver.resolve_session(claims.sub, claims.tid, claims.sid)
+        if resolved is None:
             await self.principals.put(cache_key, None)
             raise _revoked("session")
-        principal = _checked_session_principal(principal, claims)
-        await self.principals.put(cache_key, principal)
+        principal = _checked_session_principal(resolved, claims)
+        stored = await self.principals.put(cache_key, principal)
+        verified.cached, verified.principal = stored, principal
         return principal
 
     async def _authenticate_api_key(self, key: str) -> Principal:

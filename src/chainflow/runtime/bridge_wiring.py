@@ -11,6 +11,8 @@ from chainflow.bridge.market_routes import build_market_router
 from chainflow.bridge.routes import build_bridge_router
 from chainflow.bridge.service import BridgeService
 from chainflow.bridge.stream import TenantFeed, build_stream_router
+from chainflow.bridge.terminal_routes import build_terminal_router
+from chainflow.bridge.terminals import TerminalRegistry
 from chainflow.bridge.usage import UsageMeter
 from chainflow.runtime.component import ServiceComponent
 from chainflow.trading.api import connection_topic, signals_topic
@@ -30,6 +32,7 @@ def build_bridge_component(kernel: Kernel) -> ServiceComponent:
     )
     usage = UsageMeter(store=infra.timeseries, clock=kernel.clock)
     kernel.bridge = service
+    terminals = TerminalRegistry()  # this process's live /ws/ticks sessions
     ingest = build_bridge_router(
         feed_for=service.feed_for,
         store=infra.timeseries,
@@ -39,6 +42,7 @@ def build_bridge_component(kernel: Kernel) -> ServiceComponent:
         usage=usage,
         connection_topic=connection_topic,  # the trading hot path's answers to each tick
         cpu_shares=kernel.cpu_shares,
+        terminals=terminals,
     )
     router = APIRouter()
     router.include_router(ingest)  # /ws/ticks at the root, as DESIGN.md section 4 names it
@@ -52,6 +56,7 @@ def build_bridge_component(kernel: Kernel) -> ServiceComponent:
         store=infra.timeseries, clock=kernel.clock, usage=usage, service=service
     )
     router.include_router(market, prefix="/api/v1")
+    router.include_router(build_terminal_router(terminals=terminals), prefix="/api/v1")
 
     async def start() -> None:
         await usage.start()

@@ -14,7 +14,11 @@ class SignalRecord(Base, IdMixin, TimestampMixin, TenantOwned):
     """One issued signal: the stable action of a symbol changed at bar ``ts`` (open, ms)."""
 
     __tablename__ = "signals"
-    __table_args__ = (Index("ix_signals_tenant_id_symbol_ts", "tenant_id", "symbol", "ts"),)
+    __table_args__ = (
+        Index("ix_signals_tenant_id_symbol_ts", "tenant_id", "symbol", "ts"),
+        # The newest signals of a tenant, whatever the symbol (migration 0021).
+        Index("ix_signals_tenant_id_ts_id", "tenant_id", "ts", "id"),
+    )
 
     symbol: Mapped[str] = mapped_column(String(32), nullable=False)
     timeframe: Mapped[str] = mapped_column(String(8), nullable=False)

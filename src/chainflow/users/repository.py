@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainflow.storage.relational import Repository, TenantRepository
 from chainflow.storage.relational.unit_of_work import SYSTEM_INFO_KEY
+from chainflow.users.billing.models import Subscription
 from chainflow.users.errors import ConcurrentUpdateError, EmailAlreadyRegisteredError
 from chainflow.users.models import (
     ApiKey,
@@ -39,7 +40,35 @@ class TenantRecordRepository(Repository[Tenant]):
 # --- tenant-owned ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class PersonalDetails:
+    """Who a user says they are: the personal part of their profile (``/users/me``)."""
+
+    email: str
+    name: str
+    locale: str
+    timezone: str
+    email_verified: bool
+    is_superadmin: bool
+
+
 class UserRepository(TenantRepository[User]):
+    async def personal_details(self, user_id: str) -> PersonalDetails | None:
+        """Return the user's personal details: one query of six columns, no ORM object."""
+        statement = self._select().with_only_columns(
+            User.email,
+            User.name,
+            User.locale,
+            User.timezone,
+            User.email_verified_at.is_not(None),
+            User.is_superadmin,
+        )
+        row = (await self.session.execute(statement.where(User.id == user_id))).first()
+        if row is None:
+            return None
+        email, name, locale, timezone, verified, is_superadmin = row
+        return PersonalDetails(email, name, locale, timezone, bool(verified), bool(is_superadmin))
+
     async def add_user(self, user: User) -> User:
         """Add ``user``; raise ``EmailAlreadyRegisteredError`` when the e-mail is taken."""
         try:
@@ -269,6 +298,14 @@ class TradingSettingsRepository(TenantRepository[TenantTradingSettings]):
 # --- cross-tenant lookups --------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class TenantListing:
+    tenant: Tenant
+    user_count: int
+    subscription_status: str | None
+    subscription_plan: str | None
+
+
 class CrossTenantLookup:
     """Lookups that find a row before its tenant is known, in a ``system=True`` unit of work.
 
@@ -327,3 +364,19 @@ class CrossTenantLookup:
             )
             .values(last_used_at=used_at)
         )
+
+    async def tenants_page(self, *, limit: int, offset: int) -> list[TenantListing]:
+        """Every tenant, oldest first, with its user count and subscription (if any)."""
+        users = (
+            select(User.tenant_id, func.count().label("users")).group_by(User.tenant_id).subquery()
+        )
+        statement = (
+            select(Tenant, func.coalesce(users.c.users, 0), Subscription.status, Subscription.plan)
+            .outerjoin(users, users.c.tenant_id == Tenant.id)
+            .outerjoin(Subscription, Subscription.tenant_id == Tenant.id)
+            .order_by(Tenant.created_at, Tenant.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = (await self.session.execute(statement)).all()
+        return [TenantListing(t, int(n), status, plan) for t, n, status, plan in rows]

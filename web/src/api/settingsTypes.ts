@@ -137,3 +137,19 @@ export interface BiOverview {
     items: { tier: string; tenants: number; active_tenants: number; ticks: number; messages: number; api_calls: number; terminals: number }[];
   };
 }
+
+/** A row of `GET /api/v1/admin/tenants`. */
+export interface TenantListItem {
+  tenant_id: string;
+  name: string;
+  tier: string;
+  created_at: string;
+  user_count: number;
+  subscription_status: string | null;
+  subscription_plan: string | null;
+}
+
+export interface TenantsPage {
+  items: TenantListItem[];
+  next_offset: number | null;
+}

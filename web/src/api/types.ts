@@ -125,3 +125,40 @@ export interface TickItem {
   ask: number;
   volume: number;
 }
+
+/** One group of `GET /api/v1/trading/attribution`; `pnl = realized + unrealized` (no swaps). */
+export interface AttributionBucket {
+  pnl: number;
+  realized: number;
+  unrealized: number;
+  closed_trades: number;
+  winning_trades: number;
+  hit_rate: number | null;
+  open_positions: number;
+}
+
+export interface AttributionRow extends AttributionBucket {
+  key: string;
+}
+
+/** `total.pnl + swaps == account_pnl` (equity - starting balance). */
+export interface Attribution {
+  total: AttributionBucket;
+  swaps: number;
+  account_pnl: number;
+  by_model: AttributionRow[];
+  by_symbol: AttributionRow[];
+  by_regime: AttributionRow[];
+  by_reason: AttributionRow[];
+}
+
+/** A terminal connected now on `WS /ws/ticks` (`GET /api/v1/terminals`). */
+export interface LiveTerminal {
+  connection_id: string;
+  api_key_id: string;
+  user_id: string;
+  connected_at: number;
+  symbols: string[];
+  ticks: number;
+  messages: number;
+}

@@ -1,7 +1,8 @@
-/** The paper account: summary, equity curve, open positions with SL/TP, the last trades. */
+/** The paper account: summary, equity curve, open positions with SL/TP, the last trades, attribution. */
 import type { PaperAccount } from "../api/types";
 import { formatMoney, formatNumber, formatPercent, formatPrice, formatSigned, formatTime } from "../format";
 import { EquityChart } from "../ui/EquityChart";
+import { PaperAttribution } from "./PaperAttribution";
 import { useResource, useTheme, useTimeZone } from "../ui/hooks";
 import { Empty, ErrorBox, Loading } from "../ui/states";
 
@@ -23,6 +24,7 @@ export function PaperPage() {
       {paper.error ? <ErrorBox error={paper.error} retry={paper.reload} /> : null}
       {paper.loading && !paper.data ? <Loading what="the paper account" /> : null}
       {paper.data ? <PaperView account={paper.data} theme={theme} timeZone={timeZone} /> : null}
+      <PaperAttribution refreshMs={REFRESH_MS} />
     </section>
   );
 }

@@ -3,17 +3,29 @@
 SQLite (aiosqlite) is the embedded default, PostgreSQL (asyncpg) the scaled form. The
 kernel builds one ``Database`` from settings; services receive it and open a
 ``unit_of_work()`` at the edge (STYLE.md section 1.4).
+
+Reads are cheap on purpose (benchmarks/http.py). A read-only unit of work connects at its
+first statement, not when it opens: a route answered from a cache costs no round trip
+(``read_unit_of_work``). On a SQLite file, read-only units of work draw from a pool of
+their own (``sqlite_reads``: statements on the loop within a budget, ``PRAGMA
+query_only``) beside the writers' aiosqlite pool, whose ``BEGIN IMMEDIATE`` makes SQLite's
+one write lock the single writer; WAL lets the readers run beside it. The read pool sends
+no BEGIN: each SELECT reads a snapshot of its own, as under PostgreSQL's READ COMMITTED,
+so a read-only unit of work means the same on both. On PostgreSQL, asyncpg prepares each
+statement once per connection (SQLAlchemy's ``prepared_statement_cache_size``) and reuses
+it, and a pooled connection is pinged only after ``IDLE_PING_AFTER_S`` in the pool.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -29,6 +41,8 @@ from chainflow.core.logging import REDACTED, get_logger, redact_url
 from chainflow.core.optional import import_optional
 from chainflow.core.settings import DatabaseSettings
 from chainflow.core.tenancy import TenantContext
+from chainflow.storage.relational.read_unit_of_work import LazyReadSession, LazyReadUnitOfWork
+from chainflow.storage.relational.sqlite_reads import ReadConnection
 from chainflow.storage.relational.unit_of_work import (
     CLOCK_INFO_KEY,
     SQLITE_BEGIN_OPTION,
@@ -42,6 +56,9 @@ DRIVER_BY_BACKEND = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 ACCEPTED_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 APPLICATION_NAME = "chainflow"
+# A pooled PostgreSQL connection idle in the pool this long is pinged before it is used.
+IDLE_PING_AFTER_S = 10.0
+_CHECKED_IN_AT_KEY = "chainflow.checked_in_at"
 
 
 class Database:
@@ -61,10 +78,20 @@ class Database:
             if self.dialect == "sqlite"
             else self._create_postgresql_engine()
         )
+        self.read_engine: AsyncEngine = (
+            self._create_sqlite_read_engine() if self._is_sqlite_file else self.engine
+        )
         self._sessionmaker = async_sessionmaker(
             self.engine,
             class_=AsyncSession,
             sync_session_class=TimestampingSession,
+            expire_on_commit=False,
+            info={CLOCK_INFO_KEY: self._clock},
+        )
+        self._read_sessionmaker = async_sessionmaker(
+            self.read_engine,
+            class_=AsyncSession,
+            sync_session_class=LazyReadSession,
             expire_on_commit=False,
             info={CLOCK_INFO_KEY: self._clock},
         )
@@ -97,6 +124,14 @@ class Database:
         if tenant is not None and not isinstance(tenant, TenantContext):
             raise TypeError(
                 f"tenant must be a TenantContext or None; received {type(tenant).__name__}"
+            )
+        if read_only:
+            return LazyReadUnitOfWork(
+                self._read_sessionmaker,
+                dialect=self.dialect,
+                tenant=tenant,
+                system=system,
+                read_only=True,
             )
         return UnitOfWork(
             self._sessionmaker,
@@ -154,6 +189,8 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
         await self.engine.dispose()
 
     # --- engines -----------------------------------------------------------------------
@@ -164,19 +201,53 @@ class Database:
         purpose = f"database URL {self.redacted_url!r}"
         import_optional("asyncpg", extra="postgres", purpose=purpose)
         settings = self._settings
-        return create_async_engine(
+        engine = create_async_engine(
             self._url,
             echo=settings.echo,
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
             pool_timeout=settings.pool_timeout_s,
             pool_recycle=settings.pool_recycle_s,
-            pool_pre_ping=True,
             connect_args={
                 "timeout": settings.connect_timeout_s,
                 "server_settings": {"application_name": APPLICATION_NAME},
             },
         )
+        _ping_idle_connections(engine, IDLE_PING_AFTER_S)
+        return engine
+
+    @property
+    def _is_sqlite_file(self) -> bool:
+        """A SQLite file named by a plain path (URI forms keep the one aiosqlite pool)."""
+        if self.dialect != "sqlite":
+            return False
+        path = self._url.database or ""
+        return path not in ("", ":memory:") and not path.startswith("file:")
+
+    def _create_sqlite_read_engine(self) -> AsyncEngine:
+        settings = self._settings
+        path = str(Path(self._url.database or "").expanduser())
+        # Idle workers cost nothing; they end with the process. Reads beyond the workers
+        # queue for one, as they would for a connection.
+        executor = ThreadPoolExecutor(
+            max_workers=min(settings.pool_size, 4), thread_name_prefix="chainflow-sqlite-read"
+        )
+
+        async def connect() -> ReadConnection:
+            Path(path).resolve().parent.mkdir(parents=True, exist_ok=True)
+            timeout_s = SQLITE_BUSY_TIMEOUT_MS / 1000
+            return await ReadConnection.open(path, timeout_s=timeout_s, executor=executor)
+
+        engine = create_async_engine(
+            self._url,
+            echo=settings.echo,
+            async_creator=connect,
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
+            pool_timeout=settings.pool_timeout_s,
+        )
+        self._configure_sqlite(engine, in_memory=False, read_only=True)
+        return engine
 
     def _create_sqlite_engine(self) -> AsyncEngine:
         database_path = self._url.database or ""
@@ -196,12 +267,17 @@ class Database:
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             **pool_options,
         )
-        sync_engine = engine.sync_engine
 
-        @event.listens_for(sync_engine, "do_connect")
+        @event.listens_for(engine.sync_engine, "do_connect")
         def create_parent_directory(*_: Any) -> None:
             if not in_memory:
                 Path(database_path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+        self._configure_sqlite(engine, in_memory=in_memory, read_only=False)
+        return engine
+
+    def _configure_sqlite(self, engine: AsyncEngine, *, in_memory: bool, read_only: bool) -> None:
+        sync_engine = engine.sync_engine
 
         @event.listens_for(sync_engine, "connect")
         def configure_connection(dbapi_connection: Any, _record: Any) -> None:
@@ -214,8 +290,15 @@ class Database:
                     cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.execute("PRAGMA foreign_keys=ON")
                 cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                if read_only:
+                    cursor.execute("PRAGMA query_only=ON")
             finally:
                 cursor.close()
+
+        if read_only:
+            # No BEGIN: each SELECT reads one snapshot of its own, as under PostgreSQL's
+            # READ COMMITTED, and a read costs no BEGIN and no ROLLBACK.
+            return
 
         @event.listens_for(sync_engine, "begin")
         def begin_transaction(connection: Any) -> None:
@@ -224,8 +307,6 @@ class Database:
             # when another writer committed in between, and no busy timeout helps then.
             mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
             connection.exec_driver_sql(f"BEGIN {mode}")
-
-        return engine
 
     def _unreachable_message(self, error: BaseException) -> str:
         reason = _driver_error_text(error)
@@ -265,3 +346,32 @@ def _normalised_url(url: str) -> URL:
             f"{parsed.drivername!r}; expected one of {', '.join(ACCEPTED_SCHEMES)}"
         )
     return parsed.set(drivername=f"{backend}+{expected_driver}")
+
+
+def _ping_idle_connections(engine: AsyncEngine, idle_s: float) -> None:
+    """Ping a pooled connection before use only if it sat in the pool ``idle_s`` or more.
+
+    ``pool_pre_ping`` pings at every checkout: with asyncpg three round trips (BEGIN, the
+    ping, ROLLBACK) for a read of four, most of a read's time on PostgreSQL
+    (benchmarks/http.py). A connection in steady use was just used; one that sat idle is
+    where a restarted server or a dropped link shows, and is pinged as before. A failed
+    ping discards every pooled connection older than now and the pool connects afresh;
+    a connection lost while in use fails that one statement, and SQLAlchemy discards the
+    pool the same way (``pool_recycle`` still retires old ones).
+    """
+    pool_events = engine.sync_engine.pool
+
+    @event.listens_for(pool_events, "checkin")
+    def note_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_CHECKED_IN_AT_KEY] = time.monotonic()
+
+    @event.listens_for(pool_events, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at = record.info.get(_CHECKED_IN_AT_KEY)
+        if checked_in_at is None or time.monotonic() - checked_in_at < idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as e:
+            raise InvalidatePoolError(f"idle connection failed its ping: {e}") from e

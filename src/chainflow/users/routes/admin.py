@@ -6,19 +6,51 @@ A superadmin acts on tenants and users named in the path, so these routes open a
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
-from chainflow.core.auth import Principal
+from chainflow.core.auth import Principal, Tier
 from chainflow.gateway.api import require_superadmin
 from chainflow.storage.relational import Database
+from chainflow.users.repository import TenantListing
 from chainflow.users.schemas import LimitOverridesPut, TenantOut, TierPut, VerificationTokenOut
 from chainflow.users.service import UsersService
 from chainflow.users.service.admin import TenantSummary
 
 Superadmin = Annotated[Principal, Depends(require_superadmin)]
+MAX_TENANTS_PAGE = 500
+
+
+class TenantListItem(BaseModel):
+    tenant_id: str
+    name: str
+    tier: Tier
+    created_at: datetime
+    user_count: int
+    subscription_status: str | None = Field(description="null: never subscribed")
+    subscription_plan: str | None
+
+
+class TenantsPage(BaseModel):
+    items: list[TenantListItem] = Field(description="oldest tenant first")
+    next_offset: int | None = Field(description="the offset of the next page; null on the last")
+
+
+def _list_item(listing: TenantListing) -> TenantListItem:
+    tenant = listing.tenant
+    return TenantListItem(
+        tenant_id=tenant.id,
+        name=tenant.name,
+        tier=Tier(tenant.tier),
+        created_at=tenant.created_at,
+        user_count=listing.user_count,
+        subscription_status=listing.subscription_status,
+        subscription_plan=listing.subscription_plan,
+    )
 
 
 def _tenant_out(summary: TenantSummary) -> TenantOut:
@@ -41,6 +73,20 @@ def build_admin_router(
     ``{"sent_by": "email"}``.
     """
     router = APIRouter(prefix="/admin", tags=["admin"])
+
+    @router.get("/tenants", summary="Every tenant with its tier, user count and subscription")
+    async def list_tenants(
+        _principal: Superadmin,
+        limit: Annotated[int, Query(ge=1, le=MAX_TENANTS_PAGE)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> TenantsPage:
+        async with database.unit_of_work(system=True, read_only=True) as uow:
+            found = await service.admin.list_tenants(uow, limit=limit + 1, offset=offset)
+        more = len(found) > limit
+        return TenantsPage(
+            items=[_list_item(t) for t in found[:limit]],
+            next_offset=offset + limit if more else None,
+        )
 
     @router.get("/tenants/{tenant_id}", summary="A tenant's tier, overrides and limits")
     async def get_tenant(tenant_id: str, _principal: Superadmin) -> TenantOut:

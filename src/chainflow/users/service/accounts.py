@@ -43,6 +43,7 @@ from chainflow.users.service.context import (
     tenant_context_for,
 )
 from chainflow.users.service.one_time_tokens import IssuedToken, OneTimeTokens, TokenPurpose
+from chainflow.users.service.profile_cache import ProfileCache
 from chainflow.users.service.sessions import ClientInfo, SessionService
 
 
@@ -116,6 +117,7 @@ class AccountService:
         sessions: SessionService,
         throttle: AuthThrottle,
         requires_email_verification: bool,
+        profiles: ProfileCache | None = None,
     ) -> None:
         self._clock = clock
         self._bus = bus
@@ -124,6 +126,7 @@ class AccountService:
         self._sessions = sessions
         self._throttle = throttle
         self._requires_email_verification = requires_email_verification
+        self.profiles = profiles or ProfileCache(clock)
 
     async def prepare_registration(
         self, email: str, password: str, name: str | None = None, *, ip: str | None = None
@@ -199,6 +202,7 @@ class AccountService:
         user = await self._one_time_tokens.redeem(uow, token, TokenPurpose.VERIFY)
         if user.email_verified_at is None:
             user.email_verified_at = self._clock.now()
+            self.profiles.forget_on_commit(uow, user.id)
         return UserId(user.id)
 
     async def request_password_reset(self, uow: UnitOfWork, email: str) -> None:
@@ -242,6 +246,7 @@ class AccountService:
             # The token reached the inbox, which proves the address as well as a
             # verification token would.
             user.email_verified_at = self._clock.now()
+            self.profiles.forget_on_commit(uow, user.id)
         await self._sessions.revoke_all(uow, user)
         event = PasswordChanged(
             user_id=user.id,
@@ -255,9 +260,35 @@ class AccountService:
         publish_after_commit(uow, self._bus, password_changed_topic(), event)
 
     async def get_profile(self, uow: UnitOfWork, principal: Principal) -> Profile:
-        """Return the caller's profile with their tenant's tier and limits."""
-        user = await self._current_user(uow, principal)
-        return await self._profile(uow, user)
+        """Return the caller's profile with their tenant's tier and limits.
+
+        Role, tier and limits are the principal's (as current as the access it grants); the
+        personal part is ``profiles``' when held, else one query of ``uow`` (which is
+        therefore not touched on a warm read).
+        """
+        details = self.profiles.get(principal.user_id)
+        if details is None:
+            generation = self.profiles.generation
+            repository = UserRepository(uow.session, principal.tenant)
+            details = await repository.personal_details(principal.user_id)
+            if details is None:
+                raise UserNotFoundError(
+                    "expected the signed-in user to exist; it was deleted. Sign in again."
+                )
+            self.profiles.put(principal.user_id, details, generation)
+        return Profile(
+            user_id=principal.user_id,
+            tenant_id=principal.tenant_id,
+            email=details.email,
+            role=principal.role,
+            tier=principal.tier,
+            name=details.name,
+            locale=details.locale,
+            timezone=details.timezone,
+            email_verified=details.email_verified,
+            is_superadmin=details.is_superadmin,
+            limits=principal.limits,
+        )
 
     async def update_profile(
         self, uow: UnitOfWork, principal: Principal, update: ProfileUpdate
@@ -265,6 +296,7 @@ class AccountService:
         """Change the caller's name, locale or time zone; return the new profile."""
         require_session(principal, "changing the profile")
         user = await self._current_user(uow, principal)
+        self.profiles.forget_on_commit(uow, user.id)
         if update.name is not None:
             user.name = validate_name(update.name)
         if update.locale is not None:

@@ -29,6 +29,7 @@ from chainflow.users.repository import (
     ApiKeyRepository,
     CrossTenantLookup,
     RefreshTokenRepository,
+    TenantListing,
     TenantRecordRepository,
 )
 from chainflow.users.service.accounts import AccountService
@@ -133,6 +134,12 @@ class AdminService:
         """Return a tenant's tier, stored overrides and effective limits."""
         return _summary(await self._tenant(uow, tenant_id))
 
+    async def list_tenants(
+        self, uow: UnitOfWork, *, limit: int, offset: int
+    ) -> list[TenantListing]:
+        """Return a page of every tenant, oldest first, with user count and subscription."""
+        return await CrossTenantLookup(uow.session).tenants_page(limit=limit, offset=offset)
+
     async def change_tier(
         self, uow: UnitOfWork, changed_by: str | None, tenant_id: str, raw_tier: str
     ) -> TenantSummary:
@@ -184,6 +191,7 @@ class AdminService:
         if user is None:
             raise UserNotFoundError("expected the e-mail address of a user; it has no account")
         user.is_superadmin = True
+        self._accounts.profiles.forget_on_commit(uow, user.id)
         sessions = await RefreshTokenRepository(
             uow.session, tenant_context_for(user.tenant_id)
         ).active_session_ids(now=self._clock.now(), user_ids=[user.id])

@@ -1,7 +1,7 @@
 /** For platform superadmins: the business overview (MRR, tenants, usage per tier) and the tenants. */
 import { useState } from "react";
 import { api } from "../../api/client";
-import type { BiOverview, TenantSubscription, TenantSummary } from "../../api/settingsTypes";
+import type { BiOverview, TenantsPage, TenantSummary } from "../../api/settingsTypes";
 import { formatIsoTime, formatNumber, formatPercent, formatTime } from "../../format";
 import { useAction, useProfile, useResource, useTimeZone } from "../../ui/hooks";
 import { Empty, ErrorBox, Loading } from "../../ui/states";
@@ -138,43 +138,63 @@ function TenantLookup() {
   );
 }
 
+const TENANTS_PAGE = 50;
+
 function Tenants() {
   const timeZone = useTimeZone();
-  const subs = useResource<{ items: TenantSubscription[] }>("/api/v1/admin/billing/subscriptions");
+  const [offset, setOffset] = useState(0);
+  const page = useResource<TenantsPage>(`/api/v1/admin/tenants?limit=${TENANTS_PAGE}&offset=${offset}`);
+  const items = page.data?.items ?? [];
+  const next = page.data?.next_offset ?? null;
   return (
     <section aria-labelledby="tenants-title" className="panel">
-      <h2 id="tenants-title">Tenants with a subscription</h2>
-      {subs.error ? <ErrorBox error={subs.error} retry={subs.reload} /> : null}
-      {subs.loading && !subs.data ? <Loading what="tenants" /> : null}
-      {subs.data && !subs.data.items.length ? <Empty>No tenant has subscribed yet.</Empty> : null}
-      {subs.data?.items.length ? (
+      <h2 id="tenants-title">Tenants</h2>
+      {page.error ? <ErrorBox error={page.error} retry={page.reload} /> : null}
+      {page.loading && !page.data ? <Loading what="tenants" /> : null}
+      {page.data && !items.length ? <Empty>No tenant on this page.</Empty> : null}
+      {items.length ? (
         <div className="table-wrap">
           <table className="table" data-testid="tenants-table">
             <thead>
               <tr>
                 <th scope="col">Tenant</th>
-                <th scope="col">Plan</th>
-                <th scope="col">Status</th>
-                <th scope="col">Period ends ({timeZone})</th>
+                <th scope="col">Tier</th>
+                <th scope="col" className="num">Users</th>
+                <th scope="col">Subscription</th>
+                <th scope="col">Created ({timeZone})</th>
+                <th scope="col">ID</th>
               </tr>
             </thead>
             <tbody>
-              {subs.data.items.map((t) => (
+              {items.map((t) => (
                 <tr key={t.tenant_id} data-testid="tenant-row">
+                  <td>{t.name}</td>
+                  <td>{t.tier}</td>
+                  <td className="num">{formatNumber(t.user_count, 0)}</td>
+                  <td>{t.subscription_status ? `${t.subscription_plan} (${t.subscription_status})` : "none"}</td>
+                  <td className="nowrap">{formatIsoTime(t.created_at, timeZone)}</td>
                   <td>
                     <code>{t.tenant_id}</code>
                   </td>
-                  <td>
-                    {t.subscription.plan} ({t.subscription.period})
-                  </td>
-                  <td>{t.subscription.status}</td>
-                  <td className="nowrap">{formatIsoTime(t.subscription.current_period_end, timeZone)}</td>
                 </tr>
               ))}
             </tbody>
           </table>
         </div>
       ) : null}
+      <div className="row">
+        <button
+          type="button"
+          className="button-secondary"
+          disabled={offset === 0}
+          onClick={() => setOffset(Math.max(0, offset - TENANTS_PAGE))}
+        >
+          Previous
+        </button>
+        <button type="button" className="button-secondary" disabled={next === null} onClick={() => next !== null && setOffset(next)}>
+          Next
+        </button>
+      </div>
       <h3>Any tenant</h3>
       <TenantLookup />
     </section>

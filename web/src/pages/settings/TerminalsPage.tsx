@@ -1,11 +1,11 @@
 /**
- * MT5 terminals. The server keeps no list of terminals a tenant can read (a terminal is an
- * API key with `ticks:write` on `WS /ws/ticks`), so this page shows those keys, when each
- * was last used, and how to connect a terminal: the WebSocket URL of this server and the
- * Expert Advisor's inputs (docs/mt5-protocol.md).
+ * MT5 terminals: those connected now (`GET /api/v1/terminals`, refreshed every 5 s), the
+ * API keys with `ticks:write` a terminal connects with and when each was last used, and how
+ * to connect a terminal: the WebSocket URL of this server and the Expert Advisor's inputs
+ * (docs/mt5-protocol.md).
  */
-import type { ApiKey } from "../../api/types";
-import { formatIsoTime } from "../../format";
+import type { ApiKey, LiveTerminal } from "../../api/types";
+import { formatIsoTime, formatNumber, formatTime } from "../../format";
 import { linkProps } from "../../router";
 import { useResource, useTimeZone } from "../../ui/hooks";
 import { Empty, ErrorBox, Loading } from "../../ui/states";
@@ -13,6 +13,62 @@ import { Empty, ErrorBox, Loading } from "../../ui/states";
 /** `ws://host/ws/ticks` (`wss://` behind HTTPS): where terminals stream ticks to. */
 export function ticksUrl(): string {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/ticks`;
+}
+
+const LIVE_REFRESH_MS = 5_000;
+
+function LiveTerminals({ keys, timeZone }: { keys: ApiKey[]; timeZone: string }) {
+  const live = useResource<{ items: LiveTerminal[] }>("/api/v1/terminals", LIVE_REFRESH_MS);
+  const keyOf = new Map(keys.map((k) => [k.id, k]));
+  const items = live.data?.items ?? [];
+  return (
+    <section aria-labelledby="live-terminals-title" className="panel">
+      <h2 id="live-terminals-title">Connected now</h2>
+      <p className="muted small">Refreshed every {LIVE_REFRESH_MS / 1000} s.</p>
+      {live.error ? <ErrorBox error={live.error} retry={live.reload} /> : null}
+      {live.loading && !live.data ? <Loading what="the connected terminals" /> : null}
+      {live.data && !items.length ? <Empty>No terminal is connected.</Empty> : null}
+      {items.length ? (
+        <div className="table-wrap">
+          <table className="table" data-testid="live-terminals-table">
+            <thead>
+              <tr>
+                <th scope="col">Key</th>
+                <th scope="col">Connected since ({timeZone})</th>
+                <th scope="col">Symbols</th>
+                <th scope="col" className="num">Ticks</th>
+                <th scope="col">Connection</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((t) => {
+                const key = keyOf.get(t.api_key_id);
+                return (
+                  <tr key={t.connection_id} data-testid="live-terminal-row">
+                    <td>
+                      {key ? (
+                        <>
+                          {key.name} <code>{key.prefix}…</code>
+                        </>
+                      ) : (
+                        <code>{t.api_key_id}</code>
+                      )}
+                    </td>
+                    <td className="nowrap">{formatTime(t.connected_at, timeZone)}</td>
+                    <td>{t.symbols.length ? t.symbols.join(", ") : "— (no hello yet)"}</td>
+                    <td className="num">{formatNumber(t.ticks, 0)}</td>
+                    <td>
+                      <code>{t.connection_id}</code>
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </section>
+  );
 }
 
 export function TerminalsPage() {
@@ -27,6 +83,7 @@ export function TerminalsPage() {
         <h1 id="terminals-title">MT5 terminals</h1>
         <p className="muted">A terminal streams ticks with an API key that has the ticks:write scope, and gets signals back.</p>
       </header>
+      <LiveTerminals keys={keys.data?.items ?? []} timeZone={timeZone} />
       <section aria-labelledby="terminal-keys-title" className="panel">
         <h2 id="terminal-keys-title">Terminal keys</h2>
         {keys.error ? <ErrorBox error={keys.error} retry={keys.reload} /> : null}
