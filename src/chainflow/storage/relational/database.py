@@ -54,6 +54,7 @@ log = get_logger("chainflow.storage.relational")
 
 DRIVER_BY_BACKEND = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 ACCEPTED_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+SQLITE_READ_CACHE_KIB = 512
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 APPLICATION_NAME = "chainflow"
 # A pooled PostgreSQL connection idle in the pool this long is pinged before it is used.
@@ -292,6 +293,9 @@ class Database:
                 cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
                 if read_only:
                     cursor.execute("PRAGMA query_only=ON")
+                    # A small page cache per read connection (the OS caches the file): the
+                    # read pool must not add megabytes per connection to a bulk export.
+                    cursor.execute(f"PRAGMA cache_size=-{SQLITE_READ_CACHE_KIB}")
             finally:
                 cursor.close()
 
