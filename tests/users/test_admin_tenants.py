@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from chainflow.users.billing.models import Subscription
 from tests.users.conftest import UsersHarness, error_code
 
@@ -64,6 +66,14 @@ class TestAdminTenantsList:
                 break
             url = f"/api/v1/admin/tenants?limit=2&offset={page['next_offset']}"
         assert seen == [a.tenant_id for a in accounts]
+
+    @pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=x", "offset=-1"])
+    async def test_paging_out_of_range_is_refused(self, users: UsersHarness, query: str) -> None:
+        admin = await users.signup("range-admin@example.com")
+        await users.make_superadmin(admin.email)
+        answer = await users.client.get(f"/api/v1/admin/tenants?{query}", headers=admin.headers)
+        assert answer.status_code == 422, answer.text
+        assert error_code(answer) == "invalid_input"
 
     async def test_a_tenant_owner_is_refused_and_a_stranger_unauthenticated(
         self, users: UsersHarness
