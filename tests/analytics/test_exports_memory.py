@@ -143,7 +143,7 @@ async def test_one_million_rows_stream_in_bounded_memory(tmp_path: Path) -> None
     data = as_csv["bytes"]  # about 90 MB
     assert as_csv["lines"] == traced["lines"] == ROWS + 1  # the header, then the rows
     assert parquet["bytes"] > 0 and parquet["rss_peak_growth"] < data, parquet
-    # one batch (5,000 rows) in flight at a time: the heap peak is a few percent of the data
+    # one batch (2,000 rows) in flight at a time: the heap peak is a few percent of the data
     assert 0 < traced["heap_peak"] < data / 5, traced
     if as_csv["rss_peak_growth"] >= 0:
         assert as_csv["rss_peak_growth"] < data / 4, as_csv

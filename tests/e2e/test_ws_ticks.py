@@ -58,6 +58,14 @@ async def _frames_until_ack(ws, seq: int) -> list[dict]:
             return frames
 
 
+async def _next_non_signal(ws) -> dict:
+    """The next frame that is not a signal: signals of earlier ticks may still be in flight."""
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if frame["type"] != "signal":
+            return frame
+
+
 class TestIngestTicks:
     def test_stream_is_acked_stored_once_and_bad_ticks_get_codes(self, tmp_path: Path) -> None:
         home = tmp_path / "home"
@@ -95,7 +103,7 @@ class TestIngestTicks:
                     codes = {f["seq"]: f["code"] for f in frames if f["type"] == "error"}
                     assert codes == {11: "crossed_quote", 12: "invalid_schema", 13: "duplicate"}
                     await ws.send("not json")  # a bad message keeps the connection open
-                    error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    error = await _next_non_signal(ws)
                     assert error["type"] == "error" and error["code"] == "invalid_schema"
                     await ws.send(json.dumps({"type": "tick", **_ticks(now_ms + 5000, 1, 14)[0]}))
                     assert (await _frames_until_ack(ws, 14))[-1] == {"type": "ack", "seq": 14}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -459,3 +461,37 @@ class TestLiveCorrelation:
             {"EUR": sums[0], "USD": (-sums[0] + sums[1]) / 2, "JPY": -sums[1]}, rel=1e-9
         )
         assert service.stats.correlation_updates == len(events) >= 20
+
+
+class TestCompiledKernels:
+    def test_start_compiles_the_regime_kernels_before_the_first_bar(self, tmp_path: Path) -> None:
+        """A fresh process: nothing compiled before ``start``, the mixture fit after it, so
+        no tick waits behind numba compiling (or loading its cache) mid-stream."""
+        program = f"""
+import asyncio
+from chainflow.features import mixture_em
+from chainflow.features.service import FeaturesService
+from chainflow.core.clock import WallClock
+from chainflow.core.settings import BusSettings, FeaturesSettings, TimeSeriesSettings
+from chainflow.hub.bus import open_bus
+from chainflow.storage.timeseries import open_timeseries
+
+async def main():
+    store = open_timeseries("duckdb://{tmp_path}/ts.duckdb", TimeSeriesSettings())
+    bus = open_bus(BusSettings(url="memory://"))
+    await store.start()
+    await bus.start()
+    service = FeaturesService(bus=bus, store=store, clock=WallClock(), settings=FeaturesSettings())
+    before = len(mixture_em._fit.signatures)
+    await service.start()
+    print(before, len(mixture_em._fit.signatures))
+    await bus.close()
+    await store.close()
+
+asyncio.run(main())
+"""
+        done = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["0", "1"]

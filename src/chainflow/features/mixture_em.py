@@ -195,3 +195,13 @@ def mean_log_likelihood(
     data = np.ascontiguousarray(values, dtype=np.float64).ravel()
     resp = np.empty((data.size, 3))
     return float(_e_step(data, np.array(weights), np.array(means), np.array(variances), resp))
+
+
+def compile_kernels() -> None:
+    """Compile the kernels now (or load them from numba's on-disk cache).
+
+    The first fit in a process otherwise pays it: seconds of compilation on a fresh install,
+    most of a second to import numba and load the cache after that, all of it holding the
+    GIL. A service that refits while it serves ticks calls this before it starts serving.
+    """
+    fit_three_components(np.array([0.1, 0.2, 0.3, 1.0, 1.1, 5.0, 5.2, 0.15]))

@@ -46,6 +46,7 @@ from chainflow.features.events import (
     regime_topic,
 )
 from chainflow.features.feature_table import feature_table, vector_row
+from chainflow.features.mixture_em import compile_kernels
 from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_values
 from chainflow.features.regimes import RegimeConfig
 from chainflow.features.sets import FeatureSet, get_feature_set
@@ -106,6 +107,8 @@ class FeaturesService:
         self._warming: set[asyncio.Task[int]] = set()
 
     async def start(self) -> None:
+        # the regime refits' compiled kernels, before any tick waits behind their compilation
+        await asyncio.to_thread(compile_kernels)
         await self._store.ensure_table(self._table)
         self._subscription = await self._bus.subscribe(
             all_bars(), self.on_message, durable=DURABLE_NAME

@@ -24,7 +24,7 @@ FORMATS: Mapping[str, str] = {
     "csv": "text/csv; charset=utf-8",
     "parquet": "application/vnd.apache.parquet",
 }
-DEFAULT_BATCH_ROWS = 5_000  # ~3 kB per row in flight (store dict + cells): ~15 MB a batch
+DEFAULT_BATCH_ROWS = 2_000  # ~3 kB per row in flight (store dict + cells): ~6 MB a batch
 END_OF_TIME_MS = 2**62
 
 
