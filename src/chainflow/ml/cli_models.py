@@ -9,6 +9,11 @@ under ``CHAINFLOW_HOME/models``.
 verdict does not say it beats its baselines is refused (exit 1, one line) unless
 ``--force --reason TEXT``; the listings show each version's verdict and any forced
 promotion with its reason.
+
+``card`` shows a version's model card (``chainflow.ml.model_card``) as tables, ``--json``
+as the API answers it, and ``--html FILE`` writes the HTML page with its charts. Live
+scores are kept per tenant, so the CLI's card of a platform model has no live part: the
+API's card shows the caller's.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import getpass
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -36,6 +42,9 @@ KernelRunner = Callable[[str, Callable[[Any], Awaitable[T]]], Awaitable[T]]
 """Runs ``action(kernel)`` on a started tool-mode kernel with the named services."""
 KERNEL_SERVICES = "hub,storage"
 RegistryAction = Callable[["ModelRegistry", "UnitOfWork"], Awaitable[T]]
+CLI_LIVE_NOTE = (
+    "live scores are kept per tenant: GET /api/v1/models/{name}/{version}/card shows the caller's"
+)
 
 
 def make_models_app(run_with_kernel: KernelRunner[Any]) -> typer.Typer:
@@ -92,6 +101,39 @@ def make_models_app(run_with_kernel: KernelRunner[Any]) -> typer.Typer:
         )
         forced = " (forced: the verdict did not allow it)" if model.promotion_override else ""
         _print_change(model, f"is now in production{forced}")
+
+    @models_app.command("card")
+    def card(
+        name: str,
+        version: int,
+        as_json: Annotated[bool, typer.Option("--json", help="print the card as JSON")] = False,
+        html: Annotated[
+            Path | None, typer.Option(help="also write the card as an HTML page to this file")
+        ] = None,
+    ) -> None:
+        """Show the model card of VERSION of the platform model NAME: data, label, features,
+        scores against the baselines, calibration, importance, backtest, promotion."""
+        from chainflow.ml.model_card import build_card, live_not_kept
+
+        model = run(lambda r, uow: r.get(uow, name, version), read_only=True)
+        model_card = build_card(model, live_not_kept(CLI_LIVE_NOTE))
+        if html is not None:
+            from chainflow.ml.model_card_html import render_card_html
+
+            try:
+                html.write_text(render_card_html(model_card), encoding="utf-8")
+            except OSError as e:
+                _fail(f"expected a writable --html file; writing {html} failed: {e}")
+            Console(stderr=as_json, soft_wrap=True).print(
+                f"wrote the model card of {escape(model.ref)} to {escape(str(html))}",
+                highlight=False,
+            )
+        if as_json:
+            typer.echo(model_card.model_dump_json(indent=2))
+            return
+        from chainflow.ml.model_card_text import print_card
+
+        print_card(model_card, Console(soft_wrap=True))
 
     @models_app.command("rollback")
     def rollback(name: str) -> None:

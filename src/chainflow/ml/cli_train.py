@@ -104,6 +104,17 @@ def make_train_command(
                 help="--data: unit of a Spread column the header does not state: points, price"
             ),
         ] = None,
+        forming_snapshots: Annotated[
+            str | None,
+            typer.Option(
+                help="also train on each bar as it was after these fractions of its M1 "
+                "sub-bars, e.g. 0.25,0.5,0.75 (0: first sub-bar), as the per-tick path sees it"
+            ),
+        ] = None,
+        forming_data: Annotated[
+            Path | None,
+            typer.Option(help="M1 bars for --forming-snapshots (default: the stored M1 bars)"),
+        ] = None,
     ) -> None:
         """Train a model on bars, compare it with two baselines and register it (candidate).
 
@@ -142,6 +153,8 @@ def make_train_command(
             seeds=seeds,
             calibrate=calibrate,
             backtester=backtester,
+            forming_snapshots=forming_snapshots,
+            forming_data=forming_data,
         )
 
     return train_command

@@ -6,11 +6,23 @@ of ``chainflow.ml.labels`` (row ``t`` uses bars ``t+1 .. label_end``), then keep
 every feature finite and a usable label, in time order. Each row carries ``ts`` (its bar's
 open time; features are known at that bar's close) and ``label_end_ts`` (the open time of
 the bar at whose close the label became known), which ``chainflow.ml.splits`` purges on.
+
+Bars whose spread is zero on every bar (a file without spread, filled with 0 by
+``training_runs.training_bars``) carry no spread information: the spread-derived features
+(``SPREAD_KINDS``) are dropped from the dataset's ``feature_names`` rather than left as a
+constant input a neural network still multiplies by its untrained weights. ``input_names``
+keeps the feature set's full vector (what serving builds); the bundle selects its columns.
+
+A dataset may also hold *forming-bar snapshot* rows (``chainflow.ml.forming_snapshots``):
+rows of bar ``t`` computed on the bar as it was part-way through, with bar ``t``'s label.
+``forming_fraction`` is 1.0 on the closed-bar rows and the snapshot's fraction on the
+others; all rows of one bar share ``bar_index``, ``ts`` and ``label_end_ts``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,12 +38,26 @@ from chainflow.ml.labels import (
     previous_direction,
 )
 
-__all__ = ["Bars", "Dataset", "build_dataset"]
+__all__ = ["SPREAD_KINDS", "Bars", "Dataset", "build_dataset", "spread_is_dead"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 _PRICE_FIELDS = ("open", "high", "low", "close", "volume", "spread")
+SPREAD_KINDS = frozenset({"rel_spread_bps"})  # feature kinds computed from the bar spread
+_ROW_FIELDS = (
+    "X",
+    "y",
+    "ts",
+    "label_end_ts",
+    "forward_volatility",
+    "forward_momentum",
+    "close",
+    "bar_index",
+    "previous_direction",
+    "past_volatility",
+    "forming_fraction",
+)
 
 
 def _frozen(values: ArrayLike, dtype: type) -> NDArray[Any]:
@@ -110,7 +136,10 @@ class Dataset:
     ``forward_momentum`` regression targets; ``close`` the bar close; ``bar_index`` the row's
     index in the source bars. Baseline inputs known at ``ts`` (not features):
     ``previous_direction`` (class of the last bar's return) and ``past_volatility``
-    (realized volatility over the last ``label_spec.horizon`` bars).
+    (realized volatility over the last ``label_spec.horizon`` bars). ``forming_fraction``
+    is 1.0 for a closed-bar row, the fraction of the bar seen for a snapshot row.
+    ``input_names`` is the vector serving builds (the feature set's names); ``X`` holds its
+    columns ``feature_names`` (fewer when dead spread inputs were dropped).
     """
 
     X: FloatArray
@@ -123,6 +152,7 @@ class Dataset:
     bar_index: IntArray
     previous_direction: IntArray
     past_volatility: FloatArray
+    forming_fraction: FloatArray
     feature_names: tuple[str, ...]
     feature_set: str
     fingerprint: str
@@ -130,9 +160,26 @@ class Dataset:
     symbol: str = ""
     timeframe: str = ""
     source_bars: int = 0
+    input_names: tuple[str, ...] = ()
+    forming_fractions: tuple[float, ...] = ()
 
     def __len__(self) -> int:
         return int(self.y.size)
+
+    @property
+    def served_names(self) -> tuple[str, ...]:
+        """The names of the vector serving builds (``feature_names`` when none dropped)."""
+        return self.input_names or self.feature_names
+
+    @property
+    def dropped_features(self) -> tuple[str, ...]:
+        kept = set(self.feature_names)
+        return tuple(name for name in self.served_names if name not in kept)
+
+    @property
+    def closed_rows(self) -> IntArray:
+        """Indices of the closed-bar rows (every row when there are no snapshots)."""
+        return np.flatnonzero(self.forming_fraction == 1.0).astype(np.int64)
 
     def class_counts(self) -> dict[str, int]:
         """Rows per class name, every class present (zero when absent)."""
@@ -147,6 +194,9 @@ class Dataset:
             "symbol": self.symbol,
             "timeframe": self.timeframe,
             "rows": rows,
+            "closed_rows": int(self.closed_rows.size),
+            "forming_fractions": list(self.forming_fractions),
+            "dropped_features": list(self.dropped_features),
             "source_bars": self.source_bars,
             "features": len(self.feature_names),
             "first_ts": int(self.ts[0]) if rows else None,
@@ -160,52 +210,61 @@ class Dataset:
         }
 
     def window_tensor(self, window: int) -> tuple[FloatArray, IntArray]:
-        """``(windows, rows)``: ``windows[j]`` is ``X[rows[j] - window + 1 .. rows[j]]``
-        (shape ``(n', window, k)``), only for rows whose window spans consecutive bars (no
-        dropped bar inside), so a sequence model sees the same past a live one would."""
+        """``(windows, rows)``: ``windows[j]`` ends with ``X[rows[j]]`` after the closed-bar
+        rows of the ``window - 1`` bars before it (shape ``(n', window, k)``), only for rows
+        whose window spans consecutive bars (no dropped bar inside), so a sequence model
+        sees the same past a live one would (closed vectors, then the newest, forming or
+        closed)."""
         if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
             raise ValueError(f"expected window an int >= 1; received {window!r}")
         k = self.X.shape[1]
-        if len(self) < window:
-            return np.empty((0, window, k)), np.empty(0, dtype=np.int64)
-        last = np.arange(window - 1, len(self), dtype=np.int64)
-        spans = self.bar_index[last] - self.bar_index[last - window + 1]
-        rows = last[spans == window - 1]
-        windows = np.lib.stride_tricks.sliding_window_view(self.X, window, axis=0)
-        # sliding_window_view puts the window last: (n - window + 1, k, window)
-        selected = windows[rows - window + 1].transpose(0, 2, 1)
-        return np.ascontiguousarray(selected, dtype=np.float64), rows
+        closed = self.closed_rows
+        # the closed row of each bar, by bar index (-1 where that bar has none)
+        closed_of = np.full(int(self.bar_index.max(initial=-1)) + 1, -1, dtype=np.int64)
+        closed_of[self.bar_index[closed]] = closed
+        offsets = np.arange(1 - window, 0, dtype=np.int64)
+        bars = self.bar_index[:, np.newaxis] + offsets  # (n, window - 1) earlier bars
+        inside = bars >= 0
+        earlier = np.where(inside, closed_of[np.where(inside, bars, 0)], -1)
+        rows = np.flatnonzero((earlier >= 0).all(axis=1)).astype(np.int64)
+        if rows.size == 0:
+            return np.empty((0, window, k)), rows
+        picked = np.concatenate([earlier[rows], rows[:, np.newaxis]], axis=1)
+        return np.ascontiguousarray(self.X[picked], dtype=np.float64), rows
 
     def subset(self, rows: ArrayLike) -> Dataset:
         """The dataset restricted to ``rows`` (indices in increasing order), e.g. a fold."""
         index = np.asarray(rows, dtype=np.int64)
         if index.size > 1 and not bool(np.all(index[1:] > index[:-1])):
             raise ValueError("expected increasing row indices; received an unsorted selection")
-        arrays = {
-            name: getattr(self, name)[index]
-            for name in (
-                "X",
-                "y",
-                "ts",
-                "label_end_ts",
-                "forward_volatility",
-                "forward_momentum",
-                "close",
-                "bar_index",
-                "previous_direction",
-                "past_volatility",
-            )
-        }
-        return Dataset(
-            **arrays,
-            feature_names=self.feature_names,
-            feature_set=self.feature_set,
-            fingerprint=self.fingerprint,
-            label_spec=self.label_spec,
-            symbol=self.symbol,
-            timeframe=self.timeframe,
-            source_bars=self.source_bars,
+        arrays = {name: getattr(self, name)[index] for name in _ROW_FIELDS}
+        return replace(self, **arrays)
+
+    def without_features(self, names: Iterable[str]) -> Dataset:
+        """The dataset without the columns ``names`` (``input_names`` keeps the served
+        vector, so a bundle trained on it can select its columns from what live builds)."""
+        drop = set(names)
+        keep = [j for j, name in enumerate(self.feature_names) if name not in drop]
+        if not keep:
+            raise ValueError(f"expected a feature left after dropping {sorted(drop)}")
+        return replace(
+            self,
+            X=np.ascontiguousarray(self.X[:, keep]),
+            feature_names=tuple(self.feature_names[j] for j in keep),
+            input_names=self.served_names,
         )
+
+    def with_rows(self, rows: dict[str, NDArray[Any]], fractions: tuple[float, ...]) -> Dataset:
+        """A dataset of the arrays ``rows`` (every row field) with this one's metadata."""
+        return replace(
+            self, **{name: rows[name] for name in _ROW_FIELDS}, forming_fractions=fractions
+        )
+
+
+def spread_is_dead(spread: FloatArray) -> bool:
+    """Whether ``spread`` carries no information: known on some bar and zero where known."""
+    known = spread[np.isfinite(spread)]
+    return bool(known.size) and not bool(np.any(known != 0.0))
 
 
 def build_dataset(
@@ -218,7 +277,8 @@ def build_dataset(
 ) -> Dataset:
     """Features, labels and targets of ``bars``; rows with a NaN feature (warm-up, unknown
     spread) or an unusable label (last ``horizon`` bars, ATR warm-up) are dropped. Raises
-    ``ValueError`` when no row is left, naming the features that are never finite."""
+    ``ValueError`` when no row is left, naming the features that are never finite. Bars
+    whose spread is zero wherever known (``spread_is_dead``) lose the spread features."""
     features = feature_matrix(
         feature_set,
         ts=bars.ts,
@@ -235,7 +295,7 @@ def build_dataset(
     if rows.size == 0:
         raise ValueError(_empty_reason(features, feature_set, label_spec, len(bars)))
     label_end = labels.label_end[rows]
-    return Dataset(
+    dataset = Dataset(
         X=np.ascontiguousarray(features[rows], dtype=np.float64),
         y=labels.label[rows].astype(np.int64),
         ts=bars.ts[rows].astype(np.int64),
@@ -246,6 +306,7 @@ def build_dataset(
         bar_index=rows.astype(np.int64),
         previous_direction=previous_direction(bars.close)[rows],
         past_volatility=past_volatility(bars.close, label_spec.horizon)[rows],
+        forming_fraction=np.ones(rows.size),
         feature_names=tuple(feature_set.names),
         feature_set=feature_set.key,
         fingerprint=feature_set.fingerprint,
@@ -254,6 +315,9 @@ def build_dataset(
         timeframe=timeframe,
         source_bars=len(bars),
     )
+    if not spread_is_dead(bars.spread):
+        return dataset
+    return dataset.without_features(f.name for f in feature_set.features if f.kind in SPREAD_KINDS)
 
 
 def _empty_reason(

@@ -9,6 +9,12 @@ Promotion passes the gate (``chainflow.ml.promotion_gate``): a version whose ver
 not say it beats its baselines is refused with 409 ``promotion_refused`` unless the body
 says ``{"force": true, "reason": "..."}``; the reason and the caller's user id are stored
 with the version.
+
+``GET /{name}/{version}/card`` is the version's model card (``chainflow.ml.model_card``):
+JSON, or with ``?format=html`` or ``Accept: text/html`` one HTML page with inline SVG charts
+(``chainflow.ml.model_card_html``), sent with its own content security policy (the API's
+``default-src 'none'`` plus the hash of its inline stylesheet). Its live section is the
+caller's tenant's scores since the promotion, from ``store`` (without one: not available).
 """
 
 from __future__ import annotations
@@ -16,11 +22,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from chainflow.core.auth import Permission, Principal
 from chainflow.core.tenancy import TenantContext
 from chainflow.gateway.api import require_permission
+from chainflow.ml.live_scoring import baseline_accuracy
+from chainflow.ml.model_card import build_card, live_not_kept, live_since_promotion
+from chainflow.ml.model_card_html import card_content_security_policy, render_card_html
+from chainflow.ml.model_card_types import LiveMetrics, ModelCard
 from chainflow.ml.registry import ModelRegistry
 from chainflow.ml.registry_schemas import (
     ModelsOut,
@@ -30,6 +40,7 @@ from chainflow.ml.registry_schemas import (
     PromoteIn,
 )
 from chainflow.ml.registry_types import ModelVersion, PlatformModelChangeDeniedError
+from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database, UnitOfWork
 
 ModelReader = Annotated[Principal, Depends(require_permission(Permission.SIGNALS_READ))]
@@ -41,10 +52,22 @@ OwnerQuery = Annotated[
 NamePath = Annotated[str, Path(min_length=1, max_length=64)]
 VersionPath = Annotated[int, Path(ge=1)]
 Change = Callable[[UnitOfWork, TenantContext | None], Awaitable[ModelVersion]]
+CardFormatQuery = Annotated[
+    Literal["json", "html"] | None,
+    Query(alias="format", description="json or html; default: html if Accept has text/html"),
+]
+NO_LIVE_STORE = "live metrics are not wired into this process's registry routes"
 
 
-def build_registry_router(*, registry: ModelRegistry, database: Database) -> APIRouter:
-    """Return the ``/models`` routes, to mount under ``/api/v1``."""
+def build_registry_router(
+    *,
+    registry: ModelRegistry,
+    database: Database,
+    store: TimeSeriesStore | None = None,
+    live_window: int = 500,
+) -> APIRouter:
+    """Return the ``/models`` routes, to mount under ``/api/v1``; ``store`` (the time-series
+    store) and ``live_window`` (``CHAINFLOW_ML_PERFORMANCE_WINDOW``) feed the cards' live part."""
     router = APIRouter(prefix="/models", tags=["models"])
 
     async def owner_for(
@@ -98,6 +121,54 @@ def build_registry_router(*, registry: ModelRegistry, database: Database) -> API
             model_owner = await owner_for(uow, principal, name, owner)
             model = await registry.get(uow, name, version, owner=model_owner)
         return ModelVersionOut.of(model)
+
+    async def live_of(principal: Principal, model: ModelVersion) -> LiveMetrics:
+        if store is None:
+            return live_not_kept(NO_LIVE_STORE, live_window)
+        return await live_since_promotion(
+            store,
+            principal.tenant_id,
+            model,
+            window=live_window,
+            baseline_accuracy=baseline_accuracy(model),
+        )
+
+    @router.get(
+        "/{name}/{version}/card",
+        summary="A version's model card: JSON, or HTML with ?format=html or Accept: text/html",
+        response_model=ModelCard,
+        responses={
+            200: {"content": {"text/html": {}}},
+            404: {"description": "No such model or version visible to the tenant"},
+        },
+    )
+    async def get_card(
+        name: NamePath,
+        version: VersionPath,
+        request: Request,
+        response: Response,
+        principal: ModelReader,
+        owner: OwnerQuery = None,
+        output_format: CardFormatQuery = None,
+    ) -> Response | ModelCard:
+        async with database.unit_of_work(principal.tenant, read_only=True) as uow:
+            model_owner = await owner_for(uow, principal, name, owner)
+            model = await registry.get(uow, name, version, owner=model_owner)
+        card = build_card(model, await live_of(principal, model))
+        wants_html = output_format == "html" or (
+            output_format is None and "text/html" in request.headers.get("accept", "")
+        )
+        if not wants_html:
+            response.headers["Vary"] = "Accept"
+            return card
+        return Response(
+            render_card_html(card),
+            media_type="text/html; charset=utf-8",
+            headers={
+                "Content-Security-Policy": card_content_security_policy(),
+                "Vary": "Accept",
+            },
+        )
 
     @router.post(
         "/{name}/{version}/promote",

@@ -28,8 +28,12 @@ The file is read by the bridge's one bar-file reader (``bridge.api.read_bar_file
 Close`` with ``--use-adj-close``, a ``Spread`` column in points or price (``--spread-unit``).
 
 Features are ``fx-core@1``, which includes the relative spread. An OHLCV CSV without a
-spread column carries no spread, so such a file needs ``--spread PRICE`` (the typical
-spread in price units, e.g. ``0.00012`` for EURUSD); bars that do carry one keep theirs.
+spread column carries no spread: its spread feature is dropped from the model's inputs
+(the bundle takes the full vector and ignores it), or ``--spread PRICE`` sets one in price
+units (e.g. ``0.00012`` for EURUSD); bars that do carry one keep theirs.
+
+``--forming-snapshots 0.25,0.5,0.75`` also trains on each bar as it was part-way through
+(``chainflow.ml.forming_snapshots``) from ``--forming-data`` M1 bars or stored M1 bars.
 
 The steps shared with ``chainflow.ml.default_model`` live in ``chainflow.ml.training_runs``.
 """
@@ -66,6 +70,7 @@ from chainflow.ml.artifacts import LocalArtifactStore
 from chainflow.ml.cli_models import operator_name
 from chainflow.ml.datasets import Dataset
 from chainflow.ml.families import family
+from chainflow.ml.forming_snapshots import SubBars, snapshot_fractions, with_forming_snapshots
 from chainflow.ml.labels import LabelSpec
 from chainflow.ml.oos_backtest import SignalBacktester, attach_backtest
 from chainflow.ml.registry import ModelRegistry, model_registry
@@ -126,6 +131,8 @@ def run_train(
     seeds: Any = 1,
     calibrate: Any = None,
     backtester: SignalBacktester | None = None,
+    forming_snapshots: Any = None,
+    forming_data: Any = None,
 ) -> None:
     """Run ``chainflow train`` with its parsed options (see ``chainflow.ml.cli_train``)."""
     try:
@@ -144,14 +151,15 @@ def run_train(
             calibrate=calibrate,
         )
         label_spec = _label_spec(label, horizon, threshold_atr)
+        fractions = snapshot_fractions(forming_snapshots, tf, forming_data, email)
         if model != "ensemble":
             family(model)  # PyTorch missing for lstm/cnn: fail before reading any bar
         span = (parse_moment("--from", start), parse_moment("--to", end))
         symbol = symbol.strip().upper()
         if custom and email is None:
             raise InvalidInput("expected --email USER with --custom: whose model it is")
+        reading = options_of_flags(tz_offset_hours, use_adj_close, spread_unit)
         if data is not None:
-            reading = options_of_flags(tz_offset_hours, use_adj_close, spread_unit)
             bars, source = _bars_of_file(data, symbol, tf, span, reading)
         elif email is not None:
             bars, source = _stored_bars(stored_bars, email, symbol, tf, span)
@@ -161,14 +169,23 @@ def run_train(
                 "bars (a tenant's data is used only when an operator names the tenant)"
             )
         if spread is None and not has_spread(bars):
-            source["spread"] = "none in the data: rel_spread_bps is constant in training"
+            source["spread"] = "none in the data: rel_spread_bps would be constant, dropped"
             Console(stderr=True).print(
-                "note: the bars carry no spread, so the spread feature is constant in "
-                "training and the model does not use it (pass --spread PRICE to set one)",
+                "note: the bars carry no spread, so the spread feature is dropped from the "
+                "model's inputs (pass --spread PRICE to set one)",
                 highlight=False,
             )
         train_bars = training_bars(bars, spread=spread)
         dataset = training_dataset(train_bars, label_spec, config, symbol=symbol, timeframe=tf)
+        if fractions:
+            m1 = (
+                _bars_of_file(forming_data, symbol, Timeframe.M1, span, reading)
+                if forming_data is not None
+                else _stored_bars(stored_bars, email, symbol, Timeframe.M1, span)
+            )[0]
+            sub = SubBars.from_aggregated(m1)
+            dataset = with_forming_snapshots(dataset, train_bars, sub, fractions)
+            source["forming_snapshots"] = list(fractions)
         runs = []
         for offset in range(seeds):
             run = _train(

@@ -49,7 +49,6 @@ from chainflow.ml.metrics import (
 )
 from chainflow.ml.quant_metrics import quant_report
 from chainflow.ml.serving import ModelBundle
-from chainflow.ml.splits import purged_walk_forward
 from chainflow.ml.training_parts import (
     feature_stats,
     final_regressor,
@@ -59,6 +58,8 @@ from chainflow.ml.training_parts import (
     regress,
     rows_with_windows,
     run_verdict,
+    walk_forward_folds,
+    widen_bundle,
 )
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -171,13 +172,7 @@ def train_on_dataset(
     ]
     window = max(f.window for f in fams)
     ds, windows = rows_with_windows(dataset, window)
-    folds = purged_walk_forward(
-        ds.ts,
-        ds.label_end_ts,
-        n_folds=config.n_folds,
-        min_train_fraction=config.min_train_fraction,
-        embargo=config.embargo,
-    )
+    folds = walk_forward_folds(ds, config)  # cut on closed rows; snapshots train only
     inputs = {f.name: (windows if f.window > 1 else ds.X) for f in fams}
     oos_rows: list[NDArray[np.int64]] = []
     member_oos: list[list[NDArray[np.float64]]] = [[] for _ in fams]
@@ -254,6 +249,7 @@ def train_on_dataset(
         metadata=metadata,
     )
     parity = _parity(bundle, inputs[fams[-1].name] if window > 1 else ds.X, native)
+    bundle = widen_bundle(bundle, ds.served_names, ds.feature_names)  # dropped dead inputs
     done += 2
     report("exported", done, steps)
     scores = pick_metrics(classification_metrics(y_test, oos["model"]))
