@@ -8,6 +8,7 @@ from chainflow.features.feature_table import StoredVector, read_recent_vectors
 from chainflow.features.matrix import feature_matrix
 from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_values
 from chainflow.features.regimes import RegimeConfig, RegimeDetector, RegimeState
+from chainflow.features.replay import Replayed, replayed
 from chainflow.features.routes import build_features_router
 from chainflow.features.service import FeaturesService
 from chainflow.features.sets import (
@@ -31,6 +32,7 @@ __all__ = [
     "RegimeConfig",
     "RegimeDetector",
     "RegimeState",
+    "Replayed",
     "StoredVector",
     "SymbolPipeline",
     "all_feature_vectors",
@@ -40,4 +42,5 @@ __all__ = [
     "features_topic",
     "get_feature_set",
     "read_recent_vectors",
+    "replayed",
 ]

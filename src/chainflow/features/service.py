@@ -33,7 +33,6 @@ from chainflow.core.clock import Clock
 from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
-from chainflow.core.python_lane import run_python
 from chainflow.core.settings import FeaturesSettings
 from chainflow.features.cross_asset_feed import CrossAssetFeed
 from chainflow.features.deferred_rebuilds import DeferredRebuilds
@@ -49,6 +48,7 @@ from chainflow.features.feature_table import feature_table, vector_row
 from chainflow.features.mixture_em import compile_kernels
 from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_values
 from chainflow.features.regimes import RegimeConfig
+from chainflow.features.replay import replayed
 from chainflow.features.sets import FeatureSet, get_feature_set
 from chainflow.hub.api import BusMessage, EventBus, Subscription
 from chainflow.storage.api import TimeSeriesStore
@@ -105,6 +105,7 @@ class FeaturesService:
         self._deferred: DeferredRebuilds[Key] = DeferredRebuilds(self._rebuild_since)
         self._hellos: Subscription | None = None
         self._warming: set[asyncio.Task[int]] = set()
+        self._bars_needed: dict[Timeframe, int] = {}
 
     async def start(self) -> None:
         # the regime refits' compiled kernels, before any tick waits behind their compilation
@@ -147,15 +148,20 @@ class FeaturesService:
 
     async def _warm_key(self, key: Key) -> int:
         tenant, symbol, timeframe = key
-        pipeline = SymbolPipeline(self.feature_set, timeframe, self._regime_config)
-        count = max(self.settings.replay_bars, pipeline.replay_bars_needed)
+        count = max(self.settings.replay_bars, self._replay_bars_needed(timeframe))
         history = await read_bars(
             self._store, TenantId(tenant), symbol, timeframe, end_ms=LATEST, count=count
         )
         if not history:
             return 0
-        self.stats.rejected_bars += await run_python(lambda: _replay(pipeline, history[:-1]))
-        undo = pipeline.snapshot()
+        replay = await replayed(
+            self.feature_set,
+            timeframe,
+            self._regime_config,
+            [_values_of(b) for b in history[:-1]],
+        )
+        pipeline, undo = replay.pipeline, replay.snapshot
+        self.stats.rejected_bars += replay.refused
         try:
             pipeline.update(_values_of(history[-1]))
         except ValueError:
@@ -166,6 +172,14 @@ class FeaturesService:
         self.stats.rebuilds += 1
         self.stats.replayed_bars += len(history)
         return 1
+
+    def _replay_bars_needed(self, timeframe: Timeframe) -> int:
+        """Bars a replay needs to rebuild a pipeline of ``timeframe`` exactly."""
+        needed = self._bars_needed.get(timeframe)
+        if needed is None:
+            pipeline = SymbolPipeline(self.feature_set, timeframe, self._regime_config)
+            needed = self._bars_needed[timeframe] = pipeline.replay_bars_needed
+        return needed
 
     async def stop(self) -> None:
         if self._subscription is not None:
@@ -269,14 +283,17 @@ class FeaturesService:
         """
         tenant, symbol, timeframe = key
         old = self._pipelines.get(key)
-        pipeline = SymbolPipeline(self.feature_set, timeframe, self._regime_config)
-        count = max(self.settings.replay_bars, pipeline.replay_bars_needed)
+        count = max(self.settings.replay_bars, self._replay_bars_needed(timeframe))
         history = await read_bars(
             self._store, TenantId(tenant), symbol, timeframe, end_ms=bar.ts, count=count
         )
-        # The replay (hundreds of bars, mixture refits) runs in a thread on a pipeline no one
-        # else sees yet, one such thread at a time: the event loop keeps serving ticks.
-        self.stats.rejected_bars += await run_python(lambda: _replay(pipeline, history))
+        # The replay (thousands of bars, mixture refits) runs in a worker process on a
+        # pipeline no one else sees yet: the event loop keeps serving ticks.
+        replay = await replayed(
+            self.feature_set, timeframe, self._regime_config, [_values_of(b) for b in history]
+        )
+        pipeline = replay.pipeline
+        self.stats.rejected_bars += replay.refused
         outputs = [pipeline.update(_values_of(bar))]
         if old is not None and old.last_ts is not None and old.last_ts > bar.ts:
             later = await read_bars(
@@ -367,14 +384,3 @@ def _values_of(bar: BarPublished | AggregatedBar) -> BarValues:
     else:
         spread = bar.spread_mean
     return bar_values(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, spread)
-
-
-def _replay(pipeline: SymbolPipeline, bars: Sequence[AggregatedBar]) -> int:
-    """Feed stored ``bars`` to ``pipeline``; return how many were refused (and skipped)."""
-    refused = 0
-    for past in bars:
-        try:
-            pipeline.update(_values_of(past))
-        except ValueError:
-            refused += 1  # a bad stored bar is skipped, as it was live
-    return refused

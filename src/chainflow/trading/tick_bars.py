@@ -14,8 +14,13 @@ from collections import deque
 from chainflow.bridge.api import read_bars
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
-from chainflow.core.python_lane import run_python
-from chainflow.features.api import BarValues, SymbolPipeline, bar_values, get_feature_set
+from chainflow.features.api import (
+    BarValues,
+    SymbolPipeline,
+    bar_values,
+    get_feature_set,
+    replayed,
+)
 from chainflow.ml.api import ServedModel
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.trading.tick_state import FormingBar, KeyState
@@ -27,16 +32,15 @@ async def build_key_state(
     """Return the state of a key for ``model`` from the bars stored before the bar of
     ``first_ts`` (the key's forming bar then starts at its next tick)."""
     timeframe = Timeframe(model.version.timeframe or "M5")
-    pipeline = SymbolPipeline(get_feature_set(model.version.feature_set), timeframe)
-    fresh = KeyState(model.version.id, timeframe, pipeline)
-    fresh.closed = deque(maxlen=max(1, model.bundle.window - 1))
+    feature_set = get_feature_set(model.version.feature_set)
+    window = max(1, model.bundle.window - 1)
     stored = await read_bars(
         store,
         TenantId(tenant_id),
         symbol,
         timeframe,
         end_ms=timeframe.bucket_start_ms(first_ts),
-        count=pipeline.replay_bars_needed,
+        count=SymbolPipeline(feature_set, timeframe).replay_bars_needed,
     )
     values = [
         bar_values(
@@ -50,8 +54,15 @@ async def build_key_state(
         )
         for b in stored
     ]
-    # In a thread (one at a time): the state is not shared yet, other keys' ticks keep flowing.
-    await run_python(lambda: [advance_key_state(fresh, v) for v in values])
+    # The features replay runs in a worker process (the state is not shared yet, other
+    # keys' ticks keep flowing); the ATR's short recursion is replayed here.
+    replay = await replayed(feature_set, timeframe, None, values, keep=window)
+    fresh = KeyState(model.version.id, timeframe, replay.pipeline)
+    fresh.closed = deque(replay.tail, maxlen=window)
+    for bar in values:
+        fresh.atr.update_bar(bar.high, bar.low, bar.close)
+    if values:
+        fresh.committed = values[-1]
     return fresh
 
 

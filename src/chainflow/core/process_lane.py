@@ -1,0 +1,126 @@
+"""State builds in a worker process: replays leave the serving interpreter entirely.
+
+A state build replays thousands of stored bars through pure-Python indicator code (a
+key's features in seven timeframes: about 250 ms of CPU per timeframe). In a thread
+(``python_lane``) that work still holds the GIL the event loop needs to answer ticks, so
+300 keys warming at once slowed every tick of every tenant for minutes. Here the replay
+runs in a separate process on the other core: the serving loop pays only for sending the
+bars (NumPy columns) and restoring the state the worker returns (a snapshot: a few
+milliseconds), and starts that between two ticks (``hot_path.gate().turn()``).
+
+One pool per Python process, made on first use and shared by every service in it; its
+workers are spawned (never forked from a process running threads and an event loop) and
+kept for the life of the process. ``configure(0)`` turns the process lane off: jobs then
+run on the thread lane (``python_lane.run_python``), as before. A worker that dies (killed,
+out of memory) breaks the pool: the job runs again on the thread lane and the next job
+makes a new pool, so a build is never lost to a dead worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+import structlog
+
+from chainflow.core import hot_path
+from chainflow.core.python_lane import run_python
+
+T = TypeVar("T")
+
+DEFAULT_WORKERS = 1
+
+log = structlog.get_logger(__name__)
+
+_lock = threading.Lock()
+_workers = DEFAULT_WORKERS
+_pool: ProcessPoolExecutor | None = None
+
+
+class ProcessLaneStats:
+    """Jobs run in a worker, and jobs that fell back to the thread lane (dead worker)."""
+
+    def __init__(self) -> None:
+        self.jobs = 0
+        self.fallbacks = 0
+        self.pools = 0
+
+
+stats = ProcessLaneStats()
+
+
+def configure(workers: int) -> None:
+    """Set the number of worker processes (0: jobs run on the thread lane)."""
+    if workers < 0:
+        raise ValueError(f"expected workers >= 0; received {workers}")
+    global _workers
+    with _lock:
+        if workers != _workers:
+            _shutdown_locked()
+        _workers = workers
+
+
+def workers() -> int:
+    return _workers
+
+
+def _pool_now() -> ProcessPoolExecutor | None:
+    global _pool
+    with _lock:
+        if _workers == 0:
+            return None
+        if _pool is None:
+            context = multiprocessing.get_context("spawn")
+            _pool = ProcessPoolExecutor(max_workers=_workers, mp_context=context)
+            stats.pools += 1
+        return _pool
+
+
+def _discard(broken: ProcessPoolExecutor) -> None:
+    global _pool
+    with _lock:
+        if _pool is broken:
+            _pool = None
+    broken.shutdown(wait=False, cancel_futures=True)
+
+
+def _shutdown_locked() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+
+
+@atexit.register
+def shutdown() -> None:
+    """Stop the workers (at interpreter exit, or to start afresh)."""
+    with _lock:
+        _shutdown_locked()
+
+
+async def run_in_process(function: Callable[..., T], *args: Any) -> T:
+    """Run ``function(*args)`` in a worker process; on the thread lane when the process
+    lane is off or its worker died. ``function`` and ``args`` must pickle (a module-level
+    function; plain data and NumPy arrays), and so must the result."""
+    pool = _pool_now()
+    if pool is None:
+        return await run_python(functools.partial(function, *args))
+    await hot_path.gate().turn()  # sending the job and taking its result cost the loop
+    loop = asyncio.get_running_loop()
+    try:
+        result = await loop.run_in_executor(pool, functools.partial(function, *args))
+    except BrokenProcessPool:
+        stats.fallbacks += 1
+        log.warning("process_lane_worker_died", function=function.__qualname__)
+        _discard(pool)
+        return await run_python(functools.partial(function, *args))
+    stats.jobs += 1
+    await hot_path.gate().turn()  # the caller restores the result on the loop next
+    return result

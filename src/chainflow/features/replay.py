@@ -1,0 +1,93 @@
+"""A pipeline rebuilt from stored bars, the replay run in the process lane.
+
+``replayed`` sends the bars as one NumPy array to a worker process (``core.process_lane``),
+which feeds them to a fresh ``SymbolPipeline`` and returns its snapshot; the serving
+process restores that snapshot into its own pipeline (milliseconds, against hundreds of
+milliseconds of replay). The restored pipeline continues exactly like one that replayed the
+bars itself (``tests/features/test_replay.py``). A stored bar the pipeline refuses is
+skipped and counted, as it was live.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chainflow.core.market import Timeframe
+from chainflow.core.process_lane import run_in_process
+from chainflow.features.engine import BarValues
+from chainflow.features.pipeline import SymbolPipeline
+from chainflow.features.regimes import RegimeConfig
+from chainflow.features.sets import FeatureSet, get_feature_set
+
+COLUMNS = 7  # ts, open, high, low, close, volume, spread (NaN: unknown)
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """A pipeline after the replay, its snapshot, the bars it refused, and its last output
+    vectors."""
+
+    pipeline: SymbolPipeline
+    snapshot: dict[str, Any]
+    refused: int
+    tail: list[np.ndarray]
+
+
+def bar_columns(bars: Sequence[BarValues]) -> np.ndarray:
+    """Return ``bars`` as an ``(n, 7)`` float64 array (epoch-ms times are exact in float64)."""
+    columns = np.empty((len(bars), COLUMNS), dtype=np.float64)
+    for row, bar in enumerate(bars):
+        columns[row] = (bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.spread)
+    return columns
+
+
+def _bars_of(columns: np.ndarray) -> list[BarValues]:
+    return [
+        BarValues(int(ts), float(o), float(h), float(lo), float(c), float(v), float(s))
+        for ts, o, h, lo, c, v, s in columns.tolist()
+    ]
+
+
+def replay_snapshot(
+    feature_set_key: str,
+    timeframe: str,
+    regime_config: RegimeConfig | None,
+    columns: np.ndarray,
+    keep: int,
+) -> tuple[dict[str, Any], int, list[np.ndarray]]:
+    """Replay ``columns`` through a new pipeline; return its snapshot, the bars refused and
+    the last ``keep`` output vectors. Runs in the worker process (module-level, pickles)."""
+    pipeline = SymbolPipeline(get_feature_set(feature_set_key), Timeframe(timeframe), regime_config)
+    refused = 0
+    tail: deque[np.ndarray] = deque(maxlen=keep)
+    for bar in _bars_of(columns):
+        try:
+            output = pipeline.update(bar)
+        except ValueError:
+            refused += 1  # a bad stored bar is skipped, as it was live
+            continue
+        if keep:
+            tail.append(output.values)
+    return pipeline.snapshot(), refused, list(tail)
+
+
+async def replayed(
+    feature_set: FeatureSet,
+    timeframe: Timeframe,
+    regime_config: RegimeConfig | None,
+    bars: Sequence[BarValues],
+    *,
+    keep: int = 0,
+) -> Replayed:
+    """Return a pipeline of ``feature_set`` in ``timeframe`` that has seen ``bars``."""
+    snapshot, refused, tail = await run_in_process(
+        replay_snapshot, feature_set.key, timeframe.value, regime_config, bar_columns(bars), keep
+    )
+    pipeline = SymbolPipeline(feature_set, timeframe, regime_config)
+    pipeline.restore(snapshot)
+    return Replayed(pipeline, snapshot, refused, tail)
