@@ -9,10 +9,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from chainflow.bridge.frame_units import MAX_MERGED_ITEMS, Unit, merged_units
 from chainflow.bridge.ingest import IngestSession, TenantFeed
 from chainflow.bridge.ingest_protocol import ProtocolViolation
 from chainflow.bridge.message_guard import MessageGuard
-from chainflow.bridge.routes import RetryLater, answer_text
+from chainflow.bridge.routes import RetryLater, answer_unit
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.validation import TickValidator, ValidationConfig
 from chainflow.core.auth import TIER_LIMITS, Principal, Role, Scope, Tier
@@ -26,6 +27,14 @@ from chainflow.storage.timeseries import open_timeseries
 
 NOW = 1_800_000_000_000
 LIMITS = TIER_LIMITS[Tier.ENTERPRISE]
+
+
+async def answer_text(session: IngestSession, text: str, guard: MessageGuard) -> list[str]:
+    """The encoded frames answering one frame read alone."""
+    lines: list[str] = []
+    for unit in session.units([(text, session.now_us())]):
+        lines += await answer_unit(session, unit, guard)
+    return lines
 
 
 @pytest.fixture
@@ -92,3 +101,68 @@ class TestAnswerText:
             await answer_text(ingest, json.dumps(tick), guard)
         assert closing.value.error.code == "dependency_unavailable"
         assert guard.failures == 0  # an expected failure, not a bug
+
+
+def _tick_frame(seq: int) -> str:
+    tick = {
+        "symbol": "EURUSD",
+        "ts": NOW - 10_000 + seq * 10,
+        "bid": 1.1,
+        "ask": 1.1001,
+        "seq": seq,
+    }
+    return json.dumps({"type": "tick", **tick})
+
+
+class TestFramesReadTogether:
+    """Frames that arrived while the previous ones were being stored are one round: their
+    ticks are stored in one commit and acked once, every other frame answered in order."""
+
+    async def test_consecutive_tick_frames_share_one_commit_and_one_ack(self, session) -> None:
+        ingest, store = session
+        texts = [
+            _tick_frame(1),
+            _tick_frame(2),
+            _tick_frame(3),
+            "not json",
+            _tick_frame(4),
+            json.dumps({"type": "hello", "symbols": ["EURUSD"]}),
+        ]
+        received_us = [NOW * 1000 + i for i in range(len(texts))]
+        units = ingest.units(list(zip(texts, received_us, strict=True)))
+        assert [len(u.items) if u.items is not None else None for u in units] == [
+            3,
+            None,
+            1,
+            None,
+        ]
+        assert units[0].received_us == received_us[0]  # the oldest frame's wait counts
+        commits = store.stats()["commits"]
+        answers = [
+            [orjson.loads(line) for line in await answer_unit(ingest, unit, _guard())]
+            for unit in units
+        ]
+        assert answers[0] == [{"type": "ack", "seq": 3}]
+        assert answers[1][0]["code"] == "invalid_schema"
+        assert answers[2] == [{"type": "ack", "seq": 4}]
+        assert answers[3][0]["type"] == "hello"
+        assert store.stats()["commits"] == commits + 2  # four tick frames, two commits
+        stored = await store.scan_ticks(TenantId("t1"), "EURUSD", 0, NOW)
+        assert len(stored) == 4
+
+    async def test_a_violation_closes_after_the_frames_before_it_are_answered(
+        self, session
+    ) -> None:
+        ingest, _ = session
+        texts = [_tick_frame(1), json.dumps({"type": "ticks", "items": [{}] * 1001})]
+        units = ingest.units([(text, NOW * 1000) for text in texts])
+        first = await answer_unit(ingest, units[0], _guard())
+        assert [orjson.loads(line) for line in first] == [{"type": "ack", "seq": 1}]
+        with pytest.raises(ProtocolViolation, match="at most 1000"):
+            await answer_unit(ingest, units[1], _guard())
+
+    def test_merged_units_stop_at_the_item_cap(self) -> None:
+        frame = Unit(0, items=[{}] * 1000)
+        units = merged_units([Unit(i, items=[{}] * 1000) for i in range(6)] + [frame])
+        assert [len(u.items or []) for u in units] == [MAX_MERGED_ITEMS, 2000]
+        assert [u.received_us for u in units] == [0, 5]

@@ -3,10 +3,12 @@ exactly like one that replayed the bars itself; a dead worker costs no build."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import multiprocessing
 import os
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -17,7 +19,7 @@ from chainflow.core.market import Timeframe
 from chainflow.features.engine import BarValues
 from chainflow.features.pipeline import SymbolPipeline, bar_values
 from chainflow.features.regimes import RegimeConfig
-from chainflow.features.replay import bar_columns, replayed
+from chainflow.features.replay import bar_columns, bar_of, replayed, stored_bar_columns
 from chainflow.features.sets import FX_CORE_V1
 from tests.fixtures.market_data import make_ohlcv
 
@@ -45,6 +47,11 @@ def dump(pipeline: SymbolPipeline) -> str:
     return json.dumps(pipeline.snapshot(), sort_keys=True)
 
 
+def nap(name: str, seconds: float) -> str:
+    time.sleep(seconds)
+    return name
+
+
 def die_in_a_worker() -> str:
     """Kill the worker process running it; in the serving process, just answer."""
     if multiprocessing.parent_process() is not None:
@@ -67,7 +74,7 @@ async def test_a_worker_replay_continues_like_a_local_one() -> None:
     local_tail = [local.update(bar).values for bar in bars[:-1]][-4:]
     jobs = process_lane.stats.jobs
 
-    remote = await replayed(FX_CORE_V1, TF, config, bars[:-1], keep=4)
+    remote = await replayed(FX_CORE_V1, TF, config, bar_columns(bars[:-1]), keep=4)
 
     assert process_lane.stats.jobs == jobs + 1  # it ran in the worker process
     assert remote.refused == 0
@@ -91,7 +98,7 @@ async def test_a_refused_stored_bar_is_skipped_and_counted() -> None:
     for bar in bars[:150] + bars[151:]:
         local.update(bar)
 
-    remote = await replayed(FX_CORE_V1, TF, None, bars)
+    remote = await replayed(FX_CORE_V1, TF, None, bar_columns(bars))
 
     assert remote.refused == 1
     assert dump(remote.pipeline) == dump(local)
@@ -99,7 +106,7 @@ async def test_a_refused_stored_bar_is_skipped_and_counted() -> None:
 
 @pytest.mark.usefixtures("one_worker")
 async def test_no_bars_give_a_fresh_pipeline() -> None:
-    remote = await replayed(FX_CORE_V1, TF, None, [])
+    remote = await replayed(FX_CORE_V1, TF, None, bar_columns([]))
     assert remote.pipeline.last_ts is None and remote.refused == 0 and remote.tail == []
 
 
@@ -117,7 +124,7 @@ async def test_a_dead_worker_runs_the_job_on_the_thread_lane_then_a_new_pool() -
     assert await process_lane.run_in_process(die_in_a_worker) == "thread lane"
     assert process_lane.stats.fallbacks == fallbacks + 1
     # the next job spawns a new worker and runs there
-    remote = await replayed(FX_CORE_V1, TF, None, history(200))
+    remote = await replayed(FX_CORE_V1, TF, None, bar_columns(history(200)))
     assert remote.pipeline.last_ts == history(200)[-1].ts
     assert process_lane.stats.pools == pools + 1
 
@@ -126,7 +133,7 @@ async def test_lane_off_runs_in_a_thread() -> None:
     process_lane.configure(0)
     try:
         jobs = process_lane.stats.jobs
-        remote = await replayed(FX_CORE_V1, TF, None, history(200))
+        remote = await replayed(FX_CORE_V1, TF, None, bar_columns(history(200)))
         assert remote.pipeline.last_ts is not None
         assert process_lane.stats.jobs == jobs  # no worker involved
     finally:
@@ -136,3 +143,37 @@ async def test_lane_off_runs_in_a_thread() -> None:
 def test_negative_workers_are_refused() -> None:
     with pytest.raises(ValueError, match="workers >= 0"):
         process_lane.configure(-1)
+
+
+@pytest.mark.usefixtures("one_worker")
+async def test_an_urgent_build_overtakes_waiting_background_ones() -> None:
+    await process_lane.run_in_process(nap, "spawned", 0.0)
+    done: list[str] = []
+
+    async def job(name: str, priority: int) -> None:
+        done.append(await process_lane.run_in_process(nap, name, 0.3, priority=priority))
+
+    first = asyncio.create_task(job("background 1", process_lane.BACKGROUND))
+    await asyncio.sleep(0.05)  # the worker is busy with it
+    second = asyncio.create_task(job("background 2", process_lane.BACKGROUND))
+    await asyncio.sleep(0.05)
+    urgent = asyncio.create_task(job("urgent", process_lane.URGENT))
+    await asyncio.gather(first, second, urgent)
+    assert done == ["background 1", "urgent", "background 2"]
+
+
+def test_stored_bars_become_the_engine_input() -> None:
+    stored = {
+        "ts": np.array([START_MS, START_MS + 300_000], dtype=np.int64),
+        "open": np.array([1.1, 1.2]),
+        "high": np.array([1.3, 1.4]),
+        "low": np.array([1.0, 1.1]),
+        "close": np.array([1.2, 1.3]),
+        "volume": np.array([10.0, 0.0]),
+        "tick_count": np.array([4, 0], dtype=np.int64),
+        "spread_sum": np.array([0.0004, 0.0]),
+    }
+    rows = stored_bar_columns(stored)
+    first, second = bar_of(rows[0]), bar_of(rows[1])
+    assert first == BarValues(START_MS, 1.1, 1.3, 1.0, 1.2, 10.0, 0.0004 / 4)
+    assert second.ts == START_MS + 300_000 and math.isnan(second.spread)

@@ -129,6 +129,7 @@ class TestListModels:
             "version_count": 2,
             "production_verdict": {"status": "passed", "sentence": PASSED["sentence"]},
             "production_override": None,
+            "fallback": None,
         }
 
     async def test_without_credentials_is_unauthenticated(self, world: World) -> None:

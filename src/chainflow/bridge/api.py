@@ -12,7 +12,12 @@ from chainflow.bridge.bar_files import (
 )
 
 # --- bars: what the bridge publishes and stores (bridge.events, bridge.bar_table) ---------
-from chainflow.bridge.bar_table import BAR_COLUMNS, read_bar_columns, read_bars
+from chainflow.bridge.bar_table import (
+    BAR_COLUMNS,
+    read_bar_columns,
+    read_bars,
+    read_latest_bar_columns,
+)
 from chainflow.bridge.bars import AggregatedBar
 from chainflow.bridge.events import (
     BarPublished,
@@ -61,6 +66,7 @@ __all__ = [
     "symbols_declared_topic",
     "read_bar_file",
     "read_bars",
+    "read_latest_bar_columns",
     "read_bar_columns",
     "BAR_COLUMNS",
     # bar files (bridge.bar_files): the one reader of --data files

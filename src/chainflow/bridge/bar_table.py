@@ -141,7 +141,25 @@ async def read_bars(
     end_ms: int,
     count: int,
 ) -> list[AggregatedBar]:
-    """Return the latest ``count`` stored bars of one timeframe opened before ``end_ms``, by ts.
+    """Return the latest ``count`` stored bars of one timeframe opened before ``end_ms``, by ts
+    (``read_latest_bar_columns`` as ``AggregatedBar`` objects)."""
+    columns = await read_latest_bar_columns(
+        store, tenant_id, symbol, timeframe, end_ms=end_ms, count=count
+    )
+    return _bars_of(symbol, timeframe, columns)
+
+
+async def read_latest_bar_columns(
+    store: TimeSeriesStore,
+    tenant_id: TenantId,
+    symbol: str,
+    timeframe: Timeframe,
+    *,
+    end_ms: int,
+    count: int,
+) -> dict[str, NDArray[Any]]:
+    """Return the latest ``count`` stored bars of one timeframe opened before ``end_ms``, by
+    ts, as one array per name of ``BAR_COLUMNS``.
 
     Reads newest rows first as columns (``scan_columns``: no Python row per stored row),
     doubling the limit until ``count`` distinct bars are complete; each bar is its latest
@@ -149,10 +167,8 @@ async def read_bars(
     and flushed open bars collapse to one bar. When the limit cut rows, only the oldest
     bar can miss some, and it is left out (as ``scan_latest_per_ts``).
     """
-    if count <= 0:
-        return []
     await store.ensure_table(BAR_TABLE)
-    limit = count * 2 + 16  # revisions add rows for the same bar
+    limit = max(count, 0) * 2 + 16  # revisions add rows for the same bar
     while True:
         columns = await store.scan_columns(
             BAR_TABLE.name,
@@ -171,8 +187,8 @@ async def read_bars(
             break
         limit *= 2
     first = 0 if complete else 1  # the oldest bar may have lost rows to the limit
-    kept = max(first, len(latest["ts"]) - count)
-    return _bars_of(symbol, timeframe, {name: col[kept:] for name, col in latest.items()})
+    kept = max(first, len(latest["ts"]) - max(count, 0))
+    return {name: column[kept:] for name, column in latest.items()}
 
 
 def _latest_per_ts(columns: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:

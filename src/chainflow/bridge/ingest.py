@@ -34,6 +34,7 @@ from chainflow.bridge.events import (
     symbols_declared_topic,
     ticks_topic,
 )
+from chainflow.bridge.frame_units import Unit, merged_units, unit_of
 from chainflow.bridge.ingest_protocol import (
     Frame,
     ProtocolViolation,
@@ -47,7 +48,6 @@ from chainflow.bridge.symbols import SYMBOL_PATTERN
 from chainflow.bridge.tick_message import (
     RejectCode,
     Rejection,
-    describe_value,
     parse_tick_message,
 )
 from chainflow.bridge.tick_rate import TickRateGate
@@ -56,8 +56,6 @@ from chainflow.bridge.validation import Accepted, TickValidator
 from chainflow.bridge.ws_messages import (
     ExecutionMessage,
     HelloMessage,
-    TicksMessage,
-    decode_frame,
     message_seq,
     validate_message,
 )
@@ -68,7 +66,6 @@ from chainflow.core.market import Tick
 from chainflow.hub.api import EventBus
 from chainflow.storage.api import Cache, TimeSeriesStore
 
-MAX_BATCH_ITEMS = 1000
 MAX_ERROR_FRAMES_PER_MESSAGE = 50
 
 
@@ -114,6 +111,10 @@ class IngestSession:
         self.signals_mode = "on_change"
         self.symbols: tuple[str, ...] = ()
 
+    def now_us(self) -> int:
+        """The session clock's time in microseconds (frames are stamped when read)."""
+        return self._clock.now_us()
+
     @property
     def tenant_id(self) -> str:
         return self._principal.tenant_id
@@ -125,37 +126,33 @@ class IngestSession:
 
     async def handle_text(self, text: str) -> list[Frame]:
         """Process one text frame; return the frames to send back (errors, then an ack)."""
-        self._feed.stats["messages"] += 1
-        self._received_us = self._clock.now_us()
-        if self._usage is not None:  # every frame received is a metered message
-            self._usage.record(self._principal.tenant_id, ticks=0, messages=1)
-        message = decode_frame(text)  # nesting bounded before parsing; never raises
-        if isinstance(message, Rejection):
-            return [rejected_frame(message)]
-        kind = message.get("type")
-        if kind == "tick":
-            return await self._ingest([message])
-        if kind == "ticks":
-            batch = validate_message(TicksMessage, message)
-            if isinstance(batch, Rejection):
-                return [rejected_frame(batch)]
-            if len(batch.items) > MAX_BATCH_ITEMS:
-                raise ProtocolViolation(
-                    f"a batch holds at most {MAX_BATCH_ITEMS} ticks; received {len(batch.items)}"
-                )
-            return await self._ingest(batch.items)
-        if kind == "hello":
-            return await self._hello(message)
-        if kind == "execution":
-            return await self._execution(message)
-        received = repr(kind[:40]) if isinstance(kind, str) else describe_value(kind)
-        return [
-            error_frame(
-                RejectCode.INVALID_SCHEMA,
-                f"expected type 'tick', 'ticks', 'hello' or 'execution'; received {received}",
-                message_seq(message),
-            )
-        ]
+        frames: list[Frame] = []
+        for unit in self.units([(text, self._clock.now_us())]):
+            frames += await self.run_unit(unit)
+        return frames
+
+    def units(self, texts: Sequence[tuple[str, int]]) -> list[Unit]:
+        """Split frames received together (text, receive time in µs) into units of work,
+        in order (``frame_units``): consecutive tick frames become one unit (one
+        validation pass, one durable store, one ack)."""
+        for _ in texts:
+            self._feed.stats["messages"] += 1
+            if self._usage is not None:  # every frame received is a metered message
+                self._usage.record(self._principal.tenant_id, ticks=0, messages=1)
+        return merged_units([unit_of(text, received_us) for text, received_us in texts])
+
+    async def run_unit(self, unit: Unit) -> list[Frame]:
+        """Do one unit of work; return the frames answering it."""
+        if unit.violation is not None:
+            raise ProtocolViolation(unit.violation)
+        if unit.items is not None:
+            self._received_us = unit.received_us
+            return await self._ingest(unit.items)
+        if unit.message is not None:
+            if unit.message.get("type") == "hello":
+                return await self._hello(unit.message)
+            return await self._execution(unit.message)
+        return unit.answer
 
     async def _execution(self, message: dict[str, Any]) -> list[Frame]:
         """Publish a real fill the client reports; the trading engine reconciles it."""

@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from chainflow.bridge.events import ConnectionChanged, connections_topic
+from chainflow.bridge.frame_units import Unit
 from chainflow.bridge.ingest import IngestSession, TenantFeed
 from chainflow.bridge.ingest_protocol import ProtocolViolation
 from chainflow.bridge.message_guard import MessageGuard
@@ -33,6 +34,7 @@ CLOSE_FORBIDDEN = 4003
 CLOSE_TIER_LIMIT = 4008
 CLOSE_LIFETIME_REACHED = 4010
 CLOSE_TRY_AGAIN_LATER = 1013
+MAX_QUEUED_FRAMES = 256  # read ahead of the answers; the reader waits when full (TCP backpressure)
 
 
 class RetryLater(Exception):
@@ -203,43 +205,79 @@ async def _serve(
     guard: MessageGuard,
     shares: CpuShares | None,
 ) -> None:
-    """Answer each frame in order; only a disconnect or a closing error ends the loop.
+    """Answer the frames in order; only a disconnect or a closing error ends the loop.
 
-    With ``shares``, the time spent computing each frame's answer (``IngestSession.cpu_s``,
-    not the waits on the store) is charged to the tenant, and the next frame is read only
-    once the tenant is back within its CPU share.
+    A reader task takes frames off the socket as they come (``_read_loop``); this loop takes
+    every frame read meanwhile at once, so the frames that arrived while the previous
+    ones were being stored are validated, stored and acked together: one durable commit
+    per round, not one per frame, and a slow commit makes the next round larger instead of
+    queueing frames behind it. With ``shares``, the time spent computing the answers
+    (``IngestSession.cpu_s``, not the waits on the store) is charged to the tenant, and the
+    reader reads on only once the tenant is back within its CPU share.
     """
+    inbox: asyncio.Queue[tuple[str, int] | BaseException] = asyncio.Queue(MAX_QUEUED_FRAMES)
+    reader = asyncio.create_task(_read_loop(websocket, session, inbox, shares))
+    try:
+        while True:
+            received = [await inbox.get()]
+            while len(received) < MAX_QUEUED_FRAMES and not inbox.empty():
+                received.append(inbox.get_nowait())
+            texts = [item for item in received if not isinstance(item, BaseException)]
+            spent = session.cpu_s
+            try:
+                for unit in session.units(texts):
+                    for line in await answer_unit(session, unit, guard):
+                        outbox.put_nowait(line)
+            finally:
+                if shares is not None:
+                    shares.charge(session.tenant_id, session.cpu_s - spent)
+            for item in received:
+                if isinstance(item, BaseException):
+                    raise item
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+
+
+async def _read_loop(
+    websocket: WebSocket,
+    session: IngestSession,
+    inbox: asyncio.Queue[tuple[str, int] | BaseException],
+    shares: CpuShares | None,
+) -> None:
+    """Read frames into ``inbox`` with their receive time; a disconnect or a frame that
+    breaks the protocol goes in last, for the serving loop to raise after the frames
+    before it are answered."""
     tenant_id = session.tenant_id
     if shares is not None:
         shares.declare(tenant_id, session.cpu_share)
-    while True:
-        if shares is not None:
-            await shares.admit(tenant_id)
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", 1000))
-        text = message.get("text")
-        if text is None:
-            raise ProtocolViolation("expected text frames of JSON; received a binary frame")
-        if len(text) > MAX_FRAME_CHARS:
-            raise ProtocolViolation(
-                f"a frame holds at most {MAX_FRAME_CHARS} characters; received {len(text)}"
-            )
-        spent = session.cpu_s
-        for line in await answer_text(session, text, guard):
-            outbox.put_nowait(line)
-        if shares is not None:
-            shares.charge(tenant_id, session.cpu_s - spent)
+    try:
+        while True:
+            if shares is not None:
+                await shares.admit(tenant_id)
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            text = message.get("text")
+            if text is None:
+                raise ProtocolViolation("expected text frames of JSON; received a binary frame")
+            if len(text) > MAX_FRAME_CHARS:
+                raise ProtocolViolation(
+                    f"a frame holds at most {MAX_FRAME_CHARS} characters; received {len(text)}"
+                )
+            await inbox.put((text, session.now_us()))
+    except (WebSocketDisconnect, ProtocolViolation, RuntimeError) as e:
+        await inbox.put(e)
 
 
-async def answer_text(session: IngestSession, text: str, guard: MessageGuard) -> list[str]:
-    """Return the encoded frames answering ``text``; a failure is answered, not raised.
+async def answer_unit(session: IngestSession, unit: Unit, guard: MessageGuard) -> list[str]:
+    """Return the encoded frames answering ``unit``; a failure is answered, not raised.
 
     Only ``ProtocolViolation`` and ``RetryLater`` (a retryable ``ChainflowError``, such as
     the store being down) escape: both close the connection with their code.
     """
     try:
-        return [orjson.dumps(frame).decode() for frame in await session.handle_text(text)]
+        return [orjson.dumps(frame).decode() for frame in await session.run_unit(unit)]
     except ProtocolViolation:
         raise
     except ChainflowError as e:

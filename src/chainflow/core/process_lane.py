@@ -8,6 +8,12 @@ runs in a separate process on the other core: the serving loop pays only for sen
 bars (NumPy columns) and restoring the state the worker returns (a snapshot: a few
 milliseconds), and starts that between two ticks (``hot_path.gate().turn()``).
 
+Jobs have a priority: a state build a tick is waiting for (``URGENT``: the tick path's key
+state) goes to the next free worker before warm-ups no tick waits for (``BACKGROUND``:
+the features service's timeframes). Each event loop hands the pool at most one job per
+worker and keeps the rest in its own priority queue, so an urgent job never waits behind
+a backlog already submitted.
+
 One pool per Python process, made on first use and shared by every service in it; its
 workers are spawned (never forked from a process running threads and an event loop) and
 kept for the life of the process. ``configure(0)`` turns the process lane off: jobs then
@@ -21,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
+import heapq
+import itertools
 import multiprocessing
 import threading
 from collections.abc import Callable
@@ -36,6 +44,8 @@ from chainflow.core.python_lane import run_python
 T = TypeVar("T")
 
 DEFAULT_WORKERS = 1
+URGENT = 0
+BACKGROUND = 1
 
 log = structlog.get_logger(__name__)
 
@@ -105,22 +115,72 @@ def shutdown() -> None:
         _shutdown_locked()
 
 
-async def run_in_process(function: Callable[..., T], *args: Any) -> T:
-    """Run ``function(*args)`` in a worker process; on the thread lane when the process
-    lane is off or its worker died. ``function`` and ``args`` must pickle (a module-level
-    function; plain data and NumPy arrays), and so must the result."""
-    pool = _pool_now()
-    if pool is None:
+class _Slots:
+    """One event loop's jobs in the pool (at most one per worker) and its waiting jobs,
+    best priority first, then in arrival order."""
+
+    def __init__(self) -> None:
+        self.busy = 0
+        self.waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self.arrivals = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        if self.busy < max(_workers, 1) and not self.waiting:
+            self.busy += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self.waiting, (priority, next(self.arrivals), waiter))
+        try:
+            await waiter  # release() hands its slot over: busy stays counted
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot while being cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self.waiting:
+            _, _, waiter = heapq.heappop(self.waiting)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.busy -= 1
+
+
+_slots: dict[asyncio.AbstractEventLoop, _Slots] = {}
+
+
+def _slots_of(loop: asyncio.AbstractEventLoop) -> _Slots:
+    slots = _slots.get(loop)
+    if slots is None:
+        for stale in [other for other in _slots if other.is_closed()]:
+            del _slots[stale]
+        slots = _slots[loop] = _Slots()
+    return slots
+
+
+async def run_in_process(function: Callable[..., T], *args: Any, priority: int = BACKGROUND) -> T:
+    """Run ``function(*args)`` in a worker process, ``URGENT`` jobs before ``BACKGROUND``
+    ones; on the thread lane when the process lane is off or its worker died. ``function``
+    and ``args`` must pickle (a module-level function; plain data and NumPy arrays), and so
+    must the result."""
+    if _pool_now() is None:
         return await run_python(functools.partial(function, *args))
-    await hot_path.gate().turn()  # sending the job and taking its result cost the loop
     loop = asyncio.get_running_loop()
+    slots = _slots_of(loop)
+    await slots.acquire(priority)
     try:
+        pool = _pool_now()
+        if pool is None:  # turned off while waiting
+            return await run_python(functools.partial(function, *args))
+        await hot_path.gate().turn()  # sending the job and taking its result cost the loop
         result = await loop.run_in_executor(pool, functools.partial(function, *args))
     except BrokenProcessPool:
         stats.fallbacks += 1
         log.warning("process_lane_worker_died", function=function.__qualname__)
         _discard(pool)
         return await run_python(functools.partial(function, *args))
+    finally:
+        slots.release()
     stats.jobs += 1
     await hot_path.gate().turn()  # the caller restores the result on the loop next
     return result

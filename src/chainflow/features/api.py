@@ -8,7 +8,7 @@ from chainflow.features.feature_table import StoredVector, read_recent_vectors
 from chainflow.features.matrix import feature_matrix
 from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_values
 from chainflow.features.regimes import RegimeConfig, RegimeDetector, RegimeState
-from chainflow.features.replay import Replayed, replayed
+from chainflow.features.replay import Replayed, bar_of, replayed, stored_bar_columns
 from chainflow.features.routes import build_features_router
 from chainflow.features.service import FeaturesService
 from chainflow.features.sets import (
@@ -36,6 +36,7 @@ __all__ = [
     "StoredVector",
     "SymbolPipeline",
     "all_feature_vectors",
+    "bar_of",
     "bar_values",
     "build_features_router",
     "feature_matrix",
@@ -43,4 +44,5 @@ __all__ = [
     "get_feature_set",
     "read_recent_vectors",
     "replayed",
+    "stored_bar_columns",
 ]

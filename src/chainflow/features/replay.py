@@ -11,14 +11,14 @@ skipped and counted, as it was live.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from chainflow.core.market import Timeframe
-from chainflow.core.process_lane import run_in_process
+from chainflow.core.process_lane import BACKGROUND, run_in_process
 from chainflow.features.engine import BarValues
 from chainflow.features.pipeline import SymbolPipeline
 from chainflow.features.regimes import RegimeConfig
@@ -44,6 +44,22 @@ def bar_columns(bars: Sequence[BarValues]) -> np.ndarray:
     for row, bar in enumerate(bars):
         columns[row] = (bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.spread)
     return columns
+
+
+def stored_bar_columns(stored: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Return stored bars (``bridge.api.read_latest_bar_columns``) as the ``(n, 7)`` array;
+    a bar's spread is its ticks' mean spread, NaN for a bar without ticks."""
+    ticks = stored["tick_count"].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.where(ticks > 0, stored["spread_sum"] / ticks, np.nan)
+    names = ("ts", "open", "high", "low", "close", "volume")
+    return np.column_stack([*(stored[name].astype(np.float64) for name in names), spread])
+
+
+def bar_of(row: np.ndarray) -> BarValues:
+    """Return one row of the ``(n, 7)`` array as the engine's input."""
+    ts, open_, high, low, close, volume, spread = row.tolist()
+    return BarValues(int(ts), open_, high, low, close, volume, spread)
 
 
 def _bars_of(columns: np.ndarray) -> list[BarValues]:
@@ -80,13 +96,21 @@ async def replayed(
     feature_set: FeatureSet,
     timeframe: Timeframe,
     regime_config: RegimeConfig | None,
-    bars: Sequence[BarValues],
+    bars: np.ndarray,
     *,
     keep: int = 0,
+    priority: int = BACKGROUND,
 ) -> Replayed:
-    """Return a pipeline of ``feature_set`` in ``timeframe`` that has seen ``bars``."""
+    """Return a pipeline of ``feature_set`` in ``timeframe`` that has seen ``bars`` (the
+    ``(n, 7)`` array: ``bar_columns``, ``stored_bar_columns``)."""
     snapshot, refused, tail = await run_in_process(
-        replay_snapshot, feature_set.key, timeframe.value, regime_config, bar_columns(bars), keep
+        replay_snapshot,
+        feature_set.key,
+        timeframe.value,
+        regime_config,
+        bars,
+        keep,
+        priority=priority,
     )
     pipeline = SymbolPipeline(feature_set, timeframe, regime_config)
     pipeline.restore(snapshot)

@@ -28,6 +28,7 @@ from chainflow.bridge.api import (
     all_bars,
     all_symbols_declared,
     read_bars,
+    read_latest_bar_columns,
 )
 from chainflow.core.clock import Clock
 from chainflow.core.ids import TenantId
@@ -48,7 +49,7 @@ from chainflow.features.feature_table import feature_table, vector_row
 from chainflow.features.mixture_em import compile_kernels
 from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_values
 from chainflow.features.regimes import RegimeConfig
-from chainflow.features.replay import replayed
+from chainflow.features.replay import bar_of, replayed, stored_bar_columns
 from chainflow.features.sets import FeatureSet, get_feature_set
 from chainflow.hub.api import BusMessage, EventBus, Subscription
 from chainflow.storage.api import TimeSeriesStore
@@ -149,21 +150,17 @@ class FeaturesService:
     async def _warm_key(self, key: Key) -> int:
         tenant, symbol, timeframe = key
         count = max(self.settings.replay_bars, self._replay_bars_needed(timeframe))
-        history = await read_bars(
+        stored = await read_latest_bar_columns(
             self._store, TenantId(tenant), symbol, timeframe, end_ms=LATEST, count=count
         )
-        if not history:
+        history = stored_bar_columns(stored)
+        if not len(history):
             return 0
-        replay = await replayed(
-            self.feature_set,
-            timeframe,
-            self._regime_config,
-            [_values_of(b) for b in history[:-1]],
-        )
+        replay = await replayed(self.feature_set, timeframe, self._regime_config, history[:-1])
         pipeline, undo = replay.pipeline, replay.snapshot
         self.stats.rejected_bars += replay.refused
         try:
-            pipeline.update(_values_of(history[-1]))
+            pipeline.update(bar_of(history[-1]))
         except ValueError:
             self.stats.rejected_bars += 1
             return 0
@@ -284,14 +281,13 @@ class FeaturesService:
         tenant, symbol, timeframe = key
         old = self._pipelines.get(key)
         count = max(self.settings.replay_bars, self._replay_bars_needed(timeframe))
-        history = await read_bars(
+        stored = await read_latest_bar_columns(
             self._store, TenantId(tenant), symbol, timeframe, end_ms=bar.ts, count=count
         )
+        history = stored_bar_columns(stored)
         # The replay (thousands of bars, mixture refits) runs in a worker process on a
         # pipeline no one else sees yet: the event loop keeps serving ticks.
-        replay = await replayed(
-            self.feature_set, timeframe, self._regime_config, [_values_of(b) for b in history]
-        )
+        replay = await replayed(self.feature_set, timeframe, self._regime_config, history)
         pipeline = replay.pipeline
         self.stats.rejected_bars += replay.refused
         outputs = [pipeline.update(_values_of(bar))]

@@ -12,6 +12,7 @@ from chainflow.ml.artifacts import (
     StoredArtifact,
 )
 from chainflow.ml.events import PredictionMade, all_predictions, predictions_topic
+from chainflow.ml.fallback_log import Fallback, FallbackLog
 from chainflow.ml.model_cache import ServedModel, ServedModels
 from chainflow.ml.model_hint import no_model_reason, train_model_command
 from chainflow.ml.oos_backtest import SignalBacktester, SignalWindow, WindowOutcome
@@ -43,6 +44,8 @@ __all__ = [
     "BundleOutput",
     "CustomModelLimitError",
     "CustomModelsNotInTierError",
+    "Fallback",
+    "FallbackLog",
     "LocalArtifactStore",
     "ModelBundle",
     "ModelFamily",

@@ -2,7 +2,13 @@
 
 - ``predictions.<tenant>.<symbol>.<tf>``: ``PredictionMade`` for every feature vector;
 - ``ml.alerts.<tenant>``: ``ModelUnderperforming`` when a model's rolling live hit rate on
-  a symbol falls below its baseline, and ``ModelRecovered`` when it is back above.
+  a symbol falls below its baseline, and ``ModelRecovered`` when it is back above;
+  ``ModelFellBack`` when the live monitor stopped serving a model that stayed below its
+  baseline (``chainflow.ml.live_actions``); ``ModelDrifting`` when the live feature
+  vectors of a symbol drift from the training distribution; ``ModelRetrained`` when the
+  retrain schedule trained a new version (promoted, or kept as a candidate by the gate).
+
+Every alert is a JSON object whose ``type`` names its kind.
 """
 
 from __future__ import annotations
@@ -82,3 +88,68 @@ class ModelRecovered(ModelPerformanceChanged):
     """The rolling hit rate is back at or above the baseline."""
 
     kind = "model_recovered"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFellBack(Event):
+    """The live monitor stopped serving ``model`` to the tenant after ``streak`` consecutive
+    scored predictions below its baseline: ``fallback`` serves instead (the previous
+    production version) or, when None, the tenant gets ``hold`` with ``reason``."""
+
+    tenant_id: str
+    model: str  # name@version no longer served
+    fallback: str | None  # name@version served instead; None: hold
+    reason: str  # machine code: model_underperforming
+    detail: str  # one human sentence
+    by: str
+    symbol: str
+    timeframe: str
+    ts: int
+    hit_rate: float
+    baseline_accuracy: float
+    scored: int
+    streak: int
+    kind = "model_fallback"
+
+    def to_json(self) -> bytes:
+        return json.dumps({"type": self.kind, **self.to_dict()}, allow_nan=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDrifting(Event):
+    """The recent live feature vectors of a symbol drifted from the model's training
+    distribution: ``max_psi`` above the threshold, ``features`` the worst ones."""
+
+    tenant_id: str
+    model: str
+    symbol: str
+    timeframe: str
+    ts: int
+    max_psi: float
+    threshold: float
+    features: list[str]
+    vectors: int
+    kind = "model_drifting"
+
+    def to_json(self) -> bytes:
+        return json.dumps({"type": self.kind, **self.to_dict()}, allow_nan=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRetrained(Event):
+    """The retrain schedule trained ``model`` from the tenant's stored bars: ``promoted``
+    when the promotion gate let it replace ``previous``, else kept as a candidate."""
+
+    tenant_id: str
+    model: str  # name@version trained
+    previous: str  # the production version it was trained to replace
+    promoted: bool
+    sentence: str  # the verdict's sentence
+    symbol: str
+    timeframe: str
+    bars: int
+    ts: int
+    kind = "model_retrained"
+
+    def to_json(self) -> bytes:
+        return json.dumps({"type": self.kind, **self.to_dict()}, allow_nan=False).encode()

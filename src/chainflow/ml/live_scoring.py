@@ -4,7 +4,10 @@
 and the predictions still waiting for their horizon), ``score_due`` scores what is due,
 stores the outcome, feeds the model's ``LivePerformance`` on that symbol and publishes
 ``ModelUnderperforming`` / ``ModelRecovered`` when the rolling hit rate crosses the
-baseline accuracy the model's training run measured (majority class).
+baseline accuracy the model's training run measured (majority class). Each score also
+goes to the fallback policy (``chainflow.ml.live_actions``, when set), which counts how
+long the model has stayed below its baseline and replaces it when that lasts, and to
+the drift check (``chainflow.ml.live_drift``), which publishes ``ModelDrifting``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from chainflow.core.settings import MlSettings
 from chainflow.features.api import FeaturesComputed, get_feature_set, read_recent_vectors
 from chainflow.hub.api import EventBus
 from chainflow.ml.events import ModelRecovered, ModelUnderperforming, alerts_topic
+from chainflow.ml.live_actions import LiveActions
+from chainflow.ml.live_drift import LiveDrift
 from chainflow.ml.live_state import BARS_KEPT, VECTORS_KEPT, KeyState, PendingPrediction
 from chainflow.ml.model_cache import ServedModel
 from chainflow.ml.performance import LivePerformance, ScoredPrediction
@@ -59,8 +64,12 @@ class LiveScoring:
         clock: Clock,
         settings: MlSettings,
         vectors: VectorIndex | None = None,
+        actions: LiveActions | None = None,
+        drift: LiveDrift | None = None,
     ) -> None:
         self._vectors = vectors
+        self.actions = actions
+        self.drift = drift
         self._bus = bus
         self._store = store
         self._clock = clock
@@ -172,6 +181,11 @@ class LiveScoring:
                 tracker.add(ScoredPrediction(pending.ts, pending.probabilities, realized))
                 if tracker.below_baseline != before:
                     await self._alert(key, model, tracker, pending.ts)
+                live_key = (tenant, model.version.ref, symbol, timeframe)
+                if self.actions is not None:
+                    await self.actions.observe(live_key, model, tracker, pending.ts)
+                if self.drift is not None:
+                    await self.drift.observe(live_key, model.version, pending.ts)
         if rows:
             await self._store.append(SCORES_TABLE.name, rows)
             self.scored += len(rows)
@@ -238,6 +252,8 @@ class LiveScoring:
                 count=self._settings.performance_window,
             ):
                 tracker.add(ScoredPrediction(row["ts"], probabilities_of(row), row["realized"]))
+                if self.actions is not None:
+                    self.actions.replay((tenant, model.version.ref, symbol, timeframe), tracker)
             self.trackers[tracker_key] = tracker
         return tracker
 

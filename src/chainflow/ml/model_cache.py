@@ -5,6 +5,11 @@ model name (its own custom model, else the platform's) with its ONNX bundle load
 ONNX Runtime session. The answer is cached per tenant for ``refresh_s``; bundles are cached
 per model version, so a promotion or rollback takes effect within ``refresh_s`` without
 reloading unchanged models.
+
+A live fallback (``chainflow.ml.fallback_log``, decided by ``chainflow.ml.live_actions``)
+takes precedence over the production version for its tenant: ``resolve`` returns the
+version the tenant falls back to, or None for ``hold``; ``unavailable_reason`` then says
+why (``model_underperforming: ...``) instead of "no production model".
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.settings import MlSettings
 from chainflow.core.tenancy import TenantContext
+from chainflow.ml.fallback_log import Fallback, FallbackLog
+from chainflow.ml.model_hint import no_model_reason
 from chainflow.ml.registry import ModelRegistry
 from chainflow.ml.registry_types import ModelNotFoundError, ModelVersion
 from chainflow.ml.serving import ModelBundle
@@ -66,13 +73,21 @@ class ServedModels:
     """The production model of each tenant, re-resolved every ``refresh_s`` seconds."""
 
     def __init__(
-        self, registry: ModelRegistry, database: Database, clock: Clock, settings: MlSettings
+        self,
+        registry: ModelRegistry,
+        database: Database,
+        clock: Clock,
+        settings: MlSettings,
+        *,
+        fallbacks: FallbackLog | None = None,
     ) -> None:
         self._registry = registry
         self._database = database
         self._clock = clock
         self._settings = settings
+        self._fallbacks = fallbacks
         self._by_tenant: dict[str, tuple[float, ServedModel | None]] = {}
+        self._in_force: dict[str, Fallback] = {}
         self._bundles: dict[str, ServedModel] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
 
@@ -108,9 +123,28 @@ class ServedModels:
         """Wait for the background refreshes running now (tests, shutdown)."""
         await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
 
-    def forget(self) -> None:
-        """Re-resolve every tenant on the next vector (after a promotion, in tests)."""
-        self._by_tenant.clear()
+    def forget(self, tenant_id: str | None = None) -> None:
+        """Re-resolve ``tenant_id`` (None: every tenant) on its next vector (after a
+        promotion or a fallback, in tests)."""
+        if tenant_id is None:
+            self._by_tenant.clear()
+        else:
+            self._by_tenant.pop(tenant_id, None)
+
+    def tenants(self) -> list[str]:
+        """Return the tenants this process has resolved a model for (the ones it serves)."""
+        return sorted(self._by_tenant)
+
+    def fallback_of(self, tenant_id: str) -> Fallback | None:
+        """Return the fallback in force for the tenant when it was last resolved."""
+        return self._in_force.get(tenant_id)
+
+    def unavailable_reason(self, tenant_id: str) -> str:
+        """Return why ``resolve`` answers None for the tenant (the reason of its ``hold``)."""
+        fallback = self._in_force.get(tenant_id)
+        if fallback is not None and fallback.holds:
+            return fallback.hold_reason()
+        return no_model_reason(self._settings.model)
 
     async def _refresh(self, tenant_id: str, now: float) -> None:
         try:
@@ -134,10 +168,31 @@ class ServedModels:
         except ModelNotFoundError:
             return None
         if version is None:
+            self._in_force.pop(tenant_id, None)
             return None
+        if self._fallbacks is not None:
+            fallback = await self._fallbacks.active(tenant_id, version)
+            if fallback is None:
+                self._in_force.pop(tenant_id, None)
+            else:
+                self._in_force[tenant_id] = fallback
+                if fallback.holds:
+                    return None
+                try:
+                    version = await self._version(tenant, version, fallback.to_version)
+                except ModelNotFoundError:  # the version fallen back to is gone: hold
+                    return None
         served = self._bundles.get(version.id)
         if served is None:
             bundle = ModelBundle(await self._registry.read_artifact(version))
             served = self._bundles[version.id] = ServedModel(version, bundle)
             log.info("ml_model_loaded", model=version.ref, window=bundle.window)
         return served
+
+    async def _version(
+        self, tenant: TenantContext, production: ModelVersion, number: int
+    ) -> ModelVersion:
+        """Return version ``number`` of the production version's name, same owner."""
+        owner = None if production.tenant_id is None else tenant
+        async with self._database.unit_of_work(tenant, read_only=True) as uow:
+            return await self._registry.get(uow, production.name, number, owner=owner)

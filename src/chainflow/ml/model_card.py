@@ -13,7 +13,9 @@ kept shows that section as ``None``.
 ``live_since_promotion`` adds the viewer's live quality of the version from the stored
 prediction scores (``chainflow.ml.prediction_table``), scored with the same
 ``LivePerformance`` as ``GET /models/{name}/performance``: per symbol of the version, the
-latest ``window`` scores between its promotion and its archiving (or now).
+latest ``window`` scores between its promotion and its archiving (or now). ``fallback`` is
+the viewer's live fallback in force that involves the version (``FallbackLog.affecting``):
+since when, why, and the version (or ``hold``) that serves the tenant instead.
 
 The equity curve has one point per walk-forward window (each window's compounded return)
 unless the backtest stored a per-bar ``equity`` curve (``[{"ts", "equity"}]``). The card's
@@ -32,6 +34,7 @@ from chainflow.ml.model_card_types import (
     Comparison,
     DataRange,
     EquityPoint,
+    FallbackPart,
     Features,
     FeatureWeight,
     Importance,
@@ -50,16 +53,27 @@ from chainflow.ml.registry_types import ModelStage, ModelVersion, VerdictStatus
 
 if TYPE_CHECKING:
     from chainflow.core.ids import TenantId
+    from chainflow.ml.fallback_log import Fallback
     from chainflow.storage.api import TimeSeriesStore
 
-__all__ = ["ModelCard", "LiveMetrics", "build_card", "live_not_kept", "live_since_promotion"]
+__all__ = [
+    "ModelCard",
+    "LiveMetrics",
+    "build_card",
+    "fallback_part",
+    "live_not_kept",
+    "live_since_promotion",
+]
 
 TOP_FEATURES = 10
 END_OF_TIME_MS = 2**62
 
 
-def build_card(model: ModelVersion, live: LiveMetrics) -> ModelCard:
-    """Assemble the card of ``model`` from its registry record and ``live``."""
+def build_card(
+    model: ModelVersion, live: LiveMetrics, fallback: Fallback | None = None
+) -> ModelCard:
+    """Assemble the card of ``model`` from its registry record, ``live`` and the viewer's
+    live ``fallback`` in force that involves it, if any."""
     metrics = model.metrics
     return ModelCard(
         ref=model.ref,
@@ -81,6 +95,27 @@ def build_card(model: ModelVersion, live: LiveMetrics) -> ModelCard:
         backtest=_backtest(_section(metrics, "backtest")),
         promotion=_promotion(model),
         live=live,
+        fallback=None if fallback is None else fallback_part(fallback),
+    )
+
+
+def fallback_part(fallback: Fallback) -> FallbackPart:
+    """What a card or the model listing shows of a fallback in force."""
+    to_ref = None if fallback.holds else f"{fallback.name}@{fallback.to_version}"
+    return FallbackPart(
+        since_ts=fallback.at_ms,
+        model=f"{fallback.name}@{fallback.from_version}",
+        fallback=to_ref,
+        serves=to_ref or "hold",
+        reason=fallback.reason,
+        detail=fallback.detail,
+        decided_by=fallback.decided_by,
+        symbol=fallback.market,
+        timeframe=fallback.timeframe,
+        hit_rate=fallback.hit_rate,
+        baseline_accuracy=fallback.baseline_accuracy,
+        scored=fallback.scored,
+        streak=fallback.streak,
     )
 
 

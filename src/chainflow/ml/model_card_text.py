@@ -2,8 +2,9 @@
 
 The same sections as the HTML page (``chainflow.ml.model_card_html``) without the charts:
 the data and features, the scores against the baselines with their intervals, the
-reliability table and ECE, the top features, the signal backtest, the promotion decision and
-the live part. Every value that came from a user or a file is escaped for Rich markup.
+reliability table and ECE, the top features, the signal backtest, the promotion decision,
+the live part and a live fallback in force. Every value that came from a user or a file is
+escaped for Rich markup.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from chainflow.ml.model_card_types import Calibration, ModelCard
+from chainflow.ml.model_card_types import Calibration, FallbackPart, ModelCard
 
 __all__ = ["print_card"]
 
@@ -35,6 +36,16 @@ def print_card(card: ModelCard, console: Console) -> None:
         console.print(f"top features (permutation): {escape(top)}", highlight=False)
     console.print(_backtest_line(card), highlight=False)
     console.print(_live(card))
+    if card.fallback is not None:
+        console.print(_fallback_line(card.fallback), highlight=False)
+
+
+def _fallback_line(fallback: FallbackPart) -> str:
+    return (
+        f"[bold]live fallback since {_time(fallback.since_ts)}[/]: {escape(fallback.model)} "
+        f"is served as {escape(fallback.serves)} ({escape(fallback.reason)}: "
+        f"{escape(fallback.detail)}; decided by {escape(fallback.decided_by)})"
+    )
 
 
 def _about(card: ModelCard) -> Table:

@@ -3,6 +3,8 @@
 
 Timestamps of data are epoch milliseconds (``*_ts``); moments of the registry record are
 datetimes, as in ``ModelVersionOut``. A section that training did not record is ``None``.
+``FallbackPart`` is also what ``GET /api/v1/models`` shows of a production version the
+caller's tenant is no longer served.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ __all__ = [
     "Comparison",
     "DataRange",
     "EquityPoint",
+    "FallbackPart",
     "FeatureWeight",
     "Features",
     "Importance",
@@ -159,6 +162,25 @@ class LiveMetrics(CardPart):
     symbols: list[LiveSymbol]
 
 
+class FallbackPart(CardPart):
+    """A live fallback in force for the viewer's tenant (``chainflow.ml.fallback_log``):
+    since when, why, and what serves the tenant instead (``serves``: a ref, or ``hold``)."""
+
+    since_ts: int
+    model: str  # the version fallen back from, name@version
+    fallback: str | None  # the version served instead; None: hold
+    serves: str  # ``fallback``, or "hold"
+    reason: str  # machine code, e.g. model_underperforming
+    detail: str
+    decided_by: str
+    symbol: str  # the symbol whose live record triggered it
+    timeframe: str
+    hit_rate: float
+    baseline_accuracy: float
+    scored: int
+    streak: int
+
+
 class ModelCard(CardPart):
     """One version's card: the JSON of ``GET /models/{name}/{version}/card``."""
 
@@ -181,3 +203,4 @@ class ModelCard(CardPart):
     backtest: Backtest | None
     promotion: Promotion
     live: LiveMetrics
+    fallback: FallbackPart | None = None  # the viewer's live fallback, when one is in force

@@ -16,6 +16,12 @@ of the bar returns (``periods_per_year`` from the bar spacing: 252 trading days 
 the maximum drawdown of the chained curve, the number of closed trades, and each
 window's return and trades. With fewer than ``FEW_TRADES`` trades the report carries a
 ``warning``: the curve is flat on most bars, so one trade decides the Sharpe ratio.
+
+``equity`` is the chained curve per bar (1.0 before the first bar; each point the equity
+after a bar, stamped with the bar's ``ts``), thinned to at most ``EQUITY_POINTS`` points for
+the model card's chart (``equity_points``): evenly spaced bars plus the first, the last, the
+lowest, the highest, and the peak and trough of the maximum drawdown, so the chart keeps
+what the numbers beside it report.
 """
 
 from __future__ import annotations
@@ -39,11 +45,14 @@ __all__ = [
     "WindowOutcome",
     "attach_backtest",
     "backtest_report",
+    "equity_points",
     "signal_windows",
 ]
 
 COMMISSION = 0.00003  # fraction of traded value per side
 FEW_TRADES = 10  # below this, the Sharpe ratio of the mostly flat curve says little
+EQUITY_POINTS = 250  # at most, in a report's per-bar equity curve
+MIN_EQUITY_POINTS = 8  # the kept extremes (up to 6) and some spacing
 TRADING_MINUTES_PER_YEAR = 252 * 24 * 60
 
 FloatArray = NDArray[np.float64]
@@ -149,11 +158,12 @@ def backtest_report(
     windows: Sequence[SignalWindow], backtester: SignalBacktester
 ) -> dict[str, Any]:
     """Run every window and chain them (rules in the module docstring)."""
-    returns, per_window, trades = [], [], 0
+    returns, stamps, per_window, trades = [], [], [], 0
     for window in windows:
         outcome = backtester(window)
         equity = np.concatenate([[outcome.cash], np.asarray(outcome.equity, dtype=np.float64)])
         returns.append(equity[1:] / equity[:-1] - 1.0)
+        stamps.append(_bar_stamps(window, equity.size - 1))
         trades += outcome.trades
         per_window.append(
             {
@@ -179,10 +189,47 @@ def backtest_report(
             "mean_spread": float(spread.mean()) if spread.size else 0.0,
         },
         "windows": per_window,
+        "equity": equity_points(
+            np.concatenate(stamps) if stamps else np.empty(0, np.int64), curve, EQUITY_POINTS
+        ),
     }
     if trades < FEW_TRADES:
         report["warning"] = f"{trades} trades: too few for the Sharpe ratio to mean much"
     return report
+
+
+def equity_points(
+    ts: NDArray[np.int64], curve: FloatArray, limit: int = EQUITY_POINTS
+) -> list[dict[str, Any]]:
+    """Return ``curve`` (equity per bar at ``ts``) as at most ``limit`` points
+    ``{"ts", "equity"}``: evenly spaced bars plus the first, last, lowest and highest, and
+    the maximum drawdown's peak and trough."""
+    n = int(curve.size)
+    if ts.size != n:
+        raise ValueError(f"expected one ts per equity value ({n}); received {ts.size}")
+    if n == 0:
+        return []
+    if limit < MIN_EQUITY_POINTS:
+        raise ValueError(
+            f"expected an equity point limit of at least {MIN_EQUITY_POINTS}; received {limit}"
+        )
+    peak = np.maximum.accumulate(np.maximum(curve, 1.0))  # the report's, from 1.0
+    trough = int(np.argmin(curve / peak))
+    kept = {0, n - 1, int(np.argmin(curve)), int(np.argmax(curve)), trough}
+    kept.add(int(np.argmax(curve[: trough + 1])))  # the drawdown's peak (or 1.0 before)
+    spaced = np.linspace(0, n - 1, num=min(n, limit - len(kept))).round().astype(np.int64)
+    chosen = sorted(kept.union(int(i) for i in spaced))
+    return [{"ts": int(ts[i]), "equity": float(curve[i])} for i in chosen]
+
+
+def _bar_stamps(window: SignalWindow, bars: int) -> NDArray[np.int64]:
+    """The ``ts`` of the window's last ``bars`` bars, to stamp its equity points with."""
+    if bars > window.ts.size:
+        raise ValueError(
+            f"expected at most one equity point per bar of the window ({window.ts.size}); "
+            f"received {bars}"
+        )
+    return np.asarray(window.ts[window.ts.size - bars :], dtype=np.int64)
 
 
 def _periods_per_year(windows: Sequence[SignalWindow]) -> float:

@@ -15,6 +15,11 @@ JSON, or with ``?format=html`` or ``Accept: text/html`` one HTML page with inlin
 (``chainflow.ml.model_card_html``), sent with its own content security policy (the API's
 ``default-src 'none'`` plus the hash of its inline stylesheet). Its live section is the
 caller's tenant's scores since the promotion, from ``store`` (without one: not available).
+
+A live fallback of the caller's tenant (``chainflow.ml.fallback_view``) is shown as
+``fallback`` on the card of each version it involves and on the listing's entry of the
+model (since when, why, the version or ``hold`` serving the tenant instead); it is read
+from ``store`` too (without one: none shown).
 """
 
 from __future__ import annotations
@@ -27,14 +32,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from chainflow.core.auth import Permission, Principal
 from chainflow.core.tenancy import TenantContext
 from chainflow.gateway.api import require_permission
+from chainflow.ml.fallback_log import FallbackLog
+from chainflow.ml.fallback_view import ModelsListedOut, card_fallback, listed_models
 from chainflow.ml.live_scoring import baseline_accuracy
 from chainflow.ml.model_card import build_card, live_not_kept, live_since_promotion
 from chainflow.ml.model_card_html import card_content_security_policy, render_card_html
 from chainflow.ml.model_card_types import LiveMetrics, ModelCard
 from chainflow.ml.registry import ModelRegistry
 from chainflow.ml.registry_schemas import (
-    ModelsOut,
-    ModelSummaryOut,
     ModelVersionOut,
     ModelVersionsOut,
     PromoteIn,
@@ -69,6 +74,7 @@ def build_registry_router(
     """Return the ``/models`` routes, to mount under ``/api/v1``; ``store`` (the time-series
     store) and ``live_window`` (``CHAINFLOW_ML_PERFORMANCE_WINDOW``) feed the cards' live part."""
     router = APIRouter(prefix="/models", tags=["models"])
+    fallbacks = None if store is None else FallbackLog(store)
 
     async def owner_for(
         uow: UnitOfWork, principal: Principal, name: str, owner: str | None
@@ -95,10 +101,9 @@ def build_registry_router(
         return ModelVersionOut.of(changed)
 
     @router.get("", summary="The models the tenant may use: the platform's and its own")
-    async def list_models(principal: ModelReader) -> ModelsOut:
+    async def list_models(principal: ModelReader) -> ModelsListedOut:
         async with database.unit_of_work(principal.tenant, read_only=True) as uow:
-            summaries = await registry.list(uow, viewer=principal.tenant)
-        return ModelsOut(items=[ModelSummaryOut.of(s) for s in summaries])
+            return await listed_models(fallbacks, registry, uow, principal.tenant)
 
     @router.get("/{name}", summary="Every version of a model, oldest first")
     async def list_versions(
@@ -154,7 +159,8 @@ def build_registry_router(
         async with database.unit_of_work(principal.tenant, read_only=True) as uow:
             model_owner = await owner_for(uow, principal, name, owner)
             model = await registry.get(uow, name, version, owner=model_owner)
-        card = build_card(model, await live_of(principal, model))
+            fallback = await card_fallback(fallbacks, registry, uow, principal.tenant, model)
+        card = build_card(model, await live_of(principal, model), fallback)
         wants_html = output_format == "html" or (
             output_format is None and "text/html" in request.headers.get("accept", "")
         )

@@ -129,10 +129,6 @@ class ModelSummaryOut(BaseModel):
         )
 
 
-class ModelsOut(BaseModel):
-    items: list[ModelSummaryOut]
-
-
 class ModelVersionsOut(BaseModel):
     name: str
     owner: Owner

@@ -12,7 +12,10 @@ feature set (fingerprint) refuses the vector.
 When a prediction's horizon has passed it is scored (``chainflow.ml.live_state``), stored
 in ``prediction_scores`` and added to the model's rolling performance on that symbol; a
 model falling below its training baseline raises ``ModelUnderperforming`` on
-``ml.alerts.<tenant>`` (``ModelRecovered`` when it is back). The bus message is acked once
+``ml.alerts.<tenant>`` (``ModelRecovered`` when it is back). With
+``CHAINFLOW_ML_FALLBACK_AFTER`` set, a model that stays below its baseline for that many
+consecutive scored predictions is replaced for the tenant by its previous production
+version, else by ``hold`` (``chainflow.ml.live_actions``). The bus message is acked once
 queued: predictions are derived data, and the vectors they come from are stored.
 """
 
@@ -32,11 +35,15 @@ from chainflow.core.settings import MlSettings
 from chainflow.features.api import FeaturesComputed, all_feature_vectors
 from chainflow.hub.api import BusMessage, EventBus, Subscription
 from chainflow.ml.events import PredictionMade, predictions_topic
+from chainflow.ml.fallback_log import FALLBACKS_TABLE, FallbackLog
+from chainflow.ml.live_actions import LiveActions
+from chainflow.ml.live_drift import LiveDrift
 from chainflow.ml.live_scoring import LiveScoring
 from chainflow.ml.live_state import KeyState, PendingPrediction
 from chainflow.ml.model_cache import ServedModel, ServedModels
 from chainflow.ml.prediction_table import PREDICTIONS_TABLE, SCORES_TABLE
 from chainflow.ml.registry import ModelRegistry
+from chainflow.ml.retrain_schedule import RetrainSchedule
 from chainflow.storage.api import TimeSeriesStore, VectorIndex
 from chainflow.storage.relational import Database
 
@@ -88,19 +95,43 @@ class MlService:
         self._store = store
         self._clock = clock
         self.settings = settings
-        self.models = ServedModels(registry, database, clock, settings)
+        self.fallbacks = FallbackLog(store)
+        self.models = ServedModels(registry, database, clock, settings, fallbacks=self.fallbacks)
+        self.actions = LiveActions(
+            after=settings.fallback_after,
+            registry=registry,
+            database=database,
+            log_=self.fallbacks,
+            bus=bus,
+            clock=clock,
+            on_fallback=self.models.forget,
+        )
         self.scoring = LiveScoring(
-            bus=bus, store=store, clock=clock, settings=settings, vectors=vectors
+            bus=bus,
+            store=store,
+            clock=clock,
+            settings=settings,
+            vectors=vectors,
+            actions=self.actions,
+            drift=LiveDrift(
+                store=store,
+                bus=bus,
+                threshold=settings.drift_psi,
+                every=settings.min_scored,
+                window=settings.performance_window,
+            ),
         )
         self._states: dict[Key, KeyState] = {}
         self._queue: asyncio.Queue[FeaturesComputed] = asyncio.Queue(maxsize=10_000)
         self._worker: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
         self.stats = MlStats()
+        self.retrain: RetrainSchedule | None = None  # set by the runtime when it wires one
 
     async def start(self) -> None:
         await self._store.ensure_table(PREDICTIONS_TABLE)
         await self._store.ensure_table(SCORES_TABLE)
+        await self._store.ensure_table(FALLBACKS_TABLE)
         self._worker = asyncio.create_task(self._run(), name="ml-inference")
         self._subscription = await self._bus.subscribe(
             all_feature_vectors(), self.on_message, durable=DURABLE_NAME

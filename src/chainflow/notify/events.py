@@ -2,7 +2,9 @@
 
 The hub never imports the publishing services' event classes (their modules are private):
 each parser reads the documented JSON payload of one subject. The runtime binds every
-parser to its subject (``EventSource``) with the publisher's own topic builder.
+parser to its subject (``EventSource``) with the publisher's own topic builder. The ml
+service's live alerts (``ml.alerts.<tenant>``) have their own consumer and parser,
+``notify.model_alerts.parse_model_alert``; their kinds are listed in ``EVENT_KINDS`` here.
 """
 
 from __future__ import annotations
@@ -158,23 +160,6 @@ def _parse_circuit_breaker(
     )
 
 
-def _parse_model_alert(
-    _subject: str, payload: Mapping[str, Any], event_id: str
-) -> NotifyEvent | None:
-    kind = payload.get("type")
-    if kind not in ("model_underperforming", "model_recovered"):
-        return None
-    return NotifyEvent(
-        event_id=event_id,
-        kind=str(kind),
-        tenant_id=_text(payload, "tenant_id"),
-        severity="warning" if kind == "model_underperforming" else "info",
-        occurred_at_ms=_int(payload, "ts"),
-        data=dict(payload),
-        symbol=payload.get("symbol") or None,
-    )
-
-
 def _parse_backtest_finished(
     _subject: str, payload: Mapping[str, Any], event_id: str
 ) -> NotifyEvent | None:
@@ -303,7 +288,6 @@ PARSERS: Mapping[str, Parser] = {
     "duplicate_registration": _identity("duplicate_registration", severity="info", sensitive=False),
     "invitation": _parse_invitation,
     "circuit_breaker": _parse_circuit_breaker,
-    "model_alert": _parse_model_alert,
     "backtest_finished": _parse_backtest_finished,
     "binding_disabled": _parse_binding_disabled,
     "renewal_due": _billing("renewal_due", severity="warning"),
@@ -324,6 +308,9 @@ EVENT_KINDS: tuple[str, ...] = (
     "circuit_breaker",
     "model_underperforming",
     "model_recovered",
+    "model_drifting",
+    "model_fallback",
+    "model_retrained",
     "backtest_finished",
     "binding_disabled",
     "renewal_due",

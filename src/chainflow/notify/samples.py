@@ -1,10 +1,13 @@
 """Data each kind's template is previewed and checked with (``POST
-/api/v1/notifications/preview``, a tenant's override on save)."""
+/api/v1/notifications/preview``, a tenant's override on save). The ml alerts' kinds added
+with the live fallback and retraining bring their own (``notify.model_alerts``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from chainflow.notify.model_alerts import MODEL_ALERT_SAMPLES
 
 __all__ = ["SAMPLE_DATA"]
 
@@ -123,4 +126,5 @@ SAMPLE_DATA: Mapping[str, Mapping[str, Any]] = {
     },
     "terminal_reconnected": {"terminal": "MT5 terminal", "minutes": 12},
     "test": {},
+    **MODEL_ALERT_SAMPLES,
 }

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from chainflow import __version__
 from chainflow.bridge.service import BridgeService
+from chainflow.core import process_lane
 from chainflow.core.clock import Clock, WallClock
 from chainflow.core.cpu_share import CpuShares
 from chainflow.core.errors import ConfigurationError
@@ -251,6 +252,7 @@ class Kernel:
                 self._timeseries_started = True
                 await infra.vectors.start()
             await infra.bus.start()
+            process_lane.configure(self.settings.features.build_processes)
             for component in self._components:
                 await component.start()
                 self._started.append(component)

@@ -1,4 +1,5 @@
-"""Build the ml service from the kernel: the registry, live inference and their routes."""
+"""Build the ml service from the kernel: the registry, live inference, the live fallback
+policy, the retrain schedule and their routes."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from chainflow.ml.pattern_routes import build_pattern_router
 from chainflow.ml.performance_routes import build_performance_router
 from chainflow.ml.registry import model_registry
 from chainflow.ml.registry_routes import build_registry_router
+from chainflow.ml.retrain_schedule import RetrainSchedule
 from chainflow.ml.service import MlService
 from chainflow.runtime.component import ServiceComponent
+from chainflow.runtime.notify_wiring import UsersDirectory
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel
@@ -32,6 +35,7 @@ class MlStatsCollector(Collector):
             **asdict(self._service.stats),
             "scored": self._service.scoring.scored,
             "alerts": self._service.scoring.alerts,
+            "fallbacks": self._service.actions.fallbacks,
         }
         for name, value in stats.items():
             family = CounterMetricFamily(f"chainflow_ml_{name}", f"ml service: {name}.")
@@ -70,6 +74,18 @@ def build_ml_component(kernel: Kernel) -> ServiceComponent:
     )
     kernel.ml = service
     kernel.metrics_registry.register(MlStatsCollector(service))
+    retrain = RetrainSchedule(
+        registry=registry,
+        database=infra.database,
+        store=infra.timeseries,
+        bus=infra.bus,
+        clock=kernel.clock,
+        settings=kernel.settings.ml,
+        tenants=service.models.tenants,
+        limits=UsersDirectory(infra.database).limits,
+        on_promoted=service.models.forget,
+    )
+    service.retrain = retrain
     router = APIRouter()
     # Before the registry's /models/{name}/{version}, which would take "performance".
     router.include_router(
@@ -80,7 +96,14 @@ def build_ml_component(kernel: Kernel) -> ServiceComponent:
             window=kernel.settings.ml.performance_window,
         )
     )
-    router.include_router(build_registry_router(registry=registry, database=infra.database))
+    router.include_router(
+        build_registry_router(
+            registry=registry,
+            database=infra.database,
+            store=infra.timeseries,
+            live_window=kernel.settings.ml.performance_window,
+        )
+    )
     router.include_router(
         build_pattern_router(
             store=infra.timeseries,
@@ -88,4 +111,13 @@ def build_ml_component(kernel: Kernel) -> ServiceComponent:
             feature_set_key=kernel.settings.features.feature_set,
         )
     )
-    return ServiceComponent(name="ml", router=router, on_start=service.start, on_stop=service.stop)
+
+    async def start() -> None:
+        await service.start()
+        retrain.start()
+
+    async def stop() -> None:
+        await retrain.stop()
+        await service.stop()
+
+    return ServiceComponent(name="ml", router=router, on_start=start, on_stop=stop)

@@ -33,6 +33,7 @@ from chainflow.notify.digest import DigestFlusher
 from chainflow.notify.directory import AddressBook, AddressBooks
 from chainflow.notify.intake import OutboxWriter
 from chainflow.notify.metrics import NotifyMetrics
+from chainflow.notify.model_alerts import model_alert_source
 from chainflow.notify.operator import Account, NotifyOperator
 from chainflow.notify.routes import build_notify_router
 from chainflow.notify.security import KnownAddresses
@@ -121,7 +122,7 @@ def event_sources(known_addresses: KnownAddresses | None = None) -> list[EventSo
             _any_tenant(risk_events_topic("t")),
             PARSERS["circuit_breaker"],
         ),
-        EventSource("notify-ml-alerts", _any_tenant(alerts_topic("t")), PARSERS["model_alert"]),
+        model_alert_source(_any_tenant(alerts_topic("t"))),
         EventSource(
             "notify-backtest-finished",
             _any_tenant(job_finished_topic("t")),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from chainflow.ml.api import ServedModels, model_registry
+from chainflow.ml.api import FallbackLog, ServedModels, model_registry
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.remote import BusTradingPreferences
 from chainflow.trading.api import TradingService, build_trading_router
@@ -49,7 +49,8 @@ class TradingStatsCollector(Collector):
 
 def build_trading_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
-    # One process: the ml service's loaded models; alone: this process loads its own.
+    # One process: the ml service's loaded models; alone: this process loads its own, and
+    # reads the live fallbacks the ml service records (a tenant fallen back to hold holds).
     models = (
         kernel.ml.models
         if kernel.ml is not None
@@ -58,6 +59,7 @@ def build_trading_component(kernel: Kernel) -> ServiceComponent:
             infra.database,
             kernel.clock,
             kernel.settings.ml,
+            fallbacks=FallbackLog(infra.timeseries),
         )
     )
     service = TradingService(

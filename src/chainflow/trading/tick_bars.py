@@ -8,18 +8,19 @@ whose first tick of a new bar commits the forming one as closed.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 
-from chainflow.bridge.api import read_bars
+from chainflow.bridge.api import read_latest_bar_columns
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
+from chainflow.core.process_lane import URGENT
 from chainflow.features.api import (
     BarValues,
     SymbolPipeline,
-    bar_values,
+    bar_of,
     get_feature_set,
     replayed,
+    stored_bar_columns,
 )
 from chainflow.ml.api import ServedModel
 from chainflow.storage.api import TimeSeriesStore
@@ -34,7 +35,7 @@ async def build_key_state(
     timeframe = Timeframe(model.version.timeframe or "M5")
     feature_set = get_feature_set(model.version.feature_set)
     window = max(1, model.bundle.window - 1)
-    stored = await read_bars(
+    stored = await read_latest_bar_columns(
         store,
         TenantId(tenant_id),
         symbol,
@@ -42,27 +43,17 @@ async def build_key_state(
         end_ms=timeframe.bucket_start_ms(first_ts),
         count=SymbolPipeline(feature_set, timeframe).replay_bars_needed,
     )
-    values = [
-        bar_values(
-            b.ts,
-            b.open,
-            b.high,
-            b.low,
-            b.close,
-            b.volume,
-            b.spread_mean if math.isfinite(b.spread_mean) else None,
-        )
-        for b in stored
-    ]
-    # The features replay runs in a worker process (the state is not shared yet, other
-    # keys' ticks keep flowing); the ATR's short recursion is replayed here.
-    replay = await replayed(feature_set, timeframe, None, values, keep=window)
+    history = stored_bar_columns(stored)
+    # The features replay runs in a worker process, before other keys' warm-ups (a tick is
+    # waiting for it; the state is not shared yet, other keys' ticks keep flowing); the
+    # ATR's short recursion is replayed here.
+    replay = await replayed(feature_set, timeframe, None, history, keep=window, priority=URGENT)
     fresh = KeyState(model.version.id, timeframe, replay.pipeline)
     fresh.closed = deque(replay.tail, maxlen=window)
-    for bar in values:
-        fresh.atr.update_bar(bar.high, bar.low, bar.close)
-    if values:
-        fresh.committed = values[-1]
+    for _, _, high, low, close, _, _ in history.tolist():
+        fresh.atr.update_bar(high, low, close)
+    if len(history):
+        fresh.committed = bar_of(history[-1])
     return fresh
 
 

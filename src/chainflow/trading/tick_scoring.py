@@ -7,7 +7,8 @@ scores it, the strategy of the key previews its decision (one hysteresis with th
 signals) and the decision is sized at the tick's ask (buy) or bid (sell) with the forming
 bar's ATR on the paper account, then risk-checked (``signal_risk``). A key whose state is
 being built, a missing model, a halted account or features still warming answer ``hold``
-with the reason.
+with the reason; a tenant whose model fell back to ``hold`` (``chainflow.ml.live_actions``)
+gets the fallback's ``model_underperforming: ...`` reason instead of "no production model".
 """
 
 from __future__ import annotations
@@ -66,8 +67,7 @@ class TickScorer:
         """Return the signal of the key now (a ``hold`` with the reason when it cannot)."""
         symbol = event.symbol
         if model is None:
-            name = self._models.model_name if self._models is not None else "fx-default"
-            return TickSignal.hold(symbol, no_model_reason(name), "")
+            return TickSignal.hold(symbol, self.unavailable_reason(event.tenant_id), "")
         ref = model.version.ref
         if state is None:
             self.stats.warming += 1
@@ -114,6 +114,15 @@ class TickScorer:
             sized.take_profit,
             decision.model,
             (*decision.reasons, *sized.reasons),
+        )
+
+    def unavailable_reason(self, tenant_id: str) -> str:
+        """Why the tenant has no model: its live fallback to ``hold``
+        (``model_underperforming: ...``), else no production model."""
+        if self._models is None:
+            return no_model_reason("fx-default")
+        return self._models.unavailable_reason(tenant_id) or no_model_reason(
+            self._models.model_name
         )
 
     def size(

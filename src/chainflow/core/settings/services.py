@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from typing import Literal
 
@@ -30,6 +31,15 @@ class FeaturesSettings(BaseSettings):
     correlation_max_symbols: int = Field(
         default=20, ge=2, le=100, description="symbols per tenant in live and requested correlation"
     )
+    build_processes: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description=(
+            "worker processes that replay stored bars for state builds "
+            "(0: a thread of the serving process)"
+        ),
+    )
 
 
 class MlSettings(BaseSettings):
@@ -46,6 +56,59 @@ class MlSettings(BaseSettings):
     artifacts_url: Literal["", "database"] = Field(
         default="", description="'' = files under CHAINFLOW_HOME/models; 'database' = shared"
     )
+    fallback_after: int = Field(
+        default=0,
+        ge=0,
+        le=100_000,
+        description="consecutive scored predictions below the baseline on a symbol before the "
+        "model is replaced by its previous production version, else hold (0 = off)",
+    )
+    drift_psi: float = Field(
+        default=0.25, ge=0, description="PSI above which a live feature drifts (0 = no alerts)"
+    )
+    retrain_every: str = Field(
+        default="",
+        description="retrain each tenant's own production model this often from its stored "
+        "bars, e.g. 12h, 7d ('' = off)",
+    )
+    retrain_check_s: float = Field(
+        default=60.0, gt=0, le=86_400, description="how often the retrain schedule looks"
+    )
+
+    @field_validator("retrain_every")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration_s(value)  # raises ValueError with the accepted forms
+        return value.strip().lower()
+
+    @property
+    def retrain_every_s(self) -> float | None:
+        """Return the retrain period in seconds, or None when retraining is off."""
+        return parse_duration_s(self.retrain_every)
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+MIN_RETRAIN_S = 60
+
+
+def parse_duration_s(text: str) -> float | None:
+    """Parse ``"90s"``, ``"30m"``, ``"12h"``, ``"7d"``, ``"2w"`` (or bare seconds) into
+    seconds; ``""``, ``"0"`` and ``"off"`` are None (off). At least a minute."""
+    value = text.strip().lower()
+    if value in ("", "0", "off"):
+        return None
+    unit = value[-1] if value[-1] in DURATION_UNITS else "s"
+    number = value[:-1] if value[-1] in DURATION_UNITS else value
+    try:
+        seconds = float(number) * DURATION_UNITS[unit]
+    except ValueError:
+        seconds = float("nan")
+    if not (math.isfinite(seconds) and seconds >= MIN_RETRAIN_S):
+        raise ValueError(
+            "expected a duration of at least a minute such as 90m, 12h, 7d or 2w (or '' for "
+            f"off); received {text!r}"
+        )
+    return seconds
 
 
 def parse_hour_ranges(text: str) -> tuple[tuple[int, int], ...]:

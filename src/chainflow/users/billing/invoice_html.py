@@ -1,18 +1,31 @@
-"""An invoice as an HTML page (Jinja2, autoescaped), for the browser or printing."""
+"""An invoice as an HTML page (Jinja2, autoescaped), for the browser or printing.
+
+The page loads nothing and runs no script. Its one stylesheet is inline, allowed by its
+SHA-256 in the page's own content security policy (``invoice_content_security_policy``: the
+API's ``default-src 'none'`` plus that hash), which the route sends with it: the API's
+policy alone would leave the page unstyled.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from jinja2 import Environment, select_autoescape
+from markupsafe import Markup
 
 from chainflow.users.billing.invoices import InvoiceView
+
+STYLESHEET = (
+    "body{font-family:sans-serif;margin:2em;color:#222}"
+    "table{border-collapse:collapse;width:100%}\n"
+    "td,th{padding:.4em;border-bottom:1px solid #ddd;text-align:left}.num{text-align:right}"
+)
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Invoice {{ invoice.invoice_number }}</title>
-<style>
-body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%}
-td,th{padding:.4em;border-bottom:1px solid #ddd;text-align:left}.num{text-align:right}
-</style></head><body>
+<style>{{ css }}</style></head><body>
 <p><strong>{{ seller }}</strong></p>
 <h1>Invoice {{ invoice.invoice_number }}</h1>
 <p>Issued {{ invoice.issued_at.strftime("%Y-%m-%d %H:%M UTC") }} &middot;
@@ -59,7 +72,24 @@ def rupiah(amount_idr: int) -> str:
 
 
 def render_invoice_html(invoice: InvoiceView, *, seller: str = "ChainFlow") -> str:
-    """Return ``invoice``, sold by ``seller``, as a standalone HTML document."""
+    """Return ``invoice``, sold by ``seller``, as a standalone HTML document (send it with
+    ``invoice_content_security_policy()``)."""
     environment = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     template = environment.from_string(_TEMPLATE)
-    return template.render(invoice=invoice, rupiah=rupiah, seller=seller)
+    css = Markup(STYLESHEET)  # our own constant, hashed into the policy as is
+    return template.render(invoice=invoice, rupiah=rupiah, seller=seller, css=css)
+
+
+def invoice_content_security_policy() -> str:
+    """The page's policy: nothing but its own inline stylesheet, by hash."""
+    digest = hashlib.sha256(STYLESHEET.encode("utf-8")).digest()
+    style = "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"style-src {style}",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'none'",
+        )
+    )

@@ -21,7 +21,10 @@ from chainflow.storage.relational import Database
 from chainflow.users.billing.admin_routes import build_billing_admin_router
 from chainflow.users.billing.card_sync import stop_stale_quietly
 from chainflow.users.billing.errors import InvalidNotificationError, PaymentGatewayError
-from chainflow.users.billing.invoice_html import render_invoice_html
+from chainflow.users.billing.invoice_html import (
+    invoice_content_security_policy,
+    render_invoice_html,
+)
 from chainflow.users.billing.invoice_pdf import pdf_filename, render_invoice_pdf
 from chainflow.users.billing.plans import Period, Plan, usd_cents
 from chainflow.users.billing.pricing import rate_text
@@ -214,7 +217,8 @@ def build_billing_router(billing: BillingService, database: Database, clock: Clo
         )
         if wants_html:
             page = render_invoice_html(invoice, seller=billing.settings.invoice_seller)
-            return Response(page, media_type="text/html; charset=utf-8")
+            policy = {"Content-Security-Policy": invoice_content_security_policy()}
+            return Response(page, media_type="text/html; charset=utf-8", headers=policy)
         return InvoiceOut.model_validate(invoice, from_attributes=True)
 
     @router.post(

@@ -1,0 +1,78 @@
+"""A connection's frames as units of work: ticks of consecutive frames, or one message.
+
+Frames read while the previous ones were being stored are handled together
+(``bridge.routes``): their ticks form one unit (validated in one pass, stored in one
+durable commit, acked once), so a slow commit makes the next unit larger instead of
+queueing frames behind it. Every other frame (``hello``, ``execution``, one that is not
+JSON or not a known message) is a unit of its own, in order, and a frame that breaks the
+protocol is a unit that closes the connection after the units before it were answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chainflow.bridge.ingest_protocol import Frame, error_frame, rejected_frame
+from chainflow.bridge.tick_message import RejectCode, Rejection, describe_value
+from chainflow.bridge.ws_messages import TicksMessage, decode_frame, message_seq, validate_message
+
+MAX_BATCH_ITEMS = 1000  # ticks in one ``ticks`` frame
+MAX_MERGED_ITEMS = 5000  # ticks of consecutive frames handled as one unit
+
+
+@dataclass(slots=True)
+class Unit:
+    """Ticks of one or more consecutive frames, another message, a ready answer, or a
+    protocol violation that closes the connection."""
+
+    received_us: int  # when its (first) frame was read from the socket
+    items: list[Any] | None = None
+    message: dict[str, Any] | None = None
+    answer: list[Frame] = field(default_factory=list)
+    violation: str | None = None
+
+
+def unit_of(text: str, received_us: int) -> Unit:
+    """Return the unit of one text frame."""
+    message = decode_frame(text)  # nesting bounded before parsing; never raises
+    if isinstance(message, Rejection):
+        return Unit(received_us, answer=[rejected_frame(message)])
+    kind = message.get("type")
+    if kind == "tick":
+        return Unit(received_us, items=[message])
+    if kind == "ticks":
+        batch = validate_message(TicksMessage, message)
+        if isinstance(batch, Rejection):
+            return Unit(received_us, answer=[rejected_frame(batch)])
+        if len(batch.items) > MAX_BATCH_ITEMS:
+            problem = f"a batch holds at most {MAX_BATCH_ITEMS} ticks; received {len(batch.items)}"
+            return Unit(received_us, violation=problem)
+        return Unit(received_us, items=list(batch.items))
+    if kind in ("hello", "execution"):
+        return Unit(received_us, message=message)
+    received = repr(kind[:40]) if isinstance(kind, str) else describe_value(kind)
+    problem = f"expected type 'tick', 'ticks', 'hello' or 'execution'; received {received}"
+    return Unit(
+        received_us,
+        answer=[error_frame(RejectCode.INVALID_SCHEMA, problem, message_seq(message))],
+    )
+
+
+def merged_units(units: Sequence[Unit]) -> list[Unit]:
+    """Merge the tick units that follow each other (up to ``MAX_MERGED_ITEMS`` ticks); the
+    merged unit keeps the receive time of its first frame."""
+    merged: list[Unit] = []
+    for unit in units:
+        last = merged[-1] if merged else None
+        if (
+            unit.items is not None
+            and last is not None
+            and last.items is not None
+            and len(last.items) + len(unit.items) <= MAX_MERGED_ITEMS
+        ):
+            last.items.extend(unit.items)
+        else:
+            merged.append(unit)
+    return merged
