@@ -50,6 +50,29 @@ async function shot(page, name, fullPage = false) {
   return path;
 }
 
+/**
+ * The page's token refreshes in flight. The app refreshes its session when it loads; a
+ * reload before that answer arrives presents the rotated-away refresh token again, which
+ * the server takes as reuse (the session is revoked). Navigations wait for them.
+ */
+function trackRefreshes(page) {
+  const pending = new Set();
+  page.on("request", (request) => {
+    if (request.url().includes("/api/v1/auth/refresh")) pending.add(request);
+  });
+  page.on("requestfinished", (request) => pending.delete(request));
+  page.on("requestfailed", (request) => pending.delete(request));
+  return pending;
+}
+
+async function settledGoto(page, refreshes, url, options) {
+  for (let waited = 0; refreshes.size && waited < 30000; waited += 50) {
+    await page.waitForTimeout(50);
+  }
+  await page.waitForTimeout(100); // the app stores the rotated token after the answer
+  return page.goto(url, options);
+}
+
 function nav(page, label) {
   return page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: label, exact: true }).click();
 }
@@ -148,6 +171,7 @@ async function main() {
   try {
     const context = await browser.newContext({ viewport: { width: 1366, height: 900 }, colorScheme: "dark" });
     const page = await context.newPage();
+    const refreshes = trackRefreshes(page);
     page.on("console", (message) => {
       if (message.type() === "error") result.console_errors.push(message.text());
     });
@@ -496,13 +520,13 @@ async function main() {
     // redirects into the app, which takes the token out of the address bar and redeems it.
     // A made-up token is refused (the browser logs the 4xx answers as console errors).
     const errorsBeforeLinks = result.console_errors.length;
-    await page.goto(`${BASE}/verify-email?token=made-up-token`, { waitUntil: "load" });
+    await settledGoto(page, refreshes, `${BASE}/verify-email?token=made-up-token`, { waitUntil: "load" });
     await page.getByTestId("verify-page").getByRole("alert").waitFor({ timeout: 15000 });
     result.verify = {
       path: new URL(page.url()).pathname + new URL(page.url()).search,
       message: (await page.getByTestId("verify-page").getByRole("alert").innerText()).trim(),
     };
-    await page.goto(`${BASE}/reset-password?token=made-up-token`, { waitUntil: "load" });
+    await settledGoto(page, refreshes, `${BASE}/reset-password?token=made-up-token`, { waitUntil: "load" });
     await page.getByLabel("New password", { exact: true }).fill(PASSWORD + "-new");
     await page.getByLabel("Repeat the new password").fill(PASSWORD + "-new");
     await page.getByRole("button", { name: "Set the new password" }).click();
@@ -512,13 +536,13 @@ async function main() {
       message: (await page.getByTestId("reset-confirm").getByRole("alert").innerText()).trim(),
     };
     result.screenshots.reset = await shot(page, "reset-password.png");
-    await page.goto(`${BASE}/app/reset-password`, { waitUntil: "load" });
+    await settledGoto(page, refreshes, `${BASE}/app/reset-password`, { waitUntil: "load" });
     await page.getByLabel("E-mail").fill(EMAIL);
     await page.getByRole("button", { name: "Send the link" }).click();
     await page.getByTestId("reset-request").getByRole("status").waitFor({ timeout: 15000 });
     result.reset.requested = (await page.getByTestId("reset-request").getByRole("status").innerText()).trim();
     result.console_errors_links = result.console_errors.splice(errorsBeforeLinks);
-    await page.goto(`${BASE}/app/market`, { waitUntil: "load" });
+    await settledGoto(page, refreshes, `${BASE}/app/market`, { waitUntil: "load" });
     await page.getByRole("heading", { name: "Live market" }).waitFor();
     await page.locator('[data-testid="stream-status"][data-status="open"]').waitFor({ timeout: 30000 });
 
