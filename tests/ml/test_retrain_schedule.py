@@ -87,6 +87,25 @@ async def enterprise(_tenant_id: str) -> TierLimits:
     return TIER_LIMITS[Tier.ENTERPRISE]
 
 
+def constant_fx_default() -> tuple[ModelRegistration, bytes]:
+    """An ``fx-default`` registration with the training settings a retrain reuses, and its
+    constant bundle."""
+    feature_set = get_feature_set("fx-core@1")
+    registration = ModelRegistration(
+        name="fx-default",
+        family="lightgbm",
+        feature_set=feature_set.key,
+        feature_set_fingerprint=feature_set.fingerprint,
+        label=LABEL,
+        symbols=["EURUSD"],
+        timeframe=TF.value,
+        train_from_ts=START_MS,
+        train_to_ts=START_MS + DAY_MS,
+        metrics={"evaluation": EVALUATION},
+    )
+    return registration, constant_bundle((0.3, 0.4, 0.3), len(feature_set.names))
+
+
 class Setup:
     def __init__(self, kernel: Kernel, clock: SimulatedClock, home: Path) -> None:
         self.kernel = kernel
@@ -111,20 +130,7 @@ class Setup:
         """Register and promote the tenant's own ``fx-default`` (a constant bundle with the
         training settings the retrain must reuse), and store its market's bars."""
         tenant = TenantContext(tenant_id=TenantId(tenant_id))
-        feature_set = get_feature_set("fx-core@1")
-        registration = ModelRegistration(
-            name="fx-default",
-            family="lightgbm",
-            feature_set=feature_set.key,
-            feature_set_fingerprint=feature_set.fingerprint,
-            label=LABEL,
-            symbols=["EURUSD"],
-            timeframe=TF.value,
-            train_from_ts=START_MS,
-            train_to_ts=START_MS + DAY_MS,
-            metrics={"evaluation": EVALUATION},
-        )
-        artifact = constant_bundle((0.3, 0.4, 0.3), len(feature_set.names))
+        registration, artifact = constant_fx_default()
         async with self.kernel.infra.database.unit_of_work(tenant) as uow:
             version = await self.registry.register(
                 uow, registration, artifact, owner=tenant, limits=TIER_LIMITS[Tier.ENTERPRISE]
@@ -219,20 +225,7 @@ class TestRetrainSchedule:
         assert await setup.schedule.run_due() == []  # a refused retrain also waits a period
 
     async def test_a_platform_model_is_not_retrained_on_a_tenants_bars(self, setup: Setup) -> None:
-        feature_set = get_feature_set("fx-core@1")
-        registration = ModelRegistration(
-            name="fx-default",
-            family="lightgbm",
-            feature_set=feature_set.key,
-            feature_set_fingerprint=feature_set.fingerprint,
-            label=LABEL,
-            symbols=["EURUSD"],
-            timeframe=TF.value,
-            train_from_ts=START_MS,
-            train_to_ts=START_MS + DAY_MS,
-            metrics={"evaluation": EVALUATION},
-        )
-        artifact = constant_bundle((0.3, 0.4, 0.3), len(feature_set.names))
+        registration, artifact = constant_fx_default()
         async with setup.kernel.infra.database.unit_of_work(system=True) as uow:
             await setup.registry.register(uow, registration, artifact)
             await setup.registry.promote(uow, "fx-default", 1, force=True, reason="test")
