@@ -506,7 +506,11 @@ async function main() {
     await nav(page, "Admin");
     await page.getByRole("heading", { name: "Admin", exact: true }).waitFor();
     await page.locator('[data-testid="bi-cards"], [data-testid="bi-overview"] [role="alert"]').first().waitFor({ timeout: 30000 });
-    await page.locator('[data-testid="tenants-table"], #tenants-title ~ .state').first().waitFor({ timeout: 30000 });
+    // The table, or the empty or error state: not the loading state, which comes first.
+    await page
+      .locator('[data-testid="tenants-table"], #tenants-title ~ .state-empty, #tenants-title ~ .state-error')
+      .first()
+      .waitFor({ timeout: 30000 });
     result.admin = {
       bi_cards: await page.getByTestId("bi-cards").count(),
       bi_text: (await page.getByTestId("bi-overview").innerText()).replace(/\s+/g, " ").trim().slice(0, 400),
