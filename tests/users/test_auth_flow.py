@@ -46,6 +46,7 @@ class TestFullFlow:
         assert second["refresh_token"] != first["refresh_token"]
         assert second["session_id"] == first["session_id"]
 
+        users.advance(11)  # past the reuse grace (10 s)
         reused = await users.client.post(
             "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
         )

@@ -165,6 +165,7 @@ class TestRevocationReachesTheCache:
         assert rotated.status_code == 200
         fresh = bearer(rotated.json()["access_token"])
         assert (await harness.client.get("/api/v1/users/me", headers=fresh)).status_code == 200
+        harness.advance(11)  # past the reuse grace (10 s)
         reused = await harness.client.post("/api/v1/auth/refresh", json=body)
         assert error_code(reused) == "refresh_token_reused"
         refused = await harness.client.get("/api/v1/users/me", headers=fresh)

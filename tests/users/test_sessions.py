@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from chainflow.core.ids import TenantId
+from chainflow.core.settings import AuthSettings
 from chainflow.core.tenancy import TenantContext
 from chainflow.core.tokens import hash_token
 from chainflow.users.repository import CrossTenantLookup, RefreshTokenRepository
@@ -152,7 +153,8 @@ class TestConcurrentRefresh:
     async def test_two_rotations_of_one_token_exactly_one_wins(
         self, fresh_database: ProvisionedDatabase
     ) -> None:
-        async with users_harness(fresh_database.url) as users:
+        no_grace = AuthSettings(refresh_reuse_grace_s=0)
+        async with users_harness(fresh_database.url, auth=no_grace) as users:
             account = await users.signup("kai@example.com")
             body = {"refresh_token": account.refresh_token}
             responses = await asyncio.gather(
@@ -193,3 +195,72 @@ class TestConcurrentRefresh:
                 rotate("a" * 32, hold=True), rotate("b" * 32, hold=False)
             )
             assert results == [True, False]
+
+
+class TestReuseGrace:
+    """A rotated token presented again soon, its successor unused, continues the session."""
+
+    async def test_a_lost_answer_is_retried_and_the_session_lives_on(
+        self, users: UsersHarness
+    ) -> None:
+        account = await users.signup("ren@example.com")
+        body = {"refresh_token": account.refresh_token}
+        lost = await users.client.post("/api/v1/auth/refresh", json=body)
+        assert lost.status_code == 200  # the answer never reached the page
+        users.advance(3)
+        retried = await users.client.post("/api/v1/auth/refresh", json=body)
+        assert retried.status_code == 200, retried.text
+        pair = retried.json()
+        assert pair["session_id"] == lost.json()["session_id"]
+        assert pair["refresh_token"] != lost.json()["refresh_token"]
+        # One session listed (the newest token stands for it), and it keeps rotating.
+        listed = await users.client.get(
+            "/api/v1/auth/sessions", headers=bearer(pair["access_token"])
+        )
+        assert listed.status_code == 200
+        assert [s["session_id"] for s in listed.json()["items"]] == [pair["session_id"]]
+        onward = await users.client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+        )
+        assert onward.status_code == 200
+
+    async def test_two_tabs_refreshing_at_once_both_continue(self, users: UsersHarness) -> None:
+        account = await users.signup("sol@example.com")
+        body = {"refresh_token": account.refresh_token}
+        responses = await asyncio.gather(
+            users.client.post("/api/v1/auth/refresh", json=body),
+            users.client.post("/api/v1/auth/refresh", json=body),
+        )
+        assert [r.status_code for r in responses] == [200, 200]
+        assert len({r.json()["session_id"] for r in responses}) == 1
+
+    async def test_after_the_grace_a_second_use_revokes_the_session(
+        self, users: UsersHarness
+    ) -> None:
+        account = await users.signup("tam@example.com")
+        body = {"refresh_token": account.refresh_token}
+        rotated = (await users.client.post("/api/v1/auth/refresh", json=body)).json()
+        users.advance(10.5)
+        reused = await users.client.post("/api/v1/auth/refresh", json=body)
+        assert reused.status_code == 401 and error_code(reused) == "refresh_token_reused"
+        successor = await users.client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}
+        )
+        assert error_code(successor) == "session_revoked"
+
+    async def test_once_the_successor_was_used_any_second_use_is_a_reuse(
+        self, users: UsersHarness
+    ) -> None:
+        account = await users.signup("uma@example.com")
+        body = {"refresh_token": account.refresh_token}
+        rotated = (await users.client.post("/api/v1/auth/refresh", json=body)).json()
+        onward = await users.client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}
+        )
+        assert onward.status_code == 200
+        reused = await users.client.post("/api/v1/auth/refresh", json=body)
+        assert reused.status_code == 401 and error_code(reused) == "refresh_token_reused"
+        latest = await users.client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": onward.json()["refresh_token"]}
+        )
+        assert error_code(latest) == "session_revoked"

@@ -126,6 +126,16 @@ class RefreshTokenRepository(TenantRepository[RefreshToken]):
         result = await self.session.execute(statement.returning(RefreshToken.id))
         return result.first() is not None
 
+    async def is_unused(self, token_id: str) -> bool:
+        """Whether the token ``token_id`` is live and was never presented."""
+        statement = self._select().where(
+            RefreshToken.id == token_id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+        )
+        result = await self.session.execute(statement.with_only_columns(RefreshToken.id))
+        return result.first() is not None
+
     async def revoke_family(self, family_id: str, *, revoked_at: datetime) -> int:
         """Revoke every token of the session ``family_id``; return how many were live."""
         statement = (
@@ -160,7 +170,12 @@ class RefreshTokenRepository(TenantRepository[RefreshToken]):
             .where(RefreshToken.user_id == user_id)
             .order_by(RefreshToken.issued_at.desc())
         )
-        current = result.scalars().all()
+        # A retry within the reuse grace leaves two live tokens in one session: the newest
+        # stands for it.
+        newest: dict[str, RefreshToken] = {}
+        for token in result.scalars().all():
+            newest.setdefault(token.family_id, token)
+        current = list(newest.values())
         if not current:
             return []
         families = [token.family_id for token in current]

@@ -129,6 +129,13 @@ class AuthSettings(BaseSettings):
     jwt_issuer: str = "chainflow"
     access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_s: int = Field(default=30 * 86_400, ge=300)
+    refresh_reuse_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=60,
+        description="a rotated refresh token presented again this soon, its successor unused, "
+        "continues the session (a lost answer, two tabs); 0: any second use revokes it",
+    )
     verification_token_ttl_s: int = Field(default=48 * 3600, ge=60)
     password_reset_token_ttl_s: int = Field(default=3600, ge=60)
     invitation_ttl_s: int = Field(default=7 * 86_400, ge=60)

@@ -74,6 +74,7 @@ def build_users_service(
         access_tokens=access_tokens,
         refresh_token_ttl_s=auth.refresh_token_ttl_s,
         invalidation=invalidation,
+        reuse_grace_s=auth.refresh_reuse_grace_s,
     )
     one_time_tokens = OneTimeTokens(
         clock=clock,

@@ -5,7 +5,13 @@ access tokens issued with them). Each refresh marks the presented token used and
 its successor. Presenting a used token again means that a copy leaked: the whole family
 is revoked and the caller gets ``refresh_token_reused``. Of two concurrent refreshes of
 one token exactly one wins (the loser is treated as a reuse, because the two cannot be
-told apart from a thief racing the owner).
+told apart from a thief racing the owner) unless the grace below applies.
+
+Grace (``CHAINFLOW_AUTH_REFRESH_REUSE_GRACE_S``, 10 s by default, 0 turns it off): a token
+presented again within the grace after its rotation, while its successor was never
+presented, is a retry whose answer was lost (a page reloaded mid-refresh, a dropped
+connection) or a second tab refreshing at the same moment: the session continues with
+another successor. Once the successor has been used, or after the grace, it is a reuse.
 """
 
 from __future__ import annotations
@@ -94,10 +100,12 @@ class SessionService:
         access_tokens: AccessTokenCodec,
         refresh_token_ttl_s: int,
         invalidation: PrincipalCacheInvalidation,
+        reuse_grace_s: float = 0.0,
     ) -> None:
         self._clock = clock
         self._access_tokens = access_tokens
         self._refresh_ttl = timedelta(seconds=refresh_token_ttl_s)
+        self._reuse_grace = timedelta(seconds=reuse_grace_s)
         self._invalidation = invalidation
 
     async def open_session(
@@ -130,9 +138,9 @@ class SessionService:
                     "revoked (signed out, password reset or reuse). Sign in again."
                 )
             )
-        if row.used_at is not None:
-            return await self._reject_reuse(uow, row)
         now = self._clock.now()
+        if row.used_at is not None and not await self._is_retry(uow, row, now):
+            return await self._reject_reuse(uow, row)
         if row.expires_at <= now:
             return Rejected(
                 RefreshTokenExpiredError(
@@ -151,9 +159,12 @@ class SessionService:
                 )
             )
         next_token_id = new_id()
-        tokens = RefreshTokenRepository(uow.session, tenant_context_of(user))
-        if not await tokens.mark_used(row.id, used_at=now, replaced_by=next_token_id):
-            return await self._reject_reuse(uow, row)
+        if row.used_at is None:
+            tokens = RefreshTokenRepository(uow.session, tenant_context_of(user))
+            won = await tokens.mark_used(row.id, used_at=now, replaced_by=next_token_id)
+            # The loser of two concurrent rotations lost to a rotation made just now.
+            if not won and self._reuse_grace <= timedelta(0):
+                return await self._reject_reuse(uow, row)
         return await self._issue(uow, user, tenant, row.family_id, client, token_id=next_token_id)
 
     async def logout(self, uow: UnitOfWork, raw_refresh_token: str) -> None:
@@ -228,6 +239,15 @@ class SessionService:
             UserId(user.id), TenantId(user.tenant_id), Role(user.role), Tier(tenant.tier), family_id
         )
         return TokenPair(access_token, raw, expires_in, SessionId(family_id))
+
+    async def _is_retry(self, uow: UnitOfWork, row: RefreshToken, now: datetime) -> bool:
+        """Whether a used token presented again falls in the grace (see the module doc)."""
+        if row.used_at is None or row.replaced_by is None:
+            return False
+        if not now - row.used_at < self._reuse_grace:
+            return False
+        tokens = RefreshTokenRepository(uow.session, tenant_context_for(row.tenant_id))
+        return await tokens.is_unused(row.replaced_by)
 
     async def _reject_reuse(self, uow: UnitOfWork, row: RefreshToken) -> Rejected:
         await self._revoke_family(uow, row)
