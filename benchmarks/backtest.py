@@ -71,9 +71,9 @@ def best_of(repeats: int, run: Any) -> tuple[float, Any]:
 
 
 def sample_bars() -> Bars:
-    from chainflow.bridge.sample_data import SampleMarketConfig
-    from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
     from chainflow.core.market import Timeframe
+    from chainflow.demo.sample_data import SampleMarketConfig
+    from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 
     with tempfile.TemporaryDirectory() as out:
         write_sample_files(

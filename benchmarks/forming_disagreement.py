@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_market import generate_sample_days
+from chainflow.demo.sample_data import SampleMarketConfig
+from chainflow.demo.sample_market import generate_sample_days
 from chainflow.features.api import FeatureEngine, get_feature_set
 from chainflow.ml.datasets import Bars, Dataset, build_dataset
 from chainflow.ml.default_model import DefaultModelRecipe

@@ -1,6 +1,6 @@
 """Tick→signal latency of the whole hot path, measured by MT5 clients on loopback.
 
-A fresh server runs in a CHILD process (``chainflow.runtime.demo_server``: all services on
+A fresh server runs in a CHILD process (``chainflow.demo.server``: all services on
 embedded storage under a temp home, the production model ``fx-default`` ensured, the
 scenario's tenants and API keys created through the HTTP API, two days of sample M1/M5 bars
 stored per tenant and symbol so the features are warm). This process is the load generator:

@@ -30,8 +30,8 @@ def replay_source(requested: Path, tmp: Path) -> Path:
     """``requested`` if it exists, else the one-day sample export written under ``tmp``."""
     if requested.exists():
         return requested
-    from chainflow.bridge.sample_data import SampleMarketConfig
-    from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
+    from chainflow.demo.sample_data import SampleMarketConfig
+    from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 
     config = SampleMarketConfig(
         symbols=("EURUSD",), start=datetime(2026, 11, 30, tzinfo=UTC), days=1, seed=7

@@ -65,8 +65,8 @@ class ServerReady:
 
 async def _serve(home: Path, port: int, layout_file: Path, out_file: Path) -> None:
     from chainflow.core.logging import configure_logging
-    from chainflow.runtime.demo_market import build_demo_market
-    from chainflow.runtime.demo_server import (
+    from chainflow.demo.market import build_demo_market
+    from chainflow.demo.server import (
         DemoServer,
         create_account,
         ensure_model,
@@ -145,7 +145,7 @@ def cpu_seconds(pid: int) -> float:
 @contextmanager
 def server_child(entry: str, tmp: Path, layout: Layout) -> Iterator[ServerReady]:
     """Run the server child (``entry --serve ...``) for ``layout``; stop it on exit."""
-    from chainflow.runtime.demo_server import free_port
+    from chainflow.demo.server import free_port
 
     home, port = tmp / "home", free_port()
     layout_file, out_file = tmp / "layout.json", tmp / "server.json"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
 from chainflow.core.market import Timeframe
+from chainflow.demo.sample_data import SampleMarketConfig
+from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from tests.backtest.job_platform import Platform, open_platform
 
 

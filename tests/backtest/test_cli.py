@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 from chainflow.backtest.api import run_backtest
 from chainflow.backtest.data import load_file
 from chainflow.backtest.types import BacktestConfig
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
 from chainflow.cli import app
 from chainflow.core.market import Timeframe
+from chainflow.demo.sample_data import SampleMarketConfig
+from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from tests.fixtures.settings import register_embedded_user
 
 runner = CliRunner()

@@ -321,8 +321,8 @@ class TestCommand:
 class TestReadBarFile:
     def test_sample_bar_file_reads_back_ordered_and_ticks_are_refused(self, tmp_path: Path) -> None:
         from chainflow.bridge.api import read_bar_file
-        from chainflow.bridge.sample_data import SampleMarketConfig
-        from chainflow.bridge.sample_files import write_sample_files
+        from chainflow.demo.sample_data import SampleMarketConfig
+        from chainflow.demo.sample_files import write_sample_files
 
         config = SampleMarketConfig(symbols=("EURUSD",), days=2)
         (summary,) = write_sample_files(config, tmp_path, timeframe=Timeframe.M5)

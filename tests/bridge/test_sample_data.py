@@ -15,14 +15,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from chainflow.bridge.sample_data import (
+from chainflow.core.errors import InvalidInput
+from chainflow.core.market import Bar, Tick, Timeframe
+from chainflow.demo.sample_data import (
     KNOWN_SYMBOL_SPECS,
     SampleMarketConfig,
     SessionTickIntervals,
     SymbolSpec,
     sample_data_command,
 )
-from chainflow.bridge.sample_files import (
+from chainflow.demo.sample_files import (
     MT5_BAR_HEADER,
     MT5_TICK_HEADER,
     OHLCV_CSV_HEADER,
@@ -32,7 +34,7 @@ from chainflow.bridge.sample_files import (
     generate_bars,
     write_sample_files,
 )
-from chainflow.bridge.sample_market import (
+from chainflow.demo.sample_market import (
     Regime,
     SampleDay,
     SymbolTicks,
@@ -41,8 +43,6 @@ from chainflow.bridge.sample_market import (
     generate_sample_days,
     generate_ticks,
 )
-from chainflow.core.errors import InvalidInput
-from chainflow.core.market import Bar, Tick, Timeframe
 
 FRIDAY = datetime(2026, 1, 9, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

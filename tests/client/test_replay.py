@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chainflow.client.replay import ReplaySummary, replay_file, summary_lines
-from chainflow.runtime.demo_server import DemoServer, create_account
+from chainflow.demo.server import DemoServer, create_account
 
 NO_MODEL = "no production model — run `chainflow sample-data"
 

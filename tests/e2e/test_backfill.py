@@ -29,9 +29,9 @@ from chainflow.bridge.events import all_bars
 from chainflow.client.replay import replay_file
 from chainflow.core.logging import configure_logging
 from chainflow.core.market import Timeframe
+from chainflow.demo.server import DemoServer, create_account, ensure_model, free_port
 from chainflow.hub.api import BusMessage
 from chainflow.ml.api import all_predictions
-from chainflow.runtime.demo_server import DemoServer, create_account, ensure_model, free_port
 
 CATCH_UP_S = 60.0  # features and predictions of the whole day, after the last ack
 LIVE_P99_MS = 250.0  # a loaded CI machine; the benchmark's figures are in the README

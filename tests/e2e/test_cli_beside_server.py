@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
 from chainflow.core.market import Timeframe
+from chainflow.demo.sample_data import SampleMarketConfig
+from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from chainflow.runtime.server_file import (
     read_server_file,
     server_file_path,

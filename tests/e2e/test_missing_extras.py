@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
 from chainflow.core.market import Timeframe
+from chainflow.demo.sample_data import SampleMarketConfig
+from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from tests.fixtures.missing_modules import hiding_environment
 
 PASSWORD = "s3cret-pw"

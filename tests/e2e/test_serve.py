@@ -16,11 +16,11 @@ import jwt
 import pytest
 
 from chainflow.bridge.importers import import_file
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
 from chainflow.core.settings import DEV_SECRET_KEY
+from chainflow.demo.sample_data import SampleMarketConfig
+from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from chainflow.runtime.kernel import Kernel
 from chainflow.runtime.server import DEV_KEY_WARNING
 from tests.fixtures.processes import free_port, running_server, server_process

@@ -43,6 +43,14 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from chainflow.client.mt5 import Mt5Client
 from chainflow.core.market import Tick, Timeframe
+from chainflow.demo.market import WEEK_MS, DemoMarket, build_demo_market
+from chainflow.demo.server import (
+    DemoAccount,
+    DemoServer,
+    create_account,
+    set_risk_tolerance,
+    store_history,
+)
 from chainflow.features.api import get_feature_set
 from chainflow.ml.labels import DOWN, FLAT, UP, LabelSpec
 from chainflow.ml.registry import model_registry
@@ -52,14 +60,6 @@ from chainflow.ml.training_runs import (
     registration_for,
     training_bars,
     training_dataset,
-)
-from chainflow.runtime.demo_market import WEEK_MS, DemoMarket, build_demo_market
-from chainflow.runtime.demo_server import (
-    DemoAccount,
-    DemoServer,
-    create_account,
-    set_risk_tolerance,
-    store_history,
 )
 from chainflow.trading.paper_desk import instrument_for
 from chainflow.trading.paper_positions import FillReason, round_price

@@ -45,9 +45,9 @@ import pytest
 
 from chainflow.client.mt5 import Mt5Client
 from chainflow.core.market import Timeframe
-from chainflow.runtime.demo_market import WEEK_MS, DemoMarket, build_demo_market
-from chainflow.runtime.demo_replay import ReplayLockstep, send_ticks
-from chainflow.runtime.demo_server import UNLIMITED, DemoServer, ensure_model, store_history
+from chainflow.demo.market import WEEK_MS, DemoMarket, build_demo_market
+from chainflow.demo.replay import ReplayLockstep, send_ticks
+from chainflow.demo.server import UNLIMITED, DemoServer, ensure_model, store_history
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E_DIR = ROOT / "web" / "e2e"

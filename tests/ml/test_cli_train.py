@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_files import MT5_TICK_HEADER, SampleFileKind, write_sample_files
 from chainflow.cli import app
 from chainflow.core.market import Timeframe
+from chainflow.demo.sample_data import SampleMarketConfig
+from chainflow.demo.sample_files import MT5_TICK_HEADER, SampleFileKind, write_sample_files
 from chainflow.ml.api import ModelStage, ModelVersion
 from chainflow.ml.families import torch_available
 from chainflow.ml.registry import local_model_registry

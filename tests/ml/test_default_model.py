@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chainflow.demo.model_bars import default_model_bars
 from chainflow.ml.api import ModelStage
 from chainflow.ml.default_model import (
     DEFAULT_MODEL_NAME,
@@ -28,7 +29,10 @@ async def test_trains_and_promotes_once_then_returns_the_same_version(tmp_path: 
         stages: list[str] = []
 
         first = await ensure_default_model(
-            database, registry, progress=lambda stage, done, total: stages.append(stage)
+            database,
+            registry,
+            default_model_bars,
+            progress=lambda stage, done, total: stages.append(stage),
         )
         assert first.ref == f"{DEFAULT_MODEL_NAME}@1" and first.stage == ModelStage.PRODUCTION
         assert first.is_platform and first.family == "lightgbm"
@@ -50,7 +54,10 @@ async def test_trains_and_promotes_once_then_returns_the_same_version(tmp_path: 
 
         stages.clear()
         second = await ensure_default_model(
-            database, registry, progress=lambda stage, done, total: stages.append(stage)
+            database,
+            registry,
+            default_model_bars,
+            progress=lambda stage, done, total: stages.append(stage),
         )
         assert stages == []  # no training the second time
         assert (second.id, second.version, second.stage) == (first.id, 1, ModelStage.PRODUCTION)
@@ -67,10 +74,10 @@ async def test_retrains_when_no_version_is_in_production(tmp_path: Path) -> None
     try:
         registry = local_model_registry(home, kernel.clock)
         database = kernel.infra.database
-        first = await ensure_default_model(database, registry)
+        first = await ensure_default_model(database, registry, default_model_bars)
         async with database.unit_of_work(system=True) as uow:
             await registry.archive(uow, DEFAULT_MODEL_NAME, first.version)
-        second = await ensure_default_model(database, registry)
+        second = await ensure_default_model(database, registry, default_model_bars)
         assert second.version == 2 and second.stage == ModelStage.PRODUCTION
         # Same recipe, same data: the deterministic sample market gives the same artifact.
         assert second.artifact_sha256 == first.artifact_sha256
@@ -85,7 +92,9 @@ async def test_a_recipe_that_loses_is_promoted_by_force_and_says_why(tmp_path: P
     try:
         registry = local_model_registry(home, kernel.clock)
         losing = DefaultModelRecipe(days=7, label=LabelSpec())  # direction over 12 bars
-        model = await ensure_default_model(kernel.infra.database, registry, recipe=losing)
+        model = await ensure_default_model(
+            kernel.infra.database, registry, default_model_bars, recipe=losing
+        )
         assert model.stage == ModelStage.PRODUCTION
         assert model.metrics["verdict"]["passed"] is False
         override = model.promotion_override

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
-from chainflow.bridge.sample_market import generate_sample_days
 from chainflow.cli import app
 from chainflow.core.errors import InvalidInput
 from chainflow.core.market import Timeframe
+from chainflow.demo.sample_data import SampleMarketConfig
+from chainflow.demo.sample_files import SampleFileKind, write_sample_files
+from chainflow.demo.sample_market import generate_sample_days
 from chainflow.features.api import BarValues, FeatureEngine, get_feature_set
 from chainflow.ml.datasets import Bars, Dataset, build_dataset
 from chainflow.ml.forming_snapshots import (

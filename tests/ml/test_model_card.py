@@ -22,13 +22,13 @@ from typer.testing import CliRunner
 
 from chainflow.backtest.oos_signals import backtest_signal_window
 from chainflow.bridge.api import read_bar_file
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
 from chainflow.cli import app
 from chainflow.core.auth import TIER_LIMITS, Tier
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
 from chainflow.core.tenancy import TenantContext
+from chainflow.demo.sample_data import SampleMarketConfig
+from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from chainflow.ml.api import ModelRegistration, ModelRegistry
 from chainflow.ml.labels import LabelSpec
 from chainflow.ml.model_card import epoch_ms, live_since_promotion

@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 from chainflow.backtest.oos_signals import backtest_signal_window
 from chainflow.bridge.api import read_bar_file
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
 from chainflow.cli import with_kernel
 from chainflow.cli.operator import read_stored_bars
 from chainflow.core.market import Timeframe
+from chainflow.demo.sample_data import SampleMarketConfig
+from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from chainflow.ml.calibration import Calibrator, fit_calibrator, reliability
 from chainflow.ml.cli_train import make_train_command
 from chainflow.ml.datasets import Bars, Dataset

@@ -12,9 +12,9 @@ from pathlib import Path
 from rich.console import Console
 
 from chainflow.core.market import Timeframe
+from chainflow.demo.market import HOUR_MS, build_demo_market
+from chainflow.demo.view import DemoState, paper_panel, percentile, summary_lines
 from chainflow.features.sets import get_feature_set
-from chainflow.runtime.demo_market import HOUR_MS, build_demo_market
-from chainflow.runtime.demo_view import DemoState, paper_panel, percentile, summary_lines
 
 
 class TestDemoCommand:

@@ -7,8 +7,8 @@ from typing import Any
 
 from rich.console import Console
 
-from chainflow.runtime.demo import DemoOptions, run_demo
-from chainflow.runtime.demo_view import DemoState, render
+from chainflow.demo.command import DemoOptions, run_demo
+from chainflow.demo.view import DemoState, render
 
 
 def _results(state: DemoState) -> dict[str, Any]:

@@ -242,10 +242,11 @@ def build_space(
 ) -> dict[str, Dimension]:
     """Build a space from ``--grid`` and ``--range`` options (a name given twice fails)."""
     space: dict[str, Dimension] = {}
-    for name, dim in [
+    named: list[tuple[str, Dimension]] = [
         *(parse_grid(g) for g in grid or ()),
         *(parse_range(r) for r in ranges or ()),
-    ]:
+    ]
+    for name, dim in named:
         if name in space:
             raise ValueError(
                 f"expected each parameter once in --grid/--range; received {name!r} twice"

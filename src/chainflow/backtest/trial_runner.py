@@ -16,7 +16,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chainflow.backtest.api import EngineChoice
 
 CHUNK_PER_WORKER = 4
 Outcome = tuple[dict[str, float] | None, int, str | None]  # metrics, trades, error
@@ -31,7 +34,7 @@ class Evaluation:
     strategy: Any
     config: Any
     base_params: dict[str, Any]
-    engine: str = "auto"
+    engine: EngineChoice = "auto"
 
 
 def evaluate(evaluation: Evaluation, params: Mapping[str, Any]) -> tuple[dict[str, float], int]:

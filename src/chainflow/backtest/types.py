@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -110,9 +110,11 @@ class Bars:
         ts_column = frame["ts"]
         import pandas as pd
 
+        ts: NDArray[np.int64]
         if not pd.api.types.is_integer_dtype(ts_column.dtype):
             stamps = pd.to_datetime(ts_column, utc=True).dt.as_unit("ms")
-            ts = stamps.astype("int64").to_numpy(dtype=np.int64)
+            # pandas-stubs widen to_numpy(dtype=np.int64) to any integer dtype
+            ts = cast("NDArray[np.int64]", stamps.astype("int64").to_numpy(dtype=np.int64))
         else:
             ts = ts_column.to_numpy(dtype=np.int64)
         spread = frame["spread"].to_numpy(dtype=np.float64) if "spread" in frame.columns else None

@@ -44,7 +44,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -69,6 +69,9 @@ from chainflow.backtest.walkforward_types import (
     windows_checkpoint,
     windows_from_checkpoint,
 )
+
+if TYPE_CHECKING:
+    from chainflow.backtest.api import EngineChoice
 
 
 def walk_forward_windows(
@@ -117,7 +120,7 @@ def walk_forward(
     constraints: Constraints | None = None,
     config: BacktestConfig | None = None,
     base_params: Mapping[str, Any] | None = None,
-    engine: str = "auto",
+    engine: EngineChoice = "auto",
     workers: int | None = None,
     seed: int = 0,
     trainer: ModelTrainer | None = None,

@@ -14,6 +14,7 @@ from chainflow.bridge.bar_files import (
 # --- bars: what the bridge publishes and stores (bridge.events, bridge.bar_table) ---------
 from chainflow.bridge.bar_table import (
     BAR_COLUMNS,
+    persist_bars,
     read_bar_columns,
     read_bars,
     read_latest_bar_columns,
@@ -35,6 +36,7 @@ from chainflow.bridge.events import (
     market_event_kind,
     symbols_declared_topic,
 )
+from chainflow.bridge.stored_bars import StoredBarReader, StoredBars
 
 # --- tick validation (bridge.tick_message, bridge.symbols, bridge.validation) --------------
 from chainflow.bridge.symbols import SymbolNormalizer
@@ -45,6 +47,7 @@ from chainflow.bridge.validation import (
     ValidationConfig,
     ValidationStats,
 )
+from chainflow.bridge.ws_messages import MAX_FRAME_BYTES
 
 __all__ = [
     # bars
@@ -66,6 +69,9 @@ __all__ = [
     "symbols_declared_topic",
     "read_bar_file",
     "read_bars",
+    "persist_bars",
+    "StoredBarReader",
+    "StoredBars",
     "read_latest_bar_columns",
     "read_bar_columns",
     "BAR_COLUMNS",
@@ -84,4 +90,5 @@ __all__ = [
     "ValidationConfig",
     "ValidationStats",
     "parse_tick_message",
+    "MAX_FRAME_BYTES",
 ]

@@ -60,7 +60,11 @@ async def recover_bars(
     first = min(starts.values(), default=LATEST_MS)
     # A clean stop leaves first > last_ts: every persisted open bar already holds every tick.
     replay = last_ts is not None and first <= last_ts
-    ticks = await store.scan_ticks(tenant_id, symbol, first, last_ts + 1) if replay else []
+    ticks = (
+        await store.scan_ticks(tenant_id, symbol, first, last_ts + 1)
+        if replay and last_ts is not None
+        else []
+    )
     # From here on nothing awaits, so no live tick reaches these builders before the replay.
     if symbol in aggregator.symbols:
         return []  # another connection of the tenant recovered the symbol meanwhile

@@ -112,7 +112,7 @@ async def import_file(
     if fmt == "auto":
         resolved = detect_format(path)
     elif fmt in IMPORT_FORMATS:
-        resolved = cast(ImportFormat, fmt)
+        resolved = fmt
     else:
         expected = ", ".join(("auto", *IMPORT_FORMATS))
         raise InvalidInput(f"expected a format among {expected}; received {fmt!r}")
@@ -139,15 +139,18 @@ async def import_file(
             first_ts = low if first_ts is None else min(first_ts, low)
             last_ts = high if last_ts is None else max(last_ts, high)
             if resolved == "mt5-ticks":
-                new = await _new_ticks(store, tenant_id, symbol, cast(list[Tick], chunk.rows))
-                if new:
-                    await store.append_ticks(tenant_id, new)
+                ticks = cast(list[Tick], chunk.rows)
+                new_ticks = await _new_ticks(store, tenant_id, symbol, ticks)
+                if new_ticks:
+                    await store.append_ticks(tenant_id, new_ticks)
+                added = len(new_ticks)
             else:
                 bars = cast(list[AggregatedBar], chunk.rows)
-                new = await _new_bars(store, tenant_id, symbol, timeframe_for_bars, bars)
-                await persist_bars(store, tenant_id, new)
-            stored += len(new)
-            duplicates += len(chunk.rows) - len(new)
+                new_bars = await _new_bars(store, tenant_id, symbol, timeframe_for_bars, bars)
+                await persist_bars(store, tenant_id, new_bars)
+                added = len(new_bars)
+            stored += added
+            duplicates += len(chunk.rows) - added
         if progress_callback is not None:
             progress_callback(chunk.bytes_read, chunk.lines_read)
     return ImportReport(

@@ -51,7 +51,7 @@ from chainflow.bridge.tick_message import (
     parse_tick_message,
 )
 from chainflow.bridge.tick_rate import TickRateGate
-from chainflow.bridge.usage import UsageMeter
+from chainflow.bridge.usage import UsageRecorder
 from chainflow.bridge.validation import Accepted, TickValidator
 from chainflow.bridge.ws_messages import (
     ExecutionMessage,
@@ -93,7 +93,7 @@ class IngestSession:
         bus: EventBus,
         cache: Cache,
         clock: Clock,
-        usage: UsageMeter | None = None,
+        usage: UsageRecorder | None = None,
     ) -> None:
         self._usage = usage
         self._principal = principal
@@ -354,7 +354,7 @@ class IngestSession:
         await persist_bars(self._store, tenant, finished)
         for bar, was_revised in zip(finished, revised, strict=True):
             spread = bar.spread_mean
-            event = BarPublished(
+            published = BarPublished(
                 tenant,
                 bar.symbol,
                 bar.timeframe.value,
@@ -368,7 +368,9 @@ class IngestSession:
                 spread if math.isfinite(spread) else None,
                 revised=was_revised,
             )
-            await self._bus.publish(bars_topic(tenant, bar.symbol, bar.timeframe), event.to_json())
+            await self._bus.publish(
+                bars_topic(tenant, bar.symbol, bar.timeframe), published.to_json()
+            )
 
 
 def _live_edge(watermark: int | None) -> int | float:

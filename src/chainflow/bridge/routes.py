@@ -34,6 +34,12 @@ CLOSE_FORBIDDEN = 4003
 CLOSE_TIER_LIMIT = 4008
 CLOSE_LIFETIME_REACHED = 4010
 CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_SERVICE_RESTART = 1012  # the server drains (SIGTERM): answer what was read, then close
+SHUTTING_DOWN = (
+    CLOSE_SERVICE_RESTART,
+    "shutting_down",
+    "the server is shutting down: reconnect and resend the ticks not acked",
+)
 MAX_QUEUED_FRAMES = 256  # read ahead of the answers; the reader waits when full (TCP backpressure)
 
 
@@ -123,8 +129,10 @@ def build_bridge_router(
             closing = (e.close_code, "protocol_violation", str(e))
         except RetryLater as e:
             closing = (CLOSE_TRY_AGAIN_LATER, e.error.code, e.error.message)
-        except WebSocketDisconnect:
-            pass
+        except WebSocketDisconnect as e:
+            # 1012 is how the server's drain (and uvicorn's shutdown) ends the reading; the
+            # frames read before it are stored and acked by now: say why, then close.
+            closing = SHUTTING_DOWN if e.code == CLOSE_SERVICE_RESTART else None
         finally:
             if terminals is not None and terminal is not None:
                 terminals.close(terminal)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,8 +125,8 @@ class StreamConnection:
                     ],
                 ]
         else:
-            for name in names:
-                for subscription in self._subscriptions.pop(str(name), []):
+            for dropped in names:
+                for subscription in self._subscriptions.pop(str(dropped), []):
                     await subscription.unsubscribe()
         return {"type": "subscribed", "symbols": sorted(self._subscriptions)}
 
@@ -267,7 +267,7 @@ def build_stream_router(
 
 async def _answer(
     connection: StreamConnection,
-    message: dict[str, Any],
+    message: Mapping[str, Any],
     normalizer: SymbolNormalizer,
     guard: MessageGuard,
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Protocol
 
 from chainflow.core.clock import Clock
 from chainflow.core.ids import TenantId
@@ -22,6 +23,12 @@ USAGE_TABLE = TableSpec(
     "usage",
     (ColumnSpec("ticks", ColumnType.INT64), ColumnSpec("messages", ColumnType.INT64)),
 )
+
+
+class UsageRecorder(Protocol):
+    """What an ingest session counts into: ``UsageMeter``, or a session's ``TerminalMeter``."""
+
+    def record(self, tenant_id: str, *, ticks: int, messages: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,12 +214,12 @@ def _backtest_signal_window(window: SignalWindow) -> WindowOutcome:
 def _register_service_commands() -> None:
     from chainflow.backtest.cli import make_backtest_commands
     from chainflow.bridge.importers import make_import_command
-    from chainflow.bridge.sample_data import sample_data_command
     from chainflow.cli.operator import read_stored_bars, run_import
     from chainflow.client.replay import replay_command
+    from chainflow.demo.command import demo_command
+    from chainflow.demo.sample_data import sample_data_command
     from chainflow.ml.cli_models import make_models_app
     from chainflow.ml.cli_train import make_train_command
-    from chainflow.runtime.demo import demo_command
 
     app.command("sample-data", help="Write a deterministic synthetic market (MT5 files, CSV).")(
         sample_data_command

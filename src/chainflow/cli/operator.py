@@ -19,8 +19,8 @@ from chainflow.cli.output import run
 from chainflow.core.clock import WallClock
 
 if TYPE_CHECKING:
+    from chainflow.bridge.api import StoredBars
     from chainflow.bridge.importers import ImportJob, ImportReport, ProgressCallback
-    from chainflow.bridge.stored_bars import StoredBars
     from chainflow.cli.local_server import LocalServer
     from chainflow.core.market import Timeframe
     from chainflow.core.settings import Settings
@@ -67,7 +67,7 @@ def read_stored_bars(
 ) -> StoredBars:
     """Read a tenant's stored bars (a ``StoredBarReader``): through the owning server when
     one runs, else from the store."""
-    from chainflow.bridge.stored_bars import StoredBars
+    from chainflow.bridge.api import StoredBars
 
     count = limit
     if start_ms is not None:
@@ -104,8 +104,7 @@ def _bars_from_server(
     end_ms: int | None,
     count: int,
 ) -> StoredBars:
-    from chainflow.bridge.api import AggregatedBar
-    from chainflow.bridge.stored_bars import StoredBars
+    from chainflow.bridge.api import AggregatedBar, StoredBars
 
     bars: list[AggregatedBar] = []
     tenant_id = ""

@@ -10,6 +10,8 @@ CLOSE_PROTOCOL_VIOLATION = 4002
 CLOSE_FORBIDDEN = 4003
 CLOSE_TIER_LIMIT = 4008
 CLOSE_LIFETIME_REACHED = 4010
+CLOSE_SERVICE_RESTART = 1012
+"""The server is draining (SIGTERM): reconnect, to it once it is back or to another replica."""
 
 PERMANENT_CLOSE_CODES = frozenset({CLOSE_AUTH_FAILED, CLOSE_FORBIDDEN, CLOSE_PROTOCOL_VIOLATION})
 """Reconnecting cannot help: the client stops and raises instead of looping."""

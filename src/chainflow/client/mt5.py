@@ -7,6 +7,11 @@ every unacked tick is resent with a new seq. The server drops duplicates (same s
 bid, ask) with a ``duplicate`` error, so a resend of a tick that was stored but not yet acked
 is harmless. Until the first ack of a connection only one batch is in flight, so that the
 server's contiguous-ack tracker starts at the connection's first seq.
+
+A server that shuts down answers what it has read, sends a ``shutting_down`` error frame
+and closes with 1012 (service restart); like any other non-permanent close, the client
+reconnects with back-off (a 503 handshake while the server drains counts as one attempt)
+and resends what was not acked.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from chainflow.client.frames import (
     CLOSE_AUTH_FAILED,
     CLOSE_FORBIDDEN,
     CLOSE_LIFETIME_REACHED,
+    CLOSE_SERVICE_RESTART,
     MAX_BATCH_ITEMS,
     PERMANENT_CLOSE_CODES,
     ClientStats,
@@ -223,6 +229,8 @@ class Mt5Client:
                 self._reset_connection_state()
             if code == CLOSE_LIFETIME_REACHED:
                 continue  # the server asks for a fresh connection: no back-off
+            if code == CLOSE_SERVICE_RESTART:
+                log.info("the server is restarting; reconnecting to %s", self.url)
             attempt += 1
             if self.max_reconnect_attempts is not None and attempt > self.max_reconnect_attempts:
                 await self._fail(Mt5ConnectionError(f"gave up after {attempt - 1} reconnects"))
@@ -252,7 +260,7 @@ class Mt5Client:
         self.stats.resent += len(self._id_to_seq)  # sent on the old connection, not acked
         self._outbox: deque[int] = deque(sorted(self._unacked))
         self._seq_to_id: dict[int, int] = {}
-        self._id_to_seq: dict[int, int] = {}
+        self._id_to_seq = {}
         self._retry: deque[int] = deque()  # seqs refused as rate_limited, to resend as they are
         self._retry_set: set[int] = set()
         self._next_seq = 1

@@ -173,12 +173,13 @@ async def run_in_process(function: Callable[..., T], *args: Any, priority: int =
         if pool is None:  # turned off while waiting
             return await run_python(functools.partial(function, *args))
         await hot_path.gate().turn()  # sending the job and taking its result cost the loop
-        result = await loop.run_in_executor(pool, functools.partial(function, *args))
-    except BrokenProcessPool:
-        stats.fallbacks += 1
-        log.warning("process_lane_worker_died", function=function.__qualname__)
-        _discard(pool)
-        return await run_python(functools.partial(function, *args))
+        try:
+            result = await loop.run_in_executor(pool, functools.partial(function, *args))
+        except BrokenProcessPool:
+            stats.fallbacks += 1
+            log.warning("process_lane_worker_died", function=function.__qualname__)
+            _discard(pool)
+            return await run_python(functools.partial(function, *args))
     finally:
         slots.release()
     stats.jobs += 1

@@ -1,4 +1,9 @@
-"""Public interface of feature engineering: what other services may import."""
+"""Public interface of feature engineering: what other services may import.
+
+Data types and functions only: the service and its router are the runtime's to build
+(``runtime.features_wiring`` imports them from ``features.service`` and ``features.routes``),
+so importing this module loads neither FastAPI nor SQLAlchemy and the hot path may use it.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,6 @@ from chainflow.features.matrix import feature_matrix
 from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_values
 from chainflow.features.regimes import RegimeConfig, RegimeDetector, RegimeState
 from chainflow.features.replay import Replayed, bar_of, replayed, stored_bar_columns
-from chainflow.features.routes import build_features_router
-from chainflow.features.service import FeaturesService
 from chainflow.features.sets import (
     FEATURE_SETS,
     FeatureSet,
@@ -27,7 +30,6 @@ __all__ = [
     "FeatureSet",
     "FeatureSetMismatch",
     "FeaturesComputed",
-    "FeaturesService",
     "PipelineOutput",
     "RegimeConfig",
     "RegimeDetector",
@@ -38,7 +40,6 @@ __all__ = [
     "all_feature_vectors",
     "bar_of",
     "bar_values",
-    "build_features_router",
     "feature_matrix",
     "features_topic",
     "get_feature_set",

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,7 +36,7 @@ try:  # numba is a dependency; the fallback keeps the maths runnable without it
     from numba import njit as _njit
 
     def _compiled(function: F) -> F:
-        return _njit(cache=True, nogil=True)(function)  # type: ignore[no-any-return]
+        return cast(F, _njit(cache=True, nogil=True)(function))
 
 except ImportError:  # pragma: no cover
 

@@ -300,7 +300,7 @@ class RegimeFrame:
 
 def _labels(probabilities: FloatArray, names: tuple[Any, ...]) -> NDArray[np.object_]:
     out = np.full(probabilities.shape[0], None, dtype=object)
-    known = ~np.isnan(probabilities).any(axis=1)
+    known: NDArray[np.bool_] = ~np.any(np.isnan(probabilities), axis=1)
     codes = np.argmax(np.where(known[:, None], probabilities, 0.0), axis=1)
     table = np.array(list(names), dtype=object)
     out[known] = table[codes[known]]

@@ -272,7 +272,7 @@ class FeaturesService:
         pipeline.restore(undo)
         return pipeline.update(_values_of(bar))
 
-    async def _rebuild(self, key: Key, bar: BarPublished) -> list[PipelineOutput]:
+    async def _rebuild(self, key: Key, bar: BarPublished | AggregatedBar) -> list[PipelineOutput]:
         """Rebuild the pipeline of ``key`` from stored bars; return the outputs to emit.
 
         Replays the bars before ``bar``; then ``bar`` itself, and, when it revised a bar the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,7 +65,7 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-def _route_template(scope: dict[str, Any]) -> str:
+def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     template = getattr(route, "path", None)
     if not isinstance(template, str):

@@ -61,7 +61,7 @@ def build_proxy_router(
                 upstream = await client.request(
                     request.method,
                     target,
-                    params=request.query_params.multi_items(),
+                    params=tuple(request.query_params.multi_items()),
                     content=body,
                     headers=headers,
                 )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from chainflow.ml.artifacts import (
     ArtifactIntegrityError,
@@ -16,6 +19,7 @@ from chainflow.ml.fallback_log import Fallback, FallbackLog
 from chainflow.ml.model_cache import ServedModel, ServedModels
 from chainflow.ml.model_hint import no_model_reason, train_model_command
 from chainflow.ml.oos_backtest import SignalBacktester, SignalWindow, WindowOutcome
+from chainflow.ml.promotion_gate import verdict_of
 from chainflow.ml.registry import ModelRegistry, model_registry
 from chainflow.ml.registry_types import (
     CustomModelLimitError,
@@ -35,7 +39,11 @@ from chainflow.ml.registry_types import (
 from chainflow.ml.serving import BundleOutput, ModelBundle
 
 if TYPE_CHECKING:
+    from chainflow.bridge.api import AggregatedBar
+    from chainflow.ml.default_model import DefaultModelRecipe
+    from chainflow.ml.training import Progress
     from chainflow.ml.window_model import WindowModel
+    from chainflow.storage.relational import Database
 
 __all__ = [
     "ArtifactIntegrityError",
@@ -44,6 +52,7 @@ __all__ = [
     "BundleOutput",
     "CustomModelLimitError",
     "CustomModelsNotInTierError",
+    "DefaultModelRecipe",
     "Fallback",
     "FallbackLog",
     "LocalArtifactStore",
@@ -60,6 +69,8 @@ __all__ = [
     "ModelVersion",
     "PlatformModelChangeDeniedError",
     "PredictionMade",
+    "SampleBars",
+    "SampleMarket",
     "ServedModel",
     "ServedModels",
     "SignalBacktester",
@@ -68,11 +79,13 @@ __all__ = [
     "VerdictStatus",
     "WindowOutcome",
     "all_predictions",
+    "ensure_default_model",
     "model_registry",
     "no_model_reason",
     "predictions_topic",
     "train_model_command",
     "train_window_model",
+    "verdict_of",
 ]
 
 
@@ -82,3 +95,32 @@ def train_window_model(**bars_and_settings: Any) -> WindowModel:
     from chainflow.ml.window_model import train_window_model as train
 
     return train(**bars_and_settings)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleBars:
+    """The bars ``fx-default`` trains on and the first UTC day of the market they come from."""
+
+    bars: Sequence[AggregatedBar]
+    start: date
+
+
+SampleMarket: TypeAlias = "Callable[[DefaultModelRecipe], SampleBars]"
+"""Makes a default-model recipe's bars (its symbol, timeframe, days, seed); called to train."""
+
+
+async def ensure_default_model(
+    database: Database,
+    registry: ModelRegistry,
+    sample_market: SampleMarket,
+    *,
+    recipe: DefaultModelRecipe | None = None,
+    progress: Progress | None = None,
+) -> ModelVersion:
+    """Return the production ``fx-default``, trained on ``sample_market``'s bars if missing;
+    see ``chainflow.ml.default_model``. Imported on call: training loads LightGBM and ONNX."""
+    from chainflow.ml.default_model import DefaultModelRecipe
+    from chainflow.ml.default_model import ensure_default_model as ensure
+
+    chosen = recipe if recipe is not None else DefaultModelRecipe()
+    return await ensure(database, registry, sample_market, recipe=chosen, progress=progress)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # the registry pulls in SQLAlchemy: imported when a command r
     from chainflow.storage.relational import UnitOfWork
 
 T = TypeVar("T")
-KernelRunner = Callable[[str, Callable[[Any], Awaitable[T]]], Awaitable[T]]
+KernelRunner = Callable[[str, Callable[[Any], Awaitable[T]]], Coroutine[Any, Any, T]]
 """Runs ``action(kernel)`` on a started tool-mode kernel with the named services."""
 KERNEL_SERVICES = "hub,storage"
 RegistryAction = Callable[["ModelRegistry", "UnitOfWork"], Awaitable[T]]

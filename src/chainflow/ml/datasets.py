@@ -61,7 +61,7 @@ _ROW_FIELDS = (
 
 
 def _frozen(values: ArrayLike, dtype: type) -> NDArray[Any]:
-    arr = np.array(values, dtype=dtype, copy=True)
+    arr: NDArray[Any] = np.array(values, dtype=dtype, copy=True)
     arr.setflags(write=False)
     return arr
 
@@ -256,9 +256,8 @@ class Dataset:
 
     def with_rows(self, rows: dict[str, NDArray[Any]], fractions: tuple[float, ...]) -> Dataset:
         """A dataset of the arrays ``rows`` (every row field) with this one's metadata."""
-        return replace(
-            self, **{name: rows[name] for name in _ROW_FIELDS}, forming_fractions=fractions
-        )
+        row_fields: dict[str, Any] = {name: rows[name] for name in _ROW_FIELDS}
+        return replace(self, **row_fields, forming_fractions=fractions)
 
 
 def spread_is_dead(spread: FloatArray) -> bool:

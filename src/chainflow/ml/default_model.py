@@ -2,10 +2,12 @@
 
 ``ensure_default_model(database, registry)`` returns the production version of the
 platform model ``fx-default``. When there is none (a fresh install, or every version was
-archived) it generates a small deterministic sample market (``bridge`` sample data:
-EURUSD M5 over a week, written as an MT5 bar export to a temporary directory and read
-back as ``chainflow train --data`` would), trains LightGBM on 3 purged folds (a few
-seconds), registers the bundle and promotes it through the promotion gate
+archived) it asks the caller's ``sample_market`` for the recipe's bars (``chainflow.demo``
+generates its deterministic sample market: EURUSD M5 over a week, written as an MT5 bar
+export to a temporary directory and read back as ``chainflow train --data`` would; the
+sample market lives above the layers, so it is handed in, never imported here), trains
+LightGBM on 3 purged folds (a few seconds), registers the bundle and promotes it through
+the promotion gate
 (``chainflow.ml.promotion_gate``). Its verdict does not beat the baselines (nothing on
 the sample market does, robustly), so it is promoted by force with the reason
 ``DEMO_FORCE_REASON``: the version's ``promotion_override`` says so, and ``chainflow demo``
@@ -20,8 +22,10 @@ out-of-sample signal backtest made 0 trades: its edge is in timing whether a bar
 touched at all, which the strategy does not trade. A demo model that never leaves ``hold``
 shows nothing; this one trades, and says it has no edge.
 
-``chainflow demo`` calls it; any async caller with the kernel's database and a registry
-built like ``runtime.ml_wiring`` does (``local_model_registry(settings.home, clock)``) may.
+``chainflow demo`` calls it (through ``ml.api``) with ``chainflow.demo.model_bars``; any
+async caller with the kernel's database, a registry built like ``runtime.ml_wiring`` does
+(``local_model_registry(settings.home, clock)``) and a ``SampleMarket`` may. The training
+libraries are imported when training starts, so ``ml.api`` can export this module.
 
 Training runs in a worker thread, so the event loop keeps serving. Two processes that
 start on a fresh install at the same moment may both train; the second promotion
@@ -31,26 +35,19 @@ archives the first version, and both then serve the same production version.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from chainflow.bridge.api import read_bar_file
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
 from chainflow.core.market import Timeframe
 from chainflow.ml.labels import LabelSpec
 from chainflow.ml.promotion_gate import verdict_of
-from chainflow.ml.registry import ModelRegistry
 from chainflow.ml.registry_types import ModelNotFoundError, ModelRegistration, ModelVersion
-from chainflow.ml.training import Progress, TrainingConfig, train_on_dataset
-from chainflow.ml.training_runs import (
-    register_trained,
-    registration_for,
-    training_bars,
-    training_dataset,
-)
-from chainflow.storage.relational import Database
+
+if TYPE_CHECKING:
+    from chainflow.ml.api import SampleMarket
+    from chainflow.ml.registry import ModelRegistry
+    from chainflow.ml.training import Progress
+    from chainflow.storage.relational import Database
 
 DEFAULT_MODEL_NAME = "fx-default"
 DEMO_FORCE_REASON = "demo: sample market, see verdict"
@@ -73,6 +70,7 @@ class DefaultModelRecipe:
 async def ensure_default_model(
     database: Database,
     registry: ModelRegistry,
+    sample_market: SampleMarket,
     *,
     recipe: DefaultModelRecipe = DefaultModelRecipe(),
     progress: Progress | None = None,
@@ -82,7 +80,11 @@ async def ensure_default_model(
     current = await _production(database, registry)
     if current is not None:
         return current
-    registration, artifact = await asyncio.to_thread(_train_default, recipe, progress)
+    from chainflow.ml.training_runs import register_trained
+
+    registration, artifact = await asyncio.to_thread(
+        _train_default, recipe, sample_market, progress
+    )
     async with database.unit_of_work(system=True) as uow:
         try:  # another process may have promoted one while this one trained
             current = await registry.production(uow, DEFAULT_MODEL_NAME)
@@ -111,24 +113,26 @@ async def _production(database: Database, registry: ModelRegistry) -> ModelVersi
 
 
 def _train_default(
-    recipe: DefaultModelRecipe, progress: Progress | None
+    recipe: DefaultModelRecipe, sample_market: SampleMarket, progress: Progress | None
 ) -> tuple[ModelRegistration, bytes]:
-    market = SampleMarketConfig(symbols=(recipe.symbol,), days=recipe.days, seed=recipe.seed)
-    with tempfile.TemporaryDirectory(prefix="chainflow-default-model-") as directory:
-        (summary,) = write_sample_files(
-            market, Path(directory), kinds=(SampleFileKind.MT5_BARS,), timeframe=recipe.timeframe
-        )
-        bars = read_bar_file(summary.paths[0], recipe.symbol, timeframe=recipe.timeframe)
+    from chainflow.ml.training import TrainingConfig, train_on_dataset
+    from chainflow.ml.training_runs import registration_for, training_bars, training_dataset
+
+    sample = sample_market(recipe)
     config = TrainingConfig(
         family=recipe.family, n_folds=recipe.n_folds, seed=recipe.seed, threads=recipe.threads
     )
     dataset = training_dataset(
-        training_bars(bars), recipe.label, config, symbol=recipe.symbol, timeframe=recipe.timeframe
+        training_bars(sample.bars),
+        recipe.label,
+        config,
+        symbol=recipe.symbol,
+        timeframe=recipe.timeframe,
     )
     result = train_on_dataset(dataset, config, progress)
     source = {
         "kind": "sample",
-        "start": market.start.date().isoformat(),
+        "start": sample.start.isoformat(),
         "days": recipe.days,
         "seed": recipe.seed,
     }

@@ -61,6 +61,9 @@ def fit_ensemble_weights(
         mixture = np.maximum(true_class @ weights, PROBABILITY_FLOOR)
         return -(true_class / mixture[:, None]).mean(axis=0)
 
+    def total_minus_one(weights: NDArray[np.float64]) -> float:
+        return weights.sum() - 1.0
+
     uniform = np.full(n_members, 1.0 / n_members)
     result = minimize(
         loss,
@@ -68,7 +71,7 @@ def fit_ensemble_weights(
         jac=gradient,
         method="SLSQP",
         bounds=[(0.0, 1.0)] * n_members,
-        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": np.ones_like}],
+        constraints=[{"type": "eq", "fun": total_minus_one, "jac": np.ones_like}],
         options={"maxiter": max_iterations, "ftol": 1e-12},
     )
     candidates = [_onto_simplex(result.x), uniform, *np.eye(n_members)]

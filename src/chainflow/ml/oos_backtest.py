@@ -174,7 +174,7 @@ def backtest_report(
             }
         )
     bar_returns = np.concatenate(returns) if returns else np.empty(0)
-    curve = np.cumprod(1.0 + bar_returns)
+    curve = np.cumprod(1.0 + bar_returns, dtype=np.float64)
     peak = np.maximum.accumulate(np.concatenate([[1.0], curve]))[1:]
     spread = np.concatenate([w.spread for w in windows]) if windows else np.empty(0)
     report: dict[str, Any] = {

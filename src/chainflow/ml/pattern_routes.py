@@ -53,7 +53,7 @@ def build_pattern_router(
             end_ms=2**62,
             count=SIMILARITY_WINDOW,
         )
-        empty = {
+        empty: dict[str, Any] = {
             "symbol": symbol,
             "timeframe": timeframe.value,
             "window": SIMILARITY_WINDOW,

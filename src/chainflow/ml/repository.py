@@ -55,7 +55,7 @@ class ModelVersionRepository(Repository[MlModel]):
             return MlModel.tenant_id.is_(None)
         return MlModel.tenant_id == self.owner.tenant_id
 
-    def _select(self) -> Select[tuple[MlModel]]:
+    def _select(self) -> Select[MlModel]:
         return select(MlModel).where(self._owner_filter())
 
     def _update(self) -> Update:

@@ -39,6 +39,9 @@ STD_FLOOR = 1e-6
 class FeatureStandardizer(nn.Module):
     """``(x - mean) / std`` per feature, with constants fixed at training time."""
 
+    mean: torch.Tensor  # registered buffers
+    std: torch.Tensor
+
     def __init__(self, mean: NDArray[np.float32], std: NDArray[np.float32]) -> None:
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
@@ -238,7 +241,7 @@ def sequence_to_onnx(
         torch.onnx.export(
             wrapped,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes to a binary file
             dynamo=False,
             opset_version=opset,
             input_names=[INPUT_NAME],

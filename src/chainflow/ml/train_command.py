@@ -44,7 +44,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -96,7 +96,7 @@ if TYPE_CHECKING:
     from chainflow.bridge.stored_bars import StoredBarReader
 
 T = TypeVar("T")
-KernelRunner = Callable[[str, Callable[[Any], Awaitable[T]]], Awaitable[T]]
+KernelRunner = Callable[[str, Callable[[Any], Awaitable[T]]], Coroutine[Any, Any, T]]
 """Runs ``action(kernel)`` on a started tool-mode kernel with the named services."""
 
 

@@ -10,6 +10,7 @@ it, within ``CODE_TTL`` and ``MAX_CODE_ATTEMPTS`` tries; a new code is sent at m
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import json
@@ -240,10 +241,10 @@ class DeviceBook:
                 )
             await devices.delete(row)
 
-    async def addresses(self, tenant_id: str, user_id: str) -> dict[str, list[str]]:
+    async def addresses(self, tenant_id: str, user_id: str) -> dict[str, builtins.list[str]]:
         """Return the user's enabled push addresses and verified phone numbers."""
         tenant = TenantContext(tenant_id=TenantId(tenant_id))
-        found: dict[str, list[str]] = {}
+        found: dict[str, builtins.list[str]] = {}
         async with self._database.unit_of_work(tenant, read_only=True) as uow:
             for row in await DeviceRepository(uow.session, tenant).usable(user_id):
                 found.setdefault(row.channel, []).append(row.address)

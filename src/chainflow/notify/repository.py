@@ -39,7 +39,7 @@ RETRYABLE = ("failed", "dead")
 async def insert_if_absent(session: AsyncSession, model: Any, row: Mapping[str, Any]) -> bool:
     """Insert ``row`` into ``model``'s table unless its ``idempotency_key`` exists; return
     whether it was new (``row`` names its ``tenant_id``)."""
-    module = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
         module.insert(model)
         .values(dict(row))
@@ -134,7 +134,7 @@ class OutboxQueue:
             .order_by(NotificationOutbox.next_attempt_at, NotificationOutbox.id)
             .limit(limit)
         )
-        if self.session.bind.dialect.name == "postgresql":
+        if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = (await self.session.execute(query)).scalars().all()
         for row in rows:

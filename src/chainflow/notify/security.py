@@ -43,7 +43,7 @@ class KnownAddressRepository(TenantRepository[NotificationKnownAddress]):
 
     async def add_if_absent(self, row: dict[str, object]) -> None:
         """Insert the pair unless a concurrent sign-in inserted it first."""
-        dialect = self.session.bind.dialect.name
+        dialect = self.session.get_bind().dialect.name
         module = postgresql if dialect == "postgresql" else sqlite
         statement = (
             module.insert(NotificationKnownAddress)

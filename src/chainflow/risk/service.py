@@ -207,6 +207,7 @@ class RiskService:
         )
         breaker = CircuitBreaker.from_limits(limits)
         state = _breaker(snapshot, breaker)
+        found: tuple[str, ...]
         if state.tripped and state.source == "account":
             allowed, lots, found = False, 0.0, (f"circuit breaker tripped: {state.reason}",)
         elif requested <= 0:

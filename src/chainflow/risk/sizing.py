@@ -103,7 +103,7 @@ def inverse_volatility_weights(volatilities: ArrayLike) -> NDArray[np.float64]:
     if not np.all(np.isfinite(vols)) or np.any(vols <= 0):
         raise ValueError(f"expected finite positive volatilities; received {vols.tolist()}")
     inverse = 1.0 / vols
-    return inverse / inverse.sum()
+    return inverse / float(inverse.sum())
 
 
 def equal_risk_contribution_weights(
@@ -130,7 +130,7 @@ def equal_risk_contribution_weights(
             )
         if np.max(np.abs(weights - previous)) <= tolerance * np.max(np.abs(weights)):
             break
-    return weights / weights.sum()
+    return weights / float(weights.sum())
 
 
 def risk_parity_weights(volatilities_or_covariance: ArrayLike) -> NDArray[np.float64]:

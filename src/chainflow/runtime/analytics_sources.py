@@ -168,11 +168,11 @@ class ModelBacktester:
         )
         first = int(np.searchsorted(bars.ts, start_ms))
         preferences = None if self._preferences is None else await self._preferences(tenant_id)
-        strategy = MlStrategy.from_bundle(
+        ml_strategy = MlStrategy.from_bundle(
             model.bundle, preferences, feature_set=model.feature_set, model=model.ref
         )
         result = await asyncio.to_thread(
-            run_backtest, bars, strategy, None, BacktestConfig(), trade_from=first
+            run_backtest, bars, ml_strategy, None, BacktestConfig(), trade_from=first
         )
         trades = tuple(
             LegTrade(

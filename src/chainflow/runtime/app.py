@@ -12,6 +12,7 @@ from chainflow.gateway.api import MountedRouter
 from chainflow.gateway.app import create_gateway
 from chainflow.gateway.body_limit import BodyLimits
 from chainflow.gateway.proxy import build_proxy_router
+from chainflow.runtime.drain import DrainMiddleware
 from chainflow.runtime.kernel import Kernel
 from chainflow.runtime.model_readiness import model_readiness
 from chainflow.runtime.services import SERVICES
@@ -33,7 +34,7 @@ def create_app(kernel: Kernel) -> FastAPI:
             if owns_lifecycle:
                 await kernel.stop()
 
-    return create_gateway(
+    app = create_gateway(
         title="ChainFlow",
         version=__version__,
         routers=[*kernel.routers(), *_remote_routes(kernel)],
@@ -49,6 +50,9 @@ def create_app(kernel: Kernel) -> FastAPI:
         body_limits=_body_limits(kernel),
         readiness_info=model_readiness(kernel),
     )
+    # Outermost: once a SIGTERM begins the drain, new work is refused before anything runs.
+    app.add_middleware(DrainMiddleware, drain=kernel.drain)
+    return app
 
 
 def _body_limits(kernel: Kernel) -> BodyLimits:

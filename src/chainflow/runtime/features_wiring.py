@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from chainflow.features.api import FeaturesService, build_features_router
+from chainflow.features.routes import build_features_router
+from chainflow.features.service import FeaturesService
 from chainflow.runtime.component import ServiceComponent
 
 if TYPE_CHECKING:

@@ -37,6 +37,7 @@ from chainflow.hub.bus import open_bus
 from chainflow.hub.config import ConfigService
 from chainflow.hub.registry import open_registry
 from chainflow.runtime.component import ServiceComponent
+from chainflow.runtime.drain import Drain, wait_until_empty
 from chainflow.runtime.metrics import BackendStatsCollector
 from chainflow.runtime.remote import BusCredentialResolver
 from chainflow.runtime.services import ServiceSpec, resolve_services
@@ -50,7 +51,7 @@ from chainflow.users.service import UsersService
 
 if TYPE_CHECKING:
     from chainflow.backtest.service import BacktestService
-    from chainflow.features.api import FeaturesService
+    from chainflow.features.service import FeaturesService
     from chainflow.ml.service import MlService
     from chainflow.notify.service import NotifyService
     from chainflow.risk.service import RiskService
@@ -115,6 +116,8 @@ class Kernel:
         self.credential_resolver: CredentialResolver | None = None  # ditto
         self.access_tokens = AccessTokenCodec(settings.auth, settings.secret_key, self.clock)
         self._auth: tuple[Authenticator, RateLimiter, WebSocketLimiter] | None = None
+        self.drain = Drain(settings.shutdown_grace_s)  # begun by the server on SIGTERM
+        self.stopping_step: str | None = None  # what ``stop`` is waiting on (shutdown logs)
         self.is_running = False
         self._is_registered = False
         self._timeseries_started = False
@@ -269,8 +272,15 @@ class Kernel:
             version=__version__,
         )
 
+    async def flush(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until the in-process bus has delivered what it
+        queued, before ``stop``; see ``drain.wait_until_empty``."""
+        self.stopping_step = "bus.flush"
+        return await wait_until_empty(self._bus_depth, timeout_s)
+
     async def stop(self) -> None:
-        """Stop services in reverse layer order, then close every backend."""
+        """Stop services in reverse layer order, then close every backend
+        (``stopping_step`` names the step under way)."""
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             await asyncio.gather(self._heartbeat_task, return_exceptions=True)
@@ -281,26 +291,31 @@ class Kernel:
         infra = self._infra
         if self._is_registered:
             self._is_registered = False
-            await _quietly("registry.deregister", infra.registry.deregister(self.instance_id))
+            await self._step("registry.deregister", infra.registry.deregister(self.instance_id))
         if self._auth is not None:
-            await _quietly("authenticator.drain", self._auth[0].drain())
+            await self._step("authenticator.drain", self._auth[0].drain())
         for component in reversed(self._started):
-            await _quietly(f"{component.name}.stop", component.stop())
+            await self._step(f"{component.name}.stop", component.stop())
         self._started.clear()
-        await _quietly("bus.close", infra.bus.close())
-        await _quietly("registry.close", infra.registry.close())
-        await _quietly("cache.close", infra.cache.close())
-        await _quietly("vectors.close", infra.vectors.close())
+        await self._step("bus.close", infra.bus.close())
+        await self._step("registry.close", infra.registry.close())
+        await self._step("cache.close", infra.cache.close())
+        await self._step("vectors.close", infra.vectors.close())
         if self._auth is not None:
-            await _quietly("api_calls.stop", self.api_calls.stop())
+            await self._step("api_calls.stop", self.api_calls.stop())
         if self._timeseries_started:
             self._timeseries_started = False
-            await _quietly("timeseries.close", infra.timeseries.close())
-        await _quietly("database.dispose", infra.database.dispose())
-        await _quietly("http_client.aclose", self.http_client.aclose())
+            await self._step("timeseries.close", infra.timeseries.close())
+        await self._step("database.dispose", infra.database.dispose())
+        await self._step("http_client.aclose", self.http_client.aclose())
+        self.stopping_step = None
         if self.is_running:
             log.info("kernel_stopped", instance_id=self.instance_id)
         self.is_running = False
+
+    async def _step(self, what: str, awaitable: Awaitable[object]) -> None:
+        self.stopping_step = what
+        await _quietly(what, awaitable)
 
     async def readiness(self) -> list[HealthReport]:
         """Check every configured backend concurrently, each within a timeout."""

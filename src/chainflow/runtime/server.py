@@ -1,4 +1,12 @@
-"""Serve a started kernel over HTTP until SIGINT/SIGTERM, then stop it cleanly."""
+"""Serve a started kernel over HTTP until SIGINT/SIGTERM, then drain and stop it.
+
+The first signal begins the drain (``runtime.drain``): new requests get 503, open
+WebSockets finish what they have read and close with 1012. Once nothing is open (or
+``CHAINFLOW_SHUTDOWN_GRACE_S`` has passed) uvicorn stops listening, the in-process bus
+delivers what it queued and the kernel stops its services in reverse layer order, all
+within the same grace period; past it the process exits anyway, logging what it abandoned
+(``shutdown_abandoned``, exit code 1). A second signal ends the drain at once.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import ipaddress
+import os
 import signal
 import sys
 import threading
@@ -16,13 +25,19 @@ import uvicorn
 
 from chainflow.bridge.ws_messages import MAX_FRAME_BYTES
 from chainflow.core.errors import ConfigurationError
+from chainflow.core.logging import get_logger
 from chainflow.core.settings import Settings
 from chainflow.runtime.app import create_app
+from chainflow.runtime.drain import Drain
 from chainflow.runtime.kernel import Kernel
 from chainflow.runtime.local_admin import LOCAL_PREFIX, build_local_admin_router
 from chainflow.runtime.server_file import new_local_token, remove_server_file, write_server_file
 
+log = get_logger("chainflow.runtime.server")
+
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+EXIT_ABANDONED = 1  # the grace period ended before the stop did
+MIN_CLOSE_WAIT_S = 1  # s uvicorn may wait for closing sockets, even past the grace
 T = TypeVar("T")
 DEV_KEY_WARNING = (
     "warning: access tokens are signed with the public development key "
@@ -60,24 +75,67 @@ def check_serving_key(settings: Settings, host: str) -> str | None:
 
 
 class GracefulServer(uvicorn.Server):
-    """A uvicorn server that, on a signal, returns instead of re-raising it.
+    """A uvicorn server that, on a signal, drains and then returns instead of re-raising.
 
     uvicorn re-raises the captured signal after its own shutdown; under ``asyncio.run``
     that cancels the caller before the kernel has stopped, so buffered state (open bars,
-    the registry entry, the time-series writer) would be lost. ``on_listening`` is called
-    with the bound port once the sockets listen.
+    the registry entry, the time-series writer) would be lost. With ``drain``, the first
+    signal begins it and the server stops listening once it is idle or out of time; a
+    second signal (or a signal without ``drain``) stops at once, as uvicorn does.
+    ``on_listening`` is called with the bound port once the sockets listen.
     """
 
     def __init__(
-        self, config: uvicorn.Config, on_listening: Callable[[int], None] | None = None
+        self,
+        config: uvicorn.Config,
+        on_listening: Callable[[int], None] | None = None,
+        *,
+        drain: Drain | None = None,
     ) -> None:
         super().__init__(config)
         self._on_listening = on_listening
+        self._drain = drain
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain_requested = False
+        self._draining: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[Any] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
         if self.started and self._on_listening is not None:
             self._on_listening(self._bound_port())
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self._drain is None or self._loop is None or self._drain_requested:
+            super().handle_exit(sig, frame)
+            self.force_exit = self.force_exit or self._drain_requested  # a second signal
+            return
+        if self.should_exit:  # uvicorn is already stopping: nothing left to drain
+            return
+        self._drain_requested = True
+        # A signal handler interrupts the loop anywhere: the drain starts on the loop.
+        self._loop.call_soon_threadsafe(self._begin_drain)
+
+    def _begin_drain(self) -> None:
+        assert self._drain is not None  # only scheduled with a drain
+        self._drain.begin()  # from here on new work is refused
+        self._draining = asyncio.create_task(self._drain_then_exit(), name="server.drain")
+
+    async def _drain_then_exit(self) -> None:
+        drain = self._drain
+        assert drain is not None  # only scheduled with a drain
+        if await drain.wait_idle():
+            log.info("shutdown_drained", drain_s=round(drain.elapsed_s(), 3))
+        else:
+            log.warning(
+                "shutdown_drain_abandoned",
+                drain_s=round(drain.elapsed_s(), 3),
+                open_websockets=drain.open_websockets,
+                open_requests=drain.open_requests,
+            )
+        # uvicorn closes what is left (WebSockets with 1012) and waits for its tasks.
+        self.config.timeout_graceful_shutdown = max(int(drain.remaining_s()), MIN_CLOSE_WAIT_S)
+        self.should_exit = True
 
     def _bound_port(self) -> int:
         for server in self.servers:
@@ -161,10 +219,40 @@ async def serve_kernel(kernel: Kernel, *, host: str, port: int) -> None:
             if owns_home:
                 write_server_file(home, url=local_url(host, bound_port), token=token)
 
-        await GracefulServer(config, announce).serve()
+        await GracefulServer(config, announce, drain=kernel.drain).serve()
     finally:
         remove_server_file(home, token)
-        await kernel.stop()
+        if not await stop_within_grace(kernel):
+            _exit_abandoned()
+
+
+async def stop_within_grace(kernel: Kernel) -> bool:
+    """Flush the in-process bus and stop ``kernel`` within what is left of the grace
+    period; return False (having logged what was abandoned) when time ran out."""
+    drain = kernel.drain
+    drain.begin()  # no-op after a signal; starts the clock when uvicorn stopped by itself
+    try:
+        async with asyncio.timeout(drain.remaining_s()):
+            await kernel.flush(drain.remaining_s())
+            await kernel.stop()
+    except TimeoutError:
+        log.error(
+            "shutdown_abandoned",
+            step=kernel.stopping_step,
+            grace_s=drain.grace_s,
+            elapsed_s=round(drain.elapsed_s(), 3),
+        )
+        return False
+    log.info("shutdown_complete", elapsed_s=round(drain.elapsed_s(), 3))
+    return True
+
+
+def _exit_abandoned() -> None:
+    """Leave now: a step past the grace period (a stuck writer thread) would otherwise
+    keep the interpreter from exiting."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_ABANDONED)
 
 
 def local_url(host: str, port: int) -> str:

@@ -16,6 +16,7 @@ from chainflow.core.ids import TenantId
 from chainflow.core.market import Bar, Tick, Timeframe
 
 if TYPE_CHECKING:
+    from chainflow.storage.redis_connection import RedisConnection as RedisConnection
     from chainflow.storage.timeseries.columns import BarColumns, Column, TickColumns
 
 # --- time series --------------------------------------------------------------------------
@@ -335,3 +336,18 @@ async def scan_latest_per_ts(
         limit *= 2
     keys = sorted(newest) if complete else sorted(newest)[1:]
     return [newest[ts] for ts in keys[-count:]]
+
+
+# --- the Redis connection kit: one pool, timeouts, errors (shared by Redis-backed stores) ---
+
+_REDIS_KIT = {"RedisConnection": "RedisConnection", "DEFAULT_REDIS_TIMEOUT_S": "DEFAULT_TIMEOUT_S"}
+
+
+def __getattr__(name: str) -> Any:
+    """Load ``RedisConnection`` and ``DEFAULT_REDIS_TIMEOUT_S`` on first use: they import the
+    ``redis`` extra, which an install without a Redis-backed store never loads."""
+    if name in _REDIS_KIT:
+        from chainflow.storage import redis_connection
+
+        return getattr(redis_connection, _REDIS_KIT[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

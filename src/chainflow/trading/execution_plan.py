@@ -266,15 +266,18 @@ def _cost_per_lot(instrument: PricedInstrument, slippage: float) -> float | None
     quote_to_account = getattr(instrument, "quote_to_account", None)
     if contract_size is None or quote_to_account is None:
         return None
-    return round(slippage * contract_size * quote_to_account, 2) + 0.0
+    cost: float = round(slippage * contract_size * quote_to_account, 2)
+    return cost + 0.0
 
 
 def _floor_to_grid(price: float, digits: int) -> float:
-    return round(math.floor(price * 10**digits + GRID_EPSILON) / 10**digits, digits)
+    scale: int = 10**digits
+    return round(math.floor(price * scale + GRID_EPSILON) / scale, digits)
 
 
 def _ceil_to_grid(price: float, digits: int) -> float:
-    return round(math.ceil(price * 10**digits - GRID_EPSILON) / 10**digits, digits)
+    scale: int = 10**digits
+    return round(math.ceil(price * scale - GRID_EPSILON) / scale, digits)
 
 
 def _clock_text(ts: int) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chainflow.core.state_undo import StateRecord
-from chainflow.features.engine import BarValues  # not features.api: no FastAPI here
+from chainflow.features.api import BarValues
 from chainflow.trading.decision import (
     Action,
     Decision,

@@ -156,7 +156,7 @@ class RefreshTokenRepository(TenantRepository[RefreshToken]):
         result = await self.session.execute(statement.returning(RefreshToken.family_id))
         return sorted(set(result.scalars().all()))
 
-    def _active(self, now: datetime) -> Select[tuple[RefreshToken]]:
+    def _active(self, now: datetime) -> Select[RefreshToken]:
         return self._select().where(
             RefreshToken.used_at.is_(None),
             RefreshToken.revoked_at.is_(None),
@@ -285,7 +285,7 @@ class InvitationRepository(TenantRepository[Invitation]):
         result = await self.session.execute(statement.returning(Invitation.id))
         return result.first() is not None
 
-    def _pending(self, now: datetime) -> Select[tuple[Invitation]]:
+    def _pending(self, now: datetime) -> Select[Invitation]:
         return self._select().where(
             Invitation.accepted_at.is_(None),
             Invitation.revoked_at.is_(None),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Literal, get_args
+from typing import Literal, TypeGuard, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chainflow.analytics.reports.errors import ReportReferenceInvalidError
@@ -75,6 +75,11 @@ def reference_of(tenant_id: str, user_id: str, period: ReportPeriod) -> str:
     start = period.start.isoformat(timespec="minutes")
     end = period.end.isoformat(timespec="minutes")
     return f"{tenant_id}/{user_id}/{period.kind}/{start}/{end}"
+
+
+def is_report_kind(value: str) -> TypeGuard[ReportKind]:
+    """Return whether ``value`` names a report kind (``daily`` or ``weekly``)."""
+    return value in REPORT_KINDS
 
 
 def parse_reference(reference: str) -> tuple[str, str, ReportPeriod]:

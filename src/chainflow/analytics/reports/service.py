@@ -30,6 +30,7 @@ from chainflow.analytics.reports.periods import (
     ReportKind,
     ReportPeriod,
     ReportSetting,
+    is_report_kind,
     last_complete,
     parse_reference,
     period_containing,
@@ -126,7 +127,7 @@ class ReportService:
 
     def _preferences(self, period: str, recipient: ReportRecipient) -> ReportPreferences:
         zone = zone_named(recipient.timezone)
-        if period == "daily" or period == "weekly":
+        if is_report_kind(period):
             next_at = period_containing(period, self._clock.now(), zone).end
             return ReportPreferences(period=period, timezone=zone.key, next_report_at=next_at)
         return ReportPreferences(period="off", timezone=zone.key, next_report_at=None)

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     home: Path = Path(".chainflow")
     services: str = Field(default="all", description="comma-separated service names, or all")
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    shutdown_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="how long a SIGTERM's drain and stop may take before the process exits",
+    )
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     timeseries: TimeSeriesSettings = Field(default_factory=TimeSeriesSettings)

@@ -45,6 +45,9 @@ class CacheSettings(BaseSettings):
     key_prefix: str = "cf:"
 
 
+DEFAULT_BUS_PARTITIONS = 16
+
+
 class BusSettings(BaseSettings):
     """Event bus: in-process by default, NATS JetStream at scale."""
 
@@ -58,6 +61,15 @@ class BusSettings(BaseSettings):
     request_timeout_s: float = Field(default=5.0, gt=0)
     stream_max_age_s: float = Field(default=7 * 86_400.0, gt=0)
     stream_replicas: int = Field(default=1, ge=1, le=5)
+    partitions: int = Field(
+        default=DEFAULT_BUS_PARTITIONS,
+        ge=1,
+        le=1024,
+        description=(
+            "partitions of keyed subjects (bars), shared out among a stateful service's "
+            "replicas; the same in every process, changed only on a drained bus"
+        ),
+    )
 
 
 class VectorSettings(BaseSettings):

@@ -32,11 +32,11 @@ SAMPLE = 16  # the robust scaler's sorted window keeps every SAMPLE-th value asi
 
 
 @intrinsic
-def _memmove(typingctx, dst, src, nbytes):  # type: ignore[no-untyped-def]  # noqa: ARG001
+def _memmove(typingctx, dst, src, nbytes):  # noqa: ARG001
     """``memmove(dst, src, nbytes)`` on addresses (LLVM's, a vectorized copy)."""
     sig = types.void(types.intp, types.intp, types.intp)
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]  # noqa: ARG001
+    def codegen(context, builder, signature, args):  # noqa: ARG001
         byte_ptr = ir.IntType(8).as_pointer()
         to = builder.inttoptr(args[0], byte_ptr)
         start = builder.inttoptr(args[1], byte_ptr)
@@ -51,7 +51,10 @@ def _move(ordered: FloatArray, to: int, start: int, count: int) -> None:
     """``ordered[to:to + count] = ordered[start:start + count]`` (ranges may overlap)."""
     if count > 0:
         base = ordered.ctypes.data
-        _memmove(base + to * DOUBLE, base + start * DOUBLE, count * DOUBLE)
+        # numba's stub keeps the typing context in the call signature; jitted code omits it
+        _memmove(  # type: ignore[call-arg]
+            base + to * DOUBLE, base + start * DOUBLE, count * DOUBLE
+        )
 
 
 @njit(cache=True, nogil=True)

@@ -33,7 +33,9 @@ from chainflow.features.batch.averages import FloatArray, as_series, check_perio
 CCI_FLAT = 1e-14  # relative to |mean|: below it the window counts as flat (TA-Lib)
 
 
-def _hlc(high: ArrayLike, low: ArrayLike, close: ArrayLike) -> tuple[FloatArray, ...]:
+def _hlc(
+    high: ArrayLike, low: ArrayLike, close: ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     h, lo, c = as_series(high, "high"), as_series(low, "low"), as_series(close, "close")
     if not h.shape == lo.shape == c.shape:
         raise ValueError("high, low and close must have the same length")

@@ -18,12 +18,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
+from typing import cast
 
 from chainflow.core.clock import Clock
 from chainflow.core.health import HealthReport
 from chainflow.hub.api import ServiceInstance
 from chainflow.hub.registry import encode_instance, validate_ttl_s
-from chainflow.storage.redis_connection import DEFAULT_TIMEOUT_S, RedisConnection
+from chainflow.storage.api import DEFAULT_REDIS_TIMEOUT_S, RedisConnection
 
 DEFAULT_MAX_CONNECTIONS = 16
 
@@ -61,7 +62,7 @@ class RedisRegistry:
         ttl_s: float,
         key_prefix: str = "",
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        timeout_s: float = DEFAULT_REDIS_TIMEOUT_S,
     ) -> None:
         validate_ttl_s(ttl_s)
         self._clock = clock
@@ -141,7 +142,8 @@ class RedisRegistry:
 
     async def _live_in_index(self, index_key: str) -> list[ServiceInstance]:
         with self._connection.translated_errors():
-            raw_ids: list[bytes] = await self._client.zrange(index_key, 0, -1)
+            # the client keeps responses as bytes (no decode_responses)
+            raw_ids = cast("list[bytes]", await self._client.zrange(index_key, 0, -1))
             ids = [raw.decode() for raw in raw_ids]
             async with self._client.pipeline(transaction=False) as pipe:
                 for instance_id in ids:
@@ -169,7 +171,7 @@ class RedisRegistry:
             args=list(instance_ids),
         )
 
-    def _services_of(self, encoded: bytes | None) -> tuple[str, ...]:
+    def _services_of(self, encoded: bytes | str | None) -> tuple[str, ...]:
         if encoded is None:
             return ()
         return ServiceInstance.from_dict(json.loads(encoded)).services

@@ -130,7 +130,8 @@ def _classify(response: httpx.Response) -> DeliveryResult:
     status = response.status_code
     if status == 200:
         return DeliveryResult(ok=True, provider_id=body.get("name"))
-    error_body = body.get("error") if isinstance(body.get("error"), dict) else {}
+    raw_error = body.get("error")
+    error_body = raw_error if isinstance(raw_error, dict) else {}
     codes = {
         str(detail.get("errorCode"))
         for detail in error_body.get("details") or []

@@ -8,8 +8,9 @@ Telegram names a chat or a link code, not a tenant.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chainflow.notify.telegram_bot.models import TelegramBinding, TelegramLinkCode
@@ -90,7 +91,8 @@ class TelegramChatDirectory:
             .where(TelegramBinding.chat_id == chat_id, TelegramBinding.enabled.is_(True))
             .values(enabled=False, disabled_reason=reason[:200], updated_at=at)
         )
-        return (await self.session.execute(statement)).rowcount > 0
+        result = cast("CursorResult[Any]", await self.session.execute(statement))
+        return result.rowcount > 0
 
     async def set_muted_until(self, chat_id: str, until: datetime | None, *, at: datetime) -> None:
         """Mute the chat's binding until ``until`` (``None`` unmutes)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 from redis.exceptions import RedisError, ResponseError
 
@@ -101,7 +102,8 @@ class RedisCache:
     async def get(self, key: str) -> bytes | None:
         """Return the value of ``key``, or None when it is absent or expired."""
         with self._translated_errors(key):
-            value: bytes | None = await self._client.get(self._key_prefix + key)
+            # the client keeps responses as bytes (no decode_responses)
+            value = cast("bytes | None", await self._client.get(self._key_prefix + key))
         return value
 
     async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:

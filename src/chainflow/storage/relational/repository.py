@@ -102,7 +102,7 @@ class Repository(Generic[ModelT]):
 
     # --- statement builders for subclasses ---------------------------------------------
 
-    def _select(self) -> Select[tuple[ModelT]]:
+    def _select(self) -> Select[ModelT]:
         return select(self.model)
 
     def _update(self) -> Update:
@@ -171,7 +171,7 @@ class Repository(Generic[ModelT]):
         return await self._paginate(self._select(), limit=limit, after=after)
 
     async def _paginate(
-        self, statement: Select[tuple[ModelT]], *, limit: int, after: str | None
+        self, statement: Select[ModelT], *, limit: int, after: str | None
     ) -> Page[ModelT]:
         if not 1 <= limit <= MAX_PAGE_LIMIT:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_LIMIT}; received {limit}")
@@ -225,7 +225,7 @@ class TenantRepository(Repository[ModelT]):
     def _tenant_filter(self) -> ColumnElement[bool]:
         return self.model.tenant_id == self.tenant.tenant_id
 
-    def _select(self) -> Select[tuple[ModelT]]:
+    def _select(self) -> Select[ModelT]:
         return select(self.model).where(self._tenant_filter())
 
     def _update(self) -> Update:

@@ -20,7 +20,7 @@ In a migration::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -37,7 +37,7 @@ class MigrationOperations(Protocol):
 
     def get_bind(self) -> Connection: ...
 
-    def execute(self, sqltext: Any, execution_options: Any = None) -> Any: ...
+    def execute(self, sqltext: str) -> object: ...
 
 
 def enable_tenant_rls_statements(quoted_table: str) -> list[str]:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import duckdb
 from numpy.typing import NDArray
@@ -281,7 +281,8 @@ class DuckDBTimeSeriesStore(TimeSeriesStoreBase):
         self, sql: str, params: Sequence[Any] | Mapping[str, Any]
     ) -> list[NDArray[Any]]:
         result = self._reader_cursor().execute(sql, params).fetchnumpy()
-        return list(result.values())
+        # a Categorical comes back only for ENUM columns, which no table here has
+        return cast("list[NDArray[Any]]", list(result.values()))
 
     def _reader_cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._reader_local, "cursor", None)

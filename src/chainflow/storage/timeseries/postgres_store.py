@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import numpy as np
+from asyncpg.pool import PoolConnectionProxy
 from numpy.typing import NDArray
 
 from chainflow.core.errors import ConfigurationError, DependencyUnavailable
@@ -171,13 +172,14 @@ class PostgresTimeSeriesStore(TimeSeriesStoreBase):
     ) -> Sequence[Sequence[Any]]:
         sql, params = select_rows_sql(self._schema, spec, columns, query)
         async with self._connection() as connection:
-            rows = await connection.fetch(sql, *params)
+            # asyncpg's Record is a positional row (the stubs do not call it a Sequence)
+            rows = cast("list[Sequence[Any]]", await connection.fetch(sql, *params))
         return unescape_rows(rows, _string_positions(spec, columns))
 
     async def _select_bars(self, query: RangeQuery, width_ms: int) -> Sequence[Sequence[Any]]:
         sql, params = select_bars_sql(self._schema, query, width_ms)
         async with self._connection() as connection:
-            return await connection.fetch(sql, *params)
+            return cast("list[Sequence[Any]]", await connection.fetch(sql, *params))
 
     async def _select_columns(
         self, spec: TableSpec, columns: Sequence[str], query: RangeQuery
@@ -236,7 +238,9 @@ class PostgresTimeSeriesStore(TimeSeriesStoreBase):
                 known.add(wanted.start_ms, wanted.end_ms)
         self._partitions[spec.name] = known
 
-    async def _read_partitions(self, connection: asyncpg.Connection, table: str) -> PartitionMap:
+    async def _read_partitions(
+        self, connection: PoolConnectionProxy[asyncpg.Record], table: str
+    ) -> PartitionMap:
         bounds = await connection.fetch(LIST_PARTITIONS_SQL, self._schema, table)
         parsed = (parse_bound(str(row[0])) for row in bounds)
         return PartitionMap(bound for bound in parsed if bound is not None)
@@ -254,7 +258,7 @@ class PostgresTimeSeriesStore(TimeSeriesStoreBase):
         return typed_columns(parse_binary_copy(b"".join(chunks), types), types)
 
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _connection(self) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
         """Yield a pooled connection; a lost server becomes ``DependencyUnavailable``."""
         pool = self._pool
         if pool is None:

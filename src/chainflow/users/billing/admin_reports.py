@@ -78,10 +78,10 @@ class AdminReports:
         lookup = BillingLookup(uow.session)
         counts: dict[tuple[str, str], int] = defaultdict(int)
         by_status: dict[str, int] = defaultdict(int)
-        for plan, period, status, n in await lookup.subscription_counts():
+        for plan_code, period_code, status, n in await lookup.subscription_counts():
             by_status[status] += n
             if status in PAYING:
-                counts[(plan, period)] += n
+                counts[(plan_code, period_code)] += n
         effective = {plan.code: plan for plan in await self._prices.effective_plans(uow)}
         lines = []
         for (plan_code, period_code), n in sorted(counts.items()):

@@ -21,7 +21,7 @@ exactly the symbol's digits (never ``1.0900000001``). All times are UTC.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 
 import numpy as np
 
-from chainflow.bridge.sample_market import (
+from chainflow.core.errors import InvalidInput
+from chainflow.core.market import Bar, Timeframe
+from chainflow.demo.sample_market import (
     MS_PER_DAY,
     Int64Array,
     Regime,
@@ -39,11 +41,9 @@ from chainflow.bridge.sample_market import (
     SymbolTicks,
     generate_sample_days,
 )
-from chainflow.core.errors import InvalidInput
-from chainflow.core.market import Bar, Timeframe
 
 if TYPE_CHECKING:
-    from chainflow.bridge.sample_data import SampleMarketConfig
+    from chainflow.demo.sample_data import SampleMarketConfig
 
 MT5_TICK_HEADER = "<DATE>\t<TIME>\t<BID>\t<ASK>\t<LAST>\t<VOLUME>\t<FLAGS>"
 MT5_BAR_HEADER = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>"
@@ -362,7 +362,7 @@ class _SymbolFiles:
 
 
 def _maybe(
-    streams: dict[SampleFileKind, TextIO], kind: SampleFileKind, writer: Callable[[TextIO], _W]
+    streams: Mapping[SampleFileKind, TextIO], kind: SampleFileKind, writer: Callable[[TextIO], _W]
 ) -> _W | None:
     stream = streams.get(kind)
     return writer(stream) if stream is not None else None

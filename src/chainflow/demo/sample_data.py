@@ -26,8 +26,8 @@ from chainflow.core.errors import ChainflowError, InvalidInput
 from chainflow.core.market import Timeframe
 
 if TYPE_CHECKING:
-    from chainflow.bridge.sample_files import SampleFileSummary
-    from chainflow.bridge.sample_market import Session
+    from chainflow.demo.sample_files import SampleFileSummary
+    from chainflow.demo.sample_market import Session
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 MIN_TICK_INTERVAL_S = 0.2  # two of the model's 100 ms arrival slots
@@ -195,7 +195,7 @@ def sample_data_command(
 
     Writes SYMBOL_ticks.tsv, SYMBOL_<TF>.tsv (MT5), SYMBOL_<TF>.csv and SYMBOL_regimes.csv.
     """
-    from chainflow.bridge.sample_files import SampleFileKind, write_sample_files
+    from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 
     try:
         config = SampleMarketConfig(

@@ -40,7 +40,7 @@ from chainflow.core.errors import InvalidInput
 from chainflow.core.market import Tick
 
 if TYPE_CHECKING:
-    from chainflow.bridge.sample_data import SampleMarketConfig, SymbolSpec
+    from chainflow.demo.sample_data import SampleMarketConfig, SymbolSpec
 
 Int64Array: TypeAlias = npt.NDArray[np.int64]
 Int8Array: TypeAlias = npt.NDArray[np.int8]

@@ -7,7 +7,7 @@ tenant, user and API key through the HTTP API, stores a few days of sample bars 
 the features are warm, then replays sample ticks through ``WS /ws/ticks`` with the client
 SDK (``"signals": "every_tick"``, so every tick's signal and its latency come back), one
 tick at a time so that every run gives the same signals, trades and account
-(``runtime.demo_replay``). A Rich live table shows the signals per symbol and a panel the
+(``demo.replay``). A Rich live table shows the signals per symbol and a panel the
 tenant's paper account (every bar-close signal is paper-traded); at the end come a summary
 (with the account and its attribution) and the URLs to explore (kept up with
 ``--keep-running``).
@@ -30,14 +30,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from chainflow.runtime.demo_view import DemoState, SymbolState, render, summary_lines
+from chainflow.demo.view import DemoState, SymbolState, render, summary_lines
 
 if TYPE_CHECKING:
     import httpx
 
     from chainflow.client.mt5 import Mt5Client
     from chainflow.core.market import Tick, Timeframe
-    from chainflow.runtime.demo_server import DemoAccount, DemoServer
+    from chainflow.demo.server import DemoAccount, DemoServer
 
 PAPER_ACCOUNT_PATH = "/api/v1/trading/paper"
 """The paper-account hook: polled during the replay; the panel shows when it answers 200."""
@@ -68,8 +68,8 @@ class DemoOptions:
 async def run_demo(options: DemoOptions, console: Console) -> DemoState:
     """Run the demo end to end; return the final state (the summary's figures)."""
     from chainflow.core.market import Timeframe
-    from chainflow.runtime.demo_market import WEEK_MS, build_demo_market, describe_window
-    from chainflow.runtime.demo_server import (
+    from chainflow.demo.market import WEEK_MS, build_demo_market, describe_window
+    from chainflow.demo.server import (
         DemoServer,
         create_account,
         ensure_model,
@@ -167,7 +167,7 @@ async def _replay_live(
     from rich.live import Live
 
     from chainflow.client.mt5 import Mt5Client
-    from chainflow.runtime.demo_replay import ReplayLockstep, send_ticks
+    from chainflow.demo.replay import ReplayLockstep, send_ticks
 
     sent_at: dict[int, float] = {}
 
@@ -242,7 +242,8 @@ async def _await_signals(client: Mt5Client, state: DemoState, *, every_tick: boo
 
 async def _consume(client: Mt5Client, state: DemoState, sent_at: dict[int, float]) -> None:
     async for frame in client.signals():
-        sent = sent_at.pop(frame.get("seq"), None) if isinstance(frame.get("seq"), int) else None
+        seq = frame.get("seq")
+        sent = sent_at.pop(seq, None) if isinstance(seq, int) else None
         latency = (time.perf_counter() - sent) * 1000 if sent is not None else None
         state.record_signal(frame, latency)
 

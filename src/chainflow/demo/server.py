@@ -18,9 +18,7 @@ from typing import Any
 
 import httpx
 
-from chainflow.bridge.api import AggregatedBar
-from chainflow.bridge.bar_table import persist_bars
-from chainflow.bridge.ws_messages import MAX_FRAME_BYTES
+from chainflow.bridge.api import MAX_FRAME_BYTES, AggregatedBar, persist_bars
 from chainflow.core.ids import TenantId
 from chainflow.core.settings import (
     BusSettings,
@@ -30,10 +28,8 @@ from chainflow.core.settings import (
     Settings,
     TimeSeriesSettings,
 )
-from chainflow.ml.api import ModelNotFoundError
-from chainflow.ml.default_model import ensure_default_model
-from chainflow.ml.promotion_gate import verdict_of
-from chainflow.ml.registry import model_registry
+from chainflow.demo.model_bars import default_model_bars
+from chainflow.ml.api import ModelNotFoundError, ensure_default_model, model_registry, verdict_of
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
 from chainflow.runtime.server import GracefulServer, tune_gc_for_serving
@@ -245,7 +241,7 @@ async def ensure_model(server: DemoServer) -> ModelReport:
         except ModelNotFoundError:
             existed = False
     began = time.perf_counter()
-    version = await ensure_default_model(kernel.infra.database, registry)
+    version = await ensure_default_model(kernel.infra.database, registry, default_model_bars)
     seconds = time.perf_counter() - began
     trained = not existed
     return ModelReport(

@@ -1,16 +1,17 @@
 """The market ``chainflow demo`` and the tick→signal benchmark play: history bars + live ticks.
 
-A deterministic sample market (``bridge`` sample data) is cut at ``REPLAY_START_HOUR`` UTC of
-its last day, the busy London/New York overlap. Everything before the cut becomes stored
-bars, so that the features of every symbol are warm (the feature set needs a few hundred
-bars) when the first live tick arrives; the ticks after the cut are replayed through
-``WS /ws/ticks``. Both are shifted by a whole number of ``shift_step_ms`` so that the
-replayed ticks end before now, within one step (the server refuses ticks older than the
-tenant's retention window), and every bar of ``HISTORY_TIMEFRAMES`` stays aligned to its
-bucket. The default step, an hour, ends the ticks just before now but puts them at the
-hour of the day it is now; ``chainflow demo`` shifts by whole weeks (``WEEK_MS``), which
-keeps the sample's weekday and hour — the overlap, outside the execution plan's
-thin-liquidity and rollover windows — whenever it runs.
+A deterministic sample market (``chainflow.demo.sample_market``) is cut at
+``REPLAY_START_HOUR`` UTC of its last day, the busy London/New York overlap. Everything
+before the cut becomes stored bars, so that the features of every symbol are warm (the
+feature set needs a few hundred bars) when the first live tick arrives; the ticks after the
+cut are replayed through ``WS /ws/ticks``. Both are shifted by a whole number of
+``shift_step_ms`` so that the replayed ticks end before now, within one step (the server
+refuses ticks older than the tenant's retention window), and every bar of
+``HISTORY_TIMEFRAMES`` stays aligned to its bucket. The default step, an hour, ends the
+ticks just before now but puts them at the hour of the day it is now; ``chainflow demo``
+shifts by whole weeks (``WEEK_MS``), which keeps the sample's weekday and hour — the
+overlap, outside the execution plan's thin-liquidity and rollover windows — whenever it
+runs.
 
 ``alias`` plays one known symbol's series under other names (the benchmark's 50 clients
 each stream their own symbol).
@@ -25,10 +26,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from chainflow.bridge.api import AggregatedBar
-from chainflow.bridge.sample_data import SampleMarketConfig
-from chainflow.bridge.sample_market import SymbolTicks, generate_sample_days
 from chainflow.core.errors import InvalidInput
 from chainflow.core.market import Tick, Timeframe
+from chainflow.demo.sample_data import SampleMarketConfig
+from chainflow.demo.sample_market import SymbolTicks, generate_sample_days
 
 REPLAY_START_HOUR = 13
 HISTORY_DAYS = 2
@@ -150,10 +151,7 @@ def aggregate_spread_bars(ticks: SymbolTicks, timeframe: Timeframe) -> list[Aggr
         ts[ends].tolist(),
         strict=True,
     )
-    return [
-        AggregatedBar(ticks.symbol, timeframe, *row[:6], *row[6:])  # type: ignore[arg-type]
-        for row in columns
-    ]
+    return [AggregatedBar(ticks.symbol, timeframe, *row[:6], *row[6:]) for row in columns]
 
 
 def _concat(parts: list[SymbolTicks]) -> SymbolTicks:
