@@ -67,7 +67,7 @@ async def _api_key(client: httpx.AsyncClient, email: str) -> tuple[str, str]:
 
 
 @asynccontextmanager
-async def _serving(home: Path) -> AsyncIterator[tuple[Kernel, str]]:
+async def _serving(home: Path) -> AsyncIterator[tuple[Kernel, str, GracefulServer]]:
     """The real app of an embedded kernel under uvicorn on a free loopback port."""
     kernel = Kernel(embedded_settings(home))
     await kernel.start()
@@ -75,13 +75,13 @@ async def _serving(home: Path) -> AsyncIterator[tuple[Kernel, str]]:
     config = uvicorn.Config(
         create_app(kernel), host="127.0.0.1", port=port, log_config=None, lifespan="on"
     )
-    server = GracefulServer(config, drain=kernel.drain)
+    server = GracefulServer(config, drain=kernel.drain, on_drain=kernel.withdraw)
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
             assert not task.done(), "uvicorn did not start"
             await asyncio.sleep(0.02)
-        yield kernel, f"http://127.0.0.1:{port}"
+        yield kernel, f"http://127.0.0.1:{port}", server
     finally:
         server.should_exit = True
         await task
@@ -89,10 +89,32 @@ async def _serving(home: Path) -> AsyncIterator[tuple[Kernel, str]]:
 
 
 class TestDrainInProcess:
+    async def test_the_signal_takes_the_process_out_of_the_registry_first(
+        self, tmp_path: Path
+    ) -> None:
+        async with _serving(tmp_path / "home") as (kernel, base, server):
+            registry = kernel.infra.registry
+            assert [i.instance_id for i in await registry.instances()] == [kernel.instance_id]
+            async with httpx.AsyncClient(base_url=base) as client:
+                _, token = await _api_key(client, "withdraw@example.com")
+                async with connect(
+                    base.replace("http", "ws") + f"/ws/stream?access_token={token}"
+                ) as ws:
+                    server.handle_exit(signal.SIGTERM, None)  # what the first SIGTERM does
+                    # Out of the registry at the start of the drain, not after the stop.
+                    deadline = time.monotonic() + 5
+                    while await registry.instances() and time.monotonic() < deadline:
+                        await asyncio.sleep(0.02)
+                    assert await registry.instances() == []
+                    assert kernel.drain.draining
+                    with pytest.raises(ConnectionClosed):
+                        await asyncio.wait_for(ws.recv(), 5)
+                    assert ws.close_code == 1012
+
     async def test_open_socket_is_answered_then_closed_and_new_work_gets_503(
         self, tmp_path: Path
     ) -> None:
-        async with _serving(tmp_path / "home") as (kernel, base):
+        async with _serving(tmp_path / "home") as (kernel, base, _):
             async with httpx.AsyncClient(base_url=base) as client:
                 key, token = await _api_key(client, "drain@example.com")
                 ws_url = base.replace("http", "ws") + f"/ws/ticks?api_key={key}"
@@ -130,7 +152,7 @@ class TestDrainInProcess:
                 assert await kernel.drain.wait_idle()
 
     async def test_a_socket_without_a_final_frame_is_closed_with_1012(self, tmp_path: Path) -> None:
-        async with _serving(tmp_path / "home") as (kernel, base):
+        async with _serving(tmp_path / "home") as (kernel, base, _):
             async with httpx.AsyncClient(base_url=base) as client:
                 _, token = await _api_key(client, "stream@example.com")
             async with connect(

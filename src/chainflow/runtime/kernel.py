@@ -278,20 +278,25 @@ class Kernel:
         self.stopping_step = "bus.flush"
         return await wait_until_empty(self._bus_depth, timeout_s)
 
-    async def stop(self) -> None:
-        """Stop services in reverse layer order, then close every backend
-        (``stopping_step`` names the step under way)."""
+    async def withdraw(self) -> None:
+        """Leave the registry (no more heartbeats): others stop routing here. Idempotent."""
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             await asyncio.gather(self._heartbeat_task, return_exceptions=True)
             self._heartbeat_task = None
+        if self._infra is not None and self._is_registered:
+            self._is_registered = False
+            registry = self._infra.registry
+            await self._step("registry.deregister", registry.deregister(self.instance_id))
+
+    async def stop(self) -> None:
+        """Stop services in reverse layer order, then close every backend
+        (``stopping_step`` names the step under way)."""
+        await self.withdraw()
         if self._infra is None:
             await self.http_client.aclose()
             return
         infra = self._infra
-        if self._is_registered:
-            self._is_registered = False
-            await self._step("registry.deregister", infra.registry.deregister(self.instance_id))
         if self._auth is not None:
             await self._step("authenticator.drain", self._auth[0].drain())
         for component in reversed(self._started):

@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import uvicorn
@@ -91,10 +91,12 @@ class GracefulServer(uvicorn.Server):
         on_listening: Callable[[int], None] | None = None,
         *,
         drain: Drain | None = None,
+        on_drain: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(config)
         self._on_listening = on_listening
         self._drain = drain
+        self._on_drain = on_drain
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain_requested = False
         self._draining: asyncio.Task[None] | None = None
@@ -124,6 +126,11 @@ class GracefulServer(uvicorn.Server):
     async def _drain_then_exit(self) -> None:
         drain = self._drain
         assert drain is not None  # only scheduled with a drain
+        if self._on_drain is not None:
+            try:
+                await asyncio.wait_for(self._on_drain(), timeout=max(drain.remaining_s(), 0.1))
+            except Exception as error:  # the drain goes on: the registry entry then expires
+                log.warning("shutdown_withdraw_failed", error=type(error).__name__)
         if await drain.wait_idle():
             log.info("shutdown_drained", drain_s=round(drain.elapsed_s(), 3))
         else:
@@ -219,7 +226,10 @@ async def serve_kernel(kernel: Kernel, *, host: str, port: int) -> None:
             if owns_home:
                 write_server_file(home, url=local_url(host, bound_port), token=token)
 
-        await GracefulServer(config, announce, drain=kernel.drain).serve()
+        # On a signal the process leaves the registry first, so that gateways of other
+        # processes stop routing to it while it drains.
+        server = GracefulServer(config, announce, drain=kernel.drain, on_drain=kernel.withdraw)
+        await server.serve()
     finally:
         remove_server_file(home, token)
         if not await stop_within_grace(kernel):
