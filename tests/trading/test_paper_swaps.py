@@ -14,6 +14,7 @@ from chainflow.trading.paper_positions import (
     PaperInstrument,
     PaperOrder,
     PaperSwapCharge,
+    PaperTrade,
     price_pnl,
 )
 from chainflow.trading.paper_reconcile import PaperReconciliation, PaperReconciliationUnmatched
@@ -83,6 +84,52 @@ class TestSwaps:
         account.submit(PaperOrder(symbol="EURUSD", side="buy", lots=1, ts=MONDAY_MS + 20 * HOUR_MS))
         events = account.on_tick("EURUSD", MONDAY_MS + 22 * HOUR_MS, 1.1, 1.1)
         assert swaps_of(events) == [] and "EURUSD" in account.positions
+
+    def test_midnight_rollover_books_the_wednesday_session_triple(self) -> None:
+        # With the rollover at 00:00 UTC, Thursday 00:00 ends Wednesday's session (3 nights)
+        # and Monday 00:00 ends Sunday's (none), as the backtest counts them.
+        account = PaperAccount(
+            [EURUSD], starting_balance=10_000.0, leverage=100.0, rollover_hour_utc=0
+        )
+        open_position(account, "buy", MONDAY_MS + 2 * DAY_MS)
+        events = account.on_tick("EURUSD", MONDAY_MS + 7 * DAY_MS, 1.1, 1.1)
+        assert [(c.ts, c.nights) for c in swaps_of(events)] == [
+            (MONDAY_MS + 3 * DAY_MS, 3),
+            (MONDAY_MS + 4 * DAY_MS, 1),
+            (MONDAY_MS + 5 * DAY_MS, 1),
+        ]
+
+
+class TestCosts:
+    def test_market_fills_pay_slippage_and_commission_per_lot(self) -> None:
+        instrument = PaperInstrument("EURUSD", commission_per_lot=7.0, slippage=0.00002)
+        account = PaperAccount([instrument], starting_balance=10_000.0, leverage=100.0)
+        account.submit(PaperOrder(symbol="EURUSD", side="buy", lots=0.5, ts=MONDAY_MS))
+        [fill] = account.on_tick("EURUSD", MONDAY_MS + 1, 1.1, 1.1001)
+        assert (fill.price, fill.commission, account.balance) == (1.10012, 3.5, 9_996.5)
+        account.close_position("EURUSD", MONDAY_MS + 2)
+        events = account.on_tick("EURUSD", MONDAY_MS + 3, 1.1010, 1.1011)
+        [trade] = [event for event in events if isinstance(event, PaperTrade)]
+        # Sold at the bid less slippage 1.10098: +0.00086 × 50 000 = 43.00; 3.50 + 3.50 paid.
+        assert (trade.exit_price, trade.pnl, trade.commission) == (1.10098, 43.0, 7.0)
+        assert (account.balance, account.commissions) == (10_036.0, 7.0)
+        assert PaperAccount.restore(account.snapshot()).summary() == account.summary()
+
+    def test_stop_loss_exits_with_slippage_and_a_partial_close_splits_the_commission(
+        self,
+    ) -> None:
+        instrument = PaperInstrument("EURUSD", commission_per_lot=6.0, slippage=0.00001)
+        account = PaperAccount([instrument], starting_balance=10_000.0, leverage=100.0)
+        order = PaperOrder(symbol="EURUSD", side="sell", lots=1.0, ts=MONDAY_MS, stop_loss=1.1020)
+        account.submit(order)
+        account.on_tick("EURUSD", MONDAY_MS + 1, 1.1, 1.1001)
+        account.submit(PaperOrder(symbol="EURUSD", side="buy", lots=0.25, ts=MONDAY_MS + 1))
+        account.on_tick("EURUSD", MONDAY_MS + 2, 1.1, 1.1001)
+        assert account.trades[-1].commission == 3.0  # 1.50 of the entry's 6.00 + 1.50
+        events = account.on_tick("EURUSD", MONDAY_MS + 3, 1.1019, 1.1021)
+        [trade] = [event for event in events if isinstance(event, PaperTrade)]
+        assert (trade.exit_reason, trade.exit_price, trade.lots) == ("stop_loss", 1.10211, 0.75)
+        assert trade.commission == 9.0  # 4.50 of the entry + 4.50 of the stop's fill
 
 
 class TestReconcile:

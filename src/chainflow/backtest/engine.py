@@ -119,9 +119,11 @@ def _column(k: int, name: str) -> property:
 BAR_FIELDS = ("ts", "open", "high", "low", "close", "volume", "spread")
 for _k, _name in enumerate(BAR_FIELDS):
     setattr(BarView, _name, _column(_k, _name))
-_SET_COLUMNS = BarView._columns.__set__  # type: ignore[attr-defined]
-_SET_INDEX = BarView._i.__set__  # type: ignore[attr-defined]
-_SET_POSITION = StrategyContext.position.__set__  # type: ignore[attr-defined]
+# The slots' member descriptors (from the class dicts): they set a view's fields and a frozen
+# context's position.
+_SET_COLUMNS = vars(BarView)["_columns"].__set__
+_SET_INDEX = vars(BarView)["_i"].__set__
+_SET_POSITION = vars(StrategyContext)["position"].__set__
 
 
 def astuple_of(bar: BarValues) -> tuple[Any, ...]:

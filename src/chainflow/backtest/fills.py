@@ -9,19 +9,26 @@ that numba can compile them (``cache=True``); without numba they run as plain Py
 Conventions (``docs/backtesting.md``): bars are bid prices; a buy fills at the ask
 (``bid + spread``), a sell at the bid; slippage moves every market fill against the
 trader; stop-losses are checked before take-profits inside a bar; a gap through a level
-fills at the open; take-profits are limit orders (no slippage).
+fills at the open; take-profits are limit orders (no slippage). Each of these rules is one
+function of ``chainflow.trading.api.account``, which the paper account calls too; this
+module holds the backtest's bookkeeping around them (state vector, trade log, sizing).
+
+numba's on-disk cache checks only the file of each compiled function: after a change to
+``chainflow/trading/account/functions.py``, delete ``src/chainflow/backtest/__pycache__/*.nb*``
+or the kernels keep the old rules compiled in.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.backtest.types import EXIT_REASONS, BacktestConfig, Bars
+from chainflow.trading.api import account
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,13 +44,13 @@ def compiled(function: F) -> F:
     """Return ``function`` compiled by numba (cached on disk) when numba is installed."""
     if not HAS_NUMBA:
         return function
-    return _njit(cache=True, nogil=True)(function)  # type: ignore[no-any-return]
+    return cast(F, _njit(cache=True, nogil=True)(function))
 
 
 # Actions: what the strategy decided at a bar's close, acted on at the next bar's open.
 HOLD = 0
-BUY = 1
-SELL = -1
+BUY = account.BUY
+SELL = account.SELL
 
 # Config vector (``config_vector``).
 C_CASH = 0
@@ -95,16 +102,15 @@ T_REASON = 9
 TRADE_COLUMNS = 10
 
 R_SIGNAL = 0
-R_STOP_LOSS = 1
-R_TAKE_PROFIT = 2
+R_STOP_LOSS = account.STOP_LOSS
+R_TAKE_PROFIT = account.TAKE_PROFIT
 R_STOP_OUT = 3
 R_END = 4
 assert EXIT_REASONS[R_STOP_OUT] == "stop_out"
+assert EXIT_REASONS[R_STOP_LOSS] == "stop_loss" and EXIT_REASONS[R_TAKE_PROFIT] == "take_profit"
 
-DAY_MS = 86_400_000
-# Swap nights by the weekday of the night's day (Monday 0): Wednesday's rollover counts
-# three times (it carries the weekend, as in MT5); none on Saturday and Sunday.
-NIGHTS_BY_WEEKDAY = (1.0, 1.0, 3.0, 1.0, 1.0, 0.0, 0.0)
+# The backtest's rollover is at UTC midnight; Wednesday's books three nights.
+ROLLOVER_HOUR_UTC = 0
 
 
 def config_vector(config: BacktestConfig) -> NDArray[np.float64]:
@@ -127,25 +133,18 @@ def config_vector(config: BacktestConfig) -> NDArray[np.float64]:
     return vector
 
 
-def _cumulative_nights(day: NDArray[np.int64]) -> NDArray[np.float64]:
-    # Nights from epoch day 0 (a Thursday) up to, not including, ``day``.
-    prefix = np.zeros(8)
-    for k in range(7):
-        prefix[k + 1] = prefix[k] + NIGHTS_BY_WEEKDAY[(k + 3) % 7]
-    weeks, rest = np.divmod(day, 7)
-    return weeks * prefix[7] + prefix[rest]
-
-
+@compiled
 def swap_nights(ts: NDArray[np.int64]) -> NDArray[np.float64]:
     """Return, per bar, the swap nights charged between the previous bar and this one.
 
-    A night is a UTC midnight crossed; it counts ``NIGHTS_BY_WEEKDAY`` of the day that
-    ends (Wednesday 3, Saturday and Sunday 0), so a full week counts 7.
+    A night is a UTC midnight crossed; it counts as ``account.rollover_nights`` says for
+    the day that ends (Wednesday 3, Saturday and Sunday 0), so a full week counts 7.
     """
     nights = np.zeros(len(ts))
-    if len(ts) > 1:
-        cumulative = _cumulative_nights(np.floor_divide(ts, DAY_MS))
-        nights[1:] = np.diff(cumulative)
+    for i in range(1, len(ts)):
+        nights[i] = account.nights_between(
+            ts[i - 1], ts[i], ROLLOVER_HOUR_UTC, account.TRIPLE_SWAP_WEEKDAY
+        )
     return nights
 
 
@@ -196,7 +195,8 @@ def grown(trades: NDArray[np.float64], count: int) -> NDArray[np.float64]:
 @compiled
 def commission_of(units: float, price: float, cfg: NDArray[np.float64]) -> float:
     """Return the commission of one fill of ``units`` (unsigned) at ``price``."""
-    return units * price * cfg[C_COMMISSION] + units / cfg[C_LOT_SIZE] * cfg[C_PER_LOT]
+    rate, per_lot, lot_units = cfg[C_COMMISSION], cfg[C_PER_LOT], cfg[C_LOT_SIZE]
+    return account.commission(units, price, rate, per_lot, lot_units, 1.0)
 
 
 @compiled
@@ -213,9 +213,9 @@ def entry_units(equity: float, price: float, cfg: NDArray[np.float64]) -> float:
     affordable = equity * cfg[C_LEVERAGE] / per_unit
     sizing = cfg[C_SIZING]
     if sizing == 0.0:
-        return math.floor(affordable)
+        return float(math.floor(affordable))
     wanted = cfg[C_SIZE] if sizing == 1.0 else equity * cfg[C_SIZE] / cfg[C_STOP_LOSS]
-    return min(wanted, affordable)
+    return float(min(wanted, affordable))
 
 
 @compiled
@@ -233,7 +233,7 @@ def close_position(
     units = state[S_UNITS]
     size = abs(units)
     commission = commission_of(size, price, cfg)
-    gross = units * (price - state[S_ENTRY_PRICE])
+    gross = account.price_pnl(units, state[S_ENTRY_PRICE], price, 1.0)
     state[S_BALANCE] += gross - commission
     state[S_COMMISSION_PAID] += commission
     state[S_NOTIONAL] += size * price
@@ -272,7 +272,7 @@ def open_position(
 ) -> None:
     """Open a position on bar ``i`` at its open (``bid``): long at the ask, short at the bid."""
     slippage = cfg[C_SLIPPAGE]
-    price = bid + spread + slippage if side > 0 else bid - slippage
+    price = account.fill_price(side, bid, spread, slippage)
     size = entry_units(state[S_BALANCE], price, cfg)
     if size <= 0.0:
         return
@@ -288,9 +288,8 @@ def open_position(
     state[S_ENTRY_INDEX] = i
     state[S_ENTRY_COMMISSION] = commission
     state[S_TRADE_SWAP] = 0.0
-    stop, target = cfg[C_STOP_LOSS], cfg[C_TAKE_PROFIT]
-    state[S_SL_LEVEL] = price - side * stop  # NaN stays NaN: no stop
-    state[S_TP_LEVEL] = price + side * target
+    levels = account.stop_levels(side, price, cfg[C_STOP_LOSS], cfg[C_TAKE_PROFIT])
+    state[S_SL_LEVEL], state[S_TP_LEVEL] = levels  # a NaN distance stays NaN: no stop
 
 
 @compiled
@@ -315,22 +314,16 @@ def step_bar(
     slippage = cfg[C_SLIPPAGE]
     units = state[S_UNITS]
     if units != 0.0 and night > 0.0:
-        rate = cfg[C_SWAP_LONG] if units > 0.0 else cfg[C_SWAP_SHORT]
-        swap = abs(units) * rate * night
+        swap = account.swap_amount(units, cfg[C_SWAP_LONG], cfg[C_SWAP_SHORT], night)
         state[S_BALANCE] += swap
         state[S_TRADE_SWAP] += swap
         state[S_SWAP_TOTAL] += swap
-    sl, tp = state[S_SL_LEVEL], state[S_TP_LEVEL]
-    if units > 0.0:
-        if o <= sl:
-            close_position(i, o - slippage, R_STOP_LOSS, sp, True, cfg, state, trades)
-        elif o >= tp:
-            close_position(i, o, R_TAKE_PROFIT, sp, False, cfg, state, trades)
-    elif units < 0.0:
-        if o + sp >= sl:
-            close_position(i, o + sp + slippage, R_STOP_LOSS, sp, True, cfg, state, trades)
-        elif o + sp <= tp:
-            close_position(i, o + sp, R_TAKE_PROFIT, sp, False, cfg, state, trades)
+    if units != 0.0:  # the open alone: a gap through a level
+        side = 1 if units > 0.0 else -1
+        sl, tp = state[S_SL_LEVEL], state[S_TP_LEVEL]
+        reason, price = account.protective_exit(side, sl, tp, o, o, o, sp, slippage)
+        if reason != account.NO_EXIT:
+            close_position(i, price, reason, sp, reason == R_STOP_LOSS, cfg, state, trades)
     units = state[S_UNITS]
     current = 1 if units > 0.0 else (-1 if units < 0.0 else 0)
     target = current
@@ -339,40 +332,35 @@ def step_bar(
     elif action == SELL:
         target = 0 if cfg[C_LONG_ONLY] != 0.0 else -1
     if target != current:
-        if current > 0:
-            close_position(i, o - slippage, R_SIGNAL, sp, True, cfg, state, trades)
-        elif current < 0:
-            close_position(i, o + sp + slippage, R_SIGNAL, sp, True, cfg, state, trades)
+        if current != 0:
+            price = account.fill_price(-current, o, sp, slippage)
+            close_position(i, price, R_SIGNAL, sp, True, cfg, state, trades)
         if target != 0:
             open_position(i, target, o, sp, cfg, state)
     units = state[S_UNITS]
-    sl, tp = state[S_SL_LEVEL], state[S_TP_LEVEL]
-    if units > 0.0:
-        if lo <= sl:
-            close_position(i, min(sl, o) - slippage, R_STOP_LOSS, sp, True, cfg, state, trades)
-        elif h >= tp:
-            close_position(i, tp, R_TAKE_PROFIT, sp, False, cfg, state, trades)
-    elif units < 0.0:
-        if h + sp >= sl:
-            price = max(sl, o + sp) + slippage
-            close_position(i, price, R_STOP_LOSS, sp, True, cfg, state, trades)
-        elif lo + sp <= tp:
-            close_position(i, tp, R_TAKE_PROFIT, sp, False, cfg, state, trades)
+    if units != 0.0:  # inside the bar
+        side = 1 if units > 0.0 else -1
+        sl, tp = state[S_SL_LEVEL], state[S_TP_LEVEL]
+        reason, price = account.protective_exit(side, sl, tp, o, h, lo, sp, slippage)
+        if reason != account.NO_EXIT:
+            close_position(i, price, reason, sp, reason == R_STOP_LOSS, cfg, state, trades)
     units = state[S_UNITS]
     if units == 0.0:
         equity[i] = state[S_BALANCE]
         return 0.0
     entry = state[S_ENTRY_PRICE]
-    worst = lo - slippage if units > 0.0 else h + sp + slippage
-    margin = abs(units) * entry / cfg[C_LEVERAGE]
-    if state[S_BALANCE] + units * (worst - entry) < cfg[C_STOP_OUT] * margin:
+    side = 1 if units > 0.0 else -1
+    worst = account.fill_price(-side, lo if side > 0 else h, sp, slippage)
+    margin = account.margin_required(units, entry, 1.0, cfg[C_LEVERAGE])
+    open_pnl = account.price_pnl(units, entry, worst, 1.0)
+    if account.is_stopped_out(state[S_BALANCE], open_pnl, margin, cfg[C_STOP_OUT]):
         close_position(i, worst, R_STOP_OUT, sp, True, cfg, state, trades)
         equity[i] = state[S_BALANCE]
         return 0.0
     state[S_BARS_IN_MARKET] += 1.0
-    mark = c if units > 0.0 else c + sp
-    equity[i] = state[S_BALANCE] + units * (mark - entry)
-    return units
+    mark = account.fill_price(-side, c, sp, 0.0)
+    equity[i] = state[S_BALANCE] + account.price_pnl(units, entry, mark, 1.0)
+    return float(units)
 
 
 @compiled
@@ -385,10 +373,9 @@ def close_at_end(
 ) -> float:
     """Close what is open at bar ``i``'s close (reason ``end``); return the final equity."""
     units = state[S_UNITS]
-    slippage = cfg[C_SLIPPAGE]
-    close, spread = market[M_CLOSE, i], market[M_SPREAD, i]
-    if units > 0.0:
-        close_position(i, close - slippage, R_END, spread, True, cfg, state, trades)
-    elif units < 0.0:
-        close_position(i, close + spread + slippage, R_END, spread, True, cfg, state, trades)
-    return state[S_BALANCE]
+    if units != 0.0:
+        side = 1 if units > 0.0 else -1
+        spread = market[M_SPREAD, i]
+        price = account.fill_price(-side, market[M_CLOSE, i], spread, cfg[C_SLIPPAGE])
+        close_position(i, price, R_END, spread, True, cfg, state, trades)
+    return float(state[S_BALANCE])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chainflow.trading.account import functions as account
 from chainflow.trading.decision import (
     Action,
     Decision,
@@ -18,6 +19,7 @@ from chainflow.trading.strategy import ModelStrategy, Strategy, StrategyContext
 
 __all__ = [
     "Action",
+    "account",
     "Decision",
     "DecisionInput",
     "ModelStrategy",

@@ -2,10 +2,12 @@
 
 No lookahead: an order made from tick t fills on the first tick of its symbol whose ``ts``
 is strictly greater than the order's ``ts`` (a market order at that tick's ask for a buy,
-bid for a sell). Each tick is processed in this order: rollover swaps for every open
-position, then the stop-loss/take-profit of the tick's symbol, then the queued orders of
-the tick's symbol (by order id), then the equity mark. Conventions (units, rounding,
-netting) are in ``chainflow.trading.paper_positions``.
+bid for a sell, moved by the instrument's slippage; a limit order at the quote); each fill
+pays the instrument's commission. Each tick is processed in this order: rollover swaps for
+every open position, then the stop-loss/take-profit of the tick's symbol, then the queued
+orders of the tick's symbol (by order id), then the equity mark. Conventions (units,
+rounding, netting) are in ``chainflow.trading.paper_positions``; the arithmetic is
+``chainflow.trading.account.functions``, shared with the backtest.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from dataclasses import replace
 from typing import Any
 
 from chainflow.core.errors import InvalidInput
+from chainflow.trading.account import functions as account
+from chainflow.trading.paper_orders import (
+    check_quote,
+    is_fillable,
+    margin_shortfall,
+    normalize_order,
+    reference_price,
+)
 from chainflow.trading.paper_positions import (
     FillReason,
     OrderKind,
@@ -30,15 +40,12 @@ from chainflow.trading.paper_positions import (
     PaperPosition,
     PaperSwapCharge,
     PaperTrade,
-    check_quote,
-    is_fillable,
+    fill_commission,
     net_fill,
     nights_at_rollover,
-    normalize_order,
     price_pnl,
     protective_exit,
     rollovers_between,
-    round_money,
     round_price,
     swap_amount,
 )
@@ -79,7 +86,7 @@ class PaperAccount:
         if not 0 <= rollover_hour_utc <= 23:
             raise InvalidInput(f"expected rollover_hour_utc in 0..23; received {rollover_hour_utc}")
         self.instruments = {instrument.symbol: instrument for instrument in instruments}
-        self.starting_balance = round_money(starting_balance)
+        self.starting_balance = account.round_money(starting_balance)
         self.leverage = float(leverage)
         self.account_currency = account_currency
         self.rollover_hour_utc = rollover_hour_utc
@@ -88,6 +95,7 @@ class PaperAccount:
         self.balance = self.starting_balance
         self.realized_pnl = 0.0
         self.swaps = 0.0
+        self.commissions = 0.0
         self.next_order_id = 1
         self.last_ts: int | None = None
         self.pending_orders: dict[int, PaperOrder] = {}
@@ -115,7 +123,7 @@ class PaperAccount:
             return self._reject(order, f"expected a known symbol; received {order.symbol!r}")
         order, reason = normalize_order(instrument, order)
         if reason is None:
-            reference = self._reference_price(order)
+            reference = reference_price(order, self.quotes.get(order.symbol))
             if reference is not None:
                 reason = self._margin_problem(instrument, order.side, order.lots, reference)
         if reason is not None:
@@ -250,16 +258,9 @@ class PaperAccount:
         return self.quote_rates.get(symbol, self.instruments[symbol].quote_to_account)
 
     def _margin(self, instrument: PaperInstrument, lots: float, price: float) -> float:
-        notional = lots * instrument.contract_size * price * self._rate(instrument.symbol)
-        return notional / self.leverage
-
-    def _reference_price(self, order: PaperOrder) -> float | None:
-        if order.kind is OrderKind.LIMIT:
-            return order.limit_price
-        quote = self.quotes.get(order.symbol)
-        if quote is None:
-            return None
-        return quote[1] if order.side is OrderSide.BUY else quote[0]
+        units = lots * instrument.contract_size
+        rate = self._rate(instrument.symbol)
+        return account.margin_required(units, price, rate, self.leverage)
 
     def _margin_problem(
         self, instrument: PaperInstrument, side: OrderSide, lots: float, price: float
@@ -269,13 +270,7 @@ class PaperAccount:
         same_side = position is None or position.side is side
         after = held + lots if same_side else abs(held - lots)
         increase = self._margin(instrument, after, price) - self._margin(instrument, held, price)
-        free = self.free_margin
-        if increase > 0 and increase > free:
-            return (
-                f"expected required margin ≤ free margin {free:.2f} {self.account_currency}; "
-                f"received {increase:.2f} {self.account_currency}"
-            )
-        return None
+        return margin_shortfall(increase, self.free_margin, self.account_currency)
 
     def _reject(
         self, order: PaperOrder, reason: str, ts: int | None = None, order_id: int | None = None
@@ -319,10 +314,11 @@ class PaperAccount:
         position = self.positions.get(instrument.symbol)
         if position is None:
             return []
-        exit_ = protective_exit(position, bid, ask)
+        exit_ = protective_exit(instrument, position, bid, ask)
         if exit_ is None:
             return []
         reason, price = exit_
+        rate = self._rate(instrument.symbol)
         fill = PaperFill(
             order_id=None,
             symbol=instrument.symbol,
@@ -332,6 +328,7 @@ class PaperAccount:
             ts=ts,
             signal_id=position.signal_id,
             reason=reason,
+            commission=fill_commission(instrument, position.lots, price, rate),
         )
         return self._apply_fill(instrument, fill)
 
@@ -342,9 +339,12 @@ class PaperAccount:
         for order_id, order in list(self.pending_orders.items()):
             if order.symbol != instrument.symbol or ts <= order.ts:
                 continue
-            price = ask if order.side is OrderSide.BUY else bid
-            if not is_fillable(order, price):
+            quote = ask if order.side is OrderSide.BUY else bid
+            if not is_fillable(order, quote):
                 continue
+            side = account.BUY if order.side is OrderSide.BUY else account.SELL
+            slippage = instrument.slippage if order.kind is OrderKind.MARKET else 0.0
+            price = round_price(instrument, account.fill_price(side, bid, ask - bid, slippage))
             del self.pending_orders[order_id]
             reason = self._margin_problem(instrument, order.side, order.lots, price)
             if reason is not None:
@@ -361,6 +361,7 @@ class PaperAccount:
                 reason=FillReason.ORDER,
                 stop_loss=order.stop_loss,
                 take_profit=order.take_profit,
+                commission=fill_commission(instrument, order.lots, price, self._rate(order.symbol)),
             )
             events.extend(self._apply_fill(instrument, fill))
         return events
@@ -375,6 +376,8 @@ class PaperAccount:
         else:
             self.positions[symbol] = position
         self.fills.append(fill)
+        self.balance -= fill.commission
+        self.commissions += fill.commission
         for trade in trades:
             self.balance += trade.pnl
             self.realized_pnl += trade.pnl

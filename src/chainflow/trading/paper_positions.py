@@ -4,8 +4,11 @@ Conventions shared with ``chainflow.trading.paper``:
 
 - ``ts`` is epoch milliseconds (UTC); nothing here reads a clock.
 - Prices and money are float64. Rounding happens at the boundary only: lots to the
-  instrument's ``lot_step``, prices to its ``price_digits`` and money (realized P&L, swaps)
-  to ``MONEY_DIGITS`` decimals of the account currency.
+  instrument's ``lot_step``, prices to its ``price_digits`` and money (realized P&L, swaps,
+  commissions) to cents of the account currency.
+- The arithmetic (fill prices, stops, commissions, swaps, margin, P&L, rounding) is
+  ``chainflow.trading.account.functions``, the rules the backtest's kernels use too; the
+  functions here adapt a ``PaperInstrument`` and an ``OrderSide`` to them.
 - ``quote_to_account`` converts one unit of the symbol's quote currency into the account
   currency (EURUSD in a USD account: 1.0; USDJPY in a USD account: 1 / USDJPY price).
 - Netting: one position per symbol; an opposite fill closes up to the position's lots and
@@ -16,14 +19,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from enum import StrEnum
 
-from chainflow.core.errors import InvalidInput
-
-MONEY_DIGITS = 2
-DAY_MS = 86_400_000
-_LOT_EPSILON = 1e-9
+from chainflow.trading.account import functions as account
 
 
 class OrderSide(StrEnum):
@@ -52,7 +50,9 @@ class PaperInstrument:
 
     ``swap_long``/``swap_short`` are financing rates in points per lot per night (MT5
     convention: negative is a charge, positive a credit). ``swap_triple_weekday`` is the
-    weekday (Monday = 0) whose rollover books three nights.
+    weekday (Monday = 0) whose rollover books three nights. ``commission_per_lot`` is money
+    per lot per fill, ``commission_rate`` a fraction of the traded value; ``slippage`` is
+    the price distance every market fill and stop-loss moves against the trader.
     """
 
     symbol: str
@@ -65,11 +65,19 @@ class PaperInstrument:
     quote_to_account: float = 1.0
     swap_long: float = 0.0
     swap_short: float = 0.0
-    swap_triple_weekday: int = 2
+    swap_triple_weekday: int = account.TRIPLE_SWAP_WEEKDAY
+    commission_per_lot: float = 0.0
+    commission_rate: float = 0.0
+    slippage: float = 0.0
 
     @property
     def point(self) -> float:
         return 10.0**-self.price_digits
+
+    def units(self, side: OrderSide, lots: float) -> float:
+        """Return ``lots`` as signed units (lots × contract size, negative for a sell)."""
+        units = lots * self.contract_size
+        return units if side is OrderSide.BUY else -units
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,11 +125,13 @@ class PaperFill:
     reason: FillReason = FillReason.ORDER
     stop_loss: float | None = None
     take_profit: float | None = None
+    commission: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class PaperPosition:
-    """The net position of one symbol; ``entry_price`` is the lot-weighted average."""
+    """The net position of one symbol; ``entry_price`` is the lot-weighted average;
+    ``commission`` is what its entry fills cost (for the trades that close it)."""
 
     symbol: str
     side: OrderSide
@@ -132,11 +142,14 @@ class PaperPosition:
     stop_loss: float | None = None
     take_profit: float | None = None
     swap: float = 0.0
+    commission: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class PaperTrade:
-    """A closed (part of a) position: ``pnl`` excludes swaps, which are booked at rollover."""
+    """A closed (part of a) position: ``pnl`` is the price P&L; swaps (booked at rollover) and
+    commissions (booked at each fill; ``commission`` is this trade's share of its entry and
+    exit fills') are not in it."""
 
     symbol: str
     side: OrderSide
@@ -149,6 +162,7 @@ class PaperTrade:
     signal_id: str
     exit_signal_id: str
     exit_reason: FillReason
+    commission: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,30 +180,13 @@ class PaperSwapCharge:
 PaperEvent = PaperFill | PaperTrade | PaperOrderRejected | PaperSwapCharge
 
 
-def step_decimals(step: float) -> int:
-    """Return how many decimals a multiple of ``step`` needs (0.01 → 2, 0.5 → 1, 1 → 0)."""
-    exponent = Decimal(repr(step)).normalize().as_tuple().exponent
-    return max(0, -int(exponent))
-
-
 def normalize_lots(instrument: PaperInstrument, lots: float) -> float:
     """Round ``lots`` to the nearest multiple of the lot step (for results of lot arithmetic)."""
-    steps = round(lots / instrument.lot_step)
-    return round(steps * instrument.lot_step, step_decimals(instrument.lot_step))
-
-
-def floor_lots(instrument: PaperInstrument, lots: float) -> float:
-    """Round requested ``lots`` down to the lot step, so an order never exceeds its request."""
-    steps = math.floor(lots / instrument.lot_step + _LOT_EPSILON)
-    return round(steps * instrument.lot_step, step_decimals(instrument.lot_step))
+    return account.round_lots(lots, instrument.lot_step)
 
 
 def round_price(instrument: PaperInstrument, price: float) -> float:
-    return round(price, instrument.price_digits)
-
-
-def round_money(amount: float) -> float:
-    return round(amount, MONEY_DIGITS) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return account.round_price(price, instrument.price_digits)
 
 
 def price_pnl(
@@ -201,9 +198,23 @@ def price_pnl(
     quote_to_account: float,
 ) -> float:
     """Return (exit − entry)·lots·contract_size·quote_to_account, sign-flipped for shorts."""
-    direction = 1.0 if side is OrderSide.BUY else -1.0
-    move = (exit_price - entry_price) * direction
-    return move * lots * instrument.contract_size * quote_to_account
+    units = instrument.units(side, lots)
+    return account.price_pnl(units, entry_price, exit_price, quote_to_account)
+
+
+def fill_commission(
+    instrument: PaperInstrument, lots: float, price: float, quote_to_account: float
+) -> float:
+    """Return the commission of a fill of ``lots`` at ``price``, rounded to cents."""
+    amount = account.commission(
+        lots * instrument.contract_size,
+        price,
+        instrument.commission_rate,
+        instrument.commission_per_lot,
+        instrument.contract_size,
+        quote_to_account,
+    )
+    return account.round_money(amount)
 
 
 def swap_amount(
@@ -214,29 +225,21 @@ def swap_amount(
     quote_to_account: float,
 ) -> float:
     """Return the financing of ``nights`` for a position, rounded to the account currency."""
-    points = instrument.swap_long if side is OrderSide.BUY else instrument.swap_short
-    per_lot = points * instrument.point * instrument.contract_size * quote_to_account
-    return round_money(per_lot * lots * nights)
+    per_point = instrument.point * instrument.contract_size * quote_to_account  # per lot
+    rate_long, rate_short = instrument.swap_long * per_point, instrument.swap_short * per_point
+    signed_lots = lots if side is OrderSide.BUY else -lots
+    return account.round_money(account.swap_amount(signed_lots, rate_long, rate_short, nights))
 
 
 def rollovers_between(previous_ts: int, ts: int, rollover_hour_utc: int) -> list[int]:
     """Return the rollover instants in ``(previous_ts, ts]`` (daily at the given UTC hour)."""
-    offset = rollover_hour_utc * 3_600_000
-    first = ((previous_ts - offset) // DAY_MS + 1) * DAY_MS + offset
-    return list(range(first, ts + 1, DAY_MS))
-
-
-def weekday_of(ts: int) -> int:
-    """Return the UTC weekday of ``ts`` with Monday = 0 (1970-01-01 was a Thursday)."""
-    return (ts // DAY_MS + 3) % 7
+    first = account.first_rollover_after(previous_ts, rollover_hour_utc)
+    return list(range(first, ts + 1, account.DAY_MS))
 
 
 def nights_at_rollover(instrument: PaperInstrument, rollover_ts: int) -> int:
     """Return how many nights a rollover books: 0 on Saturday/Sunday, 3 on the triple day."""
-    weekday = weekday_of(rollover_ts)
-    if weekday >= 5:
-        return 0
-    return 3 if weekday == instrument.swap_triple_weekday else 1
+    return account.rollover_nights(rollover_ts, instrument.swap_triple_weekday)
 
 
 def net_fill(
@@ -251,6 +254,7 @@ def net_fill(
     stop-loss/take-profit replace the position's when given. Opposite side: up to the
     position's lots close at the fill price (one ``PaperTrade``); a remainder of the fill
     opens a reversed position at the fill price with the fill's stop-loss/take-profit.
+    Commissions follow the lots: a trade carries its share of the entry and exit fills'.
     """
     if position is None:
         return _open(fill), []
@@ -263,9 +267,12 @@ def net_fill(
             entry_price=average,
             stop_loss=fill.stop_loss if fill.stop_loss is not None else position.stop_loss,
             take_profit=fill.take_profit if fill.take_profit is not None else position.take_profit,
+            commission=account.round_money(position.commission + fill.commission),
         )
         return grown, []
     closed_lots = min(position.lots, fill.lots)
+    entry_share = account.round_money(position.commission * closed_lots / position.lots)
+    exit_share = account.round_money(fill.commission * closed_lots / fill.lots)
     pnl = price_pnl(
         instrument, position.side, closed_lots, position.entry_price, fill.price, quote_to_account
     )
@@ -277,17 +284,20 @@ def net_fill(
         entry_price=position.entry_price,
         exit_ts=fill.ts,
         exit_price=fill.price,
-        pnl=round_money(pnl),
+        pnl=account.round_money(pnl),
         signal_id=position.signal_id,
         exit_signal_id=fill.signal_id,
         exit_reason=fill.reason,
+        commission=account.round_money(entry_share + exit_share),
     )
     left_in_position = normalize_lots(instrument, position.lots - closed_lots)
     left_in_fill = normalize_lots(instrument, fill.lots - closed_lots)
     if left_in_position > 0:
-        return replace(position, lots=left_in_position), [trade]
+        commission = account.round_money(position.commission - entry_share)
+        return replace(position, lots=left_in_position, commission=commission), [trade]
     if left_in_fill > 0:
-        return _open(replace(fill, lots=left_in_fill)), [trade]
+        commission = account.round_money(fill.commission - exit_share)
+        return _open(replace(fill, lots=left_in_fill, commission=commission)), [trade]
     return None, [trade]
 
 
@@ -301,89 +311,26 @@ def _open(fill: PaperFill) -> PaperPosition:
         signal_id=fill.signal_id,
         stop_loss=fill.stop_loss,
         take_profit=fill.take_profit,
+        commission=fill.commission,
     )
-
-
-def is_fillable(order: PaperOrder, price: float) -> bool:
-    """Return whether a queued order fills at ``price`` (the ask for a buy, the bid for a sell).
-
-    A market order always fills; a buy limit once the ask is at or below the limit, a sell
-    limit once the bid is at or above it (so the fill is at the limit price or better).
-    """
-    if order.kind is OrderKind.MARKET or order.limit_price is None:
-        return True
-    if order.side is OrderSide.BUY:
-        return price <= order.limit_price
-    return price >= order.limit_price
 
 
 def protective_exit(
-    position: PaperPosition, bid: float, ask: float
+    instrument: PaperInstrument, position: PaperPosition, bid: float, ask: float
 ) -> tuple[FillReason, float] | None:
     """Return (reason, exit price) when this quote touches the stop-loss or take-profit.
 
-    A long exits at the bid, a short at the ask; the stop-loss wins if both are touched.
+    A long exits at the bid, a short at the ask, a stop-loss with the instrument's
+    slippage; the stop-loss wins if both are touched (``account.protective_exit`` on a
+    bar whose open, high and low are the tick's bid).
     """
-    if position.side is OrderSide.BUY:
-        if position.stop_loss is not None and bid <= position.stop_loss:
-            return FillReason.STOP_LOSS, bid
-        if position.take_profit is not None and bid >= position.take_profit:
-            return FillReason.TAKE_PROFIT, bid
-        return None
-    if position.stop_loss is not None and ask >= position.stop_loss:
-        return FillReason.STOP_LOSS, ask
-    if position.take_profit is not None and ask <= position.take_profit:
-        return FillReason.TAKE_PROFIT, ask
-    return None
-
-
-def check_quote(
-    ts: int, bid: float, ask: float, last_ts: int | None, quote_to_account: float | None = None
-) -> None:
-    """Raise ``InvalidInput`` unless 0 < bid ≤ ask, ts does not go back and any rate is > 0."""
-    if not (math.isfinite(bid) and math.isfinite(ask) and 0 < bid <= ask):
-        raise InvalidInput(f"expected 0 < bid ≤ ask; received bid={bid!r} ask={ask!r}")
-    if last_ts is not None and ts < last_ts:
-        raise InvalidInput(f"expected ts ≥ last tick ts {last_ts}; received {ts}")
-    if quote_to_account is not None and not (
-        math.isfinite(quote_to_account) and quote_to_account > 0
-    ):
-        raise InvalidInput(f"expected quote_to_account > 0; received {quote_to_account!r}")
-
-
-def normalize_order(
-    instrument: PaperInstrument, order: PaperOrder
-) -> tuple[PaperOrder, str | None]:
-    """Round lots down to the lot step and prices to the digits; return a reason if invalid."""
-    lots = floor_lots(instrument, order.lots)
-    if not instrument.min_lot <= lots <= instrument.max_lot:
-        return order, (
-            f"expected lots in [{instrument.min_lot}, {instrument.max_lot}] "
-            f"in steps of {instrument.lot_step}; received {order.lots}"
-        )
-
-    def rounded(price: float | None) -> float | None:
-        return None if price is None else round_price(instrument, price)
-
-    order = replace(
-        order,
-        lots=lots,
-        limit_price=rounded(order.limit_price),
-        stop_loss=rounded(order.stop_loss),
-        take_profit=rounded(order.take_profit),
+    side = account.BUY if position.side is OrderSide.BUY else account.SELL
+    stop_loss = math.nan if position.stop_loss is None else position.stop_loss
+    take_profit = math.nan if position.take_profit is None else position.take_profit
+    reason, price = account.protective_exit(
+        side, stop_loss, take_profit, bid, bid, bid, ask - bid, instrument.slippage
     )
-    if order.kind is OrderKind.LIMIT and not (order.limit_price and order.limit_price > 0):
-        return order, f"expected a limit_price > 0 for a limit order; received {order.limit_price}"
-    if order.kind is OrderKind.MARKET and order.limit_price is not None:
-        return order, f"expected no limit_price on a market order; received {order.limit_price}"
-    levels = [order.stop_loss, order.limit_price, order.take_profit]
-    present = [level for level in levels if level is not None]
-    ascending = order.side is OrderSide.BUY
-    if present != sorted(present, reverse=not ascending) or len(set(present)) != len(present):
-        wanted = (
-            "stop_loss < limit_price < take_profit"
-            if ascending
-            else ("stop_loss > limit_price > take_profit")
-        )
-        return order, f"expected {wanted} for a {order.side}; received {levels}"
-    return order, None
+    if reason == account.NO_EXIT:
+        return None
+    exit_reason = FillReason.STOP_LOSS if reason == account.STOP_LOSS else FillReason.TAKE_PROFIT
+    return exit_reason, round_price(instrument, price)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chainflow.core.errors import InvalidInput
+from chainflow.trading.account.functions import round_money
 from chainflow.trading.paper_positions import (
     FillReason,
     OrderKind,
@@ -22,7 +23,6 @@ from chainflow.trading.paper_positions import (
     PaperPosition,
     PaperSwapCharge,
     PaperTrade,
-    round_money,
 )
 from chainflow.trading.paper_reconcile import PaperReconciliation, PaperReconciliationUnmatched
 
@@ -43,6 +43,7 @@ class PaperAccountSummary:
     realized_pnl: float
     unrealized_pnl: float
     swaps: float
+    commissions: float
     margin_used: float
     free_margin: float
     open_positions: int
@@ -60,6 +61,7 @@ def summarize_account(account: PaperAccount) -> PaperAccountSummary:
         realized_pnl=round_money(account.realized_pnl),
         unrealized_pnl=round_money(account.unrealized_pnl),
         swaps=round_money(account.swaps),
+        commissions=round_money(account.commissions),
         margin_used=round_money(account.margin_used),
         free_margin=round_money(account.free_margin),
         open_positions=len(account.positions),
@@ -86,6 +88,7 @@ def dump_account_state(account: PaperAccount) -> dict[str, Any]:
             "balance": account.balance,
             "realized_pnl": account.realized_pnl,
             "swaps": account.swaps,
+            "commissions": account.commissions,
             "next_order_id": account.next_order_id,
             "last_ts": account.last_ts,
             "pending_orders": [
@@ -119,6 +122,7 @@ def load_account_state(account: PaperAccount, data: Mapping[str, Any]) -> None:
     account.balance = state["balance"]
     account.realized_pnl = state["realized_pnl"]
     account.swaps = state["swaps"]
+    account.commissions = state.get("commissions", 0.0)  # absent before commissions
     account.next_order_id = state["next_order_id"]
     account.last_ts = state["last_ts"]
     account.pending_orders = {

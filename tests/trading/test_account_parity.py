@@ -1,0 +1,220 @@
+"""One account, two drivers: the backtest and the paper desk give the same trades and equity.
+
+A small deterministic EURUSD market is written as ticks (bids along each 4-hour bar's
+path, a 2-point spread); the backtest sees the bars those ticks make, the paper desk the
+ticks themselves. A scripted strategy opens a long (closed by its take-profit after the
+Wednesday rollover's triple swap), a short (closed by a gap through its stop-loss), a long
+reversed into a short at the next open (the short pays a swap, credited, and hits its
+stop-loss inside a bar) and a last long closed at the end. Every fill pays 7.00 per lot
+and 1 point of slippage (not the take-profits, which are limit orders).
+
+Where the two drivers differ by design, the test states it:
+
+- the backtest places a stop at a distance from the fill; a paper signal carries price
+  levels, so each signal here carries the levels at the backtest's distances from the
+  price its order will fill at (the next bar's open);
+- the backtest closes what is open at the last bar's close (reason ``end``); the desk
+  gets a ``hold`` signal just before the last tick;
+- a stop fills at its level in the backtest (a continuous path); the paper account fills
+  at the first tick through it, so each path has a tick at the level.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chainflow.backtest.engine import run_event
+from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
+from chainflow.backtest.vectorized import run_signals
+from chainflow.trading.api import account
+from chainflow.trading.paper_desk import PaperDesk, PaperSignal
+from chainflow.trading.paper_positions import PaperInstrument, PaperSwapCharge, PaperTrade
+from tests.backtest.builders import ScriptedStrategy
+
+TENANT = "tenant-parity"
+HOUR_MS = 3_600_000
+BAR_MS = 4 * HOUR_MS
+TICK_MS = 10 * 60_000
+START_MS = 1_704_067_200_000 + 2 * 24 * HOUR_MS + 8 * HOUR_MS  # Wednesday 2024-01-03 08:00 UTC
+SPREAD = 0.0002
+SLIPPAGE = 0.00001
+STOP, TARGET = 0.0030, 0.0040
+LOTS, CONTRACT = 0.1, 100_000.0
+PER_LOT = 7.0
+SWAP_LONG_POINTS, SWAP_SHORT_POINTS = -7.5, 2.5  # per lot per night, in points (1e-5)
+BUY, SELL, HOLD = 1, -1, 0
+
+# Bid ticks of each bar (the first is the open, the last the close) and the action the
+# strategy decides at the bar's close.
+PATHS: tuple[tuple[tuple[float, ...], int], ...] = (
+    ((1.10000, 1.10040, 1.09960, 1.10000), BUY),  # Wed 08:00
+    ((1.10010, 1.10060, 1.09950, 1.10050), HOLD),  # long at 1.10031, SL 1.09731, TP 1.10431
+    ((1.10050, 1.10150, 1.10020, 1.10120), HOLD),
+    ((1.10120, 1.10200, 1.10100, 1.10180), HOLD),
+    ((1.10190, 1.10150, 1.10300, 1.10431, 1.10480, 1.10400), SELL),  # Thu 00:00: 3 nights; TP
+    ((1.10400, 1.10450, 1.10350, 1.10420), HOLD),  # short at 1.10399, SL 1.10699
+    ((1.10700, 1.10750, 1.10680, 1.10720), BUY),  # gap: the open's ask 1.10720 is past the SL
+    ((1.10730, 1.10800, 1.10700, 1.10780), SELL),  # long at 1.10751
+    ((1.10760, 1.10800, 1.10720, 1.10750), HOLD),  # reversed: short at 1.10759, SL 1.11059
+    ((1.10750, 1.10800, 1.10700, 1.10740), HOLD),
+    ((1.10730, 1.10780, 1.10700, 1.10760), HOLD),  # Fri 00:00: 1 night, credited
+    ((1.10770, 1.10900, 1.11039, 1.11100, 1.11080), BUY),  # the ask 1.11059 touches the SL
+    ((1.11090, 1.11150, 1.11050, 1.11120), HOLD),  # long at 1.11111
+    ((1.11130, 1.11180, 1.11100, 1.11160), HOLD),  # closed at the end: 1.11159
+)
+
+
+def tick_times(bar: int) -> list[int]:
+    return [START_MS + bar * BAR_MS + k * TICK_MS for k in range(len(PATHS[bar][0]))]
+
+
+def market_bars() -> Bars:
+    rows = [(path[0], max(path), min(path), path[-1]) for path, _ in PATHS]
+    array = np.asarray(rows)
+    n = len(rows)
+    return Bars(
+        ts=START_MS + np.arange(n, dtype=np.int64) * BAR_MS,
+        open=array[:, 0],
+        high=array[:, 1],
+        low=array[:, 2],
+        close=array[:, 3],
+        volume=np.ones(n),
+        spread=np.full(n, SPREAD),
+        symbol="EURUSD",
+        timeframe="H4",
+    )
+
+
+def backtest_config() -> BacktestConfig:
+    point = 1e-5
+    return BacktestConfig(
+        cash=10_000.0,
+        commission_per_lot=PER_LOT,
+        lot_size=CONTRACT,
+        slippage=SLIPPAGE,
+        sizing="fixed",
+        size=LOTS * CONTRACT,
+        leverage=30.0,
+        swap_long=SWAP_LONG_POINTS * point,  # money per unit per night
+        swap_short=SWAP_SHORT_POINTS * point,
+        stop_loss=STOP,
+        take_profit=TARGET,
+    )
+
+
+def run_backtest() -> BacktestResult:
+    actions = [action for _, action in PATHS]
+    result = run_event(market_bars(), ScriptedStrategy(actions), backtest_config())
+    vectorized = run_signals(market_bars(), np.asarray(actions), backtest_config())
+    assert vectorized.trades == result.trades
+    assert np.array_equal(vectorized.equity, result.equity)
+    return result
+
+
+def desk_signal(bar: int, action: int, ts: int) -> PaperSignal:
+    """The desk's signal for the strategy's action at ``bar``: levels at the backtest's
+    distances from the fill the order will get at the next bar's open."""
+    name = {BUY: "buy", SELL: "sell", HOLD: "hold"}[action]
+    stop_loss = take_profit = None
+    if action != HOLD:
+        entry = account.fill_price(action, PATHS[bar + 1][0][0], SPREAD, SLIPPAGE)
+        stop_loss, take_profit = account.stop_levels(action, entry, STOP, TARGET)
+    return PaperSignal(
+        symbol="EURUSD",
+        ts=ts,
+        action=name,
+        size=LOTS,
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+        model="scripted@1",
+        reasons=(name,),
+    )
+
+
+async def run_paper() -> tuple[PaperDesk, list[float]]:
+    """Feed the ticks to a desk as the trading service does; return it and the equity at
+    each bar's last tick."""
+    desk = PaperDesk(
+        starting_balance=10_000.0,
+        leverage=30.0,
+        rollover_hour_utc=0,
+        max_daily_loss_pct=100.0,
+        max_drawdown_pct=100.0,
+    )
+    desk.book(TENANT).account.instruments["EURUSD"] = PaperInstrument(
+        "EURUSD",
+        contract_size=CONTRACT,
+        swap_long=SWAP_LONG_POINTS,
+        swap_short=SWAP_SHORT_POINTS,
+        commission_per_lot=PER_LOT,
+        slippage=SLIPPAGE,
+    )
+    equity: list[float] = []
+    last = len(PATHS) - 1
+    for bar, (path, action) in enumerate(PATHS):
+        times = tick_times(bar)
+        for k, (ts, bid) in enumerate(zip(times, path, strict=True)):
+            if bar == last and k == len(path) - 1:  # flatten at the last tick (the backtest's end)
+                assert desk.on_signal(TENANT, desk_signal(bar, HOLD, times[k - 1])) == []
+            await desk.on_tick(TENANT, "EURUSD", ts, bid, round(bid + SPREAD, 5))
+        equity.append(desk.equity(TENANT))
+        if action != HOLD and bar < last:
+            assert desk.on_signal(TENANT, desk_signal(bar, action, times[-1])) == []
+    return desk, equity
+
+
+def bar_ts(ts: int) -> int:
+    return ts - (ts - START_MS) % BAR_MS
+
+
+def cents(value: float) -> float:
+    return round(value, 2)
+
+
+class TestBacktestAndPaperAgree:
+    async def test_same_trades_prices_times_and_sizes(self) -> None:
+        result = run_backtest()
+        desk, _ = await run_paper()
+        paper: list[PaperTrade] = desk.book(TENANT).account.trades
+        assert [t.exit_reason for t in result.trades] == [
+            "take_profit",
+            "stop_loss",
+            "signal",
+            "stop_loss",
+            "end",
+        ]
+        assert len(paper) == len(result.trades)
+        for simulated, traded in zip(result.trades, paper, strict=True):
+            assert simulated.side == ("long" if traded.side == "buy" else "short")
+            assert simulated.size == pytest.approx(traded.lots * CONTRACT, abs=1e-9)
+            assert (simulated.entry_ts, simulated.exit_ts) == (
+                bar_ts(traded.entry_ts),
+                bar_ts(traded.exit_ts),
+            )
+            assert round(simulated.entry_price, 5) == traded.entry_price
+            assert round(simulated.exit_price, 5) == traded.exit_price
+            # The backtest's pnl is net of commissions and swaps; the paper's is the price P&L.
+            assert cents(simulated.pnl - simulated.swap) == cents(traded.pnl - traded.commission)
+            assert cents(simulated.commission) == traded.commission
+
+    async def test_same_equity_to_the_cent_at_every_bar(self) -> None:
+        result = run_backtest()
+        desk, equity = await run_paper()
+        assert [cents(value) for value in result.equity] == [cents(value) for value in equity]
+        book = desk.book(TENANT).account
+        assert cents(result.final_equity) == cents(book.balance) == cents(book.equity)
+
+    async def test_same_swaps_and_commissions(self) -> None:
+        result = run_backtest()
+        desk, _ = await run_paper()
+        book = desk.book(TENANT).account
+        charges = [c for c in book.swap_charges if isinstance(c, PaperSwapCharge)]
+        # Wednesday's session (ending Thu 00:00) books 3 nights; Thursday's 1 (a credit).
+        assert [(c.side, c.nights, c.amount) for c in charges] == [
+            ("buy", 3, -2.25),
+            ("sell", 1, 0.25),
+        ]
+        assert cents(sum(t.swap for t in result.trades)) == cents(book.swaps) == -2.0
+        # Ten fills of 0.1 lot (the reversal is one 0.2-lot order in the paper account).
+        assert cents(sum(t.commission for t in result.trades)) == cents(book.commissions) == 7.0
