@@ -3,10 +3,10 @@
 The per-tick path scores the forming bar (``FeatureEngine.preview`` on the bar its ticks
 have built so far); a model trained on closed bars only has never seen such vectors. This
 script measures, on the sample market the demo trains ``fx-default`` on (EURUSD, M5, one
-week, market seed 7, LightGBM on 3 purged folds: ``ml.default_model.DefaultModelRecipe``),
+week, market seed 7, LightGBM on 3 purged folds: ``ml.training.default_model.DefaultModelRecipe``),
 the share of bars whose predicted class at the first tick, 25% and 50% of the bar's ticks
 differs from the class predicted on the closed bar, for a model trained without and with
-forming-bar snapshots (``chainflow.ml.forming_snapshots``).
+forming-bar snapshots (``chainflow.ml.training.forming_snapshots``).
 
 The bars are built from the sample market's ticks as the bridge builds them (bid OHLC, mean
 spread), the first ``1 - --eval-share`` of them train both models and the rest are scored:
@@ -31,18 +31,18 @@ import numpy as np
 from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_market import generate_sample_days
 from chainflow.features.api import FeatureEngine, get_feature_set
-from chainflow.ml.datasets import Bars, Dataset, build_dataset
-from chainflow.ml.default_model import DefaultModelRecipe
-from chainflow.ml.forming_snapshots import (
+from chainflow.ml.training.datasets import Bars, Dataset, build_dataset
+from chainflow.ml.training.default_model import DefaultModelRecipe
+from chainflow.ml.training.forming_snapshots import (
     SubBars,
     aggregate,
     parse_fractions,
     partial_bar,
     with_forming_snapshots,
 )
-from chainflow.ml.labels import CLASS_NAMES, compute_labels
-from chainflow.ml.serving import ModelBundle
-from chainflow.ml.training import TrainingConfig, train_on_dataset
+from chainflow.ml.training.labels import CLASS_NAMES, compute_labels
+from chainflow.ml.training.run import TrainingConfig, train_on_dataset
+from chainflow.ml.training.serving import ModelBundle
 
 FEATURE_SET = "fx-core@1"
 POINTS = {"first_tick": 0.0, "25%": 0.25, "50%": 0.5}

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from chainflow.features.api import get_feature_set
-from chainflow.ml.datasets import Bars, build_dataset
-from chainflow.ml.families import FAMILIES, torch_available
-from chainflow.ml.labels import LabelSpec
-from chainflow.ml.serving import ModelBundle
-from chainflow.ml.training import TrainingConfig, train_on_dataset
+from chainflow.ml.training.datasets import Bars, build_dataset
+from chainflow.ml.training.families import FAMILIES, torch_available
+from chainflow.ml.training.labels import LabelSpec
+from chainflow.ml.training.run import TrainingConfig, train_on_dataset
+from chainflow.ml.training.serving import ModelBundle
 
 
 def synthetic_bars(count: int, seed: int) -> Bars:

@@ -17,7 +17,7 @@ from chainflow.analytics.tables import TRADES_TABLE
 from chainflow.bridge.bar_table import BAR_TABLE
 from chainflow.core.ids import TenantId
 from chainflow.core.tenancy import TenantContext
-from chainflow.ml.prediction_table import PREDICTIONS_TABLE
+from chainflow.ml.live.prediction_table import PREDICTIONS_TABLE
 from chainflow.runtime.kernel import Kernel
 from chainflow.trading.api import SignalIssued
 from chainflow.trading.repository import SignalRepository

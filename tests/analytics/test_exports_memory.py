@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from chainflow.ml.prediction_table import PREDICTIONS_TABLE
+from chainflow.ml.live.prediction_table import PREDICTIONS_TABLE
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.api_client import PASSWORD

@@ -388,7 +388,7 @@ class TestEveryCommandReadsThroughTheOneReader:
         assert expected["trades"] > 0
 
     def test_train_reads_the_same_bars(self, tmp_path: Path, canonical: list) -> None:
-        from chainflow.ml.train_command import _bars_of_file
+        from chainflow.ml.training.command import _bars_of_file
 
         shaped = tmp_path / "EURUSD_pandas.csv"
         pandas_frame("Asia/Kolkata").to_csv(shaped)

@@ -9,7 +9,7 @@ from chainflow.backtest.api import STRATEGIES
 from chainflow.backtest.cli import BUILT_IN_STRATEGIES
 from chainflow.cli import app
 from chainflow.core.market import Timeframe
-from chainflow.ml.families import FAMILIES
+from chainflow.ml.training.families import FAMILIES
 
 runner = CliRunner()
 COMMANDS = [

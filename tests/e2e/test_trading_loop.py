@@ -52,10 +52,10 @@ from chainflow.demo.server import (
     store_history,
 )
 from chainflow.features.api import get_feature_set
-from chainflow.ml.labels import DOWN, FLAT, UP, LabelSpec
-from chainflow.ml.registry import model_registry
-from chainflow.ml.training import TrainingConfig, train_on_dataset
-from chainflow.ml.training_runs import (
+from chainflow.ml.registry.model_registry import model_registry
+from chainflow.ml.training.labels import DOWN, FLAT, UP, LabelSpec
+from chainflow.ml.training.run import TrainingConfig, train_on_dataset
+from chainflow.ml.training.steps import (
     register_trained,
     registration_for,
     training_bars,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chainflow.ml import anomalies as an
-from chainflow.ml.anomalies import IsolationForestDetector
+from chainflow.ml.patterns import anomalies as an
+from chainflow.ml.patterns.anomalies import IsolationForestDetector
 from tests.fixtures.market_data import make_ohlcv
 
 # --- robust z-score -------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chainflow.core.settings import DatabaseSettings
-from chainflow.ml.artifacts import (
+from chainflow.ml.registry.artifacts import (
     ArtifactIntegrityError,
     ArtifactMissingError,
     ArtifactStore,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from chainflow.ml.bootstrap import (
+from chainflow.ml.training.bootstrap import (
     block_length,
     bootstrap_statistic,
     circular_block_means,

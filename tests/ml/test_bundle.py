@@ -9,7 +9,7 @@ import pytest
 from skl2onnx import to_onnx
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from chainflow.ml.bundle import combine_models
+from chainflow.ml.training.bundle import combine_models
 
 RNG = np.random.default_rng(5)
 X = RNG.normal(size=(300, 6)).astype(np.float32)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import talib
 
-from chainflow.ml import candlesticks as cs
+from chainflow.ml.patterns import candlesticks as cs
 from tests.fixtures.market_data import make_ohlcv
 
 Bar = tuple[float, float, float, float]  # open, high, low, close

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chainflow.ml import chart_patterns as cp
-from chainflow.ml.chart_patterns import ChartPatternSettings, Level, SwingPoint
+from chainflow.ml.patterns import chart_patterns as cp
+from chainflow.ml.patterns.chart_patterns import ChartPatternSettings, Level, SwingPoint
 from tests.fixtures.market_data import make_ohlcv
 
 WICK = 0.1

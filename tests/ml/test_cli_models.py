@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from chainflow.cli import app
 from chainflow.ml.api import ModelRegistration
-from chainflow.ml.registry import local_model_registry
+from chainflow.ml.registry.model_registry import local_model_registry
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings
 

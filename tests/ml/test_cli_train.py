@@ -15,8 +15,8 @@ from chainflow.core.market import Timeframe
 from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_files import MT5_TICK_HEADER, SampleFileKind, write_sample_files
 from chainflow.ml.api import ModelStage, ModelVersion
-from chainflow.ml.families import torch_available
-from chainflow.ml.registry import local_model_registry
+from chainflow.ml.registry.model_registry import local_model_registry
+from chainflow.ml.training.families import torch_available
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings, register_embedded_user
 
@@ -103,7 +103,7 @@ class TestTrainFromFile:
 
         async def served() -> bytes:
             from chainflow.core.settings import MlSettings
-            from chainflow.ml.registry import model_registry
+            from chainflow.ml.registry.model_registry import model_registry
 
             settings = embedded_settings(home, ml=MlSettings(artifacts_url="database"))
             kernel = Kernel(settings, services="hub,storage")

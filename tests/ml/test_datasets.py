@@ -9,8 +9,8 @@ import pytest
 
 from chainflow.features.api import feature_matrix, get_feature_set
 from chainflow.features.batch.volatility import atr as wilder_atr
-from chainflow.ml.datasets import Bars, Dataset, build_dataset
-from chainflow.ml.labels import (
+from chainflow.ml.training.datasets import Bars, Dataset, build_dataset
+from chainflow.ml.training.labels import (
     CLASS_NAMES,
     DOWN,
     FLAT,

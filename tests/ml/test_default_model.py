@@ -6,15 +6,15 @@ from pathlib import Path
 
 from chainflow.demo.model_bars import default_model_bars
 from chainflow.ml.api import ModelStage
-from chainflow.ml.default_model import (
+from chainflow.ml.registry.model_registry import local_model_registry
+from chainflow.ml.training.default_model import (
     DEFAULT_MODEL_NAME,
     DEMO_FORCE_REASON,
     DefaultModelRecipe,
     ensure_default_model,
 )
-from chainflow.ml.labels import LabelSpec
-from chainflow.ml.registry import local_model_registry
-from chainflow.ml.serving import ModelBundle
+from chainflow.ml.training.labels import LabelSpec
+from chainflow.ml.training.serving import ModelBundle
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings
 

@@ -15,7 +15,7 @@ from onnx import helper, numpy_helper
 from skl2onnx import to_onnx
 from sklearn.linear_model import LogisticRegression
 
-from chainflow.ml.ensemble import (
+from chainflow.ml.training.ensemble import (
     ensemble_proba,
     ensemble_to_onnx,
     fit_ensemble_weights,

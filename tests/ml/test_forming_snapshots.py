@@ -18,18 +18,18 @@ from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from chainflow.demo.sample_market import generate_sample_days
 from chainflow.features.api import BarValues, FeatureEngine, get_feature_set
-from chainflow.ml.datasets import Bars, Dataset, build_dataset
-from chainflow.ml.forming_snapshots import (
+from chainflow.ml.registry.model_registry import local_model_registry
+from chainflow.ml.training.datasets import Bars, Dataset, build_dataset
+from chainflow.ml.training.forming_snapshots import (
     SubBars,
     aggregate,
     parse_fractions,
     snapshot_fractions,
     with_forming_snapshots,
 )
-from chainflow.ml.labels import LabelSpec
-from chainflow.ml.registry import local_model_registry
-from chainflow.ml.training import TrainingConfig, train_on_dataset
-from chainflow.ml.training_parts import walk_forward_folds
+from chainflow.ml.training.labels import LabelSpec
+from chainflow.ml.training.run import TrainingConfig, train_on_dataset
+from chainflow.ml.training.run_parts import walk_forward_folds
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings
 

@@ -21,7 +21,7 @@ import xgboost
 from numpy.typing import NDArray
 
 from chainflow.core.errors import InvalidInput
-from chainflow.ml.gbm import (
+from chainflow.ml.training.gbm import (
     DOWN,
     FLAT,
     UP,
@@ -30,9 +30,9 @@ from chainflow.ml.gbm import (
     train_xgboost_classifier,
     train_xgboost_regressor,
 )
-from chainflow.ml.onnx_export import classifier_to_onnx, regressor_to_onnx
-from chainflow.ml.runtime import FeatureShapeError, InvalidModelError, OnnxModel
-from chainflow.ml.volatility_forecast import (
+from chainflow.ml.training.onnx_export import classifier_to_onnx, regressor_to_onnx
+from chainflow.ml.training.onnx_model import FeatureShapeError, InvalidModelError, OnnxModel
+from chainflow.ml.training.volatility_forecast import (
     evaluate_volatility_forecast,
     garch_forecast,
     log_returns,

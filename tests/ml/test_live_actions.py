@@ -32,8 +32,8 @@ from chainflow.features.api import get_feature_set
 from chainflow.hub.api import BusMessage
 from chainflow.ml.api import ModelRegistration, ModelVersion
 from chainflow.ml.events import alerts_topic
-from chainflow.ml.fallback_log import FallbackLog
-from chainflow.ml.registry import local_model_registry
+from chainflow.ml.registry.fallback_log import FallbackLog
+from chainflow.ml.registry.model_registry import local_model_registry
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings

@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from chainflow.features.batch.volatility import atr
-from chainflow.ml.labels import direction_labels, triple_barrier_labels
-from chainflow.ml.live_state import KeyState, PendingPrediction
+from chainflow.ml.live.state import KeyState, PendingPrediction
+from chainflow.ml.training.labels import direction_labels, triple_barrier_labels
 from tests.fixtures.market_data import make_ohlcv
 
 DATA = make_ohlcv(400, seed=61)

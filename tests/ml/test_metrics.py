@@ -9,16 +9,16 @@ import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss, roc_auc_score
 
 from chainflow.features.api import get_feature_set
-from chainflow.ml.datasets import Bars, build_dataset
-from chainflow.ml.labels import LabelSpec
-from chainflow.ml.metrics import (
+from chainflow.ml.training.datasets import Bars, build_dataset
+from chainflow.ml.training.labels import LabelSpec
+from chainflow.ml.training.metrics import (
     classification_metrics,
     majority_baseline,
     previous_direction_baseline,
     regression_metrics,
     regression_skill,
 )
-from chainflow.ml.splits import purged_walk_forward
+from chainflow.ml.training.splits import purged_walk_forward
 from tests.fixtures.market_data import make_ohlcv
 
 

@@ -30,13 +30,13 @@ from chainflow.core.tenancy import TenantContext
 from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from chainflow.ml.api import ModelRegistration, ModelRegistry
-from chainflow.ml.labels import LabelSpec
-from chainflow.ml.model_card import epoch_ms, live_since_promotion
-from chainflow.ml.oos_backtest import attach_backtest
-from chainflow.ml.prediction_table import SCORES_TABLE
-from chainflow.ml.registry import local_model_registry
-from chainflow.ml.training import TrainingConfig, TrainingResult, train_on_dataset
-from chainflow.ml.training_runs import registration_for, training_bars, training_dataset
+from chainflow.ml.cards.model_card import epoch_ms, live_since_promotion
+from chainflow.ml.live.prediction_table import SCORES_TABLE
+from chainflow.ml.registry.model_registry import local_model_registry
+from chainflow.ml.training.labels import LabelSpec
+from chainflow.ml.training.oos_backtest import attach_backtest
+from chainflow.ml.training.run import TrainingConfig, TrainingResult, train_on_dataset
+from chainflow.ml.training.steps import registration_for, training_bars, training_dataset
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings

@@ -1,7 +1,7 @@
 """The model card's live part and a live fallback over the whole embedded kernel's API
 (issue 23.6/23.7): the ml service wires the registry routes to the time-series store, so a
 card shows the caller's tenant's scores since the promotion, and a fallback recorded for
-the tenant (``chainflow.ml.fallback_log``) appears on the cards of the versions it involves
+the tenant (``chainflow.ml.registry.fallback_log``) appears on the cards of the versions it involves
 and on the model's entry of ``GET /api/v1/models`` until a version is promoted."""
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from chainflow.ml.api import Fallback, FallbackLog, ModelRegistry
-from chainflow.ml.model_card import epoch_ms
-from chainflow.ml.prediction_table import SCORES_TABLE
-from chainflow.ml.registry import local_model_registry
+from chainflow.ml.cards.model_card import epoch_ms
+from chainflow.ml.live.prediction_table import SCORES_TABLE
+from chainflow.ml.registry.model_registry import local_model_registry
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings

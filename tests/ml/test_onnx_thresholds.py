@@ -1,5 +1,5 @@
 """LightGBM split thresholds in ONNX: a float32 feature equal to a threshold's float32
-rounding must take the native branch (``chainflow.ml.onnx_export``).
+rounding must take the native branch (``chainflow.ml.training.onnx_export``).
 
 LightGBM keeps thresholds as doubles; a split between two adjacent float32 values sits at
 their midpoint, whose nearest float32 is one of the two values. When it rounds *up*, the
@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from chainflow.ml.gbm import train_lightgbm_classifier, train_lightgbm_regressor
-from chainflow.ml.onnx_export import classifier_to_onnx, regressor_to_onnx
-from chainflow.ml.runtime import OnnxModel
+from chainflow.ml.training.gbm import train_lightgbm_classifier, train_lightgbm_regressor
+from chainflow.ml.training.onnx_export import classifier_to_onnx, regressor_to_onnx
+from chainflow.ml.training.onnx_model import OnnxModel
 
 
 def adjacent_pairs(n_pairs: int = 60) -> tuple[NDArray[np.float32], NDArray[np.int64]]:

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 from chainflow.backtest.oos_signals import backtest_signal_window
-from chainflow.ml.model_card import build_card, live_not_kept
-from chainflow.ml.model_card_html import equity_chart, render_card_html
-from chainflow.ml.oos_backtest import (
+from chainflow.ml.cards.html import equity_chart, render_card_html
+from chainflow.ml.cards.model_card import build_card, live_not_kept
+from chainflow.ml.registry.types import ModelStage, ModelVersion
+from chainflow.ml.training.oos_backtest import (
     EQUITY_POINTS,
     SignalWindow,
     backtest_report,
     equity_points,
 )
-from chainflow.ml.registry_types import ModelStage, ModelVersion
 from tests.fixtures.market_data import make_ohlcv
 
 BAR_MS = 300_000

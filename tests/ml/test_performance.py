@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from chainflow.ml.performance import (
+from chainflow.ml.training.performance import (
     LivePerformance,
     ScoredPrediction,
     bin_fractions,

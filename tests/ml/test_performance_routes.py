@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from chainflow.core.ids import TenantId
-from chainflow.ml.prediction_table import SCORES_TABLE
+from chainflow.ml.live.prediction_table import SCORES_TABLE
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.api_client import logged_in_client
 from tests.fixtures.market_data import make_ohlcv

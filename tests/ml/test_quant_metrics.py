@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from chainflow.ml.quant_metrics import (
+from chainflow.ml.training.quant_metrics import (
     edge_of,
     hit_rate_by_confidence,
     information_coefficients,

@@ -13,7 +13,7 @@ from chainflow.core.auth import TIER_LIMITS, Tier
 from chainflow.core.ids import TenantId
 from chainflow.core.tenancy import TenantContext
 from chainflow.ml.api import ModelRegistration, ModelRegistry
-from chainflow.ml.registry import local_model_registry
+from chainflow.ml.registry.model_registry import local_model_registry
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings

@@ -30,8 +30,8 @@ from chainflow.features.api import get_feature_set
 from chainflow.hub.api import BusMessage
 from chainflow.ml.api import ModelRegistration, ModelStage, ModelVersion
 from chainflow.ml.events import alerts_topic
-from chainflow.ml.registry import ModelRegistry, local_model_registry
-from chainflow.ml.retrain_schedule import RetrainSchedule, training_config
+from chainflow.ml.registry.model_registry import ModelRegistry, local_model_registry
+from chainflow.ml.training.retrain_schedule import RetrainSchedule, training_config
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings
 from tests.ml.test_live_actions import LABEL, constant_bundle

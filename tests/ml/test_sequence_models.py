@@ -13,8 +13,8 @@ torch = pytest.importorskip("torch")
 from skl2onnx import to_onnx  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
-from chainflow.ml.ensemble import ensemble_proba, ensemble_to_onnx  # noqa: E402
-from chainflow.ml.sequence_models import (  # noqa: E402
+from chainflow.ml.training.ensemble import ensemble_proba, ensemble_to_onnx  # noqa: E402
+from chainflow.ml.training.sequence_models import (  # noqa: E402
     predict_proba,
     sequence_to_onnx,
     train_cnn_classifier,

@@ -28,13 +28,13 @@ from chainflow.features.api import feature_matrix, get_feature_set
 from chainflow.features.batch.volatility import atr
 from chainflow.hub.api import BusMessage
 from chainflow.ml.api import ModelRegistration
-from chainflow.ml.datasets import Bars, build_dataset
 from chainflow.ml.events import alerts_topic, predictions_topic
-from chainflow.ml.labels import LabelSpec, direction_labels
-from chainflow.ml.prediction_table import SCORES_TABLE
-from chainflow.ml.registry import local_model_registry
-from chainflow.ml.serving import ModelBundle
-from chainflow.ml.training import TrainingConfig, train_on_dataset
+from chainflow.ml.live.prediction_table import SCORES_TABLE
+from chainflow.ml.registry.model_registry import local_model_registry
+from chainflow.ml.training.datasets import Bars, build_dataset
+from chainflow.ml.training.labels import LabelSpec, direction_labels
+from chainflow.ml.training.run import TrainingConfig, train_on_dataset
+from chainflow.ml.training.serving import ModelBundle
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.market_data import OHLCV, make_ohlcv
 from tests.fixtures.settings import embedded_settings

@@ -10,14 +10,14 @@ import pytest
 from numpy.typing import NDArray
 
 from chainflow.core.ids import TenantId
-from chainflow.ml.labels import DOWN, FLAT, UNUSABLE, UP
-from chainflow.ml.similarity import (
+from chainflow.ml.patterns.similarity import (
     PatternMemory,
     SimilarPatterns,
     pattern_namespace,
     window_embedding,
     window_embeddings,
 )
+from chainflow.ml.training.labels import DOWN, FLAT, UNUSABLE, UP
 from tests.fixtures.backends import unique_name
 from tests.fixtures.vectors import VECTOR_BACKENDS, open_started_index
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from chainflow.features.api import get_feature_set
-from chainflow.ml.datasets import Bars, build_dataset
-from chainflow.ml.labels import LabelSpec
-from chainflow.ml.splits import Fold, purged_walk_forward
+from chainflow.ml.training.datasets import Bars, build_dataset
+from chainflow.ml.training.labels import LabelSpec
+from chainflow.ml.training.splits import Fold, purged_walk_forward
 from tests.fixtures.market_data import make_ohlcv
 
 BAR_MS = 300_000

@@ -14,12 +14,12 @@ from chainflow.core.market import Timeframe
 from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from chainflow.features.api import BarValues, FeatureEngine, get_feature_set
-from chainflow.ml.datasets import Bars, Dataset, build_dataset
-from chainflow.ml.labels import LabelSpec
-from chainflow.ml.registry import local_model_registry
-from chainflow.ml.serving import ModelBundle
-from chainflow.ml.training import TrainingConfig, TrainingResult, train_on_dataset
-from chainflow.ml.training_parts import widen_bundle
+from chainflow.ml.registry.model_registry import local_model_registry
+from chainflow.ml.training.datasets import Bars, Dataset, build_dataset
+from chainflow.ml.training.labels import LabelSpec
+from chainflow.ml.training.run import TrainingConfig, TrainingResult, train_on_dataset
+from chainflow.ml.training.run_parts import widen_bundle
+from chainflow.ml.training.serving import ModelBundle
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.market_data import OHLCV, make_ohlcv
 from tests.fixtures.settings import embedded_settings

@@ -19,15 +19,15 @@ from chainflow.cli.operator import read_stored_bars
 from chainflow.core.market import Timeframe
 from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_files import SampleFileKind, write_sample_files
-from chainflow.ml.calibration import Calibrator, fit_calibrator, reliability
-from chainflow.ml.cli_train import make_train_command
-from chainflow.ml.datasets import Bars, Dataset
-from chainflow.ml.labels import LabelSpec
-from chainflow.ml.oos_backtest import attach_backtest
-from chainflow.ml.seeds import combine_seeds
-from chainflow.ml.serving import ModelBundle
-from chainflow.ml.training import TrainingConfig, TrainingResult, train_on_dataset
-from chainflow.ml.training_runs import training_bars, training_dataset
+from chainflow.ml.cli.train import make_train_command
+from chainflow.ml.training.calibration import Calibrator, fit_calibrator, reliability
+from chainflow.ml.training.datasets import Bars, Dataset
+from chainflow.ml.training.labels import LabelSpec
+from chainflow.ml.training.oos_backtest import attach_backtest
+from chainflow.ml.training.run import TrainingConfig, TrainingResult, train_on_dataset
+from chainflow.ml.training.seeds import combine_seeds
+from chainflow.ml.training.serving import ModelBundle
+from chainflow.ml.training.steps import training_bars, training_dataset
 
 QUICK = TrainingConfig(family="lightgbm", n_folds=3, seed=7, threads=1, resamples=300)
 LABEL = LabelSpec(kind="triple_barrier", horizon=8, threshold_atr=0.25)

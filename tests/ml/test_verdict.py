@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chainflow.ml.metrics import classification_metrics, log_loss_rows, majority_baseline
-from chainflow.ml.verdict import RegressionTarget, p_text, training_verdict
+from chainflow.ml.training.metrics import classification_metrics, log_loss_rows, majority_baseline
+from chainflow.ml.training.verdict import RegressionTarget, p_text, training_verdict
 
 ROWS = 3000
 HORIZON = 6

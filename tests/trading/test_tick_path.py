@@ -34,7 +34,7 @@ from chainflow.core.ids import TenantId
 from chainflow.core.settings import MlSettings
 from chainflow.features.api import feature_matrix, get_feature_set
 from chainflow.hub.api import BusMessage
-from chainflow.ml.serving import ModelBundle
+from chainflow.ml.training.serving import ModelBundle
 from chainflow.runtime.kernel import Kernel
 from chainflow.trading.decision import DecisionInput, TradingPreferences
 from chainflow.trading.events import connection_topic

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chainflow.core.errors import (
     Conflict,
     DependencyUnavailable,
+    FeatureNotInTierError,
     InvalidInput,
     NotFound,
     RateLimited,
@@ -22,10 +23,8 @@ class BacktestQuotaExceededError(RateLimited):
     code = "backtest_quota_exceeded"
 
 
-class BacktestFeatureNotInTierError(TierLimitExceeded):
+class BacktestFeatureNotInTierError(FeatureNotInTierError):
     """Optimization or walk-forward asked for on a tier without it (upgrade)."""
-
-    code = "feature_not_in_tier"
 
 
 class InvalidBacktestRequestError(InvalidInput):

@@ -31,6 +31,8 @@ from chainflow.bridge.events import (
     all_connections,
     all_market_events,
     all_symbols_declared,
+    bars_of_partition,
+    bars_of_symbol,
     bars_topic,
     connections_topic,
     market_event_kind,
@@ -58,6 +60,8 @@ __all__ = [
     "TickRow",
     "all_bars",
     "all_market_events",
+    "bars_of_partition",
+    "bars_of_symbol",
     "bars_topic",
     "market_event_kind",
     # MT5 connections opened and closed (bridge.events)

@@ -9,8 +9,11 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from chainflow.core.errors import MalformedEventError
 from chainflow.core.market import Timeframe
 from chainflow.core.messages import Event, topic
+from chainflow.core.settings.infrastructure import DEFAULT_BUS_PARTITIONS
+from chainflow.hub.api import partition_of, partition_token
 
 
 def ticks_topic(tenant_id: str, symbol: str) -> str:
@@ -18,9 +21,33 @@ def ticks_topic(tenant_id: str, symbol: str) -> str:
     return topic("bridge", "ticks", tokens=(tenant_id, symbol))
 
 
-def bars_topic(tenant_id: str, symbol: str, timeframe: Timeframe) -> str:
-    """Return ``bridge.bars.<tenant>.<symbol>.<tf>``: closed (and revised) bars."""
-    return topic("bridge", "bars", tokens=(tenant_id, symbol, timeframe.value))
+def bars_topic(
+    tenant_id: str,
+    symbol: str,
+    timeframe: Timeframe,
+    *,
+    partitions: int = DEFAULT_BUS_PARTITIONS,
+) -> str:
+    """Return ``bridge.bars.p<k>.<tenant>.<symbol>.<tf>``: closed (and revised) bars.
+
+    ``k = partition_of(tenant, partitions)``: bars are partitioned by tenant, so that one
+    replica of a consumer holds every symbol of a tenant (the live cross-asset correlation
+    spans a tenant's symbols). Publishers pass ``partitions=bus.partitions``.
+    """
+    partition = partition_of(tenant_id, partitions=partitions)
+    return topic(
+        "bridge", "bars", partition_token(partition), tokens=(tenant_id, symbol, timeframe.value)
+    )
+
+
+def bars_of_partition(partition: int) -> str:
+    """Return the wildcard subject of the bars of one partition (``bridge.bars.p<k>.>``)."""
+    return topic("bridge", "bars", partition_token(partition)) + ".>"
+
+
+def bars_of_symbol(tenant_id: str, symbol: str) -> str:
+    """Return the wildcard subject of one symbol's bars, every timeframe (any partition)."""
+    return topic("bridge", "bars") + ".*." + topic(tokens=(tenant_id, symbol)) + ".*"
 
 
 def all_bars() -> str:
@@ -104,7 +131,7 @@ class TicksAccepted(Event):
 
     @classmethod
     def from_json(cls, data: bytes) -> TicksAccepted:
-        """Parse published ticks; raise ``ValueError`` for anything else."""
+        """Parse published ticks; raise ``MalformedEventError`` (a ``ValueError``) otherwise."""
         try:
             raw: dict[str, Any] = orjson.loads(data)
             rows = tuple(
@@ -128,7 +155,9 @@ class TicksAccepted(Event):
                 received_us=int(raw.get("received_us", 0)),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise ValueError(f"expected published ticks; received {data[:200]!r}: {exc}") from exc
+            raise MalformedEventError(
+                f"expected published ticks; received {data[:200]!r}: {exc}"
+            ) from exc
 
 
 def executions_topic(tenant_id: str) -> str:
@@ -156,7 +185,9 @@ class ExecutionReported(Event):
             raw = json.loads(data)
             return cls(str(raw["tenant_id"]), str(raw["connection"]), dict(raw["fields"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"expected an execution report; received {data[:200]!r}") from exc
+            raise MalformedEventError(
+                f"expected an execution report; received {data[:200]!r}"
+            ) from exc
 
 
 def connections_topic(tenant_id: str) -> str:
@@ -215,7 +246,7 @@ class SymbolsDeclared(Event):
 
     @classmethod
     def from_json(cls, data: bytes) -> SymbolsDeclared:
-        """Parse a published hello; raise ``ValueError`` for anything else."""
+        """Parse a published hello; raise ``MalformedEventError`` (a ``ValueError``) otherwise."""
         try:
             raw: dict[str, Any] = json.loads(data)
             symbols = raw["symbols"]
@@ -228,7 +259,9 @@ class SymbolsDeclared(Event):
                 ts=int(raw["ts"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"expected a symbols hello; received {data[:200]!r}: {exc}") from exc
+            raise MalformedEventError(
+                f"expected a symbols hello; received {data[:200]!r}: {exc}"
+            ) from exc
 
 
 def aliases_changed_topic(tenant_id: str) -> str:
@@ -266,7 +299,7 @@ class BarPublished(Event):
 
     @classmethod
     def from_json(cls, data: bytes) -> BarPublished:
-        """Parse a published bar; raise ``ValueError`` for anything else."""
+        """Parse a published bar; raise ``MalformedEventError`` (a ``ValueError``) otherwise."""
         try:
             raw: dict[str, Any] = json.loads(data)
             spread = raw.get("spread_mean")
@@ -285,7 +318,9 @@ class BarPublished(Event):
                 revised=bool(raw.get("revised", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"expected a published bar; received {data[:200]!r}: {exc}") from exc
+            raise MalformedEventError(
+                f"expected a published bar; received {data[:200]!r}: {exc}"
+            ) from exc
         if bar.spread_mean is not None and not math.isfinite(bar.spread_mean):
             return replace(bar, spread_mean=None)
         return bar

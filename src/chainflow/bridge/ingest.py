@@ -369,7 +369,8 @@ class IngestSession:
                 revised=was_revised,
             )
             await self._bus.publish(
-                bars_topic(tenant, bar.symbol, bar.timeframe), published.to_json()
+                bars_topic(tenant, bar.symbol, bar.timeframe, partitions=self._bus.partitions),
+                published.to_json(),
             )
 
 

@@ -2,7 +2,8 @@
 (and the frames of ``frame_topics``, e.g. the trading engine's signals).
 
 Messages come from the bus (live subscriptions: ``bridge.ticks.<tenant>.<symbol>`` and
-``bridge.bars.<tenant>.<symbol>.*``), so this works in any process, whichever one ingests.
+``bridge.bars.*.<tenant>.<symbol>.*``, any partition), so this works in any process,
+whichever one ingests.
 Each connection has a bounded queue and one sender; a consumer that cannot keep up within
 ``SEND_TIMEOUT_S`` (or lets its queue fill) is disconnected, never allowed to back up the
 fan-out. Connections live at most the limiter's ``max_connection_lifetime_s``.
@@ -28,7 +29,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from chainflow.bridge.events import TicksAccepted, ticks_topic
+from chainflow.bridge.events import TicksAccepted, bars_of_symbol, ticks_topic
 from chainflow.bridge.message_guard import MessageGuard
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.tick_message import Rejection
@@ -41,7 +42,6 @@ from chainflow.bridge.ws_messages import (
 from chainflow.core.auth import Permission
 from chainflow.core.errors import ChainflowError, TierLimitExceeded
 from chainflow.core.ids import new_id
-from chainflow.core.messages import topic
 from chainflow.gateway.api import websocket_principal
 from chainflow.hub.api import BusMessage, EventBus, Subscription
 
@@ -118,7 +118,7 @@ class StreamConnection:
             for name in wanted:
                 self._subscriptions[name] = [
                     await self._bus.subscribe(ticks_topic(self._tenant_id, name), self._on_ticks),
-                    await self._bus.subscribe(_bars_of(self._tenant_id, name), self._on_bar),
+                    await self._bus.subscribe(bars_of_symbol(self._tenant_id, name), self._on_bar),
                     *[
                         await self._bus.subscribe(subject(self._tenant_id, name), self._on_frame)
                         for subject in self._frame_topics
@@ -298,10 +298,6 @@ async def _send_loop(websocket: WebSocket, connection: StreamConnection) -> None
         except TimeoutError:
             await _close(websocket, CLOSE_SLOW_CONSUMER, "slow_consumer", "sends timed out")
             return
-
-
-def _bars_of(tenant_id: str, symbol: str) -> str:
-    return topic("bridge", "bars", tokens=(tenant_id, symbol)) + ".*"
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

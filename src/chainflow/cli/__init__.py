@@ -218,8 +218,8 @@ def _register_service_commands() -> None:
     from chainflow.client.replay import replay_command
     from chainflow.demo.command import demo_command
     from chainflow.demo.sample_data import sample_data_command
-    from chainflow.ml.cli_models import make_models_app
-    from chainflow.ml.cli_train import make_train_command
+    from chainflow.ml.cli.models import make_models_app
+    from chainflow.ml.cli.train import make_train_command
 
     app.command("sample-data", help="Write a deterministic synthetic market (MT5 files, CSV).")(
         sample_data_command

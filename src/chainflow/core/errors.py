@@ -38,6 +38,17 @@ class ProtocolError(InvalidInput):
     status = 400
 
 
+class MalformedEventError(ProtocolError, ValueError):
+    """A bus message that does not decode as the event its subject names.
+
+    Consumers drop it (``term``) and log it: redelivery would not change it. It is also a
+    ``ValueError``, as the events' ``from_json`` document, so a consumer's
+    ``except ValueError`` keeps catching it.
+    """
+
+    code = "event_malformed"
+
+
 class NotFound(ChainflowError):
     code = "not_found"
     status = 404
@@ -53,9 +64,26 @@ class Unauthenticated(ChainflowError):
     status = 401
 
 
+class InvalidCredentialsError(Unauthenticated):
+    """A password, token or API key that does not sign anyone in.
+
+    Defined here, once, because the users service (sign-in) and the gateway (every request)
+    both raise it with the same wire code.
+    """
+
+    code = "invalid_credentials"
+
+
 class Forbidden(ChainflowError):
     code = "forbidden"
     status = 403
+
+
+class PermissionDeniedError(Forbidden):
+    """The caller's role does not allow the action (the gateway's role guard, and services
+    that check a role themselves, e.g. changing a platform model)."""
+
+    code = "permission_denied"
 
 
 class RateLimited(ChainflowError):
@@ -71,6 +99,16 @@ class RateLimited(ChainflowError):
 class TierLimitExceeded(ChainflowError):
     code = "tier_limit_exceeded"
     status = 403
+
+
+class FeatureNotInTierError(TierLimitExceeded):
+    """The tenant's tier does not include the feature asked for (upgrade).
+
+    Defined here, once: the gateway's feature guard and the services that check a feature
+    themselves (team invitations, optimisation jobs) answer with the same wire code.
+    """
+
+    code = "feature_not_in_tier"
 
 
 class DependencyUnavailable(ChainflowError):

@@ -9,6 +9,7 @@ bar is an incremental update. Each complete row publishes ``CorrelationUpdated``
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from chainflow.bridge.api import BarPublished, read_bars
 from chainflow.core.ids import TenantId
@@ -32,6 +33,11 @@ class CrossAssetFeed:
         self._bus, self._store, self._settings = bus, store, settings
         self._trackers: dict[CrossKey, TenantCrossAsset] = {}
         self._locks: dict[CrossKey, asyncio.Lock] = {}
+
+    def forget(self, where: Callable[[str], bool]) -> None:
+        """Drop the trackers of the tenants ``where`` selects (consumed elsewhere now)."""
+        for key in [k for k in self._trackers if where(k[0])]:
+            del self._trackers[key]
 
     async def update(self, bar: BarPublished, timeframe: Timeframe) -> bool:
         """Feed ``bar``'s close; return whether a correlation update was published."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chainflow.core.messages import Event, topic
+from chainflow.hub.api import MESSAGE_ID_HEADER
 
 
 def features_topic(tenant_id: str, symbol: str, timeframe: str) -> str:
@@ -27,6 +28,13 @@ def features_topic(tenant_id: str, symbol: str, timeframe: str) -> str:
 
 def regime_topic(tenant_id: str, symbol: str, timeframe: str) -> str:
     return topic("features", "regime", tokens=(tenant_id, symbol, timeframe))
+
+
+def first_publication(revised: bool, *identity: str) -> dict[str, str] | None:
+    """Return the headers of a bar's first vector (or regime change): a message id the bus
+    stores once, so the bar processed again after a redelivery is not published twice.
+    Revised vectors are new versions and carry none."""
+    return None if revised else {MESSAGE_ID_HEADER: "/".join(identity)}
 
 
 def finite_or_none(value: float) -> float | None:

@@ -1,17 +1,19 @@
 """The features service: live feature vectors and regimes from the bars the bridge publishes.
 
-It consumes ``bridge.bars.>`` with the durable consumer ``features`` (bars published while no
-features process runs are delivered when one starts) and keeps one ``SymbolPipeline`` per
-(tenant, symbol, timeframe). For each closed bar it stores the vector in the feature set's
-table, publishes ``FeaturesComputed`` and, when a regime changed, ``RegimeChanged``.
+It consumes the bars (``bar_input``: all of them in one process, this replica's share of the
+tenant partitions with several; bars published while none runs are delivered when one
+starts) and keeps one ``SymbolPipeline`` per (tenant, symbol, timeframe). For each closed
+bar it stores the vector in the feature set's table, publishes ``FeaturesComputed`` and,
+when a regime changed, ``RegimeChanged``.
 
 State is never the only copy of anything: a pipeline is a function of the stored bars. A
 new version of the last bar (revised by a late tick, or redelivered) is applied to the
-state kept from before that bar. On the first bar of a key after a (re)start, or an older
-bar that changed, the pipeline is rebuilt by replaying the stored bars before it
-(``replay_bars``, at least what the feature set and regime detector need for an exact
-rebuild). For a revised bar the bars after it are replayed too, and their vectors are stored
-and published again with ``revised=True``.
+state kept from before that bar. On the first bar of a key after a (re)start, a partition
+move, or an older bar that changed, the pipeline is rebuilt by replaying the stored bars
+before it (``replay_bars``, at least what the feature set and regime detector need for an
+exact rebuild). For a revised bar the bars after it are replayed too, and their vectors are
+stored and published again with ``revised=True``. A bar's first vector carries a message id,
+so the bar processed again after a crash redelivery is not published twice.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from chainflow.bridge.api import (
     AggregatedBar,
     BarPublished,
     SymbolsDeclared,
-    all_bars,
     all_symbols_declared,
     read_bars,
     read_latest_bar_columns,
@@ -35,6 +36,7 @@ from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
 from chainflow.core.settings import FeaturesSettings
+from chainflow.features.bar_input import BarInput
 from chainflow.features.cross_asset_feed import CrossAssetFeed
 from chainflow.features.deferred_rebuilds import DeferredRebuilds
 from chainflow.features.engine import BarValues
@@ -43,6 +45,7 @@ from chainflow.features.events import (
     RegimeChanged,
     features_topic,
     finite_or_none,
+    first_publication,
     regime_topic,
 )
 from chainflow.features.feature_table import feature_table, vector_row
@@ -51,12 +54,11 @@ from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_valu
 from chainflow.features.regimes import RegimeConfig
 from chainflow.features.replay import bar_of, replayed, stored_bar_columns
 from chainflow.features.sets import FeatureSet, get_feature_set
-from chainflow.hub.api import BusMessage, EventBus, Subscription
+from chainflow.hub.api import BusMessage, EventBus, Membership, Subscription
 from chainflow.storage.api import TimeSeriesStore
 
 log = get_logger("chainflow.features.service")
 
-DURABLE_NAME = "features"
 LATEST = 2**62  # an end_ms after every stored bar
 Key = tuple[str, str, Timeframe]  # (tenant, symbol, timeframe)
 
@@ -88,6 +90,7 @@ class FeaturesService:
         clock: Clock,
         settings: FeaturesSettings,
         regime_config: RegimeConfig | None = None,
+        membership: Membership | None = None,
     ) -> None:
         self._bus = bus
         self._store = store
@@ -101,7 +104,9 @@ class FeaturesService:
         self._locks: dict[Key, asyncio.Lock] = {}
         self._undo: dict[Key, dict[str, Any]] = {}  # each pipeline's state before its last bar
         self._cross = CrossAssetFeed(bus=bus, store=store, settings=settings)
-        self._subscription: Subscription | None = None
+        self.bar_input = BarInput(
+            bus=bus, handler=self.on_message, membership=membership, on_partition=self._forget
+        )
         self.stats = FeaturesStats()
         self._deferred: DeferredRebuilds[Key] = DeferredRebuilds(self._rebuild_since)
         self._hellos: Subscription | None = None
@@ -112,9 +117,7 @@ class FeaturesService:
         # the regime refits' compiled kernels, before any tick waits behind their compilation
         await asyncio.to_thread(compile_kernels)
         await self._store.ensure_table(self._table)
-        self._subscription = await self._bus.subscribe(
-            all_bars(), self.on_message, durable=DURABLE_NAME
-        )
+        await self.bar_input.start()
         self._hellos = await self._bus.subscribe(all_symbols_declared(), self.on_hello)
 
     async def on_hello(self, message: BusMessage) -> None:
@@ -125,6 +128,8 @@ class FeaturesService:
             self.stats.rejected_messages += 1
             log.warning("features_bad_hello_message", error=str(exc))
             return
+        if not self.bar_input.owns_tenant(declared.tenant_id):
+            return  # another replica consumes this tenant's bars
         task = asyncio.create_task(self.warm(declared.tenant_id, declared.symbols))
         self._warming.add(task)
         task.add_done_callback(self._warming.discard)
@@ -170,6 +175,17 @@ class FeaturesService:
         self.stats.replayed_bars += len(history)
         return 1
 
+    async def _forget(self, partition: int) -> None:
+        """Drop what this process kept of the tenants of bar ``partition``: it was taken
+        over by another replica, or is taken from one (state kept from an earlier turn is
+        stale); their keys are rebuilt from the stores on their next bar here."""
+        in_partition = self.bar_input.partition_of
+        for key in [k for k in self._pipelines if in_partition(k[0]) == partition]:
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                self._pipelines.pop(key, None)
+                self._undo.pop(key, None)
+        self._cross.forget(lambda tenant: in_partition(tenant) == partition)
+
     def _replay_bars_needed(self, timeframe: Timeframe) -> int:
         """Bars a replay needs to rebuild a pipeline of ``timeframe`` exactly."""
         needed = self._bars_needed.get(timeframe)
@@ -178,10 +194,10 @@ class FeaturesService:
             needed = self._bars_needed[timeframe] = pipeline.replay_bars_needed
         return needed
 
-    async def stop(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop consuming (``release=False``: leave the partition leases to expire, as a
+        crashed process would), then the background work."""
+        await self.bar_input.stop(release=release)
         await self._deferred.stop()
         if self._hellos is not None:
             await self._hellos.unsubscribe()
@@ -310,6 +326,7 @@ class FeaturesService:
     async def _emit(self, key: Key, outputs: Sequence[PipelineOutput], *, revised: bool) -> None:
         tenant, symbol, timeframe = key
         fs = self.feature_set
+        key_tokens = (tenant, symbol, timeframe.value, fs.fingerprint)
         now = self._clock.now_ms()
         rows = [
             vector_row(
@@ -347,7 +364,9 @@ class FeaturesService:
                 },
             )
             await self._bus.publish(
-                features_topic(tenant, symbol, timeframe.value), event.to_json()
+                features_topic(tenant, symbol, timeframe.value),
+                event.to_json(),
+                headers=first_publication(revised, "features", *key_tokens, str(out.ts)),
             )
             for kind, previous, current in out.changes:
                 self.stats.regime_changes += 1
@@ -367,7 +386,9 @@ class FeaturesService:
                     probabilities={k: finite_or_none(v) for k, v in probabilities.items()},
                 )
                 await self._bus.publish(
-                    regime_topic(tenant, symbol, timeframe.value), change.to_json()
+                    regime_topic(tenant, symbol, timeframe.value),
+                    change.to_json(),
+                    headers=first_publication(revised, "regime", *key_tokens, str(out.ts), kind),
                 )
         self.stats.vectors += len(outputs)
         per_tf = self.stats.per_timeframe

@@ -30,6 +30,7 @@ import orjson
 
 from chainflow.core.auth import Principal
 from chainflow.core.clock import Clock
+from chainflow.core.errors import InvalidCredentialsError
 from chainflow.core.logging import get_logger
 from chainflow.core.tokens import (
     AccessTokenClaims,
@@ -38,7 +39,7 @@ from chainflow.core.tokens import (
     is_api_key,
     is_well_formed_api_key,
 )
-from chainflow.gateway.errors import InvalidCredentialsError, MissingCredentialsError
+from chainflow.gateway.errors import MissingCredentialsError
 from chainflow.storage.api import Cache
 
 if TYPE_CHECKING:

@@ -23,10 +23,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from chainflow.core.auth import Feature, Permission, Principal, Scope
-from chainflow.core.errors import ConfigurationError
+from chainflow.core.errors import ConfigurationError, FeatureNotInTierError, PermissionDeniedError
 from chainflow.core.logging import bind_request_context
 from chainflow.gateway.auth import Authenticator
-from chainflow.gateway.errors import FeatureNotInTierError, PermissionDeniedError, ScopeDeniedError
+from chainflow.gateway.errors import ScopeDeniedError
 from chainflow.gateway.rate_limit import REQUEST_STATE_ATTRIBUTE, RateLimiter
 
 PrincipalDependency = Callable[..., Awaitable[Principal]]

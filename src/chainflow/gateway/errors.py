@@ -48,20 +48,8 @@ class MissingCredentialsError(Unauthenticated):
     code = "missing_credentials"
 
 
-class InvalidCredentialsError(Unauthenticated):
-    code = "invalid_credentials"
-
-
-class PermissionDeniedError(Forbidden):
-    code = "permission_denied"
-
-
 class ScopeDeniedError(Forbidden):
     code = "scope_denied"
-
-
-class FeatureNotInTierError(TierLimitExceeded):
-    code = "feature_not_in_tier"
 
 
 class WebSocketLimitError(TierLimitExceeded):

@@ -1,4 +1,5 @@
-"""Public interface of the hub: the event bus and the service registry Protocols."""
+"""Public interface of the hub: the event bus and the service registry Protocols, and
+partitioned streaming (``partition_of``, ``PartitionOwner``) built on both."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from chainflow.core.health import HealthReport
+from chainflow.hub.partitions.assignment import assign, partition_of, partition_token
+from chainflow.hub.partitions.leases import LeaseStore, open_leases
+from chainflow.hub.partitions.owner import (
+    Membership,
+    PartitionHook,
+    PartitionOwner,
+    PartitionPlan,
+)
 
 # --- event bus -----------------------------------------------------------------------------
 
@@ -31,6 +40,9 @@ class BusMessage(Protocol):
 
 
 MessageHandler = Callable[[BusMessage], Awaitable[None]]
+
+MESSAGE_ID_HEADER = "Nats-Msg-Id"
+"""The header naming a message for the stream's duplicate detection (see ``EventBus``)."""
 RequestHandler = Callable[[bytes], Awaitable[bytes]]
 
 
@@ -52,11 +64,18 @@ class EventBus(Protocol):
       at-least-once with explicit ack: a handler that returns acks, one that raises naks
       (redelivered, ``delivery_count`` increasing, up to ``max_deliver``), and a handler may
       settle explicitly with ``ack``/``nak``/``term`` first.
+    - A message published with the header ``MESSAGE_ID_HEADER`` is stored once per id within
+      the stream's duplicate window on NATS (2 minutes, the server default), so a publish
+      repeated after a crash reaches durable consumers once (live subscribers, at most once
+      anyway, may see the repeat); the in-process bus, whose messages die with the
+      process, does not deduplicate.
     - ``request`` sends to the one handler registered with ``serve`` on that subject and
       returns its reply; no responder or no reply in time raises ``DependencyUnavailable``.
     """
 
     backend: str
+    partitions: int
+    """How many partitions keyed subjects are spread over (``CHAINFLOW_BUS_PARTITIONS``)."""
 
     async def start(self) -> None: ...
 
@@ -140,3 +159,24 @@ class ServiceRegistry(Protocol):
     async def discover(self, service: str) -> list[ServiceInstance]: ...
 
     async def instances(self) -> list[ServiceInstance]: ...
+
+
+__all__ = [
+    "MESSAGE_ID_HEADER",
+    "BusMessage",
+    "EventBus",
+    "LeaseStore",
+    "Membership",
+    "MessageHandler",
+    "PartitionHook",
+    "PartitionOwner",
+    "PartitionPlan",
+    "RequestHandler",
+    "ServiceInstance",
+    "ServiceRegistry",
+    "Subscription",
+    "assign",
+    "open_leases",
+    "partition_of",
+    "partition_token",
+]

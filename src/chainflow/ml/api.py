@@ -7,21 +7,20 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from chainflow.ml.artifacts import (
+from chainflow.ml.events import PredictionMade, all_predictions, predictions_topic
+from chainflow.ml.live.model_cache import ServedModel, ServedModels
+from chainflow.ml.live.model_hint import no_model_reason, train_model_command
+from chainflow.ml.registry.artifacts import (
     ArtifactIntegrityError,
     ArtifactMissingError,
     ArtifactStore,
     LocalArtifactStore,
     StoredArtifact,
 )
-from chainflow.ml.events import PredictionMade, all_predictions, predictions_topic
-from chainflow.ml.fallback_log import Fallback, FallbackLog
-from chainflow.ml.model_cache import ServedModel, ServedModels
-from chainflow.ml.model_hint import no_model_reason, train_model_command
-from chainflow.ml.oos_backtest import SignalBacktester, SignalWindow, WindowOutcome
-from chainflow.ml.promotion_gate import verdict_of
-from chainflow.ml.registry import ModelRegistry, model_registry
-from chainflow.ml.registry_types import (
+from chainflow.ml.registry.fallback_log import Fallback, FallbackLog
+from chainflow.ml.registry.model_registry import ModelRegistry, model_registry
+from chainflow.ml.registry.promotion_gate import verdict_of
+from chainflow.ml.registry.types import (
     CustomModelLimitError,
     CustomModelsNotInTierError,
     ModelFamily,
@@ -36,13 +35,14 @@ from chainflow.ml.registry_types import (
     PlatformModelChangeDeniedError,
     VerdictStatus,
 )
-from chainflow.ml.serving import BundleOutput, ModelBundle
+from chainflow.ml.training.oos_backtest import SignalBacktester, SignalWindow, WindowOutcome
+from chainflow.ml.training.serving import BundleOutput, ModelBundle
 
 if TYPE_CHECKING:
     from chainflow.bridge.api import AggregatedBar
-    from chainflow.ml.default_model import DefaultModelRecipe
-    from chainflow.ml.training import Progress
-    from chainflow.ml.window_model import WindowModel
+    from chainflow.ml.training.default_model import DefaultModelRecipe
+    from chainflow.ml.training.run import Progress
+    from chainflow.ml.training.window_model import WindowModel
     from chainflow.storage.relational import Database
 
 __all__ = [
@@ -91,8 +91,8 @@ __all__ = [
 
 def train_window_model(**bars_and_settings: Any) -> WindowModel:
     """Fit a light XGBoost bundle on one window of bars (walk-forward retraining); see
-    ``chainflow.ml.window_model``. Imported on call: it loads XGBoost and ONNX."""
-    from chainflow.ml.window_model import train_window_model as train
+    ``chainflow.ml.training.window_model``. Imported on call: it loads XGBoost and ONNX."""
+    from chainflow.ml.training.window_model import train_window_model as train
 
     return train(**bars_and_settings)
 
@@ -118,9 +118,10 @@ async def ensure_default_model(
     progress: Progress | None = None,
 ) -> ModelVersion:
     """Return the production ``fx-default``, trained on ``sample_market``'s bars if missing;
-    see ``chainflow.ml.default_model``. Imported on call: training loads LightGBM and ONNX."""
-    from chainflow.ml.default_model import DefaultModelRecipe
-    from chainflow.ml.default_model import ensure_default_model as ensure
+    see ``chainflow.ml.training.default_model``. Imported on call: training loads LightGBM
+    and ONNX."""
+    from chainflow.ml.training.default_model import DefaultModelRecipe
+    from chainflow.ml.training.default_model import ensure_default_model as ensure
 
     chosen = recipe if recipe is not None else DefaultModelRecipe()
     return await ensure(database, registry, sample_market, recipe=chosen, progress=progress)

@@ -4,7 +4,7 @@
 - ``ml.alerts.<tenant>``: ``ModelUnderperforming`` when a model's rolling live hit rate on
   a symbol falls below its baseline, and ``ModelRecovered`` when it is back above;
   ``ModelFellBack`` when the live monitor stopped serving a model that stayed below its
-  baseline (``chainflow.ml.live_actions``); ``ModelDrifting`` when the live feature
+  baseline (``chainflow.ml.live.actions``); ``ModelDrifting`` when the live feature
   vectors of a symbol drift from the training distribution; ``ModelRetrained`` when the
   retrain schedule trained a new version (promoted, or kept as a candidate by the gate).
 

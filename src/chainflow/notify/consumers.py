@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from chainflow.core.errors import MalformedEventError
 from chainflow.core.logging import get_logger
 from chainflow.hub.api import BusMessage, EventBus, MessageHandler, Subscription
 from chainflow.notify.events import EventSource, event_id_of
@@ -45,7 +46,9 @@ class EventConsumers:
             try:
                 payload = json.loads(message.data)
                 if not isinstance(payload, dict):
-                    raise ValueError(f"expected a JSON object; received {type(payload).__name__}")
+                    raise MalformedEventError(
+                        f"expected a JSON object; received {type(payload).__name__}"
+                    )
                 event = source.parse(
                     message.subject, payload, event_id_of(message.subject, message.data)
                 )

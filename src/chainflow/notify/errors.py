@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from chainflow.core.errors import Conflict, InvalidInput, NotFound, TierLimitExceeded
+from chainflow.core.errors import (
+    ConfigurationError,
+    Conflict,
+    DependencyUnavailable,
+    InvalidInput,
+    NotFound,
+    TierLimitExceeded,
+)
 
 
 class UnknownTemplateError(InvalidInput):
@@ -69,3 +76,15 @@ class PreferenceChangeInvalidError(InvalidInput):
     """A preference change names an unknown event, channel, time or time zone."""
 
     code = "notification_preference_invalid"
+
+
+class ChannelNotConfiguredError(ConfigurationError):
+    """A channel built without the setting it cannot send without (a sender, a bot token)."""
+
+    code = "notification_channel_not_configured"
+
+
+class TelegramApiUnavailableError(DependencyUnavailable):
+    """The Telegram Bot API did not answer, or answered with a server error."""
+
+    code = "telegram_unavailable"

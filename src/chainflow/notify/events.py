@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chainflow.core.errors import MalformedEventError
 from chainflow.notify.channels.base import SEVERITIES
 
 __all__ = [
@@ -101,14 +102,14 @@ def idempotency_key(event_id: str, recipient: str, channel: str, address: str) -
 def _text(payload: Mapping[str, Any], name: str) -> str:
     value = payload.get(name)
     if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty string field {name!r}; received {value!r}")
+        raise MalformedEventError(f"expected a non-empty string field {name!r}; received {value!r}")
     return value
 
 
 def _int(payload: Mapping[str, Any], name: str) -> int:
     value = payload.get(name)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an integer field {name!r}; received {value!r}")
+        raise MalformedEventError(f"expected an integer field {name!r}; received {value!r}")
     return value
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from chainflow.core.errors import MalformedEventError
 from chainflow.notify.events import EventSource, NotifyEvent
 
 __all__ = [
@@ -58,14 +59,16 @@ def _severity(kind: str, payload: Mapping[str, Any]) -> str:
 def _ts(payload: Mapping[str, Any]) -> int:
     value = payload.get("ts")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an integer field 'ts'; received {value!r}")
+        raise MalformedEventError(f"expected an integer field 'ts'; received {value!r}")
     return value
 
 
 def _tenant(payload: Mapping[str, Any]) -> str:
     value = payload.get("tenant_id")
     if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty string field 'tenant_id'; received {value!r}")
+        raise MalformedEventError(
+            f"expected a non-empty string field 'tenant_id'; received {value!r}"
+        )
     return value
 
 

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chainflow.core.clock import Clock
+from chainflow.core.errors import MalformedEventError
 from chainflow.core.ids import TenantId, new_id
 from chainflow.core.logging import get_logger
 from chainflow.core.tenancy import TenantContext
@@ -60,7 +61,7 @@ class ConnectionChange:
 
     @classmethod
     def from_json(cls, data: bytes) -> ConnectionChange:
-        """Parse the bridge's ``ConnectionChanged`` payload; raise ``ValueError``."""
+        """Parse the bridge's ``ConnectionChanged`` payload; raise ``MalformedEventError``."""
         try:
             raw: dict[str, Any] = json.loads(data)
             change = cls(
@@ -71,9 +72,13 @@ class ConnectionChange:
                 at_ms=int(raw["ts"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"expected a connection change: {type(exc).__name__}") from exc
+            raise MalformedEventError(
+                f"expected a connection change: {type(exc).__name__}"
+            ) from exc
         if change.state not in ("connected", "disconnected") or not change.tenant_id:
-            raise ValueError(f"expected state connected or disconnected; got {change.state!r}")
+            raise MalformedEventError(
+                f"expected state connected or disconnected; got {change.state!r}"
+            )
         return change
 
 

@@ -17,6 +17,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Literal, TypeAlias
 
+from chainflow.risk.errors import InvalidRiskInputError
+
 Side: TypeAlias = Literal["buy", "sell"]
 
 # A quotient within this many lot steps of a whole step is float noise, not a remainder
@@ -39,17 +41,17 @@ class Instrument:
 
     def __post_init__(self) -> None:
         if not self.symbol:
-            raise ValueError("expected a non-empty symbol; received ''")
+            raise InvalidRiskInputError("expected a non-empty symbol; received ''")
         for name in ("contract_size", "lot_step", "min_lot", "max_lot", "pip_size"):
             _require_positive(name, getattr(self, name))
         _require_positive("quote_to_account", self.quote_to_account)
         if self.min_lot > self.max_lot:
-            raise ValueError(
+            raise InvalidRiskInputError(
                 f"expected min_lot <= max_lot; received min_lot {self.min_lot:g}, "
                 f"max_lot {self.max_lot:g}"
             )
         if self.price_digits < 0:
-            raise ValueError(f"expected price_digits >= 0; received {self.price_digits}")
+            raise InvalidRiskInputError(f"expected price_digits >= 0; received {self.price_digits}")
 
     @property
     def base_currency(self) -> str | None:
@@ -75,7 +77,7 @@ class Position:
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.lots):
-            raise ValueError(f"expected finite lots; received {self.lots}")
+            raise InvalidRiskInputError(f"expected finite lots; received {self.lots}")
         _require_positive("entry_price", self.entry_price)
 
 
@@ -101,7 +103,7 @@ def round_lots(lots: float, instrument: Instrument) -> float:
     function is idempotent.
     """
     if not math.isfinite(lots):
-        raise ValueError(f"expected finite lots; received {lots}")
+        raise InvalidRiskInputError(f"expected finite lots; received {lots}")
     step = instrument.lot_step
     steps = min(_whole_steps(abs(lots), step), _whole_steps(instrument.max_lot, step))
     magnitude = round(steps * step, _step_decimals(step))
@@ -145,7 +147,7 @@ def _step_decimals(step: float) -> int:
 
 def _require_positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"expected {name} > 0; received {value}")
+        raise InvalidRiskInputError(f"expected {name} > 0; received {value}")
 
 
 def default_instrument(symbol: str, price: float, account_currency: str = "USD") -> Instrument:

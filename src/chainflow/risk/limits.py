@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from chainflow.risk.errors import InvalidRiskInputError
 from chainflow.risk.instruments import (
     Instrument,
     Position,
@@ -51,17 +52,17 @@ class RiskLimits:
         for name in ("max_risk_per_trade_pct", "max_daily_loss_pct", "max_drawdown_pct"):
             value = getattr(self, name)
             if not (math.isfinite(value) and 0 < value <= 100):
-                raise ValueError(f"expected {name} in (0, 100]; received {value}")
+                raise InvalidRiskInputError(f"expected {name} in (0, 100]; received {value}")
         for name in ("max_symbol_exposure_lots", "max_correlated_exposure"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"expected {name} >= 0; received {value}")
+                raise InvalidRiskInputError(f"expected {name} >= 0; received {value}")
         if self.max_open_positions < 0:
-            raise ValueError(
+            raise InvalidRiskInputError(
                 f"expected max_open_positions >= 0; received {self.max_open_positions}"
             )
         if not -1 <= self.correlation_threshold <= 1:
-            raise ValueError(
+            raise InvalidRiskInputError(
                 f"expected correlation_threshold in [-1, 1]; received {self.correlation_threshold}"
             )
 
@@ -82,7 +83,7 @@ class CircuitBreaker:
             ("max_drawdown_pct", max_drawdown_pct),
         ):
             if not (math.isfinite(value) and 0 < value <= 100):
-                raise ValueError(f"expected {name} in (0, 100]; received {value}")
+                raise InvalidRiskInputError(f"expected {name} in (0, 100]; received {value}")
         self.max_daily_loss_pct = max_daily_loss_pct
         self.max_drawdown_pct = max_drawdown_pct
         self._tripped_reason: str | None = None
@@ -141,7 +142,9 @@ class CircuitBreaker:
     def restore_trip(self, kind: BreakerKind, reason: str) -> None:
         """Trip as a saved breaker was (a restarted process continues where it stopped)."""
         if kind not in ("daily_loss", "drawdown"):
-            raise ValueError(f"expected kind 'daily_loss' or 'drawdown'; received {kind!r}")
+            raise InvalidRiskInputError(
+                f"expected kind 'daily_loss' or 'drawdown'; received {kind!r}"
+            )
         self._trip(kind, reason)
 
     def _trip(self, kind: BreakerKind, reason: str) -> None:

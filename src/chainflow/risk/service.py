@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from chainflow.bridge.api import read_bars
 from chainflow.core.auth import Tier
 from chainflow.core.clock import Clock
-from chainflow.core.errors import InvalidInput
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
+from chainflow.risk.errors import InvalidOrderError
 from chainflow.risk.instruments import (
     Side,
     default_instrument,
@@ -46,12 +46,6 @@ from chainflow.storage.api import TimeSeriesStore
 DEFAULT_WINDOWS: tuple[tuple[Timeframe, int], ...] = ((Timeframe.H1, 721), (Timeframe.M5, 2017))
 PRICE_TIMEFRAMES = (Timeframe.M1, Timeframe.M5, Timeframe.H1)
 _SIGN = {"buy": 1.0, "sell": -1.0}
-
-
-class InvalidOrderError(InvalidInput):
-    """A proposed order that cannot be checked as given (fix the request)."""
-
-    code = "invalid_order"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from chainflow.core.auth import Tier
+from chainflow.risk.errors import InvalidRiskInputError
 from chainflow.risk.limits import RiskLimits
 
 CORRELATED_EXPOSURE_SHARE = 0.5
@@ -68,9 +69,9 @@ class TenantRiskSettings:
         for name in ("max_risk_per_trade_pct", "max_daily_loss_pct", "max_drawdown_pct"):
             value = getattr(self, name)
             if not (math.isfinite(value) and 0 < value <= 100):
-                raise ValueError(f"expected {name} in (0, 100]; received {value}")
+                raise InvalidRiskInputError(f"expected {name} in (0, 100]; received {value}")
         if self.leverage < 1:
-            raise ValueError(f"expected leverage >= 1; received {self.leverage}")
+            raise InvalidRiskInputError(f"expected leverage >= 1; received {self.leverage}")
 
 
 class RiskSettingsSource(Protocol):
@@ -98,7 +99,7 @@ def tier_caps(tier: Tier | str) -> TierRiskCaps:
         return TIER_RISK_CAPS[Tier(tier)]
     except ValueError as e:
         names = ", ".join(t.value for t in Tier)
-        raise ValueError(f"expected a tier one of {names}; received {tier!r}") from e
+        raise InvalidRiskInputError(f"expected a tier one of {names}; received {tier!r}") from e
 
 
 def limits_for(settings: TenantRiskSettings, tier: Tier | str, equity: float) -> RiskLimits:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chainflow.risk.errors import InvalidRiskInputError
 from chainflow.risk.instruments import Instrument, round_lots, value_per_price_unit
 
 
@@ -67,7 +68,7 @@ def volatility_target(
     _require_finite("equity", equity)
     _require_finite("atr", atr)
     if atr < 0:
-        raise ValueError(f"expected atr >= 0; received {atr:g}")
+        raise InvalidRiskInputError(f"expected atr >= 0; received {atr:g}")
     if equity <= 0:
         return SizingResult(0.0, 0.0, (f"equity {equity:g} is not positive; no position",), 0.0)
     if atr == 0:
@@ -99,9 +100,13 @@ def inverse_volatility_weights(volatilities: ArrayLike) -> NDArray[np.float64]:
     """Return weights proportional to ``1 / volatility``, summing to 1."""
     vols = np.asarray(volatilities, dtype=np.float64)
     if vols.ndim != 1 or vols.size == 0:
-        raise ValueError(f"expected a non-empty 1-D array of volatilities; received {vols.shape}")
+        raise InvalidRiskInputError(
+            f"expected a non-empty 1-D array of volatilities; received {vols.shape}"
+        )
     if not np.all(np.isfinite(vols)) or np.any(vols <= 0):
-        raise ValueError(f"expected finite positive volatilities; received {vols.tolist()}")
+        raise InvalidRiskInputError(
+            f"expected finite positive volatilities; received {vols.tolist()}"
+        )
     inverse = 1.0 / vols
     return inverse / float(inverse.sum())
 
@@ -140,7 +145,7 @@ def risk_parity_weights(volatilities_or_covariance: ArrayLike) -> NDArray[np.flo
         return inverse_volatility_weights(values)
     if values.ndim == 2:
         return equal_risk_contribution_weights(values)
-    raise ValueError(
+    raise InvalidRiskInputError(
         f"expected volatilities (1-D) or a covariance matrix (2-D); received {values.ndim}-D"
     )
 
@@ -150,7 +155,9 @@ def risk_contributions(weights: ArrayLike, covariance: ArrayLike) -> NDArray[np.
     cov = _require_covariance(covariance)
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (cov.shape[0],):
-        raise ValueError(f"expected weights of shape {(cov.shape[0],)}; received {w.shape}")
+        raise InvalidRiskInputError(
+            f"expected weights of shape {(cov.shape[0],)}; received {w.shape}"
+        )
     marginal = cov @ w
     return w * marginal / float(w @ marginal)
 
@@ -185,26 +192,32 @@ def _format_lots(lots: float) -> str:
 def _require_covariance(covariance: ArrayLike) -> NDArray[np.float64]:
     cov = np.asarray(covariance, dtype=np.float64)
     if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or cov.shape[0] == 0:
-        raise ValueError(f"expected a non-empty square covariance matrix; received {cov.shape}")
+        raise InvalidRiskInputError(
+            f"expected a non-empty square covariance matrix; received {cov.shape}"
+        )
     if not np.all(np.isfinite(cov)):
-        raise ValueError("expected a finite covariance matrix; received NaN or infinity")
+        raise InvalidRiskInputError("expected a finite covariance matrix; received NaN or infinity")
     if not np.allclose(cov, cov.T, rtol=1e-9, atol=1e-12):
-        raise ValueError("expected a symmetric covariance matrix; received an asymmetric one")
+        raise InvalidRiskInputError(
+            "expected a symmetric covariance matrix; received an asymmetric one"
+        )
     if np.any(np.diag(cov) <= 0):
-        raise ValueError(f"expected positive variances; received {np.diag(cov).tolist()}")
+        raise InvalidRiskInputError(
+            f"expected positive variances; received {np.diag(cov).tolist()}"
+        )
     return cov
 
 
 def _require_finite(name: str, value: float) -> None:
     if not math.isfinite(value):
-        raise ValueError(f"expected a finite {name}; received {value}")
+        raise InvalidRiskInputError(f"expected a finite {name}; received {value}")
 
 
 def _require_finite_positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"expected {name} > 0; received {value}")
+        raise InvalidRiskInputError(f"expected {name} > 0; received {value}")
 
 
 def _require_fraction(name: str, value: float) -> None:
     if not (math.isfinite(value) and 0 <= value <= 1):
-        raise ValueError(f"expected {name} in [0, 1]; received {value}")
+        raise InvalidRiskInputError(f"expected {name} in [0, 1]; received {value}")

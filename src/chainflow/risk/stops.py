@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from chainflow.risk.errors import InvalidRiskInputError
 from chainflow.risk.instruments import Side
 
 
@@ -30,10 +31,10 @@ def atr_stops(
     _require_positive("atr", atr)
     _require_positive("stop_atr", stop_atr)
     if price_digits < 0:
-        raise ValueError(f"expected price_digits >= 0; received {price_digits}")
+        raise InvalidRiskInputError(f"expected price_digits >= 0; received {price_digits}")
     stop = round(entry - direction * stop_atr * atr, price_digits)
     if stop <= 0:
-        raise ValueError(
+        raise InvalidRiskInputError(
             f"expected a stop above 0; received {stop:g} from entry {entry:g}, "
             f"{stop_atr:g} x ATR {atr:g}"
         )
@@ -42,7 +43,7 @@ def atr_stops(
     _require_positive("take_profit_atr", take_profit_atr)
     take_profit = round(entry + direction * take_profit_atr * atr, price_digits)
     if take_profit <= 0:
-        raise ValueError(
+        raise InvalidRiskInputError(
             f"expected a take profit above 0; received {take_profit:g} from entry {entry:g}, "
             f"{take_profit_atr:g} x ATR {atr:g}"
         )
@@ -61,7 +62,7 @@ def structure_stop(
     _require_positive("entry", entry)
     _require_positive("swing_level", swing_level)
     if not (math.isfinite(buffer) and buffer >= 0):
-        raise ValueError(f"expected buffer >= 0; received {buffer}")
+        raise InvalidRiskInputError(f"expected buffer >= 0; received {buffer}")
     if direction * (entry - swing_level) <= 0:
         return None
     stop = round(swing_level - direction * buffer, price_digits)
@@ -73,9 +74,9 @@ def _direction(side: Side) -> int:
         return 1
     if side == "sell":
         return -1
-    raise ValueError(f"expected side 'buy' or 'sell'; received {side!r}")
+    raise InvalidRiskInputError(f"expected side 'buy' or 'sell'; received {side!r}")
 
 
 def _require_positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"expected {name} > 0; received {value}")
+        raise InvalidRiskInputError(f"expected {name} > 0; received {value}")

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from chainflow.risk.errors import InvalidRiskInputError
 from chainflow.risk.instruments import Position, currency_pair, value_per_price_unit
 
 
@@ -34,7 +35,7 @@ class Scenario:
         normalized: dict[str, float] = {}
         for key, shock in self.shocks.items():
             if not (math.isfinite(shock) and shock > -1.0):
-                raise ValueError(f"expected a shock > -1 for {key}; received {shock}")
+                raise InvalidRiskInputError(f"expected a shock > -1 for {key}; received {shock}")
             normalized[key.upper()] = float(shock)
         object.__setattr__(self, "shocks", MappingProxyType(normalized))
 
@@ -109,7 +110,9 @@ def stress_portfolio(
     for position in positions:
         price = prices.get(position.symbol, position.entry_price)
         if not (math.isfinite(price) and price > 0):
-            raise ValueError(f"expected a price > 0 for {position.symbol}; received {price}")
+            raise InvalidRiskInputError(
+                f"expected a price > 0 for {position.symbol}; received {price}"
+            )
         shocked = price * scenario.price_multiplier(position.symbol)
         pnl = value_per_price_unit(position.instrument, position.lots) * (shocked - price)
         rows.append(PositionStress(position.symbol, position.lots, price, shocked, pnl))

@@ -19,6 +19,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import norm
 
+from chainflow.risk.errors import InvalidRiskInputError
+
 VarMethod: TypeAlias = Literal["historical", "parametric", "monte_carlo"]
 
 
@@ -63,7 +65,7 @@ def compute_parametric_var(
     variance = float(values @ cov @ values)
     scale = float(np.abs(values) @ np.abs(values)) * float(np.max(np.abs(cov)))
     if variance < -1e-12 * max(scale, 1.0):
-        raise ValueError(
+        raise InvalidRiskInputError(
             f"expected a positive semi-definite covariance; received portfolio variance "
             f"{variance:g}"
         )
@@ -91,7 +93,7 @@ def compute_monte_carlo_var(
     """
     _require_confidence(confidence)
     if paths < 1:
-        raise ValueError(f"expected paths >= 1; received {paths}")
+        raise InvalidRiskInputError(f"expected paths >= 1; received {paths}")
     values, cov, means = _require_portfolio(position_values, covariance, mean_returns)
     generator = np.random.default_rng(seed)
     returns = generator.multivariate_normal(means, cov, size=paths, method="eigh")
@@ -110,17 +112,17 @@ def _tail_of_losses(losses: NDArray[np.float64], confidence: float) -> tuple[flo
 
 def _require_confidence(confidence: float) -> None:
     if not (math.isfinite(confidence) and 0.0 < confidence < 1.0):
-        raise ValueError(f"expected confidence in (0, 1); received {confidence}")
+        raise InvalidRiskInputError(f"expected confidence in (0, 1); received {confidence}")
 
 
 def _require_series(pnl: ArrayLike) -> NDArray[np.float64]:
     series = np.asarray(pnl, dtype=np.float64)
     if series.ndim != 1:
-        raise ValueError(f"expected a 1-D P&L series; received shape {series.shape}")
+        raise InvalidRiskInputError(f"expected a 1-D P&L series; received shape {series.shape}")
     if series.size == 0:
-        raise ValueError("expected at least one P&L value; received none")
+        raise InvalidRiskInputError("expected at least one P&L value; received none")
     if not np.all(np.isfinite(series)):
-        raise ValueError("expected finite P&L values; received NaN or infinity")
+        raise InvalidRiskInputError("expected finite P&L values; received NaN or infinity")
     return series
 
 
@@ -129,24 +131,28 @@ def _require_portfolio(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     values = np.asarray(position_values, dtype=np.float64)
     if values.ndim != 1 or values.size == 0:
-        raise ValueError(
+        raise InvalidRiskInputError(
             f"expected a non-empty 1-D array of position values; received shape {values.shape}"
         )
     cov = np.asarray(covariance, dtype=np.float64)
     if cov.shape != (values.size, values.size):
-        raise ValueError(
+        raise InvalidRiskInputError(
             f"expected a covariance of shape {(values.size, values.size)}; received {cov.shape}"
         )
     if not (np.all(np.isfinite(values)) and np.all(np.isfinite(cov))):
-        raise ValueError("expected finite position values and covariance; received NaN or inf")
+        raise InvalidRiskInputError(
+            "expected finite position values and covariance; received NaN or inf"
+        )
     if not np.allclose(cov, cov.T, rtol=1e-9, atol=1e-15):
-        raise ValueError("expected a symmetric covariance matrix; received an asymmetric one")
+        raise InvalidRiskInputError(
+            "expected a symmetric covariance matrix; received an asymmetric one"
+        )
     if mean_returns is None:
         means = np.zeros(values.size)
     else:
         means = np.asarray(mean_returns, dtype=np.float64)
         if means.shape != values.shape:
-            raise ValueError(
+            raise InvalidRiskInputError(
                 f"expected mean returns of shape {values.shape}; received {means.shape}"
             )
     return values, cov, means

@@ -21,7 +21,7 @@ from chainflow.analytics.api import (
 from chainflow.bridge.bar_table import BAR_TABLE
 from chainflow.core.ids import TenantId
 from chainflow.core.tenancy import TenantContext
-from chainflow.ml.prediction_table import PREDICTIONS_TABLE
+from chainflow.ml.live.prediction_table import PREDICTIONS_TABLE
 from chainflow.storage.relational import Database, TenantRepository
 from chainflow.trading.models import SignalRecord
 

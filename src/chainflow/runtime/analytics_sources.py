@@ -20,7 +20,7 @@ from chainflow.bridge.usage import ALL_SYMBOLS, USAGE_TABLE
 from chainflow.core.ids import TenantId
 from chainflow.core.tenancy import TenantContext
 from chainflow.gateway.api_metering import ALL_ROUTES, API_USAGE_TABLE
-from chainflow.ml.service import MlService
+from chainflow.ml.live.service import MlService
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
 from chainflow.trading.api import TradingPreferences, TradingService

@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 
 from chainflow.features.routes import build_features_router
 from chainflow.features.service import FeaturesService
+from chainflow.hub.api import Membership, open_leases
 from chainflow.runtime.component import ServiceComponent
 
 if TYPE_CHECKING:
@@ -47,8 +48,22 @@ class FeaturesStatsCollector(Collector):
 def build_features_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
     settings = kernel.settings.features
+    # The replicas of features share the bar partitions: peers from the registry, leases
+    # next to it (Redis at scale), renewed on the registry's heartbeat and as long-lived.
+    leases = open_leases(kernel.settings.cache.url, kernel.clock, kernel.settings.cache.key_prefix)
+    membership = Membership(
+        registry=infra.registry,
+        leases=leases,
+        instance_id=kernel.instance_id,
+        interval_s=kernel.settings.hub.heartbeat_interval_s,
+        lease_ttl_s=kernel.settings.hub.instance_ttl_s,
+    )
     service = FeaturesService(
-        bus=infra.bus, store=infra.timeseries, clock=kernel.clock, settings=settings
+        bus=infra.bus,
+        store=infra.timeseries,
+        clock=kernel.clock,
+        settings=settings,
+        membership=membership,
     )
     kernel.features = service
     kernel.metrics_registry.register(FeaturesStatsCollector(service))
@@ -58,6 +73,9 @@ def build_features_component(kernel: Kernel) -> ServiceComponent:
         feature_set=service.feature_set,
         max_symbols=settings.correlation_max_symbols,
     )
-    return ServiceComponent(
-        name="features", router=router, on_start=service.start, on_stop=service.stop
-    )
+
+    async def stop() -> None:
+        await service.stop()
+        await leases.close()
+
+    return ServiceComponent(name="features", router=router, on_start=service.start, on_stop=stop)

@@ -52,7 +52,7 @@ from chainflow.users.service import UsersService
 if TYPE_CHECKING:
     from chainflow.backtest.service import BacktestService
     from chainflow.features.service import FeaturesService
-    from chainflow.ml.service import MlService
+    from chainflow.ml.live.service import MlService
     from chainflow.notify.service import NotifyService
     from chainflow.risk.service import RiskService
     from chainflow.trading.api import TradingService

@@ -11,12 +11,12 @@ from fastapi import APIRouter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from chainflow.ml.pattern_routes import build_pattern_router
-from chainflow.ml.performance_routes import build_performance_router
-from chainflow.ml.registry import model_registry
-from chainflow.ml.registry_routes import build_registry_router
-from chainflow.ml.retrain_schedule import RetrainSchedule
-from chainflow.ml.service import MlService
+from chainflow.ml.live.service import MlService
+from chainflow.ml.registry.model_registry import model_registry
+from chainflow.ml.routes.models import build_registry_router
+from chainflow.ml.routes.patterns import build_pattern_router
+from chainflow.ml.routes.performance import build_performance_router
+from chainflow.ml.training.retrain_schedule import RetrainSchedule
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.notify_wiring import UsersDirectory
 

@@ -7,7 +7,7 @@ scores it, the strategy of the key previews its decision (one hysteresis with th
 signals) and the decision is sized at the tick's ask (buy) or bid (sell) with the forming
 bar's ATR on the paper account, then risk-checked (``signal_risk``). A key whose state is
 being built, a missing model, a halted account or features still warming answer ``hold``
-with the reason; a tenant whose model fell back to ``hold`` (``chainflow.ml.live_actions``)
+with the reason; a tenant whose model fell back to ``hold`` (``chainflow.ml.live.actions``)
 gets the fallback's ``model_underperforming: ...`` reason instead of "no production model".
 """
 

@@ -12,7 +12,6 @@ from chainflow.core.errors import (
     InvalidInput,
     NotFound,
     RateLimited,
-    TierLimitExceeded,
     Unauthenticated,
 )
 
@@ -93,10 +92,6 @@ class InvitationUsedError(InvalidInput):
 # --- authentication ------------------------------------------------------------------------
 
 
-class InvalidCredentialsError(Unauthenticated):
-    code = "invalid_credentials"
-
-
 class InvalidRefreshTokenError(Unauthenticated):
     code = "invalid_refresh_token"
 
@@ -147,10 +142,6 @@ class RoleChangeForbiddenError(Forbidden):
 
 class ScopeNotAllowedError(Forbidden):
     code = "scope_not_allowed"
-
-
-class FeatureNotInTierError(TierLimitExceeded):
-    code = "feature_not_in_tier"
 
 
 # --- state ---------------------------------------------------------------------------------

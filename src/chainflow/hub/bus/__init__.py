@@ -40,6 +40,7 @@ def open_bus(settings: BusSettings) -> EventBus:
             ack_wait_s=settings.ack_wait_s,
             max_deliver=settings.max_deliver,
             request_timeout_s=settings.request_timeout_s,
+            partitions=settings.partitions,
         )
     if scheme in NATS_SCHEMES:
         backend_class = load_backend(

@@ -20,6 +20,7 @@ from chainflow.core import hot_path
 from chainflow.core.errors import DependencyUnavailable, InvalidInput
 from chainflow.core.health import HealthReport
 from chainflow.core.logging import get_logger
+from chainflow.core.settings.infrastructure import DEFAULT_BUS_PARTITIONS
 from chainflow.hub.api import MessageHandler, RequestHandler
 from chainflow.hub.bus import (
     SINGLE_TOKEN_WILDCARD,
@@ -135,8 +136,14 @@ class InProcessBus:
     backend = "memory"
 
     def __init__(
-        self, *, ack_wait_s: float = 30.0, max_deliver: int = 5, request_timeout_s: float = 5.0
+        self,
+        *,
+        ack_wait_s: float = 30.0,
+        max_deliver: int = 5,
+        request_timeout_s: float = 5.0,
+        partitions: int = DEFAULT_BUS_PARTITIONS,
     ) -> None:
+        self.partitions = partitions
         self._ack_wait_s = ack_wait_s
         self._max_deliver = max_deliver
         self._request_timeout_s = request_timeout_s

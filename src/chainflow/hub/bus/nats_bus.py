@@ -78,6 +78,7 @@ class NatsJetStreamBus:
 
     def __init__(self, settings: BusSettings) -> None:
         self._settings = settings
+        self.partitions = settings.partitions
         self._safe_url = redact_url_list(settings.url)
         try:
             validate_subject(settings.subject_prefix)

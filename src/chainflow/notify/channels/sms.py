@@ -20,6 +20,7 @@ import httpx
 from chainflow.core.logging import get_logger
 from chainflow.core.settings import NotifySettings
 from chainflow.notify.channels.base import DeliveryResult, Message
+from chainflow.notify.errors import ChannelNotConfiguredError
 
 __all__ = ["SmsChannel"]
 
@@ -38,7 +39,9 @@ class SmsChannel:
         self, settings: NotifySettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         if not settings.sms_from:
-            raise ValueError("CHAINFLOW_NOTIFY_SMS_FROM is required for SMS; received ''")
+            raise ChannelNotConfiguredError(
+                "CHAINFLOW_NOTIFY_SMS_FROM is required for SMS; received ''"
+            )
         self._settings = settings
         path = settings.sms_messages_path.replace("{account_id}", settings.sms_account_id)
         self._url = settings.sms_base_url.rstrip("/") + path

@@ -13,14 +13,10 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from chainflow.core.errors import DependencyUnavailable
 from chainflow.notify.channels.redaction import mask_secret_in_http_logs, redact_secret
+from chainflow.notify.errors import ChannelNotConfiguredError, TelegramApiUnavailableError
 
 __all__ = ["BotApiReply", "TelegramApiUnavailableError", "TelegramBotApi"]
-
-
-class TelegramApiUnavailableError(DependencyUnavailable):
-    code = "telegram_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +44,9 @@ class TelegramBotApi:
     ) -> None:
         self._token = token.get_secret_value()
         if not self._token:
-            raise ValueError("a Telegram bot token is required; received an empty one")
+            raise ChannelNotConfiguredError(
+                "CHAINFLOW_NOTIFY_TELEGRAM_BOT_TOKEN is required for Telegram; received ''"
+            )
         mask_secret_in_http_logs(self._token)
         self._client = httpx.AsyncClient(
             base_url=f"{base_url.rstrip('/')}/bot{self._token}/",

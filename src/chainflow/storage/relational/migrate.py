@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from chainflow.core.settings import DatabaseSettings
+from chainflow.storage.errors import MigrationsMissingError
 from chainflow.storage.relational.database import Database
 
 MIGRATIONS_DIRECTORY = Path(__file__).resolve().parent.parent / "migrations"
@@ -42,7 +43,9 @@ def head_revision() -> str:
     """Return the newest revision of the migration scripts."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
-        raise RuntimeError(f"no migration scripts were found in {MIGRATIONS_DIRECTORY}")
+        raise MigrationsMissingError(
+            f"expected migration scripts in {MIGRATIONS_DIRECTORY}; found none"
+        )
     return head
 
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chainflow.core.clock import Clock
+from chainflow.core.errors import InvalidCredentialsError
 from chainflow.hub.api import EventBus
 from chainflow.storage.relational import UnitOfWork
 from chainflow.users.errors import (
     AccountDisabledError,
     EmailNotVerifiedError,
-    InvalidCredentialsError,
     InvalidEmailError,
 )
 from chainflow.users.events import (

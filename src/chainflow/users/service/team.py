@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from chainflow.core.auth import Feature, Principal, Role
 from chainflow.core.clock import Clock
+from chainflow.core.errors import FeatureNotInTierError
 from chainflow.core.ids import TenantId, UserId
 from chainflow.core.tokens import generate_token, hash_token
 from chainflow.hub.api import EventBus
@@ -19,7 +20,6 @@ from chainflow.users.api import InvitationId
 from chainflow.users.errors import (
     AlreadyMemberError,
     EmailAlreadyRegisteredError,
-    FeatureNotInTierError,
     InvalidRoleError,
     InvitationExpiredError,
     InvitationInvalidError,

@@ -3,7 +3,7 @@
 ``ml_models.promotion_override`` is NULL for a version promoted through the gate (its
 verdict says it beats its baselines) or never promoted; for a version promoted with
 ``force`` against its verdict it holds ``{reason, by, at, verdict, sentence}``
-(``chainflow.ml.promotion_gate``). Rows registered before this revision keep NULL; their
+(``chainflow.ml.registry.promotion_gate``). Rows registered before this revision keep NULL; their
 metrics have no verdict, so promoting them needs ``force`` and a reason.
 
 Revision ID: 0020_model_promotion_override

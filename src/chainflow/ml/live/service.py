@@ -1,0 +1,331 @@
+"""The live ml service: feature vectors in, predictions out, scored when their time comes.
+
+It consumes every ``features.<tenant>.<symbol>.<tf>`` vector (durable consumer ``ml``) and
+queues it; one worker drains the queue in batches (up to ``batch_max``), groups the due
+vectors by model and runs ONE ONNX Runtime call per model for all symbols that are due. For
+each vector it publishes ``PredictionMade`` on ``predictions.<tenant>.<symbol>.<tf>`` and
+stores it. The served model is the tenant's production version of ``CHAINFLOW_ML_MODEL``
+(its own custom model if it has one, else the platform's), re-resolved every
+``refresh_s``; it predicts the timeframe it was trained on, and a model trained on another
+feature set (fingerprint) refuses the vector.
+
+When a prediction's horizon has passed it is scored (``chainflow.ml.live.state``), stored
+in ``prediction_scores`` and added to the model's rolling performance on that symbol; a
+model falling below its training baseline raises ``ModelUnderperforming`` on
+``ml.alerts.<tenant>`` (``ModelRecovered`` when it is back). With
+``CHAINFLOW_ML_FALLBACK_AFTER`` set, a model that stays below its baseline for that many
+consecutive scored predictions is replaced for the tenant by its previous production
+version, else by ``hold`` (``chainflow.ml.live.actions``). The bus message is acked once
+queued: predictions are derived data, and the vectors they come from are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from chainflow.core.clock import Clock
+from chainflow.core.logging import get_logger
+from chainflow.core.settings import MlSettings
+from chainflow.features.api import FeaturesComputed, all_feature_vectors
+from chainflow.hub.api import BusMessage, EventBus, Subscription
+from chainflow.ml.events import PredictionMade, predictions_topic
+from chainflow.ml.live.actions import LiveActions
+from chainflow.ml.live.drift import LiveDrift
+from chainflow.ml.live.model_cache import ServedModel, ServedModels
+from chainflow.ml.live.prediction_table import PREDICTIONS_TABLE, SCORES_TABLE
+from chainflow.ml.live.scoring import LiveScoring
+from chainflow.ml.live.state import KeyState, PendingPrediction
+from chainflow.ml.registry.fallback_log import FALLBACKS_TABLE, FallbackLog
+from chainflow.ml.registry.model_registry import ModelRegistry
+from chainflow.ml.training.retrain_schedule import RetrainSchedule
+from chainflow.storage.api import TimeSeriesStore, VectorIndex
+from chainflow.storage.relational import Database
+
+log = get_logger("chainflow.ml.service")
+
+DURABLE_NAME = "ml"
+CLASS_NAMES = ("down", "flat", "up")
+Key = tuple[str, str, str]  # tenant, symbol, timeframe
+
+
+@dataclass(slots=True)
+class MlStats:
+    vectors: int = 0
+    predictions: int = 0
+    batches: int = 0
+    no_model: int = 0
+    other_timeframe: int = 0
+    feature_set_mismatches: int = 0
+    warming_up: int = 0
+    ignored_messages: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BarContext:
+    """What a prediction keeps of its own bar (a batch may hold later bars of the symbol)."""
+
+    state: KeyState
+    close: float
+    atr: float
+    patterns: list[str]
+    similar: dict[str, float | int | None] | None
+
+
+class MlService:
+    """Per-process live inference and scoring; see the module doc."""
+
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        store: TimeSeriesStore,
+        database: Database,
+        registry: ModelRegistry,
+        clock: Clock,
+        settings: MlSettings,
+        vectors: VectorIndex | None = None,
+    ) -> None:
+        self._bus = bus
+        self._store = store
+        self._clock = clock
+        self.settings = settings
+        self.fallbacks = FallbackLog(store)
+        self.models = ServedModels(registry, database, clock, settings, fallbacks=self.fallbacks)
+        self.actions = LiveActions(
+            after=settings.fallback_after,
+            registry=registry,
+            database=database,
+            log_=self.fallbacks,
+            bus=bus,
+            clock=clock,
+            on_fallback=self.models.forget,
+        )
+        self.scoring = LiveScoring(
+            bus=bus,
+            store=store,
+            clock=clock,
+            settings=settings,
+            vectors=vectors,
+            actions=self.actions,
+            drift=LiveDrift(
+                store=store,
+                bus=bus,
+                threshold=settings.drift_psi,
+                every=settings.min_scored,
+                window=settings.performance_window,
+            ),
+        )
+        self._states: dict[Key, KeyState] = {}
+        self._queue: asyncio.Queue[FeaturesComputed] = asyncio.Queue(maxsize=10_000)
+        self._worker: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+        self.stats = MlStats()
+        self.retrain: RetrainSchedule | None = None  # set by the runtime when it wires one
+
+    async def start(self) -> None:
+        await self._store.ensure_table(PREDICTIONS_TABLE)
+        await self._store.ensure_table(SCORES_TABLE)
+        await self._store.ensure_table(FALLBACKS_TABLE)
+        self._worker = asyncio.create_task(self._run(), name="ml-inference")
+        self._subscription = await self._bus.subscribe(
+            all_feature_vectors(), self.on_message, durable=DURABLE_NAME
+        )
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+        await self._queue.join()  # what was queued is served before stopping
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+
+    async def on_message(self, message: BusMessage) -> None:
+        try:
+            vector = FeaturesComputed.from_json(message.data)
+        except ValueError:
+            self.stats.ignored_messages += 1  # a correlation event shares the wildcard
+            return
+        await self._queue.put(vector)
+
+    async def drain(self) -> None:
+        """Wait until every queued vector is served (tests, shutdown)."""
+        await self._queue.join()
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while len(batch) < self.settings.batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self.serve(batch)
+            except Exception as exc:  # never let one bad batch stop the worker
+                log.error("ml_batch_failed", size=len(batch), error=repr(exc))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def serve(self, vectors: list[FeaturesComputed]) -> list[PredictionMade]:
+        """Update state, score what is due, predict every vector a model can serve."""
+        started = time.perf_counter()
+        self.stats.vectors += len(vectors)
+        self.stats.batches += 1
+        due: dict[str, list[tuple[FeaturesComputed, ServedModel, np.ndarray, BarContext]]]
+        due = defaultdict(list)
+        touched: dict[Key, tuple[KeyState, ServedModel]] = {}
+        for vector in vectors:
+            key = (vector.tenant_id, vector.symbol, vector.timeframe)
+            model = await self.models.resolve(vector.tenant_id)
+            state = await self._state(key, vector, model)
+            self._observe(state, vector)
+            if model is not None:
+                await self.scoring.score_due(key, state, model)
+                touched[key] = (state, model)
+            if vector.revised:
+                continue
+            if model is None:
+                self.stats.no_model += 1
+                continue
+            if model.version.timeframe and model.version.timeframe != vector.timeframe:
+                self.stats.other_timeframe += 1  # a model predicts the bars it was trained on
+                continue
+            if model.version.feature_set_fingerprint != vector.fingerprint:
+                self.stats.feature_set_mismatches += 1
+                log.warning(
+                    "ml_feature_set_mismatch",
+                    model=model.version.ref,
+                    expected=model.version.feature_set,
+                    received=vector.feature_set,
+                )
+                continue
+            inputs = state.window_matrix() if model.bundle.window > 1 else state.vectors[-1][1]
+            if inputs is None or not np.all(np.isfinite(inputs)):
+                self.stats.warming_up += 1
+                continue
+            context = BarContext(
+                state=state,
+                close=state.bars[-1][4] if state.bars else float("nan"),
+                atr=state.atr_value,
+                patterns=state.patterns(),
+                similar=await self.scoring.similar(key, state, vector.ts),
+            )
+            due[model.version.id].append((vector, model, inputs, context))
+        made: list[PredictionMade] = []
+        for items in due.values():
+            model = items[0][1]
+            output = model.bundle.predict(np.stack([inputs for _, _, inputs, _ in items]))
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            for row, (vector, _, inputs, context) in enumerate(items):
+                made.append(
+                    await self._publish(vector, model, context, output, row, inputs, latency_ms)
+                )
+        for key, (state, model) in touched.items():  # a batch may hold a prediction's horizon
+            await self.scoring.score_due(key, state, model)
+        return made
+
+    async def _publish(
+        self,
+        vector: FeaturesComputed,
+        model: ServedModel,
+        context: BarContext,
+        output: object,
+        row: int,
+        inputs: np.ndarray,
+        latency_ms: float,
+    ) -> PredictionMade:
+        probabilities = tuple(float(p) for p in output.probabilities[row])  # type: ignore[attr-defined]
+        volatility = float(output.volatility[row])  # type: ignore[attr-defined]
+        momentum = float(output.momentum[row])  # type: ignore[attr-defined]
+        latest = inputs if inputs.ndim == 1 else inputs[-1]
+        anomaly_score = model.anomaly_score(vector.names, latest)
+        label = model.version.label
+        event = PredictionMade(
+            tenant_id=vector.tenant_id,
+            symbol=vector.symbol,
+            timeframe=vector.timeframe,
+            ts=vector.ts,
+            model=model.version.ref,
+            feature_set=vector.feature_set,
+            probabilities=dict(zip(CLASS_NAMES, probabilities, strict=True)),
+            expected_volatility=volatility,
+            momentum=momentum,
+            horizon=int(label.get("horizon", 12)),
+            anomaly=anomaly_score is not None and anomaly_score > self.settings.anomaly_z,
+            anomaly_score=anomaly_score,
+            patterns=context.patterns,
+            similar=context.similar,
+            latency_ms=round(latency_ms, 3),
+            close=_finite(context.close),
+            atr=_finite(context.atr),
+        )
+        await self._bus.publish(
+            predictions_topic(vector.tenant_id, vector.symbol, vector.timeframe), event.to_json()
+        )
+        close = context.close
+        await self._store.append(
+            PREDICTIONS_TABLE.name,
+            [
+                {
+                    "tenant_id": vector.tenant_id,
+                    "symbol": vector.symbol,
+                    "ts": vector.ts,
+                    "timeframe": vector.timeframe,
+                    "model": model.version.ref,
+                    "p_down": probabilities[0],
+                    "p_flat": probabilities[1],
+                    "p_up": probabilities[2],
+                    "volatility": volatility,
+                    "momentum": momentum,
+                    "horizon": event.horizon,
+                    "threshold_atr": float(label.get("threshold_atr", 0.5)),
+                    "close": close,
+                    "atr": context.atr,
+                    "anomaly": int(event.anomaly),
+                    "latency_ms": latency_ms,
+                }
+            ],
+        )
+        context.state.pending.append(
+            PendingPrediction(
+                ts=vector.ts,
+                model=model.version.ref,
+                probabilities=probabilities,  # type: ignore[arg-type]
+                close=close,
+                atr=context.atr,
+                horizon=event.horizon,
+                threshold_atr=float(label.get("threshold_atr", 0.5)),
+                kind=str(label.get("kind", "direction")),
+            )
+        )
+        self.stats.predictions += 1
+        return event
+
+    async def _state(
+        self, key: Key, vector: FeaturesComputed, model: ServedModel | None
+    ) -> KeyState:
+        state = self._states.get(key)
+        window = model.bundle.window if model is not None else 1
+        if state is None or state.window < window:
+            state = KeyState(window=window)
+            await self.scoring.warm(key, state, vector, model)
+            self._states[key] = state
+        return state
+
+    def _observe(self, state: KeyState, vector: FeaturesComputed) -> None:
+        bar = vector.bar
+        if bar is not None:
+            state.add_bar(vector.ts, bar["open"], bar["high"], bar["low"], bar["close"])
+        values = np.array([np.nan if v is None else v for v in vector.values], dtype=np.float64)
+        state.add_vector(vector.ts, values)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,1 @@
+"""Patterns on bars: candlesticks, chart patterns, anomalies and similarity search."""
