@@ -27,6 +27,9 @@ from tests.fixtures.settings import embedded_settings
 ROWS = 1_000_000
 SEED_BATCH = 50_000
 STEP_MS = 5  # 1M rows over 83 minutes, inside every tier's retention
+# The heap is traced (tracemalloc, slow) over the first quarter of the rows: the bound is
+# relative to the bytes that window streams.
+TRACED_ROWS = 250_000
 
 
 @contextlib.asynccontextmanager
@@ -135,15 +138,20 @@ async def test_one_million_rows_stream_in_bounded_memory(tmp_path: Path) -> None
             # the first read also fills the store's own page cache: measured, not judged
             parquet = await measured_download(http, path + "&format=parquet", trace_heap=False)
             as_csv = await measured_download(http, path + "&format=csv", trace_heap=False)
-            traced = await measured_download(http, path + "&format=csv", trace_heap=True)
+            window = f"&from={start_ms}&to={start_ms + TRACED_ROWS * STEP_MS - 1}"
+            traced = await measured_download(
+                http, path + "&format=csv" + window, trace_heap=True
+            )
 
     sys.stderr.write(
         f"\nexport of {ROWS} rows: parquet {parquet}, csv {as_csv}, csv traced {traced}\n"
     )
     data = as_csv["bytes"]  # about 90 MB
-    assert as_csv["lines"] == traced["lines"] == ROWS + 1  # the header, then the rows
+    assert as_csv["lines"] == ROWS + 1  # the header, then the rows
+    assert traced["lines"] == TRACED_ROWS + 1
     assert parquet["bytes"] > 0 and parquet["rss_peak_growth"] < data, parquet
-    # one batch (2,000 rows) in flight at a time: the heap peak is a few percent of the data
-    assert 0 < traced["heap_peak"] < data / 5, traced
+    # one batch (2,000 rows) in flight at a time: the heap peak does not grow with the rows
+    # (5.5 MB measured over the 22.5 MB window, 5.6 MB over all 90 MB before)
+    assert 0 < traced["heap_peak"] < traced["bytes"] / 3, traced
     if as_csv["rss_peak_growth"] >= 0:
         assert as_csv["rss_peak_growth"] < data / 4, as_csv
