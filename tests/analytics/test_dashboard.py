@@ -25,7 +25,7 @@ from chainflow.hub.api import BusMessage
 from chainflow.hub.bus.memory import InProcessBus
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
-from chainflow.trading.paper_desk import PaperSignal
+from chainflow.trading.paper.desk import PaperSignal
 from tests.fixtures.api_client import PASSWORD
 from tests.fixtures.processes import free_port
 from tests.fixtures.settings import embedded_settings

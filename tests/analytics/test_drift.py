@@ -17,7 +17,7 @@ from chainflow.bridge.bar_table import persist_bars
 from chainflow.bridge.bars import AggregatedBar
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
-from chainflow.trading.paper_desk import PaperSignal
+from chainflow.trading.paper.desk import PaperSignal
 from tests.analytics.test_routes import second_user
 from tests.fixtures.api_client import logged_in_client
 from tests.fixtures.market_data import make_ohlcv

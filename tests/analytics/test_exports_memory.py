@@ -139,9 +139,7 @@ async def test_one_million_rows_stream_in_bounded_memory(tmp_path: Path) -> None
             parquet = await measured_download(http, path + "&format=parquet", trace_heap=False)
             as_csv = await measured_download(http, path + "&format=csv", trace_heap=False)
             window = f"&from={start_ms}&to={start_ms + TRACED_ROWS * STEP_MS - 1}"
-            traced = await measured_download(
-                http, path + "&format=csv" + window, trace_heap=True
-            )
+            traced = await measured_download(http, path + "&format=csv" + window, trace_heap=True)
 
     sys.stderr.write(
         f"\nexport of {ROWS} rows: parquet {parquet}, csv {as_csv}, csv traced {traced}\n"

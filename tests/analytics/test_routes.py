@@ -11,7 +11,7 @@ import orjson
 
 from chainflow.runtime.kernel import Kernel
 from chainflow.trading.api import connection_topic
-from chainflow.trading.paper_desk import PaperSignal
+from chainflow.trading.paper.desk import PaperSignal
 from tests.analytics.builders import DAY_MS, JAN_1_2024
 from tests.fixtures.api_client import PASSWORD, logged_in_client
 

@@ -472,6 +472,74 @@ class TestDurableSubscribe:
         assert len(recorder.received) == 1
 
 
+class TestUnsubscribeDrains:
+    """A stopping durable subscriber takes no more messages and lets its handler in flight
+    finish (its message acked, not redelivered), up to its stop timeout; a handler still
+    running after that is cancelled and its message redelivered."""
+
+    STOP_TIMEOUT_S = min(5.0, ACK_WAIT_S)  # hub.bus.worker_stop.stop_timeout_of
+
+    async def test_handler_in_flight_finishes_and_its_message_is_acked(
+        self, subject: BusUnderTest
+    ) -> None:
+        started, finished = asyncio.Event(), asyncio.Event()
+
+        async def work(message: BusMessage) -> None:
+            if message.data == b"first":
+                started.set()
+                await asyncio.sleep(0.3)
+                finished.set()
+
+        first = Recorder(settle=work)
+        subscription = await subject.bus.subscribe("jobs.run", first, durable="runner")
+        await subject.bus.publish("jobs.run", b"first")
+        await asyncio.wait_for(started.wait(), WAIT_S)
+        await subject.bus.publish("jobs.run", b"second")
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await subscription.unsubscribe()
+        took_s = loop.time() - began
+        assert finished.is_set()  # unsubscribe returned after the handler did
+        assert 0.2 <= took_s < self.STOP_TIMEOUT_S
+        successor = Recorder()
+        other_client = await subject.open_client()
+        await other_client.subscribe("jobs.run", successor, durable="runner")
+        await eventually(lambda: successor.data == [b"second"])
+        await asyncio.sleep(ACK_WAIT_S + QUIET_S)
+        assert first.data == [b"first"]
+        assert successor.data == [b"second"]  # "first" was acked: never delivered again
+        assert successor.received[0].delivery_count == 1
+
+    async def test_handler_stuck_past_the_stop_timeout_is_cancelled_and_redelivered(
+        self, subject: BusUnderTest
+    ) -> None:
+        started, cancelled = asyncio.Event(), asyncio.Event()
+
+        async def hang(_message: BusMessage) -> None:
+            started.set()
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        stuck = Recorder(settle=hang)
+        subscription = await subject.bus.subscribe("jobs.run", stuck, durable="runner")
+        await subject.bus.publish("jobs.run", b"stuck")
+        await asyncio.wait_for(started.wait(), WAIT_S)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await subscription.unsubscribe()
+        took_s = loop.time() - began
+        assert cancelled.is_set()
+        assert self.STOP_TIMEOUT_S - 0.05 <= took_s < self.STOP_TIMEOUT_S + 1.0
+        successor = Recorder()
+        other_client = await subject.open_client()
+        await other_client.subscribe("jobs.run", successor, durable="runner")
+        await eventually(lambda: successor.data == [b"stuck"])
+        assert successor.received[0].delivery_count == 2
+
+
 class TestRequest:
     async def test_request_returns_reply_of_serving_handler(self, subject: BusUnderTest) -> None:
         async def echo_upper(data: bytes) -> bytes:

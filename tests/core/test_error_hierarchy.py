@@ -127,7 +127,9 @@ def codes_set_twice(root: Path = SOURCE) -> dict[str, list[str]]:
 class TestErrorsModules:
     def test_every_service_errors_module_is_found(self) -> None:
         names = {module.__name__ for module in errors_modules()}
-        for service in ("core", "users", "notify", "analytics", "gateway", "storage", "risk"):
+        services = ["core", "users", "notify", "analytics", "gateway", "storage", "risk"]
+        services += ["trading", "backtest", "features", "ml"]
+        for service in services:
             assert f"chainflow.{service}.errors" in names
 
     @pytest.mark.parametrize("module", errors_modules(), ids=lambda m: m.__name__)

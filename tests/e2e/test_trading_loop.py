@@ -61,8 +61,8 @@ from chainflow.ml.training.steps import (
     training_bars,
     training_dataset,
 )
-from chainflow.trading.paper_desk import instrument_for
-from chainflow.trading.paper_positions import FillReason, round_price
+from chainflow.trading.paper.desk import instrument_for
+from chainflow.trading.paper.positions import FillReason, round_price
 
 log = logging.getLogger(__name__)
 SYMBOLS = ("EURUSD", "GBPUSD")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -172,3 +173,23 @@ class TestCorrelation:
 
         assert response.status_code == status, response.text
         assert response.json()["error"]["message"]
+
+    async def test_stored_bars_the_maths_refuse_get_422_not_500(
+        self, client: tuple[httpx.AsyncClient, Kernel, str]
+    ) -> None:
+        # A non-positive close (bad data in the store) reaches the correlation maths, whose
+        # ValueError was a 500; it is now the features' typed input error, rendered as such.
+        http, kernel, tenant = client
+        broken = hourly_bars("GBPUSD", 32)
+        broken[150] = dataclasses.replace(broken[150], low=0.0, close=0.0)
+        for bars in (hourly_bars("EURUSD", 31), broken):
+            await persist_bars(kernel.infra.timeseries, TenantId(tenant), bars)
+
+        response = await http.get(
+            "/api/v1/features/correlation", params={"symbols": "EURUSD,GBPUSD", "window": 100}
+        )
+
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "feature_input_invalid"
+        assert error["message"] == "expected positive finite closes; received a non-positive or nan"

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from chainflow.core.settings import DatabaseSettings
+from chainflow.ml.errors import ArtifactIntegrityError, ArtifactMissingError
 from chainflow.ml.registry.artifacts import (
-    ArtifactIntegrityError,
-    ArtifactMissingError,
     ArtifactStore,
     DatabaseArtifactStore,
     LocalArtifactStore,

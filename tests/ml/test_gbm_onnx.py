@@ -21,6 +21,7 @@ import xgboost
 from numpy.typing import NDArray
 
 from chainflow.core.errors import InvalidInput
+from chainflow.ml.errors import FeatureShapeError, InvalidModelError
 from chainflow.ml.training.gbm import (
     DOWN,
     FLAT,
@@ -31,7 +32,7 @@ from chainflow.ml.training.gbm import (
     train_xgboost_regressor,
 )
 from chainflow.ml.training.onnx_export import classifier_to_onnx, regressor_to_onnx
-from chainflow.ml.training.onnx_model import FeatureShapeError, InvalidModelError, OnnxModel
+from chainflow.ml.training.onnx_model import OnnxModel
 from chainflow.ml.training.volatility_forecast import (
     evaluate_volatility_forecast,
     garch_forecast,

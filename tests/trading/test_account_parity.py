@@ -28,8 +28,8 @@ from chainflow.backtest.engine import run_event
 from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
 from chainflow.backtest.vectorized import run_signals
 from chainflow.trading.api import account
-from chainflow.trading.paper_desk import PaperDesk, PaperSignal
-from chainflow.trading.paper_positions import PaperInstrument, PaperSwapCharge, PaperTrade
+from chainflow.trading.paper.desk import PaperDesk, PaperSignal
+from chainflow.trading.paper.positions import PaperInstrument, PaperSwapCharge, PaperTrade
 from tests.backtest.builders import ScriptedStrategy
 
 TENANT = "tenant-parity"

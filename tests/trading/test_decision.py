@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from chainflow.features.regimes import RegimeState, TrendRegime, VolatilityRegime
 from chainflow.ml.events import PredictionMade
-from chainflow.trading.decision import (
+from chainflow.trading.decision.inputs import input_from_prediction
+from chainflow.trading.decision.synthesis import (
     COMPARISON_EPSILON,
     DEFAULT_THRESHOLDS,
     DecisionInput,
@@ -17,7 +18,6 @@ from chainflow.trading.decision import (
     synthesize,
     thresholds_for,
 )
-from chainflow.trading.decision_inputs import input_from_prediction
 from chainflow.users.api import RiskTolerance
 from chainflow.users.trading_rules import default_trading_settings
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from chainflow.core.errors import InvalidInput
 from chainflow.core.settings import TradingSettings, parse_hour_ranges
-from chainflow.trading.execution_plan import (
+from chainflow.trading.decision.execution_plan import (
     NO_ORDER,
     ExecutionPlan,
     SpreadTracker,
@@ -21,7 +21,7 @@ from chainflow.trading.execution_plan import (
     plan_execution,
     thin_hour_range_at,
 )
-from chainflow.trading.paper_positions import PaperInstrument
+from chainflow.trading.paper.positions import PaperInstrument
 
 EURUSD = PaperInstrument("EURUSD")
 USDJPY = PaperInstrument("USDJPY", price_digits=3, pip_size=0.01, quote_to_account=1 / 150.0)

@@ -8,8 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chainflow.trading.decision import Decision, DecisionInput, TradingPreferences, synthesize
-from chainflow.trading.hysteresis import SignalStabilizer, StabilizerSettings
+from chainflow.trading.decision.hysteresis import SignalStabilizer, StabilizerSettings
+from chainflow.trading.decision.synthesis import (
+    Decision,
+    DecisionInput,
+    TradingPreferences,
+    synthesize,
+)
 
 BAR_MS = 60_000
 

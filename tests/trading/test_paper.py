@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chainflow.core.errors import InvalidInput
-from chainflow.trading.paper import PaperAccount
-from chainflow.trading.paper_positions import (
+from chainflow.trading.paper.account import PaperAccount
+from chainflow.trading.paper.positions import (
     FillReason,
     OrderKind,
     OrderSide,

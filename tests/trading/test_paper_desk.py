@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from chainflow.risk.api import Instrument, PortfolioSnapshot
-from chainflow.trading.attribution import is_consistent, reason_template
-from chainflow.trading.decision import Decision, TradingPreferences
-from chainflow.trading.instruments import quote_rate, risk_instrument
-from chainflow.trading.paper_desk import PaperDesk, PaperSignal, instrument_for
-from chainflow.trading.signal_risk import risk_check, size_and_check
-from chainflow.trading.signal_sizing import SizingPolicy
+from chainflow.trading.decision.risk_check import risk_check, size_and_check
+from chainflow.trading.decision.sizing import SizingPolicy
+from chainflow.trading.decision.synthesis import Decision, TradingPreferences
+from chainflow.trading.paper.attribution import is_consistent, reason_template
+from chainflow.trading.paper.desk import PaperDesk, PaperSignal, instrument_for
+from chainflow.trading.paper.instruments import quote_rate, risk_instrument
 
 TENANT = "tenant-a"
 T0 = 1_700_000_000_000  # Tuesday 2023-11-14 22:13:20 UTC
@@ -178,6 +178,6 @@ class TestCircuitBreaker:
 
 
 def _preferences():  # type: ignore[no-untyped-def]
-    from chainflow.trading.decision import TradingPreferences
+    from chainflow.trading.decision.synthesis import TradingPreferences
 
     return TradingPreferences(max_daily_loss_pct=2.0)

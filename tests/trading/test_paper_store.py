@@ -11,7 +11,7 @@ from chainflow.bridge.events import TicksAccepted, ticks_topic
 from chainflow.core.settings import TradingSettings
 from chainflow.ml.api import predictions_topic
 from chainflow.runtime.kernel import Kernel
-from chainflow.trading.paper_desk import PaperDesk, PaperSignal
+from chainflow.trading.paper.desk import PaperDesk, PaperSignal
 from tests.fixtures.settings import embedded_settings
 from tests.trading.test_service_risk import BAR_MS, SYMBOL, T0, UP, prediction
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chainflow.trading.paper import PaperAccount
-from chainflow.trading.paper_positions import (
+from chainflow.trading.paper.account import PaperAccount
+from chainflow.trading.paper.positions import (
     OrderSide,
     PaperInstrument,
     PaperOrder,
@@ -17,7 +17,7 @@ from chainflow.trading.paper_positions import (
     PaperTrade,
     price_pnl,
 )
-from chainflow.trading.paper_reconcile import PaperReconciliation, PaperReconciliationUnmatched
+from chainflow.trading.paper.reconcile import PaperReconciliation, PaperReconciliationUnmatched
 
 MONDAY_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC, a Monday
 HOUR_MS = 3_600_000

@@ -23,9 +23,9 @@ from chainflow.ml.api import PredictionMade, predictions_topic
 from chainflow.risk.api import Instrument
 from chainflow.runtime.kernel import Kernel
 from chainflow.trading.api import signals_topic
-from chainflow.trading.decision import TradingPreferences
-from chainflow.trading.decision_inputs import input_from_prediction
-from chainflow.trading.strategy import ModelStrategy, StrategyContext
+from chainflow.trading.decision.inputs import input_from_prediction
+from chainflow.trading.decision.strategy import ModelStrategy, StrategyContext
+from chainflow.trading.decision.synthesis import TradingPreferences
 from tests.fixtures.api_client import PASSWORD, logged_in_client
 from tests.fixtures.market_data import make_ohlcv
 from tests.ml.test_service import TF, bars_of, collect, publish_bars, settle, train_and_promote

@@ -6,7 +6,7 @@ import pytest
 
 from chainflow.risk.api import Instrument
 from chainflow.trading.api import SizingPolicy, size_decision
-from chainflow.trading.decision import Decision
+from chainflow.trading.decision.synthesis import Decision
 
 EURUSD = Instrument("EURUSD")
 

@@ -8,9 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chainflow.trading.decision import DecisionInput, DecisionThresholds, TradingPreferences
-from chainflow.trading.hysteresis import StabilizerSettings
-from chainflow.trading.strategy import ModelStrategy, Strategy, StrategyContext
+from chainflow.trading.decision.hysteresis import StabilizerSettings
+from chainflow.trading.decision.strategy import ModelStrategy, Strategy, StrategyContext
+from chainflow.trading.decision.synthesis import (
+    DecisionInput,
+    DecisionThresholds,
+    TradingPreferences,
+)
 
 BAR_MS = 60_000
 UPS = [0.52, 0.47, 0.50, 0.20, 0.15, 0.10, 0.12, 0.30, 0.55, 0.50, 0.40, 0.58]

@@ -36,10 +36,10 @@ from chainflow.features.api import feature_matrix, get_feature_set
 from chainflow.hub.api import BusMessage
 from chainflow.ml.training.serving import ModelBundle
 from chainflow.runtime.kernel import Kernel
-from chainflow.trading.decision import DecisionInput, TradingPreferences
+from chainflow.trading.decision.strategy import ModelStrategy, StrategyContext
+from chainflow.trading.decision.synthesis import DecisionInput, TradingPreferences
 from chainflow.trading.events import connection_topic
-from chainflow.trading.strategy import ModelStrategy, StrategyContext
-from chainflow.trading.tick_state import regime_fields
+from chainflow.trading.tick.state import regime_fields
 from tests.fixtures.market_data import make_ohlcv
 from tests.fixtures.settings import embedded_settings
 from tests.ml.test_service import TENANT, TF, bars_of, train_and_promote

@@ -1,4 +1,4 @@
-"""The order between the tick path and bar-close decisions (``trading.tick_progress``)."""
+"""The order between the tick path and bar-close decisions (``trading.tick.progress``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from chainflow.runtime.kernel import Kernel
-from chainflow.trading.tick_progress import TickProgress
+from chainflow.trading.tick.progress import TickProgress
 from tests.fixtures.api_client import logged_in_client
 from tests.trading.test_service import SYMBOL, crafted_predictions
 

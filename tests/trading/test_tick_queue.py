@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chainflow.bridge.api import BarPublished, TickRow, TicksAccepted
-from chainflow.trading.tick_queue import FairTickQueue
+from chainflow.trading.tick.queue import FairTickQueue
 
 
 def ticks(tenant: str, count: int, symbol: str = "EURUSD", first: int = 0) -> TicksAccepted:

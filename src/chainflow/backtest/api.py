@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from chainflow.backtest.engine import run_event
+from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.metrics import (
     AccountTotals,
     compute_metrics,
@@ -72,7 +73,9 @@ def strategy_spec(strategy: str) -> StrategySpec:
     """Return the spec of built-in ``strategy``, or raise ``ValueError`` naming the choices."""
     spec = STRATEGIES.get(strategy)
     if spec is None:
-        raise ValueError(f"expected a strategy among {sorted(STRATEGIES)}; received {strategy!r}")
+        raise InvalidBacktestInputError(
+            f"expected a strategy among {sorted(STRATEGIES)}; received {strategy!r}"
+        )
     return spec
 
 
@@ -86,7 +89,7 @@ def parse_params(strategy: str, raw: Mapping[str, str | int | float]) -> dict[st
     allowed = sorted(spec.params.model_fields)
     unknown = sorted(set(raw) - set(allowed))
     if unknown:
-        raise ValueError(
+        raise InvalidBacktestInputError(
             f"expected parameters of {strategy!r} among {allowed}; received unknown {unknown}"
         )
     try:
@@ -95,7 +98,7 @@ def parse_params(strategy: str, raw: Mapping[str, str | int | float]) -> dict[st
         problems = "; ".join(
             f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}" for err in e.errors()
         )
-        raise ValueError(
+        raise InvalidBacktestInputError(
             f"expected valid parameters of {strategy!r} {allowed}; received {dict(raw)} "
             f"({problems})"
         ) from e
@@ -108,7 +111,7 @@ def fit_space(strategy: str, space: Mapping[str, Dimension]) -> dict[str, Dimens
     fields = strategy_spec(strategy).params.model_fields
     unknown = sorted(set(space) - set(fields))
     if unknown:
-        raise ValueError(
+        raise InvalidBacktestInputError(
             f"expected searched parameters of {strategy!r} among {sorted(fields)}; "
             f"received unknown {unknown}"
         )
@@ -117,7 +120,7 @@ def fit_space(strategy: str, space: Mapping[str, Dimension]) -> dict[str, Dimens
         if isinstance(dim, Range) and dim.step is None and fields[name].annotation is int:
             low, high = math.ceil(dim.low), math.floor(dim.high)
             if high < low:
-                raise ValueError(
+                raise InvalidBacktestInputError(
                     f"expected an integer in the range of {name!r}; received {dim.low}:{dim.high}"
                 )
             fitted[name] = Range(low, high, 1)
@@ -129,7 +132,7 @@ def check_bar_count(strategy: str, params: Mapping[str, Any], n_bars: int) -> No
     (a backtest on them could never trade)."""
     needed = strategy_spec(strategy).params(**dict(params)).warm_up_bars()
     if n_bars <= needed:
-        raise ValueError(
+        raise InvalidBacktestInputError(
             f"expected more than {needed} bars for {strategy} {dict(params)} (its indicators' "
             f"warm-up); received {n_bars}"
         )
@@ -171,7 +174,9 @@ def run_backtest(
     ``trade_from`` and the curve, trades and metrics start there.
     """
     if engine not in ("auto", "event", "vectorized"):
-        raise ValueError(f"expected engine 'auto', 'event' or 'vectorized'; received {engine!r}")
+        raise InvalidBacktestInputError(
+            f"expected engine 'auto', 'event' or 'vectorized'; received {engine!r}"
+        )
     started = time.perf_counter()
     if isinstance(strategy, str):
         checked = parse_params(strategy, params or {})
@@ -185,7 +190,7 @@ def run_backtest(
     )
     notes: list[str] = []
     if engine == "vectorized" and not vectorizable:
-        raise ValueError(
+        raise InvalidBacktestInputError(
             f"expected a strategy with a batch signals array for the vectorized engine; "
             f"received {name!r} (use engine='event' or 'auto')"
         )

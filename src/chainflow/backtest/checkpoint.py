@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from chainflow.backtest.errors import BacktestCheckpointMismatchError
 from chainflow.backtest.optimize_result import Trial, kept_trials
 
 KEPT_TRIALS = 20  # the top a job's result shows (``OptimizationResult.to_json(top=20)``)
@@ -45,7 +46,7 @@ class TrialsCheckpoint:
 
     def __init__(self, data: Mapping[str, Any], *, total: int) -> None:
         if data.get("unit") != "trials" or data.get("total") != total:
-            raise ValueError(
+            raise BacktestCheckpointMismatchError(
                 f"expected a checkpoint of a search of {total} trials; received one of "
                 f"{data.get('total')} {data.get('unit')}"
             )

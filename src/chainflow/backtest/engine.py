@@ -42,6 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.backtest import fills
+from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.results import build_result, check_trade_from
 from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
 from chainflow.features.api import BarValues
@@ -281,7 +282,7 @@ def run_event(
         if not step_ahead(
             start, stop, first, then, restore, market, cfg, state, buffer, equity, held, saved
         ):
-            raise ValueError(
+            raise InvalidBacktestInputError(
                 f"expected a finite position; received a non-finite one at bars {start}.."
                 f"{stop - 1} (are the prices finite?)"
             )

@@ -96,7 +96,7 @@ def _combinations(plan: JobPlan) -> int:
         return int(request.trials or 0)
     size = grid_size(plan.space)
     if size > MAX_GRID_POINTS:
-        raise ValueError(
+        raise InvalidBacktestRequestError(
             f"expected a grid of at most {MAX_GRID_POINTS} combinations; received {size} "
             "(use method random or bayes with trials)"
         )

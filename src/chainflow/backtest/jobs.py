@@ -78,13 +78,15 @@ def plan_job(request: BacktestJobCreate) -> JobPlan:
         }
         for name, spec in request.ranges.items():
             if name in space:
-                raise ValueError(f"expected {name!r} in grid or ranges; received it in both")
+                raise InvalidBacktestRequestError(
+                    f"expected {name!r} in grid or ranges; received it in both"
+                )
             space[name] = Range(spec.low, spec.high, spec.step)
         space = fit_space(request.strategy, space)
         if request.kind != "backtest" and space:
             check_method(request.method)  # Bayesian search without Optuna: 501 missing_extra
         if request.kind != "backtest" and request.objective not in [*metric_names(), "trades"]:
-            raise ValueError(
+            raise InvalidBacktestRequestError(
                 f"expected an objective among {[*metric_names(), 'trades']}; "
                 f"received {request.objective!r}"
             )
@@ -267,7 +269,7 @@ def _plan_model_job(request: BacktestJobCreate) -> JobPlan:
         if request.kind == "backtest":
             unknown = sorted(set(request.params) - {"model"})
             if unknown:
-                raise ValueError(
+                raise InvalidBacktestRequestError(
                     f"expected only 'model' in params of an {ML_STRATEGY!r} backtest; "
                     f"received {unknown}"
                 )

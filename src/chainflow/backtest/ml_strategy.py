@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.types import Bars
 from chainflow.features.api import feature_matrix, get_feature_set
 from chainflow.trading.api import (
@@ -82,7 +83,7 @@ def predict_rows(
     """
     n, k = features.shape
     if k != bundle.n_features:
-        raise ValueError(
+        raise InvalidBacktestInputError(
             f"expected a bundle for {k} features; received one for {bundle.n_features}"
         )
     window = max(1, int(bundle.window))

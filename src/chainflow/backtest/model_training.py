@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.ml_strategy import MlStrategy
 from chainflow.backtest.types import Bars
 from chainflow.backtest.walkforward import TrainedModel
@@ -76,14 +77,14 @@ def trainer_from_params(raw: Mapping[str, Any]) -> WindowModelTrainer:
     raise ``ValueError`` for any other parameter or a bad value."""
     unknown = sorted(set(raw) - set(TRAINER_PARAMS))
     if unknown:
-        raise ValueError(
+        raise InvalidBacktestInputError(
             f"expected parameters of {ML_STRATEGY!r} among {list(TRAINER_PARAMS)}; "
             f"received unknown {unknown}"
         )
     horizon = int(raw.get("horizon", 12))
     threshold = float(raw.get("threshold_atr", 0.5))
     if horizon < 1 or not threshold > 0:
-        raise ValueError(
+        raise InvalidBacktestInputError(
             f"expected horizon >= 1 and threshold_atr > 0; received {horizon} and {threshold}"
         )
     return WindowModelTrainer(horizon=horizon, threshold_atr=threshold)

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from chainflow.backtest.checkpoint import TrialsCheckpoint, trials_checkpoint
 from chainflow.backtest.control import Progress, Step
+from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.metrics import metric_names
 from chainflow.backtest.optimize_result import (
     MINIMIZED,
@@ -71,7 +72,9 @@ def check_method(method: str) -> None:
     """Raise ``ValueError`` for an unknown search method, ``MissingExtraError`` for Bayesian
     search without Optuna (the ``optimize`` extra)."""
     if method not in METHODS:
-        raise ValueError(f"expected a method among {', '.join(METHODS)}; received {method!r}")
+        raise InvalidBacktestInputError(
+            f"expected a method among {', '.join(METHODS)}; received {method!r}"
+        )
     if method == "bayes":
         require_installed("optuna", extra="optimize", purpose=BAYES_PURPOSE)
 
@@ -100,11 +103,15 @@ def optimize(
     check_method(method)
     if objective not in (known := [*metric_names(), "trades"]):
         names = ", ".join(sorted(known))
-        raise ValueError(f"expected an objective among {names}; received {objective!r}")
+        raise InvalidBacktestInputError(
+            f"expected an objective among {names}; received {objective!r}"
+        )
     if not space:
-        raise ValueError("expected at least one parameter to search; received none")
+        raise InvalidBacktestInputError("expected at least one parameter to search; received none")
     if method != "grid" and (trials is None or trials < 1):
-        raise ValueError(f"expected --trials N >= 1 for {method} search; received {trials}")
+        raise InvalidBacktestInputError(
+            f"expected --trials N >= 1 for {method} search; received {trials}"
+        )
     if isinstance(evaluation.strategy, str):
         from chainflow.backtest.api import fit_space
 
@@ -113,7 +120,7 @@ def optimize(
     direction = objective_direction(objective)
     count = workers if workers is not None else (os.cpu_count() or 1)
     if count < 1:
-        raise ValueError(f"expected at least 1 worker; received {count}")
+        raise InvalidBacktestInputError(f"expected at least 1 worker; received {count}")
     started = time.perf_counter()
     search = _Search(_Scorer(objective, limits), direction, progress, on_step)
     with open_runner(evaluation, count) as run:

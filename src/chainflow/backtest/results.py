@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.backtest import fills
+from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.metrics import AccountTotals, compute_metrics, sample_warnings
 from chainflow.backtest.types import (
     EXIT_REASONS,
@@ -72,9 +73,11 @@ def account_totals(state: NDArray[np.float64], cash: float) -> AccountTotals:
 def check_trade_from(trade_from: int, n: int) -> int:
     """Return ``trade_from`` when it leaves at least one bar of ``n`` to trade, or raise."""
     if isinstance(trade_from, bool) or not isinstance(trade_from, int | np.integer):
-        raise ValueError(f"expected trade_from as a bar index (int); received {trade_from!r}")
+        raise InvalidBacktestInputError(
+            f"expected trade_from as a bar index (int); received {trade_from!r}"
+        )
     if trade_from < 0 or (trade_from > 0 and trade_from >= n):
-        raise ValueError(
+        raise InvalidBacktestInputError(
             f"expected 0 <= trade_from < {n} (the number of bars); received {trade_from}"
         )
     return int(trade_from)

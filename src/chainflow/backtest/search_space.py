@@ -22,6 +22,8 @@ from typing import Any, overload
 
 import numpy as np
 
+from chainflow.backtest.errors import InvalidBacktestInputError
+
 ParamValue = int | float | str | bool
 MAX_GRID_POINTS = 1_000_000
 
@@ -34,7 +36,9 @@ class Choice:
 
     def __post_init__(self) -> None:
         if not self.values:
-            raise ValueError("expected at least one value in a choice; received none")
+            raise InvalidBacktestInputError(
+                "expected at least one value in a choice; received none"
+            )
 
     def grid_values(self) -> tuple[ParamValue, ...]:
         """Return the values a grid visits."""
@@ -59,11 +63,11 @@ class Range:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.high < self.low:
-            raise ValueError(
+            raise InvalidBacktestInputError(
                 f"expected a range with finite low <= high; received {self.low}:{self.high}"
             )
         if self.step is not None and not (math.isfinite(self.step) and self.step > 0):
-            raise ValueError(f"expected a positive range step; received {self.step}")
+            raise InvalidBacktestInputError(f"expected a positive range step; received {self.step}")
 
     @property
     def is_integer(self) -> bool:
@@ -74,7 +78,7 @@ class Range:
     def count(self) -> int:
         """Return how many values a grid visits (without listing them); raise without a step."""
         if self.step is None:
-            raise ValueError(
+            raise InvalidBacktestInputError(
                 f"expected a step to walk the range {self.low}:{self.high} on a grid; "
                 "received none (write low:high:step)"
             )
@@ -150,7 +154,7 @@ class GridPoints(Sequence[dict[str, ParamValue]]):
 def _check_grid_size(space: SearchSpace) -> int:
     size = grid_size(space)
     if size > MAX_GRID_POINTS:
-        raise ValueError(
+        raise InvalidBacktestInputError(
             f"expected a grid of at most {MAX_GRID_POINTS} combinations; received {size} "
             "(use --method random or bayes with --trials)"
         )
@@ -165,7 +169,7 @@ def random_points(space: SearchSpace, trials: int, seed: int) -> list[dict[str, 
     draws.
     """
     if trials < 1:
-        raise ValueError(f"expected at least 1 trial; received {trials}")
+        raise InvalidBacktestInputError(f"expected at least 1 trial; received {trials}")
     rng = np.random.default_rng(seed)
     if all(isinstance(d, Choice) or d.step is not None for d in space.values()):
         size = grid_size(space)
@@ -220,7 +224,9 @@ def parse_grid(spec: str) -> tuple[str, Choice]:
     name, values = _split(spec, "name=v1,v2,...")
     items = [v for v in values.split(",") if v.strip()]
     if not items:
-        raise ValueError(f"expected name=v1,v2,... with at least one value; received {spec!r}")
+        raise InvalidBacktestInputError(
+            f"expected name=v1,v2,... with at least one value; received {spec!r}"
+        )
     return name, Choice(tuple(parse_value(v) for v in items))
 
 
@@ -233,7 +239,9 @@ def parse_range(spec: str) -> tuple[str, Range]:
     except ValueError:
         numbers = []
     if len(numbers) not in (2, 3):
-        raise ValueError(f"expected name=low:high[:step] with numbers; received {spec!r}")
+        raise InvalidBacktestInputError(
+            f"expected name=low:high[:step] with numbers; received {spec!r}"
+        )
     return name, Range(numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None)
 
 
@@ -248,12 +256,14 @@ def build_space(
     ]
     for name, dim in named:
         if name in space:
-            raise ValueError(
+            raise InvalidBacktestInputError(
                 f"expected each parameter once in --grid/--range; received {name!r} twice"
             )
         space[name] = dim
     if not space:
-        raise ValueError("expected at least one --grid name=v1,v2 or --range name=lo:hi:step")
+        raise InvalidBacktestInputError(
+            "expected at least one --grid name=v1,v2 or --range name=lo:hi:step"
+        )
     return space
 
 
@@ -271,5 +281,5 @@ def describe_space(space: SearchSpace) -> dict[str, Any]:
 def _split(spec: str, shape: str) -> tuple[str, str]:
     name, sep, values = spec.partition("=")
     if not sep or not name.strip():
-        raise ValueError(f"expected {shape}; received {spec!r}")
+        raise InvalidBacktestInputError(f"expected {shape}; received {spec!r}")
     return name.strip(), values.strip()

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chainflow.backtest.errors import BacktestCheckpointMismatchError
 from chainflow.backtest.types import Bars
 from chainflow.features.api import BarValues
 from chainflow.features.batch.averages import ema, sma
@@ -218,7 +219,7 @@ class IndicatorStrategy:
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Continue from ``snapshot``; it must come from a strategy with this name."""
         if snapshot.get("name") != self.name:
-            raise ValueError(
+            raise BacktestCheckpointMismatchError(
                 f"expected a snapshot of strategy {self.name!r}; "
                 f"received one of {snapshot.get('name')!r}"
             )

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from chainflow.backtest.errors import InvalidBacktestInputError
+
 if TYPE_CHECKING:
     import pandas
 
@@ -28,7 +30,9 @@ BAR_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume")
 def _float_array(values: Any, name: str) -> NDArray[np.float64]:
     array = np.ascontiguousarray(values, dtype=np.float64)
     if array.ndim != 1:
-        raise ValueError(f"expected a 1-D array for {name}; received shape {array.shape}")
+        raise InvalidBacktestInputError(
+            f"expected a 1-D array for {name}; received shape {array.shape}"
+        )
     return array
 
 
@@ -53,7 +57,9 @@ class Bars:
     def __post_init__(self) -> None:
         ts = np.ascontiguousarray(self.ts, dtype=np.int64)
         if ts.ndim != 1:
-            raise ValueError(f"expected a 1-D array for ts; received shape {ts.shape}")
+            raise InvalidBacktestInputError(
+                f"expected a 1-D array for ts; received shape {ts.shape}"
+            )
         object.__setattr__(self, "ts", ts)
         for name in ("open", "high", "low", "close", "volume"):
             object.__setattr__(self, name, _float_array(getattr(self, name), name))
@@ -63,11 +69,13 @@ class Bars:
         for name in ("open", "high", "low", "close", "volume", "spread"):
             array = getattr(self, name)
             if array is not None and len(array) != n:
-                raise ValueError(
+                raise InvalidBacktestInputError(
                     f"expected {name} of length {n} (as ts); received length {len(array)}"
                 )
         if n > 1 and bool(np.any(np.diff(ts) <= 0)):
-            raise ValueError("expected strictly increasing ts; received a repeated or earlier ts")
+            raise InvalidBacktestInputError(
+                "expected strictly increasing ts; received a repeated or earlier ts"
+            )
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -103,7 +111,7 @@ class Bars:
         """
         missing = [c for c in BAR_COLUMNS if c not in frame.columns]
         if missing:
-            raise ValueError(
+            raise InvalidBacktestInputError(
                 f"expected columns {list(BAR_COLUMNS)} (and optionally spread); "
                 f"received {list(frame.columns)} (missing {missing})"
             )
@@ -164,7 +172,7 @@ class BacktestConfig:
         positive = {"cash": self.cash, "leverage": self.leverage, "lot_size": self.lot_size}
         for name, value in positive.items():
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"expected {name} > 0; received {value!r}")
+                raise InvalidBacktestInputError(f"expected {name} > 0; received {value!r}")
         non_negative = {
             "commission": self.commission,
             "commission_per_lot": self.commission_per_lot,
@@ -175,20 +183,22 @@ class BacktestConfig:
             non_negative["spread"] = self.spread
         for name, value in non_negative.items():
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"expected {name} >= 0; received {value!r}")
+                raise InvalidBacktestInputError(f"expected {name} >= 0; received {value!r}")
         if self.commission >= 1:
-            raise ValueError(f"expected commission < 1 (a fraction); received {self.commission}")
+            raise InvalidBacktestInputError(
+                f"expected commission < 1 (a fraction); received {self.commission}"
+            )
         if self.sizing not in ("all-in", "fixed", "risk"):
-            raise ValueError(
+            raise InvalidBacktestInputError(
                 f"expected sizing 'all-in', 'fixed' or 'risk'; received {self.sizing!r}"
             )
         if not (math.isfinite(self.size) and self.size > 0):
-            raise ValueError(f"expected size > 0; received {self.size!r}")
+            raise InvalidBacktestInputError(f"expected size > 0; received {self.size!r}")
         if self.sizing == "risk" and self.stop_loss is None:
-            raise ValueError("expected stop_loss with sizing 'risk'; received None")
+            raise InvalidBacktestInputError("expected stop_loss with sizing 'risk'; received None")
         for name, distance in (("stop_loss", self.stop_loss), ("take_profit", self.take_profit)):
             if distance is not None and not (math.isfinite(distance) and distance > 0):
-                raise ValueError(
+                raise InvalidBacktestInputError(
                     f"expected {name} > 0 (a price distance) or None; received {distance!r}"
                 )
         for name, value in (
@@ -197,10 +207,12 @@ class BacktestConfig:
             ("risk_free_rate", self.risk_free_rate),
         ):
             if not math.isfinite(value):
-                raise ValueError(f"expected a finite {name}; received {value!r}")
+                raise InvalidBacktestInputError(f"expected a finite {name}; received {value!r}")
         ppy = self.periods_per_year
         if ppy is not None and not (math.isfinite(ppy) and ppy > 0):
-            raise ValueError(f"expected periods_per_year > 0 or None; received {ppy!r}")
+            raise InvalidBacktestInputError(
+                f"expected periods_per_year > 0 or None; received {ppy!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

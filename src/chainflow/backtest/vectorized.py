@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.backtest import fills
+from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.results import build_result, check_trade_from
 from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
 
@@ -49,10 +50,12 @@ def check_signals(signals: NDArray[Any], n: int) -> NDArray[np.int8]:
     """Return ``signals`` as an ``int8`` array of -1/0/1 of length ``n``, or raise."""
     array = np.asarray(signals)
     if array.shape != (n,):
-        raise ValueError(f"expected signals of shape ({n},); received {array.shape}")
+        raise InvalidBacktestInputError(f"expected signals of shape ({n},); received {array.shape}")
     as_int = array.astype(np.int8)
     if not np.array_equal(as_int, array) or bool(np.any(np.abs(as_int) > 1)):
-        raise ValueError("expected signals of -1 (sell), 0 (hold) and 1 (buy); received others")
+        raise InvalidBacktestInputError(
+            "expected signals of -1 (sell), 0 (hold) and 1 (buy); received others"
+        )
     return np.ascontiguousarray(as_int)
 
 

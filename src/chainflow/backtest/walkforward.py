@@ -50,6 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.backtest.control import Progress, Snapshot, Step
+from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.metrics import infer_periods_per_year, risk_metrics
 from chainflow.backtest.optimize import (
     Constraints,
@@ -86,7 +87,7 @@ def walk_forward_windows(
     step = out_of_sample if step is None else step
     for name, value in (("in_sample", in_sample), ("out_of_sample", out_of_sample), ("step", step)):
         if value < 1:
-            raise ValueError(f"expected {name} >= 1 bar; received {value}")
+            raise InvalidBacktestInputError(f"expected {name} >= 1 bar; received {value}")
     windows: list[Window] = []
     k = 0
     while True:
@@ -98,7 +99,7 @@ def walk_forward_windows(
         windows.append(Window(k, is_start, is_stop, is_stop, oos_stop))
         k += 1
     if not windows:
-        raise ValueError(
+        raise InvalidBacktestInputError(
             f"expected at least in_sample + out_of_sample = {in_sample + out_of_sample} bars "
             f"for one window; received {n_bars}"
         )
@@ -137,7 +138,7 @@ def walk_forward(
     (``windows_checkpoint``); ``resume`` is such a snapshot: its windows are not run again.
     """
     if trainer is not None and space:
-        raise ValueError(
+        raise InvalidBacktestInputError(
             f"expected no parameter search with a model trainer; received {sorted(space)}"
         )
     started = time.perf_counter()

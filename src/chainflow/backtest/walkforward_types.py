@@ -19,6 +19,7 @@ from chainflow.backtest.checkpoint import (
     floats_from_json,
     floats_to_json,
 )
+from chainflow.backtest.errors import BacktestCheckpointMismatchError
 from chainflow.backtest.types import Bars
 
 
@@ -175,7 +176,7 @@ def windows_checkpoint(windows: Sequence[WindowResult], *, total: int) -> dict[s
 def windows_from_checkpoint(data: Mapping[str, Any], *, total: int) -> list[WindowResult]:
     """Return the finished windows of a ``windows_checkpoint`` of ``total`` windows."""
     if data.get("unit") != "windows" or data.get("total") != total:
-        raise ValueError(
+        raise BacktestCheckpointMismatchError(
             f"expected a checkpoint of a walk-forward of {total} windows; received one of "
             f"{data.get('total')} {data.get('unit')}"
         )

@@ -13,7 +13,7 @@ and account, the server must see the same sequence of events, whatever the machi
   hysteresis step it takes changes the next ticks' signals. After a tick that opens a new
   bar of the model's timeframe, the next tick waits until the closed bar has been decided
   (``TradingService.decided_through``); the trading service itself decides only after the
-  tick path has run the closing tick (``trading.tick_progress``). The first tick of a
+  tick path has run the closing tick (``trading.tick.progress``). The first tick of a
   symbol closes the last stored history bar (``open_bars``: the bridge carries it on).
 
 The waits are bounded (``timeout_s``): a bar that is never decided (a model that cannot

@@ -8,7 +8,12 @@ so importing this module loads neither FastAPI nor SQLAlchemy and the hot path m
 from __future__ import annotations
 
 from chainflow.features.engine import BarValues, FeatureEngine
-from chainflow.features.events import FeaturesComputed, all_feature_vectors, features_topic
+from chainflow.features.events import (
+    FeaturesComputed,
+    all_feature_vectors,
+    feature_vectors_of_partition,
+    features_topic,
+)
 from chainflow.features.feature_table import StoredVector, read_recent_vectors
 from chainflow.features.matrix import feature_matrix
 from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_values
@@ -41,6 +46,7 @@ __all__ = [
     "bar_of",
     "bar_values",
     "feature_matrix",
+    "feature_vectors_of_partition",
     "features_topic",
     "get_feature_set",
     "read_recent_vectors",

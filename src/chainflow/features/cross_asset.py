@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.features.batch.averages import as_series, check_period
+from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -40,9 +41,9 @@ def check_symbols(symbols: Sequence[str]) -> list[str]:
     """Return ``symbols`` as a list; raise ``ValueError`` unless >= 2 distinct strings."""
     names = list(symbols)
     if len(names) < 2 or len(set(names)) != len(names):
-        raise ValueError(f"expected at least 2 distinct symbols; received {names!r}")
+        raise InvalidFeatureInputError(f"expected at least 2 distinct symbols; received {names!r}")
     if not all(isinstance(name, str) and name for name in names):
-        raise ValueError(f"expected non-empty symbol strings; received {names!r}")
+        raise InvalidFeatureInputError(f"expected non-empty symbol strings; received {names!r}")
     return names
 
 
@@ -107,10 +108,12 @@ class RollingCorrelation:
         """Add the close of ``symbol``'s bar opened at ``ts`` (epoch ms)."""
         column = self._index.get(symbol)
         if column is None:
-            raise ValueError(f"expected one of {list(self.symbols)!r}; received {symbol!r}")
+            raise InvalidFeatureInputError(
+                f"expected one of {list(self.symbols)!r}; received {symbol!r}"
+            )
         value = float(close)
         if not (math.isfinite(value) and value > 0.0):
-            raise ValueError(f"expected a positive finite close; received {close!r}")
+            raise InvalidFeatureInputError(f"expected a positive finite close; received {close!r}")
         last = self._last_ts[column]
         if last is not None and ts <= last:
             self.ignored += 1
@@ -196,7 +199,7 @@ class RollingCorrelation:
         if snapshot.get("kind") != "RollingCorrelation" or any(
             snapshot.get(name) != value for name, value in params.items()
         ):
-            raise ValueError(
+            raise FeatureStateMismatchError(
                 f"expected a RollingCorrelation snapshot with {params!r}; "
                 f"received kind={snapshot.get('kind')!r}, symbols={snapshot.get('symbols')!r}, "
                 f"window={snapshot.get('window')!r}"
@@ -241,12 +244,14 @@ def aligned_log_returns(
         ts = np.asarray(raw_ts, dtype=np.int64)
         close = as_series(raw_close, "close")
         if ts.ndim != 1 or ts.shape != close.shape:
-            raise ValueError(
+            raise InvalidFeatureInputError(
                 f"expected ts and close of the same 1-D shape; "
                 f"received {ts.shape} and {close.shape}"
             )
         if not (np.isfinite(close).all() and (close > 0.0).all()):
-            raise ValueError("expected positive finite closes; received a non-positive or nan")
+            raise InvalidFeatureInputError(
+                "expected positive finite closes; received a non-positive or nan"
+            )
         keep = increasing_mask(ts)
         ts, close = ts[keep], close[keep]
         if joined is None:
@@ -264,9 +269,11 @@ def check_returns(returns: ArrayLike) -> FloatArray:
     """Return ``returns`` as an n×k float64 array with k >= 2 and no ``nan``."""
     arr = np.asarray(returns, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] < 2:
-        raise ValueError(f"expected returns of shape (n, k >= 2); received shape {arr.shape}")
+        raise InvalidFeatureInputError(
+            f"expected returns of shape (n, k >= 2); received shape {arr.shape}"
+        )
     if not np.isfinite(arr).all():
-        raise ValueError("expected finite returns; received nan or inf")
+        raise InvalidFeatureInputError("expected finite returns; received nan or inf")
     return arr
 
 
@@ -329,14 +336,16 @@ def lead_lag(x: ArrayLike, y: ArrayLike, max_lag: int) -> LeadLag:
     """
     xs, ys = as_series(x, "x"), as_series(y, "y")
     if xs.shape != ys.shape:
-        raise ValueError(f"expected x and y of equal length; received {xs.size} and {ys.size}")
+        raise InvalidFeatureInputError(
+            f"expected x and y of equal length; received {xs.size} and {ys.size}"
+        )
     if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
-        raise ValueError("expected finite x and y; received nan or inf")
+        raise InvalidFeatureInputError("expected finite x and y; received nan or inf")
     n = xs.size
     if isinstance(max_lag, bool) or not isinstance(max_lag, int | np.integer):
-        raise ValueError(f"expected an integer max_lag; received {max_lag!r}")
+        raise InvalidFeatureInputError(f"expected an integer max_lag; received {max_lag!r}")
     if not 0 <= max_lag < n - 1:
-        raise ValueError(
+        raise InvalidFeatureInputError(
             f"expected 0 <= max_lag < len(x) - 1 = {n - 1}; received max_lag={max_lag}"
         )
     lags = np.arange(-max_lag, max_lag + 1, dtype=np.int64)

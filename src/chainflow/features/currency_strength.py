@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.features.batch.averages import as_series, check_period
+from chainflow.features.errors import InvalidFeatureInputError
 
 FloatArray = NDArray[np.float64]
 
@@ -48,7 +49,7 @@ def pair_incidence(symbols: list[str]) -> tuple[list[int], list[str], FloatArray
         if pair is None:
             continue
         if pair in symbol_of_pair:
-            raise ValueError(
+            raise InvalidFeatureInputError(
                 f"expected one symbol per currency pair; "
                 f"received {symbol_of_pair[pair]!r} and {symbol!r}"
             )
@@ -89,7 +90,9 @@ def currency_strength(
     values = [float(returns_by_pair[symbols[i]]) for i in kept]
     for i, value in zip(kept, values, strict=True):
         if not math.isfinite(value):
-            raise ValueError(f"expected a finite return for {symbols[i]!r}; received {value!r}")
+            raise InvalidFeatureInputError(
+                f"expected a finite return for {symbols[i]!r}; received {value!r}"
+            )
     strength = aggregate_strength(np.array([values]), incidence, zscore)[0]
     return {currency: float(value) for currency, value in zip(currencies, strength, strict=True)}
 
@@ -112,10 +115,12 @@ def rolling_currency_strength(
     series = [as_series(returns_by_pair[symbols[i]], symbols[i]) for i in kept]
     lengths = {s.size for s in series}
     if len(lengths) != 1:
-        raise ValueError(f"expected return series of equal length; received lengths {lengths}")
+        raise InvalidFeatureInputError(
+            f"expected return series of equal length; received lengths {lengths}"
+        )
     matrix = np.column_stack(series)  # n × p
     if not np.isfinite(matrix).all():
-        raise ValueError("expected finite returns; received nan or inf")
+        raise InvalidFeatureInputError("expected finite returns; received nan or inf")
     n = matrix.shape[0]
     out = np.full((n, len(currencies)), np.nan)
     if n >= window:

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.core.state_undo import StatePlan
+from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
 from chainflow.features.json_floats import decode_floats, encode_floats
 from chainflow.features.normalize import RollingRobustScaler, RollingZScoreScaler, scalers_in
 from chainflow.features.sets import FeatureSet, FeatureSetMismatch, FeatureSpec, Scaling
@@ -114,7 +115,9 @@ class ScaledReturns:
         self.closes = deque((float(v) for v in snapshot["closes"]), maxlen=self.n + 1)
         outputs = [float(v) for v in snapshot["outputs"]]
         if len(outputs) != self.outputs.maxlen:
-            raise ValueError(f"expected {self.outputs.maxlen} outputs; received {len(outputs)}")
+            raise FeatureStateMismatchError(
+                f"expected {self.outputs.maxlen} outputs; received {len(outputs)}"
+            )
         self.outputs.extend(outputs)  # in place: the feature readers hold this deque
         if self.scaler is not None:
             self.scaler.restore(snapshot["scaler"])
@@ -219,9 +222,9 @@ class FeatureEngine:
 
     def _advance(self, bar: BarValues) -> NDArray[np.float64]:
         if self._last_ts is not None and not bar.ts > self._last_ts:
-            raise ValueError(f"expected ts after {self._last_ts}; received {bar.ts}")
+            raise InvalidFeatureInputError(f"expected ts after {self._last_ts}; received {bar.ts}")
         if not (0.0 < bar.low <= bar.high < math.inf and bar.low <= bar.close <= bar.high):
-            raise ValueError(
+            raise InvalidFeatureInputError(
                 "expected finite prices with 0 < low <= close <= high; received "
                 f"high={bar.high}, low={bar.low}, close={bar.close} at ts={bar.ts}"
             )
@@ -282,7 +285,7 @@ class FeatureEngine:
             )
         components = snapshot["components"]
         if set(components) != set(self._components):
-            raise ValueError(
+            raise FeatureStateMismatchError(
                 f"expected components {sorted(self._components)}; received {sorted(components)}"
             )
         for key, component in self._components.items():

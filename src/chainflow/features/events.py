@@ -1,14 +1,14 @@
 """What the features service publishes, and the topic builders (tokens escaped).
 
-- ``features.<tenant>.<symbol>.<tf>``: ``FeaturesComputed``, one per closed bar (and again,
-  ``revised``, for the bars a late tick changed);
+- ``features.p<k>.<tenant>.<symbol>.<tf>``: ``FeaturesComputed``, one per closed bar (and
+  again, ``revised``, for the bars a late tick changed); ``k`` is the tenant's partition;
 - ``features.regime.<tenant>.<symbol>.<tf>``: ``RegimeChanged`` when the trend or the
   volatility regime of a symbol changes;
 - ``features.correlation.<tenant>.<tf>``: ``CorrelationUpdated``, the tenant's rolling
   correlation matrix and currency strength after each complete row of bars.
 
 Tenant ids are UUIDs, so the fixed words ``regime`` and ``correlation`` never collide with
-a tenant token.
+a tenant token, nor with a partition token ``p<k>``.
 """
 
 from __future__ import annotations
@@ -18,12 +18,29 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from chainflow.core.errors import MalformedEventError
 from chainflow.core.messages import Event, topic
-from chainflow.hub.api import MESSAGE_ID_HEADER
+from chainflow.core.settings.infrastructure import DEFAULT_BUS_PARTITIONS
+from chainflow.hub.api import MESSAGE_ID_HEADER, partition_of, partition_token
 
 
-def features_topic(tenant_id: str, symbol: str, timeframe: str) -> str:
-    return topic("features", tokens=(tenant_id, symbol, timeframe))
+def features_topic(
+    tenant_id: str,
+    symbol: str,
+    timeframe: str,
+    *,
+    partitions: int = DEFAULT_BUS_PARTITIONS,
+) -> str:
+    """Return ``features.p<k>.<tenant>.<symbol>.<tf>``, ``k = partition_of(tenant,
+    partitions)``: vectors are partitioned by tenant as bars are (``bridge.events.bars_topic``),
+    so that one ml replica holds a tenant. Publishers pass ``partitions=bus.partitions``."""
+    partition = partition_of(tenant_id, partitions=partitions)
+    return topic("features", partition_token(partition), tokens=(tenant_id, symbol, timeframe))
+
+
+def feature_vectors_of_partition(partition: int) -> str:
+    """Return the wildcard subject of the vectors of one partition (``features.p<k>.*.*.*``)."""
+    return topic("features", partition_token(partition)) + ".*.*.*"
 
 
 def regime_topic(tenant_id: str, symbol: str, timeframe: str) -> str:
@@ -80,13 +97,16 @@ class FeaturesComputed(Event):
                 bar=raw.get("bar"),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"expected a feature vector; received {data[:200]!r}: {exc}") from exc
+            raise MalformedEventError(
+                f"expected a feature vector; received {data[:200]!r}: {exc}"
+            ) from exc
 
 
 def all_feature_vectors() -> str:
-    """Return the wildcard of every tenant's vectors (it also matches ``features.correlation``
-    events, which have as many tokens: consumers skip what does not parse as a vector)."""
-    return topic("features") + ".*.*.*"
+    """Return the wildcard of every tenant's vectors, any partition (it also matches
+    ``features.regime`` events, which have as many tokens: consumers skip what does not
+    parse as a vector)."""
+    return topic("features") + ".*.*.*.*"
 
 
 @dataclass(frozen=True, slots=True)

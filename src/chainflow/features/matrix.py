@@ -32,6 +32,7 @@ from chainflow.features.engine import (
     TIME_OF_DAY_SIN,
     in_session,
 )
+from chainflow.features.errors import InvalidFeatureInputError
 from chainflow.features.normalize import rolling_robust_scale, rolling_zscore_scale
 from chainflow.features.sets import FeatureSet, FeatureSpec, Scaling
 
@@ -61,7 +62,7 @@ class _Bars:
             arrays["spread"] = np.asarray(spread, dtype=np.float64)
         for name, arr in arrays.items():
             if arr.shape != (size,):
-                raise ValueError(
+                raise InvalidFeatureInputError(
                     f"expected {name} of shape ({size},) like close; received {arr.shape}"
                 )
         self.size = size
@@ -111,10 +112,14 @@ def feature_matrix(
     columns = {"open": open, "high": high, "low": low, "close": close, "volume": volume}
     bars = _Bars(columns, spread)
     if times.shape != (bars.size,):
-        raise ValueError(f"expected ts of shape ({bars.size},) like close; received {times.shape}")
+        raise InvalidFeatureInputError(
+            f"expected ts of shape ({bars.size},) like close; received {times.shape}"
+        )
     if times.size > 1 and not bool(np.all(times[1:] > times[:-1])):
         first = int(np.flatnonzero(times[1:] <= times[:-1])[0])
-        raise ValueError(f"expected ts after {times[first]}; received {times[first + 1]}")
+        raise InvalidFeatureInputError(
+            f"expected ts after {times[first]}; received {times[first + 1]}"
+        )
     features = feature_set.features
     order = sorted(range(len(features)), key=lambda j: _priority(features[j]))
     out = np.empty((bars.size, len(features)), dtype=np.float64)

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
+
 __all__ = [
     "RollingRobustScaler",
     "RollingZScoreScaler",
@@ -43,12 +45,16 @@ RESUM_EVERY_WINDOWS = 8  # exact re-sum of the z-score window every 8 windows of
 def check_scaler_params(window: int, clip: float, min_periods: int | None) -> int:
     """Validate the parameters; return ``min_periods`` (``window`` when ``None``)."""
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"expected window to be an integer >= 1; received {window!r}")
+        raise InvalidFeatureInputError(
+            f"expected window to be an integer >= 1; received {window!r}"
+        )
     if not clip > 0.0:
-        raise ValueError(f"expected clip > 0; received {clip!r}")
+        raise InvalidFeatureInputError(f"expected clip > 0; received {clip!r}")
     periods = window if min_periods is None else min_periods
     if not 1 <= periods <= window:
-        raise ValueError(f"expected 1 <= min_periods <= {window}; received {min_periods!r}")
+        raise InvalidFeatureInputError(
+            f"expected 1 <= min_periods <= {window}; received {min_periods!r}"
+        )
     return periods
 
 
@@ -62,7 +68,7 @@ def _clip(z: float, clip: float) -> float:
 
 def _check_kind(snapshot: dict[str, Any], kind: str, params: dict[str, Any]) -> None:
     if snapshot.get("kind") != kind or snapshot.get("params") != params:
-        raise ValueError(
+        raise FeatureStateMismatchError(
             f"expected a {kind} snapshot with params {params}; "
             f"received {snapshot.get('kind')} with {snapshot.get('params')}"
         )
@@ -234,7 +240,9 @@ class RollingRobustScaler(_RollingScaler):
 def _series(x: ArrayLike) -> FloatArray:
     arr = np.ascontiguousarray(x, dtype=np.float64)
     if arr.ndim != 1:
-        raise ValueError(f"expected a one-dimensional array; received shape {arr.shape}")
+        raise InvalidFeatureInputError(
+            f"expected a one-dimensional array; received shape {arr.shape}"
+        )
     return arr
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from chainflow.core.market import Timeframe
 from chainflow.features.engine import BarValues, FeatureEngine
+from chainflow.features.errors import FeatureStateMismatchError
 from chainflow.features.regimes import (
     RegimeChange,
     RegimeConfig,
@@ -86,7 +87,7 @@ class SymbolPipeline:
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         if snapshot.get("timeframe") != self.timeframe.value:
-            raise ValueError(
+            raise FeatureStateMismatchError(
                 f"expected a snapshot of timeframe {self.timeframe.value}; "
                 f"received {snapshot.get('timeframe')!r}"
             )

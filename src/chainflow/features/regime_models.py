@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
 from chainflow.features.mixture_em import fit_three_components
 
 __all__ = [
@@ -71,7 +72,9 @@ VOLATILITY_COLUMNS: tuple[VolatilityRegime, ...] = (
 
 def _check_int(name: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"expected {name} to be an integer >= {minimum}; received {value!r}")
+        raise InvalidFeatureInputError(
+            f"expected {name} to be an integer >= {minimum}; received {value!r}"
+        )
 
 
 def _check_positive(name: str, value: object) -> None:
@@ -81,7 +84,9 @@ def _check_positive(name: str, value: object) -> None:
         or not math.isfinite(value)
         or value <= 0
     ):
-        raise ValueError(f"expected {name} to be a finite number > 0; received {value!r}")
+        raise InvalidFeatureInputError(
+            f"expected {name} to be a finite number > 0; received {value!r}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +132,9 @@ class RegimeConfig:
             _check_positive(name, getattr(self, name))
         t = self.adx_threshold
         if isinstance(t, bool) or not isinstance(t, int | float) or not 0.0 <= t <= 100.0:
-            raise ValueError(f"expected adx_threshold to be within [0, 100]; received {t!r}")
+            raise InvalidFeatureInputError(
+                f"expected adx_threshold to be within [0, 100]; received {t!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the parameters as a JSON-friendly dict."""
@@ -263,7 +270,9 @@ class MixtureParams:
         try:
             return cls(_triple(data["weights"]), _triple(data["means"]), _triple(data["variances"]))
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"expected three mixture components; received {data!r}") from e
+            raise FeatureStateMismatchError(
+                f"expected three mixture components; received {data!r}"
+            ) from e
 
 
 def fit_mixture(values: FloatArray, random_state: int = 0) -> MixtureParams | None:
@@ -327,11 +336,11 @@ def most_probable(p: Triple) -> int:
 def check_bar(ts: int, high: float, low: float, close: float) -> None:
     """Raise ``ValueError`` unless the bar is finite with ``close > 0`` and ``low <= high``."""
     if not (math.isfinite(high) and math.isfinite(low) and math.isfinite(close)):
-        raise ValueError(
+        raise InvalidFeatureInputError(
             f"expected finite high, low and close; received {high!r}, {low!r}, {close!r}"
         )
     if close <= 0.0 or low > high:
-        raise ValueError(
+        raise InvalidFeatureInputError(
             f"expected close > 0 and low <= high at ts {ts}; "
             f"received high {high!r}, low {low!r}, close {close!r}"
         )

@@ -44,6 +44,7 @@ from numpy.typing import ArrayLike, NDArray
 from chainflow.features.batch.averages import ema
 from chainflow.features.batch.trend import adx
 from chainflow.features.batch.volatility import atr
+from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
 from chainflow.features.regime_models import (
     TREND_COLUMNS,
     VOLATILITY_COLUMNS,
@@ -182,7 +183,7 @@ class RegimeDetector:
         """Add a closed bar (``ts`` in epoch ms, strictly increasing); return its regimes."""
         ts, high, low, close = int(ts), float(high), float(low), float(close)
         if self.last_ts is not None and ts <= self.last_ts:
-            raise ValueError(
+            raise InvalidFeatureInputError(
                 f"expected ts greater than the previous bar's {self.last_ts}; received {ts}"
             )
         check_bar(ts, high, low, close)
@@ -253,7 +254,7 @@ class RegimeDetector:
         expected = {"config": self.config.to_dict(), "timeframe_ms": self.timeframe_ms}
         received = {k: snapshot.get(k) for k in expected}
         if snapshot.get("kind") != "RegimeDetector" or received != expected:
-            raise ValueError(
+            raise FeatureStateMismatchError(
                 f"expected a RegimeDetector snapshot made with {expected}; received {received}"
             )
         self.reset()
@@ -314,11 +315,13 @@ def _check_series(
     h, lo, c = (np.asarray(x, dtype=np.float64) for x in (high, low, close))
     shapes = [x.shape for x in (t, h, lo, c)]
     if t.ndim != 1 or any(s != t.shape for s in shapes):
-        raise ValueError(f"expected four 1-D arrays of one length; received shapes {shapes}")
+        raise InvalidFeatureInputError(
+            f"expected four 1-D arrays of one length; received shapes {shapes}"
+        )
     steps = np.diff(t)
     if (steps <= 0).any():
         i = int(np.argmax(steps <= 0)) + 1
-        raise ValueError(
+        raise InvalidFeatureInputError(
             f"expected strictly increasing ts; received {int(t[i])} after {int(t[i - 1])} "
             f"at index {i}"
         )

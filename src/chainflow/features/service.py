@@ -364,7 +364,7 @@ class FeaturesService:
                 },
             )
             await self._bus.publish(
-                features_topic(tenant, symbol, timeframe.value),
+                features_topic(tenant, symbol, timeframe.value, partitions=self._bus.partitions),
                 event.to_json(),
                 headers=first_publication(revised, "features", *key_tokens, str(out.ts)),
             )

@@ -49,6 +49,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from chainflow.core.errors import InvalidInput, NotFound
+from chainflow.features.errors import InvalidFeatureInputError
 
 __all__ = [
     "FEATURE_SETS",
@@ -132,20 +133,20 @@ class Scaling:
     def __post_init__(self) -> None:
         if self.method == "none":
             if (self.window, self.clip, self.min_periods) != (0, 0.0, 0):
-                raise ValueError(
+                raise InvalidFeatureInputError(
                     f"expected no window, clip or min_periods with method 'none'; received {self}"
                 )
             return
         if self.method not in ("zscore", "robust"):
-            raise ValueError(
+            raise InvalidFeatureInputError(
                 f"expected method 'none', 'zscore' or 'robust'; received {self.method!r}"
             )
         if not 1 <= self.min_periods <= self.window:
-            raise ValueError(
+            raise InvalidFeatureInputError(
                 f"expected 1 <= min_periods <= window; received {self.min_periods}, {self.window}"
             )
         if not self.clip > 0.0:
-            raise ValueError(f"expected clip > 0; received {self.clip}")
+            raise InvalidFeatureInputError(f"expected clip > 0; received {self.clip}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -170,10 +171,12 @@ class FeatureSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in KIND_PARAMS:
-            raise ValueError(f"expected a kind among {sorted(KIND_PARAMS)}; received {self.kind!r}")
+            raise InvalidFeatureInputError(
+                f"expected a kind among {sorted(KIND_PARAMS)}; received {self.kind!r}"
+            )
         names = tuple(sorted(k for k, _ in self.params))
         if names != tuple(sorted(KIND_PARAMS[self.kind])):
-            raise ValueError(
+            raise InvalidFeatureInputError(
                 f"expected params {sorted(KIND_PARAMS[self.kind])} for kind {self.kind!r}; "
                 f"received {list(names)}"
             )
@@ -215,7 +218,9 @@ class FeatureSet:
     def __post_init__(self) -> None:
         names = [f.name for f in self.features]
         if not names or len(set(names)) != len(names):
-            raise ValueError(f"expected unique, non-empty feature names; received {names}")
+            raise InvalidFeatureInputError(
+                f"expected unique, non-empty feature names; received {names}"
+            )
 
     @property
     def key(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from chainflow.core.health import HealthReport
 from chainflow.hub.partitions.assignment import assign, partition_of, partition_token
+from chainflow.hub.partitions.keyed_input import KeyedInput
 from chainflow.hub.partitions.leases import LeaseStore, open_leases
 from chainflow.hub.partitions.owner import (
     Membership,
@@ -165,6 +166,7 @@ __all__ = [
     "MESSAGE_ID_HEADER",
     "BusMessage",
     "EventBus",
+    "KeyedInput",
     "LeaseStore",
     "Membership",
     "MessageHandler",

@@ -7,32 +7,30 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from chainflow.ml.errors import (
+    ArtifactIntegrityError,
+    ArtifactMissingError,
+    CustomModelLimitError,
+    CustomModelsNotInTierError,
+    ModelNotFoundError,
+    ModelPromotionRefusedError,
+    ModelStageConflictError,
+    PlatformModelChangeDeniedError,
+)
 from chainflow.ml.events import PredictionMade, all_predictions, predictions_topic
 from chainflow.ml.live.model_cache import ServedModel, ServedModels
 from chainflow.ml.live.model_hint import no_model_reason, train_model_command
-from chainflow.ml.registry.artifacts import (
-    ArtifactIntegrityError,
-    ArtifactMissingError,
-    ArtifactStore,
-    LocalArtifactStore,
-    StoredArtifact,
-)
+from chainflow.ml.registry.artifacts import ArtifactStore, LocalArtifactStore, StoredArtifact
 from chainflow.ml.registry.fallback_log import Fallback, FallbackLog
 from chainflow.ml.registry.model_registry import ModelRegistry, model_registry
 from chainflow.ml.registry.promotion_gate import verdict_of
 from chainflow.ml.registry.types import (
-    CustomModelLimitError,
-    CustomModelsNotInTierError,
     ModelFamily,
-    ModelNotFoundError,
-    ModelPromotionRefusedError,
     ModelRegistration,
     ModelStage,
-    ModelStageConflictError,
     ModelSummary,
     ModelVerdict,
     ModelVersion,
-    PlatformModelChangeDeniedError,
     VerdictStatus,
 )
 from chainflow.ml.training.oos_backtest import SignalBacktester, SignalWindow, WindowOutcome

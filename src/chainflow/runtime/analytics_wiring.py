@@ -14,8 +14,8 @@ from chainflow.runtime.analytics_extras import AnalyticsExtras
 from chainflow.runtime.analytics_reports import AnalyticsReports
 from chainflow.runtime.component import ServiceComponent
 from chainflow.trading.api import TradingService, connection_topic
-from chainflow.trading.attribution import SignalTag, reason_template
-from chainflow.trading.paper_positions import PaperTrade
+from chainflow.trading.paper.attribution import SignalTag, reason_template
+from chainflow.trading.paper.positions import PaperTrade
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel

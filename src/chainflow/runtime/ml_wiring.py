@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from chainflow.hub.api import Membership, open_leases
 from chainflow.ml.live.service import MlService
 from chainflow.ml.registry.model_registry import model_registry
 from chainflow.ml.routes.models import build_registry_router
@@ -63,6 +64,15 @@ def build_ml_component(kernel: Kernel) -> ServiceComponent:
     # Artifacts live under CHAINFLOW_HOME/models (CHAINFLOW_ML_ARTIFACTS_URL is planned).
     infra = kernel.infra
     registry = model_registry(kernel.settings, kernel.infra.database, kernel.clock)
+    # The replicas of ml share the feature vector partitions, as features shares the bars'.
+    leases = open_leases(kernel.settings.cache.url, kernel.clock, kernel.settings.cache.key_prefix)
+    membership = Membership(
+        registry=infra.registry,
+        leases=leases,
+        instance_id=kernel.instance_id,
+        interval_s=kernel.settings.hub.heartbeat_interval_s,
+        lease_ttl_s=kernel.settings.hub.instance_ttl_s,
+    )
     service = MlService(
         bus=infra.bus,
         store=infra.timeseries,
@@ -71,6 +81,7 @@ def build_ml_component(kernel: Kernel) -> ServiceComponent:
         clock=kernel.clock,
         settings=kernel.settings.ml,
         vectors=infra.vectors,
+        membership=membership,
     )
     kernel.ml = service
     kernel.metrics_registry.register(MlStatsCollector(service))
@@ -119,5 +130,6 @@ def build_ml_component(kernel: Kernel) -> ServiceComponent:
     async def stop() -> None:
         await retrain.stop()
         await service.stop()
+        await leases.close()
 
     return ServiceComponent(name="ml", router=router, on_start=start, on_stop=stop)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from chainflow.trading.decision import TradingPreferences
+from chainflow.trading.decision.synthesis import TradingPreferences
 
 
 class TradingPreferencesSource(Protocol):

@@ -3,7 +3,7 @@
 It consumes every ``predictions.<tenant>.<symbol>.<tf>`` (durable consumer ``trading``) and
 keeps one ``ModelStrategy`` per (tenant, symbol, timeframe). Each prediction is one bar of
 that strategy; when the stable action changes (``hold`` included, when a position is left:
-DESIGN.md §4 ``on_change``) the decision is sized (``signal_sizing``), stored in
+DESIGN.md §4 ``on_change``) the decision is sized (``decision.sizing``), stored in
 ``signals`` and, after the commit, published as ``SignalIssued`` on
 ``signals.<tenant>.<symbol>``.
 
@@ -17,7 +17,7 @@ What is provisional in this first slice:
 - The strategy state lives in this process only: after a restart each key starts flat.
   A prediction at or before the key's last bar (a redelivery) is ignored.
 - A prediction waits (up to ``TICK_ORDER_WAIT_S``) until the tick path has run the tick
-  that closed its bar (``trading.tick_progress``): the bar's hysteresis step, sizing on the
+  that closed its bar (``trading.tick.progress``): the bar's hysteresis step, sizing on the
   paper equity and paper order then always come after that tick, whatever the timing.
 """
 
@@ -30,6 +30,7 @@ from dataclasses import dataclass, fields, replace
 from chainflow.bridge.api import read_bars
 from chainflow.core.clock import Clock
 from chainflow.core.cpu_share import CpuShares
+from chainflow.core.errors import MalformedEventError
 from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
@@ -39,19 +40,19 @@ from chainflow.hub.api import BusMessage, EventBus, Subscription
 from chainflow.ml.api import PredictionMade, ServedModels, all_predictions
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
-from chainflow.trading.decision import Action, TradingPreferences
-from chainflow.trading.decision_inputs import input_from_prediction
+from chainflow.trading.decision.execution_plan import NO_ORDER, ExecutionPlan, plan_execution
+from chainflow.trading.decision.inputs import input_from_prediction
+from chainflow.trading.decision.risk_check import CheckedSignal, check_sized
+from chainflow.trading.decision.sizing import SizingPolicy, size_decision
+from chainflow.trading.decision.strategy import ModelStrategy, StrategyContext
+from chainflow.trading.decision.synthesis import Action, TradingPreferences
 from chainflow.trading.events import SignalIssued, risk_events_topic, signals_topic
-from chainflow.trading.execution_plan import NO_ORDER, ExecutionPlan, plan_execution
-from chainflow.trading.instruments import risk_instrument
-from chainflow.trading.paper_desk import PaperDesk, PaperSignal, instrument_for
-from chainflow.trading.paper_store import PaperStore
+from chainflow.trading.paper.desk import PaperDesk, PaperSignal, instrument_for
+from chainflow.trading.paper.instruments import risk_instrument
+from chainflow.trading.paper.store import PaperStore
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.repository import SignalRepository
-from chainflow.trading.signal_risk import CheckedSignal, check_sized
-from chainflow.trading.signal_sizing import SizingPolicy, size_decision
-from chainflow.trading.strategy import ModelStrategy, StrategyContext
-from chainflow.trading.tick_path import TickPath
+from chainflow.trading.tick.path import TickPath
 
 log = get_logger("chainflow.trading.service")
 
@@ -80,12 +81,12 @@ class KeyState:
 
 
 def prediction_from_json(data: bytes) -> PredictionMade:
-    """Parse a ``PredictionMade`` message; raise ValueError when it is not one."""
+    """Parse a ``PredictionMade`` message; raise ``MalformedEventError`` if not one."""
     try:
         body = json.loads(data)
         return PredictionMade(**{k: v for k, v in body.items() if k in _PREDICTION_FIELDS})
     except (TypeError, json.JSONDecodeError, AttributeError) as exc:
-        raise ValueError(f"expected a PredictionMade message; {exc}") from None
+        raise MalformedEventError(f"expected a PredictionMade message; {exc}") from None
 
 
 class TradingService:

@@ -2,7 +2,7 @@
 
 **What "the strategy's live result" is.** The live engine trades a model: every paper fill
 carries the id of the signal that caused it, and the signal's tag names the model
-(``name@version``) that produced it (``trading.attribution``). A closed trade counts for
+(``name@version``) that produced it (``trading.paper.attribution``). A closed trade counts for
 the signal that *opened* it. So a strategy here is a model reference, and its live result
 is the tenant's closed paper trades opened by that model's signals, entered at or after
 ``from`` and closed before ``to`` (a position still open at ``to`` is left out).

@@ -19,20 +19,26 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chainflow.features.errors import InvalidFeatureInputError
+
 FloatArray = NDArray[np.float64]
 
 
 def check_period(n: int, minimum: int, name: str = "n") -> None:
     """Raise ``ValueError`` unless ``n`` is an integer of at least ``minimum``."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < minimum:
-        raise ValueError(f"expected {name} to be an integer >= {minimum}; received {n!r}")
+        raise InvalidFeatureInputError(
+            f"expected {name} to be an integer >= {minimum}; received {n!r}"
+        )
 
 
 def as_series(x: ArrayLike, name: str = "x") -> FloatArray:
     """Return ``x`` as a contiguous 1-D float64 array (a copy only when one is needed)."""
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1:
-        raise ValueError(f"expected {name} to be one-dimensional; received shape {arr.shape}")
+        raise InvalidFeatureInputError(
+            f"expected {name} to be one-dimensional; received shape {arr.shape}"
+        )
     return np.ascontiguousarray(arr)
 
 

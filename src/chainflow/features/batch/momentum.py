@@ -29,6 +29,7 @@ from __future__ import annotations
 from numpy.typing import ArrayLike
 
 from chainflow.features.batch.averages import FloatArray, as_series, check_period
+from chainflow.features.errors import InvalidFeatureInputError
 
 CCI_FLAT = 1e-14  # relative to |mean|: below it the window counts as flat (TA-Lib)
 
@@ -38,7 +39,7 @@ def _hlc(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     h, lo, c = as_series(high, "high"), as_series(low, "low"), as_series(close, "close")
     if not h.shape == lo.shape == c.shape:
-        raise ValueError("high, low and close must have the same length")
+        raise InvalidFeatureInputError("high, low and close must have the same length")
     return h, lo, c
 
 

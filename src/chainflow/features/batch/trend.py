@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chainflow.features.errors import InvalidFeatureInputError
+
 __all__ = ["adx", "minus_di", "plus_di"]
 
 Array = NDArray[np.float64]
@@ -33,7 +35,7 @@ def directional(
     from chainflow.features.batch.kernels_directional import directional_kernel  # lazily
 
     if n < 2:
-        raise ValueError(f"expected a period >= 2; received {n}")
+        raise InvalidFeatureInputError(f"expected a period >= 2; received {n}")
     h = np.ascontiguousarray(high, dtype=np.float64)
     lo = np.ascontiguousarray(low, dtype=np.float64)
     c = np.ascontiguousarray(close, dtype=np.float64)

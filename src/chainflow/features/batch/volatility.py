@@ -32,6 +32,8 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chainflow.features.errors import InvalidFeatureInputError
+
 __all__ = [
     "atr",
     "bandwidth",
@@ -57,7 +59,7 @@ def _arr(x: ArrayLike) -> Array:
 
 def _check_period(n: int, minimum: int = 1) -> None:
     if n < minimum:
-        raise ValueError(f"expected a period >= {minimum}; received {n}")
+        raise InvalidFeatureInputError(f"expected a period >= {minimum}; received {n}")
 
 
 def _rolling_mean(x: Array, n: int) -> Array:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chainflow.features.errors import InvalidFeatureInputError
+
 __all__ = ["obv", "session_id", "vwap"]
 
 Array = NDArray[np.float64]
@@ -45,7 +47,7 @@ def vwap(
 ) -> Array:
     """Session-anchored VWAP of the typical price; resets at each session boundary."""
     if not 0 <= session_start_hour_utc < 24:
-        raise ValueError("session_start_hour_utc must be in 0..23")
+        raise InvalidFeatureInputError("session_start_hour_utc must be in 0..23")
     h = np.asarray(high, dtype=np.float64)
     tp = (h + np.asarray(low, dtype=np.float64) + np.asarray(close, dtype=np.float64)) / 3.0
     v = np.asarray(volume, dtype=np.float64)

@@ -11,13 +11,14 @@ from collections import deque
 from typing import Any
 
 from chainflow.features.batch.averages import check_period
+from chainflow.features.errors import FeatureStateMismatchError
 from chainflow.features.stream.base import NAN, StreamingIndicator
 
 
 def check_snapshot(snapshot: dict[str, Any], kind: str, params: dict[str, int]) -> None:
     """Raise ``ValueError`` unless ``snapshot`` is of ``kind`` with the same parameters."""
     if snapshot.get("kind") != kind or any(snapshot.get(k) != v for k, v in params.items()):
-        raise ValueError(f"snapshot does not belong to {kind}({params})")
+        raise FeatureStateMismatchError(f"snapshot does not belong to {kind}({params})")
 
 
 class SMA(StreamingIndicator):

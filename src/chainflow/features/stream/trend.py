@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
 from chainflow.features.stream.base import NAN, StreamingIndicator
 
 __all__ = ["ADX", "MINUS_DI", "PLUS_DI"]
@@ -25,7 +26,7 @@ class ADX(StreamingIndicator):
     def __init__(self, n: int = 14) -> None:
         super().__init__()
         if n < 2:
-            raise ValueError(f"expected a period >= 2; received {n}")
+            raise InvalidFeatureInputError(f"expected a period >= 2; received {n}")
         self.n = n
         self.reset()
 
@@ -94,7 +95,9 @@ class ADX(StreamingIndicator):
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         if snapshot.get("params") != {"n": self.n}:
-            raise ValueError(f"snapshot params {snapshot.get('params')} != {{'n': {self.n}}}")
+            raise FeatureStateMismatchError(
+                f"snapshot params {snapshot.get('params')} != {{'n': {self.n}}}"
+            )
         for k in _STATE:
             setattr(self, k, int(snapshot[k]) if k == "count" else float(snapshot[k]))
 

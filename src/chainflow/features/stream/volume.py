@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainflow.features.batch.volume import session_id
+from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
 from chainflow.features.stream.base import NAN, StreamingIndicator
 
 __all__ = ["OBV", "VWAP"]
@@ -42,7 +43,7 @@ class OBV(StreamingIndicator):
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         if snapshot.get("params") != {}:
-            raise ValueError(f"snapshot params {snapshot.get('params')} != {{}}")
+            raise FeatureStateMismatchError(f"snapshot params {snapshot.get('params')} != {{}}")
         self.count = int(snapshot["count"])
         self.value = float(snapshot["value"])
         self._prev_close = float(snapshot["pc"])
@@ -54,7 +55,7 @@ class VWAP(StreamingIndicator):
     def __init__(self, session_start_hour_utc: int = 0) -> None:
         super().__init__()
         if not 0 <= session_start_hour_utc < 24:
-            raise ValueError("session_start_hour_utc must be in 0..23")
+            raise InvalidFeatureInputError("session_start_hour_utc must be in 0..23")
         self.session_start_hour_utc = session_start_hour_utc
         self.reset()
 
@@ -94,7 +95,7 @@ class VWAP(StreamingIndicator):
     def restore(self, snapshot: dict[str, Any]) -> None:
         params = {"session_start_hour_utc": self.session_start_hour_utc}
         if snapshot.get("params") != params:
-            raise ValueError(f"snapshot params {snapshot.get('params')} != {params}")
+            raise FeatureStateMismatchError(f"snapshot params {snapshot.get('params')} != {params}")
         self.count = int(snapshot["count"])
         self.value = float(snapshot["value"])
         self.session = None if snapshot["session"] is None else int(snapshot["session"])

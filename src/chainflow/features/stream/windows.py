@@ -6,15 +6,17 @@ import math
 from collections import deque
 from typing import Any
 
+from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
+
 
 def check_period(n: int) -> None:
     if n < 1:
-        raise ValueError(f"expected a period >= 1; received {n}")
+        raise InvalidFeatureInputError(f"expected a period >= 1; received {n}")
 
 
 def check_params(snapshot: dict[str, Any], params: dict[str, Any]) -> None:
     if snapshot.get("params") != params:
-        raise ValueError(
+        raise FeatureStateMismatchError(
             f"expected a snapshot made with params {params}; received {snapshot.get('params')}"
         )
 

@@ -39,6 +39,7 @@ from chainflow.hub.bus.memory_delivery import (
     PublishedMessage,
     RetainedMessage,
 )
+from chainflow.hub.bus.worker_stop import stop_timeout_of, stop_worker
 
 log = get_logger("chainflow.hub.bus")
 
@@ -54,21 +55,18 @@ class InProcessSubscription:
     pending: asyncio.Queue[PublishedMessage] = field(default_factory=asyncio.Queue)
     dropped: int = 0
     worker: asyncio.Task[None] | None = None
+    in_flight: bool = False  # a handler is running (and its delivery not yet settled)
     is_stopping: bool = False
 
     async def unsubscribe(self) -> None:
-        """Stop receiving; a delivery in progress is handed back for redelivery."""
+        """Stop receiving: take no more messages, let the delivery in flight finish and
+        settle for up to the bus's ``stop_timeout_s``, then cancel it (its message is
+        nakked)."""
         if self.is_stopping:
             return
         self.is_stopping = True
         self.bus.forget(self)
-        worker = self.worker
-        if worker is None or worker.done():
-            return
-        if worker is asyncio.current_task():
-            return  # the worker leaves its loop once the running handler returns
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
+        await stop_worker(self.worker, in_flight=self.in_flight, timeout_s=self.bus.stop_timeout_s)
 
     def enqueue(self, message: PublishedMessage) -> None:
         if self.pending.qsize() >= LIVE_PENDING_LIMIT:
@@ -86,6 +84,7 @@ class InProcessSubscription:
     async def run_live(self) -> None:
         while not self.is_stopping:
             message = await self.pending.get()
+            self.in_flight = True
             try:
                 await self.handler(LiveDelivery(message))
             except Exception as e:
@@ -95,11 +94,14 @@ class InProcessSubscription:
                     durable=None,
                     **describe_failure(e),
                 )
+            finally:
+                self.in_flight = False
 
     async def run_durable(self, consumer: DurableConsumer) -> None:
         turn = hot_path.gate().turn  # durable consumers are background work: ticks first
         while not self.is_stopping:
             delivery = await consumer.take()
+            self.in_flight = True
             try:
                 await turn()
                 await self.handler(delivery)
@@ -117,6 +119,8 @@ class InProcessSubscription:
                 consumer.settle(delivery, "nak")
             else:
                 consumer.settle(delivery, "ack")
+            finally:
+                self.in_flight = False
 
 
 @dataclass(eq=False)
@@ -144,6 +148,7 @@ class InProcessBus:
         partitions: int = DEFAULT_BUS_PARTITIONS,
     ) -> None:
         self.partitions = partitions
+        self.stop_timeout_s = stop_timeout_of(ack_wait_s)
         self._ack_wait_s = ack_wait_s
         self._max_deliver = max_deliver
         self._request_timeout_s = request_timeout_s
@@ -160,16 +165,13 @@ class InProcessBus:
         """Nothing to connect; the bus works from construction."""
 
     async def close(self) -> None:
-        """Stop every worker, drop retained messages and refuse further use."""
+        """Stop every worker (each handler in flight finishes and settles its message,
+        within ``stop_timeout_s``), drop retained messages and refuse further use."""
         self._is_closed = True
-        subscriptions, self._subscriptions = self._subscriptions, []
+        subscriptions = list(self._subscriptions)
+        await asyncio.gather(*(s.unsubscribe() for s in subscriptions), return_exceptions=True)
+        self._subscriptions = []
         self._literal, self._wildcard = {}, []
-        workers = [s.worker for s in subscriptions if s.worker is not None]
-        for subscription in subscriptions:
-            subscription.is_stopping = True
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
         for consumer in self._durables.values():
             consumer.close()
         self._durables.clear()

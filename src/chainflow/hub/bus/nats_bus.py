@@ -47,6 +47,7 @@ from chainflow.hub.bus.nats_consumers import (
     Responder,
     WorkerSubscription,
 )
+from chainflow.hub.bus.worker_stop import stop_timeout_of
 
 log = get_logger("chainflow.hub.bus")
 
@@ -129,7 +130,8 @@ class NatsJetStreamBus:
         )
 
     async def close(self) -> None:
-        """Stop every subscription (in-flight deliveries are nakked) and disconnect."""
+        """Stop every subscription (each handler in flight finishes and settles its message,
+        within ``worker_stop.stop_timeout_of(ack_wait_s)``) and disconnect."""
         self._is_closed = True
         subscriptions, self._subscriptions = self._subscriptions, []
         await asyncio.gather(*(s.unsubscribe() for s in subscriptions), return_exceptions=True)
@@ -226,6 +228,7 @@ class NatsJetStreamBus:
             validate_durable_name(durable)
         connection, js = self._connection_and_jetstream()
         nats_subject = self._subjects.event(subject)
+        stop_timeout_s = stop_timeout_of(self._settings.ack_wait_s)
         subscription: WorkerSubscription
         try:
             if durable is None:
@@ -233,13 +236,18 @@ class NatsJetStreamBus:
                     nats_subject, pending_msgs_limit=LIVE_PENDING_LIMIT
                 )
                 subscription = LiveSubscription(
-                    self._forget, core, handler, self._subjects.strip_event_root
+                    self._forget, core, handler, self._subjects.strip_event_root, stop_timeout_s
                 )
             else:
                 await self._ensure_consumer(js, durable, subject)
                 pull = await js.pull_subscribe_bind(durable=durable, stream=self._stream_plan.name)
                 subscription = DurableSubscription(
-                    self._forget, pull, handler, self._subjects.strip_event_root, durable
+                    self._forget,
+                    pull,
+                    handler,
+                    self._subjects.strip_event_root,
+                    durable,
+                    stop_timeout_s,
                 )
         except nats.errors.Error as e:
             raise DependencyUnavailable(

@@ -22,6 +22,7 @@ from chainflow.core.errors import DependencyUnavailable
 from chainflow.core.logging import get_logger, redact
 from chainflow.hub.api import MessageHandler, RequestHandler
 from chainflow.hub.bus import describe_failure, validate_redelivery_delay_s
+from chainflow.hub.bus.worker_stop import DEFAULT_STOP_TIMEOUT_S, stop_worker
 
 log = get_logger("chainflow.hub.bus")
 
@@ -126,27 +127,28 @@ class JetStreamDelivery:
 class WorkerSubscription:
     """The part every NATS subscription shares: one worker task and a clean stop."""
 
-    def __init__(self, forget: Callable[[WorkerSubscription], None]) -> None:
+    def __init__(
+        self,
+        forget: Callable[[WorkerSubscription], None],
+        stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
+    ) -> None:
         self._forget = forget
         self._worker: asyncio.Task[None] | None = None
+        self.stop_timeout_s = stop_timeout_s
+        self.in_flight = False  # a handler is running (and its delivery not yet settled)
         self.is_stopping = False
 
     def start(self, name: str) -> None:
         self._worker = asyncio.create_task(self._run(), name=name)
 
     async def unsubscribe(self) -> None:
-        """Stop receiving; a delivery in progress is handed back for redelivery."""
+        """Stop receiving: take no more messages, let the delivery in flight finish and
+        settle for up to ``stop_timeout_s``, then cancel it (its message is nakked)."""
         if self.is_stopping:
             return
         self.is_stopping = True
         self._forget(self)
-        worker = self._worker
-        if worker is None or worker.done():
-            return
-        if worker is asyncio.current_task():
-            return  # the worker leaves its loop once the running handler returns
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
+        await stop_worker(self._worker, in_flight=self.in_flight, timeout_s=self.stop_timeout_s)
 
     async def _run(self) -> None:
         raise NotImplementedError
@@ -168,8 +170,9 @@ class LiveSubscription(WorkerSubscription):
         subscription: NatsSubscription,
         handler: MessageHandler,
         strip_prefix: Callable[[str], str],
+        stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
     ) -> None:
-        super().__init__(forget)
+        super().__init__(forget, stop_timeout_s)
         self._subscription = subscription
         self._handler = handler
         self._strip_prefix = strip_prefix
@@ -178,10 +181,13 @@ class LiveSubscription(WorkerSubscription):
         try:
             async for raw in self._subscription.messages:
                 subject = self._strip_prefix(raw.subject)
+                self.in_flight = True
                 try:
                     await self._handler(CoreDelivery(raw, subject))
                 except Exception as e:
                     log.error("bus_handler_failed", subject=subject, **describe_failure(e))
+                finally:
+                    self.in_flight = False
                 if self.is_stopping:
                     break
         finally:
@@ -198,8 +204,9 @@ class DurableSubscription(WorkerSubscription):
         handler: MessageHandler,
         strip_prefix: Callable[[str], str],
         durable: str,
+        stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
     ) -> None:
-        super().__init__(forget)
+        super().__init__(forget, stop_timeout_s)
         self._pull = pull
         self._handler = handler
         self._strip_prefix = strip_prefix
@@ -230,6 +237,7 @@ class DurableSubscription(WorkerSubscription):
 
     async def _deliver(self, raw: Msg) -> None:
         delivery = JetStreamDelivery(raw, self._strip_prefix(raw.subject))
+        self.in_flight = True
         try:
             await self._handler(delivery)
         except asyncio.CancelledError:
@@ -246,6 +254,8 @@ class DurableSubscription(WorkerSubscription):
             await delivery.settle_quietly("nak")
         else:
             await delivery.settle_quietly("ack")
+        finally:
+            self.in_flight = False
 
     async def _release_inbox(self) -> None:
         try:

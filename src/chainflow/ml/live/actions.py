@@ -35,11 +35,12 @@ from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.tenancy import TenantContext
 from chainflow.hub.api import EventBus
+from chainflow.ml.errors import InvalidMlInputError, ModelNotFoundError
 from chainflow.ml.events import ModelFellBack, alerts_topic
 from chainflow.ml.live.model_cache import ServedModel
 from chainflow.ml.registry.fallback_log import HOLD_REASON_CODE, HOLD_VERSION, Fallback, FallbackLog
 from chainflow.ml.registry.model_registry import ModelRegistry
-from chainflow.ml.registry.types import ModelNotFoundError, ModelStage, ModelVersion
+from chainflow.ml.registry.types import ModelStage, ModelVersion
 from chainflow.ml.training.performance import LivePerformance
 from chainflow.storage.relational import Database
 
@@ -64,7 +65,9 @@ class LiveActions:
         on_fallback: Callable[[str], None] | None = None,
     ) -> None:
         if after < 0:
-            raise ValueError(f"expected fallback after >= 0 scored predictions; received {after}")
+            raise InvalidMlInputError(
+                f"expected fallback after >= 0 scored predictions; received {after}"
+            )
         self.after = after
         self._registry = registry
         self._database = database

@@ -25,10 +25,11 @@ from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.settings import MlSettings
 from chainflow.core.tenancy import TenantContext
+from chainflow.ml.errors import ModelNotFoundError
 from chainflow.ml.live.model_hint import no_model_reason
 from chainflow.ml.registry.fallback_log import Fallback, FallbackLog
 from chainflow.ml.registry.model_registry import ModelRegistry
-from chainflow.ml.registry.types import ModelNotFoundError, ModelVersion
+from chainflow.ml.registry.types import ModelVersion
 from chainflow.ml.training.serving import ModelBundle
 from chainflow.storage.relational import Database
 

@@ -1,7 +1,9 @@
 """The live ml service: feature vectors in, predictions out, scored when their time comes.
 
-It consumes every ``features.<tenant>.<symbol>.<tf>`` vector (durable consumer ``ml``) and
-queues it; one worker drains the queue in batches (up to ``batch_max``), groups the due
+It consumes the ``features.p<k>.<tenant>.<symbol>.<tf>`` vectors (``vector_input``: all of
+them with the durable consumer ``ml`` in one process; with replicas, this replica's share of
+the tenant partitions, each read by ``ml-p<k>`` as the features service reads its bars) and
+queues them; one worker drains the queue in batches (up to ``batch_max``), groups the due
 vectors by model and runs ONE ONNX Runtime call per model for all symbols that are due. For
 each vector it publishes ``PredictionMade`` on ``predictions.<tenant>.<symbol>.<tf>`` and
 stores it. The served model is the tenant's production version of ``CHAINFLOW_ML_MODEL``
@@ -17,6 +19,12 @@ model falling below its training baseline raises ``ModelUnderperforming`` on
 consecutive scored predictions is replaced for the tenant by its previous production
 version, else by ``hold`` (``chainflow.ml.live.actions``). The bus message is acked once
 queued: predictions are derived data, and the vectors they come from are stored.
+
+What a process keeps per key (its ``KeyState``: bars, vectors, predictions waiting for their
+horizon; the live performance and fallback streak; the tenant's resolved model) is rebuilt
+from the stores on the key's next vector, as after a restart. So when a partition changes
+hands, the giving replica serves what it queued before its lease is freed, and both drop
+what they kept of that partition's tenants (``_forget``).
 """
 
 from __future__ import annotations
@@ -32,8 +40,12 @@ import numpy as np
 from chainflow.core.clock import Clock
 from chainflow.core.logging import get_logger
 from chainflow.core.settings import MlSettings
-from chainflow.features.api import FeaturesComputed, all_feature_vectors
-from chainflow.hub.api import BusMessage, EventBus, Subscription
+from chainflow.features.api import (
+    FeaturesComputed,
+    all_feature_vectors,
+    feature_vectors_of_partition,
+)
+from chainflow.hub.api import BusMessage, EventBus, KeyedInput, Membership
 from chainflow.ml.events import PredictionMade, predictions_topic
 from chainflow.ml.live.actions import LiveActions
 from chainflow.ml.live.drift import LiveDrift
@@ -49,6 +61,7 @@ from chainflow.storage.relational import Database
 
 log = get_logger("chainflow.ml.service")
 
+SERVICE = "ml"
 DURABLE_NAME = "ml"
 CLASS_NAMES = ("down", "flat", "up")
 Key = tuple[str, str, str]  # tenant, symbol, timeframe
@@ -90,6 +103,7 @@ class MlService:
         clock: Clock,
         settings: MlSettings,
         vectors: VectorIndex | None = None,
+        membership: Membership | None = None,
     ) -> None:
         self._bus = bus
         self._store = store
@@ -124,7 +138,16 @@ class MlService:
         self._states: dict[Key, KeyState] = {}
         self._queue: asyncio.Queue[FeaturesComputed] = asyncio.Queue(maxsize=10_000)
         self._worker: asyncio.Task[None] | None = None
-        self._subscription: Subscription | None = None
+        self.vector_input = KeyedInput(
+            bus=bus,
+            handler=self.on_message,
+            service=SERVICE,
+            durable=DURABLE_NAME,
+            every=all_feature_vectors(),
+            subject=feature_vectors_of_partition,
+            membership=membership,
+            on_partition=self._forget,
+        )
         self.stats = MlStats()
         self.retrain: RetrainSchedule | None = None  # set by the runtime when it wires one
 
@@ -133,14 +156,12 @@ class MlService:
         await self._store.ensure_table(SCORES_TABLE)
         await self._store.ensure_table(FALLBACKS_TABLE)
         self._worker = asyncio.create_task(self._run(), name="ml-inference")
-        self._subscription = await self._bus.subscribe(
-            all_feature_vectors(), self.on_message, durable=DURABLE_NAME
-        )
+        await self.vector_input.start()
 
-    async def stop(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop consuming (``release=False``: leave the partition leases to expire, as a
+        crashed process would), serve what was queued, then stop the worker."""
+        await self.vector_input.stop(release=release)
         await self._queue.join()  # what was queued is served before stopping
         if self._worker is not None:
             self._worker.cancel()
@@ -151,9 +172,25 @@ class MlService:
         try:
             vector = FeaturesComputed.from_json(message.data)
         except ValueError:
-            self.stats.ignored_messages += 1  # a correlation event shares the wildcard
+            self.stats.ignored_messages += 1  # a regime event shares the wildcard
             return
         await self._queue.put(vector)
+
+    async def _forget(self, partition: int) -> None:
+        """Partition ``partition`` was given up or taken: serve what was queued (acked
+        already, so its next owner will not see it), then drop what this process kept of
+        the partition's tenants; their keys are rebuilt from the stores on their next
+        vector here (state kept from an earlier turn is stale)."""
+        await self._queue.join()
+        in_partition = self.vector_input.partition_of
+        for key in [k for k in self._states if in_partition(k[0]) == partition]:
+            del self._states[key]
+        trackers = self.scoring.trackers
+        for tracker_key in [k for k in trackers if in_partition(k[0]) == partition]:
+            del trackers[tracker_key]  # rebuilt from the stored scores, its streak replayed
+        for tenant in self.models.tenants():
+            if in_partition(tenant) == partition:
+                self.models.forget(tenant)  # re-resolved; no longer retrained here
 
     async def drain(self) -> None:
         """Wait until every queued vector is served (tests, shutdown)."""

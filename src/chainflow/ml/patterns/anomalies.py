@@ -31,6 +31,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 from sklearn.ensemble import IsolationForest
 
+from chainflow.ml.errors import InsufficientDataError, InvalidMlInputError
+
 __all__ = [
     "IsolationForestDetector",
     "TickAnomalies",
@@ -50,13 +52,15 @@ _CHUNK = 65_536  # rows of sliding windows reduced at a time (bounds temporary m
 def _one_dimensional(x: ArrayLike, name: str) -> FloatArray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1:
-        raise ValueError(f"expected {name} to be one-dimensional; received shape {arr.shape}")
+        raise InvalidMlInputError(
+            f"expected {name} to be one-dimensional; received shape {arr.shape}"
+        )
     return arr
 
 
 def _check_window(window: int) -> None:
     if isinstance(window, bool) or not isinstance(window, int) or window < 2:
-        raise ValueError(f"expected window to be an integer >= 2; received {window!r}")
+        raise InvalidMlInputError(f"expected window to be an integer >= 2; received {window!r}")
 
 
 def _past_median(x: FloatArray, window: int) -> FloatArray:
@@ -75,7 +79,7 @@ def robust_zscore(x: ArrayLike, window: int, min_scale: float = 1e-12) -> FloatA
     values = _one_dimensional(x, "x")
     _check_window(window)
     if not min_scale > 0:
-        raise ValueError(f"expected min_scale > 0; received {min_scale!r}")
+        raise InvalidMlInputError(f"expected min_scale > 0; received {min_scale!r}")
     z = np.full(values.shape, np.nan)
     if values.size <= window:
         return z
@@ -98,7 +102,7 @@ def robust_zscore_flags(
 ) -> BoolArray:
     """``|robust_zscore(x, window, min_scale)| > threshold``; warm-up and ``nan`` unflagged."""
     if not threshold > 0:
-        raise ValueError(f"expected threshold > 0; received {threshold!r}")
+        raise InvalidMlInputError(f"expected threshold > 0; received {threshold!r}")
     with np.errstate(invalid="ignore"):
         return np.abs(robust_zscore(x, window, min_scale)) > threshold
 
@@ -109,9 +113,11 @@ class IsolationForestDetector:
 
     def __init__(self, contamination: float = 0.01, n_estimators: int = 200, seed: int = 0) -> None:
         if not 0 < contamination <= 0.5:
-            raise ValueError(f"expected 0 < contamination <= 0.5; received {contamination!r}")
+            raise InvalidMlInputError(
+                f"expected 0 < contamination <= 0.5; received {contamination!r}"
+            )
         if n_estimators < 1:
-            raise ValueError(f"expected n_estimators >= 1; received {n_estimators!r}")
+            raise InvalidMlInputError(f"expected n_estimators >= 1; received {n_estimators!r}")
         self.contamination = contamination
         self.n_estimators = n_estimators
         self.seed = seed
@@ -121,7 +127,9 @@ class IsolationForestDetector:
     def fit(self, X_past: ArrayLike) -> Self:
         rows = self._rows(X_past, fitting=True)
         if rows.shape[0] < 2:
-            raise ValueError(f"expected at least 2 rows to fit; received {rows.shape[0]}")
+            raise InsufficientDataError(
+                f"expected at least 2 rows to fit; received {rows.shape[0]}"
+            )
         model = IsolationForest(
             n_estimators=self.n_estimators,
             contamination=self.contamination,
@@ -153,9 +161,11 @@ class IsolationForestDetector:
         if rows.ndim == 1:
             rows = rows[None, :]
         if rows.ndim != 2 or not np.isfinite(rows).all():
-            raise ValueError(f"expected a finite 2-d feature matrix; received shape {rows.shape}")
+            raise InvalidMlInputError(
+                f"expected a finite 2-d feature matrix; received shape {rows.shape}"
+            )
         if not fitting and rows.shape[1] != self._n_features:
-            raise ValueError(
+            raise InvalidMlInputError(
                 f"expected {self._n_features} features per row; received {rows.shape[1]}"
             )
         return rows
@@ -190,12 +200,12 @@ def tick_anomalies(
     b, a = _one_dimensional(bid, "bid"), _one_dimensional(ask, "ask")
     times = _one_dimensional(ts, "ts")
     if not b.shape == a.shape == times.shape:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected bid, ask, ts of equal length; received {b.size}, {a.size}, {times.size}"
         )
     _check_window(window)
     if spread_factor <= 1 or gap_factor <= 1:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected spread_factor and gap_factor > 1; received {spread_factor}, {gap_factor}"
         )
     spread = a - b

@@ -50,6 +50,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 
+from chainflow.ml.errors import InvalidMlInputError
+
 __all__ = [
     "detect_candlesticks",
     "doji",
@@ -75,7 +77,7 @@ def _as_ohlc(
     arrays = tuple(np.asarray(x, dtype=np.float64) for x in (open, high, low, close))
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1 or arrays[0].ndim != 1:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected four one-dimensional arrays of equal length; received shapes "
             f"{[a.shape for a in arrays]}"
         )
@@ -85,7 +87,7 @@ def _as_ohlc(
 def _prior_mean(x: FloatArray, period: int) -> FloatArray:
     """``out[t] = mean(x[t - period : t])`` (bar ``t`` excluded); ``nan`` for ``t < period``."""
     if period < 1:
-        raise ValueError(f"expected a period >= 1; received {period}")
+        raise InvalidMlInputError(f"expected a period >= 1; received {period}")
     out = np.full(x.shape, np.nan)
     if x.size > period:
         out[period:] = sliding_window_view(x[:-1], period).mean(axis=1)
@@ -108,7 +110,7 @@ def trend_direction(close: ArrayLike, period: int = DEFAULT_PERIOD) -> SignArray
     """+1 where ``close > SMA(period)`` (current close included), -1 below, 0 otherwise."""
     c = np.asarray(close, dtype=np.float64)
     if period < 1:
-        raise ValueError(f"expected a period >= 1; received {period}")
+        raise InvalidMlInputError(f"expected a period >= 1; received {period}")
     out = np.zeros(c.shape, dtype=np.int8)
     if c.size >= period:
         sma = sliding_window_view(c, period).mean(axis=1)
@@ -119,7 +121,7 @@ def trend_direction(close: ArrayLike, period: int = DEFAULT_PERIOD) -> SignArray
 def _trend_before(close: FloatArray, trend: ArrayLike | None, lag: int) -> SignArray:
     sign = trend_direction(close) if trend is None else np.sign(np.asarray(trend)).astype(np.int8)
     if sign.shape != close.shape:
-        raise ValueError(f"expected trend of shape {close.shape}; received {sign.shape}")
+        raise InvalidMlInputError(f"expected trend of shape {close.shape}; received {sign.shape}")
     return _shift(sign, lag, 0)
 
 

@@ -52,6 +52,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.features.batch.volatility import atr as wilder_atr
+from chainflow.ml.errors import InvalidMlInputError
 
 __all__ = [
     "ChartPattern",
@@ -93,9 +94,11 @@ class ChartPatternSettings:
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.atr_period < 1 or self.max_wait < 1:
-            raise ValueError(f"expected k, atr_period, max_wait >= 1; received {self}")
+            raise InvalidMlInputError(f"expected k, atr_period, max_wait >= 1; received {self}")
         if self.triangle_points < 2:
-            raise ValueError(f"expected triangle_points >= 2; received {self.triangle_points}")
+            raise InvalidMlInputError(
+                f"expected triangle_points >= 2; received {self.triangle_points}"
+            )
 
 
 DEFAULT_SETTINGS = ChartPatternSettings()
@@ -139,7 +142,9 @@ def _as_arrays(*arrays: ArrayLike) -> tuple[FloatArray, ...]:
     out = tuple(np.asarray(x, dtype=np.float64) for x in arrays)
     if len({a.shape for a in out}) != 1 or out[0].ndim != 1:
         shapes = [a.shape for a in out]
-        raise ValueError(f"expected 1-d price arrays of equal length; received shapes {shapes}")
+        raise InvalidMlInputError(
+            f"expected 1-d price arrays of equal length; received shapes {shapes}"
+        )
     return out
 
 
@@ -151,7 +156,7 @@ def swing_points(high: ArrayLike, low: ArrayLike, k: int = 3) -> list[SwingPoint
     """Swing highs and lows sorted by ``(index, kind)``; each is known at ``index + k``."""
     h, lo = _as_arrays(high, low)
     if k < 1:
-        raise ValueError(f"expected k >= 1; received {k}")
+        raise InvalidMlInputError(f"expected k >= 1; received {k}")
     points: list[SwingPoint] = []
     if h.size < 2 * k + 1:
         return points
@@ -364,7 +369,7 @@ def support_resistance(
     h, lo, c = _as_arrays(high, low, close)
     t = c.size - 1 if t is None else t
     if not 0 <= t < c.size:
-        raise ValueError(f"expected 0 <= t < {c.size}; received {t}")
+        raise InvalidMlInputError(f"expected 0 <= t < {c.size}; received {t}")
     h, lo, c = h[: t + 1], lo[: t + 1], c[: t + 1]
     scale = wilder_atr(h, lo, c, settings.atr_period)[t]
     if not np.isfinite(scale):

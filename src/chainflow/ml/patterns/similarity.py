@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.core.ids import TenantId
+from chainflow.ml.errors import InvalidMlInputError
 from chainflow.ml.training.labels import DOWN, FLAT, UNUSABLE, UP
 from chainflow.storage.api import VectorIndex, VectorItem, VectorMatch
 
@@ -61,7 +62,9 @@ def window_embedding(features: ArrayLike) -> FloatArray:
     if block.ndim == 1:
         block = block[:, None]
     if block.ndim != 2:
-        raise ValueError(f"expected features of shape (window, k); received shape {block.shape}")
+        raise InvalidMlInputError(
+            f"expected features of shape (window, k); received shape {block.shape}"
+        )
     return window_embeddings(block[None, :, :])[0]
 
 
@@ -69,11 +72,11 @@ def window_embeddings(windows: ArrayLike) -> FloatArray:
     """Embed ``(n, window, k)`` blocks at once; row i equals ``window_embedding(windows[i])``."""
     blocks = np.asarray(windows, dtype=np.float64)
     if blocks.ndim != 3 or blocks.shape[1] < 2 or blocks.shape[2] < 1:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected windows of shape (n, window >= 2, k >= 1); received shape {blocks.shape}"
         )
     if not np.isfinite(blocks).all():
-        raise ValueError("expected finite features; received NaN or infinity in a window")
+        raise InvalidMlInputError("expected finite features; received NaN or infinity in a window")
     mean = blocks.mean(axis=1, keepdims=True)
     std = blocks.std(axis=1, keepdims=True)
     is_constant = std <= _CONSTANT_TOLERANCE * np.maximum(1.0, np.abs(mean))
@@ -158,17 +161,23 @@ class PatternMemory:
         returns = np.asarray(forward_returns, dtype=np.float64)
         classes = _int_column("labels", labels, n)
         if returns.shape != (n,):
-            raise ValueError(f"expected forward_returns of shape ({n},); received {returns.shape}")
+            raise InvalidMlInputError(
+                f"expected forward_returns of shape ({n},); received {returns.shape}"
+            )
         if np.any(known < window_ts):
-            raise ValueError("expected known_ts >= ts for every row: an outcome follows its window")
+            raise InvalidMlInputError(
+                "expected known_ts >= ts for every row: an outcome follows its window"
+            )
         bad = ~np.isin(classes, (DOWN, FLAT, UP, UNUSABLE))
         if np.any(bad):
-            raise ValueError(
+            raise InvalidMlInputError(
                 f"expected labels among DOWN, FLAT, UP, UNUSABLE; received {classes[bad][0]}"
             )
         embeddings = window_embeddings(windows)
         if embeddings.shape[0] != n:
-            raise ValueError(f"expected {n} windows like ts; received {embeddings.shape[0]}")
+            raise InvalidMlInputError(
+                f"expected {n} windows like ts; received {embeddings.shape[0]}"
+            )
         keep = (classes != UNUSABLE) & np.isfinite(returns) & np.any(embeddings != 0.0, axis=1)
         items: list[VectorItem] = [
             (
@@ -217,7 +226,9 @@ def _int_column(name: str, values: ArrayLike, size: int | None = None) -> NDArra
     array = np.asarray(values)
     if array.ndim != 1 or (size is not None and array.shape[0] != size):
         expected = f"({size},)" if size is not None else "one-dimensional"
-        raise ValueError(f"expected {name} of shape {expected}; received shape {array.shape}")
+        raise InvalidMlInputError(
+            f"expected {name} of shape {expected}; received shape {array.shape}"
+        )
     if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"expected integer {name}; received dtype {array.dtype}")
+        raise InvalidMlInputError(f"expected integer {name}; received dtype {array.dtype}")
     return array.astype(np.int64)

@@ -22,24 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from chainflow.core.errors import ChainflowError, InvalidInput, NotFound
+from chainflow.core.errors import InvalidInput
+from chainflow.ml.errors import ArtifactIntegrityError, ArtifactMissingError
 from chainflow.ml.repository import ArtifactRepository
 from chainflow.storage.relational import Database, UnitOfWork
 
 ARTIFACT_FILE_NAME = "model.onnx"
 PLATFORM_DIRECTORY = "platform"
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ArtifactIntegrityError(ChainflowError):
-    """A stored artifact is not the file that was registered (changed, truncated, replaced)."""
-
-    code = "artifact_integrity_error"
-    status = 500
-
-
-class ArtifactMissingError(NotFound):
-    code = "artifact_missing"
 
 
 @dataclass(frozen=True, slots=True)

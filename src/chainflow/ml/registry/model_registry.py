@@ -26,19 +26,21 @@ from chainflow.core.clock import Clock
 from chainflow.core.errors import InvalidInput
 from chainflow.core.settings import Settings
 from chainflow.core.tenancy import TenantContext
+from chainflow.ml.errors import (
+    CustomModelLimitError,
+    CustomModelsNotInTierError,
+    ModelNotFoundError,
+    ModelStageConflictError,
+)
 from chainflow.ml.models import MlModel
 from chainflow.ml.registry.artifacts import ArtifactStore, DatabaseArtifactStore, LocalArtifactStore
 from chainflow.ml.registry.promotion_gate import check_promotion, verdict_of
 from chainflow.ml.registry.types import (
     DEEP_FAMILIES,
     MODEL_NAME_PATTERN,
-    CustomModelLimitError,
-    CustomModelsNotInTierError,
     ModelFamily,
-    ModelNotFoundError,
     ModelRegistration,
     ModelStage,
-    ModelStageConflictError,
     ModelSummary,
     ModelVersion,
 )

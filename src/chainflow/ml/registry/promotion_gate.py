@@ -30,11 +30,8 @@ from datetime import datetime
 from typing import Any
 
 from chainflow.core.errors import InvalidInput
-from chainflow.ml.registry.types import (
-    ModelPromotionRefusedError,
-    ModelVerdict,
-    VerdictStatus,
-)
+from chainflow.ml.errors import ModelPromotionRefusedError
+from chainflow.ml.registry.types import ModelVerdict, VerdictStatus
 
 __all__ = ["MAX_REASON_LENGTH", "check_promotion", "verdict_of"]
 

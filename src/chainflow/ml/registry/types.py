@@ -1,4 +1,4 @@
-"""Values and errors of the model registry: stages, families, versions, summaries.
+"""Values of the model registry: stages, families, versions, summaries.
 
 Kept apart from ``model_registry`` (the logic) so that routes, the CLI and other services' code
 can name them through ``chainflow.ml.api`` without the repository behind the logic.
@@ -12,14 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-
-from chainflow.core.errors import (
-    Conflict,
-    FeatureNotInTierError,
-    NotFound,
-    PermissionDeniedError,
-    TierLimitExceeded,
-)
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -48,38 +40,6 @@ class VerdictStatus(StrEnum):
     PASSED = "passed"  # beats every baseline of its traded target, significantly
     FAILED = "failed"
     UNKNOWN = "unknown"  # no verdict recorded (registered before verdicts were kept)
-
-
-# --- errors ----------------------------------------------------------------------------
-
-
-class ModelNotFoundError(NotFound):
-    code = "model_not_found"
-
-
-class ModelStageConflictError(Conflict):
-    """The version is not in a stage the requested transition starts from."""
-
-    code = "model_stage_conflict"
-
-
-class ModelPromotionRefusedError(Conflict):
-    """The version's verdict does not say it beats its baselines (or it has none), and the
-    promotion was not forced with a reason (``chainflow.ml.registry.promotion_gate``)."""
-
-    code = "promotion_refused"
-
-
-class CustomModelsNotInTierError(FeatureNotInTierError):
-    """Custom models asked for on a tier without them (upgrade)."""
-
-
-class CustomModelLimitError(TierLimitExceeded):
-    code = "custom_model_limit"
-
-
-class PlatformModelChangeDeniedError(PermissionDeniedError):
-    """Only a superadmin changes a platform model."""
 
 
 # --- values ----------------------------------------------------------------------------

@@ -17,9 +17,10 @@ from pydantic import BaseModel
 from chainflow.core.tenancy import TenantContext
 from chainflow.ml.cards.model_card import fallback_part
 from chainflow.ml.cards.types import FallbackPart
+from chainflow.ml.errors import ModelNotFoundError
 from chainflow.ml.registry.fallback_log import Fallback, FallbackLog
 from chainflow.ml.registry.model_registry import ModelRegistry
-from chainflow.ml.registry.types import ModelNotFoundError, ModelSummary, ModelVersion
+from chainflow.ml.registry.types import ModelSummary, ModelVersion
 from chainflow.ml.routes.schemas import ModelSummaryOut
 from chainflow.storage.relational import UnitOfWork
 

@@ -35,10 +35,11 @@ from chainflow.gateway.api import require_permission
 from chainflow.ml.cards.html import card_content_security_policy, render_card_html
 from chainflow.ml.cards.model_card import build_card, live_not_kept, live_since_promotion
 from chainflow.ml.cards.types import LiveMetrics, ModelCard
+from chainflow.ml.errors import PlatformModelChangeDeniedError
 from chainflow.ml.live.scoring import baseline_accuracy
 from chainflow.ml.registry.fallback_log import FallbackLog
 from chainflow.ml.registry.model_registry import ModelRegistry
-from chainflow.ml.registry.types import ModelVersion, PlatformModelChangeDeniedError
+from chainflow.ml.registry.types import ModelVersion
 from chainflow.ml.routes.fallback_view import ModelsListedOut, card_fallback, listed_models
 from chainflow.ml.routes.schemas import (
     ModelVersionOut,

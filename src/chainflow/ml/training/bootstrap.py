@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chainflow.ml.errors import InsufficientDataError, InvalidMlInputError
+
 __all__ = [
     "DEFAULT_RESAMPLES",
     "BootstrapResult",
@@ -76,9 +78,9 @@ def block_length(rows: int, horizon: int) -> int:
     at least the horizon (rows overlap that far), at least ``rows ** (1/3)`` (the usual rate
     for a mean's variance), and at most ``rows``."""
     if rows < 1:
-        raise ValueError(f"expected at least one row; received {rows}")
+        raise InsufficientDataError(f"expected at least one row; received {rows}")
     if horizon < 1:
-        raise ValueError(f"expected a horizon >= 1; received {horizon}")
+        raise InvalidMlInputError(f"expected a horizon >= 1; received {horizon}")
     return int(min(rows, max(horizon, math.ceil(rows ** (1.0 / 3.0)))))
 
 
@@ -91,14 +93,16 @@ def circular_block_means(
     if values.ndim == 1:
         values = values[np.newaxis, :]
     if values.ndim != 2 or values.shape[1] == 0:
-        raise ValueError(f"expected series of shape (k, n) with n >= 1; received {values.shape}")
+        raise InvalidMlInputError(
+            f"expected series of shape (k, n) with n >= 1; received {values.shape}"
+        )
     if not np.isfinite(values).all():
-        raise ValueError("expected finite series; received a NaN or infinite value")
+        raise InvalidMlInputError("expected finite series; received a NaN or infinite value")
     n = values.shape[1]
     if isinstance(block, bool) or not 1 <= block <= n:
-        raise ValueError(f"expected 1 <= block <= {n} (the rows); received {block!r}")
+        raise InvalidMlInputError(f"expected 1 <= block <= {n} (the rows); received {block!r}")
     if isinstance(resamples, bool) or resamples < 1:
-        raise ValueError(f"expected resamples >= 1; received {resamples!r}")
+        raise InvalidMlInputError(f"expected resamples >= 1; received {resamples!r}")
     blocks = math.ceil(n / block)
     last = n - (blocks - 1) * block  # rows taken from the last block
     starts = np.random.default_rng(seed).integers(0, n, size=(resamples, blocks))
@@ -115,11 +119,11 @@ def bootstrap_statistic(observed: float, resampled: ArrayLike, block: int) -> Bo
     the one-sided p-value of ``observed > 0`` (rule in the module docstring)."""
     values = np.asarray(resampled, dtype=np.float64)
     if values.ndim != 1 or values.size == 0:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected resampled values of shape (resamples,); received {values.shape}"
         )
     if not math.isfinite(observed):
-        raise ValueError(f"expected a finite observed statistic; received {observed!r}")
+        raise InvalidMlInputError(f"expected a finite observed statistic; received {observed!r}")
     tail = (1.0 - CONFIDENCE) / 2.0
     q_low, q_high = np.quantile(values, [tail, 1.0 - tail])
     low, high = 2.0 * observed - q_high, 2.0 * observed - q_low

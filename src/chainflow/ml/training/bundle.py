@@ -26,6 +26,8 @@ import numpy as np
 import onnx
 from onnx import compose, helper, numpy_helper, version_converter
 
+from chainflow.ml.errors import IncompatibleModelError, InvalidMlInputError
+
 INPUT_NAME = "features"
 
 
@@ -44,7 +46,7 @@ def combine_models(
     ``[n, window, k]`` of one ``k``. Raise ``ValueError`` otherwise.
     """
     if not parts:
-        raise ValueError("expected at least one part; received none")
+        raise InvalidMlInputError("expected at least one part; received none")
     loaded = [onnx.load_from_string(data) for data, _ in parts.values()]
     target = max(default_opset(model) for model in loaded)
     nodes: list[onnx.NodeProto] = []
@@ -60,21 +62,23 @@ def combine_models(
         model = compose.add_prefix(at_opset(original, target), prefix=f"p{index}_")
         graph = model.graph
         if len(graph.input) != 1:
-            raise ValueError(f"expected one input in part {exposed!r}; received {len(graph.input)}")
+            raise IncompatibleModelError(
+                f"expected one input in part {exposed!r}; received {len(graph.input)}"
+            )
         part_input = graph.input[0]
         if window is not None:
             nodes.extend(_windowed_feed(part_input, input_name, window, index, exposed))
             if shared_input is None:
                 shared_input = _window_input(input_name, part_input, window)
             elif _width(part_input) != _width(shared_input):
-                raise ValueError(
+                raise IncompatibleModelError(
                     f"expected every part to take {_width(shared_input)} features; part "
                     f"{exposed!r} takes {_describe(part_input)}"
                 )
         elif shared_input is None:
             shared_input = helper.make_value_info(input_name, part_input.type)
         elif part_input.type != shared_input.type:
-            raise ValueError(
+            raise IncompatibleModelError(
                 f"expected every part to take {_describe(shared_input)}; part {exposed!r} "
                 f"takes {_describe(part_input)}"
             )
@@ -82,7 +86,9 @@ def combine_models(
         prefixed = f"p{index}_{output}"
         if prefixed not in by_name:
             known = [o.name.removeprefix(f"p{index}_") for o in graph.output]
-            raise ValueError(f"expected output {output!r} in part {exposed!r}; it has {known}")
+            raise IncompatibleModelError(
+                f"expected output {output!r} in part {exposed!r}; it has {known}"
+            )
         if window is None:
             nodes.append(helper.make_node("Identity", [input_name], [part_input.name]))
         nodes.extend(graph.node)
@@ -135,7 +141,9 @@ def at_opset(model: onnx.ModelProto, target: int) -> onnx.ModelProto:
     try:
         return version_converter.convert_version(model, target)
     except Exception as error:  # the converter raises bare RuntimeError/ValueError kinds
-        raise ValueError(f"expected a model convertible to opset {target}; {error}") from error
+        raise IncompatibleModelError(
+            f"expected a model convertible to opset {target}; {error}"
+        ) from error
 
 
 def _windowed_feed(
@@ -146,7 +154,7 @@ def _windowed_feed(
     if rank == 3:
         return [helper.make_node("Identity", [input_name], [part_input.name])]
     if rank != 2:
-        raise ValueError(
+        raise IncompatibleModelError(
             f"expected part {exposed!r} to take [n, k] or [n, window, k]; it takes "
             f"{_describe(part_input)}"
         )

@@ -67,14 +67,11 @@ from chainflow.core.errors import ChainflowError, InvalidInput
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe, parse_moment
 from chainflow.core.tenancy import TenantContext
+from chainflow.ml.errors import ModelPromotionRefusedError
 from chainflow.ml.registry.artifacts import LocalArtifactStore
 from chainflow.ml.registry.model_registry import ModelRegistry, model_registry
 from chainflow.ml.registry.promotion_gate import operator_name
-from chainflow.ml.registry.types import (
-    ModelPromotionRefusedError,
-    ModelRegistration,
-    ModelVersion,
-)
+from chainflow.ml.registry.types import ModelRegistration, ModelVersion
 from chainflow.ml.training.datasets import Dataset
 from chainflow.ml.training.families import family
 from chainflow.ml.training.forming_snapshots import (

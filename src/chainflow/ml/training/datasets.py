@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.features.api import FeatureSet, feature_matrix
+from chainflow.ml.errors import InsufficientDataError, InvalidMlInputError
 from chainflow.ml.training.labels import (
     CLASS_NAMES,
     UNUSABLE,
@@ -83,17 +84,19 @@ class Bars:
 
     def __post_init__(self) -> None:
         if self.ts.ndim != 1:
-            raise ValueError(f"expected ts one-dimensional; received shape {self.ts.shape}")
+            raise InvalidMlInputError(
+                f"expected ts one-dimensional; received shape {self.ts.shape}"
+            )
         size = self.ts.size
         for name in _PRICE_FIELDS:
             arr = getattr(self, name)
             if arr.shape != (size,):
-                raise ValueError(
+                raise InvalidMlInputError(
                     f"expected {name} of shape ({size},) like ts; received {arr.shape}"
                 )
         if size > 1 and not bool(np.all(self.ts[1:] > self.ts[:-1])):
             at = int(np.flatnonzero(self.ts[1:] <= self.ts[:-1])[0])
-            raise ValueError(
+            raise InvalidMlInputError(
                 f"expected strictly increasing ts: a bar after {int(self.ts[at])} at index "
                 f"{at + 1}; received {int(self.ts[at + 1])}"
             )
@@ -217,7 +220,7 @@ class Dataset:
         sees the same past a live one would (closed vectors, then the newest, forming or
         closed)."""
         if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-            raise ValueError(f"expected window an int >= 1; received {window!r}")
+            raise InvalidMlInputError(f"expected window an int >= 1; received {window!r}")
         k = self.X.shape[1]
         closed = self.closed_rows
         # the closed row of each bar, by bar index (-1 where that bar has none)
@@ -247,7 +250,7 @@ class Dataset:
         drop = set(names)
         keep = [j for j, name in enumerate(self.feature_names) if name not in drop]
         if not keep:
-            raise ValueError(f"expected a feature left after dropping {sorted(drop)}")
+            raise InvalidMlInputError(f"expected a feature left after dropping {sorted(drop)}")
         return replace(
             self,
             X=np.ascontiguousarray(self.X[:, keep]),
@@ -293,7 +296,7 @@ def build_dataset(
     keep = np.isfinite(features).all(axis=1) & (labels.label != UNUSABLE)
     rows = np.flatnonzero(keep)
     if rows.size == 0:
-        raise ValueError(_empty_reason(features, feature_set, label_spec, len(bars)))
+        raise InsufficientDataError(_empty_reason(features, feature_set, label_spec, len(bars)))
     label_end = labels.label_end[rows]
     dataset = Dataset(
         X=np.ascontiguousarray(features[rows], dtype=np.float64),

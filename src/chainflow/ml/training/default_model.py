@@ -39,8 +39,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chainflow.core.market import Timeframe
+from chainflow.ml.errors import ModelNotFoundError
 from chainflow.ml.registry.promotion_gate import verdict_of
-from chainflow.ml.registry.types import ModelNotFoundError, ModelRegistration, ModelVersion
+from chainflow.ml.registry.types import ModelRegistration, ModelVersion
 from chainflow.ml.training.labels import LabelSpec
 
 if TYPE_CHECKING:

@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from onnx import compose, helper, numpy_helper
 from scipy.optimize import minimize
 
+from chainflow.ml.errors import IncompatibleModelError, InvalidMlInputError
 from chainflow.ml.training.bundle import INPUT_NAME, at_opset, default_opset
 
 N_CLASSES = 3
@@ -102,11 +103,11 @@ def ensemble_to_onnx(
     ``ValueError`` when a member does not fit.
     """
     if window < 1 or n_features < 1:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected window >= 1 and n_features >= 1; received {window} and {n_features}"
         )
     if not members:
-        raise ValueError("expected at least one member; received none")
+        raise InvalidMlInputError("expected at least one member; received none")
     checked_weights = validate_weights(weights, len(members))
     loaded = [onnx.load_from_string(data) for data, _ in members]
     target_opset = max(default_opset(model) for model in loaded)
@@ -187,41 +188,47 @@ def validate_weights(weights: ArrayLike, n_members: int) -> NDArray[np.float64]:
     """``weights`` as float64 ``(n_members,)``, checked non-negative and summing to 1."""
     array = np.asarray(weights, dtype=np.float64)
     if array.shape != (n_members,):
-        raise ValueError(f"expected {n_members} weights; received shape {array.shape}")
+        raise InvalidMlInputError(f"expected {n_members} weights; received shape {array.shape}")
     if not np.isfinite(array).all() or (array < 0).any():
-        raise ValueError(f"expected finite non-negative weights; received {array.tolist()}")
+        raise InvalidMlInputError(
+            f"expected finite non-negative weights; received {array.tolist()}"
+        )
     if abs(array.sum() - 1.0) > WEIGHT_SUM_TOLERANCE:
-        raise ValueError(f"expected weights summing to 1; received sum {array.sum():.9g}")
+        raise InvalidMlInputError(f"expected weights summing to 1; received sum {array.sum():.9g}")
     return array
 
 
 def _stack_probas(member_probas: Sequence[ArrayLike]) -> NDArray[np.float64]:
     """Members' probabilities as one ``(members, n, 3)`` float64 array, checked."""
     if len(member_probas) == 0:
-        raise ValueError("expected at least one member's probabilities; received none")
+        raise InvalidMlInputError("expected at least one member's probabilities; received none")
     arrays = [np.asarray(p, dtype=np.float64) for p in member_probas]
     first = arrays[0].shape
     for index, array in enumerate(arrays):
         if array.ndim != 2 or array.shape[1] != N_CLASSES or array.shape != first:
-            raise ValueError(
+            raise InvalidMlInputError(
                 f"expected member probabilities of shape (n, {N_CLASSES}) for every member, "
                 f"all alike; received {array.shape} for member {index} (member 0: {first})"
             )
         if not np.isfinite(array).all() or (array < 0).any():
-            raise ValueError(f"expected finite non-negative probabilities; member {index} has not")
+            raise InvalidMlInputError(
+                f"expected finite non-negative probabilities; member {index} has not"
+            )
     return np.stack(arrays)
 
 
 def _validate_labels(y: ArrayLike, n: int) -> NDArray[np.int64]:
     labels = np.asarray(y)
     if labels.shape != (n,):
-        raise ValueError(f"expected y of shape ({n},); received {labels.shape}")
+        raise InvalidMlInputError(f"expected y of shape ({n},); received {labels.shape}")
     if n == 0:
-        raise ValueError("expected at least one validation row; received none")
+        raise InvalidMlInputError("expected at least one validation row; received none")
     if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"expected integer labels; received dtype {labels.dtype}")
+        raise InvalidMlInputError(f"expected integer labels; received dtype {labels.dtype}")
     if labels.min() < 0 or labels.max() >= N_CLASSES:
-        raise ValueError(f"expected labels in {{0, 1, 2}}; received {np.unique(labels).tolist()}")
+        raise InvalidMlInputError(
+            f"expected labels in {{0, 1, 2}}; received {np.unique(labels).tolist()}"
+        )
     return labels.astype(np.int64)
 
 
@@ -240,7 +247,9 @@ def _single_input(graph: onnx.GraphProto, index: int) -> onnx.ValueInfoProto:
     initialized = {i.name for i in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initialized]
     if len(inputs) != 1:
-        raise ValueError(f"expected one input in member {index}; received {len(inputs)}")
+        raise IncompatibleModelError(
+            f"expected one input in member {index}; received {len(inputs)}"
+        )
     return inputs[0]
 
 
@@ -252,7 +261,7 @@ def _input_kind(info: onnx.ValueInfoProto, window: int, n_features: int, index: 
     fits_window = len(dims) == 3 and dims[1] in (None, window) and dims[2] in (None, n_features)
     if tensor.elem_type != onnx.TensorProto.FLOAT or not (fits_row or fits_window):
         described = f"{onnx.TensorProto.DataType.Name(tensor.elem_type)}{dims}"
-        raise ValueError(
+        raise IncompatibleModelError(
             f"expected member {index} to take FLOAT[N, {n_features}] or "
             f"FLOAT[N, {window}, {n_features}]; received {described}"
         )
@@ -265,11 +274,13 @@ def _find_output(
     by_name = {o.name: o for o in graph.output}
     if prefixed not in by_name:
         known = [o.name.removeprefix(f"m{index}_") for o in graph.output]
-        raise ValueError(f"expected output {output!r} in member {index}; it has {known}")
+        raise IncompatibleModelError(
+            f"expected output {output!r} in member {index}; it has {known}"
+        )
     tensor = by_name[prefixed].type.tensor_type
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
     if tensor.elem_type != onnx.TensorProto.FLOAT or len(dims) != 2 or dims[1] not in (None, 3):
-        raise ValueError(
+        raise IncompatibleModelError(
             f"expected member {index}'s output {output!r} to be FLOAT[N, 3]; "
             f"received {onnx.TensorProto.DataType.Name(tensor.elem_type)}{dims}"
         )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from chainflow.ml.errors import InsufficientDataError
 from chainflow.ml.training import ensemble
 from chainflow.ml.training.calibration import Calibrator, fit_calibrator
 from chainflow.ml.training.datasets import Dataset
@@ -65,7 +66,7 @@ def calibration_split(
     fit = rows[:cut]
     fit = fit[ds.label_end_ts[fit] < ds.ts[held[0]]]
     if len(fit) == 0 or len(held) == 0:
-        raise ValueError(
+        raise InsufficientDataError(
             f"expected rows on both sides of the calibration split; received {len(rows)} rows"
         )
     return fit, held

@@ -1,6 +1,6 @@
 """Forming-bar snapshots: train on the vectors the per-tick path scores.
 
-The tick hot path (``trading.tick_scoring``) scores the *forming* bar: the committed
+The tick hot path (``trading.tick.scoring``) scores the *forming* bar: the committed
 features previewed on the bar as its ticks have built it so far (``FeatureEngine.preview``).
 A model trained only on closed bars sees such vectors for the first time live. This module
 adds, for each bar of a dataset, rows computed on that bar as it was after a fraction of
@@ -12,7 +12,7 @@ bar's own label:
   path computes for that partial bar (same engine, same state, same preview).
 - **The partial bar.** At fraction ``f`` the first ``k = max(1, floor(f * n))`` of the bar's
   ``n`` ticks or sub-bars: open of the first, highest high, lowest low, close of the k-th,
-  summed volume, mean spread weighted by ticks (as ``trading.tick_state.FormingBar``
+  summed volume, mean spread weighted by ticks (as ``trading.tick.state.FormingBar``
   builds it). ``f = 0`` is the first tick (or first sub-bar). A snapshot that would hold
   every tick (``k = n``) is the closed bar and is not added.
 - **No look-ahead.** A snapshot row keeps its bar's ``ts``, ``label_end_ts`` and label: the

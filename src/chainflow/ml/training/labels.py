@@ -30,6 +30,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.features.batch.volatility import atr as wilder_atr
+from chainflow.ml.errors import InvalidMlInputError
 
 __all__ = [
     "CLASS_NAMES",
@@ -70,10 +71,12 @@ class LabelSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in LABEL_KINDS:
-            raise ValueError(f"expected kind among {LABEL_KINDS}; received {self.kind!r}")
+            raise InvalidMlInputError(f"expected kind among {LABEL_KINDS}; received {self.kind!r}")
         _check_horizon(self.horizon)
         if not isinstance(self.atr_period, int) or self.atr_period < 1:
-            raise ValueError(f"expected atr_period an int >= 1; received {self.atr_period!r}")
+            raise InvalidMlInputError(
+                f"expected atr_period an int >= 1; received {self.atr_period!r}"
+            )
         _check_threshold(self.kind, self.threshold_atr)
 
     def to_dict(self) -> dict[str, Any]:
@@ -240,23 +243,27 @@ def _squared_log_returns(c: FloatArray) -> FloatArray:
 def _float_1d(name: str, values: ArrayLike, size: int | None = None) -> FloatArray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
-        raise ValueError(f"expected {name} one-dimensional; received shape {arr.shape}")
+        raise InvalidMlInputError(f"expected {name} one-dimensional; received shape {arr.shape}")
     if size is not None and arr.size != size:
-        raise ValueError(f"expected {name} of length {size} like close; received {arr.size}")
+        raise InvalidMlInputError(
+            f"expected {name} of length {size} like close; received {arr.size}"
+        )
     return arr
 
 
 def _check_horizon(horizon: int) -> None:
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"expected a horizon (bars) an int >= 1; received {horizon!r}")
+        raise InvalidMlInputError(f"expected a horizon (bars) an int >= 1; received {horizon!r}")
 
 
 def _check_threshold(kind: str, threshold_atr: float) -> None:
     value = float(threshold_atr)
     if kind == "triple_barrier" and not value > 0.0:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected threshold_atr > 0 for triple_barrier (a zero-width barrier is touched "
             f"by every bar); received {threshold_atr!r}"
         )
     if not (np.isfinite(value) and value >= 0.0):
-        raise ValueError(f"expected a finite threshold_atr >= 0; received {threshold_atr!r}")
+        raise InvalidMlInputError(
+            f"expected a finite threshold_atr >= 0; received {threshold_atr!r}"
+        )

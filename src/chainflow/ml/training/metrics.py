@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.metrics import balanced_accuracy_score, log_loss, roc_auc_score
 
+from chainflow.ml.errors import InsufficientDataError, InvalidMlInputError
 from chainflow.ml.training.labels import CLASS_NAMES
 
 __all__ = [
@@ -46,7 +47,7 @@ def classification_metrics(y_true: ArrayLike, proba: ArrayLike) -> dict[str, flo
     y = _classes("y_true", y_true)
     p = _probabilities("proba", proba, y.size)
     if y.size == 0:
-        raise ValueError("expected at least one row to score; received none")
+        raise InvalidMlInputError("expected at least one row to score; received none")
     predicted = p.argmax(axis=1)
     clipped = np.clip(p, PROBABILITY_CLIP, 1.0 - PROBABILITY_CLIP)
     clipped = clipped / clipped.sum(axis=1, keepdims=True)
@@ -85,9 +86,9 @@ def majority_baseline(y_train: ArrayLike, n_test: int) -> FloatArray:
     majority class (the lowest class on a tie)."""
     y = _classes("y_train", y_train)
     if y.size == 0:
-        raise ValueError("expected at least one training label; received none")
+        raise InsufficientDataError("expected at least one training label; received none")
     if isinstance(n_test, bool) or not isinstance(n_test, (int, np.integer)) or n_test < 0:
-        raise ValueError(f"expected n_test an int >= 0; received {n_test!r}")
+        raise InvalidMlInputError(f"expected n_test an int >= 0; received {n_test!r}")
     frequencies = np.bincount(y, minlength=_CLASSES) / y.size
     return np.tile(frequencies.astype(np.float64), (int(n_test), 1))
 
@@ -106,12 +107,12 @@ def previous_direction_baseline(
     prev_train = _classes("prev_direction_train", prev_direction_train)
     prev_test = _classes("prev_direction_test", prev_direction_test)
     if prev_train.size != y.size:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected prev_direction_train of length {y.size} like y_train; "
             f"received {prev_train.size}"
         )
     if not (np.isfinite(smoothing) and smoothing > 0.0):
-        raise ValueError(f"expected smoothing > 0; received {smoothing!r}")
+        raise InvalidMlInputError(f"expected smoothing > 0; received {smoothing!r}")
     counts = np.zeros((_CLASSES, _CLASSES))
     np.add.at(counts, (prev_train, y), 1.0)
     counts += smoothing
@@ -125,7 +126,7 @@ def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]
     truth = np.asarray(y_true, dtype=np.float64)
     pred = np.asarray(y_pred, dtype=np.float64)
     if truth.ndim != 1 or pred.shape != truth.shape:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected y_true and y_pred one-dimensional of the same length; received "
             f"{truth.shape} and {pred.shape}"
         )
@@ -149,7 +150,7 @@ def regression_skill(
     pred = np.asarray(y_pred, dtype=np.float64)
     base = np.asarray(y_baseline, dtype=np.float64)
     if pred.shape != truth.shape or base.shape != truth.shape or truth.ndim != 1:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected y_true, y_pred and y_baseline one-dimensional of the same length; "
             f"received {truth.shape}, {pred.shape} and {base.shape}"
         )
@@ -172,13 +173,13 @@ def regression_skill(
 def _classes(name: str, values: ArrayLike) -> IntArray:
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"expected {name} one-dimensional; received shape {arr.shape}")
+        raise InvalidMlInputError(f"expected {name} one-dimensional; received shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"expected {name} as integer classes; received dtype {arr.dtype}")
+        raise InvalidMlInputError(f"expected {name} as integer classes; received dtype {arr.dtype}")
     out = arr.astype(np.int64, copy=False)
     bad = np.flatnonzero((out < 0) | (out >= _CLASSES))
     if bad.size:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected {name} among {_LABELS} ({', '.join(CLASS_NAMES)}); received "
             f"{int(out[bad[0]])} at row {int(bad[0])}"
         )
@@ -188,13 +189,17 @@ def _classes(name: str, values: ArrayLike) -> IntArray:
 def _probabilities(name: str, values: ArrayLike, rows: int) -> FloatArray:
     p = np.asarray(values, dtype=np.float64)
     if p.shape != (rows, _CLASSES):
-        raise ValueError(f"expected {name} of shape ({rows}, {_CLASSES}); received {p.shape}")
+        raise InvalidMlInputError(
+            f"expected {name} of shape ({rows}, {_CLASSES}); received {p.shape}"
+        )
     if not np.isfinite(p).all() or (p < 0.0).any():
-        raise ValueError(f"expected {name} finite and >= 0; received a negative or NaN value")
+        raise InvalidMlInputError(
+            f"expected {name} finite and >= 0; received a negative or NaN value"
+        )
     sums = p.sum(axis=1)
     off = np.flatnonzero(np.abs(sums - 1.0) > 1e-6)
     if off.size:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected {name} rows summing to 1; received {float(sums[off[0]])} at row "
             f"{int(off[0])}"
         )

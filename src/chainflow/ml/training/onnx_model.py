@@ -16,20 +16,9 @@ import onnxruntime
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.core.errors import InvalidInput
+from chainflow.ml.errors import FeatureShapeError, InvalidModelError
 
 PROBABILITIES_OUTPUT = "probabilities"
-
-
-class FeatureShapeError(InvalidInput):
-    """The feature matrix does not have the width the model was trained on."""
-
-    code = "feature_shape_mismatch"
-
-
-class InvalidModelError(InvalidInput):
-    """The bytes are not a model ONNX Runtime can load, or not one with a 2-D float input."""
-
-    code = "invalid_model"
 
 
 class OnnxModel:

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from chainflow.ml.errors import InvalidMlInputError
+
 if TYPE_CHECKING:
     from chainflow.ml.training.datasets import Bars
     from chainflow.ml.training.run import TrainingResult
@@ -210,7 +212,7 @@ def equity_points(
     if n == 0:
         return []
     if limit < MIN_EQUITY_POINTS:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected an equity point limit of at least {MIN_EQUITY_POINTS}; received {limit}"
         )
     peak = np.maximum.accumulate(np.maximum(curve, 1.0))  # the report's, from 1.0

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from chainflow.ml.errors import InvalidMlInputError
+
 N_CLASSES = 3
 CALIBRATION_BINS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0000001)
 
@@ -52,9 +54,11 @@ class LivePerformance:
         self, *, window: int = 500, min_scored: int = 50, baseline_accuracy: float
     ) -> None:
         if window < 1 or min_scored < 1:
-            raise ValueError(f"expected window, min_scored >= 1; received {window}, {min_scored}")
+            raise InvalidMlInputError(
+                f"expected window, min_scored >= 1; received {window}, {min_scored}"
+            )
         if not 0.0 <= baseline_accuracy <= 1.0:
-            raise ValueError(
+            raise InvalidMlInputError(
                 f"expected a baseline accuracy in [0, 1]; received {baseline_accuracy}"
             )
         self.window = window
@@ -133,7 +137,7 @@ def population_stability_index(
     values = np.asarray(actual, dtype=np.float64)
     values = values[np.isfinite(values)]
     if len(expected_fractions) != len(edges) + 1:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected {len(edges) + 1} training fractions for {len(edges)} edges; "
             f"received {len(expected_fractions)}"
         )

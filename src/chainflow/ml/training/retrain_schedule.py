@@ -40,11 +40,12 @@ from chainflow.core.periodic import Periodic
 from chainflow.core.settings import MlSettings
 from chainflow.core.tenancy import TenantContext
 from chainflow.hub.api import EventBus
+from chainflow.ml.errors import ModelNotFoundError, ModelPromotionRefusedError
 from chainflow.ml.events import ModelRetrained, alerts_topic
 from chainflow.ml.registry.fallback_log import promoted_ms
 from chainflow.ml.registry.model_registry import ModelRegistry
 from chainflow.ml.registry.promotion_gate import verdict_of
-from chainflow.ml.registry.types import ModelNotFoundError, ModelPromotionRefusedError, ModelVersion
+from chainflow.ml.registry.types import ModelVersion
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
 

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.core.errors import InvalidInput
+from chainflow.ml.errors import ModelExportMismatchError
 from chainflow.ml.training import ensemble
 from chainflow.ml.training.bundle import combine_models
 from chainflow.ml.training.calibration import METADATA_KEY as CALIBRATION_KEY
@@ -372,7 +373,7 @@ def _parity(bundle: bytes, inputs: NDArray[np.float64], native: NDArray[np.float
     served = ModelBundle(bundle).predict(inputs[-len(native) :]).probabilities
     diff = float(np.max(np.abs(served - native)))
     if diff > PARITY_TOLERANCE:
-        raise RuntimeError(
+        raise ModelExportMismatchError(
             f"expected the ONNX bundle to match the trained model within {PARITY_TOLERANCE}; "
             f"received a max difference of {diff}"
         )

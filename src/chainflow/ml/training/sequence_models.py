@@ -28,6 +28,8 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
+from chainflow.ml.errors import IncompatibleModelError, InsufficientDataError, InvalidMlInputError
+
 N_CLASSES = 3
 INPUT_NAME = "features"
 OUTPUT_NAME = "probabilities"
@@ -164,7 +166,7 @@ def train_cnn_classifier(
     length.
     """
     if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"expected an odd kernel_size >= 1; received {kernel_size}")
+        raise InvalidMlInputError(f"expected an odd kernel_size >= 1; received {kernel_size}")
     features, labels = validate_training_data(windows, y)
     with _training_context(seed, num_threads):
         standardizer = _fit_standardizer(features, _split_index(len(labels), validation_share))
@@ -216,7 +218,7 @@ def sequence_to_onnx(
     ``torch`` and ``onnx``; its deprecation and tracer warnings are silenced here.
     """
     if window < 1 or n_features < 1:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected window >= 1 and n_features >= 1; received {window} and {n_features}"
         )
     wrapped = SoftmaxOutput(model).eval()
@@ -225,11 +227,11 @@ def sequence_to_onnx(
         with torch.no_grad():
             produced = wrapped(example)
     except RuntimeError as error:
-        raise ValueError(
+        raise IncompatibleModelError(
             f"expected the model to take [N, {window}, {n_features}]; received error: {error}"
         ) from error
     if tuple(produced.shape) != (2, N_CLASSES):
-        raise ValueError(
+        raise IncompatibleModelError(
             f"expected the model to map [N, {window}, {n_features}] to [N, {N_CLASSES}]; "
             f"received output shape {list(produced.shape)}"
         )
@@ -261,9 +263,11 @@ def validate_windows(windows: ArrayLike) -> NDArray[np.float32]:
     """``windows`` as a C-contiguous float32 array ``(n, w, k)`` of finite values."""
     array = np.ascontiguousarray(windows, dtype=np.float32)
     if array.ndim != 3:
-        raise ValueError(f"expected windows of shape (n, w, k); received shape {array.shape}")
+        raise InvalidMlInputError(
+            f"expected windows of shape (n, w, k); received shape {array.shape}"
+        )
     if not np.isfinite(array).all():
-        raise ValueError("expected finite window values; received NaN or infinity")
+        raise InvalidMlInputError("expected finite window values; received NaN or infinity")
     return array
 
 
@@ -274,21 +278,23 @@ def validate_training_data(
     features = validate_windows(windows)
     labels = np.asarray(y)
     if labels.shape != (len(features),):
-        raise ValueError(f"expected y of shape ({len(features)},); received {labels.shape}")
+        raise InvalidMlInputError(
+            f"expected y of shape ({len(features)},); received {labels.shape}"
+        )
     if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"expected integer labels; received dtype {labels.dtype}")
+        raise InvalidMlInputError(f"expected integer labels; received dtype {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() >= N_CLASSES):
         found = sorted(set(np.unique(labels).tolist()))
-        raise ValueError(f"expected labels in {{0, 1, 2}}; received {found}")
+        raise InvalidMlInputError(f"expected labels in {{0, 1, 2}}; received {found}")
     return features, labels.astype(np.int64)
 
 
 def _split_index(n: int, validation_share: float) -> int:
     if not 0.0 < validation_share < 1.0:
-        raise ValueError(f"expected 0 < validation_share < 1; received {validation_share}")
+        raise InvalidMlInputError(f"expected 0 < validation_share < 1; received {validation_share}")
     n_validation = max(1, round(n * validation_share))
     if n - n_validation < 1:
-        raise ValueError(f"expected at least 2 windows to hold out a tail; received {n}")
+        raise InsufficientDataError(f"expected at least 2 windows to hold out a tail; received {n}")
     return n - n_validation
 
 
@@ -303,7 +309,7 @@ def _fit_standardizer(features: NDArray[np.float32], split: int) -> FeatureStand
 def _training_context(seed: int, num_threads: int) -> Iterator[None]:
     """Seeded, deterministic, ``num_threads``; the caller's RNG and settings come back after."""
     if num_threads < 1:
-        raise ValueError(f"expected num_threads >= 1; received {num_threads}")
+        raise InvalidMlInputError(f"expected num_threads >= 1; received {num_threads}")
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     with torch.random.fork_rng(devices=[]):
@@ -332,7 +338,7 @@ def _fit(
     patience: int,
 ) -> nn.Module:
     if epochs < 1 or batch_size < 1 or patience < 1:
-        raise ValueError(
+        raise InvalidMlInputError(
             "expected epochs, batch_size and patience >= 1; "
             f"received {epochs}, {batch_size} and {patience}"
         )

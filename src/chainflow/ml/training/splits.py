@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chainflow.ml.errors import InsufficientDataError, InvalidMlInputError
+
 __all__ = ["Fold", "purged_walk_forward"]
 
 IntArray = NDArray[np.int64]
@@ -71,7 +73,7 @@ def purged_walk_forward(
     times = _int_1d("ts", ts)
     ends = _int_1d("label_end_ts", label_end_ts)
     if ends.size != times.size:
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected label_end_ts of length {times.size} like ts; received {ends.size}"
         )
     _check_order(times, ends)
@@ -81,7 +83,7 @@ def purged_walk_forward(
     initial = math.ceil(min_train_fraction * n)
     if n - initial < n_folds or initial < 1:
         needed = _rows_needed(n_folds, min_train_fraction)
-        raise ValueError(
+        raise InsufficientDataError(
             f"expected at least {needed} rows for n_folds={n_folds} and "
             f"min_train_fraction={min_train_fraction}; received {n}"
         )
@@ -91,7 +93,7 @@ def purged_walk_forward(
         candidates = np.arange(max(start - gap, 0), dtype=np.int64)
         train = candidates[ends[candidates] < times[start]]
         if train.size == 0:
-            raise ValueError(
+            raise InsufficientDataError(
                 f"expected training rows before fold {k} (test from ts {int(times[start])}) "
                 f"after the purge and an embargo of {gap} rows; received none of {start} "
                 f"earlier rows (labels reach further than the initial training part)"
@@ -111,23 +113,25 @@ def purged_walk_forward(
 def _int_1d(name: str, values: ArrayLike) -> IntArray:
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"expected {name} one-dimensional; received shape {arr.shape}")
+        raise InvalidMlInputError(f"expected {name} one-dimensional; received shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"expected {name} as integer epoch times; received dtype {arr.dtype}")
+        raise InvalidMlInputError(
+            f"expected {name} as integer epoch times; received dtype {arr.dtype}"
+        )
     return arr.astype(np.int64, copy=False)
 
 
 def _check_order(times: IntArray, ends: IntArray) -> None:
     if times.size > 1 and not bool(np.all(times[1:] >= times[:-1])):
         at = int(np.flatnonzero(times[1:] < times[:-1])[0])
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected ts in time order: at or after {int(times[at])} at row {at + 1}; "
             f"received {int(times[at + 1])}"
         )
     early = np.flatnonzero(ends < times)
     if early.size:
         row = int(early[0])
-        raise ValueError(
+        raise InvalidMlInputError(
             f"expected label_end_ts >= ts (a label is known at or after its row); received "
             f"{int(ends[row])} < {int(times[row])} at row {row}"
         )
@@ -135,21 +139,27 @@ def _check_order(times: IntArray, ends: IntArray) -> None:
 
 def _check_arguments(n_folds: int, min_train_fraction: float) -> None:
     if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 1:
-        raise ValueError(f"expected n_folds an int >= 1; received {n_folds!r}")
+        raise InvalidMlInputError(f"expected n_folds an int >= 1; received {n_folds!r}")
     if not 0.0 < float(min_train_fraction) < 1.0:
-        raise ValueError(f"expected 0 < min_train_fraction < 1; received {min_train_fraction!r}")
+        raise InvalidMlInputError(
+            f"expected 0 < min_train_fraction < 1; received {min_train_fraction!r}"
+        )
 
 
 def _embargo_rows(embargo: int | float, n: int) -> int:
     if isinstance(embargo, bool):
-        raise ValueError(f"expected embargo an int >= 0 or a float in [0, 1); received {embargo!r}")
+        raise InvalidMlInputError(
+            f"expected embargo an int >= 0 or a float in [0, 1); received {embargo!r}"
+        )
     if isinstance(embargo, (int, np.integer)):
         if embargo < 0:
-            raise ValueError(f"expected embargo rows >= 0; received {embargo}")
+            raise InvalidMlInputError(f"expected embargo rows >= 0; received {embargo}")
         return int(embargo)
     if isinstance(embargo, (float, np.floating)) and 0.0 <= embargo < 1.0:
         return math.ceil(float(embargo) * n)
-    raise ValueError(f"expected embargo an int >= 0 or a float in [0, 1); received {embargo!r}")
+    raise InvalidMlInputError(
+        f"expected embargo an int >= 0 or a float in [0, 1); received {embargo!r}"
+    )
 
 
 def _rows_needed(n_folds: int, min_train_fraction: float) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from chainflow.features.api import get_feature_set
+from chainflow.ml.errors import InsufficientDataError
 from chainflow.ml.training import gbm, onnx_export
 from chainflow.ml.training.bundle import combine_models
 from chainflow.ml.training.datasets import Bars, build_dataset
@@ -68,7 +69,7 @@ def train_window_model(
     label = LabelSpec(kind="direction", horizon=horizon, threshold_atr=threshold_atr)
     ds = build_dataset(bars, get_feature_set(FEATURE_SET), label)
     if len(ds) < 50:
-        raise ValueError(
+        raise InsufficientDataError(
             f"expected at least 50 usable rows to train a window model; received {len(ds)} "
             f"from {len(bars)} bars (warm-up and the {horizon}-bar label horizon are lost)"
         )

@@ -1,6 +1,6 @@
 """Paper orders before they fill: quote checks, lot and price normalization, fillability.
 
-Conventions (units, rounding, sides) are those of ``chainflow.trading.paper_positions``.
+Conventions (units, rounding, sides) are those of ``chainflow.trading.paper.positions``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from chainflow.core.errors import InvalidInput
 from chainflow.trading.account import functions as account
-from chainflow.trading.paper_positions import (
+from chainflow.trading.paper.positions import (
     OrderKind,
     OrderSide,
     PaperInstrument,

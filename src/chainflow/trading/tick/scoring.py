@@ -1,11 +1,11 @@
 """Scoring one key's tick on the forming bar: features preview, model, strategy, sizing.
 
-The tick hot path (``trading.tick_path``) calls ``TickScorer.score`` once per key and
+The tick hot path (``trading.tick.path``) calls ``TickScorer.score`` once per key and
 round, at the key's last tick: the forming bar is previewed on the key's committed
 features (``FeatureEngine.preview``, the state put back), the tenant's production model
 scores it, the strategy of the key previews its decision (one hysteresis with the bar-close
 signals) and the decision is sized at the tick's ask (buy) or bid (sell) with the forming
-bar's ATR on the paper account, then risk-checked (``signal_risk``). A key whose state is
+bar's ATR on the paper account, then risk-checked (``decision.risk_check``). A key whose state is
 being built, a missing model, a halted account or features still warming answer ``hold``
 with the reason; a tenant whose model fell back to ``hold`` (``chainflow.ml.live.actions``)
 gets the fallback's ``model_underperforming: ...`` reason instead of "no production model".
@@ -21,13 +21,13 @@ import numpy as np
 from chainflow.bridge.api import TicksAccepted
 from chainflow.features.api import BarValues
 from chainflow.ml.api import ServedModel, ServedModels, no_model_reason
-from chainflow.trading.decision import Decision, DecisionInput, TradingPreferences
-from chainflow.trading.paper_desk import PaperDesk
-from chainflow.trading.signal_risk import CheckedSignal, size_and_check
-from chainflow.trading.signal_sizing import SizingPolicy
-from chainflow.trading.strategy import ModelStrategy, StrategyContext
-from chainflow.trading.tick_signal import TickSignal
-from chainflow.trading.tick_state import KeyState, TickPathStats, regime_fields
+from chainflow.trading.decision.risk_check import CheckedSignal, size_and_check
+from chainflow.trading.decision.sizing import SizingPolicy
+from chainflow.trading.decision.strategy import ModelStrategy, StrategyContext
+from chainflow.trading.decision.synthesis import Decision, DecisionInput, TradingPreferences
+from chainflow.trading.paper.desk import PaperDesk
+from chainflow.trading.tick.signal import TickSignal
+from chainflow.trading.tick.state import KeyState, TickPathStats, regime_fields
 
 StrategyFor = Callable[[str, str, str], Awaitable[tuple[ModelStrategy, TradingPreferences]]]
 WARMING_REASON = (

@@ -24,7 +24,12 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from chainflow.trading.decision import Action, Decision
+from chainflow.trading.decision.synthesis import Action, Decision
+from chainflow.trading.errors import (
+    InvalidDecisionInputError,
+    InvalidStrategySettingsError,
+    InvalidTradingStateError,
+)
 
 SNAPSHOT_VERSION = 1
 ACTIONS: tuple[str, ...] = ("buy", "sell", "hold")
@@ -40,15 +45,25 @@ class StabilizerSettings:
 
     def __post_init__(self) -> None:
         if isinstance(self.cooldown_bars, bool) or not isinstance(self.cooldown_bars, int):
-            raise ValueError(f"expected cooldown_bars an int; received {self.cooldown_bars!r}")
+            raise InvalidStrategySettingsError(
+                f"expected cooldown_bars an int; received {self.cooldown_bars!r}"
+            )
         if self.cooldown_bars < 0:
-            raise ValueError(f"expected cooldown_bars >= 0; received {self.cooldown_bars}")
+            raise InvalidStrategySettingsError(
+                f"expected cooldown_bars >= 0; received {self.cooldown_bars}"
+            )
         if isinstance(self.cooldown_ms, bool) or not isinstance(self.cooldown_ms, int):
-            raise ValueError(f"expected cooldown_ms an int; received {self.cooldown_ms!r}")
+            raise InvalidStrategySettingsError(
+                f"expected cooldown_ms an int; received {self.cooldown_ms!r}"
+            )
         if self.cooldown_ms < 0:
-            raise ValueError(f"expected cooldown_ms >= 0; received {self.cooldown_ms}")
+            raise InvalidStrategySettingsError(
+                f"expected cooldown_ms >= 0; received {self.cooldown_ms}"
+            )
         if not (math.isfinite(self.exit_edge) and 0.0 <= self.exit_edge <= 1.0):
-            raise ValueError(f"expected exit_edge in [0, 1]; received {self.exit_edge!r}")
+            raise InvalidStrategySettingsError(
+                f"expected exit_edge in [0, 1]; received {self.exit_edge!r}"
+            )
 
 
 @dataclass(slots=True)
@@ -87,7 +102,9 @@ class SignalStabilizer:
         counting as a change.
         """
         if position is not None and position not in ACTIONS:
-            raise ValueError(f"expected position one of {ACTIONS} or None; received {position!r}")
+            raise InvalidDecisionInputError(
+                f"expected position one of {ACTIONS} or None; received {position!r}"
+            )
         state = self.states.setdefault(raw.symbol, SymbolSignalState())
         self._advance(state, raw)
         if position is not None:
@@ -114,7 +131,9 @@ class SignalStabilizer:
 
     def _advance(self, state: SymbolSignalState, raw: Decision) -> None:
         if state.last_ts is not None and raw.ts < state.last_ts:
-            raise ValueError(f"expected ts >= {state.last_ts} for {raw.symbol}; received {raw.ts}")
+            raise InvalidDecisionInputError(
+                f"expected ts >= {state.last_ts} for {raw.symbol}; received {raw.ts}"
+            )
         if state.last_ts is not None and raw.ts > state.last_ts:
             state.bar_index += 1
         state.last_ts = raw.ts
@@ -165,18 +184,20 @@ class SignalStabilizer:
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Replace the state with ``snapshot``; its settings must equal this stabilizer's."""
         if snapshot.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(
+            raise InvalidTradingStateError(
                 f"expected snapshot version {SNAPSHOT_VERSION}; "
                 f"received {snapshot.get('version')!r}"
             )
         settings = StabilizerSettings(**snapshot["settings"])
         if settings != self.settings:
-            raise ValueError(f"expected snapshot settings {self.settings}; received {settings}")
+            raise InvalidTradingStateError(
+                f"expected snapshot settings {self.settings}; received {settings}"
+            )
         states: dict[str, SymbolSignalState] = {}
         for symbol, data in snapshot["symbols"].items():
             state = SymbolSignalState(**data)
             if state.action not in ACTIONS:
-                raise ValueError(
+                raise InvalidTradingStateError(
                     f"expected action one of {ACTIONS} for {symbol}; received {state.action!r}"
                 )
             states[symbol] = state

@@ -1,6 +1,6 @@
 """How far the tick hot path has run each key: the order between ticks and bar closes.
 
-A bar closes on the hot path at the first tick of the next bar (``trading.tick_path``); the
+A bar closes on the hot path at the first tick of the next bar (``trading.tick.path``); the
 bar-close path (bridge bar → features → ml prediction → ``TradingService.on_prediction``)
 runs beside it. ``TickProgress`` records, when a batch of the tick path has finished, the
 open time of the last closed bar each of its keys ran on and how many ticks it processed.

@@ -16,7 +16,7 @@ from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.tenancy import TenantContext
 from chainflow.storage.relational import Database
-from chainflow.trading.paper_desk import PaperDesk
+from chainflow.trading.paper.desk import PaperDesk
 from chainflow.trading.repository import PaperAccountRepository
 
 log = get_logger("chainflow.trading.paper_store")

@@ -8,7 +8,7 @@ JPY quotes), quote converted to the USD account at 1 / price when USD is the bas
 from __future__ import annotations
 
 from chainflow.risk.api import Instrument, default_instrument, quote_to_account
-from chainflow.trading.paper_positions import PaperInstrument
+from chainflow.trading.paper.positions import PaperInstrument
 
 ACCOUNT_CURRENCY = "USD"
 

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 from chainflow.core.state_undo import StateRecord
 from chainflow.features.api import BarValues
-from chainflow.trading.decision import (
+from chainflow.trading.decision.hysteresis import SignalStabilizer, StabilizerSettings
+from chainflow.trading.decision.synthesis import (
     Action,
     Decision,
     DecisionInput,
@@ -23,7 +24,11 @@ from chainflow.trading.decision import (
     synthesize,
     thresholds_for,
 )
-from chainflow.trading.hysteresis import SignalStabilizer, StabilizerSettings
+from chainflow.trading.errors import (
+    InvalidDecisionInputError,
+    InvalidStrategySettingsError,
+    InvalidTradingStateError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +50,11 @@ class StrategyContext:
 
     def __post_init__(self) -> None:
         if self.position is not None and not math.isfinite(self.position):
-            raise ValueError(f"expected a finite position or None; received {self.position!r}")
+            raise InvalidDecisionInputError(
+                f"expected a finite position or None; received {self.position!r}"
+            )
         if self.decision_input is None and self.bar is None:
-            raise ValueError("expected a decision_input or a bar; received neither")
+            raise InvalidDecisionInputError("expected a decision_input or a bar; received neither")
 
     @property
     def symbol(self) -> str:
@@ -111,7 +118,7 @@ class ModelStrategy:
         self.thresholds = thresholds or thresholds_for(preferences.risk_tolerance)
         settings = stabilizer_settings or StabilizerSettings()
         if settings.exit_edge > self.thresholds.min_edge:
-            raise ValueError(
+            raise InvalidStrategySettingsError(
                 f"expected exit_edge <= min_edge {self.thresholds.min_edge} "
                 f"({self.thresholds.risk_tolerance}); received {settings.exit_edge}"
             )
@@ -120,7 +127,9 @@ class ModelStrategy:
     def on_bar(self, context: StrategyContext) -> Decision:
         """Return the stable decision for this bar (it needs the model's input)."""
         if context.decision_input is None:
-            raise ValueError(f"strategy {self.name!r} expected a decision_input; received None")
+            raise InvalidDecisionInputError(
+                f"strategy {self.name!r} expected a decision_input; received None"
+            )
         raw = synthesize(context.decision_input, self.preferences, self.thresholds)
         return self.stabilizer.update(raw, position=context.position_side)
 
@@ -143,7 +152,7 @@ class ModelStrategy:
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Continue from ``snapshot``; it must come from a strategy with this name."""
         if snapshot.get("name") != self.name:
-            raise ValueError(
+            raise InvalidTradingStateError(
                 f"expected a snapshot of strategy {self.name!r}; "
                 f"received one of {snapshot.get('name')!r}"
             )

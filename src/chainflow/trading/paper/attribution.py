@@ -20,10 +20,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chainflow.trading.paper_positions import OrderSide, price_pnl
+from chainflow.trading.paper.positions import OrderSide, price_pnl
 
 if TYPE_CHECKING:
-    from chainflow.trading.paper import PaperAccount
+    from chainflow.trading.paper.account import PaperAccount
 
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?%?")
 UNKNOWN = "unknown"

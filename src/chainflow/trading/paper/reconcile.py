@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chainflow.core.errors import InvalidInput
-from chainflow.trading.paper_positions import (
+from chainflow.trading.paper.positions import (
     OrderSide,
     PaperFill,
     PaperInstrument,

@@ -6,7 +6,7 @@ bid for a sell, moved by the instrument's slippage; a limit order at the quote);
 pays the instrument's commission. Each tick is processed in this order: rollover swaps for
 every open position, then the stop-loss/take-profit of the tick's symbol, then the queued
 orders of the tick's symbol (by order id), then the equity mark. Conventions (units,
-rounding, netting) are in ``chainflow.trading.paper_positions``; the arithmetic is
+rounding, netting) are in ``chainflow.trading.paper.positions``; the arithmetic is
 ``chainflow.trading.account.functions``, shared with the backtest.
 """
 
@@ -20,14 +20,14 @@ from typing import Any
 
 from chainflow.core.errors import InvalidInput
 from chainflow.trading.account import functions as account
-from chainflow.trading.paper_orders import (
+from chainflow.trading.paper.orders import (
     check_quote,
     is_fillable,
     margin_shortfall,
     normalize_order,
     reference_price,
 )
-from chainflow.trading.paper_positions import (
+from chainflow.trading.paper.positions import (
     FillReason,
     OrderKind,
     OrderSide,
@@ -49,12 +49,12 @@ from chainflow.trading.paper_positions import (
     round_price,
     swap_amount,
 )
-from chainflow.trading.paper_reconcile import (
+from chainflow.trading.paper.reconcile import (
     PaperReconciliation,
     PaperReconciliationUnmatched,
     match_execution,
 )
-from chainflow.trading.paper_snapshot import (
+from chainflow.trading.paper.snapshot import (
     PaperAccountSummary,
     dump_account_state,
     load_account_state,

@@ -18,7 +18,7 @@ wait for the disk; the ack does). ``TickPath`` subscribes to ``bridge.>`` once:
   state is put back), the tenant's production model (ONNX) and ``ModelStrategy.preview``
   of the trading service's strategy of the key (one hysteresis with the bar-close
   signals); the decision is sized at the tick's ask (buy) or bid (sell) with the forming
-  bar's ATR on the paper account's equity and risk-checked (``signal_risk``).
+  bar's ATR on the paper account's equity and risk-checked (``decision.risk_check``).
 - **New keys start warm.** A key without state (new tenant or symbol, a model change)
   is answered at once with a ``hold`` whose reason starts with ``warming`` while
   ``KeyWarmup`` builds its state from the stored bars in a task; a stale key (a revised
@@ -35,7 +35,7 @@ wait for the disk; the ack does). ``TickPath`` subscribes to ``bridge.>`` once:
   the reason while features warm up, no model serves or the breaker halts); ``on_change``
   connections get a frame when the action differs from the last one sent or a new bar
   opened. Under load, a key's queued tick events are scored once, at the last tick.
-- **Order with the bar-close path**: ``progress`` (``trading.tick_progress``).
+- **Order with the bar-close path**: ``progress`` (``trading.tick.progress``).
 
 After a restart the forming bar starts at the first tick seen; exact from the next bar.
 """
@@ -65,16 +65,16 @@ from chainflow.features.api import (
 from chainflow.hub.api import BusMessage, EventBus, Subscription
 from chainflow.ml.api import ServedModel, ServedModels
 from chainflow.storage.api import TimeSeriesStore
+from chainflow.trading.decision.sizing import SizingPolicy
 from chainflow.trading.events import connection_topic
-from chainflow.trading.latency_histogram import LatencyHistogram
-from chainflow.trading.paper_desk import PaperDesk
-from chainflow.trading.signal_sizing import SizingPolicy
-from chainflow.trading.tick_bars import advance_key_state, extend_forming_bar
-from chainflow.trading.tick_progress import TickProgress
-from chainflow.trading.tick_queue import DEFAULT_QUANTUM, FairTickQueue, MarketEvent
-from chainflow.trading.tick_scoring import StrategyFor, TickScorer
-from chainflow.trading.tick_signal import SignalFrame, encode_frames
-from chainflow.trading.tick_state import (
+from chainflow.trading.paper.desk import PaperDesk
+from chainflow.trading.tick.bars import advance_key_state, extend_forming_bar
+from chainflow.trading.tick.latency_histogram import LatencyHistogram
+from chainflow.trading.tick.progress import TickProgress
+from chainflow.trading.tick.queue import DEFAULT_QUANTUM, FairTickQueue, MarketEvent
+from chainflow.trading.tick.scoring import StrategyFor, TickScorer
+from chainflow.trading.tick.signal import SignalFrame, encode_frames
+from chainflow.trading.tick.state import (
     FrameSelector,
     KeyState,
     LiveQuote,
@@ -82,7 +82,7 @@ from chainflow.trading.tick_state import (
     regime_label,
     same_bar,
 )
-from chainflow.trading.tick_warmup import STALE_DELAY_S, KeyWarmup
+from chainflow.trading.tick.warmup import STALE_DELAY_S, KeyWarmup
 
 log = get_logger("chainflow.trading.tick_path")
 

@@ -37,6 +37,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias, get_args
 
+from chainflow.trading.errors import InvalidDecisionInputError, InvalidStrategySettingsError
+
 Action: TypeAlias = Literal["buy", "sell", "hold"]
 RiskToleranceName: TypeAlias = Literal["conservative", "moderate", "aggressive"]
 TrendLabel: TypeAlias = Literal["bull", "bear", "sideways"]
@@ -82,19 +84,21 @@ class DecisionInput:
         if len(self.probabilities) != 3 or not all(
             math.isfinite(p) and 0.0 <= p <= 1.0 for p in self.probabilities
         ):
-            raise ValueError(
+            raise InvalidDecisionInputError(
                 "expected probabilities (down, flat, up), each in [0, 1]; "
                 f"received {self.probabilities!r}"
             )
         if abs(sum(self.probabilities) - 1.0) > PROBABILITY_SUM_TOLERANCE:
-            raise ValueError(
+            raise InvalidDecisionInputError(
                 f"expected probabilities summing to 1; received {self.probabilities!r} "
                 f"(sum {sum(self.probabilities):.6f})"
             )
         if self.trend is not None and self.trend not in TREND_LABELS:
-            raise ValueError(f"expected trend one of {TREND_LABELS}; received {self.trend!r}")
+            raise InvalidDecisionInputError(
+                f"expected trend one of {TREND_LABELS}; received {self.trend!r}"
+            )
         if self.volatility is not None and self.volatility not in VOLATILITY_LABELS:
-            raise ValueError(
+            raise InvalidDecisionInputError(
                 f"expected volatility one of {VOLATILITY_LABELS}; received {self.volatility!r}"
             )
         for field, value in (
@@ -102,7 +106,9 @@ class DecisionInput:
             ("volatility_probability", self.volatility_probability),
         ):
             if value is not None and not (math.isfinite(value) and 0.0 <= value <= 1.0):
-                raise ValueError(f"expected {field} in [0, 1] or None; received {value!r}")
+                raise InvalidDecisionInputError(
+                    f"expected {field} in [0, 1] or None; received {value!r}"
+                )
 
     @property
     def edge(self) -> float:
@@ -142,7 +148,7 @@ class TradingPreferences:
 
     def __post_init__(self) -> None:
         if self.risk_tolerance not in RISK_TOLERANCES:
-            raise ValueError(
+            raise InvalidStrategySettingsError(
                 f"expected risk_tolerance one of {RISK_TOLERANCES}; "
                 f"received {self.risk_tolerance!r}"
             )
@@ -184,7 +190,9 @@ class DecisionThresholds:
             ("high_volatility_factor", self.high_volatility_factor, 1.0, 10.0),
         ):
             if not (math.isfinite(value) and low <= value <= high):
-                raise ValueError(f"expected {field} in [{low}, {high}]; received {value!r}")
+                raise InvalidStrategySettingsError(
+                    f"expected {field} in [{low}, {high}]; received {value!r}"
+                )
 
 
 DEFAULT_THRESHOLDS: dict[str, DecisionThresholds] = {
@@ -199,7 +207,7 @@ def thresholds_for(risk_tolerance: str) -> DecisionThresholds:
     try:
         return DEFAULT_THRESHOLDS[risk_tolerance]
     except KeyError:
-        raise ValueError(
+        raise InvalidStrategySettingsError(
             f"expected risk_tolerance one of {RISK_TOLERANCES}; received {risk_tolerance!r}"
         ) from None
 

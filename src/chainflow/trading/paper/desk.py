@@ -13,7 +13,7 @@
 - **Executions** (``{"type":"execution",...}`` from the MT5 client) are reconciled against
   the paper fills (slippage of the real fill), without changing the paper account.
 - **Attribution** of every closed trade and open position to the signal that opened it:
-  ``chainflow.trading.attribution``.
+  ``chainflow.trading.paper.attribution``.
 
 Accounts live in this process (snapshotted as JSON by ``snapshot``); an instrument's specs
 are the defaults of its symbol (``instrument_for``). Quotes of a pair whose base currency is
@@ -35,24 +35,25 @@ from chainflow.risk.api import (
     PortfolioSnapshot,
     Position,
 )
-from chainflow.trading.attribution import Attribution, SignalTag, attribute
-from chainflow.trading.instruments import ACCOUNT_CURRENCY, paper_instrument, quote_rate
-from chainflow.trading.paper import PaperAccount
-from chainflow.trading.paper_positions import (
+from chainflow.trading.errors import InvalidTradingStateError
+from chainflow.trading.paper.account import PaperAccount
+from chainflow.trading.paper.attribution import Attribution, SignalTag, attribute
+from chainflow.trading.paper.instruments import ACCOUNT_CURRENCY, paper_instrument, quote_rate
+from chainflow.trading.paper.positions import (
     OrderKind,
     OrderSide,
     PaperEvent,
     PaperOrder,
     PaperOrderRejected,
 )
-from chainflow.trading.paper_reconcile import PaperReconciliation, PaperReconciliationUnmatched
+from chainflow.trading.paper.reconcile import PaperReconciliation, PaperReconciliationUnmatched
 
 DAY_MS = 86_400_000
 BreakerHook = Callable[[str, str], Awaitable[None]]  # tenant, reason
 Loader = Callable[[str], Awaitable[Mapping[str, Any] | None]]
 
 
-instrument_for = paper_instrument  # the desk's instrument specs (trading.instruments)
+instrument_for = paper_instrument  # the desk's instrument specs (trading.paper.instruments)
 
 
 @dataclass(slots=True)
@@ -285,7 +286,8 @@ class PaperDesk:
         }
 
     def load(self, tenant_id: str, document: Mapping[str, Any]) -> None:
-        """Continue the tenant's book from ``dump``'s document; raise ValueError if bad."""
+        """Continue the tenant's book from ``dump``'s document; raise ``InvalidTradingStateError``
+        if it is malformed."""
         try:
             account = PaperAccount.restore(json.dumps(document["account"]))
             raw = document["breaker"]
@@ -306,7 +308,9 @@ class PaperDesk:
                 notified=bool(document["notified"]),
             )
         except (KeyError, TypeError) as exc:
-            raise ValueError(f"expected a paper account document; received {exc!r}") from exc
+            raise InvalidTradingStateError(
+                f"expected a paper account document; received {exc!r}"
+            ) from exc
 
     def attribution(self, tenant_id: str) -> Attribution:
         """Return the tenant's P&L and hit rate by model, symbol, regime and reason."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chainflow.core.errors import InvalidInput
 from chainflow.trading.account.functions import round_money
-from chainflow.trading.paper_positions import (
+from chainflow.trading.paper.positions import (
     FillReason,
     OrderKind,
     OrderSide,
@@ -24,10 +24,10 @@ from chainflow.trading.paper_positions import (
     PaperSwapCharge,
     PaperTrade,
 )
-from chainflow.trading.paper_reconcile import PaperReconciliation, PaperReconciliationUnmatched
+from chainflow.trading.paper.reconcile import PaperReconciliation, PaperReconciliationUnmatched
 
 if TYPE_CHECKING:
-    from chainflow.trading.paper import PaperAccount
+    from chainflow.trading.paper.account import PaperAccount
 
 SNAPSHOT_VERSION = 1
 Record = TypeVar("Record")

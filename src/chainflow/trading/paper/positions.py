@@ -1,6 +1,6 @@
 """Paper-trading value types and the pure arithmetic behind them.
 
-Conventions shared with ``chainflow.trading.paper``:
+Conventions shared with ``chainflow.trading.paper.account``:
 
 - ``ts`` is epoch milliseconds (UTC); nothing here reads a clock.
 - Prices and money are float64. Rounding happens at the boundary only: lots to the

@@ -27,8 +27,8 @@ from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
 from chainflow.ml.api import ServedModel
 from chainflow.storage.api import TimeSeriesStore
-from chainflow.trading.tick_bars import build_key_state
-from chainflow.trading.tick_state import KeyState
+from chainflow.trading.tick.bars import build_key_state
+from chainflow.trading.tick.state import KeyState
 
 log = get_logger("chainflow.trading.tick_warmup")
 

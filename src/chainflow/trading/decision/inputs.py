@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-from chainflow.trading.decision import DecisionInput
+from chainflow.trading.decision.synthesis import DecisionInput
+from chainflow.trading.errors import InvalidDecisionInputError
 
 
 class PredictionFields(Protocol):
@@ -52,7 +53,7 @@ def input_from_prediction(
     probabilities = prediction.probabilities
     missing = {"down", "flat", "up"} - set(probabilities)
     if missing:
-        raise ValueError(
+        raise InvalidDecisionInputError(
             f"expected probabilities keyed down, flat and up; received keys {sorted(probabilities)}"
         )
     trend = volatility = None

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 from chainflow.risk.api import Instrument, atr_stops, fixed_fractional
-from chainflow.trading.decision import Decision
+from chainflow.trading.decision.synthesis import Decision
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The closed bars of one key of the tick hot path (``trading.tick_path``).
+"""The closed bars of one key of the tick hot path (``trading.tick.path``).
 
 A key's ``KeyState`` is built from the stored bars (``build_key_state``: on its first tick,
 after a model change or once marked stale), advanced by each closed bar
@@ -24,7 +24,7 @@ from chainflow.features.api import (
 )
 from chainflow.ml.api import ServedModel
 from chainflow.storage.api import TimeSeriesStore
-from chainflow.trading.tick_state import FormingBar, KeyState
+from chainflow.trading.tick.state import FormingBar, KeyState
 
 
 async def build_key_state(

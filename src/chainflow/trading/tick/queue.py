@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 
 from chainflow.bridge.api import BarPublished, TicksAccepted
+from chainflow.trading.errors import InvalidTradingConfigError
 
 MarketEvent = TicksAccepted | BarPublished
 
@@ -29,7 +30,7 @@ class FairTickQueue:
 
     def __init__(self, quantum: int = DEFAULT_QUANTUM) -> None:
         if quantum < 1:
-            raise ValueError(f"expected quantum >= 1; received {quantum}")
+            raise InvalidTradingConfigError(f"expected quantum >= 1; received {quantum}")
         self.quantum = quantum
         self._queues: dict[str, deque[MarketEvent]] = {}
         self._deficit: dict[str, int] = {}

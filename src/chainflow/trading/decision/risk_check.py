@@ -28,9 +28,9 @@ from chainflow.risk.api import (
     check_order,
     limits_for,
 )
-from chainflow.trading.decision import Decision, TradingPreferences
-from chainflow.trading.instruments import risk_instrument
-from chainflow.trading.signal_sizing import SizedSignal, SizingPolicy, size_decision
+from chainflow.trading.decision.sizing import SizedSignal, SizingPolicy, size_decision
+from chainflow.trading.decision.synthesis import Decision, TradingPreferences
+from chainflow.trading.paper.instruments import risk_instrument
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The per-key state of the tick hot path (``trading.tick_path``) and its small helpers."""
+"""The per-key state of the tick hot path (``trading.tick.path``) and its small helpers."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 from chainflow.bridge.api import TicksAccepted
 from chainflow.core.market import Timeframe
 from chainflow.features.api import ATR, BarValues, RegimeState, SymbolPipeline, bar_values
-from chainflow.trading.execution_plan import SpreadTracker
-from chainflow.trading.tick_signal import SignalFrame, TickSignal
+from chainflow.trading.decision.execution_plan import SpreadTracker
+from chainflow.trading.tick.signal import SignalFrame, TickSignal
 
 ATR_PERIOD = 14
 MAX_REMEMBERED_CONNECTIONS = 100_000
