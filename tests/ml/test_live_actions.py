@@ -34,6 +34,7 @@ from chainflow.ml.api import ModelRegistration, ModelVersion
 from chainflow.ml.events import alerts_topic
 from chainflow.ml.registry.fallback_log import FallbackLog
 from chainflow.ml.registry.model_registry import local_model_registry
+from chainflow.ml.training.performance import LivePerformance, ScoredPrediction
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings
@@ -327,3 +328,23 @@ class TestPolicyOff:
             assert served is not None and served.version.ref == second.ref
         finally:
             await kernel.stop()
+
+
+class TestPartitionMove:
+    async def test_streaks_of_moved_tenants_are_dropped_and_the_others_kept(
+        self, owner: Owner
+    ) -> None:
+        assert owner.kernel.ml is not None
+        actions = owner.kernel.ml.actions
+        tracker = LivePerformance(window=10, min_scored=1, baseline_accuracy=0.9)
+        tracker.add(ScoredPrediction(ts=1, probabilities=(0.1, 0.1, 0.8), realized=0))  # a miss
+        moved = ("tenant-a", "fx-default@2", "EURUSD", "M1")
+        stayed = ("tenant-b", "fx-default@2", "EURUSD", "M1")
+        for _ in range(3):
+            actions.replay(moved, tracker)
+            actions.replay(stayed, tracker)
+        assert (actions.streak(moved), actions.streak(stayed)) == (3, 3)
+        # Replayed again from the stored scores when the partition returns: it starts at 0,
+        # not at the streak kept from the earlier turn.
+        actions.forget(lambda tenant: tenant == "tenant-a")
+        assert (actions.streak(moved), actions.streak(stayed)) == (0, 3)

@@ -30,7 +30,9 @@ import functools
 import heapq
 import itertools
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -88,9 +90,29 @@ def _pool_now() -> ProcessPoolExecutor | None:
             return None
         if _pool is None:
             context = multiprocessing.get_context("spawn")
-            _pool = ProcessPoolExecutor(max_workers=_workers, mp_context=context)
+            _pool = ProcessPoolExecutor(
+                max_workers=_workers,
+                mp_context=context,
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
             stats.pools += 1
         return _pool
+
+
+PARENT_CHECK_S = 0.5
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """In a worker: exit once the serving process is gone. A parent killed with SIGKILL
+    never shuts the pool down, and its workers would wait on their queue for ever."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="process-lane.parent", daemon=True).start()
 
 
 def _discard(broken: ProcessPoolExecutor) -> None:

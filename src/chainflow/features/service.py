@@ -1,10 +1,10 @@
 """The features service: live feature vectors and regimes from the bars the bridge publishes.
 
-It consumes the bars (``bar_input``: all of them in one process, this replica's share of the
-tenant partitions with several; bars published while none runs are delivered when one
-starts) and keeps one ``SymbolPipeline`` per (tenant, symbol, timeframe). For each closed
-bar it stores the vector in the feature set's table, publishes ``FeaturesComputed`` and,
-when a regime changed, ``RegimeChanged``.
+It consumes the bars (``bar_input``, a ``hub.api.KeyedInput``: all of them in one process,
+this replica's share of the tenant partitions with several; bars published while none runs
+are delivered when one starts) and keeps one ``SymbolPipeline`` per (tenant, symbol,
+timeframe). For each closed bar it stores the vector in the feature set's table, publishes
+``FeaturesComputed`` and, when a regime changed, ``RegimeChanged``.
 
 State is never the only copy of anything: a pipeline is a function of the stored bars. A
 new version of the last bar (revised by a late tick, or redelivered) is applied to the
@@ -27,7 +27,9 @@ from chainflow.bridge.api import (
     AggregatedBar,
     BarPublished,
     SymbolsDeclared,
+    all_bars,
     all_symbols_declared,
+    bars_of_partition,
     read_bars,
     read_latest_bar_columns,
 )
@@ -36,7 +38,6 @@ from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
 from chainflow.core.settings import FeaturesSettings
-from chainflow.features.bar_input import BarInput
 from chainflow.features.cross_asset_feed import CrossAssetFeed
 from chainflow.features.deferred_rebuilds import DeferredRebuilds
 from chainflow.features.engine import BarValues
@@ -54,10 +55,11 @@ from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_valu
 from chainflow.features.regimes import RegimeConfig
 from chainflow.features.replay import bar_of, replayed, stored_bar_columns
 from chainflow.features.sets import FeatureSet, get_feature_set
-from chainflow.hub.api import BusMessage, EventBus, Membership, Subscription
+from chainflow.hub.api import BusMessage, EventBus, KeyedInput, Membership, Subscription
 from chainflow.storage.api import TimeSeriesStore
 
 log = get_logger("chainflow.features.service")
+DURABLE_NAME = "features"  # one process; replicas read features-p<k> (bridge.bars.p<k>)
 
 LATEST = 2**62  # an end_ms after every stored bar
 Key = tuple[str, str, Timeframe]  # (tenant, symbol, timeframe)
@@ -104,8 +106,16 @@ class FeaturesService:
         self._locks: dict[Key, asyncio.Lock] = {}
         self._undo: dict[Key, dict[str, Any]] = {}  # each pipeline's state before its last bar
         self._cross = CrossAssetFeed(bus=bus, store=store, settings=settings)
-        self.bar_input = BarInput(
-            bus=bus, handler=self.on_message, membership=membership, on_partition=self._forget
+        # every bar in one process, this replica's share of the tenant partitions with replicas
+        self.bar_input = KeyedInput(
+            bus=bus,
+            handler=self.on_message,
+            service="features",
+            durable=DURABLE_NAME,
+            every=all_bars(),
+            subject=bars_of_partition,
+            membership=membership,
+            on_partition=self._forget,
         )
         self.stats = FeaturesStats()
         self._deferred: DeferredRebuilds[Key] = DeferredRebuilds(self._rebuild_since)

@@ -82,6 +82,13 @@ class LiveActions:
     def streak(self, key: StreakKey) -> int:
         return self._streaks.get(key, 0)
 
+    def forget(self, owns: Callable[[str], bool]) -> None:
+        """Drop the streaks and fallbacks of the tenants ``owns`` names (their partition
+        moved): a streak is replayed from the stored scores when the tracker is rebuilt, so
+        one kept from an earlier turn here would count twice."""
+        self._streaks = {k: v for k, v in self._streaks.items() if not owns(k[0])}
+        self._fallen = {f for f in self._fallen if not owns(f[0])}
+
     def replay(self, key: StreakKey, tracker: LivePerformance) -> None:
         """Count one stored score added to ``tracker`` while it is rebuilt (never acts)."""
         self._streaks[key] = self._streaks.get(key, 0) + 1 if tracker.below_baseline else 0

@@ -188,6 +188,7 @@ class MlService:
         trackers = self.scoring.trackers
         for tracker_key in [k for k in trackers if in_partition(k[0]) == partition]:
             del trackers[tracker_key]  # rebuilt from the stored scores, its streak replayed
+        self.actions.forget(lambda tenant: in_partition(tenant) == partition)
         for tenant in self.models.tenants():
             if in_partition(tenant) == partition:
                 self.models.forget(tenant)  # re-resolved; no longer retrained here

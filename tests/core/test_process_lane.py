@@ -1,0 +1,50 @@
+"""The process lane's workers do not outlive a serving process killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+SERVING = """
+import asyncio, os, sys
+from chainflow.core import process_lane
+
+process_lane.configure(1)
+worker = asyncio.run(process_lane.run_in_process(os.getpid))
+print(worker, flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone too
+        return stat.read().split(") ")[1].split()[0] != "Z"
+
+
+def test_workers_exit_when_the_serving_process_is_killed() -> None:
+    serving = subprocess.Popen(
+        [sys.executable, "-c", SERVING],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert serving.stdout is not None
+        worker = int(serving.stdout.readline())
+        assert worker != serving.pid and _alive(worker)
+        serving.send_signal(signal.SIGKILL)
+        serving.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker), "the worker outlived its killed parent"
+    finally:
+        serving.kill()
+        serving.wait(timeout=10)
