@@ -8,6 +8,7 @@ so importing this module loads neither FastAPI nor SQLAlchemy and the hot path m
 from __future__ import annotations
 
 from chainflow.features.engine import BarValues, FeatureEngine
+from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
 from chainflow.features.events import (
     FeaturesComputed,
     all_feature_vectors,
@@ -28,6 +29,8 @@ from chainflow.features.sets import (
 from chainflow.features.stream.volatility import ATR
 
 __all__ = [
+    "FeatureStateMismatchError",
+    "InvalidFeatureInputError",
     "ATR",
     "FEATURE_SETS",
     "BarValues",
