@@ -11,8 +11,8 @@ from prometheus_client.registry import Collector
 
 from chainflow.features.routes import build_features_router
 from chainflow.features.service import FeaturesService
-from chainflow.hub.api import Membership, open_leases
 from chainflow.runtime.component import ServiceComponent
+from chainflow.runtime.hub_wiring import replica_membership
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel
@@ -48,16 +48,8 @@ class FeaturesStatsCollector(Collector):
 def build_features_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
     settings = kernel.settings.features
-    # The replicas of features share the bar partitions: peers from the registry, leases
-    # next to it (Redis at scale), renewed on the registry's heartbeat and as long-lived.
-    leases = open_leases(kernel.settings.cache.url, kernel.clock, kernel.settings.cache.key_prefix)
-    membership = Membership(
-        registry=infra.registry,
-        leases=leases,
-        instance_id=kernel.instance_id,
-        interval_s=kernel.settings.hub.heartbeat_interval_s,
-        lease_ttl_s=kernel.settings.hub.instance_ttl_s,
-    )
+    # The replicas of features share the bar partitions.
+    membership, leases = replica_membership(kernel)
     service = FeaturesService(
         bus=infra.bus,
         store=infra.timeseries,

@@ -11,7 +11,6 @@ from fastapi import APIRouter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from chainflow.hub.api import Membership, open_leases
 from chainflow.ml.live.service import MlService
 from chainflow.ml.registry.model_registry import model_registry
 from chainflow.ml.routes.models import build_registry_router
@@ -19,6 +18,7 @@ from chainflow.ml.routes.patterns import build_pattern_router
 from chainflow.ml.routes.performance import build_performance_router
 from chainflow.ml.training.retrain_schedule import RetrainSchedule
 from chainflow.runtime.component import ServiceComponent
+from chainflow.runtime.hub_wiring import replica_membership
 from chainflow.runtime.notify_wiring import UsersDirectory
 
 if TYPE_CHECKING:
@@ -65,14 +65,7 @@ def build_ml_component(kernel: Kernel) -> ServiceComponent:
     infra = kernel.infra
     registry = model_registry(kernel.settings, kernel.infra.database, kernel.clock)
     # The replicas of ml share the feature vector partitions, as features shares the bars'.
-    leases = open_leases(kernel.settings.cache.url, kernel.clock, kernel.settings.cache.key_prefix)
-    membership = Membership(
-        registry=infra.registry,
-        leases=leases,
-        instance_id=kernel.instance_id,
-        interval_s=kernel.settings.hub.heartbeat_interval_s,
-        lease_ttl_s=kernel.settings.hub.instance_ttl_s,
-    )
+    membership, leases = replica_membership(kernel)
     service = MlService(
         bus=infra.bus,
         store=infra.timeseries,
