@@ -21,7 +21,9 @@ from chainflow.runtime.analytics_sources import MeteredDays, ModelBacktester, Pa
 from chainflow.users.api import PlatformHistory, read_platform_history
 
 if TYPE_CHECKING:
+    from chainflow.ml.live.service import MlService
     from chainflow.runtime.kernel import Kernel
+    from chainflow.trading.api import TradingService
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -29,7 +31,15 @@ Hook = Callable[[], Awaitable[None]]
 class AnalyticsExtras:
     """BI, drift and live dashboards around the kernel's ``AnalyticsService``."""
 
-    def __init__(self, kernel: Kernel, analytics: AnalyticsService, frames_subject: str) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        analytics: AnalyticsService,
+        frames_subject: str,
+        *,
+        trading: TradingService | None,
+        ml: MlService | None,
+    ) -> None:
         infra = kernel.infra
 
         async def platform_history() -> PlatformHistory:
@@ -53,19 +63,15 @@ class AnalyticsExtras:
                 models=models,
                 database=infra.database,
                 store=infra.timeseries,
-                preferences=(
-                    None
-                    if kernel.trading is None
-                    else kernel.trading.preferences_source.preferences
-                ),
+                preferences=None if trading is None else trading.preferences_source.preferences,
             ),
         )
         self.dashboards: DashboardPublisher | None = None
-        if kernel.trading is not None:
+        if trading is not None:
             self.dashboards = DashboardPublisher(
                 bus=infra.bus,
                 clock=kernel.clock,
-                source=PaperDeskDashboards(kernel.trading, kernel.ml),
+                source=PaperDeskDashboards(trading, ml),
             )
 
     def mount(self, analytics_router: APIRouter) -> APIRouter:

@@ -30,6 +30,7 @@ from chainflow.notify.channels.email import Attachment, SmtpEmailChannel
 from chainflow.runtime.notify_wiring import UsersDirectory
 
 if TYPE_CHECKING:
+    from chainflow.notify.service import NotifyService
     from chainflow.runtime.kernel import Kernel
 
 log = get_logger("chainflow.runtime.analytics_reports")
@@ -132,8 +133,10 @@ class AnalyticsReports:
     """The report service, its router and scheduler, and the PDF source on the e-mail
     channel of the kernel's hub."""
 
-    def __init__(self, kernel: Kernel, analytics: AnalyticsService) -> None:
-        infra, notify = kernel.infra, kernel.notify
+    def __init__(
+        self, kernel: Kernel, analytics: AnalyticsService, *, notify: NotifyService | None
+    ) -> None:
+        infra = kernel.infra
         base_url = kernel.settings.notify.public_base_url.rstrip("/")
         settings_url = f"{base_url}/settings/reports"
         outbox = None

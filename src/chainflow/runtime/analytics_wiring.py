@@ -18,6 +18,8 @@ from chainflow.trading.paper.attribution import SignalTag, reason_template
 from chainflow.trading.paper.positions import PaperTrade
 
 if TYPE_CHECKING:
+    from chainflow.ml.live.service import MlService
+    from chainflow.notify.service import NotifyService
     from chainflow.runtime.kernel import Kernel
 
 
@@ -78,20 +80,27 @@ class PaperDeskTrades:
         return desk.starting_balance
 
 
-def trade_source(kernel: Kernel) -> TradeSource:
+def trade_source(kernel: Kernel, trading: TradingService | None) -> TradeSource:
     """Return the paper desk's trades when trading runs here, else no trades."""
-    if kernel.trading is None:
+    if trading is None:
         return NoTrades(kernel.settings.trading.paper_equity)
-    return PaperDeskTrades(kernel.trading)
+    return PaperDeskTrades(trading)
 
 
-def build_analytics_component(kernel: Kernel) -> ServiceComponent:
-    """Build ``AnalyticsService`` and its router (``/api/v1/analytics``)."""
+def build_analytics_component(
+    kernel: Kernel,
+    *,
+    trading: TradingService | None,
+    ml: MlService | None,
+    notify: NotifyService | None,
+) -> ServiceComponent:
+    """Build ``AnalyticsService`` and its router (``/api/v1/analytics``); ``trading``,
+    ``ml`` and ``notify`` are those services when they run in this process."""
     infra = kernel.infra
     service = AnalyticsService(
         store=infra.timeseries,
         bus=infra.bus,
-        source=trade_source(kernel),
+        source=trade_source(kernel, trading),
         clock=kernel.clock,
         settings=kernel.settings.analytics,
         frames_subject=frames_subject(),
@@ -99,8 +108,9 @@ def build_analytics_component(kernel: Kernel) -> ServiceComponent:
     router = build_analytics_router(service=service)
     exports = build_export_service(kernel)
     router.include_router(build_exports_router(service=exports, clock=kernel.clock))
-    extras = AnalyticsExtras(kernel, service, frames_subject())  # BI, drift, live dashboards
-    reports = AnalyticsReports(kernel, service)  # scheduled e-mail reports
+    # BI, drift, live dashboards; scheduled e-mail reports
+    extras = AnalyticsExtras(kernel, service, frames_subject(), trading=trading, ml=ml)
+    reports = AnalyticsReports(kernel, service, notify=notify)
     mounted = extras.mount(router)
     mounted.include_router(reports.router())
     return ServiceComponent(

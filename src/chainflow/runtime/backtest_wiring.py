@@ -27,10 +27,10 @@ def build_backtest_component(kernel: Kernel) -> ServiceComponent:
             kernel.settings.ml.model,
         ),
     )
-    kernel.backtest = service
     return ServiceComponent(
         name="backtest",
         router=build_backtests_router(service=service),
         on_start=service.start,
         on_stop=service.stop,
+        parts={"backtest": service},
     )

@@ -31,7 +31,6 @@ def build_bridge_component(kernel: Kernel) -> ServiceComponent:
         settings=kernel.settings.bridge,
     )
     usage = UsageMeter(store=infra.timeseries, clock=kernel.clock)
-    kernel.bridge = service
     terminals = TerminalRegistry()  # this process's live /ws/ticks sessions
     ingest = build_bridge_router(
         feed_for=service.feed_for,
@@ -67,5 +66,10 @@ def build_bridge_component(kernel: Kernel) -> ServiceComponent:
         await usage.stop()
 
     return ServiceComponent(
-        name="bridge", router=router, on_start=start, on_stop=stop, mount_prefix=""
+        name="bridge",
+        router=router,
+        on_start=start,
+        on_stop=stop,
+        mount_prefix="",
+        parts={"bridge": service},
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from fastapi import APIRouter
 
@@ -22,6 +22,8 @@ class ServiceComponent:
     on_stop: Hook | None = None
     health: Callable[[], Awaitable[HealthReport]] | None = None
     mount_prefix: str = "/api/v1"  # WebSocket routes (``/ws/...``) mount at the root
+    # What it built, for the services above it (``runtime.built.BuiltServices``).
+    parts: Mapping[str, object] = field(default_factory=dict)
 
     async def start(self) -> None:
         if self.on_start is not None:

@@ -57,7 +57,6 @@ def build_features_component(kernel: Kernel) -> ServiceComponent:
         settings=settings,
         membership=membership,
     )
-    kernel.features = service
     kernel.metrics_registry.register(FeaturesStatsCollector(service))
     router = build_features_router(
         store=infra.timeseries,
@@ -70,4 +69,10 @@ def build_features_component(kernel: Kernel) -> ServiceComponent:
         await service.stop()
         await leases.close()
 
-    return ServiceComponent(name="features", router=router, on_start=service.start, on_stop=stop)
+    return ServiceComponent(
+        name="features",
+        router=router,
+        on_start=service.start,
+        on_stop=stop,
+        parts={"features": service},
+    )

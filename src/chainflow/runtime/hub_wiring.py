@@ -44,7 +44,6 @@ def build_hub_component(kernel: Kernel) -> ServiceComponent:
         clock=kernel.clock,
         keys=builtin_config_keys(apply_log_level=_apply_log_level),
     )
-    kernel.config = config
     cluster_health = ClusterHealth(
         registry=infra.registry,
         local_instance_id=kernel.instance_id,
@@ -57,4 +56,5 @@ def build_hub_component(kernel: Kernel) -> ServiceComponent:
         router=build_hub_router(registry=infra.registry, cluster_health=cluster_health),
         on_start=config.start,
         on_stop=config.stop,
+        parts={"config": config},
     )

@@ -36,6 +36,7 @@ from chainflow.hub.api import EventBus, ServiceInstance, ServiceRegistry
 from chainflow.hub.bus import open_bus
 from chainflow.hub.config import ConfigService
 from chainflow.hub.registry import open_registry
+from chainflow.runtime.built import BuiltServices
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.drain import Drain, wait_until_empty
 from chainflow.runtime.metrics import BackendStatsCollector
@@ -104,16 +105,7 @@ class Kernel:
         self._components: list[ServiceComponent] = []
         self._started: list[ServiceComponent] = []
         self._heartbeat_task: asyncio.Task[None] | None = None
-        self.config: ConfigService | None = None  # set when the hub service is built
-        self.users: UsersService | None = None  # set when the users service is built here
-        self.bridge: BridgeService | None = None  # set when the bridge is built here
-        self.features: FeaturesService | None = None  # set when features are built here
-        self.ml: MlService | None = None  # set when the ml service is built here
-        self.trading: TradingService | None = None  # set when trading is built here
-        self.risk: RiskService | None = None  # set when risk is built here
-        self.backtest: BacktestService | None = None  # set when backtest is built here
-        self.notify: NotifyService | None = None  # set when notify is built here
-        self.credential_resolver: CredentialResolver | None = None  # ditto
+        self.built = BuiltServices()  # what the builders handed over, for those above
         self.access_tokens = AccessTokenCodec(settings.auth, settings.secret_key, self.clock)
         self._auth: tuple[Authenticator, RateLimiter, WebSocketLimiter] | None = None
         self.drain = Drain(settings.shutdown_grace_s)  # begun by the server on SIGTERM
@@ -171,7 +163,9 @@ class Kernel:
                     "service_has_no_behaviour_yet", service=spec.name, planned=spec.planned_in
                 )
                 continue
-            self._components.append(spec.build(self))
+            component = spec.build(self, self.built)
+            self.built.record(spec.name, component.parts)
+            self._components.append(component)
         # Credentials resolve locally when the users service runs here, else over the bus.
         resolver = self.credential_resolver or BusCredentialResolver(self._infra.bus)
         self._auth = (
@@ -186,6 +180,48 @@ class Kernel:
             WebSocketLimiter(self._infra.cache, self.clock),
         )
         return self
+
+    # --- the services built here (read-only; the builder table hands them on) ------------
+
+    @property
+    def config(self) -> ConfigService | None:
+        return self.built.config
+
+    @property
+    def users(self) -> UsersService | None:
+        return self.built.users
+
+    @property
+    def credential_resolver(self) -> CredentialResolver | None:
+        return self.built.credential_resolver
+
+    @property
+    def bridge(self) -> BridgeService | None:
+        return self.built.bridge
+
+    @property
+    def features(self) -> FeaturesService | None:
+        return self.built.features
+
+    @property
+    def ml(self) -> MlService | None:
+        return self.built.ml
+
+    @property
+    def trading(self) -> TradingService | None:
+        return self.built.trading
+
+    @property
+    def risk(self) -> RiskService | None:
+        return self.built.risk
+
+    @property
+    def backtest(self) -> BacktestService | None:
+        return self.built.backtest
+
+    @property
+    def notify(self) -> NotifyService | None:
+        return self.built.notify
 
     @property
     def authenticator(self) -> Authenticator:

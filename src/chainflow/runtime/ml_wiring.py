@@ -76,7 +76,6 @@ def build_ml_component(kernel: Kernel) -> ServiceComponent:
         vectors=infra.vectors,
         membership=membership,
     )
-    kernel.ml = service
     kernel.metrics_registry.register(MlStatsCollector(service))
     retrain = RetrainSchedule(
         registry=registry,
@@ -125,4 +124,6 @@ def build_ml_component(kernel: Kernel) -> ServiceComponent:
         await service.stop()
         await leases.close()
 
-    return ServiceComponent(name="ml", router=router, on_start=start, on_stop=stop)
+    return ServiceComponent(
+        name="ml", router=router, on_start=start, on_stop=stop, parts={"ml": service}
+    )

@@ -16,7 +16,7 @@ from chainflow.core.errors import DependencyUnavailable
 from chainflow.core.logging import get_logger
 from chainflow.notify.channels.telegram import TelegramChannel
 from chainflow.notify.telegram_bot.commands import BotCommands
-from chainflow.notify.telegram_bot.data import TradingData
+from chainflow.notify.telegram_bot.data import TenantData
 from chainflow.notify.telegram_bot.linking import TelegramLinks
 from chainflow.notify.telegram_bot.polling import UpdatePoller
 from chainflow.notify.telegram_bot.routes import build_telegram_router
@@ -36,7 +36,9 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 class TelegramBot:
     """The bot's parts for one process, around the Telegram channel that sends its replies."""
 
-    def __init__(self, kernel: Kernel, channel: TelegramChannel) -> None:
+    def __init__(
+        self, kernel: Kernel, channel: TelegramChannel, *, data: TenantData | None
+    ) -> None:
         settings = kernel.settings.notify
         self._settings = settings
         self._public_base_url = settings.public_base_url
@@ -44,10 +46,6 @@ class TelegramBot:
         self.links = TelegramLinks(
             database=kernel.infra.database, clock=kernel.clock, settings=settings
         )
-        data = None
-        if kernel.trading is not None:
-            models = kernel.ml.models if kernel.ml is not None else None
-            data = TradingData(kernel.trading, models)
         commands = BotCommands(data=data, links=self.links, clock=kernel.clock)
         self.updates = TelegramUpdates(links=self.links, commands=commands, channel=channel)
         self.poller: UpdatePoller | None = None

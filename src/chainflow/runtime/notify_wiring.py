@@ -38,6 +38,7 @@ from chainflow.notify.operator import Account, NotifyOperator
 from chainflow.notify.routes import build_notify_router
 from chainflow.notify.security import KnownAddresses
 from chainflow.notify.service import NotifyService
+from chainflow.notify.telegram_bot.data import TenantData, TradingData
 from chainflow.notify.template_routes import build_template_router
 from chainflow.notify.templates import TemplateRenderer
 from chainflow.notify.terminals import TerminalWatch
@@ -70,7 +71,9 @@ from chainflow.users.repository import (
 )
 
 if TYPE_CHECKING:
+    from chainflow.ml.api import ServedModels
     from chainflow.runtime.kernel import Kernel
+    from chainflow.trading.api import TradingService
 
 log = get_logger("chainflow.runtime.notify_wiring")
 
@@ -290,15 +293,16 @@ def build_channels(kernel: Kernel) -> ChannelRegistry:
 
 
 def build_notify_service(
-    kernel: Kernel,
+    kernel: Kernel, *, data: TenantData | None = None
 ) -> tuple[NotifyService, UsersDirectory, DeviceBook, TelegramBot | None]:
     """Build ``NotifyService`` (channels, renderer, outbox writer, delivery worker) without
-    starting anything: the component below and the operator's CLI share it."""
+    starting anything: the component below and the operator's CLI share it. ``data`` is
+    what the Telegram bot's commands read (the trading service's, when it runs here)."""
     infra, settings = kernel.infra, kernel.settings.notify
     channels = build_channels(kernel)
     telegram_channel = channels.get("telegram")
     telegram = (
-        TelegramBot(kernel, telegram_channel)
+        TelegramBot(kernel, telegram_channel, data=data)
         if isinstance(telegram_channel, TelegramChannel)
         else None
     )
@@ -354,11 +358,15 @@ def build_notify_operator(kernel: Kernel) -> NotifyOperator:
     return NotifyOperator(service=service, accounts=directory)
 
 
-def build_notify_component(kernel: Kernel) -> ServiceComponent:
-    """Build ``NotifyService`` (``kernel.notify``), its worker, consumers, bot, terminal
-    watch and router."""
+def build_notify_component(
+    kernel: Kernel, *, trading: TradingService | None, models: ServedModels | None
+) -> ServiceComponent:
+    """Build ``NotifyService``, its worker, consumers, bot, terminal watch and router;
+    ``trading`` (and the ml service's ``models``) answer the bot's commands when trading
+    runs in this process."""
     infra, settings = kernel.infra, kernel.settings.notify
-    service, directory, devices, telegram = build_notify_service(kernel)
+    data = TradingData(trading, models) if trading is not None else None
+    service, directory, devices, telegram = build_notify_service(kernel, data=data)
     worker, writer = service.worker, service.writer
     known = KnownAddresses(database=infra.database, clock=kernel.clock)
     consumers = EventConsumers(infra.bus, writer, event_sources(known))
@@ -371,7 +379,6 @@ def build_notify_component(kernel: Kernel) -> ServiceComponent:
         check_s=settings.terminal_check_s,
         terminal_name=directory.api_key_name,
     )
-    kernel.notify = service
     router = APIRouter()
     if telegram is not None:  # first: its paths are more specific than /{id}/retry
         router.include_router(telegram.router())
@@ -396,4 +403,6 @@ def build_notify_component(kernel: Kernel) -> ServiceComponent:
         await worker.stop()
         await service.channels.close()
 
-    return ServiceComponent(name="notify", router=router, on_start=start, on_stop=stop)
+    return ServiceComponent(
+        name="notify", router=router, on_start=start, on_stop=stop, parts={"notify": service}
+    )

@@ -1,10 +1,10 @@
-"""Build the risk service from the kernel: accounts from the paper desk, limits over the bus."""
+"""Build the risk service: accounts from the paper desk, limits over the bus."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from chainflow.risk.portfolio import PortfolioSnapshot, PortfolioSource
+from chainflow.risk.portfolio import PortfolioSource
 from chainflow.risk.routes import build_risk_router
 from chainflow.risk.service import EmptyPortfolioSource, RiskService
 from chainflow.runtime.component import ServiceComponent
@@ -12,48 +12,26 @@ from chainflow.runtime.remote import BusRiskSettings
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel
-
-# The trading service's attribute holding its paper desk (``paper_desk``, or ``desk``).
-DESK_ATTRIBUTES = ("paper_desk", "desk")
+    from chainflow.trading.api import TradingService
 
 
-class TradingDeskSource:
-    """Read accounts from the trading service's paper desk in this process.
-
-    The desk is looked up on each call, so a desk the trading service makes at start-up is
-    found; until there is one, every tenant gets ``fallback``'s flat account.
-    """
-
-    def __init__(self, trading: Any, fallback: PortfolioSource) -> None:
-        self._trading = trading
-        self._fallback = fallback
-
-    async def portfolio(self, tenant_id: str) -> PortfolioSnapshot:
-        """Return the tenant's paper account, or the fallback's when there is no desk."""
-        for name in DESK_ATTRIBUTES:
-            desk = getattr(self._trading, name, None)
-            if desk is not None and callable(getattr(desk, "portfolio", None)):
-                snapshot: PortfolioSnapshot = await desk.portfolio(tenant_id)
-                return snapshot
-        return await self._fallback.portfolio(tenant_id)
-
-
-def portfolio_source(kernel: Kernel) -> PortfolioSource:
+def portfolio_source(kernel: Kernel, trading: TradingService | None) -> PortfolioSource:
     """Return the paper desk's accounts when trading runs here, else a flat account."""
-    flat = EmptyPortfolioSource(kernel.settings.trading.paper_equity, kernel.clock)
-    if kernel.trading is None:
-        return flat
-    return TradingDeskSource(kernel.trading, flat)
+    if trading is None:
+        return EmptyPortfolioSource(kernel.settings.trading.paper_equity, kernel.clock)
+    return trading.desk
 
 
-def build_risk_component(kernel: Kernel) -> ServiceComponent:
-    """Build ``RiskService`` (``kernel.risk``) and its router."""
+def build_risk_component(kernel: Kernel, *, trading: TradingService | None) -> ServiceComponent:
+    """Build ``RiskService`` and its router; ``trading`` is the trading service when it
+    runs in this process."""
     infra = kernel.infra
     service = RiskService(
-        source=portfolio_source(kernel),
+        source=portfolio_source(kernel, trading),
         store=infra.timeseries,
         settings_source=BusRiskSettings(infra.bus, kernel.clock),  # the users service's
         clock=kernel.clock,
     )
-    kernel.risk = service
-    return ServiceComponent(name="risk", router=build_risk_router(service=service))
+    return ServiceComponent(
+        name="risk", router=build_risk_router(service=service), parts={"risk": service}
+    )

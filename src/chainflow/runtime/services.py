@@ -10,9 +10,12 @@ from chainflow.core.errors import ConfigurationError
 from chainflow.runtime.component import ServiceComponent
 
 if TYPE_CHECKING:
+    from chainflow.runtime.built import BuiltServices
     from chainflow.runtime.kernel import Kernel
 
-Builder = Callable[["Kernel"], ServiceComponent]
+# A builder gets the kernel's infrastructure and settings, and the services built before
+# it (lower layers first); it hands each wiring module exactly the parts that module needs.
+Builder = Callable[["Kernel", "BuiltServices"], ServiceComponent]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,71 +37,75 @@ class ServiceSpec:
         return self.build is not None
 
 
-def _build_gateway(_kernel: Kernel) -> ServiceComponent:
+def _build_gateway(_kernel: Kernel, _built: BuiltServices) -> ServiceComponent:
     # The gateway is the HTTP app itself (runtime.app); it has no router of its own yet.
     return ServiceComponent(name="gateway")
 
 
-def _build_storage(_kernel: Kernel) -> ServiceComponent:
+def _build_storage(_kernel: Kernel, _built: BuiltServices) -> ServiceComponent:
     # Engines and stores are infrastructure the kernel builds for everyone.
     return ServiceComponent(name="storage")
 
 
-def _build_bridge(kernel: Kernel) -> ServiceComponent:
+def _build_bridge(kernel: Kernel, _built: BuiltServices) -> ServiceComponent:
     from chainflow.runtime.bridge_wiring import build_bridge_component
 
     return build_bridge_component(kernel)
 
 
-def _build_features(kernel: Kernel) -> ServiceComponent:
+def _build_features(kernel: Kernel, _built: BuiltServices) -> ServiceComponent:
     from chainflow.runtime.features_wiring import build_features_component
 
     return build_features_component(kernel)
 
 
-def _build_ml(kernel: Kernel) -> ServiceComponent:
+def _build_ml(kernel: Kernel, _built: BuiltServices) -> ServiceComponent:
     from chainflow.runtime.ml_wiring import build_ml_component
 
     return build_ml_component(kernel)
 
 
-def _build_trading(kernel: Kernel) -> ServiceComponent:
+def _build_trading(kernel: Kernel, built: BuiltServices) -> ServiceComponent:
     from chainflow.runtime.trading_wiring import build_trading_component
 
-    return build_trading_component(kernel)
+    ml_models = built.ml.models if built.ml is not None else None
+    return build_trading_component(kernel, ml_models=ml_models)
 
 
-def _build_risk(kernel: Kernel) -> ServiceComponent:
+def _build_risk(kernel: Kernel, built: BuiltServices) -> ServiceComponent:
     from chainflow.runtime.risk_wiring import build_risk_component
 
-    return build_risk_component(kernel)
+    return build_risk_component(kernel, trading=built.trading)
 
 
-def _build_backtest(kernel: Kernel) -> ServiceComponent:
+def _build_backtest(kernel: Kernel, _built: BuiltServices) -> ServiceComponent:
     from chainflow.runtime.backtest_wiring import build_backtest_component
 
     return build_backtest_component(kernel)
 
 
-def _build_users(kernel: Kernel) -> ServiceComponent:
+def _build_users(kernel: Kernel, _built: BuiltServices) -> ServiceComponent:
     from chainflow.runtime.users_wiring import build_users_component
 
     return build_users_component(kernel)
 
 
-def _build_notify(kernel: Kernel) -> ServiceComponent:
+def _build_notify(kernel: Kernel, built: BuiltServices) -> ServiceComponent:
     from chainflow.runtime.notify_wiring import build_notify_component
 
-    return build_notify_component(kernel)
+    models = built.ml.models if built.ml is not None else None
+    return build_notify_component(kernel, trading=built.trading, models=models)
 
 
-def _build_analytics(kernel: Kernel) -> ServiceComponent:
+def _build_analytics(kernel: Kernel, built: BuiltServices) -> ServiceComponent:
     from chainflow.runtime.analytics_wiring import build_analytics_component
 
-    return build_analytics_component(kernel)
+    return build_analytics_component(
+        kernel, trading=built.trading, ml=built.ml, notify=built.notify
+    )
 
 
-def _build_hub(kernel: Kernel) -> ServiceComponent:
+def _build_hub(kernel: Kernel, _built: BuiltServices) -> ServiceComponent:
     from chainflow.runtime.hub_wiring import build_hub_component
 
     return build_hub_component(kernel)

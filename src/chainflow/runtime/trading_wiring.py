@@ -47,13 +47,15 @@ class TradingStatsCollector(Collector):
         yield histogram
 
 
-def build_trading_component(kernel: Kernel) -> ServiceComponent:
+def build_trading_component(kernel: Kernel, *, ml_models: ServedModels | None) -> ServiceComponent:
+    """Build the trading service; ``ml_models`` are the ml service's loaded models when it
+    runs in this process."""
     infra = kernel.infra
     # One process: the ml service's loaded models; alone: this process loads its own, and
     # reads the live fallbacks the ml service records (a tenant fallen back to hold holds).
     models = (
-        kernel.ml.models
-        if kernel.ml is not None
+        ml_models
+        if ml_models is not None
         else ServedModels(
             model_registry(kernel.settings, infra.database, kernel.clock),
             infra.database,
@@ -72,11 +74,11 @@ def build_trading_component(kernel: Kernel) -> ServiceComponent:
         models=models if kernel.settings.trading.tick_signals else None,
         cpu_shares=kernel.cpu_shares,
     )
-    kernel.trading = service
     kernel.metrics_registry.register(TradingStatsCollector(service))
     return ServiceComponent(
         name="trading",
         router=build_trading_router(service=service),
         on_start=service.start,
         on_stop=service.stop,
+        parts={"trading": service},
     )

@@ -50,8 +50,6 @@ def build_users_component(kernel: Kernel) -> ServiceComponent:
         http=billing_http,
         usage=MeteredUsage(database=infra.database, timeseries=infra.timeseries),
     )
-    kernel.users = service
-    kernel.credential_resolver = resolver
     subscriptions: list[Subscription] = []
     sweeps: list[asyncio.Task[None]] = []
 
@@ -85,4 +83,5 @@ def build_users_component(kernel: Kernel) -> ServiceComponent:
         router=router,
         on_start=start,
         on_stop=stop,
+        parts={"users": service, "credential_resolver": resolver},
     )
