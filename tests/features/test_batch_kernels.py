@@ -62,7 +62,9 @@ SUMMED_TOO = ("rv_close_to_close", "rv_parkinson", "rv_gk", "volume_zscore", "st
 def make_series(kind: str, size: int = SIZE, seed: int = 11) -> Series:
     """Seeded OHLCV bars: ``rounded`` (5 decimals), ``raw`` or ``flat`` (flat stretches)."""
     rng = np.random.default_rng(seed)
-    close = 1.1 * np.exp(np.cumsum(rng.standard_normal(size) * 2e-4))
+    # A product of IEEE multiplications, not ``exp``: NumPy's SIMD ``exp`` differs in the
+    # last bit between CPUs (AVX-512 or not), and the digests below must not.
+    close = 1.1 * np.cumprod(1.0 + rng.standard_normal(size) * 2e-4)
     if kind == "flat":
         close[size // 4 : size // 2] = close[size // 4]
     open_ = np.concatenate([[close[0]], close[:-1]])

@@ -66,17 +66,26 @@ def rsi_kernel(c: FloatArray, n: int) -> FloatArray:
 @njit(cache=True, nogil=True)
 def change_kernel(c: FloatArray, n: int, mode: int) -> FloatArray:
     """``ROC``: ``(c / c[t - n] - 1) * 100`` (0 when ``c[t - n]`` is 0); ``MOM``: the
-    difference ``c - c[t - n]``. NaN for the first ``n`` values."""
+    difference ``c - c[t - n]``. NaN for the first ``n`` values.
+
+    The loops index views from 0 (``now[i]``, ``before[i]``), not ``c[i - n]``: an index
+    the compiler cannot prove non-negative gets a wraparound check that stops the loop
+    from being vectorized (MOM took 2.2x TA-Lib).
+    """
     out = np.empty(c.size)
-    for i in range(min(n, c.size)):
-        out[i] = np.nan
-    for i in range(n, c.size):
-        prev = c[i - n]
-        if mode == MOM:
-            out[i] = c[i] - prev
-        else:
-            ratio = c[i] / prev if prev != 0.0 else 1.0
-            out[i] = (ratio - 1.0) * 100.0
+    lead = min(n, c.size)
+    out[:lead] = np.nan
+    now = c[lead:]
+    before = c[: c.size - lead]
+    tail = out[lead:]
+    if mode == MOM:
+        for i in range(now.size):
+            tail[i] = now[i] - before[i]
+        return out
+    for i in range(now.size):
+        prev = before[i]
+        ratio = now[i] / prev if prev != 0.0 else 1.0
+        tail[i] = (ratio - 1.0) * 100.0
     return out
 
 

@@ -175,7 +175,7 @@ def _zscore_of(
     return _clip((val - mean) / std, clip)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _quantile(ordered: FloatArray, m: int, q: float) -> float:
     """pandas' rolling ``quantile(q, interpolation="linear")`` of ``ordered[:m]``."""
     if m == 1:
@@ -188,7 +188,7 @@ def _quantile(ordered: FloatArray, m: int, q: float) -> float:
     return v_low + (ordered[low + 1] - v_low) * (position - low)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _ranks(ordered: FloatArray, samples: FloatArray, u: float, v: float) -> tuple[int, int]:
     """The number of values of ``ordered`` below ``u`` and below ``v``.
 
@@ -211,14 +211,14 @@ def _ranks(ordered: FloatArray, samples: FloatArray, u: float, v: float) -> tupl
     return rank_u, rank_v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _resample(ordered: FloatArray, samples: FloatArray, lo: int, hi: int) -> None:
     """Refresh the samples of ``ordered[lo:hi + 1]``, which changed."""
     for k in range((lo + SAMPLE - 1) // SAMPLE, hi // SAMPLE + 1):
         samples[k] = ordered[k * SAMPLE]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _replace(ordered: FloatArray, samples: FloatArray, old: float, new: float) -> None:
     """Replace one ``old`` of the sorted window by ``new``, keeping it sorted."""
     at, to = _ranks(ordered, samples, old, new)  # ordered[at] == old
@@ -233,7 +233,7 @@ def _replace(ordered: FloatArray, samples: FloatArray, old: float, new: float) -
         _resample(ordered, samples, to, at)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _insert(ordered: FloatArray, samples: FloatArray, m: int, new: float) -> None:
     """Insert ``new`` into the sorted first ``m`` values of the window."""
     at = _ranks(ordered, samples, new, new)[0]
