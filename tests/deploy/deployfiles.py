@@ -21,16 +21,27 @@ BASE = K8S / "base"
 ENVOY_CONFIG = K8S / "envoy" / "envoy.yaml"
 ADAPTER_VALUES = K8S / "prometheus-adapter" / "values.yaml"
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
-SINGLE_REPLICA_LAYERS = frozenset({"data", "trading"})
-"""Layers that run one replica until keys are partitioned across replicas (features and ml
-keep per-key state on one durable consumer each; every trading replica would answer every
-tick): README "Scaling out"."""
+SINGLE_REPLICA_LAYERS = frozenset({"trading"})
+"""Layers that run one replica: every trading replica would answer every tick until its hot
+path is partitioned as features and ml are (issue 24, it follows): README "Scaling out"."""
+PARTITIONED_SERVICES = frozenset({"features", "ml"})
+"""Services whose replicas share the keyed streams' partitions (tenant partitions of the
+bars and feature vectors, under leases in the shared cache): a layer running one of them
+runs two replicas or more."""
 # What compose needs from the environment (``${VAR:?message}``), and test values for it.
 REQUIRED_ENV = {
     "CHAINFLOW_SECRET_KEY": "a-test-secret-key-of-more-than-32-characters",
     "GRAFANA_ADMIN_PASSWORD": "test-password",
 }
 _VARIABLE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:-|:\?)(?P<arg>[^}]*))?\}")
+
+
+def assert_partitions_shared(settings: Settings, what: str) -> None:
+    """The settings of a process whose replicas share partitions: the bus and the leases
+    are shared servers (NATS, Redis), and a lease outlives a heartbeat round."""
+    assert settings.bus.url.startswith("nats://"), what
+    assert settings.cache.url.startswith("redis://"), f"{what}: leases need a shared cache"
+    assert settings.hub.instance_ttl_s > settings.hub.heartbeat_interval_s, what
 
 
 def load_yaml(path: Path) -> Any:

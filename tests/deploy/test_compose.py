@@ -20,8 +20,10 @@ from chainflow.core.settings import Settings
 from chainflow.runtime.services import SERVICE_NAMES, SERVICES
 from tests.deploy.deployfiles import (
     DEPLOY,
+    PARTITIONED_SERVICES,
     SCHEMAS,
     SINGLE_REPLICA_LAYERS,
+    assert_partitions_shared,
     compose_layers,
     interpolate,
     load_yaml,
@@ -180,6 +182,27 @@ class TestSettings:
             assert settings.auth.trust_forwarded_for is True
             assert settings.cache.url.startswith("redis://")
             assert settings.bus.url.startswith("nats://")
+
+    def test_partitioned_layers_share_one_partition_count_and_leases(
+        self, compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        counts: set[str] = set()
+        for name, served in compose_layers().items():
+            service = compose["services"][name]
+            environment = chainflow_environment(service)
+            # Every process publishing or consuming keyed subjects agrees on the count.
+            counts.add(environment.get("CHAINFLOW_BUS_PARTITIONS", "unset"))
+            if not PARTITIONED_SERVICES & set(served):
+                continue
+            assert service["deploy"]["replicas"] >= 2, name
+            for key in [k for k in os.environ if k.startswith("CHAINFLOW_")]:
+                monkeypatch.delenv(key)
+            for key, value in environment.items():
+                monkeypatch.setenv(key, value)
+            settings = Settings(_env_file=None)  # type: ignore[call-arg]
+            assert_partitions_shared(settings, name)
+            assert service["deploy"]["replicas"] <= settings.bus.partitions, name
+        assert len(counts) == 1 and "unset" not in counts, counts
 
 
 class TestEntrypoint:

@@ -21,8 +21,10 @@ from tests.deploy.deployfiles import (
     ADAPTER_VALUES,
     BASE,
     K8S,
+    PARTITIONED_SERVICES,
     SINGLE_REPLICA_LAYERS,
     Manifest,
+    assert_partitions_shared,
     base_manifests,
     compose_layers,
     layer_deployments,
@@ -205,6 +207,9 @@ class TestPods:
             assert settings.env == "prod" and settings.http.port == 8000
             if name != "chainflow-migrate":
                 assert settings.http.public_url == "http://10.1.2.3:8000"
+            if PARTITIONED_SERVICES & set(layer_deployments().get(name, [])):
+                assert "CHAINFLOW_BUS_PARTITIONS" in environment, name  # one count for all
+                assert_partitions_shared(settings, name)
 
 
 class TestLayers:
@@ -232,10 +237,15 @@ class TestAutoscaling:
             # the autoscaler owns the count: a count in the manifest would reset it on apply
             assert "replicas" not in deployments[target["name"]]["spec"], target["name"]
             layer = target["name"].removeprefix("chainflow-")
-            if layer in SINGLE_REPLICA_LAYERS:  # until keys are partitioned across replicas
+            if layer in SINGLE_REPLICA_LAYERS:  # until its hot path is partitioned
                 assert spec["minReplicas"] == spec["maxReplicas"] == 1, name
             else:
                 assert 2 <= spec["minReplicas"] < spec["maxReplicas"]
+            if PARTITIONED_SERVICES & set(layer_deployments()[target["name"]]):
+                partitions = int(
+                    of_kind(manifests, "ConfigMap")["chainflow"]["data"]["CHAINFLOW_BUS_PARTITIONS"]
+                )
+                assert spec["maxReplicas"] <= partitions, f"{name}: pods without a partition"
             for metric in spec["metrics"]:
                 body = metric[metric["type"].lower()]
                 assert body["metric"]["name"] in served[metric["type"]], f"HPA {name}"

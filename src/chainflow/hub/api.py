@@ -64,7 +64,10 @@ class EventBus(Protocol):
       subscribers sharing a name share the work (each message to one of them). Delivery is
       at-least-once with explicit ack: a handler that returns acks, one that raises naks
       (redelivered, ``delivery_count`` increasing, up to ``max_deliver``), and a handler may
-      settle explicitly with ``ack``/``nak``/``term`` first.
+      settle explicitly with ``ack``/``nak``/``term`` first. ``max_in_flight`` bounds the
+      durable's unsettled deliveries over all its subscribers (JetStream's
+      ``max_ack_pending``); 1 keeps a partition in order across a change of subscriber: its
+      next message waits until the previous one is settled or its ack wait passed.
     - A message published with the header ``MESSAGE_ID_HEADER`` is stored once per id within
       the stream's duplicate window on NATS (2 minutes, the server default), so a publish
       repeated after a crash reaches durable consumers once (live subscribers, at most once
@@ -89,7 +92,12 @@ class EventBus(Protocol):
     ) -> None: ...
 
     async def subscribe(
-        self, subject: str, handler: MessageHandler, *, durable: str | None = None
+        self,
+        subject: str,
+        handler: MessageHandler,
+        *,
+        durable: str | None = None,
+        max_in_flight: int | None = None,
     ) -> Subscription: ...
 
     async def request(

@@ -214,9 +214,15 @@ class InProcessBus:
                 consumer.offer(RetainedMessage(message))
 
     async def subscribe(
-        self, subject: str, handler: MessageHandler, *, durable: str | None = None
+        self,
+        subject: str,
+        handler: MessageHandler,
+        *,
+        durable: str | None = None,
+        max_in_flight: int | None = None,
     ) -> InProcessSubscription:
-        """Start a live subscriber, or a subscriber of the durable consumer ``durable``."""
+        """Start a live subscriber, or a subscriber of the durable consumer ``durable`` (at
+        most ``max_in_flight`` of its deliveries unsettled, over all its subscribers)."""
         validate_subject_pattern(subject)
         if durable is not None:
             validate_durable_name(durable)
@@ -228,6 +234,8 @@ class InProcessBus:
             )
         else:
             consumer = self._durable_consumer(durable, subject)
+            if max_in_flight is not None:
+                consumer.max_in_flight = max_in_flight
             subscription.durable = consumer
             subscription.worker = asyncio.create_task(
                 subscription.run_durable(consumer), name=f"bus-durable:{durable}"

@@ -6,6 +6,8 @@ subscriber. Subscribers sharing a durable name take turns on that queue, longest
 first. Delivery is at-least-once: an unsettled delivery comes back after ``ack_wait_s``, a
 nak brings it back at once or after the asked delay, and a message is dropped after
 ``max_deliver`` deliveries. The first settlement of a delivery wins; later ones do nothing.
+With ``max_in_flight`` (JetStream's ``max_ack_pending``) a message is handed out only while
+fewer deliveries than that are unsettled, over all subscribers.
 """
 
 from __future__ import annotations
@@ -101,11 +103,21 @@ class DurableDelivery:
 class DurableConsumer:
     """The retained queue behind one durable name, shared by all its subscribers."""
 
-    def __init__(self, name: str, pattern: str, *, ack_wait_s: float, max_deliver: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        pattern: str,
+        *,
+        ack_wait_s: float,
+        max_deliver: int,
+        max_in_flight: int | None = None,
+    ) -> None:
         self.name = name
         self.pattern = pattern
+        self.max_in_flight = max_in_flight
         self._ack_wait_s = ack_wait_s
         self._max_deliver = max_deliver
+        self._in_flight = 0  # handed out and not yet settled
         self._ready: deque[RetainedMessage] = deque()
         self._waiters: deque[asyncio.Future[RetainedMessage]] = deque()
         self._ack_timers: dict[DurableDelivery, asyncio.TimerHandle] = {}
@@ -117,9 +129,10 @@ class DurableConsumer:
 
     def offer(self, retained: RetainedMessage, *, first: bool = False) -> None:
         """Hand ``retained`` to the longest-waiting subscriber, or keep it in the queue."""
-        while self._waiters:
+        while self._waiters and self._has_room():
             waiter = self._waiters.popleft()
             if not waiter.done():
+                self._in_flight += 1
                 waiter.set_result(retained)
                 return
         if first:
@@ -137,8 +150,9 @@ class DurableConsumer:
 
     async def take(self) -> DurableDelivery:
         """Wait for the next message and start a delivery attempt of it."""
-        if self._ready:
+        if self._ready and self._has_room():
             retained = self._ready.popleft()
+            self._in_flight += 1
         else:
             waiter: asyncio.Future[RetainedMessage] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
@@ -146,6 +160,7 @@ class DurableConsumer:
                 retained = await waiter
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():
+                    self._in_flight -= 1
                     self.offer(waiter.result(), first=True)
                 else:
                     waiter.cancel()
@@ -165,10 +180,12 @@ class DurableConsumer:
         if delivery.outcome is not None:
             return
         delivery.outcome = outcome
+        self._in_flight -= 1
         timer = self._ack_timers.pop(delivery, None)
         if timer is not None:
             timer.cancel()
         if outcome in ("ack", "term"):
+            self._hand_over()
             return
         retained = delivery.retained
         if retained.delivery_count >= self._max_deliver:
@@ -185,6 +202,15 @@ class DurableConsumer:
             )
         else:
             self.offer(retained, first=True)
+        self._hand_over()
+
+    def _has_room(self) -> bool:
+        return self.max_in_flight is None or self._in_flight < self.max_in_flight
+
+    def _hand_over(self) -> None:
+        """A delivery was settled: the next retained message may go to a waiting subscriber."""
+        while self._ready and self._waiters and self._has_room():
+            self.offer(self._ready.popleft(), first=True)
 
     def _redeliver(self, retained: RetainedMessage) -> None:
         self._redelivery_timers.pop(retained, None)

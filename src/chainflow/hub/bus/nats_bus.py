@@ -220,9 +220,15 @@ class NatsJetStreamBus:
             ) from e
 
     async def subscribe(
-        self, subject: str, handler: MessageHandler, *, durable: str | None = None
+        self,
+        subject: str,
+        handler: MessageHandler,
+        *,
+        durable: str | None = None,
+        max_in_flight: int | None = None,
     ) -> Subscription:
-        """Start a live subscriber, or a fetcher of the durable consumer ``durable``."""
+        """Start a live subscriber, or a fetcher of the durable consumer ``durable`` (its
+        ``max_ack_pending`` set to ``max_in_flight`` when given)."""
         validate_subject_pattern(subject)
         if durable is not None:
             validate_durable_name(durable)
@@ -239,7 +245,7 @@ class NatsJetStreamBus:
                     self._forget, core, handler, self._subjects.strip_event_root, stop_timeout_s
                 )
             else:
-                await self._ensure_consumer(js, durable, subject)
+                await self._ensure_consumer(js, durable, subject, max_in_flight)
                 pull = await js.pull_subscribe_bind(durable=durable, stream=self._stream_plan.name)
                 subscription = DurableSubscription(
                     self._forget,
@@ -258,7 +264,9 @@ class NatsJetStreamBus:
         self._subscriptions.append(subscription)
         return subscription
 
-    async def _ensure_consumer(self, js: JetStreamContext, durable: str, subject: str) -> None:
+    async def _ensure_consumer(
+        self, js: JetStreamContext, durable: str, subject: str, max_in_flight: int | None
+    ) -> None:
         stream = self._stream_plan.name
         desired = api.ConsumerConfig(
             name=durable,
@@ -268,6 +276,7 @@ class NatsJetStreamBus:
             max_deliver=self._settings.max_deliver,
             deliver_policy=api.DeliverPolicy.NEW,
             filter_subject=self._subjects.event(subject),
+            max_ack_pending=max_in_flight,
         )
         try:
             existing = (await js.consumer_info(stream, durable)).config
@@ -288,6 +297,7 @@ class NatsJetStreamBus:
         if (
             abs((existing.ack_wait or 0) - self._settings.ack_wait_s) > 1e-3
             or existing.max_deliver != self._settings.max_deliver
+            or (max_in_flight is not None and existing.max_ack_pending != max_in_flight)
         ):
             await js.add_consumer(stream, desired)  # create-or-update of editable fields
 

@@ -54,6 +54,14 @@ class KeyedInput:
             return True
         return self.owner.owns(self.partition_of(tenant_id))
 
+    def serves_tenant(self, tenant_id: str) -> bool:
+        """Return whether a message of ``tenant_id`` this process holds may still be served
+        (``PartitionOwner.serves``: false once its partition's lease is lost or the process
+        stops without releasing it)."""
+        if self.owner is None:
+            return True
+        return self.owner.serves(self.partition_of(tenant_id))
+
     async def start(self) -> None:
         if self._membership is None:
             self._subscription = await self._bus.subscribe(

@@ -5,17 +5,23 @@ service from the registry (plus this replica, registered or not yet), computes t
 replica's partitions with ``assign``, renews the leases it holds, releases the partitions
 no longer its own, and acquires the free leases of the ones it should own, retrying every
 quarter interval while a previous owner still holds one. Partition ``k`` is consumed by the
-durable consumer ``<durable>-p<k>`` on ``subject(k)``, one fetcher at a time, so a key's
-messages are processed in order by one replica.
+durable consumer ``<durable>-p<k>`` on ``subject(k)``, one fetcher at a time and one
+message in flight (``max_in_flight=1``: JetStream's ``max_ack_pending``), so a key's
+messages are processed in order by one replica, and in order across a change of owner: the
+next owner gets the next message only once the previous owner settled its last one (or its
+ack wait passed, after a crash).
 
 Releasing a partition stops taking its messages (one that arrives meanwhile is nakked for
 the next owner), waits for the message in flight to be processed and acked, unsubscribes,
 lets the service forget that partition's state (``on_release``), then frees the lease. A
 lease that could not be renewed (someone else holds it, or the lease store is unreachable
-for ``lease_ttl_s - interval_s``) stops its partition at once: the replica fences itself
-before the lease can expire under it. A replica that dies keeps its leases until they
-expire: survivors take its partitions within ``lease_ttl_s + interval_s`` of its death
-(``takeover_bound_s``), plus the rebuild of the moved keys.
+for ``lease_ttl_s - interval_s``) stops its partition at once, without waiting for the
+message in flight: the replica fences itself before the lease can expire under it, and
+``serves(partition)`` turns false so that a service holding the message (queued for a
+batch) gives it up, nakked for the next owner, rather than serve it late. A replica that
+dies keeps its leases until they expire: survivors take its partitions within
+``lease_ttl_s + interval_s`` of its death (``takeover_bound_s``), plus the rebuild of the
+moved keys.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ log = get_logger("chainflow.hub.partitions")
 
 PartitionHook = Callable[[int], Awaitable[None]]
 RETRY_FRACTION = 0.25  # of the interval, while a desired lease is still held elsewhere
+MAX_IN_FLIGHT = 1  # per partition: its order holds across a change of owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +128,7 @@ class PartitionOwner:
         self._on_acquire = on_acquire
         self._on_release = on_release
         self._slots: dict[int, OwnedPartition] = {}
+        self._draining: set[int] = set()  # released cleanly, the message in flight finishing
         self._round_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -133,6 +141,12 @@ class PartitionOwner:
 
     def owns(self, partition: int) -> bool:
         return partition in self._slots
+
+    def serves(self, partition: int) -> bool:
+        """Return whether a message of ``partition`` this replica holds may still be served:
+        the partition is owned, or released cleanly with its message in flight finishing;
+        false once its lease is lost or the replica stops without releasing (a crash)."""
+        return partition in self._slots or partition in self._draining
 
     async def start(self) -> None:
         """Run a first round (subscribing the free partitions of this replica), then loop."""
@@ -241,7 +255,7 @@ class PartitionOwner:
             )
         for partition in lost:
             self.stats.lost += 1
-            await self._drop(partition, release_lease=False, drain=True)
+            await self._drop(partition, release_lease=False, drain=False)
 
     async def _take(self, partition: int) -> None:
         plan = self._plan
@@ -253,6 +267,7 @@ class PartitionOwner:
                 plan.subject(partition),
                 functools.partial(self._deliver, slot),
                 durable=plan.durable_of(partition),
+                max_in_flight=MAX_IN_FLIGHT,
             )
         except DependencyUnavailable as e:
             log.warning("partition_subscribe_failed", durable=plan.durable, error=str(e))
@@ -278,10 +293,14 @@ class PartitionOwner:
             return
         slot.releasing = True
         if drain:
-            async with slot.busy:
-                pass  # the message in flight is processed and acked
+            self._draining.add(partition)
+            try:
+                async with slot.busy:
+                    pass  # the message in flight is processed and acked
+            finally:
+                self._draining.discard(partition)
         if slot.subscription is not None:
-            await slot.subscription.unsubscribe()
+            await slot.subscription.unsubscribe()  # a message in flight is nakked
         if self._on_release is not None:
             try:
                 await self._on_release(partition)

@@ -6,10 +6,11 @@ the tenant partitions, each read by ``ml-p<k>`` as the features service reads it
 queues them; one worker drains the queue in batches (up to ``batch_max``), groups the due
 vectors by model and runs ONE ONNX Runtime call per model for all symbols that are due. For
 each vector it publishes ``PredictionMade`` on ``predictions.<tenant>.<symbol>.<tf>`` and
-stores it. The served model is the tenant's production version of ``CHAINFLOW_ML_MODEL``
-(its own custom model if it has one, else the platform's), re-resolved every
-``refresh_s``; it predicts the timeframe it was trained on, and a model trained on another
-feature set (fingerprint) refuses the vector.
+stores it. A prediction carries a message id (``prediction_headers``), so a vector served
+again after a redelivery is published once to durable consumers. The served model is the
+tenant's production version of ``CHAINFLOW_ML_MODEL`` (its own custom model if it has one,
+else the platform's), re-resolved every ``refresh_s``; it predicts the timeframe it was
+trained on, and a model trained on another feature set (fingerprint) refuses the vector.
 
 When a prediction's horizon has passed it is scored (``chainflow.ml.live.state``), stored
 in ``prediction_scores`` and added to the model's rolling performance on that symbol; a
@@ -17,14 +18,25 @@ model falling below its training baseline raises ``ModelUnderperforming`` on
 ``ml.alerts.<tenant>`` (``ModelRecovered`` when it is back). With
 ``CHAINFLOW_ML_FALLBACK_AFTER`` set, a model that stays below its baseline for that many
 consecutive scored predictions is replaced for the tenant by its previous production
-version, else by ``hold`` (``chainflow.ml.live.actions``). The bus message is acked once
-queued: predictions are derived data, and the vectors they come from are stored.
+version, else by ``hold`` (``chainflow.ml.live.actions``).
+
+The bus message is acked once its vector is served (the prediction published and stored),
+not when it is queued: the handler waits for the worker. A partition's consumer has one
+message in flight (``hub.api.PartitionOwner``), so the queue holds at most one vector per
+partition and a batch gathers the partitions' current vectors (with 16 partitions, up to 16
+in one ONNX call). A replica killed with vectors queued has not acked them: they are
+redelivered to the partition's next owner, which gets the partition's next vector only once
+that one is settled, so each key's vectors are served in order across the takeover. A
+vector whose partition this replica no longer serves (its lease lost, or stopped without
+release) is given up unserved and nakked for the next owner; a batch being served
+finishes. A batch that fails is logged and its messages acked, as before: predictions are
+derived data, and the vectors they come from are stored.
 
 What a process keeps per key (its ``KeyState``: bars, vectors, predictions waiting for their
 horizon; the live performance and fallback streak; the tenant's resolved model) is rebuilt
 from the stores on the key's next vector, as after a restart. So when a partition changes
-hands, the giving replica serves what it queued before its lease is freed, and both drop
-what they kept of that partition's tenants (``_forget``).
+hands, the giving replica serves its vector in flight before its lease is freed, and both
+drop what they kept of that partition's tenants (``_forget``).
 """
 
 from __future__ import annotations
@@ -45,10 +57,11 @@ from chainflow.features.api import (
     all_feature_vectors,
     feature_vectors_of_partition,
 )
-from chainflow.hub.api import BusMessage, EventBus, KeyedInput, Membership
+from chainflow.hub.api import MESSAGE_ID_HEADER, BusMessage, EventBus, KeyedInput, Membership
 from chainflow.ml.events import PredictionMade, predictions_topic
 from chainflow.ml.live.actions import LiveActions
 from chainflow.ml.live.drift import LiveDrift
+from chainflow.ml.live.handoff import Handoff
 from chainflow.ml.live.model_cache import ServedModel, ServedModels
 from chainflow.ml.live.prediction_table import PREDICTIONS_TABLE, SCORES_TABLE
 from chainflow.ml.live.scoring import LiveScoring
@@ -136,7 +149,7 @@ class MlService:
             ),
         )
         self._states: dict[Key, KeyState] = {}
-        self._queue: asyncio.Queue[FeaturesComputed] = asyncio.Queue(maxsize=10_000)
+        self._handoff = Handoff()
         self._worker: asyncio.Task[None] | None = None
         self.vector_input = KeyedInput(
             bus=bus,
@@ -159,10 +172,12 @@ class MlService:
         await self.vector_input.start()
 
     async def stop(self, *, release: bool = True) -> None:
-        """Stop consuming (``release=False``: leave the partition leases to expire, as a
-        crashed process would), serve what was queued, then stop the worker."""
+        """Stop consuming, then stop the worker. With ``release`` (a clean stop) each
+        partition's vector in flight is served and acked before its lease is freed; without
+        it (a crash, in tests) the leases are left to expire and what was queued is given up
+        unserved (nakked: redelivered to the partitions' next owners)."""
         await self.vector_input.stop(release=release)
-        await self._queue.join()  # what was queued is served before stopping
+        await self._handoff.join()  # every handler has returned: nothing left to serve
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
@@ -174,14 +189,13 @@ class MlService:
         except ValueError:
             self.stats.ignored_messages += 1  # a regime event shares the wildcard
             return
-        await self._queue.put(vector)
+        await self._handoff.hand(vector, message)
 
     async def _forget(self, partition: int) -> None:
-        """Partition ``partition`` was given up or taken: serve what was queued (acked
-        already, so its next owner will not see it), then drop what this process kept of
-        the partition's tenants; their keys are rebuilt from the stores on their next
-        vector here (state kept from an earlier turn is stale)."""
-        await self._queue.join()
+        """Partition ``partition`` was given up or taken: drop what this process kept of the
+        partition's tenants; their keys are rebuilt from the stores on their next vector
+        here (state kept from an earlier turn is stale). Its vector in flight was served or
+        given up before its consumer was unsubscribed."""
         in_partition = self.vector_input.partition_of
         for key in [k for k in self._states if in_partition(k[0]) == partition]:
             del self._states[key]
@@ -193,23 +207,33 @@ class MlService:
             if in_partition(tenant) == partition:
                 self.models.forget(tenant)  # re-resolved; no longer retrained here
 
+    @property
+    def queued(self) -> int:
+        """Vectors waiting for the worker (at most one per partition consumer)."""
+        return self._handoff.waiting
+
+    @property
+    def given_up(self) -> int:
+        """Vectors queued here and not served: their partition was lost (or the process
+        stopped without release); nakked for the partition's next owner."""
+        return self._handoff.given_up
+
     async def drain(self) -> None:
         """Wait until every queued vector is served (tests, shutdown)."""
-        await self._queue.join()
+        await self._handoff.join()
 
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
-            batch = [first]
-            while len(batch) < self.settings.batch_max and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = await self._handoff.take(
+                self.settings.batch_max, self.vector_input.serves_tenant
+            )
             try:
-                await self.serve(batch)
+                if batch:
+                    await self.serve([queued.vector for queued in batch])
             except Exception as exc:  # never let one bad batch stop the worker
                 log.error("ml_batch_failed", size=len(batch), error=repr(exc))
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                self._handoff.done(batch)
 
     async def serve(self, vectors: list[FeaturesComputed]) -> list[PredictionMade]:
         """Update state, score what is due, predict every vector a model can serve."""
@@ -305,7 +329,9 @@ class MlService:
             atr=_finite(context.atr),
         )
         await self._bus.publish(
-            predictions_topic(vector.tenant_id, vector.symbol, vector.timeframe), event.to_json()
+            predictions_topic(vector.tenant_id, vector.symbol, vector.timeframe),
+            event.to_json(),
+            headers=prediction_headers(vector),
         )
         close = context.close
         await self._store.append(
@@ -363,6 +389,14 @@ class MlService:
             state.add_bar(vector.ts, bar["open"], bar["high"], bar["low"], bar["close"])
         values = np.array([np.nan if v is None else v for v in vector.values], dtype=np.float64)
         state.add_vector(vector.ts, values)
+
+
+def prediction_headers(vector: FeaturesComputed) -> dict[str, str]:
+    """Return the headers of the prediction of ``vector``: a message id the bus stores once
+    per bar and key, so the vector served again (redelivered after a crash or a lost lease,
+    served by the partition's next owner) is not published twice."""
+    identity = ("prediction", vector.tenant_id, vector.symbol, vector.timeframe, str(vector.ts))
+    return {MESSAGE_ID_HEADER: "/".join(identity)}
 
 
 def _finite(value: float) -> float | None:
