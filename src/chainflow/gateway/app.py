@@ -32,6 +32,7 @@ from chainflow.gateway.openapi_responses import install_error_responses
 from chainflow.gateway.overview import build_overview_router
 from chainflow.gateway.probes import ReadinessInfo, build_probe_router
 from chainflow.gateway.rate_limit import RATE_LIMIT_HEADERS, RateLimitHeadersMiddleware
+from chainflow.gateway.route_index import branch_of
 from chainflow.gateway.security_headers import SecurityHeadersMiddleware
 from chainflow.gateway.webapp import build_webapp_router
 
@@ -104,11 +105,13 @@ def create_gateway(
             readiness_info=readiness_info,
         )
     )
-    app.include_router(build_webapp_router())
+    # Each router below is a branch that a path outside its routes skips at once
+    # (route_index); the probes stay first and unwrapped.
+    app.include_router(branch_of(build_webapp_router(), prefix="", tags=[]))
     for mounted in routers:
-        app.include_router(
-            mounted.router, prefix=mounted.prefix, tags=list(mounted.tags) or [mounted.service]
-        )
+        tags = list(mounted.tags) or [mounted.service]
+        app.include_router(branch_of(mounted.router, prefix=mounted.prefix, tags=tags))
     if overview_sources is not None:
-        app.include_router(build_overview_router(overview_sources), prefix="/api/v1")
+        overview = build_overview_router(overview_sources)
+        app.include_router(branch_of(overview, prefix="/api/v1", tags=[]))
     return app
