@@ -29,6 +29,7 @@ from chainflow.bridge.events import (
     TicksAccepted,
     all_bars,
     all_connections,
+    all_executions,
     all_market_events,
     all_symbols_declared,
     bars_of_partition,
@@ -36,6 +37,7 @@ from chainflow.bridge.events import (
     bars_topic,
     connections_topic,
     market_event_kind,
+    market_events_of_partition,
     symbols_declared_topic,
 )
 from chainflow.bridge.stored_bars import StoredBarReader, StoredBars
@@ -59,11 +61,13 @@ __all__ = [
     "TicksAccepted",
     "TickRow",
     "all_bars",
+    "all_executions",
     "all_market_events",
     "bars_of_partition",
     "bars_of_symbol",
     "bars_topic",
     "market_event_kind",
+    "market_events_of_partition",
     # MT5 connections opened and closed (bridge.events)
     "ConnectionChanged",
     "SymbolsDeclared",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, replace
@@ -16,9 +17,18 @@ from chainflow.core.settings.infrastructure import DEFAULT_BUS_PARTITIONS
 from chainflow.hub.api import partition_of, partition_token
 
 
-def ticks_topic(tenant_id: str, symbol: str) -> str:
-    """Return ``bridge.ticks.<tenant>.<symbol>``: batches of accepted ticks."""
-    return topic("bridge", "ticks", tokens=(tenant_id, symbol))
+@functools.lru_cache(maxsize=65536)
+def ticks_topic(tenant_id: str, symbol: str, *, partitions: int = DEFAULT_BUS_PARTITIONS) -> str:
+    """Return ``bridge.ticks.p<k>.<tenant>.<symbol>``: batches of accepted ticks.
+
+    ``k = partition_of(tenant, partitions)``, as for ``bars_topic``: a replica of the tick
+    hot path subscribes to the ticks and bars of the partitions it owns
+    (``market_events_of_partition``). Cached: the bridge builds it per published batch,
+    and hashing and escaping the tokens each time would be wasted work on the hot path.
+    Publishers pass ``partitions=bus.partitions``.
+    """
+    partition = partition_of(tenant_id, partitions=partitions)
+    return topic("bridge", "ticks", partition_token(partition), tokens=(tenant_id, symbol))
 
 
 def bars_topic(
@@ -56,8 +66,13 @@ def all_bars() -> str:
 
 
 def all_ticks_of_tenant(tenant_id: str) -> str:
-    """Return the wildcard subject of every symbol's ticks of one tenant."""
-    return topic("bridge", "ticks", tokens=(tenant_id,)) + ".*"
+    """Return the wildcard subject of every symbol's ticks of one tenant (any partition)."""
+    return topic("bridge", "ticks") + ".*." + topic(tokens=(tenant_id,)) + ".*"
+
+
+def ticks_of_symbol(tenant_id: str, symbol: str) -> str:
+    """Return the wildcard subject of one symbol's ticks (any partition)."""
+    return topic("bridge", "ticks") + ".*." + topic(tokens=(tenant_id, symbol))
 
 
 def all_market_events() -> str:
@@ -67,6 +82,21 @@ def all_market_events() -> str:
     bridge publishes in that order), which the trading hot path relies on.
     """
     return topic("bridge") + ".>"
+
+
+def market_events_of_partition(partition: int) -> str:
+    """Return ``bridge.*.p<k>.>``: the ticks and bars of one partition, in one subject space.
+
+    One subscription on it keeps the order of a bar and the ticks after it, as
+    ``all_market_events`` does for all partitions; the unpartitioned executions and hellos
+    (``bridge.<kind>.<tenant>``, one token fewer) never match it.
+    """
+    return topic("bridge") + ".*." + partition_token(partition) + ".>"
+
+
+def all_executions() -> str:
+    """Return the wildcard subject of every tenant's execution reports."""
+    return topic("bridge", "executions") + ".*"
 
 
 def market_event_kind(subject: str) -> str | None:

@@ -322,7 +322,8 @@ class IngestSession:
                 signals=self.signals_mode,
                 received_us=self._received_us,
             )
-            await self._bus.publish(ticks_topic(tenant, symbol), event.to_json())
+            subject = ticks_topic(tenant, symbol, partitions=self._bus.partitions)
+            await self._bus.publish(subject, event.to_json())
 
     async def _recover_bars(self, ticks: list[Tick]) -> list[tuple[AggregatedBar, bool]]:
         """Continue the stored bars of each symbol new to this process (``bar_recovery``).

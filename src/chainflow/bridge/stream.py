@@ -29,7 +29,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from chainflow.bridge.events import TicksAccepted, bars_of_symbol, ticks_topic
+from chainflow.bridge.events import TicksAccepted, bars_of_symbol, ticks_of_symbol
 from chainflow.bridge.message_guard import MessageGuard
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.tick_message import Rejection
@@ -117,7 +117,9 @@ class StreamConnection:
                 )
             for name in wanted:
                 self._subscriptions[name] = [
-                    await self._bus.subscribe(ticks_topic(self._tenant_id, name), self._on_ticks),
+                    await self._bus.subscribe(
+                        ticks_of_symbol(self._tenant_id, name), self._on_ticks
+                    ),
                     await self._bus.subscribe(bars_of_symbol(self._tenant_id, name), self._on_bar),
                     *[
                         await self._bus.subscribe(subject(self._tenant_id, name), self._on_frame)

@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 
 from chainflow.ml.api import FallbackLog, ServedModels, model_registry
 from chainflow.runtime.component import ServiceComponent
+from chainflow.runtime.hub_wiring import replica_membership
 from chainflow.runtime.remote import BusTradingPreferences
 from chainflow.trading.api import TradingService, build_trading_router
 
@@ -64,6 +65,11 @@ def build_trading_component(kernel: Kernel, *, ml_models: ServedModels | None) -
             fallbacks=FallbackLog(infra.timeseries),
         )
     )
+    # Over a shared bus (NATS) the replicas of trading share the tick partitions; on the
+    # in-process bus this process is the only one and takes every tick as before.
+    membership, leases = (None, None)
+    if infra.bus.backend != "memory":
+        membership, leases = replica_membership(kernel)
     service = TradingService(
         bus=infra.bus,
         database=infra.database,
@@ -73,12 +79,19 @@ def build_trading_component(kernel: Kernel, *, ml_models: ServedModels | None) -
         preferences=BusTradingPreferences(infra.bus, kernel.clock),  # the users service's
         models=models if kernel.settings.trading.tick_signals else None,
         cpu_shares=kernel.cpu_shares,
+        membership=membership,
     )
     kernel.metrics_registry.register(TradingStatsCollector(service))
+
+    async def stop() -> None:
+        await service.stop()
+        if leases is not None:
+            await leases.close()
+
     return ServiceComponent(
         name="trading",
         router=build_trading_router(service=service),
         on_start=service.start,
-        on_stop=service.stop,
+        on_stop=stop,
         parts={"trading": service},
     )

@@ -36,7 +36,7 @@ from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
 from chainflow.core.settings import TradingSettings
 from chainflow.core.tenancy import TenantContext
-from chainflow.hub.api import BusMessage, EventBus, Subscription
+from chainflow.hub.api import BusMessage, EventBus, Membership, Subscription
 from chainflow.ml.api import PredictionMade, ServedModels, all_predictions
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
@@ -103,6 +103,7 @@ class TradingService:
         preferences: TradingPreferencesSource | None = None,
         models: ServedModels | None = None,
         cpu_shares: CpuShares | None = None,
+        membership: Membership | None = None,
     ) -> None:
         self.preferences_source = preferences or DefaultPreferences()
         self._bus = bus
@@ -140,6 +141,7 @@ class TradingService:
             spread_window=settings.spread_window,
             spread_min_ticks=settings.spread_min_ticks,
             cpu_shares=cpu_shares,
+            membership=membership,  # replicas share the tick partitions
         )
 
     async def start(self) -> None:

@@ -4,7 +4,8 @@ DESIGN.md §4: a tick accepted on ``WS /ws/ticks`` runs streaming features on th
 bar → model inference → decision → sizing, and a ``signal`` frame carrying the tick's
 ``seq`` and ``latency_ms`` (from the frame's receipt by the bridge) goes back on that
 connection. The bridge publishes accepted ticks while it stores them (a signal does not
-wait for the disk; the ack does). ``TickPath`` subscribes to ``bridge.>`` once:
+wait for the disk; the ack does). In one process ``TickPath`` subscribes to ``bridge.>``
+once (replicas: below):
 
 - **Ticks** extend the key's forming bar (late ticks are stored but do not move it). The
   first tick of a new bar commits the forming bar as closed — the key's ``SymbolPipeline``
@@ -38,6 +39,20 @@ wait for the disk; the ack does). ``TickPath`` subscribes to ``bridge.>`` once:
 - **Order with the bar-close path**: ``progress`` (``trading.tick.progress``).
 
 After a restart the forming bar starts at the first tick seen; exact from the next bar.
+
+**Replicas** (a ``Membership``: ``trading.tick.partitions``) share the tenant partitions of
+the ticks and bars; each subscribes live to the partitions it owns. A partition taken is
+answered from its next tick, its keys warming from the stored bars as new keys do; one
+given up is answered up to its last queued tick and then forgotten. Each tick is answered
+at most once, by the replica that held its partition's lease when the tick was delivered
+(the taker subscribes only after the giver freed the lease). Answered by none: ticks
+published during a handover (between the giver's unsubscribe and the taker's subscribe:
+at most a quarter of the heartbeat interval plus a few round trips), and, when a replica
+dies, the ticks it had queued plus those published until its lease expires and a survivor
+takes the partition (``Membership.takeover_bound_s``). A replica whose lease renewal
+fails drops its queued ticks of the partition unanswered. The one case that can answer
+twice: a replica whose event loop stalls for longer than the lease TTL, then answers
+ticks queued before the stall before its next round fences it.
 """
 
 from __future__ import annotations
@@ -51,7 +66,6 @@ from chainflow.bridge.api import (
     ExecutionReported,
     SymbolsDeclared,
     TicksAccepted,
-    all_market_events,
     market_event_kind,
 )
 from chainflow.core import hot_path
@@ -62,7 +76,7 @@ from chainflow.core.logging import get_logger
 from chainflow.features.api import (
     bar_values,
 )
-from chainflow.hub.api import BusMessage, EventBus, Subscription
+from chainflow.hub.api import BusMessage, EventBus, Membership
 from chainflow.ml.api import ServedModel, ServedModels
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.trading.decision.sizing import SizingPolicy
@@ -70,6 +84,7 @@ from chainflow.trading.events import connection_topic
 from chainflow.trading.paper.desk import PaperDesk
 from chainflow.trading.tick.bars import advance_key_state, extend_forming_bar
 from chainflow.trading.tick.latency_histogram import LatencyHistogram
+from chainflow.trading.tick.partitions import TickInput
 from chainflow.trading.tick.progress import TickProgress
 from chainflow.trading.tick.queue import DEFAULT_QUANTUM, FairTickQueue, MarketEvent
 from chainflow.trading.tick.scoring import StrategyFor, TickScorer
@@ -87,6 +102,7 @@ from chainflow.trading.tick.warmup import STALE_DELAY_S, KeyWarmup
 log = get_logger("chainflow.trading.tick_path")
 
 Key = tuple[str, str]  # tenant, symbol
+NO_TENANTS: frozenset[str] = frozenset()
 
 
 class TickPath:
@@ -106,6 +122,7 @@ class TickPath:
         spread_min_ticks: int = 20,
         quantum: int = DEFAULT_QUANTUM,
         cpu_shares: CpuShares | None = None,
+        membership: Membership | None = None,
     ) -> None:
         self._spread_window, self._spread_min_ticks = spread_window, spread_min_ticks
         self.stats = TickPathStats()
@@ -117,7 +134,14 @@ class TickPath:
         self._frames = FrameSelector()
         self._bus, self._store, self._clock, self._models = bus, store, clock, models
         self._keys: dict[Key, KeyState] = {}
-        self._subscription: Subscription | None = None
+        self.input = TickInput(
+            bus=bus,
+            handler=self.on_message,
+            membership=membership,
+            on_taken=self._forget_partition,
+            on_given_up=self._give_up,
+        )
+        self._running = NO_TENANTS  # the tenants of the batch being run (replicas)
         self._queue = FairTickQueue(quantum)
         self._cpu_shares = cpu_shares
         self._warmup = KeyWarmup(store, self._install)
@@ -125,27 +149,61 @@ class TickPath:
         self._wake = asyncio.Event()
         self.progress = TickProgress()
         self._worker: asyncio.Task[None] | None = None
+        self._stopping = False
         self._gate = HotPathGate()  # the loop's own gate from start()
 
     async def start(self) -> None:
         self._gate = hot_path.gate()
+        self._stopping = False
         self._worker = asyncio.create_task(self._run(), name="tick-path")
-        self._subscription = await self._bus.subscribe(all_market_events(), self.on_message)
+        await self.input.start()
 
-    async def stop(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop; a clean stop (``release``) answers the queued ticks of the partitions it
+        hands over first, a crash (in tests) answers nothing more and keeps the leases."""
+        if not release:
+            await self._stop_worker()
+        await self.input.stop(release=release)
+        await self._stop_worker()
+        await self._warmup.stop()
+
+    async def _stop_worker(self) -> None:
         if self._worker is not None:
+            self._stopping = True
+            self._wake.set()
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
-        await self._warmup.stop()
+
+    def _forget_partition(self, partition: int) -> None:
+        """Forget what this replica kept of the keys of ``partition``, and its queued ticks."""
+        input_ = self.input
+        keys = {*self._keys, *self._quotes, *self.progress.keys(), *self._warmup.building()}
+        for key in keys:
+            if input_.partition_of(key[0]) == partition:
+                self._keys.pop(key, None)
+                self._quotes.pop(key, None)
+                self.progress.forget(key)
+                self._warmup.cancel(key)
+        tenants = {t for t in self._queue.tenants() if input_.partition_of(t) == partition}
+        self.stats.dropped_events += self._queue.drop_tenants(tenants)
+
+    async def _give_up(self, partition: int, held: bool) -> None:
+        """Answer the queued ticks of ``partition`` while its lease is ours, then forget it."""
+        if held and self._worker is not None:
+            of = self.input.partition_of
+
+            def answered() -> bool:
+                queued = self._queue.tenants()
+                return not any(of(t) == partition for t in (*queued, *self._running))
+
+            await self.progress.wait_for(answered, timeout_s=self.input.drain_s)
+        self._forget_partition(partition)
 
     async def on_message(self, message: BusMessage) -> None:
         """Queue ticks and bars for the worker (in order); reconcile executions now."""
         kind = market_event_kind(message.subject)
-        try:
+        try:  # one process, or the ticks and bars of this replica's partitions
             if kind == "ticks":
                 self._queue.put(TicksAccepted.from_json(message.data))
                 self._gate.enter()
@@ -159,6 +217,8 @@ class TickPath:
                 self._desk.on_execution(execution.tenant_id, execution.fields)
             elif kind == "hello":
                 declared = SymbolsDeclared.from_json(message.data)
+                if not self.input.answers(declared.tenant_id):
+                    return  # another replica's tenant
                 await self.prewarm(declared.tenant_id, declared.symbols, declared.ts)
         except ValueError as exc:
             self.stats.bad_messages += 1
@@ -221,17 +281,24 @@ class TickPath:
         advance_key_state(state, values)
 
     async def _run(self) -> None:
-        """Take the queue round by round; a key's burst of ticks is scored once a round."""
-        while True:
+        """Take the queue round by round; a key's burst of ticks is scored once a round.
+
+        Ends at ``stop`` even if a library awaited in a batch swallowed the cancellation
+        (seen under load: the task then went back to waiting for a wake-up that never came).
+        """
+        while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
-            while self._queue:
+            while self._queue and not self._stopping:
                 batch = self._queue.take_round()
                 if batch:
+                    if self.input.answering is not None:  # what a handover waits for
+                        self._running = frozenset(event.tenant_id for event in batch)
                     try:
                         await self.process(batch)
                     except Exception:  # one bad batch must not stop the hot path
                         log.exception("tick_path_batch_failed", events=len(batch))
+                    self._running = NO_TENANTS
                     await self._finished(batch)
                 await asyncio.sleep(0)  # frames of other connections in between rounds
             self._gate.leave()  # drained: background work (bar closes) may run
@@ -254,6 +321,8 @@ class TickPath:
         tick: under load the work per key stays one inference per batch, and every tick
         still gets its frame (with the latency it really waited).
         """
+        if self.input.answering is not None:  # replicas: partitions given up meanwhile
+            batch = [event for event in batch if self.input.answers(event.tenant_id)]
         by_key: dict[Key, list[MarketEvent]] = {}
         for event in batch:
             if isinstance(event, TicksAccepted):
@@ -318,6 +387,9 @@ class TickPath:
             if frames:
                 self.latency.observe(latency_ms / 1000.0, len(frames))
                 by_connection.setdefault(event.connection, []).extend(frames)
+        if self.input.answering is not None and not self.input.answers(key[0]):
+            self.stats.dropped_events += len(events)  # the lease was lost while scoring
+            return
         for connection, frames in by_connection.items():
             self.stats.frames += len(frames)
             body = encode_frames(frames)

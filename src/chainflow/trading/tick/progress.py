@@ -36,6 +36,13 @@ class TickProgress:
         """Start tracking ``key`` in ``timeframe`` (its state was just built)."""
         self._bars[key] = (timeframe, -1)
 
+    def keys(self) -> list[Key]:
+        return list(self._bars)
+
+    def forget(self, key: Key) -> None:
+        """Stop tracking ``key`` (kept by another replica now): nothing waits for it here."""
+        self._bars.pop(key, None)
+
     def scored_bar(self, key: Key) -> int | None:
         """Return the open time of the last closed bar a finished batch of ``key`` ran on."""
         entry = self._bars.get(key)

@@ -53,6 +53,20 @@ class FairTickQueue:
         queue = self._queues.get(tenant_id)
         return len(queue) if queue is not None else 0
 
+    def tenants(self) -> list[str]:
+        """Return the tenants with events waiting."""
+        return list(self._queues)
+
+    def drop_tenants(self, tenant_ids: set[str]) -> int:
+        """Forget the waiting events of ``tenant_ids`` (a partition given up); return how
+        many there were."""
+        dropped = 0
+        for tenant_id in tenant_ids & self._queues.keys():
+            dropped += len(self._queues.pop(tenant_id))
+            del self._deficit[tenant_id]
+        self._pending -= dropped
+        return dropped
+
     def take_round(self) -> list[MarketEvent]:
         """Return one round: each waiting tenant's events within its deficit, in turn.
 

@@ -62,6 +62,9 @@ class KeyWarmup:
     def is_building(self, key: Key) -> bool:
         return key in self._builds
 
+    def building(self) -> list[Key]:
+        return list(self._builds)
+
     def start(self, key: Key, first_ts: int, model: ServedModel, *, delay_s: float = 0.0) -> None:
         """Build ``key``'s state for ``model`` unless a build for it is running; after
         ``delay_s`` (a stale state: the revisions of a burst are rebuilt once)."""
@@ -93,6 +96,12 @@ class KeyWarmup:
         build = self._builds.get(key)
         if build is not None and build.task is not None:
             await asyncio.gather(asyncio.shield(build.task), return_exceptions=True)
+
+    def cancel(self, key: Key) -> None:
+        """Stop building ``key``'s state (its partition moved to another replica)."""
+        build = self._builds.pop(key, None)
+        if build is not None and build.task is not None:
+            build.task.cancel()
 
     async def stop(self) -> None:
         tasks = [b.task for b in self._builds.values() if b.task is not None]

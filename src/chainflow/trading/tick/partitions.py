@@ -1,0 +1,209 @@
+"""The tick hot path's input: every market event in one process, or this replica's partitions.
+
+In one process (no ``Membership``) one live subscription to ``bridge.>`` takes every tick,
+bar, execution and hello, as before replicas existed. With replicas, a hub
+``PartitionOwner`` shares the tenant partitions of the ticks and bars between the live
+``trading`` instances (rendezvous assignment, one Redis lease per partition) and this
+replica subscribes to ``bridge.*.p<k>.>`` of each partition it owns: one subscription per
+partition keeps a bar and the ticks after it in order. Executions and hellos are not
+partitioned and come on their own subscriptions.
+
+Ticks stay ephemeral: the subscriptions are live (core NATS, at most once), never durable
+consumers. A tick signal is worth something for a second; a durable consumer would replay
+a partition's backlog of old ticks to its next owner (the time-series store keeps them).
+The owner is given a view of the bus whose ``subscribe`` drops the durable name
+(``LiveDeliveries``); its ``ack``/``nak`` of live messages do nothing.
+
+**Who answers.** ``answers(tenant)`` says whether this replica may answer a tenant's ticks
+now: its partition was taken (lease acquired) and not yet given up. A partition given up
+cleanly (a rebalance, a clean stop) is first unsubscribed by the owner; then
+``TickPath`` answers the ticks it had already queued for it, while the lease is still
+held (checked by renewing it), and only then forgets the keys and frees the lease for the
+next owner, which subscribes after acquiring it. A partition whose lease could not be
+renewed is refused at once: its queued ticks are dropped unanswered, since another replica
+may hold it. See ``TickPath`` for the guarantee this gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from chainflow.bridge.api import (
+    all_executions,
+    all_market_events,
+    all_symbols_declared,
+    market_events_of_partition,
+)
+from chainflow.core.errors import DependencyUnavailable
+from chainflow.core.health import HealthReport
+from chainflow.hub.api import (
+    EventBus,
+    Membership,
+    MessageHandler,
+    PartitionOwner,
+    PartitionPlan,
+    RequestHandler,
+    Subscription,
+    partition_of,
+)
+
+SERVICE = "trading"
+PLAN_NAME = "trading-ticks"  # lease names trading-ticks:p<k>
+DRAIN_FRACTION = 0.25  # of lease TTL - interval, per partition given up
+
+PartitionDrain = Callable[[int, bool], Awaitable[None]]
+"""Called with a partition given up and whether its lease was still held: answer (when
+held) or drop its queued ticks, then forget its keys."""
+
+
+class LiveDeliveries:
+    """The bus as the partition owner sees it: every subscription live, never durable."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self.backend = bus.backend
+        self.partitions = bus.partitions
+
+    async def start(self) -> None:
+        await self._bus.start()
+
+    async def close(self) -> None:
+        await self._bus.close()
+
+    async def health(self) -> HealthReport:
+        return await self._bus.health()
+
+    async def publish(
+        self, subject: str, data: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        await self._bus.publish(subject, data, headers=headers)
+
+    async def subscribe(
+        self,
+        subject: str,
+        handler: MessageHandler,
+        *,
+        durable: str | None = None,
+        max_in_flight: int | None = None,
+    ) -> Subscription:
+        """Subscribe live: the durable name and its in-flight bound do not apply."""
+        return await self._bus.subscribe(subject, handler)  # ticks are ephemeral
+
+    async def request(self, subject: str, data: bytes, *, timeout_s: float | None = None) -> bytes:
+        return await self._bus.request(subject, data, timeout_s=timeout_s)
+
+    async def serve(self, subject: str, handler: RequestHandler) -> Subscription:
+        return await self._bus.serve(subject, handler)
+
+
+class TickInput:
+    """The market-event subscriptions of one tick path; see the module doc."""
+
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        handler: MessageHandler,
+        membership: Membership | None,
+        on_taken: Callable[[int], None],
+        on_given_up: PartitionDrain,
+    ) -> None:
+        self._bus = bus
+        self._handler = handler
+        self._membership = membership
+        self._on_taken = on_taken
+        self._on_given_up = on_given_up
+        self._plan = PartitionPlan(
+            service=SERVICE,
+            durable=PLAN_NAME,
+            partitions=bus.partitions,
+            subject=market_events_of_partition,
+        )
+        self._subscriptions: list[Subscription] = []
+        self._partition_of: dict[str, int] = {}
+        # None in one process (every tenant is answered); else the partitions answered now.
+        self.answering: set[int] | None = None if membership is None else set()
+        self.owner: PartitionOwner | None = None
+        self._crashed = False
+        # How long a partition given up may wait for its queued ticks to be answered: a
+        # fraction of the lease's margin, since the owner's round (and the renewal of the
+        # other leases) waits meanwhile; what is still queued then goes unanswered.
+        self.drain_s = 0.0
+        if membership is not None:
+            self.drain_s = (membership.lease_ttl_s - membership.interval_s) * DRAIN_FRACTION
+
+    @property
+    def partitions(self) -> int:
+        return self._plan.partitions
+
+    def partition_of(self, tenant_id: str) -> int:
+        """Return the tenant's partition (hashed once per tenant)."""
+        partition = self._partition_of.get(tenant_id)
+        if partition is None:
+            partition = partition_of(tenant_id, partitions=self._plan.partitions)
+            self._partition_of[tenant_id] = partition
+        return partition
+
+    def answers(self, tenant_id: str) -> bool:
+        """Return whether this replica may answer ``tenant_id``'s ticks now."""
+        answering = self.answering
+        return answering is None or self.partition_of(tenant_id) in answering
+
+    async def start(self) -> None:
+        if self._membership is None:
+            self._subscriptions.append(
+                await self._bus.subscribe(all_market_events(), self._handler)
+            )
+            return
+        for subject in (all_executions(), all_symbols_declared()):
+            self._subscriptions.append(await self._bus.subscribe(subject, self._handler))
+        self.owner = PartitionOwner(
+            self._plan,
+            self._handler,
+            bus=LiveDeliveries(self._bus),
+            membership=self._membership,
+            on_acquire=self._taken,
+            on_release=self._given_up,
+        )
+        await self.owner.start()
+
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop reading (``release=False``: leave the leases to expire, as a crash would)."""
+        self._crashed = not release
+        for subscription in self._subscriptions:
+            await subscription.unsubscribe()
+        self._subscriptions.clear()
+        if self.owner is not None:
+            await self.owner.stop(release=release)
+            self.owner = None
+
+    async def _taken(self, partition: int) -> None:
+        """The lease is ours: answer the partition from its first tick on (warming)."""
+        self._on_taken(partition)
+        if self.answering is not None:
+            self.answering.add(partition)
+
+    async def _given_up(self, partition: int) -> None:
+        """Unsubscribed; the lease is not yet released: answer what was queued if it is
+        still ours, then forget the partition."""
+        held = await self._still_held(partition)
+        if not held and self.answering is not None:
+            self.answering.discard(partition)  # another replica may answer it already
+        try:
+            await self._on_given_up(partition, held)
+        finally:
+            if self.answering is not None:
+                self.answering.discard(partition)
+
+    async def _still_held(self, partition: int) -> bool:
+        membership = self._membership
+        if membership is None:
+            return True
+        if self._crashed:
+            return False  # a crash answers nothing more and renews nothing
+        try:
+            return await membership.leases.renew(
+                self._plan.lease_of(partition), membership.instance_id, membership.lease_ttl_s
+            )
+        except DependencyUnavailable:
+            return False
