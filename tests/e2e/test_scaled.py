@@ -1,60 +1,23 @@
 """Two ``chainflow serve`` processes on PostgreSQL, Redis and NATS: the scaled form."""
 
-import asyncio
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fixtures.backends import (
-    delete_nats_stream,
-    delete_redis_keys,
-    require_backend,
-    unique_name,
-)
-from tests.fixtures.database import create_postgresql_database, drop_postgresql_database
 from tests.fixtures.processes import running_server
+from tests.fixtures.scaled import run_cli, scaled_environment
 
 
 @pytest.fixture
 def scaled_env():
-    admin = require_backend("postgres")
-    redis_url = require_backend("redis")
-    nats_url = require_backend("nats")
-    database = asyncio.run(create_postgresql_database(admin))
-    name = unique_name("e2e")
-    env = {
-        "CHAINFLOW_DATABASE_URL": database.url,
-        "CHAINFLOW_CACHE_URL": redis_url,
-        "CHAINFLOW_CACHE_KEY_PREFIX": f"{name}:",
-        "CHAINFLOW_BUS_URL": nats_url,
-        "CHAINFLOW_BUS_STREAM": name.upper(),
-        "CHAINFLOW_BUS_SUBJECT_PREFIX": name,
-    }
-    try:
+    with scaled_environment("e2e") as env:
         yield env
-    finally:
-        asyncio.run(delete_nats_stream(nats_url, name.upper()))
-        asyncio.run(delete_redis_keys(redis_url, f"{name}:*"))
-        asyncio.run(drop_postgresql_database(admin, database))
-
-
-def _run_cli(env: dict[str, str], *args: str) -> None:
-    import os
-    import subprocess
-    import sys
-
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("CHAINFLOW_")}
-    child_env.update(env)
-    done = subprocess.run(
-        [sys.executable, "-m", "chainflow", *args], env=child_env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 class TestTwoProcesses:
     def test_gateway_routes_to_hub_in_another_process(self, tmp_path: Path, scaled_env) -> None:
-        _run_cli(scaled_env, "db", "upgrade")
+        run_cli(scaled_env, "db", "upgrade")
         with (
             running_server(
                 tmp_path / "b", scaled_env, ("--services", "hub,storage,users")
