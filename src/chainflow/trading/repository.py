@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Integer, Text, bindparam, select, type_coerce
+from sqlalchemy import Integer, Select, Text, bindparam, cast, select, type_coerce
 
-from chainflow.storage.relational import TenantRepository
+from chainflow.storage.relational import LeanRead, ReadStatement, TenantRepository
 from chainflow.trading.events import SignalIssued
 from chainflow.trading.models import PaperAccountRecord, SignalRecord
 
@@ -47,6 +47,27 @@ _LATEST = (
 _LATEST_OF_SYMBOL = _LATEST.where(_SIGNALS.c.symbol == bindparam("symbol"))
 
 
+def _newest_stored_text(*, of_symbol: bool) -> Select[Any]:
+    """``_LATEST`` (``_LATEST_OF_SYMBOL``) with ``reasons`` cast to text on every backend:
+    the lean read decodes it with orjson on PostgreSQL too (the driver's JSON codec is
+    ``json.loads``, a quarter of the rows' decoding)."""
+    columns = (
+        cast(_SIGNALS.c.reasons, Text) if name == "reasons" else _SIGNALS.c[name]
+        for name in StoredSignal._fields
+    )
+    statement = (
+        select(*columns)
+        .where(_SIGNALS.c.tenant_id == bindparam("tenant_id"))
+        .order_by(*_NEWEST_FIRST)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    return statement.where(_SIGNALS.c.symbol == bindparam("symbol")) if of_symbol else statement
+
+
+_READ_LATEST = ReadStatement(_newest_stored_text(of_symbol=False))
+_READ_LATEST_OF_SYMBOL = ReadStatement(_newest_stored_text(of_symbol=True))
+
+
 def _stored_signal(
     symbol: str,
     ts: int,
@@ -63,6 +84,26 @@ def _stored_signal(
     return StoredSignal(
         symbol, ts, action, confidence, size, stop_loss, take_profit, model, decoded
     )
+
+
+async def read_latest_signals(
+    read: LeanRead, *, symbol: str | None, limit: int
+) -> list[StoredSignal]:
+    """Return the read's tenant's newest signals, as ``SignalRepository.latest`` does.
+
+    The same statement on a lean read (``Database.lean_read``): no ORM session for the
+    hot listing (``GET /api/v1/signals``, benchmarks/http.py). Tests compare the two.
+    """
+    tenant = read.tenant
+    if tenant is None:
+        raise ValueError("read_latest_signals needs a lean read opened for a tenant")
+    parameters: dict[str, Any] = {"tenant_id": tenant.tenant_id, "limit": limit}
+    statement = _READ_LATEST
+    if symbol is not None:
+        statement = _READ_LATEST_OF_SYMBOL
+        parameters["symbol"] = symbol
+    rows = await read.fetch(statement, parameters)
+    return [_stored_signal(*row) for row in rows]
 
 
 class SignalRepository(TenantRepository[SignalRecord]):

@@ -51,7 +51,7 @@ from chainflow.trading.paper.desk import PaperDesk, PaperSignal, instrument_for
 from chainflow.trading.paper.instruments import risk_instrument
 from chainflow.trading.paper.store import PaperStore
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
-from chainflow.trading.repository import SignalRepository
+from chainflow.trading.repository import SignalRepository, read_latest_signals
 from chainflow.trading.tick.path import TickPath
 
 log = get_logger("chainflow.trading.service")
@@ -341,8 +341,8 @@ class TradingService:
         self, tenant: TenantContext, *, symbol: str | None, limit: int
     ) -> list[SignalIssued]:
         """Return the tenant's newest stored signals, newest first."""
-        async with self._database.unit_of_work(tenant, read_only=True) as uow:
-            rows = await SignalRepository(uow.session, tenant).latest(symbol=symbol, limit=limit)
+        async with self._database.lean_read(tenant) as read:
+            rows = await read_latest_signals(read, symbol=symbol, limit=limit)
             return [
                 SignalIssued(
                     symbol=r.symbol,

@@ -13,6 +13,7 @@ from chainflow.storage.relational.base import (
 )
 from chainflow.storage.relational.column_types import UTCDateTime
 from chainflow.storage.relational.database import Database
+from chainflow.storage.relational.lean_read import LeanRead, ReadStatement
 from chainflow.storage.relational.migrate import current_revision, head_revision, upgrade
 from chainflow.storage.relational.repository import Page, Repository, TenantRepository
 from chainflow.storage.relational.rls import (
@@ -26,8 +27,10 @@ __all__ = [
     "Base",
     "Database",
     "IdMixin",
+    "LeanRead",
     "Page",
     "ReadSession",
+    "ReadStatement",
     "Repository",
     "TenantOwned",
     "TenantRepository",

@@ -41,6 +41,7 @@ from chainflow.core.logging import REDACTED, get_logger, redact_url
 from chainflow.core.optional import import_optional
 from chainflow.core.settings import DatabaseSettings
 from chainflow.core.tenancy import TenantContext
+from chainflow.storage.relational.lean_read import LeanRead
 from chainflow.storage.relational.read_unit_of_work import LazyReadSession, LazyReadUnitOfWork
 from chainflow.storage.relational.sqlite_reads import ReadConnection
 from chainflow.storage.relational.unit_of_work import (
@@ -141,6 +142,20 @@ class Database:
             system=system,
             read_only=read_only,
         )
+
+    def lean_read(self, tenant: TenantContext | None = None, *, system: bool = False) -> LeanRead:
+        """Return a lean read-only unit of work: ``async with database.lean_read(tenant) as
+        read: rows = await read.fetch(STATEMENT, {...})``.
+
+        For a hot read of a few fixed ``ReadStatement``s with no ORM object (``lean_read``):
+        the read pool's connection without a session; ``tenant`` and ``system`` mean what
+        they mean for ``unit_of_work`` (on PostgreSQL, RLS sees the tenant's rows only).
+        """
+        if tenant is not None and not isinstance(tenant, TenantContext):
+            raise TypeError(
+                f"tenant must be a TenantContext or None; received {type(tenant).__name__}"
+            )
+        return LeanRead(self.read_engine, tenant=tenant, system=system)
 
     async def check_connection(self) -> None:
         """Connect once; raise ``DependencyUnavailable`` naming the URL when unreachable.
