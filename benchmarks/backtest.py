@@ -36,19 +36,20 @@ from chainflow.backtest.api import run_backtest
 from chainflow.backtest.data import load_file
 from chainflow.backtest.optimize import Evaluation, optimize
 from chainflow.backtest.search_space import Range
-from chainflow.backtest.types import BacktestConfig, Bars
+from chainflow.backtest.types import BacktestConfig
 from chainflow.backtest.walkforward import walk_forward
+from chainflow.core.market import BarSeries
 
 BASE_TS = 1_767_571_200_000  # 2026-01-05 00:00 UTC
 SPACE = {"fast": Range(5, 50, 5), "slow": Range(60, 150, 10)}
 
 
-def make_bars(count: int, seed: int) -> Bars:
+def make_bars(count: int, seed: int) -> BarSeries:
     rng = np.random.default_rng(seed)
     close = np.round(1.1 * np.exp(np.cumsum(rng.standard_normal(count) * 1e-4)), 5)
     open_ = np.concatenate([[1.1], close[:-1]])
     wicks = np.abs(rng.standard_normal((2, count))) * 1e-4 * close
-    return Bars(
+    return BarSeries.from_arrays(
         ts=BASE_TS + np.arange(count, dtype=np.int64) * 60_000,
         open=open_,
         high=np.round(np.maximum(open_, close) + wicks[0], 5),
@@ -70,7 +71,7 @@ def best_of(repeats: int, run: Any) -> tuple[float, Any]:
     return min(times), result
 
 
-def sample_bars() -> Bars:
+def sample_bars() -> BarSeries:
     from chainflow.core.market import Timeframe
     from chainflow.demo.sample_data import SampleMarketConfig
     from chainflow.demo.sample_files import SampleFileKind, write_sample_files

@@ -28,10 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from chainflow.core.market import BarSeries
 from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_market import generate_sample_days
 from chainflow.features.api import FeatureEngine, get_feature_set
-from chainflow.ml.training.datasets import Bars, Dataset, build_dataset
+from chainflow.ml.training.datasets import Dataset, build_dataset
 from chainflow.ml.training.default_model import DefaultModelRecipe
 from chainflow.ml.training.forming_snapshots import (
     SubBars,
@@ -59,8 +60,8 @@ def sample_ticks(recipe: DefaultModelRecipe, days: int, seed: int) -> SubBars:
     )
 
 
-def head(bars: Bars, count: int) -> Bars:
-    return Bars.from_arrays(
+def head(bars: BarSeries, count: int) -> BarSeries:
+    return BarSeries.from_arrays(
         **{name: getattr(bars, name)[:count] for name in ("ts", "open", "high", "low")},
         close=bars.close[:count],
         volume=bars.volume[:count],
@@ -68,7 +69,7 @@ def head(bars: Bars, count: int) -> Bars:
     )
 
 
-def live_vectors(bars: Bars, ticks: SubBars, first: int) -> dict[str, np.ndarray]:
+def live_vectors(bars: BarSeries, ticks: SubBars, first: int) -> dict[str, np.ndarray]:
     """Each bar from ``first`` on: its forming vectors at ``POINTS`` and its closed vector."""
     engine = FeatureEngine(get_feature_set(FEATURE_SET))
     starts = np.searchsorted(ticks.ts, bars.ts)

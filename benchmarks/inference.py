@@ -20,15 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from chainflow.core.market import BarSeries
 from chainflow.features.api import get_feature_set
-from chainflow.ml.training.datasets import Bars, build_dataset
+from chainflow.ml.training.datasets import build_dataset
 from chainflow.ml.training.families import FAMILIES, torch_available
 from chainflow.ml.training.labels import LabelSpec
 from chainflow.ml.training.run import TrainingConfig, train_on_dataset
 from chainflow.ml.training.serving import ModelBundle
 
 
-def synthetic_bars(count: int, seed: int) -> Bars:
+def synthetic_bars(count: int, seed: int) -> BarSeries:
     """GARCH-like 5-minute EURUSD bars (the tests' generator, without importing tests)."""
     rng = np.random.default_rng(seed)
     var, r = 1e-7, 0.0
@@ -40,7 +41,7 @@ def synthetic_bars(count: int, seed: int) -> Bars:
     close = 1.1 * np.exp(np.cumsum(rets))
     open_ = np.concatenate([[1.1], close[:-1]])
     wick = np.abs(rng.standard_normal((2, count))) * np.abs(rets).mean() * close
-    return Bars.from_arrays(
+    return BarSeries.from_arrays(
         ts=1_700_000_000_000 + np.arange(count, dtype=np.int64) * 300_000,
         open=open_,
         high=np.maximum(open_, close) + wick[0],

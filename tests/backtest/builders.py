@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from chainflow.backtest.types import Bars
+from chainflow.core.market import BarSeries
 from chainflow.trading.api import Decision, StrategyContext
 
 MINUTE_MS = 60_000
@@ -21,11 +21,11 @@ def make_bars(
     step_ms: int = MINUTE_MS,
     start_ms: int = START_MS,
     spread: Sequence[float] | None = None,
-) -> Bars:
+) -> BarSeries:
     """Return bars from ``(open, high, low, close)`` rows, one every ``step_ms``."""
     array = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
     n = len(array)
-    return Bars(
+    return BarSeries.from_arrays(
         ts=start_ms + np.arange(n, dtype=np.int64) * step_ms,
         open=array[:, 0],
         high=array[:, 1],
@@ -38,7 +38,7 @@ def make_bars(
     )
 
 
-def random_walk_bars(n: int, seed: int = 1, *, with_spread: bool = False) -> Bars:
+def random_walk_bars(n: int, seed: int = 1, *, with_spread: bool = False) -> BarSeries:
     """Return ``n`` M1 bars of a seeded random walk around 1.1 (EURUSD-like)."""
     rng = np.random.default_rng(seed)
     close = 1.1 + np.cumsum(rng.normal(0.0, 0.0004, n))
@@ -46,7 +46,7 @@ def random_walk_bars(n: int, seed: int = 1, *, with_spread: bool = False) -> Bar
     high = np.maximum(open_, close) + rng.uniform(0.0, 0.0003, n)
     low = np.minimum(open_, close) - rng.uniform(0.0, 0.0003, n)
     spread = rng.uniform(0.00005, 0.0002, n) if with_spread else None
-    return Bars(
+    return BarSeries.from_arrays(
         ts=START_MS + np.arange(n, dtype=np.int64) * MINUTE_MS * 7,
         open=open_,
         high=high,

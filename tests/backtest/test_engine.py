@@ -7,8 +7,9 @@ import pytest
 
 from chainflow.backtest.api import STRATEGIES, run_backtest
 from chainflow.backtest.engine import run_event
-from chainflow.backtest.types import BacktestConfig, Bars
+from chainflow.backtest.types import BacktestConfig
 from chainflow.backtest.vectorized import run_signals
+from chainflow.core.market import BarSeries
 from tests.backtest.builders import ScriptedStrategy, random_walk_bars
 
 CONFIGS = {
@@ -84,7 +85,7 @@ class PeekingStrategy:
 
     name = "peeking"
 
-    def __init__(self, bars: Bars) -> None:
+    def __init__(self, bars: BarSeries) -> None:
         self.bars = bars
         self.calls: list[tuple[int, int]] = []
 
@@ -127,7 +128,7 @@ class TestNoLookahead:
         rng = np.random.default_rng(3)
         noise = np.concatenate((np.zeros(cut), rng.normal(0, 0.01, len(bars) - cut)))
         wider = np.where(noise != 0, 0.02, 0.0)
-        changed = Bars(
+        changed = BarSeries.from_arrays(
             ts=bars.ts,
             open=bars.open + noise,
             high=bars.high + noise + wider,

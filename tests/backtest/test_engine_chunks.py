@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import pickle
 import random
 from typing import Any
@@ -17,7 +16,8 @@ from chainflow.backtest import fills
 from chainflow.backtest.api import STRATEGIES
 from chainflow.backtest.engine import ACTION_CODES, BarColumns, BarView, run_event
 from chainflow.backtest.strategies import SmaCrossover
-from chainflow.backtest.types import BacktestConfig, Bars, Trade
+from chainflow.backtest.types import BacktestConfig, Trade
+from chainflow.core.market import BarSeries
 from chainflow.features.api import BarValues
 from chainflow.trading.api import Decision, StrategyContext
 
@@ -65,7 +65,7 @@ class StreakyStrategy:
         del snapshot
 
 
-def reference_run(bars: Bars, strategy: Any, config: BacktestConfig) -> tuple[Any, ...]:
+def reference_run(bars: BarSeries, strategy: Any, config: BacktestConfig) -> tuple[Any, ...]:
     """One ``step_bar`` call and one new ``BarValues`` and context per bar."""
     prepare = getattr(strategy, "prepare", None)
     if callable(prepare):
@@ -73,7 +73,7 @@ def reference_run(bars: Bars, strategy: Any, config: BacktestConfig) -> tuple[An
     market, cfg = fills.market_matrix(bars, config), fills.config_vector(config)
     state, trades = fills.new_state(config.cash), fills.new_trade_buffer(4 * len(bars) + 4)
     equity = np.empty(len(bars))
-    spreads = bars.spread if bars.spread is not None else np.full(len(bars), math.nan)
+    spreads = bars.spread
     columns = (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume, spreads)
     action = fills.HOLD
     for i, row in enumerate(zip(*(c.tolist() for c in columns), strict=True)):

@@ -9,15 +9,18 @@ import pytest
 
 from chainflow.backtest.engine import run_event
 from chainflow.backtest.fills import swap_nights
-from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
+from chainflow.backtest.types import BacktestConfig, BacktestResult
 from chainflow.backtest.vectorized import run_signals
+from chainflow.core.market import BarSeries
 from tests.backtest.builders import START_MS, ScriptedStrategy, make_bars
 
 DAY_MS = 86_400_000
 ENGINES = ("event", "vectorized")
 
 
-def run(bars: Bars, actions: Sequence[int], config: BacktestConfig, engine: str) -> BacktestResult:
+def run(
+    bars: BarSeries, actions: Sequence[int], config: BacktestConfig, engine: str
+) -> BacktestResult:
     if engine == "event":
         return run_event(bars, ScriptedStrategy(actions), config)
     return run_signals(bars, np.asarray(actions), config)
@@ -173,7 +176,7 @@ class TestSwaps:
     def test_long_held_tuesday_to_monday_pays_six_nights(self, engine: str) -> None:
         days = [0, 1, 2, 3, 4, 7]  # Mon, Tue, Wed, Thu, Fri, next Mon
         bars = make_bars([FLAT] * 6, step_ms=DAY_MS)
-        bars = Bars(
+        bars = BarSeries.from_arrays(
             ts=np.array([START_MS + d * DAY_MS + 43_200_000 for d in days]),
             open=bars.open,
             high=bars.high,

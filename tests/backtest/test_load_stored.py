@@ -67,10 +67,7 @@ async def old_load_stored(
 def assert_same_bars(got: object, expected: object) -> None:
     for name in ("ts", "open", "high", "low", "close", "volume"):
         assert np.array_equal(getattr(got, name), getattr(expected, name)), name
-    if expected.spread is None:
-        assert got.spread is None
-    else:
-        assert np.array_equal(got.spread, expected.spread, equal_nan=True)
+    assert np.array_equal(got.spread, expected.spread, equal_nan=True)
     assert (got.symbol, got.timeframe) == (expected.symbol, expected.timeframe)
 
 

@@ -11,7 +11,7 @@ from chainflow.backtest.api import run_backtest
 from chainflow.backtest.ml_diagnosis import no_trade_notes
 from chainflow.backtest.ml_strategy import MlStrategy
 from chainflow.backtest.model_source import RegisteredModel
-from chainflow.backtest.types import Bars
+from chainflow.core.market import BarSeries
 from chainflow.features.api import get_feature_set
 from chainflow.trading.api import TradingPreferences
 from tests.backtest.builders import random_walk_bars
@@ -40,7 +40,7 @@ class ConstantModel:
         return Output(p, np.full(n, 0.001), np.zeros(n))
 
 
-def _notes(probabilities: tuple[float, float, float], bars: Bars, timeframe: str) -> list[str]:
+def _notes(probabilities: tuple[float, float, float], bars: BarSeries, timeframe: str) -> list[str]:
     bundle: Any = ConstantModel(probabilities)
     model = RegisteredModel(
         ref="fx-test@1",

@@ -8,13 +8,14 @@ import pytest
 from chainflow.backtest.api import run_backtest
 from chainflow.backtest.model_training import WindowModelTrainer
 from chainflow.backtest.search_space import Choice
-from chainflow.backtest.types import BacktestConfig, Bars
+from chainflow.backtest.types import BacktestConfig
 from chainflow.backtest.walkforward import (
     TrainedModel,
     Window,
     walk_forward,
     walk_forward_windows,
 )
+from chainflow.core.market import BarSeries
 from tests.backtest.builders import random_walk_bars
 
 BARS = random_walk_bars(2_400, seed=5)
@@ -151,9 +152,9 @@ class TestWalkForward:
         assert all(w.params == {"fast": 7, "slow": 40} for w in result.windows)
 
 
-def ml_bars(n: int) -> Bars:
+def ml_bars(n: int) -> BarSeries:
     bars = random_walk_bars(n, seed=21, with_spread=True)
-    return Bars(
+    return BarSeries.from_arrays(
         ts=1_704_067_200_000 + np.arange(n, dtype=np.int64) * 300_000,
         open=bars.open,
         high=bars.high,
@@ -172,7 +173,7 @@ class TestModelRetraining:
         trainer = WindowModelTrainer(horizon=6, threads=1)
         seen: list[tuple[int, int]] = []
 
-        def recording(in_sample: Bars, *, seed: int) -> TrainedModel:
+        def recording(in_sample: BarSeries, *, seed: int) -> TrainedModel:
             seen.append((int(in_sample.ts[0]), int(in_sample.ts[-1])))
             return trainer(in_sample, seed=seed)
 

@@ -25,6 +25,7 @@ import httpx
 import numpy as np
 from websockets.asyncio.client import connect
 
+from chainflow.core.market import BarSeries
 from chainflow.features.matrix import feature_matrix
 from chainflow.features.sets import get_feature_set
 from tests.fixtures.processes import running_server
@@ -146,13 +147,15 @@ def _batch_vector(home: Path, end_ts: int) -> list[float]:
     ts, open_, high, low, close, volume, spread = columns
     matrix = feature_matrix(
         get_feature_set("fx-core@1"),
-        ts=ts.astype(np.int64),
-        open=open_,
-        high=high,
-        low=low,
-        close=close,
-        volume=volume,
-        spread=spread,
+        BarSeries.from_arrays(
+            ts=ts.astype(np.int64),
+            open=open_,
+            high=high,
+            low=low,
+            close=close,
+            volume=volume,
+            spread=spread,
+        ),
     )
     return matrix[-1].tolist()
 

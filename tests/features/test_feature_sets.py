@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from chainflow.core.errors import InvalidInput, NotFound
+from chainflow.core.market import BarSeries
 from chainflow.features.engine import BarValues, FeatureEngine
 from chainflow.features.matrix import feature_matrix
 from chainflow.features.sets import (
@@ -45,8 +46,11 @@ def make_spread(size: int, seed: int = 11) -> np.ndarray:
 def batch(
     data: OHLCV, spread: np.ndarray | None, feature_set: FeatureSet = FX_CORE_V1
 ) -> np.ndarray:
-    return feature_matrix(
-        feature_set,
+    return feature_matrix(feature_set, series_of(data, spread))
+
+
+def series_of(data: OHLCV, spread: np.ndarray | None = None) -> BarSeries:
+    return BarSeries.from_arrays(
         ts=data.ts_ms,
         open=data.open,
         high=data.high,
@@ -253,7 +257,8 @@ def test_calendar_and_session_features() -> None:
     ts = np.array([0, 6 * 3_600_000, 8 * 3_600_000 + 30 * 60_000, 13 * 3_600_000], np.int64)
     ts = ts + 4 * 86_400_000  # 1970-01-05 was a Monday
     ones = np.ones(4)
-    out = feature_matrix(FX_CORE_V1, ts=ts, open=ones, high=ones, low=ones, close=ones, volume=ones)
+    series = BarSeries.from_arrays(ts=ts, open=ones, high=ones, low=ones, close=ones, volume=ones)
+    out = feature_matrix(FX_CORE_V1, series)
     col = {name: out[:, j] for j, name in enumerate(FX_CORE_V1.names)}
     minutes = np.array([0, 360, 510, 780])
     np.testing.assert_allclose(col["tod_sin"], np.sin(2 * np.pi * minutes / 1440), atol=1e-15)
@@ -285,21 +290,13 @@ def test_features_are_scale_free() -> None:
 
 def test_threads_do_not_change_the_result(market: tuple[OHLCV, np.ndarray]) -> None:
     data, spread = market
-    small = make_ohlcv(2000, seed=9)
-    args = {
-        "ts": small.ts_ms,
-        "open": small.open,
-        "high": small.high,
-        "low": small.low,
-        "close": small.close,
-        "volume": small.volume,
-        "spread": spread[:2000],
-    }
-    inline = feature_matrix(FX_CORE_V1, threads=0, **args)
-    np.testing.assert_array_equal(feature_matrix(FX_CORE_V1, threads=4, **args), inline)
+    small = series_of(make_ohlcv(2000, seed=9), spread[:2000])
+    inline = feature_matrix(FX_CORE_V1, small, threads=0)
+    np.testing.assert_array_equal(feature_matrix(FX_CORE_V1, small, threads=4), inline)
 
 
-def test_matrix_checks_its_inputs() -> None:
+def test_the_matrix_input_is_checked_where_it_is_built() -> None:
+    """The bars reach ``feature_matrix`` as a ``BarSeries``, which refuses bad columns."""
     data = make_ohlcv(50, seed=2)
     args = {
         "ts": data.ts_ms,
@@ -309,12 +306,12 @@ def test_matrix_checks_its_inputs() -> None:
         "close": data.close,
         "volume": data.volume,
     }
-    with pytest.raises(ValueError, match="expected volume of shape"):
-        feature_matrix(FX_CORE_V1, **{**args, "volume": data.volume[:-1]})
+    with pytest.raises(ValueError, match=r"expected volume of shape \(50,\) like ts"):
+        BarSeries.from_arrays(**{**args, "volume": data.volume[:-1]})
     ts = data.ts_ms.copy()
     ts[10] = ts[9]
-    with pytest.raises(ValueError, match=f"expected ts after {ts[9]}; received {ts[9]}"):
-        feature_matrix(FX_CORE_V1, **{**args, "ts": ts})
+    with pytest.raises(ValueError, match=f"a bar after {ts[9]} at index 10; received {ts[9]}"):
+        BarSeries.from_arrays(**{**args, "ts": ts})
 
 
 # --- no lookahead ----------------------------------------------------------------------

@@ -29,7 +29,7 @@ from chainflow.bridge.events import (
 )
 from chainflow.core.clock import WallClock
 from chainflow.core.ids import TenantId
-from chainflow.core.market import Timeframe
+from chainflow.core.market import BarSeries, Timeframe
 from chainflow.core.settings import BusSettings, FeaturesSettings, TimeSeriesSettings
 from chainflow.features.cross_asset import aligned_log_returns, correlation_matrix
 from chainflow.features.events import correlation_topic, features_topic
@@ -92,13 +92,15 @@ def batch_rows(bars: list[AggregatedBar]) -> np.ndarray:
     col = lambda name: np.array([getattr(b, name) for b in bars], dtype=float)  # noqa: E731
     return feature_matrix(
         service_set,
-        ts=np.array([b.ts for b in bars], dtype=np.int64),
-        open=col("open"),
-        high=col("high"),
-        low=col("low"),
-        close=col("close"),
-        volume=col("volume"),
-        spread=np.array([b.spread_mean for b in bars]),
+        BarSeries.from_arrays(
+            ts=np.array([b.ts for b in bars], dtype=np.int64),
+            open=col("open"),
+            high=col("high"),
+            low=col("low"),
+            close=col("close"),
+            volume=col("volume"),
+            spread=np.array([b.spread_mean for b in bars]),
+        ),
     )
 
 

@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from chainflow.core.market import BarSeries
 from chainflow.features.api import feature_matrix, get_feature_set
 from chainflow.features.batch.volatility import atr as wilder_atr
-from chainflow.ml.training.datasets import Bars, Dataset, build_dataset
+from chainflow.ml.training.datasets import Dataset, build_dataset
 from chainflow.ml.training.labels import (
     CLASS_NAMES,
     DOWN,
@@ -31,9 +32,9 @@ BAR_MS = 300_000
 FEATURE_SET = get_feature_set("fx-core@1")
 
 
-def bars_of(data: OHLCV, seed: int = 1) -> Bars:
+def bars_of(data: OHLCV, seed: int = 1) -> BarSeries:
     spread = np.random.default_rng(seed).uniform(0.8e-4, 1.5e-4, data.close.size)
-    return Bars.from_arrays(
+    return BarSeries.from_arrays(
         ts=data.ts_ms,
         open=data.open,
         high=data.high,
@@ -185,7 +186,7 @@ def test_label_spec_to_dict() -> None:
 
 
 def test_bars_copy_read_only_and_default_spread(market: OHLCV) -> None:
-    bars = Bars.from_arrays(
+    bars = BarSeries.from_arrays(
         ts=market.ts_ms,
         open=market.open,
         high=market.high,
@@ -204,11 +205,11 @@ def test_bars_validation() -> None:
     ones = np.ones(3)
     fields = {"open": ones, "high": ones, "low": ones, "close": ones, "volume": ones}
     with pytest.raises(ValueError, match=r"expected high of shape \(3,\) like ts; received \(2,\)"):
-        Bars.from_arrays(ts=[1, 2, 3], **{**fields, "high": np.ones(2)})
+        BarSeries.from_arrays(ts=[1, 2, 3], **{**fields, "high": np.ones(2)})
     with pytest.raises(ValueError, match="expected strictly increasing ts"):
-        Bars.from_arrays(ts=[1, 3, 3], **fields)
+        BarSeries.from_arrays(ts=[1, 3, 3], **fields)
     with pytest.raises(ValueError, match="expected ts one-dimensional"):
-        Bars.from_arrays(ts=[[1, 2, 3]], **fields)
+        BarSeries.from_arrays(ts=[[1, 2, 3]], **fields)
 
 
 # --- datasets -------------------------------------------------------------------------
@@ -226,16 +227,7 @@ def test_dataset_rows_features_and_labels(market: OHLCV, dataset: Dataset) -> No
     assert dataset.bar_index[-1] == n - h - 1
     assert len(dataset) == n - h - FEATURE_SET.warmup_bars + 1
     np.testing.assert_array_equal(dataset.label_end_ts, dataset.ts + h * BAR_MS)
-    full = feature_matrix(
-        FEATURE_SET,
-        ts=bars.ts,
-        open=bars.open,
-        high=bars.high,
-        low=bars.low,
-        close=bars.close,
-        volume=bars.volume,
-        spread=bars.spread,
-    )
+    full = feature_matrix(FEATURE_SET, bars)
     np.testing.assert_array_equal(dataset.X, full[dataset.bar_index])
     atr = wilder_atr(market.high, market.low, market.close, 14)
     np.testing.assert_array_equal(
@@ -273,7 +265,7 @@ def test_triple_barrier_dataset_labels_end_within_the_horizon(market: OHLCV) -> 
 
 
 def test_unknown_spread_leaves_no_row(market: OHLCV) -> None:
-    bars = Bars.from_arrays(
+    bars = BarSeries.from_arrays(
         ts=market.ts_ms,
         open=market.open,
         high=market.high,

@@ -13,13 +13,13 @@ from typer.testing import CliRunner
 
 from chainflow.cli import app
 from chainflow.core.errors import InvalidInput
-from chainflow.core.market import Timeframe
+from chainflow.core.market import BarSeries, Timeframe
 from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from chainflow.demo.sample_market import generate_sample_days
 from chainflow.features.api import BarValues, FeatureEngine, get_feature_set
 from chainflow.ml.registry.model_registry import local_model_registry
-from chainflow.ml.training.datasets import Bars, Dataset, build_dataset
+from chainflow.ml.training.datasets import Dataset, build_dataset
 from chainflow.ml.training.forming_snapshots import (
     SubBars,
     aggregate,
@@ -52,7 +52,7 @@ def ticks() -> SubBars:
 
 
 @pytest.fixture(scope="module")
-def m5(ticks: SubBars) -> Bars:
+def m5(ticks: SubBars) -> BarSeries:
     return aggregate(ticks, M5_MS)[0]
 
 
@@ -63,16 +63,16 @@ def m1(ticks: SubBars) -> SubBars:
 
 
 @pytest.fixture(scope="module")
-def closed(m5: Bars) -> Dataset:
+def closed(m5: BarSeries) -> Dataset:
     return build_dataset(m5, FEATURE_SET, LabelSpec(), symbol="EURUSD", timeframe="M5")
 
 
 @pytest.fixture(scope="module")
-def from_m1(closed: Dataset, m5: Bars, m1: SubBars) -> Dataset:
+def from_m1(closed: Dataset, m5: BarSeries, m1: SubBars) -> Dataset:
     return with_forming_snapshots(closed, m5, m1, FRACTIONS)
 
 
-def closed_values(bars: Bars, t: int) -> BarValues:
+def closed_values(bars: BarSeries, t: int) -> BarValues:
     return BarValues(
         int(bars.ts[t]),
         float(bars.open[t]),
@@ -84,7 +84,7 @@ def closed_values(bars: Bars, t: int) -> BarValues:
     )
 
 
-def live_preview(bars: Bars, t: int, partial: BarValues) -> np.ndarray:
+def live_preview(bars: BarSeries, t: int, partial: BarValues) -> np.ndarray:
     """What the tick path computes: an engine fed the closed bars before ``t``, previewed."""
     engine = FeatureEngine(FEATURE_SET)
     for i in range(t):
@@ -98,7 +98,7 @@ def rows_of(ds: Dataset, bar: int) -> np.ndarray:
 
 class TestSnapshotRows:
     def test_snapshot_row_equals_live_preview_of_the_m1_partial_bar(
-        self, from_m1: Dataset, m5: Bars, m1: SubBars
+        self, from_m1: Dataset, m5: BarSeries, m1: SubBars
     ) -> None:
         bar = int(from_m1.bar_index[len(from_m1) // 2])
         rows = rows_of(from_m1, bar)
@@ -123,7 +123,7 @@ class TestSnapshotRows:
         assert not np.allclose(from_m1.X[rows[0]], from_m1.X[rows[-1]])  # not the closed row
 
     def test_first_tick_snapshot_equals_live_preview_of_the_first_tick(
-        self, closed: Dataset, m5: Bars, ticks: SubBars
+        self, closed: Dataset, m5: BarSeries, ticks: SubBars
     ) -> None:
         ds = with_forming_snapshots(closed, m5, ticks, (0.0,))
         snapshot = int(np.flatnonzero(ds.forming_fraction == 0.0)[100])
@@ -213,7 +213,7 @@ class TestOptions:
             snapshot_fractions("0.5", Timeframe.H1, None, None)
 
     def test_a_dataset_with_snapshots_is_not_extended_twice(
-        self, from_m1: Dataset, m5: Bars, m1: SubBars
+        self, from_m1: Dataset, m5: BarSeries, m1: SubBars
     ) -> None:
         with pytest.raises(ValueError, match="snapshots already"):
             with_forming_snapshots(from_m1, m5, m1, FRACTIONS)

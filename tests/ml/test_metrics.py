@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss, roc_auc_score
 
+from chainflow.core.market import BarSeries
 from chainflow.features.api import get_feature_set
-from chainflow.ml.training.datasets import Bars, build_dataset
+from chainflow.ml.training.datasets import build_dataset
 from chainflow.ml.training.labels import LabelSpec
 from chainflow.ml.training.metrics import (
     classification_metrics,
@@ -192,7 +193,7 @@ def test_regression_skill_against_a_naive_forecast() -> None:
 def test_baselines_out_of_sample_on_purged_folds() -> None:
     """The evaluation loop a model plugs into: baselines scored on each purged fold."""
     data = make_ohlcv(800, seed=21)
-    bars = Bars.from_arrays(
+    bars = BarSeries.from_arrays(
         ts=data.ts_ms,
         open=data.open,
         high=data.high,

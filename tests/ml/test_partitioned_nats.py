@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 from chainflow.core.clock import WallClock
+from chainflow.core.market import BarSeries
 from chainflow.core.settings import DatabaseSettings, MlSettings, TimeSeriesSettings
 from chainflow.features.api import FeaturesComputed, features_topic, get_feature_set
 from chainflow.hub.api import BusMessage, EventBus, Membership, partition_of
@@ -40,7 +41,7 @@ from chainflow.ml.api import ModelRegistration
 from chainflow.ml.events import all_predictions
 from chainflow.ml.live.service import MlService
 from chainflow.ml.registry.model_registry import local_model_registry
-from chainflow.ml.training.datasets import Bars, build_dataset
+from chainflow.ml.training.datasets import build_dataset
 from chainflow.ml.training.labels import LabelSpec
 from chainflow.ml.training.run import TrainingConfig, train_on_dataset
 from chainflow.storage.relational import Database, upgrade
@@ -98,7 +99,7 @@ def trained() -> tuple[ModelRegistration, bytes]:
 def train_model() -> tuple[ModelRegistration, bytes]:
     """A small LightGBM model on fx-core@1 for M5 bars (window 1: every vector is served)."""
     data = make_ohlcv(800, seed=53)
-    bars = Bars.from_arrays(
+    bars = BarSeries.from_arrays(
         ts=data.ts_ms,
         open=data.open,
         high=data.high,

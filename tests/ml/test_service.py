@@ -22,7 +22,7 @@ from chainflow.bridge.bar_table import persist_bars
 from chainflow.bridge.bars import AggregatedBar
 from chainflow.bridge.events import BarPublished, bars_topic
 from chainflow.core.ids import TenantId
-from chainflow.core.market import Timeframe
+from chainflow.core.market import BarSeries, Timeframe
 from chainflow.core.settings import MlSettings
 from chainflow.features.api import feature_matrix, get_feature_set
 from chainflow.features.batch.volatility import atr
@@ -31,7 +31,7 @@ from chainflow.ml.api import ModelRegistration, ServedModels, model_registry
 from chainflow.ml.events import alerts_topic, predictions_topic
 from chainflow.ml.live.prediction_table import SCORES_TABLE
 from chainflow.ml.registry.model_registry import local_model_registry
-from chainflow.ml.training.datasets import Bars, build_dataset
+from chainflow.ml.training.datasets import build_dataset
 from chainflow.ml.training.labels import LabelSpec, direction_labels
 from chainflow.ml.training.run import TrainingConfig, train_on_dataset
 from chainflow.ml.training.serving import ModelBundle
@@ -69,7 +69,7 @@ def bars_of(data: OHLCV, symbol: str) -> list[AggregatedBar]:
 
 async def train_and_promote(kernel: Kernel, home: Path, metrics_patch: dict[str, Any]) -> bytes:
     data = make_ohlcv(1500, seed=51)
-    bars = Bars.from_arrays(
+    bars = BarSeries.from_arrays(
         ts=data.ts_ms,
         open=data.open,
         high=data.high,
@@ -169,13 +169,15 @@ class TestLivePredictions:
         fs = get_feature_set("fx-core@1")
         matrix = feature_matrix(
             fs,
-            ts=data.ts_ms,
-            open=data.open,
-            high=data.high,
-            low=data.low,
-            close=data.close,
-            volume=data.volume,
-            spread=np.full(len(bars), 0.0001),
+            BarSeries.from_arrays(
+                ts=data.ts_ms,
+                open=data.open,
+                high=data.high,
+                low=data.low,
+                close=data.close,
+                volume=data.volume,
+                spread=np.full(len(bars), 0.0001),
+            ),
         )
         ready = np.flatnonzero(np.all(np.isfinite(matrix), axis=1))
         assert [p["ts"] for p in made] == [int(data.ts_ms[i]) for i in ready]

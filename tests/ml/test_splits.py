@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from chainflow.core.market import BarSeries
 from chainflow.features.api import get_feature_set
-from chainflow.ml.training.datasets import Bars, build_dataset
+from chainflow.ml.training.datasets import build_dataset
 from chainflow.ml.training.labels import LabelSpec
 from chainflow.ml.training.splits import Fold, purged_walk_forward
 from tests.fixtures.market_data import make_ohlcv
@@ -142,7 +143,7 @@ def test_input_errors() -> None:
 
 def test_dataset_folds_are_purged() -> None:
     data = make_ohlcv(700, seed=11)
-    bars = Bars.from_arrays(
+    bars = BarSeries.from_arrays(
         ts=data.ts_ms,
         open=data.open,
         high=data.high,

@@ -10,12 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from chainflow.cli import app
-from chainflow.core.market import Timeframe
+from chainflow.core.market import BarSeries, Timeframe
 from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from chainflow.features.api import BarValues, FeatureEngine, get_feature_set
 from chainflow.ml.registry.model_registry import local_model_registry
-from chainflow.ml.training.datasets import Bars, Dataset, build_dataset
+from chainflow.ml.training.datasets import Dataset, build_dataset
 from chainflow.ml.training.labels import LabelSpec
 from chainflow.ml.training.run import TrainingConfig, TrainingResult, train_on_dataset
 from chainflow.ml.training.run_parts import widen_bundle
@@ -34,8 +34,8 @@ def market() -> OHLCV:
     return make_ohlcv(1400, seed=5)
 
 
-def bars_of(data: OHLCV, spread: np.ndarray) -> Bars:
-    return Bars.from_arrays(
+def bars_of(data: OHLCV, spread: np.ndarray) -> BarSeries:
+    return BarSeries.from_arrays(
         ts=data.ts_ms,
         open=data.open,
         high=data.high,

@@ -16,12 +16,12 @@ from chainflow.backtest.oos_signals import backtest_signal_window
 from chainflow.bridge.api import read_bar_file
 from chainflow.cli import with_kernel
 from chainflow.cli.operator import read_stored_bars
-from chainflow.core.market import Timeframe
+from chainflow.core.market import BarSeries, Timeframe
 from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from chainflow.ml.cli.train import make_train_command
 from chainflow.ml.training.calibration import Calibrator, fit_calibrator, reliability
-from chainflow.ml.training.datasets import Bars, Dataset
+from chainflow.ml.training.datasets import Dataset
 from chainflow.ml.training.labels import LabelSpec
 from chainflow.ml.training.oos_backtest import attach_backtest
 from chainflow.ml.training.run import TrainingConfig, TrainingResult, train_on_dataset
@@ -46,12 +46,12 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bars(sample: Path) -> Bars:
+def bars(sample: Path) -> BarSeries:
     return training_bars(read_bar_file(sample, "EURUSD", timeframe=Timeframe.M5))
 
 
 @pytest.fixture(scope="module")
-def dataset(bars: Bars) -> Dataset:
+def dataset(bars: BarSeries) -> Dataset:
     return training_dataset(bars, LABEL, QUICK, symbol="EURUSD", timeframe=Timeframe.M5)
 
 
@@ -106,7 +106,7 @@ class TestCalibration:
 
 class TestSignalBacktest:
     def test_oos_predictions_are_traded_with_costs(
-        self, calibrated: TrainingResult, bars: Bars
+        self, calibrated: TrainingResult, bars: BarSeries
     ) -> None:
         attach_backtest(calibrated, bars, backtest_signal_window)
         backtest = calibrated.backtest
@@ -120,7 +120,7 @@ class TestSignalBacktest:
     def test_without_a_backtester_the_report_says_so(self, calibrated: TrainingResult) -> None:
         copy = dataclasses.replace(calibrated)
         attach_backtest(
-            copy, Bars.from_arrays(ts=[], open=[], high=[], low=[], close=[], volume=[]), None
+            copy, BarSeries.from_arrays(ts=[], open=[], high=[], low=[], close=[], volume=[]), None
         )
         assert "skipped" in copy.backtest
 

@@ -25,8 +25,9 @@ import numpy as np
 import pytest
 
 from chainflow.backtest.engine import run_event
-from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
+from chainflow.backtest.types import BacktestConfig, BacktestResult
 from chainflow.backtest.vectorized import run_signals
+from chainflow.core.market import BarSeries
 from chainflow.trading.api import account
 from chainflow.trading.paper.desk import PaperDesk, PaperSignal
 from chainflow.trading.paper.positions import PaperInstrument, PaperSwapCharge, PaperTrade
@@ -69,11 +70,11 @@ def tick_times(bar: int) -> list[int]:
     return [START_MS + bar * BAR_MS + k * TICK_MS for k in range(len(PATHS[bar][0]))]
 
 
-def market_bars() -> Bars:
+def market_bars() -> BarSeries:
     rows = [(path[0], max(path), min(path), path[-1]) for path, _ in PATHS]
     array = np.asarray(rows)
     n = len(rows)
-    return Bars(
+    return BarSeries.from_arrays(
         ts=START_MS + np.arange(n, dtype=np.int64) * BAR_MS,
         open=array[:, 0],
         high=array[:, 1],

@@ -31,6 +31,7 @@ from chainflow.bridge.events import (
     ticks_topic,
 )
 from chainflow.core.ids import TenantId
+from chainflow.core.market import BarSeries
 from chainflow.core.settings import MlSettings
 from chainflow.features.api import feature_matrix, get_feature_set
 from chainflow.hub.api import BusMessage
@@ -138,13 +139,15 @@ class TestEveryTick:
         ts = np.append(data.ts_ms, forming_ts)
         matrix = feature_matrix(
             get_feature_set("fx-core@1"),
-            ts=ts,
-            open=np.append(data.open, bids[0]),
-            high=np.append(data.high, max(bids)),
-            low=np.append(data.low, min(bids)),
-            close=np.append(data.close, bids[-1]),
-            volume=np.append(data.volume, 5.0),
-            spread=np.append(np.full(len(data.close), 0.0001), 0.0001),
+            BarSeries.from_arrays(
+                ts=ts,
+                open=np.append(data.open, bids[0]),
+                high=np.append(data.high, max(bids)),
+                low=np.append(data.low, min(bids)),
+                close=np.append(data.close, bids[-1]),
+                volume=np.append(data.volume, 5.0),
+                spread=np.append(np.full(len(data.close), 0.0001), 0.0001),
+            ),
         )
         output = ModelBundle(onnx).predict(matrix[-1:])
         assert kernel.trading is not None and kernel.trading.tick_path is not None

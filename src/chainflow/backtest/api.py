@@ -1,8 +1,9 @@
 """Public interface of the backtesting engine: what the CLI, HTTP jobs and optimizer use.
 
 ``run_backtest`` runs a built-in strategy by name (with typed, validated parameters) or any
-``chainflow.trading`` ``Strategy`` object (such as ``MlStrategy``) on ``Bars``. Built-in
-strategies take the vectorized path by default; everything else runs on the event engine.
+``chainflow.trading`` ``Strategy`` object (such as ``MlStrategy``) on a
+``core.market.BarSeries``. Built-in strategies take the vectorized path by default;
+everything else runs on the event engine.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from chainflow.backtest.strategies import (
     IndicatorStrategy,
     StrategyParams,
 )
-from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars, Trade
+from chainflow.backtest.types import BacktestConfig, BacktestResult, Trade
 from chainflow.backtest.vectorized import run_signals
+from chainflow.core.market import BarSeries
 from chainflow.trading.api import Strategy
 
 EngineChoice = Literal["auto", "event", "vectorized"]
@@ -144,7 +146,7 @@ def load_compiled(strategy: str, params: Mapping[str, Any], engine: EngineChoice
     the simulation alone, as ``benchmarks/backtest.py`` does with its warm-up run."""
     n = 2 * strategy_spec(strategy).params(**dict(params)).warm_up_bars() + 64
     close = 1.0 + 0.001 * np.sin(np.arange(n) / 7.0)
-    bars = Bars(
+    bars = BarSeries.from_arrays(
         ts=np.arange(n, dtype=np.int64) * 60_000,
         open=close,
         high=close + 0.0005,
@@ -156,7 +158,7 @@ def load_compiled(strategy: str, params: Mapping[str, Any], engine: EngineChoice
 
 
 def run_backtest(
-    bars: Bars,
+    bars: BarSeries,
     strategy: str | Strategy,
     params: Mapping[str, Any] | None = None,
     config: BacktestConfig = BacktestConfig(),  # noqa: B008 - frozen, so safe to share
@@ -216,7 +218,6 @@ __all__ = [
     "AccountTotals",
     "BacktestConfig",
     "BacktestResult",
-    "Bars",
     "EngineChoice",
     "MlStrategy",
     "PredictionStrategy",

@@ -25,9 +25,10 @@ from rich.table import Table
 
 from chainflow.backtest.metrics import small_sample_metrics
 from chainflow.backtest.optimize import OptimizationResult
-from chainflow.backtest.types import BacktestResult, Bars
+from chainflow.backtest.types import BacktestResult
 from chainflow.backtest.walkforward import WalkForwardResult
 from chainflow.core.errors import ChainflowError
+from chainflow.core.market import BarSeries
 
 SUMMARY_KEYS = (
     "trades",
@@ -41,7 +42,7 @@ SUMMARY_KEYS = (
 )
 
 
-def source_of(bars: Bars) -> dict[str, Any]:
+def source_of(bars: BarSeries) -> dict[str, Any]:
     """Return where the bars came from, as the JSON output reports it."""
     return {
         "symbol": bars.symbol,
@@ -83,7 +84,7 @@ def progress_reporter(show: bool, description: str) -> Iterator[Callable[[int, i
         yield report
 
 
-def print_backtest(result: BacktestResult, bars: Bars) -> None:
+def print_backtest(result: BacktestResult, bars: BarSeries) -> None:
     """Print a backtest's metrics as a table, then its notes."""
     data = result.to_json()
     table = Table(title=f"{result.strategy} on {bars.symbol} {bars.timeframe} ({len(bars)} bars)")

@@ -47,11 +47,11 @@ from chainflow.backtest.optimize import (
     optimize,
 )
 from chainflow.backtest.search_space import build_space
-from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
+from chainflow.backtest.types import BacktestConfig, BacktestResult
 from chainflow.backtest.walkforward import walk_forward
 from chainflow.bridge.api import options_of_flags, warn_on_stderr
 from chainflow.core.errors import InvalidInput
-from chainflow.core.market import parse_moment
+from chainflow.core.market import BarSeries, parse_moment
 
 if TYPE_CHECKING:
     from chainflow.bridge.stored_bars import StoredBarReader
@@ -208,7 +208,7 @@ def _check_extras(options: Mapping[str, Any]) -> None:
         check_reports()
 
 
-def _bars(stored_bars: StoredBarReader, options: Mapping[str, Any]) -> Bars:
+def _bars(stored_bars: StoredBarReader, options: Mapping[str, Any]) -> BarSeries:
     start = parse_moment("--from", options["start"])
     end = parse_moment("--to", options["end"])
     if start is not None and end is not None and start >= end:
@@ -249,7 +249,7 @@ def _bars(stored_bars: StoredBarReader, options: Mapping[str, Any]) -> Bars:
 
 
 def _model_backtest(
-    run_with_kernel: Any, bars: Bars, config: BacktestConfig, options: Mapping[str, Any]
+    run_with_kernel: Any, bars: BarSeries, config: BacktestConfig, options: Mapping[str, Any]
 ) -> BacktestResult:
     from chainflow.backtest.model_source import (
         KERNEL_SERVICES,
@@ -277,7 +277,7 @@ def _model_backtest(
 
 
 def _search_inputs(
-    bars: Bars, options: Mapping[str, Any], *, allow_empty: bool = False
+    bars: BarSeries, options: Mapping[str, Any], *, allow_empty: bool = False
 ) -> tuple[Evaluation, dict[str, Any]]:
     config = config_of(options)
     if options["strategy"] == ML_STRATEGY:  # trained per window; nothing to search

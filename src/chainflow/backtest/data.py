@@ -4,8 +4,8 @@ A file is read by the bridge's one bar-file reader (``bridge.api.read_bar_file``
 ``chainflow import`` and ``chainflow train`` read it: pandas/yfinance CSVs, ISO or epoch
 times, a ``Spread`` column in points or price (see ``chainflow.bridge.bar_files``).
 
-Both paths give ``Bars`` arrays; a bar's mean spread (MT5 exports carry it, CSVs do not)
-becomes ``Bars.spread`` in price units, ``None`` when no bar has one.
+Both paths give a ``core.market.BarSeries``; a bar's mean spread (MT5 exports carry it, CSVs
+do not) becomes ``BarSeries.spread`` in price units, NaN where unknown.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from chainflow.backtest.types import Bars
 from chainflow.bridge.api import (
     AggregatedBar,
     ColumnChoices,
@@ -25,7 +24,7 @@ from chainflow.bridge.api import (
 )
 from chainflow.core.errors import InvalidInput
 from chainflow.core.ids import TenantId
-from chainflow.core.market import Timeframe
+from chainflow.core.market import BarSeries, Timeframe
 
 MAX_STORED_BARS = 2_000_000
 
@@ -41,25 +40,25 @@ def parse_timeframe(value: str) -> Timeframe:
 
 def bars_from_aggregated(
     bars: Sequence[AggregatedBar], symbol: str = "", timeframe: str = ""
-) -> Bars:
+) -> BarSeries:
     """Return ``bars`` as backtester arrays; raise ``InvalidInput`` when there are none."""
     if not bars:
         raise InvalidInput(f"expected bars to backtest {symbol} {timeframe}; received none")
     spread = np.array([b.spread_mean for b in bars], dtype=np.float64)
-    return Bars(
+    return BarSeries.from_arrays(
         ts=np.array([b.ts for b in bars], dtype=np.int64),
         open=np.array([b.open for b in bars], dtype=np.float64),
         high=np.array([b.high for b in bars], dtype=np.float64),
         low=np.array([b.low for b in bars], dtype=np.float64),
         close=np.array([b.close for b in bars], dtype=np.float64),
         volume=np.array([b.volume for b in bars], dtype=np.float64),
-        spread=spread if bool(np.isfinite(spread).any()) else None,
+        spread=spread,
         symbol=symbol,
         timeframe=timeframe,
     )
 
 
-def within(bars: Bars, start_ms: int | None, end_ms: int | None) -> Bars:
+def within(bars: BarSeries, start_ms: int | None, end_ms: int | None) -> BarSeries:
     """Return the bars opened in ``[start_ms, end_ms)`` (either bound may be open)."""
     low = 0 if start_ms is None else int(np.searchsorted(bars.ts, start_ms, side="left"))
     high = len(bars) if end_ms is None else int(np.searchsorted(bars.ts, end_ms, side="left"))
@@ -91,7 +90,7 @@ def load_file(
     tz_offset_ms: int = 0,
     choices: ColumnChoices | None = None,
     warn: Callable[[str], None] | None = None,
-) -> Bars:
+) -> BarSeries:
     """Read a bar file; the symbol defaults to the file name's, the timeframe to the bars'
     spacing. Raise ``InvalidInput`` for a missing file or one without bars in range.
 
@@ -134,7 +133,7 @@ async def load_stored(
     *,
     start_ms: int | None,
     end_ms: int,
-) -> Bars:
+) -> BarSeries:
     """Read a tenant's stored bars opened in ``[start_ms, end_ms)`` (the latest
     ``MAX_STORED_BARS`` without ``start_ms``); raise ``InvalidInput`` when there are none.
 
@@ -152,20 +151,20 @@ async def load_stored(
     return bars_from_columns(latest, symbol, timeframe.value)
 
 
-def bars_from_columns(columns: Mapping[str, np.ndarray], symbol: str, timeframe: str) -> Bars:
+def bars_from_columns(columns: Mapping[str, np.ndarray], symbol: str, timeframe: str) -> BarSeries:
     """Return stored bar columns (``bridge.api.BAR_COLUMNS``) as backtester arrays; the
-    spread is ``AggregatedBar.spread_mean`` per bar (``None`` when no bar has one)."""
+    spread is ``AggregatedBar.spread_mean`` per bar (NaN where unknown)."""
     count = columns["tick_count"].astype(np.float64)
     spread = np.full(len(count), np.nan)
     np.divide(columns["spread_sum"], count, out=spread, where=count != 0)
-    return Bars(
+    return BarSeries.from_arrays(
         ts=columns["ts"],
         open=columns["open"],
         high=columns["high"],
         low=columns["low"],
         close=columns["close"],
         volume=columns["volume"],
-        spread=spread if bool(np.isfinite(spread).any()) else None,
+        spread=spread,
         symbol=symbol,
         timeframe=timeframe,
     )

@@ -44,7 +44,8 @@ from numpy.typing import NDArray
 from chainflow.backtest import fills
 from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.results import build_result, check_trade_from
-from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
+from chainflow.backtest.types import BacktestConfig, BacktestResult
+from chainflow.core.market import BarSeries
 from chainflow.features.api import BarValues
 from chainflow.trading.api import Decision, Strategy, StrategyContext
 
@@ -242,7 +243,7 @@ def warm_up(
 
 
 def run_event(
-    bars: Bars,
+    bars: BarSeries,
     strategy: Strategy,
     config: BacktestConfig,
     *,
@@ -263,9 +264,8 @@ def run_event(
     buffer = fills.new_trade_buffer(1024)
     n = len(bars)
     equity = np.full(n, float(config.cash))
-    spreads = bars.spread if bars.spread is not None else np.full(n, np.nan)
     columns = BarColumns(
-        (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume, spreads)
+        (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume, bars.spread)
     )
     held, saved = np.empty(MAX_SPAN), np.empty((MAX_SPAN, fills.STATE_LENGTH))
     on_bar, symbol = strategy.on_bar, bars.symbol

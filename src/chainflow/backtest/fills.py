@@ -27,7 +27,8 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from chainflow.backtest.types import EXIT_REASONS, BacktestConfig, Bars
+from chainflow.backtest.types import EXIT_REASONS, BacktestConfig
+from chainflow.core.market import BarSeries
 from chainflow.trading.api import account
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -157,7 +158,7 @@ M_SPREAD = 4
 M_NIGHTS = 5
 
 
-def market_matrix(bars: Bars, config: BacktestConfig) -> NDArray[np.float64]:
+def market_matrix(bars: BarSeries, config: BacktestConfig) -> NDArray[np.float64]:
     """Return the ``(6, n)`` rows open, high, low, close, spread and swap nights of ``bars``.
 
     Swap nights are only counted when a swap rate is set (they cost nothing otherwise).

@@ -33,10 +33,10 @@ from chainflow.backtest.jobs import JobPlan, run_plan
 from chainflow.backtest.model_source import ModelSource, load_model
 from chainflow.backtest.model_training import ML_STRATEGY
 from chainflow.backtest.repository import UNFINISHED, BacktestJobRepository, UnfinishedJobSweep
-from chainflow.backtest.types import Bars
 from chainflow.core.clock import Clock
 from chainflow.core.errors import ChainflowError
 from chainflow.core.logging import get_logger
+from chainflow.core.market import BarSeries
 from chainflow.core.settings import BacktestSettings
 from chainflow.core.tenancy import TenantContext
 from chainflow.storage.relational import Database
@@ -129,7 +129,7 @@ class JobRunner:
         job_id: str,
         tenant: TenantContext,
         plan: JobPlan,
-        bars: Bars,
+        bars: BarSeries,
         resume: dict[str, Any] | None = None,
     ) -> None:
         """Run job ``job_id`` (its row is ``queued``) as soon as a thread is free."""
@@ -153,7 +153,7 @@ class JobRunner:
         job_id: str,
         job: RunningJob,
         plan: JobPlan,
-        bars: Bars,
+        bars: BarSeries,
         resume: dict[str, Any] | None,
     ) -> None:
         tenant, control = job.tenant, job.control
@@ -190,7 +190,7 @@ class JobRunner:
         job_id: str,
         job: RunningJob,
         plan: JobPlan,
-        bars: Bars,
+        bars: BarSeries,
         resume: dict[str, Any] | None,
     ) -> dict[str, Any] | None:
         slots = self._slots
@@ -211,7 +211,7 @@ class JobRunner:
         job_id: str,
         job: RunningJob,
         plan: JobPlan,
-        bars: Bars,
+        bars: BarSeries,
         resume: dict[str, Any] | None,
     ) -> dict[str, Any]:
         control = job.control

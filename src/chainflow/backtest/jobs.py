@@ -31,8 +31,9 @@ from chainflow.backtest.model_training import ML_STRATEGY, trainer_from_params
 from chainflow.backtest.optimize import Constraints, Evaluation, check_method, optimize
 from chainflow.backtest.schemas import BacktestJobCreate
 from chainflow.backtest.search_space import Choice, Dimension, Range
-from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars, Trade, json_number
+from chainflow.backtest.types import BacktestConfig, BacktestResult, Trade, json_number
 from chainflow.backtest.walkforward import walk_forward
+from chainflow.core.market import BarSeries
 
 CURVE_POINTS = 500
 TRADE_LOG_LIMIT = 1_000
@@ -97,7 +98,7 @@ def plan_job(request: BacktestJobCreate) -> JobPlan:
 
 def run_plan(
     plan: JobPlan,
-    bars: Bars,
+    bars: BarSeries,
     control: JobControl,
     *,
     workers: int,
@@ -193,7 +194,7 @@ def run_plan(
     return {**analysis.to_json(), **_curve(analysis.ts, analysis.equity), **_source(bars)}
 
 
-def bars_pin(bars: Bars) -> dict[str, int]:
+def bars_pin(bars: BarSeries) -> dict[str, int]:
     """Return what identifies ``bars`` in a checkpoint: their count and time range."""
     return {"count": len(bars), "from_ts": int(bars.ts[0]), "to_ts": int(bars.ts[-1])}
 
@@ -234,7 +235,7 @@ def trade_log(trades: Sequence[Trade], limit: int = TRADE_LOG_LIMIT) -> dict[str
     return {"trade_log": log, "trade_log_truncated": len(trades) > limit}
 
 
-def _backtest_out(result: BacktestResult, bars: Bars) -> dict[str, Any]:
+def _backtest_out(result: BacktestResult, bars: BarSeries) -> dict[str, Any]:
     return {
         **result.to_json(),
         **_curve(result.ts, result.equity),
@@ -247,7 +248,7 @@ def _curve(ts: np.ndarray, equity: np.ndarray) -> dict[str, Any]:
     return {"equity_curve": thin_curve(np.asarray(ts), np.asarray(equity, dtype=np.float64))}
 
 
-def _source(bars: Bars) -> dict[str, Any]:
+def _source(bars: BarSeries) -> dict[str, Any]:
     return {
         "symbol": bars.symbol,
         "timeframe": bars.timeframe,

@@ -20,13 +20,13 @@ import numpy as np
 
 from chainflow.backtest.ml_strategy import MlStrategy
 from chainflow.backtest.model_source import RegisteredModel
-from chainflow.backtest.types import Bars
+from chainflow.core.market import BarSeries
 from chainflow.features.api import get_feature_set
 
 FLAT = 1
 
 
-def no_trade_notes(model: RegisteredModel, strategy: MlStrategy, bars: Bars) -> list[str]:
+def no_trade_notes(model: RegisteredModel, strategy: MlStrategy, bars: BarSeries) -> list[str]:
     """Return why the backtest of ``model`` (run with ``strategy``) on ``bars`` made no trade."""
     notes: list[str] = []
     if model.timeframe and bars.timeframe and model.timeframe != bars.timeframe:

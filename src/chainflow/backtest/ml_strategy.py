@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.backtest.errors import InvalidBacktestInputError
-from chainflow.backtest.types import Bars
+from chainflow.core.market import BarSeries
 from chainflow.features.api import feature_matrix, get_feature_set
 from chainflow.trading.api import (
     Decision,
@@ -58,20 +58,10 @@ class PredictorBundle(Protocol):
 
 
 def feature_rows(
-    bars: Bars, feature_set: str = DEFAULT_FEATURE_SET, threads: int = 0
+    bars: BarSeries, feature_set: str = DEFAULT_FEATURE_SET, threads: int = 0
 ) -> NDArray[np.float64]:
     """Return the ``(len(bars), k)`` feature matrix of ``bars`` (NaN during warm-up)."""
-    return feature_matrix(
-        get_feature_set(feature_set),
-        ts=bars.ts,
-        open=bars.open,
-        high=bars.high,
-        low=bars.low,
-        close=bars.close,
-        volume=bars.volume,
-        spread=bars.spread,
-        threads=threads,
-    )
+    return feature_matrix(get_feature_set(feature_set), bars, threads=threads)
 
 
 def predict_rows(
@@ -245,7 +235,7 @@ class MlStrategy(PredictionStrategy):
         """Return the strategy of ``bundle`` (fed ``feature_set`` rows) for ``preferences``."""
         return cls(bundle, preferences, feature_set=feature_set, model=model)
 
-    def prepare(self, bars: Bars) -> None:
+    def prepare(self, bars: BarSeries) -> None:
         """Compute the features of ``bars`` and score the bundle on every row once."""
         features = feature_rows(bars, self.feature_set)
         probabilities, volatility, momentum = predict_rows(self.bundle, features)

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from chainflow.backtest.ml_strategy import MlStrategy
-from chainflow.backtest.types import Bars
 from chainflow.core.errors import InvalidInput
+from chainflow.core.market import BarSeries
 from chainflow.core.tenancy import TenantContext
 from chainflow.ml.api import ModelBundle, ModelNotFoundError, ModelRegistry, model_registry
 from chainflow.storage.relational import Database
@@ -95,7 +95,7 @@ async def load_model(
     )
 
 
-def training_overlap_note(model: RegisteredModel, bars: Bars) -> str | None:
+def training_overlap_note(model: RegisteredModel, bars: BarSeries) -> str | None:
     """Return a warning when bars of the backtest lie in the model's training range."""
     seen = (bars.ts >= model.train_from_ts) & (bars.ts <= model.train_to_ts)
     inside = int(np.count_nonzero(seen))

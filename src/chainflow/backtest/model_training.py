@@ -13,8 +13,8 @@ from typing import Any
 
 from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.ml_strategy import MlStrategy
-from chainflow.backtest.types import Bars
 from chainflow.backtest.walkforward import TrainedModel
+from chainflow.core.market import BarSeries
 from chainflow.ml.api import train_window_model
 from chainflow.trading.api import TradingPreferences
 
@@ -41,7 +41,7 @@ class WindowModelTrainer:
         self.preferences = preferences
         self.params = dict(params or {})
 
-    def __call__(self, bars: Bars, *, seed: int) -> TrainedModel:
+    def __call__(self, bars: BarSeries, *, seed: int) -> TrainedModel:
         """Fit on ``bars`` and return the builder of strategies trading the fitted model."""
         model = train_window_model(
             ts=bars.ts,
@@ -50,7 +50,7 @@ class WindowModelTrainer:
             low=bars.low,
             close=bars.close,
             volume=bars.volume,
-            spread=bars.spread,
+            spread=bars.spread if bars.has_spread else None,  # None: a dead (zero) spread
             horizon=self.horizon,
             threshold_atr=self.threshold_atr,
             seed=seed,

@@ -11,13 +11,13 @@ back to ``chainflow.ml`` (``WindowOutcome``), which chains the windows into the 
 from __future__ import annotations
 
 from chainflow.backtest.api import BacktestConfig, PredictionStrategy, run_backtest
-from chainflow.backtest.types import Bars
+from chainflow.core.market import BarSeries
 from chainflow.ml.api import SignalWindow, WindowOutcome
 
 
 def backtest_signal_window(window: SignalWindow) -> WindowOutcome:
     """Backtest one window's out-of-sample predictions with spread and commission."""
-    bars = Bars(
+    bars = BarSeries.from_arrays(
         ts=window.ts,
         open=window.open,
         high=window.high,

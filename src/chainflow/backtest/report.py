@@ -32,8 +32,9 @@ from chainflow.core.optional import import_optional, require_installed
 
 if TYPE_CHECKING:
     from chainflow.backtest.optimize import OptimizationResult
-    from chainflow.backtest.types import BacktestResult, Bars
+    from chainflow.backtest.types import BacktestResult
     from chainflow.backtest.walkforward import WalkForwardResult
+    from chainflow.core.market import BarSeries
 
 MAX_POINTS = 5_000
 MAX_ROWS = 1_000
@@ -53,7 +54,7 @@ def check_reports() -> None:
 
 
 def backtest_report(
-    result: BacktestResult, path: Path, *, bars: Bars | None = None, title: str | None = None
+    result: BacktestResult, path: Path, *, bars: BarSeries | None = None, title: str | None = None
 ) -> Path:
     """Write the report of one backtest to ``path`` and return it."""
     page = _Page(title or f"Backtest: {result.strategy} {_params(result.params)}")
@@ -299,7 +300,7 @@ def _drawdown_figure(ts: NDArray[np.int64], equity: NDArray[np.float64]) -> Any:
     return figure
 
 
-def _trades_figure(result: BacktestResult, bars: Bars) -> Any:
+def _trades_figure(result: BacktestResult, bars: BarSeries) -> Any:
     go = _plotly("plotly.graph_objects")
     keep = _thin(len(bars))
     figure = go.Figure(

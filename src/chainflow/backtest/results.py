@@ -17,14 +17,8 @@ from numpy.typing import NDArray
 from chainflow.backtest import fills
 from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.metrics import AccountTotals, compute_metrics, sample_warnings
-from chainflow.backtest.types import (
-    EXIT_REASONS,
-    BacktestConfig,
-    BacktestResult,
-    Bars,
-    EngineName,
-    Trade,
-)
+from chainflow.backtest.types import EXIT_REASONS, BacktestConfig, BacktestResult, EngineName, Trade
+from chainflow.core.market import BarSeries
 
 
 def trades_from_buffer(
@@ -84,7 +78,7 @@ def check_trade_from(trade_from: int, n: int) -> int:
 
 
 def build_result(
-    bars: Bars,
+    bars: BarSeries,
     config: BacktestConfig,
     equity: NDArray[np.float64],
     state: NDArray[np.float64],

@@ -30,11 +30,10 @@ from chainflow.backtest.model_source import ModelSource
 from chainflow.backtest.models import BacktestJob
 from chainflow.backtest.repository import UNFINISHED, BacktestJobRepository
 from chainflow.backtest.schemas import BacktestJobCreate, BacktestJobRead, JobCheckpoint
-from chainflow.backtest.types import Bars
 from chainflow.core.auth import Feature, Principal
 from chainflow.core.clock import Clock
 from chainflow.core.logging import get_logger
-from chainflow.core.market import Timeframe
+from chainflow.core.market import BarSeries, Timeframe
 from chainflow.core.messages import topic
 from chainflow.core.settings import BacktestSettings
 from chainflow.core.tenancy import TenantContext
@@ -239,7 +238,7 @@ class BacktestService:
         job_id: str,
         tenant: TenantContext,
         plan: JobPlan,
-        bars: Bars,
+        bars: BarSeries,
         checkpoint: dict[str, Any] | None,
     ) -> None:
         async def schedule() -> None:
@@ -277,7 +276,7 @@ class BacktestService:
         job_id: str,
         request: BacktestJobCreate,
         checkpoint: dict[str, Any] | None,
-    ) -> tuple[Bars, dict[str, Any] | None]:
+    ) -> tuple[BarSeries, dict[str, Any] | None]:
         pin = (checkpoint or {}).get("bars")
         if not pin:
             return await self._bars(tenant, request), None
@@ -294,7 +293,7 @@ class BacktestService:
         *,
         start_ms: int | None = None,
         end_ms: int | None = None,
-    ) -> Bars:
+    ) -> BarSeries:
         from chainflow.backtest.data import load_stored, parse_timeframe
 
         timeframe: Timeframe = parse_timeframe(request.timeframe)

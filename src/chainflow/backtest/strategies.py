@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chainflow.backtest.errors import BacktestCheckpointMismatchError
-from chainflow.backtest.types import Bars
+from chainflow.core.market import BarSeries
 from chainflow.features.api import BarValues
 from chainflow.features.batch.averages import ema, sma
 from chainflow.features.batch.momentum import macd, rsi
@@ -149,12 +149,12 @@ def new_decision(
     return decision
 
 
-def bars_of(history: list[BarValues], symbol: str) -> Bars:
-    """Return ``history`` as ``Bars``."""
+def bars_of(history: list[BarValues], symbol: str) -> BarSeries:
+    """Return ``history`` as ``BarSeries``."""
     columns = np.array(
         [(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in history], dtype=np.float64
     ).reshape(-1, 6)
-    return Bars(
+    return BarSeries.from_arrays(
         ts=columns[:, 0].astype(np.int64),
         open=columns[:, 1],
         high=columns[:, 2],
@@ -183,11 +183,11 @@ class IndicatorStrategy:
         self._cursor = 0
         self._history: list[BarValues] = []
 
-    def signals(self, bars: Bars) -> Signals:
+    def signals(self, bars: BarSeries) -> Signals:
         """Return the action of every bar (1 buy, -1 sell, 0 hold), decided at its close."""
         raise NotImplementedError
 
-    def prepare(self, bars: Bars) -> None:
+    def prepare(self, bars: BarSeries) -> None:
         """Compute the actions of ``bars`` in one batch for the ``on_bar`` calls that follow."""
         self._actions = self.signals(bars).tolist()
         self._times = bars.ts.tolist()
@@ -232,7 +232,7 @@ class SmaCrossover(IndicatorStrategy):
     name = "sma_crossover"
     params_model = CrossoverParams
 
-    def signals(self, bars: Bars) -> Signals:
+    def signals(self, bars: BarSeries) -> Signals:
         p: Any = self.params
         if len(bars) < p.slow:
             return np.zeros(len(bars), dtype=np.int8)
@@ -245,7 +245,7 @@ class EmaCrossover(IndicatorStrategy):
     name = "ema_crossover"
     params_model = CrossoverParams
 
-    def signals(self, bars: Bars) -> Signals:
+    def signals(self, bars: BarSeries) -> Signals:
         p: Any = self.params
         if len(bars) < p.slow:
             return np.zeros(len(bars), dtype=np.int8)
@@ -258,7 +258,7 @@ class RsiMeanReversion(IndicatorStrategy):
     name = "rsi_mean_reversion"
     params_model = RsiParams
 
-    def signals(self, bars: Bars) -> Signals:
+    def signals(self, bars: BarSeries) -> Signals:
         p: Any = self.params
         if len(bars) <= p.period:
             return np.zeros(len(bars), dtype=np.int8)
@@ -272,7 +272,7 @@ class BollingerBreakout(IndicatorStrategy):
     name = "bollinger_breakout"
     params_model = BollingerParams
 
-    def signals(self, bars: Bars) -> Signals:
+    def signals(self, bars: BarSeries) -> Signals:
         p: Any = self.params
         upper, _, lower = bbands(bars.close, p.period, p.k)
         return levels(bars.close > upper, bars.close < lower)
@@ -284,7 +284,7 @@ class MacdCrossover(IndicatorStrategy):
     name = "macd"
     params_model = MacdParams
 
-    def signals(self, bars: Bars) -> Signals:
+    def signals(self, bars: BarSeries) -> Signals:
         p: Any = self.params
         line, signal, _ = macd(bars.close, p.fast, p.slow, p.signal)
         return crossings(line, signal)
@@ -296,7 +296,7 @@ class DonchianBreakout(IndicatorStrategy):
     name = "donchian_breakout"
     params_model = DonchianParams
 
-    def signals(self, bars: Bars) -> Signals:
+    def signals(self, bars: BarSeries) -> Signals:
         p: Any = self.params
         upper, _, lower = donchian(bars.high, bars.low, p.period)
         previous_upper = np.concatenate(([np.nan], upper[:-1]))

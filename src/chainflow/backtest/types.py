@@ -1,22 +1,20 @@
-"""The backtester's value types: bars in, configuration, closed trades and the result out.
+"""The backtester's value types: configuration, closed trades and the result out.
 
-Everything here is plain data (NumPy arrays, floats, strings) so that configs and results
-pickle across the optimizer's process pool. Conventions are in ``docs/backtesting.md``.
+Bars come in as ``chainflow.core.market.BarSeries``. Everything here is plain data (NumPy
+arrays, floats, strings) so that configs and results pickle across the optimizer's process
+pool. Conventions are in ``docs/backtesting.md``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
 
 from chainflow.backtest.errors import InvalidBacktestInputError
-
-if TYPE_CHECKING:
-    import pandas
 
 Side: TypeAlias = Literal["long", "short"]
 Sizing: TypeAlias = Literal["all-in", "fixed", "risk"]
@@ -24,119 +22,6 @@ EngineName: TypeAlias = Literal["event", "vectorized"]
 ExitReason: TypeAlias = Literal["signal", "stop_loss", "take_profit", "stop_out", "end"]
 
 EXIT_REASONS: tuple[str, ...] = ("signal", "stop_loss", "take_profit", "stop_out", "end")
-BAR_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume")
-
-
-def _float_array(values: Any, name: str) -> NDArray[np.float64]:
-    array = np.ascontiguousarray(values, dtype=np.float64)
-    if array.ndim != 1:
-        raise InvalidBacktestInputError(
-            f"expected a 1-D array for {name}; received shape {array.shape}"
-        )
-    return array
-
-
-@dataclass(frozen=True, slots=True)
-class Bars:
-    """One symbol's bars as NumPy arrays; ``ts`` is each bar's open time in epoch ms (UTC).
-
-    Prices are bid prices, as MT5 reports them. ``spread`` (price units per bar) is the
-    ask minus the bid when known; ``None`` means unknown.
-    """
-
-    ts: NDArray[np.int64]
-    open: NDArray[np.float64]
-    high: NDArray[np.float64]
-    low: NDArray[np.float64]
-    close: NDArray[np.float64]
-    volume: NDArray[np.float64]
-    spread: NDArray[np.float64] | None = None
-    symbol: str = ""
-    timeframe: str = ""
-
-    def __post_init__(self) -> None:
-        ts = np.ascontiguousarray(self.ts, dtype=np.int64)
-        if ts.ndim != 1:
-            raise InvalidBacktestInputError(
-                f"expected a 1-D array for ts; received shape {ts.shape}"
-            )
-        object.__setattr__(self, "ts", ts)
-        for name in ("open", "high", "low", "close", "volume"):
-            object.__setattr__(self, name, _float_array(getattr(self, name), name))
-        if self.spread is not None:
-            object.__setattr__(self, "spread", _float_array(self.spread, "spread"))
-        n = len(ts)
-        for name in ("open", "high", "low", "close", "volume", "spread"):
-            array = getattr(self, name)
-            if array is not None and len(array) != n:
-                raise InvalidBacktestInputError(
-                    f"expected {name} of length {n} (as ts); received length {len(array)}"
-                )
-        if n > 1 and bool(np.any(np.diff(ts) <= 0)):
-            raise InvalidBacktestInputError(
-                "expected strictly increasing ts; received a repeated or earlier ts"
-            )
-
-    def __len__(self) -> int:
-        return len(self.ts)
-
-    def slice(self, start: int, stop: int) -> Bars:
-        """Return the bars ``start:stop`` (views, no copy)."""
-        spread = None if self.spread is None else self.spread[start:stop]
-        return Bars(
-            ts=self.ts[start:stop],
-            open=self.open[start:stop],
-            high=self.high[start:stop],
-            low=self.low[start:stop],
-            close=self.close[start:stop],
-            volume=self.volume[start:stop],
-            spread=spread,
-            symbol=self.symbol,
-            timeframe=self.timeframe,
-        )
-
-    def spread_array(self, default: float | None = None) -> NDArray[np.float64]:
-        """Return the spread per bar: ``default`` if given, else ``spread``, else zeros."""
-        if default is not None:
-            return np.full(len(self), float(default))
-        if self.spread is not None:
-            return np.nan_to_num(self.spread, nan=0.0)
-        return np.zeros(len(self))
-
-    @classmethod
-    def from_frame(cls, frame: pandas.DataFrame, symbol: str = "", timeframe: str = "") -> Bars:
-        """Return the bars of a frame with columns ts/open/high/low/close/volume[/spread].
-
-        ``ts`` may be epoch ms integers or datetimes (taken as UTC when naive).
-        """
-        missing = [c for c in BAR_COLUMNS if c not in frame.columns]
-        if missing:
-            raise InvalidBacktestInputError(
-                f"expected columns {list(BAR_COLUMNS)} (and optionally spread); "
-                f"received {list(frame.columns)} (missing {missing})"
-            )
-        ts_column = frame["ts"]
-        import pandas as pd
-
-        ts: NDArray[np.int64]
-        if not pd.api.types.is_integer_dtype(ts_column.dtype):
-            stamps = pd.to_datetime(ts_column, utc=True).dt.as_unit("ms")
-            # pandas-stubs widen to_numpy(dtype=np.int64) to any integer dtype
-            ts = cast("NDArray[np.int64]", stamps.astype("int64").to_numpy(dtype=np.int64))
-        else:
-            ts = ts_column.to_numpy(dtype=np.int64)
-        spread = frame["spread"].to_numpy(dtype=np.float64) if "spread" in frame.columns else None
-        return cls(
-            ts=ts,
-            open=frame["open"].to_numpy(dtype=np.float64),
-            high=frame["high"].to_numpy(dtype=np.float64),
-            low=frame["low"].to_numpy(dtype=np.float64),
-            close=frame["close"].to_numpy(dtype=np.float64),
-            volume=frame["volume"].to_numpy(dtype=np.float64),
-            spread=spread,
-            symbol=symbol,
-            timeframe=timeframe,
-        )
 
 
 @dataclass(frozen=True, slots=True)

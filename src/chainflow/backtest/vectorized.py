@@ -19,7 +19,8 @@ from numpy.typing import NDArray
 from chainflow.backtest import fills
 from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.results import build_result, check_trade_from
-from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
+from chainflow.backtest.types import BacktestConfig, BacktestResult
+from chainflow.core.market import BarSeries
 
 
 @fills.compiled
@@ -60,7 +61,7 @@ def check_signals(signals: NDArray[Any], n: int) -> NDArray[np.int8]:
 
 
 def run_signals(
-    bars: Bars,
+    bars: BarSeries,
     signals: NDArray[Any],
     config: BacktestConfig,
     *,

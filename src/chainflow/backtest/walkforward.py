@@ -60,7 +60,7 @@ from chainflow.backtest.optimize import (
     optimize,
 )
 from chainflow.backtest.search_space import SearchSpace, grid_size
-from chainflow.backtest.types import BacktestConfig, BacktestResult, Bars
+from chainflow.backtest.types import BacktestConfig, BacktestResult
 from chainflow.backtest.walkforward_types import (
     ModelTrainer,
     TrainedModel,
@@ -70,6 +70,7 @@ from chainflow.backtest.walkforward_types import (
     windows_checkpoint,
     windows_from_checkpoint,
 )
+from chainflow.core.market import BarSeries
 
 if TYPE_CHECKING:
     from chainflow.backtest.api import EngineChoice
@@ -107,7 +108,7 @@ def walk_forward_windows(
 
 
 def walk_forward(
-    bars: Bars,
+    bars: BarSeries,
     strategy: Any,
     space: SearchSpace,
     *,
@@ -271,7 +272,7 @@ def in_sample_bars(window: Window) -> int:
     return window.is_stop - window.is_start
 
 
-def bars_per_year(bars: Bars, config: BacktestConfig) -> float:
+def bars_per_year(bars: BarSeries, config: BacktestConfig) -> float:
     """Return ``config.periods_per_year``, else the bars per year of all ``bars`` as the
     metrics infer it (``metrics.infer_periods_per_year``: weekends and gaps included)."""
     if config.periods_per_year is not None:
@@ -317,7 +318,7 @@ def parameter_stability(
 
 
 def _backtest(
-    bars: Bars,
+    bars: BarSeries,
     strategy: Any,
     params: dict[str, Any],
     config: BacktestConfig,

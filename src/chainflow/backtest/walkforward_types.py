@@ -20,7 +20,7 @@ from chainflow.backtest.checkpoint import (
     floats_to_json,
 )
 from chainflow.backtest.errors import BacktestCheckpointMismatchError
-from chainflow.backtest.types import Bars
+from chainflow.core.market import BarSeries
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class TrainedModel:
 class ModelTrainer(Protocol):
     """Trains a model on in-sample bars and returns the strategy that trades with it."""
 
-    def __call__(self, bars: Bars, *, seed: int) -> TrainedModel: ...
+    def __call__(self, bars: BarSeries, *, seed: int) -> TrainedModel: ...
 
 
 @dataclass(slots=True)

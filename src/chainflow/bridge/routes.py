@@ -14,6 +14,7 @@ from chainflow.bridge.frame_units import Unit
 from chainflow.bridge.ingest import IngestSession, TenantFeed
 from chainflow.bridge.ingest_protocol import ProtocolViolation
 from chainflow.bridge.message_guard import MessageGuard
+from chainflow.bridge.signal_forward import SignalForwarder
 from chainflow.bridge.terminals import TerminalMeter, TerminalRegistry
 from chainflow.bridge.usage import UsageMeter
 from chainflow.bridge.ws_messages import MAX_FRAME_CHARS
@@ -175,10 +176,11 @@ async def _announce(
 
 
 def _forwarder(outbox: asyncio.Queue[str]) -> Callable[[BusMessage], Awaitable[None]]:
+    signals = SignalForwarder()  # each tick's signal once, even from two replicas
+
     async def forward(message: BusMessage) -> None:
-        for line in message.data.split(b"\n"):  # one JSON frame per line
-            if line:
-                outbox.put_nowait(line.decode())
+        for line in signals.lines(message.data):  # one JSON frame per line
+            outbox.put_nowait(line)
 
     return forward
 

@@ -49,6 +49,17 @@ class MalformedEventError(ProtocolError, ValueError):
     code = "event_malformed"
 
 
+class InvalidBarsError(InvalidInput, ValueError):
+    """Bar columns that do not form one series (``core.bar_series.BarSeries``): not 1-D,
+    unequal lengths, a ``ts`` not strictly increasing, a frame without the bar columns.
+
+    Defined here, once, because the series is built by the backtest, ml and features
+    services alike; also a ``ValueError``, which their bar inputs documented before.
+    """
+
+    code = "invalid_bars"
+
+
 class NotFound(ChainflowError):
     code = "not_found"
     status = 404

@@ -1,4 +1,9 @@
-"""Market data domain types: ``Tick``, ``Bar`` and ``Timeframe``."""
+"""Market data domain types: ``Tick``, ``Bar``, ``BarSeries`` and ``Timeframe``.
+
+``Bar`` is one bar as an object (what ingestion builds and publishes); ``BarSeries``
+(``core.bar_series``) is one symbol's bars as columns, the input of the backtester, the
+training datasets and the batch feature matrix.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from chainflow.core.bar_series import BarSeries
 from chainflow.core.errors import InvalidInput
+
+__all__ = ["Bar", "BarSeries", "Tick", "Timeframe", "parse_moment"]
 
 
 class Timeframe(StrEnum):

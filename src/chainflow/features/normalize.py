@@ -246,24 +246,58 @@ def _series(x: ArrayLike) -> FloatArray:
     return arr
 
 
+def _output(series: FloatArray, out: FloatArray | None) -> FloatArray:
+    """``out`` checked to fit ``series`` (a new array when ``None``)."""
+    if out is None:
+        return np.empty(series.size)
+    fits = out.dtype == np.float64 and out.flags.c_contiguous and out.flags.writeable
+    if not fits or out.shape != series.shape:
+        raise InvalidFeatureInputError(
+            f"expected out a writable contiguous float64 array of shape {series.shape}; "
+            f"received {out.dtype} of shape {out.shape}"
+        )
+    return out
+
+
 def rolling_zscore_scale(
-    x: ArrayLike, window: int, clip: float = 5.0, min_periods: int | None = None
+    x: ArrayLike,
+    window: int,
+    clip: float = 5.0,
+    min_periods: int | None = None,
+    *,
+    out: FloatArray | None = None,
 ) -> FloatArray:
-    """Batch twin of ``RollingZScoreScaler`` (one compiled pass, pandas' rolling numerics)."""
+    """Batch twin of ``RollingZScoreScaler`` (one compiled pass, pandas' rolling numerics).
+
+    ``out``: where to write the result (returned), e.g. a row of a buffer allocated once
+    by the caller's thread (``matrix.py``: fresh arrays in worker threads cost page
+    faults)."""
     from chainflow.features.batch.kernels_scalers import zscore_scale_kernel  # numba: lazily
 
     periods = check_scaler_params(window, clip, min_periods)
-    return zscore_scale_kernel(_series(x), window, float(clip), periods)
+    series = _series(x)
+    result = _output(series, out)
+    zscore_scale_kernel(series, window, float(clip), periods, result)
+    return result
 
 
 def rolling_robust_scale(
-    x: ArrayLike, window: int, clip: float = 5.0, min_periods: int | None = None
+    x: ArrayLike,
+    window: int,
+    clip: float = 5.0,
+    min_periods: int | None = None,
+    *,
+    out: FloatArray | None = None,
 ) -> FloatArray:
-    """Batch twin of ``RollingRobustScaler`` (one compiled pass over a sorted window)."""
+    """Batch twin of ``RollingRobustScaler`` (one compiled pass over a sorted window);
+    ``out`` as in ``rolling_zscore_scale``."""
     from chainflow.features.batch.kernels_scalers import robust_scale_kernel  # numba: lazily
 
     periods = check_scaler_params(window, clip, min_periods)
-    return robust_scale_kernel(_series(x), window, float(clip), periods)
+    series = _series(x)
+    result = _output(series, out)
+    robust_scale_kernel(series, window, float(clip), periods, result)
+    return result
 
 
 def scalers_in(components: Iterable[Any]) -> list[RollingZScoreScaler | RollingRobustScaler]:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chainflow.core.market import BarSeries
 from chainflow.features.api import FeatureSet, feature_matrix
 from chainflow.ml.errors import InsufficientDataError, InvalidMlInputError
 from chainflow.ml.training.labels import (
@@ -40,12 +41,11 @@ from chainflow.ml.training.labels import (
     previous_direction,
 )
 
-__all__ = ["SPREAD_KINDS", "Bars", "Dataset", "build_dataset", "spread_is_dead"]
+__all__ = ["SPREAD_KINDS", "Dataset", "build_dataset", "spread_is_dead"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-_PRICE_FIELDS = ("open", "high", "low", "close", "volume", "spread")
 SPREAD_KINDS = frozenset({"rel_spread_bps"})  # feature kinds computed from the bar spread
 _ROW_FIELDS = (
     "X",
@@ -60,75 +60,6 @@ _ROW_FIELDS = (
     "past_volatility",
     "forming_fraction",
 )
-
-
-def _frozen(values: ArrayLike, dtype: type) -> NDArray[Any]:
-    arr: NDArray[Any] = np.array(values, dtype=dtype, copy=True)
-    arr.setflags(write=False)
-    return arr
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Bars:
-    """Bars of one symbol and timeframe as read-only arrays: ``ts`` (open time, epoch ms,
-    strictly increasing), ``open``/``high``/``low``/``close``/``volume`` and ``spread`` (bar
-    mean spread in price units, NaN where unknown). Build with ``from_arrays``."""
-
-    ts: IntArray
-    open: FloatArray
-    high: FloatArray
-    low: FloatArray
-    close: FloatArray
-    volume: FloatArray
-    spread: FloatArray
-
-    def __post_init__(self) -> None:
-        if self.ts.ndim != 1:
-            raise InvalidMlInputError(
-                f"expected ts one-dimensional; received shape {self.ts.shape}"
-            )
-        size = self.ts.size
-        for name in _PRICE_FIELDS:
-            arr = getattr(self, name)
-            if arr.shape != (size,):
-                raise InvalidMlInputError(
-                    f"expected {name} of shape ({size},) like ts; received {arr.shape}"
-                )
-        if size > 1 and not bool(np.all(self.ts[1:] > self.ts[:-1])):
-            at = int(np.flatnonzero(self.ts[1:] <= self.ts[:-1])[0])
-            raise InvalidMlInputError(
-                f"expected strictly increasing ts: a bar after {int(self.ts[at])} at index "
-                f"{at + 1}; received {int(self.ts[at + 1])}"
-            )
-
-    @classmethod
-    def from_arrays(
-        cls,
-        *,
-        ts: ArrayLike,
-        open: ArrayLike,  # noqa: A002 - the bar field's name
-        high: ArrayLike,
-        low: ArrayLike,
-        close: ArrayLike,
-        volume: ArrayLike,
-        spread: ArrayLike | None = None,
-    ) -> Bars:
-        """Copy the columns into read-only arrays (``spread=None``: unknown everywhere)."""
-        ts_arr = _frozen(ts, np.int64)
-        size = ts_arr.size if ts_arr.ndim == 1 else 0
-        spread_values = np.full(size, np.nan) if spread is None else spread
-        return cls(
-            ts=ts_arr,
-            open=_frozen(open, np.float64),
-            high=_frozen(high, np.float64),
-            low=_frozen(low, np.float64),
-            close=_frozen(close, np.float64),
-            volume=_frozen(volume, np.float64),
-            spread=_frozen(spread_values, np.float64),
-        )
-
-    def __len__(self) -> int:
-        return int(self.ts.size)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -271,7 +202,7 @@ def spread_is_dead(spread: FloatArray) -> bool:
 
 
 def build_dataset(
-    bars: Bars,
+    bars: BarSeries,
     feature_set: FeatureSet,
     label_spec: LabelSpec,
     *,
@@ -282,16 +213,7 @@ def build_dataset(
     spread) or an unusable label (last ``horizon`` bars, ATR warm-up) are dropped. Raises
     ``ValueError`` when no row is left, naming the features that are never finite. Bars
     whose spread is zero wherever known (``spread_is_dead``) lose the spread features."""
-    features = feature_matrix(
-        feature_set,
-        ts=bars.ts,
-        open=bars.open,
-        high=bars.high,
-        low=bars.low,
-        close=bars.close,
-        volume=bars.volume,
-        spread=bars.spread,
-    )
+    features = feature_matrix(feature_set, bars)
     labels = compute_labels(label_spec, high=bars.high, low=bars.low, close=bars.close)
     keep = np.isfinite(features).all(axis=1) & (labels.label != UNUSABLE)
     rows = np.flatnonzero(keep)

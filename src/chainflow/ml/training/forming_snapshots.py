@@ -35,9 +35,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.core.errors import InvalidInput
-from chainflow.core.market import Timeframe
+from chainflow.core.market import BarSeries, Timeframe
 from chainflow.features.api import BarValues, FeatureEngine, get_feature_set
-from chainflow.ml.training.datasets import Bars, Dataset
+from chainflow.ml.training.datasets import Dataset
 
 if TYPE_CHECKING:
     from chainflow.bridge.api import AggregatedBar
@@ -95,7 +95,7 @@ class SubBars:
         )
 
     @classmethod
-    def from_bars(cls, bars: Bars, tick_count: ArrayLike | None = None) -> SubBars:
+    def from_bars(cls, bars: BarSeries, tick_count: ArrayLike | None = None) -> SubBars:
         """Sub-bars (e.g. M1) from training arrays; ``tick_count`` weighs their spreads."""
         weight = np.ones(len(bars)) if tick_count is None else np.asarray(tick_count, float)
         return cls(
@@ -113,7 +113,7 @@ class SubBars:
     def from_aggregated(cls, bars: Sequence[AggregatedBar]) -> SubBars:
         """Sub-bars as read from a bar file or the store (``bridge.api.AggregatedBar``)."""
         return cls.from_bars(
-            Bars.from_arrays(
+            BarSeries.from_arrays(
                 ts=[b.ts for b in bars],
                 open=[b.open for b in bars],
                 high=[b.high for b in bars],
@@ -126,7 +126,7 @@ class SubBars:
         )
 
 
-def aggregate(sub: SubBars, bar_ms: int) -> tuple[Bars, FloatArray]:
+def aggregate(sub: SubBars, bar_ms: int) -> tuple[BarSeries, FloatArray]:
     """Bars of ``bar_ms`` built from ``sub`` as the forming bar is (``partial_bar`` of all
     of a bucket's rows), with each bar's weight (its tick count): M1 bars from ticks, or
     the training bars whose snapshots ``sub`` gives."""
@@ -138,7 +138,7 @@ def aggregate(sub: SubBars, bar_ms: int) -> tuple[Bars, FloatArray]:
     weights = np.add.reduceat(np.where(known, sub.weight, 0.0), starts)
     with np.errstate(invalid="ignore", divide="ignore"):
         spread = np.where(weights > 0, weighted / weights, np.nan)
-    bars = Bars.from_arrays(
+    bars = BarSeries.from_arrays(
         ts=bucket[starts],
         open=sub.open[starts],
         high=np.maximum.reduceat(sub.high, starts),
@@ -203,7 +203,7 @@ def partial_bar(sub: SubBars, start: int, count: int, ts: int) -> BarValues:
 
 
 def snapshot_vectors(
-    bars: Bars, sub: SubBars, fractions: Sequence[float], feature_set_key: str
+    bars: BarSeries, sub: SubBars, fractions: Sequence[float], feature_set_key: str
 ) -> tuple[IntArray, FloatArray, FloatArray]:
     """``(bar_index, fraction, vectors)`` of every snapshot of ``bars`` (time order, the
     feature set's full vector), computed by one streaming engine as live computes them."""
@@ -230,7 +230,7 @@ def snapshot_vectors(
 
 
 def with_forming_snapshots(
-    dataset: Dataset, bars: Bars, sub: SubBars, fractions: Sequence[float]
+    dataset: Dataset, bars: BarSeries, sub: SubBars, fractions: Sequence[float]
 ) -> Dataset:
     """``dataset`` (built from ``bars``, closed rows only) with the snapshot rows of its
     bars at ``fractions`` of their ``sub`` ticks/sub-bars, each bar's rows together (the
@@ -272,7 +272,7 @@ def with_forming_snapshots(
     return dataset.with_rows(arrays, fractions)
 
 
-def _closed(bars: Bars, t: int) -> BarValues:
+def _closed(bars: BarSeries, t: int) -> BarValues:
     return BarValues(
         ts=int(bars.ts[t]),
         open=float(bars.open[t]),

@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from chainflow.ml.errors import InvalidMlInputError
 
 if TYPE_CHECKING:
-    from chainflow.ml.training.datasets import Bars
+    from chainflow.core.market import BarSeries
     from chainflow.ml.training.run import TrainingResult
 
 __all__ = [
@@ -92,7 +92,7 @@ SignalBacktester = Callable[[SignalWindow], WindowOutcome]
 
 
 def attach_backtest(
-    result: TrainingResult, bars: Bars, backtester: SignalBacktester | None
+    result: TrainingResult, bars: BarSeries, backtester: SignalBacktester | None
 ) -> None:
     """Set ``result.backtest``: the report of ``backtester`` on the run's out-of-sample
     predictions over ``bars`` (the bars the dataset was built from), or why there is none."""
@@ -112,7 +112,7 @@ def attach_backtest(
 
 
 def signal_windows(
-    bars: Bars,
+    bars: BarSeries,
     bar_index: NDArray[np.int64],
     fold_sizes: Sequence[int],
     predictions: tuple[FloatArray, FloatArray, FloatArray],

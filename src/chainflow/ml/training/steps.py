@@ -12,12 +12,12 @@ import numpy as np
 from chainflow.bridge.api import AggregatedBar
 from chainflow.core.auth import TierLimits
 from chainflow.core.errors import InvalidInput
-from chainflow.core.market import Timeframe
+from chainflow.core.market import BarSeries, Timeframe
 from chainflow.core.tenancy import TenantContext
 from chainflow.features.api import get_feature_set
 from chainflow.ml.registry.model_registry import ModelRegistry
 from chainflow.ml.registry.types import ModelRegistration, ModelVersion
-from chainflow.ml.training.datasets import Bars, Dataset, build_dataset
+from chainflow.ml.training.datasets import Dataset, build_dataset
 from chainflow.ml.training.families import SEQUENCE_FAMILIES, SEQUENCE_WINDOW
 from chainflow.ml.training.labels import LabelSpec
 from chainflow.ml.training.run import TrainingConfig, TrainingResult
@@ -32,7 +32,7 @@ CREATED_BY = "chainflow train"
 # --- the run, without the command line ----------------------------------------------------
 
 
-def training_bars(bars: Sequence[AggregatedBar], *, spread: float | None = None) -> Bars:
+def training_bars(bars: Sequence[AggregatedBar], *, spread: float | None = None) -> BarSeries:
     """Bars as training arrays; ``spread`` fills the bars whose spread is unknown.
 
     When no bar has a spread and ``spread`` is None (an OHLCV CSV has no spread column) the
@@ -46,7 +46,7 @@ def training_bars(bars: Sequence[AggregatedBar], *, spread: float | None = None)
         spreads = np.where(np.isfinite(spreads), spreads, spread)
     elif not np.isfinite(spreads).any():
         spreads = np.zeros(len(spreads))
-    return Bars.from_arrays(
+    return BarSeries.from_arrays(
         ts=[b.ts for b in bars],
         open=[b.open for b in bars],
         high=[b.high for b in bars],
@@ -63,7 +63,7 @@ def has_spread(bars: Sequence[AggregatedBar]) -> bool:
 
 
 def training_dataset(
-    bars: Bars, label: LabelSpec, config: TrainingConfig, *, symbol: str, timeframe: Timeframe
+    bars: BarSeries, label: LabelSpec, config: TrainingConfig, *, symbol: str, timeframe: Timeframe
 ) -> Dataset:
     """Features and labels of ``bars``; raise ``InvalidInput`` when too few rows are left."""
     try:

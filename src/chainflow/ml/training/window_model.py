@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from chainflow.core.market import BarSeries
 from chainflow.features.api import get_feature_set
 from chainflow.ml.errors import InsufficientDataError
 from chainflow.ml.training import gbm, onnx_export
 from chainflow.ml.training.bundle import combine_models
-from chainflow.ml.training.datasets import Bars, build_dataset
+from chainflow.ml.training.datasets import build_dataset
 from chainflow.ml.training.labels import LabelSpec
 from chainflow.ml.training.serving import ModelBundle
 
@@ -57,7 +58,7 @@ def train_window_model(
     threads: int = 1,
 ) -> WindowModel:
     """Fit the light bundle on these bars only; raise ``ValueError`` when too few rows."""
-    bars = Bars.from_arrays(
+    bars = BarSeries.from_arrays(
         ts=ts,
         open=open,
         high=high,
