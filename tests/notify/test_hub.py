@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,10 +158,9 @@ class TestApi:
                 rows[:] = await outbox_rows(hub)
                 return rows[0].state == "failed"
 
-            for _ in range(200):
-                if await failed():
-                    break
-                await eventually(lambda: True)
+            deadline = asyncio.get_running_loop().time() + 15.0  # the worker marks it
+            while not await failed() and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
             assert rows[0].state == "failed" and "550" in (rows[0].last_error or "")
 
             retried = await hub.http.post(f"/api/v1/notifications/{rows[0].id}/retry")
