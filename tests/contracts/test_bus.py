@@ -280,6 +280,24 @@ class TestLiveSubscribe:
         await asyncio.sleep(QUIET_S)
         assert recorder.data == [b"before"]
 
+    async def test_wildcard_subscribers_that_come_and_go_see_a_subject_published_before(
+        self, subject: BusUnderTest
+    ) -> None:
+        # The in-process bus remembers what each published subject matches; subscribing and
+        # unsubscribing wildcards must change what the next publication of it reaches.
+        early, late = Recorder(), Recorder()
+        first = await subject.bus.subscribe("quotes.*.eurusd", early)
+        await subject.bus.publish("quotes.t1.eurusd", b"1")
+        await eventually(lambda: len(early.received) == 1)
+        await subject.bus.subscribe("quotes.>", late)
+        await subject.bus.publish("quotes.t1.eurusd", b"2")
+        await eventually(lambda: len(early.received) == 2 and len(late.received) == 1)
+        await first.unsubscribe()
+        await subject.bus.publish("quotes.t1.eurusd", b"3")
+        await eventually(lambda: len(late.received) == 2)
+        await asyncio.sleep(QUIET_S)
+        assert (early.data, late.data) == ([b"1", b"2"], [b"2", b"3"])
+
 
 class TestEscapedSymbols:
     async def test_symbol_with_dot_routes_only_to_its_own_subscriber(

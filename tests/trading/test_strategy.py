@@ -89,6 +89,18 @@ class TestModelStrategy:
         second.restore(json.loads(json.dumps(first.snapshot())))
         assert head + [second.on_bar(c) for c in contexts[5:]] == expected
 
+    def test_preview_decides_as_on_bar_and_leaves_the_state_as_it_was(self) -> None:
+        previewing, plain = make_strategy(), make_strategy()
+        for context, other in zip(make_contexts(), make_contexts("GBPUSD"), strict=True):
+            before = json.dumps(previewing.snapshot(), sort_keys=True)
+            for seen in (context, other, context):  # the forming bar's ticks, two symbols
+                wanted = make_strategy()
+                wanted.restore(json.loads(before))
+                assert previewing.preview(seen) == wanted.on_bar(seen)
+                assert json.dumps(previewing.snapshot(), sort_keys=True) == before
+            assert previewing.on_bar(context) == plain.on_bar(context)
+        assert previewing.snapshot() == plain.snapshot()
+
     def test_restore_of_another_strategy_is_rejected(self) -> None:
         snapshot = {**make_strategy().snapshot(), "name": "other"}
         with pytest.raises(ValueError, match="expected a snapshot of strategy 'model'"):

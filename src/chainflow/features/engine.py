@@ -265,6 +265,16 @@ class FeatureEngine:
             plan.restore(saved)
             self._count, self._last_ts = count, last_ts
 
+    def components(self) -> list[Stateful]:
+        """The stateful components (what ``SymbolPipeline.checkpoint`` records)."""
+        return list(self._components.values())
+
+    def rewound(self, count: int, last_ts: int | None) -> None:
+        """The components were put back in place to the state after ``count`` bars (the
+        last at ``last_ts``): take the counters back too and record afresh at next preview."""
+        self._count, self._last_ts = count, last_ts
+        self._saved = None
+
     def snapshot(self) -> dict[str, Any]:
         """The whole state as strict JSON, tagged with the feature set key and fingerprint."""
         return {

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from chainflow.bridge.api import (
     AggregatedBar,
@@ -51,7 +50,7 @@ from chainflow.features.events import (
 )
 from chainflow.features.feature_table import feature_table, vector_row
 from chainflow.features.mixture_em import compile_kernels
-from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_values
+from chainflow.features.pipeline import Checkpoint, PipelineOutput, SymbolPipeline, bar_values
 from chainflow.features.regimes import RegimeConfig
 from chainflow.features.replay import bar_of, replayed, stored_bar_columns
 from chainflow.features.sets import FeatureSet, get_feature_set
@@ -104,7 +103,7 @@ class FeaturesService:
         self._table = feature_table(self.feature_set)
         self._pipelines: dict[Key, SymbolPipeline] = {}
         self._locks: dict[Key, asyncio.Lock] = {}
-        self._undo: dict[Key, dict[str, Any]] = {}  # each pipeline's state before its last bar
+        self._undo: dict[Key, Checkpoint] = {}  # each pipeline's state before its last bar
         self._cross = CrossAssetFeed(bus=bus, store=store, settings=settings)
         # every bar in one process, this replica's share of the tenant partitions with replicas
         self.bar_input = KeyedInput(
@@ -172,7 +171,8 @@ class FeaturesService:
         if not len(history):
             return 0
         replay = await replayed(self.feature_set, timeframe, self._regime_config, history[:-1])
-        pipeline, undo = replay.pipeline, replay.snapshot
+        pipeline = replay.pipeline
+        undo = pipeline.checkpoint()
         self.stats.rejected_bars += replay.refused
         try:
             pipeline.update(bar_of(history[-1]))
@@ -250,7 +250,7 @@ class FeaturesService:
                     and pipeline.last_ts is not None
                     and bar.ts > pipeline.last_ts
                 ):
-                    undo = pipeline.snapshot()
+                    undo = pipeline.checkpoint()
                     outputs = [pipeline.update(_values_of(bar))]
                     self._undo[key] = undo
                 elif pipeline is not None and bar.ts == pipeline.last_ts and key in self._undo:
@@ -294,8 +294,7 @@ class FeaturesService:
         """The last bar again (revised by a late tick, or redelivered): restore the state
         from before it and apply the new bar; the same state a rebuild would reach."""
         self.stats.redone_bars += 1
-        undo = self._undo[key]
-        pipeline.restore(undo)
+        pipeline.rollback(self._undo[key])
         return pipeline.update(_values_of(bar))
 
     async def _rebuild(self, key: Key, bar: BarPublished | AggregatedBar) -> list[PipelineOutput]:

@@ -20,6 +20,7 @@ The stable action of a symbol is the position the signals ask for: ``buy`` (long
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -87,6 +88,18 @@ class SignalStabilizer:
     def reset(self) -> None:
         """Forget every symbol's state."""
         self.states.clear()
+
+    def saved(self, symbol: str) -> SymbolSignalState | None:
+        """Return a copy of ``symbol``'s state (None when never seen) for ``put_back``."""
+        state = self.states.get(symbol)
+        return None if state is None else copy.copy(state)
+
+    def put_back(self, symbol: str, saved: SymbolSignalState | None) -> None:
+        """Return ``symbol``'s state to what ``saved(symbol)`` returned (a preview's undo)."""
+        if saved is None:
+            self.states.pop(symbol, None)
+        else:
+            self.states[symbol] = saved
 
     def current_action(self, symbol: str) -> Action:
         """Return the stable action of ``symbol`` (``hold`` when never seen)."""

@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chainflow.core.state_undo import StateRecord
 from chainflow.features.api import BarValues
 from chainflow.trading.decision.hysteresis import SignalStabilizer, StabilizerSettings
 from chainflow.trading.decision.synthesis import (
@@ -139,11 +138,12 @@ class ModelStrategy:
         The live hot path asks this on every tick of the forming bar; only the bar's close
         (``on_bar``) moves the hysteresis and cooldown on.
         """
-        record = StateRecord([self.stabilizer])
+        symbol = context.symbol
+        saved = self.stabilizer.saved(symbol)
         try:
             return self.on_bar(context)
         finally:
-            record.restore()
+            self.stabilizer.put_back(symbol, saved)
 
     def snapshot(self) -> dict[str, Any]:
         """Return the stabilizer state (the only state this strategy has)."""
