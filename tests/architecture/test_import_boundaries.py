@@ -114,3 +114,70 @@ def test_no_service_may_import_the_demo(src_copy: Path) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Layers: cli > demo > runtime" in result.stdout
     assert "chainflow.ml.new_sample_user -> chainflow.demo.sample_market" in result.stdout
+
+
+# --- only the runtime imports concrete services and routers (STYLE.md section 3) -----------
+
+CONCRETE = "Only the runtime imports concrete services and routers"
+
+
+def _append(src: Path, dotted: str, line: str) -> None:
+    path = src.joinpath(*dotted.split(".")).with_suffix(".py")
+    path.write_text(path.read_text() + f"\n{line}\n")
+
+
+def test_an_api_that_re_exports_its_concrete_service_breaks_the_contract(src_copy: Path) -> None:
+    # trading.api may import trading.service (same service), but every service that imports
+    # trading.api would then reach the concrete service through it.
+    _append(
+        src_copy, "chainflow.trading.api", "from chainflow.trading.service import TradingService"
+    )
+    result = _lint(src_copy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{CONCRETE} BROKEN" in result.stdout
+    assert "chainflow.notify is not allowed to import chainflow.trading.service" in result.stdout
+    assert "chainflow.trading.api -> chainflow.trading.service" in result.stdout
+    assert "1 broken" in result.stdout
+
+
+def test_another_service_importing_a_router_module_breaks_the_contract(src_copy: Path) -> None:
+    _add_module(
+        src_copy,
+        "chainflow.analytics.new_consumer",
+        "from chainflow.trading.routes import build_trading_router",
+    )
+    result = _lint(src_copy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{CONCRETE} BROKEN" in result.stdout
+    assert "chainflow.analytics.new_consumer -> chainflow.trading.routes" in result.stdout
+
+
+def test_a_new_service_module_in_a_subpackage_is_covered(src_copy: Path) -> None:
+    # the contract names ``chainflow.**.service``: a new sub-service is concrete from its
+    # first line, and importing its package's api keeps it out of reach.
+    (src_copy / "chainflow" / "risk" / "new_area").mkdir()
+    _add_module(src_copy, "chainflow.risk.new_area.__init__", "")
+    _add_module(src_copy, "chainflow.risk.new_area.service", "class NewService: ...")
+    _append(
+        src_copy, "chainflow.risk.api", "from chainflow.risk.new_area.service import NewService"
+    )
+    result = _lint(src_copy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{CONCRETE} BROKEN" in result.stdout
+    assert "chainflow.trading is not allowed to import chainflow.risk.new_area.service" in (
+        result.stdout
+    )
+
+
+def test_the_demo_may_not_import_a_concrete_service_itself(src_copy: Path) -> None:
+    _add_module(
+        src_copy,
+        "chainflow.demo.new_consumer",
+        "from chainflow.trading.service import TradingService",
+    )
+    result = _lint(src_copy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "The CLI and the demo import no concrete service or router themselves BROKEN" in (
+        result.stdout
+    )
+    assert "chainflow.demo.new_consumer -> chainflow.trading.service" in result.stdout

@@ -16,7 +16,7 @@ from chainflow.core.clock import SimulatedClock
 from chainflow.core.errors import InvalidCredentialsError
 from chainflow.core.settings import AuthSettings
 from chainflow.core.tokens import AccessTokenClaims, TokenExpiredError
-from chainflow.gateway.api import Authenticator, PrincipalCache
+from chainflow.gateway.auth import Authenticator, PrincipalCache
 from chainflow.storage.cache.memory import InProcessCache
 from tests.fixtures.auth import CONTEXT_TTL_S, AuthStack, build_auth_stack, make_principal
 

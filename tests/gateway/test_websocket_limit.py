@@ -14,7 +14,7 @@ import pytest
 from chainflow.core.clock import SimulatedClock
 from chainflow.core.errors import TierLimitExceeded
 from chainflow.core.ids import TenantId
-from chainflow.gateway.api import WebSocketLimiter
+from chainflow.gateway.websocket_limit import WebSocketLimiter
 from chainflow.storage.api import Cache
 from chainflow.storage.cache.memory import InProcessCache
 from chainflow.storage.cache.redis_cache import RedisCache

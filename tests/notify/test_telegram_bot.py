@@ -35,9 +35,10 @@ from chainflow.notify.telegram_bot.routes import build_telegram_router
 from chainflow.notify.telegram_bot.updates import TelegramUpdates
 from chainflow.storage.relational import Database
 from chainflow.storage.timeseries import open_timeseries
-from chainflow.trading.api import SignalIssued, TradingService
+from chainflow.trading.api import SignalIssued
 from chainflow.trading.models import PaperAccountRecord, SignalRecord
 from chainflow.trading.repository import SignalRepository
+from chainflow.trading.service import TradingService
 from tests.fixtures.loopback_server import serving_on_loopback
 from tests.notify.peers.telegram import BLOCKED_CHAT, TelegramPeer
 

@@ -24,14 +24,10 @@ from chainflow.core.health import HealthReport
 from chainflow.core.ids import new_id
 from chainflow.core.settings import AuthSettings, BusSettings, CacheSettings, DatabaseSettings
 from chainflow.core.tokens import AccessTokenCodec
-from chainflow.gateway.api import (
-    Authenticator,
-    MountedRouter,
-    RateLimiter,
-    require_permission,
-    require_scope,
-)
+from chainflow.gateway.api import MountedRouter, require_permission, require_scope
 from chainflow.gateway.app import create_gateway
+from chainflow.gateway.auth import Authenticator
+from chainflow.gateway.rate_limit import RateLimiter
 from chainflow.hub.api import BusMessage, EventBus
 from chainflow.hub.bus import open_bus
 from chainflow.storage.api import Cache

@@ -1,5 +1,7 @@
 """Public interface of the analytics service: the closed-trade record it aggregates and the
-source that feeds it (the runtime adapts the trading service's paper desk to it)."""
+source that feeds it (the runtime adapts the trading service's paper desk to it), and what
+the export service takes. The services and routers are the runtime's to build (it imports
+them from ``analytics.service``, ``analytics.exports.service``, ... and their ``routes``)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,6 @@ from typing import Protocol
 
 from chainflow.analytics.exports.catalog import export_datasets
 from chainflow.analytics.exports.datasets import ExportQuery, ExportSource
-from chainflow.analytics.exports.routes import build_exports_router
-from chainflow.analytics.exports.service import ExportService
 from chainflow.analytics.live.events import dashboard_request_topic, dashboard_topic
 
 
@@ -72,11 +72,9 @@ class NoTrades:
 __all__ = [
     "ClosedTrade",
     "ExportQuery",
-    "ExportService",
     "ExportSource",
     "NoTrades",
     "TradeSource",
-    "build_exports_router",
     "dashboard_request_topic",
     "dashboard_topic",
     "export_datasets",

@@ -12,7 +12,7 @@ and account, the server must see the same sequence of events, whatever the machi
   beside the ticks; the paper order it makes fills at the symbol's next tick and the
   hysteresis step it takes changes the next ticks' signals. After a tick that opens a new
   bar of the model's timeframe, the next tick waits until the closed bar has been decided
-  (``TradingService.decided_through``); the trading service itself decides only after the
+  (``TradingApi.decided_through``); the trading service itself decides only after the
   tick path has run the closing tick (``trading.tick.progress``). The first tick of a
   symbol closes the last stored history bar (``open_bars``: the bridge carries it on).
 
@@ -34,7 +34,7 @@ from chainflow.core.market import Timeframe
 if TYPE_CHECKING:
     from chainflow.client.mt5 import Mt5Client
     from chainflow.core.market import Tick
-    from chainflow.trading.api import TradingService
+    from chainflow.trading.api import TradingApi
 
 POLL_S = 0.0005
 SETTLE_TIMEOUT_S = 5.0
@@ -46,7 +46,7 @@ class ReplayLockstep:
     def __init__(
         self,
         client: Mt5Client,
-        trading: TradingService,
+        trading: TradingApi,
         tenant_id: str,
         timeframe: Timeframe,
         *,

@@ -1,5 +1,6 @@
 """Public interface of the gateway: what the composition root hands it, and the auth
-dependencies every service's routes use.
+dependencies every service's routes use. The gateway's own parts (``Authenticator``,
+``PrincipalCache``, the limiters, the app) are the runtime's to build, from their modules.
 
 Services never parse credentials: a route declares ``principal: CurrentPrincipal`` or
 ``Depends(require_permission(Permission.X))`` and receives a resolved ``Principal``.
@@ -16,7 +17,6 @@ from fastapi import APIRouter
 from chainflow.core.auth import Principal
 from chainflow.core.health import ReadinessProbe
 from chainflow.core.ids import TenantId, UserId
-from chainflow.gateway.auth import Authenticator, PrincipalCache
 from chainflow.gateway.deps import (
     CurrentPrincipal,
     current_principal,
@@ -26,20 +26,16 @@ from chainflow.gateway.deps import (
     require_superadmin,
     websocket_principal,
 )
-from chainflow.gateway.rate_limit import RateLimiter, RateLimitState
-from chainflow.gateway.websocket_limit import WebSocketLimiter, WebSocketSlot
+from chainflow.gateway.rate_limit import RateLimitState
+from chainflow.gateway.websocket_limit import WebSocketSlot
 
 __all__ = [
-    "Authenticator",
     "CredentialResolver",
     "CurrentPrincipal",
     "MountedRouter",
     "OverviewSource",
-    "PrincipalCache",
     "RateLimitState",
-    "RateLimiter",
     "ReadinessProbe",
-    "WebSocketLimiter",
     "WebSocketSlot",
     "current_principal",
     "require_feature",

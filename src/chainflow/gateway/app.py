@@ -16,14 +16,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
 
 from chainflow.core.errors import ConfigurationError
-from chainflow.gateway.api import (
-    Authenticator,
-    MountedRouter,
-    OverviewSource,
-    RateLimiter,
-    ReadinessProbe,
-    WebSocketLimiter,
-)
+from chainflow.gateway.api import MountedRouter, OverviewSource, ReadinessProbe
+from chainflow.gateway.auth import Authenticator
 from chainflow.gateway.body_limit import BodyLimitMiddleware, BodyLimits
 from chainflow.gateway.errors import install_error_handlers
 from chainflow.gateway.metrics import HttpMetrics
@@ -31,10 +25,11 @@ from chainflow.gateway.middleware import RequestContextMiddleware
 from chainflow.gateway.openapi_responses import install_error_responses
 from chainflow.gateway.overview import build_overview_router
 from chainflow.gateway.probes import ReadinessInfo, build_probe_router
-from chainflow.gateway.rate_limit import RATE_LIMIT_HEADERS, RateLimitHeadersMiddleware
+from chainflow.gateway.rate_limit import RATE_LIMIT_HEADERS, RateLimiter, RateLimitHeadersMiddleware
 from chainflow.gateway.route_index import branch_of
 from chainflow.gateway.security_headers import SecurityHeadersMiddleware
 from chainflow.gateway.webapp import build_webapp_router
+from chainflow.gateway.websocket_limit import WebSocketLimiter
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 

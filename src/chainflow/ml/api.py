@@ -1,11 +1,16 @@
-"""Public interface of the ml service: what other services and the runtime may import."""
+"""Public interface of the ml service: what other services and the runtime may import.
+
+``ServedModelSource`` is what the trading engine and the notification hub use of the models
+this process serves (in one process the runtime hands them ml's ``ServedModels``). The ml
+service and its routers are the runtime's to build (``ml.live.service``, ``ml.routes``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from chainflow.ml.errors import (
     ArtifactIntegrityError,
@@ -70,6 +75,7 @@ __all__ = [
     "SampleBars",
     "SampleMarket",
     "ServedModel",
+    "ServedModelSource",
     "ServedModels",
     "SignalBacktester",
     "SignalWindow",
@@ -85,6 +91,28 @@ __all__ = [
     "train_window_model",
     "verdict_of",
 ]
+
+
+class ServedModelSource(Protocol):
+    """The production model this process serves each tenant (``ServedModels`` here)."""
+
+    @property
+    def model_name(self) -> str:
+        """The registry name served (``CHAINFLOW_ML_MODEL``)."""
+        ...
+
+    @property
+    def anomaly_z(self) -> float:
+        """The robust z beyond which a feature vector is flagged anomalous."""
+        ...
+
+    async def resolve(self, tenant_id: str) -> ServedModel | None:
+        """Return the tenant's production model; None when it has none (or a fallback holds)."""
+        ...
+
+    def unavailable_reason(self, tenant_id: str) -> str:
+        """Return why ``resolve`` answers None for the tenant (the reason of its ``hold``)."""
+        ...
 
 
 def train_window_model(**bars_and_settings: Any) -> WindowModel:

@@ -12,12 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_
 
-from chainflow.analytics.api import (
-    ExportQuery,
-    ExportService,
-    build_exports_router,
-    export_datasets,
-)
+from chainflow.analytics.api import ExportQuery, export_datasets
+from chainflow.analytics.exports.routes import build_exports_router
+from chainflow.analytics.exports.service import ExportService
 from chainflow.bridge.bar_table import BAR_TABLE
 from chainflow.core.ids import TenantId
 from chainflow.core.tenancy import TenantContext

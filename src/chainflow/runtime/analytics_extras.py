@@ -23,7 +23,7 @@ from chainflow.users.api import PlatformHistory, read_platform_history
 if TYPE_CHECKING:
     from chainflow.ml.live.service import MlService
     from chainflow.runtime.kernel import Kernel
-    from chainflow.trading.api import TradingService
+    from chainflow.trading.service import TradingService
 
 Hook = Callable[[], Awaitable[None]]
 

@@ -23,7 +23,8 @@ from chainflow.gateway.api_metering import ALL_ROUTES, API_USAGE_TABLE
 from chainflow.ml.live.service import MlService
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
-from chainflow.trading.api import TradingPreferences, TradingService
+from chainflow.trading.api import TradingPreferences
+from chainflow.trading.service import TradingService
 
 WARM_UP_BARS = 500  # bars before ``from`` that warm the model's features up
 DEFAULT_TIMEFRAME = "M5"

@@ -13,9 +13,10 @@ from chainflow.runtime.analytics_exports import build_export_service, build_expo
 from chainflow.runtime.analytics_extras import AnalyticsExtras
 from chainflow.runtime.analytics_reports import AnalyticsReports
 from chainflow.runtime.component import ServiceComponent
-from chainflow.trading.api import TradingService, connection_topic
+from chainflow.trading.api import connection_topic
 from chainflow.trading.paper.attribution import SignalTag, reason_template
 from chainflow.trading.paper.positions import PaperTrade
+from chainflow.trading.service import TradingService
 
 if TYPE_CHECKING:
     from chainflow.ml.live.service import MlService

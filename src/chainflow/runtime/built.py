@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from chainflow.ml.live.service import MlService
     from chainflow.notify.service import NotifyService
     from chainflow.risk.service import RiskService
-    from chainflow.trading.api import TradingService
+    from chainflow.trading.service import TradingService
     from chainflow.users.service import UsersService
 
 

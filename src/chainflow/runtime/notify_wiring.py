@@ -73,7 +73,7 @@ from chainflow.users.repository import (
 if TYPE_CHECKING:
     from chainflow.ml.api import ServedModels
     from chainflow.runtime.kernel import Kernel
-    from chainflow.trading.api import TradingService
+    from chainflow.trading.service import TradingService
 
 log = get_logger("chainflow.runtime.notify_wiring")
 

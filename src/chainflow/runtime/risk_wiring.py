@@ -12,7 +12,7 @@ from chainflow.runtime.remote import BusRiskSettings
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel
-    from chainflow.trading.api import TradingService
+    from chainflow.trading.service import TradingService
 
 
 def portfolio_source(kernel: Kernel, trading: TradingService | None) -> PortfolioSource:

@@ -13,7 +13,8 @@ from chainflow.ml.api import FallbackLog, ServedModels, model_registry
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.hub_wiring import replica_membership
 from chainflow.runtime.remote import BusTradingPreferences
-from chainflow.trading.api import TradingService, build_trading_router
+from chainflow.trading.routes import build_trading_router
+from chainflow.trading.service import TradingService
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel

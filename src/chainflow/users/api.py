@@ -1,15 +1,17 @@
 """Public interface of the users service: what other services may import.
 
-Trading and risk read a tenant's trading settings through ``UsersApi``; the notification
-hub consumes the events whose types and topic builders are re-exported here.
+Trading and risk read a tenant's trading settings through ``UsersApi``; operator tools
+(``chainflow train --custom``) find a tenant and its limits through ``UsersAdminApi``; the
+notification hub consumes the events whose types and topic builders are re-exported here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NewType, Protocol
+from typing import TYPE_CHECKING, NewType, Protocol
 
+from chainflow.core.auth import TierLimits
 from chainflow.core.tenancy import TenantContext
 from chainflow.users.events import (
     InvitationCreated,
@@ -27,6 +29,9 @@ from chainflow.users.platform_history import (
     TenantRecord,
     read_platform_history,
 )
+
+if TYPE_CHECKING:
+    from chainflow.storage.relational import UnitOfWork
 
 SessionId = NewType("SessionId", str)
 ApiKeyId = NewType("ApiKeyId", str)
@@ -71,6 +76,33 @@ class UsersApi(Protocol):
         ...
 
 
+class TenantLimitsView(Protocol):
+    """A tenant as operator tools read it: its effective limits (tier and overrides)."""
+
+    @property
+    def limits(self) -> TierLimits: ...
+
+
+class TenantDirectory(Protocol):
+    """The users service's tenant lookups for operator tools, in the caller's unit of work
+    (a system one: the tenant is not known yet)."""
+
+    async def tenant_id_for_email(self, uow: UnitOfWork, email: str) -> str:
+        """Return the tenant of the user with ``email``; raise ``UserNotFoundError`` if none."""
+        ...
+
+    async def get_tenant(self, uow: UnitOfWork, tenant_id: str) -> TenantLimitsView:
+        """Return the tenant; raise ``TenantNotFoundError`` if there is none."""
+        ...
+
+
+class UsersAdminApi(Protocol):
+    """What operator tools ask the users service (the local object in a tool-mode kernel)."""
+
+    @property
+    def admin(self) -> TenantDirectory: ...
+
+
 __all__ = [
     "ApiKeyId",
     "InvitationCreated",
@@ -80,9 +112,12 @@ __all__ = [
     "PlatformHistory",
     "RiskTolerance",
     "SessionId",
+    "TenantDirectory",
+    "TenantLimitsView",
     "TenantRecord",
     "TierChanged",
     "TradingSettings",
+    "UsersAdminApi",
     "UsersApi",
     "VerificationRequested",
     "invitation_created_topic",

@@ -48,7 +48,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 import numpy as np
 import typer
@@ -63,9 +63,11 @@ from chainflow.bridge.api import (
     read_bar_file,
     warn_on_stderr,
 )
+from chainflow.core.clock import Clock
 from chainflow.core.errors import ChainflowError, InvalidInput
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe, parse_moment
+from chainflow.core.settings import Settings
 from chainflow.core.tenancy import TenantContext
 from chainflow.ml.errors import ModelPromotionRefusedError
 from chainflow.ml.registry.artifacts import LocalArtifactStore
@@ -96,9 +98,36 @@ from chainflow.storage.relational import Database
 
 if TYPE_CHECKING:
     from chainflow.bridge.stored_bars import StoredBarReader
+    from chainflow.users.api import UsersAdminApi
+
+
+class TrainingInfra(Protocol):
+    """The infrastructure registering a model uses: the relational database."""
+
+    @property
+    def database(self) -> Database: ...
+
+
+class TrainingKernel(Protocol):
+    """What registering a trained model uses of the tool-mode kernel ``run_with_kernel``
+    starts (services ``hub,storage,users``): settings, clock, database and, for a tenant's
+    own model, the users service's tenant lookups."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def infra(self) -> TrainingInfra: ...
+
+    @property
+    def users(self) -> UsersAdminApi | None: ...
+
 
 T = TypeVar("T")
-KernelRunner = Callable[[str, Callable[[Any], Awaitable[T]]], Coroutine[Any, Any, T]]
+KernelRunner = Callable[[str, Callable[[TrainingKernel], Awaitable[T]]], Coroutine[Any, Any, T]]
 """Runs ``action(kernel)`` on a started tool-mode kernel with the named services."""
 
 
@@ -247,14 +276,17 @@ def _register(
     artifact: bytes,
     promotion: Promotion,
     owner_email: str | None,
-) -> Callable[[Any], Awaitable[tuple[ModelVersion, str, PromotionOutcome]]]:
-    async def action(kernel: Any) -> tuple[ModelVersion, str, PromotionOutcome]:
+) -> Callable[[TrainingKernel], Awaitable[tuple[ModelVersion, str, PromotionOutcome]]]:
+    async def action(kernel: TrainingKernel) -> tuple[ModelVersion, str, PromotionOutcome]:
         registry = model_registry(kernel.settings, kernel.infra.database, kernel.clock)
         owner = limits = None
         if owner_email is not None:  # the tenant's own model, within its tier
+            users = kernel.users
+            if users is None:  # the runner starts "hub,storage,users": a programming error
+                raise RuntimeError("expected a kernel running the users service")
             async with kernel.infra.database.unit_of_work(system=True, read_only=True) as uow:
-                tenant_id = await kernel.users.admin.tenant_id_for_email(uow, owner_email)
-                limits = (await kernel.users.admin.get_tenant(uow, tenant_id)).limits
+                tenant_id = await users.admin.tenant_id_for_email(uow, owner_email)
+                limits = (await users.admin.get_tenant(uow, tenant_id)).limits
             owner = TenantContext(tenant_id=TenantId(tenant_id))
         version = await register_trained(
             kernel.infra.database,

@@ -1,7 +1,7 @@
 """What the bot may read of a tenant, through the lower services' public APIs only.
 
 ``TenantData`` is the bot's port; ``TradingData`` implements it over ``trading.api``'s
-``TradingService`` (issued signals, the paper account) and ``ml.api``'s ``ServedModels``
+``TradingApi`` (issued signals, the paper account) and ``ml.api``'s ``ServedModelSource``
 (the production model). Connected MT5 terminals are not exposed by any public API yet, so
 ``connected_terminals`` answers ``None`` ("not available") until the bridge publishes them.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chainflow.core.tenancy import TenantContext
-from chainflow.ml.api import ServedModels
-from chainflow.trading.api import SignalIssued, TradingService
+from chainflow.ml.api import ServedModelSource
+from chainflow.trading.api import SignalIssued, TradingApi
 
 __all__ = ["AccountView", "TenantData", "TradingData"]
 
@@ -57,7 +57,7 @@ class TenantData(Protocol):
 class TradingData:
     """``TenantData`` over the trading service and the ml service's served models."""
 
-    def __init__(self, trading: TradingService, models: ServedModels | None = None) -> None:
+    def __init__(self, trading: TradingApi, models: ServedModelSource | None = None) -> None:
         self._trading = trading
         self._models = models
 
