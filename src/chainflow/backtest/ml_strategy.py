@@ -11,7 +11,10 @@ Two parts, so that the walk-forward can retrain per window and reuse the rest:
   engine reports. Bars without a prediction are ``hold``: as live, a row is scored only
   when all its features are finite (warm-up; ``fx-core@1`` also needs a known spread).
 - ``MlStrategy.from_bundle(bundle, preferences)`` scores a bundle on the bars in
-  ``prepare`` and then behaves as a ``PredictionStrategy``.
+  ``prepare`` and then behaves as a ``PredictionStrategy``. ``unknown_spread`` is the
+  spread the features see on a bar whose spread is unknown: ``None`` (a registered model)
+  leaves it unknown, as live; a model trained on bars without a spread (a spread of 0,
+  its spread features dropped) is scored on the same 0 (``WindowModelTrainer``).
 
 A bundle is anything with ``window``, ``n_features`` and ``predict(features)`` answering
 ``probabilities``, ``volatility`` and ``momentum`` (``chainflow.ml``'s ``ModelBundle``).
@@ -62,6 +65,23 @@ def feature_rows(
 ) -> NDArray[np.float64]:
     """Return the ``(len(bars), k)`` feature matrix of ``bars`` (NaN during warm-up)."""
     return feature_matrix(get_feature_set(feature_set), bars, threads=threads)
+
+
+def with_known_spread(bars: BarSeries, spread: float) -> BarSeries:
+    """Return ``bars`` with ``spread`` on every bar whose spread is unknown (NaN)."""
+    if not bool(np.isnan(bars.spread).any()):
+        return bars
+    return BarSeries.from_arrays(
+        ts=bars.ts,
+        open=bars.open,
+        high=bars.high,
+        low=bars.low,
+        close=bars.close,
+        volume=bars.volume,
+        spread=np.where(np.isnan(bars.spread), spread, bars.spread),
+        symbol=bars.symbol,
+        timeframe=bars.timeframe,
+    )
 
 
 def predict_rows(
@@ -218,10 +238,12 @@ class MlStrategy(PredictionStrategy):
         feature_set: str = DEFAULT_FEATURE_SET,
         model: str = "model",
         name: str = "ml",
+        unknown_spread: float | None = None,
     ) -> None:
         super().__init__(preferences, model=model, name=name)
         self.bundle = bundle
         self.feature_set = feature_set
+        self.unknown_spread = unknown_spread
 
     @classmethod
     def from_bundle(
@@ -231,12 +253,22 @@ class MlStrategy(PredictionStrategy):
         *,
         feature_set: str = DEFAULT_FEATURE_SET,
         model: str = "model",
+        unknown_spread: float | None = None,
     ) -> MlStrategy:
-        """Return the strategy of ``bundle`` (fed ``feature_set`` rows) for ``preferences``."""
-        return cls(bundle, preferences, feature_set=feature_set, model=model)
+        """Return the strategy of ``bundle`` (fed ``feature_set`` rows) for ``preferences``;
+        ``unknown_spread`` is the spread its features see where a bar's is unknown."""
+        return cls(
+            bundle,
+            preferences,
+            feature_set=feature_set,
+            model=model,
+            unknown_spread=unknown_spread,
+        )
 
     def prepare(self, bars: BarSeries) -> None:
         """Compute the features of ``bars`` and score the bundle on every row once."""
+        if self.unknown_spread is not None:
+            bars = with_known_spread(bars, self.unknown_spread)
         features = feature_rows(bars, self.feature_set)
         probabilities, volatility, momentum = predict_rows(self.bundle, features)
         self.set_predictions(bars.ts, probabilities, volatility, momentum)

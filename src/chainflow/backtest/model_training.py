@@ -4,6 +4,11 @@
 it fits the light model of ``chainflow.ml.api.train_window_model`` on those bars alone and
 returns a builder of ``MlStrategy`` instances trading it. The ml side keeps only rows whose
 label ends inside the bars it was given, so no model sees bars of its test block.
+
+In-sample bars without any spread (an OHLCV CSV) are trained with a spread of 0 (the ml
+side drops the dead spread features and its bundle still takes the full feature vector);
+the strategy then scores with the same 0 where a bar's spread is unknown, so training and
+scoring see the same features and the out-of-sample bars get predictions.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chainflow.backtest.errors import InvalidBacktestInputError
-from chainflow.backtest.ml_strategy import MlStrategy
+from chainflow.backtest.ml_strategy import MlStrategy, with_known_spread
 from chainflow.backtest.walkforward import TrainedModel
 from chainflow.core.market import BarSeries
 from chainflow.ml.api import train_window_model
@@ -21,6 +26,8 @@ from chainflow.trading.api import TradingPreferences
 ML_STRATEGY = "ml"
 """The strategy name that means: retrain the ML model per walk-forward window."""
 TRAINER_PARAMS = ("horizon", "threshold_atr")
+DEAD_SPREAD = 0.0
+"""The spread of in-sample bars without one, in training and then in scoring."""
 
 
 class WindowModelTrainer:
@@ -43,6 +50,9 @@ class WindowModelTrainer:
 
     def __call__(self, bars: BarSeries, *, seed: int) -> TrainedModel:
         """Fit on ``bars`` and return the builder of strategies trading the fitted model."""
+        unknown_spread = None if bars.has_spread else DEAD_SPREAD
+        if unknown_spread is not None:
+            bars = with_known_spread(bars, unknown_spread)  # the bars the strategy scores
         model = train_window_model(
             ts=bars.ts,
             open=bars.open,
@@ -50,7 +60,7 @@ class WindowModelTrainer:
             low=bars.low,
             close=bars.close,
             volume=bars.volume,
-            spread=bars.spread if bars.has_spread else None,  # None: a dead (zero) spread
+            spread=bars.spread,
             horizon=self.horizon,
             threshold_atr=self.threshold_atr,
             seed=seed,
@@ -60,7 +70,11 @@ class WindowModelTrainer:
 
         def build() -> MlStrategy:
             return MlStrategy.from_bundle(
-                model.bundle, self.preferences, feature_set=model.feature_set, model=name
+                model.bundle,
+                self.preferences,
+                feature_set=model.feature_set,
+                model=name,
+                unknown_spread=unknown_spread,
             )
 
         return TrainedModel(

@@ -6,6 +6,12 @@ momentum) on the ``fx-core@1`` rows of the given bars, with few trees, exported 
 ONNX bundle and loaded for serving. It sees only the bars it is given: a row is kept only
 when its label is complete inside them (the last ``horizon`` bars have none), so the
 labels never reach past the last bar — ``label_end_ts`` says how far they reach.
+
+Bars without a spread (``spread=None``: an OHLCV CSV) are trained with a spread of 0, as
+``chainflow train`` does (``steps.training_bars``); the dataset then drops the dead spread
+features, and the bundle is widened back to the feature set's full vector
+(``run_parts.widen_bundle``, as ``run.train_on_dataset`` does), so every bundle takes the
+vector ``feature_matrix`` and live serving build, and the dropped inputs cannot move it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from chainflow.ml.training import gbm, onnx_export
 from chainflow.ml.training.bundle import combine_models
 from chainflow.ml.training.datasets import build_dataset
 from chainflow.ml.training.labels import LabelSpec
+from chainflow.ml.training.run_parts import widen_bundle
 from chainflow.ml.training.serving import ModelBundle
 
 FEATURE_SET = "fx-core@1"
@@ -94,6 +101,7 @@ def train_window_model(
             "window": "1",
         },
     )
+    onnx = widen_bundle(onnx, ds.served_names, ds.feature_names)  # dropped dead inputs
     return WindowModel(
         bundle=ModelBundle(onnx, threads=threads),
         onnx=onnx,
