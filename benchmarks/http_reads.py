@@ -12,7 +12,8 @@ installed, else an asyncio client pool (``--loader python``).
     python benchmarks/http.py --database postgres --seconds 10
 
 It prints one JSON document: per endpoint requests per second, p50/p99 latency, non-2xx
-answers, and its throughput as a share of ``/health``'s in the same run (the goal: >= 0.3).
+answers, the server's CPU time per answer (Linux; steadier than the rates on a shared
+machine), and its throughput as a share of ``/health``'s in the same run (the goal: >= 0.3).
 PostgreSQL runs as a fresh login role without SUPERUSER or BYPASSRLS, so row-level security
 applies as in production; the database and role are dropped afterwards.
 """
@@ -276,13 +277,30 @@ def _sign_in(base: str, env: dict[str, str], database_url: str, signals: int) ->
     return token
 
 
-def _measure(base: str, token: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+def _cpu_seconds(pid: int) -> float | None:
+    """Return the user + system CPU time of process ``pid`` (Linux ``/proc``), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(
+    base: str, token: str, server_pid: int, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
     run = _run_wrk if args.loader == "wrk" else _run_python
     results: dict[str, dict[str, float]] = {}
     for path in ENDPOINTS:
         auth = None if path == "/health" else token
         run(base + path, auth, min(2.0, args.seconds), args.connections)  # warm-up
+        cpu_before = _cpu_seconds(server_pid)
         results[path] = run(base + path, auth, args.seconds, args.connections)
+        cpu_after = _cpu_seconds(server_pid)
+        if cpu_before is not None and cpu_after is not None and results[path]["requests"]:
+            # The server's own CPU per answer: steadier than req/s on a shared machine.
+            per_request = (cpu_after - cpu_before) / results[path]["requests"]
+            results[path]["server_cpu_us_per_request"] = round(per_request * 1e6, 1)
     health = results["/health"]["req_per_s"]
     for result in results.values():
         result["share_of_health"] = round(result["req_per_s"] / health, 3) if health else 0.0
@@ -305,7 +323,7 @@ def _benchmark(args: argparse.Namespace) -> dict[str, object]:
             base = f"http://127.0.0.1:{port}"
             try:
                 token = _sign_in(base, env, database_url, args.signals)
-                results = _measure(base, token, args)
+                results = _measure(base, token, server.pid, args)
             finally:
                 server.send_signal(signal.SIGINT)
                 server.wait(timeout=30)

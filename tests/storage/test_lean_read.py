@@ -9,10 +9,25 @@ replacement): a setting that outlived its read would show in the next.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, bindparam, func, literal, select, true
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    func,
+    literal,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool, QueuePool
+from sqlalchemy.util import greenlet_spawn
 
 from chainflow.core.ids import TenantId
 from chainflow.core.settings import DatabaseSettings
@@ -161,3 +176,135 @@ class TestLeanRead:
         with pytest.raises(RuntimeError, match="single use"):
             async with read:
                 pass
+
+
+READ_ONLY_SETTING = ReadStatement(
+    select(func.current_setting(literal("transaction_read_only")), literal(1).label("one"))
+)
+
+
+async def as_superuser(url: str, *statements: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def logged_queries(database: Database) -> list[str]:
+    """Log every query the pool's one connection sends from now on (asyncpg's own logger)."""
+    queries: list[str] = []
+    connection = await database.read_engine.raw_connection()
+    try:
+        driver = connection.driver_connection
+        assert driver is not None
+        driver.add_query_logger(lambda record: queries.append(record.query))
+    finally:
+        await greenlet_spawn(connection.close)
+    return queries
+
+
+class TestOneRoundTrip:
+    async def test_a_statement_is_one_call_with_no_begin_or_rollback(
+        self, database: Database
+    ) -> None:
+        postgresql_only(database)
+        assert await models(database, OURS) == ["tenant-lean-a"]  # creates the function
+        queries = await logged_queries(database)
+
+        assert await models(database, THEIRS) == ["tenant-lean-b"]
+        await asyncio.sleep(0)  # asyncpg calls its query loggers soon after the query
+
+        assert len(queries) == 1
+        assert queries[0].startswith("SELECT * FROM pg_temp.chainflow_lean_read_")
+
+    async def test_the_call_is_read_only_and_leaves_no_transaction(
+        self, database: Database
+    ) -> None:
+        postgresql_only(database)
+        async with database.lean_read(OURS) as read:
+            rows = await read.fetch(READ_ONLY_SETTING, {})
+            (setting,) = await read.fetch(TENANT_SETTING, {})
+
+        assert [tuple(row) for row in rows] == [("on", 1)]
+        assert setting[0] == "tenant-lean-a"
+        connection = await database.read_engine.raw_connection()
+        try:
+            driver = connection.driver_connection
+            assert driver is not None
+            assert not driver.is_in_transaction()
+            assert await driver.fetchval("SELECT current_setting('app.tenant_id', true)") in (
+                "",
+                None,
+            )
+        finally:
+            await greenlet_spawn(connection.close)
+
+
+class TestWithoutTemporaryPrivilege:
+    """A role that may not create temporary functions reads in a transaction instead."""
+
+    @pytest.fixture
+    async def no_temporary(
+        self, database: Database, fresh_database: ProvisionedDatabase
+    ) -> Database:
+        postgresql_only(database)
+        name, role = fresh_database.name, fresh_database.role
+        await as_superuser(
+            fresh_database.superuser_url or "",
+            f"REVOKE TEMPORARY ON DATABASE {name} FROM PUBLIC",
+            f"REVOKE TEMPORARY ON DATABASE {name} FROM {role}",
+        )
+        return database
+
+    async def test_isolation_holds_through_the_transaction(self, no_temporary: Database) -> None:
+        assert await models(no_temporary, OURS) == ["tenant-lean-a"]
+        assert await models(no_temporary, QUOTED) == [QUOTED.tenant_id]
+        assert await models(no_temporary, None) == []
+        assert len(await models(no_temporary, None, system=True)) == 3
+        assert await models(no_temporary, THEIRS) == ["tenant-lean-b"]
+
+    async def test_the_read_is_begin_statement_rollback(self, no_temporary: Database) -> None:
+        assert await models(no_temporary, OURS) == ["tenant-lean-a"]
+        queries = await logged_queries(no_temporary)
+
+        assert await models(no_temporary, THEIRS) == ["tenant-lean-b"]
+        await asyncio.sleep(0)  # asyncpg calls its query loggers soon after the query
+
+        assert queries[0].startswith("BEGIN READ ONLY; SELECT set_config('app.tenant_id'")
+        assert queries[-1] == "ROLLBACK"
+        assert len(queries) == 3
+
+
+class TestSlots:
+    async def test_reads_beyond_the_pool_size_wait_instead_of_opening_overflow(
+        self, fresh_database: ProvisionedDatabase
+    ) -> None:
+        await upgrade(fresh_database.url)
+        settings = DatabaseSettings(url=fresh_database.url, pool_size=2, max_overflow=10)
+        database = Database(fresh_database.url, settings)
+        pool = database.read_engine.pool
+        assert isinstance(pool, QueuePool)
+        most_held = 0
+        release = asyncio.Event()
+
+        async def read() -> list[str]:
+            nonlocal most_held
+            async with database.lean_read(OURS) as lean:
+                rows = await lean.fetch(EVERY_SIGNAL, {})
+                most_held = max(most_held, pool.checkedout())
+                await release.wait()
+            return [row[0] for row in rows]
+
+        try:
+            reads = [asyncio.create_task(read()) for _ in range(8)]
+            await asyncio.sleep(0.2)
+            release.set()
+            results = await asyncio.gather(*reads)
+        finally:
+            await database.dispose()
+
+        assert most_held == 2
+        assert results == [[]] * 8

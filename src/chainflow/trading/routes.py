@@ -19,6 +19,7 @@ from chainflow.core.auth import Permission, Principal
 from chainflow.gateway.api import require_permission
 from chainflow.trading.events import SignalIssued
 from chainflow.trading.service import TradingService
+from chainflow.trading.signal_listing import listing_json
 
 Reader = Annotated[Principal, Depends(require_permission(Permission.SIGNALS_READ))]
 JSON_MEDIA_TYPE = "application/json"
@@ -54,8 +55,8 @@ def build_signals_router(*, service: TradingService) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> Response:
         wanted = symbol.strip().upper() if symbol and symbol.strip() else None
-        signals = await service.recent_signals(principal.tenant, symbol=wanted, limit=limit)
-        return Response(signal_frames(signals), media_type=JSON_MEDIA_TYPE)
+        stored = await service.recent_stored_signals(principal.tenant, symbol=wanted, limit=limit)
+        return Response(listing_json(stored), media_type=JSON_MEDIA_TYPE)
 
     return router
 

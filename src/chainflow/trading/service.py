@@ -51,7 +51,7 @@ from chainflow.trading.paper.desk import PaperDesk, PaperSignal, instrument_for
 from chainflow.trading.paper.instruments import risk_instrument
 from chainflow.trading.paper.store import PaperStore
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
-from chainflow.trading.repository import SignalRepository, read_latest_signals
+from chainflow.trading.repository import SignalRepository, StoredSignal, read_latest_signals
 from chainflow.trading.tick.path import TickPath
 
 log = get_logger("chainflow.trading.service")
@@ -341,22 +341,29 @@ class TradingService:
         self, tenant: TenantContext, *, symbol: str | None, limit: int
     ) -> list[SignalIssued]:
         """Return the tenant's newest stored signals, newest first."""
+        stored = await self.recent_stored_signals(tenant, symbol=symbol, limit=limit)
+        return [
+            SignalIssued(
+                symbol=r.symbol,
+                ts=r.ts,
+                action=r.action,
+                confidence=r.confidence,
+                size=r.size,
+                stop_loss=r.stop_loss,
+                take_profit=r.take_profit,
+                model=r.model,
+                reasons=list(r.reasons),
+            )
+            for r in stored
+        ]
+
+    async def recent_stored_signals(
+        self, tenant: TenantContext, *, symbol: str | None, limit: int
+    ) -> list[StoredSignal]:
+        """Return the tenant's newest stored signals as read, newest first (the listing
+        turns each into its frame once: ``signal_listing``)."""
         async with self._database.lean_read(tenant) as read:
-            rows = await read_latest_signals(read, symbol=symbol, limit=limit)
-            return [
-                SignalIssued(
-                    symbol=r.symbol,
-                    ts=r.ts,
-                    action=r.action,
-                    confidence=r.confidence,
-                    size=r.size,
-                    stop_loss=r.stop_loss,
-                    take_profit=r.take_profit,
-                    model=r.model,
-                    reasons=list(r.reasons),
-                )
-                for r in rows
-            ]
+            return await read_latest_signals(read, symbol=symbol, limit=limit)
 
     async def _entry_price(self, prediction: PredictionMade) -> float | None:
         """Return the close of the predicted bar from the stored bars, if stored."""

@@ -41,7 +41,7 @@ from chainflow.core.logging import REDACTED, get_logger, redact_url
 from chainflow.core.optional import import_optional
 from chainflow.core.settings import DatabaseSettings
 from chainflow.core.tenancy import TenantContext
-from chainflow.storage.relational.lean_read import LeanRead
+from chainflow.storage.relational.lean_read import LeanRead, LeanReadSlots
 from chainflow.storage.relational.read_unit_of_work import LazyReadSession, LazyReadUnitOfWork
 from chainflow.storage.relational.sqlite_reads import ReadConnection
 from chainflow.storage.relational.unit_of_work import (
@@ -75,6 +75,7 @@ class Database:
         self._settings = settings
         self._clock: Clock = clock or WallClock()
         self._warned_about_rls_bypass = False
+        self._lean_read_slots = LeanReadSlots(settings.pool_size)
         self.engine: AsyncEngine = (
             self._create_sqlite_engine()
             if self.dialect == "sqlite"
@@ -155,7 +156,7 @@ class Database:
             raise TypeError(
                 f"tenant must be a TenantContext or None; received {type(tenant).__name__}"
             )
-        return LeanRead(self.read_engine, tenant=tenant, system=system)
+        return LeanRead(self.read_engine, tenant=tenant, system=system, slots=self._lean_read_slots)
 
     async def check_connection(self) -> None:
         """Connect once; raise ``DependencyUnavailable`` naming the URL when unreachable.

@@ -8,16 +8,24 @@ session's begin, rollback, expunge and close, the Core connection around the poo
 the execution context per statement were about half of the listing's CPU time
 (benchmarks/http.py); the lean read keeps the pool checkout and the return.
 
-Security is the unit of work's. On PostgreSQL the read is one ``BEGIN READ ONLY``
-transaction that starts by setting ``app.tenant_id`` (and ``app.rls_bypass`` for
-``system=True``) transaction-locally, as ``UnitOfWork`` does, so the same RLS policies
-apply; it ends in a ROLLBACK, which also drops the setting before the connection goes
-back to the pool. BEGIN and the setting go in one script (one round trip, ~50 us of CPU
-each on loopback) when the tenant id is made of characters that cannot leave its
-literal; otherwise the id is a bound parameter, a round trip more. asyncpg prepares each
-statement once per connection and reuses it (its statement cache). On SQLite (no RLS)
-the statements run on the read pool as the read-only unit of work's do: no BEGIN, each
-SELECT a snapshot of its own.
+Security is the unit of work's. On PostgreSQL each statement runs as one call of a
+temporary function of the connection (``tenant_functions``) that makes its transaction
+read-only, sets ``app.tenant_id`` (and ``app.rls_bypass`` for ``system=True``)
+transaction-locally, as ``UnitOfWork`` does, and then runs the statement, so the same RLS
+policies apply; the call is its own implicit transaction, so the settings end with it. One
+round trip per statement, where BEGIN with the setting, the statement and ROLLBACK took
+three. On a connection that cannot create the function (no ``TEMPORARY`` privilege) the
+read is one ``BEGIN READ ONLY`` transaction that starts by setting the tenant and ends in a
+ROLLBACK: BEGIN and the setting go in one script when the tenant id is made of characters
+that cannot leave its literal, otherwise the id is a bound parameter. asyncpg prepares each
+statement once per connection and reuses it (its statement cache). On SQLite (no RLS) the
+statements run on the read pool as the read-only unit of work's do: no BEGIN, each SELECT a
+snapshot of its own.
+
+Lean reads hold at most ``pool_size`` connections at once; one more waits for a read to
+end. Beyond ``pool_size`` the pool would open an overflow connection and close it on its
+return, a PostgreSQL backend started and ended per read under load (benchmarks/http.py at
+16 connections: about 20 a second, and the listing's p99 with them).
 
 A statement that fails (or is cancelled) discards its connection instead of pooling it:
 the lean read does not know what state the driver was left in, and a fresh connection is
@@ -27,8 +35,9 @@ as a clean exit does.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -40,6 +49,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 from chainflow.core.tenancy import TenantContext
+from chainflow.storage.relational.tenant_functions import function_call
 
 _BEGIN_SQL = "BEGIN READ ONLY"
 _SET_TENANT_SQL = "SELECT set_config('app.tenant_id', $1, true)"
@@ -114,6 +124,23 @@ def _compile(statement: Select[Any], dialect: Dialect) -> _DriverStatement:
     return _DriverStatement(compiled.string, tuple(compiled.positiontup), fixed)
 
 
+class LeanReadSlots:
+    """At most ``size`` lean reads at once on one engine (a semaphore per event loop)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._semaphore = asyncio.Semaphore(size)
+
+    def semaphore(self) -> asyncio.Semaphore:
+        """Return the running loop's semaphore (a loop's own: tests run one loop each)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop = loop
+            self._semaphore = asyncio.Semaphore(self._size)
+        return self._semaphore
+
+
 class LeanRead:
     """A read-only unit of work on one pooled connection; see the module doc.
 
@@ -121,14 +148,24 @@ class LeanRead:
     read.fetch(STATEMENT, {...})``.
     """
 
-    def __init__(self, engine: AsyncEngine, *, tenant: TenantContext | None, system: bool) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        tenant: TenantContext | None,
+        system: bool,
+        slots: LeanReadSlots,
+    ) -> None:
         self._engine = engine
+        self._slots = slots
+        self._slot: asyncio.Semaphore | None = None
         self._dialect = engine.dialect
         self._postgresql = engine.dialect.name == "postgresql"
         self._tenant = tenant
         self._system = system
         self._connection: PoolProxiedConnection | None = None
         self._driver: Any = None
+        self._connection_info: MutableMapping[str, Any] = {}
         self._in_transaction = False
         self._used = False
         self._broken = False
@@ -152,8 +189,7 @@ class LeanRead:
         arguments = compiled.arguments(parameters)
         try:
             if self._postgresql:
-                rows: Sequence[Sequence[Any]] = await driver.fetch(compiled.sql, *arguments)
-                return rows
+                return await self._fetch_postgresql(driver, compiled.sql, arguments)
             cursor = await driver.execute(compiled.sql, arguments)
             try:
                 return list(await cursor.fetchall())
@@ -163,22 +199,45 @@ class LeanRead:
             self._broken = True
             raise
 
+    async def _fetch_postgresql(
+        self, driver: Any, sql: str, arguments: tuple[Any, ...]
+    ) -> Sequence[Sequence[Any]]:
+        """Run ``sql`` as its function's call (one round trip), else in the transaction."""
+        if not self._in_transaction:
+            call = await function_call(driver, self._connection_info, sql)
+            if call is not None:
+                tenant_id = None if self._tenant is None else self._tenant.tenant_id
+                called: Sequence[Sequence[Any]] = await driver.fetch(
+                    call, *arguments, tenant_id, self._system
+                )
+                return called
+            await self._begin_postgresql(driver)
+        rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *arguments)
+        return rows
+
     async def __aenter__(self) -> LeanRead:
         if self._used:
             raise RuntimeError("a LeanRead is single use; open a new one with Database.lean_read()")
         self._used = True
+        slot = self._slots.semaphore()
+        await slot.acquire()
+        self._slot = slot
         # The pool's connection itself, not an ``AsyncConnection`` around it: the Core
         # connection's begin/close bookkeeping cost more than the checkout.
-        connection = await self._engine.raw_connection()
+        try:
+            connection = await self._engine.raw_connection()
+        except BaseException:
+            self._release_slot()
+            raise
         self._connection = connection
         self._driver = connection.driver_connection
-        if self._postgresql:
-            try:
-                await self._begin_postgresql(self._driver)
-            except BaseException:
-                self._broken = True
-                await self._release()
-                raise
+        self._connection_info = connection.info
+        if self._postgresql and self._driver.is_in_transaction():
+            # A transaction left open by an earlier user would keep this read's settings
+            # past its end; the pool never hands one out, so this connection is suspect.
+            self._broken = True
+            await self._release()
+            raise RuntimeError("the pool handed out a PostgreSQL connection inside a transaction")
         return self
 
     async def _begin_postgresql(self, driver: Any) -> None:
@@ -222,10 +281,18 @@ class LeanRead:
         connection, self._connection, self._driver = self._connection, None, None
         if connection is None:
             return
-        if self._broken:
-            try:
-                await greenlet_spawn(connection.invalidate)
-            finally:
-                await greenlet_spawn(connection.close)
-            return
-        await greenlet_spawn(connection.close)
+        try:
+            if self._broken:
+                try:
+                    await greenlet_spawn(connection.invalidate)
+                finally:
+                    await greenlet_spawn(connection.close)
+                return
+            await greenlet_spawn(connection.close)
+        finally:
+            self._release_slot()
+
+    def _release_slot(self) -> None:
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.release()
