@@ -13,7 +13,7 @@ from chainflow.analytics.bi.usage import UsageDay
 from chainflow.analytics.drift.legs import LegTrade
 from chainflow.analytics.drift.service import BacktestRun
 from chainflow.analytics.live.frame import DashboardView, ModelAccuracy, OpenPosition
-from chainflow.backtest.api import BacktestConfig, MlStrategy, run_backtest
+from chainflow.backtest.api import BacktestConfig, run_backtest
 from chainflow.backtest.data import load_stored, parse_timeframe
 from chainflow.backtest.model_source import ModelSource, load_model
 from chainflow.bridge.usage import ALL_SYMBOLS, USAGE_TABLE
@@ -169,9 +169,7 @@ class ModelBacktester:
         )
         first = int(np.searchsorted(bars.ts, start_ms))
         preferences = None if self._preferences is None else await self._preferences(tenant_id)
-        ml_strategy = MlStrategy.from_bundle(
-            model.bundle, preferences, feature_set=model.feature_set, model=model.ref
-        )
+        ml_strategy = model.strategy(preferences)  # scores the bars the model's way
         result = await asyncio.to_thread(
             run_backtest, bars, ml_strategy, None, BacktestConfig(), trade_from=first
         )
