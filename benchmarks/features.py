@@ -46,9 +46,9 @@ import numpy as np
 import talib
 from numpy.typing import NDArray
 
-from chainflow.core.market import BarSeries
+from chainflow.core.market import BarRow, BarSeries
 from chainflow.features import batch as cf
-from chainflow.features.engine import BarValues, FeatureEngine
+from chainflow.features.engine import FeatureEngine
 from chainflow.features.matrix import feature_matrix
 from chainflow.features.regimes import RegimeConfig, RegimeDetector
 from chainflow.features.sets import get_feature_set
@@ -78,17 +78,17 @@ def make_bars(count: int, seed: int) -> BarColumns:
     }
 
 
-def as_bar_values(bars: BarColumns, count: int) -> list[BarValues]:
+def as_bar_values(bars: BarColumns, count: int) -> list[BarRow]:
     columns = [bars[k][:count].tolist() for k in ("open", "high", "low", "close", "volume")]
     return [
-        BarValues(ts, *values)
+        BarRow(ts, *values)
         for ts, *values in zip(
             bars["ts"][:count].tolist(), *columns, bars["spread"][:count].tolist(), strict=True
         )
     ]
 
 
-def time_stream(key: str, bars: list[BarValues], warmup: int) -> tuple[dict[str, Any], Any]:
+def time_stream(key: str, bars: list[BarRow], warmup: int) -> tuple[dict[str, Any], Any]:
     engine = FeatureEngine(get_feature_set(key))
     update = engine.update
     rows = [update(bar) for bar in bars[:warmup]]
@@ -112,7 +112,7 @@ def time_stream(key: str, bars: list[BarValues], warmup: int) -> tuple[dict[str,
     }, np.array(rows)
 
 
-def time_regimes(bars: list[BarValues], timeframe_ms: int) -> dict[str, Any]:
+def time_regimes(bars: list[BarRow], timeframe_ms: int) -> dict[str, Any]:
     """Time ``RegimeDetector.update`` per bar, mixture refits included (mean, max)."""
     detector = RegimeDetector(RegimeConfig(), timeframe_ms)
     clock = time.perf_counter_ns

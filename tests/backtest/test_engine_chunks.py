@@ -17,8 +17,7 @@ from chainflow.backtest.api import STRATEGIES
 from chainflow.backtest.engine import ACTION_CODES, BarColumns, BarView, run_event
 from chainflow.backtest.strategies import SmaCrossover
 from chainflow.backtest.types import BacktestConfig, Trade
-from chainflow.core.market import BarSeries
-from chainflow.features.api import BarValues
+from chainflow.core.market import BarRow, BarSeries
 from chainflow.trading.api import Decision, StrategyContext
 
 from .builders import random_walk_bars
@@ -66,7 +65,7 @@ class StreakyStrategy:
 
 
 def reference_run(bars: BarSeries, strategy: Any, config: BacktestConfig) -> tuple[Any, ...]:
-    """One ``step_bar`` call and one new ``BarValues`` and context per bar."""
+    """One ``step_bar`` call and one new ``BarRow`` and context per bar."""
     prepare = getattr(strategy, "prepare", None)
     if callable(prepare):
         prepare(bars)
@@ -78,7 +77,7 @@ def reference_run(bars: BarSeries, strategy: Any, config: BacktestConfig) -> tup
     action = fills.HOLD
     for i, row in enumerate(zip(*(c.tolist() for c in columns), strict=True)):
         units = fills.step_bar(i, action, market, cfg, state, trades, equity)
-        context = StrategyContext(None, units / config.lot_size, BarValues(*row), bars.symbol)
+        context = StrategyContext(None, units / config.lot_size, BarRow(*row), bars.symbol)
         action = ACTION_CODES[strategy.on_bar(context).action]
     if len(bars):
         equity[-1] = fills.close_at_end(len(bars) - 1, market, cfg, state, trades)
@@ -175,20 +174,20 @@ class TestBarView:
         arrays = (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume)
         return BarView.at(BarColumns((*arrays, bars.spread)), i)  # type: ignore[arg-type]
 
-    def test_reads_like_the_bar_values(self) -> None:
+    def test_reads_like_the_bar_row(self) -> None:
         view = self.view()
         plain = view.values()
-        assert type(plain) is BarValues and isinstance(view, BarValues)
+        assert type(plain) is BarRow and isinstance(view, BarRow)
         assert type(view.ts) is int and type(view.close) is float
         assert view == plain and plain == view and hash(view) == hash(plain)
         assert dataclasses.asdict(view) == dataclasses.asdict(plain)
 
-    def test_copies_are_plain_bar_values(self) -> None:
+    def test_copies_are_plain_bar_rows(self) -> None:
         view = self.view()
         for other in (copy.copy(view), copy.deepcopy(view), pickle.loads(pickle.dumps(view))):
-            assert type(other) is BarValues and other == view
+            assert type(other) is BarRow and other == view
         replaced = dataclasses.replace(view, close=2.0)
-        assert type(replaced) is BarValues and replaced.close == 2.0 and replaced.ts == view.ts
+        assert type(replaced) is BarRow and replaced.close == 2.0 and replaced.ts == view.ts
 
     def test_is_frozen(self) -> None:
         with pytest.raises(dataclasses.FrozenInstanceError):

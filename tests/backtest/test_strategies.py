@@ -14,7 +14,7 @@ from chainflow.backtest.strategies import (
     SmaCrossover,
     crossings,
 )
-from chainflow.features.api import BarValues
+from chainflow.core.market import BarRow
 from chainflow.features.batch.averages import sma
 from chainflow.trading.api import StrategyContext
 from tests.backtest.builders import make_bars, random_walk_bars
@@ -70,7 +70,7 @@ class TestOnBar:
         strategy = cls()
         actions = []
         for i in range(len(bars)):
-            bar = BarValues(
+            bar = BarRow(
                 int(bars.ts[i]),
                 float(bars.open[i]),
                 float(bars.high[i]),
@@ -86,7 +86,7 @@ class TestOnBar:
         bars = random_walk_bars(60, 2)
         first, second = SmaCrossover(fast=3, slow=8), SmaCrossover(fast=3, slow=8)
         contexts = [
-            StrategyContext(bar=BarValues(int(t), o, h, lo, c, 1.0), symbol_name="X")
+            StrategyContext(bar=BarRow(int(t), o, h, lo, c, 1.0), symbol_name="X")
             for t, o, h, lo, c in zip(
                 bars.ts, bars.open, bars.high, bars.low, bars.close, strict=True
             )

@@ -241,3 +241,20 @@ class TestBarBuilderRestore:
 
         with pytest.raises(ValueError, match="expected a bar of EURUSD M1"):
             BarBuilder(SYMBOL, Timeframe.M1).restore(source.open_bar)
+
+
+class TestBarSpread:
+    def test_a_bar_from_ticks_carries_its_mean_spread_as_the_bars_spread(self) -> None:
+        builder = BarBuilder(SYMBOL, Timeframe.M1)
+        ticks = [make_tick(BASE_TS + i, 1.1, spread=0.0001 * (i + 1)) for i in range(3)]
+        for tick in ticks:
+            builder.update(tick)
+        (closed,) = builder.update(make_tick(BASE_TS + MINUTE_MS, 1.1))
+        assert isinstance(closed, BarClosed)
+        bar = closed.bar
+        assert bar.spread == bar.spread_mean == pytest.approx(0.0002)
+        assert bar.as_bar().spread == bar.spread  # the plain Bar keeps it
+
+    def test_a_bar_without_ticks_has_an_unknown_spread(self) -> None:
+        bar = AggregatedBar(SYMBOL, Timeframe.M1, BASE_TS, 1.1, 1.1, 1.1, 1.1, 0.0, 0)
+        assert bar.spread != bar.spread  # NaN

@@ -6,15 +6,16 @@ import math
 
 import numpy as np
 
-from chainflow.features.engine import BarValues, FeatureEngine
+from chainflow.core.market import BarRow
+from chainflow.features.engine import FeatureEngine
 from chainflow.features.sets import FX_CORE_V1
 from tests.fixtures.market_data import make_ohlcv
 
 
-def bars(count: int, seed: int) -> list[BarValues]:
+def bars(count: int, seed: int) -> list[BarRow]:
     data = make_ohlcv(count, seed=seed)
     return [
-        BarValues(
+        BarRow(
             int(data.ts_ms[i]),
             float(data.open[i]),
             float(data.high[i]),
@@ -40,7 +41,7 @@ class TestPreview:
             before = engine.snapshot()
             # Ticks of the forming bar: its high, low and close move; each is previewed.
             for close in (bar.open, bar.high, bar.low, bar.close):
-                forming = BarValues(
+                forming = BarRow(
                     bar.ts,
                     bar.open,
                     max(bar.open, close),
@@ -62,7 +63,7 @@ class TestPreview:
         for bar in bars(50, seed=4):
             engine.update(bar)
         before = engine.snapshot()
-        bad = BarValues(engine.last_ts + 1, 1.1, 1.0, 1.2, 1.1, 1.0, math.nan)  # high < low
+        bad = BarRow(engine.last_ts + 1, 1.1, 1.0, 1.2, 1.1, 1.0, math.nan)  # high < low
         try:
             engine.preview(bad)
         except ValueError:

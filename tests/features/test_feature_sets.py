@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from chainflow.core.errors import InvalidInput, NotFound
-from chainflow.core.market import BarSeries
-from chainflow.features.engine import BarValues, FeatureEngine
+from chainflow.core.market import BarRow, BarSeries
+from chainflow.features.engine import FeatureEngine
 from chainflow.features.matrix import feature_matrix
 from chainflow.features.sets import (
     FEATURE_SETS,
@@ -61,15 +61,15 @@ def series_of(data: OHLCV, spread: np.ndarray | None = None) -> BarSeries:
     )
 
 
-def bar_values(data: OHLCV, spread: np.ndarray) -> list[BarValues]:
+def bar_rows(data: OHLCV, spread: np.ndarray) -> list[BarRow]:
     columns = [getattr(data, k).tolist() for k in ("open", "high", "low", "close", "volume")]
     return [
-        BarValues(ts, *values)
+        BarRow(ts, *values)
         for ts, *values in zip(data.ts_ms.tolist(), *columns, spread.tolist(), strict=True)
     ]
 
 
-def run(engine: FeatureEngine, bars: list[BarValues]) -> np.ndarray:
+def run(engine: FeatureEngine, bars: list[BarRow]) -> np.ndarray:
     return np.array([engine.update(bar) for bar in bars]).reshape(len(bars), len(engine.names))
 
 
@@ -91,7 +91,7 @@ def market() -> tuple[OHLCV, np.ndarray]:
 @pytest.fixture(scope="module")
 def matrices(market: tuple[OHLCV, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     data, spread = market
-    return run(FeatureEngine(FX_CORE_V1), bar_values(data, spread)), batch(data, spread)
+    return run(FeatureEngine(FX_CORE_V1), bar_rows(data, spread)), batch(data, spread)
 
 
 # --- definitions -----------------------------------------------------------------------
@@ -220,7 +220,7 @@ def test_engine_properties_and_readiness(market: tuple[OHLCV, np.ndarray]) -> No
     engine = FeatureEngine(FX_CORE_V1)
     assert engine.feature_set is FX_CORE_V1 and engine.names == FX_CORE_V1.names
     assert (engine.count, engine.last_ts, engine.is_ready) == (0, None, False)
-    bars = bar_values(data, spread)[: FX_CORE_V1.warmup_bars]
+    bars = bar_rows(data, spread)[: FX_CORE_V1.warmup_bars]
     for bar in bars[:-1]:
         vector = engine.update(bar)
         assert not engine.is_ready
@@ -243,7 +243,7 @@ def test_unknown_spread_is_carried_forward_never_zero(market: tuple[OHLCV, np.nd
     assert np.isnan(none_known[:, column]).all()
     gaps = spread[:600].copy()
     gaps[0:3] = np.nan
-    streamed = run(FeatureEngine(FX_CORE_V1), bar_values(small, gaps))
+    streamed = run(FeatureEngine(FX_CORE_V1), bar_rows(small, gaps))
     batched = batch(small, gaps)
     assert_same_matrix(streamed, batched, FX_CORE_V1.names)
     periods = FX_CORE_V1.features[column].scaling.min_periods  # scaled: past values first
@@ -326,8 +326,8 @@ def test_no_lookahead(cut: int) -> None:
     base, changed = batch(data, spread), batch(other, spread)
     np.testing.assert_array_equal(changed[: cut + 1], base[: cut + 1])
     assert not np.array_equal(changed[cut + 1 :], base[cut + 1 :])
-    streamed = run(FeatureEngine(FX_CORE_V1), bar_values(other, spread))
-    original = run(FeatureEngine(FX_CORE_V1), bar_values(data, spread))
+    streamed = run(FeatureEngine(FX_CORE_V1), bar_rows(other, spread))
+    original = run(FeatureEngine(FX_CORE_V1), bar_rows(data, spread))
     np.testing.assert_array_equal(streamed[: cut + 1], original[: cut + 1])
     assert_same_matrix(streamed, changed, FX_CORE_V1.names)
 
@@ -338,7 +338,7 @@ def test_no_lookahead(cut: int) -> None:
 @pytest.mark.parametrize("cut", [0, 1, 40, FX_CORE_V1.warmup_bars, 2500])
 def test_snapshot_json_restore_continues_identically(cut: int) -> None:
     data = make_ohlcv(3000, seed=6)
-    bars = bar_values(data, make_spread(3000))
+    bars = bar_rows(data, make_spread(3000))
     whole = run(FeatureEngine(FX_CORE_V1), bars)
     first = FeatureEngine(FX_CORE_V1)
     head = run(first, bars[:cut])
@@ -358,7 +358,7 @@ def test_snapshot_json_restore_continues_identically(cut: int) -> None:
 
 def test_restore_refuses_another_feature_set() -> None:
     data = make_ohlcv(100, seed=6)
-    bars = bar_values(data, make_spread(100))
+    bars = bar_rows(data, make_spread(100))
     v2 = dataclasses.replace(FX_CORE_V1, version=2)
     other = FeatureEngine(v2)
     run(other, bars)

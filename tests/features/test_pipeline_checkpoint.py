@@ -13,9 +13,8 @@ import json
 
 import numpy as np
 
-from chainflow.core.market import Timeframe
-from chainflow.features.api import RegimeConfig, SymbolPipeline, bar_values
-from chainflow.features.engine import BarValues
+from chainflow.core.market import BarRow, Timeframe, bar_row
+from chainflow.features.api import RegimeConfig, SymbolPipeline
 from chainflow.features.sets import FX_CORE_V1
 from tests.fixtures.market_data import make_ohlcv
 
@@ -25,10 +24,10 @@ M5 = Timeframe("M5")
 SMALL_REFITS = RegimeConfig(fit_window=60, min_fit_values=40, refit_every_bars=20)
 
 
-def series(count: int, seed: int) -> list[BarValues]:
+def series(count: int, seed: int) -> list[BarRow]:
     data = make_ohlcv(count, seed=seed)
     return [
-        bar_values(
+        bar_row(
             int(data.ts_ms[i]),
             float(data.open[i]),
             float(data.high[i]),
@@ -41,10 +40,10 @@ def series(count: int, seed: int) -> list[BarValues]:
     ]
 
 
-def revised(bar: BarValues) -> BarValues:
+def revised(bar: BarRow) -> BarRow:
     """The bar as a late tick would have revised it: a higher high and close."""
     high = bar.high * 1.0004
-    return bar_values(bar.ts, bar.open, high, bar.low, high, bar.volume + 3.0, bar.spread)
+    return bar_row(bar.ts, bar.open, high, bar.low, high, bar.volume + 3.0, bar.spread)
 
 
 def state(pipeline: SymbolPipeline) -> str:

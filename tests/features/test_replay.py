@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 
 from chainflow.core import process_lane
-from chainflow.core.market import Timeframe
-from chainflow.features.engine import BarValues
-from chainflow.features.pipeline import SymbolPipeline, bar_values
+from chainflow.core.market import BarRow, Timeframe, bar_row
+from chainflow.features.pipeline import SymbolPipeline
 from chainflow.features.regimes import RegimeConfig
 from chainflow.features.replay import bar_columns, bar_of, replayed, stored_bar_columns
 from chainflow.features.sets import FX_CORE_V1
@@ -27,10 +26,10 @@ TF = Timeframe.M5
 START_MS = 1_700_000_000_000
 
 
-def history(size: int) -> list[BarValues]:
+def history(size: int) -> list[BarRow]:
     data = make_ohlcv(size, seed=11)
     return [
-        bar_values(
+        bar_row(
             START_MS + i * TF.milliseconds,
             float(data.open[i]),
             float(data.high[i]),
@@ -93,7 +92,7 @@ async def test_a_worker_replay_continues_like_a_local_one() -> None:
 async def test_a_refused_stored_bar_is_skipped_and_counted() -> None:
     bars = history(300)
     bad = bars[150]
-    bars[150] = BarValues(bad.ts, bad.open, bad.low - 1.0, bad.low, bad.close, bad.volume)
+    bars[150] = BarRow(bad.ts, bad.open, bad.low - 1.0, bad.low, bad.close, bad.volume)
     local = SymbolPipeline(FX_CORE_V1, TF)
     for bar in bars[:150] + bars[151:]:
         local.update(bar)
@@ -175,5 +174,5 @@ def test_stored_bars_become_the_engine_input() -> None:
     }
     rows = stored_bar_columns(stored)
     first, second = bar_of(rows[0]), bar_of(rows[1])
-    assert first == BarValues(START_MS, 1.1, 1.3, 1.0, 1.2, 10.0, 0.0004 / 4)
+    assert first == BarRow(START_MS, 1.1, 1.3, 1.0, 1.2, 10.0, 0.0004 / 4)
     assert second.ts == START_MS + 300_000 and math.isnan(second.spread)

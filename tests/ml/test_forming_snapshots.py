@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from chainflow.cli import app
 from chainflow.core.errors import InvalidInput
-from chainflow.core.market import BarSeries, Timeframe
+from chainflow.core.market import BarRow, BarSeries, Timeframe
 from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_files import SampleFileKind, write_sample_files
 from chainflow.demo.sample_market import generate_sample_days
-from chainflow.features.api import BarValues, FeatureEngine, get_feature_set
+from chainflow.features.api import FeatureEngine, get_feature_set
 from chainflow.ml.registry.model_registry import local_model_registry
 from chainflow.ml.training.datasets import Dataset, build_dataset
 from chainflow.ml.training.forming_snapshots import (
@@ -72,8 +72,8 @@ def from_m1(closed: Dataset, m5: BarSeries, m1: SubBars) -> Dataset:
     return with_forming_snapshots(closed, m5, m1, FRACTIONS)
 
 
-def closed_values(bars: BarSeries, t: int) -> BarValues:
-    return BarValues(
+def closed_values(bars: BarSeries, t: int) -> BarRow:
+    return BarRow(
         int(bars.ts[t]),
         float(bars.open[t]),
         float(bars.high[t]),
@@ -84,7 +84,7 @@ def closed_values(bars: BarSeries, t: int) -> BarValues:
     )
 
 
-def live_preview(bars: BarSeries, t: int, partial: BarValues) -> np.ndarray:
+def live_preview(bars: BarSeries, t: int, partial: BarRow) -> np.ndarray:
     """What the tick path computes: an engine fed the closed bars before ``t``, previewed."""
     engine = FeatureEngine(FEATURE_SET)
     for i in range(t):
@@ -109,7 +109,7 @@ class TestSnapshotRows:
         for row, count in zip(rows[:3], (1, 2, 3), strict=True):  # floor(f * 5), at least 1
             part = slice(first, first + count)
             weights = m1.weight[part]
-            partial = BarValues(  # the M1 bars aggregated by hand
+            partial = BarRow(  # the M1 bars aggregated by hand
                 int(m5.ts[bar]),
                 float(m1.open[first]),
                 float(m1.high[part].max()),
@@ -130,7 +130,7 @@ class TestSnapshotRows:
         bar = int(ds.bar_index[snapshot])
         i = int(np.searchsorted(ticks.ts, m5.ts[bar]))
         bid, spread = float(ticks.close[i]), float(ticks.spread[i])
-        first_tick = BarValues(int(m5.ts[bar]), bid, bid, bid, bid, float(ticks.volume[i]), spread)
+        first_tick = BarRow(int(m5.ts[bar]), bid, bid, bid, bid, float(ticks.volume[i]), spread)
         np.testing.assert_allclose(
             ds.X[snapshot], live_preview(m5, bar, first_tick), rtol=1e-12, atol=1e-15
         )

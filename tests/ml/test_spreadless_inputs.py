@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from chainflow.cli import app
-from chainflow.core.market import BarSeries, Timeframe
+from chainflow.core.market import BarRow, BarSeries, Timeframe
 from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_files import SampleFileKind, write_sample_files
-from chainflow.features.api import BarValues, FeatureEngine, get_feature_set
+from chainflow.features.api import FeatureEngine, get_feature_set
 from chainflow.ml.registry.model_registry import local_model_registry
 from chainflow.ml.training.datasets import Dataset, build_dataset
 from chainflow.ml.training.labels import LabelSpec
@@ -66,7 +66,7 @@ def live_vectors(data: OHLCV, spread: np.ndarray) -> np.ndarray:
     return np.array(
         [
             engine.update(
-                BarValues(
+                BarRow(
                     int(data.ts_ms[i]),
                     float(data.open[i]),
                     float(data.high[i]),

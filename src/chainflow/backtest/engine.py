@@ -24,7 +24,8 @@ Speed (the strategy still sees every bar, in order, with the same position as ab
   strategy is then shown the chunk's bars; at the first decision that differs from the
   guess, the account goes back to its state saved before the next bar and runs on from
   there. One compiled call covers many bars instead of one per bar, with the same result.
-- The bar is a ``BarView``: a ``BarValues`` that reads the engine's columns on access.
+- The bar is a ``BarView``: a ``core.market.BarRow`` that reads the engine's columns on
+  access.
 - A strategy whose ``borrows_context`` attribute is ``True`` promises that ``on_bar``
   keeps no reference to its context or the context's bar after returning (the built-in
   strategies store copies). The engine then passes one context and one bar view, updated
@@ -45,8 +46,7 @@ from chainflow.backtest import fills
 from chainflow.backtest.errors import InvalidBacktestInputError
 from chainflow.backtest.results import build_result, check_trade_from
 from chainflow.backtest.types import BacktestConfig, BacktestResult
-from chainflow.core.market import BarSeries
-from chainflow.features.api import BarValues
+from chainflow.core.market import OHLCV, BarRow, BarSeries
 from chainflow.trading.api import Decision, Strategy, StrategyContext
 
 ACTION_CODES: dict[str, int] = {"buy": fills.BUY, "sell": fills.SELL, "hold": fills.HOLD}
@@ -69,14 +69,14 @@ class BarColumns(dict[int, list[Any]]):
         return column
 
 
-class BarView(BarValues):
-    """Bar ``i`` of a backtest's columns, read on access: a ``BarValues`` that costs no copy.
+class BarView(BarRow):
+    """Bar ``i`` of a backtest's columns, read on access: a ``BarRow`` that costs no copy.
 
     The engine makes one per bar (or, for a strategy with ``borrows_context``, one for the
     whole run, moved from bar to bar). Fields read the engine's columns, so a view equals
-    the ``BarValues`` of the same values. Calling ``BarView(...)`` like ``BarValues`` (as
-    ``dataclasses.replace`` does) and pickling give a plain ``BarValues``. A view kept
-    after the run keeps the run's columns alive: keep ``values()`` instead.
+    the ``BarRow`` of the same values. Calling ``BarView(...)`` like ``BarRow`` (as
+    ``dataclasses.replace`` does) and pickling give a plain ``BarRow``. A view kept after
+    the run keeps the run's columns alive: keep ``values()`` instead.
     """
 
     __slots__ = ("_columns", "_i")
@@ -84,7 +84,7 @@ class BarView(BarValues):
     _i: int
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # noqa: D102 - see class docstring
-        return BarValues(*args, **kwargs)
+        return BarRow(*args, **kwargs)
 
     @classmethod
     def at(cls, columns: BarColumns, i: int) -> BarView:
@@ -95,12 +95,12 @@ class BarView(BarValues):
         _SET_INDEX(view, i)
         return view
 
-    def values(self) -> BarValues:
-        """Return the bar as a plain ``BarValues``."""
-        return BarValues(*astuple_of(self))
+    def values(self) -> BarRow:
+        """Return the bar as a plain ``BarRow``."""
+        return BarRow(*astuple_of(self))
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, BarValues):
+        if not isinstance(other, BarRow):
             return NotImplemented
         return astuple_of(self) == astuple_of(other)
 
@@ -108,7 +108,7 @@ class BarView(BarValues):
         return hash(astuple_of(self))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (BarValues, astuple_of(self))
+        return (BarRow, astuple_of(self))
 
 
 def _column(k: int, name: str) -> property:
@@ -128,8 +128,8 @@ _SET_INDEX = vars(BarView)["_i"].__set__
 _SET_POSITION = vars(StrategyContext)["position"].__set__
 
 
-def astuple_of(bar: BarValues) -> tuple[Any, ...]:
-    """Return the fields of ``bar`` in ``BarValues`` order."""
+def astuple_of(bar: OHLCV) -> tuple[Any, ...]:
+    """Return the fields of ``bar`` in ``BarRow`` order."""
     return tuple(getattr(bar, name) for name in BAR_FIELDS)
 
 

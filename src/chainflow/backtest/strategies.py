@@ -22,8 +22,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chainflow.backtest.errors import BacktestCheckpointMismatchError
-from chainflow.core.market import BarSeries
-from chainflow.features.api import BarValues
+from chainflow.core.market import BarRow, BarSeries
 from chainflow.features.batch.averages import ema, sma
 from chainflow.features.batch.momentum import macd, rsi
 from chainflow.features.batch.volatility import bbands, donchian
@@ -149,7 +148,7 @@ def new_decision(
     return decision
 
 
-def bars_of(history: list[BarValues], symbol: str) -> BarSeries:
+def bars_of(history: list[BarRow], symbol: str) -> BarSeries:
     """Return ``history`` as ``BarSeries``."""
     columns = np.array(
         [(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in history], dtype=np.float64
@@ -181,7 +180,7 @@ class IndicatorStrategy:
         self._actions: list[int] = []
         self._times: list[int] = []
         self._cursor = 0
-        self._history: list[BarValues] = []
+        self._history: list[BarRow] = []
 
     def signals(self, bars: BarSeries) -> Signals:
         """Return the action of every bar (1 buy, -1 sell, 0 hold), decided at its close."""
@@ -205,7 +204,7 @@ class IndicatorStrategy:
         else:
             self._actions, self._times = [], []
             self._history.append(
-                BarValues(ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.spread)
+                BarRow(ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.spread)
             )
             del self._history[: -self.max_history]
             action = int(self.signals(bars_of(self._history, context.symbol))[-1])
@@ -223,7 +222,7 @@ class IndicatorStrategy:
                 f"expected a snapshot of strategy {self.name!r}; "
                 f"received one of {snapshot.get('name')!r}"
             )
-        self._history = [BarValues(*row) for row in snapshot.get("history", [])]
+        self._history = [BarRow(*row) for row in snapshot.get("history", [])]
 
 
 class SmaCrossover(IndicatorStrategy):

@@ -50,8 +50,9 @@ _NO_BUCKET = -(2**63)
 class AggregatedBar(Bar):
     """A ``Bar`` built from ticks, with spread statistics and its first and last tick times.
 
-    ``spread_sum / tick_count`` is the mean spread. Compare with a plain ``Bar`` through
-    ``as_bar()``: dataclass equality requires the same class.
+    ``spread_sum / tick_count`` is the mean spread, and ``spread`` (the ``Bar``'s, which
+    the feature engine reads) is that mean: NaN for a bar without ticks. Compare with a plain
+    ``Bar`` through ``as_bar()``: dataclass equality requires the same class.
     """
 
     spread_min: float = 0.0
@@ -59,6 +60,10 @@ class AggregatedBar(Bar):
     spread_sum: float = 0.0
     first_tick_ts: int = 0
     last_tick_ts: int = 0
+
+    def __post_init__(self) -> None:
+        if self.tick_count:  # frozen: the derived field is set once, here
+            object.__setattr__(self, "spread", self.spread_sum / self.tick_count)
 
     @property
     def spread_mean(self) -> float:
@@ -77,6 +82,7 @@ class AggregatedBar(Bar):
             self.close,
             self.volume,
             self.tick_count,
+            spread=self.spread,
         )
 
 

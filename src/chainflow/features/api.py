@@ -7,7 +7,7 @@ so importing this module loads neither FastAPI nor SQLAlchemy and the hot path m
 
 from __future__ import annotations
 
-from chainflow.features.engine import BarValues, FeatureEngine
+from chainflow.features.engine import FeatureEngine
 from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
 from chainflow.features.events import (
     FeaturesComputed,
@@ -17,7 +17,7 @@ from chainflow.features.events import (
 )
 from chainflow.features.feature_table import StoredVector, read_recent_vectors
 from chainflow.features.matrix import feature_matrix
-from chainflow.features.pipeline import PipelineOutput, SymbolPipeline, bar_values
+from chainflow.features.pipeline import PipelineOutput, SymbolPipeline
 from chainflow.features.regimes import RegimeConfig, RegimeDetector, RegimeState
 from chainflow.features.replay import Replayed, bar_of, replayed, stored_bar_columns
 from chainflow.features.sets import (
@@ -33,7 +33,6 @@ __all__ = [
     "InvalidFeatureInputError",
     "ATR",
     "FEATURE_SETS",
-    "BarValues",
     "FeatureEngine",
     "FeatureSet",
     "FeatureSetMismatch",
@@ -47,7 +46,6 @@ __all__ = [
     "SymbolPipeline",
     "all_feature_vectors",
     "bar_of",
-    "bar_values",
     "feature_matrix",
     "feature_vectors_of_partition",
     "features_topic",

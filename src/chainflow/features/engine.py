@@ -1,12 +1,13 @@
 """Streaming feature engine: one ``FeatureSet`` computed bar by bar, O(1) per bar.
 
-``FeatureEngine(feature_set).update(bar)`` returns the feature vector of ``bar`` (float64,
-``feature_set.names`` order, NaN during warm-up), equal to the row of
-``chainflow.features.matrix.feature_matrix`` for the same bars (relative 1e-9). The
-indicators are the streaming twins of ``chainflow.features.stream``, shared between the
-features that read them (one MACD for line, signal and histogram). ``snapshot()`` is strict
-JSON (NaN and infinities encoded) tagged with the set's key and fingerprint; ``restore``
-refuses another set's snapshot and then continues exactly like an uninterrupted engine.
+``FeatureEngine(feature_set).update(bar)`` returns the feature vector of ``bar`` (any
+``core.market.OHLCV``: a ``BarRow``, a ``Bar``) as float64 in ``feature_set.names`` order
+(NaN during warm-up), equal to the row of ``chainflow.features.matrix.feature_matrix`` for
+the same bars (relative 1e-9). The indicators are the streaming twins of
+``chainflow.features.stream``, shared between the features that read them (one MACD for
+line, signal and histogram). ``snapshot()`` is strict JSON (NaN and infinities encoded)
+tagged with the set's key and fingerprint; ``restore`` refuses another set's snapshot and
+then continues exactly like an uninterrupted engine.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from chainflow.core.market import OHLCV
 from chainflow.core.state_undo import StatePlan
 from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
 from chainflow.features.json_floats import decode_floats, encode_floats
@@ -35,7 +36,6 @@ __all__ = [
     "DAY_OF_WEEK_SIN",
     "TIME_OF_DAY_COS",
     "TIME_OF_DAY_SIN",
-    "BarValues",
     "FeatureEngine",
 ]
 
@@ -60,19 +60,6 @@ def in_session(hour: int, open_hour: int, close_hour: int) -> bool:
     return hour >= open_hour or hour < close_hour
 
 
-@dataclass(frozen=True, slots=True)
-class BarValues:
-    """One closed bar: ``ts`` is its open time (epoch ms, UTC); ``spread`` NaN if unknown."""
-
-    ts: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    spread: float = NAN
-
-
 class Stateful(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
 
@@ -80,7 +67,7 @@ class Stateful(Protocol):
 
 
 Scaler = RollingZScoreScaler | RollingRobustScaler
-Reader = Callable[[BarValues], float]
+Reader = Callable[[OHLCV], float]
 
 
 def make_scaler(scaling: Scaling) -> Scaler | None:
@@ -101,7 +88,7 @@ class ScaledReturns:
         self.closes: deque[float] = deque(maxlen=n + 1)
         self.outputs: deque[float] = deque([NAN] * (max_lag + 1), maxlen=max_lag + 1)
 
-    def update(self, bar: BarValues) -> None:
+    def update(self, bar: OHLCV) -> None:
         closes = self.closes
         closes.append(bar.close)
         r = math.log(bar.close / closes[0]) if len(closes) > self.n else NAN
@@ -129,7 +116,7 @@ class SpreadCarry:
     def __init__(self) -> None:
         self.value = NAN
 
-    def update(self, bar: BarValues) -> None:
+    def update(self, bar: OHLCV) -> None:
         if bar.spread == bar.spread:
             self.value = bar.spread
 
@@ -140,23 +127,23 @@ class SpreadCarry:
         self.value = float(snapshot["value"])
 
 
-def on_close_only(indicator: Any) -> Callable[[BarValues], Any]:
+def on_close_only(indicator: Any) -> Callable[[OHLCV], Any]:
     """The per-bar update of an indicator fed the close."""
     return lambda bar: indicator.update(bar.close)
 
 
-def on_volume(indicator: Any) -> Callable[[BarValues], Any]:
+def on_volume(indicator: Any) -> Callable[[OHLCV], Any]:
     """The per-bar update of an indicator fed the volume."""
     return lambda bar: indicator.update(bar.volume)
 
 
-def on_high_low_close(indicator: Any) -> Callable[[BarValues], Any]:
+def on_high_low_close(indicator: Any) -> Callable[[OHLCV], Any]:
     """The per-bar update of an indicator fed high, low and close."""
     return lambda bar: indicator.update_bar(bar.high, bar.low, bar.close)
 
 
 def _percent_b(bands: BBANDS) -> Reader:
-    def read(bar: BarValues) -> float:
+    def read(bar: OHLCV) -> float:
         width = bands.upper - bands.lower
         if width > 0.0:
             return (bar.close - bands.lower) / width
@@ -186,7 +173,7 @@ class FeatureEngine:
     def __init__(self, feature_set: FeatureSet) -> None:
         self._feature_set = feature_set
         self._components: dict[str, Stateful] = {}
-        self._updaters: list[Callable[[BarValues], Any]] = []
+        self._updaters: list[Callable[[OHLCV], Any]] = []
         self._outputs: list[Reader] = [self._compile(spec) for spec in feature_set.features]
         self._count = 0
         self._last_ts: int | None = None
@@ -215,12 +202,12 @@ class FeatureEngine:
         """Whether the warm-up is over (every output finite once spreads are known)."""
         return self._count >= self._feature_set.warmup_bars
 
-    def update(self, bar: BarValues) -> NDArray[np.float64]:
+    def update(self, bar: OHLCV) -> NDArray[np.float64]:
         """Feed the next closed bar; return its feature vector (a fresh float64 array)."""
         self._saved = None  # the committed state moves on: record it again at next preview
         return self._advance(bar)
 
-    def _advance(self, bar: BarValues) -> NDArray[np.float64]:
+    def _advance(self, bar: OHLCV) -> NDArray[np.float64]:
         if self._last_ts is not None and not bar.ts > self._last_ts:
             raise InvalidFeatureInputError(f"expected ts after {self._last_ts}; received {bar.ts}")
         if not (0.0 < bar.low <= bar.high < math.inf and bar.low <= bar.close <= bar.high):
@@ -235,7 +222,7 @@ class FeatureEngine:
         self._last_ts = bar.ts
         return vector
 
-    def preview(self, bar: BarValues) -> NDArray[np.float64]:
+    def preview(self, bar: OHLCV) -> NDArray[np.float64]:
         """Return the vector ``update(bar)`` would return, leaving the engine unchanged.
 
         How the live hot path scores the forming bar on every tick: the components' state

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from chainflow.core.market import Timeframe
+from chainflow.core.market import OHLCV, Timeframe
 from chainflow.core.state_undo import StatePlan
-from chainflow.features.engine import BarValues, FeatureEngine
+from chainflow.features.engine import FeatureEngine
 from chainflow.features.errors import FeatureStateMismatchError
 from chainflow.features.regimes import (
     RegimeChange,
@@ -54,7 +54,7 @@ class PipelineOutput:
     values: np.ndarray
     regime: RegimeState
     changes: tuple[RegimeChange, ...]
-    bar: BarValues
+    bar: OHLCV
 
 
 class SymbolPipeline:
@@ -87,7 +87,7 @@ class SymbolPipeline:
         """Return how many past bars rebuild this state exactly (see the module doc)."""
         return max(self.feature_set.warmup_bars, self.regimes.replay_bars_needed)
 
-    def update(self, bar: BarValues) -> PipelineOutput:
+    def update(self, bar: OHLCV) -> PipelineOutput:
         """Feed one closed bar (``ts`` after the last one); return what it produced."""
         values = self.engine.update(bar)
         regime = self.regimes.update(bar.ts, bar.high, bar.low, bar.close)
@@ -148,25 +148,4 @@ def _regime_from_dict(raw: dict[str, Any]) -> RegimeState:
         trend_probabilities=probabilities(raw["trend_probabilities"]),
         volatility=None if raw["volatility"] is None else VolatilityRegime(raw["volatility"]),
         volatility_probabilities=probabilities(raw["volatility_probabilities"]),
-    )
-
-
-def bar_values(
-    ts: int,
-    open_: float,
-    high: float,
-    low: float,
-    close: float,
-    volume: float,
-    spread: float | None,
-) -> BarValues:
-    """Return the engine's input for one bar; an unknown spread is NaN."""
-    return BarValues(
-        ts=ts,
-        open=open_,
-        high=high,
-        low=low,
-        close=close,
-        volume=volume,
-        spread=math.nan if spread is None else spread,
     )

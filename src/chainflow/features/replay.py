@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from chainflow.core.market import Timeframe
+from chainflow.core.market import OHLCV, BarRow, Timeframe
 from chainflow.core.process_lane import BACKGROUND, run_in_process
-from chainflow.features.engine import BarValues
 from chainflow.features.pipeline import SymbolPipeline
 from chainflow.features.regimes import RegimeConfig
 from chainflow.features.sets import FeatureSet, get_feature_set
@@ -38,7 +37,7 @@ class Replayed:
     tail: list[np.ndarray]
 
 
-def bar_columns(bars: Sequence[BarValues]) -> np.ndarray:
+def bar_columns(bars: Sequence[OHLCV]) -> np.ndarray:
     """Return ``bars`` as an ``(n, 7)`` float64 array (epoch-ms times are exact in float64)."""
     columns = np.empty((len(bars), COLUMNS), dtype=np.float64)
     for row, bar in enumerate(bars):
@@ -56,15 +55,15 @@ def stored_bar_columns(stored: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.column_stack([*(stored[name].astype(np.float64) for name in names), spread])
 
 
-def bar_of(row: np.ndarray) -> BarValues:
+def bar_of(row: np.ndarray) -> BarRow:
     """Return one row of the ``(n, 7)`` array as the engine's input."""
     ts, open_, high, low, close, volume, spread = row.tolist()
-    return BarValues(int(ts), open_, high, low, close, volume, spread)
+    return BarRow(int(ts), open_, high, low, close, volume, spread)
 
 
-def _bars_of(columns: np.ndarray) -> list[BarValues]:
+def _bars_of(columns: np.ndarray) -> list[BarRow]:
     return [
-        BarValues(int(ts), float(o), float(h), float(lo), float(c), float(v), float(s))
+        BarRow(int(ts), float(o), float(h), float(lo), float(c), float(v), float(s))
         for ts, o, h, lo, c, v, s in columns.tolist()
     ]
 

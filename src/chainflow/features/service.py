@@ -35,11 +35,10 @@ from chainflow.bridge.api import (
 from chainflow.core.clock import Clock
 from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
-from chainflow.core.market import Timeframe
+from chainflow.core.market import BarRow, Timeframe, bar_row
 from chainflow.core.settings import FeaturesSettings
 from chainflow.features.cross_asset_feed import CrossAssetFeed
 from chainflow.features.deferred_rebuilds import DeferredRebuilds
-from chainflow.features.engine import BarValues
 from chainflow.features.events import (
     FeaturesComputed,
     RegimeChanged,
@@ -50,7 +49,7 @@ from chainflow.features.events import (
 )
 from chainflow.features.feature_table import feature_table, vector_row
 from chainflow.features.mixture_em import compile_kernels
-from chainflow.features.pipeline import Checkpoint, PipelineOutput, SymbolPipeline, bar_values
+from chainflow.features.pipeline import Checkpoint, PipelineOutput, SymbolPipeline
 from chainflow.features.regimes import RegimeConfig
 from chainflow.features.replay import bar_of, replayed, stored_bar_columns
 from chainflow.features.sets import FeatureSet, get_feature_set
@@ -404,9 +403,9 @@ class FeaturesService:
         per_tf[timeframe.value] = per_tf.get(timeframe.value, 0) + len(outputs)
 
 
-def _values_of(bar: BarPublished | AggregatedBar) -> BarValues:
+def _values_of(bar: BarPublished | AggregatedBar) -> BarRow:
     if isinstance(bar, AggregatedBar):
         spread = bar.spread_mean if bar.tick_count else None
     else:
         spread = bar.spread_mean
-    return bar_values(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, spread)
+    return bar_row(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, spread)

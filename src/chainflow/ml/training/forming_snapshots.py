@@ -35,8 +35,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.core.errors import InvalidInput
-from chainflow.core.market import BarSeries, Timeframe
-from chainflow.features.api import BarValues, FeatureEngine, get_feature_set
+from chainflow.core.market import BarRow, BarSeries, Timeframe
+from chainflow.features.api import FeatureEngine, get_feature_set
 from chainflow.ml.training.datasets import Dataset
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ def snapshot_fractions(
     return parse_fractions(text)
 
 
-def partial_bar(sub: SubBars, start: int, count: int, ts: int) -> BarValues:
+def partial_bar(sub: SubBars, start: int, count: int, ts: int) -> BarRow:
     """The bar opened at ``ts`` as built by ``sub[start : start + count]``."""
     part = slice(start, start + count)
     spreads, weights = sub.spread[part], sub.weight[part]
@@ -191,7 +191,7 @@ def partial_bar(sub: SubBars, start: int, count: int, ts: int) -> BarValues:
         if known.any()
         else math.nan
     )
-    return BarValues(
+    return BarRow(
         ts=ts,
         open=float(sub.open[start]),
         high=float(sub.high[part].max()),
@@ -272,8 +272,8 @@ def with_forming_snapshots(
     return dataset.with_rows(arrays, fractions)
 
 
-def _closed(bars: BarSeries, t: int) -> BarValues:
-    return BarValues(
+def _closed(bars: BarSeries, t: int) -> BarRow:
+    return BarRow(
         ts=int(bars.ts[t]),
         open=float(bars.open[t]),
         high=float(bars.high[t]),

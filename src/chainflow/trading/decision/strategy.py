@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chainflow.features.api import BarValues
+from chainflow.core.market import OHLCV
 from chainflow.trading.decision.hysteresis import SignalStabilizer, StabilizerSettings
 from chainflow.trading.decision.synthesis import (
     Action,
@@ -44,7 +44,7 @@ class StrategyContext:
 
     decision_input: DecisionInput | None = None
     position: float | None = None
-    bar: BarValues | None = None
+    bar: OHLCV | None = None
     symbol_name: str = ""
 
     def __post_init__(self) -> None:

@@ -12,10 +12,9 @@ from collections import deque
 
 from chainflow.bridge.api import read_latest_bar_columns
 from chainflow.core.ids import TenantId
-from chainflow.core.market import Timeframe
+from chainflow.core.market import OHLCV, Timeframe
 from chainflow.core.process_lane import URGENT
 from chainflow.features.api import (
-    BarValues,
     SymbolPipeline,
     bar_of,
     get_feature_set,
@@ -57,7 +56,7 @@ async def build_key_state(
     return fresh
 
 
-def advance_key_state(state: KeyState, bar: BarValues) -> None:
+def advance_key_state(state: KeyState, bar: OHLCV) -> None:
     """Advance the key's features, ATR and window of closed vectors by the closed ``bar``."""
     output = state.pipeline.update(bar)
     state.committed = bar

@@ -73,9 +73,7 @@ from chainflow.core.clock import Clock
 from chainflow.core.cpu_share import CpuShares
 from chainflow.core.hot_path import HotPathGate
 from chainflow.core.logging import get_logger
-from chainflow.features.api import (
-    bar_values,
-)
+from chainflow.core.market import bar_row
 from chainflow.hub.api import BusMessage, EventBus, Membership
 from chainflow.ml.api import ServedModel, ServedModels
 from chainflow.storage.api import TimeSeriesStore
@@ -268,7 +266,7 @@ class TickPath:
         if state is None or bar.timeframe != state.timeframe.value or state.stale:
             return
         last = state.pipeline.last_ts
-        values = bar_values(
+        values = bar_row(
             bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.spread_mean
         )
         if not bar.revised and last is not None and bar.ts == last:

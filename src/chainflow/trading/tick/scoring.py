@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 
 from chainflow.bridge.api import TicksAccepted
-from chainflow.features.api import BarValues
+from chainflow.core.market import OHLCV
 from chainflow.ml.api import ServedModel, ServedModels, no_model_reason
 from chainflow.trading.decision.risk_check import CheckedSignal, size_and_check
 from chainflow.trading.decision.sizing import SizingPolicy
@@ -130,7 +130,7 @@ class TickScorer:
         tenant_id: str,
         decision: Decision,
         state: KeyState,
-        bar: BarValues,
+        bar: OHLCV,
         preferences: TradingPreferences,
         *,
         bid: float,

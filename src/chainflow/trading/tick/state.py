@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from chainflow.bridge.api import TicksAccepted
-from chainflow.core.market import Timeframe
-from chainflow.features.api import ATR, BarValues, RegimeState, SymbolPipeline, bar_values
+from chainflow.core.market import OHLCV, BarRow, Timeframe
+from chainflow.features.api import ATR, RegimeState, SymbolPipeline
 from chainflow.trading.decision.execution_plan import SpreadTracker
 from chainflow.trading.tick.signal import SignalFrame, TickSignal
 
@@ -40,8 +40,8 @@ class FormingBar:
         self.spread_sum += ask - bid
         self.ticks += 1
 
-    def values(self) -> BarValues:
-        return bar_values(
+    def values(self) -> BarRow:
+        return BarRow(
             self.ts,
             self.open,
             self.high,
@@ -60,7 +60,7 @@ class KeyState:
     atr: ATR = field(default_factory=lambda: ATR(ATR_PERIOD))
     closed: deque[np.ndarray] = field(default_factory=deque)
     forming: FormingBar | None = None
-    committed: BarValues | None = None  # the last closed bar fed to the pipeline
+    committed: OHLCV | None = None  # the last closed bar fed to the pipeline
     stale: bool = False
 
 
@@ -93,7 +93,7 @@ class LiveQuote:
         self.spreads.update(bid, ask)
 
 
-def same_bar(mine: BarValues | None, theirs: BarValues) -> bool:
+def same_bar(mine: OHLCV | None, theirs: OHLCV) -> bool:
     """Whether the bridge's closed bar is the one this process committed from its ticks."""
     if mine is None or mine.ts != theirs.ts:
         return False
