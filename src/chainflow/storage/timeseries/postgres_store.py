@@ -16,11 +16,21 @@ binary ``COPY`` and view it as NumPy arrays (``postgres_copy``); other reads fet
 
 Exactly-once ticks rely on ``tick_dedup``, as on every backend: correct while one process
 writes a given (tenant, symbol) feed at a time, which the bridge guarantees.
+
+A write whose connection is lost mid-way (a reset, a proxy or network cut) has an unknown
+outcome: the server session may still commit it after the client is gone. The resend of
+those ticks must not be checked against the stored ones before that session has ended, or
+a late commit stores them twice. So the server process id of such a write is remembered,
+and the next use of the store first ends those sessions (``pg_terminate_backend``, allowed
+on sessions of one's own role) and waits until they are gone from ``pg_stat_activity``
+(``SETTLE_TIMEOUT_S``): whatever they committed is then visible to the duplicate check.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
@@ -69,9 +79,18 @@ _CONNECTION_ERRORS = (
     # The server's FATAL (a restart, a terminated backend) can reach an idle connection just
     # as a statement starts on it; asyncpg then refuses the statement with this error.
     asyncpg.exceptions.InternalClientError,
+    # The connection closed under a statement (reset by the network, a proxy).
+    asyncpg.exceptions.ConnectionDoesNotExistError,
 )
 
 _log = get_logger(__name__)
+# Sessions of writes lost mid-way (module doc): ended, then waited for.
+SETTLE_TIMEOUT_S = 10.0
+TERMINATE_SESSIONS_SQL = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE pid = ANY($1::int[]) AND pid <> pg_backend_pid()"
+)
+LIVE_SESSIONS_SQL = "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])"
 
 
 class PostgresTimeSeriesStore(TimeSeriesStoreBase):
@@ -86,6 +105,7 @@ class PostgresTimeSeriesStore(TimeSeriesStoreBase):
         self._pool: asyncpg.Pool | None = None
         self._partitions: dict[str, PartitionMap | None] = {}  # None: not partitioned
         self._string_indexes: dict[str, tuple[int, ...]] = {}
+        self._unsettled: set[int] = set()  # server pids of writes lost mid-way (module doc)
 
     # --- engine steps ----------------------------------------------------------------------
 
@@ -155,7 +175,7 @@ class PostgresTimeSeriesStore(TimeSeriesStoreBase):
     async def _commit(self, spec: TableSpec, rows: list[EncodedRow]) -> None:
         await self._ensure_partitions(spec, rows)
         records = escape_rows(rows, self._string_indexes[spec.name])
-        async with self._connection() as connection:
+        async with self._connection() as connection, self._write_outcome(connection):
             await connection.copy_records_to_table(
                 spec.name, records=records, columns=spec.column_names, schema_name=self._schema
             )
@@ -164,7 +184,7 @@ class PostgresTimeSeriesStore(TimeSeriesStoreBase):
         await self._ensure_partitions(spec, rows)
         records = escape_rows(rows, self._string_indexes[spec.name])
         arrays = [list(column) for column in zip(*records, strict=True)]
-        async with self._connection() as connection:
+        async with self._connection() as connection, self._write_outcome(connection):
             await connection.execute(upsert_sql(self._schema, spec), *arrays)
 
     async def _select_rows(
@@ -265,6 +285,8 @@ class PostgresTimeSeriesStore(TimeSeriesStoreBase):
             raise DependencyUnavailable(f"PostgreSQL time-series store {self.location} is closed")
         try:
             async with pool.acquire() as connection:
+                if self._unsettled:
+                    await self._settle(connection)
                 yield connection
         except _CONNECTION_ERRORS as e:
             # After a server restart every pooled connection is dead: replace them all on
@@ -274,6 +296,39 @@ class PostgresTimeSeriesStore(TimeSeriesStoreBase):
                 f"PostgreSQL at {self.location} is unreachable: {type(e).__name__}: {e}; "
                 "expected the server to be up (the pool reconnects on the next call)"
             ) from e
+
+    @contextlib.asynccontextmanager
+    async def _write_outcome(
+        self, connection: PoolConnectionProxy[asyncpg.Record]
+    ) -> AsyncIterator[None]:
+        """Remember the session of a write that fails without the server's answer."""
+        pid = connection.get_server_pid()
+        try:
+            yield
+        except asyncpg.PostgresError as e:
+            if isinstance(e, asyncpg.PostgresConnectionError):
+                self._unsettled.add(pid)  # the link failed: the outcome is unknown
+            raise  # otherwise the server answered: the write was rolled back
+        except BaseException:
+            self._unsettled.add(pid)  # lost or cancelled mid-way: it may still commit
+            raise
+
+    async def _settle(self, connection: PoolConnectionProxy[asyncpg.Record]) -> None:
+        """End the sessions of writes lost mid-way and wait until they are gone."""
+        pids = sorted(self._unsettled)
+        with contextlib.suppress(asyncpg.InsufficientPrivilegeError):  # then only wait
+            await connection.execute(TERMINATE_SESSIONS_SQL, pids)
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while await connection.fetchval(LIVE_SESSIONS_SQL, pids):
+            if time.monotonic() > deadline:
+                raise DependencyUnavailable(
+                    f"PostgreSQL sessions {pids} of writes whose connection was lost are "
+                    f"still running after {SETTLE_TIMEOUT_S} s; expected them to end "
+                    "(the store retries on its next call)"
+                )
+            await asyncio.sleep(0.02)
+        self._unsettled.difference_update(pids)
+        _log.warning("timeseries_lost_writes_settled", sessions=len(pids))
 
 
 def _string_positions(spec: TableSpec, columns: Sequence[str]) -> tuple[int, ...]:

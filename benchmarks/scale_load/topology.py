@@ -1,0 +1,118 @@
+"""One scaled deployment for the benchmark: its processes and its tenants.
+
+The deployment is ``tests.fixtures.scaled``'s (a fresh PostgreSQL database for the
+relational and time-series stores, a Redis key prefix, a NATS stream and subject prefix,
+all deleted afterwards); its processes are ``tests.fixtures.processes``' ``chainflow
+serve`` children (heartbeat 0.5 s, instance and lease TTL 5 s), started four at a time.
+Each tenant registers through the front process, gets a ``ticks:write`` API key and is
+moved to the enterprise tier (2,000 ticks/s each) so that no quota throttles the offered
+rate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from tests.fixtures.scaled import run_cli, scaled_environment, start_processes, terminal_key
+
+PASSWORD = "Scale-Bench-Terminal-2026!"
+SETTLE_S = 3.0  # after the last replica registered: its partitions settle (a few heartbeats)
+
+# name -> the ``--services`` of each process, as tests/e2e/test_scaled_ticks.py runs them;
+# the first process also serves registration.
+TOPOLOGIES: dict[str, tuple[str, ...]] = {
+    "1_process": ("all",),
+    "3_processes": (
+        "gateway,hub,storage,users,notify,analytics",
+        "bridge,features,ml",
+        "trading,risk,backtest",
+    ),
+    "2_replicas": (
+        "gateway,hub,storage,users",
+        "bridge,features,ml",
+        "bridge,features,ml",
+        "trading",
+        "trading",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    email: str
+    api_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deployed:
+    """A running topology: its processes' URLs and pids, the bridges, the tenants."""
+
+    name: str
+    layout: tuple[str, ...]
+    bases: tuple[str, ...]
+    pids: tuple[int, ...]
+    bridges: tuple[str, ...]
+    tenants: tuple[Tenant, ...]
+    startup_s: float
+
+    def ticks_url(self, index: int) -> str:
+        """The ``WS /ws/ticks`` URL of tenant ``index``, round robin over the bridges."""
+        bridge = self.bridges[index % len(self.bridges)]
+        return bridge.replace("http", "ws") + f"/ws/ticks?api_key={self.tenants[index].api_key}"
+
+
+def runs_bridge(services: str) -> bool:
+    return services == "all" or "bridge" in services.split(",")
+
+
+def runs(services: str, service: str) -> bool:
+    return services == "all" or service in services.split(",")
+
+
+@contextmanager
+def deployed(name: str, tmp: Path, tenants: int) -> Iterator[Deployed]:
+    """Start topology ``name`` on a fresh deployment with ``tenants`` enterprise tenants."""
+    layout = TOPOLOGIES[name]
+    with scaled_environment(f"bench{name[0]}") as env, ExitStack() as stack:
+        began = time.monotonic()
+        run_cli(env, "db", "upgrade")
+        started = start_processes(stack, tmp, env, layout)
+        bases = tuple(base for base, _ in started)
+        for service in ("trading", "features", "ml"):
+            wait_for_instances(bases[0], service, sum(runs(s, service) for s in layout))
+        time.sleep(SETTLE_S)
+        emails = [f"scale{i}@example.com" for i in range(tenants)]
+        made = [Tenant(email, terminal_key(bases[0], email, PASSWORD)) for email in emails]
+        with ThreadPoolExecutor(4) as pool:
+            moves = [
+                pool.submit(run_cli, env, "users", "set-tier", email, "enterprise")
+                for email in emails
+            ]
+            for move in moves:
+                move.result()
+        yield Deployed(
+            name=name,
+            layout=layout,
+            bases=bases,
+            pids=tuple(process.pid for _, process in started),
+            bridges=tuple(b for b, s in zip(bases, layout, strict=True) if runs_bridge(s)),
+            tenants=tuple(made),
+            startup_s=round(time.monotonic() - began, 1),
+        )
+
+
+def wait_for_instances(base: str, service: str, count: int, timeout_s: float = 60.0) -> None:
+    """Wait until the hub's registry lists ``count`` live instances running ``service``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        items = httpx.get(base + "/api/v1/hub/services", timeout=10).json()["items"]
+        if sum(service in item["services"] for item in items) >= count:
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"expected {count} live {service} instances at {base} in {timeout_s} s")
