@@ -29,10 +29,10 @@ from chainflow.core.market import Timeframe
 from chainflow.core.tenancy import TenantContext
 from chainflow.demo.sample_data import SampleMarketConfig
 from chainflow.demo.sample_files import SampleFileKind, write_sample_files
-from chainflow.ml.api import ModelRegistration, ModelRegistry
+from chainflow.ml.api import ModelRegistration
 from chainflow.ml.cards.model_card import epoch_ms, live_since_promotion
 from chainflow.ml.live.prediction_table import SCORES_TABLE
-from chainflow.ml.registry.model_registry import local_model_registry
+from chainflow.ml.registry.model_registry import ModelRegistry, local_model_registry
 from chainflow.ml.training.labels import LabelSpec
 from chainflow.ml.training.oos_backtest import attach_backtest
 from chainflow.ml.training.run import TrainingConfig, TrainingResult, train_on_dataset

@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from chainflow.ml.api import Fallback, FallbackLog, ModelRegistry
+from chainflow.ml.api import Fallback
 from chainflow.ml.cards.model_card import epoch_ms
 from chainflow.ml.live.prediction_table import SCORES_TABLE
-from chainflow.ml.registry.model_registry import local_model_registry
+from chainflow.ml.registry.fallback_log import FallbackLog
+from chainflow.ml.registry.model_registry import ModelRegistry, local_model_registry
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings

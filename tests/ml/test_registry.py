@@ -23,15 +23,15 @@ from chainflow.ml.api import (
     ArtifactMissingError,
     CustomModelLimitError,
     CustomModelsNotInTierError,
-    LocalArtifactStore,
     ModelNotFoundError,
     ModelPromotionRefusedError,
     ModelRegistration,
-    ModelRegistry,
     ModelStage,
     ModelStageConflictError,
     ModelVersion,
 )
+from chainflow.ml.registry.artifacts import LocalArtifactStore
+from chainflow.ml.registry.model_registry import ModelRegistry
 from chainflow.storage.relational import Database, upgrade
 from tests.fixtures.backends import unique_name
 from tests.fixtures.database import ProvisionedDatabase

@@ -12,8 +12,8 @@ import pytest
 from chainflow.core.auth import TIER_LIMITS, Tier
 from chainflow.core.ids import TenantId
 from chainflow.core.tenancy import TenantContext
-from chainflow.ml.api import ModelRegistration, ModelRegistry
-from chainflow.ml.registry.model_registry import local_model_registry
+from chainflow.ml.api import ModelRegistration
+from chainflow.ml.registry.model_registry import ModelRegistry, local_model_registry
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings

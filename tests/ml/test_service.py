@@ -27,8 +27,9 @@ from chainflow.core.settings import MlSettings
 from chainflow.features.api import feature_matrix, get_feature_set
 from chainflow.features.batch.volatility import atr
 from chainflow.hub.api import BusMessage
-from chainflow.ml.api import ModelRegistration, ServedModels, model_registry
+from chainflow.ml.api import ModelRegistration, model_registry
 from chainflow.ml.events import alerts_topic, predictions_topic
+from chainflow.ml.live.model_cache import ServedModels
 from chainflow.ml.live.prediction_table import SCORES_TABLE
 from chainflow.ml.registry.model_registry import local_model_registry
 from chainflow.ml.training.datasets import build_dataset

@@ -42,7 +42,7 @@ from chainflow.core.settings import (
     TradingSettings,
 )
 from chainflow.hub.api import BusMessage, EventBus, Membership, partition_of
-from chainflow.ml.api import ServedModels
+from chainflow.ml.live.model_cache import ServedModels
 from chainflow.ml.registry.model_registry import local_model_registry
 from chainflow.storage.relational import Database, upgrade
 from chainflow.storage.timeseries import open_timeseries

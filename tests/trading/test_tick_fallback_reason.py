@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from chainflow.core.settings import MlSettings
-from chainflow.ml.api import Fallback, FallbackLog
+from chainflow.ml.api import Fallback
 from chainflow.ml.events import alerts_topic
+from chainflow.ml.registry.fallback_log import FallbackLog
 from chainflow.runtime.kernel import Kernel
 from tests.fixtures.settings import embedded_settings
 from tests.ml.test_live_actions import (

@@ -34,7 +34,7 @@ from chainflow.core.errors import InvalidInput
 from chainflow.core.market import BarSeries
 from chainflow.core.tenancy import TenantContext
 from chainflow.features.api import get_feature_set
-from chainflow.ml.api import ModelBundle, ModelNotFoundError, ModelRegistry, model_registry
+from chainflow.ml.api import ModelBundle, ModelCatalog, ModelNotFoundError, model_registry
 from chainflow.storage.relational import Database
 from chainflow.trading.api import TradingPreferences
 
@@ -122,7 +122,7 @@ class RegisteredModelStrategy(MlStrategy):
 class ModelSource:
     """Where an ML backtest job finds its model: the registry and the default name."""
 
-    registry: ModelRegistry
+    registry: ModelCatalog
     default: str
 
 
@@ -141,7 +141,7 @@ async def load_registered_model(kernel: Any, ref: str | None) -> RegisteredModel
 
 
 async def load_model(
-    registry: ModelRegistry, database: Database, ref: str, *, viewer: TenantContext | None = None
+    registry: ModelCatalog, database: Database, ref: str, *, viewer: TenantContext | None = None
 ) -> RegisteredModel:
     """Read ``NAME`` (its production version) or ``NAME@N`` as ``viewer`` sees it (a
     tenant's own custom model first, else the platform's)."""

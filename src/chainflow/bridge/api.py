@@ -47,7 +47,6 @@ from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.tick_message import ParsedTick, RejectCode, Rejection, parse_tick_message
 from chainflow.bridge.validation import (
     Accepted,
-    TickValidator,
     ValidationConfig,
     ValidationStats,
 )
@@ -94,7 +93,6 @@ __all__ = [
     "RejectCode",
     "Rejection",
     "SymbolNormalizer",
-    "TickValidator",
     "ValidationConfig",
     "ValidationStats",
     "parse_tick_message",

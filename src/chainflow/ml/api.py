@@ -1,8 +1,10 @@
 """Public interface of the ml service: what other services and the runtime may import.
 
 ``ServedModelSource`` is what the trading engine and the notification hub use of the models
-this process serves (in one process the runtime hands them ml's ``ServedModels``). The ml
-service and its routers are the runtime's to build (``ml.live.service``, ``ml.routes``).
+this process serves (in one process the runtime hands them ml's ``ServedModels``), and
+``ModelCatalog`` what a backtest reads of the registry. The ml service, its routers and its
+concrete parts (the registry, the served-model cache, the fallback log, the artifact
+stores) are the runtime's to build (``ml.live``, ``ml.registry``, ``ml.routes``).
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from chainflow.ml.errors import (
     PlatformModelChangeDeniedError,
 )
 from chainflow.ml.events import PredictionMade, all_predictions, predictions_topic
-from chainflow.ml.live.model_cache import ServedModel, ServedModels
+from chainflow.ml.live.model_cache import ServedModel
 from chainflow.ml.live.model_hint import no_model_reason, train_model_command
-from chainflow.ml.registry.artifacts import ArtifactStore, LocalArtifactStore, StoredArtifact
-from chainflow.ml.registry.fallback_log import Fallback, FallbackLog
-from chainflow.ml.registry.model_registry import ModelRegistry, model_registry
+from chainflow.ml.registry.artifacts import ArtifactStore, StoredArtifact
+from chainflow.ml.registry.fallback_log import Fallback
+from chainflow.ml.registry.model_registry import model_registry
 from chainflow.ml.registry.promotion_gate import verdict_of
 from chainflow.ml.registry.types import (
     ModelFamily,
@@ -43,10 +45,12 @@ from chainflow.ml.training.serving import BundleOutput, ModelBundle
 
 if TYPE_CHECKING:
     from chainflow.bridge.api import AggregatedBar
+    from chainflow.core.tenancy import TenantContext
+    from chainflow.ml.registry.model_registry import ModelRegistry
     from chainflow.ml.training.default_model import DefaultModelRecipe
     from chainflow.ml.training.run import Progress
     from chainflow.ml.training.window_model import WindowModel
-    from chainflow.storage.relational import Database
+    from chainflow.storage.relational import Database, UnitOfWork
 
 __all__ = [
     "ArtifactIntegrityError",
@@ -57,14 +61,12 @@ __all__ = [
     "CustomModelsNotInTierError",
     "DefaultModelRecipe",
     "Fallback",
-    "FallbackLog",
-    "LocalArtifactStore",
     "ModelBundle",
+    "ModelCatalog",
     "ModelFamily",
     "ModelNotFoundError",
     "ModelPromotionRefusedError",
     "ModelRegistration",
-    "ModelRegistry",
     "ModelStage",
     "ModelStageConflictError",
     "ModelSummary",
@@ -76,7 +78,6 @@ __all__ = [
     "SampleMarket",
     "ServedModel",
     "ServedModelSource",
-    "ServedModels",
     "SignalBacktester",
     "SignalWindow",
     "StoredArtifact",
@@ -112,6 +113,32 @@ class ServedModelSource(Protocol):
 
     def unavailable_reason(self, tenant_id: str) -> str:
         """Return why ``resolve`` answers None for the tenant (the reason of its ``hold``)."""
+        ...
+
+
+class ModelCatalog(Protocol):
+    """What a backtest reads of the model registry: a version of a name and its bundle."""
+
+    async def production(
+        self, uow: UnitOfWork, name: str, *, viewer: TenantContext | None = None
+    ) -> ModelVersion | None:
+        """Return the production version ``name`` means to ``viewer`` (None: it has none)."""
+        ...
+
+    async def owner_of(
+        self, uow: UnitOfWork, name: str, viewer: TenantContext | None
+    ) -> TenantContext | None:
+        """Return whose model ``name`` means to ``viewer``: its own, else the platform's."""
+        ...
+
+    async def get(
+        self, uow: UnitOfWork, name: str, version: int, *, owner: TenantContext | None = None
+    ) -> ModelVersion:
+        """Return ``owner``'s version ``version`` of ``name``."""
+        ...
+
+    async def read_artifact(self, model: ModelVersion) -> bytes:
+        """Return the artifact (ONNX bundle bytes) of ``model``, verified."""
         ...
 
 

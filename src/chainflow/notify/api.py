@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chainflow.notify.channels.base import CHANNELS, Channel, DeliveryResult, Message
-from chainflow.notify.direct import DirectMessage, DirectOutbox
+from chainflow.notify.direct import DirectMessage
 from chainflow.notify.directory import AddressBook, NoAddresses, Recipient, RecipientDirectory
 from chainflow.notify.events import PARSERS, SECURITY_KINDS, EventSource, NotifyEvent
 from chainflow.notify.operator import PreferenceChange
@@ -16,7 +16,6 @@ __all__ = [
     "Channel",
     "DeliveryResult",
     "DirectMessage",
-    "DirectOutbox",
     "EventSource",
     "Message",
     "NoAddresses",

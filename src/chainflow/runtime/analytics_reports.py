@@ -3,7 +3,7 @@
 Analytics renders the figures, the e-mail and the PDF (``chainflow.analytics.reports``);
 the hub delivers them. This module is the glue neither service may hold: the users a
 report goes to (the hub's directory of the users service), the outbox a report is queued
-in (``notify.api.DirectOutbox``), the PDF source registered on the e-mail channel, and the
+in (``notify.direct.DirectOutbox``), the PDF source registered on the e-mail channel, and the
 scheduler task that queues due reports every ``CHAINFLOW_ANALYTICS_REPORT_CHECK_S``.
 
 Reports need the hub with e-mail in this process: without it the preferences still save,
@@ -25,8 +25,9 @@ from chainflow.analytics.reports.service import ATTACHMENT_KIND, ReportService
 from chainflow.analytics.reports.source import ReportFigureSource
 from chainflow.analytics.service import AnalyticsService
 from chainflow.core.logging import get_logger
-from chainflow.notify.api import DirectMessage, DirectOutbox, RecipientDirectory
+from chainflow.notify.api import DirectMessage, RecipientDirectory
 from chainflow.notify.channels.email import Attachment, SmtpEmailChannel
+from chainflow.notify.direct import DirectOutbox
 from chainflow.runtime.notify_wiring import UsersDirectory
 
 if TYPE_CHECKING:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from chainflow.ml.api import ServedModels, ServedModelSource
+    from chainflow.ml.api import ModelCatalog, ServedModelSource
+    from chainflow.ml.live.model_cache import ServedModels
+    from chainflow.ml.registry.model_registry import ModelRegistry
     from chainflow.ml.training.command import TrainingKernel
     from chainflow.runtime.kernel import Kernel
     from chainflow.trading.api import TradingApi
@@ -39,3 +41,7 @@ def users_api(local: LocalUsersApi) -> UsersApi:
 
 def training_kernel(kernel: Kernel) -> TrainingKernel:
     return kernel
+
+
+def model_catalog(registry: ModelRegistry) -> ModelCatalog:
+    return registry

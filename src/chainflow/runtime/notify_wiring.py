@@ -71,7 +71,7 @@ from chainflow.users.repository import (
 )
 
 if TYPE_CHECKING:
-    from chainflow.ml.api import ServedModels
+    from chainflow.ml.live.model_cache import ServedModels
     from chainflow.runtime.kernel import Kernel
     from chainflow.trading.service import TradingService
 

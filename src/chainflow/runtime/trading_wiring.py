@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from chainflow.ml.api import FallbackLog, ServedModels, model_registry
+from chainflow.ml.live.model_cache import ServedModels
+from chainflow.ml.registry.fallback_log import FallbackLog
+from chainflow.ml.registry.model_registry import model_registry
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.hub_wiring import replica_membership
 from chainflow.runtime.remote import BusTradingPreferences

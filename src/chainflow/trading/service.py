@@ -37,7 +37,7 @@ from chainflow.core.market import Timeframe
 from chainflow.core.settings import TradingSettings
 from chainflow.core.tenancy import TenantContext
 from chainflow.hub.api import BusMessage, EventBus, Membership, Subscription
-from chainflow.ml.api import PredictionMade, ServedModels, all_predictions
+from chainflow.ml.api import PredictionMade, ServedModelSource, all_predictions
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
 from chainflow.trading.decision.execution_plan import NO_ORDER, ExecutionPlan, plan_execution
@@ -101,7 +101,7 @@ class TradingService:
         clock: Clock,
         settings: TradingSettings,
         preferences: TradingPreferencesSource | None = None,
-        models: ServedModels | None = None,
+        models: ServedModelSource | None = None,
         cpu_shares: CpuShares | None = None,
         membership: Membership | None = None,
     ) -> None:

@@ -75,7 +75,7 @@ from chainflow.core.hot_path import HotPathGate
 from chainflow.core.logging import get_logger
 from chainflow.core.market import bar_row
 from chainflow.hub.api import BusMessage, EventBus, Membership
-from chainflow.ml.api import ServedModel, ServedModels
+from chainflow.ml.api import ServedModel, ServedModelSource
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.trading.decision.sizing import SizingPolicy
 from chainflow.trading.events import connection_topic
@@ -112,7 +112,7 @@ class TickPath:
         bus: EventBus,
         store: TimeSeriesStore,
         clock: Clock,
-        models: ServedModels | None,
+        models: ServedModelSource | None,
         desk: PaperDesk,
         strategy_for: StrategyFor,
         policy: SizingPolicy,

@@ -20,7 +20,7 @@ import numpy as np
 
 from chainflow.bridge.api import TicksAccepted
 from chainflow.core.market import OHLCV
-from chainflow.ml.api import ServedModel, ServedModels, no_model_reason
+from chainflow.ml.api import ServedModel, ServedModelSource, no_model_reason
 from chainflow.trading.decision.risk_check import CheckedSignal, size_and_check
 from chainflow.trading.decision.sizing import SizingPolicy
 from chainflow.trading.decision.strategy import ModelStrategy, StrategyContext
@@ -42,7 +42,7 @@ class TickScorer:
     def __init__(
         self,
         *,
-        models: ServedModels | None,
+        models: ServedModelSource | None,
         desk: PaperDesk,
         strategy_for: StrategyFor,
         policy: SizingPolicy,
