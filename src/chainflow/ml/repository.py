@@ -12,7 +12,18 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, Delete, Select, Update, delete, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Select,
+    Update,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -121,6 +132,18 @@ class ModelVersionRepository(Repository[MlModel]):
     async def has_name(self, name: str) -> bool:
         statement = self._select().where(MlModel.name == name).with_only_columns(MlModel.id)
         return (await self.session.execute(statement.limit(1))).first() is not None
+
+    async def names_seen(self, name: str) -> tuple[bool, bool]:
+        """Return whether this owner, and whether the platform, has a model ``name`` — in
+        one query (``ModelRegistry.owner_of`` asks both on every model resolution)."""
+        statement = (
+            select(MlModel.tenant_id)
+            .where(MlModel.name == name, or_(self._owner_filter(), MlModel.tenant_id.is_(None)))
+            .distinct()
+        )
+        owners = {row[0] for row in await self.session.execute(statement)}
+        own = self.owner is not None and self.owner.tenant_id in owners
+        return own, None in owners
 
     async def latest_version(self, name: str) -> int:
         """Return the highest version of ``name``, or 0 when it has none."""

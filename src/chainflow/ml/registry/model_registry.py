@@ -256,9 +256,10 @@ class ModelRegistry:
 
         Raise ``ModelNotFoundError`` when neither has a model of that name.
         """
-        if viewer is not None and await ModelVersionRepository(uow.session, viewer).has_name(name):
+        own, platform = await ModelVersionRepository(uow.session, viewer).names_seen(name)
+        if own:
             return viewer
-        if await ModelVersionRepository(uow.session, None).has_name(name):
+        if platform:
             return None
         raise self._not_found(name, viewer, visible=True)
 
