@@ -13,19 +13,7 @@ from tests.fixtures.market_data import make_ohlcv
 
 
 def bars(count: int, seed: int) -> list[BarRow]:
-    data = make_ohlcv(count, seed=seed)
-    return [
-        BarRow(
-            int(data.ts_ms[i]),
-            float(data.open[i]),
-            float(data.high[i]),
-            float(data.low[i]),
-            float(data.close[i]),
-            float(data.volume[i]),
-            0.0001,
-        )
-        for i in range(count)
-    ]
+    return make_ohlcv(count, seed=seed).bar_rows(lambda _: 0.0001)
 
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:

@@ -25,19 +25,7 @@ SMALL_REFITS = RegimeConfig(fit_window=60, min_fit_values=40, refit_every_bars=2
 
 
 def series(count: int, seed: int) -> list[BarRow]:
-    data = make_ohlcv(count, seed=seed)
-    return [
-        bar_row(
-            int(data.ts_ms[i]),
-            float(data.open[i]),
-            float(data.high[i]),
-            float(data.low[i]),
-            float(data.close[i]),
-            float(data.volume[i]),
-            0.0001 + 0.00001 * (i % 7),
-        )
-        for i in range(count)
-    ]
+    return make_ohlcv(count, seed=seed).bar_rows(lambda i: 0.0001 + 0.00001 * (i % 7))
 
 
 def revised(bar: BarRow) -> BarRow:
