@@ -22,11 +22,9 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    text,
     true,
 )
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool, QueuePool
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import greenlet_spawn
 
 from chainflow.core.ids import TenantId
@@ -37,6 +35,7 @@ from chainflow.trading.events import SignalIssued
 from chainflow.trading.models import SignalRecord
 from chainflow.trading.repository import SignalRepository
 from tests.fixtures.database import ProvisionedDatabase
+from tests.fixtures.database import _run_as_superuser as as_superuser
 
 OURS = TenantContext(tenant_id=TenantId("tenant-lean-a"))
 THEIRS = TenantContext(tenant_id=TenantId("tenant-lean-b"))
@@ -181,16 +180,6 @@ class TestLeanRead:
 READ_ONLY_SETTING = ReadStatement(
     select(func.current_setting(literal("transaction_read_only")), literal(1).label("one"))
 )
-
-
-async def as_superuser(url: str, *statements: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        async with engine.connect() as connection:
-            for statement in statements:
-                await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 async def logged_queries(database: Database) -> list[str]:
