@@ -363,6 +363,45 @@ class TestSharedByProcesses:
         bars = await store.ohlcv(theirs, SYMBOL, Timeframe.H1, 0, FAR_END)
         assert [(b.tick_count, b.open) for b in bars] == [(2000, 1.1)]
 
+    async def test_a_terminal_moved_to_another_process_has_its_resends_stored_once(
+        self, open_store: OpenStore, catalog: asyncpg.Connection
+    ) -> None:
+        """A terminal's ticks went to process B, then to A (a reconnect to another bridge
+        replica), then its unacked window back to B, whose watermark is stale: the unique
+        tick identity refuses what A stored, and B reports those ticks as not new."""
+        here, there = await open_store(), await open_store()
+        tenant = TenantId(unique_name("moved"))
+        ticks = [Tick(SYMBOL, ms(2024, 9, 1) + i, 1.1 + i * 1e-5, 1.2) for i in range(150)]
+        assert await here.append_ticks(tenant, ticks[:50]) == 50
+        assert await there.append_ticks(tenant, ticks[50:100]) == 50
+        assert here.stored_tick_watermark(tenant, SYMBOL) == ticks[49].ts  # stale
+
+        assert await here.insert_ticks(tenant, ticks[80:150]) == [False] * 20 + [True] * 50
+
+        assert await here.scan_ticks(tenant, SYMBOL, 0, FAR_END) == ticks
+        assert await there.load_tick_watermark(tenant, SYMBOL) == ticks[149].ts
+        unique = await catalog.fetchval(
+            "SELECT indisunique FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = $1 AND c.relname = 'ticks__identity'",
+            SCHEMA,
+        )
+        assert unique is True
+
+    async def test_a_stale_watermark_is_raised_when_the_terminal_connects(
+        self, open_store: OpenStore
+    ) -> None:
+        here, there = await open_store(), await open_store()
+        tenant = TenantId(unique_name("hello"))
+        ticks = [Tick(SYMBOL, ms(2024, 9, 2) + i, 1.1, 1.2 + i * 1e-5) for i in range(60)]
+        await here.append_ticks(tenant, ticks[:10])
+        await there.append_ticks(tenant, ticks[10:40])
+
+        assert await here.load_tick_watermark(tenant, SYMBOL) == ticks[39].ts
+        # The resend of what ``there`` stored is now read, not taken as live.
+        assert await here.insert_ticks(tenant, ticks[30:]) == [False] * 10 + [True] * 20
+        assert len(await there.scan_ticks(tenant, SYMBOL, 0, FAR_END)) == 60
+
 
 class TestConnectionLoss:
     async def test_after_its_connections_are_killed_one_call_fails_then_it_recovers(

@@ -138,7 +138,8 @@ class TimeSeriesStore(Protocol):
         ...
 
     async def load_tick_watermark(self, tenant_id: TenantId, symbol: str) -> int:
-        """Read the pair's watermark now (its latest stored tick), before its first commit."""
+        """Read the pair's latest stored tick now and raise its watermark to it (before its
+        first commit, and when its terminal connects: another process may have stored)."""
         ...
 
     async def scan_ticks(

@@ -154,16 +154,35 @@ def create_partition_sql(schema: str, table: str, suffix: str, start_ms: int, en
     )
 
 
+TICK_IDENTITY = ("tenant_id", "symbol", "ts", "bid", "ask")
+"""A stored tick's identity (``tick_dedup``): unique in the ``ticks`` table, so that no
+writer, however it raced, stores a tick twice."""
+
+
+def row_key(spec: TableSpec) -> tuple[str, ...]:
+    """Return the columns of ``spec``'s btree key: a replacing table's row key, the tick
+    identity, or (tenant_id, symbol, ts) for other appended tables."""
+    if spec.name == TICKS_TABLE.name:
+        return TICK_IDENTITY
+    return ("tenant_id", "symbol", "ts", *(spec.replace_key or ()))
+
+
 def create_index_sql(schema: str, spec: TableSpec) -> list[tuple[str, str]]:
     """Return (name, statement) of the indexes of ``spec``, declared on the parent so that
     every partition, present and future, gets its own: BRIN on ``ts`` (time-only scans, a
     few pages per partition) and a btree on the row key, unique for a replacing table (its
-    upsert arbiter, which must include the partition key ``ts``)."""
+    upsert arbiter, which must include the partition key ``ts``) and for ``ticks`` (the
+    arbiter of ``insert_new_sql``)."""
     table = qualified(schema, spec.name)
-    key = ("tenant_id", "symbol", "ts", *(spec.replace_key or ()))
+    key = row_key(spec)
     columns = ", ".join(quote(name) for name in key)
-    unique = "UNIQUE " if spec.replace_key is not None else ""
-    key_name = derived_name(spec.name, "__replace_key" if unique else "__key")
+    if spec.replace_key is not None:
+        unique, suffix = "UNIQUE ", "__replace_key"
+    elif spec.name == TICKS_TABLE.name:
+        unique, suffix = "UNIQUE ", "__identity"
+    else:
+        unique, suffix = "", "__key"
+    key_name = derived_name(spec.name, suffix)
     brin_name = derived_name(spec.name, "__ts_brin")
     return [
         (brin_name, f'CREATE INDEX IF NOT EXISTS {quote(brin_name)} ON {table} USING brin ("ts")'),
@@ -201,23 +220,36 @@ can otherwise fail on the catalog's unique index)."""
 # --- writes ------------------------------------------------------------------------------
 
 
+def _unnest_insert(schema: str, spec: TableSpec) -> str:
+    names = spec.column_names
+    arrays = ", ".join(f"${i}::{engine_type(c)}[]" for i, c in enumerate(spec.columns, start=1))
+    return (
+        f"INSERT INTO {qualified(schema, spec.name)} ({', '.join(quote(n) for n in names)}) "
+        f"SELECT * FROM unnest({arrays}) "
+    )
+
+
 def upsert_sql(schema: str, spec: TableSpec) -> str:
     """Return the upsert of a replacing table: one array parameter per column, unnested,
     and ``ON CONFLICT`` on the row key updating the other columns (the last append wins)."""
-    names = spec.column_names
-    arrays = ", ".join(f"${i}::{engine_type(c)}[]" for i, c in enumerate(spec.columns, start=1))
-    key = ("tenant_id", "symbol", "ts", *(spec.replace_key or ()))
-    others = [name for name in names if name not in key]
+    key = row_key(spec)
+    others = [name for name in spec.column_names if name not in key]
     action = (
         "DO UPDATE SET " + ", ".join(f"{quote(n)} = EXCLUDED.{quote(n)}" for n in others)
         if others
         else "DO NOTHING"
     )
     return (
-        f"INSERT INTO {qualified(schema, spec.name)} ({', '.join(quote(n) for n in names)}) "
-        f"SELECT * FROM unnest({arrays}) "
-        f"ON CONFLICT ({', '.join(quote(n) for n in key)}) {action}"
+        f"{_unnest_insert(schema, spec)}ON CONFLICT ({', '.join(quote(n) for n in key)}) {action}"
     )
+
+
+def insert_new_sql(schema: str, spec: TableSpec) -> str:
+    """Return the insert of rows whose key may be stored already (``ticks``): one array
+    parameter per column, unnested; a row whose key is stored is skipped, and the keys of
+    the rows inserted are returned (a race lost to another writer shows as a missing key)."""
+    key = ", ".join(quote(n) for n in row_key(spec))
+    return f"{_unnest_insert(schema, spec)}ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
 
 
 # --- reads -------------------------------------------------------------------------------

@@ -14,8 +14,11 @@ append is durable when it returns (PostgreSQL's commit, ``synchronous_commit`` a
 Reads run on a connection pool. Columnar reads of numeric columns (ticks, bars) fetch a
 binary ``COPY`` and view it as NumPy arrays (``postgres_copy``); other reads fetch rows.
 
-Exactly-once ticks rely on ``tick_dedup``, as on every backend: correct while one process
-writes a given (tenant, symbol) feed at a time, which the bridge guarantees.
+Exactly-once ticks: ``tick_dedup`` decides, as on every backend, which ticks are new, and
+the ``ticks`` table's unique index on the tick identity has the last word. Ticks are
+inserted with ``ON CONFLICT DO NOTHING RETURNING`` the identities stored, so a terminal
+that reconnects to another bridge replica, or a resend racing a write lost mid-way, is
+reported as already stored instead of being stored twice.
 
 A write whose connection is lost mid-way (a reset, a proxy or network cut) has an unknown
 outcome: the server session may still commit it after the client is gone. The resend of
@@ -60,8 +63,10 @@ from chainflow.storage.timeseries.postgres_sql import (
     create_table_sql,
     engine_type,
     escape_rows,
+    insert_new_sql,
     quote,
     render_literals,
+    row_key,
     select_bars_sql,
     select_rows_sql,
     unescape_rows,
@@ -179,6 +184,29 @@ class PostgresTimeSeriesStore(TimeSeriesStoreBase):
             await connection.copy_records_to_table(
                 spec.name, records=records, columns=spec.column_names, schema_name=self._schema
             )
+
+    async def _commit_new(self, spec: TableSpec, rows: list[EncodedRow]) -> list[bool] | None:
+        """Insert ticks unless their identity is stored: the unique index is the arbiter
+        (another process, or a write of this one lost mid-way, may have stored some).
+
+        The binary ``COPY`` is tried first, as for any append: it is atomic, so a conflict
+        stores nothing, and only then the batch goes again through ``insert_new_sql``,
+        which skips the stored identities and returns the others (2x slower, and rare)."""
+        await self._ensure_partitions(spec, rows)
+        records = escape_rows(rows, self._string_indexes[spec.name])
+        async with self._connection() as connection, self._write_outcome(connection):
+            try:
+                await connection.copy_records_to_table(
+                    spec.name, records=records, columns=spec.column_names, schema_name=self._schema
+                )
+                return None
+            except asyncpg.UniqueViolationError:
+                arrays = [list(column) for column in zip(*records, strict=True)]
+                inserted = await connection.fetch(insert_new_sql(self._schema, spec), *arrays)
+        keys = {tuple(record) for record in inserted}
+        # Both sides hold the stored (escaped) strings and the same float64 values.
+        positions = [spec.column_names.index(name) for name in row_key(spec)]
+        return [tuple(row[i] for i in positions) in keys for row in records]
 
     async def _replace(self, spec: TableSpec, rows: list[EncodedRow]) -> None:
         await self._ensure_partitions(spec, rows)

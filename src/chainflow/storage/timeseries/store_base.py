@@ -243,11 +243,10 @@ class TimeSeriesStoreBase(ColumnarReads):
         return self._stored_ticks.watermark(tenant_id, symbol)
 
     async def load_tick_watermark(self, tenant_id: TenantId, symbol: str) -> int:
-        """Know (tenant, symbol)'s watermark before its first commit in this process: one
-        read of its latest stored tick, so that its first live ticks need no read."""
-        known = self._stored_ticks.watermark(tenant_id, symbol)
-        if known is not None:
-            return known
+        """Read (tenant, symbol)'s latest stored tick and raise its watermark to it, so that
+        its next live ticks need no read: before the pair's first commit in this process,
+        and again when a terminal (re)connects, since at scale another process may have
+        stored its ticks meanwhile (the terminal was on another bridge replica)."""
         latest = await self.scan(
             TICKS_TABLE.name,
             tenant_id=tenant_id,
@@ -257,7 +256,9 @@ class TimeSeriesStoreBase(ColumnarReads):
             limit=1,
             descending=True,
         )
-        return self._stored_ticks.prime(tenant_id, symbol, int(latest[0]["ts"]) if latest else None)
+        return self._stored_ticks.refresh(
+            tenant_id, symbol, int(latest[0]["ts"]) if latest else None
+        )
 
     async def scan_ticks(
         self,
@@ -327,10 +328,27 @@ class TimeSeriesStoreBase(ColumnarReads):
             return None
         mask = await self._stored_ticks.unseen(rows)
         new_rows = [row for row, new in zip(rows, mask, strict=True) if new]
-        if new_rows:
-            await self._commit(spec, new_rows)
-            self._stored_ticks.committed(rows, mask)
+        if not new_rows:
+            return mask
+        try:
+            inserted = await self._commit_new(spec, new_rows)
+        except BaseException:
+            # The outcome is unknown (a write lost mid-way may still commit): the next
+            # commit of these pairs reads what is stored instead of trusting the watermark.
+            self._stored_ticks.forget(new_rows)
+            raise
+        if inserted is not None:
+            taken = iter(inserted)
+            mask = [new and next(taken) for new in mask]
+        self._stored_ticks.committed(rows, mask)
         return mask
+
+    async def _commit_new(self, spec: TableSpec, rows: list[EncodedRow]) -> list[bool] | None:
+        """Insert ``rows`` of ``ticks``, which this process found not stored; return, per
+        row, whether it was inserted, when the engine enforces the tick identity itself
+        (another writer may have stored some meanwhile), else ``None`` (all inserted)."""
+        await self._commit(spec, rows)
+        return None
 
     async def _read_tick_keys(
         self, tenant_id: str, symbol: str, start_ms: int, end_ms: int

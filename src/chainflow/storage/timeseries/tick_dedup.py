@@ -64,13 +64,19 @@ class StoredTickIndex:
         """Return a ts no stored tick of the pair exceeds, once known (after a commit)."""
         return self._watermarks.get((tenant_id, symbol))
 
-    def prime(self, tenant_id: str, symbol: str, latest_ts: int | None) -> int:
-        """Set the pair's watermark from the latest stored ``ts`` (read by the caller), unless
-        a commit set one first; return the watermark. ``None``: nothing stored, so every
-        tick is later than -1."""
-        return self._watermarks.setdefault(
-            (tenant_id, symbol), -1 if latest_ts is None else latest_ts
-        )
+    def forget(self, rows: Sequence[EncodedRow]) -> None:
+        """Drop the watermarks of the pairs of ``rows``, whose commit has an unknown
+        outcome: their next commit reads what is stored from its earliest tick onward."""
+        for row in rows:
+            self._watermarks.pop((row[_TENANT], row[_SYMBOL]), None)
+
+    def refresh(self, tenant_id: str, symbol: str, latest_ts: int | None) -> int:
+        """Raise the pair's watermark to the latest stored ``ts`` (read by the caller): other
+        processes may have stored later ticks of the pair since this one's last commit."""
+        pair = (tenant_id, symbol)
+        mark = max(self._watermarks.get(pair, -1), -1 if latest_ts is None else latest_ts)
+        self._watermarks[pair] = mark
+        return mark
 
     def committed(self, rows: Sequence[EncodedRow], mask: Sequence[bool]) -> None:
         """Advance the watermarks past the rows of ``mask`` now durable."""
