@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from chainflow.core.errors import DependencyUnavailable
+from chainflow.core.errors import ConfigurationError, DependencyUnavailable
 from chainflow.core.ids import TenantId
 from chainflow.core.market import Tick, Timeframe
 from chainflow.core.settings import TimeSeriesSettings
@@ -387,6 +387,21 @@ class TestSharedByProcesses:
             SCHEMA,
         )
         assert unique is True
+
+    async def test_a_ticks_table_holding_repeated_ticks_is_refused_with_the_fix(
+        self, open_store: OpenStore, catalog: asyncpg.Connection
+    ) -> None:
+        """A ticks table from before the unique identity, holding a tick twice: the store
+        does not start on it silently; it says which key repeats and what to do."""
+        schema = unique_name("legacy")
+        store = await open_store(f"&schema={schema}")
+        tenant = TenantId(unique_name("repeated"))
+        await store.append_ticks(tenant, [Tick(SYMBOL, ms(2024, 9, 3), 1.1, 1.2)])
+        await catalog.execute(f'DROP INDEX "{schema}"."ticks__identity"')
+        await catalog.execute(f'INSERT INTO "{schema}".ticks SELECT * FROM "{schema}".ticks')
+
+        with pytest.raises(ConfigurationError, match="bid.*ask.*delete the repeated rows"):
+            await open_store(f"&schema={schema}")
 
     async def test_a_stale_watermark_is_raised_when_the_terminal_connects(
         self, open_store: OpenStore

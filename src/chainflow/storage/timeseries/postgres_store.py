@@ -167,9 +167,11 @@ class PostgresTimeSeriesStore(TimeSeriesStoreBase):
                     if not await connection.fetchval(RELATION_EXISTS_SQL, self._schema, name):
                         await connection.execute(statement)
             except asyncpg.UniqueViolationError as e:
+                key = row_key(spec)
                 raise ConfigurationError(
-                    f"table {spec.name!r} holds several rows per key {spec.replace_key}, so it "
-                    f"cannot become a replacing table ({e}); migrate it or declare a new name"
+                    f"table {spec.name!r} holds several rows per key {key}, so its unique "
+                    f"index cannot be built ({e}); delete the repeated rows (keep one per key) "
+                    "or declare a new name"
                 ) from e
             partitions = await self._read_partitions(connection, spec.name) if partitioned else None
         self._partitions[spec.name] = partitions
