@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Delete,
     Select,
     Update,
+    case,
     delete,
     func,
     or_,
@@ -35,6 +39,8 @@ from chainflow.storage.relational.unit_of_work import SYSTEM_INFO_KEY, TENANT_IN
 
 ARCHIVED_STAGE = "archived"
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# Tenant ids bound in one fingerprint statement (PostgreSQL takes at most 32,767 parameters).
+FINGERPRINT_CHUNK = 10_000
 
 
 class ModelVersionRepository(Repository[MlModel]):
@@ -183,6 +189,74 @@ class ModelVersionRepository(Repository[MlModel]):
             .distinct()
         )
         return set((await self.session.execute(statement)).scalars().all())
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerFingerprint:
+    """What one owner's versions of a name look like now, in a few aggregates: any
+    registration, stage change or deletion changes at least one of them."""
+
+    rows: int
+    latest_version: int
+    changed_at: datetime | None
+    production_id: str | None
+    production_promoted_at: datetime | None
+
+
+class ModelFingerprintRepository:
+    """The fingerprints of one model name for a set of tenants and the platform, in one
+    statement (``chainflow.ml.live.model_refresh``). Reads other tenants' rows, so it needs
+    a ``system=True`` unit of work; every statement is filtered by the tenant ids given."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        if not session.info.get(SYSTEM_INFO_KEY):
+            raise ValueError(
+                "ModelFingerprintRepository reads several tenants' rows and needs a unit of "
+                "work opened with system=True; it received a tenant-scoped one"
+            )
+        self.session = session
+
+    async def fingerprints(
+        self, name: str, tenant_ids: Sequence[str]
+    ) -> dict[str | None, OwnerFingerprint]:
+        """Return the fingerprint of ``name`` per owner among ``tenant_ids`` and the
+        platform (None); an owner without a version of ``name`` is absent."""
+        found: dict[str | None, OwnerFingerprint] = {}
+        chunks = [
+            tenant_ids[i : i + FINGERPRINT_CHUNK]
+            for i in range(0, len(tenant_ids), FINGERPRINT_CHUNK)
+        ]
+        for chunk in chunks or [()]:
+            for row in await self.session.execute(_fingerprint_statement(name, chunk)):
+                found[row.tenant_id] = OwnerFingerprint(
+                    rows=int(row.rows),
+                    latest_version=int(row.latest_version),
+                    changed_at=row.changed_at,
+                    production_id=row.production_id,
+                    production_promoted_at=row.production_promoted_at,
+                )
+        return found
+
+
+def _fingerprint_statement(
+    name: str, tenant_ids: Sequence[str]
+) -> Select[str | None, int, int, datetime, Any, Any]:
+    in_production = MlModel.stage == PRODUCTION_STAGE
+    owners: ColumnElement[bool] = MlModel.tenant_id.is_(None)
+    if tenant_ids:
+        owners = or_(owners, MlModel.tenant_id.in_(list(tenant_ids)))
+    return (
+        select(
+            MlModel.tenant_id,
+            func.count().label("rows"),
+            func.max(MlModel.version).label("latest_version"),
+            func.max(MlModel.updated_at).label("changed_at"),
+            func.max(case((in_production, MlModel.id))).label("production_id"),
+            func.max(case((in_production, MlModel.promoted_at))).label("production_promoted_at"),
+        )
+        .where(MlModel.name == name, owners)
+        .group_by(MlModel.tenant_id)
+    )
 
 
 def _check_unit_of_work_tenant(session: AsyncSession, tenant: TenantContext) -> None:

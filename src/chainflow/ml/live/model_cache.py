@@ -6,6 +6,10 @@ ONNX Runtime session. The answer is cached per tenant for ``refresh_s``; bundles
 per model version, so a promotion or rollback takes effect within ``refresh_s`` without
 reloading unchanged models.
 
+Every ``refresh_s`` one background round re-checks all the tenants served, in a constant
+number of queries whatever their number (``chainflow.ml.live.model_refresh``): it re-stamps
+the answers nothing changed and re-resolves only the tenants a change reaches.
+
 A live fallback (``chainflow.ml.registry.fallback_log``, decided by ``chainflow.ml.live.actions``)
 takes precedence over the production version for its tenant: ``resolve`` returns the
 version the tenant falls back to, or None for ``hold``; ``unavailable_reason`` then says
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +32,14 @@ from chainflow.core.settings import MlSettings
 from chainflow.core.tenancy import TenantContext
 from chainflow.ml.errors import ModelNotFoundError
 from chainflow.ml.live.model_hint import no_model_reason
-from chainflow.ml.registry.fallback_log import Fallback, FallbackLog
+from chainflow.ml.live.model_refresh import (
+    Basis,
+    Observation,
+    marks_lookback_s,
+    observe,
+    plan,
+)
+from chainflow.ml.registry.fallback_log import Fallback, FallbackLog, FallbackMark, promoted_ms
 from chainflow.ml.registry.model_registry import ModelRegistry
 from chainflow.ml.registry.types import ModelVersion
 from chainflow.ml.training.serving import ModelBundle
@@ -70,8 +82,17 @@ class ServedModel:
         return cached
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A tenant's cached answer: when it was last confirmed, and the basis it was read on."""
+
+    at_s: float
+    model: ServedModel | None
+    basis: Basis | None  # None: confirm by resolving again at the next round
+
+
 class ServedModels:
-    """The production model of each tenant, re-resolved every ``refresh_s`` seconds."""
+    """The production model of each tenant, re-checked every ``refresh_s`` seconds."""
 
     def __init__(
         self,
@@ -87,10 +108,11 @@ class ServedModels:
         self._clock = clock
         self._settings = settings
         self._fallbacks = fallbacks
-        self._by_tenant: dict[str, tuple[float, ServedModel | None]] = {}
+        self._by_tenant: dict[str, _Answer] = {}
         self._in_force: dict[str, Fallback] = {}
         self._bundles: dict[str, ServedModel] = {}
-        self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._marks_seen: frozenset[FallbackMark] = frozenset()
+        self._round: asyncio.Task[None] | None = None
 
     @property
     def model_name(self) -> str:
@@ -106,23 +128,24 @@ class ServedModels:
         """Return the tenant's production model.
 
         The first call reads the registry; after ``refresh_s`` the model known so far is
-        returned at once while one background task reads the registry again (the hot path
-        never waits on the database for a tenant it already serves).
+        returned at once while one background round re-checks every tenant served (the
+        hot path never waits on the database for a tenant it already serves).
         """
         now = self._clock.now_ms() / 1000.0
         cached = self._by_tenant.get(tenant_id)
         if cached is None:
+            basis = await self._basis_of(tenant_id)
             served = await self._load(tenant_id)
-            self._by_tenant[tenant_id] = (now, served)
+            self._by_tenant[tenant_id] = _Answer(now, served, basis)
             return served
-        if now - cached[0] >= self._settings.refresh_s and tenant_id not in self._refreshing:
-            task = asyncio.create_task(self._refresh(tenant_id, now), name="ml-model-refresh")
-            self._refreshing[tenant_id] = task
-        return cached[1]
+        if now - cached.at_s >= self._settings.refresh_s and self._round is None:
+            self._round = asyncio.create_task(self._refresh(now), name="ml-model-refresh")
+        return cached.model
 
     async def refreshed(self) -> None:
-        """Wait for the background refreshes running now (tests, shutdown)."""
-        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
+        """Wait for the background refresh running now (tests, shutdown)."""
+        if self._round is not None:
+            await asyncio.gather(self._round, return_exceptions=True)
 
     def forget(self, tenant_id: str | None = None) -> None:
         """Re-resolve ``tenant_id`` (None: every tenant) on its next vector (after a
@@ -147,19 +170,98 @@ class ServedModels:
             return fallback.hold_reason()
         return no_model_reason(self._settings.model)
 
-    async def _refresh(self, tenant_id: str, now: float) -> None:
+    # --- the refresh round ---------------------------------------------------------------
+
+    async def _refresh(self, now: float) -> None:
+        snapshot = dict(self._by_tenant)
+        try:
+            await self._refresh_round(snapshot, now)
+        except Exception:  # keep serving what is known; the next round tries again
+            log.exception("ml_model_refresh_failed", tenants=len(snapshot))
+            for tenant_id, answer in snapshot.items():
+                self._settle(snapshot, tenant_id, _Answer(now, answer.model, answer.basis))
+        finally:
+            self._round = None
+
+    async def _refresh_round(self, snapshot: dict[str, _Answer], now: float) -> None:
+        since_ms = int((now - marks_lookback_s(self._settings.refresh_s)) * 1000)
+        observation = await observe(
+            self._database, self._fallbacks, self._settings.model, snapshot, marks_since_ms=since_ms
+        )
+        todo = plan(
+            {tenant_id: answer.basis for tenant_id, answer in snapshot.items()},
+            observation,
+            marks_seen=self._marks_seen,
+            in_fallback=frozenset(self._in_force),
+        )
+        for tenant_id in todo.unchanged:
+            basis = observation.basis_of(tenant_id)
+            self._settle(snapshot, tenant_id, _Answer(now, snapshot[tenant_id].model, basis))
+        each = todo.each + await self._resolve_platform(snapshot, todo.platform, observation, now)
+        for tenant_id in each:
+            await self._reload(snapshot, tenant_id, observation, now)
+        self._marks_seen = observation.marks
+
+    async def _resolve_platform(
+        self,
+        snapshot: dict[str, _Answer],
+        tenant_ids: Iterable[str],
+        observation: Observation,
+        now: float,
+    ) -> list[str]:
+        """Serve the platform's new production version to ``tenant_ids`` (tenants without
+        a model of their own) with one read of it; return those to resolve one by one."""
+        tenant_ids = list(tenant_ids)
+        platform = observation.owners.get(None)
+        if not tenant_ids or platform is None:
+            return tenant_ids
+        version: ModelVersion | None = None
+        if platform.production_id is not None:
+            async with self._database.unit_of_work(system=True, read_only=True) as uow:
+                version = await self._registry.production(uow, self._settings.model)
+            if version is None or version.id != platform.production_id:
+                return tenant_ids  # changed again since the look: resolve each
+        # A fallback counts from the promotion on: one since then left a mark in the read.
+        checks_marks = self._fallbacks is not None and version is not None
+        since_ms = 0 if version is None else promoted_ms(version)
+        if checks_marks and since_ms < observation.marks_since_ms:
+            return tenant_ids  # promoted before the marks read: only the log can tell
+        remaining = []
+        for tenant_id in tenant_ids:
+            if checks_marks and observation.fell_back(tenant_id, since_ms=since_ms):
+                remaining.append(tenant_id)
+                continue
+            self._in_force.pop(tenant_id, None)
+            served = None if version is None else await self._served(version)
+            self._settle(snapshot, tenant_id, _Answer(now, served, observation.basis_of(tenant_id)))
+        return remaining
+
+    async def _reload(
+        self, snapshot: dict[str, _Answer], tenant_id: str, observation: Observation, now: float
+    ) -> None:
         try:
             served = await self._load(tenant_id)
-        except Exception:  # keep serving what is known; the next call tries again
+        except Exception:  # keep serving what is known; resolved again at the next round
             log.exception("ml_model_refresh_failed", tenant_id=tenant_id)
-            known = self._by_tenant.get(tenant_id)
-            if known is not None:
-                self._by_tenant[tenant_id] = (now, known[1])
+            self._settle(snapshot, tenant_id, _Answer(now, snapshot[tenant_id].model, None))
         else:
-            if tenant_id in self._by_tenant:  # not forgotten meanwhile
-                self._by_tenant[tenant_id] = (now, served)
-        finally:
-            self._refreshing.pop(tenant_id, None)
+            self._settle(snapshot, tenant_id, _Answer(now, served, observation.basis_of(tenant_id)))
+
+    def _settle(self, snapshot: dict[str, _Answer], tenant_id: str, answer: _Answer) -> None:
+        if self._by_tenant.get(tenant_id) is snapshot[tenant_id]:  # not forgotten meanwhile
+            self._by_tenant[tenant_id] = answer
+
+    # --- resolving one tenant ------------------------------------------------------------
+
+    async def _basis_of(self, tenant_id: str) -> Basis | None:
+        try:
+            observation = await observe(
+                self._database, None, self._settings.model, [tenant_id], marks_since_ms=0
+            )
+        except Exception:  # resolved again at the next round
+            log.exception("ml_model_basis_failed", tenant_id=tenant_id)
+            return None
+        return observation.basis_of(tenant_id)
 
     async def _load(self, tenant_id: str) -> ServedModel | None:
         tenant = TenantContext(tenant_id=TenantId(tenant_id))
@@ -183,6 +285,9 @@ class ServedModels:
                     version = await self._version(tenant, version, fallback.to_version)
                 except ModelNotFoundError:  # the version fallen back to is gone: hold
                     return None
+        return await self._served(version)
+
+    async def _served(self, version: ModelVersion) -> ServedModel:
         served = self._bundles.get(version.id)
         if served is None:
             bundle = ModelBundle(await self._registry.read_artifact(version))

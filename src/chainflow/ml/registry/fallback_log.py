@@ -11,6 +11,14 @@ production version to the one that replaced it (``to_version``), and on if that 
 back too; ``to_version`` 0 means ``hold``. A fallback therefore ends when a new production
 version is promoted (by hand, or by the retrain schedule) or the same version is promoted
 again: recovery alone never re-promotes a model.
+
+Each fallback also leaves a mark under the platform's own series key (``_platform``, as
+``analytics_usage_monthly`` does): table ``model_fallback_marks``, symbol = model name,
+ts = the fallback's ``at_ms``, ``subject_tenant``, from and to version. ``marked_since``
+reads every tenant's recent fallbacks of a name in one scan, so that a process serving
+many tenants learns of a fallback another process recorded without scanning each
+tenant's log (``chainflow.ml.live.model_refresh``). The mark is appended after the
+fallback itself: a mark seen means its fallback is stored.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from chainflow.storage.api import ColumnSpec, ColumnType, TableSpec, TimeSeriesS
 F, N, S = ColumnType.FLOAT64, ColumnType.INT64, ColumnType.STRING
 HOLD_VERSION = 0  # ``to_version`` of a fallback to hold
 HOLD_REASON_CODE = "model_underperforming"
+PLATFORM_KEY = TenantId("_platform")  # the series key of the marks (one scan for all tenants)
+END_OF_TIME_MS = 2**62
 
 FALLBACKS_TABLE = TableSpec(
     "model_fallbacks",
@@ -45,6 +55,25 @@ FALLBACKS_TABLE = TableSpec(
         )
     ),
 )
+
+FALLBACK_MARKS_TABLE = TableSpec(
+    "model_fallback_marks",
+    (
+        ColumnSpec("subject_tenant", S),
+        ColumnSpec("from_version", N),
+        ColumnSpec("to_version", N),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackMark:
+    """That tenant ``tenant_id`` fell back from ``from_version`` at ``at_ms``."""
+
+    tenant_id: str
+    at_ms: int
+    from_version: int
+    to_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +153,36 @@ class FallbackLog:
     async def record(self, tenant_id: str, fallback: Fallback) -> None:
         await self._store.ensure_table(FALLBACKS_TABLE)
         await self._store.append(FALLBACKS_TABLE.name, [fallback.to_row(tenant_id)])
+        await self._store.ensure_table(FALLBACK_MARKS_TABLE)
+        mark = {
+            "tenant_id": PLATFORM_KEY,
+            "symbol": fallback.name,
+            "ts": fallback.at_ms,
+            "subject_tenant": tenant_id,
+            "from_version": fallback.from_version,
+            "to_version": fallback.to_version,
+        }
+        await self._store.append(FALLBACK_MARKS_TABLE.name, [mark])
+
+    async def marked_since(self, name: str, since_ms: int) -> list[FallbackMark]:
+        """Return the marks of every tenant's fallbacks of ``name`` at or after ``since_ms``."""
+        await self._store.ensure_table(FALLBACK_MARKS_TABLE)
+        rows = await self._store.scan(
+            FALLBACK_MARKS_TABLE.name,
+            tenant_id=PLATFORM_KEY,
+            symbol=name,
+            start_ms=since_ms,
+            end_ms=END_OF_TIME_MS,
+        )
+        return [
+            FallbackMark(
+                tenant_id=str(row["subject_tenant"]),
+                at_ms=int(row["ts"]),
+                from_version=int(row["from_version"]),
+                to_version=int(row["to_version"]),
+            )
+            for row in rows
+        ]
 
     async def history(self, tenant_id: str, name: str, *, since_ms: int = 0) -> list[Fallback]:
         """Return the tenant's fallbacks of ``name`` recorded at or after ``since_ms``."""

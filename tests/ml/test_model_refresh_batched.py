@@ -1,0 +1,332 @@
+"""The served models' refresh round on SQLite and PostgreSQL (a non-superuser role, so RLS
+applies): a constant number of SQL statements whatever the number of tenants served, and
+only the tenants a change reaches are resolved again.
+
+Statements are counted with SQLAlchemy's ``before_cursor_execute`` on the database's
+engines (an observer: nothing is replaced). The fallback log is the embedded DuckDB store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from chainflow.core.clock import SimulatedClock
+from chainflow.core.ids import TenantId, new_id
+from chainflow.core.settings import DatabaseSettings, MlSettings, TimeSeriesSettings
+from chainflow.core.tenancy import TenantContext
+from chainflow.ml.api import ModelVersion
+from chainflow.ml.live.model_cache import ServedModels
+from chainflow.ml.registry.artifacts import LocalArtifactStore
+from chainflow.ml.registry.fallback_log import Fallback, FallbackLog
+from chainflow.ml.registry.model_registry import ModelRegistry
+from chainflow.storage.api import TimeSeriesStore
+from chainflow.storage.relational import Database, upgrade
+from chainflow.storage.timeseries import open_timeseries
+from tests.fixtures.backends import unique_name
+from tests.fixtures.database import ProvisionedDatabase
+from tests.ml.test_live_actions import constant_bundle
+from tests.ml.test_registry import ENTERPRISE, START_MS, registration
+
+REFRESH_S = 10.0
+SERVED = 50
+# The look of a round: the fingerprints (one statement; on PostgreSQL plus the setting of
+# the system scope). The marks are one scan of the time-series store, not SQL.
+LOOK_STATEMENTS = {"sqlite": 1, "postgresql": 2}
+
+
+@pytest.fixture(scope="module")
+def migrated(module_database: ProvisionedDatabase) -> ProvisionedDatabase:
+    asyncio.run(upgrade(module_database.url))
+    return module_database
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(START_MS)
+
+
+@pytest.fixture
+async def database(migrated: ProvisionedDatabase, clock: SimulatedClock) -> AsyncIterator[Database]:
+    db = Database(migrated.url, DatabaseSettings(url=migrated.url), clock=clock)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[TimeSeriesStore]:
+    opened = open_timeseries(f"duckdb:///{tmp_path / 'ts.duckdb'}", TimeSeriesSettings())
+    await opened.start()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@dataclass(slots=True)
+class Statements:
+    """The SQL statements the database's engines ran, with their parameters."""
+
+    seen: list[tuple[str, str]] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.seen.clear()
+
+    def naming(self, tenant_id: str) -> list[str]:
+        return [sql for sql, parameters in self.seen if tenant_id in parameters]
+
+
+@pytest.fixture
+def statements(database: Database) -> Iterator[Statements]:
+    recorded = Statements()
+
+    def note(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+        recorded.seen.append((sql, repr(parameters)))
+
+    engines = {id(e): e.sync_engine for e in (database.engine, database.read_engine)}
+    for engine in engines.values():
+        event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield recorded
+    finally:
+        for engine in engines.values():
+            event.remove(engine, "before_cursor_execute", note)
+
+
+@dataclass(slots=True)
+class Served:
+    """A registry with a platform model, tenants served it, and ``own``, served its own."""
+
+    database: Database
+    registry: ModelRegistry
+    clock: SimulatedClock
+    models: ServedModels
+    fallbacks: FallbackLog
+    own: TenantContext
+    others: list[str]
+    name: str
+
+    async def register(self, owner: TenantContext | None, *, promote: bool) -> ModelVersion:
+        artifact = constant_bundle((0.1, 0.1, 0.8), 4)
+        async with self.database.unit_of_work(owner, system=owner is None) as uow:
+            version = await self.registry.register(
+                uow,
+                registration(self.name),
+                artifact,
+                owner=owner,
+                limits=None if owner is None else ENTERPRISE,
+            )
+            if promote:
+                version = await self.registry.promote(uow, self.name, version.version, owner=owner)
+        return version
+
+    async def refresh(self) -> None:
+        """Let ``refresh_s`` pass and run one round to its end."""
+        self.clock.advance_ms(int(REFRESH_S * 1000))
+        await self.models.resolve(self.own.tenant_id)  # answered from the cache; starts it
+        await self.models.refreshed()
+
+    async def versions(self) -> dict[str, int | None]:
+        served = {}
+        for tenant_id in [self.own.tenant_id, *self.others]:
+            model = await self.models.resolve(tenant_id)
+            served[tenant_id] = None if model is None else model.version.version
+        return served
+
+
+async def serve(
+    database: Database,
+    clock: SimulatedClock,
+    store: TimeSeriesStore,
+    tmp_path: Path,
+    *,
+    tenants: int = SERVED,
+) -> Served:
+    name = unique_name("fx")  # the module's database is shared by its tests
+    registry = ModelRegistry(artifacts=LocalArtifactStore(tmp_path / "models"), clock=clock)
+    fallbacks = FallbackLog(store)
+    models = ServedModels(
+        registry,
+        database,
+        clock,
+        MlSettings(model=name, refresh_s=REFRESH_S),
+        fallbacks=fallbacks,
+    )
+    own = TenantContext(tenant_id=TenantId(new_id()))
+    others = [new_id() for _ in range(tenants - 1)]
+    served = Served(database, registry, clock, models, fallbacks, own, others, name)
+    await served.register(None, promote=True)  # the platform's v1
+    await served.register(own, promote=True)  # the tenant's own v1
+    await served.versions()  # every tenant served (resolved once)
+    return served
+
+
+def backend(database: Database) -> str:
+    return database.dialect
+
+
+class TestUnchanged:
+    async def test_a_round_issues_the_same_statements_for_1_and_50_tenants(
+        self,
+        database: Database,
+        clock: SimulatedClock,
+        store: TimeSeriesStore,
+        statements: Statements,
+        tmp_path: Path,
+    ) -> None:
+        served = await serve(database, clock, store, tmp_path)
+        statements.clear()
+        await served.refresh()
+        assert len(statements.seen) == LOOK_STATEMENTS[backend(database)], statements.seen
+        assert len(served.models.tenants()) == SERVED
+        assert await served.versions() == dict.fromkeys([served.own.tenant_id, *served.others], 1)
+
+        for tenant_id in served.others[1:]:
+            served.models.forget(tenant_id)  # one tenant left besides the owner
+        statements.clear()
+        await served.refresh()
+        assert len(statements.seen) == LOOK_STATEMENTS[backend(database)], statements.seen
+
+    async def test_a_new_candidate_of_the_platform_resolves_no_tenant_again(
+        self,
+        database: Database,
+        clock: SimulatedClock,
+        store: TimeSeriesStore,
+        statements: Statements,
+        tmp_path: Path,
+    ) -> None:
+        served = await serve(database, clock, store, tmp_path)
+        await served.register(None, promote=False)  # v2, a candidate: production unchanged
+        statements.clear()
+        await served.refresh()
+        assert len(statements.seen) == LOOK_STATEMENTS[backend(database)], statements.seen
+
+
+class TestChange:
+    async def test_a_promotion_of_a_tenants_own_model_reaches_it_alone(
+        self,
+        database: Database,
+        clock: SimulatedClock,
+        store: TimeSeriesStore,
+        statements: Statements,
+        tmp_path: Path,
+    ) -> None:
+        served = await serve(database, clock, store, tmp_path)
+        await served.register(served.own, promote=True)  # the tenant's v2
+        statements.clear()
+        await served.refresh()
+        versions = await served.versions()
+        assert versions[served.own.tenant_id] == 2
+        assert all(versions[t] == 1 for t in served.others)
+        # Every other tenant appears only in the round's one look at the registry.
+        for tenant_id in served.others:
+            assert len(statements.naming(tenant_id)) == 1, statements.naming(tenant_id)
+        assert len(statements.naming(served.own.tenant_id)) > 1
+
+    async def test_a_promotion_of_the_platform_model_reaches_every_tenant_without_its_own(
+        self,
+        database: Database,
+        clock: SimulatedClock,
+        store: TimeSeriesStore,
+        statements: Statements,
+        tmp_path: Path,
+    ) -> None:
+        served = await serve(database, clock, store, tmp_path)
+        await served.register(None, promote=True)  # the platform's v2
+        statements.clear()
+        await served.refresh()
+        versions = await served.versions()
+        assert all(versions[t] == 2 for t in served.others)
+        assert versions[served.own.tenant_id] == 1  # its own model, unchanged
+        # One read of the new production version for all of them, not one per tenant.
+        look = LOOK_STATEMENTS[backend(database)]
+        assert len(statements.seen) <= 2 * look + 2, statements.seen
+        for tenant_id in served.others:
+            assert len(statements.naming(tenant_id)) == 1
+
+    async def test_a_rollback_of_the_platform_model_reaches_every_tenant_without_its_own(
+        self,
+        database: Database,
+        clock: SimulatedClock,
+        store: TimeSeriesStore,
+        tmp_path: Path,
+    ) -> None:
+        served = await serve(database, clock, store, tmp_path, tenants=5)
+        await served.register(None, promote=True)
+        await served.refresh()
+        async with database.unit_of_work(system=True) as uow:
+            await served.registry.rollback(uow, served.name)
+        await served.refresh()
+        versions = await served.versions()
+        assert all(versions[t] == 1 for t in served.others)
+
+    async def test_a_fallback_recorded_for_a_tenant_reaches_it_alone(
+        self,
+        database: Database,
+        clock: SimulatedClock,
+        store: TimeSeriesStore,
+        statements: Statements,
+        tmp_path: Path,
+    ) -> None:
+        served = await serve(database, clock, store, tmp_path)
+        fallen = served.others[0]
+        await served.fallbacks.record(fallen, hold_of(served.name, clock.now_ms()))
+        statements.clear()
+        await served.refresh()
+        assert await served.models.resolve(fallen) is None
+        assert served.models.unavailable_reason(fallen).startswith("model_underperforming: ")
+        for tenant_id in served.others[1:]:
+            assert len(statements.naming(tenant_id)) == 1
+            assert served.models.fallback_of(tenant_id) is None
+        versions = await served.versions()
+        assert all(versions[t] == 1 for t in served.others[1:])
+
+        statements.clear()
+        await served.refresh()  # the mark was seen: not resolved again
+        assert len(statements.seen) == LOOK_STATEMENTS[backend(database)], statements.seen
+
+    async def test_a_platform_promotion_after_a_fallback_ends_it(
+        self,
+        database: Database,
+        clock: SimulatedClock,
+        store: TimeSeriesStore,
+        tmp_path: Path,
+    ) -> None:
+        served = await serve(database, clock, store, tmp_path, tenants=5)
+        fallen = served.others[0]
+        await served.fallbacks.record(fallen, hold_of(served.name, clock.now_ms()))
+        await served.refresh()
+        assert await served.models.resolve(fallen) is None
+        clock.advance_ms(1)
+        await served.register(None, promote=True)  # v2 ends the fallback of v1
+        await served.refresh()
+        model = await served.models.resolve(fallen)
+        assert model is not None and model.version.version == 2
+        assert served.models.fallback_of(fallen) is None
+
+
+def hold_of(name: str, at_ms: int) -> Fallback:
+    """The platform's v1 of ``name`` fallen back to hold at ``at_ms``."""
+    return Fallback(
+        name=name,
+        at_ms=at_ms,
+        from_version=1,
+        to_version=0,
+        reason="model_underperforming",
+        detail="stayed below its baseline for 8 scored predictions",
+        decided_by="test",
+        market="EURUSD",
+        timeframe="M5",
+        hit_rate=0.0,
+        baseline_accuracy=0.4,
+        scored=8,
+        streak=8,
+    )
