@@ -27,6 +27,7 @@ from websockets.asyncio.client import connect
 from chainflow.bridge.bar_table import BAR_TABLE
 from chainflow.bridge.events import all_bars
 from chainflow.client.replay import replay_file
+from chainflow.core.ids import TenantId
 from chainflow.core.logging import configure_logging
 from chainflow.core.market import Timeframe
 from chainflow.demo.server import DemoServer, create_account, ensure_model, free_port
@@ -60,8 +61,9 @@ def _sample_day(out: Path) -> Path:
     return out / "EURUSD_ticks.tsv"
 
 
-async def _live(url: str, stop: asyncio.Event) -> tuple[list[float], int]:
-    """Stream GBPUSD ticks every 100 ms; return the latencies and the ticks sent."""
+async def _live(url: str, stop: asyncio.Event, answered: asyncio.Event) -> tuple[list[float], int]:
+    """Stream GBPUSD ticks every 100 ms (``answered`` is set at the first answer); return the
+    latencies and the ticks sent."""
     sent: dict[int, float] = {}
     latencies: list[float] = []
     async with connect(url, max_size=None) as ws:
@@ -72,6 +74,7 @@ async def _live(url: str, stop: asyncio.Event) -> tuple[list[float], int]:
                 frame = json.loads(raw)
                 if frame.get("type") == "signal" and frame.get("seq") in sent:
                     latencies.append((time.perf_counter() - sent.pop(frame["seq"])) * 1000)
+                    answered.set()
 
         reader = asyncio.create_task(read())
         seq, bid = 0, 1.27001
@@ -106,7 +109,8 @@ def _p99(values: list[float]) -> float:
 
 async def test_a_day_replayed_at_full_speed_beside_a_live_tenant(tmp_path: Path) -> None:
     configure_logging("WARNING", "console")
-    ticks_file = await asyncio.to_thread(_sample_day, tmp_path / "sample")
+    # The sample day is written while the server starts and trains its model.
+    sampling = asyncio.create_task(asyncio.to_thread(_sample_day, tmp_path / "sample"))
     server = DemoServer(tmp_path / "home", free_port())
     await server.start()
     try:
@@ -131,10 +135,11 @@ async def test_a_day_replayed_at_full_speed_beside_a_live_tenant(tmp_path: Path)
         await kernel.infra.bus.subscribe(all_bars(), on_bar)
         await kernel.infra.bus.subscribe(all_predictions(), on_prediction)
 
-        stop = asyncio.Event()
+        stop, answered = asyncio.Event(), asyncio.Event()
         live_url = f"{server.ws_base_url}/ws/ticks?api_key={live.api_key}"
-        live_task = asyncio.create_task(_live(live_url, stop))
-        await asyncio.sleep(1.0)
+        live_task = asyncio.create_task(_live(live_url, stop, answered))
+        ticks_file = await sampling
+        await asyncio.wait_for(answered.wait(), 30.0)  # the live tenant is being answered
         summary = await replay_file(
             ticks_file,
             f"{server.ws_base_url}/ws/ticks",
@@ -166,7 +171,7 @@ async def test_a_day_replayed_at_full_speed_beside_a_live_tenant(tmp_path: Path)
         assert stats.get("bars_revised", 0) == 0, stats
         rows = await kernel.infra.timeseries.scan(
             BAR_TABLE.name,
-            tenant_id=replayer.tenant_id,
+            tenant_id=TenantId(replayer.tenant_id),
             symbol="EURUSD",
             start_ms=0,
             end_ms=2**62,
@@ -188,4 +193,5 @@ async def test_a_day_replayed_at_full_speed_beside_a_live_tenant(tmp_path: Path)
         assert len(latencies) == live_sent, figures
         assert _p99(latencies) < LIVE_P99_MS, figures
     finally:
+        await asyncio.gather(sampling, return_exceptions=True)
         await server.stop()

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from string import Template
@@ -81,6 +82,13 @@ def run(command: str, home: Path, cwd: Path, **values: str) -> str:
     assert result.returncode == 0, f"{argv[:2]} exited {result.returncode}:\n{output}"
     assert "Traceback" not in output
     return output
+
+
+@contextmanager
+def meanwhile(command: str, home: Path, cwd: Path) -> Iterator[Future[str]]:
+    """Run one terminal-2 line in the background; the future holds its output."""
+    with ThreadPoolExecutor(max_workers=1) as terminal:
+        yield terminal.submit(run, command, home, cwd)
 
 
 def body(answer: httpx.Response, status: int = 200) -> Any:
@@ -143,11 +151,12 @@ def test_three_terminal_path(tmp_path: Path) -> None:
     terminal.mkdir()
     timings: dict[str, float] = {}
     began = time.monotonic()
-    with server_process(home) as (base, server):
+    # Terminal 2's first command writes files only, so it runs while terminal 1 starts.
+    with meanwhile(SAMPLE, home, terminal) as sampling, server_process(home) as (base, server):
         timings["serve (until /health)"] = time.monotonic() - began
         port = base.rsplit(":", 1)[1]
-        with step(timings, "sample-data"):
-            sampled = run(SAMPLE, home, terminal)
+        with step(timings, "sample-data (rest after /health)"):
+            sampled = sampling.result()
         assert "EURUSD_ticks.tsv" in sampled
         ticks = tick_count(terminal / "sample" / "EURUSD_ticks.tsv")
         assert ticks > 50_000
