@@ -102,3 +102,16 @@ def test_services_registries_and_stores_are_not_exported() -> None:
         assert name not in getattr(ml, "__all__", []), name
     assert "TradingService" not in importlib.import_module("chainflow.trading.api").__all__
     assert "DirectOutbox" not in importlib.import_module("chainflow.notify.api").__all__
+
+
+def test_every_name_an_api_lists_can_be_imported() -> None:
+    missing = {
+        service: [
+            name
+            for name in getattr(module, "__all__", [])
+            if not hasattr(module, name)  # a lazy name resolves through the module's __getattr__
+        ]
+        for service in SERVICES
+        if (module := importlib.import_module(f"chainflow.{service}.api"))
+    }
+    assert {service: names for service, names in missing.items() if names} == {}

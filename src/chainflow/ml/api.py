@@ -162,6 +162,16 @@ SampleMarket: TypeAlias = "Callable[[DefaultModelRecipe], SampleBars]"
 """Makes a default-model recipe's bars (its symbol, timeframe, days, seed); called to train."""
 
 
+def __getattr__(name: str) -> Any:
+    """``DefaultModelRecipe`` on first use (PEP 562): its module loads the training stack
+    (LightGBM, ONNX), which a process that never trains should not import."""
+    if name == "DefaultModelRecipe":
+        from chainflow.ml.training.default_model import DefaultModelRecipe
+
+        return DefaultModelRecipe
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 async def ensure_default_model(
     database: Database,
     registry: ModelRegistry,
