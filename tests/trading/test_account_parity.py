@@ -17,9 +17,19 @@ Where the two drivers differ by design, the test states it:
   gets a ``hold`` signal just before the last tick;
 - a stop fills at its level in the backtest (a continuous path); the paper account fills
   at the first tick through it, so each path has a tick at the level.
+
+A second market stops a position out: 2.5 lots (about 92 % of the balance as margin at
+leverage 30), no stops, and a bar that gaps 2.5 cents down. The backtest tests the
+stop-out once per bar at the bar's worst price against the margin at the entry price; the
+paper account tests it at every tick against the margin at the mark. So its path's first
+tick below the level is the bar's low (a gap): both close there, with slippage and the
+commission, reason ``stop_out``.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -65,13 +75,37 @@ PATHS: tuple[tuple[tuple[float, ...], int], ...] = (
     ((1.11130, 1.11180, 1.11100, 1.11160), HOLD),  # closed at the end: 1.11159
 )
 
+# Stop-out (all Wednesday: no rollover). Long 2.5 lots at 1.10031: margin 9169.25 at the
+# entry, the stop-out below 4584.63 of equity (the backtest) - a bid of about 1.0787.
+STOP_OUT_LOTS = 2.5
+STOP_OUT_PATHS: tuple[tuple[tuple[float, ...], int], ...] = (
+    ((1.10000, 1.10040, 1.09960, 1.10000), BUY),  # Wed 08:00
+    ((1.10010, 1.10060, 1.09950, 1.10050), HOLD),  # long at 1.10031
+    ((1.07500, 1.07700, 1.07600, 1.07650), HOLD),  # gap: out at 1.07499 (the low, slipped)
+    ((1.07660, 1.07700, 1.07600, 1.07680), HOLD),
+)
 
-def tick_times(bar: int) -> list[int]:
-    return [START_MS + bar * BAR_MS + k * TICK_MS for k in range(len(PATHS[bar][0]))]
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """A scripted market: each bar's bid ticks and action, the lots, the stop distances."""
+
+    paths: tuple[tuple[tuple[float, ...], int], ...]
+    lots: float
+    stop: float | None
+    target: float | None
 
 
-def market_bars() -> BarSeries:
-    rows = [(path[0], max(path), min(path), path[-1]) for path, _ in PATHS]
+TRADING = Market(PATHS, LOTS, STOP, TARGET)
+STOPPED_OUT = Market(STOP_OUT_PATHS, STOP_OUT_LOTS, None, None)
+
+
+def tick_times(market: Market, bar: int) -> list[int]:
+    return [START_MS + bar * BAR_MS + k * TICK_MS for k in range(len(market.paths[bar][0]))]
+
+
+def market_bars(market: Market) -> BarSeries:
+    rows = [(path[0], max(path), min(path), path[-1]) for path, _ in market.paths]
     array = np.asarray(rows)
     n = len(rows)
     return BarSeries.from_arrays(
@@ -87,7 +121,7 @@ def market_bars() -> BarSeries:
     )
 
 
-def backtest_config() -> BacktestConfig:
+def backtest_config(market: Market) -> BacktestConfig:
     point = 1e-5
     return BacktestConfig(
         cash=10_000.0,
@@ -95,37 +129,41 @@ def backtest_config() -> BacktestConfig:
         lot_size=CONTRACT,
         slippage=SLIPPAGE,
         sizing="fixed",
-        size=LOTS * CONTRACT,
+        size=market.lots * CONTRACT,
         leverage=30.0,
+        stop_out_level=0.5,
         swap_long=SWAP_LONG_POINTS * point,  # money per unit per night
         swap_short=SWAP_SHORT_POINTS * point,
-        stop_loss=STOP,
-        take_profit=TARGET,
+        stop_loss=market.stop,
+        take_profit=market.target,
     )
 
 
-def run_backtest() -> BacktestResult:
-    actions = [action for _, action in PATHS]
-    result = run_event(market_bars(), ScriptedStrategy(actions), backtest_config())
-    vectorized = run_signals(market_bars(), np.asarray(actions), backtest_config())
+def run_backtest(market: Market = TRADING) -> BacktestResult:
+    actions = [action for _, action in market.paths]
+    bars, config = market_bars(market), backtest_config(market)
+    result = run_event(bars, ScriptedStrategy(actions), config)
+    vectorized = run_signals(bars, np.asarray(actions), config)
     assert vectorized.trades == result.trades
     assert np.array_equal(vectorized.equity, result.equity)
     return result
 
 
-def desk_signal(bar: int, action: int, ts: int) -> PaperSignal:
+def desk_signal(market: Market, bar: int, action: int, ts: int) -> PaperSignal:
     """The desk's signal for the strategy's action at ``bar``: levels at the backtest's
     distances from the fill the order will get at the next bar's open."""
     name = {BUY: "buy", SELL: "sell", HOLD: "hold"}[action]
     stop_loss = take_profit = None
     if action != HOLD:
-        entry = account.fill_price(action, PATHS[bar + 1][0][0], SPREAD, SLIPPAGE)
-        stop_loss, take_profit = account.stop_levels(action, entry, STOP, TARGET)
+        entry = account.fill_price(action, market.paths[bar + 1][0][0], SPREAD, SLIPPAGE)
+        stops = (math.nan if d is None else d for d in (market.stop, market.target))
+        levels = account.stop_levels(action, entry, *stops)
+        stop_loss, take_profit = (None if math.isnan(level) else level for level in levels)
     return PaperSignal(
         symbol="EURUSD",
         ts=ts,
         action=name,
-        size=LOTS,
+        size=market.lots,
         stop_loss=stop_loss,
         take_profit=take_profit,
         model="scripted@1",
@@ -133,12 +171,13 @@ def desk_signal(bar: int, action: int, ts: int) -> PaperSignal:
     )
 
 
-async def run_paper() -> tuple[PaperDesk, list[float]]:
+async def run_paper(market: Market = TRADING) -> tuple[PaperDesk, list[float]]:
     """Feed the ticks to a desk as the trading service does; return it and the equity at
     each bar's last tick."""
     desk = PaperDesk(
         starting_balance=10_000.0,
         leverage=30.0,
+        stop_out_level=0.5,
         rollover_hour_utc=0,
         max_daily_loss_pct=100.0,
         max_drawdown_pct=100.0,
@@ -152,16 +191,17 @@ async def run_paper() -> tuple[PaperDesk, list[float]]:
         slippage=SLIPPAGE,
     )
     equity: list[float] = []
-    last = len(PATHS) - 1
-    for bar, (path, action) in enumerate(PATHS):
-        times = tick_times(bar)
+    last = len(market.paths) - 1
+    for bar, (path, action) in enumerate(market.paths):
+        times = tick_times(market, bar)
         for k, (ts, bid) in enumerate(zip(times, path, strict=True)):
             if bar == last and k == len(path) - 1:  # flatten at the last tick (the backtest's end)
-                assert desk.on_signal(TENANT, desk_signal(bar, HOLD, times[k - 1])) == []
+                flatten = desk_signal(market, bar, HOLD, times[k - 1])
+                assert desk.on_signal(TENANT, flatten) == []
             await desk.on_tick(TENANT, "EURUSD", ts, bid, round(bid + SPREAD, 5))
         equity.append(desk.equity(TENANT))
         if action != HOLD and bar < last:
-            assert desk.on_signal(TENANT, desk_signal(bar, action, times[-1])) == []
+            assert desk.on_signal(TENANT, desk_signal(market, bar, action, times[-1])) == []
     return desk, equity
 
 
@@ -219,3 +259,24 @@ class TestBacktestAndPaperAgree:
         assert cents(sum(t.swap for t in result.trades)) == cents(book.swaps) == -2.0
         # Ten fills of 0.1 lot (the reversal is one 0.2-lot order in the paper account).
         assert cents(sum(t.commission for t in result.trades)) == cents(book.commissions) == 7.0
+
+
+class TestStopOutAgrees:
+    async def test_the_same_stop_out_price_reason_and_equity(self) -> None:
+        result = run_backtest(STOPPED_OUT)
+        desk, equity = await run_paper(STOPPED_OUT)
+        book = desk.book(TENANT).account
+        [simulated] = result.trades
+        [traded] = book.trades
+        assert (simulated.exit_reason, traded.exit_reason) == ("stop_out", "stop_out")
+        assert (simulated.entry_ts, simulated.exit_ts) == (
+            bar_ts(traded.entry_ts),
+            bar_ts(traded.exit_ts),
+        )
+        assert traded.exit_ts == tick_times(STOPPED_OUT, 2)[0]  # the gap's own tick
+        assert round(simulated.entry_price, 5) == traded.entry_price == 1.10031
+        assert round(simulated.exit_price, 5) == traded.exit_price == 1.07499
+        assert cents(simulated.pnl) == cents(traded.pnl - traded.commission) == -6_365.0
+        assert [cents(value) for value in result.equity] == [cents(value) for value in equity]
+        assert cents(result.final_equity) == cents(book.balance) == 3_635.0
+        assert book.positions == {}

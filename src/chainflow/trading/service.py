@@ -125,6 +125,7 @@ class TradingService:
         self.paper_store = PaperStore(database)
         self.desk = PaperDesk(
             starting_balance=settings.paper_equity,
+            stop_out_level=settings.paper_stop_out_level,
             on_breaker=self._breaker_tripped,
             rollover_hour_utc=settings.rollover_hour_utc,
             loader=self.paper_store.load,

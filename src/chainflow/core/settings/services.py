@@ -156,6 +156,14 @@ class TradingSettings(BaseSettings):
     take_profit_atr: float = Field(
         default=3.0, gt=0, le=50, description="take-profit distance in ATRs"
     )
+    paper_stop_out_level: float = Field(
+        default=0.5,
+        ge=0,
+        le=10,
+        description=(
+            "paper accounts close their most losing position while equity < level × margin (0: off)"
+        ),
+    )
     paper_save_s: float = Field(
         default=5.0, gt=0, le=3600, description="how often changed paper accounts are saved"
     )

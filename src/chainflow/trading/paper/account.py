@@ -5,14 +5,22 @@ is strictly greater than the order's ``ts`` (a market order at that tick's ask f
 bid for a sell, moved by the instrument's slippage; a limit order at the quote); each fill
 pays the instrument's commission. Each tick is processed in this order: rollover swaps for
 every open position, then the stop-loss/take-profit of the tick's symbol, then the queued
-orders of the tick's symbol (by order id), then the equity mark. Conventions (units,
-rounding, netting) are in ``chainflow.trading.paper.positions``; the arithmetic is
-``chainflow.trading.account.functions``, shared with the backtest.
+orders of the tick's symbol (by order id), then the stop-out, then the equity mark.
+Conventions (units, rounding, netting) are in ``chainflow.trading.paper.positions``; the
+arithmetic is ``chainflow.trading.account.functions``, shared with the backtest.
+
+Stop-out (as MT5): while equity is below ``stop_out_level`` × the margin used
+(``account.is_stopped_out``, the backtest's rule), the position with the largest loss is
+closed at its last known quote (a long at the bid, a short at the ask, with the
+instrument's slippage and commission, reason ``stop_out``), then the level is checked
+again. A level of 0 disables it. Queued orders stay queued: each is checked against the
+free margin when it fills, so an account that cannot carry it gets a rejection then.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -47,6 +55,7 @@ from chainflow.trading.paper.positions import (
     protective_exit,
     rollovers_between,
     round_price,
+    stop_out_price,
     swap_amount,
 )
 from chainflow.trading.paper.reconcile import (
@@ -73,6 +82,7 @@ class PaperAccount:
         *,
         starting_balance: float,
         leverage: float,
+        stop_out_level: float = 0.5,
         account_currency: str = "USD",
         rollover_hour_utc: int = 21,
         equity_sample_ms: int = 60_000,
@@ -83,11 +93,14 @@ class PaperAccount:
                 "expected starting_balance > 0 and leverage > 0; "
                 f"received {starting_balance!r} and {leverage!r}"
             )
+        if not (math.isfinite(stop_out_level) and stop_out_level >= 0):
+            raise InvalidInput(f"expected stop_out_level >= 0; received {stop_out_level!r}")
         if not 0 <= rollover_hour_utc <= 23:
             raise InvalidInput(f"expected rollover_hour_utc in 0..23; received {rollover_hour_utc}")
         self.instruments = {instrument.symbol: instrument for instrument in instruments}
         self.starting_balance = account.round_money(starting_balance)
         self.leverage = float(leverage)
+        self.stop_out_level = float(stop_out_level)
         self.account_currency = account_currency
         self.rollover_hour_utc = rollover_hour_utc
         self.equity_sample_ms = equity_sample_ms
@@ -182,6 +195,7 @@ class PaperAccount:
                 self.quote_rates[symbol] = quote_to_account
             events.extend(self._protect(instrument, ts, bid, ask))
             events.extend(self._fill_queued(instrument, ts, bid, ask))
+        events.extend(self._stop_out(ts))
         self._mark(ts)
         return events
 
@@ -189,10 +203,7 @@ class PaperAccount:
     @property
     def unrealized_pnl(self) -> float:
         """Open P&L: longs marked at the bid, shorts at the ask, in the account currency."""
-        return sum(
-            price_pnl(instrument, position.side, position.lots, position.entry_price, mark, rate)
-            for instrument, position, mark, rate in self._marks()
-        )
+        return sum(self._open_pnl(mark) for mark in self._marks())
 
     @property
     def equity(self) -> float:
@@ -253,6 +264,13 @@ class PaperAccount:
             bid, ask = self.quotes[symbol]
             mark = bid if position.side is OrderSide.BUY else ask
             yield self.instruments[symbol], position, mark, self._rate(symbol)
+
+    @staticmethod
+    def _open_pnl(mark: tuple[PaperInstrument, PaperPosition, float, float]) -> float:
+        instrument, position, price, rate = mark
+        return price_pnl(
+            instrument, position.side, position.lots, position.entry_price, price, rate
+        )
 
     def _rate(self, symbol: str) -> float:
         return self.quote_rates.get(symbol, self.instruments[symbol].quote_to_account)
@@ -318,6 +336,31 @@ class PaperAccount:
         if exit_ is None:
             return []
         reason, price = exit_
+        return self._close_out(instrument, position, ts, price, reason)
+
+    def _stop_out(self, ts: int) -> list[PaperEvent]:
+        """Close the most losing position while the account is below its stop-out level."""
+        events: list[PaperEvent] = []
+        if self.stop_out_level == 0.0:
+            return events
+        while self.positions and account.is_stopped_out(
+            self.balance, self.unrealized_pnl, self.margin_used, self.stop_out_level
+        ):
+            instrument, position, _, _ = min(self._marks(), key=self._open_pnl)
+            bid, ask = self.quotes[instrument.symbol]
+            price = stop_out_price(instrument, position, bid, ask)
+            events.extend(self._close_out(instrument, position, ts, price, FillReason.STOP_OUT))
+        return events
+
+    def _close_out(
+        self,
+        instrument: PaperInstrument,
+        position: PaperPosition,
+        ts: int,
+        price: float,
+        reason: FillReason,
+    ) -> list[PaperEvent]:
+        """Close the whole ``position`` at ``price`` (the account's own fill, no order)."""
         rate = self._rate(instrument.symbol)
         fill = PaperFill(
             order_id=None,

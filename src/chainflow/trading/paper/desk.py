@@ -5,11 +5,13 @@
   netting), a ``sell`` makes it ``-size``, a ``hold`` flattens it. Orders carry the signal's
   stop loss and take profit and fill on the symbol's *next* tick at its ask (buy) or bid
   (sell) — ``PaperAccount`` never fills at the signal's own time.
-- **Ticks** (every accepted, in-order tick of the tenant) fill queued orders, trigger stops,
-  book swaps at rollover and mark the equity. Each tick also updates the tenant's circuit
-  breaker on daily loss (from the equity at the first tick of the UTC day) and drawdown
-  (from the peak): once tripped, ``halted(tenant)`` gives the reason, new signals become
-  ``hold`` (which flattens) and ``on_breaker`` is called once.
+- **Ticks** (every accepted, in-order tick of the tenant) fill queued orders, trigger stops
+  and the stop-out (``stop_out_level``, MT5's 50 % by default: the account closes its most
+  losing position while equity < level × margin), book swaps at rollover and mark the
+  equity. Each tick also updates the tenant's circuit breaker on daily loss (from the
+  equity at the first tick of the UTC day) and drawdown (from the peak): once tripped,
+  ``halted(tenant)`` gives the reason, new signals become ``hold`` (which flattens) and
+  ``on_breaker`` is called once.
 - **Executions** (``{"type":"execution",...}`` from the MT5 client) are reconciled against
   the paper fills (slippage of the real fill), without changing the paper account.
 - **Attribution** of every closed trade and open position to the signal that opened it:
@@ -91,6 +93,7 @@ class PaperDesk:
         *,
         starting_balance: float,
         leverage: float = 30.0,
+        stop_out_level: float = 0.5,
         rollover_hour_utc: int = 21,
         max_daily_loss_pct: float = 5.0,
         max_drawdown_pct: float = 20.0,
@@ -102,6 +105,7 @@ class PaperDesk:
         self._dirty: set[str] = set()
         self.starting_balance = starting_balance
         self.leverage = leverage
+        self.stop_out_level = stop_out_level
         self.rollover_hour_utc = rollover_hour_utc
         self._limits = (max_daily_loss_pct, max_drawdown_pct)
         self._on_breaker = on_breaker
@@ -136,6 +140,7 @@ class PaperDesk:
                 [],
                 starting_balance=self.starting_balance,
                 leverage=self.leverage,
+                stop_out_level=self.stop_out_level,
                 account_currency=ACCOUNT_CURRENCY,
                 rollover_hour_utc=self.rollover_hour_utc,
             )
@@ -181,7 +186,7 @@ class PaperDesk:
         """Return the signed position once the queued orders of ``symbol`` fill.
 
         What the strategy is told it holds: the signals' intent, except where a stop loss,
-        a take profit or a refused order made the account differ.
+        a take profit, a stop-out or a refused order made the account differ.
         """
         lots = self.position_lots(tenant_id, symbol)
         for order in self.book(tenant_id).account.pending_orders.values():

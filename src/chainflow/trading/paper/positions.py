@@ -42,6 +42,7 @@ class FillReason(StrEnum):
     ORDER = "order"
     STOP_LOSS = "stop_loss"
     TAKE_PROFIT = "take_profit"
+    STOP_OUT = "stop_out"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,8 @@ class PaperOrderRejected:
 
 @dataclass(frozen=True, slots=True)
 class PaperFill:
-    """One execution in the paper account; ``order_id`` is None for stop-loss/take-profit."""
+    """One execution in the paper account; ``order_id`` is None for the account's own closes
+    (stop-loss, take-profit, stop-out)."""
 
     order_id: int | None
     symbol: str
@@ -334,3 +336,15 @@ def protective_exit(
         return None
     exit_reason = FillReason.STOP_LOSS if reason == account.STOP_LOSS else FillReason.TAKE_PROFIT
     return exit_reason, round_price(instrument, price)
+
+
+def stop_out_price(
+    instrument: PaperInstrument, position: PaperPosition, bid: float, ask: float
+) -> float:
+    """Return the price a stop-out closes ``position`` at: a market close at the quote.
+
+    A long sells at the bid, a short buys at the ask, moved by the instrument's slippage
+    like every market fill (the backtest's stop-out fills at its worst price with slippage).
+    """
+    side = account.SELL if position.side is OrderSide.BUY else account.BUY
+    return round_price(instrument, account.fill_price(side, bid, ask - bid, instrument.slippage))

@@ -2,7 +2,8 @@
 of state) and its summary.
 
 Floats go through ``json`` as ``repr`` strings, which round-trip exactly, so a restored
-account continues tick for tick like the original.
+account continues tick for tick like the original. The configuration is the account's
+keyword arguments: a key an older snapshot lacks (``stop_out_level``) takes its default.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def dump_account_state(account: PaperAccount) -> dict[str, Any]:
             "instruments": [asdict(instrument) for instrument in account.instruments.values()],
             "starting_balance": account.starting_balance,
             "leverage": account.leverage,
+            "stop_out_level": account.stop_out_level,
             "account_currency": account.account_currency,
             "rollover_hour_utc": account.rollover_hour_utc,
             "equity_sample_ms": account.equity_sample_ms,
