@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+import pytest
 
-from chainflow.core.state_undo import StateRecord
+from chainflow.core.state_undo import StatePlan, StateRecord
 
 
 class Inner:
@@ -58,3 +59,50 @@ class TestStateRecord:
         outer.inner = Inner()
         record.restore()
         assert outer.inner is original
+
+
+class Odd:
+    """Attribute names the compiled restore cannot write as ``obj.name``."""
+
+    def __init__(self) -> None:
+        setattr(self, "class", 1.0)  # a keyword
+        setattr(self, "__hidden", [1.0, 2.0])  # not mangled: set by name
+
+
+class TestStatePlan:
+    def test_restore_puts_back_what_record_saw_in_the_same_containers(self) -> None:
+        outer = Outer()
+        outer.inner.window.extend([1.0, 2.0, 3.0])
+        window, items, table, values = outer.inner.window, outer.items, outer.table, outer.values
+        plan = StatePlan([outer])
+        saved = plan.record()
+        assert saved is not None
+        for _ in range(2):  # one record, restored after each of several mutations
+            mutate(outer)
+            plan.restore(saved)
+            assert outer.count == 0 and outer.inner.total == 0.0
+            assert list(outer.inner.window) == [1.0, 2.0, 3.0] and outer.inner.window is window
+            assert len(outer.items) == 2 and outer.items is items
+            assert list(outer.items[1].window) == []
+            assert outer.table == {"a": 1.0} and outer.table is table
+            assert outer.values.tolist() == [0.0, 0.0, 0.0] and outer.values is values
+
+    def test_names_that_are_keywords_or_dunders_are_restored(self) -> None:
+        odd = Odd()
+        hidden = getattr(odd, "__hidden")
+        plan = StatePlan([odd])
+        saved = plan.record()
+        assert saved is not None
+        setattr(odd, "class", 2.0)
+        hidden.append(3.0)
+        setattr(odd, "__hidden", [])
+        plan.restore(saved)
+        assert getattr(odd, "class") == 1.0
+        assert getattr(odd, "__hidden") is hidden and hidden == [1.0, 2.0]
+
+    def test_a_record_of_another_plan_is_refused(self) -> None:
+        plan, other = StatePlan([Outer()]), StatePlan([Inner()])
+        saved = other.record()
+        assert saved is not None
+        with pytest.raises(ValueError, match="another plan"):
+            plan.restore(saved)
