@@ -19,8 +19,20 @@ over all tenants) ``--warmup-seconds`` unmeasured, then ``--seconds`` measured. 
 topology and rate: client-side tick→signal latency (send of the tick frame to the
 ``signal`` frame with its ``seq``; p50/p99/p99.9/max) and the server's ``latency_ms``,
 ticks/s sent and acked, ticks lost (sent - acked) and signals missing (measured ticks with
-no signal), error frames, CPU of the generator and of the servers. No model is promoted:
-each signal is the hot path's ``hold`` with its reason (the JSON counts them).
+no signal), error frames, CPU of the generator and of the servers, and the measured signals
+by kind: scored by the model (by action: buy, sell, the model's hold) or a hold with its
+reason (state being built, features warming up, no production model, ...).
+
+As in production, a model scores every tick (features preview, ONNX inference, strategy,
+sizing, risk check): once the processes run, ``fx-default`` is promoted (as ``chainflow
+demo`` does: trained on the sample market in seconds; its artifact in the database, which
+every process reads), and once the tenants exist each gets two days of stored M1/M5 sample
+bars of its symbols, so that the features are warm; the terminals stream the live part of
+that sample market. Before each rate's stream, every terminal sends closed-loop ticks until
+the model has scored each of its symbols (``--warm-max-seconds`` at most; the JSON says how
+many keys were scored). ``--no-model`` measures the path without a model as before (no
+model, no history, a random-walk price path): every signal is a ``hold`` saying there is no
+production model.
 
 ``--faults`` also runs ``tests/e2e/test_scaled_faults.py`` and reports what each fault
 test measured (recovery times, acked ticks lost, duplicates, 5xx).
@@ -29,6 +41,7 @@ The load generator (this process, one asyncio loop) and the servers share the ma
 CPUs; the JSON says how many.
 
     python benchmarks/scale.py --rates 1000,5000 --seconds 15
+    python benchmarks/scale.py --topologies 1_process --rates 1000 --no-model
     python benchmarks/scale.py --topologies 2_replicas --rates 1000 --seconds 5 --faults
 """
 
@@ -52,6 +65,7 @@ from scale_load.faults import run_fault_tests  # noqa: E402
 from scale_load.load import Plan, run_rate, tenant_symbols  # noqa: E402
 from scale_load.topology import TOPOLOGIES, deployed  # noqa: E402
 
+LIVE_MINUTES = 240.0  # with a model: the sample market after the stored history, streamed
 HOW = (
     "servers: chainflow serve child processes on PostgreSQL + Redis + NATS on localhost "
     "(heartbeat 0.5 s, lease TTL 5 s); load generator: this process, one asyncio loop, one "
@@ -69,6 +83,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tenants", type=int, default=4)
     parser.add_argument("--symbols-per-tenant", type=int, default=3)
     parser.add_argument("--faults", action="store_true", help="also run the fault tests")
+    parser.add_argument(
+        "--no-model",
+        action="store_true",
+        help="promote no model and store no history: every signal is a hold with its reason",
+    )
+    parser.add_argument(
+        "--warm-max-seconds",
+        type=float,
+        default=180.0,
+        help="with a model: how long each terminal waits at most for every key to be scored",
+    )
     return parser
 
 
@@ -80,20 +105,28 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown topologies {sorted(unknown)}; known: {list(TOPOLOGIES)}")
     symbols = tenant_symbols(args.symbols_per_tenant)
+    minutes = None if args.no_model else LIVE_MINUTES
     began = time.monotonic()
     topologies: dict[str, Any] = {}
     for name in names:
         with tempfile.TemporaryDirectory(prefix=f"scale-{name}-") as tmp:
-            with deployed(name, Path(tmp), args.tenants) as deployment:
+            with deployed(name, Path(tmp), args.tenants, symbols, minutes) as deployment:
                 runs = {}
                 positions = [i * 397 for i in range(args.tenants)]
                 for rate in rates:
                     print(f"scale: {name} at {rate:g} ticks/s", file=sys.stderr, flush=True)
-                    plan = Plan(rate=rate, warmup_s=args.warmup_seconds, seconds=args.seconds)
+                    plan = Plan(
+                        rate=rate,
+                        warmup_s=args.warmup_seconds,
+                        seconds=args.seconds,
+                        warm_max_s=0.0 if args.no_model else args.warm_max_seconds,
+                    )
                     runs[f"{rate:g}"] = run_rate(deployment, symbols, plan, positions)
+                seeding = deployment.seeding
                 topologies[name] = {
                     "processes": [f"--services {s}" for s in deployment.layout],
                     "startup_s": deployment.startup_s,
+                    **(seeding.figures() if seeding is not None else {}),
                     "rates": runs,
                 }
     report: dict[str, Any] = {
@@ -107,6 +140,7 @@ def main() -> None:
         "tenants": args.tenants,
         "symbols_per_tenant": len(symbols),
         "tier": "enterprise",
+        "model": "none (--no-model)" if args.no_model else "fx-default, promoted; history stored",
         "warmup_seconds": args.warmup_seconds,
         "measured_seconds": args.seconds,
         "topologies": topologies,

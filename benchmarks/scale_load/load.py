@@ -3,11 +3,14 @@
 Every tenant has one terminal (``tick_load.clients.Connection``: one WebSocket, the tenant's
 symbols in turn, timestamps from the wall clock, ``"signals":"every_tick"``). A terminal
 first sends one tick per symbol closed-loop (each waits for its signal: the keys exist
-everywhere), then all terminals stream together on a fixed schedule (open loop), the
-offered rate split evenly, staggered within one tick interval: ``warmup_s`` unmeasured,
-then ``seconds`` measured, then wait for every ack and measured signal (``DRAIN_S`` at
-most). Latency is the client's: from a tick frame's send to the ``signal`` frame with the
-same ``seq``.
+everywhere); with a model (``Plan.warm_max_s`` > 0) it then goes on sending a tick now and
+then, each waiting for its signal, until the model has scored every one of its symbols (the
+keys' states are built from the stored bars meanwhile) or ``warm_max_s`` passed. Then all
+terminals stream together on a fixed schedule (open loop), the offered rate split evenly,
+staggered within one tick interval: ``warmup_s`` unmeasured, then ``seconds`` measured, then
+wait for every ack and measured signal (``DRAIN_S`` at most). Latency is the client's: from
+a tick frame's send to the ``signal`` frame with the same ``seq``. Every signal is tallied
+by kind (``scale_load.signals``): scored by the model, or a hold with its reason.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from tick_load.report import latency_figures, totals
 from tick_load.server import SOURCES, cpu_seconds
 from websockets.asyncio.client import connect
 
+from scale_load.signals import SignalTally, counted, signal_figures
 from scale_load.topology import Deployed
 
 PATH_TICKS = 4000
@@ -30,15 +34,19 @@ START_PRICES = {"EURUSD": 1.09, "GBPUSD": 1.27, "USDJPY": 151.2, "AUDUSD": 0.66,
 SPREAD = 1.2e-4  # relative
 WAIT_SIGNAL_S = 60.0
 DRAIN_S = 30.0
+WARM_TICK_S = 0.25  # with a model: one closed-loop tick this often until every key is scored
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """One offered rate: ticks/s over all tenants, unmeasured and measured seconds."""
+    """One offered rate: ticks/s over all tenants, unmeasured and measured seconds, and
+    how long a terminal waits at most for the model to score each of its symbols (0: no
+    model, one answered tick per symbol is enough)."""
 
     rate: float
     warmup_s: float
     seconds: float
+    warm_max_s: float = 0.0
 
 
 def price_paths(symbols: tuple[str, ...], seed: int = 24) -> dict[str, list[list[float]]]:
@@ -63,9 +71,24 @@ def tenant_symbols(symbols_per_tenant: int) -> tuple[str, ...]:
     return SOURCES[:symbols_per_tenant]
 
 
+async def _closed_loop_tick(ws: Any, url: str, conn: Connection) -> None:
+    """Send one unmeasured tick and wait for its signal."""
+    conn.first_signal.clear()
+    frame = conn.next_tick()
+    await ws.send(conn.send_now(frame, measure=False))
+    try:
+        await asyncio.wait_for(conn.first_signal.wait(), WAIT_SIGNAL_S)
+    except TimeoutError:
+        raise SystemExit(
+            f"no signal for {frame['symbol']} seq {frame['seq']} on {url} in "
+            f"{WAIT_SIGNAL_S} s (acked up to {conn.acked}, errors {dict(conn.errors)})"
+        ) from None
+
+
 async def _terminal(
     url: str,
     conn: Connection,
+    tally: SignalTally,
     plan: Plan,
     per_rate: float,
     stagger: float,
@@ -74,19 +97,14 @@ async def _terminal(
 ) -> None:
     async with connect(url, max_size=None, compression=None) as ws:
         await ws.send(conn.hello(with_symbols=True))
-        reader = asyncio.create_task(read_frames(ws, conn))
+        reader = asyncio.create_task(read_frames(counted(ws, tally, conn.measured), conn))
         try:
             for _ in conn.symbols:  # closed loop: every key answered once before the load
-                conn.first_signal.clear()
-                frame = conn.next_tick()
-                await ws.send(conn.send_now(frame, measure=False))
-                try:
-                    await asyncio.wait_for(conn.first_signal.wait(), WAIT_SIGNAL_S)
-                except TimeoutError:
-                    raise SystemExit(
-                        f"no signal for {frame['symbol']} seq {frame['seq']} on {url} in "
-                        f"{WAIT_SIGNAL_S} s (acked up to {conn.acked}, errors {dict(conn.errors)})"
-                    ) from None
+                await _closed_loop_tick(ws, url, conn)
+            deadline = time.perf_counter() + plan.warm_max_s
+            while tally.scored_symbols != set(conn.symbols) and time.perf_counter() < deadline:
+                await asyncio.sleep(WARM_TICK_S)  # the keys' states are being built
+                await _closed_loop_tick(ws, url, conn)
             clock["ready"] += 1
             await go.wait()
             start = clock["start"] + stagger
@@ -100,16 +118,19 @@ async def _terminal(
             await asyncio.gather(reader, return_exceptions=True)
 
 
-async def _run(deployed: Deployed, conns: list[Connection], plan: Plan) -> dict[str, float]:
+async def _run(
+    deployed: Deployed, conns: list[Connection], tallies: list[SignalTally], plan: Plan
+) -> dict[str, float]:
     per_rate = plan.rate / len(conns)
     clock = {"ready": 0.0, "start": 0.0}
     go = asyncio.Event()
     tasks = [
         asyncio.create_task(
-            _terminal(deployed.ticks_url(i), conn, plan, per_rate, i / plan.rate, clock, go)
+            _terminal(deployed.ticks_url(i), conn, tally, plan, per_rate, i / plan.rate, clock, go)
         )
-        for i, conn in enumerate(conns)
+        for i, (conn, tally) in enumerate(zip(conns, tallies, strict=True))
     ]
+    warm_began = time.perf_counter()
     while clock["ready"] < len(tasks):
         await asyncio.sleep(0.01)
         failed = next((task for task in tasks if task.done() and task.exception()), None)
@@ -118,6 +139,8 @@ async def _run(deployed: Deployed, conns: list[Connection], plan: Plan) -> dict[
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             failed.result()  # a terminal that failed before the start: its error
+    warm_s = time.perf_counter() - warm_began
+    keys_scored = sum(len(tally.scored_symbols) for tally in tallies)
     warm_seqs = {id(conn): conn.seq for conn in conns}
     clock["start"] = time.perf_counter() + 0.2
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -127,6 +150,8 @@ async def _run(deployed: Deployed, conns: list[Connection], plan: Plan) -> dict[
     wall = time.perf_counter() - wall0
     return {
         "start": clock["start"],
+        "warm_s": warm_s,
+        "keys_scored": float(keys_scored),
         "generator_cpu_pct": round(100 * (time.process_time() - cpu0) / wall, 1),
         "server_cpu_pct": round(
             100 * (sum(cpu_seconds(pid) for pid in deployed.pids) - server0) / wall, 1
@@ -144,9 +169,10 @@ def run_rate(
     ``positions[i]``: where tenant i's terminal is on the price paths, advanced past the
     ticks it sent: the next run goes on from there (a price that jumped back to a path's
     start would be quarantined as an outlier)."""
-    paths = price_paths(symbols)
+    paths = deployed.paths or price_paths(symbols)
     conns = [Connection(symbols=symbols, paths=paths, offset=position) for position in positions]
-    run = asyncio.run(_run(deployed, conns, plan))
+    tallies = [SignalTally() for _ in conns]
+    run = asyncio.run(_run(deployed, conns, tallies, plan))
     for i, conn in enumerate(conns):
         positions[i] += conn.seq // len(symbols)
     samples = sorted((s for c in conns for s in c.samples), key=lambda s: s.sent)
@@ -155,8 +181,14 @@ def run_rate(
     last_ack = max(c.last_ack_at for c in conns)
     stream_s = plan.warmup_s + plan.seconds
     lag = sorted(v for c in conns for v in c.lag_ms)
+    keys = len(conns) * len(symbols)
     return {
         "offered_ticks_per_s": plan.rate,
+        # keys (tenant, symbol) the model had scored when the stream started, and the
+        # closed-loop warm-up that took
+        "keys_scored_before_stream": f"{run['keys_scored']:.0f} of {keys}",
+        "warm_up_s": round(run["warm_s"], 1),
+        "signals": signal_figures(tallies),
         "sent_ticks_per_s": round(run["streamed"] / stream_s, 1),
         # Acked ticks over the time from the stream's start to the last ack (the drain
         # included): below the offered rate when the servers fall behind.

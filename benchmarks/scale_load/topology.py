@@ -7,6 +7,12 @@ serve`` children (heartbeat 0.5 s, instance and lease TTL 5 s), started four at 
 Each tenant registers through the front process, gets a ``ticks:write`` API key and is
 moved to the enterprise tier (2,000 ticks/s each) so that no quota throttles the offered
 rate.
+
+With a model (the default), the deployment keeps model artifacts in the database
+(``CHAINFLOW_ML_ARTIFACTS_URL=database``: every process reads the same bytes),
+``fx-default`` is promoted once the processes run, and the tenants' symbols get two
+days of stored M1/M5 history once the tenants exist (``scale_load.seed``); the terminals
+then stream the live part of that sample market.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from pathlib import Path
 
 import httpx
 from tests.fixtures.scaled import run_cli, scaled_environment, start_processes, terminal_key
+
+from scale_load.seed import seed_history, seed_model
 
 PASSWORD = "Scale-Bench-Terminal-2026!"
 SETTLE_S = 3.0  # after the last replica registered: its partitions settle (a few heartbeats)
@@ -50,6 +58,25 @@ class Tenant:
 
 
 @dataclass(frozen=True, slots=True)
+class Seeded:
+    """The promoted model and the stored history of a deployment."""
+
+    model: str
+    model_s: float
+    history_bars_per_key: int
+    history_s: float
+    paths: dict[str, list[list[float]]]
+
+    def figures(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "model_promote_s": self.model_s,
+            "history_bars_per_key": self.history_bars_per_key,
+            "history_store_s": self.history_s,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Deployed:
     """A running topology: its processes' URLs and pids, the bridges, the tenants."""
 
@@ -60,6 +87,12 @@ class Deployed:
     bridges: tuple[str, ...]
     tenants: tuple[Tenant, ...]
     startup_s: float
+    seeding: Seeded | None = None
+
+    @property
+    def paths(self) -> dict[str, list[list[float]]] | None:
+        """The live price paths that follow the stored history (``None``: no history)."""
+        return self.seeding.paths if self.seeding is not None else None
 
     def ticks_url(self, index: int) -> str:
         """The ``WS /ws/ticks`` URL of tenant ``index``, round robin over the bridges."""
@@ -76,16 +109,30 @@ def runs(services: str, service: str) -> bool:
 
 
 @contextmanager
-def deployed(name: str, tmp: Path, tenants: int) -> Iterator[Deployed]:
-    """Start topology ``name`` on a fresh deployment with ``tenants`` enterprise tenants."""
+def deployed(
+    name: str,
+    tmp: Path,
+    tenants: int,
+    symbols: tuple[str, ...],
+    history_minutes: float | None,
+) -> Iterator[Deployed]:
+    """Start topology ``name`` on a fresh deployment with ``tenants`` enterprise tenants;
+    with ``history_minutes`` (the live market after the history), promote the model and
+    store every tenant's history of ``symbols`` (``None``: no model, no history)."""
     layout = TOPOLOGIES[name]
     with scaled_environment(f"bench{name[0]}") as env, ExitStack() as stack:
         began = time.monotonic()
+        if history_minutes is not None:
+            env["CHAINFLOW_ML_ARTIFACTS_URL"] = "database"
         run_cli(env, "db", "upgrade")
         started = start_processes(stack, tmp, env, layout)
         bases = tuple(base for base, _ in started)
         for service in ("trading", "features", "ml"):
             wait_for_instances(bases[0], service, sum(runs(s, service) for s in layout))
+        # after the start, as an operator promotes: the processes start as fast as without
+        # a model (each has 60 s to answer /health on shared cores) and pick it up on their
+        # next refresh round (CHAINFLOW_ML_REFRESH_S)
+        model = seed_model(env, tmp / "seed") if history_minutes is not None else None
         time.sleep(SETTLE_S)
         emails = [f"scale{i}@example.com" for i in range(tenants)]
         made = [Tenant(email, terminal_key(bases[0], email, PASSWORD)) for email in emails]
@@ -96,6 +143,12 @@ def deployed(name: str, tmp: Path, tenants: int) -> Iterator[Deployed]:
             ]
             for move in moves:
                 move.result()
+        seeding = None
+        if model is not None and history_minutes is not None:
+            history = seed_history(env, tmp / "seed", emails, symbols, history_minutes)
+            seeding = Seeded(
+                model[0], model[1], history.bars_per_key, history.seconds, history.paths
+            )
         yield Deployed(
             name=name,
             layout=layout,
@@ -104,6 +157,7 @@ def deployed(name: str, tmp: Path, tenants: int) -> Iterator[Deployed]:
             bridges=tuple(b for b, s in zip(bases, layout, strict=True) if runs_bridge(s)),
             tenants=tuple(made),
             startup_s=round(time.monotonic() - began, 1),
+            seeding=seeding,
         )
 
 
