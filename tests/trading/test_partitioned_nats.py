@@ -7,17 +7,23 @@ is promoted: every tick of an ``every_tick`` connection is answered with a ``hol
 carrying its ``seq`` (the frames the hot path sends whatever the model says).
 
 Ticks of 10 tenants (one symbol, one connection each, spread over the partitions) are
-published as the bridge does, on ``bridge.ticks.p<k>.<tenant>.<symbol>``. Proves:
+published as the bridge does, on ``bridge.ticks.p<k>.<tenant>.<symbol>``. The terminal's
+side is the bridge's own ``SignalForwarder`` per connection (a signal whose ``seq`` is not
+newer than the last forwarded is dropped), fed with every frame published on the
+connection's subject. Each replica's bus records every answer it publishes with whether
+the replica held the lease of the tenant's partition at that moment (read from Redis just
+before the publish; the real bus then publishes it). Proves:
 
 - in a steady state every tick is answered exactly once on its connection subject, by the
   owner of its tenant's partition, in order per connection;
 - a replica joining (partitions moved by the rebalance) and a replica stopped cleanly hand
-  their partitions over with no tick answered twice and order kept per connection; a tick
-  can go unanswered only if it was published during the handover (between the giver's
-  unsubscribe and the taker's subscribe);
+  their partitions over with no tick unanswered: the taker stands by (subscribed, holding
+  the ticks) before the giver unsubscribes. A tick both saw is answered by both (counted
+  as replica-level repeats), the giver first; the terminal gets each tick once, in order;
 - a replica killed (no release, no deregistration) has its partitions answered again
-  within ``Membership.takeover_bound_s``; no tick answered twice; the ticks it had queued
-  and those published until the takeover go unanswered;
+  within ``Membership.takeover_bound_s``; the ticks it had queued and those published
+  until the takeover may go unanswered (only those);
+- no answer is ever published by a replica not holding its partition's lease;
 - a replica forgets the keys of the partitions it gave up.
 """
 
@@ -27,28 +33,39 @@ import asyncio
 import json
 import sys
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from chainflow.bridge.events import TickRow, TicksAccepted, ticks_topic
+from chainflow.bridge.signal_forward import SignalForwarder
 from chainflow.core.clock import WallClock
+from chainflow.core.health import HealthReport
 from chainflow.core.settings import (
     DatabaseSettings,
     MlSettings,
     TimeSeriesSettings,
     TradingSettings,
 )
-from chainflow.hub.api import BusMessage, EventBus, Membership, partition_of
+from chainflow.hub.api import (
+    BusMessage,
+    EventBus,
+    Membership,
+    MessageHandler,
+    PartitionPlan,
+    RequestHandler,
+    Subscription,
+    partition_of,
+)
 from chainflow.ml.live.model_cache import ServedModels
 from chainflow.ml.registry.model_registry import local_model_registry
 from chainflow.storage.relational import Database, upgrade
 from chainflow.storage.timeseries import open_timeseries
 from chainflow.trading.events import connection_topic
 from chainflow.trading.service import TradingService
-from chainflow.trading.tick.partitions import TickInput
+from chainflow.trading.tick.partitions import PLAN_NAME, SERVICE, TickInput
 from tests.fixtures.database import sqlite_database
 from tests.fixtures.replicas import (
     PARTITIONS,
@@ -68,10 +85,86 @@ START_MS = 1_700_000_000_000
 PAUSE_S = 0.01  # between rounds of one tick per tenant
 
 Answered = tuple[str, int]  # connection, seq
+LEASES = PartitionPlan(SERVICE, PLAN_NAME, PARTITIONS, subject=str)
 
 
 def connection_of(tenant: str) -> str:
     return f"conn-{tenant[-2:]}"
+
+
+def seqs_of(data: bytes) -> list[int]:
+    return [int(json.loads(line)["seq"]) for line in data.split(b"\n") if line]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One tick answered by one replica, and whether it held the partition's lease then."""
+
+    instance_id: str
+    tick: Answered
+    held_lease: bool
+
+
+@dataclass
+class Answers:
+    """Every answer every replica published."""
+
+    made: list[Answer] = field(default_factory=list)
+
+    def without_lease(self) -> list[Answer]:
+        return [answer for answer in self.made if not answer.held_lease]
+
+
+class AnswerRecordingBus:
+    """A replica's real bus; an answer it publishes is recorded first, with the holder of
+    its tenant's partition lease read from Redis at that moment."""
+
+    def __init__(self, bus: EventBus, membership: Membership, answers: Answers) -> None:
+        self._bus = bus
+        self._membership = membership
+        self._answers = answers
+        self._tenants = {connection_topic(t, connection_of(t)): t for t in TENANTS}
+        self.backend = bus.backend
+        self.partitions = bus.partitions
+
+    async def start(self) -> None:
+        await self._bus.start()
+
+    async def close(self) -> None:
+        await self._bus.close()
+
+    async def health(self) -> HealthReport:
+        return await self._bus.health()
+
+    async def publish(
+        self, subject: str, data: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        tenant = self._tenants.get(subject)
+        if tenant is not None:
+            lease = LEASES.lease_of(partition_of(tenant, partitions=PARTITIONS))
+            me = self._membership.instance_id
+            held = await self._membership.leases.holder(lease) == me
+            for seq in seqs_of(data):
+                self._answers.made.append(Answer(me, (connection_of(tenant), seq), held))
+        await self._bus.publish(subject, data, headers=headers)
+
+    async def subscribe(
+        self,
+        subject: str,
+        handler: MessageHandler,
+        *,
+        durable: str | None = None,
+        max_in_flight: int | None = None,
+    ) -> Subscription:
+        return await self._bus.subscribe(
+            subject, handler, durable=durable, max_in_flight=max_in_flight
+        )
+
+    async def request(self, subject: str, data: bytes, *, timeout_s: float | None = None) -> bytes:
+        return await self._bus.request(subject, data, timeout_s=timeout_s)
+
+    async def serve(self, subject: str, handler: RequestHandler) -> Subscription:
+        return await self._bus.serve(subject, handler)
 
 
 @dataclass
@@ -94,7 +187,12 @@ class TradingReplica:
 
 
 @pytest.fixture
-async def deployment(tmp_path: Path) -> AsyncIterator[Deployment[TradingReplica]]:
+def answers() -> Answers:
+    return Answers()
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path, answers: Answers) -> AsyncIterator[Deployment[TradingReplica]]:
     store = open_timeseries(f"duckdb://{tmp_path}/ts.duckdb", TimeSeriesSettings())
     await store.start()
     relational = sqlite_database(tmp_path)
@@ -105,7 +203,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment[TradingReplica]
     def build(bus: EventBus, clock: WallClock, membership: Membership) -> TradingReplica:
         models = ServedModels(local_model_registry(home, clock), database, clock, MlSettings())
         service = TradingService(
-            bus=bus,
+            bus=AnswerRecordingBus(bus, membership, answers),
             database=database,
             store=store,
             clock=clock,
@@ -126,23 +224,26 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment[TradingReplica]
 
 
 class Market:
-    """The bridge's side (ticks published per tenant, in seq order) and the MT5 side (the
-    frames received on each connection's subject)."""
+    """The bridge's side (ticks published per tenant, in seq order), what its connections
+    receive on their subjects (``received``: every replica's answers) and what they forward
+    to the terminals (``answers``: through the bridge's ``SignalForwarder``)."""
 
     def __init__(self, bridge: EventBus) -> None:
         self.bridge = bridge
         self.next_seq: dict[str, int] = dict.fromkeys(TENANTS, 1)
         self.published_at: dict[Answered, float] = {}
+        self.received: dict[str, list[int]] = defaultdict(list)
         self.answers: dict[str, list[int]] = defaultdict(list)
+        self.forwarders = {connection_of(t): SignalForwarder() for t in TENANTS}
 
     async def observe(self, observer: EventBus) -> None:
         for tenant in TENANTS:
             connection = connection_of(tenant)
 
             async def on(message: BusMessage, connection: str = connection) -> None:
-                for line in message.data.split(b"\n"):
-                    if line:
-                        self.answers[connection].append(int(json.loads(line)["seq"]))
+                self.received[connection].extend(seqs_of(message.data))
+                for line in self.forwarders[connection].lines(message.data):
+                    self.answers[connection].append(int(json.loads(line)["seq"]))
 
             await observer.subscribe(connection_topic(tenant, connection), on)
 
@@ -189,6 +290,13 @@ class Market:
         answered = self.answered()
         return [tick for tick in ticks if tick not in answered]
 
+    def repeats(self, ticks: list[Answered]) -> int:
+        """How many answers of ``ticks`` the connections received beyond the first (the
+        same tick answered by the giver and the taker), all dropped by the forwarders."""
+        wanted = set(ticks)
+        counts = Counter((c, s) for c, seqs in self.received.items() for s in seqs)
+        return sum(n - 1 for tick, n in counts.items() if tick in wanted and n > 1)
+
 
 async def balanced(deployment: Deployment[TradingReplica]) -> float:
     return await eventually(deployment.balanced, "the partitions balanced over the replicas")
@@ -208,7 +316,7 @@ def assert_forgot_given_up(replica: Replica[TradingReplica]) -> None:
 
 class TestTickPathReplicas:
     async def test_ticks_answered_once_across_join_clean_stop_and_kill(
-        self, deployment: Deployment[TradingReplica]
+        self, deployment: Deployment[TradingReplica], answers: Answers
     ) -> None:
         market = Market(await deployment.client())
         await market.observe(await deployment.client())
@@ -237,6 +345,7 @@ class TestTickPathReplicas:
         await eventually(lambda: market.all_answered(steady), "ticks after the join answered")
         market.assert_once_and_in_order()
         lost_join = market.unanswered(during_join)
+        assert not lost_join, f"ticks unanswered across the join: {lost_join}"
 
         # A clean stop while ticks flow: its partitions handed over.
         flowing = asyncio.create_task(market.publish(60))
@@ -248,6 +357,7 @@ class TestTickPathReplicas:
         await eventually(lambda: market.all_answered(steady), "ticks after the stop answered")
         market.assert_once_and_in_order()
         lost_stop = market.unanswered(during_stop)
+        assert not lost_stop, f"ticks unanswered across the clean stop: {lost_stop}"
         for replica in (b, c):
             assert_forgot_given_up(replica)
 
@@ -273,11 +383,15 @@ class TestTickPathReplicas:
             assert partition_of(tenant, partitions=PARTITIONS) in killed_partitions
             published_s = market.published_at[tick] - killed_at
             assert published_s <= TAKEOVER_BOUND_S + 1.0, f"{tick} lost {published_s:.2f}s"
+        assert not answers.without_lease(), "answered without the partition's lease"
         total = len(market.published_at)
         summary = (
             f"ticks {total}; unanswered: join {len(lost_join)}/{len(during_join)}, "
             f"clean stop {len(lost_stop)}/{len(during_stop)}, "
             f"kill {len(lost_kill)}/{len(during_kill)} (takeover {took_s:.2f} s); "
-            f"owners {owners(deployment)}"
+            f"replica-level repeats (dropped by the bridge): join "
+            f"{market.repeats(during_join)}, clean stop {market.repeats(during_stop)}, "
+            f"kill {market.repeats(during_kill)}; answers {len(answers.made)}, without "
+            f"the lease {len(answers.without_lease())}; owners {owners(deployment)}"
         )
         sys.stderr.write(summary + "\n")

@@ -15,13 +15,31 @@ The owner is given a view of the bus whose ``subscribe`` drops the durable name
 (``LiveDeliveries``); its ``ack``/``nak`` of live messages do nothing.
 
 **Who answers.** ``answers(tenant)`` says whether this replica may answer a tenant's ticks
-now: its partition was taken (lease acquired) and not yet given up. A partition given up
-cleanly (a rebalance, a clean stop) is first unsubscribed by the owner; then
-``TickPath`` answers the ticks it had already queued for it, while the lease is still
-held (checked by renewing it), and only then forgets the keys and frees the lease for the
-next owner, which subscribes after acquiring it. A partition whose lease could not be
-renewed is refused at once: its queued ticks are dropped unanswered, since another replica
-may hold it. See ``TickPath`` for the guarantee this gives.
+now: its partition was taken (lease acquired) and not yet given up. Only the holder of a
+partition's lease answers its ticks; a partition whose lease could not be renewed is
+refused at once (its queued ticks dropped unanswered, since another replica may hold it).
+
+**Handover without a gap** (join, clean stop). The subscriptions are live, so the giver's
+and the taker's must overlap: the owner runs with ``handover`` (``hub`` partitions owner).
+The taker learns from the plan (rendezvous over the live members) which partitions it is
+about to own and subscribes to them at once, before it holds their leases (a stand-by):
+their ticks are held, not answered, and the keys of those ticks start warming from the
+stored bars meanwhile (``on_standby_tick``). The giver waits for the taker's stand-by mark
+before it unsubscribes, then answers what it had queued while its lease is still held
+(checked by renewing it), forgets the keys and frees the lease. The taker, holding the
+lease, queues what it held in arrival order (so each key's ticks are answered in order)
+and goes on live. Ticks both replicas saw are answered by both, each under its own lease:
+the giver first, then the taker (a ``hold`` ``warming`` when its key was not ready), and
+the bridge forwards a ``seq`` once (``bridge.signal_forward``: not newer, dropped), so the
+terminal sees each tick's answer once. Chosen over a giver that keeps its subscription
+until the taker confirms its own: the taker may answer only under the lease, which the
+giver frees last, so it must hold ticks between its subscribe and its lease in either
+design; the stand-by is that holding, and its mark is the confirmation. A stand-by holds at
+most ``MAX_HELD`` ticks per partition and is dropped when the lease does not come within
+``Membership.standby_s``. A kill is not a handover: the survivors learn of it only when its
+registry entry expires, and take its partitions when its leases expire
+(``Membership.takeover_bound_s``); the ticks of that interval go unanswered, or are
+answered late by a survivor that stood by before the lease ran out.
 """
 
 from __future__ import annotations
@@ -29,14 +47,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from chainflow.bridge.api import (
+    TicksAccepted,
     all_executions,
     all_market_events,
     all_symbols_declared,
+    market_event_kind,
     market_events_of_partition,
 )
 from chainflow.core.errors import DependencyUnavailable
 from chainflow.core.health import HealthReport
 from chainflow.hub.api import (
+    BusMessage,
     EventBus,
     Membership,
     MessageHandler,
@@ -50,10 +71,15 @@ from chainflow.hub.api import (
 SERVICE = "trading"
 PLAN_NAME = "trading-ticks"  # lease names trading-ticks:p<k>
 DRAIN_FRACTION = 0.25  # of lease TTL - interval, per partition given up
+MAX_HELD = 5_000  # ticks and bars held per partition while standing by for its lease
 
 PartitionDrain = Callable[[int, bool], Awaitable[None]]
 """Called with a partition given up and whether its lease was still held: answer (when
 held) or drop its queued ticks, then forget its keys."""
+
+StandbyTick = Callable[[str, str, int], Awaitable[None]]
+"""Called with the tenant, symbol and first tick time of a key first seen in a stand-by:
+start warming the key."""
 
 
 class LiveDeliveries:
@@ -105,14 +131,17 @@ class TickInput:
         bus: EventBus,
         handler: MessageHandler,
         membership: Membership | None,
-        on_taken: Callable[[int], None],
+        forget: Callable[[int], None],
         on_given_up: PartitionDrain,
+        on_standby_tick: StandbyTick | None = None,
     ) -> None:
         self._bus = bus
         self._handler = handler
         self._membership = membership
-        self._on_taken = on_taken
+        self._forget = forget
         self._on_given_up = on_given_up
+        self._on_standby_tick = on_standby_tick
+        self._warming: dict[int, set[tuple[str, str]]] = {}  # stand-by keys warming
         self._plan = PartitionPlan(
             service=SERVICE,
             durable=PLAN_NAME,
@@ -164,6 +193,10 @@ class TickInput:
             membership=self._membership,
             on_acquire=self._taken,
             on_release=self._given_up,
+            handover=True,
+            max_held=MAX_HELD,
+            on_held=self._held,
+            on_abandon=self._abandoned,
         )
         await self.owner.start()
 
@@ -178,10 +211,28 @@ class TickInput:
             self.owner = None
 
     async def _taken(self, partition: int) -> None:
-        """The lease is ours: answer the partition from its first tick on (warming)."""
-        self._on_taken(partition)
+        """The lease is ours: answer the partition from its first tick on (what a stand-by
+        held first); keys warmed during a stand-by are kept, anything else forgotten."""
+        if self._warming.pop(partition, None) is None:
+            self._forget(partition)
         if self.answering is not None:
             self.answering.add(partition)
+
+    async def _held(self, partition: int, message: BusMessage) -> None:
+        """A tick held by a stand-by: start warming its key (once per key)."""
+        if self._on_standby_tick is None or market_event_kind(message.subject) != "ticks":
+            return
+        event = TicksAccepted.from_json(message.data)
+        keys = self._warming.setdefault(partition, set())
+        key = (event.tenant_id, event.symbol)
+        if key not in keys:
+            keys.add(key)
+            await self._on_standby_tick(event.tenant_id, event.symbol, event.ticks[0].ts)
+
+    async def _abandoned(self, partition: int) -> None:
+        """A stand-by dropped without the lease: forget the keys it warmed."""
+        self._warming.pop(partition, None)
+        self._forget(partition)
 
     async def _given_up(self, partition: int) -> None:
         """Unsubscribed; the lease is not yet released: answer what was queued if it is

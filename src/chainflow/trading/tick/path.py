@@ -41,18 +41,21 @@ once (replicas: below):
 After a restart the forming bar starts at the first tick seen; exact from the next bar.
 
 **Replicas** (a ``Membership``: ``trading.tick.partitions``) share the tenant partitions of
-the ticks and bars; each subscribes live to the partitions it owns. A partition taken is
-answered from its next tick, its keys warming from the stored bars as new keys do; one
-given up is answered up to its last queued tick and then forgotten. Each tick is answered
-at most once, by the replica that held its partition's lease when the tick was delivered
-(the taker subscribes only after the giver freed the lease). Answered by none: ticks
-published during a handover (between the giver's unsubscribe and the taker's subscribe:
-at most a quarter of the heartbeat interval plus a few round trips), and, when a replica
-dies, the ticks it had queued plus those published until its lease expires and a survivor
-takes the partition (``Membership.takeover_bound_s``). A replica whose lease renewal
-fails drops its queued ticks of the partition unanswered. The one case that can answer
-twice: a replica whose event loop stalls for longer than the lease TTL, then answers
-ticks queued before the stall before its next round fences it.
+the ticks and bars; each subscribes live to the partitions it owns and answers a tick only
+while it holds the lease of its partition. A partition taken is answered from its next
+tick, its keys warming from the stored bars as new keys do; one given up is answered up to
+its last queued tick and then forgotten. Across a join or a clean stop no tick goes
+unanswered: the taker subscribes before the giver unsubscribes (a stand-by, holding the
+ticks until its lease comes, its keys warming meanwhile) and then answers what it held in
+arrival order, so a tick both saw is answered twice, first by the giver, and the bridge
+forwards it once (its ``seq`` is not newer). Answered by none: when a replica dies, the
+ticks it had queued plus those published until its lease expires and a survivor takes the
+partition (``Membership.takeover_bound_s``), less those a survivor stood by for; the ticks
+of a handover whose taker did not stand by within ``Membership.handover_wait_s``. A replica
+whose lease renewal fails drops its queued ticks of the partition unanswered. The one case
+that can answer without the lease: a replica whose event loop stalls for longer than the
+lease TTL, then answers ticks queued before the stall before its next round fences it (the
+bridge still forwards a ``seq`` once).
 """
 
 from __future__ import annotations
@@ -136,8 +139,9 @@ class TickPath:
             bus=bus,
             handler=self.on_message,
             membership=membership,
-            on_taken=self._forget_partition,
+            forget=self._forget_partition,
             on_given_up=self._give_up,
+            on_standby_tick=self._warm_standby,
         )
         self._running = NO_TENANTS  # the tenants of the batch being run (replicas)
         self._queue = FairTickQueue(quantum)
@@ -197,6 +201,11 @@ class TickPath:
 
             await self.progress.wait_for(answered, timeout_s=self.input.drain_s)
         self._forget_partition(partition)
+
+    async def _warm_standby(self, tenant_id: str, symbol: str, first_ts: int) -> None:
+        """A key of a partition this replica is about to take: build its state now, so
+        that its ticks are scored, not answered ``warming``, once the lease is ours."""
+        await self.prewarm(tenant_id, (symbol,), first_ts)
 
     async def on_message(self, message: BusMessage) -> None:
         """Queue ticks and bars for the worker (in order); reconcile executions now."""
