@@ -23,40 +23,15 @@ dies keeps its leases until they expire: survivors take its partitions within
 ``lease_ttl_s + interval_s`` of its death (``takeover_bound_s``), plus the rebuild of the
 moved keys.
 
-**Handover of live partitions** (``handover=True``; the tick path's ephemeral ticks). A
-durable consumer keeps what is published while a partition has no owner; a live
-subscription does not, so the previous owner's unsubscribe and the next owner's subscribe
-must overlap or the messages in between reach nobody. The next owner *stands by*: a round
-that wants a partition whose lease is still held elsewhere subscribes to it at once and
-holds its messages without handling them (at most ``max_held``, the oldest dropped first;
-``on_held`` sees each, e.g. to warm the key meanwhile), then marks the lease
-``<lease>:next`` (a lease of its own, renewed each round) once the subscription is made.
-The previous owner, giving a partition up cleanly (a rebalance, a clean stop), waits for
-that mark — at most ``handover_wait_s``, polling the lease store — before it stops taking
-the partition's messages and unsubscribes. The next owner retries the lease every quarter
-interval; when it holds it, it handles what it held, in arrival order, then takes the
-messages live. Messages are handled only by the holder of the partition's lease; those both
-replicas saw are handled twice, once by each (a live consumer must drop repeats: the tick
-path's answers carry the tick's ``seq``, and the bridge forwards a ``seq`` once). A
-stand-by not followed by the lease within ``standby_s`` (the previous owner does not give
-it up: it disagrees on the members, or died and its lease runs out) drops what it held
-(``on_abandon``) and starts afresh at the next round. Without the mark within the wait
-(the next owner has not seen the change yet, or runs an older version) the previous owner
-hands over as before, with a gap.
-
-Why not the other way round (the previous owner keeps its subscription until the next one
-confirms its own, with no stand-by): the previous owner can unsubscribe only once the next
-owner subscribed, and the next owner may handle messages only once it holds the lease,
-which the previous owner frees last; so the next owner must hold messages between its
-subscribe and its lease anyway. The stand-by is that holding, and the mark is the
-confirmation: one mechanism, both halves.
+**Handover of live partitions** (``handover=True``; the tick path's ephemeral ticks): the
+next owner stands by, subscribed, before it holds the lease, and the previous owner waits
+for it before it unsubscribes, so that no message falls between them (``handover``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -64,6 +39,7 @@ from typing import TYPE_CHECKING
 from chainflow.core.errors import DependencyUnavailable
 from chainflow.core.logging import get_logger
 from chainflow.hub.partitions.assignment import assign
+from chainflow.hub.partitions.handover import DEFAULT_MAX_HELD, Handover, HeldHook, StandbyPartition
 from chainflow.hub.partitions.leases import LeaseStore
 
 if TYPE_CHECKING:
@@ -78,11 +54,8 @@ if TYPE_CHECKING:
 log = get_logger("chainflow.hub.partitions")
 
 PartitionHook = Callable[[int], Awaitable[None]]
-HeldHook = Callable[[int, "BusMessage"], Awaitable[None]]
 RETRY_FRACTION = 0.25  # of the interval, while a desired lease is still held elsewhere
 MAX_IN_FLIGHT = 1  # per partition: its order holds across a change of owner
-DEFAULT_MAX_HELD = 10_000  # messages held per partition while standing by for its lease
-HANDOVER_POLL_S = 0.02  # how often a giver looks for the next owner's stand-by mark
 HANDOVER_WAIT_FRACTION = 0.5  # of the lease's margin (TTL - interval), at most 2 intervals
 
 
@@ -145,17 +118,6 @@ class OwnedPartition:
     releasing: bool = False
 
 
-@dataclass(eq=False)
-class StandbyPartition:
-    """A partition subscribed before its lease is ours: its messages held until then."""
-
-    partition: int
-    since_s: float
-    subscription: Subscription | None = None
-    held: deque[BusMessage] = field(default_factory=deque)
-    slot: OwnedPartition | None = None  # set once the lease is ours: messages go live
-
-
 @dataclass(slots=True)
 class OwnerStats:
     acquired: int = 0
@@ -190,8 +152,6 @@ class PartitionOwner:
         """``handover`` (live subscriptions only, never durable consumers): stand by for a
         partition before its lease and wait for the next owner's stand-by when giving one
         up (module doc); ``max_held``, ``on_held`` and ``on_abandon`` apply to it."""
-        if max_held < 1:
-            raise ValueError(f"max_held must be at least 1; received {max_held}")
         if membership.lease_ttl_s <= membership.interval_s:
             raise ValueError(
                 "the lease TTL must exceed the renewal interval; received "
@@ -203,18 +163,27 @@ class PartitionOwner:
         self._membership = membership
         self._on_acquire = on_acquire
         self._on_release = on_release
-        self._handover = handover
-        self._max_held = max_held
-        self._on_held = on_held
-        self._on_abandon = on_abandon
         self._slots: dict[int, OwnedPartition] = {}
-        self._standbys: dict[int, StandbyPartition] = {}
         self._draining: set[int] = set()  # released cleanly, the message in flight finishing
         self._round_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._renew_started_s: float | None = None
         self.stats = OwnerStats()
+        self._handover = (
+            Handover(
+                plan,
+                bus=bus,
+                membership=membership,
+                stats=self.stats,
+                deliver=self._deliver,
+                max_held=max_held,
+                on_held=on_held,
+                on_abandon=on_abandon,
+            )
+            if handover
+            else None
+        )
 
     @property
     def owned(self) -> frozenset[int]:
@@ -223,7 +192,7 @@ class PartitionOwner:
     @property
     def standing_by(self) -> frozenset[int]:
         """The partitions subscribed before their lease (``handover``)."""
-        return frozenset(self._standbys)
+        return frozenset() if self._handover is None else self._handover.partitions
 
     def owns(self, partition: int) -> bool:
         return partition in self._slots
@@ -248,13 +217,14 @@ class PartitionOwner:
             await asyncio.gather(self._loop_task, return_exceptions=True)
             self._loop_task = None
         async with self._round_lock:
-            if release and self._handover and self._slots and await self._has_peers():
+            handover = self._handover
+            if release and handover and self._slots and await handover.has_peers():
                 await self._renew_or_fence()  # the wait for the next owners is in the lease
-                await self._await_next_owners(sorted(self._slots))
+                await handover.await_next_owners(sorted(self._slots))
             for partition in sorted(self._slots):
                 await self._drop(partition, release_lease=release, drain=release)
-            for partition in sorted(self._standbys):
-                await self._abandon(partition, release_mark=release)
+            if handover is not None:
+                await handover.abandon_all(release_marks=release)
 
     async def rebalance(self) -> bool:
         """Run one round; return whether a desired partition still waits for its lease."""
@@ -305,11 +275,13 @@ class PartitionOwner:
             return False  # keep what we own (its leases renewed) until the registry is back
         desired = assign(self._plan.partitions, members).get(me, frozenset())
         given_up = sorted(self.owned - desired)
-        if given_up and self._handover:
-            await self._await_next_owners(given_up)
+        handover = self._handover
+        if given_up and handover is not None:
+            await handover.await_next_owners(given_up)
         for partition in given_up:
             await self._drop(partition, release_lease=True, drain=True)
-        await self._expire_standbys(desired)
+        if handover is not None:
+            await handover.expire(desired)
         waiting = False
         for partition in sorted(desired - self.owned):
             try:
@@ -322,116 +294,9 @@ class PartitionOwner:
                 await self._take(partition)
             else:
                 waiting = True  # its previous owner has not released it yet
-                if self._handover:
-                    await self._stand_by(partition)
+                if handover is not None:
+                    await handover.stand_by(partition)
         return waiting
-
-    async def _has_peers(self) -> bool:
-        """Return whether another live member may take over (the last one waits for none)."""
-        try:
-            live = await self._membership.registry.discover(self._plan.service)
-        except DependencyUnavailable:
-            return False
-        return any(i.instance_id != self._membership.instance_id for i in live)
-
-    async def _await_next_owners(self, partitions: list[int]) -> None:
-        """Wait (at most ``handover_wait_s``) until each of ``partitions`` has a next owner
-        standing by, subscribed: only then may this replica unsubscribe from it."""
-        membership = self._membership
-        loop = asyncio.get_running_loop()
-        deadline_s = loop.time() + membership.handover_wait_s
-        pending = set(partitions)
-        while pending:
-            try:
-                for partition in sorted(pending):
-                    holder = await membership.leases.holder(self._plan.standby_of(partition))
-                    if holder is not None and holder != membership.instance_id:
-                        pending.discard(partition)
-            except DependencyUnavailable:
-                break  # hand over as without the stand-by
-            if not pending or loop.time() >= deadline_s:
-                break
-            await asyncio.sleep(HANDOVER_POLL_S)
-        if pending:
-            self.stats.handovers_unconfirmed += len(pending)
-            log.warning(
-                "partition_handover_unconfirmed",
-                durable=self._plan.durable,
-                instance_id=membership.instance_id,
-                partitions=sorted(pending),
-            )
-
-    async def _stand_by(self, partition: int) -> None:
-        """Subscribe to a partition whose lease is held elsewhere, holding its messages;
-        then mark (or renew) the stand-by for its current owner to see."""
-        membership = self._membership
-        standby = self._standbys.get(partition)
-        if standby is None:
-            standby = StandbyPartition(partition, asyncio.get_running_loop().time())
-            try:
-                standby.subscription = await self._bus.subscribe(
-                    self._plan.subject(partition), functools.partial(self._hold, standby)
-                )
-            except DependencyUnavailable as e:
-                log.warning("partition_standby_failed", durable=self._plan.durable, error=str(e))
-                return
-            self._standbys[partition] = standby
-            self.stats.standbys += 1
-        try:
-            await membership.leases.acquire(
-                self._plan.standby_of(partition), membership.instance_id, membership.lease_ttl_s
-            )
-        except DependencyUnavailable:
-            pass  # the giver then hands over without waiting for us
-
-    async def _hold(self, standby: StandbyPartition, message: BusMessage) -> None:
-        slot = standby.slot
-        if slot is not None and not standby.held:
-            await self._deliver(slot, message)  # the lease is ours and what was held handled
-            return
-        standby.held.append(message)
-        if len(standby.held) > self._max_held:
-            standby.held.popleft()
-            self.stats.held_dropped += 1
-        if slot is None and self._on_held is not None:
-            try:
-                await self._on_held(standby.partition, message)
-            except Exception as e:
-                log.error("partition_held_hook_failed", partition=standby.partition, error=repr(e))
-
-    async def _expire_standbys(self, desired: frozenset[int]) -> None:
-        """Drop the stand-bys no longer wanted, or waiting longer than ``standby_s``."""
-        now_s = asyncio.get_running_loop().time()
-        for partition, standby in sorted(self._standbys.items()):
-            too_long = now_s - standby.since_s > self._membership.standby_s
-            if partition not in desired or too_long:
-                await self._abandon(partition, release_mark=True)
-
-    async def _abandon(self, partition: int, *, release_mark: bool) -> None:
-        standby = self._standbys.pop(partition, None)
-        if standby is None:
-            return
-        self.stats.abandoned += 1
-        self.stats.held_dropped += len(standby.held)
-        standby.held.clear()
-        if standby.subscription is not None:
-            await standby.subscription.unsubscribe()
-        if self._on_abandon is not None:
-            try:
-                await self._on_abandon(partition)
-            except Exception as e:
-                log.error("partition_abandon_hook_failed", partition=partition, error=repr(e))
-        if release_mark:
-            await self._release_mark(partition)
-
-    async def _release_mark(self, partition: int) -> None:
-        membership = self._membership
-        try:
-            await membership.leases.release(
-                self._plan.standby_of(partition), membership.instance_id
-            )
-        except DependencyUnavailable:
-            pass  # it expires after its TTL
 
     async def _renew_or_fence(self) -> None:
         membership = self._membership
@@ -463,7 +328,7 @@ class PartitionOwner:
 
     async def _take(self, partition: int) -> None:
         plan = self._plan
-        standby = self._standbys.pop(partition, None)
+        standby = None if self._handover is None else self._handover.take(partition)
         if self._on_acquire is not None:
             await self._on_acquire(partition)
         if standby is not None:
@@ -495,7 +360,8 @@ class PartitionOwner:
             self.stats.held += 1
             await self._deliver(slot, message)
         standby.held.clear()  # what is left when the partition was lost meanwhile
-        await self._release_mark(standby.partition)
+        if self._handover is not None:
+            await self._handover.release_mark(standby.partition)
 
     async def _deliver(self, slot: OwnedPartition, message: BusMessage) -> None:
         if slot.releasing:
