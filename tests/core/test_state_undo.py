@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,6 +38,18 @@ def mutate(outer: Outer) -> None:
     outer.values[1] = 9.0
 
 
+def assert_as_before(
+    outer: Outer, window: deque[float], items: list[Inner], table: dict[str, float], values: Any
+) -> None:
+    """``outer`` holds what it held before ``mutate``, in the same container objects."""
+    assert outer.count == 0 and outer.inner.total == 0.0
+    assert list(outer.inner.window) == [1.0, 2.0, 3.0] and outer.inner.window is window
+    assert len(outer.items) == 2 and outer.items is items
+    assert list(outer.items[1].window) == []
+    assert outer.table == {"a": 1.0} and outer.table is table
+    assert outer.values.tolist() == [0.0, 0.0, 0.0] and outer.values is values
+
+
 class TestStateRecord:
     def test_restore_puts_everything_back_into_the_same_containers(self) -> None:
         outer = Outer()
@@ -45,12 +58,7 @@ class TestStateRecord:
         record = StateRecord([outer])
         mutate(outer)
         record.restore()
-        assert outer.count == 0 and outer.inner.total == 0.0
-        assert list(outer.inner.window) == [1.0, 2.0, 3.0] and outer.inner.window is window
-        assert len(outer.items) == 2 and outer.items is items
-        assert list(outer.items[1].window) == []
-        assert outer.table == {"a": 1.0} and outer.table is table
-        assert outer.values.tolist() == [0.0, 0.0, 0.0] and outer.values is values
+        assert_as_before(outer, window, items, table, values)
 
     def test_an_attribute_replaced_by_a_new_object_is_put_back(self) -> None:
         outer = Outer()
@@ -80,12 +88,7 @@ class TestStatePlan:
         for _ in range(2):  # one record, restored after each of several mutations
             mutate(outer)
             plan.restore(saved)
-            assert outer.count == 0 and outer.inner.total == 0.0
-            assert list(outer.inner.window) == [1.0, 2.0, 3.0] and outer.inner.window is window
-            assert len(outer.items) == 2 and outer.items is items
-            assert list(outer.items[1].window) == []
-            assert outer.table == {"a": 1.0} and outer.table is table
-            assert outer.values.tolist() == [0.0, 0.0, 0.0] and outer.values is values
+            assert_as_before(outer, window, items, table, values)
 
     def test_names_that_are_keywords_or_dunders_are_restored(self) -> None:
         odd = Odd()

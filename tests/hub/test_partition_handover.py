@@ -17,25 +17,21 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
 
-from chainflow.core.clock import WallClock
 from chainflow.core.settings import BusSettings
 from chainflow.hub.api import (
     BusMessage,
     EventBus,
-    Membership,
     PartitionOwner,
     PartitionPlan,
-    ServiceInstance,
     assign,
-    open_leases,
 )
 from chainflow.hub.bus import open_bus
-from chainflow.hub.registry import open_registry
+from tests.fixtures.member_cluster import Members, until
 
 PARTITIONS = 8
 INTERVAL_S = 0.05
@@ -65,18 +61,16 @@ class Cluster:
 
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
-        self.clock = WallClock()
-        self.registry = open_registry("memory://", TTL_S, self.clock, "")
-        self.leases = open_leases("memory://", self.clock)
+        self.members = Members(ttl_s=TTL_S, interval_s=INTERVAL_S)
+        self.leases = self.members.leases
         self.plan = PartitionPlan(
             service="live", durable="live", partitions=PARTITIONS, subject=lambda k: f"t.p{k}.>"
         )
         self.handling = Handling()
-        self.beats: dict[str, asyncio.Task[None]] = {}
         self.sent: list[Handled] = []
 
     async def replica(self, instance_id: str, *, max_held: int = 1_000) -> Replica:
-        membership = Membership(self.registry, self.leases, instance_id, INTERVAL_S, TTL_S)
+        membership = self.members.membership(instance_id)
         replica: Replica
 
         async def handle(message: BusMessage) -> None:
@@ -100,16 +94,12 @@ class Cluster:
         )
         replica = Replica(instance_id, owner)
         await owner.start()  # as the kernel: services start, then the instance registers
-        await self.registry.register(
-            ServiceInstance(instance_id, ("live",), "http://x", self.clock.now_ms())
-        )
-        self.beats[instance_id] = asyncio.create_task(self._beat(instance_id))
+        await self.members.join(instance_id, "live")
         return replica
 
     async def leave(self, replica: Replica) -> None:
         """A clean stop: deregistered, then the owner stopped (leases freed)."""
-        self.beats.pop(replica.instance_id).cancel()
-        await self.registry.deregister(replica.instance_id)
+        await self.members.leave(replica.instance_id)
         await replica.owner.stop()
 
     async def publish(self, rounds: int, start: int) -> list[Handled]:
@@ -121,15 +111,8 @@ class Cluster:
             await asyncio.sleep(PAUSE_S)
         return sent
 
-    async def _beat(self, instance_id: str) -> None:
-        while True:
-            await asyncio.sleep(INTERVAL_S)
-            await self.registry.heartbeat(instance_id)
-
     async def close(self) -> None:
-        for task in self.beats.values():
-            task.cancel()
-        await self.registry.close()
+        await self.members.close()
 
 
 @pytest.fixture
@@ -140,15 +123,6 @@ async def cluster() -> AsyncIterator[Cluster]:
     yield made
     await made.close()
     await bus.close()
-
-
-async def until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    while not predicate():
-        if loop.time() - started > timeout_s:
-            raise AssertionError(f"expected the condition within {timeout_s} s")
-        await asyncio.sleep(0.01)
 
 
 def balanced(*replicas: Replica) -> bool:
@@ -206,7 +180,7 @@ class TestHandover:
         await until(lambda: b.owner.stats.held_dropped >= 7 * PARTITIONS)
         assert b.handled == []  # nothing handled without the lease
 
-        standby_s = Membership(cluster.registry, cluster.leases, "b", INTERVAL_S, TTL_S).standby_s
+        standby_s = cluster.members.membership("b").standby_s
         await until(lambda: b.owner.stats.abandoned >= PARTITIONS, timeout_s=standby_s + 1.0)
         assert {p for _, p in cluster.handling.abandoned} == set(range(PARTITIONS))
         await until(lambda: b.owner.standing_by == frozenset(range(PARTITIONS)))  # afresh

@@ -14,7 +14,7 @@ import asyncio
 import math
 import statistics
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import pytest
@@ -25,17 +25,15 @@ from chainflow.hub.api import (
     BusMessage,
     EventBus,
     LeaseStore,
-    Membership,
     PartitionOwner,
     PartitionPlan,
-    ServiceInstance,
     assign,
     open_leases,
     partition_of,
 )
 from chainflow.hub.bus import open_bus
-from chainflow.hub.registry import open_registry
 from tests.fixtures.backends import delete_redis_keys, require_backend, unique_name
+from tests.fixtures.member_cluster import Members, until
 
 PARTITIONS = 16
 START_MS = 1_700_000_000_000
@@ -187,13 +185,11 @@ class Cluster:
 
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
-        self.clock = WallClock()
-        self.registry = open_registry("memory://", OWNER_TTL_S, self.clock, "")
-        self.leases = open_leases("memory://", self.clock)
+        self.members = Members(ttl_s=OWNER_TTL_S, interval_s=INTERVAL_S)
+        self.leases = self.members.leases
         self.plan = PartitionPlan(
             service="demo", durable="demo", partitions=PARTITIONS, subject=lambda k: f"k.p{k}.>"
         )
-        self.beats: dict[str, asyncio.Task[None]] = {}
 
     async def replica(self, instance_id: str) -> Replica:
         seen: list[tuple[int, str]] = []
@@ -201,35 +197,24 @@ class Cluster:
         async def handle(message: BusMessage) -> None:
             seen.append((int(message.subject.split(".")[1][1:]), message.data.decode()))
 
-        membership = Membership(self.registry, self.leases, instance_id, INTERVAL_S, OWNER_TTL_S)
+        membership = self.members.membership(instance_id)
         owner = PartitionOwner(self.plan, handle, bus=self.bus, membership=membership)
-        await self.registry.register(
-            ServiceInstance(instance_id, ("demo",), "http://x", self.clock.now_ms())
-        )
-        self.beats[instance_id] = asyncio.create_task(self._beat(instance_id))
+        await self.members.join(instance_id, "demo")
         await owner.start()
         return Replica(instance_id, owner, seen)
 
     async def die(self, replica: Replica) -> None:
         """A crash: no more heartbeats, deliveries cut off, leases left to expire."""
-        self.beats.pop(replica.instance_id).cancel()
+        self.members.stop_beating(replica.instance_id)
         await replica.owner.stop(release=False)
 
     async def leave(self, replica: Replica) -> None:
         """A clean stop: deregistered, then in-flight work finished and leases freed."""
-        self.beats.pop(replica.instance_id).cancel()
-        await self.registry.deregister(replica.instance_id)
+        await self.members.leave(replica.instance_id)
         await replica.owner.stop()
 
-    async def _beat(self, instance_id: str) -> None:
-        while True:
-            await asyncio.sleep(INTERVAL_S)
-            await self.registry.heartbeat(instance_id)
-
     async def close(self) -> None:
-        for task in self.beats.values():
-            task.cancel()
-        await self.registry.close()
+        await self.members.close()
 
 
 @pytest.fixture
@@ -240,17 +225,6 @@ async def cluster() -> AsyncIterator[Cluster]:
     yield made
     await made.close()
     await bus.close()
-
-
-async def until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> float:
-    """Wait until ``predicate()`` holds; return how long it took."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    while not predicate():
-        if loop.time() - started > timeout_s:
-            raise AssertionError(f"expected the condition within {timeout_s} s")
-        await asyncio.sleep(0.01)
-    return loop.time() - started
 
 
 class TestOwners:

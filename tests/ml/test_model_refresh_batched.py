@@ -169,23 +169,25 @@ async def serve(
     return served
 
 
+@pytest.fixture
+async def served(
+    database: Database, clock: SimulatedClock, store: TimeSeriesStore, tmp_path: Path
+) -> Served:
+    """``SERVED`` tenants served the platform model, one of them its own model too."""
+    return await serve(database, clock, store, tmp_path)
+
+
 def backend(database: Database) -> str:
     return database.dialect
 
 
 class TestUnchanged:
     async def test_a_round_issues_the_same_statements_for_1_and_50_tenants(
-        self,
-        database: Database,
-        clock: SimulatedClock,
-        store: TimeSeriesStore,
-        statements: Statements,
-        tmp_path: Path,
+        self, served: Served, statements: Statements
     ) -> None:
-        served = await serve(database, clock, store, tmp_path)
         statements.clear()
         await served.refresh()
-        assert len(statements.seen) == LOOK_STATEMENTS[backend(database)], statements.seen
+        assert len(statements.seen) == LOOK_STATEMENTS[backend(served.database)], statements.seen
         assert len(served.models.tenants()) == SERVED
         assert await served.versions() == dict.fromkeys([served.own.tenant_id, *served.others], 1)
 
@@ -193,33 +195,21 @@ class TestUnchanged:
             served.models.forget(tenant_id)  # one tenant left besides the owner
         statements.clear()
         await served.refresh()
-        assert len(statements.seen) == LOOK_STATEMENTS[backend(database)], statements.seen
+        assert len(statements.seen) == LOOK_STATEMENTS[backend(served.database)], statements.seen
 
     async def test_a_new_candidate_of_the_platform_resolves_no_tenant_again(
-        self,
-        database: Database,
-        clock: SimulatedClock,
-        store: TimeSeriesStore,
-        statements: Statements,
-        tmp_path: Path,
+        self, served: Served, statements: Statements
     ) -> None:
-        served = await serve(database, clock, store, tmp_path)
         await served.register(None, promote=False)  # v2, a candidate: production unchanged
         statements.clear()
         await served.refresh()
-        assert len(statements.seen) == LOOK_STATEMENTS[backend(database)], statements.seen
+        assert len(statements.seen) == LOOK_STATEMENTS[backend(served.database)], statements.seen
 
 
 class TestChange:
     async def test_a_promotion_of_a_tenants_own_model_reaches_it_alone(
-        self,
-        database: Database,
-        clock: SimulatedClock,
-        store: TimeSeriesStore,
-        statements: Statements,
-        tmp_path: Path,
+        self, served: Served, statements: Statements
     ) -> None:
-        served = await serve(database, clock, store, tmp_path)
         await served.register(served.own, promote=True)  # the tenant's v2
         statements.clear()
         await served.refresh()
@@ -232,14 +222,8 @@ class TestChange:
         assert len(statements.naming(served.own.tenant_id)) > 1
 
     async def test_a_promotion_of_the_platform_model_reaches_every_tenant_without_its_own(
-        self,
-        database: Database,
-        clock: SimulatedClock,
-        store: TimeSeriesStore,
-        statements: Statements,
-        tmp_path: Path,
+        self, served: Served, statements: Statements
     ) -> None:
-        served = await serve(database, clock, store, tmp_path)
         await served.register(None, promote=True)  # the platform's v2
         statements.clear()
         await served.refresh()
@@ -247,7 +231,7 @@ class TestChange:
         assert all(versions[t] == 2 for t in served.others)
         assert versions[served.own.tenant_id] == 1  # its own model, unchanged
         # One read of the new production version for all of them, not one per tenant.
-        look = LOOK_STATEMENTS[backend(database)]
+        look = LOOK_STATEMENTS[backend(served.database)]
         assert len(statements.seen) <= 2 * look + 2, statements.seen
         for tenant_id in served.others:
             assert len(statements.naming(tenant_id)) == 1
@@ -269,16 +253,10 @@ class TestChange:
         assert all(versions[t] == 1 for t in served.others)
 
     async def test_a_fallback_recorded_for_a_tenant_reaches_it_alone(
-        self,
-        database: Database,
-        clock: SimulatedClock,
-        store: TimeSeriesStore,
-        statements: Statements,
-        tmp_path: Path,
+        self, served: Served, statements: Statements
     ) -> None:
-        served = await serve(database, clock, store, tmp_path)
         fallen = served.others[0]
-        await served.fallbacks.record(fallen, hold_of(served.name, clock.now_ms()))
+        await served.fallbacks.record(fallen, hold_of(served.name, served.clock.now_ms()))
         statements.clear()
         await served.refresh()
         assert await served.models.resolve(fallen) is None
@@ -291,7 +269,7 @@ class TestChange:
 
         statements.clear()
         await served.refresh()  # the mark was seen: not resolved again
-        assert len(statements.seen) == LOOK_STATEMENTS[backend(database)], statements.seen
+        assert len(statements.seen) == LOOK_STATEMENTS[backend(served.database)], statements.seen
 
     async def test_a_platform_promotion_after_a_fallback_ends_it(
         self,
