@@ -21,13 +21,12 @@ BASE = K8S / "base"
 ENVOY_CONFIG = K8S / "envoy" / "envoy.yaml"
 ADAPTER_VALUES = K8S / "prometheus-adapter" / "values.yaml"
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
-SINGLE_REPLICA_LAYERS = frozenset({"trading"})
-"""Layers that run one replica: every trading replica would answer every tick until its hot
-path is partitioned as features and ml are (issue 24, it follows): README "Scaling out"."""
-PARTITIONED_SERVICES = frozenset({"features", "ml"})
+SINGLE_REPLICA_LAYERS: frozenset[str] = frozenset()
+"""Layers that run one replica (none: every stateful service shares partitions)."""
+PARTITIONED_SERVICES = frozenset({"features", "ml", "trading"})
 """Services whose replicas share the keyed streams' partitions (tenant partitions of the
-bars and feature vectors, under leases in the shared cache): a layer running one of them
-runs two replicas or more."""
+bars, feature vectors, ticks and predictions, under leases in the shared cache): a layer
+running one of them runs two replicas or more."""
 # What compose needs from the environment (``${VAR:?message}``), and test values for it.
 REQUIRED_ENV = {
     "CHAINFLOW_SECRET_KEY": "a-test-secret-key-of-more-than-32-characters",

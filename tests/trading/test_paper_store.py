@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from chainflow.bridge.events import TicksAccepted, ticks_topic
-from chainflow.core.settings import TradingSettings
+from chainflow.core.settings import Settings, TradingSettings
 from chainflow.ml.api import predictions_topic
 from chainflow.runtime.kernel import Kernel
 from chainflow.trading.paper.desk import PaperDesk, PaperSignal
+from chainflow.trading.service import TradingService
 from tests.fixtures.settings import embedded_settings
 from tests.trading.test_service_risk import BAR_MS, SYMBOL, T0, UP, prediction
 
@@ -119,3 +122,52 @@ class TestRestart:
             assert (await store.load(TENANT)) is not None
         finally:
             await kernel.stop()
+
+
+@asynccontextmanager
+async def trading_of(settings: Settings) -> AsyncIterator[TradingService]:
+    """The trading service of a running kernel, stopped (books saved) on exit."""
+    kernel = Kernel(settings, services=SERVICES)
+    kernel.build()
+    await kernel.start()
+    try:
+        assert kernel.trading is not None
+        yield kernel.trading
+    finally:
+        await kernel.stop()
+
+
+class TestStrategyStatesSaved:
+    async def test_the_strategies_continue_after_a_restart(self, tmp_path: Path) -> None:
+        settings = embedded_settings(tmp_path / "home", trading=TradingSettings(paper_save_s=60))
+        bars = [T0 + i * BAR_MS for i in range(3)]
+        async with trading_of(settings) as trading:
+            for bar in bars:
+                await trading.on_prediction(prediction(TENANT, bar, UP))
+            action = trading.action_of(TENANT, SYMBOL, "M5")
+            assert action == "buy"
+            lots = trading.desk.intended_lots(TENANT, SYMBOL)
+        # The stop saved the book and the strategies in one document.
+        async with trading_of(settings) as trading:
+            # A redelivered prediction of a bar already run is ignored: no second signal.
+            assert await trading.on_prediction(prediction(TENANT, bars[-1], UP)) is None
+            assert trading.stats.stale_predictions == 1
+            assert trading.action_of(TENANT, SYMBOL, "M5") == action
+            assert trading.desk.intended_lots(TENANT, SYMBOL) == pytest.approx(lots)
+            # The next bar continues the same strategy: still long, nothing new to issue.
+            assert await trading.on_prediction(prediction(TENANT, bars[-1] + BAR_MS, UP)) is None
+            assert trading.stats.predictions == 1
+
+    async def test_reading_the_account_first_keeps_the_saved_book(self, tmp_path: Path) -> None:
+        # After a restart, the account read over the API before any tick or prediction
+        # loads the saved book; it never opens an empty one that a save would write back.
+        settings = embedded_settings(tmp_path / "home", trading=TradingSettings(paper_save_s=60))
+        async with trading_of(settings) as trading:
+            signal = PaperSignal(SYMBOL, T0, "buy", 1.0, 1.09, 1.12, "m@1", (), "")
+            trading.desk.on_signal(TENANT, signal)
+        async with trading_of(settings) as trading:
+            accounts = await trading.paper_accounts_of(TENANT)
+            assert accounts.intended_lots(TENANT, SYMBOL) == pytest.approx(1.0)
+            await trading.paper_store.save_changed(trading.desk)
+            saved = await trading.paper_store.load(TENANT)
+            assert saved is not None and saved["account"]["state"]["pending_orders"]

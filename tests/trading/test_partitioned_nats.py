@@ -177,9 +177,7 @@ class TradingReplica:
         await self.service.start()
 
     async def stop(self, *, release: bool = True) -> None:
-        if not release:
-            await self.service.tick_path.stop(release=False)  # a crash answers nothing more
-        await self.service.stop()
+        await self.service.stop(release=release)  # a crash answers nothing more
 
     @property
     def tick_input(self) -> TickInput:

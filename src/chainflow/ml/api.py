@@ -24,7 +24,12 @@ from chainflow.ml.errors import (
     ModelStageConflictError,
     PlatformModelChangeDeniedError,
 )
-from chainflow.ml.events import PredictionMade, all_predictions, predictions_topic
+from chainflow.ml.events import (
+    PredictionMade,
+    all_predictions,
+    predictions_of_partition,
+    predictions_topic,
+)
 from chainflow.ml.live.model_cache import ServedModel
 from chainflow.ml.live.model_hint import no_model_reason, train_model_command
 from chainflow.ml.registry.artifacts import ArtifactStore, StoredArtifact
@@ -84,6 +89,7 @@ __all__ = [
     "VerdictStatus",
     "WindowOutcome",
     "all_predictions",
+    "predictions_of_partition",
     "ensure_default_model",
     "model_registry",
     "no_model_reason",

@@ -1,6 +1,8 @@
 """What the ml service publishes, and the topic builders (tokens escaped).
 
-- ``predictions.<tenant>.<symbol>.<tf>``: ``PredictionMade`` for every feature vector;
+- ``predictions.p<k>.<tenant>.<symbol>.<tf>``: ``PredictionMade`` for every feature vector;
+  ``k`` is the tenant's partition, as for the vectors (``features.p<k>...``), so that the
+  trading replica holding a tenant's tick partition reads its predictions too;
 - ``ml.alerts.<tenant>``: ``ModelUnderperforming`` when a model's rolling live hit rate on
   a symbol falls below its baseline, and ``ModelRecovered`` when it is back above;
   ``ModelFellBack`` when the live monitor stopped serving a model that stayed below its
@@ -17,10 +19,26 @@ import json
 from dataclasses import dataclass
 
 from chainflow.core.messages import Event, topic
+from chainflow.core.settings.infrastructure import DEFAULT_BUS_PARTITIONS
+from chainflow.hub.api import partition_of, partition_token
 
 
-def predictions_topic(tenant_id: str, symbol: str, timeframe: str) -> str:
-    return topic("predictions", tokens=(tenant_id, symbol, timeframe))
+def predictions_topic(
+    tenant_id: str,
+    symbol: str,
+    timeframe: str,
+    *,
+    partitions: int = DEFAULT_BUS_PARTITIONS,
+) -> str:
+    """Return ``predictions.p<k>.<tenant>.<symbol>.<tf>``, ``k = partition_of(tenant,
+    partitions)``. Publishers pass ``partitions=bus.partitions``."""
+    partition = partition_of(tenant_id, partitions=partitions)
+    return topic("predictions", partition_token(partition), tokens=(tenant_id, symbol, timeframe))
+
+
+def predictions_of_partition(partition: int) -> str:
+    """Return the wildcard subject of one partition's predictions (``predictions.p<k>.*.*.*``)."""
+    return topic("predictions", partition_token(partition)) + ".*.*.*"
 
 
 def all_predictions() -> str:

@@ -19,7 +19,7 @@ def portfolio_source(kernel: Kernel, trading: TradingService | None) -> Portfoli
     """Return the paper desk's accounts when trading runs here, else a flat account."""
     if trading is None:
         return EmptyPortfolioSource(kernel.settings.trading.paper_equity, kernel.clock)
-    return trading.desk
+    return trading  # the paper book of the tenant, wherever its partition runs
 
 
 def build_risk_component(kernel: Kernel, *, trading: TradingService | None) -> ServiceComponent:

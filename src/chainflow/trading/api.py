@@ -77,6 +77,11 @@ class TradingApi(Protocol):
         """Return the tenant's newest stored signals (of ``symbol``, if given), newest first."""
         ...
 
+    async def paper_accounts_of(self, tenant_id: str) -> PaperAccounts:
+        """Return the paper accounts holding the tenant's book, loaded (with trading
+        replicas, a copy of the last save when another replica runs the tenant)."""
+        ...
+
     def decided_through(self, tenant_id: str, symbol: str, timeframe: str) -> int | None:
         """Return the open time of the key's last bar decided to the end; None before the
         first."""

@@ -124,6 +124,21 @@ class SignalRepository(TenantRepository[SignalRecord]):
             )
         )
 
+    async def stored_for(self, symbol: str, timeframe: str, ts: int) -> bool:
+        """Return whether a signal of the key's bar ``ts`` is stored (a prediction run again
+        after a crash; index on (tenant_id, symbol, ts))."""
+        statement = (
+            select(SignalRecord.id)
+            .where(
+                self._tenant_filter(),
+                SignalRecord.symbol == symbol,
+                SignalRecord.ts == ts,
+                SignalRecord.timeframe == timeframe,
+            )
+            .limit(1)
+        )
+        return await self.session.scalar(statement) is not None
+
     async def latest(self, *, symbol: str | None, limit: int) -> list[StoredSignal]:
         """Return the tenant's newest signals (by bar ts, then issue order), newest first.
 

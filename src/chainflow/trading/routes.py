@@ -72,7 +72,9 @@ def build_trading_router(*, service: TradingService) -> APIRouter:
         principal: Reader,
         curve_points: Annotated[int, Query(ge=0, le=10_080)] = 500,
     ) -> dict[str, Any]:
-        return service.desk.account_view(str(principal.tenant_id), curve_points=curve_points)
+        tenant_id = str(principal.tenant_id)
+        accounts = await service.paper_accounts_of(tenant_id)
+        return accounts.account_view(tenant_id, curve_points=curve_points)
 
     @trading.get(
         "/attribution",
@@ -83,7 +85,8 @@ def build_trading_router(*, service: TradingService) -> APIRouter:
         ),
     )
     async def attribution(principal: Reader) -> dict[str, Any]:
-        return service.desk.attribution(str(principal.tenant_id)).to_dict()
+        tenant_id = str(principal.tenant_id)
+        return (await service.paper_accounts_of(tenant_id)).attribution(tenant_id).to_dict()
 
     router.include_router(trading)
     return router

@@ -1,7 +1,9 @@
 """The live trading service: ml predictions in, sized signals out (persisted and published).
 
-It consumes every ``predictions.<tenant>.<symbol>.<tf>`` (durable consumer ``trading``) and
-keeps one ``ModelStrategy`` per (tenant, symbol, timeframe). Each prediction is one bar of
+It consumes every ``predictions.p<k>.<tenant>.<symbol>.<tf>`` (``PredictionInput``: the
+durable consumer ``trading`` in one process, ``trading-p<k>`` of the partitions this
+replica holds with replicas) and keeps one ``ModelStrategy`` per (tenant, symbol,
+timeframe) (``StrategyStates``). Each prediction is one bar of
 that strategy; when the stable action changes (``hold`` included, when a position is left:
 DESIGN.md §4 ``on_change``) the decision is sized (``decision.sizing``), stored in
 ``signals`` and, after the commit, published as ``SignalIssued`` on
@@ -14,8 +16,17 @@ What is provisional in this first slice:
   the key's stabilizer state.
 - Sizing uses a notional equity (``CHAINFLOW_TRADING_PAPER_EQUITY``) and the default
   ``risk.Instrument`` of the symbol; paper accounts and broker specs come later.
-- The strategy state lives in this process only: after a restart each key starts flat.
-  A prediction at or before the key's last bar (a redelivery) is ignored.
+- The strategy states are saved with the tenant's paper book (``PaperStore``): after a
+  restart, or on the replica that takes the tenant's partition, each key continues where
+  the last save left it. A prediction at or before the key's last bar (a redelivery) is
+  ignored; a signal already stored for the prediction's bar (run again after a crash
+  that came before the save) is not stored again, and is published again under its
+  message id, which the bus stores once.
+- **Replicas** (a ``Membership``): the bar-close path follows the tick path's partitions
+  (``PartitionFollower``): the replica answering a tenant's ticks also runs its
+  predictions and holds its paper book; giving a partition up runs the prediction in
+  flight to the end, saves the partition's books and strategies and forgets them before
+  the lease is freed.
 - A prediction waits (up to ``TICK_ORDER_WAIT_S``) until the tick path has run the tick
   that closed its bar (``trading.tick.progress``): the bar's hysteresis step, sizing on the
   paper equity and paper order then always come after that tick, whatever the timing.
@@ -36,8 +47,9 @@ from chainflow.core.logging import get_logger
 from chainflow.core.market import Timeframe
 from chainflow.core.settings import TradingSettings
 from chainflow.core.tenancy import TenantContext
-from chainflow.hub.api import BusMessage, EventBus, Membership, Subscription
-from chainflow.ml.api import PredictionMade, ServedModelSource, all_predictions
+from chainflow.hub.api import MESSAGE_ID_HEADER, BusMessage, EventBus, Membership
+from chainflow.ml.api import PredictionMade, ServedModelSource
+from chainflow.risk.api import PortfolioSnapshot
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.relational import Database
 from chainflow.trading.decision.execution_plan import NO_ORDER, ExecutionPlan, plan_execution
@@ -45,21 +57,21 @@ from chainflow.trading.decision.inputs import input_from_prediction
 from chainflow.trading.decision.risk_check import CheckedSignal, check_sized
 from chainflow.trading.decision.sizing import SizingPolicy, size_decision
 from chainflow.trading.decision.strategy import ModelStrategy, StrategyContext
-from chainflow.trading.decision.synthesis import Action, TradingPreferences
+from chainflow.trading.decision.synthesis import Action, DecisionInput, TradingPreferences
 from chainflow.trading.events import SignalIssued, risk_events_topic, signals_topic
 from chainflow.trading.paper.desk import PaperDesk, PaperSignal, instrument_for
 from chainflow.trading.paper.instruments import risk_instrument
 from chainflow.trading.paper.store import PaperStore
+from chainflow.trading.prediction_input import PredictionInput
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.repository import SignalRepository, StoredSignal, read_latest_signals
+from chainflow.trading.strategy_states import Key, KeyState, StrategyStates
 from chainflow.trading.tick.path import TickPath
 
 log = get_logger("chainflow.trading.service")
 
-DURABLE_NAME = "trading"
 TICK_ORDER_WAIT_S = 1.0
 """How long a bar-close decision waits for the tick path to run the tick closing its bar."""
-Key = tuple[str, str, str]  # tenant, symbol, timeframe
 _PREDICTION_FIELDS = frozenset(f.name for f in fields(PredictionMade))
 
 
@@ -70,14 +82,11 @@ class TradingStats:
     stale_predictions: int = 0
     rejected_messages: int = 0
     risk_refused: int = 0
+    signals_stored_before: int = 0  # a prediction run again after a crash
 
 
-@dataclass(slots=True)
-class KeyState:
-    strategy: ModelStrategy
-    action: Action = "hold"  # the strategy's last stable decision
-    issued: Action = "hold"  # the action of the last signal issued (after risk)
-    last_ts: int | None = None
+class NotServed(Exception):
+    """The tenant's partition was given up while its prediction was being run."""
 
 
 def prediction_from_json(data: bytes) -> PredictionMade:
@@ -117,19 +126,14 @@ class TradingService:
             stop_atr=settings.stop_atr,
             take_profit_atr=settings.take_profit_atr,
         )
-        self._keys: dict[Key, KeyState] = {}
+        self.strategies = StrategyStates()
         self._locks: dict[Key, asyncio.Lock] = {}
         self._decided: dict[Key, int] = {}
-        self._subscription: Subscription | None = None
+        self.predictions = PredictionInput(bus=bus, handler=self.on_message, membership=membership)
         self.stats = TradingStats()
-        self.paper_store = PaperStore(database)
-        self.desk = PaperDesk(
-            starting_balance=settings.paper_equity,
-            stop_out_level=settings.paper_stop_out_level,
-            on_breaker=self._breaker_tripped,
-            rollover_hour_utc=settings.rollover_hour_utc,
-            loader=self.paper_store.load,
-        )
+        self.paper_store = PaperStore(database, self.strategies)
+        self._saved_books = PaperStore(database)  # other replicas' books, read only
+        self.desk = self._new_desk(self.paper_store)
         self._saver: asyncio.Task[None] | None = None
         self.tick_path = TickPath(
             bus=bus,
@@ -143,46 +147,96 @@ class TradingService:
             spread_min_ticks=settings.spread_min_ticks,
             cpu_shares=cpu_shares,
             membership=membership,  # replicas share the tick partitions
+            follower=self,  # and the bar-close path follows them
         )
 
     async def start(self) -> None:
-        self._subscription = await self._bus.subscribe(
-            all_predictions(), self.on_message, durable=DURABLE_NAME
-        )
+        await self.predictions.start()
         await self.tick_path.start()
         self._saver = asyncio.create_task(
             self.paper_store.run(self.desk, self.settings.paper_save_s), name="paper-saver"
         )
 
-    async def stop(self) -> None:
-        await self.tick_path.stop()
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop; a clean stop (``release``) hands its partitions over and saves every
+        changed book, a crash (in tests) saves nothing more and keeps the leases."""
+        if self._saver is not None and not release:
+            self._saver.cancel()
+        await self.tick_path.stop(release=release)
+        await self.predictions.stop()
         if self._saver is not None:
             self._saver.cancel()
             await asyncio.gather(self._saver, return_exceptions=True)
             self._saver = None
-        await self.paper_store.save_changed(self.desk)  # a clean stop loses nothing
+        if release:
+            await self.paper_store.save_changed(self.desk)  # a clean stop loses nothing
+
+    def _new_desk(self, store: PaperStore) -> PaperDesk:
+        settings = self.settings
+        return PaperDesk(
+            starting_balance=settings.paper_equity,
+            stop_out_level=settings.paper_stop_out_level,
+            on_breaker=self._breaker_tripped,
+            rollover_hour_utc=settings.rollover_hour_utc,
+            loader=store.load,
+        )
+
+    async def paper_accounts_of(self, tenant_id: str) -> PaperDesk:
+        """Return the desk holding the tenant's paper book, loaded: this process's when it
+        runs the tenant (one process, or the replica holding its partition), else a copy of
+        the owner's last save (made every ``CHAINFLOW_TRADING_PAPER_SAVE_S`` and at each
+        signal), so that a read on another replica never opens a book there."""
+        if self.predictions.serves(tenant_id):
+            await self.desk.ensure(tenant_id)
+            return self.desk
+        copy = self._new_desk(self._saved_books)
+        await copy.ensure(tenant_id)
+        return copy
+
+    async def portfolio(self, tenant_id: str) -> PortfolioSnapshot:
+        """Return the tenant's paper account now (``risk.PortfolioSource``)."""
+        return await (await self.paper_accounts_of(tenant_id)).portfolio(tenant_id)
+
+    async def taken(self, partition: int) -> None:
+        """A tick partition is ours: read its predictions (``PartitionFollower``). What
+        this process read of its tenants before (copies) is dropped: their books are
+        loaded from the last owner's save on first use."""
+        of = self.predictions.partition_of
+        stale = {
+            t for t in (*self.desk.tenants(), *self.strategies.tenants()) if of(t) == partition
+        }
+        self.desk.forget(stale)
+        self.strategies.forget(stale)
+        await self.predictions.taken(partition)
+
+    async def given_up(self, partition: int, held: bool) -> None:
+        """A tick partition goes to another replica: run the prediction in flight, save
+        the partition's books and strategies (when its lease is still ``held``) and forget
+        them here (``PartitionFollower``)."""
+        await self.predictions.given_up(partition, held)
+        of = self.predictions.partition_of
+        tenants = {t for t in (*self.desk.tenants(), *self._tenants_seen()) if of(t) == partition}
+        saved = await self.paper_store.hand_over(self.desk, tenants, save=held)
+        for key in [key for key in (*self._locks, *self._decided) if key[0] in tenants]:
+            self._locks.pop(key, None)
+            self._decided.pop(key, None)
+        log.info("trading_partition_handed_over", partition=partition, saved=saved, held=held)
+
+    def _tenants_seen(self) -> set[str]:
+        keys = (*self._locks, *self._decided)
+        return {key[0] for key in keys} | self.strategies.tenants()
 
     async def strategy_for(
         self, tenant_id: str, symbol: str, timeframe: str
     ) -> tuple[ModelStrategy, TradingPreferences]:
         """Return the key's strategy (made on first use) and the tenant's preferences."""
         preferences = await self.preferences_source.preferences(tenant_id)
-        key: Key = (tenant_id, symbol, timeframe)
-        state = self._keys.get(key)
-        if state is None:
-            state = self._keys[key] = KeyState(ModelStrategy(preferences))
-        elif state.strategy.preferences != preferences:  # changed in the API: keep state
-            kept = state.strategy.snapshot()
-            state.strategy = ModelStrategy(preferences)
-            state.strategy.restore(kept)
+        state = self.strategies.state_for((tenant_id, symbol, timeframe), preferences)
         return state.strategy, preferences
 
     def action_of(self, tenant_id: str, symbol: str, timeframe: str) -> Action:
         """Return the stable action of a key here (``hold`` when never seen)."""
-        state = self._keys.get((tenant_id, symbol, timeframe))
+        state = self.strategies.get((tenant_id, symbol, timeframe))
         return "hold" if state is None else state.action
 
     def decided_through(self, tenant_id: str, symbol: str, timeframe: str) -> int | None:
@@ -198,22 +252,35 @@ class TradingService:
             log.warning("trading_bad_prediction", subject=message.subject, error=str(exc))
             await message.term()
             return
-        await self.on_prediction(prediction)
+        try:
+            await self.on_prediction(prediction)
+        except NotServed:
+            await message.nak()  # for the partition's next owner
 
     async def on_prediction(self, prediction: PredictionMade) -> SignalIssued | None:
         """Run one prediction through its key's strategy; return the signal if one is issued."""
         key: Key = (prediction.tenant_id, prediction.symbol, prediction.timeframe)
         async with self._locks.setdefault(key, asyncio.Lock()):
+            self._check_served(prediction.tenant_id)
+            decided = False
             try:
-                return await self._decide(prediction, key)
+                signal = await self._decide(prediction, key)
+                decided = True
+                return signal
             finally:  # issued (stored, paper order queued) or not: this bar is decided
-                self._decided[key] = max(self._decided.get(key, prediction.ts), prediction.ts)
+                if decided or self.predictions.serves(prediction.tenant_id):
+                    ts = max(self._decided.get(key, prediction.ts), prediction.ts)
+                    self._decided[key] = ts
+
+    def _check_served(self, tenant_id: str) -> None:
+        if not self.predictions.serves(tenant_id):
+            raise NotServed(tenant_id)
 
     async def _decide(self, prediction: PredictionMade, key: Key) -> SignalIssued | None:
         started = self._clock.monotonic()
         await self.desk.ensure(prediction.tenant_id)
-        strategy, preferences = await self.strategy_for(*key)
-        state = self._keys[key]
+        _, preferences = await self.strategy_for(*key)
+        state = self.strategies.state_for(key, preferences)
         if state.last_ts is not None and prediction.ts <= state.last_ts:
             self.stats.stale_predictions += 1
             return None
@@ -232,9 +299,30 @@ class TradingService:
             log.warning("trading_bad_prediction", symbol=prediction.symbol, error=str(exc))
             return None
         tenant_id = prediction.tenant_id
+        async with self.paper_store.gate.step():  # no save sees the bar half run
+            self._check_served(tenant_id)  # nothing changed yet: the next owner runs it
+            kept = state.saved()
+            try:
+                return await self._run_bar(prediction, state, preferences, decision_input, started)
+            except BaseException:
+                state.put_back(kept)  # the redelivered prediction is run from the same state
+                raise
+
+    async def _run_bar(
+        self,
+        prediction: PredictionMade,
+        state: KeyState,
+        preferences: TradingPreferences,
+        decision_input: DecisionInput,
+        started: float,
+    ) -> SignalIssued | None:
+        """Step the key's strategy on the predicted bar, then size, check, store, publish
+        and queue the paper order of a changed action."""
+        tenant_id = prediction.tenant_id
         held = self.desk.intended_lots(tenant_id, prediction.symbol)
         decision = state.strategy.on_bar(StrategyContext(decision_input, held))
         state.last_ts = prediction.ts
+        self.desk.mark_dirty((tenant_id,))  # the strategy state is saved with the book
         if decision.action == state.action:
             return None
         state.action = decision.action  # a refused entry is explained once, not every bar
@@ -298,6 +386,7 @@ class TradingService:
                 limit_price=plan.limit_price,
             ),
         )
+        self.paper_store.save_soon()
         self.stats.signals += 1
         self.stats.risk_refused += int(checked.action != decision.action)
         return signal
@@ -379,9 +468,17 @@ class TradingService:
         return bars[-1].close if bars and bars[-1].ts == prediction.ts else None
 
     async def _issue(self, tenant_id: str, timeframe: str, signal: SignalIssued) -> None:
+        """Store the signal (unless its bar's signal is stored already: the prediction run
+        again after a crash) and publish it after the commit, under a message id that the
+        bus stores once."""
         tenant = TenantContext(tenant_id=TenantId(tenant_id))
         body = signal.to_json()
         subject = signals_topic(tenant_id, signal.symbol)
+        headers = {MESSAGE_ID_HEADER: f"signal/{tenant_id}/{signal.symbol}/{timeframe}/{signal.ts}"}
         async with self._database.unit_of_work(tenant) as uow:
-            await SignalRepository(uow.session, tenant).record(signal, timeframe)
-            uow.after_commit(lambda: self._bus.publish(subject, body))
+            signals = SignalRepository(uow.session, tenant)
+            if await signals.stored_for(signal.symbol, timeframe, signal.ts):
+                self.stats.signals_stored_before += 1
+            else:
+                await signals.record(signal, timeframe)
+            uow.after_commit(lambda: self._bus.publish(subject, body, headers=headers))

@@ -5,7 +5,7 @@ them with the durable consumer ``ml`` in one process; with replicas, this replic
 the tenant partitions, each read by ``ml-p<k>`` as the features service reads its bars) and
 queues them; one worker drains the queue in batches (up to ``batch_max``), groups the due
 vectors by model and runs ONE ONNX Runtime call per model for all symbols that are due. For
-each vector it publishes ``PredictionMade`` on ``predictions.<tenant>.<symbol>.<tf>`` and
+each vector it publishes ``PredictionMade`` on ``predictions.p<k>.<tenant>.<symbol>.<tf>`` and
 stores it. A prediction carries a message id (``prediction_headers``), so a vector served
 again after a redelivery is published once to durable consumers. The served model is the
 tenant's production version of ``CHAINFLOW_ML_MODEL`` (its own custom model if it has one,
@@ -329,7 +329,12 @@ class MlService:
             atr=_finite(context.atr),
         )
         await self._bus.publish(
-            predictions_topic(vector.tenant_id, vector.symbol, vector.timeframe),
+            predictions_topic(
+                vector.tenant_id,
+                vector.symbol,
+                vector.timeframe,
+                partitions=self._bus.partitions,
+            ),
             event.to_json(),
             headers=prediction_headers(vector),
         )

@@ -67,7 +67,9 @@ class TradingData:
         return await self._trading.recent_signals(tenant, symbol=symbol, limit=limit)
 
     async def account(self, tenant: TenantContext) -> AccountView:
-        view = self._trading.desk.account_view(str(tenant.tenant_id), curve_points=10_080)
+        tenant_id = str(tenant.tenant_id)
+        accounts = await self._trading.paper_accounts_of(tenant_id)
+        view = accounts.account_view(tenant_id, curve_points=10_080)
         account = view["account"]
         return AccountView(
             currency=str(account.get("account_currency", "")),

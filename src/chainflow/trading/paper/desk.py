@@ -122,6 +122,18 @@ class PaperDesk:
         if document is not None and tenant_id not in self._books:
             self.load(tenant_id, document)
 
+    def holds(self, tenant_id: str) -> bool:
+        """Return whether the tenant's book is open in this process."""
+        return tenant_id in self._books
+
+    def forget(self, tenant_ids: Iterable[str]) -> None:
+        """Drop the books of ``tenant_ids`` (saved first by the caller): their partition
+        went to another replica, which loads them; taken back, they are loaded again."""
+        for tenant_id in tenant_ids:
+            self._books.pop(tenant_id, None)
+            self._checked.discard(tenant_id)
+            self._dirty.discard(tenant_id)
+
     def take_dirty(self) -> list[str]:
         """Return (and forget) the tenants whose book changed since the last call."""
         dirty, self._dirty = sorted(self._dirty), set()

@@ -45,6 +45,7 @@ answered late by a survivor that stood by before the lease ran out.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 from chainflow.bridge.api import (
     TicksAccepted,
@@ -76,6 +77,24 @@ MAX_HELD = 5_000  # ticks and bars held per partition while standing by for its 
 PartitionDrain = Callable[[int, bool], Awaitable[None]]
 """Called with a partition given up and whether its lease was still held: answer (when
 held) or drop its queued ticks, then forget its keys."""
+
+PartitionTaken = Callable[[int], Awaitable[None]]
+"""Called with a partition whose lease was just acquired, before its first tick is run."""
+
+
+class PartitionFollower(Protocol):
+    """What follows the tick partitions (the bar-close path: its predictions, the paper
+    books and strategy states of the partition's tenants)."""
+
+    async def taken(self, partition: int) -> None:
+        """The partition's lease was acquired; its ticks are answered from now on."""
+        ...
+
+    async def given_up(self, partition: int, held: bool) -> None:
+        """The partition's queued ticks were answered (or dropped when the lease was no
+        longer ``held``); its lease is freed after this returns."""
+        ...
+
 
 StandbyTick = Callable[[str, str, int], Awaitable[None]]
 """Called with the tenant, symbol and first tick time of a key first seen in a stand-by:
@@ -133,9 +152,11 @@ class TickInput:
         membership: Membership | None,
         forget: Callable[[int], None],
         on_given_up: PartitionDrain,
+        on_taken: PartitionTaken | None = None,
         on_standby_tick: StandbyTick | None = None,
     ) -> None:
         self._bus = bus
+        self._on_taken = on_taken
         self._handler = handler
         self._membership = membership
         self._forget = forget
@@ -215,6 +236,8 @@ class TickInput:
         held first); keys warmed during a stand-by are kept, anything else forgotten."""
         if self._warming.pop(partition, None) is None:
             self._forget(partition)
+        if self._on_taken is not None:
+            await self._on_taken(partition)
         if self.answering is not None:
             self.answering.add(partition)
 

@@ -44,7 +44,9 @@ After a restart the forming bar starts at the first tick seen; exact from the ne
 the ticks and bars; each subscribes live to the partitions it owns and answers a tick only
 while it holds the lease of its partition. A partition taken is answered from its next
 tick, its keys warming from the stored bars as new keys do; one given up is answered up to
-its last queued tick and then forgotten. Across a join or a clean stop no tick goes
+its last queued tick and then forgotten; the ``follower`` (the trading service's bar-close
+path) takes and gives up the same partitions, after the ticks' drain and before the lease
+is freed. Across a join or a clean stop no tick goes
 unanswered: the taker subscribes before the giver unsubscribes (a stand-by, holding the
 ticks until its lease comes, its keys warming meanwhile) and then answers what it held in
 arrival order, so a tick both saw is answered twice, first by the giver, and the bridge
@@ -85,7 +87,7 @@ from chainflow.trading.events import connection_topic
 from chainflow.trading.paper.desk import PaperDesk
 from chainflow.trading.tick.bars import advance_key_state, extend_forming_bar
 from chainflow.trading.tick.latency_histogram import LatencyHistogram
-from chainflow.trading.tick.partitions import TickInput
+from chainflow.trading.tick.partitions import PartitionFollower, TickInput
 from chainflow.trading.tick.progress import TickProgress
 from chainflow.trading.tick.queue import DEFAULT_QUANTUM, FairTickQueue, MarketEvent
 from chainflow.trading.tick.scoring import StrategyFor, TickScorer
@@ -124,7 +126,9 @@ class TickPath:
         quantum: int = DEFAULT_QUANTUM,
         cpu_shares: CpuShares | None = None,
         membership: Membership | None = None,
+        follower: PartitionFollower | None = None,
     ) -> None:
+        self._follower = follower
         self._spread_window, self._spread_min_ticks = spread_window, spread_min_ticks
         self.stats = TickPathStats()
         self.latency = LatencyHistogram()  # of every signal frame sent
@@ -141,6 +145,7 @@ class TickPath:
             membership=membership,
             forget=self._forget_partition,
             on_given_up=self._give_up,
+            on_taken=None if follower is None else follower.taken,
             on_standby_tick=self._warm_standby,
         )
         self._running = NO_TENANTS  # the tenants of the batch being run (replicas)
@@ -200,7 +205,11 @@ class TickPath:
                 return not any(of(t) == partition for t in (*queued, *self._running))
 
             await self.progress.wait_for(answered, timeout_s=self.input.drain_s)
-        self._forget_partition(partition)
+        try:
+            if self._follower is not None:  # the bar-close path of the partition's tenants
+                await self._follower.given_up(partition, held)
+        finally:
+            self._forget_partition(partition)
 
     async def _warm_standby(self, tenant_id: str, symbol: str, first_ts: int) -> None:
         """A key of a partition this replica is about to take: build its state now, so
@@ -221,6 +230,8 @@ class TickPath:
                 self._wake.set()
             elif kind == "executions":
                 execution = ExecutionReported.from_json(message.data)
+                if not self.input.answers(execution.tenant_id):
+                    return  # another replica holds this tenant's paper book
                 self._desk.on_execution(execution.tenant_id, execution.fields)
             elif kind == "hello":
                 declared = SymbolsDeclared.from_json(message.data)
