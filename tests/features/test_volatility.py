@@ -54,6 +54,26 @@ def test_trange_matches_talib() -> None:
     )
 
 
+def test_trange_picks_as_pythons_max_and_min_with_nan_and_infinities() -> None:
+    # The kernel picks with selects (which vectorize); each value must be what
+    # ``max(high, prev) - min(low, prev)`` gives in Python, bit for bit, NaN included.
+    rng = np.random.default_rng(11)
+    size = 5_000
+    close = 1.1 + np.cumsum(rng.normal(0.0, 1e-4, size))
+    high = close + np.abs(rng.normal(0.0, 1e-4, size))
+    low = close - np.abs(rng.normal(0.0, 1e-4, size))
+    for column in (close, high, low):
+        column[rng.integers(0, size, 300)] = np.nan
+        column[rng.integers(0, size, 50)] = np.inf
+        column[rng.integers(0, size, 50)] = -np.inf
+    expected = np.full(size, np.nan)
+    for i in range(1, size):
+        prev = float(close[i - 1])
+        expected[i] = max(float(high[i]), prev) - min(float(low[i]), prev)
+    got = bv.trange(high, low, close)
+    assert got.view(np.int64).tolist() == expected.view(np.int64).tolist()
+
+
 # ------------------------------------------------------------ pure-Python references
 
 

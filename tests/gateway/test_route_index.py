@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator, Sequence
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, WebSocket
 from prometheus_client import CollectorRegistry
 
 from chainflow.core.health import HealthReport
 from chainflow.gateway.api import MountedRouter
 from chainflow.gateway.app import create_gateway
-from chainflow.gateway.route_index import branch_of
+from chainflow.gateway.route_index import PrefixedBranch, branch_of
 
 
 def _service_router(name: str) -> APIRouter:
@@ -147,3 +147,78 @@ class TestBranchIndex:
         assert may_match("/api/v1/alpha/items/3")
         assert not may_match("/api/v1/beta/items/3")
         assert not may_match("/health")
+
+
+def _branches(app: FastAPI) -> list[PrefixedBranch]:
+    found = []
+    for route in app.router.routes:
+        original = getattr(route, "original_router", None)
+        if isinstance(original, PrefixedBranch):
+            found.append(original)
+    return found
+
+
+class TestLiteralPathMemo:
+    @pytest.fixture
+    def app(self) -> FastAPI:
+        return _app()
+
+    @pytest.fixture
+    async def http(self, app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            yield http
+
+    async def test_a_literal_path_answers_the_same_once_remembered(
+        self, app: FastAPI, http: httpx.AsyncClient
+    ) -> None:
+        answers = [await http.get("/api/v1/alpha") for _ in range(3)]
+
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        assert all(a.json() == {"service": "alpha", "route": "listing"} for a in answers)
+        remembered = [key for branch in _branches(app) for key in branch._full_matches]
+        assert remembered == [("GET", "/api/v1/alpha")]
+
+    async def test_another_method_on_a_remembered_path_is_still_405(
+        self, app: FastAPI, http: httpx.AsyncClient
+    ) -> None:
+        await http.get("/api/v1/beta")
+
+        refused = await http.post("/api/v1/beta")
+        again = await http.get("/api/v1/beta")
+
+        assert refused.status_code == 405
+        assert refused.json()["error"]["code"] == "method_not_allowed"
+        assert again.json() == {"service": "beta", "route": "listing"}
+        remembered = [key for branch in _branches(app) for key in branch._full_matches]
+        assert remembered == [("GET", "/api/v1/beta")]
+
+    async def test_paths_with_parameters_or_unknown_are_not_remembered(
+        self, app: FastAPI, http: httpx.AsyncClient
+    ) -> None:
+        for path in ("/api/v1/alpha/items/1", "/api/v1/alpha/items/2", "/api/v1/alpha/x"):
+            await http.get(path)
+        await http.get("/api/v1/alpha/nested/a")
+        await http.get("/shared/y")
+
+        assert [key for branch in _branches(app) for key in branch._full_matches] == []
+
+    async def test_a_root_path_is_scanned_as_before(self, app: FastAPI) -> None:
+        transport = httpx.ASGITransport(app=app, root_path="/prefix")
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            answer = await http.get("/prefix/api/v1/alpha")
+
+        assert answer.status_code == 200
+        assert [key for branch in _branches(app) for key in branch._full_matches] == []
+
+    async def test_a_branch_with_a_websocket_route_keeps_no_memo(self) -> None:
+        router = _service_router("alpha")
+
+        @router.websocket("/stream")
+        async def stream(websocket: WebSocket) -> None:
+            await websocket.close()
+
+        branch = branch_of(router, prefix="/api/v1", tags=["alpha"])
+        branch._index()
+
+        assert branch._literal_paths == frozenset()

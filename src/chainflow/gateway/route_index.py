@@ -12,6 +12,16 @@ scans the routes under it, it checks that the path starts with the literal begin
 does not, in full or in part, so the answer is the same, only sooner. The check is a
 string comparison per distinct literal beginning.
 
+A path that is exactly one of the branch's route paths with no parameter (``/api/v1/signals``,
+``/api/v1/users/me``) is tested in full once per method: once FastAPI has found a full match
+for it, the branch gives that answer again without the scan. Such a match depends only on
+the scope type, the method and the path (the routes' regular expressions and methods; a
+``root_path`` is scanned as before), and FastAPI's included router keeps only the answer
+from this test (it matches again, level by level, to handle the request). Only full matches
+are kept, at most one per literal route path and method, so no request can grow the memo;
+a branch with a route that is not a plain API route (a mount, a frontend, a WebSocket)
+keeps none.
+
 The literal beginnings are read from the branch's routes at its first request: routes added
 to a service router after the server has begun serving would not be seen (none are). A
 branch with a route that has no path (a ``Host``), or a request with a ``root_path``,
@@ -21,7 +31,7 @@ is scanned as before.
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -35,11 +45,31 @@ class PrefixedBranch(APIRouter):
         super().__init__()
         self._literal_prefixes: tuple[str, ...] | None = None
         self._always_scan = False
+        # The literal route paths (no parameter) whose full matches are remembered, and the
+        # child scope of each (method, path) that matched in full; empty without a memo.
+        self._literal_paths: frozenset[str] = frozenset()
+        self._full_matches: dict[tuple[str, str], Scope] = {}
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if not self._may_match(scope):
             return Match.NONE, {}
-        return super().matches(scope)
+        path = scope.get("path")
+        if (
+            scope["type"] != "http"
+            or path not in self._literal_paths
+            or scope.get("root_path")
+            or scope.get("path_params")
+        ):
+            return super().matches(scope)
+        key = (scope["method"], path)
+        remembered = self._full_matches.get(key)
+        if remembered is not None:
+            # A literal path has no parameters of its own: a fresh empty dict, as FastAPI's.
+            return Match.FULL, {**remembered, "path_params": {}}
+        match, child_scope = super().matches(scope)
+        if match is Match.FULL:
+            self._full_matches[key] = dict(child_scope)
+        return match, child_scope
 
     def _may_match(self, scope: Scope) -> bool:
         if self._literal_prefixes is None:
@@ -51,12 +81,19 @@ class PrefixedBranch(APIRouter):
 
     def _index(self) -> None:
         prefixes: set[str] = set()
+        literal_paths: set[str] = set()
+        only_api_routes = True
         for route in iter_route_contexts(self.routes):
             template = route.path
+            only_api_routes = only_api_routes and isinstance(route.original_route, APIRoute)
             if not isinstance(template, str):
                 self._always_scan = True
                 continue
             prefixes.add(template.split("{", 1)[0])
+            if "{" not in template:
+                literal_paths.add(template)
+        if only_api_routes and not self._always_scan:
+            self._literal_paths = frozenset(literal_paths)
         # A prefix that another one begins with adds nothing to the test.
         self._literal_prefixes = tuple(
             sorted(p for p in prefixes if not any(p != q and p.startswith(q) for q in prefixes))
