@@ -65,7 +65,7 @@ from chainflow.trading.paper.store import PaperStore
 from chainflow.trading.prediction_input import PredictionInput
 from chainflow.trading.preferences import DefaultPreferences, TradingPreferencesSource
 from chainflow.trading.repository import SignalRepository, StoredSignal, read_latest_signals
-from chainflow.trading.strategy_states import Key, KeyState, StrategyStates
+from chainflow.trading.strategy_states import Key, StrategyState, StrategyStates
 from chainflow.trading.tick.path import TickPath
 
 log = get_logger("chainflow.trading.service")
@@ -311,7 +311,7 @@ class TradingService:
     async def _run_bar(
         self,
         prediction: PredictionMade,
-        state: KeyState,
+        state: StrategyState,
         preferences: TradingPreferences,
         decision_input: DecisionInput,
         started: float,

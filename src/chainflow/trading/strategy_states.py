@@ -30,7 +30,9 @@ SavedState = Mapping[str, Any]
 
 
 @dataclass(slots=True)
-class KeyState:
+class StrategyState:
+    """One key's strategy, and what the service did with it last."""
+
     strategy: ModelStrategy
     action: Action = "hold"  # the strategy's last stable decision
     issued: Action = "hold"  # the action of the last signal issued (after risk)
@@ -50,18 +52,18 @@ class StrategyStates:
     """Every key's strategy state in this process; see the module doc."""
 
     def __init__(self) -> None:
-        self._keys: dict[Key, KeyState] = {}
+        self._keys: dict[Key, StrategyState] = {}
         self._saved: dict[Key, SavedState] = {}  # loaded, not yet used here
 
-    def get(self, key: Key) -> KeyState | None:
+    def get(self, key: Key) -> StrategyState | None:
         return self._keys.get(key)
 
-    def state_for(self, key: Key, preferences: TradingPreferences) -> KeyState:
+    def state_for(self, key: Key, preferences: TradingPreferences) -> StrategyState:
         """Return the key's state, made on first use (from its saved state, if any); a
         change of preferences keeps the stabilizer's state."""
         state = self._keys.get(key)
         if state is None:
-            state = KeyState(ModelStrategy(preferences))
+            state = StrategyState(ModelStrategy(preferences))
             saved = self._saved.pop(key, None)
             if saved is not None:
                 _restore(state, saved)
@@ -132,7 +134,7 @@ def _check(item: SavedState) -> None:
         raise InvalidTradingStateError(f"expected a saved strategy state; received {item!r}")
 
 
-def _restore(state: KeyState, saved: SavedState) -> None:
+def _restore(state: StrategyState, saved: SavedState) -> None:
     state.strategy.restore(dict(saved["strategy"]))
     state.action = cast(Action, saved["action"])
     state.issued = cast(Action, saved["issued"])
