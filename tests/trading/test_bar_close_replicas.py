@@ -290,3 +290,22 @@ class TestBarCloseReplicas:
         )
         repeated = {key: n for key, n in seen.seen.items() if n > 1}
         assert not repeated, f"signals published twice: {repeated}"
+
+
+class TestMisrouted:
+    async def test_a_prediction_on_another_partitions_subject_is_refused_once(
+        self, deployment: Deployment[TradingReplica]
+    ) -> None:
+        client = await deployment.client()
+        alone = await deployment.start_replica("trading-alone")
+        await balanced(deployment)
+        tenant = TENANTS[0]
+        wrong = (partition_of(tenant, partitions=PARTITIONS) + 1) % PARTITIONS
+        subject = f"predictions.p{wrong}.{tenant}.{SYMBOL}.{TF}"
+        await client.publish(subject, prediction(tenant, 0).to_json())
+        service = alone.service.service
+        await eventually(lambda: service.stats.rejected_messages == 1, "the prediction refused")
+        await asyncio.sleep(0.5)  # terminated, not redelivered
+        assert service.stats.rejected_messages == 1
+        assert service.decided_through(tenant, SYMBOL, TF) is None
+        assert service.stats.predictions == 0

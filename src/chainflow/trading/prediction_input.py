@@ -42,6 +42,7 @@ from chainflow.hub.api import (
     MessageHandler,
     Subscription,
     partition_of,
+    partition_token,
 )
 from chainflow.ml.api import all_predictions, predictions_of_partition
 
@@ -92,6 +93,14 @@ class PredictionInput:
     def serves(self, tenant_id: str) -> bool:
         """Return whether this process may run ``tenant_id``'s predictions now."""
         return self._membership is None or self.partition_of(tenant_id) in self._owned
+
+    def routed_to(self, subject: str, tenant_id: str) -> bool:
+        """Return whether a prediction of ``tenant_id`` came on its own partition's subject
+        (always, in one process). A misrouted one (a publisher on another partition count)
+        would never be served here, nor by any replica: it is refused, not redelivered."""
+        if self._membership is None:
+            return True
+        return subject.split(".")[1:2] == [partition_token(self.partition_of(tenant_id))]
 
     def owned(self) -> frozenset[int]:
         """Return the partitions whose predictions this process reads (replicas)."""

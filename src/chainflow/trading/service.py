@@ -59,7 +59,7 @@ from chainflow.trading.decision.sizing import SizingPolicy, size_decision
 from chainflow.trading.decision.strategy import ModelStrategy, StrategyContext
 from chainflow.trading.decision.synthesis import Action, DecisionInput, TradingPreferences
 from chainflow.trading.events import SignalIssued, risk_events_topic, signals_topic
-from chainflow.trading.paper.desk import PaperDesk, PaperSignal, instrument_for
+from chainflow.trading.paper.desk import Loader, PaperDesk, PaperSignal, instrument_for
 from chainflow.trading.paper.instruments import risk_instrument
 from chainflow.trading.paper.store import PaperStore
 from chainflow.trading.prediction_input import PredictionInput
@@ -132,8 +132,7 @@ class TradingService:
         self.predictions = PredictionInput(bus=bus, handler=self.on_message, membership=membership)
         self.stats = TradingStats()
         self.paper_store = PaperStore(database, self.strategies)
-        self._saved_books = PaperStore(database)  # other replicas' books, read only
-        self.desk = self._new_desk(self.paper_store)
+        self.desk = self._new_desk(self.paper_store.load)
         self._saver: asyncio.Task[None] | None = None
         self.tick_path = TickPath(
             bus=bus,
@@ -171,14 +170,14 @@ class TradingService:
         if release:
             await self.paper_store.save_changed(self.desk)  # a clean stop loses nothing
 
-    def _new_desk(self, store: PaperStore) -> PaperDesk:
+    def _new_desk(self, loader: Loader) -> PaperDesk:
         settings = self.settings
         return PaperDesk(
             starting_balance=settings.paper_equity,
             stop_out_level=settings.paper_stop_out_level,
             on_breaker=self._breaker_tripped,
             rollover_hour_utc=settings.rollover_hour_utc,
-            loader=store.load,
+            loader=loader,
         )
 
     async def paper_accounts_of(self, tenant_id: str) -> PaperDesk:
@@ -189,7 +188,7 @@ class TradingService:
         if self.predictions.serves(tenant_id):
             await self.desk.ensure(tenant_id)
             return self.desk
-        copy = self._new_desk(self._saved_books)
+        copy = self._new_desk(self.paper_store.read)  # the book alone: no strategy loaded
         await copy.ensure(tenant_id)
         return copy
 
@@ -201,10 +200,7 @@ class TradingService:
         """A tick partition is ours: read its predictions (``PartitionFollower``). What
         this process read of its tenants before (copies) is dropped: their books are
         loaded from the last owner's save on first use."""
-        of = self.predictions.partition_of
-        stale = {
-            t for t in (*self.desk.tenants(), *self.strategies.tenants()) if of(t) == partition
-        }
+        stale = self._tenants_of(partition)
         self.desk.forget(stale)
         self.strategies.forget(stale)
         await self.predictions.taken(partition)
@@ -214,17 +210,19 @@ class TradingService:
         the partition's books and strategies (when its lease is still ``held``) and forget
         them here (``PartitionFollower``)."""
         await self.predictions.given_up(partition, held)
-        of = self.predictions.partition_of
-        tenants = {t for t in (*self.desk.tenants(), *self._tenants_seen()) if of(t) == partition}
+        tenants = self._tenants_of(partition)
         saved = await self.paper_store.hand_over(self.desk, tenants, save=held)
         for key in [key for key in (*self._locks, *self._decided) if key[0] in tenants]:
             self._locks.pop(key, None)
             self._decided.pop(key, None)
         log.info("trading_partition_handed_over", partition=partition, saved=saved, held=held)
 
-    def _tenants_seen(self) -> set[str]:
+    def _tenants_of(self, partition: int) -> set[str]:
+        """Return the tenants of ``partition`` this process keeps anything of."""
+        of = self.predictions.partition_of
         keys = (*self._locks, *self._decided)
-        return {key[0] for key in keys} | self.strategies.tenants()
+        seen = {key[0] for key in keys} | self.strategies.tenants() | set(self.desk.tenants())
+        return {tenant for tenant in seen if of(tenant) == partition}
 
     async def strategy_for(
         self, tenant_id: str, symbol: str, timeframe: str
@@ -250,6 +248,15 @@ class TradingService:
         except ValueError as exc:
             self.stats.rejected_messages += 1
             log.warning("trading_bad_prediction", subject=message.subject, error=str(exc))
+            await message.term()
+            return
+        if not self.predictions.routed_to(message.subject, prediction.tenant_id):
+            self.stats.rejected_messages += 1
+            log.warning(
+                "trading_misrouted_prediction",
+                subject=message.subject,
+                tenant_id=prediction.tenant_id,
+            )
             await message.term()
             return
         try:

@@ -51,11 +51,15 @@ class PaperStore:
         self.gate = SaveGate()  # a bar's run (``step``) is saved whole or not at all
         self._soon = asyncio.Event()
 
-    async def load(self, tenant_id: str) -> Mapping[str, Any] | None:
-        """Return the tenant's saved book (its strategy states go to ``strategies``)."""
+    async def read(self, tenant_id: str) -> Mapping[str, Any] | None:
+        """Return the tenant's saved document as it is (a copy of another replica's book)."""
         tenant = TenantContext(tenant_id=TenantId(tenant_id))
         async with self._database.unit_of_work(tenant, read_only=True) as uow:
-            document = await PaperAccountRepository(uow.session, tenant).load()
+            return await PaperAccountRepository(uow.session, tenant).load()
+
+    async def load(self, tenant_id: str) -> Mapping[str, Any] | None:
+        """Return the tenant's saved book (its strategy states go to ``strategies``)."""
+        document = await self.read(tenant_id)
         if document is not None and self._strategies is not None:
             self._strategies.load(tenant_id, document.get("strategies", []))
         return document
