@@ -167,8 +167,9 @@ class TradingService:
             self._saver.cancel()
             await asyncio.gather(self._saver, return_exceptions=True)
             self._saver = None
-        if release:
-            await self.paper_store.save_changed(self.desk)  # a clean stop loses nothing
+        if release:  # a clean stop loses nothing: the strategies' last steps too
+            self.desk.mark_dirty(self.strategies.tenants() & set(self.desk.tenants()))
+            await self.paper_store.save_changed(self.desk)
 
     def _new_desk(self, loader: Loader) -> PaperDesk:
         settings = self.settings
@@ -329,7 +330,6 @@ class TradingService:
         held = self.desk.intended_lots(tenant_id, prediction.symbol)
         decision = state.strategy.on_bar(StrategyContext(decision_input, held))
         state.last_ts = prediction.ts
-        self.desk.mark_dirty((tenant_id,))  # the strategy state is saved with the book
         if decision.action == state.action:
             return None
         state.action = decision.action  # a refused entry is explained once, not every bar

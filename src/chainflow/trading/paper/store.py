@@ -6,7 +6,10 @@ before its first tick or signal); ``run`` saves the books that changed every
 so a restart loses at most the last interval of a crash, and nothing on a clean stop.
 
 The document also holds the tenant's bar-close strategy states (``StrategyStates``), saved
-and loaded with the book, so that the two always agree on which predictions were run.
+and loaded with the book, so that the two always agree on which predictions were run. A
+strategy step alone does not make the book due for a save (a bar close of every key would
+make every tenant due at once); the states are written whenever the book is (a fill, a
+mark, a signal: ``save_soon``), at a handover and at a clean stop.
 With trading replicas, a replica giving up a tenant's partition saves its books and
 forgets them (``hand_over``) before it frees the partition's lease; the next owner loads
 them on the tenant's first tick or prediction. One save runs at a time (the periodic
