@@ -22,6 +22,7 @@ from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.validation import TickValidator, ValidationConfig
 from chainflow.core.auth import TIER_LIMITS, Principal, Role, Scope, Tier
 from chainflow.core.clock import SimulatedClock
+from chainflow.core.errors import DependencyUnavailable
 from chainflow.core.ids import TenantId, UserId
 from chainflow.core.market import Timeframe
 from chainflow.core.settings import BusSettings, CacheSettings, TimeSeriesSettings
@@ -213,3 +214,48 @@ class TestResendAfterRestart:
         assert _last_ack(frames) == 3000
         assert len(await server.stored()) == 3000
         assert await server.published_settled() == 1000
+
+
+class FailingOnce:
+    """The server's bus, whose next publish fails as JetStream's PubAck timing out."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self.backend = bus.backend
+        self.partitions = bus.partitions
+        self.failures = 1
+
+    async def publish(self, subject: str, data: bytes, *, headers: object = None) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise DependencyUnavailable("JetStream did not acknowledge the event in time")
+        await self._bus.publish(subject, data)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._bus, name)
+
+
+class TestResendAfterAFailedPublish:
+    async def test_a_live_tick_whose_publish_failed_is_stored_when_resent(
+        self, server: Server
+    ) -> None:
+        # A live tick is published before it is stored; when that publish fails, nothing is
+        # stored or acked. The resend (same connection's feed) must be stored and acked, not
+        # refused as a duplicate of the tick the validator saw the first time.
+        items = _ticks(3)
+        session = server.connect()
+        assert _last_ack(await server.send(session, items[:1])) == 1  # the live edge is known
+        assert server.bus is not None
+        real = server.bus
+        server.bus = FailingOnce(real)  # type: ignore[assignment]
+        failing = server.connect()
+        with pytest.raises(DependencyUnavailable):
+            await server.send(failing, items[1:])
+        assert await server.stored() == [(i["ts"], i["bid"], i["ask"]) for i in items[:1]]
+        server.bus = real
+
+        frames = await server.send(server.connect(), items[1:])  # the reconnect's resend
+
+        assert _last_ack(frames) == 2
+        assert not [f for f in frames if f["type"] == "error"]
+        assert await server.stored() == [(i["ts"], i["bid"], i["ask"]) for i in items]

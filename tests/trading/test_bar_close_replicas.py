@@ -68,6 +68,8 @@ TF = "M5"
 BAR_MS = 300_000
 START_MS = 1_700_000_100_000 // BAR_MS * BAR_MS
 PAUSE_S = 0.02  # between bars (one prediction per tenant each)
+INTERVAL_S = 0.3  # the replicas' heartbeat
+LEASE_TTL_S = 3.0
 SAVE_S = 60.0  # the paper saver's interval: only handovers and signals save (save_soon)
 PHASES = (
     {"down": 0.1, "flat": 0.2, "up": 0.7},
@@ -140,7 +142,11 @@ async def deployment(tmp_path: Path, shared: Shared) -> AsyncIterator[Deployment
 
     plug = ServicePlug("trading", build, lambda replica: replica.tick_input)  # type: ignore[arg-type,return-value]
     try:
-        async with replica_deployment(plug, name="TRBAR") as made:
+        # A lease outlives a slow round here: a handover saves books and drains a durable
+        # consumer, which on a loaded CI machine took longer than the default 1 s TTL's margin.
+        async with replica_deployment(
+            plug, name="TRBAR", interval_s=INTERVAL_S, lease_ttl_s=LEASE_TTL_S
+        ) as made:
             yield made
     finally:
         await store.close()

@@ -258,14 +258,17 @@ class IngestSession:
             if pair[0].tick.ts
             > _live_edge(store.stored_tick_watermark(tenant, pair[0].tick.symbol))
         ]
-        if live:
-            await self._publish(live)
         ticks = [outcome.tick for outcome, _ in accepted]
-        recovered = await self._recover_bars(ticks)
         try:
+            if live:
+                await self._publish(live)
+            recovered = await self._recover_bars(ticks)
             is_new = await store.insert_ticks(tenant, ticks)  # durable
-        except Exception:
-            self._feed.validator.forget(ticks)  # not acked: the resend must be taken
+        except BaseException:
+            # Not acked (the bus or the store failed, or the connection went): the resend
+            # must be taken, not refused as a duplicate of a tick that may not be stored.
+            # A tick that was stored after all is then settled by the store's own check.
+            self._feed.validator.forget(ticks)
             raise
         live_ids = {id(pair) for pair in live}
         later: list[tuple[Accepted, int | None]] = []
