@@ -23,7 +23,9 @@ sooner and the stream after the recovery bound is shorter).
 
 A terminal follows docs/mt5-protocol.md §8: after a dropped connection it reconnects (to
 the next bridge replica) and resends every unacked tick with new seqs; the server settles
-the ones already stored as ``duplicate``.
+the ones already stored as ``duplicate``. Ticks refused ``rate_limited`` (a reconnect's
+resend burst after a long outage can exceed the free tier's 20 ticks/s) are resent with the
+same seq after ``retry_after_s`` (§4) and counted, not taken for errors.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class Record:
     errors: list[dict[str, Any]] = field(default_factory=list)
     connections: int = 0
     closes: list[str] = field(default_factory=list)  # why each ended connection ended
+    rate_limited: int = 0  # rate_limited refusals, each resent (docs/mt5-protocol.md §4)
 
 
 def tick_of(start_ms: int, index: int, step_ms: int = TICK_STEP_MS) -> dict[str, Any]:
@@ -168,12 +171,67 @@ async def terminal(
         await asyncio.sleep(0.3)  # back-off before the next replica
 
 
+class RateLimitedResends:
+    """docs/mt5-protocol.md §4: ``rate_limited`` ticks are resent with the same seq on the
+    same connection after ``retry_after_s``, the refused seqs in order before later ones.
+    Refusals that arrive while a resend waits join it (in seq order); a refusal after it
+    was sent starts the next one. A long enough outage (JetStream's publish timing out)
+    makes the reconnect's resend burst larger than the free tier's 20 ticks/s."""
+
+    def __init__(
+        self, ws: Any, by_seq: dict[int, Identity], unacked: dict[Identity, dict[str, Any]]
+    ) -> None:
+        self._ws = ws
+        self._by_seq = by_seq
+        self._unacked = unacked
+        self._refused: set[int] = set()
+        self._pending: asyncio.Task[None] | None = None
+        self.resent = 0
+
+    def refused(self, frame: dict[str, Any]) -> None:
+        details = frame.get("details") or {}
+        seqs = details.get("seqs") or [frame.get("seq")]
+        self._refused.update(seq for seq in seqs if seq is not None)
+        if self._pending is None or self._pending.done():
+            delay = float(details.get("retry_after_s", 1.0))
+            self._pending = asyncio.create_task(self._resend(delay))
+
+    async def _resend(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        seqs, self._refused = sorted(self._refused), set()
+        for seq in seqs:
+            key = self._by_seq.get(seq)
+            item = None if key is None else self._unacked.get(key)
+            if item is not None:
+                self.resent += 1
+                await self._ws.send(json.dumps({"type": "tick", **item, "seq": seq}))
+
+    def cancel(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+
+
 async def receive(
     ws: Any,
     connection: int,
     by_seq: dict[int, Identity],
     unacked: dict[Identity, dict[str, Any]],
     record: Record,
+) -> None:
+    resends = RateLimitedResends(ws, by_seq, unacked)
+    try:
+        await receive_frames(ws, connection, by_seq, unacked, record, resends)
+    finally:
+        resends.cancel()
+
+
+async def receive_frames(
+    ws: Any,
+    connection: int,
+    by_seq: dict[int, Identity],
+    unacked: dict[Identity, dict[str, Any]],
+    record: Record,
+    resends: RateLimitedResends,
 ) -> None:
     async for raw in ws:
         frame = json.loads(raw)
@@ -186,6 +244,9 @@ async def receive(
             record.answers[(connection, frame["seq"])] += 1
             key = by_seq[frame["seq"]]
             record.answered_at.setdefault(key, now)
+        elif frame["type"] == "error" and frame.get("code") == "rate_limited":
+            record.rate_limited += 1
+            resends.refused(frame)  # resent as the protocol says; an ack settles them
         elif frame["type"] == "error" and frame.get("code") != "duplicate":
             record.errors.append(frame)
 
@@ -408,6 +469,7 @@ def measure(
             status >= 500 and not fault_at <= t <= late for t, status in probe.statuses
         ),
         "http_unanswered": sum(status == 0 for _, status in probe.statuses),
+        "rate_limited_refusals": sum(r.rate_limited for r in records),
     }
     figures["recovery_bound_s"] = RECOVERY_BOUND_S
     figures["startup_s"] = deployed.startup_s
