@@ -70,6 +70,8 @@ START_MS = 1_700_000_100_000 // BAR_MS * BAR_MS
 PAUSE_S = 0.02  # between bars (one prediction per tenant each)
 INTERVAL_S = 0.3  # the replicas' heartbeat
 LEASE_TTL_S = 3.0
+ACK_WAIT_S = 5.0
+RUN_S = 60.0  # for the predictions of a phase to be run (a loaded CI machine)
 SAVE_S = 60.0  # the paper saver's interval: only handovers and signals save (save_soon)
 PHASES = (
     {"down": 0.1, "flat": 0.2, "up": 0.7},
@@ -144,8 +146,17 @@ async def deployment(tmp_path: Path, shared: Shared) -> AsyncIterator[Deployment
     try:
         # A lease outlives a slow round here: a handover saves books and drains a durable
         # consumer, which on a loaded CI machine took longer than the default 1 s TTL's margin.
+        # The bus's ack wait is closer to production's (30 s): at 2 s, a prediction waiting
+        # behind a handover's save on a loaded machine can be redelivered while it still
+        # runs, and each move of its partition may nak it once more. One loaded CI run had a
+        # phase not run within 30 s at 2 s / 5 deliveries (cause not pinned down).
         async with replica_deployment(
-            plug, name="TRBAR", interval_s=INTERVAL_S, lease_ttl_s=LEASE_TTL_S
+            plug,
+            name="TRBAR",
+            interval_s=INTERVAL_S,
+            lease_ttl_s=LEASE_TTL_S,
+            ack_wait_s=ACK_WAIT_S,
+            max_deliver=20,
         ) as made:
             yield made
     finally:
@@ -236,14 +247,14 @@ class TestBarCloseReplicas:
         await balanced(deployment)
 
         await market.publish(12)
-        await eventually(lambda: decided_through(deployment, 11), "bars 0-11 run")
+        await eventually(lambda: decided_through(deployment, 11), "bars 0-11 run", RUN_S)
         assert_books_only_of_owned(deployment)
 
         flowing = asyncio.create_task(market.publish(12))  # a third replica joins meanwhile
         c = await deployment.start_replica("trading-c")
         await balanced(deployment)
         await flowing
-        await eventually(lambda: decided_through(deployment, 23), "bars 12-23 run")
+        await eventually(lambda: decided_through(deployment, 23), "bars 12-23 run", RUN_S)
         assert_books_only_of_owned(deployment)
 
         flowing = asyncio.create_task(market.publish(12))  # a clean stop meanwhile
@@ -251,7 +262,7 @@ class TestBarCloseReplicas:
         await deployment.stop_cleanly(a)
         await balanced(deployment)
         await flowing
-        await eventually(lambda: decided_through(deployment, 35), "bars 24-35 run")
+        await eventually(lambda: decided_through(deployment, 35), "bars 24-35 run", RUN_S)
         assert_books_only_of_owned(deployment)
 
         # Exactly the reference's signals, once each, through the join and the stop.
@@ -284,10 +295,10 @@ class TestBarCloseReplicas:
         await deployment.kill(b)
         await balanced(deployment)
         await flowing
-        await eventually(lambda: decided_through(deployment, 47), "bars 36-47 run")
+        await eventually(lambda: decided_through(deployment, 47), "bars 36-47 run", RUN_S)
         assert c.owned == frozenset(range(PARTITIONS)) and killed
         await market.publish(3)  # published after the takeover
-        await eventually(lambda: decided_through(deployment, 50), "bars after the kill run")
+        await eventually(lambda: decided_through(deployment, 50), "bars after the kill run", RUN_S)
         stored = await stored_signals(shared.database)
         twice = {key: rows for key, rows in stored.items() if len(rows) > 1}
         assert not twice, f"signals stored twice after the kill: {twice}"
