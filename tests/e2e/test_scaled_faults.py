@@ -186,7 +186,6 @@ class RateLimitedResends:
         self._unacked = unacked
         self._refused: set[int] = set()
         self._pending: asyncio.Task[None] | None = None
-        self.resent = 0
 
     def refused(self, frame: dict[str, Any]) -> None:
         details = frame.get("details") or {}
@@ -203,7 +202,6 @@ class RateLimitedResends:
             key = self._by_seq.get(seq)
             item = None if key is None else self._unacked.get(key)
             if item is not None:
-                self.resent += 1
                 await self._ws.send(json.dumps({"type": "tick", **item, "seq": seq}))
 
     def cancel(self) -> None:
@@ -220,35 +218,24 @@ async def receive(
 ) -> None:
     resends = RateLimitedResends(ws, by_seq, unacked)
     try:
-        await receive_frames(ws, connection, by_seq, unacked, record, resends)
+        async for raw in ws:
+            frame = json.loads(raw)
+            now = time.monotonic()
+            if frame["type"] == "ack":
+                for seq, key in by_seq.items():
+                    if seq <= frame["seq"] and unacked.pop(key, None) is not None:
+                        record.acked_at[key] = now
+            elif frame["type"] == "signal":
+                record.answers[(connection, frame["seq"])] += 1
+                key = by_seq[frame["seq"]]
+                record.answered_at.setdefault(key, now)
+            elif frame["type"] == "error" and frame.get("code") == "rate_limited":
+                record.rate_limited += 1
+                resends.refused(frame)  # resent as the protocol says; an ack settles them
+            elif frame["type"] == "error" and frame.get("code") != "duplicate":
+                record.errors.append(frame)
     finally:
         resends.cancel()
-
-
-async def receive_frames(
-    ws: Any,
-    connection: int,
-    by_seq: dict[int, Identity],
-    unacked: dict[Identity, dict[str, Any]],
-    record: Record,
-    resends: RateLimitedResends,
-) -> None:
-    async for raw in ws:
-        frame = json.loads(raw)
-        now = time.monotonic()
-        if frame["type"] == "ack":
-            for seq, key in by_seq.items():
-                if seq <= frame["seq"] and unacked.pop(key, None) is not None:
-                    record.acked_at[key] = now
-        elif frame["type"] == "signal":
-            record.answers[(connection, frame["seq"])] += 1
-            key = by_seq[frame["seq"]]
-            record.answered_at.setdefault(key, now)
-        elif frame["type"] == "error" and frame.get("code") == "rate_limited":
-            record.rate_limited += 1
-            resends.refused(frame)  # resent as the protocol says; an ack settles them
-        elif frame["type"] == "error" and frame.get("code") != "duplicate":
-            record.errors.append(frame)
 
 
 class Probe:
