@@ -92,6 +92,30 @@ async def server_cpu(pid: int, windows: Sequence[tuple[float, float]]) -> list[f
     return out
 
 
+COUNTED = ("chainflow_tick_path_", "chainflow_features_")
+
+
+async def scrape_counters(http: httpx.AsyncClient, metrics_url: str) -> dict[str, float]:
+    """The server's tick-path and features counters, as scraped now."""
+    text = (await http.get(metrics_url)).text
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(COUNTED) and not line.startswith("#"):
+            name, value = line.split()[:2]
+            out[name.removesuffix("_total").removeprefix("chainflow_")] = float(value)
+    return out
+
+
+async def counter_deltas(metrics_url: str, window: tuple[float, float]) -> dict[str, int]:
+    """How much each counter of ``scrape_counters`` grew over a perf-counter window."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        await asyncio.sleep(max(0.0, window[0] - time.perf_counter()))
+        before = await scrape_counters(http, metrics_url)
+        await asyncio.sleep(max(0.0, window[1] - time.perf_counter()))
+        after = await scrape_counters(http, metrics_url)
+    return {name: int(after[name] - before.get(name, 0.0)) for name in sorted(after)}
+
+
 # --- steady: today's benchmark, output unchanged (plus the per-second series) --------------
 
 
@@ -172,24 +196,31 @@ def aligned_origin(now_ms: int, args: argparse.Namespace) -> tuple[int, int]:
 
 
 QUIET_S = 5.0
+QUIET_METRICS = (
+    "chainflow_features_rebuilds_total",
+    "chainflow_features_warming",
+    "chainflow_tick_path_building",
+)
 
 
 async def until_quiet(metrics_url: str, max_s: float = 900.0) -> float:
-    """Wait until ``chainflow_features_rebuilds_total`` stops changing; return the wait."""
+    """Wait until no state build is pending (``chainflow_features_warming`` and
+    ``chainflow_tick_path_building`` at 0) and ``chainflow_features_rebuilds_total`` has
+    not changed for ``QUIET_S``; return the wait."""
     began = time.perf_counter()
     last, since = None, time.perf_counter()
     async with httpx.AsyncClient(timeout=30) as http:
         while time.perf_counter() - began < max_s:
             text = (await http.get(metrics_url)).text
-            value = next(
-                (
-                    line.split()[-1]
-                    for line in text.splitlines()
-                    if line.startswith("chainflow_features_rebuilds_total")
-                ),
-                None,
-            )
-            if value != last:
+            values = {
+                name: line.split()[-1]
+                for line in text.splitlines()
+                for name in QUIET_METRICS
+                if line.startswith(name + " ")
+            }
+            value = values.get("chainflow_features_rebuilds_total")
+            pending = any(float(values.get(name, 0.0)) > 0 for name in QUIET_METRICS[1:])
+            if value != last or pending:
                 last, since = value, time.perf_counter()
             elif time.perf_counter() - since >= QUIET_S:
                 break
@@ -221,13 +252,19 @@ def run_aligned(entry: str, args: argparse.Namespace) -> dict[str, Any]:
             Schedule(args.rate / n, k / args.rate, warmup, seconds, 3 * per, True) for k in range(n)
         ]
 
-        async def on_go(start: float) -> list[float]:
-            clock.start(start)
-            return await server_cpu(ready.pid, [(start + warmup, start + warmup + seconds)])
-
         metrics = f"http://127.0.0.1:{ready.port}/metrics"
+
+        async def on_go(start: float) -> tuple[list[float], dict[str, int]]:
+            clock.start(start)
+            window = (start + warmup, start + warmup + seconds)
+            cpu = asyncio.create_task(server_cpu(ready.pid, [window]))
+            counters = await counter_deltas(metrics, window)
+            return await cpu, counters
+
         warm_began = time.perf_counter()
-        start, generator_cpu, cpu = asyncio.run(run_warm(urls, conns, plans, on_go, metrics))
+        start, generator_cpu, (cpu, counters) = asyncio.run(
+            run_warm(urls, conns, plans, on_go, metrics)
+        )
         warm_s = start - warm_began
     measure_ms = origin + int(warmup * args.time_speed * 1000)
     closes = boundaries(
@@ -254,6 +291,7 @@ def run_aligned(entry: str, args: argparse.Namespace) -> dict[str, Any]:
         **totals(conns),
         "generator_cpu_percent": generator_cpu,
         "server_cpu_percent": cpu[0],
+        "server_counters_measured": counters,
         "model": ready.model,
         "history_bars_per_tenant": ready.history_bars * per // len(ready.paths),
         "server_setup_s": ready.setup_s,

@@ -134,6 +134,10 @@ class TestIngestTicks:
             assert 'chainflow_bus_pending_messages{kind="durable"}' in metrics
             answered = re.search(r"chainflow_tick_to_signal_seconds_count (\S+)", metrics)
             assert answered is not None and float(answered.group(1)) >= 1.0
+            # the per-tick path's own counters: every accepted tick taken, none left building
+            assert "chainflow_tick_path_ticks_total 11.0" in metrics
+            assert "chainflow_tick_path_building 0.0" in metrics
+            assert "chainflow_features_warming 0.0" in metrics
             assert bar_page[0]["open"] == 1.09
         with duckdb.connect(str(home / "timeseries.duckdb"), read_only=True) as db:
             rows = db.execute("SELECT symbol, count(*) FROM ticks GROUP BY symbol").fetchall()

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from chainflow.bridge.bar_table import persist_bars
+from chainflow.bridge.bars import AggregatedBar
 from chainflow.bridge.events import (
     BarPublished,
     SymbolsDeclared,
@@ -40,6 +41,7 @@ from chainflow.runtime.kernel import Kernel
 from chainflow.trading.decision.strategy import ModelStrategy, StrategyContext
 from chainflow.trading.decision.synthesis import DecisionInput, TradingPreferences
 from chainflow.trading.events import connection_topic
+from chainflow.trading.tick.bars import build_key_state
 from chainflow.trading.tick.state import regime_fields
 from tests.fixtures.market_data import make_ohlcv
 from tests.fixtures.settings import embedded_settings
@@ -329,3 +331,86 @@ class TestOnChange:
         assert kernel.trading is not None and kernel.trading.tick_path is not None
         state = kernel.trading.tick_path._keys[(TENANT, SYMBOL)]
         assert state.pipeline.last_ts == forming_ts  # the closed bar was committed
+
+
+class TestPartialFirstBar:
+    """A key's first forming bar after its state was built begins at the first tick seen,
+    mid-bar: the bridge's bar of that time replaces it in place (no rebuild from storage),
+    and the state is then exactly the one built from the stored bars including it."""
+
+    async def test_the_bridge_bar_replaces_a_partial_bar_without_a_rebuild(
+        self, kernel: Kernel, tmp_path: Path
+    ) -> None:
+        await train_and_promote(kernel, tmp_path / "home", {})
+        data = await stored_market(kernel, 400)
+        frames = await frames_of(kernel, TENANT, "mid")
+        assert kernel.trading is not None
+        tick_path = kernel.trading.tick_path
+        forming_ts = int(data.ts_ms[-1]) + TF.milliseconds
+        close = float(data.close[-1])
+        await tick_path.warm(TENANT, [SYMBOL], forming_ts)
+        builds = tick_path.stats.rebuilds
+        # Ticks from the middle of the bar (its earlier ticks were before the build)
+        mid = forming_ts + TF.milliseconds // 2
+        bids = [round(close * (1 + d), 5) for d in (0.0002, 0.0005, -0.0001)]
+        await send_ticks(kernel, tick_rows(mid, bids), connection="mid")
+        # ... then the next bar's first tick commits the partial bar
+        next_bar = forming_ts + TF.milliseconds
+        await send_ticks(kernel, tick_rows(next_bar, [bids[-1]], first_seq=4), connection="mid")
+        await until(frames, 4)
+        state = tick_path._keys[(TENANT, SYMBOL)]
+        assert state.pipeline.last_ts == forming_ts and state.committed is not None
+        assert state.committed.open == bids[0]  # what this process saw: partial
+        # The bridge's bar of that time, from every tick of it
+        full = AggregatedBar(
+            SYMBOL,
+            TF,
+            forming_ts,
+            close,
+            round(close * 1.0009, 5),
+            round(close * 0.9992, 5),
+            bids[-1],
+            9.0,
+            9,
+            0.0001,
+            0.0001,
+            0.0009,
+            forming_ts,
+            mid + 2 * STEP_MS,
+        )
+        bar = BarPublished(
+            TENANT,
+            SYMBOL,
+            TF.value,
+            forming_ts,
+            full.open,
+            full.high,
+            full.low,
+            full.close,
+            full.volume,
+            full.tick_count,
+            full.spread_mean,
+        )
+        await kernel.infra.bus.publish(bars_topic(TENANT, SYMBOL, TF), bar.to_json())
+        for _ in range(500):
+            if state.committed.open == close:
+                break
+            await asyncio.sleep(0.01)
+        assert not state.stale and tick_path.stats.rebuilds == builds
+        assert (state.committed.open, state.committed.high) == (bar.open, bar.high)
+        assert state.forming is not None and state.forming.ts == next_bar
+
+        # Equal to a state built from the stored bars plus the bridge's bar
+        await persist_bars(kernel.infra.timeseries, TenantId(TENANT), [full])
+        model = await tick_path._models.resolve(TENANT)  # type: ignore[union-attr]
+        assert model is not None
+        fresh = await build_key_state(kernel.infra.timeseries, TENANT, SYMBOL, next_bar, model)
+        assert fresh.pipeline.last_ts == state.pipeline.last_ts == forming_ts
+        probe = state.forming.values()
+        np.testing.assert_array_equal(
+            state.pipeline.engine.preview(probe), fresh.pipeline.engine.preview(probe)
+        )
+        assert state.atr.value == fresh.atr.value
+        assert len(state.closed) == len(fresh.closed)
+        for mine, theirs in zip(state.closed, fresh.closed, strict=True):
+            np.testing.assert_array_equal(mine, theirs)

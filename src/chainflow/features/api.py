@@ -17,7 +17,7 @@ from chainflow.features.events import (
 )
 from chainflow.features.feature_table import StoredVector, read_recent_vectors
 from chainflow.features.matrix import feature_matrix
-from chainflow.features.pipeline import PipelineOutput, SymbolPipeline
+from chainflow.features.pipeline import Checkpoint, PipelineOutput, SymbolPipeline
 from chainflow.features.regimes import RegimeConfig, RegimeDetector, RegimeState
 from chainflow.features.replay import Replayed, bar_of, replayed, stored_bar_columns
 from chainflow.features.sets import (
@@ -32,6 +32,7 @@ __all__ = [
     "FeatureStateMismatchError",
     "InvalidFeatureInputError",
     "ATR",
+    "Checkpoint",
     "FEATURE_SETS",
     "FeatureEngine",
     "FeatureSet",

@@ -215,6 +215,11 @@ class FeaturesService:
             task.cancel()
         await asyncio.gather(*self._warming, return_exceptions=True)
 
+    @property
+    def warming(self) -> int:
+        """Terminals' symbol lists whose pipelines are still being built (``on_hello``)."""
+        return len(self._warming)
+
     def pipeline(self, tenant_id: str, symbol: str, timeframe: Timeframe) -> SymbolPipeline | None:
         """Return the live pipeline of a key, if this process holds one."""
         return self._pipelines.get((tenant_id, symbol, timeframe))

@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from chainflow.features.routes import build_features_router
 from chainflow.features.service import FeaturesService
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.hub_wiring import replica_membership
+from chainflow.runtime.metrics import counter_families
 
 if TYPE_CHECKING:
     from chainflow.runtime.kernel import Kernel
@@ -22,6 +23,7 @@ _COUNTERS = {
     "vectors": "Feature vectors stored and published.",
     "rebuilds": "Pipelines rebuilt from stored bars (warm start, an older bar revised).",
     "redone_bars": "Last bars applied again (revised by a late tick, or redelivered).",
+    "deferred_revisions": "Older bars revised, rebuilt together a moment later.",
     "replayed_bars": "Stored bars replayed by rebuilds.",
     "regime_changes": "Regime changes published.",
     "correlation_updates": "Live correlation matrices published.",
@@ -38,11 +40,12 @@ class FeaturesStatsCollector(Collector):
         self._service = service
 
     def collect(self) -> Iterator[Any]:
-        stats = asdict(self._service.stats)
-        for name, help_text in _COUNTERS.items():
-            family = CounterMetricFamily(f"chainflow_features_{name}", help_text)
-            family.add_metric([], float(stats[name]))
-            yield family
+        yield from counter_families("features", asdict(self._service.stats), _COUNTERS)
+        yield GaugeMetricFamily(
+            "chainflow_features_warming",
+            "Terminals' symbol lists whose pipelines are being built from stored bars.",
+            value=float(self._service.warming),
+        )
 
 
 def build_features_component(kernel: Kernel) -> ServiceComponent:

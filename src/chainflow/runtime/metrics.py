@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+
+def counter_families(
+    prefix: str, stats: Mapping[str, Any], helps: Mapping[str, str]
+) -> Iterator[CounterMetricFamily]:
+    """One counter ``chainflow_<prefix>_<name>`` per name of ``helps``, read from ``stats``."""
+    for name, help_text in helps.items():
+        family = CounterMetricFamily(f"chainflow_{prefix}_{name}", help_text)
+        family.add_metric([], float(stats[name]))
+        yield family
 
 
 class BackendStatsCollector(Collector):

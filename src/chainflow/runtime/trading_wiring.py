@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from chainflow.ml.live.model_cache import ServedModels
@@ -14,6 +14,7 @@ from chainflow.ml.registry.fallback_log import FallbackLog
 from chainflow.ml.registry.model_registry import model_registry
 from chainflow.runtime.component import ServiceComponent
 from chainflow.runtime.hub_wiring import replica_membership
+from chainflow.runtime.metrics import counter_families
 from chainflow.runtime.remote import BusTradingPreferences
 from chainflow.trading.routes import build_trading_router
 from chainflow.trading.service import TradingService
@@ -28,6 +29,18 @@ _COUNTERS = {
     "rejected_messages": "Bus messages that were not a usable prediction.",
     "risk_refused": "Signals turned to hold because risk refused the entry.",
 }
+_TICK_PATH_COUNTERS = {
+    "ticks": "Accepted ticks the per-tick path took.",
+    "frames": "Signal frames the per-tick path sent.",
+    "scored": "Forming bars scored by the model (a key's queued ticks are scored once).",
+    "coalesced": "Tick events answered with a later tick's score of their key (under load).",
+    "warming": "Ticks answered while their key's state was being built.",
+    "warming_up": "Ticks answered while their key's features were still warming up.",
+    "no_model": "Ticks of a tenant without a production model.",
+    "rebuilds": "Key states built from the stored bars (new key, restart, revised bar).",
+    "bad_messages": "Bus messages the per-tick path could not read.",
+    "dropped_events": "Tick events of a partition given up or whose lease was lost.",
+}
 
 
 class TradingStatsCollector(Collector):
@@ -37,12 +50,15 @@ class TradingStatsCollector(Collector):
         self._service = service
 
     def collect(self) -> Iterator[Any]:
-        stats = asdict(self._service.stats)
-        for name, help_text in _COUNTERS.items():
-            family = CounterMetricFamily(f"chainflow_trading_{name}", help_text)
-            family.add_metric([], float(stats[name]))
-            yield family
-        latency = self._service.tick_path.latency
+        yield from counter_families("trading", asdict(self._service.stats), _COUNTERS)
+        tick_path = self._service.tick_path
+        yield from counter_families("tick_path", asdict(tick_path.stats), _TICK_PATH_COUNTERS)
+        yield GaugeMetricFamily(
+            "chainflow_tick_path_building",
+            "Keys of the per-tick path whose state is being built from stored bars.",
+            value=float(tick_path.building),
+        )
+        latency = tick_path.latency
         histogram = HistogramMetricFamily(
             "chainflow_tick_to_signal_seconds",
             "Server time from a tick frame's receipt to its signal frame.",

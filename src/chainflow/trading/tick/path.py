@@ -12,9 +12,11 @@ once (replicas: below):
   (features and regimes), ATR and window of closed vectors advance — so that tick is
   scored on the bar just closed without waiting for the bridge's bar.
 - **Bars** of the model's timeframe confirm what was committed: the bridge's bar equal to
-  it changes nothing, one this process did not see (or saw differently: it missed ticks,
-  e.g. after a restart) advances the state or marks the key stale, and a revised bar or a
-  model change rebuilds the key from the stored bars on its next tick.
+  it changes nothing, one this process did not see advances the state, and one it saw
+  differently replaces it in place when it was committed from a *partial* forming bar
+  (begun mid-bar: the key's first bar after its state was built or after a gap); any
+  other difference, a revised older bar or a model change rebuilds the key from the
+  stored bars on its next tick.
 - **Scoring.** The forming bar is scored with ``FeatureEngine.preview`` (the committed
   state is put back), the tenant's production model (ONNX) and ``ModelStrategy.preview``
   of the trading service's strategy of the key (one hysteresis with the bar-close
@@ -38,7 +40,8 @@ once (replicas: below):
   opened. Under load, a key's queued tick events are scored once, at the last tick.
 - **Order with the bar-close path**: ``progress`` (``trading.tick.progress``).
 
-After a restart the forming bar starts at the first tick seen; exact from the next bar.
+After a restart or a build the forming bar starts at the first tick seen; the bridge's
+bar of that time replaces it when it closes (``bars.redo_last_bar``), without a rebuild.
 
 **Replicas** (a ``Membership``: ``trading.tick.partitions``) share the tenant partitions of
 the ticks and bars; each subscribes live to the partitions it owns and answers a tick only
@@ -85,7 +88,7 @@ from chainflow.storage.api import TimeSeriesStore
 from chainflow.trading.decision.sizing import SizingPolicy
 from chainflow.trading.events import connection_topic
 from chainflow.trading.paper.desk import PaperDesk
-from chainflow.trading.tick.bars import advance_key_state, extend_forming_bar
+from chainflow.trading.tick.bars import advance_key_state, extend_forming_bar, redo_last_bar
 from chainflow.trading.tick.latency_histogram import LatencyHistogram
 from chainflow.trading.tick.partitions import PartitionFollower, TickInput
 from chainflow.trading.tick.progress import TickProgress
@@ -242,6 +245,11 @@ class TickPath:
             self.stats.bad_messages += 1
             log.warning("tick_path_bad_message", subject=message.subject, error=str(exc))
 
+    @property
+    def building(self) -> int:
+        """Keys whose state is being built in the background."""
+        return len(self._warmup.building())
+
     def quote(self, tenant_id: str, symbol: str) -> LiveQuote | None:
         """Return the symbol's latest in-order quote and its spread statistics."""
         return self._quotes.get((tenant_id, symbol))
@@ -289,8 +297,10 @@ class TickPath:
         values = bar_row(
             bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.spread_mean
         )
-        if not bar.revised and last is not None and bar.ts == last:
-            if not same_bar(state.committed, values):
+        if last is not None and bar.ts == last:
+            if same_bar(state.committed, values) and not bar.revised:
+                return
+            if not redo_last_bar(state, values):
                 state.stale = True  # this process saw the bar differently: rebuild it
             return
         if bar.revised or (last is not None and bar.ts < last):

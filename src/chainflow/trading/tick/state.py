@@ -11,7 +11,7 @@ import numpy as np
 
 from chainflow.bridge.api import TicksAccepted
 from chainflow.core.market import OHLCV, BarRow, Timeframe
-from chainflow.features.api import ATR, RegimeState, SymbolPipeline
+from chainflow.features.api import ATR, Checkpoint, RegimeState, SymbolPipeline
 from chainflow.trading.decision.execution_plan import SpreadTracker
 from chainflow.trading.tick.signal import SignalFrame, TickSignal
 
@@ -21,7 +21,11 @@ MAX_REMEMBERED_CONNECTIONS = 100_000
 
 @dataclass(slots=True)
 class FormingBar:
-    """The bar the ticks are building: bid OHLC as the bridge's bars, mean spread."""
+    """The bar the ticks are building: bid OHLC as the bridge's bars, mean spread.
+
+    ``partial``: begun by the key's first tick after its state was built (or after a gap),
+    so it may lack the bar's earlier ticks; committing it records an undo (``BarUndo``).
+    """
 
     ts: int
     open: float
@@ -31,6 +35,7 @@ class FormingBar:
     volume: float
     spread_sum: float
     ticks: int = 1
+    partial: bool = False
 
     def add(self, bid: float, ask: float, volume: float) -> None:
         self.high = max(self.high, bid)
@@ -52,6 +57,18 @@ class FormingBar:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class BarUndo:
+    """The key's state before a partial forming bar was committed as the bar at ``ts``:
+    the bridge's bar of ``ts`` replaces it in place (``bars.redo_last_bar``)."""
+
+    ts: int
+    pipeline: Checkpoint
+    atr: dict[str, Any]
+    closed: tuple[np.ndarray, ...]
+    committed: OHLCV | None
+
+
 @dataclass(slots=True)
 class KeyState:
     model_id: str
@@ -62,6 +79,7 @@ class KeyState:
     forming: FormingBar | None = None
     committed: OHLCV | None = None  # the last closed bar fed to the pipeline
     stale: bool = False
+    undo: BarUndo | None = None  # of the last bar, when it was committed from a partial bar
 
 
 @dataclass(slots=True)
