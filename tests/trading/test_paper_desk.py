@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from chainflow.risk.api import Instrument, PortfolioSnapshot
@@ -181,3 +184,71 @@ def _preferences():  # type: ignore[no-untyped-def]
     from chainflow.trading.decision.synthesis import TradingPreferences
 
     return TradingPreferences(max_daily_loss_pct=2.0)
+
+
+class TestBookLoad:
+    """``ensure`` loads a tenant's saved book once; a caller during the load waits for it."""
+
+    @staticmethod
+    async def saved() -> PaperDesk:
+        desk = PaperDesk(starting_balance=10_000.0)
+        await desk.ensure(TENANT)
+        desk.on_signal(TENANT, signal("buy", 0.5, T0))
+        await desk.on_tick(TENANT, "EURUSD", T0 + 1, 1.10000, 1.10010)
+        return desk
+
+    async def test_callers_during_a_load_wait_for_the_saved_book(self) -> None:
+        saved = await self.saved()
+        document = saved.dump(TENANT)
+        release = asyncio.Event()
+        loads: list[str] = []
+
+        async def loader(tenant_id: str) -> dict[str, Any] | None:
+            loads.append(tenant_id)
+            await release.wait()
+            return document
+
+        desk = PaperDesk(starting_balance=10_000.0, loader=loader)
+        first = asyncio.create_task(desk.ensure(TENANT))
+        await asyncio.sleep(0)
+        assert not desk.ready(TENANT)
+        second = asyncio.create_task(desk.ensure(TENANT))
+        await asyncio.sleep(0.01)
+        assert not second.done()  # before: it returned at once, with no book loaded
+        release.set()
+        await asyncio.gather(first, second)
+        assert desk.ready(TENANT) and loads == [TENANT]
+        assert desk.position_lots(TENANT, "EURUSD") == saved.position_lots(TENANT, "EURUSD")
+
+    async def test_a_failed_load_is_tried_again(self) -> None:
+        calls: list[str] = []
+
+        async def loader(tenant_id: str) -> dict[str, Any] | None:
+            calls.append(tenant_id)
+            if len(calls) == 1:
+                raise ConnectionError("database restarting")
+            return None
+
+        desk = PaperDesk(starting_balance=10_000.0, loader=loader)
+        with pytest.raises(ConnectionError):
+            await desk.ensure(TENANT)
+        assert not desk.ready(TENANT)
+        await desk.ensure(TENANT)
+        assert desk.ready(TENANT) and calls == [TENANT, TENANT]
+
+    async def test_a_book_forgotten_during_its_load_is_not_opened(self) -> None:
+        document = (await self.saved()).dump(TENANT)
+        release = asyncio.Event()
+
+        async def loader(tenant_id: str) -> dict[str, Any] | None:
+            assert tenant_id == TENANT
+            await release.wait()
+            return document  # not opened: the tenant moved to another replica meanwhile
+
+        desk = PaperDesk(starting_balance=10_000.0, loader=loader)
+        load = asyncio.create_task(desk.ensure(TENANT))
+        await asyncio.sleep(0)
+        desk.forget([TENANT])
+        release.set()
+        await load
+        assert not desk.holds(TENANT)

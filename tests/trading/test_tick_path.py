@@ -26,6 +26,7 @@ from chainflow.bridge.bars import AggregatedBar
 from chainflow.bridge.events import (
     BarPublished,
     SymbolsDeclared,
+    TickRow,
     TicksAccepted,
     bars_topic,
     symbols_declared_topic,
@@ -414,3 +415,47 @@ class TestPartialFirstBar:
         assert len(state.closed) == len(fresh.closed)
         for mine, theirs in zip(state.closed, fresh.closed, strict=True):
             np.testing.assert_array_equal(mine, theirs)
+
+
+class TestBookLoads:
+    async def test_a_slow_book_load_delays_only_its_own_tenant(self, kernel: Kernel) -> None:
+        """A tenant's first ticks wait for its paper book to load; the other tenants'
+        ticks of the same batch are answered meanwhile (before: after the load)."""
+        assert kernel.trading is not None
+        tick_path, desk = kernel.trading.tick_path, kernel.trading.desk
+        slow, quick = "0190a5c0-0000-7000-8000-00000000slow", "0190a5c0-0000-7000-8000-0000000quick"
+        release = asyncio.Event()
+        load = desk._loader
+        assert load is not None
+
+        async def loader(tenant_id: str) -> dict[str, Any] | None:
+            if tenant_id == slow:
+                await release.wait()
+            return await load(tenant_id)
+
+        desk._loader = loader
+        frames_slow = await frames_of(kernel, slow, "s")
+        frames_quick = await frames_of(kernel, quick, "q")
+
+        def event(tenant: str, connection: str) -> TicksAccepted:
+            rows = tuple(TickRow(*row) for row in tick_rows(1_700_000_000_000, [1.1, 1.1001]))
+            now_us = kernel.clock.now_us()
+            return TicksAccepted(
+                tenant,
+                SYMBOL,
+                0,
+                rows,
+                connection=connection,
+                signals="every_tick",
+                received_us=now_us,
+            )
+
+        batch = [event(slow, "s"), event(quick, "q")]  # the slow tenant's ticks first
+        running = asyncio.create_task(tick_path.process(list(batch)))
+        await until(frames_quick, 2)
+        assert frames_slow == [] and not running.done()
+        release.set()
+        await running
+        await until(frames_slow, 2)
+        assert [f["seq"] for f in frames_slow] == [f["seq"] for f in frames_quick] == [1, 2]
+        assert desk.ready(slow) and desk.ready(quick)

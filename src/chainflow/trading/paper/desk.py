@@ -24,6 +24,7 @@ the account currency (USDJPY in a USD account) are converted at 1 / price.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -102,6 +103,7 @@ class PaperDesk:
     ) -> None:
         self._loader = loader  # the saved document of a tenant's book (after a restart)
         self._checked: set[str] = set()
+        self._loading: dict[str, asyncio.Future[None]] = {}  # books being loaded
         self._dirty: set[str] = set()
         self.starting_balance = starting_balance
         self.leverage = leverage
@@ -112,15 +114,37 @@ class PaperDesk:
         self._books: dict[str, TenantBook] = {}
 
     async def ensure(self, tenant_id: str) -> None:
-        """Load the tenant's saved book once per process (before its first tick or signal)."""
+        """Load the tenant's saved book once per process (before its first tick or signal).
+
+        A caller while the load runs waits for that same load; a load that failed is tried
+        again by the next caller (never an empty book over the saved one).
+        """
         if tenant_id in self._checked:
+            loading = self._loading.get(tenant_id)
+            if loading is not None:
+                await asyncio.shield(loading)
             return
         self._checked.add(tenant_id)
         if self._loader is None or tenant_id in self._books:
             return
-        document = await self._loader(tenant_id)
-        if document is not None and tenant_id not in self._books:
-            self.load(tenant_id, document)
+        loading = asyncio.get_running_loop().create_future()
+        self._loading[tenant_id] = loading
+        try:
+            document = await self._loader(tenant_id)
+            forgotten = tenant_id not in self._checked  # its partition moved meanwhile
+            if document is not None and tenant_id not in self._books and not forgotten:
+                self.load(tenant_id, document)
+        except BaseException:
+            self._checked.discard(tenant_id)
+            raise
+        finally:
+            del self._loading[tenant_id]
+            loading.set_result(None)
+
+    def ready(self, tenant_id: str) -> bool:
+        """Whether ``ensure`` would return at once (the tenant's book is loaded or known
+        to have none saved)."""
+        return tenant_id in self._checked and tenant_id not in self._loading
 
     def holds(self, tenant_id: str) -> bool:
         """Return whether the tenant's book is open in this process."""

@@ -161,6 +161,7 @@ class TickPath:
         self._worker: asyncio.Task[None] | None = None
         self._stopping = False
         self._gate = HotPathGate()  # the loop's own gate from start()
+        self._book_loads: set[asyncio.Task[None]] = set()  # paper books preloaded on hello
 
     async def start(self) -> None:
         self._gate = hot_path.gate()
@@ -176,6 +177,9 @@ class TickPath:
         await self.input.stop(release=release)
         await self._stop_worker()
         await self._warmup.stop()
+        for task in self._book_loads:
+            task.cancel()
+        await asyncio.gather(*self._book_loads, return_exceptions=True)
 
     async def _stop_worker(self) -> None:
         if self._worker is not None:
@@ -267,10 +271,25 @@ class TickPath:
         model = await self._models.resolve(tenant_id)
         if model is None:
             return
+        self._preload_book(tenant_id)
         for symbol in symbols:
             key = (tenant_id, symbol)
             if self._keys.get(key) is None:
                 self._warmup.start(key, first_ts, model)
+
+    def _preload_book(self, tenant_id: str) -> None:
+        """Load the tenant's paper book in the background (its terminal said hello), so
+        that its first tick finds it loaded."""
+        if self._desk.ready(tenant_id):
+            return
+        task = asyncio.create_task(self._desk.ensure(tenant_id), name="tick-book-load")
+        self._book_loads.add(task)
+        task.add_done_callback(self._book_loaded)
+
+    def _book_loaded(self, task: asyncio.Task[None]) -> None:
+        self._book_loads.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("tick_path_book_load_failed", exc_info=task.exception())
 
     async def warm(self, tenant_id: str, symbols: Sequence[str], first_ts: int) -> None:
         """Build the states of ``symbols`` now (before their first tick at ``first_ts``)."""
@@ -347,10 +366,41 @@ class TickPath:
 
         A key's consecutive tick events (up to its next bar) are scored once, at the last
         tick: under load the work per key stays one inference per batch, and every tick
-        still gets its frame (with the latency it really waited).
+        still gets its frame (with the latency it really waited). The tenants whose paper
+        book is still being loaded (their first ticks in this process) run last, once it
+        is: a slow load delays their ticks only, not the other tenants' of the batch.
         """
         if self.input.answering is not None:  # replicas: partitions given up meanwhile
             batch = [event for event in batch if self.input.answers(event.tenant_id)]
+        desk = self._desk
+        loading = {
+            event.tenant_id
+            for event in batch
+            if isinstance(event, TicksAccepted) and not desk.ready(event.tenant_id)
+        }
+        if not loading:
+            await self._process(batch)
+            return
+        loads = {asyncio.ensure_future(desk.ensure(tenant_id)): tenant_id for tenant_id in loading}
+        try:
+            await self._process([event for event in batch if event.tenant_id not in loading])
+            while loads:
+                done, _ = await asyncio.wait(loads, return_when=asyncio.FIRST_COMPLETED)
+                for load in done:
+                    tenant_id = loads.pop(load)
+                    if load.exception() is not None:  # its ticks go unanswered, not the rest
+                        log.error(
+                            "tick_path_book_load_failed",
+                            tenant_id=tenant_id,
+                            exc_info=load.exception(),
+                        )
+                        continue
+                    await self._process([e for e in batch if e.tenant_id == tenant_id])
+        finally:
+            for load in loads:
+                load.cancel()
+
+    async def _process(self, batch: list[MarketEvent]) -> None:
         by_key: dict[Key, list[MarketEvent]] = {}
         for event in batch:
             if isinstance(event, TicksAccepted):
