@@ -308,3 +308,23 @@ def hold_of(name: str, at_ms: int) -> Fallback:
         scored=8,
         streak=8,
     )
+
+
+class TestFirstResolve:
+    async def test_concurrent_first_resolves_of_a_tenant_read_the_registry_once(
+        self, served: Served, statements: Statements
+    ) -> None:
+        """A new tenant's hello and first tick both ask for its model at once: one read,
+        the same answer (before: each caller read the registry)."""
+        newcomer = new_id()
+        alone = TenantId(new_id())
+        assert not served.models.resolved(newcomer)
+        statements.clear()
+        await served.models.resolve(alone)
+        one_read = len(statements.naming(alone))
+        assert one_read > 0 and served.models.resolved(alone)
+        statements.clear()
+        answers = await asyncio.gather(*(served.models.resolve(newcomer) for _ in range(3)))
+        assert len(statements.naming(newcomer)) == one_read
+        assert {a.version.version for a in answers if a is not None} == {1}
+        assert all(a is answers[0] for a in answers) and served.models.resolved(newcomer)

@@ -459,3 +459,41 @@ class TestBookLoads:
         await until(frames_slow, 2)
         assert [f["seq"] for f in frames_slow] == [f["seq"] for f in frames_quick] == [1, 2]
         assert desk.ready(slow) and desk.ready(quick)
+
+    async def test_a_new_key_is_answered_before_the_scored_keys_of_its_batch(
+        self, kernel: Kernel, tmp_path: Path
+    ) -> None:
+        """A new key's first tick (answered ``warming`` at once) is not queued behind the
+        scoring of every other key of its batch."""
+        await train_and_promote(kernel, tmp_path / "home", {})
+        data = await stored_market(kernel, 400)
+        assert kernel.trading is not None
+        tick_path = kernel.trading.tick_path
+        forming_ts = int(data.ts_ms[-1]) + TF.milliseconds
+        await tick_path.warm(TENANT, [SYMBOL], forming_ts)
+        order: list[str] = []
+
+        async def on(message: BusMessage) -> None:
+            order.extend(json.loads(line)["symbol"] for line in message.data.split(b"\n") if line)
+
+        await kernel.infra.bus.subscribe(connection_topic(TENANT, "both"), on)
+        close = float(data.close[-1])
+
+        def event(symbol: str) -> TicksAccepted:
+            rows = tuple(TickRow(*row) for row in tick_rows(forming_ts, [close]))
+            return TicksAccepted(
+                TENANT,
+                symbol,
+                0,
+                rows,
+                connection="both",
+                signals="every_tick",
+                received_us=kernel.clock.now_us(),
+            )
+
+        await tick_path.process([event(SYMBOL), event("GBPUSD")])  # the scored key first
+        for _ in range(300):
+            if len(order) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert order == ["GBPUSD", SYMBOL]

@@ -117,6 +117,10 @@ class ServedModelSource(Protocol):
         """Return the tenant's production model; None when it has none (or a fallback holds)."""
         ...
 
+    def resolved(self, tenant_id: str) -> bool:
+        """Whether ``resolve`` answers the tenant without reading the registry."""
+        ...
+
     def unavailable_reason(self, tenant_id: str) -> str:
         """Return why ``resolve`` answers None for the tenant (the reason of its ``hold``)."""
         ...

@@ -109,6 +109,7 @@ class ServedModels:
         self._settings = settings
         self._fallbacks = fallbacks
         self._by_tenant: dict[str, _Answer] = {}
+        self._resolving: dict[str, asyncio.Future[None]] = {}  # first reads in flight
         self._in_force: dict[str, Fallback] = {}
         self._bundles: dict[str, ServedModel] = {}
         self._marks_seen: frozenset[FallbackMark] = frozenset()
@@ -133,14 +134,31 @@ class ServedModels:
         """
         now = self._clock.now_ms() / 1000.0
         cached = self._by_tenant.get(tenant_id)
-        if cached is None:
+        while cached is None:
+            pending = self._resolving.get(tenant_id)
+            if pending is None:
+                return await self._first_resolve(tenant_id, now)
+            await asyncio.shield(pending)  # another caller reads it: one read per tenant
+            cached = self._by_tenant.get(tenant_id)  # None if that read failed: read again
+        if now - cached.at_s >= self._settings.refresh_s and self._round is None:
+            self._round = asyncio.create_task(self._refresh(now), name="ml-model-refresh")
+        return cached.model
+
+    async def _first_resolve(self, tenant_id: str, now: float) -> ServedModel | None:
+        pending = asyncio.get_running_loop().create_future()
+        self._resolving[tenant_id] = pending
+        try:
             basis = await self._basis_of(tenant_id)
             served = await self._load(tenant_id)
             self._by_tenant[tenant_id] = _Answer(now, served, basis)
             return served
-        if now - cached.at_s >= self._settings.refresh_s and self._round is None:
-            self._round = asyncio.create_task(self._refresh(now), name="ml-model-refresh")
-        return cached.model
+        finally:
+            del self._resolving[tenant_id]
+            pending.set_result(None)
+
+    def resolved(self, tenant_id: str) -> bool:
+        """Whether ``resolve`` answers the tenant at once (its model was read before)."""
+        return tenant_id in self._by_tenant
 
     async def refreshed(self) -> None:
         """Wait for the background refresh running now (tests, shutdown)."""

@@ -161,7 +161,9 @@ class TickPath:
         self._worker: asyncio.Task[None] | None = None
         self._stopping = False
         self._gate = HotPathGate()  # the loop's own gate from start()
-        self._book_loads: set[asyncio.Task[None]] = set()  # paper books preloaded on hello
+        self._tenant_loads: set[asyncio.Task[None]] = (
+            set()
+        )  # tenants' books and models read on hello
 
     async def start(self) -> None:
         self._gate = hot_path.gate()
@@ -177,9 +179,9 @@ class TickPath:
         await self.input.stop(release=release)
         await self._stop_worker()
         await self._warmup.stop()
-        for task in self._book_loads:
+        for task in self._tenant_loads:
             task.cancel()
-        await asyncio.gather(*self._book_loads, return_exceptions=True)
+        await asyncio.gather(*self._tenant_loads, return_exceptions=True)
 
     async def _stop_worker(self) -> None:
         if self._worker is not None:
@@ -268,28 +270,28 @@ class TickPath:
         from the bars stored before ``first_ts``; their first ticks then find them ready."""
         if self._models is None:
             return
+        self._preload(tenant_id)
         model = await self._models.resolve(tenant_id)
         if model is None:
             return
-        self._preload_book(tenant_id)
         for symbol in symbols:
             key = (tenant_id, symbol)
             if self._keys.get(key) is None:
                 self._warmup.start(key, first_ts, model)
 
-    def _preload_book(self, tenant_id: str) -> None:
-        """Load the tenant's paper book in the background (its terminal said hello), so
-        that its first tick finds it loaded."""
-        if self._desk.ready(tenant_id):
+    def _preload(self, tenant_id: str) -> None:
+        """Read the tenant's paper book and model in the background (its terminal said
+        hello), so that its first tick finds them."""
+        if self._ready(tenant_id):
             return
-        task = asyncio.create_task(self._desk.ensure(tenant_id), name="tick-book-load")
-        self._book_loads.add(task)
-        task.add_done_callback(self._book_loaded)
+        task = asyncio.create_task(self._load(tenant_id), name="tick-tenant-load")
+        self._tenant_loads.add(task)
+        task.add_done_callback(self._tenant_loaded)
 
-    def _book_loaded(self, task: asyncio.Task[None]) -> None:
-        self._book_loads.discard(task)
+    def _tenant_loaded(self, task: asyncio.Task[None]) -> None:
+        self._tenant_loads.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("tick_path_book_load_failed", exc_info=task.exception())
+            log.error("tick_path_tenant_load_failed", exc_info=task.exception())
 
     async def warm(self, tenant_id: str, symbols: Sequence[str], first_ts: int) -> None:
         """Build the states of ``symbols`` now (before their first tick at ``first_ts``)."""
@@ -366,22 +368,22 @@ class TickPath:
 
         A key's consecutive tick events (up to its next bar) are scored once, at the last
         tick: under load the work per key stays one inference per batch, and every tick
-        still gets its frame (with the latency it really waited). The tenants whose paper
-        book is still being loaded (their first ticks in this process) run last, once it
-        is: a slow load delays their ticks only, not the other tenants' of the batch.
+        still gets its frame (with the latency it really waited). The tenants new to this
+        process (their paper book or model still to be read) run last, each once its
+        reads are done: they delay their own ticks only, not the other tenants' of the
+        batch.
         """
         if self.input.answering is not None:  # replicas: partitions given up meanwhile
             batch = [event for event in batch if self.input.answers(event.tenant_id)]
-        desk = self._desk
         loading = {
             event.tenant_id
             for event in batch
-            if isinstance(event, TicksAccepted) and not desk.ready(event.tenant_id)
+            if isinstance(event, TicksAccepted) and not self._ready(event.tenant_id)
         }
         if not loading:
             await self._process(batch)
             return
-        loads = {asyncio.ensure_future(desk.ensure(tenant_id)): tenant_id for tenant_id in loading}
+        loads = {asyncio.ensure_future(self._load(tenant_id)): tenant_id for tenant_id in loading}
         try:
             await self._process([event for event in batch if event.tenant_id not in loading])
             while loads:
@@ -390,7 +392,7 @@ class TickPath:
                     tenant_id = loads.pop(load)
                     if load.exception() is not None:  # its ticks go unanswered, not the rest
                         log.error(
-                            "tick_path_book_load_failed",
+                            "tick_path_tenant_load_failed",
                             tenant_id=tenant_id,
                             exc_info=load.exception(),
                         )
@@ -399,6 +401,17 @@ class TickPath:
         finally:
             for load in loads:
                 load.cancel()
+
+    def _ready(self, tenant_id: str) -> bool:
+        """Whether the tenant's paper book and model are known here (no read needed)."""
+        models = self._models
+        return self._desk.ready(tenant_id) and (models is None or models.resolved(tenant_id))
+
+    async def _load(self, tenant_id: str) -> None:
+        """Read what the tenant's first ticks need: its paper book and its model."""
+        await self._desk.ensure(tenant_id)
+        if self._models is not None:
+            await self._models.resolve(tenant_id)
 
     async def _process(self, batch: list[MarketEvent]) -> None:
         by_key: dict[Key, list[MarketEvent]] = {}
@@ -416,7 +429,10 @@ class TickPath:
                         quote.update(ts, bid, ask)
                         await self._desk.on_tick(event.tenant_id, event.symbol, ts, bid, ask)
             by_key.setdefault((event.tenant_id, event.symbol), []).append(event)
-        for (tenant_id, _), events in by_key.items():
+        # Keys without a state are answered at once (``warming``): they go first, so that
+        # a new key's first tick does not wait for every other key's scoring.
+        keys = self._keys
+        for (tenant_id, _), events in sorted(by_key.items(), key=lambda item: item[0] in keys):
             began = time.perf_counter()
             await self._run_key(events)
             if self._cpu_shares is not None:
