@@ -148,8 +148,7 @@ async def deployment(tmp_path: Path, shared: Shared) -> AsyncIterator[Deployment
         # consumer, which on a loaded CI machine took longer than the default 1 s TTL's margin.
         # The bus's ack wait is closer to production's (30 s): at 2 s, a prediction waiting
         # behind a handover's save on a loaded machine can be redelivered while it still
-        # runs, and each move of its partition may nak it once more. One loaded CI run had a
-        # phase not run within 30 s at 2 s / 5 deliveries (cause not pinned down).
+        # runs, and each move of its partition may nak it once more.
         async with replica_deployment(
             plug,
             name="TRBAR",
@@ -209,14 +208,47 @@ async def stored_signals(database: Database) -> dict[SignalKey, list[tuple[str, 
     return found
 
 
-def decided_through(deployment: Deployment[TradingReplica], bar: int) -> bool:
-    """Whether every tenant's prediction of ``bar`` was run by the replica owning it."""
+async def subscribed(deployment: Deployment[TradingReplica]) -> None:
+    """Wait until every replica's prediction consumers exist (created in the background
+    once its partitions are taken; a new consumer reads new predictions only)."""
+
+    def ready() -> bool:
+        replicas = deployment.replicas
+        return all(r.service.service.predictions.subscribed() == r.owned for r in replicas)
+
+    await eventually(ready, "the prediction consumers subscribed")
+
+
+async def all_run(deployment: Deployment[TradingReplica], bar: int, what: str) -> None:
+    """Wait until every partition has one owner and every tenant's prediction of ``bar``
+    was run: as the owner knows it, or as its saved strategy state says.
+
+    A partition whose predictions were all run before it moved (the last bars of a phase
+    run by the replica being stopped) has nothing for its new owner to run, which loads the
+    tenant's state only with its next prediction: its saved state is what was run. (Loaded
+    runs waited here in vain on the new owner's memory while every consumer had acked all
+    it delivered.)
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not await _all_run(deployment, bar):
+        if loop.time() - started > RUN_S:
+            raise AssertionError(f"expected {what} within {RUN_S} s")
+        await asyncio.sleep(0.05)
+
+
+async def _all_run(deployment: Deployment[TradingReplica], bar: int) -> bool:
     for tenant in TENANTS:
         partition = partition_of(tenant, partitions=PARTITIONS)
         owners = [r for r in deployment.replicas if partition in r.owned]
         if len(owners) != 1:
             return False
-        decided = owners[0].service.service.decided_through(tenant, SYMBOL, TF)
+        service = owners[0].service.service
+        decided = service.decided_through(tenant, SYMBOL, TF)
+        if decided is None:
+            saved = await service.paper_store.read(tenant) or {}
+            keys = [s for s in saved.get("strategies", []) if s["symbol"] == SYMBOL]
+            decided = max((s["last_ts"] or 0 for s in keys), default=None)
         if decided is None or decided < bar_ts(bar):
             return False
     return True
@@ -245,16 +277,17 @@ class TestBarCloseReplicas:
         a = await deployment.start_replica("trading-a")
         b = await deployment.start_replica("trading-b")
         await balanced(deployment)
+        await subscribed(deployment)  # the consumers exist: they read new predictions only
 
         await market.publish(12)
-        await eventually(lambda: decided_through(deployment, 11), "bars 0-11 run", RUN_S)
+        await all_run(deployment, 11, "bars 0-11 run")
         assert_books_only_of_owned(deployment)
 
         flowing = asyncio.create_task(market.publish(12))  # a third replica joins meanwhile
         c = await deployment.start_replica("trading-c")
         await balanced(deployment)
         await flowing
-        await eventually(lambda: decided_through(deployment, 23), "bars 12-23 run", RUN_S)
+        await all_run(deployment, 23, "bars 12-23 run")
         assert_books_only_of_owned(deployment)
 
         flowing = asyncio.create_task(market.publish(12))  # a clean stop meanwhile
@@ -262,7 +295,7 @@ class TestBarCloseReplicas:
         await deployment.stop_cleanly(a)
         await balanced(deployment)
         await flowing
-        await eventually(lambda: decided_through(deployment, 35), "bars 24-35 run", RUN_S)
+        await all_run(deployment, 35, "bars 24-35 run")
         assert_books_only_of_owned(deployment)
 
         # Exactly the reference's signals, once each, through the join and the stop.
@@ -272,10 +305,12 @@ class TestBarCloseReplicas:
         assert not twice, f"signals stored twice: {twice}"
         expected = {key: [(s.action, s.size)] for key, s in market.expected.items()}
         assert stored == expected
-        for tenant in TENANTS:
+        for tenant in TENANTS:  # the owner's book (loaded on first use after a move)
             partition = partition_of(tenant, partitions=PARTITIONS)
             owner = next(r for r in deployment.replicas if partition in r.owned)
-            lots = owner.service.service.desk.intended_lots(tenant, SYMBOL)
+            accounts = await owner.service.service.paper_accounts_of(tenant)
+            assert accounts is owner.service.service.desk
+            lots = accounts.intended_lots(tenant, SYMBOL)
             assert lots == pytest.approx(shared.reference.desk.intended_lots(tenant, SYMBOL))
 
         # A read on a replica not running the tenant: the owner's last save (made at each
@@ -295,10 +330,10 @@ class TestBarCloseReplicas:
         await deployment.kill(b)
         await balanced(deployment)
         await flowing
-        await eventually(lambda: decided_through(deployment, 47), "bars 36-47 run", RUN_S)
+        await all_run(deployment, 47, "bars 36-47 run")
         assert c.owned == frozenset(range(PARTITIONS)) and killed
         await market.publish(3)  # published after the takeover
-        await eventually(lambda: decided_through(deployment, 50), "bars after the kill run", RUN_S)
+        await all_run(deployment, 50, "bars after the kill run")
         stored = await stored_signals(shared.database)
         twice = {key: rows for key, rows in stored.items() if len(rows) > 1}
         assert not twice, f"signals stored twice after the kill: {twice}"
@@ -316,6 +351,9 @@ class TestMisrouted:
         client = await deployment.client()
         alone = await deployment.start_replica("trading-alone")
         await balanced(deployment)
+        # the consumers are created in the background once the partitions are taken, and
+        # read new predictions only: publish once they exist (loaded runs raced them)
+        await subscribed(deployment)
         tenant = TENANTS[0]
         wrong = (partition_of(tenant, partitions=PARTITIONS) + 1) % PARTITIONS
         subject = f"predictions.p{wrong}.{tenant}.{SYMBOL}.{TF}"

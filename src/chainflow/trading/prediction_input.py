@@ -106,6 +106,11 @@ class PredictionInput:
         """Return the partitions whose predictions this process reads (replicas)."""
         return frozenset(self._owned)
 
+    def subscribed(self) -> frozenset[int]:
+        """Return the owned partitions whose consumer is subscribed (taken partitions
+        subscribe in the background): their predictions are being read."""
+        return frozenset(k for k, owned in self._owned.items() if owned.subscription is not None)
+
     async def start(self) -> None:
         if self._membership is None:
             self._subscription = await self._bus.subscribe(
