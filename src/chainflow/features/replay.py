@@ -101,11 +101,7 @@ async def replayed(
     priority: int = BACKGROUND,
 ) -> Replayed:
     """Return a pipeline of ``feature_set`` in ``timeframe`` that has seen ``bars`` (the
-    ``(n, 7)`` array: ``bar_columns``, ``stored_bar_columns``). No bars: a new pipeline,
-    made here (a new key's first bar in each timeframe needs no trip to the worker)."""
-    if not len(bars):
-        fresh = SymbolPipeline(feature_set, timeframe, regime_config)
-        return Replayed(fresh, fresh.snapshot(), 0, [])
+    ``(n, 7)`` array: ``bar_columns``, ``stored_bar_columns``)."""
     snapshot, refused, tail = await run_in_process(
         replay_snapshot,
         feature_set.key,

@@ -161,9 +161,8 @@ class TickPath:
         self._worker: asyncio.Task[None] | None = None
         self._stopping = False
         self._gate = HotPathGate()  # the loop's own gate from start()
-        self._tenant_loads: set[asyncio.Task[None]] = (
-            set()
-        )  # tenants' books and models read on hello
+        # the tenants' paper books and models read on their terminal's hello
+        self._tenant_loads: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._gate = hot_path.gate()
