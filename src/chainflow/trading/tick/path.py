@@ -103,6 +103,7 @@ from chainflow.trading.tick.state import (
     regime_label,
     same_bar,
 )
+from chainflow.trading.tick.tenant_reads import TenantReads
 from chainflow.trading.tick.warmup import STALE_DELAY_S, KeyWarmup
 
 log = get_logger("chainflow.trading.tick_path")
@@ -161,8 +162,7 @@ class TickPath:
         self._worker: asyncio.Task[None] | None = None
         self._stopping = False
         self._gate = HotPathGate()  # the loop's own gate from start()
-        # the tenants' paper books and models read on their terminal's hello
-        self._tenant_loads: set[asyncio.Task[None]] = set()
+        self._reads = TenantReads(desk, models)  # of tenants new to this process
 
     async def start(self) -> None:
         self._gate = hot_path.gate()
@@ -178,9 +178,7 @@ class TickPath:
         await self.input.stop(release=release)
         await self._stop_worker()
         await self._warmup.stop()
-        for task in self._tenant_loads:
-            task.cancel()
-        await asyncio.gather(*self._tenant_loads, return_exceptions=True)
+        await self._reads.stop()
 
     async def _stop_worker(self) -> None:
         if self._worker is not None:
@@ -269,7 +267,7 @@ class TickPath:
         from the bars stored before ``first_ts``; their first ticks then find them ready."""
         if self._models is None:
             return
-        self._preload(tenant_id)
+        self._reads.preload(tenant_id)
         model = await self._models.resolve(tenant_id)
         if model is None:
             return
@@ -277,20 +275,6 @@ class TickPath:
             key = (tenant_id, symbol)
             if self._keys.get(key) is None:
                 self._warmup.start(key, first_ts, model)
-
-    def _preload(self, tenant_id: str) -> None:
-        """Read the tenant's paper book and model in the background (its terminal said
-        hello), so that its first tick finds them."""
-        if self._ready(tenant_id):
-            return
-        task = asyncio.create_task(self._load(tenant_id), name="tick-tenant-load")
-        self._tenant_loads.add(task)
-        task.add_done_callback(self._tenant_loaded)
-
-    def _tenant_loaded(self, task: asyncio.Task[None]) -> None:
-        self._tenant_loads.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("tick_path_tenant_load_failed", exc_info=task.exception())
 
     async def warm(self, tenant_id: str, symbols: Sequence[str], first_ts: int) -> None:
         """Build the states of ``symbols`` now (before their first tick at ``first_ts``)."""
@@ -374,43 +358,7 @@ class TickPath:
         """
         if self.input.answering is not None:  # replicas: partitions given up meanwhile
             batch = [event for event in batch if self.input.answers(event.tenant_id)]
-        loading = {
-            event.tenant_id
-            for event in batch
-            if isinstance(event, TicksAccepted) and not self._ready(event.tenant_id)
-        }
-        if not loading:
-            await self._process(batch)
-            return
-        loads = {asyncio.ensure_future(self._load(tenant_id)): tenant_id for tenant_id in loading}
-        try:
-            await self._process([event for event in batch if event.tenant_id not in loading])
-            while loads:
-                done, _ = await asyncio.wait(loads, return_when=asyncio.FIRST_COMPLETED)
-                for load in done:
-                    tenant_id = loads.pop(load)
-                    if load.exception() is not None:  # its ticks go unanswered, not the rest
-                        log.error(
-                            "tick_path_tenant_load_failed",
-                            tenant_id=tenant_id,
-                            exc_info=load.exception(),
-                        )
-                        continue
-                    await self._process([e for e in batch if e.tenant_id == tenant_id])
-        finally:
-            for load in loads:
-                load.cancel()
-
-    def _ready(self, tenant_id: str) -> bool:
-        """Whether the tenant's paper book and model are known here (no read needed)."""
-        models = self._models
-        return self._desk.ready(tenant_id) and (models is None or models.resolved(tenant_id))
-
-    async def _load(self, tenant_id: str) -> None:
-        """Read what the tenant's first ticks need: its paper book and its model."""
-        await self._desk.ensure(tenant_id)
-        if self._models is not None:
-            await self._models.resolve(tenant_id)
+        await self._reads.run(batch, self._process)
 
     async def _process(self, batch: list[MarketEvent]) -> None:
         by_key: dict[Key, list[MarketEvent]] = {}
