@@ -85,6 +85,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--neighbour-tier", default="enterprise", help="noisy")
     parser.add_argument("--plot", type=Path, default=None, help="write an SVG per-second plot")
     parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="aligned: py-spy's raw profile of the server over the measured seconds",
+    )
+    parser.add_argument(
+        "--profile-gil", action="store_true", help="--profile: only the thread holding the GIL"
+    )
+    parser.add_argument(
         "--serve", nargs=4, metavar=("HOME", "PORT", "LAYOUT", "OUT"), help=argparse.SUPPRESS
     )
     return parser

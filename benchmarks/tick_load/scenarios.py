@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -79,6 +80,37 @@ async def run_warm(
     await asyncio.gather(*tasks)
     generator_cpu = round(100 * (time.process_time() - cpu0) / (time.perf_counter() - wall0), 1)
     return clock["start"], generator_cpu, (await side if side is not None else None)
+
+
+async def server_profile(
+    pid: int, window: tuple[float, float], out: Path | None, *, gil: bool = False
+) -> None:
+    """Record ``py-spy``'s raw profile of the server over a perf-counter window (``out``
+    None: nothing): every thread, idle samples left out, or only the GIL's holder."""
+    if out is None:
+        return
+    await asyncio.sleep(max(0.0, window[0] - time.perf_counter()))
+    seconds = max(1, round(window[1] - time.perf_counter()))
+    beside = Path(sys.executable).with_name("py-spy")  # installed in this environment
+    spy = await asyncio.create_subprocess_exec(
+        str(beside) if beside.exists() else "py-spy",
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(seconds),
+        "--rate",
+        "100",
+        "--nonblocking",
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        *(["--gil"] if gil else []),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await spy.wait()
 
 
 async def server_cpu(pid: int, windows: Sequence[tuple[float, float]]) -> list[float]:
@@ -258,7 +290,11 @@ def run_aligned(entry: str, args: argparse.Namespace) -> dict[str, Any]:
             clock.start(start)
             window = (start + warmup, start + warmup + seconds)
             cpu = asyncio.create_task(server_cpu(ready.pid, [window]))
+            profile = asyncio.create_task(
+                server_profile(ready.pid, window, args.profile, gil=args.profile_gil)
+            )
             counters = await counter_deltas(metrics, window)
+            await profile
             return await cpu, counters
 
         warm_began = time.perf_counter()

@@ -20,10 +20,10 @@ from chainflow.bridge.events import TicksAccepted, ticks_topic
 from chainflow.bridge.ingest import IngestSession, TenantFeed
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.validation import TickValidator, ValidationConfig
-from chainflow.core.auth import TIER_LIMITS, Principal, Role, Scope, Tier
+from chainflow.core.auth import TIER_LIMITS, Tier
 from chainflow.core.clock import SimulatedClock
 from chainflow.core.errors import DependencyUnavailable
-from chainflow.core.ids import TenantId, UserId
+from chainflow.core.ids import TenantId
 from chainflow.core.market import Timeframe
 from chainflow.core.settings import BusSettings, CacheSettings, TimeSeriesSettings
 from chainflow.hub.api import EventBus
@@ -31,6 +31,7 @@ from chainflow.hub.bus import open_bus
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.cache import open_cache
 from chainflow.storage.timeseries import open_timeseries
+from tests.bridge.principals import ticks_writer
 
 NOW = 1_800_000_000_000
 TENANT = TenantId("t1")
@@ -88,16 +89,7 @@ class Server:
         await self.store.close()
 
     def connect(self) -> IngestSession:
-        principal = Principal(
-            UserId("u1"),
-            TENANT,
-            Role.TRADER,
-            Tier.ENTERPRISE,
-            LIMITS,
-            frozenset({Scope.TICKS_WRITE}),
-            "api_key",
-            api_key_id="k1",
-        )
+        principal = ticks_writer(TENANT)
         assert self.store is not None and self.bus is not None
         return IngestSession(
             principal=principal,

@@ -12,13 +12,14 @@ from chainflow.bridge.ingest import IngestSession, TenantFeed
 from chainflow.bridge.ingest_protocol import ProtocolViolation
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.validation import TickValidator, ValidationConfig
-from chainflow.core.auth import TIER_LIMITS, Principal, Role, Scope, Tier
+from chainflow.core.auth import TIER_LIMITS, Tier
 from chainflow.core.clock import SimulatedClock
-from chainflow.core.ids import TenantId, UserId
+from chainflow.core.ids import TenantId
 from chainflow.core.settings import BusSettings, CacheSettings, TimeSeriesSettings
 from chainflow.hub.bus import open_bus
 from chainflow.storage.cache import open_cache
 from chainflow.storage.timeseries import open_timeseries
+from tests.bridge.principals import ticks_writer
 
 NOW = 1_800_000_000_000
 LIMITS = TIER_LIMITS[Tier.ENTERPRISE]
@@ -32,16 +33,7 @@ async def session(tmp_path: Path):
     bus = open_bus(BusSettings())
     await bus.start()
     cache = open_cache(CacheSettings(), clock)
-    principal = Principal(
-        UserId("u1"),
-        TenantId("t1"),
-        Role.TRADER,
-        Tier.ENTERPRISE,
-        LIMITS,
-        frozenset({Scope.TICKS_WRITE}),
-        "api_key",
-        api_key_id="k1",
-    )
+    principal = ticks_writer(TenantId("t1"))
     validator = TickValidator(ValidationConfig(), clock, SymbolNormalizer())
     feed = TenantFeed("t1", validator, LIMITS.ticks_per_second)
     ingest = IngestSession(

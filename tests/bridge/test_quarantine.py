@@ -11,15 +11,16 @@ from chainflow.bridge.price_sanity import HeldTick, HoldReason
 from chainflow.bridge.quarantine import TickQuarantine
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.validation import TickValidator, ValidationConfig
-from chainflow.core.auth import TIER_LIMITS, Principal, Role, Scope, Tier
+from chainflow.core.auth import TIER_LIMITS, Principal, Tier
 from chainflow.core.clock import SimulatedClock
-from chainflow.core.ids import TenantId, UserId
+from chainflow.core.ids import TenantId
 from chainflow.core.market import Tick
 from chainflow.core.settings import BusSettings, CacheSettings, TimeSeriesSettings
 from chainflow.hub.bus import open_bus
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.cache import open_cache
 from chainflow.storage.timeseries import open_timeseries
+from tests.bridge.principals import ticks_writer
 from tests.fixtures.api_client import logged_in_client
 
 NOW = 1_800_000_000_000
@@ -113,16 +114,7 @@ class TestRelease:
 
 
 def principal() -> Principal:
-    return Principal(
-        UserId("u1"),
-        T1,
-        Role.TRADER,
-        Tier.ENTERPRISE,
-        LIMITS,
-        frozenset({Scope.TICKS_WRITE}),
-        "api_key",
-        api_key_id="k1",
-    )
+    return ticks_writer(T1)
 
 
 @pytest.fixture

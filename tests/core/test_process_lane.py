@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+from chainflow.core import process_lane
+
 SERVING = """
 import asyncio, os, sys
 from chainflow.core import process_lane
@@ -48,3 +50,24 @@ def test_workers_exit_when_the_serving_process_is_killed() -> None:
     finally:
         serving.kill()
         serving.wait(timeout=10)
+
+
+async def test_prepare_starts_the_worker_that_then_runs_the_jobs() -> None:
+    process_lane.configure(1)
+    process_lane.shutdown()  # no worker yet, whatever ran before in this process
+    try:
+        pools = process_lane.stats.pools
+        assert await process_lane.prepare(os.getpid) is True
+        assert process_lane.stats.pools == pools + 1  # spawned by prepare, not by the job
+        worker = await process_lane.run_in_process(os.getpid)
+        assert worker != os.getpid() and process_lane.stats.pools == pools + 1
+    finally:
+        process_lane.configure(process_lane.DEFAULT_WORKERS)
+
+
+async def test_prepare_with_the_lane_off_does_nothing() -> None:
+    process_lane.configure(0)
+    try:
+        assert await process_lane.prepare(os.getpid) is False
+    finally:
+        process_lane.configure(process_lane.DEFAULT_WORKERS)

@@ -78,7 +78,6 @@ async def test_a_worker_replay_continues_like_a_local_one() -> None:
     assert process_lane.stats.jobs == jobs + 1  # it ran in the worker process
     assert remote.refused == 0
     assert dump(remote.pipeline) == dump(local)
-    assert json.dumps(remote.snapshot, sort_keys=True) == dump(local)
     for want, got in zip(local_tail, remote.tail, strict=True):
         np.testing.assert_array_equal(got, want)
     # the next bar gives the same vector and regime, bit for bit

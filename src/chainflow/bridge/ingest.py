@@ -43,6 +43,7 @@ from chainflow.bridge.ingest_protocol import (
     error_frame,
     rejected_frame,
 )
+from chainflow.bridge.price_sanity import QuarantineChanges
 from chainflow.bridge.quarantine import TickQuarantine
 from chainflow.bridge.symbols import SYMBOL_PATTERN
 from chainflow.bridge.tick_message import (
@@ -81,6 +82,18 @@ class TenantFeed:
     tier: str = ""  # the tenant's tier at its latest connection (usage per tier)
 
 
+@dataclass(slots=True)
+class PendingTicks:
+    """A tick unit validated and its live ticks published; its store, the rest of its
+    publications, its bars and its ack are still to come (``IngestSession.finish``)."""
+
+    accepted: list[tuple[Accepted, int | None]]
+    live: list[tuple[Accepted, int | None]]  # published already
+    quarantine: QuarantineChanges
+    frames: list[Frame]  # its answer so far (refusals)
+    received_us: int
+
+
 class IngestSession:
     """Handle the frames of one authenticated MT5 connection."""
 
@@ -107,7 +120,6 @@ class IngestSession:
         self._rate = TickRateGate(cache, clock, principal.tenant_id)
         self.cpu_s = 0.0  # time spent computing on this connection's frames (not waiting)
         self.connection_id = new_id()
-        self._received_us = 0
         self.signals_mode = "on_change"
         self.symbols: tuple[str, ...] = ()
 
@@ -143,11 +155,16 @@ class IngestSession:
 
     async def run_unit(self, unit: Unit) -> list[Frame]:
         """Do one unit of work; return the frames answering it."""
+        begun = await self.begin_unit(unit)
+        return await self.finish(begun) if isinstance(begun, PendingTicks) else begun
+
+    async def begin_unit(self, unit: Unit) -> list[Frame] | PendingTicks:
+        """Start one unit of work: a message is answered (its frames), a tick unit is
+        validated and its live ticks published, its store and ack left to ``finish``."""
         if unit.violation is not None:
             raise ProtocolViolation(unit.violation)
         if unit.items is not None:
-            self._received_us = unit.received_us
-            return await self._ingest(unit.items)
+            return await self._begin_ingest(unit.items, unit.received_us)
         if unit.message is not None:
             if unit.message.get("type") == "hello":
                 return await self._hello(unit.message)
@@ -194,7 +211,9 @@ class IngestSession:
                 await self._store.load_tick_watermark(TenantId(tenant), symbol)
         return [{"type": "hello", "signals": self.signals_mode, "symbols": list(self.symbols)}]
 
-    async def _ingest(self, items: Sequence[Any]) -> list[Frame]:
+    async def _begin_ingest(self, items: Sequence[Any], received_us: int) -> PendingTicks:
+        """Parse, rate-limit and validate a unit's ticks; publish the live ones now (their
+        signals do not wait for the disk, nor for the store of the units before)."""
         began = time.perf_counter()  # CPU of this frame's own work, not of waiting on I/O
         frames: list[Frame] = []
         parsed: list[tuple[Tick, int | None]] = []
@@ -223,13 +242,42 @@ class IngestSession:
             else:
                 accepted.append((outcome, seq))
         self.cpu_s += time.perf_counter() - began
-        # Quarantined ticks are kept before the ack covers them; a new symbol's held ticks
-        # released by this message are stored ahead of its later ticks.
+        # A new symbol's held ticks released by this message are stored ahead of its later
+        # ticks; quarantined ones are kept (``finish``) before the ack covers them.
         quarantine = self._feed.validator.take_quarantine_changes()
-        if quarantine:
-            await self._quarantine.hold(self._principal.tenant_id, quarantine.held)
-            accepted[:0] = [(Accepted(tick), None) for tick in quarantine.released]
-        stored = await self._store_once(accepted, frames) if accepted else []
+        accepted[:0] = [(Accepted(tick), None) for tick in quarantine.released]
+        # A tick later than everything stored for its symbol (the live edge) is scored by
+        # the hot path while the store commits it: a signal does not wait for the disk,
+        # the ack does. A tick at or before that edge may be a resend of a stored tick
+        # (after a reconnect or a restart): it is published once the store took it as new.
+        tenant = self._principal.tenant_id
+        watermark = self._store.stored_tick_watermark
+        live = [
+            pair
+            for pair in accepted
+            if pair[0].tick.ts > _live_edge(watermark(tenant, pair[0].tick.symbol))
+        ]
+        pending = PendingTicks(accepted, live, quarantine, frames, received_us)
+        if live:
+            try:
+                await self._publish(live, received_us)
+            except BaseException:
+                self.abandon(pending)
+                raise
+        return pending
+
+    async def finish(self, pending: PendingTicks) -> list[Frame]:
+        """Store a unit's ticks (durable), publish the rest, close bars; return its frames
+        (errors, then the ack). Units finish in the order they began."""
+        frames = pending.frames
+        quarantine = pending.quarantine
+        if quarantine.held:
+            try:
+                await self._quarantine.hold(self._principal.tenant_id, quarantine.held)
+            except BaseException:
+                self.abandon(pending)
+                raise
+        stored = await self._store_once(pending) if pending.accepted else []
         if quarantine.released:
             await self._quarantine.mark_released(self._principal.tenant_id, quarantine.released)
         if self._usage is not None and stored:
@@ -239,29 +287,20 @@ class IngestSession:
             frames.append({"type": "ack", "seq": self._acked})
         return frames
 
-    async def _store_once(
-        self, accepted: list[tuple[Accepted, int | None]], frames: list[Frame]
-    ) -> list[Tick]:
-        """Store the ticks not stored before; publish them; return them.
+    def abandon(self, pending: PendingTicks) -> None:
+        """A unit that will not be stored (the connection failed or closed first): its
+        ticks are not acked, and their resend must be taken, not refused as duplicates."""
+        self._feed.validator.forget([outcome.tick for outcome, _ in pending.accepted])
 
-        A tick later than everything stored for its symbol (the live edge) is scored by the
-        hot path while the store commits it: a signal does not wait for the disk, the ack
-        does. A tick at or before that edge may be a resend of a stored tick (after a
-        reconnect or a restart), so it is published only once the store took it as new.
-        A tick the store already held is refused as ``duplicate``: stored once, it settles.
-        """
+    async def _store_once(self, pending: PendingTicks) -> list[Tick]:
+        """Store the unit's ticks not stored before; publish those not published live;
+        return them. A tick the store already held is refused as ``duplicate``: stored
+        once, it settles."""
         tenant = self._principal.tenant_id
         store = self._store
-        live = [
-            pair
-            for pair in accepted
-            if pair[0].tick.ts
-            > _live_edge(store.stored_tick_watermark(tenant, pair[0].tick.symbol))
-        ]
+        accepted, live, frames = pending.accepted, pending.live, pending.frames
         ticks = [outcome.tick for outcome, _ in accepted]
         try:
-            if live:
-                await self._publish(live)
             recovered = await self._recover_bars(ticks)
             is_new = await store.insert_ticks(tenant, ticks)  # durable
         except BaseException:
@@ -280,7 +319,7 @@ class IngestSession:
             elif pair[1] is not None:
                 self._seqs.settle(pair[1])
         if later:
-            await self._publish(later)
+            await self._publish(later, pending.received_us)
             for _, seq in later:
                 if seq is not None:
                     self._seqs.settle(seq)
@@ -307,7 +346,7 @@ class IngestSession:
         if len(frames) < MAX_ERROR_FRAMES_PER_MESSAGE:
             frames.append(error_frame(rejection.code, rejection.message, rejection.seq))
 
-    async def _publish(self, accepted: list[tuple[Accepted, int | None]]) -> None:
+    async def _publish(self, accepted: list[tuple[Accepted, int | None]], received_us: int) -> None:
         by_symbol: dict[str, list[TickRow]] = defaultdict(list)
         for outcome, seq in accepted:
             t = outcome.tick
@@ -323,7 +362,7 @@ class IngestSession:
                 tuple(rows),
                 connection=self.connection_id,
                 signals=self.signals_mode,
-                received_us=self._received_us,
+                received_us=received_us,
             )
             subject = ticks_topic(tenant, symbol, partitions=self._bus.partitions)
             await self._bus.publish(subject, event.to_json())

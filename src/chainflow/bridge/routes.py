@@ -6,18 +6,16 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
-import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from chainflow.bridge.events import ConnectionChanged, connections_topic
-from chainflow.bridge.frame_units import Unit
+from chainflow.bridge.frame_pipeline import RetryLater, serve_frames
 from chainflow.bridge.ingest import IngestSession, TenantFeed
 from chainflow.bridge.ingest_protocol import ProtocolViolation
 from chainflow.bridge.message_guard import MessageGuard
 from chainflow.bridge.signal_forward import SignalForwarder
 from chainflow.bridge.terminals import TerminalMeter, TerminalRegistry
 from chainflow.bridge.usage import UsageMeter
-from chainflow.bridge.ws_messages import MAX_FRAME_CHARS
 from chainflow.core.auth import Principal, Scope
 from chainflow.core.clock import Clock
 from chainflow.core.cpu_share import CpuShares
@@ -41,19 +39,6 @@ SHUTTING_DOWN = (
     "shutting_down",
     "the server is shutting down: reconnect and resend the ticks not acked",
 )
-MAX_QUEUED_FRAMES = 256  # read ahead of the answers; the reader waits when full (TCP backpressure)
-
-
-class RetryLater(Exception):
-    """A message failed on a dependency (the store is down): close so the client resends.
-
-    Its ticks are neither stored nor settled, and a client resends unacked ticks only after
-    a reconnect, so the connection closes with 1013 (try again later) after the error frame.
-    """
-
-    def __init__(self, error: ChainflowError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 def build_bridge_router(
@@ -123,7 +108,7 @@ def build_bridge_router(
             )
         try:
             async with asyncio.timeout(limiter.max_connection_lifetime_s):
-                await _serve(websocket, session, outbox, guard, cpu_shares)
+                await serve_frames(websocket, session, outbox, guard, cpu_shares)
         except TimeoutError:
             closing = (CLOSE_LIFETIME_REACHED, "lifetime_reached", "reconnect")
         except ProtocolViolation as e:
@@ -206,97 +191,6 @@ async def _drain(outbox: asyncio.Queue[str], sender: asyncio.Task[None]) -> None
             pass
     sender.cancel()
     await asyncio.gather(sender, return_exceptions=True)
-
-
-async def _serve(
-    websocket: WebSocket,
-    session: IngestSession,
-    outbox: asyncio.Queue[str],
-    guard: MessageGuard,
-    shares: CpuShares | None,
-) -> None:
-    """Answer the frames in order; only a disconnect or a closing error ends the loop.
-
-    A reader task takes frames off the socket as they come (``_read_loop``); this loop takes
-    every frame read meanwhile at once, so the frames that arrived while the previous
-    ones were being stored are validated, stored and acked together: one durable commit
-    per round, not one per frame, and a slow commit makes the next round larger instead of
-    queueing frames behind it. With ``shares``, the time spent computing the answers
-    (``IngestSession.cpu_s``, not the waits on the store) is charged to the tenant, and the
-    reader reads on only once the tenant is back within its CPU share.
-    """
-    inbox: asyncio.Queue[tuple[str, int] | BaseException] = asyncio.Queue(MAX_QUEUED_FRAMES)
-    reader = asyncio.create_task(_read_loop(websocket, session, inbox, shares))
-    try:
-        while True:
-            received = [await inbox.get()]
-            while len(received) < MAX_QUEUED_FRAMES and not inbox.empty():
-                received.append(inbox.get_nowait())
-            texts = [item for item in received if not isinstance(item, BaseException)]
-            spent = session.cpu_s
-            try:
-                for unit in session.units(texts):
-                    for line in await answer_unit(session, unit, guard):
-                        outbox.put_nowait(line)
-            finally:
-                if shares is not None:
-                    shares.charge(session.tenant_id, session.cpu_s - spent)
-            for item in received:
-                if isinstance(item, BaseException):
-                    raise item
-    finally:
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-
-
-async def _read_loop(
-    websocket: WebSocket,
-    session: IngestSession,
-    inbox: asyncio.Queue[tuple[str, int] | BaseException],
-    shares: CpuShares | None,
-) -> None:
-    """Read frames into ``inbox`` with their receive time; a disconnect or a frame that
-    breaks the protocol goes in last, for the serving loop to raise after the frames
-    before it are answered."""
-    tenant_id = session.tenant_id
-    if shares is not None:
-        shares.declare(tenant_id, session.cpu_share)
-    try:
-        while True:
-            if shares is not None:
-                await shares.admit(tenant_id)
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                raise WebSocketDisconnect(message.get("code", 1000))
-            text = message.get("text")
-            if text is None:
-                raise ProtocolViolation("expected text frames of JSON; received a binary frame")
-            if len(text) > MAX_FRAME_CHARS:
-                raise ProtocolViolation(
-                    f"a frame holds at most {MAX_FRAME_CHARS} characters; received {len(text)}"
-                )
-            await inbox.put((text, session.now_us()))
-    except (WebSocketDisconnect, ProtocolViolation, RuntimeError) as e:
-        await inbox.put(e)
-
-
-async def answer_unit(session: IngestSession, unit: Unit, guard: MessageGuard) -> list[str]:
-    """Return the encoded frames answering ``unit``; a failure is answered, not raised.
-
-    Only ``ProtocolViolation`` and ``RetryLater`` (a retryable ``ChainflowError``, such as
-    the store being down) escape: both close the connection with their code.
-    """
-    try:
-        return [orjson.dumps(frame).decode() for frame in await session.run_unit(unit)]
-    except ProtocolViolation:
-        raise
-    except ChainflowError as e:
-        if e.retryable:
-            guard.answer(e)  # logged; the close frame carries the code
-            raise RetryLater(e) from e
-        return [orjson.dumps(guard.answer(e)).decode()]
-    except Exception as e:  # defence in depth: one message must not end the connection
-        return [orjson.dumps(guard.answer(e)).decode()]
 
 
 async def _close(websocket: WebSocket, code: int, error_code: str, message: str) -> None:

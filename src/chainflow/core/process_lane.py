@@ -180,6 +180,27 @@ def _slots_of(loop: asyncio.AbstractEventLoop) -> _Slots:
     return slots
 
 
+async def prepare(function: Callable[[], object]) -> bool:
+    """Start the pool now and run ``function`` (a module-level warm-up: imports, compiled
+    kernels) in each worker; return whether the process lane is on.
+
+    A worker spawned on a job's demand pays the interpreter's start, the imports and the
+    kernels' compilation (seconds) before that job: a service calls this at its start, in
+    the background, so that the first real build (a partition taken from a killed replica,
+    a new tenant's first bar) does not wait for them.
+    """
+    pool = _pool_now()
+    if pool is None:
+        return False
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.gather(*(loop.run_in_executor(pool, function) for _ in range(_workers)))
+    except BrokenProcessPool:
+        _discard(pool)  # the next job makes a new pool
+        return False
+    return True
+
+
 async def run_in_process(function: Callable[..., T], *args: Any, priority: int = BACKGROUND) -> T:
     """Run ``function(*args)`` in a worker process, ``URGENT`` jobs before ``BACKGROUND``
     ones; on the thread lane when the process lane is off or its worker died. ``function``

@@ -19,6 +19,7 @@ import numpy as np
 
 from chainflow.core.market import OHLCV, BarRow, Timeframe
 from chainflow.core.process_lane import BACKGROUND, run_in_process
+from chainflow.features.mixture_em import compile_kernels
 from chainflow.features.pipeline import SymbolPipeline
 from chainflow.features.regimes import RegimeConfig
 from chainflow.features.sets import FeatureSet, get_feature_set
@@ -28,11 +29,9 @@ COLUMNS = 7  # ts, open, high, low, close, volume, spread (NaN: unknown)
 
 @dataclass(frozen=True, slots=True)
 class Replayed:
-    """A pipeline after the replay, its snapshot, the bars it refused, and its last output
-    vectors."""
+    """A pipeline after the replay, the bars it refused, and its last output vectors."""
 
     pipeline: SymbolPipeline
-    snapshot: dict[str, Any]
     refused: int
     tail: list[np.ndarray]
 
@@ -66,6 +65,12 @@ def _bars_of(columns: np.ndarray) -> list[BarRow]:
         BarRow(int(ts), float(o), float(h), float(lo), float(c), float(v), float(s))
         for ts, o, h, lo, c, v, s in columns.tolist()
     ]
+
+
+def prepare_worker() -> None:
+    """In a worker, before its first replay: this module's imports, and the regime refits'
+    compiled kernels (``core.process_lane.prepare``)."""
+    compile_kernels()
 
 
 def replay_snapshot(
@@ -113,4 +118,4 @@ async def replayed(
     )
     pipeline = SymbolPipeline(feature_set, timeframe, regime_config)
     pipeline.restore(snapshot)
-    return Replayed(pipeline, snapshot, refused, tail)
+    return Replayed(pipeline, refused, tail)

@@ -27,6 +27,7 @@ from chainflow.core.ids import new_id
 from chainflow.core.logging import get_logger
 from chainflow.core.settings import Settings
 from chainflow.core.tokens import AccessTokenCodec
+from chainflow.features.replay import prepare_worker
 from chainflow.gateway.api import CredentialResolver, MountedRouter, OverviewSource
 from chainflow.gateway.api_metering import ApiCallMeter, MeteredRateLimiter
 from chainflow.gateway.auth import Authenticator, PrincipalCache
@@ -113,6 +114,7 @@ class Kernel:
         self.is_running = False
         self._is_registered = False
         self._timeseries_started = False
+        self._lane_ready: asyncio.Task[bool] | None = None  # the state builds' worker
 
     # --- build (no I/O) ------------------------------------------------------------------
 
@@ -292,6 +294,8 @@ class Kernel:
                 await infra.vectors.start()
             await infra.bus.start()
             process_lane.configure(self.settings.features.build_processes)
+            if serving:  # spawned and warm before the first build needs it
+                self._lane_ready = asyncio.create_task(process_lane.prepare(prepare_worker))
             for component in self._components:
                 await component.start()
                 self._started.append(component)
@@ -338,6 +342,10 @@ class Kernel:
         for component in reversed(self._started):
             await self._step(f"{component.name}.stop", component.stop())
         self._started.clear()
+        if self._lane_ready is not None:
+            self._lane_ready.cancel()
+            await asyncio.gather(self._lane_ready, return_exceptions=True)
+            self._lane_ready = None
         await self._step("bus.close", infra.bus.close())
         await self._step("registry.close", infra.registry.close())
         await self._step("cache.close", infra.cache.close())
