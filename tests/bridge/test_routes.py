@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from chainflow.bridge.frame_pipeline import RetryLater, answer_unit
+from chainflow.bridge.frame_pipeline import RetryLater, begin_unit, finish_unit
 from chainflow.bridge.frame_units import MAX_MERGED_ITEMS, Unit, merged_units
 from chainflow.bridge.ingest import IngestSession, TenantFeed
 from chainflow.bridge.ingest_protocol import ProtocolViolation
@@ -28,6 +28,12 @@ from tests.bridge.principals import ticks_writer
 
 NOW = 1_800_000_000_000
 LIMITS = TIER_LIMITS[Tier.ENTERPRISE]
+
+
+async def answer_unit(session: IngestSession, unit: Unit, guard: MessageGuard) -> list[str]:
+    """The encoded frames answering ``unit``: both stages, as a connection's tasks run them."""
+    step = await begin_unit(session, unit, guard)
+    return step if isinstance(step, list) else await finish_unit(session, step, guard)
 
 
 async def answer_text(session: IngestSession, text: str, guard: MessageGuard) -> list[str]:

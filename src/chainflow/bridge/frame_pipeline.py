@@ -201,12 +201,6 @@ async def read_frames(
         await inbox.put(e)
 
 
-async def answer_unit(session: IngestSession, unit: Unit, guard: MessageGuard) -> list[str]:
-    """Return the encoded frames answering ``unit`` (both stages at once)."""
-    step = await begin_unit(session, unit, guard)
-    return step if isinstance(step, list) else await finish_unit(session, step, guard)
-
-
 async def begin_unit(session: IngestSession, unit: Unit, guard: MessageGuard) -> Step:
     """The first stage of ``unit``: its answer, or its ticks published and to be stored."""
     try:
