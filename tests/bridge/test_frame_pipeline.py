@@ -17,6 +17,7 @@ import orjson
 import pytest
 from fastapi import WebSocketDisconnect
 
+from chainflow.bridge import frame_pipeline
 from chainflow.bridge.events import TicksAccepted, ticks_topic
 from chainflow.bridge.frame_pipeline import RetryLater, serve_frames
 from chainflow.bridge.ingest import IngestSession, TenantFeed
@@ -223,3 +224,27 @@ async def test_a_failed_store_ends_the_connection_and_the_units_behind_it_are_ta
     resent.terminal.disconnect()
     with pytest.raises(WebSocketDisconnect):
         await asyncio.wait_for(resent.serving, WAIT_S)  # type: ignore[arg-type]
+
+
+async def test_a_backfill_past_the_bound_waits_for_its_store_before_publishing_more(
+    parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A live terminal (a tick or a few per frame) never has MAX_PENDING_TICKS waiting; a
+    # backfill does, and is then paced by its commits instead of publishing at parse speed.
+    monkeypatch.setattr(frame_pipeline, "MAX_PENDING_TICKS", 2)
+    store = parts[0]
+    conn = await _connect(parts)
+    store.open.clear()
+    conn.terminal.send_ticks((1, NOW - 3000), (2, NOW - 2000))  # the bound reached
+    await _until(lambda: store.inserts_waiting == 1)
+    conn.terminal.send_ticks((3, NOW - 1000))
+    await asyncio.sleep(0.1)
+    assert conn.published == [NOW - 3000, NOW - 2000]  # the third waits for the store
+
+    store.open.set()
+    await _until(lambda: len(conn.published) == 3)
+    await _until(lambda: conn.outbox.qsize() >= 2)
+    assert await _stored(store) == [NOW - 3000, NOW - 2000, NOW - 1000]
+    conn.terminal.disconnect()
+    with pytest.raises(WebSocketDisconnect):
+        await asyncio.wait_for(conn.serving, WAIT_S)  # type: ignore[arg-type]

@@ -6,8 +6,11 @@ publishes its live ticks at once (``IngestSession.begin_unit``): a tick's signal
 neither the disk nor the store of the ticks before it. The durable store, the ticks not
 published live, the bars and the ack follow in a second task (``IngestSession.finish``),
 unit after unit in arrival order, so the acks and errors go out in the order the frames
-came. At most ``MAX_PENDING_UNITS`` units wait for their store: beyond that the serving
-loop waits too, the reader's queue fills and TCP backpressure slows the terminal.
+came. At most ``MAX_PENDING_UNITS`` units and ``MAX_PENDING_TICKS`` ticks wait for their
+store: beyond that the serving loop waits for the stores too, the reader's queue fills and
+TCP backpressure slows the terminal. A live terminal (a few ticks a frame) never reaches
+the bound; a backfill at full speed does, and is paced by its commits as before, instead of
+publishing as fast as it can parse (measured: the live tenants' p99 beside a replay).
 
 Before this split a unit's live ticks were published only after the previous unit's group
 commit: under load every tick of a connection waited for the store's commit latency (the
@@ -35,6 +38,7 @@ from chainflow.core.errors import ChainflowError
 
 MAX_QUEUED_FRAMES = 256  # read ahead of the answers; the reader waits when full (TCP backpressure)
 MAX_PENDING_UNITS = 64  # units published and waiting for their store
+MAX_PENDING_TICKS = 500  # their ticks
 
 Step = PendingTicks | list[str]  # a unit to finish, or the encoded answer of one
 
@@ -66,8 +70,9 @@ async def serve_frames(
     """
     inbox: asyncio.Queue[tuple[str, int] | BaseException] = asyncio.Queue(MAX_QUEUED_FRAMES)
     steps: asyncio.Queue[Step] = asyncio.Queue(MAX_PENDING_UNITS)
+    backlog = _Backlog()
     reader = asyncio.create_task(read_frames(websocket, session, inbox, shares))
-    finisher = asyncio.create_task(_finish_units(session, steps, outbox, guard))
+    finisher = asyncio.create_task(_finish_units(session, steps, backlog, outbox, guard))
     finisher.add_done_callback(lambda _: _wake(inbox))  # its failure ends the serving
     try:
         while True:
@@ -81,6 +86,10 @@ async def serve_frames(
                     _raise_if_failed(finisher)  # no more publishing once the store failed
                     step = await begin_unit(session, unit, guard)
                     await _hand_over(session, steps, step, finisher)
+                    if isinstance(step, PendingTicks):
+                        backlog.ticks += len(step.accepted)
+                    if backlog.ticks >= MAX_PENDING_TICKS:
+                        await _finished(steps, finisher)
             finally:
                 if shares is not None:
                     shares.charge(session.tenant_id, session.cpu_s - spent)
@@ -153,9 +162,17 @@ def _raise_if_failed(finisher: asyncio.Task[None]) -> None:
             raise error
 
 
+class _Backlog:
+    """The ticks handed to the finisher and not yet stored."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+
 async def _finish_units(
     session: IngestSession,
     steps: asyncio.Queue[Step],
+    backlog: _Backlog,
     outbox: asyncio.Queue[str],
     guard: MessageGuard,
 ) -> None:
@@ -163,7 +180,11 @@ async def _finish_units(
     while True:
         step = await steps.get()
         try:
-            lines = step if isinstance(step, list) else await finish_unit(session, step, guard)
+            if isinstance(step, list):
+                lines = step
+            else:
+                lines = await finish_unit(session, step, guard)
+                backlog.ticks -= len(step.accepted)
             for line in lines:
                 outbox.put_nowait(line)
         finally:
