@@ -29,6 +29,7 @@ from chainflow.core.clock import SimulatedClock
 from chainflow.core.errors import DependencyUnavailable
 from chainflow.core.ids import TenantId
 from chainflow.core.settings import BusSettings, CacheSettings, TimeSeriesSettings
+from chainflow.hub.api import subscribe_in_turn
 from chainflow.hub.bus import open_bus
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.storage.cache import open_cache
@@ -50,8 +51,10 @@ class GatedStore:
         self.open.set()
         self.fail_next = False
         self.inserts_waiting = 0
+        self.inserts: list[int] = []  # ticks per insert
 
     async def insert_ticks(self, tenant_id: str, ticks: Any) -> list[bool]:
+        self.inserts.append(len(ticks))
         self.inserts_waiting += 1
         try:
             await self.open.wait()
@@ -248,3 +251,48 @@ async def test_a_backfill_past_the_bound_waits_for_its_store_before_publishing_m
     conn.terminal.disconnect()
     with pytest.raises(WebSocketDisconnect):
         await asyncio.wait_for(conn.serving, WAIT_S)  # type: ignore[arg-type]
+
+
+async def test_a_frame_finding_the_serving_loop_idle_is_published_in_the_turn_it_is_read(
+    parts,
+) -> None:
+    """The reader begins it itself: no turn of the event loop for the serving loop's task."""
+    _, bus, _, _ = parts
+    conn = await _connect(parts)
+    in_turn: list[int] = []
+
+    async def seen(message: Any) -> None:
+        in_turn.extend(row.seq for row in TicksAccepted.from_json(message.data).ticks)
+
+    await subscribe_in_turn(bus, ticks_topic(TENANT, "EURUSD", partitions=bus.partitions), seen)
+    await asyncio.sleep(0.05)  # the reader waits for a frame
+    conn.terminal.send_ticks((1, NOW - 1000))
+    await asyncio.sleep(0)  # one turn: the reader's
+    assert in_turn == [1]
+    await _until(lambda: conn.outbox.qsize() == 1)
+    assert conn.answers() == [{"type": "ack", "seq": 1}]
+    conn.terminal.disconnect()
+    with pytest.raises(WebSocketDisconnect):
+        await conn.serving  # type: ignore[misc]
+
+
+async def test_units_queued_behind_a_commit_are_stored_together_and_acked_once(parts) -> None:
+    """A connection's stores keep up with its frames however long a commit takes."""
+    store = parts[0]
+    conn = await _connect(parts)
+    store.open.clear()
+    conn.terminal.send_ticks((1, NOW - 4000))
+    await _until(lambda: store.inserts_waiting == 1)
+    for seq in (2, 3, 4):
+        conn.terminal.send_ticks((seq, NOW - 4000 + seq * 500))
+    await _until(lambda: len(conn.published) == 4)  # each frame published on its own
+
+    store.open.set()
+    await _until(lambda: conn.outbox.qsize() >= 2)
+    await asyncio.sleep(0.05)
+    assert conn.answers() == [{"type": "ack", "seq": 1}, {"type": "ack", "seq": 4}]
+    assert store.inserts == [1, 3]  # the three frames behind the first: one commit
+    assert await _stored(store) == [NOW - 4000, NOW - 3000, NOW - 2500, NOW - 2000]
+    conn.terminal.disconnect()
+    with pytest.raises(WebSocketDisconnect):
+        await conn.serving  # type: ignore[misc]

@@ -18,7 +18,7 @@ import pytest
 from chainflow.core.errors import ConfigurationError, DependencyUnavailable, InvalidInput
 from chainflow.core.messages import topic
 from chainflow.core.settings import BusSettings
-from chainflow.hub.api import BusMessage, EventBus
+from chainflow.hub.api import BusMessage, EventBus, InTurnDelivery, subscribe_in_turn
 from chainflow.hub.bus import open_bus, subject_matches
 from tests.fixtures.backends import require_backend, unique_name
 
@@ -297,6 +297,71 @@ class TestLiveSubscribe:
         await eventually(lambda: len(late.received) == 2)
         await asyncio.sleep(QUIET_S)
         assert (early.data, late.data) == ([b"1", b"2"], [b"2", b"3"])
+
+
+class TestSubscribeInTurn:
+    """``subscribe_in_turn``: the in-process bus runs the handler in ``publish``; NATS, which
+    cannot, subscribes it live. Either way it gets what a live subscriber gets."""
+
+    async def test_each_message_once_in_order_and_at_once_in_process(
+        self, subject: BusUnderTest
+    ) -> None:
+        in_turn, queued = Recorder(), Recorder()
+        await subject.bus.subscribe("ticks.>", queued)
+        await subscribe_in_turn(subject.bus, "ticks.>", in_turn)
+        await subscribe_in_turn(subject.bus, "ticks.t1", in_turn)  # literal and wildcard
+        assert isinstance(subject.bus, InTurnDelivery) is (subject.backend == "memory")
+        await subject.bus.publish("ticks.t1", b"1")
+        if subject.backend == "memory":  # no later turn of the loop needed
+            assert in_turn.data == [b"1", b"1"]
+            assert queued.data == []  # its worker takes the message on a later turn
+        await subject.bus.publish("ticks.t2", b"2")
+        await eventually(lambda: len(in_turn.received) == 3 and len(queued.received) == 2)
+        await asyncio.sleep(QUIET_S)
+        assert in_turn.data == [b"1", b"1", b"2"]
+        assert queued.data == [b"1", b"2"]
+
+    async def test_a_failing_handler_fails_neither_the_publish_nor_later_messages(
+        self, subject: BusUnderTest
+    ) -> None:
+        def fail_first(message: BusMessage) -> None:
+            if message.data == b"bad":
+                raise RuntimeError("handler failed")
+
+        recorder = Recorder(settle=fail_first)
+        await subscribe_in_turn(subject.bus, "orders.created", recorder)
+        await subject.bus.publish("orders.created", b"bad")
+        await subject.bus.publish("orders.created", b"good")
+        await eventually(lambda: len(recorder.received) == 2)
+        assert recorder.data == [b"bad", b"good"]
+
+    async def test_unsubscribed_it_gets_nothing_more(self, subject: BusUnderTest) -> None:
+        recorder = Recorder()
+        subscription = await subscribe_in_turn(subject.bus, "orders.created", recorder)
+        await subject.bus.publish("orders.created", b"1")
+        await eventually(lambda: len(recorder.received) == 1)
+        await subscription.unsubscribe()
+        await subject.bus.publish("orders.created", b"2")
+        await asyncio.sleep(QUIET_S)
+        assert recorder.data == [b"1"]
+
+    async def test_a_handler_that_publishes_is_delivered_in_publish_order(
+        self, subject: BusUnderTest
+    ) -> None:
+        """The tick path's case: its handler publishes the answer to a forwarder in turn."""
+        answers = Recorder()
+
+        async def answer(message: BusMessage) -> None:
+            await subject.bus.publish("answers.c1", b"answer-" + message.data)
+
+        await subscribe_in_turn(subject.bus, "ticks.>", answer)
+        await subscribe_in_turn(subject.bus, "answers.c1", answers)
+        for n in (b"1", b"2", b"3"):
+            await subject.bus.publish("ticks.t1", n)
+        if subject.backend == "memory":
+            assert answers.data == [b"answer-1", b"answer-2", b"answer-3"]
+        await eventually(lambda: len(answers.received) == 3)
+        assert answers.data == [b"answer-1", b"answer-2", b"answer-3"]
 
 
 class TestEscapedSymbols:

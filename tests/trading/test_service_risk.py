@@ -133,6 +133,12 @@ async def test_breaker_trips_on_paper_losses_and_refuses_the_next_entry(
     paper = await eventually(halted, "the breaker tripped")
     assert paper["account"]["halted"].startswith("daily loss")
     assert not paper["positions"] and paper["trades"][0]["exit_reason"] == "stop_loss"
+
+    async def announced() -> list[dict[str, Any]]:  # on the bus, after the trip itself
+        return risk_events
+
+    await eventually(announced, "the circuit-breaker event")
+    await asyncio.sleep(0.05)  # and no other
     assert [e["type"] for e in risk_events] == ["circuit_breaker"]
     assert risk_events[0]["reason"] == paper["account"]["halted"]
 

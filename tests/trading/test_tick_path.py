@@ -36,12 +36,13 @@ from chainflow.core.ids import TenantId
 from chainflow.core.market import BarSeries
 from chainflow.core.settings import MlSettings
 from chainflow.features.api import feature_matrix, get_feature_set
-from chainflow.hub.api import BusMessage
+from chainflow.hub.api import BusMessage, subscribe_in_turn
 from chainflow.ml.training.serving import ModelBundle
 from chainflow.runtime.kernel import Kernel
 from chainflow.trading.decision.strategy import ModelStrategy, StrategyContext
 from chainflow.trading.decision.synthesis import DecisionInput, TradingPreferences
 from chainflow.trading.events import connection_topic
+from chainflow.trading.paper.desk import PaperDesk
 from chainflow.trading.tick.bars import build_key_state
 from chainflow.trading.tick.state import regime_fields
 from tests.fixtures.market_data import make_ohlcv
@@ -417,23 +418,32 @@ class TestPartialFirstBar:
             np.testing.assert_array_equal(mine, theirs)
 
 
+SLOW_TENANT = "0190a5c0-0000-7000-8000-00000000slow"
+
+
+def hold_book_loads(desk: PaperDesk, tenant_id: str) -> asyncio.Event:
+    """Make ``tenant_id``'s paper book load wait until the returned event is set."""
+    release = asyncio.Event()
+    load = desk._loader
+    assert load is not None
+
+    async def loader(tenant: str) -> dict[str, Any] | None:
+        if tenant == tenant_id:
+            await release.wait()
+        return await load(tenant)
+
+    desk._loader = loader
+    return release
+
+
 class TestBookLoads:
     async def test_a_slow_book_load_delays_only_its_own_tenant(self, kernel: Kernel) -> None:
         """A tenant's first ticks wait for its paper book to load; the other tenants'
         ticks of the same batch are answered meanwhile (before: after the load)."""
         assert kernel.trading is not None
         tick_path, desk = kernel.trading.tick_path, kernel.trading.desk
-        slow, quick = "0190a5c0-0000-7000-8000-00000000slow", "0190a5c0-0000-7000-8000-0000000quick"
-        release = asyncio.Event()
-        load = desk._loader
-        assert load is not None
-
-        async def loader(tenant_id: str) -> dict[str, Any] | None:
-            if tenant_id == slow:
-                await release.wait()
-            return await load(tenant_id)
-
-        desk._loader = loader
+        slow, quick = SLOW_TENANT, "0190a5c0-0000-7000-8000-0000000quick"
+        release = hold_book_loads(desk, slow)
         frames_slow = await frames_of(kernel, slow, "s")
         frames_quick = await frames_of(kernel, quick, "q")
 
@@ -497,3 +507,80 @@ class TestBookLoads:
                 break
             await asyncio.sleep(0.01)
         assert order == ["GBPUSD", SYMBOL]
+
+
+class TestRunAtOnce:
+    """On the in-process bus the tick path takes its input in the publisher's turn: an
+    event finding the path idle is answered before ``publish`` returns; one arriving while
+    a batch runs waits for it (one batch at a time), in order."""
+
+    @staticmethod
+    def event(kernel: Kernel, tenant: str, connection: str, first_seq: int) -> TicksAccepted:
+        rows = tick_rows(1_700_000_000_000 + first_seq * STEP_MS, [1.1, 1.1001], first_seq)
+        return TicksAccepted(
+            tenant,
+            SYMBOL,
+            0,
+            tuple(TickRow(*row) for row in rows),
+            connection=connection,
+            signals="every_tick",
+            received_us=kernel.clock.now_us(),
+        )
+
+    @staticmethod
+    async def frames_in_turn(kernel: Kernel, tenant: str, connection: str) -> list[int]:
+        seqs: list[int] = []
+
+        async def on(message: BusMessage) -> None:
+            seqs.extend(json.loads(line)["seq"] for line in message.data.split(b"\n") if line)
+
+        await subscribe_in_turn(kernel.infra.bus, connection_topic(tenant, connection), on)
+        return seqs
+
+    async def publish(self, kernel: Kernel, event: TicksAccepted) -> None:
+        topic = ticks_topic(event.tenant_id, event.symbol)
+        await kernel.infra.bus.publish(topic, event.to_json())
+
+    async def test_an_idle_path_answers_before_publish_returns(self, kernel: Kernel) -> None:
+        assert kernel.trading is not None
+        tick_path = kernel.trading.tick_path
+        seqs = await self.frames_in_turn(kernel, TENANT, "c")
+        await self.publish(kernel, self.event(kernel, TENANT, "c", 1))  # reads the book first
+        for _ in range(300):
+            if seqs == [1, 2]:
+                break
+            await asyncio.sleep(0.01)
+        taken = tick_path.stats.run_at_once
+        await self.publish(kernel, self.event(kernel, TENANT, "c", 3))
+        assert seqs == [1, 2, 3, 4]  # no turn of the event loop in between
+        assert tick_path.stats.run_at_once == taken + 1
+
+    async def test_an_event_arriving_while_a_batch_runs_waits_for_it(self, kernel: Kernel) -> None:
+        assert kernel.trading is not None
+        slow = SLOW_TENANT
+        release = hold_book_loads(kernel.trading.desk, slow)
+        quick = await self.frames_in_turn(kernel, TENANT, "q")
+        await self.publish(kernel, self.event(kernel, TENANT, "q", 1))
+        for _ in range(300):
+            if quick == [1, 2]:
+                break
+            await asyncio.sleep(0.01)
+        assert quick == [1, 2]
+        # One round: the slow tenant's first ticks (its book still loading) and the quick
+        # tenant's, which is answered while the round waits for the slow book.
+        await self.publish(kernel, self.event(kernel, slow, "s", 1))
+        await self.publish(kernel, self.event(kernel, TENANT, "q", 3))
+        for _ in range(300):
+            if quick == [1, 2, 3, 4]:
+                break
+            await asyncio.sleep(0.01)
+        assert quick == [1, 2, 3, 4]
+        await self.publish(kernel, self.event(kernel, TENANT, "q", 5))  # the round still runs
+        await asyncio.sleep(0.1)
+        assert quick == [1, 2, 3, 4]
+        release.set()
+        for _ in range(300):
+            if quick == [1, 2, 3, 4, 5, 6]:
+                break
+            await asyncio.sleep(0.01)
+        assert quick == [1, 2, 3, 4, 5, 6]

@@ -3,14 +3,21 @@
 A reader task takes frames off the socket as they come (``read_frames``); the serving loop
 (``serve_frames``) takes every frame read meanwhile at once, validates each unit and
 publishes its live ticks at once (``IngestSession.begin_unit``): a tick's signal waits for
-neither the disk nor the store of the ticks before it. The durable store, the ticks not
-published live, the bars and the ack follow in a second task (``IngestSession.finish``),
-unit after unit in arrival order, so the acks and errors go out in the order the frames
-came. At most ``MAX_PENDING_UNITS`` units and ``MAX_PENDING_TICKS`` ticks wait for their
-store: beyond that the serving loop waits for the stores too, the reader's queue fills and
-TCP backpressure slows the terminal. A live terminal (a few ticks a frame) never reaches
-the bound; a backfill at full speed does, and is paced by its commits as before, instead of
-publishing as fast as it can parse (measured: the live tenants' p99 beside a replay).
+neither the disk nor the store of the ticks before it. A frame that finds the serving loop
+idle (no unit being begun, nothing read ahead) is begun by the reader itself, in the turn
+it is read: with the tick path taking its input in the publisher's turn, a live tick's
+signal is then in the connection's outbox one turn of the event loop after the frame
+arrived (each turn of a busy loop lasts as long as all the work ready meanwhile).
+
+The durable store, the ticks not published live, the bars and the ack follow in a second
+task (``IngestSession.finish``), unit after unit in arrival order, so the acks and errors
+go out in the order the frames came. At most ``MAX_PENDING_UNITS`` units and
+``MAX_PENDING_TICKS`` ticks wait for their store: beyond that the first stage waits for the
+stores too (in the serving loop, the reader's queue fills; in the reader, it reads no
+further) and TCP backpressure slows the terminal. A live terminal (a few ticks a frame)
+never reaches the bound; a backfill at full speed does, and is paced by its commits as
+before, instead of publishing as fast as it can parse (measured: the live tenants' p99
+beside a replay).
 
 Before this split a unit's live ticks were published only after the previous unit's group
 commit: under load every tick of a connection waited for the store's commit latency (the
@@ -28,7 +35,7 @@ import asyncio
 import orjson
 from fastapi import WebSocket, WebSocketDisconnect
 
-from chainflow.bridge.frame_units import Unit
+from chainflow.bridge.frame_units import MAX_MERGED_ITEMS, Unit
 from chainflow.bridge.ingest import IngestSession, PendingTicks
 from chainflow.bridge.ingest_protocol import Frame, ProtocolViolation
 from chainflow.bridge.message_guard import MessageGuard
@@ -71,8 +78,9 @@ async def serve_frames(
     inbox: asyncio.Queue[tuple[str, int] | BaseException] = asyncio.Queue(MAX_QUEUED_FRAMES)
     steps: asyncio.Queue[Step] = asyncio.Queue(MAX_PENDING_UNITS)
     backlog = _Backlog()
-    reader = asyncio.create_task(read_frames(websocket, session, inbox, shares))
     finisher = asyncio.create_task(_finish_units(session, steps, backlog, outbox, guard))
+    stage = _FirstStage(session, steps, backlog, finisher, guard, shares)
+    reader = asyncio.create_task(read_frames(websocket, session, inbox, shares, stage))
     finisher.add_done_callback(lambda _: _wake(inbox))  # its failure ends the serving
     try:
         while True:
@@ -80,19 +88,8 @@ async def serve_frames(
             while len(received) < MAX_QUEUED_FRAMES and not inbox.empty():
                 received.append(inbox.get_nowait())
             texts = [item for item in received if isinstance(item, tuple)]
-            spent = session.cpu_s
-            try:
-                for unit in session.units(texts):
-                    _raise_if_failed(finisher)  # no more publishing once the store failed
-                    step = await begin_unit(session, unit, guard)
-                    await _hand_over(session, steps, step, finisher)
-                    if isinstance(step, PendingTicks):
-                        backlog.ticks += len(step.accepted)
-                    if backlog.ticks >= MAX_PENDING_TICKS:
-                        await _finished(steps, finisher)
-            finally:
-                if shares is not None:
-                    shares.charge(session.tenant_id, session.cpu_s - spent)
+            if texts:
+                await stage.begin(texts)
             for item in received:
                 if isinstance(item, _FinisherStopped):
                     _raise_if_failed(finisher)
@@ -109,19 +106,65 @@ async def serve_frames(
                 session.abandon(step)
 
 
+class _FirstStage:
+    """The first stage of a connection's frames: validate each unit, publish its live
+    ticks, hand it to the finisher. Run by the serving loop, or by the reader itself for a
+    frame that finds the serving loop idle (``busy`` false, nothing in the inbox): a live
+    tick is then published in the turn it is read, without a turn of the event loop for
+    the serving loop's task."""
+
+    def __init__(
+        self,
+        session: IngestSession,
+        steps: asyncio.Queue[Step],
+        backlog: _Backlog,
+        finisher: asyncio.Task[None],
+        guard: MessageGuard,
+        shares: CpuShares | None,
+    ) -> None:
+        self._session, self._steps, self._backlog = session, steps, backlog
+        self._finisher, self._guard, self._shares = finisher, guard, shares
+        self.busy = False
+
+    async def begin(self, texts: list[tuple[str, int]]) -> None:
+        """Begin the units of ``texts`` in order; with ``shares``, charge their CPU time."""
+        session, steps, finisher = self._session, self._steps, self._finisher
+        self.busy = True
+        spent = session.cpu_s
+        try:
+            for unit in session.units(texts):
+                _raise_if_failed(finisher)  # no more publishing once the store failed
+                step = await begin_unit(session, unit, self._guard)
+                await _hand_over(session, steps, step, finisher)
+                if isinstance(step, PendingTicks):
+                    self._backlog.ticks += len(step.accepted)
+                if self._backlog.ticks >= MAX_PENDING_TICKS:
+                    await _finished(steps, finisher)
+        finally:
+            self.busy = False
+            if self._shares is not None:
+                self._shares.charge(session.tenant_id, session.cpu_s - spent)
+
+
 async def _hand_over(
     session: IngestSession, steps: asyncio.Queue[Step], step: Step, finisher: asyncio.Task[None]
 ) -> None:
     """Queue ``step`` for the finisher; wait while ``MAX_PENDING_UNITS`` are queued. A
-    step the finisher failed before taking is abandoned."""
+    step the finisher failed before taking, or not queued when the wait is cancelled, is
+    abandoned."""
     if steps.full() and not finisher.done():
         putting = asyncio.ensure_future(steps.put(step))
         try:
             await asyncio.wait((putting, finisher), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not putting.done():
+        except asyncio.CancelledError:
+            if not putting.done():  # not queued, and now never: nobody will store it
                 putting.cancel()
-        if putting.done() and not putting.cancelled():
+                if isinstance(step, PendingTicks):
+                    session.abandon(step)
+            raise
+        if not putting.done():
+            putting.cancel()
+        elif not putting.cancelled():
             return
     elif not finisher.done():
         steps.put_nowait(step)
@@ -176,19 +219,51 @@ async def _finish_units(
     outbox: asyncio.Queue[str],
     guard: MessageGuard,
 ) -> None:
-    """The second stage: each unit's store and answer, in arrival order."""
+    """The second stage: each unit's store and answer, in arrival order. The tick units
+    queued one behind the other are finished together (one durable commit, one ack, up to
+    ``MAX_MERGED_ITEMS`` ticks): a connection's stores keep up with its frames however
+    long a commit takes, as when its frames were read together."""
     while True:
-        step = await steps.get()
+        taken = [await steps.get()]
+        ticks = _ticks_of(taken[0])
+        while isinstance(taken[-1], PendingTicks) and not steps.empty():
+            if ticks >= MAX_MERGED_ITEMS:
+                break
+            taken.append(steps.get_nowait())
+            ticks += _ticks_of(taken[-1])
         try:
-            if isinstance(step, list):
-                lines = step
-            else:
-                lines = await finish_unit(session, step, guard)
-                backlog.ticks -= len(step.accepted)
-            for line in lines:
-                outbox.put_nowait(line)
+            for run in _runs(taken):
+                if isinstance(run, tuple):
+                    lines = await finish_unit(session, PendingTicks.merged(run), guard)
+                    backlog.ticks -= sum(len(unit.accepted) for unit in run)
+                else:
+                    lines = run
+                for line in lines:
+                    outbox.put_nowait(line)
         finally:
-            steps.task_done()
+            for _ in taken:
+                steps.task_done()
+
+
+def _ticks_of(step: Step) -> int:
+    return len(step.accepted) if isinstance(step, PendingTicks) else 0
+
+
+def _runs(steps: list[Step]) -> list[list[str] | tuple[PendingTicks, ...]]:
+    """``steps`` in order, each run of tick units together (a tuple)."""
+    runs: list[list[str] | tuple[PendingTicks, ...]] = []
+    units: list[PendingTicks] = []
+    for step in steps:
+        if isinstance(step, PendingTicks):
+            units.append(step)
+            continue
+        if units:
+            runs.append(tuple(units))
+            units = []
+        runs.append(step)
+    if units:
+        runs.append(tuple(units))
+    return runs
 
 
 async def read_frames(
@@ -196,10 +271,12 @@ async def read_frames(
     session: IngestSession,
     inbox: asyncio.Queue[tuple[str, int] | BaseException],
     shares: CpuShares | None,
+    stage: _FirstStage,
 ) -> None:
-    """Read frames into ``inbox`` with their receive time; a disconnect or a frame that
-    breaks the protocol goes in last, for the serving loop to raise after the frames
-    before it are answered."""
+    """Read frames into ``inbox`` with their receive time, or begin one at once through
+    ``stage`` when the serving loop is idle; a disconnect, a frame that breaks the protocol
+    or a failure of the first stage goes in last, for the serving loop to raise after the
+    frames before it are answered."""
     tenant_id = session.tenant_id
     if shares is not None:
         shares.declare(tenant_id, session.cpu_share)
@@ -217,8 +294,12 @@ async def read_frames(
                 raise ProtocolViolation(
                     f"a frame holds at most {MAX_FRAME_CHARS} characters; received {len(text)}"
                 )
-            await inbox.put((text, session.now_us()))
-    except (WebSocketDisconnect, ProtocolViolation, RuntimeError) as e:
+            received = (text, session.now_us())
+            if not stage.busy and inbox.empty():
+                await stage.begin([received])  # the serving loop waits for the inbox
+            else:
+                await inbox.put(received)
+    except Exception as e:  # a disconnect, a violation, a failed store (RetryLater)
         await inbox.put(e)
 
 

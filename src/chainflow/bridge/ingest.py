@@ -93,6 +93,23 @@ class PendingTicks:
     frames: list[Frame]  # its answer so far (refusals)
     received_us: int
 
+    @classmethod
+    def merged(cls, units: Sequence[PendingTicks]) -> PendingTicks:
+        """Units begun one after the other, finished as one (one store, one ack): their
+        ticks, publications, quarantine changes and refusals in order."""
+        if len(units) == 1:
+            return units[0]
+        return cls(
+            [pair for unit in units for pair in unit.accepted],
+            [pair for unit in units for pair in unit.live],
+            QuarantineChanges(
+                [held for unit in units for held in unit.quarantine.held],
+                [tick for unit in units for tick in unit.quarantine.released],
+            ),
+            [frame for unit in units for frame in unit.frames],
+            units[0].received_us,
+        )
+
 
 class IngestSession:
     """Handle the frames of one authenticated MT5 connection."""

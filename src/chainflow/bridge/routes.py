@@ -22,7 +22,7 @@ from chainflow.core.cpu_share import CpuShares
 from chainflow.core.errors import ChainflowError, TierLimitExceeded
 from chainflow.core.logging import get_logger
 from chainflow.gateway.api import websocket_principal
-from chainflow.hub.api import BusMessage, EventBus
+from chainflow.hub.api import BusMessage, EventBus, subscribe_in_turn
 from chainflow.storage.api import Cache, TimeSeriesStore
 
 log = get_logger("chainflow.bridge.routes")
@@ -93,7 +93,8 @@ def build_bridge_router(
         subscription = None
         if connection_topic is not None:
             subject = connection_topic(principal.tenant_id, session.connection_id)
-            subscription = await bus.subscribe(subject, _forwarder(outbox))
+            # The forwarder only queues: in the publisher's turn, on the in-process bus.
+            subscription = await subscribe_in_turn(bus, subject, _forwarder(outbox))
         guard = MessageGuard("/ws/ticks", session.connection_id, principal.tenant_id)
         closing: tuple[int, str, str] | None = None
         await _announce(bus, clock, principal, session.connection_id, "connected")

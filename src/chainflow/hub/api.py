@@ -107,6 +107,30 @@ class EventBus(Protocol):
     async def serve(self, subject: str, handler: RequestHandler) -> Subscription: ...
 
 
+@runtime_checkable
+class InTurnDelivery(Protocol):
+    """A bus that can run a live subscriber's handler in the publisher's turn.
+
+    ``subscribe_in_turn(subject, handler)`` is a live subscription whose handler ``publish``
+    awaits itself, after handing the message to the other subscribers, instead of a worker
+    task taking it on a later turn of the event loop. For handlers that only hand the
+    message on (a queue, a connection's outbox) or do short, bounded work: each task hop a
+    message saves is one turn of the loop, and on a busy loop a turn lasts as long as all
+    the work that became ready meanwhile. The handler's exception is logged, never raised
+    to the publisher. Only the in-process bus can (its publisher and handler share one loop).
+    """
+
+    async def subscribe_in_turn(self, subject: str, handler: MessageHandler) -> Subscription: ...
+
+
+async def subscribe_in_turn(bus: EventBus, subject: str, handler: MessageHandler) -> Subscription:
+    """Subscribe ``handler`` live, run in the publisher's turn where ``bus`` can
+    (``InTurnDelivery``), else as an ordinary live subscriber."""
+    if isinstance(bus, InTurnDelivery):
+        return await bus.subscribe_in_turn(subject, handler)
+    return await bus.subscribe(subject, handler)
+
+
 # --- service registry ----------------------------------------------------------------------
 
 
@@ -174,6 +198,7 @@ __all__ = [
     "MESSAGE_ID_HEADER",
     "BusMessage",
     "EventBus",
+    "InTurnDelivery",
     "KeyedInput",
     "LeaseStore",
     "Membership",
@@ -189,4 +214,5 @@ __all__ = [
     "open_leases",
     "partition_of",
     "partition_token",
+    "subscribe_in_turn",
 ]

@@ -1,10 +1,13 @@
 """In-process event bus: the embedded default, with the delivery rules of NATS JetStream.
 
 Live subscriptions each own a capped queue and a worker task, so ``publish`` only enqueues
-and never waits for a handler. Durable subscriptions each own a worker task taking turns
-on the retained queue of their durable consumer (``memory_delivery``), which outlives its
-subscribers; durable consumers do background work (bar closes, notifications), so each
-message waits for the hot path's turn (``core.hot_path``) before its handler.
+and never waits for their handlers; an in-turn subscription (``subscribe_in_turn``, for
+handlers that only hand the message on) has its handler run by ``publish`` itself, after
+every other subscriber has the message, which saves the message a turn of the event loop.
+Durable subscriptions each own a worker task taking turns on the retained queue of their
+durable consumer (``memory_delivery``), which outlives its subscribers; durable consumers
+do background work (bar closes, notifications), so each message waits for the hot path's
+turn (``core.hot_path``) before its handler.
 Request/reply calls a responder directly, with a timeout.
 """
 
@@ -57,6 +60,7 @@ class InProcessSubscription:
     worker: asyncio.Task[None] | None = None
     in_flight: bool = False  # a handler is running (and its delivery not yet settled)
     is_stopping: bool = False
+    in_turn: bool = False  # run by ``publish`` itself (``subscribe_in_turn``), no worker
 
     async def unsubscribe(self) -> None:
         """Stop receiving: take no more messages, let the delivery in flight finish and
@@ -80,6 +84,20 @@ class InProcessSubscription:
                 )
             return
         self.pending.put_nowait(message)
+
+    async def deliver_in_turn(self, message: PublishedMessage) -> None:
+        """Run the handler now, in the publisher's task (``subscribe_in_turn``)."""
+        if self.is_stopping:
+            return
+        self.in_flight = True
+        try:
+            await self.handler(LiveDelivery(message))
+        except Exception as e:
+            log.error(
+                "bus_handler_failed", subject=message.subject, durable=None, **describe_failure(e)
+            )
+        finally:
+            self.in_flight = False
 
     async def run_live(self) -> None:
         while not self.is_stopping:
@@ -222,12 +240,16 @@ class InProcessBus:
             route = self._route(subject)
         self._refuse_when_closed()
         message = PublishedMessage(subject, bytes(data), MappingProxyType(dict(headers or {})))
-        for subscription in self._literal.get(subject, ()):
-            subscription.enqueue(message)
-        for subscription in route.wildcard:
-            subscription.enqueue(message)
+        in_turn: list[InProcessSubscription] = []
+        for subscription in (*self._literal.get(subject, ()), *route.wildcard):
+            if subscription.in_turn:
+                in_turn.append(subscription)
+            else:
+                subscription.enqueue(message)
         for consumer in route.durables:
             consumer.offer(RetainedMessage(message))
+        for subscription in in_turn:  # the others have it already
+            await subscription.deliver_in_turn(message)
 
     def _route(self, subject: str) -> _Route:
         """Validate ``subject`` and remember what it matches (see ``_routes``)."""
@@ -268,13 +290,29 @@ class InProcessBus:
             subscription.worker = asyncio.create_task(
                 subscription.run_durable(consumer), name=f"bus-durable:{durable}"
             )
-        self._subscriptions.append(subscription)
         if durable is None:
-            if _is_literal(subject):  # most live subjects: a connection's, a tenant's
-                self._literal.setdefault(subject, []).append(subscription)
-            else:
-                self._wildcard.append(subscription)
-                self._routes.clear()
+            self._index_live(subscription)
+        else:
+            self._subscriptions.append(subscription)
+        return subscription
+
+    def _index_live(self, subscription: InProcessSubscription) -> None:
+        self._subscriptions.append(subscription)
+        if _is_literal(subscription.pattern):  # most live subjects: a connection's, a tenant's
+            self._literal.setdefault(subscription.pattern, []).append(subscription)
+        else:
+            self._wildcard.append(subscription)
+            self._routes.clear()
+
+    async def subscribe_in_turn(
+        self, subject: str, handler: MessageHandler
+    ) -> InProcessSubscription:
+        """Start a live subscriber whose handler ``publish`` runs itself
+        (``hub.api.InTurnDelivery``)."""
+        validate_subject_pattern(subject)
+        self._refuse_when_closed()
+        subscription = InProcessSubscription(self, subject, handler, in_turn=True)
+        self._index_live(subscription)
         return subscription
 
     async def request(self, subject: str, data: bytes, *, timeout_s: float | None = None) -> bytes:

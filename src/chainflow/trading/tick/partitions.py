@@ -1,7 +1,9 @@
 """The tick hot path's input: every market event in one process, or this replica's partitions.
 
 In one process (no ``Membership``) one live subscription to ``bridge.>`` takes every tick,
-bar, execution and hello, as before replicas existed. With replicas, a hub
+bar, execution and hello, as before replicas existed; on the in-process bus it runs in the
+publisher's turn (``hub.api.subscribe_in_turn``), so that a tick reaches the tick path
+without waiting for another turn of the event loop. With replicas, a hub
 ``PartitionOwner`` shares the tenant partitions of the ticks and bars between the live
 ``trading`` instances (rendezvous assignment, one Redis lease per partition) and this
 replica subscribes to ``bridge.*.p<k>.>`` of each partition it owns: one subscription per
@@ -67,6 +69,7 @@ from chainflow.hub.api import (
     RequestHandler,
     Subscription,
     partition_of,
+    subscribe_in_turn,
 )
 
 SERVICE = "trading"
@@ -202,7 +205,7 @@ class TickInput:
     async def start(self) -> None:
         if self._membership is None:
             self._subscriptions.append(
-                await self._bus.subscribe(all_market_events(), self._handler)
+                await subscribe_in_turn(self._bus, all_market_events(), self._handler)
             )
             return
         for subject in (all_executions(), all_symbols_declared()):

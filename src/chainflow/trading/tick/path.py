@@ -30,6 +30,14 @@ once (replicas: below):
   deficit-round-robin rounds of at most ``quantum`` ticks per tenant, with the event loop
   given back between rounds: a tenant replaying history at full speed gets its share per
   round and a live tenant's tick waits for at most one round.
+- **At once when idle.** An event that finds the path idle (nothing queued, no batch
+  running, its tenant's reads done, at most a quantum of ticks) is run at once; on the
+  in-process bus that is the publisher's turn (``hub.api.subscribe_in_turn``), so the tick's
+  frame is in its connection's outbox when the bridge's ``publish`` returns, without a
+  turn of the event loop for the bus's task, the worker's and the forwarder's (on a busy
+  loop each turn lasts as long as all the work ready meanwhile). An event arriving while a
+  batch runs is queued: one batch runs at a time (``_turn``), so a key's events keep
+  their order.
 - **Ticks first.** While ticks are queued the loop's ``HotPathGate`` is held: bar-close
   work (the bus's durable consumers) and state builds wait for the queue to drain (at
   most ``max_wait_s`` each), so a bar close of every key at once does not queue ahead of
@@ -92,7 +100,12 @@ from chainflow.trading.tick.bars import advance_key_state, extend_forming_bar, r
 from chainflow.trading.tick.latency_histogram import LatencyHistogram
 from chainflow.trading.tick.partitions import PartitionFollower, TickInput
 from chainflow.trading.tick.progress import TickProgress
-from chainflow.trading.tick.queue import DEFAULT_QUANTUM, FairTickQueue, MarketEvent
+from chainflow.trading.tick.queue import (
+    DEFAULT_QUANTUM,
+    FairTickQueue,
+    MarketEvent,
+    event_cost,
+)
 from chainflow.trading.tick.scoring import StrategyFor, TickScorer
 from chainflow.trading.tick.signal import SignalFrame, encode_frames
 from chainflow.trading.tick.state import (
@@ -163,6 +176,8 @@ class TickPath:
         self._stopping = False
         self._gate = HotPathGate()  # the loop's own gate from start()
         self._reads = TenantReads(desk, models)  # of tenants new to this process
+        self._turn = asyncio.Lock()  # one batch at a time: a round, or an event taken at once
+        self._prewarms: set[asyncio.Task[None]] = set()  # from terminals' hellos
 
     async def start(self) -> None:
         self._gate = hot_path.gate()
@@ -177,6 +192,9 @@ class TickPath:
             await self._stop_worker()
         await self.input.stop(release=release)
         await self._stop_worker()
+        for task in self._prewarms:
+            task.cancel()
+        await asyncio.gather(*self._prewarms, return_exceptions=True)
         await self._warmup.stop()
         await self._reads.stop()
 
@@ -223,17 +241,14 @@ class TickPath:
         await self.prewarm(tenant_id, (symbol,), first_ts)
 
     async def on_message(self, message: BusMessage) -> None:
-        """Queue ticks and bars for the worker (in order); reconcile executions now."""
+        """Run ticks and bars now when nothing is queued, else queue them for the worker
+        (in order); reconcile executions now."""
         kind = market_event_kind(message.subject)
         try:  # one process, or the ticks and bars of this replica's partitions
             if kind == "ticks":
-                self._queue.put(TicksAccepted.from_json(message.data))
-                self._gate.enter()
-                self._wake.set()
+                await self._take(TicksAccepted.from_json(message.data))
             elif kind == "bars":
-                self._queue.put(BarPublished.from_json(message.data))
-                self._gate.enter()
-                self._wake.set()
+                await self._take(BarPublished.from_json(message.data))
             elif kind == "executions":
                 execution = ExecutionReported.from_json(message.data)
                 if not self.input.answers(execution.tenant_id):
@@ -243,10 +258,58 @@ class TickPath:
                 declared = SymbolsDeclared.from_json(message.data)
                 if not self.input.answers(declared.tenant_id):
                     return  # another replica's tenant
-                await self.prewarm(declared.tenant_id, declared.symbols, declared.ts)
+                self._prewarm_soon(declared)
         except ValueError as exc:
             self.stats.bad_messages += 1
             log.warning("tick_path_bad_message", subject=message.subject, error=str(exc))
+
+    async def _take(self, event: MarketEvent) -> None:
+        """Run ``event`` at once when the path is idle (nothing queued, no batch running,
+        the tenant's reads done, one process) and the event fits in a round's quantum: in
+        the publisher's turn on the in-process bus, the tick's signal is in its
+        connection's outbox when ``publish`` returns. Otherwise queue it behind the others
+        (fair share, ticks first)."""
+        if (
+            self._worker is None
+            or self._stopping
+            or self._queue
+            or self._turn.locked()
+            or self.input.answering is not None
+            or event_cost(event) > self._queue.quantum  # a backfill's batch: its turn
+            or not self._reads.ready(event.tenant_id)
+        ):
+            self._queue.put(event)
+            self._gate.enter()
+            self._wake.set()
+            return
+        self.stats.run_at_once += 1
+        async with self._turn:
+            await self._run_batch([event])
+
+    async def _run_batch(self, batch: list[MarketEvent]) -> None:
+        """Run one batch (a round of the queue, or one event taken at once), then record
+        it; the caller holds ``_turn``."""
+        if self.input.answering is not None:  # what a handover waits for
+            self._running = frozenset(event.tenant_id for event in batch)
+        try:
+            await self.process(batch)
+        except Exception:  # one bad batch must not stop the hot path
+            log.exception("tick_path_batch_failed", events=len(batch))
+        self._running = NO_TENANTS
+        await self._finished(batch)
+
+    def _prewarm_soon(self, declared: SymbolsDeclared) -> None:
+        """Start ``prewarm`` in a task: its model read must not hold up the publisher."""
+        task = asyncio.create_task(
+            self.prewarm(declared.tenant_id, declared.symbols, declared.ts), name="tick-prewarm"
+        )
+        self._prewarms.add(task)
+        task.add_done_callback(self._prewarmed)
+
+    def _prewarmed(self, task: asyncio.Task[None]) -> None:
+        self._prewarms.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("tick_path_prewarm_failed", exc_info=task.exception())
 
     @property
     def building(self) -> int:
@@ -322,16 +385,10 @@ class TickPath:
             await self._wake.wait()
             self._wake.clear()
             while self._queue and not self._stopping:
-                batch = self._queue.take_round()
-                if batch:
-                    if self.input.answering is not None:  # what a handover waits for
-                        self._running = frozenset(event.tenant_id for event in batch)
-                    try:
-                        await self.process(batch)
-                    except Exception:  # one bad batch must not stop the hot path
-                        log.exception("tick_path_batch_failed", events=len(batch))
-                    self._running = NO_TENANTS
-                    await self._finished(batch)
+                async with self._turn:  # an event taken at once finishes first
+                    batch = self._queue.take_round()
+                    if batch:
+                        await self._run_batch(batch)
                 await asyncio.sleep(0)  # frames of other connections in between rounds
             self._gate.leave()  # drained: background work (bar closes) may run
 
