@@ -20,7 +20,7 @@ from fastapi import WebSocketDisconnect
 from chainflow.bridge import frame_pipeline
 from chainflow.bridge.events import TicksAccepted, ticks_topic
 from chainflow.bridge.frame_pipeline import RetryLater, serve_frames
-from chainflow.bridge.ingest import IngestSession, TenantFeed
+from chainflow.bridge.ingest import IngestSession, PendingTicks, TenantFeed
 from chainflow.bridge.message_guard import MessageGuard
 from chainflow.bridge.symbols import SymbolNormalizer
 from chainflow.bridge.validation import TickValidator, ValidationConfig
@@ -296,3 +296,28 @@ async def test_units_queued_behind_a_commit_are_stored_together_and_acked_once(p
     conn.terminal.disconnect()
     with pytest.raises(WebSocketDisconnect):
         await conn.serving  # type: ignore[misc]
+
+
+async def test_a_unit_whose_hand_over_is_cancelled_before_it_is_queued_is_abandoned(
+    parts,
+) -> None:
+    """Its ticks were published but will never be stored: their resend must be taken."""
+    store, bus, feed, clock = parts
+    session = _session(store, bus, feed, clock)
+    tick = {"symbol": "EURUSD", "ts": NOW - 1000, "bid": 1.1, "ask": 1.1002, "seq": 1}
+    text = json.dumps({"type": "tick", **tick})
+    (unit,) = session.units([(text, 0)])
+    pending = await session.begin_unit(unit)
+    assert isinstance(pending, PendingTicks) and len(pending.accepted) == 1
+    steps: asyncio.Queue[Any] = asyncio.Queue(1)
+    steps.put_nowait([])  # full: the hand-over waits
+    finisher = asyncio.create_task(asyncio.Event().wait())
+    handing = asyncio.create_task(frame_pipeline._hand_over(session, steps, pending, finisher))
+    await asyncio.sleep(0.01)
+    handing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handing
+    finisher.cancel()
+    (again,) = session.units([(text, 0)])
+    resent = await session.begin_unit(again)
+    assert isinstance(resent, PendingTicks) and len(resent.accepted) == 1  # not a duplicate

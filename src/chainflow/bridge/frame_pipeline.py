@@ -101,9 +101,7 @@ async def serve_frames(
         finisher.cancel()
         await asyncio.gather(reader, finisher, return_exceptions=True)
         while not steps.empty():
-            step = steps.get_nowait()
-            if isinstance(step, PendingTicks):
-                session.abandon(step)
+            _abandon(session, steps.get_nowait())
 
 
 class _FirstStage:
@@ -152,37 +150,46 @@ async def _hand_over(
     """Queue ``step`` for the finisher; wait while ``MAX_PENDING_UNITS`` are queued. A
     step the finisher failed before taking, or not queued when the wait is cancelled, is
     abandoned."""
-    if steps.full() and not finisher.done():
-        putting = asyncio.ensure_future(steps.put(step))
-        try:
-            await asyncio.wait((putting, finisher), return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            if not putting.done():  # not queued, and now never: nobody will store it
-                putting.cancel()
-                if isinstance(step, PendingTicks):
-                    session.abandon(step)
-            raise
-        if not putting.done():
-            putting.cancel()
-        elif not putting.cancelled():
-            return
-    elif not finisher.done():
+    if not steps.full() and not finisher.done():
         steps.put_nowait(step)
         return
+    if not finisher.done():
+        putting = asyncio.ensure_future(steps.put(step))
+        try:
+            await _unless_finisher_ends(putting, finisher)
+        except asyncio.CancelledError:
+            if not _queued(putting):  # and now never: nobody will store it
+                _abandon(session, step)
+            raise
+        if _queued(putting):
+            return
+    _abandon(session, step)
+    _raise_if_failed(finisher)
+
+
+def _queued(putting: asyncio.Future[None]) -> bool:
+    return putting.done() and not putting.cancelled()
+
+
+def _abandon(session: IngestSession, step: Step) -> None:
     if isinstance(step, PendingTicks):
         session.abandon(step)
-    _raise_if_failed(finisher)
 
 
 async def _finished(steps: asyncio.Queue[Step], finisher: asyncio.Task[None]) -> None:
     """Wait until every queued unit is finished (or the finisher failed)."""
-    joined = asyncio.ensure_future(steps.join())
-    try:
-        await asyncio.wait((joined, finisher), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not joined.done():
-            joined.cancel()
+    await _unless_finisher_ends(asyncio.ensure_future(steps.join()), finisher)
     _raise_if_failed(finisher)
+
+
+async def _unless_finisher_ends(waited: asyncio.Future[None], finisher: asyncio.Task[None]) -> None:
+    """Wait for ``waited`` or the finisher's end, whichever comes first; ``waited`` is
+    cancelled unless it is done (also when this wait is cancelled)."""
+    try:
+        await asyncio.wait((waited, finisher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not waited.done():
+            waited.cancel()
 
 
 class _FinisherStopped(Exception):
