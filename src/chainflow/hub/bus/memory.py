@@ -241,11 +241,12 @@ class InProcessBus:
         self._refuse_when_closed()
         message = PublishedMessage(subject, bytes(data), MappingProxyType(dict(headers or {})))
         in_turn: list[InProcessSubscription] = []
-        for subscription in (*self._literal.get(subject, ()), *route.wildcard):
-            if subscription.in_turn:
-                in_turn.append(subscription)
-            else:
-                subscription.enqueue(message)
+        for subscriptions in (self._literal.get(subject, ()), route.wildcard):
+            for subscription in subscriptions:
+                if subscription.in_turn:
+                    in_turn.append(subscription)
+                else:
+                    subscription.enqueue(message)
         for consumer in route.durables:
             consumer.offer(RetainedMessage(message))
         for subscription in in_turn:  # the others have it already

@@ -8,9 +8,10 @@ whose first tick of a new bar commits the forming one as closed.
 A forming bar begun mid-bar (the first after a build, or after a gap) is *partial*: it
 lacks the bar's earlier ticks. Committing it records the state before it (``BarUndo``,
 an in-place checkpoint), and the bridge's bar of that time, when it differs, replaces it
-(``redo_last_bar``). Before, that difference marked the key stale and rebuilt it from the
-stored bars, whose next forming bar began mid-bar again: under load about half the keys
-were rebuilt at every close of the model's timeframe.
+(``redo_last_bar``; ``apply_published_bar`` decides what a published bar does). Before,
+that difference marked the key stale and rebuilt it from the stored bars, whose next
+forming bar began mid-bar again: under load about half the keys were rebuilt at every
+close of the model's timeframe.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from chainflow.features.api import (
 )
 from chainflow.ml.api import ServedModel
 from chainflow.storage.api import TimeSeriesStore
-from chainflow.trading.tick.state import BarUndo, FormingBar, KeyState
+from chainflow.trading.tick.state import BarUndo, FormingBar, KeyState, same_bar
 
 
 async def build_key_state(
@@ -112,3 +113,21 @@ def redo_last_bar(state: KeyState, bar: OHLCV) -> bool:
     state.committed = undo.committed
     advance_key_state(state, bar)
     return True
+
+
+def apply_published_bar(state: KeyState, bar: OHLCV, *, revised: bool) -> None:
+    """Apply the bridge's closed ``bar`` of the key's timeframe to ``state``: equal to the
+    bar committed here, nothing; a bar committed from a partial forming bar, replaced in
+    place; a bar not seen here, advanced by; a revised or older bar, or a last bar seen
+    differently, marks the state stale (rebuilt from the stored bars on the next tick)."""
+    last = state.pipeline.last_ts
+    if last is not None and bar.ts == last:
+        if same_bar(state.committed, bar) and not revised:
+            return
+        if not redo_last_bar(state, bar):
+            state.stale = True  # this process saw the bar differently: rebuild it
+        return
+    if revised or (last is not None and bar.ts < last):
+        state.stale = True
+        return
+    advance_key_state(state, bar)

@@ -85,6 +85,7 @@ from chainflow.bridge.api import (
     market_event_kind,
 )
 from chainflow.core import hot_path
+from chainflow.core.background import BackgroundTasks
 from chainflow.core.clock import Clock
 from chainflow.core.cpu_share import CpuShares
 from chainflow.core.hot_path import HotPathGate
@@ -96,7 +97,7 @@ from chainflow.storage.api import TimeSeriesStore
 from chainflow.trading.decision.sizing import SizingPolicy
 from chainflow.trading.events import connection_topic
 from chainflow.trading.paper.desk import PaperDesk
-from chainflow.trading.tick.bars import advance_key_state, extend_forming_bar, redo_last_bar
+from chainflow.trading.tick.bars import apply_published_bar, extend_forming_bar
 from chainflow.trading.tick.latency_histogram import LatencyHistogram
 from chainflow.trading.tick.partitions import PartitionFollower, TickInput
 from chainflow.trading.tick.progress import TickProgress
@@ -114,7 +115,6 @@ from chainflow.trading.tick.state import (
     LiveQuote,
     TickPathStats,
     regime_label,
-    same_bar,
 )
 from chainflow.trading.tick.tenant_reads import TenantReads
 from chainflow.trading.tick.warmup import STALE_DELAY_S, KeyWarmup
@@ -177,7 +177,9 @@ class TickPath:
         self._gate = HotPathGate()  # the loop's own gate from start()
         self._reads = TenantReads(desk, models)  # of tenants new to this process
         self._turn = asyncio.Lock()  # one batch at a time: a round, or an event taken at once
-        self._prewarms: set[asyncio.Task[None]] = set()  # from terminals' hellos
+        self._prewarms = BackgroundTasks(  # from terminals' hellos
+            "chainflow.trading.tick_path", "tick_path_prewarm_failed"
+        )
 
     async def start(self) -> None:
         self._gate = hot_path.gate()
@@ -192,9 +194,7 @@ class TickPath:
             await self._stop_worker()
         await self.input.stop(release=release)
         await self._stop_worker()
-        for task in self._prewarms:
-            task.cancel()
-        await asyncio.gather(*self._prewarms, return_exceptions=True)
+        await self._prewarms.stop()
         await self._warmup.stop()
         await self._reads.stop()
 
@@ -258,7 +258,9 @@ class TickPath:
                 declared = SymbolsDeclared.from_json(message.data)
                 if not self.input.answers(declared.tenant_id):
                     return  # another replica's tenant
-                self._prewarm_soon(declared)
+                # In a task: the model read must not hold up the publisher.
+                prewarm = self.prewarm(declared.tenant_id, declared.symbols, declared.ts)
+                self._prewarms.start(prewarm, name="tick-prewarm")
         except ValueError as exc:
             self.stats.bad_messages += 1
             log.warning("tick_path_bad_message", subject=message.subject, error=str(exc))
@@ -297,19 +299,6 @@ class TickPath:
             log.exception("tick_path_batch_failed", events=len(batch))
         self._running = NO_TENANTS
         await self._finished(batch)
-
-    def _prewarm_soon(self, declared: SymbolsDeclared) -> None:
-        """Start ``prewarm`` in a task: its model read must not hold up the publisher."""
-        task = asyncio.create_task(
-            self.prewarm(declared.tenant_id, declared.symbols, declared.ts), name="tick-prewarm"
-        )
-        self._prewarms.add(task)
-        task.add_done_callback(self._prewarmed)
-
-    def _prewarmed(self, task: asyncio.Task[None]) -> None:
-        self._prewarms.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("tick_path_prewarm_failed", exc_info=task.exception())
 
     @property
     def building(self) -> int:
@@ -360,20 +349,10 @@ class TickPath:
         state = self._keys.get((bar.tenant_id, bar.symbol))
         if state is None or bar.timeframe != state.timeframe.value or state.stale:
             return
-        last = state.pipeline.last_ts
         values = bar_row(
             bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.spread_mean
         )
-        if last is not None and bar.ts == last:
-            if same_bar(state.committed, values) and not bar.revised:
-                return
-            if not redo_last_bar(state, values):
-                state.stale = True  # this process saw the bar differently: rebuild it
-            return
-        if bar.revised or (last is not None and bar.ts < last):
-            state.stale = True  # rebuilt from the stored bars on the next tick
-            return
-        advance_key_state(state, values)
+        apply_published_bar(state, values, revised=bar.revised)
 
     async def _run(self) -> None:
         """Take the queue round by round; a key's burst of ticks is scored once a round.

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from chainflow.bridge.api import TicksAccepted
+from chainflow.core.background import BackgroundTasks
 from chainflow.core.logging import get_logger
 from chainflow.ml.api import ServedModelSource
 from chainflow.trading.paper.desk import PaperDesk
@@ -29,7 +30,9 @@ class TenantReads:
     def __init__(self, desk: PaperDesk, models: ServedModelSource | None) -> None:
         self._desk = desk
         self._models = models
-        self._preloads: set[asyncio.Task[None]] = set()
+        self._preloads = BackgroundTasks(
+            "chainflow.trading.tick_path", "tick_path_tenant_load_failed"
+        )
 
     def ready(self, tenant_id: str) -> bool:
         """Whether the tenant's paper book and model are known here (no read needed)."""
@@ -46,14 +49,7 @@ class TenantReads:
         """Start the tenant's reads in the background (its terminal said hello)."""
         if self.ready(tenant_id):
             return
-        task = asyncio.create_task(self.load(tenant_id), name="tick-tenant-load")
-        self._preloads.add(task)
-        task.add_done_callback(self._preloaded)
-
-    def _preloaded(self, task: asyncio.Task[None]) -> None:
-        self._preloads.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("tick_path_tenant_load_failed", exc_info=task.exception())
+        self._preloads.start(self.load(tenant_id), name="tick-tenant-load")
 
     async def run(self, batch: Sequence[MarketEvent], process: Process) -> None:
         """``process`` the events of the tenants known here, then each new tenant's events
@@ -86,6 +82,4 @@ class TenantReads:
                 load.cancel()
 
     async def stop(self) -> None:
-        for task in self._preloads:
-            task.cancel()
-        await asyncio.gather(*self._preloads, return_exceptions=True)
+        await self._preloads.stop()
