@@ -87,8 +87,15 @@ class InProcessSubscription:
 
     async def deliver_in_turn(self, message: PublishedMessage) -> None:
         """Run the handler now, in the publisher's task (``subscribe_in_turn``)."""
-        if self.is_stopping:
-            return
+        if not self.is_stopping:
+            await self._deliver(message)
+
+    async def run_live(self) -> None:
+        while not self.is_stopping:
+            await self._deliver(await self.pending.get())
+
+    async def _deliver(self, message: PublishedMessage) -> None:
+        """Run the live handler on ``message``; its failure is logged, never raised."""
         self.in_flight = True
         try:
             await self.handler(LiveDelivery(message))
@@ -98,22 +105,6 @@ class InProcessSubscription:
             )
         finally:
             self.in_flight = False
-
-    async def run_live(self) -> None:
-        while not self.is_stopping:
-            message = await self.pending.get()
-            self.in_flight = True
-            try:
-                await self.handler(LiveDelivery(message))
-            except Exception as e:
-                log.error(
-                    "bus_handler_failed",
-                    subject=message.subject,
-                    durable=None,
-                    **describe_failure(e),
-                )
-            finally:
-                self.in_flight = False
 
     async def run_durable(self, consumer: DurableConsumer) -> None:
         turn = hot_path.gate().turn  # durable consumers are background work: ticks first
