@@ -109,3 +109,21 @@ class TestStatePlan:
         assert saved is not None
         with pytest.raises(ValueError, match="another plan"):
             plan.restore(saved)
+
+    def test_plans_of_one_shape_share_code_and_each_restores_its_own_objects(self) -> None:
+        """The restore code is compiled once per graph shape (every pipeline of a feature
+        set has the same one); each plan binds its own objects."""
+        first, second = Outer(), Outer()
+        first.inner.window.extend([1.0, 2.0, 3.0])
+        window, items, table, values = first.inner.window, first.items, first.table, first.values
+        plan_a, plan_b = StatePlan([first]), StatePlan([second])
+        assert plan_a.restore.__code__ is plan_b.restore.__code__
+        saved_a, saved_b = plan_a.record(), plan_b.record()
+        assert saved_a is not None and saved_b is not None
+        mutate(first)
+        mutate(second)
+        plan_a.restore(saved_a)
+        assert_as_before(first, window, items, table, values)
+        assert second.count == 1 and len(second.items) == 3  # untouched by the other plan
+        plan_b.restore(saved_b)
+        assert second.count == 0 and len(second.items) == 2
