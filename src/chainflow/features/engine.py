@@ -99,7 +99,7 @@ class ScaledReturns:
         return {"closes": list(self.closes), "outputs": list(self.outputs), "scaler": scaler}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        self.closes = deque((float(v) for v in snapshot["closes"]), maxlen=self.n + 1)
+        self.closes = deque(map(float, snapshot["closes"]), maxlen=self.n + 1)
         outputs = [float(v) for v in snapshot["outputs"]]
         if len(outputs) != self.outputs.maxlen:
             raise FeatureStateMismatchError(

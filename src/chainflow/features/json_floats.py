@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 _FLOAT_TAG = "$float"
+_ATOMS = frozenset({float, int, str, bool, type(None)})
 
 
 def encode_floats(value: Any) -> Any:
@@ -26,5 +27,7 @@ def decode_floats(value: Any) -> Any:
             return float(value[_FLOAT_TAG])
         return {k: decode_floats(v) for k, v in value.items()}
     if isinstance(value, list):
+        if _ATOMS.issuperset(map(type, value)):
+            return list(value)  # a window of numbers (most of a snapshot): nothing to decode
         return [decode_floats(v) for v in value]
     return value

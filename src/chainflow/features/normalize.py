@@ -175,7 +175,7 @@ class RollingZScoreScaler(_RollingScaler):
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Continue from a ``snapshot()`` of a scaler with the same parameters."""
         _check_kind(snapshot, "zscore", self.params)
-        self._values = deque(float(v) for v in snapshot["values"])
+        self._values = deque(map(float, snapshot["values"]))
         self._shift = float(snapshot["shift"])
         self._s1 = float(snapshot["s1"])
         self._s2 = float(snapshot["s2"])
@@ -233,7 +233,7 @@ class RollingRobustScaler(_RollingScaler):
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         _check_kind(snapshot, "robust", self.params)
-        self._values = deque(float(v) for v in snapshot["values"])
+        self._values = deque(map(float, snapshot["values"]))
         self._sorted = sorted(self._values)
 
 

@@ -208,7 +208,7 @@ class LogRealizedVolatility:
         return {"squares": list(self.squares), "previous_close": previous}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        self.squares = deque((float(v) for v in snapshot["squares"]), maxlen=self.n)
+        self.squares = deque(map(float, snapshot["squares"]), maxlen=self.n)
         previous = snapshot["previous_close"]
         self.previous_close = math.nan if previous is None else float(previous)
 

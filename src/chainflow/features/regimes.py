@@ -264,9 +264,9 @@ class RegimeDetector:
         self._ema.restore(snapshot["ema"])
         self._adx.restore(none_to_nan(snapshot["adx"]))
         self._atr.restore(none_to_nan(snapshot["atr"]))
-        self._ema_history.extend(float(v) for v in snapshot["ema_history"])
+        self._ema_history.extend(map(float, snapshot["ema_history"]))
         self._log_volatility.restore(snapshot["log_volatility"])
-        self._fit_values.extend(float(v) for v in snapshot["fit_values"])
+        self._fit_values.extend(map(float, snapshot["fit_values"]))
         mixture = snapshot["mixture"]
         self._mixture = None if mixture is None else MixtureParams.from_dict(mixture)
 

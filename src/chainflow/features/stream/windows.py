@@ -77,7 +77,7 @@ class RollingWindow:
         }
 
     def restore(self, snap: dict[str, Any]) -> None:
-        self.values = deque((float(v) for v in snap["values"]), maxlen=self.n)
+        self.values = deque(map(float, snap["values"]), maxlen=self.n)
         self.shift = float(snap["shift"])
         self.s1 = float(snap["s1"])
         self.s2 = float(snap["s2"])
