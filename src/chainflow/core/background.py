@@ -21,18 +21,18 @@ class BackgroundTasks:
     def __init__(self, logger: str, failed_event: str) -> None:
         self._log = get_logger(logger)
         self._failed_event = failed_event
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
 
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def start(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
-        """Run ``work`` in a task of its own."""
+    def start(self, work: Coroutine[Any, Any, object], *, name: str) -> None:
+        """Run ``work`` in a task of its own (what it returns is dropped)."""
         task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._ended)
 
-    def _ended(self, task: asyncio.Task[None]) -> None:
+    def _ended(self, task: asyncio.Task[object]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self._log.error(self._failed_event, task=task.get_name(), exc_info=task.exception())

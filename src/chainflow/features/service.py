@@ -32,6 +32,7 @@ from chainflow.bridge.api import (
     read_bars,
     read_latest_bar_columns,
 )
+from chainflow.core.background import BackgroundTasks
 from chainflow.core.clock import Clock
 from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
@@ -118,7 +119,7 @@ class FeaturesService:
         self.stats = FeaturesStats()
         self._deferred: DeferredRebuilds[Key] = DeferredRebuilds(self._rebuild_since)
         self._hellos: Subscription | None = None
-        self._warming: set[asyncio.Task[int]] = set()
+        self._warming = BackgroundTasks("chainflow.features.service", "features_warm_failed")
         self._bars_needed: dict[Timeframe, int] = {}
 
     async def start(self) -> None:
@@ -138,9 +139,7 @@ class FeaturesService:
             return
         if not self.bar_input.owns_tenant(declared.tenant_id):
             return  # another replica consumes this tenant's bars
-        task = asyncio.create_task(self.warm(declared.tenant_id, declared.symbols))
-        self._warming.add(task)
-        task.add_done_callback(self._warming.discard)
+        self._warming.start(self.warm(declared.tenant_id, declared.symbols), name="features-warm")
 
     async def warm(self, tenant_id: str, symbols: Sequence[str]) -> int:
         """Build the pipelines of ``symbols`` in every timeframe from their stored bars,
@@ -211,9 +210,7 @@ class FeaturesService:
         if self._hellos is not None:
             await self._hellos.unsubscribe()
             self._hellos = None
-        for task in list(self._warming):
-            task.cancel()
-        await asyncio.gather(*self._warming, return_exceptions=True)
+        await self._warming.stop()
 
     @property
     def warming(self) -> int:
