@@ -24,7 +24,12 @@ from chainflow.core.market import OHLCV
 from chainflow.core.state_undo import StatePlan
 from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
 from chainflow.features.json_floats import decode_floats, encode_floats
-from chainflow.features.normalize import RollingRobustScaler, RollingZScoreScaler, scalers_in
+from chainflow.features.normalize import (
+    SCALER_TYPES,
+    RollingRobustScaler,
+    RollingZScoreScaler,
+    scalers_in,
+)
 from chainflow.features.sets import FeatureSet, FeatureSetMismatch, FeatureSpec, Scaling
 from chainflow.features.stream.momentum import CCI, MACD, ROC, RSI, STOCH, WILLR
 from chainflow.features.stream.realized import RV_CLOSE_TO_CLOSE, RV_PARKINSON, ZSCORE
@@ -235,8 +240,7 @@ class FeatureEngine:
         if plan is not None and saved is None:
             saved = plan.record()
         if plan is None or saved is None:  # first preview, or a restore() replaced state
-            scalers = (RollingZScoreScaler, RollingRobustScaler)
-            plan = self._plan = StatePlan(self._components.values(), skip=scalers)
+            plan = self._plan = StatePlan(self._components.values(), skip=SCALER_TYPES)
             self._scalers = scalers_in(self._components.values())
             saved = plan.record()
             assert saved is not None

@@ -23,6 +23,7 @@ import math
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,10 @@ from numpy.typing import ArrayLike, NDArray
 from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
 
 __all__ = [
+    "SCALER_TYPES",
     "RollingRobustScaler",
+    "Scaler",
+    "ScalerMark",
     "RollingZScoreScaler",
     "rolling_robust_scale",
     "rolling_zscore_scale",
@@ -74,14 +78,35 @@ def _check_kind(snapshot: dict[str, Any], kind: str, params: dict[str, Any]) -> 
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ScalerMark:
+    """A scaler's state at ``mark()``, for ``rewind``: its scalars, how many values it had
+    added, and the values its window drops after the mark (filled in by the scaler)."""
+
+    scalars: tuple[Any, ...]
+    added: int
+    dropped: list[float]
+
+
 class _RollingScaler:
     """Parameters shared by the past-only scalers: ``window``, ``clip``, ``min_periods``.
 
     A scaler's output for ``x`` depends only on the window *before* ``x``; while ``frozen``
     (``FeatureEngine.preview``), ``update`` returns that output without adding ``x``.
+
+    ``mark()`` and ``rewind(mark)`` undo the values added since the mark (a pipeline's
+    checkpoint and rollback, ``SymbolPipeline``), without copying the window. The window is
+    500 floats, and a checkpoint is taken for every closed bar of every key. A copy of it,
+    kept until the next bar, costs the copy and then a visit of every item by the garbage
+    collector's young and middle passes, one cache miss each. A mark keeps the scalars and
+    the values the window drops after it (one per bar). A newer mark, a ``restore`` or a
+    ``reset`` makes older marks stale: ``rewind`` refuses them.
     """
 
     frozen = False
+    _values: deque[float]
+    _added = 0  # values added in all (set by reset and restore)
+    _dropped: list[float] | None = None  # values dropped since the last mark(), if any
 
     def __init__(self, window: int, clip: float = 5.0, min_periods: int | None = None) -> None:
         self.min_periods = check_scaler_params(window, clip, min_periods)
@@ -96,6 +121,47 @@ class _RollingScaler:
     def reset(self) -> None:
         raise NotImplementedError
 
+    def mark(self) -> ScalerMark:
+        """Record the state cheaply for ``rewind`` (older marks become stale)."""
+        dropped: list[float] = []
+        self._dropped = dropped
+        return ScalerMark(self._scalars(), self._added, dropped)
+
+    def rewind(self, mark: ScalerMark) -> None:
+        """Undo every value added since ``mark``: the state is exactly as it was then.
+
+        The mark stays valid: the scaler can be rewound to it again after more values."""
+        if mark.dropped is not self._dropped or mark.added > self._added:
+            raise FeatureStateMismatchError(
+                "expected the scaler's latest mark; received an older one "
+                "(marked again, restored or reset since)"
+            )
+        # What the window held at the mark, then everything added since, is exactly the
+        # values dropped since (oldest first) followed by the window now.
+        added, dropped = self._added - mark.added, mark.dropped
+        held = len(self._values)
+        if added > held:  # values added since were dropped too: not put back
+            del dropped[len(dropped) - (added - held) :]
+            added = held
+        for _ in range(added):
+            self._drop_newest()
+        self._put_back_oldest(dropped)
+        dropped.clear()
+        self._set_scalars(mark.scalars)
+        self._added = mark.added
+
+    def _scalars(self) -> tuple[Any, ...]:
+        return ()
+
+    def _set_scalars(self, scalars: tuple[Any, ...]) -> None:
+        pass
+
+    def _drop_newest(self) -> None:
+        raise NotImplementedError
+
+    def _put_back_oldest(self, dropped: list[float]) -> None:
+        raise NotImplementedError
+
 
 class RollingZScoreScaler(_RollingScaler):
     """``(x - mean) / std`` over the previous ``window`` finite values, clipped."""
@@ -108,6 +174,8 @@ class RollingZScoreScaler(_RollingScaler):
         self._pushes = 0  # values added since the last exact re-sum
         self._run = 0  # trailing run of identical values
         self._last = NAN
+        self._added = 0  # values added in all (for rewind)
+        self._dropped = None
 
     @property
     def count(self) -> int:
@@ -138,10 +206,14 @@ class RollingZScoreScaler(_RollingScaler):
         if not values:
             self._shift, self._s1, self._s2, self._pushes = x, 0.0, 0.0, 0
         elif len(values) == self.window:
-            d = values.popleft() - self._shift
+            oldest = values.popleft()
+            if self._dropped is not None:
+                self._dropped.append(oldest)
+            d = oldest - self._shift
             self._s1 -= d
             self._s2 -= d * d
         values.append(x)
+        self._added += 1
         d = x - self._shift
         self._s1 += d
         self._s2 += d * d
@@ -158,6 +230,18 @@ class RollingZScoreScaler(_RollingScaler):
         self._s1 = math.fsum(v - self._shift for v in values)
         self._s2 = math.fsum((v - self._shift) ** 2 for v in values)
         self._pushes = 0
+
+    def _scalars(self) -> tuple[Any, ...]:
+        return (self._shift, self._s1, self._s2, self._pushes, self._run, self._last)
+
+    def _set_scalars(self, scalars: tuple[Any, ...]) -> None:
+        self._shift, self._s1, self._s2, self._pushes, self._run, self._last = scalars
+
+    def _drop_newest(self) -> None:
+        self._values.pop()
+
+    def _put_back_oldest(self, dropped: list[float]) -> None:
+        self._values.extendleft(reversed(dropped))
 
     def snapshot(self) -> dict[str, Any]:
         """Whole state as strict JSON (every number finite)."""
@@ -182,6 +266,7 @@ class RollingZScoreScaler(_RollingScaler):
         self._pushes = int(snapshot["pushes"])
         self._run = int(snapshot["run"])
         self._last = self._values[-1] if self._values else NAN
+        self._added, self._dropped = 0, None
 
 
 def quantile_sorted(values: list[float], q: float) -> float:
@@ -200,6 +285,8 @@ class RollingRobustScaler(_RollingScaler):
     def reset(self) -> None:
         self._values: deque[float] = deque()
         self._sorted: list[float] = []
+        self._added = 0  # values added in all (for rewind)
+        self._dropped = None
 
     @property
     def count(self) -> int:
@@ -223,10 +310,23 @@ class RollingRobustScaler(_RollingScaler):
             return out
         values = self._values
         if len(values) == self.window:
-            del ordered[bisect_left(ordered, values.popleft())]
+            oldest = values.popleft()
+            if self._dropped is not None:
+                self._dropped.append(oldest)
+            del ordered[bisect_left(ordered, oldest)]
         values.append(x)
         insort(ordered, x)
+        self._added += 1
         return out
+
+    def _drop_newest(self) -> None:
+        ordered = self._sorted
+        del ordered[bisect_left(ordered, self._values.pop())]
+
+    def _put_back_oldest(self, dropped: list[float]) -> None:
+        self._values.extendleft(reversed(dropped))
+        for value in dropped:
+            insort(self._sorted, value)
 
     def snapshot(self) -> dict[str, Any]:
         return {"kind": "robust", "params": self.params, "values": list(self._values)}
@@ -235,6 +335,7 @@ class RollingRobustScaler(_RollingScaler):
         _check_kind(snapshot, "robust", self.params)
         self._values = deque(map(float, snapshot["values"]))
         self._sorted = sorted(self._values)
+        self._added, self._dropped = 0, None
 
 
 def _series(x: ArrayLike) -> FloatArray:
@@ -300,13 +401,16 @@ def rolling_robust_scale(
     return result
 
 
-def scalers_in(components: Iterable[Any]) -> list[RollingZScoreScaler | RollingRobustScaler]:
+Scaler = RollingZScoreScaler | RollingRobustScaler
+SCALER_TYPES = (RollingZScoreScaler, RollingRobustScaler)
+
+
+def scalers_in(components: Iterable[Any]) -> list[Scaler]:
     """Return the rolling scalers among ``components`` and held by them (``.scaler``)."""
-    kinds = (RollingZScoreScaler, RollingRobustScaler)
-    found = []
+    found: list[Scaler] = []
     for component in components:
-        if isinstance(component, kinds):
+        if isinstance(component, SCALER_TYPES):
             found.append(component)
-        elif isinstance(getattr(component, "scaler", None), kinds):
+        elif isinstance(getattr(component, "scaler", None), SCALER_TYPES):
             found.append(component.scaler)
     return found
