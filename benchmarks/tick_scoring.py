@@ -37,8 +37,8 @@ import numpy as np
 from chainflow.core.market import Timeframe, bar_row
 from chainflow.demo.model_bars import default_model_bars
 from chainflow.features.api import SymbolPipeline, get_feature_set
+from chainflow.ml.api import DefaultModelRecipe, train_default_model
 from chainflow.ml.live.model_cache import ServedModel
-from chainflow.ml.training.default_model import DefaultModelRecipe, _train_default
 from chainflow.ml.training.serving import ModelBundle
 
 FEATURE_SET = "fx-core@1"
@@ -49,7 +49,7 @@ def trained_model(cache: Path) -> tuple[dict[str, Any], bytes]:
     if cache.exists():
         metrics, onnx = pickle.loads(cache.read_bytes())
         return metrics, onnx
-    registration, onnx = _train_default(DefaultModelRecipe(), default_model_bars, None)
+    registration, onnx = train_default_model(default_model_bars)
     cache.write_bytes(pickle.dumps((registration.metrics, onnx)))
     return registration.metrics, onnx
 

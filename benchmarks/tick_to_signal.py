@@ -48,6 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from tick_load.clients import collector_off  # noqa: E402
 from tick_load.noisy import run_noisy  # noqa: E402
 from tick_load.report import write_svg  # noqa: E402
 from tick_load.scenarios import run_aligned, run_cold, run_steady  # noqa: E402
@@ -130,7 +131,8 @@ def main() -> None:
     common = {"python": platform.python_version(), "cpus": os.cpu_count()}
     if args.scenario == "steady":
         counts = [int(n) for n in args.clients.split(",") if n.strip()]
-        runs = [run_steady(entry, n, args) for n in counts]
+        with collector_off():
+            runs = [run_steady(entry, n, args) for n in counts]
         for n, run in zip(counts, runs, strict=True):
             if args.plot is not None:
                 path = args.plot if len(runs) == 1 else args.plot.with_stem(f"{args.plot.stem}-{n}")
@@ -147,7 +149,8 @@ def main() -> None:
         }
     else:
         run = {"aligned": run_aligned, "cold": run_cold, "noisy": run_noisy}[args.scenario]
-        result = run(entry, args)
+        with collector_off():
+            result = run(entry, args)
         if args.plot is not None:
             _plot(
                 args.plot,

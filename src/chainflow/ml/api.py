@@ -91,6 +91,7 @@ __all__ = [
     "all_predictions",
     "predictions_of_partition",
     "ensure_default_model",
+    "train_default_model",
     "model_registry",
     "no_model_reason",
     "predictions_topic",
@@ -180,6 +181,21 @@ def __getattr__(name: str) -> Any:
 
         return DefaultModelRecipe
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def train_default_model(
+    sample_market: SampleMarket,
+    *,
+    recipe: DefaultModelRecipe | None = None,
+    progress: Progress | None = None,
+) -> tuple[ModelRegistration, bytes]:
+    """Train ``fx-default`` on ``sample_market``'s bars without registering it: its
+    registration and ONNX bytes. Imported on call: training loads LightGBM and ONNX."""
+    from chainflow.ml.training.default_model import DefaultModelRecipe
+    from chainflow.ml.training.default_model import train_default_model as train
+
+    chosen = recipe if recipe is not None else DefaultModelRecipe()
+    return train(chosen, sample_market, progress)
 
 
 async def ensure_default_model(

@@ -84,7 +84,7 @@ async def ensure_default_model(
     from chainflow.ml.training.steps import register_trained
 
     registration, artifact = await asyncio.to_thread(
-        _train_default, recipe, sample_market, progress
+        train_default_model, recipe, sample_market, progress
     )
     async with database.unit_of_work(system=True) as uow:
         try:  # another process may have promoted one while this one trained
@@ -113,9 +113,11 @@ async def _production(database: Database, registry: ModelRegistry) -> ModelVersi
             return None
 
 
-def _train_default(
+def train_default_model(
     recipe: DefaultModelRecipe, sample_market: SampleMarket, progress: Progress | None
 ) -> tuple[ModelRegistration, bytes]:
+    """Train ``recipe`` on ``sample_market``'s bars: the registration and the ONNX bytes
+    that ``ensure_default_model`` registers (no database: benchmarks train with it too)."""
     from chainflow.ml.training.run import TrainingConfig, train_on_dataset
     from chainflow.ml.training.steps import registration_for, training_bars, training_dataset
 
