@@ -296,8 +296,13 @@ class Market:
         return sum(n - 1 for tick, n in counts.items() if tick in wanted and n > 1)
 
 
+BALANCE_WAIT_S = 60.0  # a killed replica's leases expire first; a loaded CI run is slow
+
+
 async def balanced(deployment: Deployment[TradingReplica]) -> float:
-    return await eventually(deployment.balanced, "the partitions balanced over the replicas")
+    return await eventually(
+        deployment.balanced, "the partitions balanced over the replicas", BALANCE_WAIT_S
+    )
 
 
 def owners(deployment: Deployment[TradingReplica]) -> dict[int, str]:
