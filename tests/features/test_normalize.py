@@ -7,6 +7,7 @@ scaler is exact; the z-score's running sums and pandas' online variance differ b
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from collections.abc import Callable
@@ -223,7 +224,7 @@ def test_stream_update_returns_float_nan_not_none() -> None:
 
 def scaler_state(scaler: Scaler) -> dict[str, object]:
     """Everything a scaler holds, windows included (``_sorted`` for the robust one)."""
-    state = {name: value for name, value in vars(scaler).items() if name != "_dropped"}
+    state = {name: value for name, value in vars(scaler).items() if name != "_mark"}
     return json.loads(
         json.dumps({k: list(v) if hasattr(v, "__len__") else v for k, v in state.items()})
     )
@@ -267,3 +268,22 @@ def test_rewind_refuses_a_mark_made_stale_by_a_newer_mark_or_a_restore(
     scaler.restore(scaler.snapshot())
     with pytest.raises(ValueError, match="latest mark"):
         scaler.rewind(restored)
+
+
+@pytest.mark.parametrize("scaler_type", [RollingZScoreScaler, RollingRobustScaler], ids=IDS)
+def test_a_mark_keeps_at_most_a_window_and_nothing_once_it_is_dropped(
+    scaler_type: type[Scaler],
+) -> None:
+    """A mark keeps only the dropped values the window at the mark needs (at most as many
+    as it held), and the scaler keeps nothing for a mark whose checkpoint is gone (the tick
+    path drops its undo at the next bar, without a rewind)."""
+    x = np.linspace(1.0, 2.0, 200)
+    scaler = scaler_type(10, 4.0, 5)
+    stream(scaler, x[:50])
+    mark = scaler.mark()
+    stream(scaler, x[50:150])
+    assert len(mark.dropped) == 10  # the whole window at the mark, not all 100 dropped
+    del mark
+    gc.collect()
+    stream(scaler, x[150:])
+    assert scaler._mark is None

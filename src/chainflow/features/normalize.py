@@ -20,6 +20,7 @@ window of identical values as exactly constant.
 from __future__ import annotations
 
 import math
+import weakref
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
@@ -78,13 +79,14 @@ def _check_kind(snapshot: dict[str, Any], kind: str, params: dict[str, Any]) -> 
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class ScalerMark:
-    """A scaler's state at ``mark()``, for ``rewind``: its scalars, how many values it had
-    added, and the values its window drops after the mark (filled in by the scaler)."""
+    """A scaler's state at ``mark()``, for ``rewind``: its scalars, how many values its
+    window held, and the first of the values the window drops after the mark (filled in by
+    the scaler, at most ``held``: the window at the mark is all they can restore)."""
 
     scalars: tuple[Any, ...]
-    added: int
+    held: int
     dropped: list[float]
 
 
@@ -100,13 +102,13 @@ class _RollingScaler:
     kept until the next bar, costs the copy and then a visit of every item by the garbage
     collector's young and middle passes, one cache miss each. A mark keeps the scalars and
     the values the window drops after it (one per bar). A newer mark, a ``restore`` or a
-    ``reset`` makes older marks stale: ``rewind`` refuses them.
+    ``reset`` makes older marks stale: ``rewind`` refuses them. The scaler holds its mark
+    weakly: once the checkpoint is dropped, nothing more is kept for it.
     """
 
     frozen = False
     _values: deque[float]
-    _added = 0  # values added in all (set by reset and restore)
-    _dropped: list[float] | None = None  # values dropped since the last mark(), if any
+    _mark: weakref.ref[ScalerMark] | None = None  # the latest mark(), while it is alive
 
     def __init__(self, window: int, clip: float = 5.0, min_periods: int | None = None) -> None:
         self.min_periods = check_scaler_params(window, clip, min_periods)
@@ -123,32 +125,37 @@ class _RollingScaler:
 
     def mark(self) -> ScalerMark:
         """Record the state cheaply for ``rewind`` (older marks become stale)."""
-        dropped: list[float] = []
-        self._dropped = dropped
-        return ScalerMark(self._scalars(), self._added, dropped)
+        mark = ScalerMark(self._scalars(), len(self._values), [])
+        self._mark = weakref.ref(mark)
+        return mark
 
     def rewind(self, mark: ScalerMark) -> None:
         """Undo every value added since ``mark``: the state is exactly as it was then.
 
         The mark stays valid: the scaler can be rewound to it again after more values."""
-        if mark.dropped is not self._dropped or mark.added > self._added:
+        if self._mark is None or self._mark() is not mark:
             raise FeatureStateMismatchError(
                 "expected the scaler's latest mark; received an older one "
                 "(marked again, restored or reset since)"
             )
-        # What the window held at the mark, then everything added since, is exactly the
-        # values dropped since (oldest first) followed by the window now.
-        added, dropped = self._added - mark.added, mark.dropped
-        held = len(self._values)
-        if added > held:  # values added since were dropped too: not put back
-            del dropped[len(dropped) - (added - held) :]
-            added = held
-        for _ in range(added):
+        # The window at the mark, then the values added since, is the values dropped since
+        # (oldest first) followed by the window now: its first ``held`` are the window then.
+        dropped = mark.dropped
+        keep = mark.held - len(dropped)
+        for _ in range(len(self._values) - keep):
             self._drop_newest()
         self._put_back_oldest(dropped)
         dropped.clear()
         self._set_scalars(mark.scalars)
-        self._added = mark.added
+
+    def _note_dropped(self, value: float) -> None:
+        """The window dropped ``value``: keep it for the live mark, if it still needs it."""
+        assert self._mark is not None
+        mark = self._mark()
+        if mark is None:  # its checkpoint is gone
+            self._mark = None
+        elif len(mark.dropped) < mark.held:
+            mark.dropped.append(value)
 
     def _scalars(self) -> tuple[Any, ...]:
         return ()
@@ -174,8 +181,7 @@ class RollingZScoreScaler(_RollingScaler):
         self._pushes = 0  # values added since the last exact re-sum
         self._run = 0  # trailing run of identical values
         self._last = NAN
-        self._added = 0  # values added in all (for rewind)
-        self._dropped = None
+        self._mark = None
 
     @property
     def count(self) -> int:
@@ -207,13 +213,12 @@ class RollingZScoreScaler(_RollingScaler):
             self._shift, self._s1, self._s2, self._pushes = x, 0.0, 0.0, 0
         elif len(values) == self.window:
             oldest = values.popleft()
-            if self._dropped is not None:
-                self._dropped.append(oldest)
+            if self._mark is not None:
+                self._note_dropped(oldest)
             d = oldest - self._shift
             self._s1 -= d
             self._s2 -= d * d
         values.append(x)
-        self._added += 1
         d = x - self._shift
         self._s1 += d
         self._s2 += d * d
@@ -266,7 +271,7 @@ class RollingZScoreScaler(_RollingScaler):
         self._pushes = int(snapshot["pushes"])
         self._run = int(snapshot["run"])
         self._last = self._values[-1] if self._values else NAN
-        self._added, self._dropped = 0, None
+        self._mark = None
 
 
 def quantile_sorted(values: list[float], q: float) -> float:
@@ -285,8 +290,7 @@ class RollingRobustScaler(_RollingScaler):
     def reset(self) -> None:
         self._values: deque[float] = deque()
         self._sorted: list[float] = []
-        self._added = 0  # values added in all (for rewind)
-        self._dropped = None
+        self._mark = None
 
     @property
     def count(self) -> int:
@@ -311,12 +315,11 @@ class RollingRobustScaler(_RollingScaler):
         values = self._values
         if len(values) == self.window:
             oldest = values.popleft()
-            if self._dropped is not None:
-                self._dropped.append(oldest)
+            if self._mark is not None:
+                self._note_dropped(oldest)
             del ordered[bisect_left(ordered, oldest)]
         values.append(x)
         insort(ordered, x)
-        self._added += 1
         return out
 
     def _drop_newest(self) -> None:
@@ -335,7 +338,7 @@ class RollingRobustScaler(_RollingScaler):
         _check_kind(snapshot, "robust", self.params)
         self._values = deque(map(float, snapshot["values"]))
         self._sorted = sorted(self._values)
-        self._added, self._dropped = 0, None
+        self._mark = None
 
 
 def _series(x: ArrayLike) -> FloatArray:
