@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from chainflow.core.market import BarRow, Timeframe, bar_row
 from chainflow.features.api import RegimeConfig, SymbolPipeline
+from chainflow.features.errors import FeatureStateMismatchError
 from chainflow.features.sets import FX_CORE_V1
 from tests.fixtures.market_data import make_ohlcv
 
@@ -76,3 +78,21 @@ def test_a_checkpoint_survives_a_json_restore_of_another_state() -> None:
         pipeline.update(bar)
         restored.update(bar)
     assert state(pipeline) == state(restored)
+
+
+def test_a_checkpoint_older_than_the_last_one_is_refused_and_changes_nothing() -> None:
+    """The rolling scalers are marked, not copied: only the latest checkpoint can be rolled
+    back to. An older one is refused (``feature_state_mismatch``) before anything moves."""
+    bars = series(120, seed=33)
+    pipeline = SymbolPipeline(FX_CORE_V1, M5, SMALL_REFITS)
+    for bar in bars[:100]:
+        pipeline.update(bar)
+    older = pipeline.checkpoint()
+    pipeline.update(bars[100])
+    pipeline.checkpoint()
+    pipeline.update(bars[101])
+    before = state(pipeline)
+    with pytest.raises(FeatureStateMismatchError) as refused:
+        pipeline.rollback(older)
+    assert refused.value.code == "feature_state_mismatch"
+    assert state(pipeline) == before
