@@ -49,9 +49,7 @@ from chainflow.storage.timeseries import open_timeseries
 from tests.fixtures.database import sqlite_database
 from tests.fixtures.market_data import make_ohlcv
 from tests.fixtures.replicas import (
-    INTERVAL_S,
     PARTITIONS,
-    TAKEOVER_BOUND_S,
     Deployment,
     ServicePlug,
     eventually,
@@ -67,6 +65,13 @@ VECTORS = 36  # per tenant, in three phases of 12
 START_MS = 1_760_000_000_000
 STEP_MS = 300_000
 MODEL = MlSettings().model  # the served model's registry name
+# Longer than the harness's defaults: this test process serves two replicas, trains nothing
+# but scores every vector, and beside a loaded CI run a 1 s lease lapsed in a pause of its
+# loop (the other replica then took every partition for a moment, which is right, but not
+# what this test checks). The takeover bound follows from these.
+INTERVAL_S = 0.5
+LEASE_TTL_S = 3.0
+TAKEOVER_BOUND_S = LEASE_TTL_S + INTERVAL_S
 QUICK = TrainingConfig(family="lightgbm", n_folds=2, threads=1, resamples=200, importance=False)
 
 Served = tuple[str, int]  # (tenant, ts)
@@ -168,7 +173,9 @@ async def deployment(
 
     plug = ServicePlug("ml", build, lambda service: service.vector_input)
     try:
-        async with replica_deployment(plug, name="MLPART") as made:
+        async with replica_deployment(
+            plug, name="MLPART", interval_s=INTERVAL_S, lease_ttl_s=LEASE_TTL_S
+        ) as made:
             yield made
     finally:
         await database.dispose()
