@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -35,6 +35,7 @@ from chainflow.features.cross_asset import aligned_log_returns, correlation_matr
 from chainflow.features.events import correlation_topic, features_topic
 from chainflow.features.feature_table import read_latest_vector
 from chainflow.features.matrix import feature_matrix
+from chainflow.features.pipeline import PipelineOutput
 from chainflow.features.service import FeaturesService
 from chainflow.features.sets import get_feature_set
 from chainflow.hub.api import BusMessage, EventBus
@@ -138,6 +139,28 @@ async def feed(service: FeaturesService, store: TimeSeriesStore, bars: list[Aggr
     await persist_bars(store, TENANT, bars)
     for bar in bars:
         await service.on_bar(published(bar))
+
+
+async def feed_one(
+    service: FeaturesService, store: TimeSeriesStore, bar: AggregatedBar
+) -> list[PipelineOutput]:
+    await persist_bars(store, TENANT, [bar])
+    return await service.on_bar(published(bar))
+
+
+class ScanCounter:
+    """The real store, counting its scans (what a first bar used to cost per symbol)."""
+
+    def __init__(self, inner: TimeSeriesStore) -> None:
+        self.inner = inner
+        self.scans = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def scan_columns(self, *args: Any, **kwargs: Any) -> Any:
+        self.scans += 1
+        return await self.inner.scan_columns(*args, **kwargs)
 
 
 class TestLiveVectors:
@@ -325,12 +348,42 @@ class TestWarm:
             again.snapshot(), sort_keys=True
         )
 
-    async def test_a_symbol_without_stored_bars_is_left_for_its_first_bar(
+    async def test_a_symbol_without_stored_bars_starts_empty_and_its_bars_are_no_rebuild(
         self, store: TimeSeriesStore, bus: EventBus
     ) -> None:
+        """Nothing stored (a timeframe the history lacks): its first bar is applied as it
+        comes, not a rebuild reading the stores for nothing; the vectors are the batch's."""
+        data = make_ohlcv(260, seed=22)
+        bars = [aggregated(data, i) for i in range(260)]
         service = make_service(store, bus)
-        assert await service.warm(TENANT, ["NOBARS"]) == 0
-        assert service.pipeline(TENANT, "NOBARS", TF) is None
+        assert await service.warm(TENANT, [SYMBOL]) == 0
+        empty = service.pipeline(TENANT, SYMBOL, TF)
+        assert empty is not None and empty.last_ts is None
+
+        outputs = [out for bar in bars for out in await feed_one(service, store, bar)]
+
+        assert (service.stats.rebuilds, service.stats.replayed_bars) == (0, 0)
+        want = batch_rows(bars)
+        for out, row in zip(outputs, want, strict=True):
+            assert_vectors_equal(out.values.tolist(), row)
+
+    async def test_bars_imported_after_the_warm_are_taken_at_the_next_bar(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        """A terminal declared the symbol before its history was imported: the import says
+        so (``history_changed``) and the next bar rebuilds from the stores, history included."""
+        data = make_ohlcv(300, seed=23)
+        bars = [aggregated(data, i) for i in range(300)]
+        service = make_service(store, bus)
+        await service.warm(TENANT, [SYMBOL])
+        await persist_bars(store, TENANT, bars[:-1])  # chainflow import
+        await service.history_changed(TENANT, SYMBOL)
+        assert service.pipeline(TENANT, SYMBOL, TF) is None
+
+        (out,) = await feed_one(service, store, bars[-1])
+
+        assert_vectors_equal(out.values.tolist(), batch_rows(bars)[-1])
+        assert (service.stats.rebuilds, service.stats.replayed_bars) == (1, 299)
 
 
 class TestLastBarAgain:
@@ -425,21 +478,10 @@ class TestLiveCorrelation:
             events.append(json.loads(message.data))
 
         await bus.subscribe(correlation_topic(TENANT, TF.value), collect)
-        series = {"EURUSD": make_ohlcv(60, seed=41), "USDJPY": make_ohlcv(60, seed=42)}
+        series = two_series()
 
         def bar_of(symbol: str, i: int) -> AggregatedBar:
-            data = series[symbol]
-            return AggregatedBar(
-                symbol,
-                TF,
-                int(data.ts_ms[i]),
-                float(data.open[i]),
-                float(data.high[i]),
-                float(data.low[i]),
-                float(data.close[i]),
-                1.0,
-                1,
-            )
+            return series_bar(series, symbol, i)
 
         for i in range(40):  # EURUSD alone for a while: no matrix yet
             await feed(service, store, [bar_of("EURUSD", i)])
@@ -453,16 +495,72 @@ class TestLiveCorrelation:
                 break
             await asyncio.sleep(0.01)
 
-        closes = {s: (d.ts_ms, d.close) for s, d in series.items()}
-        _, returns = aligned_log_returns(closes)
-        last = events[-1]
-        assert last["symbols"] == ["EURUSD", "USDJPY"] and last["window"] == 20
-        np.testing.assert_allclose(last["matrix"], correlation_matrix(returns[-20:]), rtol=1e-9)
-        sums = returns[-20:].sum(axis=0)
-        assert last["currency_strength"] == pytest.approx(
-            {"EUR": sums[0], "USD": (-sums[0] + sums[1]) / 2, "JPY": -sums[1]}, rel=1e-9
-        )
+        assert_matches_batch(events[-1], series)
         assert service.stats.correlation_updates == len(events) >= 20
+
+    async def test_a_hello_builds_the_tracker_and_the_first_bars_read_no_store(
+        self, store: TimeSeriesStore, bus: EventBus
+    ) -> None:
+        """The declared symbols' tracker is built with their pipelines, from the bars the
+        warm read anyway: their first live bars are row updates, not a store read each."""
+        counting = ScanCounter(store)
+        service = make_service(
+            cast(TimeSeriesStore, counting), bus, correlation_window=20, timeframes=[TF.value]
+        )
+        series = two_series()
+        await persist_bars(
+            store, TENANT, [series_bar(series, s, i) for s in series for i in range(40)]
+        )
+        assert await service.warm(TENANT, list(series)) == 2
+        read_by_warm = counting.scans
+        events: list[dict[str, Any]] = []
+
+        async def collect(message: BusMessage) -> None:
+            events.append(json.loads(message.data))
+
+        await bus.subscribe(correlation_topic(TENANT, TF.value), collect)
+        for i in range(40, 60):
+            for symbol in series:
+                await feed_one(service, store, series_bar(series, symbol, i))
+        for _ in range(100):
+            if len(events) == 20:
+                break
+            await asyncio.sleep(0.01)
+
+        assert counting.scans == read_by_warm
+        assert [e["ts"] for e in events] == [int(series["EURUSD"].ts_ms[i]) for i in range(40, 60)]
+        assert_matches_batch(events[-1], series)
+
+
+def two_series() -> dict[str, OHLCV]:
+    return {"EURUSD": make_ohlcv(60, seed=41), "USDJPY": make_ohlcv(60, seed=42)}
+
+
+def series_bar(series: dict[str, OHLCV], symbol: str, i: int) -> AggregatedBar:
+    data = series[symbol]
+    return AggregatedBar(
+        symbol,
+        TF,
+        int(data.ts_ms[i]),
+        float(data.open[i]),
+        float(data.high[i]),
+        float(data.low[i]),
+        float(data.close[i]),
+        1.0,
+        1,
+    )
+
+
+def assert_matches_batch(event: dict[str, Any], series: dict[str, OHLCV]) -> None:
+    """The event of the last row: the batch matrix and currency strength of 20 returns."""
+    closes = {s: (d.ts_ms, d.close) for s, d in series.items()}
+    _, returns = aligned_log_returns(closes)
+    assert event["symbols"] == ["EURUSD", "USDJPY"] and event["window"] == 20
+    np.testing.assert_allclose(event["matrix"], correlation_matrix(returns[-20:]), rtol=1e-9)
+    sums = returns[-20:].sum(axis=0)
+    assert event["currency_strength"] == pytest.approx(
+        {"EUR": sums[0], "USD": (-sums[0] + sums[1]) / 2, "JPY": -sums[1]}, rel=1e-9
+    )
 
 
 class TestCompiledKernels:

@@ -32,7 +32,12 @@ from chainflow.demo.model_bars import default_model_bars
 from chainflow.ml.api import ModelNotFoundError, ensure_default_model, model_registry, verdict_of
 from chainflow.runtime.app import create_app
 from chainflow.runtime.kernel import Kernel
-from chainflow.runtime.server import GracefulServer, tune_gc_for_serving
+from chainflow.runtime.server import (
+    GracefulServer,
+    start_heap_freezer,
+    stop_heap_freezer,
+    tune_gc_for_serving,
+)
 
 UNLIMITED = {"ticks_per_second": 10_000_000, "websocket_connections": 1000, "cpu_share": 64.0}
 """Limit overrides of the demo tenant: the server, not the quota, sets the pace."""
@@ -103,6 +108,7 @@ class DemoServer:
         self.kernel = Kernel(self.settings)
         self._server: GracefulServer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._freezing: asyncio.Task[None] | None = None
 
     @property
     def base_url(self) -> str:
@@ -125,6 +131,7 @@ class DemoServer:
         await self.kernel.start()
         if self.tune_gc:
             tune_gc_for_serving()
+            self._freezing = start_heap_freezer(self.kernel)
         config = uvicorn.Config(
             create_app(self.kernel),
             host="127.0.0.1",
@@ -160,6 +167,8 @@ class DemoServer:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await stop_heap_freezer(self._freezing)
+        self._freezing = None
         await self.kernel.stop()
 
 

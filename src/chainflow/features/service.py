@@ -22,6 +22,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from chainflow.bridge.api import (
     AggregatedBar,
     BarPublished,
@@ -38,7 +40,7 @@ from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.market import BarRow, Timeframe, bar_row
 from chainflow.core.settings import FeaturesSettings
-from chainflow.features.cross_asset_feed import CrossAssetFeed
+from chainflow.features.cross_asset_feed import CrossAssetFeed, StoredCloses
 from chainflow.features.deferred_rebuilds import DeferredRebuilds
 from chainflow.features.events import (
     FeaturesComputed,
@@ -150,23 +152,37 @@ class FeaturesService:
         continues the stored bars) is a cheap redo, not a rebuild.
         """
         built = 0
+        closes: dict[Timeframe, dict[str, StoredCloses]] = {}
         for symbol in symbols:
             for timeframe in sorted(self._timeframes, key=lambda tf: tf.milliseconds):
                 key: Key = (tenant_id, symbol, timeframe)
                 async with self._locks.setdefault(key, asyncio.Lock()):
                     if key in self._pipelines:
                         continue
-                    built += await self._warm_key(key)
+                    history = await self._stored_history(key, end_ms=LATEST)
+                    closes.setdefault(timeframe, {})[symbol] = self._cross.recent_closes(
+                        history[:, 0], history[:, 4]
+                    )
+                    built += await self._warm_key(key, history)
+        for timeframe, by_symbol in closes.items():
+            await self._cross.warm(tenant_id, timeframe, by_symbol)
         return built
 
-    async def _warm_key(self, key: Key) -> int:
+    async def _stored_history(self, key: Key, *, end_ms: int) -> np.ndarray:
+        """The stored bars a pipeline of ``key`` replays, opened before ``end_ms``."""
         tenant, symbol, timeframe = key
         count = max(self.settings.replay_bars, self._replay_bars_needed(timeframe))
         stored = await read_latest_bar_columns(
-            self._store, TenantId(tenant), symbol, timeframe, end_ms=LATEST, count=count
+            self._store, TenantId(tenant), symbol, timeframe, end_ms=end_ms, count=count
         )
-        history = stored_bar_columns(stored)
+        return stored_bar_columns(stored)
+
+    async def _warm_key(self, key: Key, history: np.ndarray) -> int:
+        timeframe = key[2]
         if not len(history):
+            # Nothing stored yet: the key's bars start here, each one applied as it comes
+            # (the first is not a rebuild, which would read the stores for nothing).
+            self._pipelines[key] = SymbolPipeline(self.feature_set, timeframe, self._regime_config)
             return 0
         replay = await replayed(self.feature_set, timeframe, self._regime_config, history[:-1])
         pipeline = replay.pipeline
@@ -193,6 +209,16 @@ class FeaturesService:
                 self._pipelines.pop(key, None)
                 self._undo.pop(key, None)
         self._cross.forget(lambda tenant: in_partition(tenant) == partition)
+
+    async def history_changed(self, tenant_id: str, symbol: str) -> None:
+        """Bars of ``symbol`` were stored outside the live path (an import): forget its
+        pipelines and the tenant's correlation trackers. Their next bar rebuilds them from
+        the stores, the imported bars included."""
+        for key in [k for k in self._pipelines if k[0] == tenant_id and k[1] == symbol]:
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                self._pipelines.pop(key, None)
+                self._undo.pop(key, None)
+        self._cross.forget(lambda tenant: tenant == tenant_id)
 
     def _replay_bars_needed(self, timeframe: Timeframe) -> int:
         """Bars a replay needs to rebuild a pipeline of ``timeframe`` exactly."""
@@ -246,17 +272,13 @@ class FeaturesService:
             self.stats.bars += 1
             pipeline = self._pipelines.get(key)
             try:
-                if (
-                    pipeline is not None
-                    and pipeline.last_ts is not None
-                    and bar.ts > pipeline.last_ts
-                ):
+                if pipeline is not None and (pipeline.last_ts is None or bar.ts > pipeline.last_ts):
                     undo = pipeline.checkpoint()
                     outputs = [pipeline.update(_values_of(bar))]
                     self._undo[key] = undo
                 elif pipeline is not None and bar.ts == pipeline.last_ts and key in self._undo:
                     outputs = [self._redo_last(key, pipeline, bar)]
-                elif pipeline is not None and pipeline.last_ts is not None:
+                elif pipeline is not None:
                     # An older bar revised: one rebuild for a burst of them, a moment later.
                     self.stats.deferred_revisions += 1
                     self._deferred.mark(key, bar.ts)
@@ -307,10 +329,7 @@ class FeaturesService:
         tenant, symbol, timeframe = key
         old = self._pipelines.get(key)
         count = max(self.settings.replay_bars, self._replay_bars_needed(timeframe))
-        stored = await read_latest_bar_columns(
-            self._store, TenantId(tenant), symbol, timeframe, end_ms=bar.ts, count=count
-        )
-        history = stored_bar_columns(stored)
+        history = await self._stored_history(key, end_ms=bar.ts)
         # The replay (thousands of bars, mixture refits) runs in a worker process on a
         # pipeline no one else sees yet: the event loop keeps serving ticks.
         replay = await replayed(self.feature_set, timeframe, self._regime_config, history)

@@ -43,7 +43,11 @@ async def import_for_email(
 ) -> ImportReport:
     """Import ``job``'s file into the tenant of ``job.email``."""
     tenant_id = await tenant_for_email(kernel, job.email)
-    return await job.run(kernel.infra.timeseries, tenant_id, progress)
+    report = await job.run(kernel.infra.timeseries, tenant_id, progress)
+    features = kernel.features
+    if features is not None and report.rows_stored:  # live features take the imported bars
+        await features.history_changed(tenant_id, report.symbol)
+    return report
 
 
 async def stored_bars_for_email(

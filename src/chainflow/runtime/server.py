@@ -29,6 +29,7 @@ from chainflow.core.logging import get_logger
 from chainflow.core.settings import Settings
 from chainflow.runtime.app import create_app
 from chainflow.runtime.drain import Drain
+from chainflow.runtime.heap_freezer import BuildProgress, HeapFreezer
 from chainflow.runtime.kernel import Kernel
 from chainflow.runtime.local_admin import LOCAL_PREFIX, build_local_admin_router
 from chainflow.runtime.server_file import new_local_token, remove_server_file, write_server_file
@@ -196,6 +197,26 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def start_heap_freezer(kernel: Kernel) -> asyncio.Task[None]:
+    """Freeze the heap again after each settled wave of state builds (``HeapFreezer``):
+    the features pipelines and the tick path's key states a terminal's hello builds."""
+    sources: list[BuildProgress] = []
+    features = kernel.features
+    if features is not None:
+        sources.append(BuildProgress(lambda: features.stats.rebuilds, lambda: features.warming))
+    trading = kernel.trading
+    if trading is not None:
+        tick_path = trading.tick_path
+        sources.append(BuildProgress(lambda: tick_path.stats.rebuilds, lambda: tick_path.building))
+    return asyncio.create_task(HeapFreezer(sources).run(), name="heap-freezer")
+
+
+async def stop_heap_freezer(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def serve_kernel(kernel: Kernel, *, host: str, port: int) -> None:
     """Start ``kernel``, serve its app until a signal, then stop the kernel.
 
@@ -204,6 +225,7 @@ async def serve_kernel(kernel: Kernel, *, host: str, port: int) -> None:
     check_serving_key(kernel.settings, host)
     await kernel.start()
     tune_gc_for_serving()
+    freezing = start_heap_freezer(kernel)
     home = kernel.settings.home
     token = new_local_token()
     try:
@@ -231,6 +253,7 @@ async def serve_kernel(kernel: Kernel, *, host: str, port: int) -> None:
         server = GracefulServer(config, announce, drain=kernel.drain, on_drain=kernel.withdraw)
         await server.serve()
     finally:
+        await stop_heap_freezer(freezing)
         remove_server_file(home, token)
         if not await stop_within_grace(kernel):
             _exit_abandoned()
