@@ -61,3 +61,23 @@ async def test_a_resend_that_never_comes_blocks_for_a_bounded_time(
     clock.advance_ms(RESEND_WAIT_MS + 1)
     admitted, refused = await gate.admit(frame(30, 3), ticks_per_second=10)
     assert len(admitted) == 3 and refused is None
+
+
+async def test_time_left_unread_over_the_cpu_share_does_not_count_in_the_wait(
+    gate: TickRateGate, clock: SimulatedClock
+) -> None:
+    """A throttled connection's resend is queued behind its frames sent meanwhile: the
+    seconds its frames were left unread extend the wait, so they are still refused."""
+    await gate.admit(frame(1, 10), ticks_per_second=10)
+    _, refused = await gate.admit(frame(11, 10), ticks_per_second=10)
+    assert refused is not None
+    gate.postpone(3.0)  # the reader waited 3 s in CpuShares.admit
+    clock.advance_ms(RESEND_WAIT_MS + 1)
+    admitted, refused = await gate.admit(frame(21, 5), ticks_per_second=10)
+    assert admitted == [] and refused is not None  # still waiting for seq 11
+    admitted, refused = await gate.admit(frame(11, 10), ticks_per_second=10)
+    assert [seq for _, seq in admitted] == list(range(11, 21)) and refused is None
+    clock.advance_ms(3_000)
+    gate.postpone(1.0)  # nothing refused: nothing to extend
+    admitted, refused = await gate.admit(frame(21, 5), ticks_per_second=10)
+    assert len(admitted) == 5 and refused is None

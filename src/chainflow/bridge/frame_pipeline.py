@@ -290,7 +290,7 @@ async def read_frames(
     try:
         while True:
             if shares is not None:
-                await shares.admit(tenant_id)
+                session.unread_for(await shares.admit(tenant_id))
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))

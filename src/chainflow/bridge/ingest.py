@@ -153,6 +153,11 @@ class IngestSession:
         """The share of one core the tenant's tier allows (``TierLimits.cpu_share``)."""
         return self._principal.limits.cpu_share
 
+    def unread_for(self, seconds: float) -> None:
+        """The connection's frames were left unread for ``seconds`` (the tenant over its CPU
+        share): the wait for a rate-limited resend does not count them."""
+        self._rate.postpone(seconds)
+
     async def handle_text(self, text: str) -> list[Frame]:
         """Process one text frame; return the frames to send back (errors, then an ack)."""
         frames: list[Frame] = []

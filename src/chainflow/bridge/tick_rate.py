@@ -6,7 +6,10 @@ the tenant's connections and processes) all or none; what is over the rate is re
 later frames on the connection are refused too until the first refused seq comes back
 (the client's resend), so a resend never lands behind ticks sent after it — those would
 revise bars already closed and make every consumer redo them — unless no resend came
-within ``RESEND_WAIT_MS``.
+within ``RESEND_WAIT_MS`` of reading the connection: the time its frames were left unread
+because the tenant was over its CPU share (``core.cpu_share``) does not count
+(``postpone``), or a throttled terminal's resend, queued behind its frames sent meanwhile,
+would come after the wait and land behind them.
 """
 
 from __future__ import annotations
@@ -38,6 +41,13 @@ class TickRateGate:
         self._clock = clock
         self._key = f"rl:ticks:{tenant_id}"
         self._refused_from: tuple[int, int] | None = None  # first refused seq, until when
+
+    def postpone(self, seconds: float) -> None:
+        """The connection was left unread for ``seconds``: wait that much longer for the
+        resend of a refusal."""
+        blocked = self._refused_from
+        if blocked is not None and seconds > 0:
+            self._refused_from = (blocked[0], blocked[1] + round(seconds * 1000))
 
     async def admit(self, parsed: Parsed, ticks_per_second: int) -> tuple[Parsed, Refused | None]:
         """Return the ticks admitted and, for the rest, the ``rate_limited`` answer."""

@@ -19,6 +19,7 @@ so the bar processed again after a crash redelivery is not published twice.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ from chainflow.bridge.api import (
 )
 from chainflow.core.background import BackgroundTasks
 from chainflow.core.clock import Clock
+from chainflow.core.cpu_share import CpuShares
 from chainflow.core.ids import TenantId
 from chainflow.core.logging import get_logger
 from chainflow.core.market import BarRow, Timeframe, bar_row
@@ -94,8 +96,10 @@ class FeaturesService:
         settings: FeaturesSettings,
         regime_config: RegimeConfig | None = None,
         membership: Membership | None = None,
+        cpu_shares: CpuShares | None = None,
     ) -> None:
         self._bus = bus
+        self._cpu_shares = cpu_shares  # a bar's work counts against its tenant's CPU share
         self._store = store
         self._clock = clock
         self.settings = settings
@@ -262,10 +266,23 @@ class FeaturesService:
         await self.on_bar(bar)
 
     async def on_bar(self, bar: BarPublished) -> list[PipelineOutput]:
-        """Compute, store and publish the features of one published bar; return the outputs."""
+        """Compute, store and publish the features of one published bar; return the outputs.
+
+        The time it takes is charged to the bar's tenant (``core.cpu_share``): a tenant
+        replaying history closes bars many times a second, and its terminal's frames are
+        read more slowly once that and its ticks exceed its tier's share, not the others'.
+        """
         timeframe = Timeframe(bar.timeframe)
         if timeframe not in self._timeframes:
             return []
+        began = time.perf_counter()
+        try:
+            return await self._on_bar(bar, timeframe)
+        finally:
+            if self._cpu_shares is not None:
+                self._cpu_shares.charge(bar.tenant_id, time.perf_counter() - began)
+
+    async def _on_bar(self, bar: BarPublished, timeframe: Timeframe) -> list[PipelineOutput]:
         key: Key = (bar.tenant_id, bar.symbol, timeframe)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:

@@ -59,6 +59,7 @@ def build_features_component(kernel: Kernel) -> ServiceComponent:
         clock=kernel.clock,
         settings=settings,
         membership=membership,
+        cpu_shares=kernel.cpu_shares,
     )
     kernel.metrics_registry.register(FeaturesStatsCollector(service))
     router = build_features_router(
