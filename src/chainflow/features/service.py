@@ -268,33 +268,29 @@ class FeaturesService:
     async def on_bar(self, bar: BarPublished) -> list[PipelineOutput]:
         """Compute, store and publish the features of one published bar; return the outputs.
 
-        The time it takes is charged to the bar's tenant (``core.cpu_share``): a tenant
+        The computation is charged to the bar's tenant (``core.cpu_share``): a tenant
         replaying history closes bars many times a second, and its terminal's frames are
         read more slowly once that and its ticks exceed its tier's share, not the others'.
+        Only the synchronous part counts; what the awaits wait for is not the tenant's.
         """
         timeframe = Timeframe(bar.timeframe)
         if timeframe not in self._timeframes:
             return []
-        began = time.perf_counter()
-        try:
-            return await self._on_bar(bar, timeframe)
-        finally:
-            if self._cpu_shares is not None:
-                self._cpu_shares.charge(bar.tenant_id, time.perf_counter() - began)
-
-    async def _on_bar(self, bar: BarPublished, timeframe: Timeframe) -> list[PipelineOutput]:
         key: Key = (bar.tenant_id, bar.symbol, timeframe)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             self.stats.bars += 1
             pipeline = self._pipelines.get(key)
+            began = time.perf_counter()
             try:
                 if pipeline is not None and (pipeline.last_ts is None or bar.ts > pipeline.last_ts):
                     undo = pipeline.checkpoint()
                     outputs = [pipeline.update(_values_of(bar))]
                     self._undo[key] = undo
+                    self._charge(bar.tenant_id, began)
                 elif pipeline is not None and bar.ts == pipeline.last_ts and key in self._undo:
                     outputs = [self._redo_last(key, pipeline, bar)]
+                    self._charge(bar.tenant_id, began)
                 elif pipeline is not None:
                     # An older bar revised: one rebuild for a burst of them, a moment later.
                     self.stats.deferred_revisions += 1
@@ -314,6 +310,10 @@ class FeaturesService:
             self.stats.correlation_failures += 1
             log.error("features_correlation_failed", symbol=bar.symbol, error=repr(exc))
         return outputs
+
+    def _charge(self, tenant_id: str, began: float) -> None:
+        if self._cpu_shares is not None:
+            self._cpu_shares.charge(tenant_id, time.perf_counter() - began)
 
     async def _rebuild_since(self, key: Key, since_ts: int) -> None:
         """Rebuild ``key`` from its stored bars and republish from the bar at ``since_ts``

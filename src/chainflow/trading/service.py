@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass, fields, replace
 
 from chainflow.bridge.api import read_bars
@@ -135,7 +134,6 @@ class TradingService:
         self.paper_store = PaperStore(database, self.strategies)
         self.desk = self._new_desk(self.paper_store.load)
         self._saver: asyncio.Task[None] | None = None
-        self._cpu_shares = cpu_shares
         self.tick_path = TickPath(
             bus=bus,
             store=store,
@@ -268,16 +266,7 @@ class TradingService:
             await message.nak()  # for the partition's next owner
 
     async def on_prediction(self, prediction: PredictionMade) -> SignalIssued | None:
-        """Run one prediction through its key's strategy; return the signal if one is issued
-        (the time it takes is charged to the tenant's CPU share, as its bars' features)."""
-        began = time.perf_counter()
-        try:
-            return await self._on_prediction(prediction)
-        finally:
-            if self._cpu_shares is not None:
-                self._cpu_shares.charge(prediction.tenant_id, time.perf_counter() - began)
-
-    async def _on_prediction(self, prediction: PredictionMade) -> SignalIssued | None:
+        """Run one prediction through its key's strategy; return the signal if one is issued."""
         key: Key = (prediction.tenant_id, prediction.symbol, prediction.timeframe)
         async with self._locks.setdefault(key, asyncio.Lock()):
             self._check_served(prediction.tenant_id)
