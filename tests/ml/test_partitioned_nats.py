@@ -72,6 +72,9 @@ MODEL = MlSettings().model  # the served model's registry name
 INTERVAL_S = 0.5
 LEASE_TTL_S = 3.0
 TAKEOVER_BOUND_S = LEASE_TTL_S + INTERVAL_S
+# A key's first vector builds its state from the stores; on a loaded CI machine that took
+# longer than a 2 s ack wait, and JetStream redelivered it while it was being served.
+ACK_WAIT_S = 5.0
 QUICK = TrainingConfig(family="lightgbm", n_folds=2, threads=1, resamples=200, importance=False)
 
 Served = tuple[str, int]  # (tenant, ts)
@@ -174,7 +177,11 @@ async def deployment(
     plug = ServicePlug("ml", build, lambda service: service.vector_input)
     try:
         async with replica_deployment(
-            plug, name="MLPART", interval_s=INTERVAL_S, lease_ttl_s=LEASE_TTL_S
+            plug,
+            name="MLPART",
+            interval_s=INTERVAL_S,
+            lease_ttl_s=LEASE_TTL_S,
+            ack_wait_s=ACK_WAIT_S,
         ) as made:
             yield made
     finally:

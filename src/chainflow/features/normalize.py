@@ -20,23 +20,21 @@ window of identical values as exactly constant.
 from __future__ import annotations
 
 import math
-import weakref
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
+from chainflow.features.marked_fifo import MarkedFifo
 
 __all__ = [
     "SCALER_TYPES",
     "RollingRobustScaler",
     "Scaler",
-    "ScalerMark",
     "RollingZScoreScaler",
     "rolling_robust_scale",
     "rolling_zscore_scale",
@@ -79,36 +77,18 @@ def _check_kind(snapshot: dict[str, Any], kind: str, params: dict[str, Any]) -> 
         )
 
 
-@dataclass(frozen=True, slots=True, weakref_slot=True)
-class ScalerMark:
-    """A scaler's state at ``mark()``, for ``rewind``: its scalars, how many values its
-    window held, and the first of the values the window drops after the mark (filled in by
-    the scaler, at most ``held``: the window at the mark is all they can restore)."""
-
-    scalars: tuple[Any, ...]
-    held: int
-    dropped: list[float]
-
-
-class _RollingScaler:
+class _RollingScaler(MarkedFifo):
     """Parameters shared by the past-only scalers: ``window``, ``clip``, ``min_periods``.
 
     A scaler's output for ``x`` depends only on the window *before* ``x``; while ``frozen``
     (``FeatureEngine.preview``), ``update`` returns that output without adding ``x``.
 
     ``mark()`` and ``rewind(mark)`` undo the values added since the mark (a pipeline's
-    checkpoint and rollback, ``SymbolPipeline``), without copying the window. The window is
-    500 floats, and a checkpoint is taken for every closed bar of every key. A copy of it,
-    kept until the next bar, costs the copy and then a visit of every item by the garbage
-    collector's young and middle passes, one cache miss each. A mark keeps the scalars and
-    the values the window drops after it (one per bar). A newer mark, a ``restore`` or a
-    ``reset`` makes older marks stale: ``rewind`` refuses them. The scaler holds its mark
-    weakly: once the checkpoint is dropped, nothing more is kept for it.
+    checkpoint and rollback, ``SymbolPipeline``), without copying the window
+    (``marked_fifo.MarkedFifo``).
     """
 
     frozen = False
-    _values: deque[float]
-    _mark: weakref.ref[ScalerMark] | None = None  # the latest mark(), while it is alive
 
     def __init__(self, window: int, clip: float = 5.0, min_periods: int | None = None) -> None:
         self.min_periods = check_scaler_params(window, clip, min_periods)
@@ -121,52 +101,6 @@ class _RollingScaler:
         return {"window": self.window, "clip": self.clip, "min_periods": self.min_periods}
 
     def reset(self) -> None:
-        raise NotImplementedError
-
-    def mark(self) -> ScalerMark:
-        """Record the state cheaply for ``rewind`` (older marks become stale)."""
-        mark = ScalerMark(self._scalars(), len(self._values), [])
-        self._mark = weakref.ref(mark)
-        return mark
-
-    def rewind(self, mark: ScalerMark) -> None:
-        """Undo every value added since ``mark``: the state is exactly as it was then.
-
-        The mark stays valid: the scaler can be rewound to it again after more values."""
-        if self._mark is None or self._mark() is not mark:
-            raise FeatureStateMismatchError(
-                "expected the scaler's latest mark; received an older one "
-                "(marked again, restored or reset since)"
-            )
-        # The window at the mark, then the values added since, is the values dropped since
-        # (oldest first) followed by the window now: its first ``held`` are the window then.
-        dropped = mark.dropped
-        keep = mark.held - len(dropped)
-        for _ in range(len(self._values) - keep):
-            self._drop_newest()
-        self._put_back_oldest(dropped)
-        dropped.clear()
-        self._set_scalars(mark.scalars)
-
-    def _note_dropped(self, value: float) -> None:
-        """The window dropped ``value``: keep it for the live mark, if it still needs it."""
-        assert self._mark is not None
-        mark = self._mark()
-        if mark is None:  # its checkpoint is gone
-            self._mark = None
-        elif len(mark.dropped) < mark.held:
-            mark.dropped.append(value)
-
-    def _scalars(self) -> tuple[Any, ...]:
-        return ()
-
-    def _set_scalars(self, scalars: tuple[Any, ...]) -> None:
-        pass
-
-    def _drop_newest(self) -> None:
-        raise NotImplementedError
-
-    def _put_back_oldest(self, dropped: list[float]) -> None:
         raise NotImplementedError
 
 
@@ -241,12 +175,6 @@ class RollingZScoreScaler(_RollingScaler):
 
     def _set_scalars(self, scalars: tuple[Any, ...]) -> None:
         self._shift, self._s1, self._s2, self._pushes, self._run, self._last = scalars
-
-    def _drop_newest(self) -> None:
-        self._values.pop()
-
-    def _put_back_oldest(self, dropped: list[float]) -> None:
-        self._values.extendleft(reversed(dropped))
 
     def snapshot(self) -> dict[str, Any]:
         """Whole state as strict JSON (every number finite)."""

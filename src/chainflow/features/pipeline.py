@@ -23,7 +23,8 @@ from chainflow.core.market import OHLCV, Timeframe
 from chainflow.core.state_undo import StatePlan
 from chainflow.features.engine import FeatureEngine
 from chainflow.features.errors import FeatureStateMismatchError
-from chainflow.features.normalize import SCALER_TYPES, Scaler, ScalerMark, scalers_in
+from chainflow.features.marked_fifo import FifoMark, FifoWindow, MarkedFifo
+from chainflow.features.normalize import SCALER_TYPES, scalers_in
 from chainflow.features.regimes import (
     RegimeChange,
     RegimeConfig,
@@ -39,11 +40,12 @@ from chainflow.features.sets import FeatureSet
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     """A pipeline's state recorded in place by ``SymbolPipeline.checkpoint``: the state
-    objects but the rolling scalers by a ``StatePlan`` record, the scalers by their marks."""
+    objects but the windows by a ``StatePlan`` record; the rolling scalers and the regime
+    detector's fit window by their marks (``marked_fifo``)."""
 
     plan: StatePlan
     saved: list[tuple[Any, Any]]
-    marks: tuple[tuple[Scaler, ScalerMark], ...]
+    marks: tuple[tuple[MarkedFifo, FifoMark], ...]
     count: int
     last_ts: int | None
     regime: RegimeState | None
@@ -75,7 +77,7 @@ class SymbolPipeline:
         self.regimes = RegimeDetector(regime_config or RegimeConfig(), timeframe.milliseconds)
         self._regime: RegimeState | None = None
         self._plan: StatePlan | None = None  # of checkpoint(), walked once
-        self._scalers: list[Scaler] = []  # marked by checkpoint(), found with the plan
+        self._marked: list[MarkedFifo] = []  # marked by checkpoint(), found with the plan
 
     @property
     def last_ts(self) -> int | None:
@@ -104,29 +106,31 @@ class SymbolPipeline:
 
         The checkpoint stays valid across later ``update`` calls (which replace no nested
         state objects, as ``FeatureEngine.preview`` relies on too) and rollbacks, until
-        the next checkpoint: the rolling scalers are marked, not copied (their windows
-        are most of the state, see ``normalize._RollingScaler``), and a new mark makes
-        the last one stale. A JSON ``restore`` replaces the state objects, so the plan
-        is walked again after one.
+        the next checkpoint: the rolling scalers and the regime detector's fit window
+        are marked, not copied (their windows are most of the state, see
+        ``marked_fifo``), and a new mark makes the last one stale. A JSON ``restore``
+        replaces the state objects, so the plan is walked again after one.
         """
         engine = self.engine
         plan = self._plan
         saved = None if plan is None else plan.record()
         if plan is None or saved is None:  # first checkpoint, or a state object appeared
             components = engine.components()
-            plan = self._plan = StatePlan([*components, self.regimes], skip=SCALER_TYPES)
-            self._scalers = scalers_in(components)
+            plan = self._plan = StatePlan(
+                [*components, self.regimes], skip=(*SCALER_TYPES, FifoWindow)
+            )
+            self._marked = [*scalers_in(components), *self.regimes.windows()]
             saved = plan.record()
             assert saved is not None  # just walked: every attribute has its planned type
-        marks = tuple((scaler, scaler.mark()) for scaler in self._scalers)
+        marks = tuple((window, window.mark()) for window in self._marked)
         return Checkpoint(plan, saved, marks, engine.count, engine.last_ts, self._regime)
 
     def rollback(self, checkpoint: Checkpoint) -> None:
         """Put the state recorded by ``checkpoint`` back (the bars fed since are undone).
 
         Raise ``FeatureStateMismatchError`` for a checkpoint older than the last one."""
-        for scaler, mark in checkpoint.marks:
-            scaler.rewind(mark)
+        for window, mark in checkpoint.marks:
+            window.rewind(mark)
         checkpoint.plan.restore(checkpoint.saved)
         self.engine.rewound(checkpoint.count, checkpoint.last_ts)
         self._regime = checkpoint.regime

@@ -45,6 +45,7 @@ from chainflow.features.batch.averages import ema
 from chainflow.features.batch.trend import adx
 from chainflow.features.batch.volatility import atr
 from chainflow.features.errors import FeatureStateMismatchError, InvalidFeatureInputError
+from chainflow.features.marked_fifo import FifoWindow
 from chainflow.features.regime_models import (
     TREND_COLUMNS,
     VOLATILITY_COLUMNS,
@@ -161,7 +162,7 @@ class RegimeDetector:
         self._atr = ATR(c.atr_period)
         self._ema_history: deque[float] = deque(maxlen=c.slope_lookback + 1)
         self._log_volatility = LogRealizedVolatility(c.volatility_period, c.min_volatility)
-        self._fit_values: deque[float] = deque(maxlen=c.fit_window)
+        self._fit_values = FifoWindow(c.fit_window)  # marked by a pipeline's checkpoint
         self._mixture: MixtureParams | None = None
 
     @property
@@ -173,6 +174,10 @@ class RegimeDetector:
         EMA and Wilder smoothers to forget their seeds.
         """
         return replay_bars_needed(self.config)
+
+    def windows(self) -> tuple[FifoWindow, ...]:
+        """The windows a checkpoint marks instead of copying (``SymbolPipeline``)."""
+        return (self._fit_values,)
 
     @property
     def mixture(self) -> MixtureParams | None:
@@ -227,7 +232,8 @@ class RegimeDetector:
 
     def _refit(self) -> None:
         if len(self._fit_values) >= self.config.min_fit_values:
-            fitted = fit_mixture(np.array(self._fit_values), self.config.random_state)
+            values = np.fromiter(self._fit_values, np.float64, len(self._fit_values))
+            fitted = fit_mixture(values, self.config.random_state)
             if fitted is not None:
                 self._mixture = fitted
 
