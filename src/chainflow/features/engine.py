@@ -28,6 +28,7 @@ from chainflow.features.normalize import (
     SCALER_TYPES,
     RollingRobustScaler,
     RollingZScoreScaler,
+    Scaler,
     scalers_in,
 )
 from chainflow.features.sets import FeatureSet, FeatureSetMismatch, FeatureSpec, Scaling
@@ -71,7 +72,6 @@ class Stateful(Protocol):
     def restore(self, snapshot: dict[str, Any]) -> None: ...
 
 
-Scaler = RollingZScoreScaler | RollingRobustScaler
 Reader = Callable[[OHLCV], float]
 
 
