@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import nats
@@ -114,20 +115,27 @@ async def delete_stream(url: str, stream: str) -> None:
         await client.close()
 
 
-@pytest.fixture(params=["memory", "nats"])
-async def subject(request: pytest.FixtureRequest) -> AsyncIterator[BusUnderTest]:
-    url = "memory://" if request.param == "memory" else require_backend("nats")
-    settings = bus_settings(url)
+@asynccontextmanager
+async def bus_under_test(backend: str, ack_wait_s: float) -> AsyncIterator[BusUnderTest]:
+    """A bus of ``backend`` with its own stream (deleted afterwards) and ``ack_wait_s``."""
+    url = "memory://" if backend == "memory" else require_backend("nats")
+    settings = bus_settings(url).model_copy(update={"ack_wait_s": ack_wait_s})
     bus = open_bus(settings)
     await bus.start()
-    harness = BusUnderTest(request.param, settings, bus)
+    harness = BusUnderTest(backend, settings, bus)
     try:
         yield harness
     finally:
         for client in [*harness.opened, bus]:
             await client.close()
-        if request.param == "nats":
+        if backend == "nats":
             await delete_stream(url, settings.stream)
+
+
+@pytest.fixture(params=["memory", "nats"])
+async def subject(request: pytest.FixtureRequest) -> AsyncIterator[BusUnderTest]:
+    async with bus_under_test(request.param, ACK_WAIT_S) as harness:
+        yield harness
 
 
 class TestOpenBus:
@@ -549,6 +557,66 @@ class TestDurableSubscribe:
         await eventually(lambda: len(recorder.received) == 1)
         await asyncio.sleep(ACK_WAIT_S + QUIET_S)
         assert len(recorder.received) == 1
+
+
+PATIENT_ACK_WAIT_S = 30.0  # far beyond every wait below: what comes sooner was reclaimed
+
+
+@pytest.fixture(params=["memory", "nats"])
+async def patient(request: pytest.FixtureRequest) -> AsyncIterator[BusUnderTest]:
+    """A bus whose ack wait (30 s, the default) would outlast the test."""
+    async with bus_under_test(request.param, PATIENT_ACK_WAIT_S) as harness:
+        yield harness
+
+
+class TestReclaim:
+    """``reclaim(durable)``: what an earlier subscriber left unsettled (a hung or killed
+    process) is delivered again at once, in order, instead of after the ack wait."""
+
+    async def test_a_held_delivery_comes_again_at_once_then_the_rest_in_order(
+        self, patient: BusUnderTest
+    ) -> None:
+        release = asyncio.Event()
+
+        async def hang(_message: BusMessage) -> None:
+            await release.wait()
+
+        crashed = await patient.open_client()
+        stuck = Recorder(settle=hang)
+        await crashed.subscribe("jobs.p0", stuck, durable="part-0", max_in_flight=1)
+        for data in (b"first", b"second", b"third"):
+            await patient.bus.publish("jobs.p0", data)
+        await eventually(lambda: len(stuck.received) == 1)
+
+        next_owner = await patient.open_client()
+        assert await next_owner.reclaim("part-0") == 1
+        healthy = Recorder()
+        started_s = asyncio.get_running_loop().time()
+        await next_owner.subscribe("jobs.p0", healthy, durable="part-0", max_in_flight=1)
+        await eventually(lambda: len(healthy.received) == 3)
+        assert healthy.data == [b"first", b"second", b"third"]
+        assert healthy.received[0].at_s - started_s < PATIENT_ACK_WAIT_S / 3
+        release.set()  # the hung handler returns late: nothing is delivered again
+        await asyncio.sleep(QUIET_S)
+        assert healthy.data == [b"first", b"second", b"third"]
+        assert stuck.data == [b"first"]
+
+    async def test_nothing_unsettled_takes_nothing_back(self, patient: BusUnderTest) -> None:
+        assert await patient.bus.reclaim("never-subscribed") == 0
+        done = Recorder()
+        subscription = await patient.bus.subscribe("jobs.p1", done, durable="part-1")
+        await patient.bus.publish("jobs.p1", b"only")
+        await eventually(lambda: len(done.received) == 1)
+        await subscription.unsubscribe()  # settled (acked) before it returns
+        assert await patient.bus.reclaim("part-1") == 0
+        again = Recorder()
+        await patient.bus.subscribe("jobs.p1", again, durable="part-1")
+        await asyncio.sleep(QUIET_S)
+        assert again.received == []
+
+    async def test_an_invalid_durable_name_is_refused(self, patient: BusUnderTest) -> None:
+        with pytest.raises(InvalidInput):
+            await patient.bus.reclaim("bad name.*")
 
 
 class TestUnsubscribeDrains:

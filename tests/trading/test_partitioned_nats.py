@@ -160,6 +160,9 @@ class AnswerRecordingBus:
             subject, handler, durable=durable, max_in_flight=max_in_flight
         )
 
+    async def reclaim(self, durable: str) -> int:
+        return await self._bus.reclaim(durable)
+
     async def request(self, subject: str, data: bytes, *, timeout_s: float | None = None) -> bytes:
         return await self._bus.request(subject, data, timeout_s=timeout_s)
 

@@ -68,6 +68,11 @@ class EventBus(Protocol):
       durable's unsettled deliveries over all its subscribers (JetStream's
       ``max_ack_pending``); 1 keeps a partition in order across a change of subscriber: its
       next message waits until the previous one is settled or its ack wait passed.
+    - ``reclaim(durable)``: for a caller that holds ``durable`` exclusively (a partition
+      lease). Deliveries still unsettled by its earlier subscribers (a process killed while
+      handling one) are taken back and delivered again at once, to the next subscriber,
+      rather than after their ack wait; a late settlement of a taken-back delivery does
+      nothing. Returns how many were taken back (0 for an unknown durable).
     - A message published with the header ``MESSAGE_ID_HEADER`` is stored once per id within
       the stream's duplicate window on NATS (2 minutes, the server default), so a publish
       repeated after a crash reaches durable consumers once (live subscribers, at most once
@@ -99,6 +104,8 @@ class EventBus(Protocol):
         durable: str | None = None,
         max_in_flight: int | None = None,
     ) -> Subscription: ...
+
+    async def reclaim(self, durable: str) -> int: ...
 
     async def request(
         self, subject: str, data: bytes, *, timeout_s: float | None = None

@@ -288,6 +288,14 @@ class InProcessBus:
             self._subscriptions.append(subscription)
         return subscription
 
+    async def reclaim(self, durable: str) -> int:
+        """Deliver again at once what ``durable``'s earlier subscribers left unsettled
+        (``EventBus.reclaim``)."""
+        validate_durable_name(durable)
+        self._refuse_when_closed()
+        consumer = self._durables.get(durable)
+        return 0 if consumer is None else consumer.reclaim()
+
     def _index_live(self, subscription: InProcessSubscription) -> None:
         self._subscriptions.append(subscription)
         if _is_literal(subscription.pattern):  # most live subjects: a connection's, a tenant's

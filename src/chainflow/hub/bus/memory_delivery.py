@@ -204,6 +204,14 @@ class DurableConsumer:
             self.offer(retained, first=True)
         self._hand_over()
 
+    def reclaim(self) -> int:
+        """Take back every unsettled delivery as if its ack wait had passed; return how
+        many (``EventBus.reclaim``)."""
+        unsettled = list(self._ack_timers)
+        for delivery in unsettled:
+            self.settle(delivery, "expired")
+        return len(unsettled)
+
     def _has_room(self) -> bool:
         return self.max_in_flight is None or self._in_flight < self.max_in_flight
 

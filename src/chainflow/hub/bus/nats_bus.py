@@ -19,6 +19,8 @@ group, so any one of several serving processes answers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 from collections.abc import Mapping
 
 import nats.errors
@@ -177,6 +179,10 @@ class NatsJetStreamBus:
             name="bus", ok=True, backend=self.backend, latency_ms=latency_s * 1000, extra=extra
         )
 
+    async def _flush(self, connection: NATS) -> None:
+        """A round trip: the server has processed everything this client sent before it."""
+        await connection.flush(timeout=self._settings.request_timeout_s)  # type: ignore[arg-type]
+
     async def _round_trip_s(self, connection: NATS) -> float:
         timeout_s = self._settings.request_timeout_s
         rtt = getattr(connection, "rtt", None)
@@ -254,6 +260,7 @@ class NatsJetStreamBus:
                     self._subjects.strip_event_root,
                     durable,
                     stop_timeout_s,
+                    functools.partial(self._flush, connection),
                 )
         except nats.errors.Error as e:
             raise DependencyUnavailable(
@@ -263,6 +270,43 @@ class NatsJetStreamBus:
         subscription.start(name=f"bus-{'durable:' + durable if durable else 'live'}:{subject}")
         self._subscriptions.append(subscription)
         return subscription
+
+    async def reclaim(self, durable: str) -> int:
+        """Deliver again at once what ``durable``'s earlier fetchers left unsettled
+        (``EventBus.reclaim``).
+
+        JetStream cannot hand another fetcher a delivery before its ack wait passes, so the
+        consumer is recreated from its ack floor: every message after the floor (the ones
+        left unsettled, then the ones not yet delivered) is delivered again, in order, with
+        a delivery count starting over. Made for ``max_in_flight=1`` (partitions), where
+        nothing above the floor was settled; with more in flight, a message settled above
+        the floor would come again (delivery is at-least-once)."""
+        validate_durable_name(durable)
+        _, js = self._connection_and_jetstream()
+        stream = self._stream_plan.name
+        try:
+            try:
+                info = await js.consumer_info(stream, durable)
+            except nats.js.errors.NotFoundError:
+                return 0
+            unsettled = info.num_ack_pending or 0
+            if unsettled == 0:
+                return 0
+            floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
+            restart = dataclasses.replace(
+                info.config,
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=(floor or 0) + 1,
+            )
+            await js.delete_consumer(stream, durable)
+            await js.add_consumer(stream, restart)
+        except nats.errors.Error as e:
+            raise DependencyUnavailable(
+                f"JetStream was expected to restart consumer {durable!r} from its ack floor; "
+                f"received {type(e).__name__}: {redact(str(e))}"
+            ) from e
+        log.info("bus_durable_reclaimed", durable=durable, unsettled=unsettled, restart_after=floor)
+        return unsettled
 
     async def _ensure_consumer(
         self, js: JetStreamContext, durable: str, subject: str, max_in_flight: int | None
@@ -299,7 +343,13 @@ class NatsJetStreamBus:
             or existing.max_deliver != self._settings.max_deliver
             or (max_in_flight is not None and existing.max_ack_pending != max_in_flight)
         ):
-            await js.add_consumer(stream, desired)  # create-or-update of editable fields
+            # create-or-update of editable fields; where it starts is kept (``reclaim``)
+            kept = dataclasses.replace(
+                desired,
+                deliver_policy=existing.deliver_policy,
+                opt_start_seq=existing.opt_start_seq,
+            )
+            await js.add_consumer(stream, kept)
 
     # --- request/reply -------------------------------------------------------------------
 

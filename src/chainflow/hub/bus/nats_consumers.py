@@ -205,9 +205,14 @@ class DurableSubscription(WorkerSubscription):
         strip_prefix: Callable[[str], str],
         durable: str,
         stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
+        flush: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``flush`` (a round trip to the server) runs when the fetcher stops, so that its
+        settlements are processed before ``unsubscribe`` returns: a next subscriber that
+        ``reclaim``s the durable then sees them settled."""
         super().__init__(forget, stop_timeout_s)
         self._pull = pull
+        self._flush = flush
         self._handler = handler
         self._strip_prefix = strip_prefix
         self._durable = durable
@@ -258,6 +263,11 @@ class DurableSubscription(WorkerSubscription):
             self.in_flight = False
 
     async def _release_inbox(self) -> None:
+        try:
+            if self._flush is not None:
+                await self._flush()
+        except (nats.errors.Error, TimeoutError):
+            pass  # the connection is gone: the settlements are lost with it (ack wait)
         try:
             await self._pull.unsubscribe()
         except (nats.errors.Error, ValueError):

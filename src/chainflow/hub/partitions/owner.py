@@ -8,8 +8,9 @@ quarter interval while a previous owner still holds one. Partition ``k`` is cons
 durable consumer ``<durable>-p<k>`` on ``subject(k)``, one fetcher at a time and one
 message in flight (``max_in_flight=1``: JetStream's ``max_ack_pending``), so a key's
 messages are processed in order by one replica, and in order across a change of owner: the
-next owner gets the next message only once the previous owner settled its last one (or its
-ack wait passed, after a crash).
+next owner gets the next message only once the previous owner settled its last one. After a
+crash the next owner ``reclaim``s the durable as it takes the lease, so the dead owner's
+unsettled message comes again at once instead of after its ack wait.
 
 Releasing a partition stops taking its messages (one that arrives meanwhile is nakked for
 the next owner), waits for the message in flight to be processed and acked, unsubscribes,
@@ -129,6 +130,7 @@ class OwnerStats:
     abandoned: int = 0  # stand-bys given up without the lease
     held: int = 0  # messages held while standing by, handled once the lease was ours
     held_dropped: int = 0  # over ``max_held`` or abandoned
+    reclaimed: int = 0  # deliveries left unsettled by a previous owner, delivered again
     handovers_unconfirmed: int = 0  # given up without the next owner's stand-by mark
 
 
@@ -336,6 +338,7 @@ class PartitionOwner:
             return
         slot = OwnedPartition(partition)
         try:
+            await self._reclaim(partition)
             slot.subscription = await self._bus.subscribe(
                 plan.subject(partition),
                 functools.partial(self._deliver, slot),
@@ -348,6 +351,22 @@ class PartitionOwner:
             return
         self._slots[partition] = slot
         self.stats.acquired += 1
+
+    async def _reclaim(self, partition: int) -> None:
+        """The lease is ours, so a delivery of the partition still unsettled belongs to a
+        previous owner that died or was fenced (a clean release settles its message in
+        flight before it frees the lease): have it delivered again now, not after the ack
+        wait (30 s by default) that would hold the whole partition back."""
+        durable = self._plan.durable_of(partition)
+        reclaimed = await self._bus.reclaim(durable)
+        if reclaimed:
+            self.stats.reclaimed += reclaimed
+            log.info(
+                "partition_deliveries_reclaimed",
+                durable=durable,
+                instance_id=self._membership.instance_id,
+                reclaimed=reclaimed,
+            )
 
     async def _take_standby(self, standby: StandbyPartition) -> None:
         """The lease is ours: handle what was held, in arrival order, then go live."""

@@ -137,6 +137,10 @@ class LiveDeliveries:
         """Subscribe live: the durable name and its in-flight bound do not apply."""
         return await self._bus.subscribe(subject, handler)  # ticks are ephemeral
 
+    async def reclaim(self, durable: str) -> int:
+        """Take nothing back: live ticks are never held unsettled."""
+        return 0
+
     async def request(self, subject: str, data: bytes, *, timeout_s: float | None = None) -> bytes:
         return await self._bus.request(subject, data, timeout_s=timeout_s)
 
