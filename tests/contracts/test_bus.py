@@ -581,6 +581,7 @@ class TestReclaim:
         async def hang(_message: BusMessage) -> None:
             await release.wait()
 
+        await patient.bus.publish("jobs.p0", b"before")  # before the durable: never its
         crashed = await patient.open_client()
         stuck = Recorder(settle=hang)
         await crashed.subscribe("jobs.p0", stuck, durable="part-0", max_in_flight=1)
@@ -600,6 +601,31 @@ class TestReclaim:
         await asyncio.sleep(QUIET_S)
         assert healthy.data == [b"first", b"second", b"third"]
         assert stuck.data == [b"first"]
+
+    async def test_a_second_takeover_restarts_where_the_first_left_off(
+        self, patient: BusUnderTest
+    ) -> None:
+        release = asyncio.Event()
+
+        async def hang(_message: BusMessage) -> None:
+            await release.wait()
+
+        first_owner, second_owner = await patient.open_client(), await patient.open_client()
+        stuck_once, stuck_twice = Recorder(settle=hang), Recorder(settle=hang)
+        await first_owner.subscribe("jobs.p2", stuck_once, durable="part-2", max_in_flight=1)
+        for data in (b"a", b"b"):
+            await patient.bus.publish("jobs.p2", data)
+        await eventually(lambda: len(stuck_once.received) == 1)
+        assert await second_owner.reclaim("part-2") == 1
+        await second_owner.subscribe("jobs.p2", stuck_twice, durable="part-2", max_in_flight=1)
+        await eventually(lambda: len(stuck_twice.received) == 1)  # "a" again, held again
+        third_owner = await patient.open_client()
+        assert await third_owner.reclaim("part-2") == 1
+        healthy = Recorder()
+        await third_owner.subscribe("jobs.p2", healthy, durable="part-2", max_in_flight=1)
+        await eventually(lambda: len(healthy.received) == 2)
+        assert healthy.data == [b"a", b"b"]
+        release.set()
 
     async def test_nothing_unsettled_takes_nothing_back(self, patient: BusUnderTest) -> None:
         assert await patient.bus.reclaim("never-subscribed") == 0

@@ -276,11 +276,12 @@ class NatsJetStreamBus:
         (``EventBus.reclaim``).
 
         JetStream cannot hand another fetcher a delivery before its ack wait passes, so the
-        consumer is recreated from its ack floor: every message after the floor (the ones
-        left unsettled, then the ones not yet delivered) is delivered again, in order, with
-        a delivery count starting over. Made for ``max_in_flight=1`` (partitions), where
-        nothing above the floor was settled; with more in flight, a message settled above
-        the floor would come again (delivery is at-least-once)."""
+        consumer is recreated to start at its first unsettled message (``_first_unsettled``):
+        from there every message (the ones left unsettled, then the ones not yet delivered)
+        is delivered again, in order, with a delivery count starting over. Made for
+        ``max_in_flight=1`` (partitions), where nothing above the ack floor was settled; with
+        more in flight, a message settled above the floor would come again (delivery is
+        at-least-once)."""
         validate_durable_name(durable)
         _, js = self._connection_and_jetstream()
         stream = self._stream_plan.name
@@ -290,22 +291,22 @@ class NatsJetStreamBus:
             except nats.js.errors.NotFoundError:
                 return 0
             unsettled = info.num_ack_pending or 0
-            if unsettled == 0:
+            first = _first_unsettled(info) if unsettled else None
+            if first is None:
                 return 0
-            floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
             restart = dataclasses.replace(
                 info.config,
                 deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=(floor or 0) + 1,
+                opt_start_seq=first,
             )
             await js.delete_consumer(stream, durable)
             await js.add_consumer(stream, restart)
         except nats.errors.Error as e:
             raise DependencyUnavailable(
-                f"JetStream was expected to restart consumer {durable!r} from its ack floor; "
-                f"received {type(e).__name__}: {redact(str(e))}"
+                f"JetStream was expected to restart consumer {durable!r} after its last settled "
+                f"message; received {type(e).__name__}: {redact(str(e))}"
             ) from e
-        log.info("bus_durable_reclaimed", durable=durable, unsettled=unsettled, restart_after=floor)
+        log.info("bus_durable_reclaimed", durable=durable, unsettled=unsettled, restart_at=first)
         return unsettled
 
     async def _ensure_consumer(
@@ -423,3 +424,23 @@ class NatsJetStreamBus:
                 f"the event bus was expected started (call start() first); received a {state} bus"
             )
         return self._connection, self._js
+
+
+def _first_unsettled(info: api.ConsumerInfo) -> int | None:
+    """The stream sequence a reclaimed consumer restarts at, or None when it is unknown.
+
+    After an ack, the message after the ack floor. Before any (the server then reports a
+    floor of 0), the consumer's own start: the sequence a previous reclaim restarted it at,
+    or, for a consumer of new messages with one in flight, the message it delivered last
+    (its only one so far). Restarting at 1 would deliver the subject's whole history.
+    """
+    floor = info.ack_floor
+    if floor is not None and floor.consumer_seq:
+        return (floor.stream_seq or 0) + 1
+    config = info.config
+    if config.deliver_policy == api.DeliverPolicy.BY_START_SEQUENCE and config.opt_start_seq:
+        return int(config.opt_start_seq)
+    delivered = info.delivered
+    if config.max_ack_pending == 1 and delivered is not None and delivered.stream_seq:
+        return int(delivered.stream_seq)
+    return None  # several in flight and none acked: left to the ack wait
