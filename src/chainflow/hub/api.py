@@ -71,8 +71,10 @@ class EventBus(Protocol):
     - ``reclaim(durable)``: for a caller that holds ``durable`` exclusively (a partition
       lease). Deliveries still unsettled by its earlier subscribers (a process killed while
       handling one) are taken back and delivered again at once, to the next subscriber,
-      rather than after their ack wait; a late settlement of a taken-back delivery does
-      nothing. Returns how many were taken back (0 for an unknown durable).
+      rather than after their ack wait. A late settlement by the earlier subscriber does not
+      take the message from the next one (on NATS, where the consumer keeps its name, a late
+      ack may settle the new delivery early: the message was handled by then). Returns how
+      many were taken back (0 for an unknown durable).
     - A message published with the header ``MESSAGE_ID_HEADER`` is stored once per id within
       the stream's duplicate window on NATS (2 minutes, the server default), so a publish
       repeated after a crash reaches durable consumers once (live subscribers, at most once
