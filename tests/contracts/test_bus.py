@@ -75,6 +75,16 @@ class Recorder:
         return [r.data for r in self.received]
 
 
+class Hang:
+    """A handler that never returns until ``release`` is set: a hung or killed process."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def __call__(self, _message: BusMessage) -> None:
+        await self.release.wait()
+
+
 @dataclass
 class BusUnderTest:
     """A bus of one backend, plus a way to open more clients of the same deployment."""
@@ -531,11 +541,7 @@ class TestDurableSubscribe:
     async def test_unsettled_past_ack_wait_redelivered_to_another_subscriber(
         self, subject: BusUnderTest
     ) -> None:
-        release = asyncio.Event()
-
-        async def hang(_message: BusMessage) -> None:
-            await release.wait()
-
+        hang = Hang()
         stuck, healthy = Recorder(settle=hang), Recorder()
         await subject.bus.subscribe("jobs.run", stuck, durable="runner")
         await subject.bus.publish("jobs.run", b"slow")
@@ -544,7 +550,7 @@ class TestDurableSubscribe:
         await eventually(lambda: len(healthy.received) == 1, timeout_s=ACK_WAIT_S + WAIT_S)
         assert healthy.received[0].delivery_count == 2
         assert healthy.received[0].at_s - stuck.received[0].at_s >= ACK_WAIT_S - 0.05
-        release.set()
+        hang.release.set()
 
     async def test_explicit_ack_then_return_is_not_redelivered(self, subject: BusUnderTest) -> None:
         async def ack_twice(message: BusMessage) -> None:
@@ -576,11 +582,7 @@ class TestReclaim:
     async def test_a_held_delivery_comes_again_at_once_then_the_rest_in_order(
         self, patient: BusUnderTest
     ) -> None:
-        release = asyncio.Event()
-
-        async def hang(_message: BusMessage) -> None:
-            await release.wait()
-
+        hang = Hang()
         await patient.bus.publish("jobs.p0", b"before")  # before the durable: never its
         crashed = await patient.open_client()
         stuck = Recorder(settle=hang)
@@ -597,7 +599,7 @@ class TestReclaim:
         await eventually(lambda: len(healthy.received) == 3)
         assert healthy.data == [b"first", b"second", b"third"]
         assert healthy.received[0].at_s - started_s < PATIENT_ACK_WAIT_S / 3
-        release.set()  # the hung handler returns late: nothing is delivered again
+        hang.release.set()  # the hung handler returns late: nothing is delivered again
         await asyncio.sleep(QUIET_S)
         assert healthy.data == [b"first", b"second", b"third"]
         assert stuck.data == [b"first"]
@@ -605,11 +607,7 @@ class TestReclaim:
     async def test_a_second_takeover_restarts_where_the_first_left_off(
         self, patient: BusUnderTest
     ) -> None:
-        release = asyncio.Event()
-
-        async def hang(_message: BusMessage) -> None:
-            await release.wait()
-
+        hang = Hang()
         first_owner, second_owner = await patient.open_client(), await patient.open_client()
         stuck_once, stuck_twice = Recorder(settle=hang), Recorder(settle=hang)
         await first_owner.subscribe("jobs.p2", stuck_once, durable="part-2", max_in_flight=1)
@@ -625,7 +623,7 @@ class TestReclaim:
         await third_owner.subscribe("jobs.p2", healthy, durable="part-2", max_in_flight=1)
         await eventually(lambda: len(healthy.received) == 2)
         assert healthy.data == [b"a", b"b"]
-        release.set()
+        hang.release.set()
 
     async def test_nothing_unsettled_takes_nothing_back(self, patient: BusUnderTest) -> None:
         assert await patient.bus.reclaim("never-subscribed") == 0
