@@ -191,10 +191,13 @@ class Cluster:
             service="demo", durable="demo", partitions=PARTITIONS, subject=lambda k: f"k.p{k}.>"
         )
 
-    async def replica(self, instance_id: str) -> Replica:
+    async def replica(self, instance_id: str, *, hold: asyncio.Event | None = None) -> Replica:
+        """``hold``: each message waits for it before it is handled."""
         seen: list[tuple[int, str]] = []
 
         async def handle(message: BusMessage) -> None:
+            if hold is not None:
+                await hold.wait()
             seen.append((int(message.subject.split(".")[1][1:]), message.data.decode()))
 
         membership = self.members.membership(instance_id)
@@ -259,6 +262,30 @@ class TestOwners:
         bound_s = OWNER_TTL_S + INTERVAL_S  # Membership.takeover_bound_s
         assert OWNER_TTL_S - INTERVAL_S <= takeover_s <= bound_s + 0.1
         await a.owner.stop()
+
+    async def test_a_clean_stop_leaves_its_backlog_to_the_next_owner_in_order(
+        self, cluster: Cluster
+    ) -> None:
+        """A release with messages waiting hands them on unhandled and undropped: the
+        partition's worker does not take the backlog and nak it round after round (each nak
+        counts toward ``max_deliver``) while the release waits for the message in flight."""
+        hold = asyncio.Event()
+        a = await cluster.replica("a", hold=hold)
+        await until(lambda: balanced(a))
+        sent = [str(i) for i in range(20)]
+        for data in sent:
+            await cluster.bus.publish("k.p3.x", data.encode())
+        await asyncio.sleep(0.05)  # the first message is in flight, held
+        leaving = asyncio.create_task(cluster.leave(a))
+        await asyncio.sleep(0.05)  # the release waits for it
+        hold.set()
+        await asyncio.wait_for(leaving, 5)
+        assert a.seen == [(3, "0")]  # finished and acked, nothing more taken
+        b = await cluster.replica("b")
+        await until(lambda: len(b.seen) == len(sent) - 1)
+        await asyncio.sleep(0.1)
+        assert b.seen == [(3, d) for d in sent[1:]]
+        await b.owner.stop()
 
 
 def balanced(*replicas: Replica) -> bool:

@@ -117,6 +117,7 @@ class OwnedPartition:
     subscription: Subscription | None = None
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
     releasing: bool = False
+    unsubscribing: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(slots=True)
@@ -383,15 +384,17 @@ class PartitionOwner:
             await self._handover.release_mark(standby.partition)
 
     async def _deliver(self, slot: OwnedPartition, message: BusMessage) -> None:
-        if slot.releasing:
-            await message.nak()  # for the partition's next owner
-            return
         async with slot.busy:
-            if slot.releasing:
-                await message.nak()
+            if not slot.releasing:
+                await self._handler(message)
+                await message.ack()  # settled before a release may unsubscribe
                 return
-            await self._handler(message)
-            await message.ack()  # settled before a release may unsubscribe
+        # Released meanwhile: the message is the next owner's. It stays unsettled until the
+        # subscription stops; a nak now would have the bus hand it straight back to this
+        # subscription, round after round (each counting toward max_deliver), while the
+        # release waits for the message in flight.
+        await slot.unsubscribing.wait()
+        await message.nak()
 
     async def _drop(self, partition: int, *, release_lease: bool, drain: bool) -> None:
         slot = self._slots.pop(partition, None)
@@ -405,6 +408,7 @@ class PartitionOwner:
                     pass  # the message in flight is processed and acked
             finally:
                 self._draining.discard(partition)
+        slot.unsubscribing.set()
         if slot.subscription is not None:
             await slot.subscription.unsubscribe()  # a message in flight is nakked
         if self._on_release is not None:
