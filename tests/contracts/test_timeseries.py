@@ -310,6 +310,36 @@ class TestConcurrentAppends:
         assert [t.ts - BASE_TS for t in scanned] == list(range(total))
 
 
+class TestTickWindow:
+    async def test_ticks_share_their_own_wider_window_and_never_delay_other_tables(
+        self, store_url: str, tenant: TenantId
+    ) -> None:
+        """The ticks' group commit waits ``tick_batch_max_delay_ms`` to merge appends; an
+        append to another table meanwhile commits within its own short window."""
+        settings = TimeSeriesSettings(batch_max_delay_ms=2.0, tick_batch_max_delay_ms=1500.0)
+        store = open_timeseries(store_url, settings)
+        await store.start()
+        try:
+            spec = TableSpec(unique_name("bars"), (ColumnSpec("close", ColumnType.FLOAT64),))
+            await store.ensure_table(spec)
+            commits_before = (await store.health()).extra["group_commits"]
+            ticks = [
+                asyncio.create_task(
+                    store.append_ticks(tenant, [Tick(SYMBOL, BASE_TS + i, 1.0, 1.0)])
+                )
+                for i in range(3)
+            ]
+            row = {"tenant_id": tenant, "symbol": SYMBOL, "ts": BASE_TS, "close": 1.5}
+            assert await asyncio.wait_for(store.append(spec.name, [row]), 0.75) == 1
+            assert not any(task.done() for task in ticks)  # still in their window
+            assert await asyncio.gather(*ticks) == [1, 1, 1]
+            commits = (await store.health()).extra["group_commits"] - commits_before
+            assert commits == 2  # the bar's, and one for the three tick appends
+            assert len(await store.scan_ticks(tenant, SYMBOL, 0, FAR_END)) == 3
+        finally:
+            await store.close()
+
+
 class TestClose:
     async def test_append_after_close_raises_dependency_unavailable(
         self, store: TimeSeriesStore, tenant: TenantId

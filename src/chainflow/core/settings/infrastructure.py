@@ -34,6 +34,12 @@ class TimeSeriesSettings(BaseSettings):
     url: str | None = Field(default=None, description="duckdb:///path or clickhouse://...")
     batch_max_rows: int = Field(default=5000, ge=1)
     batch_max_delay_ms: float = Field(default=5.0, ge=0)
+    tick_batch_max_delay_ms: float = Field(
+        default=25.0,
+        ge=0,
+        description="group-commit window of the ticks table: a tick's signal never waits "
+        "for its store, only its ack does, and a commit's fixed cost is paid once per window",
+    )
 
 
 class CacheSettings(BaseSettings):
