@@ -321,3 +321,38 @@ async def test_a_unit_whose_hand_over_is_cancelled_before_it_is_queued_is_abando
     (again,) = session.units([(text, 0)])
     resent = await session.begin_unit(again)
     assert isinstance(resent, PendingTicks) and len(resent.accepted) == 1  # not a duplicate
+
+
+async def test_a_burst_of_frames_is_begun_in_slices_with_turns_of_the_loop_between(
+    parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backfill's buffered frames do not hold the event loop until all are published:
+    after ``SLICE_S`` of work the first stage lets other connections' frames be read."""
+    monkeypatch.setattr(frame_pipeline, "SLICE_S", 0.0)  # a turn after every slice
+    monkeypatch.setattr(frame_pipeline, "SLICE_TICKS", 2)
+    _, bus, _, _ = parts
+    conn = await _connect(parts)
+    published: list[list[int]] = []
+
+    async def seen(message: Any) -> None:
+        published.append([row.seq for row in TicksAccepted.from_json(message.data).ticks])
+
+    await subscribe_in_turn(bus, ticks_topic(TENANT, "EURUSD", partitions=bus.partitions), seen)
+    await asyncio.sleep(0.05)  # the reader waits for a frame
+    conn.terminal.send_ticks(*((seq, NOW - 9000 + seq * 100) for seq in range(1, 6)))
+    conn.terminal.send_ticks((6, NOW - 3000))
+    seen_by_another: list[int] = []
+    asyncio.get_running_loop().call_soon(lambda: seen_by_another.append(sum(map(len, published))))
+
+    await _until(lambda: sum(map(len, published)) == 6)
+    assert seen_by_another == [2]  # the loop ran something else after the first slice
+    assert published == [[1, 2], [3, 4], [5], [6]]  # cut at two ticks, in order
+    acks: list[int] = []
+    await _until(lambda: acks.extend(a["seq"] for a in conn.answers()) or acks[-1:] == [6])
+    assert acks == sorted(acks)  # cumulative, in order
+    assert await _stored(conn.store) == [NOW - 9000 + seq * 100 for seq in range(1, 6)] + [
+        NOW - 3000
+    ]
+    conn.terminal.disconnect()
+    with pytest.raises(WebSocketDisconnect):
+        await conn.serving  # type: ignore[misc]

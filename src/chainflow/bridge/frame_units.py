@@ -10,7 +10,7 @@ protocol is a unit that closes the connection after the units before it were ans
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,3 +76,29 @@ def merged_units(units: Sequence[Unit]) -> list[Unit]:
         else:
             merged.append(unit)
     return merged
+
+
+def sliced_units(units: Iterable[Unit], max_items: int) -> Iterator[Unit]:
+    """Yield ``units`` in order with the tick units that follow each other merged and cut
+    into pieces of at most ``max_items`` ticks (a piece keeps the receive time of the first
+    frame it holds ticks of). ``units`` is consumed lazily: a frame is decoded only when
+    the piece before it was taken."""
+    if max_items < 1:
+        raise ValueError(f"expected max_items >= 1; received {max_items}")
+    held: list[Any] = []  # ticks of the piece being filled
+    held_us = 0  # its receive time
+    for unit in units:
+        if unit.items is None:
+            if held:
+                yield Unit(held_us, items=held)
+                held = []
+            yield unit
+            continue
+        if not held:
+            held_us = unit.received_us
+        held = held + unit.items
+        while len(held) >= max_items:
+            yield Unit(held_us, items=held[:max_items])
+            held, held_us = held[max_items:], unit.received_us  # the rest is this frame's
+    if held:
+        yield Unit(held_us, items=held)

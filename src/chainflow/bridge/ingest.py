@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,11 +169,16 @@ class IngestSession:
         """Split frames received together (text, receive time in µs) into units of work,
         in order (``frame_units``): consecutive tick frames become one unit (one
         validation pass, one durable store, one ack)."""
-        for _ in texts:
+        return merged_units(list(self.decoded(texts)))
+
+    def decoded(self, texts: Iterable[tuple[str, int]]) -> Iterator[Unit]:
+        """Yield the unit of each frame (text, receive time in µs), decoding it only when
+        it is taken; every frame is a metered message."""
+        for text, received_us in texts:
             self._feed.stats["messages"] += 1
-            if self._usage is not None:  # every frame received is a metered message
+            if self._usage is not None:
                 self._usage.record(self._principal.tenant_id, ticks=0, messages=1)
-        return merged_units([unit_of(text, received_us) for text, received_us in texts])
+            yield unit_of(text, received_us)
 
     async def run_unit(self, unit: Unit) -> list[Frame]:
         """Do one unit of work; return the frames answering it."""
