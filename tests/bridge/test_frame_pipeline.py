@@ -327,8 +327,8 @@ async def test_a_burst_of_frames_is_begun_in_slices_with_turns_of_the_loop_betwe
     parts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A backfill's buffered frames do not hold the event loop until all are published:
-    after ``SLICE_S`` of work the first stage lets other connections' frames be read."""
-    monkeypatch.setattr(frame_pipeline, "SLICE_S", 0.0)  # a turn after every slice
+    after ``SLICE_TICKS`` ticks begun the first stage lets other connections' frames be
+    read before it begins more."""
     monkeypatch.setattr(frame_pipeline, "SLICE_TICKS", 2)
     _, bus, _, _ = parts
     conn = await _connect(parts)

@@ -25,12 +25,14 @@ aligned benchmark's 50-250 ms per tick, with the tick path idle half of the time
 
 The first stage works in slices: consecutive tick frames are merged, and cut, into units
 of at most ``SLICE_TICKS`` ticks, each frame decoded only when its slice is begun, and once
-the stage has worked ``SLICE_S`` without a turn of the event loop, it gives the loop a turn
-before the next unit. The reader finds frames already buffered without a turn of the loop,
-so a begin that starts within ``CONTINUED_S`` of the last one's end counts as the same turn.
-Without that a backfill's reader, finding a few 100-tick frames buffered, decoded,
-validated and published them all in one piece of the loop (15-30 ms, py-spy on the noisy
-scenario), and every live tick read meanwhile waited for it.
+the stage has begun ``SLICE_TICKS`` ticks without a turn of the event loop, it gives the
+loop a turn before the next unit. The reader finds frames already buffered without a turn
+of the loop, so a begin that starts within ``CONTINUED_S`` of the last one's end counts as
+the same turn. Without that a backfill's reader, finding a few 100-tick frames buffered,
+decoded, validated and published them all in one piece of the loop (15-30 ms, py-spy on
+the noisy scenario), and every live tick read meanwhile waited for it. A live terminal (a
+few ticks a frame) never yields: on a busy loop each turn given away would cost its next
+frame a whole turn.
 
 A disconnect is raised once the units before it are stored and answered. A failure in
 either stage ends the connection (``RetryLater``, ``ProtocolViolation``); the units not
@@ -56,8 +58,7 @@ from chainflow.core.errors import ChainflowError
 MAX_QUEUED_FRAMES = 256  # read ahead of the answers; the reader waits when full (TCP backpressure)
 MAX_PENDING_UNITS = 64  # units published and waiting for their store
 MAX_PENDING_TICKS = 500  # their ticks
-SLICE_TICKS = 100  # ticks begun as one unit at most (module doc: slices)
-SLICE_S = 0.001  # work after which the first stage lets the event loop serve others
+SLICE_TICKS = 100  # ticks begun as one unit, and between two turns of the loop, at most
 CONTINUED_S = 0.0002  # a begin this soon after the last one continues its turn (frames buffered)
 
 Step = PendingTicks | list[str]  # a unit to finish, or the encoded answer of one
@@ -136,7 +137,7 @@ class _FirstStage:
         self._session, self._steps, self._backlog = session, steps, backlog
         self._finisher, self._guard, self._shares = finisher, guard, shares
         self.busy = False
-        self._turn_started_s = 0.0  # when the work since the event loop's last turn began
+        self._turn_ticks = 0  # ticks begun since the event loop's last turn
         self._ended_s = 0.0  # when the last begin ended
 
     async def begin(self, texts: list[tuple[str, int]]) -> None:
@@ -145,9 +146,13 @@ class _FirstStage:
         self.busy = True
         spent = session.cpu_s
         if time.perf_counter() - self._ended_s > CONTINUED_S:
-            self._turn_started_s = time.perf_counter()  # else a turn of frames read back to back
+            self._turn_ticks = 0  # else frames read back to back: the same turn of the loop
         try:
             for unit in sliced_units(session.decoded(texts), SLICE_TICKS):
+                if self._turn_ticks >= SLICE_TICKS:
+                    await asyncio.sleep(0)  # the other connections' frames read meanwhile
+                    self._turn_ticks = 0
+                self._turn_ticks += 0 if unit.items is None else len(unit.items)
                 _raise_if_failed(finisher)  # no more publishing once the store failed
                 step = await begin_unit(session, unit, self._guard)
                 await _hand_over(session, steps, step, finisher)
@@ -155,9 +160,6 @@ class _FirstStage:
                     self._backlog.ticks += len(step.accepted)
                 if self._backlog.ticks >= MAX_PENDING_TICKS:
                     await _finished(steps, finisher)
-                if time.perf_counter() - self._turn_started_s >= SLICE_S:
-                    await asyncio.sleep(0)  # the other connections' frames read meanwhile
-                    self._turn_started_s = time.perf_counter()
         finally:
             self._ended_s = time.perf_counter()
             self.busy = False
