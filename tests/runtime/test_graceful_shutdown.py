@@ -35,6 +35,9 @@ from tests.fixtures.settings import embedded_settings
 
 PASSWORD = "Sigterm-Ticks-2026!"
 GRACE_S = 10.0
+# The server shares this process with the test; on a loaded CI machine one login once took
+# more than httpx's default 5 s (clean-clone CI, 2026-12-07). These tests look at the drain.
+HTTP_TIMEOUT_S = 30.0
 READ_TICKS = """
 import asyncio, json, sys
 from chainflow.core.settings import TimeSeriesSettings
@@ -95,7 +98,7 @@ class TestDrainInProcess:
         async with _serving(tmp_path / "home") as (kernel, base, server):
             registry = kernel.infra.registry
             assert [i.instance_id for i in await registry.instances()] == [kernel.instance_id]
-            async with httpx.AsyncClient(base_url=base) as client:
+            async with httpx.AsyncClient(base_url=base, timeout=HTTP_TIMEOUT_S) as client:
                 _, token = await _api_key(client, "withdraw@example.com")
                 async with connect(
                     base.replace("http", "ws") + f"/ws/stream?access_token={token}"
@@ -115,7 +118,7 @@ class TestDrainInProcess:
         self, tmp_path: Path
     ) -> None:
         async with _serving(tmp_path / "home") as (kernel, base, _):
-            async with httpx.AsyncClient(base_url=base) as client:
+            async with httpx.AsyncClient(base_url=base, timeout=HTTP_TIMEOUT_S) as client:
                 key, token = await _api_key(client, "drain@example.com")
                 ws_url = base.replace("http", "ws") + f"/ws/ticks?api_key={key}"
                 async with connect(ws_url) as ws:
@@ -153,7 +156,7 @@ class TestDrainInProcess:
 
     async def test_a_socket_without_a_final_frame_is_closed_with_1012(self, tmp_path: Path) -> None:
         async with _serving(tmp_path / "home") as (kernel, base, _):
-            async with httpx.AsyncClient(base_url=base) as client:
+            async with httpx.AsyncClient(base_url=base, timeout=HTTP_TIMEOUT_S) as client:
                 _, token = await _api_key(client, "stream@example.com")
             async with connect(
                 base.replace("http", "ws") + f"/ws/stream?access_token={token}"
@@ -327,5 +330,5 @@ class TestSigterm:
 
 
 async def _register(base: str) -> tuple[str, str]:
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=HTTP_TIMEOUT_S) as client:
         return await _api_key(client, "drain@example.com")
