@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from chainflow.bridge.frame_pipeline import RetryLater, begin_unit, finish_unit
-from chainflow.bridge.frame_units import MAX_MERGED_ITEMS, Unit, merged_units
+from chainflow.bridge.frame_units import MAX_MERGED_ITEMS, Unit, sliced_units
 from chainflow.bridge.ingest import IngestSession, TenantFeed
 from chainflow.bridge.ingest_protocol import ProtocolViolation
 from chainflow.bridge.message_guard import MessageGuard
@@ -161,6 +161,8 @@ class TestFramesReadTogether:
 
     def test_merged_units_stop_at_the_item_cap(self) -> None:
         frame = Unit(0, items=[{}] * 1000)
-        units = merged_units([Unit(i, items=[{}] * 1000) for i in range(6)] + [frame])
+        units = list(
+            sliced_units([Unit(i, items=[{}] * 1000) for i in range(6)] + [frame], MAX_MERGED_ITEMS)
+        )
         assert [len(u.items or []) for u in units] == [MAX_MERGED_ITEMS, 2000]
         assert [u.received_us for u in units] == [0, 5]

@@ -10,7 +10,7 @@ protocol is a unit that closes the connection after the units before it were ans
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,24 +58,6 @@ def unit_of(text: str, received_us: int) -> Unit:
         received_us,
         answer=[error_frame(RejectCode.INVALID_SCHEMA, problem, message_seq(message))],
     )
-
-
-def merged_units(units: Sequence[Unit]) -> list[Unit]:
-    """Merge the tick units that follow each other (up to ``MAX_MERGED_ITEMS`` ticks); the
-    merged unit keeps the receive time of its first frame."""
-    merged: list[Unit] = []
-    for unit in units:
-        last = merged[-1] if merged else None
-        if (
-            unit.items is not None
-            and last is not None
-            and last.items is not None
-            and len(last.items) + len(unit.items) <= MAX_MERGED_ITEMS
-        ):
-            last.items.extend(unit.items)
-        else:
-            merged.append(unit)
-    return merged
 
 
 def sliced_units(units: Iterable[Unit], max_items: int) -> Iterator[Unit]:

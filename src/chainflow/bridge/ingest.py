@@ -34,7 +34,7 @@ from chainflow.bridge.events import (
     symbols_declared_topic,
     ticks_topic,
 )
-from chainflow.bridge.frame_units import Unit, merged_units, unit_of
+from chainflow.bridge.frame_units import MAX_MERGED_ITEMS, Unit, sliced_units, unit_of
 from chainflow.bridge.ingest_protocol import (
     Frame,
     ProtocolViolation,
@@ -167,9 +167,9 @@ class IngestSession:
 
     def units(self, texts: Sequence[tuple[str, int]]) -> list[Unit]:
         """Split frames received together (text, receive time in µs) into units of work,
-        in order (``frame_units``): consecutive tick frames become one unit (one
-        validation pass, one durable store, one ack)."""
-        return merged_units(list(self.decoded(texts)))
+        in order (``frame_units``): consecutive tick frames become one unit of up to
+        ``MAX_MERGED_ITEMS`` ticks (one validation pass, one durable store, one ack)."""
+        return list(sliced_units(self.decoded(texts), MAX_MERGED_ITEMS))
 
     def decoded(self, texts: Iterable[tuple[str, int]]) -> Iterator[Unit]:
         """Yield the unit of each frame (text, receive time in µs), decoding it only when
