@@ -77,6 +77,16 @@ class TestSettings:
         with pytest.raises(ValidationError, match="pool_size"):
             Settings()
 
+    def test_tick_commit_window_is_read_and_a_negative_one_refused(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        assert Settings().timeseries.tick_batch_max_delay_ms == 25.0
+        monkeypatch.setenv("CHAINFLOW_TIMESERIES_TICK_BATCH_MAX_DELAY_MS", "40")
+        assert Settings().timeseries.tick_batch_max_delay_ms == 40.0
+        monkeypatch.setenv("CHAINFLOW_TIMESERIES_TICK_BATCH_MAX_DELAY_MS", "-1")
+        with pytest.raises(ValidationError, match="tick_batch_max_delay_ms"):
+            Settings()
+
 
 def ed25519_pems() -> tuple[str, str]:
     from cryptography.hazmat.primitives import serialization
