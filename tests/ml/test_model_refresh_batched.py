@@ -328,3 +328,54 @@ class TestFirstResolve:
         assert len(statements.naming(newcomer)) == one_read
         assert {a.version.version for a in answers if a is not None} == {1}
         assert all(a is answers[0] for a in answers) and served.models.resolved(newcomer)
+
+    async def test_versions_of_one_artifact_share_one_loaded_bundle(self, served: Served) -> None:
+        """Every tenant's copy of a model is one ONNX session (the tick path scores the
+        keys of all of them with one call); another artifact loads its own."""
+        platform = await served.models.resolve(served.others[0])
+        own = await served.models.resolve(served.own.tenant_id)
+        assert platform is not None and own is not None
+        assert platform.version.id != own.version.id
+        assert platform.version.artifact_sha256 == own.version.artifact_sha256
+        assert own.bundle is platform.bundle
+
+        artifact = constant_bundle((0.2, 0.2, 0.6), 4)
+        async with served.database.unit_of_work(served.own) as uow:
+            v2 = await served.registry.register(
+                uow, registration(served.name), artifact, owner=served.own, limits=ENTERPRISE
+            )
+            await served.registry.promote(uow, served.name, v2.version, owner=served.own)
+        served.models.forget(served.own.tenant_id)
+        changed = await served.models.resolve(served.own.tenant_id)
+        assert changed is not None and changed.version.version == 2
+        assert changed.bundle is not platform.bundle
+        probabilities = changed.bundle.predict([[0.0] * 4]).probabilities[0]
+        assert [round(float(p), 6) for p in probabilities] == [0.2, 0.2, 0.6]
+
+    async def test_tenants_resolving_at_once_share_one_loaded_model(
+        self, served: Served, tmp_path: Path
+    ) -> None:
+        """A hundred tenants' first ticks resolve their model at once: one served model
+        and one ONNX session for all of them (before: one each, and one model call each)."""
+        slow = SlowArtifacts(tmp_path / "models")  # the registry's, with an object store's latency
+        registry = ModelRegistry(artifacts=slow, clock=served.clock)
+        fresh = ServedModels(registry, served.database, served.clock, MlSettings(model=served.name))
+        answers = await asyncio.gather(*(fresh.resolve(t) for t in served.others[:20]))
+        assert all(answer is answers[0] for answer in answers)
+        assert answers[0] is not None and answers[0].version.version == 1
+        own = await fresh.resolve(served.own.tenant_id)  # another version, the same bytes
+        assert own is not None and own is not answers[0] and own.bundle is answers[0].bundle
+        assert slow.reads == 1
+
+
+class SlowArtifacts(LocalArtifactStore):
+    """Artifacts on local disk, read with an object store's latency (and counted)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.reads = 0
+
+    async def read(self, path: str, expected_sha256: str) -> bytes:
+        self.reads += 1
+        await asyncio.sleep(0.05)
+        return await super().read(path, expected_sha256)

@@ -44,6 +44,7 @@ from chainflow.trading.decision.synthesis import DecisionInput, TradingPreferenc
 from chainflow.trading.events import connection_topic
 from chainflow.trading.paper.desk import PaperDesk
 from chainflow.trading.tick.bars import build_key_state
+from chainflow.trading.tick.scoring import PreparedScore, predict_all
 from chainflow.trading.tick.state import regime_fields
 from tests.fixtures.market_data import make_ohlcv
 from tests.fixtures.settings import embedded_settings
@@ -509,10 +510,11 @@ class TestBookLoads:
         assert order == ["GBPUSD", SYMBOL]
 
 
-class TestRunAtOnce:
-    """On the in-process bus the tick path takes its input in the publisher's turn: an
-    event finding the path idle is answered before ``publish`` returns; one arriving while
-    a batch runs waits for it (one batch at a time), in order."""
+class TestRounds:
+    """On the in-process bus the tick path takes its input in the publisher's turn and
+    queues it: the events published in one turn of the event loop are run as one round in
+    the next, their keys scored with one model call; one arriving while a round runs
+    waits for it (one round at a time), in order."""
 
     @staticmethod
     def event(kernel: Kernel, tenant: str, connection: str, first_seq: int) -> TicksAccepted:
@@ -541,19 +543,49 @@ class TestRunAtOnce:
         topic = ticks_topic(event.tenant_id, event.symbol)
         await kernel.infra.bus.publish(topic, event.to_json())
 
-    async def test_an_idle_path_answers_before_publish_returns(self, kernel: Kernel) -> None:
+    async def test_keys_published_in_one_turn_are_scored_with_one_model_call(
+        self, kernel: Kernel, tmp_path: Path
+    ) -> None:
+        await train_and_promote(kernel, tmp_path / "home", {})
+        data = await stored_market(kernel, 400)
+        await stored_market(kernel, 400, symbol="GBPUSD")
         assert kernel.trading is not None
         tick_path = kernel.trading.tick_path
-        seqs = await self.frames_in_turn(kernel, TENANT, "c")
-        await self.publish(kernel, self.event(kernel, TENANT, "c", 1))  # reads the book first
-        for _ in range(300):
-            if seqs == [1, 2]:
-                break
-            await asyncio.sleep(0.01)
-        taken = tick_path.stats.run_at_once
-        await self.publish(kernel, self.event(kernel, TENANT, "c", 3))
-        assert seqs == [1, 2, 3, 4]  # no turn of the event loop in between
-        assert tick_path.stats.run_at_once == taken + 1
+        forming_ts = int(data.ts_ms[-1]) + TF.milliseconds
+        await tick_path.warm(TENANT, [SYMBOL, "GBPUSD"], forming_ts)
+        frames = await frames_of(kernel, TENANT, "two")
+        close = float(data.close[-1])
+        rows = tick_rows(forming_ts, [close, round(close * 1.0002, 5)])
+        before = dataclasses.replace(tick_path.stats)
+
+        # Both published before the event loop turns: one round, one model call.
+        await asyncio.gather(
+            send_ticks(kernel, rows, connection="two", symbol=SYMBOL),
+            send_ticks(kernel, rows, connection="two", symbol="GBPUSD"),
+        )
+        await until(frames, 4)
+
+        assert sorted((f["symbol"], f["seq"]) for f in frames) == [
+            ("EURUSD", 1),
+            ("EURUSD", 2),
+            ("GBPUSD", 1),
+            ("GBPUSD", 2),
+        ]
+        assert all(f["model"] == "fx-default@1" for f in frames)
+        assert tick_path.stats.scored == before.scored + 2
+        assert tick_path.stats.model_calls == before.model_calls + 1
+        # Each key's answer is the one a model call of its own gives.
+        model = await tick_path._models.resolve(TENANT)
+        for symbol in (SYMBOL, "GBPUSD"):
+            event = TicksAccepted(TENANT, symbol, 0, tuple(TickRow(*r) for r in rows))
+            state = tick_path._keys[(TENANT, symbol)]
+            last = rows[-1]
+            prepared = tick_path._scorer.prepare(event, state, model, bid=last[1], ask=last[2])
+            assert isinstance(prepared, PreparedScore)
+            assert predict_all([prepared]) == 1
+            alone = await tick_path._scorer.finish(prepared)
+            frame = next(f for f in frames if f["symbol"] == symbol and f["seq"] == 2)
+            assert (frame["action"], frame["confidence"]) == (alone.action, alone.confidence)
 
     async def test_an_event_arriving_while_a_batch_runs_waits_for_it(self, kernel: Kernel) -> None:
         assert kernel.trading is not None

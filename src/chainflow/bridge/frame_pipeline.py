@@ -5,8 +5,9 @@ A reader task takes frames off the socket as they come (``read_frames``); the se
 publishes its live ticks at once (``IngestSession.begin_unit``): a tick's signal waits for
 neither the disk nor the store of the ticks before it. A frame that finds the serving loop
 idle (no unit being begun, nothing read ahead) is begun by the reader itself, in the turn
-it is read: with the tick path taking its input in the publisher's turn, a live tick's
-signal is then in the connection's outbox one turn of the event loop after the frame
+it is read: with the tick path taking its input in the publisher's turn and scoring the
+ticks published in a turn as one round in the next (``trading.tick.path``), a live tick's
+signal is then in the connection's outbox two turns of the event loop after the frame
 arrived (each turn of a busy loop lasts as long as all the work ready meanwhile).
 
 The durable store, the ticks not published live, the bars and the ack follow in a second

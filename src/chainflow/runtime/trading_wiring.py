@@ -34,7 +34,7 @@ _TICK_PATH_COUNTERS = {
     "frames": "Signal frames the per-tick path sent.",
     "scored": "Forming bars scored by the model (a key's queued ticks are scored once).",
     "coalesced": "Tick events answered with a later tick's score of their key (under load).",
-    "run_at_once": "Tick and bar events run in their publisher's turn, nothing queued.",
+    "model_calls": "Model runs of the per-tick path: one per model and round, for all its keys.",
     "warming": "Ticks answered while their key's state was being built.",
     "warming_up": "Ticks answered while their key's features were still warming up.",
     "no_model": "Ticks of a tenant without a production model.",

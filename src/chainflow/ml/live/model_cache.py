@@ -112,6 +112,8 @@ class ServedModels:
         self._resolving: dict[str, asyncio.Future[None]] = {}  # first reads in flight
         self._in_force: dict[str, Fallback] = {}
         self._bundles: dict[str, ServedModel] = {}
+        self._sessions: dict[str, ModelBundle] = {}  # artifact sha256 -> its loaded bundle
+        self._loading: dict[str, asyncio.Future[ModelBundle]] = {}  # loads in flight
         self._marks_seen: frozenset[FallbackMark] = frozenset()
         self._round: asyncio.Task[None] | None = None
 
@@ -306,12 +308,33 @@ class ServedModels:
         return await self._served(version)
 
     async def _served(self, version: ModelVersion) -> ServedModel:
+        """The version served: one ``ServedModel`` per version, its bundle loaded once per
+        artifact. Every tenant's copy of a model then shares one ONNX session (one model
+        call scores the keys of all of them, ``trading.tick.scoring.predict_all``), also
+        when a hundred tenants' first ticks resolve at once (before: each loaded its own)."""
         served = self._bundles.get(version.id)
         if served is None:
-            bundle = ModelBundle(await self._registry.read_artifact(version))
-            served = self._bundles[version.id] = ServedModel(version, bundle)
-            log.info("ml_model_loaded", model=version.ref, window=bundle.window)
+            bundle = await self._bundle_of(version)
+            served = self._bundles.setdefault(version.id, ServedModel(version, bundle))
         return served
+
+    async def _bundle_of(self, version: ModelVersion) -> ModelBundle:
+        sha256 = version.artifact_sha256
+        bundle = self._sessions.get(sha256)
+        if bundle is not None:
+            return bundle
+        loading = self._loading.get(sha256)
+        if loading is None:  # the first reader loads it; the others wait for that load
+            loading = asyncio.ensure_future(self._load_bundle(version))
+            self._loading[sha256] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(sha256, None))
+        return await asyncio.shield(loading)
+
+    async def _load_bundle(self, version: ModelVersion) -> ModelBundle:
+        bundle = ModelBundle(await self._registry.read_artifact(version))
+        self._sessions[version.artifact_sha256] = bundle
+        log.info("ml_model_loaded", model=version.ref, window=bundle.window)
+        return bundle
 
     async def _version(
         self, tenant: TenantContext, production: ModelVersion, number: int

@@ -93,7 +93,7 @@ class TickPathStats:
     rebuilds: int = 0
     bad_messages: int = 0
     coalesced: int = 0  # tick events answered with a later tick's score (under load)
-    run_at_once: int = 0  # events run in their publisher's turn, the path idle (not queued)
+    model_calls: int = 0  # model runs of the tick path (one per model and round)
     dropped_events: int = 0  # of a partition given up or whose lease was lost: unanswered
 
 
