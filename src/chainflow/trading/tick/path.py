@@ -179,7 +179,7 @@ class TickPath:
         self._stopping = False
         self._gate = HotPathGate()  # the loop's own gate from start()
         self._reads = TenantReads(desk, models)  # of tenants new to this process
-        self._turn = asyncio.Lock()  # one batch at a time: a round, or an event taken at once
+        self._turn = asyncio.Lock()  # one round at a time
         self._prewarms = BackgroundTasks(  # from terminals' hellos
             "chainflow.trading.tick_path", "tick_path_prewarm_failed"
         )
@@ -277,8 +277,7 @@ class TickPath:
         self._wake.set()
 
     async def _run_batch(self, batch: list[MarketEvent]) -> None:
-        """Run one batch (a round of the queue, or one event taken at once), then record
-        it; the caller holds ``_turn``."""
+        """Run one round of the queue, then record it; the caller holds ``_turn``."""
         if self.input.answering is not None:  # what a handover waits for
             self._running = frozenset(event.tenant_id for event in batch)
         try:
@@ -352,7 +351,7 @@ class TickPath:
             await self._wake.wait()
             self._wake.clear()
             while self._queue and not self._stopping:
-                async with self._turn:  # an event taken at once finishes first
+                async with self._turn:
                     batch = self._queue.take_round()
                     if batch:
                         await self._run_batch(batch)
