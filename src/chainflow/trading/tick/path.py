@@ -35,9 +35,10 @@ once (replicas: below):
   published in one turn of the event loop as one round in the next. A round scores its
   keys stage by stage: every key's forming bar previewed, then one model call for all the
   keys of a model (``scoring.predict_all``: the tenants' copies of a model share one ONNX
-  session), then each key's decision. A call costs about as much for one row as for
-  dozens, and on a busy loop most of it is the cold start of ONNX Runtime (measured 9 us
-  warm, 84 us with the caches cold), so the model's cost per tick falls as load rises.
+  session), then each key's decision and frames (``answers.RoundAnswers``). A call costs
+  about as much for one row as for dozens, and on a busy loop most of it is the cold
+  start of ONNX Runtime (measured 9 us warm, 84 us with the caches cold), so the model's
+  cost per tick falls as load rises.
   Before, an idle path ran each event at once, in the publisher's turn: one model call per
   tick, and every frame read in a turn waited for the scoring of the frames read before
   it. One round runs at a time (``_turn``), so a key's events keep their order.
@@ -79,7 +80,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from chainflow.bridge.api import (
     BarPublished,
@@ -99,10 +99,9 @@ from chainflow.hub.api import BusMessage, EventBus, Membership
 from chainflow.ml.api import ServedModel, ServedModelSource
 from chainflow.storage.api import TimeSeriesStore
 from chainflow.trading.decision.sizing import SizingPolicy
-from chainflow.trading.events import connection_topic
 from chainflow.trading.paper.desk import PaperDesk
+from chainflow.trading.tick.answers import KeyTicks, RoundAnswers
 from chainflow.trading.tick.bars import apply_published_bar, extend_forming_bar
-from chainflow.trading.tick.latency_histogram import LatencyHistogram
 from chainflow.trading.tick.partitions import PartitionFollower, TickInput
 from chainflow.trading.tick.progress import TickProgress
 from chainflow.trading.tick.queue import (
@@ -110,10 +109,9 @@ from chainflow.trading.tick.queue import (
     FairTickQueue,
     MarketEvent,
 )
-from chainflow.trading.tick.scoring import PreparedScore, StrategyFor, TickScorer, predict_all
-from chainflow.trading.tick.signal import SignalFrame, TickSignal, encode_frames
+from chainflow.trading.tick.scoring import StrategyFor, TickScorer
+from chainflow.trading.tick.signal import TickSignal
 from chainflow.trading.tick.state import (
-    FrameSelector,
     KeyState,
     LiveQuote,
     TickPathStats,
@@ -151,12 +149,10 @@ class TickPath:
         self._follower = follower
         self._spread_window, self._spread_min_ticks = spread_window, spread_min_ticks
         self.stats = TickPathStats()
-        self.latency = LatencyHistogram()  # of every signal frame sent
         self._scorer = TickScorer(
             models=models, desk=desk, strategy_for=strategy_for, policy=policy, stats=self.stats
         )
         self._desk = desk
-        self._frames = FrameSelector()
         self._bus, self._store, self._clock, self._models = bus, store, clock, models
         self._keys: dict[Key, KeyState] = {}
         self.input = TickInput(
@@ -168,6 +164,15 @@ class TickPath:
             on_taken=None if follower is None else follower.taken,
             on_standby_tick=self._warm_standby,
         )
+        self._answers = RoundAnswers(
+            bus=bus,
+            clock=clock,
+            scorer=self._scorer,
+            stats=self.stats,
+            input_=self.input,
+            cpu_shares=cpu_shares,
+        )
+        self.latency = self._answers.latency  # of every signal frame sent
         self._running = NO_TENANTS  # the tenants of the batch being run (replicas)
         self._queue = FairTickQueue(quantum)
         self._cpu_shares = cpu_shares
@@ -402,7 +407,7 @@ class TickPath:
         # Keys without a state are answered at once (``warming``): they go first, so that
         # a new key's first tick does not wait for every other key's scoring.
         keys = self._keys
-        scoring: list[_KeyTicks] = []
+        scoring: list[KeyTicks] = []
         for (tenant_id, _), events in sorted(by_key.items(), key=lambda item: item[0] in keys):
             began = time.perf_counter()
             prepared = await self._run_key(events)
@@ -410,9 +415,9 @@ class TickPath:
                 scoring.append(prepared)
             if self._cpu_shares is not None:
                 self._cpu_shares.charge(tenant_id, time.perf_counter() - began)
-        await self._score(scoring)
+        await self._answers.score(scoring)
 
-    async def _run_key(self, events: list[MarketEvent]) -> _KeyTicks | None:
+    async def _run_key(self, events: list[MarketEvent]) -> KeyTicks | None:
         """Run one key's events in order: its tick runs scored, its bars applied. The last
         run is returned prepared, for the batch's one model call (``_score``)."""
         run: list[TicksAccepted] = []
@@ -429,9 +434,9 @@ class TickPath:
         """Score one key's tick events at their last tick; answer each event's connection."""
         prepared = await self._prepare(events)
         if prepared is not None:
-            await self._score([prepared])
+            await self._answers.score([prepared])
 
-    async def _prepare(self, events: list[TicksAccepted]) -> _KeyTicks | None:
+    async def _prepare(self, events: list[TicksAccepted]) -> KeyTicks | None:
         """Extend the key's forming bar with ``events`` and prepare its model input at the
         last tick; a key that cannot be scored (warming, no model, ...) is answered now."""
         if not events or self._models is None:
@@ -454,47 +459,9 @@ class TickPath:
         self.stats.coalesced += len(events) - 1
         scored = self._scorer.prepare(last_event, state, model, bid=last.bid, ask=last.ask)
         if isinstance(scored, TickSignal):
-            await self._answer(events, state, scored)
+            await self._answers.answer(events, state, scored)
             return None
-        return _KeyTicks(events, scored)
-
-    async def _score(self, keys: list[_KeyTicks]) -> None:
-        """Score the prepared keys with one model call per model, then answer each."""
-        if not keys:
-            return
-        began = time.perf_counter()
-        self.stats.model_calls += predict_all([key.prepared for key in keys])
-        shared = (time.perf_counter() - began) / len(keys)
-        for key in keys:
-            began = time.perf_counter()
-            signal = await self._scorer.finish(key.prepared)
-            await self._answer(key.events, key.prepared.state, signal)
-            if self._cpu_shares is not None:
-                spent = shared + time.perf_counter() - began
-                self._cpu_shares.charge(key.prepared.event.tenant_id, spent)
-
-    async def _answer(
-        self, events: list[TicksAccepted], state: KeyState | None, signal: TickSignal
-    ) -> None:
-        """Send ``signal`` as each event's frames to its connection."""
-        last_event = events[-1]
-        by_connection: dict[str, list[SignalFrame]] = {}
-        now_us = self._clock.now_us()
-        for event in events:
-            latency_ms = round((now_us - event.received_us) / 1000.0, 3)
-            frames = self._frames.frames(event, state, signal)
-            for frame in frames:
-                frame.latency_ms = latency_ms
-            if frames:
-                self.latency.observe(latency_ms / 1000.0, len(frames))
-                by_connection.setdefault(event.connection, []).extend(frames)
-        if self.input.answering is not None and not self.input.answers(last_event.tenant_id):
-            self.stats.dropped_events += len(events)  # the lease was lost while scoring
-            return
-        for connection, frames in by_connection.items():
-            self.stats.frames += len(frames)
-            body = encode_frames(frames)
-            await self._bus.publish(connection_topic(last_event.tenant_id, connection), body)
+        return KeyTicks(events, scored)
 
     def _state(self, event: TicksAccepted, model: ServedModel) -> KeyState | None:
         """Return the key's state for ``model``; None while it is being built.
@@ -513,11 +480,3 @@ class TickPath:
         self._warmup.start(key, event.ticks[0].ts, model)
         self._keys.pop(key, None)  # another model's state: never scored with this one
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class _KeyTicks:
-    """A key's tick events of a round, its model input prepared at the last one."""
-
-    events: list[TicksAccepted]
-    prepared: PreparedScore
