@@ -10,11 +10,13 @@ the checkpoint and the rollback).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
 
 from chainflow.core.market import BarRow, Timeframe, bar_row
+from chainflow.features import pipeline as pipeline_module
 from chainflow.features.api import RegimeConfig, SymbolPipeline
 from chainflow.features.errors import FeatureStateMismatchError
 from chainflow.features.sets import FX_CORE_V1
@@ -71,13 +73,43 @@ def test_a_checkpoint_survives_a_json_restore_of_another_state() -> None:
     for bar in bars[:110]:
         restored.update(bar)
     pipeline.restore(restored.snapshot())  # replaces nested state objects
-    checkpoint = pipeline.checkpoint()  # walked again, over the restored objects
+    checkpoint = pipeline.checkpoint()  # over the restored objects (walked by the restore)
     pipeline.update(revised(bars[110]))
     pipeline.rollback(checkpoint)
     for bar in bars[110:]:
         pipeline.update(bar)
         restored.update(bar)
     assert state(pipeline) == state(restored)
+
+
+def test_a_restored_pipeline_is_walked_by_its_restore_not_at_its_first_checkpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every key warmed or rebuilt since a restart takes its first checkpoint at its first
+    bar close, and those closes land together (all tenants' M1 to H1 on the hour): the
+    walk of the state graph happens when the state is restored, off that second."""
+    bars = series(110, seed=34)
+    source = SymbolPipeline(FX_CORE_V1, M5, SMALL_REFITS)
+    for bar in bars[:100]:
+        source.update(bar)
+    walks: list[object] = []
+
+    class CountedPlan(pipeline_module.StatePlan):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            walks.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "StatePlan", CountedPlan)
+    pipeline = SymbolPipeline(FX_CORE_V1, M5, SMALL_REFITS)
+    pipeline.restore(source.snapshot())
+    walked = len(walks)
+    checkpoint = pipeline.checkpoint()  # the first bar close after the restore
+    assert len(walks) == walked and checkpoint.plan is walks[-1]
+    pipeline.update(revised(bars[100]))
+    pipeline.rollback(checkpoint)  # the plan made by the restore puts the state back
+    pipeline.update(bars[100])
+    source.update(bars[100])
+    assert state(pipeline) == state(source)
 
 
 def test_a_checkpoint_older_than_the_last_one_is_refused_and_changes_nothing() -> None:

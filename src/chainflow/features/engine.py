@@ -183,7 +183,7 @@ class FeatureEngine:
         self._count = 0
         self._last_ts: int | None = None
         self._plan: StatePlan | None = None
-        self._saved: list[tuple[Any, Any]] | None = None  # the committed state, recorded
+        self._saved: list[Any] | None = None  # the committed state, recorded
         self._scalers: list[Scaler] = []
 
     @property
