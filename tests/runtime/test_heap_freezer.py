@@ -9,29 +9,20 @@ would otherwise never be collected).
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from chainflow.bridge.events import BarPublished
 from chainflow.core.market import Timeframe
 from chainflow.features.pipeline import SymbolPipeline
 from chainflow.features.regimes import RegimeConfig
 from chainflow.features.sets import get_feature_set
 from chainflow.runtime.heap_freezer import BuildProgress, HeapFreezer
-from chainflow.runtime.kernel import Kernel
-from chainflow.runtime.server import BAR_WAVE_SETTLE_S, start_heap_freezer, stop_heap_freezer
 from chainflow.trading.tick.state import KeyState
 from tests.fixtures.market_data import make_ohlcv
-from tests.fixtures.settings import embedded_settings
-from tests.trading.test_service_risk import BAR_MS, T0
-
-TENANT = "0190a5c0-0000-7000-8000-00000000c0de"
 
 
 @pytest.fixture(autouse=True)
@@ -114,33 +105,3 @@ def test_what_it_freezes_is_freed_by_reference_counting() -> None:
         assert gc.collect() == 0  # nothing left for the collector: no cycle among them
     finally:
         gc.enable()
-
-
-async def test_a_wave_of_bar_closes_is_frozen_once_it_settles(tmp_path: Path) -> None:
-    """The checkpoint each key keeps until its next bar is young when a wave of bar closes
-    ends, and the next young collection visited all of them (37-83 ms in the aligned
-    benchmark's seconds after the hour): the serving process freezes them once no bar has
-    been processed for ``BAR_WAVE_SETTLE_S``, not after the builds' two seconds."""
-    kernel = Kernel(embedded_settings(tmp_path / "home"), services="hub,storage,features")
-    kernel.build()
-    await kernel.start()
-    freezing = start_heap_freezer(kernel)
-    try:
-        features = kernel.features
-        assert features is not None
-        for i in range(3):  # the first bar starts the key, the next ones take checkpoints
-            close = 1.1 + 0.001 * i
-            bar = BarPublished(
-                TENANT, "EURUSD", "M5", T0 + i * BAR_MS, close, close, close, close, 1.0, 1, None
-            )
-            await features.on_bar(bar)
-        frozen_before = gc.get_freeze_count()
-        pipeline = features.pipeline(TENANT, "EURUSD", Timeframe.M5)
-        assert pipeline is not None and tracked(pipeline.checkpoint().saved)
-        kept = pipeline.checkpoint().saved
-        await asyncio.sleep(BAR_WAVE_SETTLE_S * 3 + 0.5)
-        assert gc.get_freeze_count() > frozen_before
-        assert not tracked(kept)
-    finally:
-        await stop_heap_freezer(freezing)
-        await kernel.stop()

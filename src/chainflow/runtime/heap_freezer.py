@@ -10,13 +10,8 @@ of every window it holds while the event loop serves nothing. On the aligned ben
 after the hour's bar closes.
 
 ``HeapFreezer`` freezes again once a wave of builds has settled: no build running and none
-finished for ``settle_s``. The serving process runs a second one for waves of bar closes
-(``runtime.server.start_heap_freezer``, settled after ``BAR_WAVE_SETTLE_S``): each key keeps
-a checkpoint until its next bar, so after a wave every key's is young. In the aligned
-benchmark two young collections of 57-83 ms each followed the hour's bar closes within 10 s;
-with the wave frozen, one of 37-54 ms (it comes while the wave is still being processed).
-``gc.freeze`` splices the generations' lists into the permanent one, which costs the same
-whatever their size. Reference counting still frees a frozen
+finished for ``settle_s``. ``gc.freeze`` splices the generations' lists into the permanent
+one, which costs the same whatever their size. Reference counting still frees a frozen
 object when it is dropped (a pipeline or key state has no reference cycle, see
 ``tests/runtime/test_heap_freezer.py``); only cyclic garbage among frozen objects would stay
 until ``gc.unfreeze``.

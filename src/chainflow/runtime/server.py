@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import uvicorn
@@ -179,7 +179,6 @@ def run_serving(main: Coroutine[Any, Any, T]) -> T:
 # by the event loop each time it wants the GIL back (after every socket wait). 0.5 ms keeps
 # a tick's answer from queueing behind those threads.
 SERVING_SWITCH_INTERVAL_S = 0.0005
-BAR_WAVE_SETTLE_S = 0.2  # a wave of bar closes has settled: nothing processed for this long
 
 
 def tune_gc_for_serving() -> None:
@@ -200,29 +199,16 @@ def tune_gc_for_serving() -> None:
 
 def start_heap_freezer(kernel: Kernel) -> asyncio.Task[None]:
     """Freeze the heap again after each settled wave of state builds (``HeapFreezer``):
-    the features pipelines and the tick path's key states a terminal's hello builds; and
-    after each wave of bar closes (the checkpoints each key keeps until its next bar),
-    sooner (``BAR_WAVE_SETTLE_S``)."""
-    builds: list[BuildProgress] = []
-    bar_closes: list[BuildProgress] = []
+    the features pipelines and the tick path's key states a terminal's hello builds."""
+    sources: list[BuildProgress] = []
     features = kernel.features
     if features is not None:
-        builds.append(BuildProgress(lambda: features.stats.rebuilds, lambda: features.warming))
-        bar_closes.append(BuildProgress(lambda: features.stats.bars, lambda: 0))
-    ml = kernel.ml
-    if ml is not None:
-        bar_closes.append(BuildProgress(lambda: ml.stats.predictions, lambda: 0))
+        sources.append(BuildProgress(lambda: features.stats.rebuilds, lambda: features.warming))
     trading = kernel.trading
     if trading is not None:
         tick_path = trading.tick_path
-        builds.append(BuildProgress(lambda: tick_path.stats.rebuilds, lambda: tick_path.building))
-    waves = HeapFreezer(bar_closes, settle_s=BAR_WAVE_SETTLE_S, interval_s=BAR_WAVE_SETTLE_S)
-    freezers = (HeapFreezer(builds), waves)
-    return asyncio.create_task(_run_all(f.run() for f in freezers), name="heap-freezer")
-
-
-async def _run_all(runs: Iterable[Coroutine[Any, Any, None]]) -> None:
-    await asyncio.gather(*runs)
+        sources.append(BuildProgress(lambda: tick_path.stats.rebuilds, lambda: tick_path.building))
+    return asyncio.create_task(HeapFreezer(sources).run(), name="heap-freezer")
 
 
 async def stop_heap_freezer(task: asyncio.Task[None] | None) -> None:
